@@ -1,0 +1,33 @@
+"""ctxbudget: token budgets for LLM agents' memory, driven by a YAML policy.
+
+The public API is small and imported lazily so that ``import engine`` stays cheap::
+
+    import engine
+    policy = engine.load_policy()                  # bundled default, or a path
+    allocation = policy.allocate("dbt-expert", "complex")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load_policy", "Policy", "PolicyError"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.diagnostics import PolicyError
+    from engine.policy import Policy, load_policy
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: keep `import engine` free of the policy machinery until it is used.
+    if name in ("load_policy", "Policy"):
+        from engine import policy
+
+        return getattr(policy, name)
+    if name == "PolicyError":
+        from engine.diagnostics import PolicyError
+
+        return PolicyError
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""One problem record for every finding, and its renderings.
+
+A :class:`Problem` says where (file, line, column, JSON path), how bad (severity), which rule and what.
+Lines and columns are 1-based, as editors show them.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+
+class Problem(NamedTuple):
+    """A finding about a policy (or any input file) at a source position."""
+
+    path: str
+    line: int
+    col: int
+    rule: str
+    message: str
+    json_path: str = "$"
+    severity: str = "error"
+
+    def format(self) -> str:
+        """``path:line:col: severity: message [rule]`` — the format editors and CI understand."""
+        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message} [{self.rule}]"
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "col": self.col,
+            "severity": self.severity,
+            "rule": self.rule,
+            "message": self.message,
+            "json_path": self.json_path,
+        }
+
+    def github(self) -> str:
+        """A GitHub Actions workflow command that annotates the line in a pull request."""
+        level = "error" if self.severity == "error" else "warning"
+        message = _gh_escape(f"{self.message} [{self.rule}]")
+        path = _gh_escape(self.path, prop=True)
+        return f"::{level} file={path},line={self.line},col={self.col},title={self.rule}::{message}"
+
+
+def _gh_escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+class PolicyError(Exception):
+    """A policy could not be loaded; ``problems`` says why, best first."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = list(problems)
+        super().__init__("\n".join(p.format() for p in self.problems) or "invalid policy")
+
+
+class UsageError(Exception):
+    """A command-line mistake or an unreadable input (exit code 2)."""
+
+
+class LookupFailed(Exception):
+    """A name (agent, tier, profile) that does not resolve; carries close matches (exit code 1)."""
+
+    def __init__(self, kind: str, name: str, suggestions: Iterable[str] = (), detail: str = ""):
+        self.kind = kind
+        self.name = name
+        self.suggestions = list(suggestions)
+        message = detail or f"unknown {kind} {name!r}"
+        if self.suggestions:
+            message += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(message)

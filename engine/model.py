@@ -1,0 +1,88 @@
+"""Plain typed data shared by every job: frozen, hashable where it can be, no I/O, no YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+
+def frozen_map(items: Mapping) -> Mapping:
+    """A read-only view of a copy of ``items`` (keeps insertion order)."""
+    return MappingProxyType(dict(items))
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A budget profile: the base and maximum tokens of an agent class and how they split across scopes."""
+
+    id: str
+    base: int
+    max: int
+    weights: Mapping[str, float]
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "description": self.description,
+            "base": self.base,
+            "max": self.max,
+            "weights": dict(self.weights),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A complexity tier; ``rank`` is its position in the policy's ordered list (0 = smallest)."""
+
+    id: str
+    multiplier: float
+    rank: int
+    description: str = ""
+    examples: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "multiplier": self.multiplier,
+            "description": self.description,
+            "examples": list(self.examples),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Usage fractions at which the monitor raises alerts."""
+
+    info: float = 0.75
+    warning: float = 0.90
+    critical: float = 1.0
+
+    def items(self) -> tuple[tuple[str, float], ...]:
+        return (("info", self.info), ("warning", self.warning), ("critical", self.critical))
+
+
+@dataclass(frozen=True, slots=True)
+class Allocation:
+    """The token budget of one agent invocation and its split across memory scopes."""
+
+    agent: str
+    profile: str
+    tier: str
+    multiplier: float
+    budget: int
+    capped: bool
+    scopes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    def to_dict(self) -> dict:
+        """The ``budget --json`` contract."""
+        return {
+            "agent": self.agent,
+            "profile": self.profile,
+            "tier": self.tier,
+            "multiplier": self.multiplier,
+            "budget": self.budget,
+            "capped": self.capped,
+            "scopes": dict(self.scopes),
+        }
