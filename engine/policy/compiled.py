@@ -1,0 +1,146 @@
+"""The compiled policy: immutable, built once from validated data, queried many times.
+
+Nothing here knows about YAML, the schema or ruamel; :meth:`Policy.from_data` takes the merged, validated
+policy as plain data (which is also what the compiled-policy cache stores).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from engine import agents as agent_names
+from engine.budget import default_budget, split
+from engine.diagnostics import LookupFailed
+from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationSettings:
+    """Thresholds of the profile recommendations (see docs/policy.md)."""
+
+    min_samples: int = 10
+    min_confidence: float = 0.7
+    upgrade_exceedance_rate: float = 0.20
+    downgrade_mean_usage: float = 0.50
+    weight_drift: float = 0.10
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetExample:
+    """A golden case: ``agent`` at ``tier`` gets ``budget`` tokens (and, if given, these ``scopes``)."""
+
+    agent: str
+    tier: str
+    budget: int
+    scopes: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskExample:
+    """A golden case: ``task`` is detected as ``tier``."""
+
+    task: str
+    tier: str
+    agent: str | None = None
+    context: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated, compiled policy. Build it with :func:`engine.load_policy`."""
+
+    name: str
+    source: str
+    scopes: tuple[str, ...]
+    profiles: Mapping[str, Profile]
+    agents: Mapping[str, str]
+    tiers: tuple[Tier, ...]
+    default_tier: str
+    thresholds: Thresholds
+    enforcement: str
+    recommendations: RecommendationSettings
+    budget_examples: tuple[BudgetExample, ...] = ()
+    task_examples: tuple[TaskExample, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    _agent_index: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _tier_index: Mapping[str, Tier] = field(default_factory=dict, repr=False, compare=False)
+    _allocations: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any], source: str = "<data>",
+                  files: tuple[tuple[str, str], ...] = ()) -> "Policy":
+        """Compile validated policy data (see schemas/policy.schema.json)."""
+        profiles = {
+            pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
+            for pid, p in data["profiles"].items()
+        }
+        scopes = tuple(data.get("scopes") or dict.fromkeys(s for p in profiles.values() for s in p.weights))
+        tiers = tuple(
+            Tier(t["id"], float(t["multiplier"]), rank, t.get("description", ""), tuple(t.get("examples", ())))
+            for rank, t in enumerate(data["tiers"])
+        )
+        default_tier = data.get("default_tier") or tiers[(len(tiers) - 1) // 2].id
+        examples = data.get("examples", {})
+        agents = dict(data.get("agents", {}))
+        return cls(
+            name=data.get("name", ""),
+            source=source,
+            scopes=scopes,
+            profiles=frozen_map(profiles),
+            agents=frozen_map(agents),
+            tiers=tiers,
+            default_tier=default_tier,
+            thresholds=Thresholds(**data.get("alerts", {})),
+            enforcement=data.get("enforcement", "soft"),
+            recommendations=RecommendationSettings(**data.get("recommendations", {})),
+            budget_examples=tuple(
+                BudgetExample(e["agent"], e["tier"], e["budget"], frozen_map(e["scopes"]) if "scopes" in e else None)
+                for e in examples.get("budgets", ())
+            ),
+            task_examples=tuple(
+                TaskExample(e["task"], e["tier"], e.get("agent"), frozen_map(e.get("context", {})))
+                for e in examples.get("tasks", ())
+            ),
+            data=data,
+            files=tuple(files),
+            _agent_index=agent_names.build_index(agents),
+            _tier_index={t.id: t for t in tiers},
+        )
+
+    # -- look-ups ---------------------------------------------------------------------------------------
+
+    def resolve_agent(self, name: str) -> str:
+        """The full name of agent ``name`` (exact, case-insensitive or short form); LookupFailed otherwise."""
+        return agent_names.resolve(name, self.agents, self._agent_index)
+
+    def profile_of(self, agent: str) -> Profile:
+        return self.profiles[self.agents[self.resolve_agent(agent)]]
+
+    def tier(self, name: str | None = None) -> Tier:
+        """The tier called ``name`` (case-insensitive); the default tier when ``name`` is None."""
+        if name is None:
+            return self._tier_index[self.default_tier]
+        found = self._tier_index.get(name) or self._tier_index.get(name.strip().lower())
+        if found is None:
+            near = difflib.get_close_matches(name.lower(), list(self._tier_index), n=2, cutoff=0.5)
+            raise LookupFailed("tier", name, near, f"unknown tier {name!r} (tiers: {', '.join(self._tier_index)})")
+        return found
+
+    # -- the budget -------------------------------------------------------------------------------------
+
+    def allocate(self, agent: str, tier: str | None = None) -> Allocation:
+        """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes."""
+        key = (agent, tier)
+        found = self._allocations.get(key)
+        if found is None:
+            full = self.resolve_agent(agent)
+            tier_obj = self.tier(tier)
+            profile = self.profiles[self.agents[full]]
+            budget, capped = default_budget(profile.base, tier_obj.multiplier, profile.max)
+            found = Allocation(full, profile.id, tier_obj.id, tier_obj.multiplier, budget, capped,
+                               frozen_map(split(budget, profile.weights)))
+            self._allocations[key] = found
+        return found

@@ -1,0 +1,124 @@
+"""Checks the schema cannot express: references between sections, sums, orderings, duplicates.
+
+Each rule is a small generator over the (schema-valid) policy data yielding :class:`Problem` records; the
+table ``RULES`` at the bottom is the one list of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, Iterator
+
+from engine import agents as agent_names
+from engine.diagnostics import LookupFailed, Problem
+from engine.policy.yamlsource import Document, json_path
+
+WEIGHT_TOLERANCE = 0.001
+
+
+def _at(doc: Document, path: tuple, rule: str, message: str, key: bool = False) -> Problem:
+    pos = doc.pos(path, key=key)
+    return Problem(pos.file, pos.line, pos.col, rule, message, json_path(path))
+
+
+def _did_you_mean(name: str, options: Any) -> str:
+    near = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
+    return f"; did you mean {near[0]!r}?" if near else ""
+
+
+def unknown_profile(data: dict, doc: Document) -> Iterator[Problem]:
+    profiles = data.get("profiles", {})
+    for agent, profile in data.get("agents", {}).items():
+        if profile not in profiles:
+            yield _at(doc, ("agents", agent), "unknown-profile",
+                      f"agent {agent!r} is assigned to unknown profile {profile!r}" + _did_you_mean(profile, profiles))
+
+
+def weights_sum(data: dict, doc: Document) -> Iterator[Problem]:
+    for name, profile in data.get("profiles", {}).items():
+        total = sum(profile.get("weights", {}).values())
+        if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            yield _at(doc, ("profiles", name, "weights"), "weights-sum",
+                      f"the scope weights of profile {name!r} sum to {total:g}, not 1")
+
+
+def base_above_max(data: dict, doc: Document) -> Iterator[Problem]:
+    for name, profile in data.get("profiles", {}).items():
+        if profile.get("base", 0) > profile.get("max", 0):
+            yield _at(doc, ("profiles", name, "base"), "base-above-max",
+                      f"profile {name!r} has base {profile['base']} above its max {profile['max']}")
+
+
+def unknown_scope(data: dict, doc: Document) -> Iterator[Problem]:
+    scopes = data.get("scopes")
+    if scopes is None:
+        return
+    for name, profile in data.get("profiles", {}).items():
+        for scope in profile.get("weights", {}):
+            if scope not in scopes:
+                yield _at(doc, ("profiles", name, "weights", scope), "unknown-scope",
+                          f"profile {name!r} weighs scope {scope!r}, which is not in 'scopes'"
+                          + _did_you_mean(scope, scopes), key=True)
+
+
+def duplicate_id(data: dict, doc: Document) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for i, tier in enumerate(data.get("tiers", [])):
+        tier_id = tier.get("id")
+        if tier_id in first:
+            line = doc.pos(("tiers", first[tier_id], "id")).line
+            yield _at(doc, ("tiers", i, "id"), "duplicate-id", f"tier id {tier_id!r} is already used at line {line}")
+        else:
+            first[tier_id] = i
+
+
+def unknown_tier(data: dict, doc: Document) -> Iterator[Problem]:
+    tiers = [t.get("id") for t in data.get("tiers", [])]
+    default = data.get("default_tier")
+    if default is not None and default not in tiers:
+        yield _at(doc, ("default_tier",), "unknown-tier", f"default tier {default!r} is not a tier"
+                  + _did_you_mean(default, tiers))
+    examples = data.get("examples", {})
+    for section in ("budgets", "tasks"):
+        for i, example in enumerate(examples.get(section, [])):
+            tier = example.get("tier")
+            if tier not in tiers:
+                yield _at(doc, ("examples", section, i, "tier"), "unknown-tier",
+                          f"example uses unknown tier {tier!r}" + _did_you_mean(tier, tiers))
+
+
+def unknown_agent(data: dict, doc: Document) -> Iterator[Problem]:
+    assigned = data.get("agents", {})
+    index = agent_names.build_index(assigned)
+    examples = data.get("examples", {})
+    for section in ("budgets", "tasks"):
+        for i, example in enumerate(examples.get(section, [])):
+            agent = example.get("agent")
+            if agent is None:
+                continue
+            try:
+                agent_names.resolve(agent, assigned, index)
+            except LookupFailed as exc:
+                yield _at(doc, ("examples", section, i, "agent"), "unknown-agent", f"example: {exc}")
+
+
+def thresholds_order(data: dict, doc: Document) -> Iterator[Problem]:
+    alerts = {"info": 0.75, "warning": 0.90, "critical": 1.0, **data.get("alerts", {})}
+    if not alerts["info"] <= alerts["warning"] <= alerts["critical"]:
+        yield _at(doc, ("alerts",), "thresholds-order",
+                  f"alert thresholds must rise: info {alerts['info']} ≤ warning {alerts['warning']} "
+                  f"≤ critical {alerts['critical']}")
+
+
+Rule = Callable[[dict, Document], Iterator[Problem]]
+
+RULES: tuple[Rule, ...] = (
+    unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
+    thresholds_order,
+)
+
+
+def semantic_problems(doc: Document) -> list[Problem]:
+    """Every semantic problem of a schema-valid policy, in file order."""
+    problems = [p for rule in RULES for p in rule(doc.data, doc)]
+    return sorted(problems, key=lambda p: (p.path, p.line, p.col))
