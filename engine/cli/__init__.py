@@ -1,3 +1,74 @@
-"""The ``ctxbudget`` command line (under construction)."""
-def main(argv=None) -> int:  # replaced by the CLI framework in the next commit
-    return 0
+"""The ``ctxbudget`` command line.
+
+Each command is one module in :mod:`engine.cli.commands` with ``HELP`` (one line), ``ORDER`` (its place in
+``--help``), ``configure(parser)`` and ``run(args) -> int``. Command modules import only argparse-level
+things at the top; what a command needs to do its work is imported inside ``run``, so ``ctxbudget budget``
+never pays for jsonschema, and ``--help`` pays for nothing.
+
+Exit codes: 0 ok, 1 findings (invalid policy, failed policy test, unknown name, below a gate), 2 usage or
+I/O error. No traceback reaches a user for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from typing import Sequence
+
+from engine import __version__
+
+
+def _commands() -> list:
+    from engine.cli import commands
+
+    modules = [importlib.import_module(f"engine.cli.commands.{info.name}")
+               for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ctxbudget",
+        description="Token budgets for LLM agents' memory, driven by a YAML policy.",
+        epilog="The policy is --policy PATH, else $CTXBUDGET_POLICY, else ./ctxbudget.yaml, else the bundled "
+               "default. Exit codes: 0 ok, 1 findings, 2 usage or I/O error.",
+    )
+    parser.add_argument("--version", action="version", version=f"ctxbudget {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in _commands():
+        name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1].replace("_", "-"))
+        command = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.configure(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ctxbudget`` console script; returns the exit code."""
+    from engine.diagnostics import LookupFailed, PolicyError, UsageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(problem.format(), file=sys.stderr)
+        return 1
+    except LookupFailed as exc:
+        print(f"ctxbudget: error: {exc}", file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"ctxbudget: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `ctxbudget agents | head`
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        return 130

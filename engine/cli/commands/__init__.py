@@ -1,0 +1,1 @@
+"""One module per ``ctxbudget`` command (see :mod:`engine.cli` for the convention)."""

@@ -1,0 +1,58 @@
+"""Printing results: JSON for machines; rich tables on a terminal; plain aligned text when piped or when
+``NO_COLOR`` is set (rich is then not even imported)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Sequence
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def fancy() -> bool:
+    """Whether to draw with rich: a terminal, colour allowed."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
+          right: Sequence[int] = ()) -> None:
+    """A table; columns whose index is in ``right`` are right-aligned (numbers)."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    if fancy():
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=title, title_justify="left")
+        for i, h in enumerate(headers):
+            t.add_column(h, justify="right" if i in right else "left")
+        for row in cells:
+            t.add_row(*row)
+        Console().print(t)
+        return
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))]
+        return "  ".join(parts).rstrip()
+
+    out = [title] if title else []
+    out += [line(headers), line(["-" * w for w in widths])] + [line(r) for r in cells]
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "" if value is None else str(value)
+
+
+def say(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
