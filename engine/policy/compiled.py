@@ -17,14 +17,50 @@ from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 
 
 @dataclass(frozen=True, slots=True)
+class RecommendationRule:
+    """When (an expression over ``stats``, ``params``, ``profile``, ``confidence``) to recommend ``action``.
+
+    ``confidence`` (an expression) and ``reason`` (text) replace the built-in ones (see docs/usage.md)."""
+
+    action: str
+    when: str
+    confidence: str | None = None
+    reason: str | None = None
+
+
+DEFAULT_RULES = (
+    RecommendationRule("insufficient-data", "stats.samples < params.min_samples"),
+    RecommendationRule("upgrade", "stats.exceedance_rate > params.upgrade_exceedance_rate"),
+    RecommendationRule("downgrade", "stats.mean_usage < params.downgrade_mean_usage"),
+    RecommendationRule("adjust-weights", "stats.weight_drift > params.weight_drift"),
+    RecommendationRule("maintain", "true"),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class RecommendationSettings:
-    """Thresholds of the profile recommendations (see docs/policy.md)."""
+    """Thresholds and rules of the profile recommendations (see docs/usage.md); rules apply first match."""
 
     min_samples: int = 10
     min_confidence: float = 0.7
     upgrade_exceedance_rate: float = 0.20
     downgrade_mean_usage: float = 0.50
     weight_drift: float = 0.10
+    rules: tuple[RecommendationRule, ...] = DEFAULT_RULES
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> "RecommendationSettings":
+        values = {k: v for k, v in data.items() if k != "rules"}
+        if data.get("rules"):
+            values["rules"] = tuple(RecommendationRule(r["action"], r["when"], r.get("confidence"), r.get("reason"))
+                                    for r in data["rules"])
+        return cls(**values)
+
+    def params(self) -> dict[str, float]:
+        """The numeric settings, as the rules see them (``params.min_samples``, …)."""
+        return {"min_samples": self.min_samples, "min_confidence": self.min_confidence,
+                "upgrade_exceedance_rate": self.upgrade_exceedance_rate,
+                "downgrade_mean_usage": self.downgrade_mean_usage, "weight_drift": self.weight_drift}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +131,7 @@ class Policy:
             default_tier=default_tier,
             thresholds=Thresholds(**data.get("alerts", {})),
             enforcement=data.get("enforcement", "soft"),
-            recommendations=RecommendationSettings(**data.get("recommendations", {})),
+            recommendations=RecommendationSettings.from_data(data.get("recommendations", {})),
             budget_examples=tuple(
                 BudgetExample(e["agent"], e["tier"], e["budget"], frozen_map(e["scopes"]) if "scopes" in e else None)
                 for e in examples.get("budgets", ())
@@ -144,3 +180,12 @@ class Policy:
                                frozen_map(split(budget, profile.weights)))
             self._allocations[key] = found
         return found
+
+    # -- monitoring -------------------------------------------------------------------------------------
+
+    def monitor(self, agent: str, task: str | None = None, tier: str | None = None, log: Any = None,
+                **options: Any) -> Any:
+        """A context manager watching one run of ``agent`` (see :func:`engine.monitor.monitor`)."""
+        from engine.monitor import monitor
+
+        return monitor(self, agent, task=task, tier=tier, log=log, **options)

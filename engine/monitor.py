@@ -1,0 +1,226 @@
+"""The budget monitor: watch what one agent run loads against its budget, alert, record the run.
+
+    with policy.monitor("dbt-expert", tier="complex", log="usage.jsonl") as run:
+        run.load("global", 4000)
+        if not run.try_load("agent_patterns", 30000):   # refused under hard enforcement
+            ...
+        run.status()                                    # budget, loaded, usage, remaining, scopes, alerts
+
+Alerts fire once each when the usage reaches the policy's thresholds (info, warning, critical), through the
+``on_alert`` callback and the ``engine.monitor`` logger; nothing is printed. Under ``soft`` enforcement a
+load past the budget is made and recorded as an exceedance; under ``hard`` it is refused
+(:class:`BudgetExceeded` from ``load``, False from ``try_load``) and the refusal is recorded. Leaving the
+block appends a :class:`~engine.usage.UsageRecord` to the usage log, marked failed with the exception's
+message when the block raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from types import MappingProxyType, TracebackType
+from typing import Any, Callable, Mapping
+
+from engine.model import Allocation, Thresholds
+from engine.usage import UsageRecord, append_record, resolve_log_path
+
+logger = logging.getLogger("engine.monitor")
+
+_LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
+
+
+class BudgetExceeded(Exception):
+    """A load refused under hard enforcement: it would take the run past its budget."""
+
+    def __init__(self, agent: str, scope: str, tokens: int, loaded: int, budget: int):
+        self.agent, self.scope, self.tokens, self.loaded, self.budget = agent, scope, tokens, loaded, budget
+        super().__init__(f"{agent}: loading {tokens:,} tokens of {scope!r} would exceed the budget "
+                         f"({loaded:,} of {budget:,} loaded)")
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A threshold the run's usage reached."""
+
+    level: str  # info, warning or critical
+    threshold: float
+    usage: float
+    loaded: int
+    budget: int
+    agent: str
+    scope: str  # the scope whose load crossed the threshold
+
+    def message(self) -> str:
+        return (f"{self.agent}: {self.level}: {self.usage:.0%} of the budget loaded "
+                f"({self.loaded:,} of {self.budget:,} tokens; threshold {self.threshold:.0%})")
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    """Where a run stands."""
+
+    agent: str
+    profile: str
+    tier: str
+    budget: int
+    loaded: int
+    usage: float
+    remaining: int
+    scopes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    alerts: tuple[str, ...] = ()
+    exceeded: bool = False
+    refused_tokens: int = 0
+
+    def to_dict(self) -> dict:
+        return {"agent": self.agent, "profile": self.profile, "tier": self.tier, "budget": self.budget,
+                "loaded": self.loaded, "usage": self.usage, "remaining": self.remaining,
+                "scopes": dict(self.scopes), "alerts": list(self.alerts), "exceeded": self.exceeded,
+                "refused_tokens": self.refused_tokens}
+
+
+AlertCallback = Callable[[Alert], Any]
+
+
+class Run:
+    """The loads of one monitored agent run. Made by :func:`monitor`; not thread-safe."""
+
+    def __init__(self, allocation: Allocation, thresholds: Thresholds, enforcement: str,
+                 on_alert: AlertCallback | None = None):
+        if enforcement not in ("soft", "hard"):
+            raise ValueError(f"enforcement is 'soft' or 'hard', not {enforcement!r}")
+        self.allocation = allocation
+        self.enforcement = enforcement
+        self.loaded = 0
+        self.scopes: dict[str, int] = {}
+        self.alerts: list[str] = []
+        self.refused_tokens = 0
+        self.error: str | None = None
+        self._pending = sorted(((v, k) for k, v in thresholds.items()))  # (fraction, level), lowest first
+        self._on_alert = on_alert
+
+    @property
+    def budget(self) -> int:
+        return self.allocation.budget
+
+    def load(self, scope: str, tokens: int) -> None:
+        """Record ``tokens`` loaded from ``scope``; :class:`BudgetExceeded` under hard enforcement when the
+        load would pass the budget (the load is then not made, and the refusal is recorded)."""
+        if not self.try_load(scope, tokens):
+            raise BudgetExceeded(self.allocation.agent, scope, tokens, self.loaded, self.budget)
+
+    def try_load(self, scope: str, tokens: int) -> bool:
+        """Like :meth:`load`, but a refused load returns False instead of raising."""
+        if type(tokens) is not int or tokens < 0:
+            raise ValueError(f"tokens must be a non-negative integer, not {tokens!r}")
+        if self.enforcement == "hard" and self.loaded + tokens > self.budget:
+            self.refused_tokens += tokens
+            logger.warning("%s: refused %s tokens of %r: %s of %s already loaded", self.allocation.agent,
+                           f"{tokens:,}", scope, f"{self.loaded:,}", f"{self.budget:,}")
+            return False
+        self.loaded += tokens
+        self.scopes[scope] = self.scopes.get(scope, 0) + tokens
+        self._raise_alerts(scope)
+        return True
+
+    def fail(self, message: str) -> None:
+        """Mark the run failed without raising (the record says ``success: false`` and ``message``)."""
+        self.error = message
+
+    def usage(self) -> float:
+        if self.budget > 0:
+            return self.loaded / self.budget
+        return 0.0 if self.loaded == 0 else float("inf")
+
+    def status(self) -> RunStatus:
+        a = self.allocation
+        return RunStatus(a.agent, a.profile, a.tier, a.budget, self.loaded, self.usage(),
+                         max(a.budget - self.loaded, 0), MappingProxyType(dict(self.scopes)), tuple(self.alerts),
+                         self.exceeded, self.refused_tokens)
+
+    @property
+    def exceeded(self) -> bool:
+        """Whether the run wanted more than its budget (loaded past it, or was refused a load)."""
+        return self.loaded > self.budget or self.refused_tokens > 0
+
+    def _raise_alerts(self, scope: str) -> None:
+        usage = self.usage()
+        while self._pending and usage >= self._pending[0][0]:
+            threshold, level = self._pending.pop(0)
+            alert = Alert(level, threshold, usage, self.loaded, self.budget, self.allocation.agent, scope)
+            self.alerts.append(level)
+            logger.log(_LOG_LEVELS.get(level, logging.WARNING), alert.message())
+            if self._on_alert is not None:
+                self._on_alert(alert)
+
+    def record(self, duration_s: float | None = None, policy_hash: str | None = None,
+               ended: datetime | None = None) -> UsageRecord:
+        """The usage record of the run as it stands."""
+        a = self.allocation
+        usage = self.usage()
+        return UsageRecord(
+            timestamp=ended or datetime.now(timezone.utc), agent=a.agent, profile=a.profile, tier=a.tier,
+            budget=a.budget, tokens_loaded=self.loaded, usage=usage if usage != float("inf") else 0.0,
+            exceeded=self.exceeded, scopes=MappingProxyType(dict(self.scopes)), alerts=tuple(self.alerts),
+            refused_tokens=self.refused_tokens, duration_s=duration_s, success=self.error is None,
+            error=self.error, policy_hash=policy_hash)
+
+
+class Monitor:
+    """The context manager :func:`monitor` returns: enters a :class:`Run`, appends its record on exit."""
+
+    def __init__(self, run: Run, log: str | os.PathLike | None, policy_hash: str | None):
+        self.run = run
+        self.log = log
+        self.policy_hash = policy_hash
+        self._started = 0.0
+
+    def __enter__(self) -> Run:
+        self._started = time.monotonic()
+        return self.run
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is not None and self.run.error is None:
+            self.run.error = str(exc) or exc_type.__name__  # type: ignore[union-attr]
+        if self.log is None:
+            return
+        record = self.run.record(time.monotonic() - self._started, self.policy_hash)
+        try:
+            append_record(self.log, record)
+        except OSError as err:
+            if exc is None:
+                raise
+            logger.error("cannot write the usage record to %s: %s", self.log, err)  # keep the block's error
+
+
+def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None = None,
+            log: str | os.PathLike | bool | None = None, on_alert: AlertCallback | None = None,
+            enforcement: str | None = None) -> Monitor:
+    """Monitor one run of ``agent`` (see the module's documentation).
+
+    The tier is ``tier``, else the one the policy detects for ``task`` (when the policy can detect), else the
+    policy's default tier. ``log`` is the usage log's path; None uses the default location (``$CTXBUDGET_LOG``,
+    the policy's ``usage_log``, the per-user default); False writes no record. ``enforcement`` overrides the
+    policy's.
+    """
+    if tier is None and task is not None and hasattr(policy, "detect"):
+        tier = policy.detect(task).tier
+    allocation = policy.allocate(agent, tier)
+    run = Run(allocation, policy.thresholds, enforcement or policy.enforcement, on_alert)
+    path = None if log is False else resolve_log_path(None if log in (None, True) else log, policy)
+    return Monitor(run, path, policy_digest(policy))
+
+
+def policy_digest(policy: Any) -> str:
+    """A short digest of the policy a budget came from: its files' contents, or its data."""
+    files = getattr(policy, "files", ())
+    if files:
+        text = ";".join(digest for _, digest in files)
+    else:
+        text = json.dumps(getattr(policy, "data", {}), sort_keys=True, default=str)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]

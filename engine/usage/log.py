@@ -1,0 +1,109 @@
+"""The usage log: JSONL, one record per line, appended safely by many processes at once, read as a stream.
+
+Appending takes an exclusive ``flock`` on the file and writes each record with one ``os.write`` of the whole
+line on an ``O_APPEND`` descriptor, so concurrent writers never lose or interleave records. A reader takes no
+lock: a line it cannot read (torn by a crashed writer, or corrupt) is skipped, counted and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from engine.usage.record import CorruptRecord, UsageRecord
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: appends are still single writes, but unlocked
+    fcntl = None  # type: ignore[assignment]
+
+MAX_RECORD_BYTES = 1 << 20
+"""A record longer than this is refused (a log line is a few hundred bytes)."""
+
+SKIPPED_KEPT = 20
+"""How many skipped lines a reader keeps the details of (it counts them all)."""
+
+
+def append_record(path: str | os.PathLike, record: UsageRecord | Mapping[str, Any]) -> None:
+    """Append ``record`` to the log at ``path`` (created, with its folder, when missing).
+
+    When the file does not end with a newline (a writer died mid-line), the record starts on a new line, so
+    only the torn line is lost. Raises OSError when the log cannot be written.
+    """
+    data = record.to_dict() if isinstance(record, UsageRecord) else dict(record)
+    line = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    if len(line) > MAX_RECORD_BYTES:
+        raise ValueError(f"a usage record may be at most {MAX_RECORD_BYTES:,} bytes; this one is {len(line):,}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        written = os.write(fd, line)
+        while written < len(line):  # only on a full disk or a signal; the lock still keeps others out
+            written += os.write(fd, line[written:])
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedLine:
+    """A log line that is not a usage record: its 1-based number and why."""
+
+    line: int
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "reason": self.reason}
+
+
+def decode_line(raw: bytes, last: bool = False) -> Any:
+    """The JSON value of one log line; :class:`CorruptRecord` with a reason when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        if last and not raw.endswith(b"\n"):
+            raise CorruptRecord("torn line (the file ends in the middle of it)") from None
+        raise CorruptRecord(f"not JSON ({exc})") from None
+
+
+class LogReader:
+    """Stream the :class:`UsageRecord` s of a log, skipping lines that are not records.
+
+    After (or during) iteration, ``skipped_lines`` counts the lines skipped and ``skipped`` holds the first
+    :data:`SKIPPED_KEPT` of them. Blank lines are neither records nor skipped.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.skipped_lines = 0
+        self.skipped: list[SkippedLine] = []
+
+    def skip(self, line: int, reason: str) -> None:
+        self.skipped_lines += 1
+        if len(self.skipped) < SKIPPED_KEPT:
+            self.skipped.append(SkippedLine(line, reason))
+
+    def __iter__(self) -> Iterator[UsageRecord]:
+        with open(self.path, "rb") as handle:
+            number = 0
+            for raw in handle:
+                number += 1
+                if not raw.strip():
+                    continue
+                try:
+                    yield UsageRecord.from_dict(decode_line(raw, last=not raw.endswith(b"\n")))
+                except CorruptRecord as exc:
+                    self.skip(number, str(exc))
+
+
+def read_log(path: str | os.PathLike) -> LogReader:
+    """A :class:`LogReader` over the log at ``path``: ``for record in read_log(p): ...``."""
+    return LogReader(path)

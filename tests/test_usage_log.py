@@ -1,0 +1,174 @@
+"""The usage log: record format, safe appends, a reader that skips what it cannot read, where the log is."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine.usage import (CorruptRecord, UsageRecord, append_record, default_log_path, read_log,
+                          resolve_log_path)
+from engine.resources import schema_path
+
+RECORD = UsageRecord(datetime(2025, 10, 14, 20, tzinfo=timezone.utc), "specialists/dbt-expert", "specialist-narrow",
+                     "medium", 20000, 15432, 0.7716, False, {"global": 3200, "agent_recent": 4100,
+                                                              "agent_patterns": 8132}, ("info",), 0, 1.5, True,
+                     None, "sha256:0123456789abcdef")
+
+SEED_LINE = {"timestamp": "2025-10-14T20:00:00Z", "agent": "specialists/dbt-expert", "profile": "specialist-narrow",
+             "task_complexity": "medium", "budget_allocated": 20000, "tokens_loaded": 15432, "usage_pct": 77.16,
+             "scopes_loaded": {"global": 3200, "agent_recent": 4100, "agent_patterns": 8132},
+             "exceeded_budget": False, "warnings_triggered": ["75%"]}
+
+
+def validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(schema_path("usage-record").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def test_a_record_round_trips_and_matches_its_schema(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    append_record(log, RECORD)
+    line = log.read_text()
+    assert line.endswith("\n") and line.count("\n") == 1
+    data = json.loads(line)
+    assert data["timestamp"] == "2025-10-14T20:00:00.000Z"
+    assert list(validator().iter_errors(data)) == []
+    assert list(read_log(log)) == [RECORD]
+
+
+@pytest.mark.parametrize("scopes_key", ["scopes_loaded", "scope_breakdown"])
+def test_the_seeds_format_is_read(tmp_path, scopes_key):
+    line = dict(SEED_LINE)
+    line[scopes_key] = line.pop("scopes_loaded")
+    log = tmp_path / "seed.jsonl"
+    log.write_text(json.dumps(line) + "\n")
+    [record] = list(read_log(log))
+    assert (record.agent, record.profile, record.tier, record.budget, record.tokens_loaded) == \
+        ("specialists/dbt-expert", "specialist-narrow", "medium", 20000, 15432)
+    assert record.usage == pytest.approx(0.7716)
+    assert record.scopes == {"global": 3200, "agent_recent": 4100, "agent_patterns": 8132}
+    assert record.alerts == ("info",) and record.exceeded is False and record.success is True
+
+
+def test_seed_scope_breakdown_with_nested_tokens():
+    line = dict(SEED_LINE, scope_breakdown={"global": {"tokens": 3200, "pct": 20.7}})
+    del line["scopes_loaded"]
+    assert UsageRecord.from_dict(line).scopes == {"global": 3200}
+
+
+GOOD = json.dumps(RECORD.to_dict())
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ('{"timestamp": "2025-10-14T20:00:00Z", "agent": "a", "bud', "torn line"),
+    ("not json at all", "not JSON"),
+    ("[1, 2]", "not a JSON object"),
+    (json.dumps({k: v for k, v in RECORD.to_dict().items() if k != "agent"}), "missing key 'agent'"),
+    (json.dumps(dict(RECORD.to_dict(), budget="20000")), "non-negative integers"),
+    (json.dumps(dict(RECORD.to_dict(), usage=-1)), "usage must be a non-negative number"),
+    (json.dumps(dict(RECORD.to_dict(), timestamp="yesterday")), "not an ISO 8601 time"),
+    (json.dumps(dict(RECORD.to_dict(), scopes={"global": "many"})), "per-scope tokens"),
+    (json.dumps(dict(RECORD.to_dict(), exceeded="no")), "true or false"),
+])
+def test_the_reader_skips_counts_and_reports_a_bad_line(tmp_path, bad, reason):
+    log = tmp_path / "usage.jsonl"
+    torn = reason == "torn line"
+    log.write_text(f"{GOOD}\n\n{bad}{'' if torn else chr(10)}" + ("" if torn else GOOD + "\n"))
+    reader = read_log(log)
+    assert len(list(reader)) == (1 if torn else 2)
+    assert reader.skipped_lines == 1
+    assert reader.skipped[0].line == 3 and reason in reader.skipped[0].reason
+
+
+def test_an_append_after_a_torn_line_starts_a_new_line(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    log.write_text(GOOD + "\n" + GOOD[:40])
+    append_record(log, RECORD)
+    reader = read_log(log)
+    assert len(list(reader)) == 2 and reader.skipped_lines == 1
+
+
+def test_from_dict_rejects_what_is_not_a_record():
+    with pytest.raises(CorruptRecord, match="not a JSON object"):
+        UsageRecord.from_dict([])
+
+
+def test_an_oversized_record_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="at most"):
+        append_record(tmp_path / "u.jsonl", dict(RECORD.to_dict(), error="x" * (1 << 20)))
+
+
+# -- many writers at once ------------------------------------------------------------------------------------
+
+WRITERS, RUNS_EACH = 8, 2000
+
+
+def _write_runs(log: str, worker: int) -> None:
+    policy = engine.load_policy()
+    agents = list(policy.agents)
+    for i in range(RUNS_EACH):
+        with policy.monitor(agents[(worker + i) % len(agents)], tier="medium", log=log) as run:
+            run.load("global", 1000 + i)
+            run.load("agent_patterns", worker * 100 + 7)
+
+
+def test_many_processes_append_without_losing_or_mixing_records(tmp_path):
+    log = tmp_path / "usage.jsonl"
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_write_runs, args=(str(log), w)) for w in range(WRITERS)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join()
+    assert [p.exitcode for p in workers] == [0] * WRITERS
+    with open(log, "a") as handle:  # a writer that died mid-line
+        handle.write('{"timestamp": "2025-10-14T20:00:00Z", "agent": "specialists/dbt-exp')
+    check = validator()
+    lines = log.read_text().split("\n")
+    assert len(lines) == WRITERS * RUNS_EACH + 1
+    records = [json.loads(line) for line in lines[:-1]]
+    assert all(not list(check.iter_errors(r)) for r in records[::97])
+    per_writer = sorted(r["scopes"]["agent_patterns"] for r in records)
+    assert per_writer == sorted(w * 100 + 7 for w in range(WRITERS) for _ in range(RUNS_EACH))
+
+    from engine.analytics import analyze
+
+    analysis = analyze(engine.load_policy(), log).to_dict()
+    assert analysis["runs"] == WRITERS * RUNS_EACH
+    assert analysis["skipped_lines"] == 1
+    assert analysis["skipped"] == [{"line": WRITERS * RUNS_EACH + 1,
+                                    "reason": "torn line (the file ends in the middle of it)"}]
+
+
+# -- where the log is ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("explicit, env, configured, expected", [
+    ("cli.jsonl", "env.jsonl", "policy.jsonl", "cli.jsonl"),
+    (None, "env.jsonl", "policy.jsonl", "env.jsonl"),
+    (None, None, "policy.jsonl", "<policy dir>/policy.jsonl"),
+    (None, None, "/var/log/agents.jsonl", "/var/log/agents.jsonl"),
+    (None, None, None, "<default>"),
+])
+def test_the_log_location(tmp_path, monkeypatch, explicit, env, configured, expected):
+    policy_file = tmp_path / "ctxbudget.yaml"
+    policy_file.write_text("extends: default\n" + (f"usage_log: {configured}\n" if configured else ""))
+    policy = engine.load_policy(policy_file)
+    monkeypatch.delenv("CTXBUDGET_LOG", raising=False)
+    if env:
+        monkeypatch.setenv("CTXBUDGET_LOG", env)
+    want = {"<policy dir>/policy.jsonl": tmp_path / "policy.jsonl",
+            "<default>": default_log_path()}.get(expected, Path(expected))
+    assert resolve_log_path(explicit, policy) == want
+
+
+def test_the_default_log_is_per_user(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_log_path() == tmp_path / "ctxbudget" / "usage.jsonl"
