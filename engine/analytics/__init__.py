@@ -1,0 +1,130 @@
+"""Usage analytics: what agents actually loaded, overall and per agent, from the usage log.
+
+    analysis = analyze(policy, "usage.jsonl", since=..., agent="dbt-expert")
+    analysis.to_dict()      # the `analyze --json` contract: runs, skipped_lines, overall, agents{name: ...}
+
+Per agent: runs, mean / median / p90 / max usage, exceedance rate, usage per tier, and each scope's share of
+the loaded tokens against the profile's weight. Log names are resolved against the policy (``dbt-expert`` and
+``specialists/dbt-expert`` are one agent); an agent the policy no longer has keeps its logged name and profile.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from engine.analytics.scan import LogScan, Progress, scan_log
+from engine.analytics.stats import UsageStats
+from engine.diagnostics import LookupFailed
+from engine.usage.log import SkippedLine
+
+__all__ = ["AgentAnalysis", "Analysis", "UsageStats", "analyze"]
+
+
+@dataclass
+class AgentAnalysis:
+    """One agent's runs: all of them, and per profile they were recorded under."""
+
+    agent: str
+    profile: str  # the agent's profile in the policy, else one it was logged with
+    known: bool  # whether the policy has the agent
+    weights: Mapping[str, float]  # the profile's scope weights ({} when the policy lacks the profile)
+    stats: UsageStats = field(default_factory=UsageStats)
+    by_profile: dict[str, UsageStats] = field(default_factory=dict)
+
+    def current(self) -> UsageStats:
+        """The runs recorded under the agent's current profile (and runs that did not say)."""
+        stats = UsageStats()
+        for profile, group in self.by_profile.items():
+            if profile in (self.profile, ""):
+                stats.merge(group)
+        return stats
+
+    def to_dict(self, tier_order: Mapping[str, int] | None = None) -> dict:
+        data: dict[str, Any] = {"profile": self.profile, "known": self.known, **self.stats.summary()}
+        if len(self.by_profile) > 1:
+            data["profiles"] = {p or "(none)": s.runs for p, s in self.by_profile.items()}
+        data["tiers"] = _ordered(self.stats.tier_summary(), tier_order or {})
+        shares = self.stats.scope_shares()
+        drift = self.stats.drift(self.weights)
+        data["scopes"] = {
+            scope: {"tokens": self.stats.scopes.get(scope, [0])[0], "share": round(shares.get(scope, 0.0), 4),
+                    "weight": self.weights.get(scope), "drift": round(drift[scope], 4) + 0.0 if self.weights else None}
+            for scope in drift
+        }
+        return data
+
+
+@dataclass
+class Analysis:
+    """The result of :func:`analyze`."""
+
+    log: str
+    runs: int
+    skipped_lines: int
+    skipped: list[SkippedLine]
+    since: datetime | None
+    until: datetime | None
+    overall: UsageStats
+    agents: dict[str, AgentAnalysis]
+    tier_order: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The ``analyze --json`` contract."""
+        overall = {**self.overall.summary(), "tiers": _ordered(self.overall.tier_summary(), self.tier_order)}
+        return {
+            "log": self.log,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "runs": self.runs,
+            "skipped_lines": self.skipped_lines,
+            "skipped": [s.to_dict() for s in self.skipped],
+            "overall": overall,
+            "agents": {name: a.to_dict(self.tier_order) for name, a in self.agents.items()},
+        }
+
+
+def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, until: datetime | None = None,
+            agent: str | None = None, jobs: int | None = None, progress: Progress | None = None) -> Analysis:
+    """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``.
+
+    Raises OSError when the log cannot be read, LookupFailed when ``agent`` is not in the policy.
+    """
+    wanted = policy.resolve_agent(agent) if agent is not None else None
+    scan = scan_log(log, since, until, jobs=jobs, progress=progress)
+    agents = _by_agent(policy, scan)
+    if wanted is not None:
+        agents = {name: a for name, a in agents.items() if name == wanted}
+    overall = UsageStats()
+    for item in agents.values():
+        overall.merge(item.stats)
+    return Analysis(os.fspath(log), overall.runs, scan.skipped_lines, scan.skipped, since, until, overall,
+                    agents, {t.id: t.rank for t in policy.tiers})
+
+
+def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
+    names: dict[str, tuple[str, bool]] = {}
+    agents: dict[str, AgentAnalysis] = {}
+    for (logged, profile), stats in sorted(scan.groups.items()):
+        if logged not in names:
+            try:
+                names[logged] = (policy.resolve_agent(logged), True)
+            except LookupFailed:
+                names[logged] = (logged, False)
+        name, known = names[logged]
+        item = agents.get(name)
+        if item is None:
+            current = policy.agents[name] if known else profile
+            found = policy.profiles.get(current)
+            item = agents[name] = AgentAnalysis(name, current, known, dict(found.weights) if found else {})
+        elif not known and profile and not item.profile:
+            item.profile = profile
+        item.stats.merge(stats)
+        item.by_profile.setdefault(profile, UsageStats()).merge(stats)
+    return dict(sorted(agents.items()))
+
+
+def _ordered(tiers: dict[str, dict], order: Mapping[str, int]) -> dict[str, dict]:
+    return {t: tiers[t] for t in sorted(tiers, key=lambda t: (order.get(t, len(order)), t))}

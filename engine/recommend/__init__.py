@@ -1,0 +1,203 @@
+"""Recommendations: one action per agent from its usage, by the policy's rules.
+
+    for rec in recommend(policy, analyze(policy, log)):
+        rec.agent, rec.action, rec.confidence, rec.reason, rec.evidence
+
+Actions: ``upgrade`` (to the next larger profile), ``downgrade`` (next smaller), ``adjust-weights``,
+``maintain``, ``insufficient-data``. Only the runs recorded under the agent's current profile count, so a
+profile change is judged on its own runs. Profiles are ordered by base, then max.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from engine.analytics import AgentAnalysis, Analysis
+from engine.analytics.stats import UsageStats
+from engine.diagnostics import PolicyError, Problem
+from engine.recommend import confidence as conf
+from engine.recommend.rules import RuleError, compile_rules, first_match
+
+ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-data")
+CHANGES = ("upgrade", "downgrade", "adjust-weights")  # the actions `apply` writes
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """What to do about one agent's budget, how sure that is, and the numbers behind it."""
+
+    agent: str
+    profile: str
+    action: str
+    confidence: float
+    reason: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    target_profile: str | None = None  # upgrade / downgrade: the profile to move to (None: there is none)
+    weights: Mapping[str, float] | None = None  # adjust-weights: the proposed weights
+
+    def to_dict(self) -> dict:
+        """The ``recommend --json`` contract."""
+        return {"agent": self.agent, "profile": self.profile, "action": self.action,
+                "confidence": round(self.confidence, 4), "reason": self.reason, "evidence": dict(self.evidence)}
+
+
+def profile_ladder(policy: Any) -> list[str]:
+    """Profile ids from smallest to largest (by base, then max, then order in the policy)."""
+    order = list(policy.profiles)
+    return sorted(order, key=lambda p: (policy.profiles[p].base, policy.profiles[p].max, order.index(p)))
+
+
+def recommend(policy: Any, analysis: Analysis) -> list[Recommendation]:
+    """One recommendation per agent in ``analysis``. Raises PolicyError when a rule is broken."""
+    settings = policy.recommendations
+    try:
+        rules = compile_rules(settings.rules)
+        return [_recommend_one(policy, item, rules) for item in analysis.agents.values()]
+    except RuleError as exc:
+        raise PolicyError([rule_problem(policy, exc)]) from None
+
+
+def _recommend_one(policy: Any, item: AgentAnalysis, rules: Any) -> Recommendation:
+    settings = policy.recommendations
+    params = settings.params()
+    stats = item.current()
+    ladder = profile_ladder(policy)
+    rank = ladder.index(item.profile) if item.profile in ladder else None
+    larger = ladder[rank + 1] if rank is not None and rank + 1 < len(ladder) else None
+    smaller = ladder[rank - 1] if rank is not None and rank > 0 else None
+    drift = stats.drift(item.weights) if item.weights else {}
+    worst = max(drift, key=lambda s: abs(drift[s]), default=None)
+    weight_drift = abs(drift[worst]) if worst is not None else 0.0
+    confidences = {
+        "upgrade": conf.rate_above(stats.exceeded, stats.runs, settings.upgrade_exceedance_rate),
+        "downgrade": conf.mean_below(stats.mean, stats.stdev, stats.runs, settings.downgrade_mean_usage),
+        "adjust_weights": (conf.mean_above(weight_drift, stats.share_stdev(worst), stats.share_runs,
+                                           settings.weight_drift) if worst is not None else 0.0),
+    }
+    confidences["maintain"] = min(1.0 - c for c in confidences.values())
+    profile = policy.profiles.get(item.profile)
+    bindings = {
+        "agent": item.agent,
+        "stats": _stats_binding(stats, drift, weight_drift),
+        "params": params,
+        "profile": {"id": item.profile, "base": profile.base if profile else 0, "max": profile.max if profile else 0,
+                    "weights": dict(item.weights), "larger": larger, "smaller": smaller},
+        "confidence": confidences,
+    }
+    rule, own_confidence = first_match(rules, bindings)
+    action = rule.action if rule is not None else "maintain"
+    if action == "insufficient-data":
+        confidence = 0.0
+    elif own_confidence is not None:
+        confidence = own_confidence
+    else:
+        confidence = confidences[action.replace("-", "_")]
+    target = larger if action == "upgrade" else smaller if action == "downgrade" else None
+    weights = proposed_weights(stats, item.weights) if action == "adjust-weights" else None
+    evidence = _evidence(item, stats, drift, weight_drift, rule.index if rule is not None else None)
+    if action in ("upgrade", "downgrade"):
+        evidence["target_profile"] = target
+    if weights is not None:
+        evidence["proposed_weights"] = weights
+    reason = (rule.reason if rule is not None and rule.reason else
+              _reason(action, stats, settings, item, target, drift, worst))
+    return Recommendation(item.agent, item.profile, action, confidence, reason, evidence, target, weights)
+
+
+def _stats_binding(stats: UsageStats, drift: Mapping[str, float], weight_drift: float) -> dict:
+    return {
+        "samples": stats.runs, "runs": stats.runs, "exceeded": stats.exceeded,
+        "exceedance_rate": stats.exceedance_rate, "mean_usage": stats.mean, "median_usage": stats.quantile(0.5),
+        "p90_usage": stats.quantile(0.9), "max_usage": stats.usage_max, "stdev_usage": stats.stdev,
+        "failed": stats.failed, "failure_rate": stats.failed / stats.runs if stats.runs else 0.0,
+        "weight_drift": weight_drift, "drift": dict(drift), "shares": stats.scope_shares(),
+        "tiers": {t: {"runs": r, "mean_usage": s / r, "exceedance_rate": e / r}
+                  for t, (r, s, e) in stats.tiers.items()},
+    }
+
+
+def _evidence(item: AgentAnalysis, stats: UsageStats, drift: Mapping[str, float], weight_drift: float,
+              rule: int | None) -> dict:
+    low, high = conf.wilson_interval(stats.exceeded, stats.runs)
+    evidence: dict[str, Any] = {
+        "runs": stats.runs,
+        "exceeded": stats.exceeded,
+        "exceedance_rate": round(stats.exceedance_rate, 4),
+        "exceedance_rate_95": [round(low, 4), round(high, 4)],
+        "mean_usage": round(stats.mean, 4),
+        "median_usage": round(stats.quantile(0.5), 4),
+        "p90_usage": round(stats.quantile(0.9), 4),
+        "max_usage": round(stats.usage_max, 4),
+        "weight_drift": round(weight_drift, 4),
+        "scope_shares": {s: round(v, 4) for s, v in stats.scope_shares().items()},
+        "weights": dict(item.weights),
+        "rule": rule,
+    }
+    earlier = item.stats.runs - stats.runs
+    if earlier:
+        evidence["runs_under_other_profiles"] = earlier
+    return evidence
+
+
+def proposed_weights(stats: UsageStats, weights: Mapping[str, float]) -> dict[str, float]:
+    """The observed shares of the weighted scopes, in hundredths that sum to exactly 1."""
+    shares = stats.scope_shares()
+    observed = {s: shares.get(s, 0.0) for s in weights}
+    return hundredths(observed) if sum(observed.values()) > 0 else dict(weights)
+
+
+def hundredths(values: Mapping[str, float]) -> dict[str, float]:
+    """``values`` scaled to sum to 1, in hundredths that sum to exactly 1 (largest remainders get the rest)."""
+    total = sum(values.values())
+    exact = {s: 100 * v / total for s, v in values.items()}
+    floors = {s: int(v) for s, v in exact.items()}
+    names = list(exact)
+    order = sorted(names, key=lambda s: (-(exact[s] - floors[s]), names.index(s)))
+    for scope in order[:100 - sum(floors.values())]:
+        floors[scope] += 1
+    return {s: floors[s] / 100 for s in names}
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f} %"
+
+
+def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, target: str | None,
+            drift: Mapping[str, float], worst: str | None) -> str:
+    if action == "insufficient-data":
+        return f"{stats.runs} run{'s' if stats.runs != 1 else ''}; at least {settings.min_samples} needed"
+    if action == "upgrade":
+        move = f"move to {target}" if target else f"{item.profile} is the largest profile: raise its max"
+        return (f"over budget in {stats.exceeded} of {stats.runs} runs ({_pct(stats.exceedance_rate)}, "
+                f"above {_pct(settings.upgrade_exceedance_rate)}); {move}")
+    if action == "downgrade":
+        move = f"move to {target}" if target else f"{item.profile} is the smallest profile: lower its base"
+        return (f"mean usage {_pct(stats.mean)} over {stats.runs} runs (below "
+                f"{_pct(settings.downgrade_mean_usage)}); {move}")
+    if action == "adjust-weights" and worst is not None:
+        share = stats.scope_shares().get(worst, 0.0)
+        return (f"{worst} takes {_pct(share)} of loaded tokens against a weight of "
+                f"{_pct(float(item.weights.get(worst, 0.0)))} ({abs(drift[worst]) * 100:.1f} points off, "
+                f"more than {settings.weight_drift * 100:g})")
+    return (f"within thresholds: mean usage {_pct(stats.mean)}, over budget in {stats.exceeded} of "
+            f"{stats.runs} runs")
+
+
+def rule_problem(policy: Any, error: RuleError) -> Problem:
+    """A broken rule, at its YAML position when the policy file can be read again."""
+    path = ("recommendations", "rules", error.index, error.field)
+    where = f"$.recommendations.rules[{error.index}].{error.field}"
+    line = col = 1
+    label = policy.source
+    if policy.files:
+        try:
+            from pathlib import Path
+
+            from engine.policy.extends import load_chain
+
+            pos = load_chain(Path(policy.files[0][0]), policy.source).doc.pos(path)
+            label, line, col = pos.file, pos.line, pos.col
+        except Exception:  # noqa: BLE001 - positions are a nicety; the message stands without them
+            pass
+    return Problem(label, line, col, "recommendation-rule", f"{where}: {error}", where)

@@ -1,0 +1,141 @@
+"""Usage analytics: streaming statistics, filters, name resolution, and one answer however the log is split."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+import engine
+from engine.analytics import analyze, scan
+from engine.analytics.stats import UsageStats
+from engine.usage.record import RecordFields
+from usage_synth import START, native_record, write_known_log
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return engine.load_policy()
+
+
+def fields(usage: float, exceeded: bool = False, tier: str = "medium", scopes: dict | None = None,
+           success: bool = True) -> RecordFields:
+    return RecordFields("2025-10-01T00:00:00Z", "a", "p", tier, 100, int(usage * 100), usage, exceeded,
+                        scopes if scopes is not None else {"global": 1}, success)
+
+
+@pytest.mark.parametrize("usages, median, p90, maximum", [
+    ([0.5], 0.5, 0.5, 0.5),
+    ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], 0.5, 0.9, 1.0),
+    ([0.3] * 50, 0.3, 0.3, 0.3),
+    ([0.2, 0.9, 0.4], 0.4, 0.9, 0.9),
+    ([0.77161], 0.772, 0.772, 0.77161),  # quantiles to 0.1 point, max exact
+])
+def test_quantiles(usages, median, p90, maximum):
+    stats = UsageStats()
+    for usage in usages:
+        stats.add(fields(usage))
+    assert (stats.quantile(0.5), stats.quantile(0.9), stats.usage_max) == (median, p90, maximum)
+    assert stats.mean == pytest.approx(sum(usages) / len(usages))
+
+
+def test_merging_equals_one_pass():
+    runs = [fields(u / 37, u % 3 == 0, ["simple", "medium"][u % 2], {"global": u, "agent_recent": 2 * u + 1},
+                   u % 5 != 0) for u in range(60)]
+    whole, left, right = UsageStats(), UsageStats(), UsageStats()
+    for i, run in enumerate(runs):
+        whole.add(run)
+        (left if i < 25 else right).add(run)
+    merged = left.merge(right)
+    assert merged.summary() == whole.summary()
+    assert merged.tier_summary() == whole.tier_summary()
+    assert merged.scope_shares() == pytest.approx(whole.scope_shares())
+    assert merged.share_stdev("global") == pytest.approx(whole.share_stdev("global"))
+
+
+def test_the_known_log(policy, tmp_path):
+    data = analyze(policy, write_known_log(tmp_path / "k.jsonl")).to_dict()
+    assert (data["runs"], data["skipped_lines"], len(data["agents"])) == (295, 0, 5)
+    dbt = data["agents"]["specialists/dbt-expert"]
+    assert (dbt["runs"], dbt["exceeded"], dbt["exceedance_rate"], dbt["max_usage"], dbt["p90_usage"]) == \
+        (100, 30, 0.3, 1.1, 1.1)
+    assert dbt["tiers"] == {"medium": {"runs": 100, "mean_usage": dbt["mean_usage"], "exceeded": 30,
+                                       "exceedance_rate": 0.3}}
+    assert dbt["scopes"]["agent_patterns"]["weight"] == 0.5 and abs(dbt["scopes"]["agent_patterns"]["drift"]) < 0.01
+    aws = data["agents"]["specialists/aws-expert"]
+    assert aws["runs"] == 50 and aws["mean_usage"] == pytest.approx(0.30, abs=0.01)
+    snowflake = data["agents"]["specialists/snowflake-expert"]["scopes"]
+    assert snowflake["agent_patterns"]["share"] == pytest.approx(0.7, abs=0.005)
+    assert snowflake["agent_patterns"]["drift"] == pytest.approx(0.2, abs=0.005)
+
+
+def write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def at(day: int, hour: int = 0) -> datetime:
+    return datetime(2025, 10, day, hour, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("since, until, runs", [
+    (None, None, 10),
+    (at(5), None, 6),
+    (None, at(5), 4),
+    (at(3), at(7), 4),
+    (at(20), None, 0),
+])
+def test_the_period(policy, tmp_path, since, until, runs):
+    log = write(tmp_path / "u.jsonl", [native_record(at(1 + i), "specialists/dbt-expert", "specialist-narrow",
+                                                     20000, 10000, {"global": 10000}) for i in range(10)])
+    assert analyze(policy, log, since=since, until=until).runs == runs
+
+
+def test_names_in_the_log_resolve_to_the_policys_agents(policy, tmp_path):
+    records = [native_record(START, name, "specialist-narrow", 20000, 10000, {"global": 10000})
+               for name in ("dbt-expert", "specialists/dbt-expert", "DBT-Expert", "retired/old-agent")]
+    analysis = analyze(policy, write(tmp_path / "u.jsonl", records))
+    assert {n: (a.stats.runs, a.known, a.profile) for n, a in analysis.agents.items()} == {
+        "specialists/dbt-expert": (3, True, "specialist-narrow"),
+        "retired/old-agent": (1, False, "specialist-narrow"),
+    }
+    only = analyze(policy, tmp_path / "u.jsonl", agent="dbt-expert")
+    assert list(only.agents) == ["specialists/dbt-expert"] and only.runs == 3
+
+
+def test_runs_under_an_earlier_profile_are_kept_apart(policy, tmp_path):
+    records = [native_record(START, "specialists/dbt-expert", profile, 20000, 10000, {"global": 10000})
+               for profile in ["specialist-narrow"] * 4 + ["role-architect"] * 3]
+    [item] = analyze(policy, write(tmp_path / "u.jsonl", records)).agents.values()
+    assert (item.stats.runs, item.current().runs) == (7, 4)
+    assert item.to_dict()["profiles"] == {"specialist-narrow": 4, "role-architect": 3}
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+def test_one_answer_however_the_log_is_cut(policy, tmp_path, monkeypatch, jobs):
+    log = write_known_log(tmp_path / "k.jsonl")
+    with open(log, "a") as handle:
+        handle.write("garbage\n")
+        handle.write(log.read_text().splitlines()[0] + "\n")
+        handle.write('{"torn')
+    expected = analyze(policy, log, jobs=1).to_dict()
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 4096)  # many chunks, and for jobs > 1 many segments
+    assert analyze(policy, log, jobs=jobs).to_dict() == expected
+    assert expected["runs"] == 296 and expected["skipped_lines"] == 2
+    assert [s["line"] for s in expected["skipped"]] == [296, 298]
+
+
+def test_progress_is_reported_in_bytes(policy, tmp_path, monkeypatch):
+    log = write_known_log(tmp_path / "k.jsonl")
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 8192)
+    seen: list[tuple[int, int]] = []
+    analyze(policy, log, progress=lambda done, total: seen.append((done, total)))
+    size = log.stat().st_size
+    assert len(seen) > 3 and seen[-1] == (size, size) and seen == sorted(seen)
+
+
+def test_an_empty_log(policy, tmp_path):
+    (tmp_path / "u.jsonl").write_text("")
+    data = analyze(policy, tmp_path / "u.jsonl").to_dict()
+    assert (data["runs"], data["agents"], data["overall"]["mean_usage"]) == (0, {}, 0.0)

@@ -1,0 +1,151 @@
+"""Recommendations: known answers in both log formats, confidence that grows with the runs, policy rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import engine
+from engine.analytics import analyze
+from engine.budget import split
+from engine.diagnostics import PolicyError
+from engine.recommend import confidence, hundredths, profile_ladder, recommend
+from usage_synth import EXPECTED, START, native_record, write_known_log
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return engine.load_policy()
+
+
+@pytest.mark.parametrize("fmt", ["native", "seed", "seed-breakdown"])
+def test_known_answers(policy, tmp_path, fmt):
+    log = write_known_log(tmp_path / "k.jsonl", fmt)
+    recommendations = recommend(policy, analyze(policy, log))
+    assert {r.agent: r.action for r in recommendations} == EXPECTED
+    by_agent = {r.agent: r for r in recommendations}
+    assert by_agent["specialists/dbt-expert"].target_profile == "specialist-broad"
+    assert by_agent["specialists/aws-expert"].target_profile == "specialist-narrow"
+    assert by_agent["specialists/snowflake-expert"].weights == {"global": 0.1, "agent_recent": 0.2,
+                                                               "agent_patterns": 0.7}
+    assert by_agent["specialists/tableau-expert"].reason == "5 runs; at least 10 needed"
+    assert by_agent["specialists/dbt-expert"].reason == \
+        "over budget in 30 of 100 runs (30.0 %, above 20.0 %); move to specialist-broad"
+    for rec in recommendations:
+        data = rec.to_dict()
+        assert list(data) == ["agent", "profile", "action", "confidence", "reason", "evidence"]
+        assert 0.0 <= data["confidence"] <= 1.0
+        json.dumps(data)
+    assert {r.agent: r.confidence >= 0.9 for r in recommendations} == {
+        a: action != "insufficient-data" for a, action in EXPECTED.items()}
+
+
+@pytest.mark.parametrize("fewer, more", [
+    ((3, 10), (30, 100)),
+    ((5, 20), (50, 200)),
+    ((3, 10), (4, 10)),
+    ((25, 100), (30, 100)),
+])
+def test_more_evidence_is_more_sure(fewer, more):
+    assert confidence.rate_above(*fewer, 0.2) < confidence.rate_above(*more, 0.2)
+
+
+@pytest.mark.parametrize("k, n, threshold, low, high", [
+    (3, 10, 0.2, 0.75, 0.80),  # 3 of 10 over a 20 % threshold: not very sure
+    (30, 100, 0.2, 0.99, 1.0),  # 30 of 100: sure
+    (20, 100, 0.2, 0.49, 0.51),  # exactly at the threshold: a coin toss
+    (0, 100, 0.2, 0.0, 0.01),
+    (5, 0, 0.2, 0.0, 0.0),  # no runs, no confidence
+])
+def test_wilson_confidence(k, n, threshold, low, high):
+    assert low <= confidence.rate_above(k, n, threshold) <= high
+
+
+def test_wilson_interval():
+    low, high = confidence.wilson_interval(30, 100)
+    assert (round(low, 3), round(high, 3)) == (0.219, 0.396)
+
+
+@pytest.mark.parametrize("values, expected", [
+    ({"a": 1, "b": 1, "c": 1}, {"a": 0.34, "b": 0.33, "c": 0.33}),
+    ({"a": 0.1, "b": 0.2, "c": 0.7}, {"a": 0.1, "b": 0.2, "c": 0.7}),
+    ({"a": 0.125, "b": 0.125, "c": 0.75}, {"a": 0.13, "b": 0.12, "c": 0.75}),
+])
+def test_hundredths_sum_to_one(values, expected):
+    result = hundredths(values)
+    assert result == expected and round(sum(result.values()), 9) == 1
+
+
+def test_profiles_are_ordered_by_size(policy):
+    assert profile_ladder(policy) == ["specialist-narrow", "specialist-broad", "role-coordinator", "role-architect"]
+
+
+def runs_of(agent, profile, budget, usages):
+    """Runs loading ``usages`` of ``budget``, split across scopes as ``profile`` weighs them."""
+    weights = engine.load_policy().profiles[profile].weights
+    return [native_record(START, agent, profile, budget, int(budget * u), split(int(budget * u), weights))
+            for u in usages]
+
+
+def log_of(tmp_path, records):
+    path = tmp_path / "u.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_the_largest_profile_has_nowhere_to_go(policy, tmp_path):
+    log = log_of(tmp_path, runs_of("roles/research-role", "role-architect", 75000, [1.2] * 20))
+    [rec] = recommend(policy, analyze(policy, log))
+    assert (rec.action, rec.target_profile) == ("upgrade", None)
+    assert rec.reason.endswith("role-architect is the largest profile: raise its max")
+
+
+def test_only_runs_under_the_current_profile_count(policy, tmp_path):
+    old = runs_of("specialists/dbt-expert", "role-architect", 75000, [0.1] * 40)  # before a change
+    new = runs_of("specialists/dbt-expert", "specialist-narrow", 20000, [0.8] * 12)
+    [rec] = recommend(policy, analyze(policy, log_of(tmp_path, old + new)))
+    assert (rec.action, rec.evidence["runs"], rec.evidence["runs_under_other_profiles"]) == ("maintain", 12, 40)
+
+
+def policy_with(tmp_path, recommendations_yaml):
+    path = tmp_path / "policy.yaml"
+    path.write_text("extends: default\nrecommendations:\n" + recommendations_yaml)
+    return engine.load_policy(path)
+
+
+def test_rules_and_thresholds_come_from_the_policy(tmp_path):
+    policy = policy_with(tmp_path, """\
+  min_samples: 3
+  upgrade_exceedance_rate: 0.5
+  rules:
+    - action: insufficient-data
+      when: stats.samples < params.min_samples
+    - action: upgrade
+      when: stats.p90_usage > 1.0 && stats.exceedance_rate > params.upgrade_exceedance_rate
+      confidence: "confidence.upgrade * 0.5"
+      reason: the 90th percentile run does not fit
+    - action: maintain
+      when: "true"
+""")
+    log = log_of(tmp_path, runs_of("specialists/dbt-expert", "specialist-narrow", 20000, [1.2] * 4)
+                 + runs_of("specialists/aws-expert", "specialist-broad", 35000, [0.9, 1.2, 1.2]))
+    recs = {r.agent: r for r in recommend(policy, analyze(policy, log))}
+    dbt, aws = recs["specialists/dbt-expert"], recs["specialists/aws-expert"]
+    assert (dbt.action, dbt.reason, dbt.evidence["rule"]) == ("upgrade", "the 90th percentile run does not fit", 1)
+    assert dbt.confidence == pytest.approx(confidence.rate_above(4, 4, 0.5) * 0.5)
+    assert (aws.action, aws.evidence["rule"]) == ("upgrade", 1)
+
+
+@pytest.mark.parametrize("when, message", [
+    ("stats.no_such_figure > 1", "no_such_figure"),
+    ("stats.samples", "not true or false"),
+])
+def test_a_broken_rule_is_reported_at_its_line(tmp_path, when, message):
+    policy = policy_with(tmp_path, f"  rules:\n    - action: upgrade\n      when: \"{when}\"\n")
+    log = log_of(tmp_path, runs_of("specialists/dbt-expert", "specialist-narrow", 20000, [0.5] * 3))
+    with pytest.raises(PolicyError) as caught:
+        recommend(policy, analyze(policy, log))
+    [problem] = caught.value.problems
+    assert (problem.path.endswith("policy.yaml"), problem.line, problem.rule) == (True, 5, "recommendation-rule")
+    assert message in problem.message and "$.recommendations.rules[0].when" in problem.message
