@@ -30,6 +30,7 @@ from engine.model import Allocation, Thresholds
 from engine.usage import UsageRecord, append_record, resolve_log_path
 
 logger = logging.getLogger("engine.monitor")
+logger.addHandler(logging.NullHandler())  # a library: the application decides where alerts go
 
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 

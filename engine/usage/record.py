@@ -37,6 +37,9 @@ class RecordFields(NamedTuple):
 SEED_ALERTS = {"75%": "info", "90%": "warning", "100%": "critical"}
 
 
+_make = tuple.__new__  # RecordFields without NamedTuple's Python-level __new__: this runs once per log line
+
+
 def record_fields(obj: Any) -> RecordFields:
     """The analytic fields of a decoded log line, native or seed format; :class:`CorruptRecord` otherwise."""
     if type(obj) is not dict:
@@ -52,33 +55,33 @@ def record_fields(obj: Any) -> RecordFields:
         else:
             budget, usage, scopes = obj["budget"], obj.get("usage"), obj.get("scopes") or {}
             tier, exceeded = obj.get("tier") or "", obj.get("exceeded")
-        fields = RecordFields(obj["timestamp"], obj["agent"], obj.get("profile") or "", tier, budget,
-                              obj["tokens_loaded"], usage, exceeded, scopes, obj.get("success", True))
+        timestamp, agent, loaded = obj["timestamp"], obj["agent"], obj["tokens_loaded"]
+        success = obj.get("success", True)
     except KeyError as exc:
         raise CorruptRecord(f"missing key {exc.args[0]!r}") from None
-    except TypeError as exc:
+    except (TypeError, AttributeError) as exc:
         raise CorruptRecord(f"a value has the wrong type ({exc})") from None
-    _check(fields)
-    if usage is None:
-        fields = fields._replace(usage=fields.tokens_loaded / budget if budget > 0 else 0.0)
-    if exceeded is None:
-        fields = fields._replace(exceeded=fields.tokens_loaded > budget)
-    return fields
-
-
-def _check(f: RecordFields) -> None:
-    if type(f.agent) is not str or not f.agent:
+    if type(agent) is not str or not agent:
         raise CorruptRecord("'agent' must be a non-empty string")
-    if type(f.timestamp) is not str:
+    if type(timestamp) is not str:
         raise CorruptRecord("'timestamp' must be a string")
-    if type(f.budget) is not int or type(f.tokens_loaded) is not int or f.budget < 0 or f.tokens_loaded < 0:
+    if type(budget) is not int or type(loaded) is not int or budget < 0 or loaded < 0:
         raise CorruptRecord("budget and tokens loaded must be non-negative integers")
-    if f.usage is not None and (type(f.usage) not in (float, int) or not 0 <= f.usage < float("inf")):
+    if usage is None:
+        usage = loaded / budget if budget > 0 else 0.0
+    elif (type(usage) is not float and type(usage) is not int) or not 0 <= usage < _INFINITY:
         raise CorruptRecord("usage must be a non-negative number")
-    if type(f.scopes) is not dict:
+    if type(scopes) is not dict:
         raise CorruptRecord("per-scope tokens must be a mapping")
-    if (f.exceeded is not None and type(f.exceeded) is not bool) or type(f.success) is not bool:
+    if exceeded is None:
+        exceeded = loaded > budget
+    elif type(exceeded) is not bool or type(success) is not bool:
         raise CorruptRecord("'exceeded' and 'success' must be true or false")
+    profile = obj.get("profile") or ""
+    return _make(RecordFields, (timestamp, agent, profile, tier, budget, loaded, usage, exceeded, scopes, success))
+
+
+_INFINITY = float("inf")
 
 
 def _scope_tokens(scopes: Mapping[str, Any]) -> dict[str, int]:
