@@ -1,0 +1,88 @@
+"""ctxbudget apply [--log P] [--policy P] [--dry-run | --yes]"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.log_options import add_log, add_period
+from engine.cli.options import add_json, add_policy
+
+HELP = "write the confident recommendations into the policy file (shows the diff first)"
+DESCRIPTION = """\
+Edit the policy file with the recommendations at the policy's min_confidence or above: an agent moves to the
+next larger or smaller profile; a profile's scope weights are adjusted when all its agents with enough data
+ask for it. Every comment, the key order and the formatting of the file are kept; the unified diff is shown
+and the result is validated before anything is written. On a terminal apply asks before writing; elsewhere
+pass --yes (or --dry-run to only see the diff). Exit 1 when the edited policy would not validate.
+
+  ctxbudget apply --dry-run --days 30
+  ctxbudget apply --policy ctxbudget.yaml --yes"""
+ORDER = 53
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_log(parser)
+    add_period(parser)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    mode.add_argument("--yes", "-y", action="store_true", help="write without asking")
+    add_policy(parser)
+    add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from engine.apply import plan_apply, policy_file, write_plan
+    from engine.cli.log_options import analyze_log, since_from
+    from engine.cli.options import policy_from
+    from engine.cli.output import print_json, say
+    from engine.diagnostics import UsageError
+    from engine.recommend import recommend
+
+    policy = policy_from(args)
+    policy_file(policy)  # refuse the bundled policy before reading a large log
+    analysis = analyze_log(args, policy, since=since_from(args))
+    plan = plan_apply(policy, recommend(policy, analysis))
+    if not plan.valid:
+        if args.json:
+            print_json(plan.to_dict(written=False))
+        for problem in plan.problems:
+            print(problem.format(), file=sys.stderr)
+        print(f"ctxbudget: error: the edited policy would not validate; {plan.label} is unchanged", file=sys.stderr)
+        return 1
+    write = bool(plan.changes) and not args.dry_run
+    if write and not args.yes:
+        if args.json or not sys.stdin.isatty():
+            if not args.json:
+                sys.stdout.write(plan.diff())
+            raise UsageError("not writing without --yes when not on a terminal (or --dry-run to only see the diff)")
+    if args.json:
+        if write:
+            write_plan(plan)
+        print_json(plan.to_dict(written=write))
+        return 0
+    for skipped in plan.skipped:
+        say(f"skipped: {skipped.agent}: {skipped.action}: {skipped.why}")
+    if not plan.changes:
+        say(f"nothing to apply: no recommendation at confidence ≥ {policy.recommendations.min_confidence:g} "
+            f"changes {plan.label}")
+        return 0
+    sys.stdout.write(plan.diff())
+    for change in plan.changes:
+        say(f"{change.action}: {change.description} (confidence {change.confidence:.2f})")
+    for stale in plan.stale_examples:
+        print(f"{plan.label}: warning: golden example now fails: {stale} (update `examples:`)", file=sys.stderr)
+    if plan.reformatted:
+        say(f"note: ruamel.yaml also reformats {plan.reformatted} line(s) of {plan.label} it cannot keep as written")
+    if args.dry_run:
+        say("dry run: nothing written")
+        return 0
+    if not args.yes:
+        answer = input(f"write {len(plan.changes)} change(s) to {plan.label}? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            say("nothing written")
+            return 0
+    write_plan(plan)
+    say(f"wrote {plan.label}")
+    return 0

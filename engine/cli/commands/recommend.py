@@ -1,0 +1,60 @@
+"""ctxbudget recommend [--log P] [--json]"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.log_options import add_agent, add_log, add_period
+from engine.cli.options import add_json, add_policy
+
+HELP = "one recommendation per agent from the usage log: upgrade, downgrade, adjust-weights, maintain"
+DESCRIPTION = """\
+One action per agent — upgrade (next larger profile), downgrade (next smaller), adjust-weights, maintain or
+insufficient-data — with the reason, the evidence and a confidence that grows with the number of runs. The
+rules and their thresholds are the policy's `recommendations:` (see docs/usage.md); only runs recorded under
+the agent's current profile count. `ctxbudget apply` writes the confident ones into the policy.
+
+  ctxbudget recommend --days 30
+  ctxbudget recommend --json"""
+ORDER = 52
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_log(parser)
+    add_period(parser)
+    add_agent(parser)
+    add_policy(parser)
+    add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.cli.log_options import analyze_log, since_from
+    from engine.cli.options import policy_from
+    from engine.cli.output import print_json
+    from engine.recommend import recommend
+
+    policy = policy_from(args)
+    analysis = analyze_log(args, policy, since=since_from(args), agent=args.agent)
+    recommendations = recommend(policy, analysis)
+    if args.json:
+        print_json([r.to_dict() for r in recommendations])
+        return 0
+    print_recommendations(recommendations, policy.recommendations.min_confidence, analysis.runs)
+    return 0
+
+
+def print_recommendations(recommendations, min_confidence: float, runs: int) -> None:  # noqa: ANN001
+    from engine.cli.output import say, table
+
+    if not recommendations:
+        say(f"no runs to recommend from ({runs} runs in the log for this selection)")
+        return
+    table(["agent", "profile", "action", "confidence", "reason"],
+          [(r.agent, r.profile, r.action, f"{r.confidence:.2f}", r.reason) for r in recommendations],
+          right=(3,))
+    from engine.recommend import CHANGES
+
+    sure = [r for r in recommendations if r.action in CHANGES and r.confidence >= min_confidence]
+    if sure:
+        say(f"\n{len(sure)} change{'s' if len(sure) > 1 else ''} at confidence ≥ {min_confidence:g}; "
+            f"`ctxbudget apply --dry-run` shows the policy edit")

@@ -1,0 +1,61 @@
+"""ctxbudget report --period week|month [--format md|json]"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.log_options import add_log
+from engine.cli.options import add_policy
+
+HELP = "the weekly usage summary or the monthly recommendations, as Markdown or JSON"
+DESCRIPTION = """\
+A report for a schedule: `week` summarises the last 7 days of the usage log (per agent and per tier, with a
+watch list of agents past the policy's thresholds); `month` covers 30 days and adds one recommendation per
+agent. Markdown by default (for a chat message, an issue or a wiki page), JSON with --format json.
+
+  ctxbudget report --period week > weekly.md
+  0 6 * * 0  ctxbudget report --period week --log /var/log/agents/usage.jsonl > ~/reports/week-$(date +\\%F).md
+
+docs/usage.md has a cron line and a scheduled GitHub Actions job."""
+ORDER = 54
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--period", choices=("week", "month"), required=True, help="week (7 days) or month (30)")
+    parser.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
+    parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    parser.add_argument("--until", type=_date, metavar="DATE", help="the end of the period (default: now)")
+    add_log(parser)
+    add_policy(parser)
+
+
+def _date(text: str):  # noqa: ANN202 - argparse type
+    from engine.cli.log_options import parse_date
+
+    return parse_date(text)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from engine.cli.log_options import log_path, report_skipped, show_progress
+    from engine.cli.options import policy_from
+    from engine.cli.output import print_json
+    from engine.cli.progress import progress_bar
+    from engine.diagnostics import UsageError
+    from engine.report import build_report
+
+    policy = policy_from(args)
+    path = log_path(args, policy)
+    args.json = args.format == "json"
+    try:
+        with progress_bar(show_progress(args), f"reading {path.name}") as advance:
+            report = build_report(policy, path, args.period, until=args.until, progress=advance)
+    except OSError as exc:
+        raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
+    report_skipped(report.analysis)
+    if args.format == "json":
+        print_json(report.to_dict())
+    else:
+        sys.stdout.write(report.markdown())
+    return 0

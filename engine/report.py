@@ -1,0 +1,124 @@
+"""Scheduled reports: the weekly usage summary and the monthly recommendations, as Markdown or JSON.
+
+    report = build_report(policy, log, "month")
+    report.to_dict(); report.markdown()
+
+A week covers the 7 days before ``until`` (default: now) and summarises usage, with a watch list of agents
+with enough runs past the policy's upgrade or downgrade thresholds; a month covers 30 days and adds one recommendation per agent.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from engine.analytics import Analysis, analyze
+from engine.analytics.scan import Progress
+from engine.recommend import Recommendation, recommend
+
+PERIODS = {"week": 7, "month": 30}
+
+
+@dataclass
+class Report:
+    period: str
+    since: datetime
+    until: datetime
+    policy: str
+    analysis: Analysis
+    watch: list[tuple[str, str]]  # (agent, why)
+    recommendations: list[Recommendation] | None  # monthly only
+    min_confidence: float
+    min_samples: int
+
+    def to_dict(self) -> dict:
+        data = {"period": self.period, "since": self.since.isoformat(), "until": self.until.isoformat(),
+                "policy": self.policy, "log": self.analysis.log, "analysis": self.analysis.to_dict(),
+                "watch": [{"agent": agent, "why": why} for agent, why in self.watch]}
+        if self.recommendations is not None:
+            data["recommendations"] = [r.to_dict() for r in self.recommendations]
+        return data
+
+    def markdown(self) -> str:
+        return render_markdown(self)
+
+
+def build_report(policy: Any, log: str | os.PathLike, period: str, until: datetime | None = None,
+                 progress: Progress | None = None) -> Report:
+    """The report of ``period`` (week or month) ending at ``until``."""
+    until = until or datetime.now(timezone.utc)
+    since = until - timedelta(days=PERIODS[period])
+    analysis = analyze(policy, log, since=since, until=until, progress=progress)
+    settings = policy.recommendations
+    watch = []
+    for name, item in analysis.agents.items():
+        stats = item.stats
+        if stats.runs < settings.min_samples:
+            continue
+        if stats.exceedance_rate > settings.upgrade_exceedance_rate:
+            watch.append((name, f"over budget in {stats.exceeded} of {stats.runs} runs ({_pct(stats.exceedance_rate)})"))
+        elif stats.mean < settings.downgrade_mean_usage:
+            watch.append((name, f"mean usage {_pct(stats.mean)} over {stats.runs} runs"))
+    recommendations = recommend(policy, analysis) if period == "month" else None
+    return Report(period, since, until, policy.source, analysis, watch, recommendations, settings.min_confidence,
+                  settings.min_samples)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f} %"
+
+
+def _runs(count: int) -> str:
+    return f"{count:,} run{'s' if count != 1 else ''}"
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: list[str], rows: list[list[Any]], right: tuple[int, ...] = ()) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(report: Report) -> str:
+    a = report.analysis
+    title = {"week": "Weekly usage report", "month": "Monthly usage report and recommendations"}[report.period]
+    out = [f"# ctxbudget: {title}", "",
+           f"{PERIODS[report.period]} days, {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC · "
+           f"policy `{report.policy}` · log `{a.log}`", ""]
+    o = a.overall
+    skipped = f" · {a.skipped_lines:,} log line{'s' if a.skipped_lines != 1 else ''} skipped" if a.skipped_lines else ""
+    if not a.runs:
+        out += [f"No runs in this period{skipped}.", ""]
+    else:
+        out += [f"**{a.runs:,} runs** of {len(a.agents)} agents · mean usage {_pct(o.mean)} · median "
+                f"{_pct(o.quantile(0.5))} · p90 {_pct(o.quantile(0.9))} · over budget in {_runs(o.exceeded)} "
+                f"({_pct(o.exceedance_rate)}) · {o.failed:,} failed{skipped}", "", "## Agents", ""]
+        out += _table(["Agent", "Profile", "Runs", "Mean", "Median", "P90", "Max", "Over budget"],
+                      [[name, i.profile, f"{i.stats.runs:,}", _pct(i.stats.mean), _pct(i.stats.quantile(0.5)),
+                        _pct(i.stats.quantile(0.9)), _pct(i.stats.usage_max), _pct(i.stats.exceedance_rate)]
+                       for name, i in a.agents.items()], right=(2, 3, 4, 5, 6, 7))
+        tiers = a.to_dict()["overall"]["tiers"]
+        out += ["", "## Usage per tier", ""]
+        out += _table(["Tier", "Runs", "Mean", "Over budget"],
+                      [[t, f"{v['runs']:,}", _pct(v["mean_usage"]), _pct(v["exceedance_rate"])]
+                       for t, v in tiers.items()], right=(1, 2, 3))
+        out += ["", "## Watch list", ""]
+        out += [f"- **{agent}**: {why}" for agent, why in report.watch] or [
+            f"No agent with {report.min_samples} runs or more past the policy's thresholds."]
+    if report.recommendations is not None:
+        out += ["", "## Recommendations", ""]
+        if report.recommendations:
+            out += _table(["Agent", "Profile", "Action", "Confidence", "Reason"],
+                          [[r.agent, r.profile, r.action, f"{r.confidence:.2f}", r.reason]
+                           for r in report.recommendations], right=(3,))
+            out += ["", f"To write the changes at confidence ≥ {report.min_confidence:g} into the policy: "
+                        f"`ctxbudget apply --days {PERIODS[report.period]} --dry-run`, then `--yes`."]
+        else:
+            out += ["No runs to recommend from."]
+    return "\n".join(out) + "\n"

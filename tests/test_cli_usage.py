@@ -1,0 +1,298 @@
+"""The usage commands end to end: log, analyze, recommend, apply, report — whole outputs, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from engine.resources import bundled_policy
+from usage_synth import write_known_log
+
+TINY = Path(__file__).parent / "data" / "usage-tiny.jsonl"  # 4 runs (one in the seed's format), 1 bad line
+
+
+@pytest.fixture(autouse=True)
+def workdir(tmp_path, monkeypatch):
+    """A folder with a commented copy of the default policy as ./ctxbudget.yaml, and the tiny log."""
+    for name in ("CTXBUDGET_POLICY", "CTXBUDGET_LOG", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(bundled_policy("default"), tmp_path / "ctxbudget.yaml")
+    shutil.copy(TINY, tmp_path / "tiny.jsonl")
+    return tmp_path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+SKIPPED = "tiny.jsonl:4: warning: skipped: not JSON (Expecting value: line 1 column 1 (char 0))\n"
+
+
+def test_log(capsys, workdir):
+    code, out, err = run(capsys, "log", "--agent", "dbt-expert", "--tier", "medium", "--tokens", "global=3200",
+                         "--tokens", "agent_patterns=13000", "--log", "new.jsonl", "--duration", "2.5")
+    assert (code, err) == (0, "")
+    assert out == "specialists/dbt-expert @ medium: 16,200 of 20,000 tokens (81.0%) [info] → new.jsonl\n"
+    [record] = [json.loads(line) for line in (workdir / "new.jsonl").read_text().splitlines()]
+    del record["timestamp"], record["policy_hash"]
+    assert record == {"agent": "specialists/dbt-expert", "profile": "specialist-narrow", "tier": "medium",
+                      "budget": 20000, "tokens_loaded": 16200, "usage": 0.81, "exceeded": False,
+                      "scopes": {"global": 3200, "agent_patterns": 13000}, "alerts": ["info"], "refused_tokens": 0,
+                      "duration_s": 2.5, "success": True, "error": None}
+
+
+def test_log_a_failed_run_as_json(capsys, workdir, monkeypatch):
+    monkeypatch.setenv("CTXBUDGET_LOG", str(workdir / "env.jsonl"))
+    code, out, _ = run(capsys, "log", "--agent", "aws-expert", "--task", "Analyze slow queries", "--tokens",
+                       "global=40000", "--failed", "timed out", "--json")
+    record = json.loads(out)
+    assert code == 0 and (workdir / "env.jsonl").read_text().strip() == json.dumps(record, separators=(",", ":"))
+    assert (record["success"], record["error"], record["exceeded"]) == (False, "timed out", True)
+
+
+def test_analyze(capsys):
+    code, out, err = run(capsys, "analyze", "--log", "tiny.jsonl")
+    assert (code, err) == (0, SKIPPED)
+    assert out == """\
+tiny.jsonl: 4 runs of 2 agents; 1 line skipped
+usage: mean 71.8 %, median 75.0 %, p90 105.0 %, max 105.0 %; over budget in 1 run (25.0 %); 1 failed
+
+agents
+agent                   profile            runs    mean  median      p90      max  over budget
+----------------------  -----------------  ----  ------  ------  -------  -------  -----------
+specialists/aws-expert  specialist-broad      1  77.2 %  77.2 %   77.2 %   77.2 %        0.0 %
+specialists/dbt-expert  specialist-narrow     3  70.0 %  75.0 %  105.0 %  105.0 %       33.3 %
+
+usage per tier
+agent                   tier     runs    mean  over budget
+----------------------  -------  ----  ------  -----------
+specialists/aws-expert  medium      1  77.2 %        0.0 %
+specialists/dbt-expert  medium      2  90.0 %       50.0 %
+specialists/dbt-expert  complex     1  30.0 %        0.0 %
+
+scopes: share of loaded tokens against the profile's weight (drift in points)
+agent                   scope           tokens   share  weight  drift
+----------------------  --------------  ------  ------  ------  -----
+specialists/aws-expert  global           6,752  25.0 %  25.0 %   +0.0
+specialists/aws-expert  agent_recent     6,751  25.0 %  25.0 %   +0.0
+specialists/aws-expert  agent_patterns  13,503  50.0 %  50.0 %   +0.0
+specialists/dbt-expert  global           9,000  20.0 %  20.0 %   +0.0
+specialists/dbt-expert  agent_recent    13,500  30.0 %  30.0 %   +0.0
+specialists/dbt-expert  agent_patterns  22,500  50.0 %  50.0 %   +0.0
+"""
+
+
+def test_analyze_json(capsys):
+    code, out, _ = run(capsys, "analyze", "--log", "tiny.jsonl", "--agent", "dbt-expert", "--since", "2025-10-13",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0 and list(data) == ["log", "since", "until", "runs", "skipped_lines", "skipped", "overall",
+                                        "agents"]
+    assert (data["runs"], data["skipped_lines"], list(data["agents"])) == (3, 1, ["specialists/dbt-expert"])
+    assert data["since"] == "2025-10-13T00:00:00+00:00"
+    assert data["agents"]["specialists/dbt-expert"] == {
+        "profile": "specialist-narrow", "known": True, "runs": 3, "mean_usage": 0.7, "median_usage": 0.75,
+        "p90_usage": 1.05, "max_usage": 1.05, "exceeded": 1, "exceedance_rate": 0.3333, "failed": 1,
+        "tokens_loaded": 45000,
+        "tiers": {"medium": {"runs": 2, "mean_usage": 0.9, "exceeded": 1, "exceedance_rate": 0.5},
+                  "complex": {"runs": 1, "mean_usage": 0.3, "exceeded": 0, "exceedance_rate": 0.0}},
+        "scopes": {"global": {"tokens": 9000, "share": 0.2, "weight": 0.2, "drift": 0.0},
+                   "agent_recent": {"tokens": 13500, "share": 0.3, "weight": 0.3, "drift": 0.0},
+                   "agent_patterns": {"tokens": 22500, "share": 0.5, "weight": 0.5, "drift": 0.0}}}
+
+
+def test_recommend(capsys, workdir):
+    write_known_log(workdir / "known.jsonl")
+    code, out, err = run(capsys, "recommend", "--log", "known.jsonl")
+    assert (code, err) == (0, "")
+    assert out == """\
+agent                          profile            action             confidence  reason
+-----------------------------  -----------------  -----------------  ----------  -------------------------------------------------------------------------------------------------------
+roles/analytics-engineer-role  role-coordinator   maintain                 1.00  within thresholds: mean usage 79.9 %, over budget in 0 of 100 runs
+specialists/aws-expert         specialist-broad   downgrade                1.00  mean usage 29.9 % over 50 runs (below 50.0 %); move to specialist-narrow
+specialists/dbt-expert         specialist-narrow  upgrade                  0.99  over budget in 30 of 100 runs (30.0 %, above 20.0 %); move to specialist-broad
+specialists/snowflake-expert   specialist-narrow  adjust-weights           1.00  agent_patterns takes 70.0 % of loaded tokens against a weight of 50.0 % (20.0 points off, more than 10)
+specialists/tableau-expert     specialist-narrow  insufficient-data        0.00  5 runs; at least 10 needed
+
+3 changes at confidence ≥ 0.7; `ctxbudget apply --dry-run` shows the policy edit
+"""
+
+
+def test_recommend_json(capsys):
+    code, out, _ = run(capsys, "recommend", "--log", "tiny.jsonl", "--json")
+    data = json.loads(out)
+    assert code == 0 and [(r["agent"], r["action"], r["confidence"], r["reason"]) for r in data] == [
+        ("specialists/aws-expert", "insufficient-data", 0.0, "1 run; at least 10 needed"),
+        ("specialists/dbt-expert", "insufficient-data", 0.0, "3 runs; at least 10 needed")]
+    assert all(list(r) == ["agent", "profile", "action", "confidence", "reason", "evidence"] for r in data)
+
+
+DIFF = """\
+--- a/ctxbudget.yaml
++++ b/ctxbudget.yaml
+@@ -23,7 +23,7 @@
+     description: Single-tool specialists (for example snowflake-expert, dbt-expert)
+     base: 20000
+     max: 50000
+-    weights: {global: 0.20, agent_recent: 0.30, agent_patterns: 0.50}
++    weights: {global: 0.10, agent_recent: 0.20, agent_patterns: 0.70}
+   specialist-broad:
+     description: Cross-tool specialists (for example data-quality-specialist, aws-expert)
+     base: 35000
+@@ -45,7 +45,7 @@
+ agents:
+   # specialist-narrow: 13 single-tool specialists
+   specialists/snowflake-expert: specialist-narrow
+-  specialists/dbt-expert: specialist-narrow
++  specialists/dbt-expert: specialist-broad
+   specialists/tableau-expert: specialist-narrow
+   specialists/prefect-expert: specialist-narrow
+   specialists/orchestra-expert: specialist-narrow
+@@ -58,7 +58,7 @@
+   specialists/ui-ux-expert: specialist-narrow
+   specialists/project-delivery-expert: specialist-narrow
+   # specialist-broad: 3 cross-tool specialists
+-  specialists/aws-expert: specialist-broad
++  specialists/aws-expert: specialist-narrow
+   specialists/data-quality-specialist: specialist-broad
+   specialists/cost-optimization-specialist: specialist-broad
+   # role-coordinator: 7 roles that coordinate specialists
+"""
+
+CHANGES = """\
+downgrade: specialists/aws-expert: specialist-broad → specialist-narrow (confidence 1.00)
+upgrade: specialists/dbt-expert: specialist-narrow → specialist-broad (confidence 0.99)
+adjust-weights: specialist-narrow weights: global 0.2→0.1, agent_recent 0.3→0.2, agent_patterns 0.5→0.7 \
+(from specialists/snowflake-expert) (confidence 1.00)
+"""
+
+
+def test_apply(capsys, workdir):
+    write_known_log(workdir / "known.jsonl")
+    before = (workdir / "ctxbudget.yaml").read_text()
+    code, out, err = run(capsys, "apply", "--log", "known.jsonl", "--dry-run")
+    assert (code, out) == (0, DIFF + CHANGES + "dry run: nothing written\n")
+    assert err.count("warning: golden example now fails") == 9
+    assert (workdir / "ctxbudget.yaml").read_text() == before
+
+    code, out, err = run(capsys, "apply", "--log", "known.jsonl")  # not a terminal: needs --yes
+    assert code == 2 and out == DIFF and "not writing without --yes" in err
+    assert (workdir / "ctxbudget.yaml").read_text() == before
+
+    code, out, _ = run(capsys, "apply", "--log", "known.jsonl", "--yes")
+    assert (code, out) == (0, DIFF + CHANGES + "wrote ctxbudget.yaml\n")
+    assert run(capsys, "validate")[0] == 0
+
+    code, out, _ = run(capsys, "apply", "--log", "known.jsonl", "--yes")  # the new profiles have no runs yet
+    assert (code, out) == (0, "nothing to apply: no recommendation at confidence ≥ 0.7 changes ctxbudget.yaml\n")
+
+
+def test_apply_json(capsys, workdir):
+    write_known_log(workdir / "known.jsonl")
+    code, out, _ = run(capsys, "apply", "--log", "known.jsonl", "--yes", "--json")
+    data = json.loads(out)
+    assert code == 0 and (data["written"], data["valid"], data["diff"]) == (True, True, DIFF)
+    assert [c["action"] for c in data["changes"]] == ["downgrade", "upgrade", "adjust-weights"]
+
+
+REPORT_WEEK = """\
+# ctxbudget: Weekly usage report
+
+7 days, 2025-10-08 00:00 to 2025-10-15 00:00 UTC · policy `ctxbudget.yaml` · log `tiny.jsonl`
+
+**4 runs** of 2 agents · mean usage 71.8 % · median 75.0 % · p90 105.0 % · over budget in 1 run (25.0 %) \
+· 1 failed · 1 log line skipped
+
+## Agents
+
+| Agent | Profile | Runs | Mean | Median | P90 | Max | Over budget |
+|---|---|---:|---:|---:|---:|---:|---:|
+| specialists/aws-expert | specialist-broad | 1 | 77.2 % | 77.2 % | 77.2 % | 77.2 % | 0.0 % |
+| specialists/dbt-expert | specialist-narrow | 3 | 70.0 % | 75.0 % | 105.0 % | 105.0 % | 33.3 % |
+
+## Usage per tier
+
+| Tier | Runs | Mean | Over budget |
+|---|---:|---:|---:|
+| medium | 3 | 85.7 % | 33.3 % |
+| complex | 1 | 30.0 % | 0.0 % |
+
+## Watch list
+
+No agent with 10 runs or more past the policy's thresholds.
+"""
+
+
+def test_report_week(capsys):
+    code, out, err = run(capsys, "report", "--period", "week", "--log", "tiny.jsonl", "--until", "2025-10-15")
+    assert (code, out, err) == (0, REPORT_WEEK, SKIPPED)
+
+
+def test_report_month(capsys, workdir):
+    write_known_log(workdir / "known.jsonl")
+    code, out, _ = run(capsys, "report", "--period", "month", "--log", "known.jsonl", "--until", "2025-10-15")
+    assert code == 0
+    assert out.split("## Watch list\n\n")[1] == """\
+- **specialists/aws-expert**: mean usage 29.9 % over 50 runs
+- **specialists/dbt-expert**: over budget in 30 of 100 runs (30.0 %)
+
+## Recommendations
+
+| Agent | Profile | Action | Confidence | Reason |
+|---|---|---|---:|---|
+| roles/analytics-engineer-role | role-coordinator | maintain | 1.00 | within thresholds: mean usage 79.9 %, over budget in 0 of 100 runs |
+| specialists/aws-expert | specialist-broad | downgrade | 1.00 | mean usage 29.9 % over 50 runs (below 50.0 %); move to specialist-narrow |
+| specialists/dbt-expert | specialist-narrow | upgrade | 0.99 | over budget in 30 of 100 runs (30.0 %, above 20.0 %); move to specialist-broad |
+| specialists/snowflake-expert | specialist-narrow | adjust-weights | 1.00 | agent_patterns takes 70.0 % of loaded tokens against a weight of 50.0 % (20.0 points off, more than 10) |
+| specialists/tableau-expert | specialist-narrow | insufficient-data | 0.00 | 5 runs; at least 10 needed |
+
+To write the changes at confidence ≥ 0.7 into the policy: `ctxbudget apply --days 30 --dry-run`, then `--yes`.
+"""
+
+
+def test_report_json(capsys):
+    code, out, _ = run(capsys, "report", "--period", "month", "--log", "tiny.jsonl", "--until", "2025-10-15",
+                       "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and list(data) == ["period", "since", "until", "policy", "log", "analysis", "watch",
+                                        "recommendations"]
+    assert (data["since"], data["analysis"]["runs"], data["analysis"]["skipped_lines"], len(data["recommendations"])) \
+        == ("2025-09-15T00:00:00+00:00", 4, 1, 2)
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["analyze", "--log", "missing.jsonl"], 2, "the usage log missing.jsonl does not exist"),
+    (["analyze", "--log", "."], 2, "is not a file"),
+    (["analyze", "--log", "tiny.jsonl", "--since", "last tuesday"], 2, "not a date"),
+    (["analyze", "--log", "tiny.jsonl", "--days", "0"], 2, "must be at least 1"),
+    (["analyze", "--log", "tiny.jsonl", "--agent", "dbt-exprt"], 1, "unknown agent 'dbt-exprt'"),
+    (["recommend", "--log", "tiny.jsonl", "--policy", "nope.yaml"], 2, "nope.yaml"),
+    (["apply", "--log", "tiny.jsonl", "--policy", "default", "--yes"], 2, "is a bundled policy"),
+    (["report", "--period", "year", "--log", "tiny.jsonl"], 2, "invalid choice"),
+    (["log", "--agent", "dbt-expert", "--tier", "medium", "--tokens", "global"], 2, "expected SCOPE=N"),
+    (["log", "--agent", "dbt-expert", "--tokens", "global=1"], 2, "one of the arguments --tier --task"),
+    (["log", "--agent", "dbt-expert", "--tier", "huge", "--tokens", "global=1"], 1, "unknown tier 'huge'"),
+])
+def test_bad_input_is_a_clear_error(capsys, argv, code, message):
+    try:
+        got = main(argv)
+    except SystemExit as exc:  # argparse
+        got = exc.code
+    err = capsys.readouterr().err
+    assert got == code and message in err and "Traceback" not in err
+
+
+def test_a_broken_rule_is_a_policy_error(capsys, workdir):
+    (workdir / "ctxbudget.yaml").write_text(
+        "extends: default\nrecommendations:\n  rules:\n    - {action: upgrade, when: \"stats.nope > 1\"}\n")
+    code, out, err = run(capsys, "recommend", "--log", "tiny.jsonl")
+    assert code == 1 and out == ""
+    assert "ctxbudget.yaml:4:31: error: $.recommendations.rules[0].when: " in err and "nope" in err
+    assert err.endswith("[recommendation-rule]\n")
