@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Mapping
 
 
@@ -21,6 +20,8 @@ def split(budget: int, weights: Mapping[str, float]) -> dict[str, int]:
     """
     if budget <= 0 or not weights:
         return {scope: 0 for scope in weights}
+    from fractions import Fraction
+
     # Exact arithmetic on the weights as written (0.3 is 3/10, not 0.29999…), so 30000 × 0.3 is 9000.
     exact = {scope: Fraction(repr(float(w))) for scope, w in weights.items()}
     total = sum(exact.values())

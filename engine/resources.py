@@ -11,15 +11,13 @@ from pathlib import Path
 
 
 def _folder(name: str) -> Path:
-    try:
-        from importlib.resources import files
+    here = Path(__file__).resolve().parent
+    for candidate in (here / name, here.parent / name):  # an installed wheel; a source checkout
+        if candidate.is_dir():
+            return candidate
+    from importlib.resources import files  # anything more exotic (a zip import)
 
-        found = Path(str(files(f"engine.{name}")))
-        if found.is_dir():
-            return found
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / name  # a source checkout
+    return Path(str(files("engine").joinpath(name)))
 
 
 def policies_dir() -> Path:

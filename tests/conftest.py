@@ -35,3 +35,12 @@ def run_cli(capsys, monkeypatch):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Tests never touch the user's compiled-policy cache."""
+    import os
+
+    os.environ["CTXBUDGET_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
