@@ -6,7 +6,6 @@ and ``data-architect``.
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable, Mapping
 
 from engine.diagnostics import LookupFailed
@@ -52,6 +51,8 @@ def resolve(name: str, agents: Mapping[str, object], index: Mapping[str, tuple[s
 
 def _closest(name: str, options: list[str]) -> list[str]:
     """Close matches, keeping only those nearly as close as the best (one clear guess beats three vague ones)."""
+    import difflib
+
     scored = []
     for option in difflib.get_close_matches(name, options, n=5, cutoff=0.6):
         scored.append((difflib.SequenceMatcher(None, name, option).ratio(), option))

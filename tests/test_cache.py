@@ -54,7 +54,7 @@ def test_a_changed_parent_makes_the_entry_stale(team: Path, tmp_path: Path) -> N
 def test_a_corrupt_entry_is_a_miss_and_is_rewritten(team: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path / "cache"))
     load_policy(team)
-    entry = entry_path(team, team.read_bytes())
+    entry = Path(entry_path(team, team.read_bytes()))
     for garbage in ("{not json", json.dumps({"format": 1, "data": [1]}), "\x00\x01"):
         entry.write_text(garbage)
         assert load_policy(team).allocate("dbt-expert").budget == 30000

@@ -9,7 +9,6 @@ The pipeline in one place::
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from engine.diagnostics import PolicyError, Problem
 from engine.policy.compiled import Policy
@@ -18,11 +17,13 @@ from engine.policy.locate import locate_policy
 __all__ = ["Policy", "PolicyError", "check_policy", "load_policy", "locate_policy"]
 
 
-def _label(path: str | os.PathLike | None, file: Path) -> str:
+def _label(path: str | os.PathLike | None, file: str) -> str:
     """How problems name the file: as the user wrote it, else relative to the working directory."""
-    from engine.policy.extends import display_path
+    from engine.policy.locate import display_path
 
-    return str(path) if path not in (None, "") and Path(str(path)).exists() else display_path(file)
+    if path not in (None, "") and os.path.exists(path):
+        return os.fspath(path)
+    return display_path(file)
 
 
 def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], Policy | None]:
@@ -58,7 +59,7 @@ def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) ->
     """
     from engine.diagnostics import UsageError
     from engine.policy import cache as policy_cache
-    from engine.policy.extends import read_bytes
+    from engine.policy.locate import read_bytes
 
     file = locate_policy(path)
     entry = None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 from engine import __version__
@@ -24,14 +23,14 @@ from engine import __version__
 FORMAT = 1
 
 
-def cache_dir() -> Path | None:
+def cache_dir() -> str | None:
     if os.environ.get("CTXBUDGET_NO_CACHE"):
         return None
     chosen = os.environ.get("CTXBUDGET_CACHE_DIR")
     if chosen:
-        return Path(chosen)
+        return chosen
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ctxbudget"
+    return os.path.join(base, "ctxbudget")
 
 
 def _sha256(path: str) -> str | None:
@@ -42,16 +41,17 @@ def _sha256(path: str) -> str | None:
         return None
 
 
-def entry_path(policy_file: Path, raw: bytes) -> Path | None:
+def entry_path(policy_file: str | os.PathLike, raw: bytes) -> str | None:
     """Where the entry for these bytes at this path lives (None when caching is off)."""
     directory = cache_dir()
     if directory is None:
         return None
-    key = hashlib.sha256(f"{FORMAT}\0{__version__}\0{policy_file.resolve()}\0".encode() + raw).hexdigest()
-    return directory / f"{key[:40]}.json"
+    where = os.path.realpath(policy_file)
+    key = hashlib.sha256(f"{FORMAT}\0{__version__}\0{where}\0".encode() + raw).hexdigest()
+    return os.path.join(directory, f"{key[:40]}.json")
 
 
-def read(entry: Path | None) -> dict[str, Any] | None:
+def read(entry: str | None) -> dict[str, Any] | None:
     """The cached entry if it is whole and every file it came from is unchanged; else None."""
     if entry is None:
         return None
@@ -70,7 +70,7 @@ def read(entry: Path | None) -> dict[str, Any] | None:
         return None
 
 
-def write(entry: Path | None, source: str, files: list, data: dict, artifacts: dict) -> None:
+def write(entry: str | None, source: str, files: list, data: dict, artifacts: dict) -> None:
     """Store an entry atomically (write a temporary file, then rename); give up quietly on any OS error."""
     if entry is None:
         return
@@ -79,8 +79,8 @@ def write(entry: Path | None, source: str, files: list, data: dict, artifacts: d
     import tempfile
 
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".json")
+        os.makedirs(os.path.dirname(entry), exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=os.path.dirname(entry), prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump(payload, out, ensure_ascii=False, separators=(",", ":"))

@@ -6,7 +6,6 @@ policy as plain data (which is also what the compiled-policy cache stores).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -132,6 +131,8 @@ class Policy:
             return self._tier_index[self.default_tier]
         found = self._tier_index.get(name) or self._tier_index.get(name.strip().lower())
         if found is None:
+            import difflib
+
             near = difflib.get_close_matches(name.lower(), list(self._tier_index), n=2, cutoff=0.5)
             raise LookupFailed("tier", name, near, f"unknown tier {name!r} (tiers: {', '.join(self._tier_index)})")
         return found

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.diagnostics import PolicyError, Problem
+from engine.policy.locate import MAX_BYTES
 
-MAX_BYTES = 1 << 20  # 1 MiB: a policy of 3,000 signals is about 300 KB
 MAX_DEPTH = 64  # nesting of mappings and sequences
 MAX_NODES = 200_000  # nodes after alias expansion
 
