@@ -139,3 +139,13 @@ def test_version_and_usage(run_cli) -> None:
     assert code == 2 and "COMMAND" in err
     code, _, err = run_cli("budget")
     assert code == 2 and "required" in err
+
+
+def test_rich_tables_on_a_terminal(run_cli, monkeypatch) -> None:
+    from engine.cli import output
+
+    monkeypatch.setattr(output, "fancy", lambda: True)
+    code, out, _ = run_cli("profiles")
+    assert code == 0
+    assert "┃" in out or "│" in out  # drawn by rich
+    assert "specialist-narrow" in out
