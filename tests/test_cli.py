@@ -145,6 +145,7 @@ def test_rich_tables_on_a_terminal(run_cli, monkeypatch) -> None:
     from engine.cli import output
 
     monkeypatch.setattr(output, "fancy", lambda: True)
+    monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run_cli("profiles")
     assert code == 0
     assert "┃" in out or "│" in out  # drawn by rich
