@@ -84,7 +84,7 @@ def policy_file(policy: Any) -> Path:
     if not policy.files:
         raise UsageError("this policy was not loaded from a file; apply edits a policy file")
     path = Path(policy.files[0][0])
-    if path.resolve().parent == policies_dir().resolve():
+    if path.resolve().parent == Path(policies_dir()).resolve():
         raise UsageError(f"{policy.source} is a bundled policy and is not edited; create ctxbudget.yaml with "
                          f"`extends: {path.stem}` and apply to it (--policy ctxbudget.yaml)")
     return path

@@ -28,7 +28,7 @@ SEED_LINE = {"timestamp": "2025-10-14T20:00:00Z", "agent": "specialists/dbt-expe
 def validator():
     from jsonschema import Draft202012Validator
 
-    schema = json.loads(schema_path("usage-record").read_text())
+    schema = json.loads(Path(schema_path("usage-record")).read_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 

@@ -6,7 +6,6 @@ policy as plain data (which is also what the compiled-policy cache stores).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -101,14 +100,20 @@ class Policy:
     task_examples: tuple[TaskExample, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)
     files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    artifacts: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _agent_index: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
     _tier_index: Mapping[str, Tier] = field(default_factory=dict, repr=False, compare=False)
     _allocations: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], source: str = "<data>",
-                  files: tuple[tuple[str, str], ...] = ()) -> "Policy":
-        """Compile validated policy data (see schemas/policy.schema.json)."""
+                  files: tuple[tuple[str, str], ...] = (), artifacts: Mapping[str, Any] | None = None) -> "Policy":
+        """Compile validated policy data (see schemas/policy.schema.json).
+
+        ``artifacts`` are compiled forms from an earlier compilation of the same data (the cache keeps them);
+        the result's ``artifacts`` are what a later call may reuse.
+        """
+        artifacts = dict(artifacts or {})
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
@@ -142,6 +147,7 @@ class Policy:
             ),
             data=data,
             files=tuple(files),
+            artifacts=artifacts,
             _agent_index=agent_names.build_index(agents),
             _tier_index={t.id: t for t in tiers},
         )
@@ -161,6 +167,8 @@ class Policy:
             return self._tier_index[self.default_tier]
         found = self._tier_index.get(name) or self._tier_index.get(name.strip().lower())
         if found is None:
+            import difflib
+
             near = difflib.get_close_matches(name.lower(), list(self._tier_index), n=2, cutoff=0.5)
             raise LookupFailed("tier", name, near, f"unknown tier {name!r} (tiers: {', '.join(self._tier_index)})")
         return found

@@ -36,10 +36,12 @@ def unknown_profile(data: dict, doc: Document) -> Iterator[Problem]:
 
 def weights_sum(data: dict, doc: Document) -> Iterator[Problem]:
     for name, profile in data.get("profiles", {}).items():
-        total = sum(profile.get("weights", {}).values())
+        weights = profile.get("weights", {})
+        total = sum(weights.values())
         if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            terms = " + ".join(f"{scope} {w:g}" for scope, w in weights.items())
             yield _at(doc, ("profiles", name, "weights"), "weights-sum",
-                      f"the scope weights of profile {name!r} sum to {total:g}, not 1")
+                      f"the scope weights of profile {name!r} sum to {total:g}, not 1 ({terms})")
 
 
 def base_above_max(data: dict, doc: Document) -> Iterator[Problem]:
@@ -110,11 +112,17 @@ def thresholds_order(data: dict, doc: Document) -> Iterator[Problem]:
                   f"≤ critical {alerts['critical']}")
 
 
+def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
+    from engine.policy.rule_expressions import rule_problems
+
+    yield from rule_problems(data, doc)
+
+
 Rule = Callable[[dict, Document], Iterator[Problem]]
 
 RULES: tuple[Rule, ...] = (
     unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
-    thresholds_order,
+    thresholds_order, recommendation_rules,
 )
 
 

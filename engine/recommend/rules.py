@@ -1,18 +1,12 @@
-"""Recommendation rules: the policy's expressions, compiled once, evaluated per agent.
-
-:func:`compile_expression` is the one seam to the expression language.
-"""
+"""Recommendation rules: the policy's expressions, compiled once, evaluated per agent."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-NAMES = ("agent", "stats", "params", "profile", "confidence")
-"""What a rule's expressions may refer to (see docs/usage.md)."""
-
-Evaluate = Callable[[Mapping[str, Any]], Any]
+from engine.policy.rule_expressions import Evaluate, compile_expression, expression_errors
 
 
 class RuleError(Exception):
@@ -21,27 +15,6 @@ class RuleError(Exception):
     def __init__(self, index: int, field: str, message: str):
         self.index, self.field = index, field
         super().__init__(message)
-
-
-def compile_expression(source: str) -> Evaluate:
-    """``source`` compiled to a function of the bindings; raises one of :func:`expression_errors`."""
-    try:
-        from engine.expr import compile as compile_expr
-    except ImportError:  # the expression language is not merged yet
-        from engine.recommend.interim import compile_expression as interim
-
-        return interim(source)
-    return compile_expr(source).evaluate
-
-
-def expression_errors() -> tuple[type[Exception], ...]:
-    try:
-        from engine.expr import EvaluationError, ExprSyntaxError
-    except ImportError:
-        from engine.recommend.interim import InterimError
-
-        return (InterimError,)
-    return (ExprSyntaxError, EvaluationError)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """A stand-in for the expression language until ``engine.expr`` is merged: comparisons, ``&& || !``,
-arithmetic, field selection, literals. Only :mod:`engine.recommend.rules` uses it, and only when
-``engine.expr`` has no ``compile``.
+arithmetic, field selection, literals. Only :mod:`engine.policy.rule_expressions` uses it, and only when
+``engine.expr`` has no ``compile``. Delete it when the language lands.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class InterimError(ValueError):
     """An expression outside the stand-in's subset, or one that fails to evaluate."""
 
 
-def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
+def compile_expression(source: str, names: tuple[str, ...] = ()) -> Callable[[Mapping[str, Any]], Any]:
     text = _TOKENS.sub(lambda m: _WORDS.get(m.group(), m.group()), source)
     try:
         tree = ast.parse(text.strip(), mode="eval")
@@ -33,6 +33,8 @@ def compile_expression(source: str) -> Callable[[Mapping[str, Any]], Any]:
                                  ast.BinOp, ast.Compare, ast.Name, ast.Load, ast.Attribute, ast.Constant,
                                  ast.Subscript, *_BINARY, *_COMPARE)):
             raise InterimError(f"{type(node).__name__} is not supported in {source!r}")
+        if names and isinstance(node, ast.Name) and node.id not in names:
+            raise InterimError(f"undeclared reference to {node.id!r} (known: {', '.join(names)})")
     return lambda bindings: _eval(tree.body, bindings)
 
 
