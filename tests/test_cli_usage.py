@@ -296,3 +296,32 @@ def test_a_broken_rule_is_a_policy_error(capsys, workdir):
     assert code == 1 and out == ""
     assert "ctxbudget.yaml:4:31: error: $.recommendations.rules[0].when: " in err and "nope" in err
     assert err.endswith("[recommendation-rule]\n")
+
+
+@pytest.mark.parametrize("stdout_tty, stderr_tty, json_flag, shown", [
+    (True, True, False, True),
+    (False, True, False, False),  # piped
+    (True, False, False, False),
+    (True, True, True, False),  # --json
+])
+def test_a_progress_bar_only_on_a_terminal(monkeypatch, stdout_tty, stderr_tty, json_flag, shown):
+    import argparse
+    import sys
+
+    from engine.cli.log_options import show_progress
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: stdout_tty)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: stderr_tty)
+    monkeypatch.delenv("TERM", raising=False)
+    assert show_progress(argparse.Namespace(json=json_flag)) is shown
+
+
+def test_the_progress_bar_starts_at_the_first_advance():
+    from engine.cli.progress import progress_bar
+
+    with progress_bar(False, "reading") as advance:
+        assert advance is None
+    with progress_bar(True, "reading") as advance:
+        assert advance is not None
+        advance(10, 100)
+        advance(100, 100)

@@ -1,0 +1,219 @@
+"""analyze + recommend over a 1,000,000-record usage log, against plain json-per-line loops in the same run.
+
+    python benchmarks/bench_usage.py                  # the full report: times, and peak memory 100k vs 1M
+    python benchmarks/bench_usage.py --records 200000
+    pytest benchmarks/bench_usage.py --benchmark-enable --benchmark-columns=median,min,max,rounds
+
+The log is generated in a temporary folder (about 380 MB for a million records) with known answers, and
+every timed result is checked against them first. Baselines:
+
+- ``json loop (parse only)``: ``for line in f: json.loads(line)`` — the floor of any per-line approach.
+- ``json loop + lists (seed-style)``: parse each line, keep every usage in per-agent lists, then mean,
+  median, p90 and exceedance with ``statistics`` — what a script does; its memory grows with the log.
+
+Peak memory is measured in fresh processes (``ru_maxrss``) for 100,000 and 1,000,000 records: streaming keeps
+it flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import engine
+from engine.analytics import analyze
+from engine.recommend import recommend
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def generate(path: Path, records: int, seed: int = 1) -> dict[str, tuple[int, int]]:
+    """Write ``records`` native records; return {agent: (runs, exceeded)} to check results against."""
+    policy = engine.load_policy("default")
+    rng = random.Random(seed)
+    agents = list(policy.agents)
+    tiers = [t.id for t in policy.tiers]
+    plans = {}
+    for agent in agents:
+        for tier in tiers:
+            allocation = policy.allocate(agent, tier)
+            weights = policy.profiles[allocation.profile].weights
+            plans[agent, tier] = (allocation.profile, allocation.budget, tuple(weights.items()))
+    # each agent has its own usage level, so recommendations differ: some exceed often, some load little
+    level = {agent: 0.25 + 0.9 * i / len(agents) for i, agent in enumerate(agents)}
+    known: dict[str, list[int]] = {agent: [0, 0] for agent in agents}
+    start = 1_759_276_800  # 2025-10-01T00:00:00Z
+    template = ('{"timestamp":"%s","agent":"%s","profile":"%s","tier":"%s","budget":%d,"tokens_loaded":%d,'
+                '"usage":%.6f,"exceeded":%s,"scopes":{%s},"alerts":[],"refused_tokens":0,"duration_s":1.25,'
+                '"success":true,"error":null,"policy_hash":"sha256:0123456789abcdef"}\n')
+    with open(path, "w", encoding="utf-8") as out:
+        batch = []
+        for i in range(records):
+            agent = agents[i % len(agents)]
+            tier = tiers[(i // len(agents)) % len(tiers)]
+            profile, budget, weights = plans[agent, tier]
+            loaded = int(budget * max(0.0, rng.gauss(level[agent], 0.15)))
+            scopes = ",".join(f'"{scope}":{int(loaded * w)}' for scope, w in weights)
+            exceeded = loaded > budget
+            known[agent][0] += 1
+            known[agent][1] += exceeded
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + 2 * i))
+            batch.append(template % (stamp, agent, profile, tier, budget, loaded, loaded / budget,
+                                     "true" if exceeded else "false", scopes))
+            if len(batch) == 20000:
+                out.write("".join(batch))
+                batch.clear()
+        out.write("".join(batch))
+    return {agent: (runs, exceeded) for agent, (runs, exceeded) in known.items()}
+
+
+def check(analysis, known: dict[str, tuple[int, int]]) -> None:
+    got = {name: (item.stats.runs, item.stats.exceeded) for name, item in analysis.agents.items()}
+    assert got == known, "analyze disagrees with the generated log"
+    assert analysis.skipped_lines == 0
+
+
+# -- the baselines -----------------------------------------------------------------------------------------
+
+def json_loop(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as handle:
+        for line in handle:
+            json.loads(line)
+            n += 1
+    return n
+
+
+def json_loop_with_lists(path: Path) -> dict[str, dict]:
+    usage: dict[str, list[float]] = defaultdict(list)
+    exceeded: dict[str, int] = defaultdict(int)
+    with open(path, "rb") as handle:
+        for line in handle:
+            record = json.loads(line)
+            usage[record["agent"]].append(record["usage"])
+            exceeded[record["agent"]] += record["exceeded"]
+    result = {}
+    for agent, values in usage.items():
+        values.sort()
+        result[agent] = {"runs": len(values), "mean": statistics.fmean(values), "median": statistics.median(values),
+                         "p90": values[min(len(values) - 1, int(0.9 * len(values)))], "exceeded": exceeded[agent]}
+    return result
+
+
+def analyze_and_recommend(policy, path: Path, jobs: int | None = None):
+    analysis = analyze(policy, path, jobs=jobs)
+    return analysis, recommend(policy, analysis)
+
+
+# -- peak memory in a fresh process --------------------------------------------------------------------------
+
+PEAK = """
+import resource, sys, engine
+from engine.analytics import analyze
+from engine.recommend import recommend
+policy = engine.load_policy("default")
+jobs = int(sys.argv[2])
+recommend(policy, analyze(policy, sys.argv[1], jobs=jobs))
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(own, workers)
+"""
+
+
+def peak_kib(path: Path, jobs: int) -> tuple[int, int]:
+    done = subprocess.run([sys.executable, "-c", PEAK, str(path), str(jobs)], capture_output=True, text=True,
+                          check=True, cwd=ROOT)
+    own, workers = done.stdout.split()
+    return int(own), int(workers)
+
+
+def timed(function, *args, **kwargs):
+    began = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - began, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000, help="the smaller log of the memory comparison")
+    args = parser.parse_args()
+    policy = engine.load_policy("default")
+    with tempfile.TemporaryDirectory() as folder:
+        big, small = Path(folder) / "big.jsonl", Path(folder) / "small.jsonl"
+        seconds, known = timed(generate, big, args.records)
+        generate(small, args.small)
+        print(f"log: {args.records:,} records, {big.stat().st_size / 2**20:,.0f} MiB (generated in {seconds:.1f} s); "
+              f"{os.cpu_count()} CPUs")
+        rows = []
+        seconds, n = timed(json_loop, big)
+        assert n == args.records
+        rows.append(("baseline: json loop (parse only)", seconds))
+        seconds, naive = timed(json_loop_with_lists, big)
+        assert {a: (v["runs"], v["exceeded"]) for a, v in naive.items()} == known
+        rows.append(("baseline: json loop + lists (seed-style)", seconds))
+        for jobs, label in ((1, "analyze, 1 process"), (None, "analyze, default processes")):
+            seconds, analysis = timed(analyze, policy, big, jobs=jobs)
+            check(analysis, known)
+            rows.append((label, seconds))
+        seconds, (analysis, recommendations) = timed(analyze_and_recommend, policy, big)
+        check(analysis, known)
+        assert len(recommendations) == len(known)
+        rows.append(("analyze + recommend, default processes", seconds))
+        width = max(len(label) for label, _ in rows)
+        for label, seconds in rows:
+            print(f"  {label:<{width}}  {seconds:6.2f} s  {args.records / seconds / 1e3:7.0f} k records/s")
+        actions: dict[str, int] = defaultdict(int)
+        for rec in recommendations:
+            actions[rec.action] += 1
+        print("  recommendations: " + ", ".join(f"{n} {a}" for a, n in sorted(actions.items())))
+        print("peak memory (fresh process, ru_maxrss):")
+        for jobs in (1, 2):
+            (own_small, workers_small), (own_big, workers_big) = peak_kib(small, jobs), peak_kib(big, jobs)
+            print(f"  jobs={jobs}: {args.small:,} records: {own_small / 1024:.0f} MiB (largest worker "
+                  f"{workers_small / 1024:.0f} MiB); {args.records:,} records: {own_big / 1024:.0f} MiB "
+                  f"(largest worker {workers_big / 1024:.0f} MiB)")
+    return 0
+
+
+# -- pytest-benchmark ----------------------------------------------------------------------------------------
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - the script needs no pytest
+    pytest = None
+
+if pytest is not None:
+    RECORDS = int(os.environ.get("CTXBUDGET_BENCH_RECORDS", "1000000"))
+
+    @pytest.fixture(scope="module")
+    def log(tmp_path_factory):
+        path = tmp_path_factory.mktemp("usage") / "usage.jsonl"
+        return path, generate(path, RECORDS)
+
+    @pytest.mark.parametrize("name", ["json loop (parse only)", "json loop + lists (seed-style)",
+                                      "analyze + recommend"])
+    def test_usage_log(benchmark, log, name):
+        path, known = log
+        policy = engine.load_policy("default")
+        if name == "analyze + recommend":
+            analysis, _ = analyze_and_recommend(policy, path)
+            check(analysis, known)
+            benchmark.pedantic(analyze_and_recommend, args=(policy, path), rounds=3, iterations=1)
+        elif name.startswith("json loop +"):
+            benchmark.pedantic(json_loop_with_lists, args=(path,), rounds=3, iterations=1)
+        else:
+            benchmark.pedantic(json_loop, args=(path,), rounds=3, iterations=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
