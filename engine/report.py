@@ -4,7 +4,8 @@
     report.to_dict(); report.markdown()
 
 A week covers the 7 days before ``until`` (default: now) and summarises usage, with a watch list of agents
-with enough runs past the policy's upgrade or downgrade thresholds; a month covers 30 days and adds one recommendation per agent.
+with enough runs past the policy's upgrade or downgrade thresholds; a month covers 30 days and adds one
+recommendation per agent.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
         if stats.runs < settings.min_samples:
             continue
         if stats.exceedance_rate > settings.upgrade_exceedance_rate:
-            watch.append((name, f"over budget in {stats.exceeded} of {stats.runs} runs ({_pct(stats.exceedance_rate)})"))
+            watch.append((name, f"over budget in {stats.exceeded} of {stats.runs} runs "
+                                f"({_pct(stats.exceedance_rate)})"))
         elif stats.mean < settings.downgrade_mean_usage:
             watch.append((name, f"mean usage {_pct(stats.mean)} over {stats.runs} runs"))
     recommendations = recommend(policy, analysis) if period == "month" else None
@@ -92,7 +94,9 @@ def render_markdown(report: Report) -> str:
            f"{PERIODS[report.period]} days, {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC · "
            f"policy `{report.policy}` · log `{a.log}`", ""]
     o = a.overall
-    skipped = f" · {a.skipped_lines:,} log line{'s' if a.skipped_lines != 1 else ''} skipped" if a.skipped_lines else ""
+    skipped = ""
+    if a.skipped_lines:
+        skipped = f" · {a.skipped_lines:,} log line{'s' if a.skipped_lines != 1 else ''} skipped"
     if not a.runs:
         out += [f"No runs in this period{skipped}.", ""]
     else:

@@ -66,7 +66,7 @@ def scan_log(path: str | os.PathLike, since: datetime | None = None, until: date
                    on_chunk=None if progress is None else (lambda done: progress(done, size)))
         return total
     # Each worker folds a few large segments and sends back one small summary per segment.
-    segments = line_bounds(path, 0, size, max(CHUNK_BYTES, size // (4 * jobs) + 1))
+    segments = line_bounds(path, 0, size, max(CHUNK_BYTES, size // (8 * jobs) + 1))
     tasks = [(path, start, end, since, until) for start, end in segments]
     results: list[LogScan | None] = [None] * len(tasks)
     done = 0
@@ -75,6 +75,8 @@ def scan_log(path: str | os.PathLike, since: datetime | None = None, until: date
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with context.Pool(min(jobs, len(tasks))) as pool:  # workers start before any progress thread does
+        if progress is not None:
+            progress(0, size)
         for index, result in pool.imap_unordered(_scan_task, list(enumerate(tasks))):
             results[index] = result
             done += tasks[index][2] - tasks[index][1]

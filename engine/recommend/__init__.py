@@ -60,27 +60,17 @@ def recommend(policy: Any, analysis: Analysis) -> list[Recommendation]:
 
 def _recommend_one(policy: Any, item: AgentAnalysis, rules: Any) -> Recommendation:
     settings = policy.recommendations
-    params = settings.params()
     stats = item.current()
-    ladder = profile_ladder(policy)
-    rank = ladder.index(item.profile) if item.profile in ladder else None
-    larger = ladder[rank + 1] if rank is not None and rank + 1 < len(ladder) else None
-    smaller = ladder[rank - 1] if rank is not None and rank > 0 else None
+    smaller, larger = _neighbours(profile_ladder(policy), item.profile)
     drift = stats.drift(item.weights) if item.weights else {}
     worst = max(drift, key=lambda s: abs(drift[s]), default=None)
     weight_drift = abs(drift[worst]) if worst is not None else 0.0
-    confidences = {
-        "upgrade": conf.rate_above(stats.exceeded, stats.runs, settings.upgrade_exceedance_rate),
-        "downgrade": conf.mean_below(stats.mean, stats.stdev, stats.runs, settings.downgrade_mean_usage),
-        "adjust_weights": (conf.mean_above(weight_drift, stats.share_stdev(worst), stats.share_runs,
-                                           settings.weight_drift) if worst is not None else 0.0),
-    }
-    confidences["maintain"] = min(1.0 - c for c in confidences.values())
+    confidences = _confidences(stats, settings, worst, weight_drift)
     profile = policy.profiles.get(item.profile)
     bindings = {
         "agent": item.agent,
         "stats": _stats_binding(stats, drift, weight_drift),
-        "params": params,
+        "params": settings.params(),
         "profile": {"id": item.profile, "base": profile.base if profile else 0, "max": profile.max if profile else 0,
                     "weights": dict(item.weights), "larger": larger, "smaller": smaller},
         "confidence": confidences,
@@ -95,7 +85,7 @@ def _recommend_one(policy: Any, item: AgentAnalysis, rules: Any) -> Recommendati
         confidence = confidences[action.replace("-", "_")]
     target = larger if action == "upgrade" else smaller if action == "downgrade" else None
     weights = proposed_weights(stats, item.weights) if action == "adjust-weights" else None
-    evidence = _evidence(item, stats, drift, weight_drift, rule.index if rule is not None else None)
+    evidence = _evidence(item, stats, weight_drift, rule.index if rule is not None else None)
     if action in ("upgrade", "downgrade"):
         evidence["target_profile"] = target
     if weights is not None:
@@ -103,6 +93,26 @@ def _recommend_one(policy: Any, item: AgentAnalysis, rules: Any) -> Recommendati
     reason = (rule.reason if rule is not None and rule.reason else
               _reason(action, stats, settings, item, target, drift, worst))
     return Recommendation(item.agent, item.profile, action, confidence, reason, evidence, target, weights)
+
+
+def _neighbours(ladder: list[str], profile: str) -> tuple[str | None, str | None]:
+    """The next smaller and next larger profile (None at either end, or for a profile not in the ladder)."""
+    if profile not in ladder:
+        return None, None
+    rank = ladder.index(profile)
+    return (ladder[rank - 1] if rank > 0 else None), (ladder[rank + 1] if rank + 1 < len(ladder) else None)
+
+
+def _confidences(stats: UsageStats, settings: Any, worst: str | None, weight_drift: float) -> dict[str, float]:
+    """How sure each action would be (see :mod:`engine.recommend.confidence`)."""
+    found = {
+        "upgrade": conf.rate_above(stats.exceeded, stats.runs, settings.upgrade_exceedance_rate),
+        "downgrade": conf.mean_below(stats.mean, stats.stdev, stats.runs, settings.downgrade_mean_usage),
+        "adjust_weights": (conf.mean_above(weight_drift, stats.share_stdev(worst), stats.share_runs,
+                                           settings.weight_drift) if worst is not None else 0.0),
+    }
+    found["maintain"] = min(1.0 - c for c in found.values())
+    return found
 
 
 def _stats_binding(stats: UsageStats, drift: Mapping[str, float], weight_drift: float) -> dict:
@@ -117,8 +127,7 @@ def _stats_binding(stats: UsageStats, drift: Mapping[str, float], weight_drift: 
     }
 
 
-def _evidence(item: AgentAnalysis, stats: UsageStats, drift: Mapping[str, float], weight_drift: float,
-              rule: int | None) -> dict:
+def _evidence(item: AgentAnalysis, stats: UsageStats, weight_drift: float, rule: int | None) -> dict:
     low, high = conf.wilson_interval(stats.exceeded, stats.runs)
     evidence: dict[str, Any] = {
         "runs": stats.runs,
