@@ -11,8 +11,8 @@ every timed result is checked against them first. Baselines:
 - ``json loop + lists (seed-style)``: parse each line, keep every usage in per-agent lists, then mean,
   median, p90 and exceedance with ``statistics`` — what a script does; its memory grows with the log.
 
-Peak memory is measured in fresh processes (``ru_maxrss``) for 100,000 and 1,000,000 records: streaming keeps
-it flat.
+Peak memory is measured in fresh processes (the resident high-water mark) for 100,000 and 1,000,000 records:
+streaming keeps it flat, the seed-style lists grow with the log.
 """
 
 from __future__ import annotations
@@ -117,21 +117,30 @@ def analyze_and_recommend(policy, path: Path, jobs: int | None = None):
 # -- peak memory in a fresh process --------------------------------------------------------------------------
 
 PEAK = """
-import resource, sys, engine
-from engine.analytics import analyze
-from engine.recommend import recommend
-policy = engine.load_policy("default")
-jobs = int(sys.argv[2])
-recommend(policy, analyze(policy, sys.argv[1], jobs=jobs))
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+import resource, sys
+sys.path.insert(0, sys.argv[3])
+import engine
+from bench_usage import analyze_and_recommend, json_loop_with_lists
+path, jobs = sys.argv[1], int(sys.argv[2])
+if jobs:
+    analyze_and_recommend(engine.load_policy("default"), path, jobs=jobs)
+else:
+    json_loop_with_lists(path)
+try:  # this process's own high-water mark; ru_maxrss would include the parent's from before exec
+    with open("/proc/self/status") as status:
+        own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(own, workers)
 """
 
 
 def peak_kib(path: Path, jobs: int) -> tuple[int, int]:
-    done = subprocess.run([sys.executable, "-c", PEAK, str(path), str(jobs)], capture_output=True, text=True,
-                          check=True, cwd=ROOT)
+    """Peak RSS (KiB) of a fresh process running analyze + recommend with ``jobs`` processes (0: the
+    seed-style baseline), and of its largest worker."""
+    done = subprocess.run([sys.executable, "-c", PEAK, str(path), str(jobs), str(Path(__file__).parent)],
+                          capture_output=True, text=True, check=True, cwd=ROOT)
     own, workers = done.stdout.split()
     return int(own), int(workers)
 
@@ -181,12 +190,14 @@ def main() -> int:
         for rec in recommendations:
             actions[rec.action] += 1
         print("  recommendations: " + ", ".join(f"{n} {a}" for a, n in sorted(actions.items())))
-        print("peak memory (fresh process, ru_maxrss):")
-        for jobs in (1, 2):
+        print("peak memory of a fresh process (VmHWM; workers: ru_maxrss):")
+        for jobs, label in ((0, "baseline: json loop + lists"), (1, "analyze + recommend, 1 process"),
+                            (2, "analyze + recommend, 2 processes")):
             (own_small, workers_small), (own_big, workers_big) = peak_kib(small, jobs), peak_kib(big, jobs)
-            print(f"  jobs={jobs}: {args.small:,} records: {own_small / 1024:.0f} MiB (largest worker "
-                  f"{workers_small / 1024:.0f} MiB); {args.records:,} records: {own_big / 1024:.0f} MiB "
-                  f"(largest worker {workers_big / 1024:.0f} MiB)")
+            workers = (f" (largest worker {workers_small / 1024:.0f} → {workers_big / 1024:.0f} MiB)"
+                       if workers_big else "")
+            print(f"  {label:<32}  {args.small:,} records {own_small / 1024:4.0f} MiB → {args.records:,} records "
+                  f"{own_big / 1024:4.0f} MiB{workers}")
     return 0
 
 

@@ -36,7 +36,8 @@ class LogScan:
     skipped_lines: int = 0
     skipped: list[SkippedLine] = field(default_factory=list)
 
-    def merge(self, other: "LogScan", line_offset: int) -> None:
+    def merge_totals(self, other: "LogScan") -> None:
+        """Add ``other``'s runs and skipped-line count (not its line numbers, which depend on order)."""
         for key, stats in other.groups.items():
             mine = self.groups.get(key)
             if mine is None:
@@ -44,9 +45,6 @@ class LogScan:
             else:
                 mine.merge(stats)
         self.skipped_lines += other.skipped_lines
-        for skipped in other.skipped:
-            self.skipped.append(SkippedLine(skipped.line + line_offset, skipped.reason))
-        self.lines += other.lines
 
 
 def scan_log(path: str | os.PathLike, since: datetime | None = None, until: datetime | None = None,
@@ -68,7 +66,8 @@ def scan_log(path: str | os.PathLike, since: datetime | None = None, until: date
     # Each worker folds a few large segments and sends back one small summary per segment.
     segments = line_bounds(path, 0, size, max(CHUNK_BYTES, size // (8 * jobs) + 1))
     tasks = [(path, start, end, since, until) for start, end in segments]
-    results: list[LogScan | None] = [None] * len(tasks)
+    total = LogScan()
+    located: list[tuple[int, list[SkippedLine]]] = [(0, [])] * len(tasks)  # per segment: lines, skipped
     done = 0
     import multiprocessing
 
@@ -78,14 +77,14 @@ def scan_log(path: str | os.PathLike, since: datetime | None = None, until: date
         if progress is not None:
             progress(0, size)
         for index, result in pool.imap_unordered(_scan_task, list(enumerate(tasks))):
-            results[index] = result
+            located[index] = (result.lines, result.skipped)
+            total.merge_totals(result)  # in any order; line numbers wait for the segments before
             done += tasks[index][2] - tasks[index][1]
             if progress is not None:
                 progress(done, size)
-    total = LogScan()
-    for result in results:
-        assert result is not None
-        total.merge(result, total.lines)
+    for lines, skipped in located:
+        total.skipped.extend(SkippedLine(s.line + total.lines, s.reason) for s in skipped)
+        total.lines += lines
     del total.skipped[SKIPPED_KEPT:]
     return total
 
