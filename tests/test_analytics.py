@@ -10,6 +10,7 @@ import pytest
 import engine
 from engine.analytics import analyze, scan
 from engine.analytics.stats import UsageStats
+from engine.diagnostics import LookupFailed
 from engine.usage.record import RecordFields
 from usage_synth import START, native_record, write_known_log
 
@@ -102,6 +103,10 @@ def test_names_in_the_log_resolve_to_the_policys_agents(policy, tmp_path):
     }
     only = analyze(policy, tmp_path / "u.jsonl", agent="dbt-expert")
     assert list(only.agents) == ["specialists/dbt-expert"] and only.runs == 3
+    retired = analyze(policy, tmp_path / "u.jsonl", agent="retired/old-agent")
+    assert list(retired.agents) == ["retired/old-agent"]
+    with pytest.raises(LookupFailed, match="unknown agent 'nobody'"):
+        analyze(policy, tmp_path / "u.jsonl", agent="nobody")
 
 
 def test_runs_under_an_earlier_profile_are_kept_apart(policy, tmp_path):

@@ -90,13 +90,22 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             agent: str | None = None, jobs: int | None = None, progress: Progress | None = None) -> Analysis:
     """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``.
 
-    Raises OSError when the log cannot be read, LookupFailed when ``agent`` is not in the policy.
+    Raises OSError when the log cannot be read, LookupFailed when ``agent`` is neither in the policy nor in
+    the log.
     """
-    wanted = policy.resolve_agent(agent) if agent is not None else None
+    unknown: LookupFailed | None = None
+    wanted = None
+    if agent is not None:
+        try:
+            wanted = policy.resolve_agent(agent)
+        except LookupFailed as exc:  # perhaps an agent the policy no longer has, known only to the log
+            wanted, unknown = agent, exc
     scan = scan_log(log, since, until, jobs=jobs, progress=progress)
     agents = _by_agent(policy, scan)
     if wanted is not None:
         agents = {name: a for name, a in agents.items() if name == wanted}
+        if unknown is not None and not agents:
+            raise unknown
     overall = UsageStats()
     for item in agents.values():
         overall.merge(item.stats)
