@@ -136,6 +136,8 @@ def test_many_processes_append_without_losing_or_mixing_records(tmp_path):
     assert len(lines) == WRITERS * RUNS_EACH + 1
     records = [json.loads(line) for line in lines[:-1]]
     assert all(not list(check.iter_errors(r)) for r in records[::97])
+    reader = read_log(log)
+    assert sum(1 for _ in reader) == WRITERS * RUNS_EACH and reader.skipped_lines == 1
     per_writer = sorted(r["scopes"]["agent_patterns"] for r in records)
     assert per_writer == sorted(w * 100 + 7 for w in range(WRITERS) for _ in range(RUNS_EACH))
 
