@@ -325,3 +325,18 @@ def test_the_progress_bar_starts_at_the_first_advance():
         assert advance is not None
         advance(10, 100)
         advance(100, 100)
+
+
+def test_apply_writes_nothing_when_the_edit_would_not_validate(capsys, workdir, monkeypatch):
+    from engine import apply
+    from engine.diagnostics import Problem
+
+    write_known_log(workdir / "known.jsonl")
+    before = (workdir / "ctxbudget.yaml").read_text()
+    broken = Problem("ctxbudget.yaml", 48, 27, "unknown-profile", "agent 'x' is assigned to unknown profile 'y'")
+    monkeypatch.setattr(apply, "validate_text", lambda path, text, label: ([broken], None))
+    code, out, err = run(capsys, "apply", "--log", "known.jsonl", "--yes")
+    assert (code, out) == (1, "")
+    assert err == (f"{broken.format()}\n"
+                   "ctxbudget: error: the edited policy would not validate; ctxbudget.yaml is unchanged\n")
+    assert (workdir / "ctxbudget.yaml").read_text() == before
