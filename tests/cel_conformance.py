@@ -81,7 +81,6 @@ def _fields(message: Any) -> Iterator[str]:
 def skip_reason(case: Case) -> str | None:
     test = case.test
     expected_fields = set(_fields(test.get("value"))) | set(_fields(test.all("bindings")))
-    types = " ".join(str(v) for v in _fields(test.all("type_env")))
     if _UINT.search(case.expr) or "uint64_value" in expected_fields:
         return "uint"
     if _BYTES.search(case.expr) or "bytes_value" in expected_fields or "BYTES" in str(test.all("type_env")):
@@ -94,7 +93,6 @@ def skip_reason(case: Case) -> str | None:
         return "type values"
     if any("." in _text(b.get("key")) for b in test.all("bindings")):
         return "qualified identifiers (namespaces)"
-    del types
     return DEVIATIONS.get(case.id)
 
 
@@ -145,6 +143,10 @@ def same(expected: Any, actual: Any) -> bool:
     return expected == actual
 
 
+def bindings(case: Case) -> dict:
+    return {_text(b.get("key")): to_python(b.get("value").get("value")) for b in case.test.all("bindings")}
+
+
 def run(case: Case) -> Outcome:
     from engine.expr import EvaluationError, ExprSyntaxError, compile
 
@@ -152,7 +154,7 @@ def run(case: Case) -> Outcome:
     if reason:
         return Outcome(case, "skip", reason)
     test = case.test
-    bindings = {_text(b.get("key")): to_python(b.get("value").get("value")) for b in test.all("bindings")}
+    values = bindings(case)
     expect_error = "eval_error" in test
     expected = to_python(test.get("value")) if "value" in test else True
     try:
@@ -162,7 +164,7 @@ def run(case: Case) -> Outcome:
             return Outcome(case, "pass", f"rejected at compile time: {e.message}")
         return Outcome(case, "fail", f"compile error: {e.message}")
     try:
-        actual = program.evaluate(bindings)
+        actual = program.evaluate(values)
     except EvaluationError as e:
         if expect_error:
             return Outcome(case, "pass")

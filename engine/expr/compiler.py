@@ -135,6 +135,12 @@ class Compiler:
     # --- checking: names, functions, macros ---------------------------------------------------------------
 
     def check(self, node: Node, scope: frozenset[str] = frozenset()) -> None:
+        if isinstance(node, Literal):
+            if node.kind == "int" and not INT_MIN <= node.value <= INT_MAX:
+                raise self.error("integer literal out of range (64-bit signed)", node)
+            if node.kind == "double" and node.value in (runtime._INF, -runtime._INF):
+                raise self.error("double literal out of range", node)
+            return
         if isinstance(node, Ident):
             if node.name not in scope:
                 if self.allowed is not None and node.name not in self.allowed:

@@ -344,8 +344,8 @@ def _add(a: Any, b: Any, m: list | None = None) -> Any:
         if INT_MIN <= r <= INT_MAX:
             return r
         raise EvaluationError("integer overflow")
-    if ca is float and cb is float:
-        return a + b
+    if ca is float and (cb is float or cb is int) or ca is int and cb is float:
+        return a + b  # an int operand becomes a double: the documented deviation from CEL
     ka = kind(a)
     kb = kind(b)
     if ka == "int" and kb == "int":
@@ -378,6 +378,10 @@ def _numbers(op: str, a: Any, b: Any) -> tuple[str, str]:
 
 
 def _sub(a: Any, b: Any) -> Any:
+    ca = a.__class__
+    cb = b.__class__
+    if ca is float and (cb is float or cb is int) or ca is int and cb is float:
+        return a - b
     ka, kb = _numbers("-", a, b)
     if ka == "int" and kb == "int":
         return _int_result(int(a) - int(b))
@@ -386,8 +390,9 @@ def _sub(a: Any, b: Any) -> Any:
 
 def _mul(a: Any, b: Any) -> Any:
     ca = a.__class__
-    if ca is float and b.__class__ is float:
-        return a * b
+    cb = b.__class__
+    if ca is float and (cb is float or cb is int) or ca is int and cb is float:
+        return a * b  # an int operand becomes a double: the documented deviation from CEL
     ka, kb = _numbers("*", a, b)
     if ka == "int" and kb == "int":
         return _int_result(int(a) * int(b))

@@ -204,6 +204,8 @@ class Builder:
         name = str(tok)
         if tok.type == "QUOTED_IDENT":
             name = name[1:-1]
+        elif name.startswith("__"):  # harmless (a map lookup) but confusing: refuse as for other names
+            raise _Reject(f"names starting with '__' are not allowed: '{name}'", tok.start_pos)
         return (name, tok.start_pos)
 
     def int_lit(self, c):
@@ -286,6 +288,8 @@ def _tokens(source: str):
     while pos < end:
         m = match(source, pos)
         if m is None:
+            if source[pos] in "'\"" or source[pos : pos + 2] in ("r'", 'r"', "R'", 'R"'):
+                raise _Reject("unterminated string", pos)
             raise _Reject(f"unexpected character {source[pos]!r}", pos)
         kind = m.lastgroup
         text = m.group()
@@ -294,7 +298,7 @@ def _tokens(source: str):
                 kind = keywords.get(text, kind)
             yield Token(kind, text, pos)
         pos = m.end()
-    yield Token("$END", "", end)
+    yield Token("$END", "", len(source.rstrip()))
 
 
 def _reduce(rule: tuple, callback: Any, values: list) -> Any:
@@ -356,7 +360,7 @@ def _run(source: str) -> Node:
             value_stack.append(value)
             if tok.type == "$END" and state_stack[-1] == tables.END:
                 return value_stack[-1]
-    raise _Reject("unexpected end of expression", len(source))  # pragma: no cover - the loop returns
+    raise _Reject("unexpected end of expression", len(source.rstrip()))  # pragma: no cover - loop returns
 
 
 def parse(source: str) -> Node:
@@ -414,13 +418,23 @@ def generate() -> str:
         expand1 = bool(r.options.expand1 and not r.alias)
         rule_rows.append((origin, callback, frozenset(filtered), expand1, placeholders, len(r.expansion)))
 
-    # States renumbered in a stable order (lark's numbering follows set iteration order).
-    old_states = sorted(table.states, key=lambda s: s)
-    renumber = {old: new for new, old in enumerate(old_states)}
+    # States numbered in the order a breadth-first walk from the start state meets them (lark's own
+    # numbering follows set iteration order, which changes from run to run).
+    renumber: dict[int, int] = {}
+    queue = [table.start_states["start"]]
+    while queue:
+        old = queue.pop(0)
+        if old in renumber:
+            continue
+        renumber[old] = len(renumber)
+        for sym, (action, arg) in sorted(table.states[old].items(), key=lambda item: str(item[0])):
+            if action.name == "Shift" and arg not in renumber:
+                queue.append(arg)
+    assert len(renumber) == len(table.states)
     states = []
-    for old in old_states:
+    for old in sorted(renumber, key=renumber.get):
         row = {}
-        for sym, (action, arg) in sorted(table.states[old].items()):
+        for sym, (action, arg) in sorted(table.states[old].items(), key=lambda item: str(item[0])):
             row[str(sym)] = renumber[arg] if action.name == "Shift" else ~number[id(arg)]
         states.append(row)
 
