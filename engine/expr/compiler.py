@@ -430,9 +430,9 @@ class Compiler:
         if name == "matches" and isinstance(args[1], Literal) and args[1].kind == "string":
             pattern = self.regex_constant(args[1].value)
             t = self.temp()
-            self.use("_matches")
+            self.use("_matches_re")
             return (f"({pattern}.search({t}) is not None if ({t} := {codes[0][0]}).__class__ is str "
-                    f"else _matches({t}, {pattern}))"), "bool"
+                    f"else _matches_re({t}, {pattern}))"), "bool"
         if name in ("min", "max") and len(codes) == 2:
             a, b = self.temp(), self.temp()
             self.use(function.helper, "_NUMS", "_NAN")
@@ -540,7 +540,7 @@ class Compiler:
         if name == "dyn":
             return codes[0]
         if name == "matches" and isinstance(args[1], Literal) and args[1].kind == "string":
-            codes[1] = self.regex_constant(args[1].value)
+            return self.at(node, "_matches_re", codes[0], self.regex_constant(args[1].value))
         return self.at(node, function.helper, *codes)
 
     # --- the module ----------------------------------------------------------------------------------------

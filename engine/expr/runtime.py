@@ -80,6 +80,11 @@ def _no_overload(op: str, *args: Any) -> EvaluationError:
     return EvaluationError(f"no such overload: {op}({', '.join(kinds)})")
 
 
+def _s(value: Any) -> str:
+    """The characters of a str (subclasses such as str enums too, whose ``str()`` is their name)."""
+    return value if value.__class__ is str else str.__str__(value)
+
+
 def _int_result(value: int) -> int:
     if INT_MIN <= value <= INT_MAX:
         return value
@@ -238,7 +243,7 @@ def _map(keys: list, values: list) -> dict:
         if k == "int":
             key = int(key)
         elif k == "string":
-            key = str(key)
+            key = _s(key)
         if key in result:
             for stored in result:
                 if stored == key and stored.__class__ is not key.__class__:
@@ -358,7 +363,7 @@ def _add(a: Any, b: Any, m: list | None = None) -> Any:
             raise LimitExceeded(f"string too long ({size} characters; the limit is {limits.MAX_STRING_LENGTH})")
         if m is not None:
             _charge(m, 1 + (size >> 6))
-        return str(a) + str(b)
+        return _s(a) + _s(b)
     if ka == "list" and kb == "list":
         size = len(a) + len(b)
         if size > limits.MAX_LIST_LENGTH:
@@ -648,17 +653,17 @@ def _strings(name: str, a: Any, b: Any) -> None:
 
 def _contains(s: Any, sub: Any) -> bool:
     _strings("contains", s, sub)
-    return str(sub) in str(s)
+    return _s(sub) in _s(s)
 
 
 def _starts_with(s: Any, prefix: Any) -> bool:
     _strings("startsWith", s, prefix)
-    return str(s).startswith(str(prefix))
+    return _s(s).startswith(_s(prefix))
 
 
 def _ends_with(s: Any, suffix: Any) -> bool:
     _strings("endsWith", s, suffix)
-    return str(s).endswith(str(suffix))
+    return _s(s).endswith(_s(suffix))
 
 
 _regex_cache: dict[str, Any] = {}
@@ -690,12 +695,15 @@ def _regex(pattern: str) -> Any:
 
 
 def _matches(s: Any, pattern: Any) -> bool:
-    if not isinstance(pattern, str):  # a pattern compiled when the expression was compiled
-        if kind(s) != "string":
-            raise _no_overload("matches", s, "")
-        return pattern.search(str(s)) is not None
     _strings("matches", s, pattern)
-    return _regex(str(pattern)).search(str(s)) is not None
+    return _regex(_s(pattern)).search(_s(s)) is not None
+
+
+def _matches_re(s: Any, compiled: Any) -> bool:
+    """``s.matches('literal')``: the pattern was compiled with the expression."""
+    if kind(s) != "string":
+        raise _no_overload("matches", s, "")
+    return compiled.search(_s(s)) is not None
 
 
 def _to_int(value: Any) -> int:
@@ -707,7 +715,7 @@ def _to_int(value: Any) -> int:
             raise EvaluationError(f"int() argument out of range: {value!r}")
         return int(value)
     if k == "string":
-        text = str(value)
+        text = _s(value)
         if not _INT_TEXT(text):
             raise EvaluationError(f"cannot convert {text!r} to int")
         return _int_result(int(text))
@@ -719,7 +727,7 @@ def _to_double(value: Any) -> float:
     if k in _NUMERIC:
         return float(value)
     if k == "string":
-        text = str(value)
+        text = _s(value)
         if not _FLOAT_TEXT(text):
             raise EvaluationError(f"cannot convert {text!r} to double")
         return float(text)
@@ -729,7 +737,7 @@ def _to_double(value: Any) -> float:
 def _to_string(value: Any) -> str:
     k = kind(value)
     if k == "string":
-        return str(value)
+        return _s(value)
     if k == "int":
         return str(int(value))
     if k == "double":
@@ -752,7 +760,7 @@ def _to_bool(value: Any) -> bool:
             return True
         if value in _FALSE_TEXT:
             return False
-        raise EvaluationError(f"cannot convert {str(value)!r} to bool")
+        raise EvaluationError(f"cannot convert {_s(value)!r} to bool")
     raise _no_overload("bool", value)
 
 
