@@ -56,6 +56,8 @@ class Program:
             raise ExprError(f"generated code does not compile: {e}") from None
         except (RecursionError, MemoryError):
             raise ExprError("expression too complex for Python to compile") from None
+        except Exception as e:
+            raise ExprError(f"cannot load the compiled expression: {e}") from None
         if namespace.get("FORMAT") != runtime.FORMAT:
             raise ExprError("compiled expression is from another version of engine.expr; compile it again")
         self.source = source
