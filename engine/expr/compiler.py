@@ -17,7 +17,7 @@ names (``_v1``). So an expression cannot reach Python attributes, builtins or im
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable
 
 from engine.expr import runtime
 from engine.expr.errors import ExprSyntaxError, UnknownNameError
@@ -41,14 +41,18 @@ INT_MAX = runtime.INT_MAX
 NUMERIC = ("int", "double")
 
 
-class Function(NamedTuple):
+class Function:
     """A function of the language: how it may be called and what implements it."""
 
-    helper: str  # runtime helper (reference semantics)
-    arities: tuple[int, ...] = (1,)  # as a global function f(x, ...); () = not callable so
-    method_arities: tuple[int, ...] = ()  # as a method x.f(...), not counting the receiver
-    kind: str = "dyn"  # static type of the result
-    varargs: bool = False  # any number >= 1 of arguments
+    __slots__ = ("helper", "arities", "method_arities", "kind", "varargs")
+
+    def __init__(self, helper: str, arities: tuple[int, ...] = (1,), method_arities: tuple[int, ...] = (),
+                 kind: str = "dyn", varargs: bool = False):
+        self.helper = helper  # runtime helper (reference semantics)
+        self.arities = arities  # as a global function f(x, ...); () = not callable so
+        self.method_arities = method_arities  # as a method x.f(...), not counting the receiver
+        self.kind = kind  # static type of the result
+        self.varargs = varargs  # any number >= 1 of arguments
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -100,12 +104,6 @@ def _literal(value: Any) -> str:
     if value.__class__ is str:
         return repr(value)
     raise TypeError(f"not a literal: {value!r}")  # pragma: no cover
-
-
-class Checked(NamedTuple):
-    """What the checking pass learned."""
-
-    names: frozenset[str]
 
 
 class Compiler:

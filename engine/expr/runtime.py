@@ -793,10 +793,18 @@ def format_double(x: float) -> str:
 
 
 def _text_matcher(pattern: str) -> Callable[[str], bool]:
-    import re
+    """A full-match test, compiled on first use (keeps ``re`` work out of start-up)."""
+    compiled = None
 
-    compiled = re.compile(pattern, re.IGNORECASE)
-    return lambda text: compiled.fullmatch(text) is not None
+    def test(text: str) -> bool:
+        nonlocal compiled
+        if compiled is None:
+            import re
+
+            compiled = re.compile(pattern, re.IGNORECASE)
+        return compiled.fullmatch(text) is not None
+
+    return test
 
 
 # The text int() and double() accept (as Go's strconv.ParseInt(s, 10, 64) and ParseFloat do, without hex).
