@@ -13,7 +13,6 @@ Importing this package is cheap: the parser loads on the first ``compile``.
 
 from __future__ import annotations
 
-import builtins
 from typing import Iterable
 
 from engine.expr.errors import EvaluationError, ExprError, ExprSyntaxError, LimitExceeded, UnknownNameError
@@ -50,5 +49,3 @@ def compile(source: str, *, names: Iterable[str] | None = None) -> Program:  # n
     except ExprError:
         raise ExprSyntaxError("expression is too complex to compile", source, 0) from None
 
-
-_builtin_compile = builtins.compile  # `compile` above shadows the builtin inside this module only

@@ -277,12 +277,7 @@ class Compiler:
             self.budget = True
             kind = lk if lk == rk and lk in ("string", "list") else "dyn"
             return f"_add({left}, {right}, _m)", kind
-        if op in ("-", "*", "/") and (lk in NUMERIC or rk in NUMERIC):
-            return self.fast_mixed_arith(op, left, lk, right, rk)
-        return f"{helper}({left}, {right})", "dyn"
-
-    def fast_mixed_arith(self, op: str, left: str, lk: str, right: str, rk: str) -> tuple[str, str]:
-        helper = _OPS[op]
+        # The helpers start with the common numeric cases, so a call is nearly as fast as inline checks.
         return f"{helper}({left}, {right})", "dyn"
 
     def fast_order(self, op: str, left: str, lk: str, right: str, rk: str, exact: bool) -> str:
