@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.expr import ExprSyntaxError, compile
-from engine.expr import syntax
+from engine.expr import grammar, syntax
 from engine.expr.limits import MAX_DEPTH, MAX_SOURCE_LENGTH
 from engine.expr.tree import Node
 
@@ -27,10 +27,10 @@ def dump(node):
 
 
 def test_tables_are_generated_from_the_current_grammar():
-    assert syntax.generated_digest() == syntax.current_digest(), (
-        "engine/expr/cel.lark changed: run `python -m engine.expr.syntax --regen`"
+    assert grammar.generated_digest() == grammar.current_digest(), (
+        "engine/expr/cel.lark changed: run `python -m engine.expr.grammar --regen`"
     )
-    assert Path(syntax.GENERATED).read_text(encoding="utf-8") == syntax.generate()
+    assert Path(grammar.GENERATED).read_text(encoding="utf-8") == grammar.generate()
 
 
 CORPUS = [
@@ -63,8 +63,8 @@ def _lark_parser():
     for name in dir(syntax.Builder):
         if not name.startswith("_"):
             setattr(callbacks, name, getattr(syntax._BUILDER, name))
-    grammar = Path(syntax.GRAMMAR).read_text(encoding="utf-8")
-    return lark.Lark(grammar, parser="lalr", transformer=callbacks, maybe_placeholders=True), lark
+    text = Path(grammar.GRAMMAR).read_text(encoding="utf-8")
+    return lark.Lark(text, parser="lalr", transformer=callbacks, maybe_placeholders=True), lark
 
 
 def _conformance_expressions():

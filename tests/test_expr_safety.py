@@ -9,7 +9,7 @@ import tokenize
 
 import pytest
 
-from engine.expr import EvaluationError, ExprSyntaxError, LimitExceeded, compile, runtime
+from engine.expr import EvaluationError, ExprSyntaxError, LimitExceeded, compile, functions, macros, runtime
 
 TEN = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]"
 BIG = {"s": "x" * 10_000, "l": list(range(1000)), "aaa": "a" * 40 + "!", "p": "^(a+)+$"}
@@ -134,12 +134,12 @@ def test_python_names_are_just_variables():
 
 # Names generated code may use: Python keywords, its own locals, the runtime's helpers, a few types.
 _GENERATED = {"B", "e", "evaluate", "_careful", "FORMAT", "NAMES", "_m", "_SOURCE", "engine", "expr", "runtime",
-              "bool", "dict", "list", "str", "Exception"}
-_ATTRIBUTES = {"__class__", "startswith", "endswith", "search", "expr", "runtime"}
+              "macros", "functions", "bool", "dict", "list", "str", "Exception"}
+_ATTRIBUTES = {"__class__", "startswith", "endswith", "search", "expr", "runtime", "macros", "functions"}
 
 
 def assert_generated_names_are_safe(python_source: str) -> None:
-    helpers = {n for n in vars(runtime) if n.startswith("_")}
+    helpers = {n for module in (runtime, macros, functions) for n in vars(module) if n.startswith("_")}
     previous = None
     for tok in tokenize.generate_tokens(io.StringIO(python_source).readline):
         if tok.type == tokenize.NAME:

@@ -1,5 +1,5 @@
-# Generated from engine/expr/cel.lark by `python -m engine.expr.syntax --regen`; do not edit.
-# grammar-sha256: b0dcb987cb9aa57095a17b96016a09a776e4c7fec2a4dec01920046bede44cff
+# Generated from engine/expr/cel.lark by `python -m engine.expr.grammar --regen`; do not edit.
+# grammar-sha256: 729ffc33abdf206ad8fe1889b3ae45cc01422dc3054f1dfdaa7d76bbbeb67559
 # lark computed these LALR(1) tables; engine/expr/syntax.py runs them.
 # fmt: off
 TOKEN_RE = '(?P<STRING>[rR]?("""(\\\\[\\s\\S]|[^\\\\])*?"""|\'\'\'(\\\\[\\s\\S]|[^\\\\])*?\'\'\'|"(\\\\.|[^"\\\\\r\n])*"|\'(\\\\.|[^\'\\\\\r\n])*\'))|(?P<BYTES>([bB][rR]?|[rR][bB])("""[\\s\\S]*?"""|\'\'\'[\\s\\S]*?\'\'\'|"(\\\\.|[^"\\\\\r\n])*"|\'(\\\\.|[^\'\\\\\r\n])*\'))|(?P<FLOAT>([0-9]+)?\\.[0-9]+([eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)|(?P<UINT>(0[xX][0-9a-fA-F]+|[0-9]+)[uU])|(?P<INT>0[xX][0-9a-fA-F]+|[0-9]+)|(?P<IDENT>[_a-zA-Z][_a-zA-Z0-9]*)|(?P<QUOTED_IDENT>`[_a-zA-Z0-9.\\/\\- ]+`)|(?P<COMMENT>\\/\\/[^\n]*)|(?P<WS>[ \t\r\n\x0c]+)|(?P<RELOP>(?:<=|>=|==|!=|<|>))|(?P<AND>\\&\\&)|(?P<OR>\\|\\|)|(?P<MULOP>(?:\\*|/|%))|(?P<COLON>:)|(?P<COMMA>,)|(?P<DOT>\\.)|(?P<LBRACE>\\{)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<NOT>!)|(?P<PLUS>\\+)|(?P<QMARK>\\?)|(?P<RBRACE>\\})|(?P<RPAR>\\))|(?P<RSQB>\\])'

@@ -7,7 +7,8 @@ The module has two functions over the bindings ``B``:
     statically and calls a runtime helper or gives up (``_X()``). Whenever it returns, the value is the CEL
     result; when it raises anything, it hands over to
 
-``_careful`` -- every operation is a call to its reference implementation in :mod:`engine.expr.runtime`;
+``_careful`` -- every operation is a call to its reference implementation (:mod:`engine.expr.runtime`,
+    :mod:`engine.expr.macros`, :mod:`engine.expr.functions`);
     ``&&``, ``||`` and the macros absorb errors as CEL says; errors carry the position of the operation.
 
 Nothing from the expression's text reaches the Python source except through ``repr()`` of a literal value
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from engine.expr import runtime
+from engine.expr import functions, macros, runtime
 from engine.expr.errors import ExprSyntaxError, UnknownNameError
+from engine.expr.functions import FUNCTIONS, MACROS
 from engine.expr.tree import (
     Binary,
     Call,
@@ -38,43 +40,10 @@ from engine.expr.tree import (
 
 INT_MIN = runtime.INT_MIN
 INT_MAX = runtime.INT_MAX
+# Where generated code imports each helper from (the first module that defines it).
+HELPER_MODULES = (runtime, macros, functions)
 NUMERIC = ("int", "double")
 
-
-class Function:
-    """A function of the language: how it may be called and what implements it."""
-
-    __slots__ = ("helper", "arities", "method_arities", "kind", "varargs")
-
-    def __init__(self, helper: str, arities: tuple[int, ...] = (1,), method_arities: tuple[int, ...] = (),
-                 kind: str = "dyn", varargs: bool = False):
-        self.helper = helper  # runtime helper (reference semantics)
-        self.arities = arities  # as a global function f(x, ...); () = not callable so
-        self.method_arities = method_arities  # as a method x.f(...), not counting the receiver
-        self.kind = kind  # static type of the result
-        self.varargs = varargs  # any number >= 1 of arguments
-
-
-FUNCTIONS: dict[str, Function] = {
-    "size": Function("_size", (1,), (0,), "int"),
-    "contains": Function("_contains", (), (1,), "bool"),
-    "startsWith": Function("_starts_with", (), (1,), "bool"),
-    "endsWith": Function("_ends_with", (), (1,), "bool"),
-    "matches": Function("_matches", (2,), (1,), "bool"),
-    "int": Function("_to_int", kind="int"),
-    "double": Function("_to_double", kind="double"),
-    "string": Function("_to_string", kind="string"),
-    "bool": Function("_to_bool", kind="bool"),
-    "dyn": Function(""),
-    "min": Function("_min", varargs=True),
-    "max": Function("_max", varargs=True),
-    "abs": Function("_abs"),
-    "ceil": Function("_ceil", kind="int"),
-    "floor": Function("_floor", kind="int"),
-    "round": Function("_round", kind="int"),
-}
-
-MACROS = {"all": (2,), "exists": (2,), "exists_one": (2,), "map": (2, 3), "filter": (2,)}
 
 _OPS = {"+": "_add", "-": "_sub", "*": "_mul", "/": "_div", "%": "_mod",
         "<": "_lt", "<=": "_le", ">": "_gt", ">=": "_ge", "==": "_eq", "!=": "_ne", "in": "_in"}
@@ -194,7 +163,7 @@ class Compiler:
         pattern = node.args[-1] if name == "matches" else None
         if isinstance(pattern, Literal) and pattern.kind == "string":
             try:
-                runtime._regex(pattern.value)
+                functions._regex(pattern.value)
             except Exception as e:
                 raise self.error(getattr(e, "message", str(e)), pattern) from None
 
@@ -430,11 +399,14 @@ class Compiler:
             a, b = self.temp(), self.temp()
             self.use(function.helper, "_NUMS", "_NAN")
             le, lt = ("<=", "<") if name == "min" else (">=", ">")
-            pick = f"({a} if {a} {le} {b} else {b} if {b} {lt} {a} else _NAN)"
+            # the first of equal values; NaN when they do not compare (as the helper does)
             if all(k in NUMERIC for _, k in codes):
-                return f"({a} if ({a} := {codes[0][0]}) {le} ({b} := {codes[1][0]}) else {b} if {b} {lt} {a} else _NAN)", "dyn"
-            return (f"({pick} if (({a} := {codes[0][0]}).__class__ in _NUMS) & (({b} := {codes[1][0]}).__class__ in _NUMS) "
-                    f"else {function.helper}({a}, {b}))"), "dyn"
+                return (f"({a} if ({a} := {codes[0][0]}) {le} ({b} := {codes[1][0]}) "
+                        f"else {b} if {b} {lt} {a} else _NAN)"), "dyn"
+            # `&` (not `and`) so that both operands are always evaluated and assigned
+            guard = f"(({a} := {codes[0][0]}).__class__ in _NUMS) & (({b} := {codes[1][0]}).__class__ in _NUMS)"
+            pick = f"({a} if {a} {le} {b} else {b} if {b} {lt} {a} else _NAN)"
+            return f"({pick} if {guard} else {function.helper}({a}, {b}))", "dyn"
         self.use(function.helper)
         return f"{function.helper}({', '.join(c for c, _ in codes)})", function.kind
 
@@ -538,6 +510,12 @@ class Compiler:
 
     # --- the module ----------------------------------------------------------------------------------------
 
+    def imports(self) -> list[str]:
+        by_module: dict[str, list[str]] = {}
+        for helper in sorted(self.helpers):
+            by_module.setdefault(_home(helper), []).append(helper)
+        return [f"from {module} import {', '.join(names)}" for module, names in sorted(by_module.items())]
+
     def compile_tree(self, tree: Node) -> tuple[str, frozenset[str]]:
         self.check(tree)
         fast, _kind = self.fast(tree, {})
@@ -548,7 +526,7 @@ class Compiler:
         names = tuple(self.free)
         lines = [
             "# A compiled ctxbudget expression (engine.expr); generated code, do not edit.",
-            f"from engine.expr.runtime import {', '.join(sorted(self.helpers))}",
+            *self.imports(),
             f"FORMAT = {runtime.FORMAT}",
             f"NAMES = {names!r}",
             *self.constants,
@@ -568,6 +546,13 @@ class Compiler:
             "",
         ]
         return "\n".join(lines), frozenset(names)
+
+
+def _home(helper: str) -> str:
+    for module in HELPER_MODULES:
+        if helper in vars(module):
+            return module.__name__
+    raise LookupError(helper)  # pragma: no cover - a compiler bug
 
 
 def _count(arities: tuple[int, ...]) -> str:

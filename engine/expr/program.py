@@ -8,18 +8,21 @@ from typing import Any, Callable, Mapping
 from engine.expr.errors import ExprError
 
 
-def _import_runtime_only(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0):
-    """The only import generated code may do."""
-    if name != "engine.expr.runtime" or level != 0:
-        raise ImportError(f"generated expression code may not import {name!r}")
-    from engine.expr import runtime
+_HELPER_MODULES = ("engine.expr.runtime", "engine.expr.macros", "engine.expr.functions")
 
-    return runtime
+
+def _import_helpers_only(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0):
+    """The only imports generated code may do: the modules of run-time helpers."""
+    if name not in _HELPER_MODULES or level != 0:
+        raise ImportError(f"generated expression code may not import {name!r}")
+    import importlib
+
+    return importlib.import_module(name)
 
 
 # Generated code runs without Python's builtins: it sees these type names (for its checks) and what it
-# imports from engine.expr.runtime. (Identifiers from an expression never become Python names anyway.)
-_BUILTINS = {"__import__": _import_runtime_only, "bool": bool, "dict": dict, "list": list, "str": str,
+# imports from the helper modules. (Identifiers from an expression never become Python names anyway.)
+_BUILTINS = {"__import__": _import_helpers_only, "bool": bool, "dict": dict, "list": list, "str": str,
              "Exception": Exception}
 
 
