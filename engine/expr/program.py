@@ -15,9 +15,7 @@ def _import_helpers_only(name: str, globals: Any = None, locals: Any = None, fro
     """The only imports generated code may do: the modules of run-time helpers."""
     if name not in _HELPER_MODULES or level != 0:
         raise ImportError(f"generated expression code may not import {name!r}")
-    import importlib
-
-    return importlib.import_module(name)
+    return __import__(name, globals, locals, fromlist, level)
 
 
 # Generated code runs without Python's builtins: it sees these type names (for its checks) and what it
