@@ -526,6 +526,7 @@ class Compiler:
         names = tuple(self.free)
         lines = [
             "# A compiled ctxbudget expression (engine.expr); generated code, do not edit.",
+            "# Program.from_python runs it with _SOURCE (the expression's text) defined and no builtins.",
             *self.imports(),
             f"FORMAT = {runtime.FORMAT}",
             f"NAMES = {names!r}",
