@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ import engine
 from engine.analytics import analyze
 from engine.budget import split
 from engine.diagnostics import PolicyError
+from engine.policy import check_policy
 from engine.recommend import confidence, hundredths, profile_ladder, recommend
 from usage_synth import EXPECTED, START, native_record, write_known_log
 
@@ -138,14 +140,42 @@ def test_rules_and_thresholds_come_from_the_policy(tmp_path):
 
 
 @pytest.mark.parametrize("when, message", [
-    ("stats.no_such_figure > 1", "no_such_figure"),
-    ("stats.samples", "not true or false"),
+    ("stats.no_such_figure > 1", "recommendation rule 1, when: no such key: 'no_such_figure'"),
+    ("stats.samples", "recommendation rule 1, when: gives 3, not true or false"),
 ])
-def test_a_broken_rule_is_reported_at_its_line(tmp_path, when, message):
+def test_a_rule_that_fails_while_recommending_is_reported_at_its_line(tmp_path, when, message):
     policy = policy_with(tmp_path, f"  rules:\n    - action: upgrade\n      when: \"{when}\"\n")
     log = log_of(tmp_path, runs_of("specialists/dbt-expert", "specialist-narrow", 20000, [0.5] * 3))
     with pytest.raises(PolicyError) as caught:
         recommend(policy, analyze(policy, log))
     [problem] = caught.value.problems
-    assert (problem.path.endswith("policy.yaml"), problem.line, problem.rule) == (True, 5, "recommendation-rule")
-    assert message in problem.message and "$.recommendations.rules[0].when" in problem.message
+    assert (Path(problem.path).name, problem.line, problem.rule) == ("policy.yaml", 5, "recommendation-rule")
+    assert message in problem.message and problem.json_path == "$.recommendations.rules[0].when"
+
+
+@pytest.mark.parametrize("rule, line, col, message", [
+    ('{action: upgrade, when: "stats.exceedance_rate >"}', 4, 55, "recommendation rule 1, when, column 24"),
+    ('{action: upgrade, when: "statz.samples > 1"}', 4, 32, "unknown name 'statz'"),
+    ('{action: maintain, when: "true", confidence: "1 +"}', 4, 56, "recommendation rule 1, confidence, column 4"),
+])
+def test_validate_checks_rule_expressions(tmp_path, rule, line, col, message):
+    path = tmp_path / "policy.yaml"
+    path.write_text(f"extends: default\nrecommendations:\n  rules:\n    - {rule}\n")
+    problems, policy = check_policy(path)
+    assert policy is None
+    [problem] = problems
+    assert (problem.rule, problem.line, problem.col) == ("recommendation-rule", line, col)
+    assert message in problem.message
+
+
+def test_rules_are_compiled_with_the_policy_and_cached(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path))
+    probe = ("import sys, engine; p = engine.load_policy('default'); r = p.recommendations.rules; "
+             "print(len(r), r[1].when_program.evaluate({'stats': {'exceedance_rate': 0.3}, "
+             "'params': {'upgrade_exceedance_rate': 0.2}}), 'engine.expr.compiler' in sys.modules)")
+    outputs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+               for _ in range(2)]
+    assert outputs == ["5 True True\n", "5 True False\n"]  # the second start reads the cache: no compiler

@@ -10,30 +10,38 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from engine import agents as agent_names
-from engine.budget import default_budget, split
+from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
+
+
+RULE_NAMES = ("agent", "stats", "params", "profile", "confidence")
+"""What a recommendation rule's expressions may refer to (see docs/usage.md)."""
 
 
 @dataclass(frozen=True, slots=True)
 class RecommendationRule:
     """When (an expression over ``stats``, ``params``, ``profile``, ``confidence``) to recommend ``action``.
 
-    ``confidence`` (an expression) and ``reason`` (text) replace the built-in ones (see docs/usage.md)."""
+    ``confidence`` (an expression) and ``reason`` (text) replace the built-in ones (see docs/usage.md).
+    ``when_program`` and ``confidence_program`` are the compiled expressions."""
 
     action: str
     when: str
     confidence: str | None = None
     reason: str | None = None
+    when_program: Any = field(default=None, repr=False, compare=False)
+    confidence_program: Any = field(default=None, repr=False, compare=False)
 
 
 DEFAULT_RULES = (
-    RecommendationRule("insufficient-data", "stats.samples < params.min_samples"),
-    RecommendationRule("upgrade", "stats.exceedance_rate > params.upgrade_exceedance_rate"),
-    RecommendationRule("downgrade", "stats.mean_usage < params.downgrade_mean_usage"),
-    RecommendationRule("adjust-weights", "stats.weight_drift > params.weight_drift"),
-    RecommendationRule("maintain", "true"),
+    {"action": "insufficient-data", "when": "stats.samples < params.min_samples"},
+    {"action": "upgrade", "when": "stats.exceedance_rate > params.upgrade_exceedance_rate"},
+    {"action": "downgrade", "when": "stats.mean_usage < params.downgrade_mean_usage"},
+    {"action": "adjust-weights", "when": "stats.weight_drift > params.weight_drift"},
+    {"action": "maintain", "when": "true"},
 )
+"""The rules when a policy gives none (the bundled default writes these out)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +53,20 @@ class RecommendationSettings:
     upgrade_exceedance_rate: float = 0.20
     downgrade_mean_usage: float = 0.50
     weight_drift: float = 0.10
-    rules: tuple[RecommendationRule, ...] = DEFAULT_RULES
+    rules: tuple[RecommendationRule, ...] = ()
 
     @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> "RecommendationSettings":
+    def from_data(cls, data: Mapping[str, Any], programs: Any) -> "RecommendationSettings":
+        """Settings from the policy's ``recommendations`` section, their expressions compiled by ``programs``
+        (a :class:`~engine.policy.programs.ProgramTable`)."""
         values = {k: v for k, v in data.items() if k != "rules"}
-        if data.get("rules"):
-            values["rules"] = tuple(RecommendationRule(r["action"], r["when"], r.get("confidence"), r.get("reason"))
-                                    for r in data["rules"])
-        return cls(**values)
+        rules = tuple(
+            RecommendationRule(r["action"], r["when"], r.get("confidence"), r.get("reason"),
+                               programs.get(r["when"], RULE_NAMES),
+                               programs.get(r["confidence"], RULE_NAMES) if r.get("confidence") else None)
+            for r in data.get("rules") or DEFAULT_RULES
+        )
+        return cls(**values, rules=rules)
 
     def params(self) -> dict[str, float]:
         """The numeric settings, as the rules see them (``params.min_samples``, …)."""
@@ -101,6 +114,7 @@ class Policy:
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)
     files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     artifacts: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    budget_formula: Any = field(default=None, repr=False, compare=False)
     _agent_index: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
     _tier_index: Mapping[str, Tier] = field(default_factory=dict, repr=False, compare=False)
     _allocations: dict = field(default_factory=dict, repr=False, compare=False)
@@ -113,7 +127,10 @@ class Policy:
         ``artifacts`` are compiled forms from an earlier compilation of the same data (the cache keeps them);
         the result's ``artifacts`` are what a later call may reuse.
         """
-        artifacts = dict(artifacts or {})
+        from engine.policy.programs import ProgramTable
+
+        programs = ProgramTable((artifacts or {}).get("programs"))
+        formula = programs.get(data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
@@ -136,7 +153,7 @@ class Policy:
             default_tier=default_tier,
             thresholds=Thresholds(**data.get("alerts", {})),
             enforcement=data.get("enforcement", "soft"),
-            recommendations=RecommendationSettings.from_data(data.get("recommendations", {})),
+            recommendations=RecommendationSettings.from_data(data.get("recommendations", {}), programs),
             budget_examples=tuple(
                 BudgetExample(e["agent"], e["tier"], e["budget"], frozen_map(e["scopes"]) if "scopes" in e else None)
                 for e in examples.get("budgets", ())
@@ -147,7 +164,8 @@ class Policy:
             ),
             data=data,
             files=tuple(files),
-            artifacts=artifacts,
+            artifacts={"programs": programs.artifacts()},
+            budget_formula=formula,
             _agent_index=agent_names.build_index(agents),
             _tier_index={t.id: t for t in tiers},
         )
@@ -175,6 +193,14 @@ class Policy:
 
     # -- the budget -------------------------------------------------------------------------------------
 
+    def budget_of(self, agent: str, profile: Profile, tier: Tier) -> int:
+        """The policy's budget formula for ``agent`` with ``profile`` at ``tier``, in whole tokens.
+
+        Raises ``EvaluationError`` or ``ValueError`` when the formula fails; validation evaluates it for every
+        agent and tier, so a validated policy does not.
+        """
+        return tokens(self.budget_formula.evaluate(formula_bindings(agent, profile, tier)))
+
     def allocate(self, agent: str, tier: str | None = None) -> Allocation:
         """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes."""
         key = (agent, tier)
@@ -183,7 +209,8 @@ class Policy:
             full = self.resolve_agent(agent)
             tier_obj = self.tier(tier)
             profile = self.profiles[self.agents[full]]
-            budget, capped = default_budget(profile.base, tier_obj.multiplier, profile.max)
+            budget = self.budget_of(full, profile, tier_obj)
+            capped = budget < tokens(profile.base * tier_obj.multiplier)
             found = Allocation(full, profile.id, tier_obj.id, tier_obj.multiplier, budget, capped,
                                frozen_map(split(budget, profile.weights)))
             self._allocations[key] = found

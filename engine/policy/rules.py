@@ -30,6 +30,7 @@ RULES: dict[str, str] = {
     "unknown-tier": "a tier name (default_tier, an example) that is not a tier",
     "unknown-agent": "an example names an agent the policy does not have",
     "thresholds-order": "alert thresholds do not rise info ≤ warning ≤ critical",
+    "budget-formula": "the budget formula does not compile, uses an unknown name, or fails for an agent and tier",
     # recommendations
     "recommendation-rule": "a recommendation rule's expression does not compile, fails, or is not true/false",
 }

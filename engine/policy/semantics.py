@@ -112,17 +112,61 @@ def thresholds_order(data: dict, doc: Document) -> Iterator[Problem]:
                   f"≤ critical {alerts['critical']}")
 
 
-def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
-    from engine.policy.rule_expressions import rule_problems
+def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
+    """The formula compiles with only its names, and gives whole, non-negative tokens for every agent and tier."""
+    from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, tokens
+    from engine.expr import EvaluationError, ExprSyntaxError, compile as compile_expression
+    from engine.model import Profile, Tier
 
-    yield from rule_problems(data, doc)
+    source = data.get("budget", {}).get("formula", DEFAULT_FORMULA)
+    path = ("budget", "formula")
+    try:
+        program = compile_expression(source, names=FORMULA_NAMES)
+    except ExprSyntaxError as exc:
+        pos = doc.pos_in_scalar(path, exc.line, exc.column) if "budget" in data else doc.pos(())
+        yield Problem(pos.file, pos.line, pos.col, "budget-formula",
+                      f"budget formula, column {exc.column}: {exc.message}", json_path(path))
+        return
+    profiles = data.get("profiles", {})
+    tiers = [Tier(t["id"], float(t["multiplier"]), rank) for rank, t in enumerate(data.get("tiers", []))]
+    for agent, profile_id in data.get("agents", {}).items():
+        if profile_id not in profiles:
+            continue
+        p = profiles[profile_id]
+        profile = Profile(profile_id, p["base"], p["max"], p["weights"])
+        for tier in tiers:
+            try:
+                tokens(program.evaluate(formula_bindings(agent, profile, tier)))
+            except (EvaluationError, ValueError) as exc:
+                yield _at(doc, path, "budget-formula", f"budget formula fails for {agent} at tier {tier.id}: {exc}")
+                return
+
+
+def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
+    """Each recommendation rule's expressions compile, with only the names a rule may use."""
+    from engine.expr import ExprSyntaxError, compile as compile_expression
+    from engine.policy.compiled import RULE_NAMES
+
+    for i, rule in enumerate(data.get("recommendations", {}).get("rules") or ()):
+        for field in ("when", "confidence"):
+            source = rule.get(field)
+            if not isinstance(source, str):
+                continue
+            try:
+                compile_expression(source, names=RULE_NAMES)
+            except ExprSyntaxError as exc:
+                path = ("recommendations", "rules", i, field)
+                pos = doc.pos_in_scalar(path, exc.line, exc.column)
+                yield Problem(pos.file, pos.line, pos.col, "recommendation-rule",
+                              f"recommendation rule {i + 1}, {field}, column {exc.column}: {exc.message}",
+                              json_path(path))
 
 
 Rule = Callable[[dict, Document], Iterator[Problem]]
 
 RULES: tuple[Rule, ...] = (
     unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
-    thresholds_order, recommendation_rules,
+    thresholds_order, budget_formula, recommendation_rules,
 )
 
 

@@ -17,7 +17,7 @@ from engine.analytics import AgentAnalysis, Analysis
 from engine.analytics.stats import UsageStats
 from engine.diagnostics import PolicyError, Problem
 from engine.recommend import confidence as conf
-from engine.recommend.rules import RuleError, compile_rules, first_match
+from engine.recommend.rules import RuleError, first_match
 
 ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-data")
 CHANGES = ("upgrade", "downgrade", "adjust-weights")  # the actions `apply` writes
@@ -50,15 +50,13 @@ def profile_ladder(policy: Any) -> list[str]:
 
 def recommend(policy: Any, analysis: Analysis) -> list[Recommendation]:
     """One recommendation per agent in ``analysis``. Raises PolicyError when a rule is broken."""
-    settings = policy.recommendations
     try:
-        rules = compile_rules(settings.rules)
-        return [_recommend_one(policy, item, rules) for item in analysis.agents.values()]
+        return [_recommend_one(policy, item) for item in analysis.agents.values()]
     except RuleError as exc:
         raise PolicyError([rule_problem(policy, exc)]) from None
 
 
-def _recommend_one(policy: Any, item: AgentAnalysis, rules: Any) -> Recommendation:
+def _recommend_one(policy: Any, item: AgentAnalysis) -> Recommendation:
     settings = policy.recommendations
     stats = item.current()
     smaller, larger = _neighbours(profile_ladder(policy), item.profile)
@@ -75,7 +73,8 @@ def _recommend_one(policy: Any, item: AgentAnalysis, rules: Any) -> Recommendati
                     "weights": dict(item.weights), "larger": larger, "smaller": smaller},
         "confidence": confidences,
     }
-    rule, own_confidence = first_match(rules, bindings)
+    index, own_confidence = first_match(settings.rules, bindings)
+    rule = settings.rules[index] if index is not None else None
     action = rule.action if rule is not None else "maintain"
     if action == "insufficient-data":
         confidence = 0.0
@@ -85,7 +84,7 @@ def _recommend_one(policy: Any, item: AgentAnalysis, rules: Any) -> Recommendati
         confidence = confidences[action.replace("-", "_")]
     target = larger if action == "upgrade" else smaller if action == "downgrade" else None
     weights = proposed_weights(stats, item.weights) if action == "adjust-weights" else None
-    evidence = _evidence(item, stats, weight_drift, rule.index if rule is not None else None)
+    evidence = _evidence(item, stats, weight_drift, index)
     if action in ("upgrade", "downgrade"):
         evidence["target_profile"] = target
     if weights is not None:
@@ -194,19 +193,18 @@ def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, 
 
 
 def rule_problem(policy: Any, error: RuleError) -> Problem:
-    """A broken rule, at its YAML position when the policy file can be read again."""
+    """A rule that failed while recommending, at its YAML position when the policy file can be read again."""
     path = ("recommendations", "rules", error.index, error.field)
     where = f"$.recommendations.rules[{error.index}].{error.field}"
     line = col = 1
     label = policy.source
     if policy.files:
         try:
-            from pathlib import Path
-
             from engine.policy.extends import load_chain
 
-            pos = load_chain(Path(policy.files[0][0]), policy.source).doc.pos(path)
+            pos = load_chain(policy.files[0][0], policy.source).doc.pos(path)
             label, line, col = pos.file, pos.line, pos.col
         except Exception:  # noqa: BLE001 - positions are a nicety; the message stands without them
             pass
-    return Problem(label, line, col, "recommendation-rule", f"{where}: {error}", where)
+    return Problem(label, line, col, "recommendation-rule",
+                   f"recommendation rule {error.index + 1}, {error.field}: {error}", where)
