@@ -1,0 +1,178 @@
+"""The compiled detector: signals → one matcher and compiled conditions, then per task one pass and a score.
+
+Per task: normalise once (NFKC, case-folded), run the set matcher once over the UTF-8 bytes, locate the
+signals that fired, evaluate the derived signals in policy order, add up the weights per tier, pick the best
+tier (ties go to the tier nearest the default, then the smaller), apply the boosts, and derive a confidence
+from the margin between the best and the second-best score: ``margin / (margin + confidence_scale)``.
+
+The hot path is written for CPython's speed: effects are precomputed tuples, hits are built with
+``tuple.__new__``, and bindings that cost a pass over the text are computed only when a condition uses them.
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
+
+from engine.detect.conditions import compile_sequence
+from engine.detect.matcher import Entry, Matcher, literal_entry, pattern_entry
+from engine.detect.normalize import normalize
+from engine.model import Detection, Hit, Signal
+
+DEFAULT_CONFIDENCE_SCALE = 2.0
+_new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
+
+# A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
+# boost, group).
+_Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
+
+
+def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
+    """The signals of a validated ``detection:`` section."""
+    signals = []
+    for item in detection.get("signals", ()):
+        words, pattern = item.get("words"), item.get("pattern")
+        kind = "words" if words is not None else "pattern" if pattern is not None else "when"
+        signals.append(Signal(
+            id=item["id"], kind=kind,
+            words=tuple([words] if isinstance(words, str) else words or ()),
+            patterns=tuple([pattern] if isinstance(pattern, str) else pattern or ()),
+            when=item.get("when"),
+            weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
+            boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
+            description=item.get("description", ""),
+        ))
+    return tuple(signals)
+
+
+class Detector:
+    """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
+
+    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "_matcher", "_effects", "_derived",
+                 "_ranks", "_zero_counts", "_tie_order", "_needs_words", "_needs_question", "_run_derived", "_fired")
+
+    def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
+                 confidence_scale: float = DEFAULT_CONFIDENCE_SCALE):
+        self.signals = tuple(signals)
+        self.tiers = tuple(tiers)
+        self.default_tier = default_tier
+        self.confidence_scale = float(confidence_scale)
+        self._ranks = {t: i for i, t in enumerate(self.tiers)}
+        default = self._ranks[default_tier]
+        self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
+        self._zero_counts = MappingProxyType(dict.fromkeys((s.group for s in self.signals if s.group), 0))
+        self._effects = tuple(self._effect(s) for s in self.signals)
+        patterns: list[str] = []
+        entries: list[Entry] = []
+        derived: list[int] = []
+        for index, signal in enumerate(self.signals):
+            if signal.kind == "when":
+                derived.append(index)
+                continue
+            built = ([literal_entry(index, w, signal.inflect) for w in signal.words] if signal.kind == "words"
+                     else [pattern_entry(index, p) for p in signal.patterns])
+            for pattern, entry in built:
+                patterns.append(pattern)
+                entries.append(entry)
+        self._matcher = Matcher(patterns, entries)
+        self._fired = self._matcher.fired
+        self._derived = tuple(derived)
+        self._run_derived = compile_sequence(
+            [(self.signals[i].when or "", self.signals[i].id, self.signals[i].group) for i in derived])
+        sources = " ".join(s.when or "" for s in self.signals)
+        self._needs_words = re.search(r"\bwords\b", sources) is not None
+        self._needs_question = re.search(r"\bquestion\b", sources) is not None
+
+    @classmethod
+    def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str) -> "Detector":
+        """The detector of a validated ``detection:`` section (absent: no signals, always the default tier)."""
+        detection = detection or {}
+        return cls(signals_from_data(detection), tiers, default_tier,
+                   detection.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE))
+
+    def _effect(self, signal: Signal) -> _Effect:
+        tier, weight = signal.main
+        ranked = tuple((self._ranks[t], w) for t, w in signal.weights.items() if w)
+        return (signal.id, tier, weight), (signal.boost, signal.weights, signal.group), ranked, signal.boost, \
+            signal.group
+
+    # -- the hot path -----------------------------------------------------------------------------------
+
+    def detect(self, text: str, context: Mapping[str, Any] | None = None) -> Detection:
+        """The tier of ``text`` (a task description), with the signals that fired and where."""
+        if text.isascii():  # NFKC leaves ASCII alone, and folding it keeps every offset
+            norm, folded = None, text.lower()
+            data = folded.encode("ascii")
+        else:
+            norm = normalize(text)
+            folded = norm.text
+            data = folded.encode("utf-8", "surrogatepass")
+        scores = [0.0] * len(self.tiers)
+        boost = 0
+        hits: list[Hit] = []
+        fired = self._fired(data)
+        if fired:
+            entries, effects = self._matcher.entries, self._effects
+            fired.sort()  # entries are in policy order, a signal's entries next to each other
+            current, first = -1, (0, 0)
+            for i in fired:
+                signal, locate = entries[i]
+                found = locate(folded, data)
+                if found is None:
+                    continue
+                before, after, ranked, lift, _ = effects[signal]
+                if signal == current:  # another word of the same signal: keep the earliest
+                    if found < first:
+                        first = found
+                        span = found if norm is None else norm.span(*found)
+                        hits[-1] = _new_tuple(Hit, before + (text[span[0]:span[1]], span) + after)
+                    continue
+                current = signal
+                first = span = found
+                if norm is not None:
+                    span = norm.span(*found)
+                hits.append(_new_tuple(Hit, before + (text[span[0]:span[1]], span) + after))
+                for rank, weight in ranked:
+                    scores[rank] += weight
+                boost += lift
+        if self._derived:
+            boost += self._derive(text, folded, hits, scores, context)
+        return self._decide(scores, boost, hits)
+
+    def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float],
+                context: Mapping[str, Any] | None) -> int:
+        """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost."""
+        fired = {}
+        count = dict(self._zero_counts)
+        for hit in hits:
+            fired[hit[0]] = True
+            if hit[7] is not None:
+                count[hit[7]] += 1
+        words = len(folded.split()) if self._needs_words else 0
+        question = text.rstrip().endswith("?") if self._needs_question else False
+        held = self._run_derived(fired, count, words, len(text), question, folded,
+                                 context if context is not None else {}, self._ranks)  # the order of NAMES
+        boost = 0
+        effects, derived = self._effects, self._derived
+        for index in held:
+            before, after, ranked, lift, _ = effects[derived[index]]
+            hits.append(_new_tuple(Hit, before + ("", None) + after))
+            for rank, weight in ranked:
+                scores[rank] += weight
+            boost += lift
+        return boost
+
+    def _decide(self, scores: list[float], boost: int, hits: list[Hit]) -> Detection:
+        ordered = sorted(scores)
+        top = ordered[-1]
+        second = ordered[-2] if len(ordered) > 1 else 0.0
+        best = scores.index(top) if second != top else next(r for r in self._tie_order if scores[r] == top)
+        margin = top - second
+        confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+        final = best + boost
+        if boost:
+            final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
+        tiers = self.tiers
+        return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
+                                      tuple(hits), tiers[best], boost))
