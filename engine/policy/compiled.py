@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Mapping
 
 from engine import agents as agent_names
 from engine.budget import default_budget, split
 from engine.diagnostics import LookupFailed
-from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
+from engine.model import Allocation, Evaluation, Profile, Thresholds, Tier, frozen_map
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.detect import Detector
+    from engine.model import Detection, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +149,30 @@ class Policy:
                                frozen_map(split(budget, profile.weights)))
             self._allocations[key] = found
         return found
+
+    # -- complexity detection -----------------------------------------------------------------------------
+
+    @cached_property
+    def detector(self) -> "Detector":
+        """The compiled detector of the ``detection:`` section, built on first use (commands that only
+        allocate never import re2)."""
+        from engine.detect import Detector
+
+        return Detector.from_data(self.data.get("detection") or {}, [t.id for t in self.tiers], self.default_tier)
+
+    @property
+    def signals(self) -> tuple["Signal", ...]:
+        return self.detector.signals
+
+    def detect(self, text: str, context: Mapping[str, Any] | None = None) -> "Detection":
+        """The complexity tier of a task, with confidence, per-tier scores and the signals that fired."""
+        return self.detector.detect(text, context)
+
+    def evaluate(self, text: str, agent: str, context: Mapping[str, Any] | None = None,
+                 tier: str | None = None) -> Evaluation:
+        """Detect the tier of ``text`` (unless ``tier`` is given), then allocate ``agent``'s budget at it."""
+        if tier is not None:
+            return Evaluation(self.allocate(agent, self.tier(tier).id), 1.0, None)
+        full = self.resolve_agent(agent)  # an unknown agent fails before detection runs
+        detection = self.detect(text, context)
+        return Evaluation(self.allocate(full, detection.tier), detection.confidence, detection)
