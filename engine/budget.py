@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Mapping
 
 
@@ -21,15 +20,18 @@ def split(budget: int, weights: Mapping[str, float]) -> dict[str, int]:
     """
     if budget <= 0 or not weights:
         return {scope: 0 for scope in weights}
-    # Exact arithmetic on the weights as written (0.3 is 3/10, not 0.29999…), so 30000 × 0.3 is 9000.
-    exact = {scope: Fraction(repr(float(w))) for scope, w in weights.items()}
-    total = sum(exact.values())
+    total = sum(weights.values())
     if total <= 0:
         return {scope: 0 for scope in weights}
-    shares = {scope: budget * w / total for scope, w in exact.items()}
-    result = {scope: int(share) for scope, share in shares.items()}
+    # Shares as written: 30000 × 0.3 is 9000, not 8999.999…, so floors and remainders are taken within a
+    # tolerance far below a token and far above floating-point error.
+    shares = {scope: budget * w / total for scope, w in weights.items()}
+    result = {scope: int(share + _EPS) for scope, share in shares.items()}
     left = budget - sum(result.values())
-    order = sorted(shares, key=lambda s: (-(shares[s] - result[s]), list(weights).index(s)))
-    for scope in order[:left]:
+    order = sorted(enumerate(shares), key=lambda item: (-round(shares[item[1]] - result[item[1]], 6), item[0]))
+    for _, scope in order[:left]:
         result[scope] += 1
     return result
+
+
+_EPS = 1e-6

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
+import os
 import sys
 from typing import Sequence
 
@@ -21,10 +21,9 @@ from engine import __version__
 
 
 def _commands() -> list:
-    from engine.cli import commands
-
-    modules = [importlib.import_module(f"engine.cli.commands.{info.name}")
-               for info in pkgutil.iter_modules(commands.__path__) if not info.name.startswith("_")]
+    folder = os.path.join(os.path.dirname(__file__), "commands")
+    names = [n[:-3] for n in os.listdir(folder) if n.endswith(".py") and not n.startswith("_")]
+    modules = [importlib.import_module(f"engine.cli.commands.{name}") for name in names]
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 

@@ -9,7 +9,6 @@ The pipeline in one place::
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from engine.diagnostics import PolicyError, Problem
 from engine.policy.compiled import Policy
@@ -18,15 +17,25 @@ from engine.policy.locate import locate_policy
 __all__ = ["Policy", "PolicyError", "check_policy", "load_policy", "locate_policy"]
 
 
+def _label(path: str | os.PathLike | None, file: str) -> str:
+    """How problems name the file: as the user wrote it, else relative to the working directory."""
+    from engine.policy.locate import display_path
+
+    if path not in (None, "") and os.path.exists(path):
+        return os.fspath(path)
+    return display_path(file)
+
+
 def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], Policy | None]:
     """Validate the policy at ``path`` (located as the CLI does when None): its problems, and the compiled
-    policy when there are none. Raises UsageError when the file cannot be read."""
-    from engine.policy.extends import display_path, load_chain
+    policy when there are none. Always a full check (no cache). Raises UsageError when the file cannot be
+    read."""
+    from engine.policy.extends import load_chain
     from engine.policy.schema import schema_problems
     from engine.policy.semantics import semantic_problems
 
     file = locate_policy(path)
-    label = str(path) if path not in (None, "") and Path(str(path)).exists() else display_path(file)
+    label = _label(path, file)
     try:
         loaded = load_chain(file, label)
     except PolicyError as exc:
@@ -41,10 +50,32 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     return problems, policy
 
 
-def load_policy(path: str | os.PathLike | None = None) -> Policy:
+def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) -> Policy:
     """The compiled policy at ``path`` (``--policy`` / ``$CTXBUDGET_POLICY`` / ``./ctxbudget.yaml`` / the
-    bundled default when None). Raises :class:`PolicyError` when it is invalid."""
+    bundled default when None). Raises :class:`PolicyError` when it is invalid.
+
+    An unchanged policy comes from the compiled-policy cache (see :mod:`engine.policy.cache`) without
+    importing the YAML, schema or expression machinery.
+    """
+    from engine.diagnostics import UsageError
+    from engine.policy import cache as policy_cache
+    from engine.policy.locate import read_bytes
+
+    file = locate_policy(path)
+    entry = None
+    if cache:
+        try:
+            raw = read_bytes(file)
+        except OSError as exc:
+            raise UsageError(f"{_label(path, file)}: cannot read: {exc.strerror or exc}") from None
+        entry = policy_cache.entry_path(file, raw)
+        found = policy_cache.read(entry)
+        if found is not None:
+            return Policy.from_data(found["data"], source=_label(path, file),
+                                    files=tuple(map(tuple, found["files"])), artifacts=found.get("artifacts"))
     problems, policy = check_policy(path)
     if policy is None:
         raise PolicyError(problems)
+    policy_cache.write(entry, policy.source, [list(f) for f in policy.files], dict(policy.data),
+                       dict(policy.artifacts))
     return policy

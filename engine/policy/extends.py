@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.diagnostics import PolicyError, Problem, UsageError
-from engine.policy.yamlsource import MAX_BYTES, Document, Pos, read_document
+from engine.policy.locate import display_path, read_bytes
+from engine.policy.yamlsource import Document, Pos, read_document
 from engine.resources import bundled_policy
 
 MAX_CHAIN = 16
@@ -28,23 +29,9 @@ class Loaded:
     files: list[tuple[str, str]] = field(default_factory=list)
 
 
-def display_path(path: Path) -> str:
-    """A path as a person wants to read it: relative to the working directory when under it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive
-        return str(path)
-    return str(path) if rel.startswith(".." + os.sep) or rel == ".." else rel
-
-
-def read_bytes(path: Path) -> bytes:
-    """The bytes of ``path``, refusing to read more than a policy may hold (one byte over tells)."""
-    with open(path, "rb") as handle:
-        return handle.read(MAX_BYTES + 1)
-
-
-def load_chain(path: Path, label: str | None = None) -> Loaded:
+def load_chain(path: str | os.PathLike, label: str | None = None) -> Loaded:
     """Load ``path`` and its ``extends`` ancestors; raise PolicyError or UsageError (file unreadable)."""
+    path = Path(path)
     label = label or display_path(path)
     try:
         raw = read_bytes(path)
@@ -95,7 +82,7 @@ def _resolve_parent(name: str, child: Path) -> Path | None:
     if "/" not in name and "\\" not in name and not name.endswith((".yaml", ".yml")):
         bundled = bundled_policy(name)
         if bundled is not None:
-            return bundled.resolve()
+            return Path(bundled).resolve()
     return None
 
 

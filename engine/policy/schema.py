@@ -72,7 +72,10 @@ def _problem(error: Any, doc: Document) -> Problem:
     instance = error.instance
     key = False
     message = error.message
-    if keyword == "type":
+    if "propertyNames" in error.absolute_schema_path:  # the instance is a key; point at it
+        path, key = path + (str(instance),), True
+        message = f"{_show(instance)} is not a valid name here (letters, digits, '-', '_', '.'; at most 64)"
+    elif keyword == "type":
         expected = error.validator_value
         expected = [expected] if isinstance(expected, str) else list(expected)
         got = _JSON_TYPES.get(type(instance), type(instance).__name__)
@@ -102,10 +105,6 @@ def _problem(error: Any, doc: Document) -> Problem:
         op = {"minimum": "≥", "maximum": "≤", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[keyword]
         message = f"must be {op} {error.validator_value}; got {_show(instance)}"
     elif keyword == "pattern":
-        message = f"{_show(instance)} is not a valid name here (letters, digits, '-', '_', '.')"
-    elif keyword == "propertyNames":
-        path = path + (str(instance),)
-        key = True
         message = f"{_show(instance)} is not a valid name here (letters, digits, '-', '_', '.')"
     elif keyword in ("minItems", "minProperties") and not instance:
         message = "must not be empty"

@@ -37,10 +37,12 @@ def unknown_profile(data: dict, doc: Document) -> Iterator[Problem]:
 
 def weights_sum(data: dict, doc: Document) -> Iterator[Problem]:
     for name, profile in data.get("profiles", {}).items():
-        total = sum(profile.get("weights", {}).values())
+        weights = profile.get("weights", {})
+        total = sum(weights.values())
         if abs(total - 1.0) > WEIGHT_TOLERANCE:
+            terms = " + ".join(f"{scope} {w:g}" for scope, w in weights.items())
             yield _at(doc, ("profiles", name, "weights"), "weights-sum",
-                      f"the scope weights of profile {name!r} sum to {total:g}, not 1")
+                      f"the scope weights of profile {name!r} sum to {total:g}, not 1 ({terms})")
 
 
 def base_above_max(data: dict, doc: Document) -> Iterator[Problem]:

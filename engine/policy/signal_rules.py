@@ -85,7 +85,8 @@ def signal_pattern(data: dict, doc: Document) -> Iterator[Problem]:
     """Patterns are valid RE2 (no backreferences or lookaround: they could not run in linear time)."""
     import re2
 
-    from engine.detect.matcher import options, user_pattern
+    from engine.detect.matcher import options
+    from engine.detect.plan import user_pattern
 
     for i, signal in _signals(data):
         for suffix, pattern in _items(signal.get("pattern")):
@@ -131,7 +132,8 @@ def pattern_set(data: dict, doc: Document) -> Iterator[Problem]:
     import re2
 
     from engine.detect.literals import literal_pattern, words_of
-    from engine.detect.matcher import options, user_pattern
+    from engine.detect.matcher import SET_MAX_MEM, options
+    from engine.detect.plan import user_pattern
 
     patterns = []
     for _, signal in _signals(data):
@@ -139,10 +141,14 @@ def pattern_set(data: dict, doc: Document) -> Iterator[Problem]:
             if words_of(word):
                 patterns.append(literal_pattern(word, bool(signal.get("inflect", True))))
         for _, pattern in _items(signal.get("pattern")):
+            try:
+                re2.compile(user_pattern(pattern), options())
+            except re2.error:
+                return  # bad-pattern reports it; the set is checked once every pattern compiles
             patterns.append(user_pattern(pattern))
     if not patterns:
         return
-    matcher = re2.Set.SearchSet(options())
+    matcher = re2.Set.SearchSet(options(SET_MAX_MEM))
     try:
         for pattern in patterns:
             matcher.Add(pattern)
@@ -157,8 +163,10 @@ def _re2_message(exc: Exception, pattern: str) -> str:
     raw = exc.args[0] if exc.args else str(exc)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     reason, _, fragment = text.partition(": ")
+    if "too large" in reason:
+        return f"RE2 pattern '{pattern}' is too large (it would compile to over ~40,000 instructions)"
     column = pattern.find(fragment) + 1 if fragment and fragment in pattern else 0
-    message = f"bad RE2 pattern {pattern!r}: {reason}"
+    message = f"bad RE2 pattern '{pattern}': {reason}"
     if fragment:
         message += f" ({fragment!r}" + (f" at column {column} of the pattern)" if column else ")")
     if re.match(r"\\[1-9]|\(\?<?[=!]", fragment):

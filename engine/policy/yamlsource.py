@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.diagnostics import PolicyError, Problem
+from engine.policy.locate import MAX_BYTES
 
-MAX_BYTES = 1 << 20  # 1 MiB: a policy of 3,000 signals is about 300 KB
 MAX_DEPTH = 64  # nesting of mappings and sequences
 MAX_NODES = 200_000  # nodes after alias expansion
 
@@ -46,8 +46,8 @@ class Document:
     def pos(self, path: Path, key: bool = False) -> Pos:
         """The position of ``path`` (of its key when ``key``), else of its nearest ancestor that has one."""
         path = tuple(path)
-        if key and path in self.keys:
-            return self.keys[path]
+        if path in self.keys and (key or (path in self.values and self.values[path].line > self.keys[path].line)):
+            return self.keys[path]  # the key, or a block collection's key line rather than its first entry
         while path:
             if path in self.values:
                 return self.values[path]
@@ -172,7 +172,7 @@ class _Composer:
         except PolicyError:
             raise
         except MarkedYAMLError as exc:
-            raise PolicyError([self._syntax_problem(exc)]) from None
+            raise PolicyError([self._syntax_problem(exc, text)]) from None
         except YAMLError as exc:  # ReaderError and friends carry an index, not a mark
             index = getattr(exc, "position", 0) or 0
             line, col = _line_col(text, min(index, len(text)))
@@ -183,11 +183,13 @@ class _Composer:
             raise PolicyError(self.problems)
         return self.doc
 
-    def _syntax_problem(self, exc: Any) -> Problem:
+    def _syntax_problem(self, exc: Any, text: str) -> Problem:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
-        if "tab" in problem or "'\\t'" in problem:
+        lines = text.splitlines()
+        at = lines[line - 1][col - 1:col] if 0 < line <= len(lines) else ""
+        if at == "\t" or "tab" in problem:
             return Problem(self.file, line, col, "yaml-tab",
                            "a tab character in indentation; YAML indents with spaces")
         if exc.context and exc.problem:
@@ -241,7 +243,7 @@ class _Composer:
 
     def _scalar(self, event: Any) -> Any:
         tag = event.tag
-        if tag and tag.startswith(_STD_TAG):
+        if tag and tag[len(_STD_TAG):] in ("str", "int", "float", "bool", "null") and tag.startswith(_STD_TAG):
             name = tag[len(_STD_TAG):]
             text = event.value
             try:

@@ -1,0 +1,1 @@
+"""Benchmarks run only when asked: `pytest benchmarks/ --benchmark-enable` (timings need a quiet machine)."""

@@ -1,0 +1,92 @@
+"""A cache of validated policies, so a command that only *uses* a policy skips YAML, the schema and the
+expression parser (about 150 ms of imports) when the policy has not changed.
+
+An entry is keyed by the policy file's resolved path and the SHA-256 of its bytes, and lists every file of its
+``extends`` chain with their hashes; it is used only when all of them still hash the same. It holds the merged,
+validated policy data and whatever compiled artefacts :meth:`Policy.from_data` hands back (``artifacts``),
+as JSON. A stale, corrupt or unreadable entry is a miss; an unwritable cache directory means no caching —
+never an error.
+
+``$CTXBUDGET_CACHE_DIR`` moves the cache (default ``$XDG_CACHE_HOME/ctxbudget`` or ``~/.cache/ctxbudget``);
+``CTXBUDGET_NO_CACHE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+from engine import __version__
+
+FORMAT = 1
+
+
+def cache_dir() -> str | None:
+    if os.environ.get("CTXBUDGET_NO_CACHE"):
+        return None
+    chosen = os.environ.get("CTXBUDGET_CACHE_DIR")
+    if chosen:
+        return chosen
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ctxbudget")
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def entry_path(policy_file: str | os.PathLike, raw: bytes) -> str | None:
+    """Where the entry for these bytes at this path lives (None when caching is off)."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    where = os.path.realpath(policy_file)
+    key = hashlib.sha256(f"{FORMAT}\0{__version__}\0{where}\0".encode() + raw).hexdigest()
+    return os.path.join(directory, f"{key[:40]}.json")
+
+
+def read(entry: str | None) -> dict[str, Any] | None:
+    """The cached entry if it is whole and every file it came from is unchanged; else None."""
+    if entry is None:
+        return None
+    try:
+        with open(entry, encoding="utf-8") as handle:
+            found = json.load(handle)
+        if found.get("format") != FORMAT or found.get("version") != __version__:
+            return None
+        files = found["files"]
+        if any(_sha256(path) != digest for path, digest in files[1:]):  # files[0] is in the key
+            return None
+        if not isinstance(found["data"], dict):
+            return None
+        return found
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def write(entry: str | None, source: str, files: list, data: dict, artifacts: dict) -> None:
+    """Store an entry atomically (write a temporary file, then rename); give up quietly on any OS error."""
+    if entry is None:
+        return
+    payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "data": data,
+               "artifacts": artifacts}
+    import tempfile
+
+    try:
+        os.makedirs(os.path.dirname(entry), exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=os.path.dirname(entry), prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(payload, out, ensure_ascii=False, separators=(",", ":"))
+            os.replace(temp, entry)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except (OSError, TypeError, ValueError):
+        pass
