@@ -6,6 +6,7 @@
 Policies compile their detector lazily (:attr:`engine.policy.Policy.detector`); see docs/detection.md.
 """
 
-from engine.detect.detector import Detector, signals_from_data
+from engine.detect.detector import Detector
+from engine.detect.plan import plan_detection, signals_from_data
 
-__all__ = ["Detector", "signals_from_data"]
+__all__ = ["Detector", "plan_detection", "signals_from_data"]

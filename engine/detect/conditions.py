@@ -55,14 +55,49 @@ def compile_condition(source: str, names: Collection[str] = NAMES) -> Condition:
         raise ConditionError(str(exc), exc.column) from None
 
 
-def compile_sequence(conditions: Sequence[tuple[str, str, str | None]]) -> Callable[..., list[int]]:
+def sequence_source(conditions: Sequence[tuple[str, str, str | None]]) -> str:
     """Compile the conditions ``(source, signal id, group)`` of a policy's derived signals, in order, into
-    one function. It takes the bindings positionally, in the order of :data:`NAMES`, and returns the indices
-    of the conditions that hold; each one that holds is recorded in ``hits`` (and counted in ``count`` under
-    its group) before the next is evaluated. :class:`ConditionError` when one does not compile."""
-    from engine.detect.interim_expr import ConditionSyntaxError, compile_interim_sequence
+    the Python source of one function (plain text, so a compiled-policy cache can keep it; see
+    :func:`load_sequence`). :class:`ConditionError` when one does not compile."""
+    from engine.detect.interim_expr import ConditionSyntaxError, interim_sequence_source
 
     try:
-        return compile_interim_sequence(conditions, NAMES)
+        return interim_sequence_source(conditions, NAMES)
     except ConditionSyntaxError as exc:
         raise ConditionError(str(exc), exc.column) from None
+
+
+def load_sequence(python: str) -> Callable[..., list[int]]:
+    """The function of :func:`sequence_source`: it takes the bindings positionally, in the order of
+    :data:`NAMES`, and returns the indices of the conditions that hold; each one that holds is recorded in
+    ``hits`` (and counted in ``count`` under its group) before the next is evaluated. It runs without
+    builtins: only the language's functions are in its globals."""
+    env = runtime_globals()
+    exec(compile(python, "<conditions>", "exec"), env)  # noqa: S102 - generated from whitelisted trees only
+    return env["run"]
+
+
+# The functions conditions may call, and the helpers the generated code uses (``has(m.f)`` →
+# ``__has__(m, 'f')``, ``a * b`` → ``__mul__(a, b)``).
+FUNCTIONS: dict[str, Callable] = {"size": len, "min": min, "max": max, "int": int, "double": float, "string": str}
+
+
+def _has(container: Any, key: str) -> bool:
+    return isinstance(container, dict) and key in container
+
+
+def _multiply(left: Any, right: Any) -> Any:
+    """Numbers only: ``'x' * 10000000`` must not build a string."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
+        raise TypeError("* takes numbers")
+    return left * right
+
+
+def runtime_globals() -> dict[str, Any]:
+    """A fresh globals mapping for compiled conditions: no builtins, the language's functions."""
+    return {"__builtins__": {}, "__has__": _has, "__mul__": _multiply, "__error__": Exception, **FUNCTIONS}
+
+
+def compile_sequence(conditions: Sequence[tuple[str, str, str | None]]) -> Callable[..., list[int]]:
+    """:func:`sequence_source` then :func:`load_sequence`."""
+    return load_sequence(sequence_source(conditions))

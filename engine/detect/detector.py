@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-from engine.detect.conditions import compile_sequence
-from engine.detect.matcher import Entry, Matcher, literal_entry, pattern_entry
+from engine.detect.conditions import load_sequence
+from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
-from engine.model import Detection, Hit, Signal
+from engine.detect.plan import plan_detection, signals_from_data, usable
+from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
@@ -28,24 +29,6 @@ _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's a
 _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
 
 
-def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
-    """The signals of a validated ``detection:`` section."""
-    signals = []
-    for item in detection.get("signals", ()):
-        words, pattern = item.get("words"), item.get("pattern")
-        kind = "words" if words is not None else "pattern" if pattern is not None else "when"
-        signals.append(Signal(
-            id=item["id"], kind=kind,
-            words=tuple([words] if isinstance(words, str) else words or ()),
-            patterns=tuple([pattern] if isinstance(pattern, str) else pattern or ()),
-            when=item.get("when"),
-            weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
-            boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
-            description=item.get("description", ""),
-        ))
-    return tuple(signals)
-
-
 class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
@@ -53,7 +36,8 @@ class Detector:
                  "_ranks", "_zero_counts", "_tie_order", "_needs_words", "_needs_question", "_run_derived", "_fired")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
-                 confidence_scale: float = DEFAULT_CONFIDENCE_SCALE):
+                 confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None):
+        """Compile ``signals``; ``plan`` is their :func:`~engine.detect.plan.plan_detection`, when a cache kept it."""
         self.signals = tuple(signals)
         self.tiers = tuple(tiers)
         self.default_tier = default_tier
@@ -63,33 +47,23 @@ class Detector:
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
         self._zero_counts = MappingProxyType(dict.fromkeys((s.group for s in self.signals if s.group), 0))
         self._effects = tuple(self._effect(s) for s in self.signals)
-        patterns: list[str] = []
-        entries: list[Entry] = []
-        derived: list[int] = []
-        for index, signal in enumerate(self.signals):
-            if signal.kind == "when":
-                derived.append(index)
-                continue
-            built = ([literal_entry(index, w, signal.inflect) for w in signal.words] if signal.kind == "words"
-                     else [pattern_entry(index, p) for p in signal.patterns])
-            for pattern, entry in built:
-                patterns.append(pattern)
-                entries.append(entry)
-        self._matcher = Matcher(patterns, entries)
+        if plan is None or not usable(plan, self.signals):
+            plan = plan_detection(self.signals)
+        self._matcher = Matcher(plan["patterns"], [plan_entry(item) for item in plan["entries"]])
         self._fired = self._matcher.fired
-        self._derived = tuple(derived)
-        self._run_derived = compile_sequence(
-            [(self.signals[i].when or "", self.signals[i].id, self.signals[i].group) for i in derived])
+        self._derived = tuple(plan["derived"])
+        self._run_derived = load_sequence(plan["conditions"])
         sources = " ".join(s.when or "" for s in self.signals)
         self._needs_words = re.search(r"\bwords\b", sources) is not None
         self._needs_question = re.search(r"\bquestion\b", sources) is not None
 
     @classmethod
-    def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str) -> "Detector":
+    def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str,
+                  plan: Mapping[str, Any] | None = None) -> "Detector":
         """The detector of a validated ``detection:`` section (absent: no signals, always the default tier)."""
         detection = detection or {}
         return cls(signals_from_data(detection), tiers, default_tier,
-                   detection.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE))
+                   detection.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE), plan)
 
     def _effect(self, signal: Signal) -> _Effect:
         tier, weight = signal.main
@@ -152,7 +126,7 @@ class Detector:
         words = len(folded.split()) if self._needs_words else 0
         question = text.rstrip().endswith("?") if self._needs_question else False
         held = self._run_derived(fired, count, words, len(text), question, folded,
-                                 context if context is not None else {}, self._ranks)  # the order of NAMES
+                                 _plain(context), self._ranks)  # the order of NAMES
         boost = 0
         effects, derived = self._effects, self._derived
         for index in held:
@@ -176,3 +150,10 @@ class Detector:
         tiers = self.tiers
         return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
                                       tuple(hits), tiers[best], boost))
+
+
+def _plain(context: Mapping[str, Any] | None) -> dict:
+    """The context as a plain dict, as conditions see maps."""
+    if context is None:
+        return {}
+    return context if type(context) is dict else dict(context)

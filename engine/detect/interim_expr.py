@@ -14,10 +14,12 @@ import functools
 import re
 from typing import Any, Callable, Collection, Sequence
 
+from engine.detect.conditions import FUNCTIONS as _FUNCTIONS
+from engine.detect.conditions import runtime_globals
+
 _TOKEN = re.compile(r"""\s+|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|&&|\|\||!=|!|[A-Za-z_][A-Za-z0-9_]*|.""")
 _WORDS = {"true": "True", "false": "False", "null": "None"}
 _PY_KEYWORDS = {"and", "or", "not", "if", "else", "is", "lambda", "for", "None", "True", "False", "import"}
-_FUNCTIONS = {"size": len, "min": min, "max": max, "int": int, "double": float, "string": str}
 _ALLOWED = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.BinOp, ast.Add,
             ast.Sub, ast.Mult, ast.Div, ast.Mod, ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt,
             ast.GtE, ast.In, ast.Name, ast.Load, ast.Constant, ast.Attribute, ast.Subscript, ast.Call, ast.List)
@@ -35,17 +37,17 @@ def compile_interim(source: str, names: Collection[str]) -> Callable[[dict], Any
     """Compile ``source`` over the top-level ``names`` into a function of a bindings mapping."""
     code = compile(ast.Expression(_checked(source, names)), "<condition>", "eval")
     # eval(code, env, bindings): a whitelisted tree and no builtins; partial keeps the call in C.
-    return functools.partial(eval, code, dict(_ENV))
+    return functools.partial(eval, code, runtime_globals())
 
 
-def compile_interim_sequence(conditions: Sequence[tuple[str, str, str | None]],
-                             names: Collection[str]) -> Callable[[dict], list[int]]:
-    """Compile conditions ``(source, signal id, group)`` into one function evaluating them in order.
+def interim_sequence_source(conditions: Sequence[tuple[str, str, str | None]], names: Collection[str]) -> str:
+    """The Python source of one function evaluating conditions ``(source, signal id, group)`` in order.
 
     The function takes the bindings as positional arguments in the order of ``names``, returns the indices
     of the conditions that held, and records each in ``hits`` (and its group in ``count``) before
     evaluating the next. A condition that raises does not hold. One function for all the conditions, with
-    the names as its local variables, saves a call per condition and a dict lookup per name.
+    the names as its local variables, saves a call per condition and a dict lookup per name. Only
+    whitelisted expression trees reach the source (see :func:`_checked`).
     """
     lines = [f"def run({', '.join(names)}):", "    __held = []"]
     for index, (source, signal, group) in enumerate(conditions):
@@ -56,9 +58,7 @@ def compile_interim_sequence(conditions: Sequence[tuple[str, str, str | None]],
             lines.append(f"            count[{group!r}] += 1")
         lines += ["    except __error__:", "        pass"]
     lines.append("    return __held")
-    env = dict(_ENV)
-    exec(compile("\n".join(lines), "<conditions>", "exec"), env)  # noqa: S102 - whitelisted trees only
-    return env["run"]
+    return "\n".join(lines) + "\n"
 
 
 def _checked(source: str, names: Collection[str]) -> ast.expr:
@@ -67,15 +67,18 @@ def _checked(source: str, names: Collection[str]) -> ast.expr:
     try:
         tree = ast.parse(python, mode="eval")
     except SyntaxError as exc:
-        offset = (exc.offset or 1) - 1
-        raise ConditionSyntaxError("syntax error", columns[min(offset, len(columns) - 1)] if columns else 1) from None
+        offset = (exc.offset or 0) - 1
+        at_end = offset < 0 or offset >= len(columns)  # Python reports "unexpected end" at offset 0
+        raise ConditionSyntaxError("syntax error" + (" (the condition ends too early)" if at_end else ""),
+                                   len(source) + 1 if at_end else columns[offset]) from None
     for node in ast.walk(tree):
         column = columns[min(getattr(node, "col_offset", 0), len(columns) - 1)] if columns else 1
         if not isinstance(node, _ALLOWED):
             raise ConditionSyntaxError(f"{type(node).__name__.lower()} is not supported here", column)
         if isinstance(node, ast.Name) and node.id not in names and node.id not in _FUNCTIONS and node.id != "has":
             raise ConditionSyntaxError(f"unknown name {node.id!r} (known: {', '.join(sorted(names))})", column)
-        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and not node.keywords):
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and not node.keywords
+                                               and (node.func.id in _FUNCTIONS or node.func.id == "has")):
             raise ConditionSyntaxError("only size(), has(), min(), max(), int(), double(), string() can be called",
                                        column)
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool, type(None))):
@@ -95,20 +98,6 @@ def _translate(source: str) -> tuple[str, list[int]]:
         out.append(text)
         columns.extend([match.start() + 1] * len(text))
     return "".join(out), columns
-
-
-def _has(container: Any, key: str) -> bool:
-    return isinstance(container, dict) and key in container
-
-
-def _multiply(left: Any, right: Any) -> Any:
-    """Numbers only: ``'x' * 10000000`` must not build a string."""
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (left, right)):
-        raise TypeError("* takes numbers")
-    return left * right
-
-
-_ENV = {"__builtins__": {}, "__has__": _has, "__mul__": _multiply, "__error__": Exception, **_FUNCTIONS}
 
 
 class _Rewrite(ast.NodeTransformer):

@@ -16,22 +16,20 @@ import re2
 
 from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, forms_pattern, literal_forms
 
-# RE2's memory budget for the set's and each regex's DFA; 3,000 signals fit with room to spare.
-MAX_MEM = 64 << 20
+# RE2's memory budgets. One pattern may compile to about 40,000 instructions (the default policy's largest
+# is 2,400), so no pattern makes compilation slow; all of them together get 64 MiB, which 3,000 signals fit
+# with room to spare. A larger set is refused when the policy is validated (pattern-set-too-large).
+PATTERN_MAX_MEM = 1 << 20
+SET_MAX_MEM = 64 << 20
 
 Locate = Callable[[str, bytes], "tuple[int, int] | None"]
 
 
-def options() -> re2.Options:
+def options(max_mem: int = PATTERN_MAX_MEM) -> re2.Options:
     opts = re2.Options()
-    opts.max_mem = MAX_MEM
+    opts.max_mem = max_mem
     opts.log_errors = False  # errors are reported as policy problems, not on stderr
     return opts
-
-
-def user_pattern(pattern: str) -> str:
-    """A policy's RE2 pattern as matched: case-insensitive, over the folded text."""
-    return "(?i:" + pattern + ")"
 
 
 class Entry(NamedTuple):
@@ -41,17 +39,23 @@ class Entry(NamedTuple):
     locate: Locate
 
 
+def plan_entry(item: Sequence[Any]) -> Entry:
+    """The entry of one item of a detection plan: ``[signal, "word", forms]``, ``[signal, "phrase", lead,
+    last]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`)."""
+    signal, kind = item[0], item[1]
+    if kind == "word":
+        return Entry(signal, word_locator(item[2]))
+    if kind == "phrase":
+        return Entry(signal, phrase_locator(item[2], item[3]))
+    if kind == "regex":
+        return Entry(signal, regex_locator(item[2]))
+    raise ValueError(f"unknown plan entry kind {kind!r}")
+
+
 def literal_entry(signal: int, literal: str, inflect: bool) -> tuple[str, Entry]:
     """The set pattern and the entry of one literal word or phrase."""
     lead, last = literal_forms(literal, inflect)
-    locate = phrase_locator(lead, last) if lead else word_locator(last)
-    return forms_pattern(lead, last), Entry(signal, locate)
-
-
-def pattern_entry(signal: int, pattern: str) -> tuple[str, Entry]:
-    """The set pattern and the entry of one RE2 pattern of the policy."""
-    wrapped = user_pattern(pattern)
-    return wrapped, Entry(signal, regex_locator(re2.compile(wrapped, options())))
+    return forms_pattern(lead, last), plan_entry([signal, "phrase", lead, last] if lead else [signal, "word", last])
 
 
 def word_locator(forms: Sequence[str]) -> Locate:
@@ -139,31 +143,42 @@ def _phrase_at(text: str, start: int, lead: Sequence[str], last: Sequence[str]) 
     return _word_at(text, at, last, boundary_before=False)
 
 
-def regex_locator(regex: Any) -> Locate:
-    """Finds the first match of a compiled RE2 regex in the UTF-8 bytes of the text.
+def regex_locator(pattern: str) -> Locate:
+    """Finds the first match of an RE2 pattern in the UTF-8 bytes of the text.
 
-    Calls the extension's ``RE2.Match`` directly when google-re2 exposes it (3× cheaper than ``search``,
-    which builds a generator and a match object); a test checks that this path is the one taken.
+    The regex is compiled the first time it is needed — when its pattern fires, once per process — so a
+    one-shot command compiles the few patterns a task fires rather than all of them; the screening set is
+    compiled up front. Matching calls the extension's ``RE2.Match`` directly when google-re2 exposes it (3×
+    cheaper than ``search``, which builds a generator and a match object).
     """
-    low_level = getattr(regex, "_regexp", None)
-    anchor = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
-    if low_level is None or anchor is None or not hasattr(low_level, "Match"):  # pragma: no cover
-        search = regex.search
-
-        def locate_portably(text: str, data: bytes) -> tuple[int, int] | None:
-            found = search(data)
-            return None if found is None else _characters(found.span(), text, data)
-
-        return locate_portably
-    match = low_level.Match
+    compiled: list = []
 
     def locate(text: str, data: bytes) -> tuple[int, int] | None:
-        span = match(anchor, data, 0, len(data))[0]
+        if not compiled:
+            compiled.append(_spans_function(pattern))
+        span = compiled[0](UNANCHORED, data, 0, len(data))[0]
         if span[0] < 0:
             return None
         return span if len(data) == len(text) else _characters(span, text, data)  # ASCII: bytes are characters
 
     return locate
+
+
+UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+
+
+def _spans_function(pattern: str) -> Callable[[Any, bytes, int, int], list[tuple[int, int]]]:
+    """``(anchor, data, pos, endpos) → [(start, end), ...]`` for ``pattern``, ``(-1, -1)`` when no match."""
+    regex = re2.compile(pattern.encode("utf-8"), options())
+    low_level = getattr(regex, "_regexp", None)
+    if low_level is not None and UNANCHORED is not None and hasattr(low_level, "Match"):
+        return low_level.Match
+
+    def spans(anchor: Any, data: bytes, pos: int, endpos: int) -> list[tuple[int, int]]:  # pragma: no cover
+        found = regex.search(data)
+        return [found.span() if found is not None else (-1, -1)]
+
+    return spans
 
 
 def _characters(span: tuple[int, int], text: str, data: bytes) -> tuple[int, int]:
@@ -186,7 +201,7 @@ class Matcher:
         if not patterns:
             self.fired = _no_match
             return
-        pattern_set = re2.Set.SearchSet(options())
+        pattern_set = re2.Set.SearchSet(options(SET_MAX_MEM))
         for pattern in patterns:
             pattern_set.Add(pattern)
         pattern_set.Compile()

@@ -8,7 +8,6 @@ combining marks — and every character of a segment's output maps back to the w
 
 from __future__ import annotations
 
-import unicodedata
 from typing import NamedTuple
 
 
@@ -35,6 +34,8 @@ def fold(text: str) -> str:
     """NFKC then case folding: how policy literals and task text are compared."""
     if text.isascii():
         return text.lower()
+    import unicodedata  # 5-10 ms to load: only for text that needs it
+
     return unicodedata.normalize("NFKC", text).casefold()
 
 
@@ -42,6 +43,8 @@ def normalize(text: str) -> Normalized:
     """The normalised form of ``text`` with the offset map back to it."""
     if text.isascii():
         return Normalized(text.lower(), text)
+    import unicodedata
+
     pieces: list[str] = []
     starts: list[int] = []
     ends: list[int] = []

@@ -46,9 +46,7 @@ def read_tasks(stream: IO[str], label: str) -> Iterator[TaskLine | Problem]:
         yield TaskLine(number, item.get("id", number), item["text"], item.get("tier"), item.get("context"), item)
 
 
-def _check(item: Any, label: str, number: int) -> Problem | None:
-    if not isinstance(item, dict):
-        return Problem(label, number, 1, "task-shape", "a JSON line must be an object with a \"text\"")
+def _check(item: dict, label: str, number: int) -> Problem | None:
     if not isinstance(item.get("text"), str):
         return Problem(label, number, 1, "task-shape", "missing \"text\" (a string)")
     if "tier" in item and not isinstance(item["tier"], str):

@@ -6,7 +6,6 @@ policy as plain data (which is also what the compiled-policy cache stores).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping
@@ -14,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Mapping
 from engine import agents as agent_names
 from engine.budget import default_budget, split
 from engine.diagnostics import LookupFailed
-from engine.model import Allocation, Evaluation, Profile, Thresholds, Tier, frozen_map
+from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.detect import Detector
-    from engine.model import Detection, Signal
+    from engine.detect.model import Detection, Evaluation, Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +69,20 @@ class Policy:
     task_examples: tuple[TaskExample, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)
     files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    artifacts: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     _agent_index: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
     _tier_index: Mapping[str, Tier] = field(default_factory=dict, repr=False, compare=False)
     _allocations: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], source: str = "<data>",
-                  files: tuple[tuple[str, str], ...] = ()) -> "Policy":
-        """Compile validated policy data (see schemas/policy.schema.json)."""
+                  files: tuple[tuple[str, str], ...] = (), artifacts: Mapping[str, Any] | None = None) -> "Policy":
+        """Compile validated policy data (see schemas/policy.schema.json).
+
+        ``artifacts`` are compiled forms from an earlier compilation of the same data (the cache keeps them);
+        the result's ``artifacts`` are what a later call may reuse.
+        """
+        artifacts = dict(artifacts or {})
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
@@ -90,6 +95,11 @@ class Policy:
         default_tier = data.get("default_tier") or tiers[(len(tiers) - 1) // 2].id
         examples = data.get("examples", {})
         agents = dict(data.get("agents", {}))
+        if (data.get("detection") or {}).get("signals") and "detection" not in artifacts:
+            from engine.detect.plan import plan_detection, signals_from_data
+
+            # Plain data (no RE2 yet): the cache keeps it, so a warm start only compiles the RE2 set.
+            artifacts["detection"] = plan_detection(signals_from_data(data["detection"]))
         return cls(
             name=data.get("name", ""),
             source=source,
@@ -111,6 +121,7 @@ class Policy:
             ),
             data=data,
             files=tuple(files),
+            artifacts=artifacts,
             _agent_index=agent_names.build_index(agents),
             _tier_index={t.id: t for t in tiers},
         )
@@ -130,6 +141,8 @@ class Policy:
             return self._tier_index[self.default_tier]
         found = self._tier_index.get(name) or self._tier_index.get(name.strip().lower())
         if found is None:
+            import difflib
+
             near = difflib.get_close_matches(name.lower(), list(self._tier_index), n=2, cutoff=0.5)
             raise LookupFailed("tier", name, near, f"unknown tier {name!r} (tiers: {', '.join(self._tier_index)})")
         return found
@@ -158,7 +171,8 @@ class Policy:
         allocate never import re2)."""
         from engine.detect import Detector
 
-        return Detector.from_data(self.data.get("detection") or {}, [t.id for t in self.tiers], self.default_tier)
+        return Detector.from_data(self.data.get("detection") or {}, [t.id for t in self.tiers], self.default_tier,
+                                  plan=self.artifacts.get("detection"))
 
     @property
     def signals(self) -> tuple["Signal", ...]:
@@ -169,8 +183,10 @@ class Policy:
         return self.detector.detect(text, context)
 
     def evaluate(self, text: str, agent: str, context: Mapping[str, Any] | None = None,
-                 tier: str | None = None) -> Evaluation:
+                 tier: str | None = None) -> "Evaluation":
         """Detect the tier of ``text`` (unless ``tier`` is given), then allocate ``agent``'s budget at it."""
+        from engine.detect.model import Evaluation
+
         if tier is not None:
             return Evaluation(self.allocate(agent, self.tier(tier).id), 1.0, None)
         full = self.resolve_agent(agent)  # an unknown agent fails before detection runs

@@ -32,14 +32,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.cli.explain import explain, signal_line
-    from engine.cli.output import print_json, say, table
+    from engine.cli.output import print_json
 
     policy = policy_from(args)
     evaluation = policy.evaluate(args.task, args.agent, context_from(args), args.tier)
     if args.json:
         print_json(evaluation.to_dict())
         return 0
+    from engine.cli.explain import explain, signal_line
+    from engine.cli.output import say, table
     allocation = evaluation.allocation
     how = "given" if evaluation.detection is None else f"detected, confidence {evaluation.confidence:g}"
     capped = " (capped at the profile's max)" if allocation.capped else ""
