@@ -101,3 +101,13 @@ def test_locators_find_exactly_what_the_set_screens(literal: str, inflect: bool,
     if found is not None:  # RE2 spans are in characters for str input
         assert text[expected[0]:expected[1]]
     assert entry.locate(text, text.encode()) == expected
+
+
+def test_pattern_locators_use_re2s_own_match() -> None:
+    """The fast path (the extension's RE2.Match, no match objects) is the one taken with google-re2 1.1."""
+    from engine.detect.matcher import _spans_function, regex_locator
+
+    assert getattr(_spans_function(r"\bvs\b"), "__name__", "") == "Match"
+    locate = regex_locator(r"caf[eé]")
+    assert locate("un café", "un café".encode()) == (3, 7)  # byte offsets come back as characters
+    assert locate("none", b"none") is None
