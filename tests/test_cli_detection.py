@@ -226,7 +226,7 @@ def test_accuracy_of_the_default_policy_on_the_dev_set(run_cli) -> None:
 def test_bench(run_cli, tmp_path: Path) -> None:
     code, out, _ = run_cli("bench", "--policy", POLICY, "--seconds", "0.05", "--json")
     result = json.loads(out)
-    assert code == 0 and result["tasks"] == 60 and result["signals"] == 7
+    assert code == 0 and result["tasks"] == 62 and result["signals"] == 7
     assert result["calls"] >= 60 and 0 < result["p50_us"] <= result["p99_us"]
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("Show dbt models\nTroubleshoot it\n", encoding="utf-8")

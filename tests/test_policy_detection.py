@@ -92,7 +92,7 @@ def test_default_policy_accuracy_gate(default_policy) -> None:
 
 
 def test_default_policy_on_the_bundled_sample_tasks(default_policy) -> None:
-    """60 more tasks of the same kind, written for this project (also the `bench` corpus)."""
+    """62 more tasks of the same kind, written for this project (also the `bench` corpus)."""
     from engine.detect.accuracy import measure
     from engine.detect.throughput import sample_corpus
 

@@ -30,7 +30,7 @@ class Throughput:
 
 
 def sample_corpus() -> Path:
-    """The bundled corpus of realistic tasks (60 labelled tasks, a tenth of them 500+ characters)."""
+    """The bundled corpus of realistic tasks: 62 labelled tasks, most of 40-200 characters, a tenth of 500-900."""
     return Path(__file__).with_name("sample_tasks.jsonl")
 
 

@@ -9,7 +9,7 @@ from engine.cli.options import add_json, add_policy, policy_from
 HELP = "measure detection throughput and latency with a policy"
 DESCRIPTION = """\
 Time the policy's detector task by task over a corpus (JSONL with "text", or one task per line; default: a
-bundled corpus of 60 realistic tasks) and print tasks per second and the p50/p99 latency in microseconds.
+bundled corpus of 62 realistic tasks) and print tasks per second and the p50/p99 latency in microseconds.
 
   ctxbudget bench
   ctxbudget bench --corpus tasks.jsonl --policy ctxbudget.yaml --seconds 3"""
