@@ -33,7 +33,7 @@ class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "_matcher", "_effects", "_derived",
-                 "_ranks", "_zero_counts", "_tie_order", "_needs_words", "_needs_question", "_run_derived", "_fired")
+                 "_ranks", "_zero_counts", "_tie_order", "_needs_words", "_needs_question", "_run_derived", "_fired", "_entries")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None):
@@ -51,6 +51,8 @@ class Detector:
             plan = plan_detection(self.signals)
         self._matcher = Matcher(plan["patterns"], [plan_entry(item) for item in plan["entries"]])
         self._fired = self._matcher.fired
+        # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
+        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
         self._derived = tuple(plan["derived"])
         self._run_derived = load_sequence(plan["conditions"])
         sources = " ".join(s.when or "" for s in self.signals)
@@ -85,47 +87,43 @@ class Detector:
         scores = [0.0] * len(self.tiers)
         boost = 0
         hits: list[Hit] = []
+        named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
+        count = dict(self._zero_counts)  # for the conditions' `count`
         fired = self._fired(data)
         if fired:
-            entries, effects = self._matcher.entries, self._effects
+            entries = self._entries
             fired.sort()  # entries are in policy order, a signal's entries next to each other
             current, first = -1, (0, 0)
             for i in fired:
-                signal, locate = entries[i]
+                signal, locate, before, after, ranked, lift, group = entries[i]
                 found = locate(folded, data)
                 if found is None:
                     continue
-                before, after, ranked, lift, _ = effects[signal]
                 if signal == current:  # another word of the same signal: keep the earliest
                     if found < first:
-                        first = found
-                        span = found if norm is None else norm.span(*found)
-                        hits[-1] = _new_tuple(Hit, before + (text[span[0]:span[1]], span) + after)
+                        first = start, end = found if norm is None else norm.span(*found)
+                        hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
                     continue
                 current = signal
-                first = span = found
-                if norm is not None:
-                    span = norm.span(*found)
-                hits.append(_new_tuple(Hit, before + (text[span[0]:span[1]], span) + after))
+                first = found
+                start, end = found if norm is None else norm.span(*found)
+                hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
                 for rank, weight in ranked:
                     scores[rank] += weight
                 boost += lift
+                named[before[0]] = True
+                if group is not None:
+                    count[group] += 1
         if self._derived:
-            boost += self._derive(text, folded, hits, scores, context)
+            boost += self._derive(text, folded, hits, scores, named, count, context)
         return self._decide(scores, boost, hits)
 
-    def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float],
-                context: Mapping[str, Any] | None) -> int:
+    def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float], named: dict[str, bool],
+                count: dict[str, int], context: Mapping[str, Any] | None) -> int:
         """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost."""
-        fired = {}
-        count = dict(self._zero_counts)
-        for hit in hits:
-            fired[hit[0]] = True
-            if hit[7] is not None:
-                count[hit[7]] += 1
         words = len(folded.split()) if self._needs_words else 0
         question = text.rstrip().endswith("?") if self._needs_question else False
-        held = self._run_derived(fired, count, words, len(text), question, folded,
+        held = self._run_derived(named, count, words, len(text), question, folded,
                                  _plain(context), self._ranks)  # the order of NAMES
         boost = 0
         effects, derived = self._effects, self._derived
