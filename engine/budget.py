@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 
-def default_budget(base: int, multiplier: float, maximum: int) -> tuple[int, bool]:
-    """``min(round(base × multiplier), max)`` and whether the cap applied."""
-    raw = round(base * multiplier)
-    return (maximum, True) if raw > maximum else (raw, False)
+DEFAULT_FORMULA = "min(round(profile.base * tier.multiplier), profile.max)"
+FORMULA_NAMES = frozenset({"profile", "tier", "agent"})
+
+
+def formula_bindings(agent: str, profile: Any, tier: Any) -> dict:
+    """What a budget formula sees: ``profile`` (id, base, max), ``tier`` (id, multiplier, rank), ``agent``."""
+    return {"agent": agent,
+            "profile": {"id": profile.id, "base": profile.base, "max": profile.max},
+            "tier": {"id": tier.id, "multiplier": tier.multiplier, "rank": tier.rank}}
+
+
+def tokens(value: Any) -> int:
+    """A formula's result as whole tokens (halves round up); ValueError unless it is a finite number ≥ 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in _INFINITE:
+        raise ValueError(f"a budget formula must give a number of tokens, not {value!r}")
+    if value < 0:
+        raise ValueError(f"a budget formula gave a negative budget ({value:g})")
+    return int(value) if isinstance(value, int) else int(value + 0.5)
+
+
+_INFINITE = (float("inf"), float("-inf"))
 
 
 def split(budget: int, weights: Mapping[str, float]) -> dict[str, int]:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.budget import default_budget, split
+from engine.budget import split, tokens
 
 SEED_TABLE = {
     "dbt-expert": ("specialist-narrow", [10000, 20000, 30000, 40000]),
@@ -36,15 +36,44 @@ def test_scope_split_follows_weights(default_policy) -> None:
         "global": 4000, "agent_recent": 6000, "agent_patterns": 10000}
 
 
-@pytest.mark.parametrize(("base", "multiplier", "maximum", "expected"), [
-    (20000, 0.5, 50000, (10000, False)),
-    (20000, 3.0, 50000, (50000, True)),
-    (20000, 2.5, 50000, (50000, False)),
-    (20000, 0.29, 50000, (5800, False)),  # 20000 × 0.29 is 5799.999… in binary floating point
-    (0, 2.0, 0, (0, False)),
+def _policy(formula: str | None, base: int = 20000, maximum: int = 50000, multiplier: float = 1.0):
+    from engine.policy import Policy
+
+    data = {"profiles": {"p": {"base": base, "max": maximum, "weights": {"g": 1.0}}}, "agents": {"a/x": "p"},
+            "tiers": [{"id": "t", "multiplier": multiplier}]}
+    if formula is not None:
+        data["budget"] = {"formula": formula}
+    return Policy.from_data(data)
+
+
+@pytest.mark.parametrize(("formula", "base", "multiplier", "maximum", "expected"), [
+    (None, 20000, 0.5, 50000, (10000, False)),
+    (None, 20000, 3.0, 50000, (50000, True)),
+    (None, 20000, 2.5, 50000, (50000, False)),
+    (None, 20000, 0.29, 50000, (5800, False)),  # 20000 × 0.29 is 5799.999… in binary floating point
+    (None, 0, 2.0, 0, (0, False)),
+    ("profile.base * tier.multiplier", 20000, 0.33333, 50000, (6667, False)),  # a double rounds to tokens
+    ("max(8000, min(round(profile.base * tier.multiplier), profile.max))", 10000, 0.5, 50000, (8000, False)),
+    ("tier.rank == 0 && agent.startsWith('a/') ? 1 : 2", 1, 1.0, 5, (1, False)),
 ])
-def test_default_budget(base: int, multiplier: float, maximum: int, expected: tuple) -> None:
-    assert default_budget(base, multiplier, maximum) == expected
+def test_budget_formula(formula, base: int, multiplier: float, maximum: int, expected: tuple) -> None:
+    allocation = _policy(formula, base, maximum, multiplier).allocate("a/x", "t")
+    assert (allocation.budget, allocation.capped) == expected
+
+
+def test_formula_is_an_expression_in_the_default_policy(default_policy) -> None:
+    assert default_policy.data["budget"]["formula"] == "min(round(profile.base * tier.multiplier), profile.max)"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, 0), (7, 7), (7.5, 8), (7.49, 7), (1e6, 1000000)])
+def test_tokens(value, expected: int) -> None:
+    assert tokens(value) == expected
+
+
+@pytest.mark.parametrize("value", [-1, -0.6, float("nan"), float("inf"), True, "10", None, [1]])
+def test_tokens_rejects(value) -> None:
+    with pytest.raises(ValueError):
+        tokens(value)
 
 
 @pytest.mark.parametrize(("budget", "weights", "expected"), [

@@ -1,14 +1,14 @@
-"""Derived-signal conditions through their one seam (engine.detect.conditions): values, errors, safety."""
+"""Derived-signal conditions through their one seam (engine.detect.conditions) onto engine.expr."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.detect.conditions import ConditionError, compile_condition, compile_sequence
+from engine.detect.conditions import NAMES, ConditionError, compile_condition
 
 BINDINGS = {"hits": {"diagnosis": True}, "count": {"system": 3, "team": 0}, "words": 12, "chars": 80,
-            "question": False, "text": "troubleshoot it", "context": {"agent_count": 2}, "tiers": {"simple": 0,
-                                                                                                  "complex": 2}}
+            "question": False, "text": "troubleshoot it", "context": {"agent_count": 2},
+            "tiers": {"simple": 0, "complex": 2}}
 
 
 @pytest.mark.parametrize(("source", "value"), [
@@ -20,51 +20,39 @@ BINDINGS = {"hits": {"diagnosis": True}, "count": {"system": 3, "team": 0}, "wor
     ("has(context.previous_tier)", False),
     ("tiers['complex'] - tiers['simple'] == 2", True),
     ("size(text) == 15 && chars % 2 == 0", True),
-    ("max(words, chars) / 2 == 40", True),
-    ("words * 2 == 24", True),
-    ("text == 'troubleshoot it' && true != false && null == null", True),
+    ("text.startsWith('trouble') && text.contains(' it')", True),
+    ("words * 2.5 == 30.0", True),  # int and double mix
 ])
 def test_values(source: str, value: object) -> None:
     assert compile_condition(source).evaluate(BINDINGS) == value
 
 
-@pytest.mark.parametrize(("source", "message", "column"), [  # column: 1-based, in the condition
-    ("count.system >= ", "syntax error", 17),
-    ("count.system >= 3 && agents > 1", "unknown name 'agents'", 22),
-    ("[x for x in hits]", "'for' is not a word of the language", 4),
-    ("{1: 2}", "dict is not supported", 1),
-    ("lambda: 1", "not a word of the language", 1),
-    ("open('x')", "can be called", 1),
-    ("words(1)", "can be called", 1),
-    ("import os", "not a word of the language", 1),
+@pytest.mark.parametrize(("source", "message", "column"), [
+    ("count.system >= ", "unexpected end", 16),
+    ("count.system >= 3 && agents > 1", "agents", 22),
+    ("words >= 3 &&& chars > 1", "unexpected character", 14),
 ])
-def test_errors_say_where(source: str, message: str, column: int) -> None:
+def test_errors_say_where(source: str, message: str | None, column: int) -> None:
     with pytest.raises(ConditionError) as caught:
         compile_condition(source)
-    assert message in str(caught.value)
-    assert caught.value.column == column
+    assert caught.value.column == column and caught.value.line == 1
+    if message is not None:
+        assert message in str(caught.value)
 
 
-def test_attribute_access_never_reaches_python_objects() -> None:
-    """``a.b`` is a map lookup: there is no way to an object's attributes."""
-    for source in ("text.upper == 1", "context.__class__ == 1", "hits.__len__ == 1"):
-        assert compile_condition(source).holds(BINDINGS) is False
-
-
-@pytest.mark.parametrize("source", ["text * 100000000 == ''", "'x' * 100000000 == ''", "words / 0 > 1",
-                                    "context.nothing > 1", "hits.lookup"])
-def test_evaluation_errors_mean_the_condition_does_not_hold(source: str) -> None:
+@pytest.mark.parametrize("source", ["context.nothing > 1", "words / 0 > 1", "text > 3", "hits.lookup",
+                                    "count.system"])  # an error, or not a bool: does not hold
+def test_what_cannot_be_evaluated_does_not_hold(source: str) -> None:
     assert compile_condition(source).holds(BINDINGS) is False
 
 
-def test_a_sequence_records_what_holds_before_the_next_condition() -> None:
-    run = compile_sequence([("count.system >= 3", "many", "breadth"), ("'many' in hits", "then", None),
-                            ("1 / 0 > 1", "broken", None), ("count.breadth == 1", "counted", None)])
-    hits, count = {}, {"system": 3, "breadth": 0}
-    held = run(hits, count, 1, 1, False, "", {}, {})
-    assert held == [0, 1, 3] and hits == {"many": True, "then": True, "counted": True}
+def test_a_cached_program_is_reused_and_a_stale_one_recompiled() -> None:
+    fresh = compile_condition("count.system >= 3")
+    again = compile_condition("count.system >= 3", fresh.python_source)
+    assert again.python_source == fresh.python_source and again.holds(BINDINGS)
+    stale = compile_condition("count.system >= 3", "FORMAT = -1\n")
+    assert stale.holds(BINDINGS)
 
 
-def test_a_sequence_reports_the_condition_that_does_not_compile() -> None:
-    with pytest.raises(ConditionError, match="unknown name"):
-        compile_sequence([("words > 1", "a", None), ("nope > 1", "b", None)])
+def test_the_names_are_the_documented_ones() -> None:
+    assert NAMES == ("hits", "count", "words", "chars", "question", "text", "context", "tiers")

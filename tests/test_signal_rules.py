@@ -45,7 +45,7 @@ def test_warnings_do_not_stop_a_policy(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("signal", "message"), [
     ("{id: q, pattern: '(a', weights: {simple: 1}}", "bad RE2 pattern '(a': missing ) ('(a' at column 1"),
     ("{id: q, pattern: 'a\\1', weights: {simple: 1}}", "RE2 has no lookaround or backreferences"),
-    ("{id: q, when: 'words >', weights: {simple: 1}}", "syntax error (the condition ends too early) (column 8"),
+    ("{id: q, when: 'words >', weights: {simple: 1}}", "signal 'q', condition column 8: unexpected end of expression"),
     ("{id: q, words: [a], pattern: b, when: c}", "found 'words' and 'pattern' and 'when'"),
     ("{id: q, weights: {simple: 1}}", "(found none)"),
 ])

@@ -15,7 +15,7 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from engine.detect.conditions import load_sequence
+from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data, usable
@@ -32,8 +32,8 @@ _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
 class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
-    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "_matcher", "_effects", "_derived",
-                 "_ranks", "_zero_counts", "_tie_order", "_needs_words", "_needs_question", "_run_derived", "_fired", "_entries")
+    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "conditions", "_matcher", "_effects", "_derived",
+                 "_ranks", "_zero_counts", "_tie_order", "_needs_words", "_needs_question", "_fired", "_entries")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None):
@@ -53,8 +53,10 @@ class Detector:
         self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
         self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
-        self._derived = tuple(plan["derived"])
-        self._run_derived = load_sequence(plan["conditions"])
+        cached = plan["conditions"]
+        self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
+                                for i in plan["derived"])
+        self._derived = tuple((i, c.evaluate) for i, c in zip(plan["derived"], self.conditions))
         sources = " ".join(s.when or "" for s in self.signals)
         self._needs_words = re.search(r"\bwords\b", sources) is not None
         self._needs_question = re.search(r"\bquestion\b", sources) is not None
@@ -120,26 +122,40 @@ class Detector:
 
     def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float], named: dict[str, bool],
                 count: dict[str, int], context: Mapping[str, Any] | None) -> int:
-        """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost."""
-        words = len(folded.split()) if self._needs_words else 0
-        question = text.rstrip().endswith("?") if self._needs_question else False
-        held = self._run_derived(named, count, words, len(text), question, folded,
-                                 _plain(context), self._ranks)  # the order of NAMES
+        """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
+        A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
+        bindings = {"hits": named, "count": count, "chars": len(text), "text": folded, "tiers": self._ranks,
+                    "context": context if type(context) is dict else {} if context is None else dict(context),
+                    "words": len(folded.split()) if self._needs_words else 0,
+                    "question": text.rstrip().endswith("?") if self._needs_question else False}
         boost = 0
-        effects, derived = self._effects, self._derived
-        for index in held:
-            before, after, ranked, lift, _ = effects[derived[index]]
+        effects = self._effects
+        for index, evaluate in self._derived:
+            try:
+                if evaluate(bindings) is not True:
+                    continue
+            except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                continue
+            before, after, ranked, lift, group = effects[index]
             hits.append(_new_tuple(Hit, before + ("", None) + after))
             for rank, weight in ranked:
                 scores[rank] += weight
             boost += lift
+            named[before[0]] = True
+            if group is not None:
+                count[group] += 1
         return boost
 
     def _decide(self, scores: list[float], boost: int, hits: list[Hit]) -> Detection:
         ordered = sorted(scores)
         top = ordered[-1]
         second = ordered[-2] if len(ordered) > 1 else 0.0
-        best = scores.index(top) if second != top else next(r for r in self._tie_order if scores[r] == top)
+        if second != top:
+            best = scores.index(top)
+        else:  # a tie: the tier nearest the default, then the smaller
+            for best in self._tie_order:
+                if scores[best] == top:
+                    break
         margin = top - second
         confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
         final = best + boost
@@ -148,10 +164,3 @@ class Detector:
         tiers = self.tiers
         return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
                                       tuple(hits), tiers[best], boost))
-
-
-def _plain(context: Mapping[str, Any] | None) -> dict:
-    """The context as a plain dict, as conditions see maps."""
-    if context is None:
-        return {}
-    return context if type(context) is dict else dict(context)

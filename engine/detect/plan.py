@@ -1,9 +1,10 @@
 """The detection plan: everything about a policy's signals that can be worked out without RE2, as plain data.
 
 A plan lists the patterns of the set matcher in entry order, how to locate each entry (a word's inflected
-forms, a phrase's words, or an RE2 pattern), which signals are derived, and the Python source of their
-conditions. It is JSON: the compiled-policy cache keeps it among a policy's artefacts, so a warm start skips
-inflecting literals, building patterns and parsing conditions, and only compiles the RE2 set.
+forms, a phrase's words, or an RE2 pattern), which signals are derived, and the generated Python of their
+conditions (by condition source). It is JSON: the compiled-policy cache keeps it among a policy's
+artefacts, so a warm start skips inflecting literals, building patterns and parsing conditions (no lark),
+and only compiles the RE2 set.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from engine.detect.conditions import sequence_source
+from engine.detect.conditions import compile_condition
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
 _ESCAPE = re.compile(r"\\.")
 
 
@@ -46,7 +47,8 @@ def user_pattern(pattern: str) -> str:
 
 
 def plan_detection(signals: Sequence[Signal]) -> dict:
-    """The plan of ``signals`` (see the module's docstring); raises ConditionError for a bad condition."""
+    """The plan of ``signals`` (see the module's docstring); raises ConditionError for a bad condition.
+    Compiles the conditions, so it imports the expression parser."""
     patterns: list[str] = []
     entries: list[list] = []
     derived: list[int] = []
@@ -62,7 +64,10 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
             for pattern in signal.patterns:
                 patterns.append(user_pattern(pattern))
                 entries.append([index, "regex", patterns[-1]])
-    conditions = sequence_source([(signals[i].when or "", signals[i].id, signals[i].group) for i in derived])
+    conditions = {}
+    for i in derived:
+        source = signals[i].when or ""
+        conditions[source] = compile_condition(source).python_source
     return {"format": PLAN_FORMAT, "patterns": patterns, "entries": entries, "derived": derived,
             "conditions": conditions}
 
@@ -72,6 +77,15 @@ def usable(plan: Any, signals: Sequence[Signal]) -> bool:
     try:
         return (plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == len(plan["entries"])
                 and all(0 <= e[0] < len(signals) for e in plan["entries"])
-                and all(0 <= i < len(signals) for i in plan["derived"]) and isinstance(plan["conditions"], str))
+                and [i for i, s in enumerate(signals) if s.kind == "when"] == list(plan["derived"])
+                and isinstance(plan["conditions"], dict)
+                and all(isinstance(v, str) for v in plan["conditions"].values()))
     except (TypeError, KeyError, IndexError):
         return False
+
+
+def policy_plan(detection: Mapping[str, Any], cached: Any = None) -> dict:
+    """The plan of a policy's ``detection:`` section: ``cached`` (from the compiled-policy cache) when it
+    still fits the section's signals, else a fresh one."""
+    signals = signals_from_data(detection)
+    return cached if usable(cached, signals) else plan_detection(signals)

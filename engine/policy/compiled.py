@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Mapping
 
 from engine import agents as agent_names
-from engine.budget import default_budget, split
+from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 
@@ -70,6 +70,7 @@ class Policy:
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)
     files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     artifacts: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    budget_formula: Any = field(default=None, repr=False, compare=False)
     _agent_index: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
     _tier_index: Mapping[str, Tier] = field(default_factory=dict, repr=False, compare=False)
     _allocations: dict = field(default_factory=dict, repr=False, compare=False)
@@ -82,7 +83,10 @@ class Policy:
         ``artifacts`` are compiled forms from an earlier compilation of the same data (the cache keeps them);
         the result's ``artifacts`` are what a later call may reuse.
         """
-        artifacts = dict(artifacts or {})
+        from engine.policy.programs import ProgramTable
+
+        programs = ProgramTable((artifacts or {}).get("programs"))
+        formula = programs.get(data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
@@ -95,11 +99,12 @@ class Policy:
         default_tier = data.get("default_tier") or tiers[(len(tiers) - 1) // 2].id
         examples = data.get("examples", {})
         agents = dict(data.get("agents", {}))
-        if (data.get("detection") or {}).get("signals") and "detection" not in artifacts:
-            from engine.detect.plan import plan_detection, signals_from_data
+        kept = {"programs": programs.artifacts()}
+        if (data.get("detection") or {}).get("signals"):
+            from engine.detect.plan import policy_plan
 
             # Plain data (no RE2 yet): the cache keeps it, so a warm start only compiles the RE2 set.
-            artifacts["detection"] = plan_detection(signals_from_data(data["detection"]))
+            kept["detection"] = policy_plan(data["detection"], (artifacts or {}).get("detection"))
         return cls(
             name=data.get("name", ""),
             source=source,
@@ -121,7 +126,8 @@ class Policy:
             ),
             data=data,
             files=tuple(files),
-            artifacts=artifacts,
+            artifacts=kept,
+            budget_formula=formula,
             _agent_index=agent_names.build_index(agents),
             _tier_index={t.id: t for t in tiers},
         )
@@ -149,6 +155,14 @@ class Policy:
 
     # -- the budget -------------------------------------------------------------------------------------
 
+    def budget_of(self, agent: str, profile: Profile, tier: Tier) -> int:
+        """The policy's budget formula for ``agent`` with ``profile`` at ``tier``, in whole tokens.
+
+        Raises ``EvaluationError`` or ``ValueError`` when the formula fails; validation evaluates it for every
+        agent and tier, so a validated policy does not.
+        """
+        return tokens(self.budget_formula.evaluate(formula_bindings(agent, profile, tier)))
+
     def allocate(self, agent: str, tier: str | None = None) -> Allocation:
         """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes."""
         key = (agent, tier)
@@ -157,7 +171,8 @@ class Policy:
             full = self.resolve_agent(agent)
             tier_obj = self.tier(tier)
             profile = self.profiles[self.agents[full]]
-            budget, capped = default_budget(profile.base, tier_obj.multiplier, profile.max)
+            budget = self.budget_of(full, profile, tier_obj)
+            capped = budget < tokens(profile.base * tier_obj.multiplier)
             found = Allocation(full, profile.id, tier_obj.id, tier_obj.multiplier, budget, capped,
                                frozen_map(split(budget, profile.weights)))
             self._allocations[key] = found

@@ -96,7 +96,8 @@ def merge(parent: Document, child: Document) -> Document:
     data = _merge_value(parent.data, child.data)
     if isinstance(data, dict):
         data.pop("extends", None)
-    return Document(child.file, data, {**parent.values, **child.values}, {**parent.keys, **child.keys})
+    return Document(child.file, data, {**parent.values, **child.values}, {**parent.keys, **child.keys},
+                    {**parent.lines, **child.lines})
 
 
 def _merge_value(base: Any, over: Any) -> Any:

@@ -30,6 +30,7 @@ RULES: dict[str, str] = {
     "unknown-tier": "a tier name (default_tier, an example, a signal's weights) that is not a tier",
     "unknown-agent": "an example names an agent the policy does not have",
     "thresholds-order": "alert thresholds do not rise info ≤ warning ≤ critical",
+    "budget-formula": "the budget formula does not compile, uses an unknown name, or fails for an agent and tier",
     # detection signals (docs/detection.md)
     "signal-kind": "a signal without exactly one of words, pattern, when",
     "bad-word": "a signal's literal has no word to match",

@@ -113,11 +113,41 @@ def thresholds_order(data: dict, doc: Document) -> Iterator[Problem]:
                   f"≤ critical {alerts['critical']}")
 
 
+def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
+    """The formula compiles with only its names, and gives whole, non-negative tokens for every agent and tier."""
+    from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, tokens
+    from engine.expr import EvaluationError, ExprSyntaxError, compile as compile_expression
+    from engine.model import Profile, Tier
+
+    source = data.get("budget", {}).get("formula", DEFAULT_FORMULA)
+    path = ("budget", "formula")
+    try:
+        program = compile_expression(source, names=FORMULA_NAMES)
+    except ExprSyntaxError as exc:
+        pos = doc.pos_in_scalar(path, exc.line, exc.column) if "budget" in data else doc.pos(())
+        yield Problem(pos.file, pos.line, pos.col, "budget-formula",
+                      f"budget formula, column {exc.column}: {exc.message}", json_path(path))
+        return
+    profiles = data.get("profiles", {})
+    tiers = [Tier(t["id"], float(t["multiplier"]), rank) for rank, t in enumerate(data.get("tiers", []))]
+    for agent, profile_id in data.get("agents", {}).items():
+        if profile_id not in profiles:
+            continue
+        p = profiles[profile_id]
+        profile = Profile(profile_id, p["base"], p["max"], p["weights"])
+        for tier in tiers:
+            try:
+                tokens(program.evaluate(formula_bindings(agent, profile, tier)))
+            except (EvaluationError, ValueError) as exc:
+                yield _at(doc, path, "budget-formula", f"budget formula fails for {agent} at tier {tier.id}: {exc}")
+                return
+
+
 Rule = Callable[[dict, Document], Iterator[Problem]]
 
 RULES: tuple[Rule, ...] = (
     unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
-    thresholds_order, *signal_rules.RULES,
+    thresholds_order, budget_formula, *signal_rules.RULES,
 )
 
 

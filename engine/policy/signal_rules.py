@@ -110,8 +110,10 @@ def signal_condition(data: dict, doc: Document) -> Iterator[Problem]:
         try:
             compile_condition(source)
         except ConditionError as exc:
-            yield _at(doc, _where(i, "when"), "bad-expression",
-                      f"signal {signal.get('id')!r}: {exc} (column {exc.column} of the condition)")
+            pos = doc.pos_in_scalar(_where(i, "when"), exc.line, exc.column)
+            yield Problem(pos.file, pos.line, pos.col, "bad-expression",
+                          f"signal {signal.get('id')!r}, condition column {exc.column}: {exc}",
+                          json_path(_where(i, "when")))
 
 
 def signal_effect(data: dict, doc: Document) -> Iterator[Problem]:

@@ -42,6 +42,26 @@ class Document:
     data: Any
     values: dict[Path, Pos] = field(default_factory=dict)
     keys: dict[Path, Pos] = field(default_factory=dict)
+    lines: dict[str, list[str]] = field(default_factory=dict)  # file → its source lines
+
+    def pos_in_scalar(self, path: Path, line: int, column: int) -> Pos:
+        """The file position of (1-based) ``line``/``column`` inside the string scalar at ``path``.
+
+        Exact for one-line plain and quoted scalars (the usual way to write an expression); for block scalars
+        and escapes, the position of the scalar itself.
+        """
+        start = self.pos(path)
+        value = self.data
+        for part in path:
+            value = value[part]
+        text = self.lines.get(start.file, [])
+        written = text[start.line - 1][start.col - 1:] if 0 < start.line <= len(text) else ""
+        if line == 1 and isinstance(value, str):
+            if written.startswith(value):
+                return Pos(start.file, start.line, start.col + column - 1)
+            if written[:1] in "'\"" and written[1:].startswith(value):
+                return Pos(start.file, start.line, start.col + column)
+        return start
 
     def pos(self, path: Path, key: bool = False) -> Pos:
         """The position of ``path`` (of its key when ``key``), else of its nearest ancestor that has one."""
@@ -160,6 +180,7 @@ class _Composer:
         return Pos(self.file, mark.line + 1, mark.column + 1)
 
     def compose(self, text: str) -> Document:
+        self.doc.lines[self.file] = text.splitlines()
         from ruamel.yaml import YAML
         from ruamel.yaml.error import MarkedYAMLError, YAMLError
 

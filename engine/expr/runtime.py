@@ -1,0 +1,439 @@
+"""What compiled expressions call at run time: CEL's operators on plain Python values (see
+:mod:`engine.expr.values`), the positions of errors, and the hand-over from the fast path to the careful one.
+
+Generated code (see :mod:`engine.expr.compiler`) imports only from this module, :mod:`engine.expr.macros` and
+:mod:`engine.expr.functions`. Each helper is the reference semantics of one operation: it returns the CEL
+result or raises :class:`EvaluationError`. The generated fast path inlines the common cases and calls helpers
+for the rest; the careful path (taken when the fast path raises) calls only helpers, so that errors are
+absorbed by ``&&``, ``||`` and the macros exactly as CEL says, and carry a position.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from engine.expr import limits
+from engine.expr.errors import EvaluationError, LimitExceeded
+from engine.expr.errors import position
+from engine.expr.values import (
+    INT_MAX,
+    INT_MIN,
+    NUMERIC,
+    Fallback,
+    charge,
+    int_result,
+    kind,
+    no_overload,
+    plain_str,
+    show,
+    type_name,
+)
+
+#: Version of the generated code's contract with this module; ``Program.from_python`` refuses other versions.
+FORMAT = 1
+
+_INF = math.inf
+_NAN = math.nan
+_EMPTY: Mapping[str, Any] = {}
+_MAX_WORK = limits.MAX_WORK
+_len = len
+_NUMS = (int, float)
+_SIMPLE = (str, int, float, bool, type(None))
+
+
+def _X() -> Any:
+    raise Fallback
+
+
+# --- positions and recovery -------------------------------------------------------------------------------
+
+
+def _at(offset: int, fn: Callable, *args: Any) -> Any:
+    """Call ``fn``; an EvaluationError it raises is tagged with ``offset`` (where in the source it failed)."""
+    try:
+        return fn(*args)
+    except EvaluationError as e:
+        if e.offset is None:
+            e.offset = offset
+        raise
+
+
+def _recover(exc: BaseException, careful: Callable, bindings: Any, source: str) -> Any:
+    """The fast path raised ``exc``: evaluate again with the careful path, which raises the right error."""
+    if isinstance(exc, LimitExceeded):
+        _place(exc, source)
+        raise exc
+    try:
+        return careful(bindings)
+    except EvaluationError as e:
+        _place(e, source)
+        raise
+    except RecursionError:
+        raise EvaluationError("evaluation nested too deeply (a value that contains itself?)") from None
+    except MemoryError:
+        raise LimitExceeded("evaluation ran out of memory") from None
+    except Exception as e:  # pragma: no cover - a bug in a helper; still only EvaluationError escapes
+        raise EvaluationError(f"internal error: {type(e).__name__}: {e}") from None
+
+
+def _place(e: EvaluationError, source: str) -> None:
+    if e.offset is not None and e.line is None:
+        e.source = source
+        e.line, e.column = position(source, e.offset)
+
+
+# --- variables, fields, indexes ---------------------------------------------------------------------------
+
+
+def _var(bindings: Any, name: str) -> Any:
+    try:
+        return bindings[name]
+    except KeyError:
+        raise EvaluationError(f"no value for variable '{name}'") from None
+    except Exception:
+        raise EvaluationError(f"bindings must be a mapping of names to values, not {type(bindings).__name__}") from None
+
+
+def _select(value: Any, field: str) -> Any:
+    if kind(value) != "map":
+        raise EvaluationError(f"cannot select field '{field}' from a value of type {type_name(value)}")
+    try:
+        return value[field]
+    except KeyError:
+        raise EvaluationError(f"no such key: '{field}'") from None
+
+
+def _has(value: Any, field: str) -> bool:
+    if kind(value) != "map":
+        raise EvaluationError(f"has() needs a map, not a value of type {type_name(value)}")
+    return field in value
+
+
+def _map_key(key: Any) -> tuple[bool, Any]:
+    """(usable, normalized key) for looking ``key`` up in a map, with CEL's numeric key equality."""
+    k = kind(key)
+    if k == "string":
+        return True, key
+    if k == "int":
+        return True, int(key)
+    if k == "bool":
+        return True, key
+    if k == "double":
+        if math.isfinite(key) and key == int(key):
+            return True, int(key)
+        return False, None
+    return False, None
+
+
+def _lookup(mapping: Any, key: Any) -> tuple[bool, Any]:
+    """(found, value): CEL map lookup. Python merges True/1 and False/0 as dict keys; CEL does not."""
+    usable, key = _map_key(key)
+    if not usable:
+        return False, None
+    try:
+        value = mapping[key]
+    except KeyError:
+        return False, None
+    except TypeError:
+        return False, None
+    if key.__class__ is bool or (key.__class__ is int and (key == 0 or key == 1)):
+        want_bool = key.__class__ is bool
+        for stored in mapping:
+            if stored == key and not isinstance(stored, str):
+                return (stored.__class__ is bool) == want_bool, value
+    return True, value
+
+
+def _index(value: Any, index: Any) -> Any:
+    k = kind(value)
+    if k == "list":
+        ik = kind(index)
+        if ik == "int":
+            i = int(index)
+        elif ik == "double" and math.isfinite(index) and index == int(index):
+            i = int(index)
+        else:
+            raise EvaluationError(f"a list index must be an int, not {ik}")
+        if 0 <= i < len(value):
+            return value[i]
+        raise EvaluationError(f"index {i} out of range for a list of size {len(value)}")
+    if k == "map":
+        ik = kind(index)
+        if ik not in ("string", "int", "bool", "double"):
+            raise EvaluationError(f"unsupported map key type: {ik}")
+        found, result = _lookup(value, index)
+        if not found:
+            raise EvaluationError(f"no such key: {show(index)}")
+        return result
+    raise EvaluationError(f"cannot index a value of type {k}")
+
+
+def _map(keys: list, values: list) -> dict:
+    result: dict = {}
+    for key, value in zip(keys, values):
+        k = kind(key)
+        if k not in ("string", "int", "bool"):
+            raise EvaluationError(f"unsupported map key type: {k}")
+        if k == "int":
+            key = int(key)
+        elif k == "string":
+            key = plain_str(key)
+        if key in result:
+            for stored in result:
+                if stored == key and stored.__class__ is not key.__class__:
+                    raise EvaluationError(
+                        f"map keys {show(stored)} and {show(key)} cannot both be used in one map"
+                    )
+            raise EvaluationError(f"repeated map key: {show(key)}")
+        result[key] = value
+    return result
+
+
+# --- equality and ordering --------------------------------------------------------------------------------
+
+
+def _eq(a: Any, b: Any) -> bool:
+    """CEL equality: numbers compare by value across int and double; other kinds must match; deep on
+    lists and maps; values of different kinds are simply not equal."""
+    ka = kind(a)
+    kb = kind(b)
+    if ka in NUMERIC and kb in NUMERIC:
+        if ka != kb:  # CEL compares an int with a double as doubles
+            return float(a) == float(b)
+        return a == b
+    if ka != kb:
+        return False
+    if ka == "list":
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b):
+            if not _eq(x, y):
+                return False
+        return True
+    if ka == "map":
+        if len(a) != len(b):
+            return False
+        for key, value in a.items():
+            found, other = _lookup(b, key)
+            if not found or not _eq(value, other):
+                return False
+        return True
+    return a == b
+
+
+def _ne(a: Any, b: Any) -> bool:
+    return not _eq(a, b)
+
+
+def _ordered(a: Any, b: Any, op: str) -> tuple[Any, Any]:
+    """The two operands as Python can order them the CEL way, or no such overload."""
+    ka = kind(a)
+    kb = kind(b)
+    if ka in NUMERIC and kb in NUMERIC:
+        if ka != kb:  # CEL compares an int with a double as doubles
+            return float(a), float(b)
+        return a, b
+    if ka == kb and ka in ("string", "bool"):
+        return a, b
+    raise no_overload(op, a, b)
+
+
+def _lt(a: Any, b: Any) -> bool:
+    a, b = _ordered(a, b, "<")
+    return a < b
+
+
+def _le(a: Any, b: Any) -> bool:
+    a, b = _ordered(a, b, "<=")
+    return a <= b
+
+
+def _gt(a: Any, b: Any) -> bool:
+    a, b = _ordered(a, b, ">")
+    return a > b
+
+
+def _ge(a: Any, b: Any) -> bool:
+    a, b = _ordered(a, b, ">=")
+    return a >= b
+
+
+def _in(item: Any, container: Any) -> bool:
+    k = kind(container)
+    if k == "list":
+        kind(item)
+        for element in container:
+            if _eq(item, element):
+                return True
+        return False
+    if k == "map":
+        found, _value = _lookup(container, item)
+        return found
+    raise no_overload("in", item, container)
+
+
+# --- arithmetic -------------------------------------------------------------------------------------------
+
+
+def _add(a: Any, b: Any, m: list | None = None) -> Any:
+    ca = a.__class__
+    cb = b.__class__
+    if ca is int and cb is int:
+        r = a + b
+        if INT_MIN <= r <= INT_MAX:
+            return r
+        raise EvaluationError("integer overflow")
+    if ca is float and (cb is float or cb is int) or ca is int and cb is float:
+        return a + b  # an int operand becomes a double: the documented deviation from CEL
+    ka = kind(a)
+    kb = kind(b)
+    if ka == "int" and kb == "int":
+        return int_result(int(a) + int(b))
+    if ka in NUMERIC and kb in NUMERIC:
+        return float(a) + float(b)
+    if ka == "string" and kb == "string":
+        size = len(a) + len(b)
+        if size > limits.MAX_STRING_LENGTH:
+            raise LimitExceeded(f"string too long ({size} characters; the limit is {limits.MAX_STRING_LENGTH})")
+        if m is not None:
+            charge(m, 1 + (size >> 6))
+        return plain_str(a) + plain_str(b)
+    if ka == "list" and kb == "list":
+        size = len(a) + len(b)
+        if size > limits.MAX_LIST_LENGTH:
+            raise LimitExceeded(f"list too long ({size} elements; the limit is {limits.MAX_LIST_LENGTH})")
+        if m is not None:
+            charge(m, 1 + size)
+        return list(a) + list(b)
+    raise no_overload("+", a, b)
+
+
+def _numbers(op: str, a: Any, b: Any) -> tuple[str, str]:
+    ka = kind(a)
+    kb = kind(b)
+    if ka in NUMERIC and kb in NUMERIC:
+        return ka, kb
+    raise no_overload(op, a, b)
+
+
+def _sub(a: Any, b: Any) -> Any:
+    ca = a.__class__
+    cb = b.__class__
+    if ca is float and (cb is float or cb is int) or ca is int and cb is float:
+        return a - b
+    ka, kb = _numbers("-", a, b)
+    if ka == "int" and kb == "int":
+        return int_result(int(a) - int(b))
+    return float(a) - float(b)
+
+
+def _mul(a: Any, b: Any) -> Any:
+    ca = a.__class__
+    cb = b.__class__
+    if ca is float and (cb is float or cb is int) or ca is int and cb is float:
+        return a * b  # an int operand becomes a double: the documented deviation from CEL
+    ka, kb = _numbers("*", a, b)
+    if ka == "int" and kb == "int":
+        return int_result(int(a) * int(b))
+    return float(a) * float(b)
+
+
+def _div(a: Any, b: Any) -> Any:
+    ka, kb = _numbers("/", a, b)
+    if ka == "int" and kb == "int":
+        a = int(a)
+        b = int(b)
+        if b == 0:
+            raise EvaluationError("division by zero")
+        q = abs(a) // abs(b)
+        return int_result(-q if (a < 0) != (b < 0) else q)
+    a = float(a)
+    b = float(b)
+    if b == 0.0:
+        if a == 0.0 or a != a:
+            return _NAN
+        return math.copysign(_INF, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def _mod(a: Any, b: Any) -> Any:
+    ka = kind(a)
+    kb = kind(b)
+    if ka == "int" and kb == "int":
+        a = int(a)
+        b = int(b)
+        if b == 0:
+            raise EvaluationError("modulus by zero")
+        if a == INT_MIN and b == -1:
+            raise EvaluationError("integer overflow")
+        r = abs(a) % abs(b)
+        return -r if a < 0 else r
+    raise no_overload("%", a, b)
+
+
+def _neg(a: Any) -> Any:
+    k = kind(a)
+    if k == "int":
+        return int_result(-int(a))
+    if k == "double":
+        return -a
+    raise no_overload("-", a)
+
+
+def _not(a: Any) -> bool:
+    if a is True:
+        return False
+    if a is False:
+        return True
+    raise no_overload("!", a)
+
+
+# --- logic ------------------------------------------------------------------------------------------------
+
+
+def _and(*operands: Callable[[], Any]) -> bool:
+    """``a && b && ...``: false if any operand is false, whatever errors the others raise."""
+    error: EvaluationError | None = None
+    for operand in operands:
+        try:
+            value = operand()
+        except LimitExceeded:
+            raise
+        except EvaluationError as e:
+            error = error or e
+            continue
+        if value is False:
+            return False
+        if value is not True:
+            error = error or no_overload("&&", value)
+    if error is not None:
+        raise error
+    return True
+
+
+def _or(*operands: Callable[[], Any]) -> bool:
+    """``a || b || ...``: true if any operand is true, whatever errors the others raise."""
+    error: EvaluationError | None = None
+    for operand in operands:
+        try:
+            value = operand()
+        except LimitExceeded:
+            raise
+        except EvaluationError as e:
+            error = error or e
+            continue
+        if value is True:
+            return True
+        if value is not False:
+            error = error or no_overload("||", value)
+    if error is not None:
+        raise error
+    return False
+
+
+def _test(value: Any) -> bool:
+    if value is True or value is False:
+        return value
+    raise EvaluationError(f"a condition (before '?') must be a bool, not {type_name(value)}")

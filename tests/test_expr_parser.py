@@ -1,0 +1,242 @@
+"""The grammar, the generated LALR tables and the syntax errors people see."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.expr import ExprSyntaxError, compile
+from engine.expr import grammar, syntax
+from engine.expr.limits import MAX_DEPTH, MAX_SOURCE_LENGTH
+from engine.expr.tree import Node
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def dump(node):
+    """A syntax tree as nested tuples, to compare trees."""
+    if isinstance(node, Node):
+        fields = [s for cls in type(node).__mro__ for s in getattr(cls, "__slots__", ())]
+        return (type(node).__name__,) + tuple(dump(getattr(node, f)) for f in fields)
+    if isinstance(node, (list, tuple)):
+        return tuple(dump(n) for n in node)
+    return node
+
+
+def test_tables_are_generated_from_the_current_grammar():
+    assert grammar.generated_digest() == grammar.current_digest(), (
+        "engine/expr/cel.lark changed: run `python -m engine.expr.grammar --regen`"
+    )
+    assert Path(grammar.GENERATED).read_text(encoding="utf-8") == grammar.generate()
+
+
+CORPUS = [
+    "stats.exceedance_rate > 0.2 && stats.samples >= 10",
+    "min(profile.base * tier.multiplier, profile.max)",
+    "size(hits.systems) >= 3",
+    "a ? b : c ? d : e",
+    "!!x || -y < 3 && z in [1, 2.5, 'x', \"y\", r'raw', '''triple''']",
+    "{'a': 1, 2: [true, false, null],}.a[0]",
+    "l.all(x, x > 0) && l.exists_one(x, x == 1) && l.map(x, x * 2).filter(y, y % 2 == 0) == []",
+    "l.map(x, x > 1, x + 1)",
+    "has(m.f) && .root.f(1, 2) && m.`quoted-name` == 'v'",
+    "1 - -2 * 3 / 4 % 5 + 0x1F - .5e3 + 1.5e-3",
+    "a.b.c[d][e](1)",
+    "x // a comment\n  + y",
+    "[[[[1]]]][0][0]",
+    "-9223372036854775808",
+    "-(1) - (-2.5)",
+    "'\\x41\\u00e9\\U0001F431\\101\\a\\n\\\\' + \"\\\"\"",
+]
+
+
+def _lark_parser():
+    lark = pytest.importorskip("lark")
+
+    class Callbacks(lark.Transformer):
+        pass
+
+    callbacks = Callbacks()
+    for name in dir(syntax.Builder):
+        if not name.startswith("_"):
+            setattr(callbacks, name, getattr(syntax._BUILDER, name))
+    text = Path(grammar.GRAMMAR).read_text(encoding="utf-8")
+    return lark.Lark(text, parser="lalr", transformer=callbacks, maybe_placeholders=True), lark
+
+
+def _conformance_expressions():
+    try:
+        import cel_conformance
+    except ImportError:  # pragma: no cover
+        return []
+    if not cel_conformance.TESTDATA.is_dir():
+        return []
+    return [case.expr for case in cel_conformance.cases()]
+
+
+def test_tables_parse_exactly_as_lark_does():
+    """The 40-line LALR loop over the generated tables builds the same trees as lark's own parser."""
+    parser, lark = _lark_parser()
+    expressions = CORPUS + _conformance_expressions()
+    assert len(expressions) > 100
+    for text in expressions:
+        try:
+            expected = dump(parser.parse(text))
+        except (lark.exceptions.LarkError, syntax._Reject):
+            expected = "error"
+        try:
+            actual = dump(syntax.parse(text))
+        except ExprSyntaxError:
+            actual = "error"
+        assert actual == expected, text
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("0", 0),
+        ("42", 42),
+        ("0x1f", 31),
+        ("0X1F", 31),
+        ("-0x10", -16),
+        ("-9223372036854775808", -9223372036854775808),
+        ("9223372036854775807", 9223372036854775807),
+        ("1.5", 1.5),
+        (".5", 0.5),
+        ("1e3", 1000.0),
+        ("1.5E-3", 0.0015),
+        ("-2.3e+1", -23.0),
+        ("true", True),
+        ("false", False),
+        ("null", None),
+        ("''", ""),
+        ('""', ""),
+        ("'''a\nb'''", "a\nb"),
+        ('"""say "hi" """', 'say "hi" '),
+        ("r'\\n'", "\\n"),
+        ("R\"\\d+\"", "\\d+"),
+        ("'\\a\\b\\f\\n\\r\\t\\v\\\\\\'\\\"\\`\\?'", "\a\b\f\n\r\t\v\\'\"`?"),
+        ("'\\x41\\X42\\u00e9\\U0001F431\\101'", "AB\u00e9\U0001F431A"),
+        ("'caf\u00e9 \U0001F431'", "caf\u00e9 \U0001F431"),
+        ("{'as': 1}.as", 1),
+        ("{'while': 2}.while", 2),
+        ("{'a-b': 3}.`a-b`", 3),
+        ("{'a.b': 4}.`a.b`", 4),
+        ("1 // comment", 1),
+        ("// leading comment\n 2", 2),
+        ("[1, 2,]", [1, 2]),
+        ("{'k': 1,}", {"k": 1}),
+    ],
+)
+def test_literals(text, value):
+    result = compile(text).evaluate({})
+    assert result == value and type(result) is type(value)
+
+
+@pytest.mark.parametrize(
+    "text, message, column",
+    [
+        ("1 +", "unexpected end of expression", 4),
+        ("(1", "unexpected end of expression", 3),
+        ("1 2", "unexpected '2'", 3),
+        ("a ++ b", "unexpected '+'", 4),
+        ("a.", "unexpected end of expression", 3),
+        ("f(1,)", "unexpected ')'", 5),
+        ("[,]", "unexpected ','", 2),
+        ("x $ y", "unexpected character '$'", 3),
+        ("'abc", "unterminated string", 1),
+        ('"abc\ndef"', "unterminated string", 1),
+        ("'a\\qb'", "invalid escape sequence '\\q' in string", 3),
+        ("'\\ud800'", "invalid code point in escape '\\ud800'", 2),
+        ("1u", "unsigned integers (the 'u' suffix) are not supported", 1),
+        ("b'abc'", "bytes literals are not supported", 1),
+        ("9223372036854775808", "integer literal out of range (64-bit signed)", 1),
+        ("1e999", "double literal out of range", 1),
+        ("x + while", "'while' is a reserved word", 5),
+        ("__class__", "names starting with '__' are not allowed: '__class__'", 1),
+        ("a.__class__", "names starting with '__' are not allowed: '__class__'", 3),
+        ("a.__class__()", "names starting with '__' are not allowed: '__class__'", 3),
+        ("", "empty expression", 1),
+        ("   ", "empty expression", 1),
+        ("!-x", "unexpected '-'", 2),
+        ("a == b == \n", "unexpected end of expression", 10),
+    ],
+)
+def test_syntax_errors(text, message, column):
+    with pytest.raises(ExprSyntaxError) as info:
+        compile(text)
+    assert info.value.message.startswith(message)
+    assert (info.value.line, info.value.column) == (1, column)
+
+
+def test_error_shows_the_line_and_a_caret():
+    with pytest.raises(ExprSyntaxError) as info:
+        compile("stats.rate > 0.2 &&\n  stats.samples >=")
+    e = info.value
+    assert (e.line, e.column) == (2, 19)
+    assert e.message == "unexpected end of expression"
+    assert e.source == "stats.rate > 0.2 &&\n  stats.samples >="
+    assert str(e) == "unexpected end of expression (line 2, column 19)\n  stats.samples >=\n                  ^"
+
+
+def test_caret_lines_up_under_tabs():
+    with pytest.raises(ExprSyntaxError) as info:
+        compile("\ta $ b")
+    assert str(info.value).splitlines()[1:] == ["\ta $ b", "\t  ^"]
+
+
+def test_source_length_limit():
+    compile("1" + " " * (MAX_SOURCE_LENGTH - 1))
+    with pytest.raises(ExprSyntaxError, match="too long"):
+        compile("1" + " " * MAX_SOURCE_LENGTH)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["({})", "[{}]", "{{'k': {}}}", "-{}", "!{}", "size({})", "x[{}]", "{}.f", "{} + 1", "true ? 1 : {}",
+     "[{}].map(v, v)"],
+)
+def test_nesting_limit(template):
+    def nest(n):
+        text = "x"
+        for _ in range(n):
+            text = template.format(text)
+        return text
+
+    depth = 1
+    while True:  # the deepest nesting that compiles
+        try:
+            syntax.parse(nest(depth + 1))
+        except ExprSyntaxError as e:
+            assert e.message == f"expression is nested too deeply (more than {MAX_DEPTH} levels)"
+            break
+        depth += 1
+    assert depth >= 30  # CEL requires at least 12 nested parentheses and 24 chained operators
+    compile(nest(depth))  # the deepest accepted expression also compiles to Python
+
+
+@pytest.mark.parametrize("text", ["(" * 20_000 + "1" + ")" * 20_000, "(" * 2000 + "1" + ")" * 2000, "!" * 4000 + "x",
+                                  "-" * 4000 + "1", "[" * 2000 + "]" * 2000, "1" + " + 1" * 1000])
+def test_hostile_nesting_fails_cleanly_and_quickly(text):
+    start = time.perf_counter()
+    with pytest.raises(ExprSyntaxError):
+        compile(text)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_long_flat_chains_are_not_nesting():
+    compile(" && ".join(["x"] * 800))
+    compile(" || ".join(f"a{i} > {i}" for i in range(300)))
+
+
+def test_cel_requires_these_depths():
+    # from cel-spec's parse.textproto: 12 nested calls/indexes/literals, 24 chained ternaries, 32 || / &&
+    assert compile("(" * 32 + "7" + ")" * 32).evaluate() == 7
+    assert compile("[" * 12 + "0" + "]" * 12 + "[0]" * 12).evaluate() == 0
+    assert compile(" ? true : ".join(["true"] * 25)).evaluate() is True
+    assert compile(" + ".join(["3 - 3"] * 12) + " + 3").evaluate() == 3
+    assert compile("!" * 32 + "true").evaluate() is True
+    assert compile("-" * 32 + "19").evaluate() == 19
