@@ -69,3 +69,15 @@ def test_warm_evaluate_needs_no_yaml_schema_or_expression_parser(tmp_path: Path)
                            timeout=60, cwd=tmp_path) for _ in range(2)]
     assert runs[0].returncode == 0, runs[0].stderr
     assert runs[1].stdout.strip() == "0 []", runs[1].stderr
+
+
+def test_commands_that_only_allocate_load_nothing_of_detection(tmp_path: Path) -> None:
+    probe = ("import sys, io, contextlib\nfrom engine.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(sys.argv[1:])\n"
+             "print(code, sorted(m for m in sys.modules if m.startswith(('engine.detect', 're2'))))\n")
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    for _ in range(2):  # cold, then warm
+        done = subprocess.run([sys.executable, "-c", probe, "budget", "dbt-expert", "complex", "--json"], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.stdout.strip() == "0 []", done.stderr

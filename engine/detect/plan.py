@@ -83,9 +83,3 @@ def usable(plan: Any, signals: Sequence[Signal]) -> bool:
     except (TypeError, KeyError, IndexError):
         return False
 
-
-def policy_plan(detection: Mapping[str, Any], cached: Any = None) -> dict:
-    """The plan of a policy's ``detection:`` section: ``cached`` (from the compiled-policy cache) when it
-    still fits the section's signals, else a fresh one."""
-    signals = signals_from_data(detection)
-    return cached if usable(cached, signals) else plan_detection(signals)

@@ -101,10 +101,15 @@ class Policy:
         agents = dict(data.get("agents", {}))
         kept = {"programs": programs.artifacts()}
         if (data.get("detection") or {}).get("signals"):
-            from engine.detect.plan import policy_plan
+            # The detection plan: plain data the cache keeps, so a warm start only compiles the RE2 set. A
+            # cached one is passed on untouched (the detector checks it when it is first needed, and
+            # rebuilds it if it does not fit): commands that only allocate import nothing of detection.
+            cached = (artifacts or {}).get("detection")
+            if cached is None:
+                from engine.detect.plan import plan_detection, signals_from_data
 
-            # Plain data (no RE2 yet): the cache keeps it, so a warm start only compiles the RE2 set.
-            kept["detection"] = policy_plan(data["detection"], (artifacts or {}).get("detection"))
+                cached = plan_detection(signals_from_data(data["detection"]))
+            kept["detection"] = cached
         return cls(
             name=data.get("name", ""),
             source=source,
