@@ -11,7 +11,6 @@ The hot path is written for CPython's speed: effects are precomputed tuples, hit
 
 from __future__ import annotations
 
-import re
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -32,8 +31,8 @@ _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
 class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
-    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "conditions", "_matcher", "_effects", "_derived",
-                 "_ranks", "_zero_counts", "_tie_order", "_needs_words", "_needs_question", "_fired", "_entries")
+    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "conditions", "_matcher", "_effects",
+                 "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None):
@@ -57,9 +56,6 @@ class Detector:
         self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
                                 for i in plan["derived"])
         self._derived = tuple((i, c.evaluate) for i, c in zip(plan["derived"], self.conditions))
-        sources = " ".join(s.when or "" for s in self.signals)
-        self._needs_words = re.search(r"\bwords\b", sources) is not None
-        self._needs_question = re.search(r"\bquestion\b", sources) is not None
 
     @classmethod
     def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str,
@@ -124,10 +120,10 @@ class Detector:
                 count: dict[str, int], context: Mapping[str, Any] | None) -> int:
         """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
         A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
-        bindings = {"hits": named, "count": count, "chars": len(text), "text": folded, "tiers": self._ranks,
-                    "context": context if type(context) is dict else {} if context is None else dict(context),
-                    "words": len(folded.split()) if self._needs_words else 0,
-                    "question": text.rstrip().endswith("?") if self._needs_question else False}
+        bindings = _Bindings({"hits": named, "count": count, "chars": len(text), "text": folded,
+                              "tiers": self._ranks,
+                              "context": context if type(context) is dict else {} if context is None else dict(context)})
+        bindings.task = text
         boost = 0
         effects = self._effects
         for index, evaluate in self._derived:
@@ -164,3 +160,20 @@ class Detector:
         tiers = self.tiers
         return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
                                       tuple(hits), tiers[best], boost))
+
+
+class _Bindings(dict):
+    """What conditions see. ``words`` and ``question`` cost a pass over the task, so they are worked out the
+    first time a condition reads them (most tasks never get that far in the conditions that use them)."""
+
+    __slots__ = ("task",)
+
+    def __missing__(self, name: str) -> Any:
+        if name == "words":
+            value: Any = len(self["text"].split())
+        elif name == "question":
+            value = self.task.rstrip().endswith("?")
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value
