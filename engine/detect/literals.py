@@ -29,11 +29,6 @@ _VOWELS = frozenset("aeiou")
 _SIBILANT_ENDINGS = ("s", "x", "z", "ch", "sh")
 
 
-def is_word_char(ch: str) -> bool:
-    """A character RE2's ``\\b`` treats as part of a word."""
-    return ch in WORD_CHARS
-
-
 def words_of(literal: str) -> list[str]:
     """The folded words of a literal (``"End-to-End"`` → ``["end", "to", "end"]``)."""
     return [w for w in _LITERAL_SPLIT.split(fold(literal).strip()) if w]

@@ -4,8 +4,8 @@ Every literal and every RE2 pattern becomes one entry of a single ``re2.Set``: o
 normalised UTF-8 bytes says which entries match, in time linear in the text and nearly flat in the number of
 entries (RE2 builds a DFA lazily and never backtracks). Only the entries that fired are then located, to
 report the matched text and its span: literals with ``str.find`` and the same boundary and separator rules
-as their RE2 pattern (no regex needed), patterns with their own compiled RE2 regex. Every locator is linear
-in the text. Nothing here compiles anything after construction.
+as their RE2 pattern (no regex needed), patterns with their own RE2 regex, compiled the first time the
+pattern fires. Every locator is linear in the text.
 """
 
 from __future__ import annotations

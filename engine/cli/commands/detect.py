@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
 
@@ -49,27 +50,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _result(detection: object, task_id: object = None, with_id: bool = False) -> dict:
-    out = {"id": task_id} if with_id else {}
-    out.update(detection.to_dict())  # type: ignore[attr-defined]
-    return out
-
-
-def _show(policy: object, text: str, detection: object, args: argparse.Namespace) -> None:
+def _show(policy: Any, text: str, detection: Any, args: argparse.Namespace) -> None:
     from engine.cli.explain import explain, signal_line
     from engine.cli.output import print_json, say
 
     if args.json:
-        print_json(_result(detection))
+        print_json(detection.to_dict())
         return
-    say(f"{detection.tier} (confidence {detection.confidence:g})")  # type: ignore[attr-defined]
+    say(f"{detection.tier} (confidence {detection.confidence:g})")
     if args.explain:
-        explain(text, detection, policy.default_tier, policy.detector.confidence_scale)  # type: ignore[attr-defined]
+        explain(text, detection, policy.default_tier, policy.detector.confidence_scale)
     else:
         say(signal_line(detection))
 
 
-def _batch(policy: object, source: str, context: dict | None) -> int:
+def _batch(policy: Any, source: str, context: dict | None) -> int:
     import json
     import sys
 
@@ -89,8 +84,8 @@ def _batch(policy: object, source: str, context: dict | None) -> int:
                 print(item.format(), file=sys.stderr)
                 bad += 1
                 continue
-            detection = policy.detect(item.text, item.context if item.context is not None else context)  # type: ignore[attr-defined]
-            write(json.dumps(_result(detection, item.id, with_id=True), ensure_ascii=False) + "\n")
+            detection = policy.detect(item.text, item.context if item.context is not None else context)
+            write(json.dumps({"id": item.id, **detection.to_dict()}, ensure_ascii=False) + "\n")
             flush()
     except UnicodeDecodeError as exc:
         raise UsageError(f"{label}: not UTF-8 text ({exc.reason})") from None
@@ -100,7 +95,7 @@ def _batch(policy: object, source: str, context: dict | None) -> int:
     return 2 if bad else 0
 
 
-def _interactive(policy: object, context: dict | None, args: argparse.Namespace) -> int:
+def _interactive(policy: Any, context: dict | None, args: argparse.Namespace) -> int:
     import sys
 
     prompt = sys.stdin.isatty()
@@ -115,5 +110,5 @@ def _interactive(policy: object, context: dict | None, args: argparse.Namespace)
             return 0
         text = line.strip()
         if text:
-            _show(policy, text, policy.detect(text, context), args)  # type: ignore[attr-defined]
+            _show(policy, text, policy.detect(text, context), args)
             sys.stdout.flush()

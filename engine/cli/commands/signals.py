@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from engine.cli.options import add_json, add_policy, policy_from
 
@@ -42,12 +43,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _what(signal: object, width: int = 60) -> str:
-    kind = getattr(signal, "kind")
-    if kind == "words":
-        text = ", ".join(getattr(signal, "words"))
-    elif kind == "pattern":
-        text = " | ".join(getattr(signal, "patterns"))
+def _what(signal: Any, width: int = 60) -> str:
+    """What makes a signal fire, shortened to ``width`` characters."""
+    if signal.kind == "words":
+        text = ", ".join(signal.words)
+    elif signal.kind == "pattern":
+        text = " | ".join(signal.patterns)
     else:
-        text = getattr(signal, "when") or ""
+        text = signal.when or ""
     return text if len(text) <= width else text[: width - 1] + "…"
