@@ -1,4 +1,7 @@
-"""Golden cases: the examples a policy carries about itself, run by ``ctxbudget test`` and by pytest."""
+"""Golden cases: the examples a policy carries about itself, run by ``ctxbudget test`` and by pytest.
+
+Budget cases say agent + tier → budget (and scopes); task cases say task (+ context) → detected tier.
+"""
 
 from __future__ import annotations
 
@@ -42,4 +45,10 @@ def run_examples(policy: Any) -> list[ExampleResult]:
         if example.scopes is not None:
             actual["scopes"] = dict(allocation.scopes)
         results.append(ExampleResult("budget", i, subject, expected, actual, actual == expected))
+    for i, example in enumerate(policy.task_examples):
+        detection = policy.detect(example.task, example.context or None)
+        fired = ", ".join(h.signal for h in detection.hits) or "no signal fired"
+        results.append(ExampleResult("task", i, example.task, example.tier, detection.tier,
+                                     detection.tier == example.tier,
+                                     "" if detection.tier == example.tier else f"{detection.tier} ({fired})"))
     return results

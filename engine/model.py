@@ -86,3 +86,4 @@ class Allocation:
             "capped": self.capped,
             "scopes": dict(self.scopes),
         }
+

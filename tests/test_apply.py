@@ -127,3 +127,40 @@ def test_the_editor_keeps_the_files_own_style(tmp_path, text):
                                     ['  specialists/dbt-expert: "specialist-broad"'])
     else:
         assert removed == [] and added[-1].strip() == "specialists/dbt-expert: specialist-broad"
+
+
+def test_inserted_keys_leave_other_sections_as_written(tmp_path):
+    text = ("extends: default\n"
+            "# our assignments\n"
+            "agents:\n"
+            "  specialists/react-expert: specialist-broad   # needs more room\n"
+            "detection:\n"
+            "  signals:\n"
+            "    - id: extra\n"
+            "      words: [alpha, beta,\n"
+            "              gamma]\n"
+            "      weights: {complex: 1}\n")
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    editor = PolicyEditor.open(path)
+    editor.set_agent_profile("specialists/dbt-expert", "specialist-broad")  # inherited: an insertion
+    editor.set_weights("specialist-narrow", {"global": 0.1, "agent_recent": 0.2, "agent_patterns": 0.7})
+    assert editor.text() == text.replace(
+        "  specialists/react-expert: specialist-broad   # needs more room\n",
+        "  specialists/react-expert: specialist-broad   # needs more room\n"
+        "  specialists/dbt-expert: specialist-broad\n") + (
+        "profiles:\n  specialist-narrow:\n    weights: {global: 0.10, agent_recent: 0.20, agent_patterns: 0.70}\n")
+    assert editor.reformatted == 0
+
+
+@pytest.mark.parametrize("written, expected", [
+    ("  specialists/dbt-expert: specialist-narrow\n", "  specialists/dbt-expert: specialist-broad\n"),
+    ("  specialists/dbt-expert: 'specialist-narrow'  # was\n", "  specialists/dbt-expert: 'specialist-broad'  # was\n"),
+    ("  {specialists/dbt-expert: specialist-narrow, x: y}\n", "  {specialists/dbt-expert: specialist-broad, x: y}\n"),
+])
+def test_values_are_replaced_in_place(tmp_path, written, expected):
+    path = tmp_path / "p.yaml"
+    path.write_text("agents:\n" + written)
+    editor = PolicyEditor.open(path)
+    editor.set_agent_profile("specialists/dbt-expert", "specialist-broad")
+    assert editor.text() == "agents:\n" + expected

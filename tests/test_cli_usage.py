@@ -51,9 +51,10 @@ def test_log(capsys, workdir):
 def test_log_a_failed_run_as_json(capsys, workdir, monkeypatch):
     monkeypatch.setenv("CTXBUDGET_LOG", str(workdir / "env.jsonl"))
     code, out, _ = run(capsys, "log", "--agent", "aws-expert", "--task", "Analyze slow queries", "--tokens",
-                       "global=40000", "--failed", "timed out", "--json")
+                       "global=60000", "--failed", "timed out", "--json")
     record = json.loads(out)
     assert code == 0 and (workdir / "env.jsonl").read_text().strip() == json.dumps(record, separators=(",", ":"))
+    assert (record["tier"], record["budget"]) == ("complex", 52500)  # the tier detected from the task
     assert (record["success"], record["error"], record["exceeded"]) == (False, "timed out", True)
 
 

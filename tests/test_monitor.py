@@ -158,3 +158,15 @@ def test_an_unwritable_log_does_not_hide_the_blocks_error(policy, tmp_path, capl
     with pytest.raises(OSError):
         with policy.monitor("dbt-expert", log=blocker / "u.jsonl"):
             pass
+
+
+@pytest.mark.parametrize("task, tier", [
+    ("Show current Snowflake status", "simple"),
+    ("Analyze slow queries", "complex"),
+    ("Design end-to-end architecture", "multi-system"),
+])
+def test_the_policy_detects_the_tier_of_a_task(policy, tmp_path, task, tier):
+    log = tmp_path / "u.jsonl"
+    with policy.monitor("dbt-expert", task=task, log=log) as run:
+        run.load("global", 1000)
+    assert run.status().tier == tier and read(log)[0]["tier"] == tier

@@ -20,3 +20,27 @@ def policy_from(args: argparse.Namespace):
     from engine.policy import load_policy
 
     return load_policy(getattr(args, "policy", None))
+
+
+def add_context(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--context", metavar="JSON",
+                        help="what the caller knows about the task, as a JSON object, seen by the policy's `when` "
+                             "conditions (for example '{\"agent_count\": 3, \"previous_tier\": \"complex\"}')")
+
+
+def context_from(args: argparse.Namespace) -> dict | None:
+    """The ``--context`` object, or None; UsageError when it is not a JSON object."""
+    import json
+
+    from engine.diagnostics import UsageError
+
+    raw = getattr(args, "context", None)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--context: not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(value, dict):
+        raise UsageError("--context: must be a JSON object, such as '{\"agent_count\": 2}'")
+    return value

@@ -7,12 +7,17 @@ policy as plain data (which is also what the compiled-policy cache stores).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Mapping
 
 from engine import agents as agent_names
 from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.detect import Detector
+    from engine.detect.model import Detection, Evaluation, Signal
 
 
 RULE_NAMES = ("agent", "stats", "params", "profile", "confidence")
@@ -131,6 +136,7 @@ class Policy:
 
         programs = ProgramTable((artifacts or {}).get("programs"))
         formula = programs.get(data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
+        recommendations = RecommendationSettings.from_data(data.get("recommendations", {}), programs)
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
@@ -143,6 +149,17 @@ class Policy:
         default_tier = data.get("default_tier") or tiers[(len(tiers) - 1) // 2].id
         examples = data.get("examples", {})
         agents = dict(data.get("agents", {}))
+        kept = {"programs": programs.artifacts()}
+        if (data.get("detection") or {}).get("signals"):
+            # The detection plan: plain data the cache keeps, so a warm start only compiles the RE2 set. A
+            # cached one is passed on untouched (the detector checks it when it is first needed, and
+            # rebuilds it if it does not fit): commands that only allocate import nothing of detection.
+            cached = (artifacts or {}).get("detection")
+            if cached is None:
+                from engine.detect.plan import plan_detection, signals_from_data
+
+                cached = plan_detection(signals_from_data(data["detection"]))
+            kept["detection"] = cached
         return cls(
             name=data.get("name", ""),
             source=source,
@@ -153,7 +170,7 @@ class Policy:
             default_tier=default_tier,
             thresholds=Thresholds(**data.get("alerts", {})),
             enforcement=data.get("enforcement", "soft"),
-            recommendations=RecommendationSettings.from_data(data.get("recommendations", {}), programs),
+            recommendations=recommendations,
             budget_examples=tuple(
                 BudgetExample(e["agent"], e["tier"], e["budget"], frozen_map(e["scopes"]) if "scopes" in e else None)
                 for e in examples.get("budgets", ())
@@ -164,7 +181,7 @@ class Policy:
             ),
             data=data,
             files=tuple(files),
-            artifacts={"programs": programs.artifacts()},
+            artifacts=kept,
             budget_formula=formula,
             _agent_index=agent_names.build_index(agents),
             _tier_index={t.id: t for t in tiers},
@@ -215,6 +232,36 @@ class Policy:
                                frozen_map(split(budget, profile.weights)))
             self._allocations[key] = found
         return found
+
+    # -- complexity detection -----------------------------------------------------------------------------
+
+    @cached_property
+    def detector(self) -> "Detector":
+        """The compiled detector of the ``detection:`` section, built on first use (commands that only
+        allocate never import re2)."""
+        from engine.detect import Detector
+
+        return Detector.from_data(self.data.get("detection") or {}, [t.id for t in self.tiers], self.default_tier,
+                                  plan=self.artifacts.get("detection"))
+
+    @property
+    def signals(self) -> tuple["Signal", ...]:
+        return self.detector.signals
+
+    def detect(self, text: str, context: Mapping[str, Any] | None = None) -> "Detection":
+        """The complexity tier of a task, with confidence, per-tier scores and the signals that fired."""
+        return self.detector.detect(text, context)
+
+    def evaluate(self, text: str, agent: str, context: Mapping[str, Any] | None = None,
+                 tier: str | None = None) -> "Evaluation":
+        """Detect the tier of ``text`` (unless ``tier`` is given), then allocate ``agent``'s budget at it."""
+        from engine.detect.model import Evaluation
+
+        if tier is not None:
+            return Evaluation(self.allocate(agent, self.tier(tier).id), 1.0, None)
+        full = self.resolve_agent(agent)  # an unknown agent fails before detection runs
+        detection = self.detect(text, context)
+        return Evaluation(self.allocate(full, detection.tier), detection.confidence, detection)
 
     # -- monitoring -------------------------------------------------------------------------------------
 

@@ -1,19 +1,22 @@
-"""Round-trip edits of a policy file: change a few values, keep every comment, key order and format.
+"""Round-trip edits of a policy file: change a few values, keep every other byte.
 
     editor = PolicyEditor.open(path)
     editor.set_agent_profile("specialists/dbt-expert", "specialist-broad")
     editor.set_weights("specialist-broad", {"global": 0.3, "agent_recent": 0.2, "agent_patterns": 0.5})
     editor.text()
 
-ruamel.yaml's round-trip mode keeps comments and order; the indentation it writes is chosen among the common
-styles as the one that reproduces the unedited file exactly, so only the edited lines change. A value the file
-does not set (it comes from the policy it ``extends``) is added as an override.
+ruamel.yaml's round-trip loader says where every value is written. A value the file already sets is replaced
+in place — the scalar's own characters, in its own quoting — so a change touches only its line, whatever the
+layout around it (flow or block, wrapped lists, comments). A value the file does not set (it comes from the
+policy it ``extends``) is added through ruamel.yaml's round-trip dumper, and only the top-level sections that
+gain keys are taken from the dump (in the file's own indentation); every other section stays as written.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,6 +27,17 @@ _COMMON = ((2, 4, 2), (2, 2, 0), (4, 4, 0), (4, 6, 4), (4, 6, 2), (4, 4, 2))
 _STYLES = _COMMON + tuple((m, o + d, o) for m in (2, 4, 3) for o in range(0, m + 1) for d in (2, 1, 3, 4)
                           if (m, o + d, o) not in _COMMON)
 
+# a plain scalar ends at a comment, or in flow context at , ] }
+_PLAIN_END = re.compile(r"\s+#|[,\]}]|\s*$")
+
+
+@dataclass
+class _Insert:
+    path: tuple[str, ...]  # mappings leading to the key (created when missing)
+    key: str
+    value: Any
+    flow: bool = False  # a new innermost mapping is written {a: 1, b: 2}
+
 
 @dataclass
 class PolicyEditor:
@@ -31,66 +45,93 @@ class PolicyEditor:
 
     path: Path
     original: str
-    data: Any
-    yaml: Any
-    reformatted: int = 0  # lines ruamel.yaml rewrites even without an edit (0 for usual files)
+    data: Any  # ruamel.yaml's round-trip document of ``original``
+    _replacements: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)  # (line, col) → end, text
+    _inserts: list[_Insert] = field(default_factory=list)
+    reformatted: int = 0  # lines outside the edits that the dumper rewrote (0 unless a section it dumps differs)
 
     @classmethod
     def open(cls, path: str | Path) -> "PolicyEditor":
         """Load ``path``; UsageError when it cannot be read or parsed."""
-        from ruamel.yaml.error import YAMLError
-
         path = Path(path)
         try:
             original = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-        best: tuple[int, Any, Any] | None = None
-        for style in _STYLES:
-            yaml = _yaml(style)
-            try:
-                data = yaml.load(original)
-            except YAMLError as exc:
-                raise UsageError(f"{path}: cannot edit: {str(exc).splitlines()[0]}") from None
-            if not isinstance(data, dict):
-                raise UsageError(f"{path}: cannot edit: the policy is not a YAML mapping")
-            changed = _changed_lines(original, _dump(yaml, data))
-            if best is None or changed < best[0]:
-                best = (changed, yaml, data)
-            if changed == 0:
-                break
-        assert best is not None
-        return cls(path, original, best[2], best[1], best[0])
+        data = _load(_yaml(_COMMON[0]), original, path)
+        return cls(path, original, data)
+
+    # -- edits ----------------------------------------------------------------------------------------------
 
     def set_agent_profile(self, agent: str, profile: str) -> None:
-        """Assign ``agent`` to ``profile`` (adding the assignment when the file does not make it)."""
-        agents = self._mapping(self.data, "agents")
-        agents[agent] = _like(agents.get(agent), profile)
+        """Assign ``agent`` to ``profile``."""
+        self._set(("agents",), agent, profile)
 
     def set_weights(self, profile: str, weights: Mapping[str, float]) -> None:
-        """Set the scope weights of ``profile`` (each with two decimals), leaving unchanged values alone."""
-        profiles = self._mapping(self.data, "profiles")
-        entry = self._mapping(profiles, profile)
-        current = self._mapping(entry, "weights", flow=True)
+        """Set the scope weights of ``profile`` (two decimals each); unchanged values stay as written."""
+        current = _get(self.data, ("profiles", profile, "weights"))
         for scope, value in weights.items():
-            if scope in current and abs(float(current[scope]) - value) < 1e-9:
+            old = current.get(scope) if isinstance(current, dict) else None
+            if isinstance(old, (int, float)) and abs(float(old) - value) < 1e-9:
                 continue
-            current[scope] = _two_decimals(value)
+            self._set(("profiles", profile, "weights"), scope, round(value, 2), flow=True)
+
+    def _set(self, path: tuple[str, ...], key: str, value: Any, flow: bool = False) -> None:
+        parent = _get(self.data, path)
+        if isinstance(parent, dict) and key in parent and not isinstance(parent[key], (dict, list)):
+            line, col = parent.lc.value(key)
+            written = self.original.splitlines()[line]
+            end = _scalar_end(written, col)
+            self._replacements[(line, col)] = (end, _render(written[col:end], value))
+        else:
+            self._inserts.append(_Insert(path, key, value, flow))
+
+    # -- the result -----------------------------------------------------------------------------------------
 
     def text(self) -> str:
-        return _dump(self.yaml, self.data)
+        """The edited file."""
+        lines = self.original.splitlines(keepends=True)
+        for (line, col), (end, new) in sorted(self._replacements.items(), reverse=True):
+            lines[line] = lines[line][:col] + new + lines[line][end:]
+        text = "".join(lines)
+        return self._insert(text) if self._inserts else text
 
-    @staticmethod
-    def _mapping(parent: Any, key: str, flow: bool = False) -> Any:
-        from ruamel.yaml.comments import CommentedMap
-
-        found = parent.get(key)
-        if found is None:
-            found = CommentedMap()
-            if flow:
-                found.fa.set_flow_style()
-            parent[key] = found
-        return found
+    def _insert(self, text: str) -> str:
+        """``text`` with the inserted keys: the sections that gain keys come from ruamel.yaml's dump."""
+        yaml = _best_yaml(text, self.path)
+        data = _load(yaml, text, self.path)
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        before = _section_lines(data, len(lines))
+        if len({start for start, _ in before.values()}) < len(before):  # keys share a line: a flow document
+            for insert in self._inserts:
+                _put(data, insert)
+            return _dump(yaml, data)
+        noop = _dump(yaml, data)
+        noop_lines = noop.splitlines(keepends=True)
+        noop_ranges = _section_lines(_load(yaml, noop, self.path), len(noop_lines))
+        touched = list(dict.fromkeys(insert.path[0] for insert in self._inserts))
+        for insert in self._inserts:
+            _put(data, insert)
+        dumped = _dump(yaml, data).splitlines(keepends=True)
+        after = _section_lines(_load(yaml, "".join(dumped), self.path), len(dumped))
+        out = []
+        for key, (start, end) in before.items():
+            if key in touched:
+                new_start, new_end = after[key]
+                out += dumped[new_start:new_end]
+                old_start, old_end = noop_ranges[key]
+                self.reformatted += _changed_lines("".join(lines[start:end]), "".join(noop_lines[old_start:old_end]))
+            else:
+                out += lines[start:end]
+        first = min((start for start, _ in before.values()), default=len(lines))
+        out = lines[:first] + out  # the comments before the first key
+        for key in touched:
+            if key not in before:
+                new_start, new_end = after[key]
+                out += dumped[new_start:new_end]
+        return "".join(out)
 
 
 def _yaml(style: tuple[int, int, int]) -> Any:
@@ -98,9 +139,21 @@ def _yaml(style: tuple[int, int, int]) -> Any:
 
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
-    yaml.width = 4096  # never re-wrap long lines
+    yaml.width = 4096  # never re-wrap a line
     yaml.indent(mapping=style[0], sequence=style[1], offset=style[2])
     return yaml
+
+
+def _load(yaml: Any, text: str, path: Path) -> Any:
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = yaml.load(text)
+    except YAMLError as exc:
+        raise UsageError(f"{path}: cannot edit: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: cannot edit: the policy is not a YAML mapping")
+    return data
 
 
 def _dump(yaml: Any, data: Any) -> str:
@@ -109,26 +162,89 @@ def _dump(yaml: Any, data: Any) -> str:
     return out.getvalue()
 
 
-def _changed_lines(before: str, after: str) -> int:
-    import difflib
+def _best_yaml(text: str, path: Path) -> Any:
+    """The indentation style whose dump of ``text`` changes the fewest lines (none, for usual files)."""
+    best: tuple[int, Any] | None = None
+    for style in _STYLES:
+        yaml = _yaml(style)
+        changed = _changed_lines(text, _dump(yaml, _load(yaml, text, path)))
+        if best is None or changed < best[0]:
+            best = (changed, yaml)
+        if changed == 0:
+            break
+    assert best is not None
+    return best[1]
 
-    return sum(1 for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-")
+
+def _get(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
 
 
-def _like(old: Any, new: str) -> Any:
-    """``new`` in the quoting style of ``old``."""
-    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+def _put(data: Any, insert: _Insert) -> None:
+    from ruamel.yaml.comments import CommentedMap
 
-    for style in (DoubleQuotedScalarString, SingleQuotedScalarString):
-        if isinstance(old, style):
-            return style(new)
-    return new
+    for depth, key in enumerate(insert.path):
+        found = data.get(key)
+        if not isinstance(found, dict):
+            found = CommentedMap()
+            if insert.flow and depth == len(insert.path) - 1:
+                found.fa.set_flow_style()
+            data[key] = found
+        data = found
+    data[insert.key] = _two_decimals(insert.value) if isinstance(insert.value, float) else insert.value
+
+
+def _section_lines(data: Any, count: int) -> dict[str, tuple[int, int]]:
+    """The lines of each top-level key's section: from its key's line to the next key's (or the end)."""
+    starts = [(data.lc.key(key)[0], key) for key in data]
+    ends = [line for line, _ in starts[1:]] + [count]
+    return {key: (start, end) for (start, key), end in zip(starts, ends)}
+
+
+def _scalar_end(line: str, col: int) -> int:
+    """Where the scalar starting at ``col`` of ``line`` ends (exclusive)."""
+    quote = line[col:col + 1]
+    if quote in ("'", '"'):
+        i = col + 1
+        while i < len(line):
+            if quote == '"' and line[i] == "\\":
+                i += 2
+                continue
+            if line[i] == quote:
+                if quote == "'" and line[i + 1:i + 2] == "'":  # '' inside single quotes
+                    i += 2
+                    continue
+                return i + 1
+            i += 1
+        return len(line.rstrip("\r\n"))
+    match = _PLAIN_END.search(line, col)
+    return match.start() if match else len(line)
+
+
+def _render(old: str, value: Any) -> str:
+    """``value`` written the way ``old`` was: the same quotes; a number with as many decimals (two at least)."""
+    if isinstance(value, float):
+        decimals = len(old.split(".", 1)[1]) if "." in old else 2
+        return f"{value:.{max(decimals, 2)}f}"
+    if old[:1] in ("'", '"'):
+        return old[0] + str(value).replace(old[0], "\\" + old[0] if old[0] == '"' else "''") + old[0]
+    return str(value)
 
 
 def _two_decimals(value: float) -> Any:
     from ruamel.yaml.scalarfloat import ScalarFloat
 
     return ScalarFloat(round(value, 2), width=4, prec=1, m_lead0=0)  # 0.30, 0.05, 1.00
+
+
+def _changed_lines(before: str, after: str) -> int:
+    import difflib
+
+    return sum(1 for line in difflib.ndiff(before.splitlines(), after.splitlines()) if line[:1] in "+-")
 
 
 def unified_diff(path: str, before: str, after: str) -> str:

@@ -26,11 +26,22 @@ RULES: dict[str, str] = {
     "weights-sum": "a profile's scope weights do not sum to 1 (±0.001)",
     "base-above-max": "a profile's base is above its max",
     "unknown-scope": "a profile weighs a scope missing from 'scopes'",
-    "duplicate-id": "two tiers share an id",
-    "unknown-tier": "a tier name (default_tier, an example) that is not a tier",
+    "duplicate-id": "two tiers, or two signals, share an id",
+    "unknown-tier": "a tier name (default_tier, an example, a signal's weights) that is not a tier",
     "unknown-agent": "an example names an agent the policy does not have",
     "thresholds-order": "alert thresholds do not rise info ≤ warning ≤ critical",
     "budget-formula": "the budget formula does not compile, uses an unknown name, or fails for an agent and tier",
+    # detection signals (docs/detection.md)
+    "signal-kind": "a signal without exactly one of words, pattern, when",
+    "bad-word": "a signal's literal has no word to match",
+    "bad-pattern": "a signal's pattern is not valid RE2 (no lookaround or backreferences)",
+    "bad-expression": "a signal's `when` condition does not compile",
+    "signal-no-effect": "(warning) a signal with no weights, boost or group that no condition names",
+    "pattern-set-too-large": "the words and patterns of all signals do not fit in one matcher",
+    # task files read by detect --batch, accuracy and bench
+    "task-json": "a line starting with { is not valid JSON",
+    "task-shape": "a task line lacks a string \"text\", or has a wrongly typed field",
+    "task-label": "a labelled task (accuracy) is not a JSON object with \"text\" and \"tier\"",
     # recommendations
     "recommendation-rule": "a recommendation rule's expression does not compile, fails, or is not true/false",
 }

@@ -1,0 +1,234 @@
+"""Detection speed: the default policy over a corpus of realistic tasks against a naive Python ``re`` loop over
+the same patterns (same run), one ~100-character task, the signals × text-length grid, and hostile input.
+
+    pytest benchmarks/bench_detect.py --benchmark-enable --benchmark-columns=min,median,ops,rounds
+
+Every benchmark checks its results before timing them. Targets (issue 4): p50 ≤ 10 µs for a ~100-character
+task with the default policy, scores and hit spans included; ≥ 10× the naive baseline's throughput; 3,000
+signals at most 1.5× slower than 30; 10× the text at most 10× the time; hostile input in milliseconds.
+``test_scaling_targets`` measures the ratios in one run and asserts them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import statistics
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from engine import load_policy
+from engine.detect import Detector
+from engine.detect.normalize import normalize
+from engine.detect.plan import plan_detection, signals_from_data
+from engine.detect.throughput import sample_corpus
+
+TIERS = ["simple", "medium", "complex", "multi-system"]
+TASK_100 = "Troubleshoot why the nightly dbt run got slow since Tuesday; compare Snowflake and Tableau timings."
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy("default")
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[dict]:
+    return [json.loads(line) for line in sample_corpus().read_text(encoding="utf-8").splitlines()]
+
+
+class NaiveRegexDetector:
+    """The baseline: Python's ``re``, one compiled pattern per word and pattern of the same policy, all tried
+    in turn on every task, then the same scoring (without derived signals)."""
+
+    def __init__(self, detector: Detector):
+        self.detector = detector
+        plan = plan_detection(detector.signals)
+        self.patterns = [(entry[0], re.compile(_python_syntax(pattern)))
+                         for pattern, entry in zip(plan["patterns"], plan["entries"])]
+
+    def fired(self, text: str) -> dict[int, tuple[int, int]]:
+        folded = normalize(text).text
+        found: dict[int, tuple[int, int]] = {}
+        for signal, regex in self.patterns:
+            match = regex.search(folded)
+            if match is not None and (signal not in found or match.span() < found[signal]):
+                found[signal] = match.span()
+        return found
+
+    def detect(self, text: str) -> tuple[str, dict[str, float]]:
+        scores = dict.fromkeys(self.detector.tiers, 0.0)
+        for signal in self.fired(text):
+            for tier, weight in self.detector.signals[signal].weights.items():
+                scores[tier] += weight
+        return max(scores, key=scores.__getitem__), scores
+
+
+def _python_syntax(pattern: str) -> str:
+    return re.sub(r"\\x\{([0-9a-fA-F]{4})\}", r"\\u\1", pattern)
+
+
+# -- the corpus -------------------------------------------------------------------------------------------
+
+def test_corpus_is_realistic(corpus: list[dict]) -> None:
+    lengths = [len(t["text"]) for t in corpus]
+    assert sum(40 <= n <= 200 for n in lengths) / len(lengths) >= 0.8
+    assert sum(500 <= n <= 2000 for n in lengths) / len(lengths) >= 0.09
+
+
+def test_detect_corpus(benchmark, policy, corpus: list[dict]) -> None:
+    """One pass of the default policy over the corpus (divide by its size for the time per task)."""
+    detect = policy.detector.detect
+    texts = [t["text"] for t in corpus]
+    detections = [detect(t) for t in texts]
+    assert sum(d.tier == t["tier"] for d, t in zip(detections, corpus)) / len(corpus) >= 0.8
+    assert all(text[h.span[0]:h.span[1]] == h.text for d, text in zip(detections, texts) for h in d.hits if h.span)
+    benchmark.group = "corpus (62 tasks per round)"
+    benchmark.extra_info["tasks"] = len(texts)
+    benchmark(lambda: [detect(t) for t in texts])
+
+
+def test_naive_re_baseline_corpus(benchmark, policy, corpus: list[dict]) -> None:
+    """The same corpus and patterns through the naive loop; it must find exactly what the set finds."""
+    naive = NaiveRegexDetector(policy.detector)
+    texts = [t["text"] for t in corpus]
+    for text in texts:
+        screened = {h.signal for h in policy.detect(text).hits if h.span is not None}
+        assert {policy.signals[i].id for i in naive.fired(text)} == screened, text
+    benchmark.group = "corpus (62 tasks per round)"
+    benchmark(lambda: [naive.detect(t) for t in texts])
+
+
+def test_detect_one_100_character_task(benchmark, policy) -> None:
+    """The p50 target: ≤ 10 µs for a ~100-character task, scores and hits with spans included."""
+    assert 95 <= len(TASK_100) <= 105
+    found = policy.detect(TASK_100)
+    assert found.tier == "complex" and found.hits and all(h.span or h.span is None for h in found.hits)
+    benchmark.group = "one task"
+    benchmark(policy.detector.detect, TASK_100)
+
+
+# -- the grid: signals × text length -------------------------------------------------------------------------
+
+SYLLABLES = ["ka", "lo", "mir", "ten", "vas", "quo", "zel", "dri", "pan", "sor", "bel", "fyn", "gra", "hu", "jex"]
+FILLER = ("the a of to and in for on with from by at as data run job table model query report update team "
+          "daily weekly source target check load file step part new old first last next other same each").split()
+
+
+def _word(rng: random.Random, index: int) -> str:
+    return "".join(rng.choice(SYLLABLES) for _ in range(3)) + SYLLABLES[index % len(SYLLABLES)]
+
+
+@lru_cache(maxsize=None)
+def synthetic(signals: int) -> tuple[Detector, tuple[str, ...]]:
+    """A policy of ``signals`` signals (words, phrases, patterns, groups, three derived) and the words that
+    fire its first 30 signals (present in every size, so every size sees the same hits)."""
+    rng = random.Random(4)
+    items, planted = [], []
+    for i in range(signals - 3):
+        a, b, c = _word(rng, i), _word(rng, i + 1), _word(rng, i + 2)
+        tier = TIERS[i % 4]
+        if i % 10 == 9:
+            item = {"id": f"p{i}", "pattern": rf"\b{a}(?:ing|ed)?\s+{b}\b", "weights": {tier: 1}}
+            fire = f"{a} {b}"
+        elif i % 10 == 8:
+            item = {"id": f"q{i}", "words": [f"{a} {b}", c], "weights": {tier: 1.5}}
+            fire = f"{a}-{b}"
+        else:
+            item = {"id": f"w{i}", "words": [a, b, c], "weights": {tier: 1}}
+            fire = b
+        if i % 7 == 0:
+            item = {**item, "group": "system"}
+        items.append(item)
+        if i < 30:
+            planted.append(fire)
+    items += [{"id": "breadth", "when": "count.system >= 2", "weights": {"multi-system": 2}},
+              {"id": "short", "when": "words <= 8", "weights": {"simple": 1}},
+              {"id": "asks", "when": "question && !('breadth' in hits)", "weights": {"simple": 1}}]
+    detector = Detector(signals_from_data({"signals": items}), TIERS, "medium")
+    return detector, tuple(planted)
+
+
+def text_of(length: int, planted: tuple[str, ...], seed: int = 9) -> str:
+    """About ``length`` characters of filler with three planted signal words per 100 characters."""
+    rng = random.Random(seed)
+    words: list[str] = []
+    size, plant_every = 0, 100 // 3
+    next_plant = plant_every // 2
+    while size < length:
+        word = rng.choice(planted) if size >= next_plant else rng.choice(FILLER)
+        if size >= next_plant:
+            next_plant += plant_every
+        words.append(word)
+        size += len(word) + 1
+    return " ".join(words)[:length]
+
+
+@pytest.mark.parametrize("length", [100, 1_000, 10_000])
+@pytest.mark.parametrize("signals", [30, 300, 3_000])
+def test_grid(benchmark, signals: int, length: int) -> None:
+    detector, planted = synthetic(signals)
+    text = text_of(length, planted)
+    naive = NaiveRegexDetector(detector) if length == 100 else None
+    found = detector.detect(text)
+    assert found.hits and all(text[h.span[0]:h.span[1]] == h.text for h in found.hits if h.span)
+    if naive is not None:
+        assert {detector.signals[i].id for i in naive.fired(text)} == {h.signal for h in found.hits if h.span}
+    benchmark.group = f"grid: {length:,} characters"
+    benchmark.extra_info.update(signals=signals, characters=length, hits=len(found.hits))
+    benchmark(detector.detect, text)
+
+
+def _median_us(function, argument, rounds: int = 7, number: int = 200) -> float:
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(number):
+            function(argument)
+        samples.append((time.perf_counter() - started) / number * 1e6)
+    return statistics.median(samples)
+
+
+def test_scaling_targets(policy, corpus: list[dict]) -> None:
+    """The ratios of the targets, measured in one run (printed with -s)."""
+    table = {}
+    for signals in (30, 300, 3_000):
+        detector, planted = synthetic(signals)
+        for length in (100, 1_000, 10_000):
+            text = text_of(length, planted)
+            detector.detect(text)
+            table[signals, length] = _median_us(detector.detect, text, number=2000 if length == 100 else 100)
+    for (signals, length), us in sorted(table.items()):
+        print(f"{signals:>5} signals {length:>6} characters: {us:9.1f} µs")
+    texts = [t["text"] for t in corpus]
+    naive = NaiveRegexDetector(policy.detector)
+    ours = _median_us(lambda ts: [policy.detector.detect(t) for t in ts], texts, number=20)
+    theirs = _median_us(lambda ts: [naive.detect(t) for t in ts], texts, rounds=3, number=2)
+    p50 = _median_us(policy.detector.detect, TASK_100, number=5000)
+    print(f"corpus: {ours / len(texts):.1f} µs per task, naive re loop {theirs / len(texts):.1f} µs "
+          f"({theirs / ours:.0f}×); one 100-character task: {p50:.1f} µs")
+    assert theirs / ours >= 10
+    assert table[3_000, 100] <= 1.5 * table[30, 100]
+    for signals in (30, 300, 3_000):
+        assert table[signals, 1_000] <= 10 * table[signals, 100]
+        assert table[signals, 10_000] <= 10 * table[signals, 1_000]
+
+
+# -- hostile input --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a|aa)+$", r"^(\w+\s?)*$"])
+def test_hostile_input(benchmark, pattern: str) -> None:
+    """10,000 'a' and a '!' against a pattern that makes a backtracking engine run for ages."""
+    data = json.loads(json.dumps(load_policy("default").data))
+    data["detection"]["signals"].append({"id": "evil", "pattern": pattern, "weights": {"complex": 1}})
+    detector = Detector.from_data(data["detection"], TIERS, "medium")
+    text = "a" * 10_000 + "!"
+    assert "evil" not in [h.signal for h in detector.detect(text).hits]
+    assert "evil" in [h.signal for h in detector.detect("a" * 50).hits]
+    benchmark.group = "hostile: 10,000 a + !"
+    result = benchmark(detector.detect, text)
+    assert result.tier in TIERS

@@ -1,0 +1,96 @@
+"""ctxbudget accuracy LABELS.jsonl"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.options import add_json, add_policy, policy_from
+
+HELP = "how well the policy's detection agrees with labelled tasks (exit 1 below --min)"
+DESCRIPTION = """\
+Detect every task of LABELS (JSONL: {"id", "text", "tier", "context"?} per line) and compare with its label:
+accuracy, precision and recall per tier, the confusion matrix, and the misclassified tasks. With --min X,
+exit 1 when the accuracy is below X (a CI gate); a bad line exits 2.
+
+  ctxbudget accuracy ../shared/data/complexity-dev.jsonl --min 0.8
+  ctxbudget accuracy labels.jsonl --policy ctxbudget.yaml --json"""
+ORDER = 40
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("labels", metavar="LABELS.jsonl", help="labelled tasks, one JSON object per line")
+    parser.add_argument("--min", type=float, metavar="X", help="exit 1 when the accuracy is below X (0..1)")
+    add_policy(parser)
+    add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from engine.cli.output import print_json, say, table
+    from engine.detect.accuracy import measure
+    from engine.diagnostics import UsageError
+
+    if args.min is not None and not 0 <= args.min <= 1:
+        raise UsageError("--min takes a fraction between 0 and 1")
+    policy = policy_from(args)
+    tasks, problems = _labelled(args.labels, {t.id for t in policy.tiers})
+    if problems:
+        for problem in problems:
+            print(problem.format(), file=sys.stderr)
+        return 2
+    report = measure(policy, tasks)
+    below = args.min is not None and report.accuracy < args.min
+    if args.json:
+        print_json({**report.to_dict(), "min": args.min, "passed": not below})
+        return 1 if below else 0
+    say(f"{args.labels}: {report.correct} of {report.total} tasks detected as labelled — accuracy "
+        f"{report.accuracy:.1%}" + (f" (minimum {args.min:.1%})" if args.min is not None else ""))
+    table(["tier", "precision", "recall", "tasks"],
+          [(t.tier, _pct(t.precision), _pct(t.recall), t.support) for t in report.per_tier], right=(1, 2, 3))
+    table(["labelled \\ detected", *report.tiers],
+          [(e, *report.confusion[e].values()) for e in report.tiers], right=tuple(range(1, len(report.tiers) + 1)),
+          title="confusion matrix")
+    if report.misses:
+        table(["id", "expected", "detected", "confidence", "task"],
+              [(m.id, m.expected, m.detected, m.confidence, _short(m.text)) for m in report.misses],
+              title="misclassified")
+    if below:
+        say(f"accuracy {report.accuracy:.1%} is below the minimum {args.min:.1%}")
+    return 1 if below else 0
+
+
+def _labelled(path: str, tiers: set[str]) -> tuple[list, list]:
+    from engine.detect.taskfile import TaskLine, read_tasks
+    from engine.diagnostics import Problem, UsageError
+
+    tasks, problems = [], []
+    try:
+        with open(path, encoding="utf-8") as stream:
+            for item in read_tasks(stream, path):
+                if not isinstance(item, TaskLine):
+                    problems.append(item)
+                elif item.raw is None or item.tier is None:
+                    problems.append(Problem(path, item.line, 1, "task-label", "a labelled task is a JSON object "
+                                            "with \"text\" and \"tier\""))
+                elif item.tier not in tiers:
+                    problems.append(Problem(path, item.line, 1, "unknown-tier",
+                                            f"unknown tier {item.tier!r} (tiers: {', '.join(sorted(tiers))})"))
+                else:
+                    tasks.append((item.id, item.text, item.tier, item.context))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    if not tasks and not problems:
+        raise UsageError(f"{path}: no labelled tasks")
+    return tasks, problems
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def _short(text: str, width: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

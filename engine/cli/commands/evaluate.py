@@ -1,0 +1,59 @@
+"""ctxbudget evaluate TASK --agent A"""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
+
+HELP = "the budget of an agent for a task: detect the task's tier, then allocate"
+DESCRIPTION = """\
+Detect the complexity tier of TASK with the policy's signals (unless --tier gives it), then allocate
+AGENT's budget at that tier and split it across memory scopes.
+
+  ctxbudget evaluate "Troubleshoot cross-system freshness" --agent data-architect
+  ctxbudget evaluate "List all dbt models" --agent dbt-expert --json
+  ctxbudget evaluate "Analyze slow queries" --agent snowflake-expert --explain
+
+--json prints the keys of `budget --json` plus "confidence" and "signals" (each {"id", "tier", "weight",
+"text", "span"}); --explain shows which signals fired, where in the task, and how the scores came out."""
+ORDER = 5
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task", help="the task description")
+    parser.add_argument("--agent", "-a", required=True,
+                        help="agent name, full (specialists/dbt-expert) or short (dbt-expert)")
+    parser.add_argument("--tier", help="use this tier instead of detecting one")
+    parser.add_argument("--explain", action="store_true", help="show the signals, their spans and the scores")
+    add_context(parser)
+    add_policy(parser)
+    add_json(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.cli.output import print_json
+
+    policy = policy_from(args)
+    evaluation = policy.evaluate(args.task, args.agent, context_from(args), args.tier)
+    if args.json:
+        print_json(evaluation.to_dict())
+        return 0
+    from engine.cli.explain import explain, signal_line
+    from engine.cli.output import say, table
+    allocation = evaluation.allocation
+    how = "given" if evaluation.detection is None else f"detected, confidence {evaluation.confidence:g}"
+    capped = " (capped at the profile's max)" if allocation.capped else ""
+    say(f"{allocation.agent}: {allocation.budget:,} tokens — tier {allocation.tier} ×{allocation.multiplier:g} "
+        f"({how}), profile {allocation.profile}{capped}")
+    if evaluation.detection is not None:
+        if args.explain:
+            say("")
+            explain(args.task, evaluation.detection, policy.default_tier, policy.detector.confidence_scale)
+            say("")
+        else:
+            say(signal_line(evaluation.detection))
+    weights = policy.profiles[allocation.profile].weights
+    table(["scope", "weight", "tokens"],
+          [(scope, weights[scope], tokens) for scope, tokens in allocation.scopes.items()], right=(1, 2))
+    return 0

@@ -1,0 +1,179 @@
+"""The compiled detector: signals → one matcher and compiled conditions, then per task one pass and a score.
+
+Per task: normalise once (NFKC, case-folded), run the set matcher once over the UTF-8 bytes, locate the
+signals that fired, evaluate the derived signals in policy order, add up the weights per tier, pick the best
+tier (ties go to the tier nearest the default, then the smaller), apply the boosts, and derive a confidence
+from the margin between the best and the second-best score: ``margin / (margin + confidence_scale)``.
+
+The hot path is written for CPython's speed: effects are precomputed tuples, hits are built with
+``tuple.__new__``, and bindings that cost a pass over the text are computed only when a condition uses them.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+from engine.detect.conditions import compile_condition
+from engine.detect.matcher import Matcher, plan_entry
+from engine.detect.normalize import normalize
+from engine.detect.plan import plan_detection, signals_from_data, usable
+from engine.detect.model import Detection, Hit, Signal
+
+DEFAULT_CONFIDENCE_SCALE = 2.0
+_new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
+
+# A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
+# boost, group).
+_Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
+
+
+class Detector:
+    """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
+
+    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "conditions", "_matcher", "_effects",
+                 "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries")
+
+    def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
+                 confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None):
+        """Compile ``signals``; ``plan`` is their :func:`~engine.detect.plan.plan_detection`, when a cache kept it."""
+        self.signals = tuple(signals)
+        self.tiers = tuple(tiers)
+        self.default_tier = default_tier
+        self.confidence_scale = float(confidence_scale)
+        self._ranks = {t: i for i, t in enumerate(self.tiers)}
+        default = self._ranks[default_tier]
+        self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
+        self._zero_counts = MappingProxyType(dict.fromkeys((s.group for s in self.signals if s.group), 0))
+        self._effects = tuple(self._effect(s) for s in self.signals)
+        if plan is None or not usable(plan, self.signals):
+            plan = plan_detection(self.signals)
+        self._matcher = Matcher(plan["patterns"], [plan_entry(item) for item in plan["entries"]])
+        self._fired = self._matcher.fired
+        # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
+        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
+        cached = plan["conditions"]
+        self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
+                                for i in plan["derived"])
+        self._derived = tuple((i, c.evaluate) for i, c in zip(plan["derived"], self.conditions))
+
+    @classmethod
+    def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str,
+                  plan: Mapping[str, Any] | None = None) -> "Detector":
+        """The detector of a validated ``detection:`` section (absent: no signals, always the default tier)."""
+        detection = detection or {}
+        return cls(signals_from_data(detection), tiers, default_tier,
+                   detection.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE), plan)
+
+    def _effect(self, signal: Signal) -> _Effect:
+        tier, weight = signal.main
+        ranked = tuple((self._ranks[t], w) for t, w in signal.weights.items() if w)
+        return (signal.id, tier, weight), (signal.boost, signal.weights, signal.group), ranked, signal.boost, \
+            signal.group
+
+    # -- the hot path -----------------------------------------------------------------------------------
+
+    def detect(self, text: str, context: Mapping[str, Any] | None = None) -> Detection:
+        """The tier of ``text`` (a task description), with the signals that fired and where."""
+        if text.isascii():  # NFKC leaves ASCII alone, and folding it keeps every offset
+            norm, folded = None, text.lower()
+            data = folded.encode("ascii")
+        else:
+            norm = normalize(text)
+            folded = norm.text
+            data = folded.encode("utf-8", "surrogatepass")
+        scores = [0.0] * len(self.tiers)
+        boost = 0
+        hits: list[Hit] = []
+        named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
+        count = dict(self._zero_counts)  # for the conditions' `count`
+        fired = self._fired(data)
+        if fired:
+            entries = self._entries
+            fired.sort()  # entries are in policy order, a signal's entries next to each other
+            current, first = -1, (0, 0)
+            for i in fired:
+                signal, locate, before, after, ranked, lift, group = entries[i]
+                found = locate(folded, data)
+                if found is None:
+                    continue
+                if signal == current:  # another word of the same signal: keep the earliest
+                    if found < first:
+                        first = start, end = found if norm is None else norm.span(*found)
+                        hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+                    continue
+                current = signal
+                first = found
+                start, end = found if norm is None else norm.span(*found)
+                hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
+                for rank, weight in ranked:
+                    scores[rank] += weight
+                boost += lift
+                named[before[0]] = True
+                if group is not None:
+                    count[group] += 1
+        if self._derived:
+            boost += self._derive(text, folded, hits, scores, named, count, context)
+        return self._decide(scores, boost, hits)
+
+    def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float], named: dict[str, bool],
+                count: dict[str, int], context: Mapping[str, Any] | None) -> int:
+        """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
+        A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
+        bindings = _Bindings({"hits": named, "count": count, "chars": len(text), "text": folded,
+                              "tiers": self._ranks,
+                              "context": context if type(context) is dict else {} if context is None else dict(context)})
+        bindings.task = text
+        boost = 0
+        effects = self._effects
+        for index, evaluate in self._derived:
+            try:
+                if evaluate(bindings) is not True:
+                    continue
+            except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                continue
+            before, after, ranked, lift, group = effects[index]
+            hits.append(_new_tuple(Hit, before + ("", None) + after))
+            for rank, weight in ranked:
+                scores[rank] += weight
+            boost += lift
+            named[before[0]] = True
+            if group is not None:
+                count[group] += 1
+        return boost
+
+    def _decide(self, scores: list[float], boost: int, hits: list[Hit]) -> Detection:
+        ordered = sorted(scores)
+        top = ordered[-1]
+        second = ordered[-2] if len(ordered) > 1 else 0.0
+        if second != top:
+            best = scores.index(top)
+        else:  # a tie: the tier nearest the default, then the smaller
+            for best in self._tie_order:
+                if scores[best] == top:
+                    break
+        margin = top - second
+        confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+        final = best + boost
+        if boost:
+            final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
+        tiers = self.tiers
+        return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
+                                      tuple(hits), tiers[best], boost))
+
+
+class _Bindings(dict):
+    """What conditions see. ``words`` and ``question`` cost a pass over the task, so they are worked out the
+    first time a condition reads them (most tasks never get that far in the conditions that use them)."""
+
+    __slots__ = ("task",)
+
+    def __missing__(self, name: str) -> Any:
+        if name == "words":
+            value: Any = len(self["text"].split())
+        elif name == "question":
+            value = self.task.rstrip().endswith("?")
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value

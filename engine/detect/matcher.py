@@ -1,0 +1,222 @@
+"""One multi-pattern matcher for every literal and pattern of a policy, and span locators for what fired.
+
+Every literal and every RE2 pattern becomes one entry of a single ``re2.Set``: one pass over the task's
+normalised UTF-8 bytes says which entries match, in time linear in the text and nearly flat in the number of
+entries (RE2 builds a DFA lazily and never backtracks). Only the entries that fired are then located, to
+report the matched text and its span: literals with ``str.find`` and the same boundary and separator rules
+as their RE2 pattern (no regex needed), patterns with their own RE2 regex, compiled the first time the
+pattern fires. Every locator is linear in the text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Sequence
+
+import re2
+
+from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, forms_pattern, literal_forms
+
+# RE2's memory budgets. One pattern may compile to about 40,000 instructions (the default policy's largest
+# is 2,400), so no pattern makes compilation slow; all of them together get 64 MiB, which 3,000 signals fit
+# with room to spare. A larger set is refused when the policy is validated (pattern-set-too-large).
+PATTERN_MAX_MEM = 1 << 20
+SET_MAX_MEM = 64 << 20
+
+Locate = Callable[[str, bytes], "tuple[int, int] | None"]
+
+
+def options(max_mem: int = PATTERN_MAX_MEM) -> re2.Options:
+    opts = re2.Options()
+    opts.max_mem = max_mem
+    opts.log_errors = False  # errors are reported as policy problems, not on stderr
+    return opts
+
+
+class Entry(NamedTuple):
+    """What one entry of the set stands for: the signal it belongs to and how to locate it."""
+
+    signal: int
+    locate: Locate
+
+
+def plan_entry(item: Sequence[Any]) -> Entry:
+    """The entry of one item of a detection plan: ``[signal, "word", forms]``, ``[signal, "phrase", lead,
+    last]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`)."""
+    signal, kind = item[0], item[1]
+    if kind == "word":
+        return Entry(signal, word_locator(item[2]))
+    if kind == "phrase":
+        return Entry(signal, phrase_locator(item[2], item[3]))
+    if kind == "regex":
+        return Entry(signal, regex_locator(item[2]))
+    raise ValueError(f"unknown plan entry kind {kind!r}")
+
+
+def literal_entry(signal: int, literal: str, inflect: bool) -> tuple[str, Entry]:
+    """The set pattern and the entry of one literal word or phrase."""
+    lead, last = literal_forms(literal, inflect)
+    return forms_pattern(lead, last), plan_entry([signal, "phrase", lead, last] if lead else [signal, "word", last])
+
+
+def word_locator(forms: Sequence[str]) -> Locate:
+    """Finds the first occurrence of one of ``forms`` (one word and its inflections) on word boundaries.
+
+    Scans with ``str.find`` for the forms' common prefix. When every form starts and ends with a word
+    character (almost always), at most one form can match at a position, so the base form is tried first and
+    the boundary tests are plain.
+    """
+    prefix = _common_prefix(forms)
+    if all(f[0] in WORD_CHARS and f[-1] in WORD_CHARS for f in forms):
+        plain = tuple((form, len(form)) for form in forms)
+
+        def locate(text: str, data: bytes) -> tuple[int, int] | None:
+            start = text.find(prefix)
+            while start >= 0:
+                if start == 0 or text[start - 1] not in WORD_CHARS:
+                    for form, length in plain:
+                        if text.startswith(form, start):
+                            end = start + length
+                            if end == len(text) or text[end] not in WORD_CHARS:
+                                return start, end
+                start = text.find(prefix, start + 1)
+            return None
+
+        return locate
+
+    longest_first = sorted(forms, key=len, reverse=True)  # edged forms can nest: "c++" before "c+"
+
+    def locate_edged(text: str, data: bytes) -> tuple[int, int] | None:
+        start = text.find(prefix)
+        while start >= 0:
+            end = _word_at(text, start, longest_first)
+            if end is not None:
+                return start, end
+            start = text.find(prefix, start + 1)
+        return None
+
+    return locate_edged
+
+
+def phrase_locator(lead: Sequence[str], last: Sequence[str]) -> Locate:
+    """Finds the first occurrence of the words ``lead`` then one of ``last``, separated by separator runs."""
+    head = lead[0]
+    longest_first = sorted(last, key=len, reverse=True)
+
+    def locate(text: str, data: bytes) -> tuple[int, int] | None:
+        start = text.find(head)
+        while start >= 0:
+            end = _phrase_at(text, start, lead, longest_first)
+            if end is not None:
+                return start, end
+            start = text.find(head, start + 1)
+        return None
+
+    return locate
+
+
+def _word_at(text: str, start: int, forms: Sequence[str], boundary_before: bool = True) -> int | None:
+    """Where one of ``forms`` (longest first) ends when it starts at ``start`` with its word boundaries."""
+    if boundary_before and forms[0][0] in WORD_CHARS and start and text[start - 1] in WORD_CHARS:
+        return None
+    for form in forms:
+        end = start + len(form)
+        if text.startswith(form, start) and not (
+                form[-1] in WORD_CHARS and end < len(text) and text[end] in WORD_CHARS):
+            return end
+    return None
+
+
+def _phrase_at(text: str, start: int, lead: Sequence[str], last: Sequence[str]) -> int | None:
+    """Where the phrase ends when it starts at ``start``, else None (no boundaries inside a phrase)."""
+    if lead[0][0] in WORD_CHARS and start and text[start - 1] in WORD_CHARS:
+        return None
+    at = start
+    for word in lead:
+        if not text.startswith(word, at):
+            return None
+        at += len(word)
+        gap = at
+        while at < len(text) and text[at] in SEPARATOR_CHARS:
+            at += 1
+        if at == gap:
+            return None
+    return _word_at(text, at, last, boundary_before=False)
+
+
+def regex_locator(pattern: str) -> Locate:
+    """Finds the first match of an RE2 pattern in the UTF-8 bytes of the text.
+
+    The regex is compiled the first time it is needed — when its pattern fires, once per process — so a
+    one-shot command compiles the few patterns a task fires rather than all of them; the screening set is
+    compiled up front. Matching calls the extension's ``RE2.Match`` directly when google-re2 exposes it (3×
+    cheaper than ``search``, which builds a generator and a match object).
+    """
+    compiled: list = []
+
+    def locate(text: str, data: bytes) -> tuple[int, int] | None:
+        if not compiled:
+            compiled.append(_spans_function(pattern))
+        span = compiled[0](UNANCHORED, data, 0, len(data))[0]
+        if span[0] < 0:
+            return None
+        return span if len(data) == len(text) else _characters(span, text, data)  # ASCII: bytes are characters
+
+    return locate
+
+
+UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+
+
+def _spans_function(pattern: str) -> Callable[[Any, bytes, int, int], list[tuple[int, int]]]:
+    """``(anchor, data, pos, endpos) → [(start, end), ...]`` for ``pattern``, ``(-1, -1)`` when no match."""
+    regex = re2.compile(pattern.encode("utf-8"), options())
+    low_level = getattr(regex, "_regexp", None)
+    if low_level is not None and UNANCHORED is not None and hasattr(low_level, "Match"):
+        return low_level.Match
+
+    def spans(anchor: Any, data: bytes, pos: int, endpos: int) -> list[tuple[int, int]]:  # pragma: no cover
+        found = regex.search(data)
+        return [found.span() if found is not None else (-1, -1)]
+
+    return spans
+
+
+def _characters(span: tuple[int, int], text: str, data: bytes) -> tuple[int, int]:
+    """A byte span of ``data`` (``text`` as UTF-8) as a character span of ``text``."""
+    if len(data) == len(text):
+        return span
+    start, end = span
+    return len(data[:start].decode("utf-8", "surrogatepass")), len(data[:end].decode("utf-8", "surrogatepass"))
+
+
+class Matcher:
+    """A compiled set of entries: :attr:`fired` screens a text, the entries' locators find the spans."""
+
+    __slots__ = ("entries", "fired")
+
+    def __init__(self, patterns: Sequence[str], entries: Sequence[Entry]):
+        self.entries = tuple(entries)
+        self.fired: Callable[[bytes], list[int]]
+        """``fired(data)``: indices of the entries matching somewhere in ``data`` (folded text, UTF-8)."""
+        if not patterns:
+            self.fired = _no_match
+            return
+        pattern_set = re2.Set.SearchSet(options(SET_MAX_MEM))
+        for pattern in patterns:
+            pattern_set.Add(pattern)
+        pattern_set.Compile()
+        # The extension's own Match: the wrapper's only adds a str check (we pass bytes) and turns [] into None.
+        self.fired = getattr(pattern_set, "_set", pattern_set).Match
+
+
+def _no_match(data: bytes) -> list[int]:
+    return []
+
+
+def _common_prefix(words: Sequence[str]) -> str:
+    first = words[0]
+    size = len(first)
+    for word in words[1:]:
+        while not word.startswith(first[:size]):
+            size -= 1
+    return first[:size]

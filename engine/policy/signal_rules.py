@@ -1,0 +1,180 @@
+"""Semantic checks of the ``detection:`` section: what the schema cannot say about signals.
+
+Each rule is a generator over the schema-valid policy data yielding :class:`Problem` records at the YAML
+position of the offending node; :data:`engine.policy.semantics.RULES` lists them with the other rules.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, Iterator
+
+from engine.diagnostics import Problem
+from engine.policy.yamlsource import Document, json_path
+
+_KINDS = ("words", "pattern", "when")
+
+
+def _signals(data: dict) -> list[tuple[int, dict]]:
+    detection = data.get("detection") or {}
+    return list(enumerate(detection.get("signals") or []))
+
+
+def _at(doc: Document, path: tuple, rule: str, message: str, key: bool = False, severity: str = "error") -> Problem:
+    pos = doc.pos(path, key=key)
+    return Problem(pos.file, pos.line, pos.col, rule, message, json_path(path), severity)
+
+
+def _where(i: int, *rest: Any) -> tuple:
+    return ("detection", "signals", i) + rest
+
+
+def _items(value: Any) -> list[tuple[tuple, str]]:
+    """``(path suffix, text)`` of a string-or-list field."""
+    if isinstance(value, str):
+        return [((), value)]
+    return [((j,), v) for j, v in enumerate(value or [])]
+
+
+def signal_kind(data: dict, doc: Document) -> Iterator[Problem]:
+    """Exactly one of ``words``, ``pattern`` and ``when`` says when a signal fires."""
+    for i, signal in _signals(data):
+        kinds = [k for k in _KINDS if k in signal]
+        if len(kinds) != 1:
+            found = " and ".join(repr(k) for k in kinds) if kinds else "none"
+            yield _at(doc, _where(i, "id"), "signal-kind",
+                      f"signal {signal.get('id')!r} needs exactly one of 'words', 'pattern' or 'when' (found {found})")
+
+
+def duplicate_signal(data: dict, doc: Document) -> Iterator[Problem]:
+    first: dict[str, int] = {}
+    for i, signal in _signals(data):
+        sid = signal.get("id")
+        if sid in first:
+            line = doc.pos(_where(first[sid], "id")).line
+            yield _at(doc, _where(i, "id"), "duplicate-id", f"signal id {sid!r} is already used at line {line}")
+        else:
+            first[sid] = i
+
+
+def signal_tier(data: dict, doc: Document) -> Iterator[Problem]:
+    """Signal weights name tiers of the policy."""
+    tiers = [t.get("id") for t in data.get("tiers", [])]
+    for i, signal in _signals(data):
+        for tier in (signal.get("weights") or {}):
+            if tier not in tiers:
+                near = difflib.get_close_matches(str(tier), [str(t) for t in tiers], n=1)
+                yield _at(doc, _where(i, "weights", tier), "unknown-tier",
+                          f"signal {signal.get('id')!r} weighs unknown tier {tier!r}"
+                          + (f"; did you mean {near[0]!r}?" if near else f" (tiers: {', '.join(tiers)})"), key=True)
+
+
+def signal_words(data: dict, doc: Document) -> Iterator[Problem]:
+    """Every literal has at least one word once normalised."""
+    from engine.detect.literals import words_of
+
+    for i, signal in _signals(data):
+        for suffix, word in _items(signal.get("words")):
+            if not words_of(word):
+                yield _at(doc, _where(i, "words", *suffix), "bad-word",
+                          f"signal {signal.get('id')!r}: {word!r} has no word to match")
+
+
+def signal_pattern(data: dict, doc: Document) -> Iterator[Problem]:
+    """Patterns are valid RE2 (no backreferences or lookaround: they could not run in linear time)."""
+    import re2
+
+    from engine.detect.matcher import options
+    from engine.detect.plan import user_pattern
+
+    for i, signal in _signals(data):
+        for suffix, pattern in _items(signal.get("pattern")):
+            for candidate in (pattern, user_pattern(pattern)):
+                try:
+                    re2.compile(candidate, options())
+                except re2.error as exc:
+                    yield _at(doc, _where(i, "pattern", *suffix), "bad-pattern",
+                              f"signal {signal.get('id')!r}: {_re2_message(exc, pattern)}")
+                    break
+
+
+def signal_condition(data: dict, doc: Document) -> Iterator[Problem]:
+    """``when`` conditions compile (syntax, known names)."""
+    from engine.detect.conditions import ConditionError, compile_condition
+
+    for i, signal in _signals(data):
+        source = signal.get("when")
+        if not isinstance(source, str):
+            continue
+        try:
+            compile_condition(source)
+        except ConditionError as exc:
+            pos = doc.pos_in_scalar(_where(i, "when"), exc.line, exc.column)
+            yield Problem(pos.file, pos.line, pos.col, "bad-expression",
+                          f"signal {signal.get('id')!r}, condition column {exc.column}: {exc}",
+                          json_path(_where(i, "when")))
+
+
+def signal_effect(data: dict, doc: Document) -> Iterator[Problem]:
+    """A warning for a signal that changes nothing: no weights, no boost, no group, and no condition names it."""
+    conditions = " ".join(s.get("when", "") for _, s in _signals(data) if isinstance(s.get("when"), str))
+    for i, signal in _signals(data):
+        sid = str(signal.get("id"))
+        if any((signal.get("weights") or {}).values()) or signal.get("boost") or signal.get("group"):
+            continue
+        if re.search(r"(?<![\w-])" + re.escape(sid) + r"(?![\w-])", conditions):
+            continue
+        yield _at(doc, _where(i, "id"), "signal-no-effect",
+                  f"signal {sid!r} has no weights, boost or group and no condition refers to it", severity="warning")
+
+
+def pattern_set(data: dict, doc: Document) -> Iterator[Problem]:
+    """All patterns together fit in one RE2 set (its memory budget bounds a hostile policy)."""
+    import re2
+
+    from engine.detect.literals import literal_pattern, words_of
+    from engine.detect.matcher import SET_MAX_MEM, options
+    from engine.detect.plan import user_pattern
+
+    patterns = []
+    for _, signal in _signals(data):
+        for _, word in _items(signal.get("words")):
+            if words_of(word):
+                patterns.append(literal_pattern(word, bool(signal.get("inflect", True))))
+        for _, pattern in _items(signal.get("pattern")):
+            try:
+                re2.compile(user_pattern(pattern), options())
+            except re2.error:
+                return  # bad-pattern reports it; the set is checked once every pattern compiles
+            patterns.append(user_pattern(pattern))
+    if not patterns:
+        return
+    matcher = re2.Set.SearchSet(options(SET_MAX_MEM))
+    try:
+        for pattern in patterns:
+            matcher.Add(pattern)
+        matcher.Compile()
+    except re2.error:
+        yield _at(doc, ("detection", "signals"), "pattern-set-too-large",
+                  f"the {len(patterns)} words and patterns of the signals do not fit in one matcher; "
+                  "use fewer or simpler patterns")
+
+
+def _re2_message(exc: Exception, pattern: str) -> str:
+    raw = exc.args[0] if exc.args else str(exc)
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    reason, _, fragment = text.partition(": ")
+    if "too large" in reason:
+        return f"RE2 pattern '{pattern}' is too large (it would compile to over ~40,000 instructions)"
+    column = pattern.find(fragment) + 1 if fragment and fragment in pattern else 0
+    message = f"bad RE2 pattern '{pattern}': {reason}"
+    if fragment:
+        message += f" ({fragment!r}" + (f" at column {column} of the pattern)" if column else ")")
+    if re.match(r"\\[1-9]|\(\?<?[=!]", fragment):
+        message += "; RE2 has no lookaround or backreferences"
+    return message
+
+
+RULES = (signal_kind, duplicate_signal, signal_tier, signal_words, signal_pattern, signal_condition,
+         signal_effect, pattern_set)

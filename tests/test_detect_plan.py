@@ -1,0 +1,83 @@
+"""The detection plan (plain data the compiled-policy cache keeps) and the warm start it buys."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from engine.policy import Policy, check_policy
+from engine.detect.plan import PLAN_FORMAT
+
+TASKS = ["Show current Snowflake status", "Troubleshoot cross-system freshness", "Ｄｅｓｉｇｎ end–to–end ＡＲＣＨ",
+         "Why does the dbt run take 3x longer? Get it under 10 minutes"]
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    _, policy = check_policy(ROOT / "policies" / "default.yaml")
+    return dict(policy.data)
+
+
+def test_compiling_a_policy_plans_its_detection(data: dict) -> None:
+    plan = Policy.from_data(data).artifacts["detection"]
+    assert plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == len(plan["entries"])
+    assert json.loads(json.dumps(plan)) == plan  # plain JSON, as the cache stores it
+
+
+def test_a_cached_plan_detects_exactly_like_a_fresh_compile(data: dict) -> None:
+    fresh = Policy.from_data(data)
+    cached = Policy.from_data(data, artifacts=json.loads(json.dumps(dict(fresh.artifacts))))
+    assert cached.artifacts["detection"] is not fresh.artifacts["detection"]
+    assert [cached.detect(t) for t in TASKS] == [fresh.detect(t) for t in TASKS]
+
+
+@pytest.mark.parametrize("plan", [{"format": PLAN_FORMAT + 1}, {"format": PLAN_FORMAT, "patterns": []},
+                                  {"format": PLAN_FORMAT, "patterns": ["x"], "entries": [[9999, "word", ["x"]]],
+                                   "derived": [], "conditions": ""}, "junk", None])
+def test_an_unusable_plan_is_rebuilt(data: dict, plan: object) -> None:
+    policy = Policy.from_data(data, artifacts={"detection": plan})
+    assert policy.detect(TASKS[1]).tier == "multi-system"
+
+
+def test_a_policy_without_signals_plans_nothing(data: dict) -> None:
+    bare = {k: v for k, v in data.items() if k != "detection"}
+    policy = Policy.from_data(bare)
+    assert "detection" not in policy.artifacts and policy.detect(TASKS[1]).tier == policy.default_tier
+
+
+PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+heavy = ("ruamel", "jsonschema", "lark", "rich", "referencing", "unicodedata")
+print(code, sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in heavy}))
+"""
+
+
+def test_warm_evaluate_needs_no_yaml_schema_or_expression_parser(tmp_path: Path) -> None:
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    args = ["evaluate", "Troubleshoot cross-system freshness", "--agent", "dbt-expert", "--json"]
+    runs = [subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
+                           timeout=60, cwd=tmp_path) for _ in range(2)]
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[1].stdout.strip() == "0 []", runs[1].stderr
+
+
+def test_commands_that_only_allocate_load_nothing_of_detection(tmp_path: Path) -> None:
+    probe = ("import sys, io, contextlib\nfrom engine.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    code = main(sys.argv[1:])\n"
+             "print(code, sorted(m for m in sys.modules if m.startswith(('engine.detect', 're2'))))\n")
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    for _ in range(2):  # cold, then warm
+        done = subprocess.run([sys.executable, "-c", probe, "budget", "dbt-expert", "complex", "--json"], env=env,
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.stdout.strip() == "0 []", done.stderr
