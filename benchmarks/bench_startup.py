@@ -13,6 +13,9 @@ import pytest
 
 ENV = {**os.environ, "NO_COLOR": "1"}
 ENV.pop("CTXBUDGET_POLICY", None)
+# As installed: bytecode is written and reused (some sandboxes set PYTHONDONTWRITEBYTECODE, which makes every
+# start recompile every module from source).
+ENV.pop("PYTHONDONTWRITEBYTECODE", None)
 CLI = [sys.executable, "-m", "engine"]
 
 
@@ -25,6 +28,8 @@ def _run(command: list[str]) -> None:
     ("import yaml+schema+lark+rich", [sys.executable, "-c", "import ruamel.yaml, jsonschema, lark, rich.console"]),
     ("ctxbudget --help", CLI + ["--help"]),
     ("ctxbudget budget --json (warm cache)", CLI + ["budget", "dbt-expert", "complex", "--json"]),
+    ("ctxbudget evaluate --json (warm cache)", CLI + ["evaluate", "Analyze slow queries", "--agent", "dbt-expert",
+                                                      "--json"]),
     ("ctxbudget budget (no cache)", CLI + ["budget", "dbt-expert", "complex", "--json"]),
 ])
 def test_cold_start(benchmark, name: str, command: list[str], tmp_path) -> None:

@@ -20,14 +20,21 @@ from typing import Sequence
 from engine import __version__
 
 
-def _commands() -> list:
+def command_names() -> list[str]:
+    """The command names, from the modules' file names (``log_options`` → ``log-options``)."""
     folder = os.path.join(os.path.dirname(__file__), "commands")
-    names = [n[:-3] for n in os.listdir(folder) if n.endswith(".py") and not n.startswith("_")]
-    modules = [importlib.import_module(f"engine.cli.commands.{name}") for name in names]
+    return [n[:-3].replace("_", "-") for n in os.listdir(folder) if n.endswith(".py") and not n.startswith("_")]
+
+
+def _commands(only: str | None = None) -> list:
+    names = [only] if only else command_names()
+    modules = [importlib.import_module(f"engine.cli.commands.{name.replace('-', '_')}") for name in names]
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with ``only``, just that command's (start-up: argparse and the other command
+    modules cost tens of milliseconds that a single command does not need)."""
     parser = argparse.ArgumentParser(
         prog="ctxbudget",
         description="Token budgets for LLM agents' memory, driven by a YAML policy.",
@@ -36,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ctxbudget {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _commands():
-        name = getattr(module, "NAME", module.__name__.rsplit(".", 1)[-1].replace("_", "-"))
+    for module in _commands(only):
+        name = module.__name__.rsplit(".", 1)[-1].replace("_", "-")
         command = sub.add_parser(name, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         module.configure(command)
@@ -49,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ctxbudget`` console script; returns the exit code."""
     from engine.diagnostics import LookupFailed, PolicyError, UsageError
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in command_names() else None)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
