@@ -34,3 +34,17 @@ def test_doc_example(rule: str | None, text: str, tmp_path: Path) -> None:
 
 def test_docs_have_examples() -> None:
     assert len(_examples()) >= 3
+
+
+def test_readme_python_example_runs(tmp_path: Path, monkeypatch) -> None:
+    """The README's Python tour runs as written (its usage record goes to a scratch log)."""
+    monkeypatch.setenv("CTXBUDGET_LOG", str(tmp_path / "usage.jsonl"))
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    assert namespace["allocation"].budget == 30000
+    assert namespace["evaluation"].detection.tier == "complex"
+    assert (tmp_path / "usage.jsonl").read_text().count("\n") == 1
