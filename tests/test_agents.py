@@ -55,3 +55,14 @@ def test_seed_agents_and_profiles(default_policy) -> None:
     for profile in default_policy.agents.values():
         counts[profile] = counts.get(profile, 0) + 1
     assert counts == {"specialist-narrow": 13, "specialist-broad": 3, "role-coordinator": 7, "role-architect": 2}
+
+
+def test_policy_is_immutable(default_policy) -> None:
+    import pytest as _pytest
+
+    with _pytest.raises(AttributeError, match="immutable"):
+        default_policy.name = "changed"
+    with _pytest.raises(TypeError):
+        default_policy.profiles["x"] = None
+    with _pytest.raises(AttributeError):
+        default_policy.profiles["role-architect"].base = 1

@@ -69,9 +69,9 @@ def test_unknown_names_fail_with_suggestions(default_policy, agent: str, tier: s
 
 def test_the_detector_is_built_once_and_only_when_needed(default_policy) -> None:
     policy = load_policy(ROOT / "policies" / "default.yaml", cache=False)
-    assert "detector" not in vars(policy)
+    assert policy._detector is None
     policy.allocate("dbt-expert", "simple")
-    assert "detector" not in vars(policy)
+    assert policy._detector is None
     assert policy.detector is policy.detector
 
 

@@ -6,7 +6,6 @@ these classes at start-up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
@@ -58,8 +57,7 @@ class Detection(NamedTuple):
                 "base_tier": self.base_tier, "boost": self.boost, "signals": [h.to_dict() for h in self.hits]}
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """A task evaluated for an agent: its tier (detected, or given) and the budget that follows."""
 
     allocation: Allocation
@@ -80,8 +78,7 @@ class Evaluation:
                 "signals": [h.to_dict() for h in self.hits]}
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
+class Signal(NamedTuple):
     """A complexity signal of the policy: what makes it fire, and what it does when it fires.
 
     Exactly one of ``words`` (literal words and phrases), ``patterns`` (RE2) or ``when`` (an expression)
@@ -94,7 +91,7 @@ class Signal:
     words: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     when: str | None = None
-    weights: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    weights: Mapping[str, float] = MappingProxyType({})
     boost: int = 0
     group: str | None = None
     inflect: bool = True

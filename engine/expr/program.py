@@ -24,6 +24,17 @@ _BUILTINS = {"__import__": _import_helpers_only, "bool": bool, "dict": dict, "li
              "Exception": Exception}
 
 
+# Generated source → its code object: each distinct program is compiled by Python once per process. The
+# compiled-policy cache saves and restores this table (marshal, for the same Python build only), so a warm
+# start skips `compile` — about 0.25 ms a program.
+_CODE: dict[str, Any] = {}
+
+
+def code_table() -> dict[str, Any]:
+    """The process's table of compiled generated code (for :mod:`engine.policy.cache`)."""
+    return _CODE
+
+
 class Program:
     """A compiled expression. Call ``evaluate(bindings)`` as often as you like; it is safe to share.
 
@@ -51,7 +62,9 @@ class Program:
             with warnings.catch_warnings():
                 # e.g. "'int' object is not subscriptable" for 1.x: a run-time error in the language
                 warnings.simplefilter("ignore", SyntaxWarning)
-                code = compile(python_source, "<expression>", "exec")
+                code = _CODE.get(python_source)
+                if code is None:
+                    code = _CODE[python_source] = compile(python_source, "<expression>", "exec")
             exec(code, namespace)
         except SyntaxError as e:
             raise ExprError(f"generated code does not compile: {e}") from None

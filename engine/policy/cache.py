@@ -13,12 +13,19 @@ never an error.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
 
 from engine import __version__
+
+try:  # CPython's own SHA-256: `hashlib` first initialises OpenSSL, ~3 ms of every start
+    from _sha256 import sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other versions and interpreters
+    try:
+        from _sha2 import sha256  # Python ≥ 3.12
+    except ImportError:
+        from hashlib import sha256
 
 FORMAT = 1
 
@@ -36,7 +43,7 @@ def cache_dir() -> str | None:
 def _sha256(path: str) -> str | None:
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            return sha256(handle.read()).hexdigest()
     except OSError:
         return None
 
@@ -47,8 +54,44 @@ def entry_path(policy_file: str | os.PathLike, raw: bytes) -> str | None:
     if directory is None:
         return None
     where = os.path.realpath(policy_file)
-    key = hashlib.sha256(f"{FORMAT}\0{__version__}\0{where}\0".encode() + raw).hexdigest()
+    key = sha256(f"{FORMAT}\0{__version__}\0{where}\0".encode() + raw).hexdigest()
     return os.path.join(directory, f"{key[:40]}.json")
+
+
+def _python_build() -> str:
+    import sys
+
+    return sys.version  # marshal and bytecode are only good for the build that wrote them
+
+
+def _restore_code(found: dict[str, Any]) -> None:
+    """Hand the entry's compiled expression code to engine.expr (a miss costs only recompiling)."""
+    code = found.get("code")
+    if not isinstance(code, dict) or code.get("python") != _python_build():
+        return
+    try:
+        import marshal
+        from binascii import a2b_base64
+
+        table = marshal.loads(a2b_base64(code["blob"]))
+        from engine.expr.program import code_table
+
+        code_table().update({k: v for k, v in table.items() if isinstance(k, str)})
+    except (ValueError, EOFError, TypeError, KeyError):
+        pass
+
+
+def _saved_code() -> dict[str, str] | None:
+    import sys
+
+    program = sys.modules.get("engine.expr.program")
+    if program is None:
+        return None
+    import marshal
+    from binascii import b2a_base64
+
+    blob = b2a_base64(marshal.dumps(dict(program.code_table())), newline=False).decode("ascii")
+    return {"python": _python_build(), "blob": blob}
 
 
 def read(entry: str | None) -> dict[str, Any] | None:
@@ -65,6 +108,7 @@ def read(entry: str | None) -> dict[str, Any] | None:
             return None
         if not isinstance(found["data"], dict):
             return None
+        _restore_code(found)
         return found
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -75,7 +119,7 @@ def write(entry: str | None, source: str, files: list, data: dict, artifacts: di
     if entry is None:
         return
     payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "data": data,
-               "artifacts": artifacts}
+               "artifacts": artifacts, "code": _saved_code()}
     import tempfile
 
     try:

@@ -6,9 +6,7 @@ policy as plain data (which is also what the compiled-policy cache stores).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from engine import agents as agent_names
 from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, split, tokens
@@ -24,8 +22,7 @@ RULE_NAMES = ("agent", "stats", "params", "profile", "confidence")
 """What a recommendation rule's expressions may refer to (see docs/usage.md)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RecommendationRule:
+class RecommendationRule(NamedTuple):
     """When (an expression over ``stats``, ``params``, ``profile``, ``confidence``) to recommend ``action``.
 
     ``confidence`` (an expression) and ``reason`` (text) replace the built-in ones (see docs/usage.md).
@@ -35,8 +32,8 @@ class RecommendationRule:
     when: str
     confidence: str | None = None
     reason: str | None = None
-    when_program: Any = field(default=None, repr=False, compare=False)
-    confidence_program: Any = field(default=None, repr=False, compare=False)
+    when_program: Any = None
+    confidence_program: Any = None
 
 
 DEFAULT_RULES = (
@@ -49,8 +46,7 @@ DEFAULT_RULES = (
 """The rules when a policy gives none (the bundled default writes these out)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RecommendationSettings:
+class RecommendationSettings(NamedTuple):
     """Thresholds and rules of the profile recommendations (see docs/usage.md); rules apply first match."""
 
     min_samples: int = 10
@@ -80,8 +76,7 @@ class RecommendationSettings:
                 "downgrade_mean_usage": self.downgrade_mean_usage, "weight_drift": self.weight_drift}
 
 
-@dataclass(frozen=True, slots=True)
-class BudgetExample:
+class BudgetExample(NamedTuple):
     """A golden case: ``agent`` at ``tier`` gets ``budget`` tokens (and, if given, these ``scopes``)."""
 
     agent: str
@@ -90,8 +85,7 @@ class BudgetExample:
     scopes: Mapping[str, int] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TaskExample:
+class TaskExample(NamedTuple):
     """A golden case: ``task`` is detected as ``tier``."""
 
     task: str
@@ -100,9 +94,13 @@ class TaskExample:
     context: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
 class Policy:
-    """A validated, compiled policy. Build it with :func:`engine.load_policy`."""
+    """A validated, compiled policy. Build it with :func:`engine.load_policy`.
+
+    Immutable: its attributes cannot be set. (A plain class rather than a frozen dataclass, for start-up;
+    see :mod:`engine.model`.) What it computes on demand — allocations, the detector — it keeps in private
+    memo tables.
+    """
 
     name: str
     source: str
@@ -114,15 +112,40 @@ class Policy:
     thresholds: Thresholds
     enforcement: str
     recommendations: RecommendationSettings
-    budget_examples: tuple[BudgetExample, ...] = ()
-    task_examples: tuple[TaskExample, ...] = ()
-    data: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-    artifacts: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    budget_formula: Any = field(default=None, repr=False, compare=False)
-    _agent_index: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False, compare=False)
-    _tier_index: Mapping[str, Tier] = field(default_factory=dict, repr=False, compare=False)
-    _allocations: dict = field(default_factory=dict, repr=False, compare=False)
+    budget_examples: tuple[BudgetExample, ...]
+    task_examples: tuple[TaskExample, ...]
+    data: Mapping[str, Any]
+    files: tuple[tuple[str, str], ...]
+    artifacts: Mapping[str, Any]
+    budget_formula: Any
+
+    __slots__ = ("name", "source", "scopes", "profiles", "agents", "tiers", "default_tier", "thresholds",
+                 "enforcement", "recommendations", "budget_examples", "task_examples", "data", "files",
+                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector")
+
+    def __init__(self, *, budget_examples: tuple = (), task_examples: tuple = (), data: Mapping | None = None,
+                 files: tuple = (), artifacts: Mapping | None = None, **fields: Any):
+        init = object.__setattr__
+        for key, value in fields.items():
+            init(self, key, value)
+        init(self, "budget_examples", budget_examples)
+        init(self, "task_examples", task_examples)
+        init(self, "data", data if data is not None else {})
+        init(self, "files", tuple(files))
+        init(self, "artifacts", artifacts if artifacts is not None else {})
+        init(self, "_agent_index", agent_names.build_index(self.agents))
+        init(self, "_tier_index", {t.id: t for t in self.tiers})
+        init(self, "_allocations", {})
+        init(self, "_detector", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Policy is immutable (cannot set {name!r})")
+
+    __delattr__ = __setattr__
+
+    def __repr__(self) -> str:
+        return (f"Policy(name={self.name!r}, source={self.source!r}, profiles={len(self.profiles)}, "
+                f"agents={len(self.agents)}, tiers={[t.id for t in self.tiers]})")
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], source: str = "<data>",
@@ -183,8 +206,6 @@ class Policy:
             files=tuple(files),
             artifacts=kept,
             budget_formula=formula,
-            _agent_index=agent_names.build_index(agents),
-            _tier_index={t.id: t for t in tiers},
         )
 
     # -- look-ups ---------------------------------------------------------------------------------------
@@ -235,14 +256,17 @@ class Policy:
 
     # -- complexity detection -----------------------------------------------------------------------------
 
-    @cached_property
+    @property
     def detector(self) -> "Detector":
         """The compiled detector of the ``detection:`` section, built on first use (commands that only
         allocate never import re2)."""
-        from engine.detect import Detector
+        if self._detector is None:
+            from engine.detect import Detector
 
-        return Detector.from_data(self.data.get("detection") or {}, [t.id for t in self.tiers], self.default_tier,
-                                  plan=self.artifacts.get("detection"))
+            object.__setattr__(self, "_detector", Detector.from_data(
+                self.data.get("detection") or {}, [t.id for t in self.tiers], self.default_tier,
+                plan=self.artifacts.get("detection")))
+        return self._detector
 
     @property
     def signals(self) -> tuple["Signal", ...]:
