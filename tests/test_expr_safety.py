@@ -134,7 +134,7 @@ def test_python_names_are_just_variables():
 
 # Names generated code may use: Python keywords, its own locals, the runtime's helpers, a few types.
 _GENERATED = {"B", "e", "evaluate", "_careful", "FORMAT", "NAMES", "_m", "_SOURCE", "engine", "expr", "runtime",
-              "macros", "functions", "bool", "dict", "list", "str", "Exception"}
+              "macros", "functions", "bool", "int", "dict", "list", "str", "Exception"}
 _ATTRIBUTES = {"__class__", "startswith", "endswith", "search", "expr", "runtime", "macros", "functions"}
 
 

@@ -245,6 +245,12 @@ class Compiler:
         if op == "+":
             self.budget = True
             kind = lk if lk == rk and lk in ("string", "list") else "dyn"
+            if kind == "dyn" and "string" not in (lk, rk) and "list" not in (lk, rk):
+                # Counting things (`count.system + count.layer`) is the common case: ints add inline, the
+                # helper takes everything else. `&` evaluates both operands, so both temporaries are bound.
+                a, b, r = self.temp(), self.temp(), self.temp()
+                return (f"({r} if (({a} := {left}).__class__ is int) & (({b} := {right}).__class__ is int) "
+                        f"and {INT_MIN} <= ({r} := {a} + {b}) <= {INT_MAX} else _add({a}, {b}, _m))"), kind
             return f"_add({left}, {right}, _m)", kind
         # The helpers start with the common numeric cases, so a call is nearly as fast as inline checks.
         return f"{helper}({left}, {right})", "dyn"

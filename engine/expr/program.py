@@ -20,7 +20,7 @@ def _import_helpers_only(name: str, globals: Any = None, locals: Any = None, fro
 
 # Generated code runs without Python's builtins: it sees these type names (for its checks) and what it
 # imports from the helper modules. (Identifiers from an expression never become Python names anyway.)
-_BUILTINS = {"__import__": _import_helpers_only, "bool": bool, "dict": dict, "list": list, "str": str,
+_BUILTINS = {"__import__": _import_helpers_only, "bool": bool, "int": int, "dict": dict, "list": list, "str": str,
              "Exception": Exception}
 
 
