@@ -238,3 +238,36 @@ def test_bench(run_cli, tmp_path: Path) -> None:
     assert " tasks/s over " in lines[2] and " µs per task" in lines[2]
     code, _, err = run_cli("bench", "--seconds", "0", "--policy", POLICY)
     assert code == 2 and "--seconds" in err
+
+
+def test_detect_batch_shows_progress_only_on_a_terminal(run_cli, tmp_path, monkeypatch) -> None:
+    """A large --batch file gets a progress bar on a terminal (stderr); piped output gets nothing extra."""
+    from engine.cli import output, progress
+
+    tasks = tmp_path / "tasks.txt"
+    tasks.write_text("List all dbt models\n" * 4500)
+    calls: list = []
+
+    class Recorder:
+        def __init__(self, enabled: bool, description: str):
+            self.enabled = enabled
+            calls.append(("bar", enabled, description))
+
+        def __enter__(self):
+            return (lambda done, total: calls.append((done, total))) if self.enabled else None
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(progress, "progress_bar", Recorder)
+    code, out, _ = run_cli("detect", "--batch", str(tasks), "--policy", "default")
+    assert code == 0 and len(out.splitlines()) == 4500
+    assert calls == [("bar", False, f"detecting {tasks}")]
+    calls.clear()
+    monkeypatch.setattr(output, "fancy", lambda: True)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    code, out, _ = run_cli("detect", "--batch", str(tasks), "--policy", "default")
+    size = tasks.stat().st_size
+    assert code == 0 and len(out.splitlines()) == 4500
+    assert calls[0] == ("bar", True, f"detecting {tasks}")
+    assert calls[1:] == [(2000 * 20, size), (4000 * 20, size), (size, size)]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
 
@@ -79,20 +80,48 @@ def _batch(policy: Any, source: str, context: dict | None) -> int:
     bad = 0
     write, flush = sys.stdout.write, sys.stdout.flush
     try:
-        for item in read_tasks(stream, label):
-            if not isinstance(item, TaskLine):
-                print(item.format(), file=sys.stderr)
-                bad += 1
-                continue
-            detection = policy.detect(item.text, item.context if item.context is not None else context)
-            write(json.dumps({"id": item.id, **detection.to_dict()}, ensure_ascii=False) + "\n")
-            flush()
+        with _batch_progress(stream, label) as lines:
+            for item in read_tasks(lines, label):
+                if not isinstance(item, TaskLine):
+                    print(item.format(), file=sys.stderr)
+                    bad += 1
+                    continue
+                detection = policy.detect(item.text, item.context if item.context is not None else context)
+                write(json.dumps({"id": item.id, **detection.to_dict()}, ensure_ascii=False) + "\n")
+                flush()
     except UnicodeDecodeError as exc:
         raise UsageError(f"{label}: not UTF-8 text ({exc.reason})") from None
     finally:
         if stream is not sys.stdin:
             stream.close()
     return 2 if bad else 0
+
+
+@contextmanager
+def _batch_progress(stream: Any, label: str) -> Iterator[Iterable[str]]:
+    """The lines of ``stream``; on a terminal, with a progress bar over a file's size (stdin has none)."""
+    import os
+    import sys
+
+    from engine.cli.output import fancy
+    from engine.cli.progress import progress_bar
+
+    size = os.fstat(stream.fileno()).st_size if stream is not sys.stdin else 0
+    with progress_bar(bool(size) and fancy() and sys.stderr.isatty(), f"detecting {label}") as advance:
+        if advance is None:
+            yield stream
+            return
+
+        def counted() -> Iterator[str]:
+            done = 0
+            for number, line in enumerate(stream, 1):
+                done += len(line)  # characters: bytes for ASCII, near enough for a bar
+                if number % 2000 == 0:
+                    advance(min(done, size), size)
+                yield line
+            advance(size, size)
+
+        yield counted()
 
 
 def _interactive(policy: Any, context: dict | None, args: argparse.Namespace) -> int:
