@@ -165,3 +165,17 @@ def test_from_python_does_not_load_the_parser():
     parser = {"engine.expr.syntax", "engine.expr._tables", "engine.expr.tree", "engine.expr.compiler"}
     assert not [m for m in loaded if m.startswith("lark") or m in parser], loaded
     assert "engine.expr.runtime" in loaded
+
+
+def test_a_long_expression_error_shows_only_the_part_around_the_caret() -> None:
+    from engine.expr import ExprSyntaxError, compile as compile_expression
+
+    source = "(" * 20000 + "1" + ")" * 20000
+    try:
+        compile_expression(source)
+    except ExprSyntaxError as exc:
+        shown, caret = str(exc).splitlines()[1:]
+        assert len(shown) <= 2 * 60 + 2 and shown.startswith("…") and shown.endswith("…")
+        assert caret == " " * (60 + 1) + "^"
+    else:  # pragma: no cover
+        raise AssertionError("expected an ExprSyntaxError")

@@ -21,12 +21,20 @@ def position(source: str, offset: int) -> tuple[int, int]:
     return line, column
 
 
+CONTEXT = 60  # characters of a long line shown on each side of the caret
+
+
 def caret_lines(source: str, line: int, column: int) -> str:
-    """The source line and a caret under ``column`` (tabs kept so the caret lines up)."""
+    """The source line and a caret under ``column`` (tabs kept so the caret lines up); a long line is cut
+    to the part around the column, with ``…`` where it was cut."""
     lines = source.split("\n")
     text = lines[line - 1] if 0 < line <= len(lines) else ""
-    pad = "".join("\t" if c == "\t" else " " for c in text[: column - 1])
-    return f"{text}\n{pad}^"
+    start = max(0, column - 1 - CONTEXT)
+    end = column - 1 + CONTEXT
+    shown = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    before = ("…" if start else "") + text[start:column - 1]
+    pad = "".join("\t" if c == "\t" else " " for c in before)
+    return f"{shown}\n{pad}^"
 
 
 class ExprSyntaxError(ExprError):
