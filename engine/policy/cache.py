@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - other versions and interpreters
     except ImportError:
         from hashlib import sha256
 
-FORMAT = 1
+FORMAT = 2  # bump when what an entry holds changes
 
 
 def cache_dir() -> str | None:
