@@ -17,7 +17,6 @@ import re
 import statistics
 import time
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 

@@ -97,6 +97,6 @@ def test_split_sums_exactly_and_stays_close(budget: int, weights: dict) -> None:
         assert set(result.values()) == {0}
         return
     assert sum(result.values()) == budget
-    for scope, tokens in result.items():
-        assert tokens >= 0
-        assert abs(tokens - budget * weights[scope] / total) < 1 + 1e-6 * budget
+    for scope, share in result.items():
+        assert share >= 0
+        assert abs(share - budget * weights[scope] / total) < 1 + 1e-6 * budget

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from engine.expr.errors import EvaluationError, LimitExceeded
+from engine.expr.errors import EvaluationError, absorb
 from engine.expr.values import Fallback, charge, kind, type_name
 
 
@@ -88,41 +88,19 @@ def _map3_f(m: list, target: Any, units: int, predicate: Callable, body: Callabl
 def _predicate(value: Any, macro: str) -> bool:
     if value is True or value is False:
         return value
-    raise EvaluationError(f"the condition of {macro}() must be a bool, not {type_name(value)}")
+    raise _not_bool(macro, value)
+
+
+def _not_bool(macro: str, value: Any) -> EvaluationError:
+    return EvaluationError(f"the condition of {macro}() must be a bool, not {type_name(value)}")
 
 
 def _all_c(m: list, target: Any, units: int, body: Callable) -> bool:
-    error: EvaluationError | None = None
-    for x in _range(m, target, units):
-        try:
-            v = _predicate(body(x), "all")
-        except LimitExceeded:
-            raise
-        except EvaluationError as e:
-            error = error or e
-            continue
-        if v is False:
-            return False
-    if error is not None:
-        raise error
-    return True
+    return absorb((lambda x=x: body(x) for x in _range(m, target, units)), False, lambda v: _not_bool("all", v))
 
 
 def _exists_c(m: list, target: Any, units: int, body: Callable) -> bool:
-    error: EvaluationError | None = None
-    for x in _range(m, target, units):
-        try:
-            v = _predicate(body(x), "exists")
-        except LimitExceeded:
-            raise
-        except EvaluationError as e:
-            error = error or e
-            continue
-        if v is True:
-            return True
-    if error is not None:
-        raise error
-    return False
+    return absorb((lambda x=x: body(x) for x in _range(m, target, units)), True, lambda v: _not_bool("exists", v))
 
 
 def _exists_one_c(m: list, target: Any, units: int, body: Callable) -> bool:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from engine.expr import limits
-from engine.expr.errors import EvaluationError, LimitExceeded
+from engine.expr.errors import EvaluationError, LimitExceeded, absorb
 from engine.expr.errors import position
 from engine.expr.values import (
     INT_MAX,
@@ -395,42 +395,12 @@ def _not(a: Any) -> bool:
 
 def _and(*operands: Callable[[], Any]) -> bool:
     """``a && b && ...``: false if any operand is false, whatever errors the others raise."""
-    error: EvaluationError | None = None
-    for operand in operands:
-        try:
-            value = operand()
-        except LimitExceeded:
-            raise
-        except EvaluationError as e:
-            error = error or e
-            continue
-        if value is False:
-            return False
-        if value is not True:
-            error = error or no_overload("&&", value)
-    if error is not None:
-        raise error
-    return True
+    return absorb(operands, False, lambda value: no_overload("&&", value))
 
 
 def _or(*operands: Callable[[], Any]) -> bool:
     """``a || b || ...``: true if any operand is true, whatever errors the others raise."""
-    error: EvaluationError | None = None
-    for operand in operands:
-        try:
-            value = operand()
-        except LimitExceeded:
-            raise
-        except EvaluationError as e:
-            error = error or e
-            continue
-        if value is True:
-            return True
-        if value is not False:
-            error = error or no_overload("||", value)
-    if error is not None:
-        raise error
-    return False
+    return absorb(operands, True, lambda value: no_overload("||", value))
 
 
 def _test(value: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.diagnostics import PolicyError, Problem, UsageError
 from engine.policy.locate import display_path, read_bytes
-from engine.policy.yamlsource import Document, Pos, read_document
+from engine.policy.yamlsource import Document, read_document
 from engine.resources import bundled_policy
 
 MAX_CHAIN = 16
