@@ -48,3 +48,11 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch) -> None:
     assert namespace["allocation"].budget == 30000
     assert namespace["evaluation"].detection.tier == "complex"
     assert (tmp_path / "usage.jsonl").read_text().count("\n") == 1
+
+
+def test_policy_doc_describes_every_top_level_key() -> None:
+    import json
+
+    schema = json.loads((ROOT / "schemas" / "policy.schema.json").read_text(encoding="utf-8"))
+    text = (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
+    assert [key for key in schema["properties"] if f"`{key}`" not in text] == []
