@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DATA, SHARED, ROOT
 from engine import load_policy
@@ -99,3 +101,20 @@ def test_default_policy_on_the_bundled_sample_tasks(default_policy) -> None:
     tasks = [json.loads(line) for line in sample_corpus().read_text(encoding="utf-8").splitlines()]
     report = measure(default_policy, [(t["id"], t["text"], t["tier"], None) for t in tasks])
     assert report.accuracy >= 0.80, [m.to_dict() for m in report.misses]
+
+
+_DEFAULT = load_policy("default")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300) | st.text(alphabet="dbt Snowflake é–ﬁ İ ß?!\n\t-", max_size=120))
+def test_any_text_detects_with_spans_into_the_original(text: str) -> None:
+    """Whatever the task's text (any Unicode), detection answers, and every span points into the original."""
+    detection = _DEFAULT.detect(text)
+    assert detection.tier in [t.id for t in _DEFAULT.tiers]
+    assert 0.0 <= detection.confidence <= 1.0
+    for hit in detection.hits:
+        if hit.span is not None:
+            start, end = hit.span
+            assert 0 <= start <= end <= len(text)
+            assert hit.text == text[start:end]
