@@ -341,3 +341,12 @@ def test_apply_writes_nothing_when_the_edit_would_not_validate(capsys, workdir, 
     assert err == (f"{broken.format()}\n"
                    "ctxbudget: error: the edited policy would not validate; ctxbudget.yaml is unchanged\n")
     assert (workdir / "ctxbudget.yaml").read_text() == before
+
+
+def test_analyze_says_one_run_of_one_agent(run_cli, tmp_path) -> None:
+    log = tmp_path / "one.jsonl"
+    code, _, _ = run_cli("log", "--agent", "dbt-expert", "--tier", "complex", "--tokens", "global=5000",
+                         "--log", str(log))
+    assert code == 0
+    code, out, _ = run_cli("analyze", "--log", str(log))
+    assert code == 0 and out.splitlines()[0] == f"{log}: 1 run of 1 agent"

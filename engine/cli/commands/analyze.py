@@ -54,7 +54,9 @@ def print_analysis(analysis) -> None:  # noqa: ANN001 - an engine.analytics.Anal
     period = f" since {analysis.since:%Y-%m-%d %H:%M} UTC" if analysis.since else ""
     skipped = f"; {analysis.skipped_lines:,} line{'s' if analysis.skipped_lines != 1 else ''} skipped" \
         if analysis.skipped_lines else ""
-    say(f"{analysis.log}: {analysis.runs:,} runs of {len(data['agents'])} agents{period}{skipped}")
+    agents = len(data["agents"])
+    say(f"{analysis.log}: {analysis.runs:,} run{'s' if analysis.runs != 1 else ''} of {agents} "
+        f"agent{'s' if agents != 1 else ''}{period}{skipped}")
     if not analysis.runs:
         return
     say(f"usage: mean {pct(overall['mean_usage'])}, median {pct(overall['median_usage'])}, "
