@@ -64,7 +64,8 @@ PLAN_FORMAT = 2  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads 
 _KEY_CHARS = 40
 _PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 
-_SUPPORTED = hasattr(os, "O_NOFOLLOW") and hasattr(os, "geteuid") and os.open in os.supports_dir_fd
+_SUPPORTED = (hasattr(os, "O_NOFOLLOW") and hasattr(os, "geteuid") and os.open in os.supports_dir_fd
+              and os.scandir in os.supports_fd)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
