@@ -1,6 +1,7 @@
 """What keeping code out of the compiled-policy cache costs at start-up (see docs/security.md).
 
-    pytest benchmarks/bench_cache.py --benchmark-enable --benchmark-columns=median,iqr,rounds -s
+    pytest benchmarks/bench_cache.py --benchmark-enable --benchmark-columns=median,iqr,rounds
+    pytest benchmarks/bench_cache.py -k interleaved -s      # medians of interleaved runs, and the difference
 
 The cache holds data only, so a warm start compiles the default policy's expressions (the budget formula, the
 recommendation rules and the detector's ``when:`` conditions) from source. Each round is a fresh process, as
@@ -81,3 +82,24 @@ def test_compile_the_default_policys_expressions(benchmark, saved: str, name: st
         expected = [python for _, python in json.loads(open(saved).read())]
         assert json.loads(out) == expected and len(expected) == 14  # the same programs either way
     benchmark.pedantic(_run, args=(command,), rounds=30, iterations=1, warmup_rounds=1)
+
+
+def test_interleaved_medians(saved: str) -> None:
+    """The three commands interleaved round by round (fair on a busy machine); prints medians and the cost of
+    compiling from source over restoring cached code. No assertion on time: this documents the trade."""
+    import statistics
+    import time
+
+    commands = {"python -c pass": [sys.executable, "-c", "pass"],
+                "from source": [sys.executable, "-c", SCRIPT, "source", saved],
+                "from cached code": [sys.executable, "-c", SCRIPT, "code", saved]}
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(int(os.environ.get("BENCH_ROUNDS", "40"))):
+        for name, command in commands.items():
+            started = time.perf_counter()
+            _run(command)
+            times[name].append((time.perf_counter() - started) * 1000)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    print("\n" + "  ".join(f"{name}: {ms:.1f} ms" for name, ms in medians.items()),
+          f"\nfrom source costs {medians['from source'] - medians['from cached code']:+.1f} ms a start "
+          f"({medians['from source'] / medians['from cached code']:.2f}x)")

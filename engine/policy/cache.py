@@ -395,14 +395,12 @@ def write(entry: str | None, source: str, files: list, data: dict, artifacts: di
     links = _links(files)
     if links is None:
         return
-    kept = {}
     plan = artifacts.get("detection")
-    if isinstance(plan, dict):
-        plan = {**plan, "conditions": {}}  # conditions are compiled from their source on every start
-        if _plan_ok(plan):
-            kept["detection"] = plan
+    kept = {"detection": {**plan, "conditions": {}}} if isinstance(plan, dict) else {}  # conditions: from source
     payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
                "data": data, "artifacts": kept}
+    if not _shape_ok(payload):
+        return  # what would not be read back is not written
     try:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError):
