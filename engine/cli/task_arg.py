@@ -1,4 +1,4 @@
-"""The TASK argument of ``evaluate`` and ``detect``: the text itself, or ``-`` to read it from stdin.
+"""The TASK argument of ``evaluate`` and ``detect`` when it is ``-``: the task, read from stdin.
 
 A task passed as an argument is capped by the operating system (one argument of at most 128 KiB on Linux);
 on stdin it may be up to :data:`MAX_TASK_BYTES`. The read is bounded: a larger input is refused after
@@ -7,14 +7,7 @@ reading one byte more than the bound, never read whole.
 
 from __future__ import annotations
 
-import argparse
-
 MAX_TASK_BYTES = 1 << 20  # 1 MiB of UTF-8: a task description, not a document
-
-
-def add_task(parser: argparse.ArgumentParser, nargs: str | None = None) -> None:
-    parser.add_argument("task", nargs=nargs, metavar="TASK",
-                        help=f"the task description; - reads it from stdin (up to {MAX_TASK_BYTES >> 20} MiB)")
 
 
 def task_text(value: str) -> str:

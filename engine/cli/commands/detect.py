@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
 from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
-from engine.cli.task_arg import add_task, task_text
 
 HELP = "the complexity tier of a task, of every task in a file, or interactively"
 DESCRIPTION = """\
@@ -28,7 +27,8 @@ ORDER = 6
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_task(parser, nargs="?")
+    parser.add_argument("task", nargs="?", metavar="TASK",
+                        help="the task description; - reads it from stdin (up to 1 MiB)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--batch", metavar="FILE", help="detect every task of a JSONL or text file (- for stdin)")
     mode.add_argument("-i", "--interactive", action="store_true", help="detect tasks typed one per line")
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         return _batch(policy, args.batch, context)
     if args.interactive:
         return _interactive(policy, context, args)
-    task = task_text(args.task)
+    task = _task(args.task)
     _show(policy, task, policy.detect(task, context), args)
     return 0
 
@@ -212,3 +212,12 @@ def _line_reader(terminal: bool) -> Callable[[], str | None]:
             raise _Unreadable(f"the line is not UTF-8 text (byte {exc.start + 1}: {exc.reason})") from None
 
     return plain
+
+
+def _task(value: str) -> str:
+    """The task: ``value``, or for ``-`` the one on stdin (imported only then, so a warm start pays nothing)."""
+    if value != "-":
+        return value
+    from engine.cli.task_arg import task_text
+
+    return task_text(value)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
-from engine.cli.task_arg import add_task, task_text
 
 HELP = "the budget of an agent for a task: detect the task's tier, then allocate"
 DESCRIPTION = """\
@@ -25,7 +24,8 @@ ORDER = 5
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_task(parser)
+    parser.add_argument("task", metavar="TASK",
+                        help="the task description; - reads it from stdin (up to 1 MiB)")
     parser.add_argument("--agent", "-a", required=True,
                         help="agent name, full (specialists/dbt-expert) or short (dbt-expert)")
     parser.add_argument("--tier", help="use this tier instead of detecting one")
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json
 
     policy = policy_from(args)
-    task = task_text(args.task)
+    task = _task(args.task)
     evaluation = policy.evaluate(task, args.agent, context_from(args), args.tier)
     if args.json:
         print_json(evaluation.to_dict())
@@ -62,3 +62,12 @@ def run(args: argparse.Namespace) -> int:
     table(["scope", "weight", "tokens"],
           [(scope, weights[scope], tokens) for scope, tokens in allocation.scopes.items()], right=(1, 2))
     return 0
+
+
+def _task(value: str) -> str:
+    """The task: ``value``, or for ``-`` the one on stdin (imported only then, so a warm start pays nothing)."""
+    if value != "-":
+        return value
+    from engine.cli.task_arg import task_text
+
+    return task_text(value)
