@@ -119,10 +119,14 @@ def test_every_command_with_json_reports_its_usage_errors_as_json(run_cli) -> No
         assert "--no-such-option" in error["message"] or "required" in error["message"], name
 
 
-def test_the_documented_shape_is_the_one_printed() -> None:
+def test_the_documented_shape_is_the_one_printed(run_cli) -> None:
+    import re
+
     import engine.cli
 
     documented = engine.cli.__doc__ or ""
     assert all(f'"{key}"' in documented for key in KEYS)
     readme = (DATA.parents[1] / "README.md").read_text(encoding="utf-8")
-    assert all(f'"{key}"' in readme for key in KEYS)
+    shown = next(json.loads(b) for b in re.findall(r"```json\n(.*?)```", readme, re.S) if '"error"' in b)
+    code, out, _ = run_cli("budget", shown["error"]["name"], "--json")
+    assert code == shown["error"]["exit_code"] and json.loads(out) == shown
