@@ -133,8 +133,9 @@ class Policy:
     budget_formula: Any
 
     __slots__ = ("name", "source", "scopes", "profiles", "agents", "tiers", "default_tier", "thresholds",
-                 "enforcement", "scope_enforcement", "recommendations", "budget_examples", "task_examples", "data", "files",
-                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector")
+                 "enforcement", "recommendations", "budget_examples", "task_examples", "data", "files",
+                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector",
+                 "scope_enforcement")
 
     def __init__(self, *, budget_examples: tuple = (), task_examples: tuple = (), data: Mapping | None = None,
                  files: tuple = (), artifacts: Mapping | None = None, **fields: Any):
@@ -188,6 +189,8 @@ class Policy:
         agents = dict(data.get("agents", {}))
         kept = {"programs": programs.artifacts()}
         origins = (artifacts or {}).get("example_origins") or {}
+        if not isinstance(origins, dict):  # a cache entry of the wrong shape: nothing known
+            origins = {}
         if origins:
             kept["example_origins"] = origins
         if (data.get("detection") or {}).get("signals"):
