@@ -225,7 +225,7 @@ def write_plan(plan: ApplyPlan) -> None:
             temp.write(plan.updated.encode("utf-8"))
             temp.keep_mode(info)
             temp.close()
-            if _current_bytes(path) != expected:
+            if _current_bytes(path, len(expected)) != expected:
                 raise PolicyChanged(f"{plan.label} changed on disk while apply ran; nothing written — run apply "
                                     f"again to plan against the file as it is now")
             os.replace(temp.path, path)
@@ -253,13 +253,14 @@ def _writable_policy(path: Path, label: str) -> os.stat_result:
     return info
 
 
-def _current_bytes(path: Path) -> bytes:
-    from engine.policy.locate import read_bytes
+def _current_bytes(path: Path, expected_size: int) -> bytes | None:
+    """The policy's bytes now (one more than expected tells it grew); None when it is gone or not a file."""
+    from engine.policy.locate import NotRegularFile, read_bytes
 
     try:
-        return read_bytes(path, limit=1 << 26)
-    except FileNotFoundError:
-        return b""
+        return read_bytes(path, limit=expected_size)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, NotRegularFile):
+        return None
 
 
 def _sync_folder(folder: Path) -> None:
