@@ -20,7 +20,7 @@ RULES: dict[str, str] = {
     "extends-missing": "the parent policy named by 'extends' does not exist",
     "extends-cycle": "policies extend each other in a cycle (or a chain longer than 16)",
     "extends-path": "the parent is not a regular .yaml, .yml or .json file (a FIFO, a device, another suffix)",
-    "extends-not-policy": "the parent is not a ctxbudget policy (a mapping with 'version' or 'extends'); none of it is shown",
+    "extends-not-policy": "the parent is not a ctxbudget policy (a mapping with version or extends); it is not quoted",
     # the schema: one rule per JSON Schema keyword, e.g. schema-type, schema-required
     "schema-*": "the policy does not match schemas/policy.schema.json (the keyword names the check)",
     # semantics
