@@ -169,11 +169,22 @@ def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
                               json_path(path))
 
 
+def usage_log_path(data: dict, doc: Document) -> Iterator[Problem]:
+    """``usage_log`` names a ``.jsonl`` file and expands only ``~``, $HOME, $XDG_*, $CTXBUDGET_* (policy.md)."""
+    from engine.policy.locate import log_path_problem
+
+    value = data.get("usage_log")
+    why = log_path_problem(value) if isinstance(value, str) else None
+    if why:
+        yield _at(doc, ("usage_log",), "usage-log-path", f"usage_log: {why}", key=True)
+
+
 Rule = Callable[[dict, Document], Iterator[Problem]]
 
 RULES: tuple[Rule, ...] = (
     unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
     thresholds_order, budget_formula, recommendation_rules, *signal_rules.RULES,
+    usage_log_path,
 )
 
 
