@@ -34,6 +34,12 @@ class ExampleResult:
                 "inherited": bool(self.origin), "origin": self.origin or None}
 
 
+def knows_origins(policy: Any) -> bool:
+    """Whether ``policy`` knows which file wrote each example: it extends nothing, or its loading said (a
+    compiled-policy cache entry written before origins were kept does not)."""
+    return len(policy.files) <= 1 or "example_origins" in policy.artifacts
+
+
 def inherited_count(policy: Any) -> int:
     """How many of ``policy``'s examples come from its ``extends`` parents."""
     return sum(1 for e in (*policy.budget_examples, *policy.task_examples) if e.origin)

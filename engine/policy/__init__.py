@@ -46,9 +46,8 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     problems = semantic_problems(loaded.doc)
     if any(p.severity == "error" for p in problems):
         return problems, None
-    origins = _example_origins(loaded.doc)
-    policy = Policy.from_data(loaded.doc.data, source=label, files=tuple(loaded.files),
-                              artifacts={"example_origins": origins} if origins else None)
+    origins = {"example_origins": _example_origins(loaded.doc)} if len(loaded.files) > 1 else None
+    policy = Policy.from_data(loaded.doc.data, source=label, files=tuple(loaded.files), artifacts=origins)
     return problems, policy
 
 

@@ -168,7 +168,8 @@ class Policy:
 
         ``artifacts`` are compiled forms from an earlier compilation of the same data (the cache keeps them);
         the result's ``artifacts`` are what a later call may reuse. ``artifacts["example_origins"]`` (section →
-        one file label per example, "" for the policy's own file) says which golden examples were inherited.
+        one file label per example, "" for the policy's own file; a section left out is all its own) says which
+        golden examples were inherited; loading writes it for every policy that extends another.
         """
         from engine.policy.programs import ProgramTable
 
@@ -188,11 +189,11 @@ class Policy:
         examples = data.get("examples", {})
         agents = dict(data.get("agents", {}))
         kept = {"programs": programs.artifacts()}
-        origins = (artifacts or {}).get("example_origins") or {}
-        if not isinstance(origins, dict):  # a cache entry of the wrong shape: nothing known
-            origins = {}
-        if origins:
+        origins = (artifacts or {}).get("example_origins")
+        if isinstance(origins, dict):  # (else unknown: a cache entry of another shape)
             kept["example_origins"] = origins
+        else:
+            origins = {}
         if (data.get("detection") or {}).get("signals"):
             # The detection plan: plain data the cache keeps, so a warm start only compiles the RE2 set. A
             # cached one is passed on untouched (the detector checks it when it is first needed, and

@@ -30,11 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json, say, table
-    from engine.golden import inherited_count, run_examples
+    from engine.golden import inherited_count, knows_origins, run_examples
     from engine.policy import load_policy
 
-    # A full check, as `validate` does: which file wrote each example comes from reading the chain itself.
-    policy = load_policy(args.file or args.policy, cache=False)
+    policy = load_policy(args.file or args.policy)
+    if not knows_origins(policy):  # a cached entry from before: read the chain again
+        policy = load_policy(args.file or args.policy, cache=False)
     results = run_examples(policy, inherited=args.inherited)
     failed = [r for r in results if not r.passed]
     not_run = 0 if args.inherited else inherited_count(policy)
