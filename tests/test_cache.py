@@ -133,7 +133,8 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     assert [e.suffix for e in entries] == [".entry"]
     found = _read_entry(entries[0])
     assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts"}
-    assert set(found["artifacts"]) == {"detection"} and found["artifacts"]["detection"]["conditions"] == {}
+    assert set(found["artifacts"]) == {"detection", "example_origins"}
+    assert found["artifacts"]["detection"]["conditions"] == {}
     text = entries[0].read_text()
     assert "def evaluate" not in text and "from engine" not in text  # no generated Python anywhere
     assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700 and stat.S_IMODE(entries[0].stat().st_mode) == 0o600
@@ -288,18 +289,25 @@ def test_a_new_local_file_that_shadows_a_bundled_parent_is_not_served_stale(tmp_
     assert _budget(team) == before == _budget(team, cache=False)
 
 
-def test_the_shadowing_case_is_live(tmp_path: Path, cache_dir: Path) -> None:
-    """At least one of the shadowing names above changes the budget, so their test is not vacuous."""
-    team = tmp_path / "team.yaml"
-    team.write_text("extends: default\n")
-    before = _budget(team, cache=False)
-    shutil.copy(Path(cache.__file__).parents[2] / "policies" / "default.yaml", tmp_path / "real-default.yaml")
-    changed = []
-    for shadow in ("default", "default.yaml"):
-        (tmp_path / shadow).write_text("extends: ./real-default.yaml\nprofiles:\n  specialist-narrow: {base: 40000}\n")
-        changed.append(_budget(team, cache=False) != before)
-        (tmp_path / shadow).unlink()
-    assert any(changed)
+@pytest.mark.parametrize("reference", ["default", "base.yaml", "./base.yml", "sub/../base.yaml", "link.yaml",
+                                       "ABSOLUTE", "sub/", "missing.yaml", "base", "nosuch-bundled"])
+def test_the_cache_sees_wherever_extends_resolves_a_reference(tmp_path: Path, reference: str) -> None:
+    """The places the cache re-checks for a reference include the one engine.policy.extends resolves it to, so
+    a change there is a miss. (If the extends rules change, this fails before a stale entry can be served.)"""
+    from engine.policy.extends import resolve_parent
+
+    (tmp_path / "sub").mkdir()
+    for name in ("base.yaml", "base.yml", "base", "default.yaml"):
+        (tmp_path / name).write_text("version: 1\n")
+    (tmp_path / "link.yaml").symlink_to("base.yml")
+    child = tmp_path / "team.yaml"
+    reference = str(tmp_path / "base.yaml") if reference == "ABSOLUTE" else reference
+    parent = resolve_parent(reference, child)
+    facts = [fact for _, fact in cache._probe(str(child), reference)]
+    if reference in ("missing.yaml", "base", "nosuch-bundled"):  # no parent: an invalid policy is never cached
+        assert parent is None
+    else:
+        assert [str(parent), "file" if parent.is_file() else "dir"] in facts
 
 
 def test_an_unwritable_cache_directory_is_no_error(team: Path, tmp_path: Path, monkeypatch, capsys) -> None:

@@ -1,10 +1,11 @@
 """A cache of validated policies, so a command that only *uses* a policy skips YAML, the schema and the
 semantic checks (about 150 ms of imports) when the policy has not changed.
 
-**Data only.** An entry holds the merged, validated policy data and the detection plan (patterns and word
-forms, plain JSON) — never code: no generated Python, no bytecode. Expressions are compiled from their
-source on every start (about 2 ms for `budget` with the default policy, 10 ms for `evaluate`; the measurements
-are in docs/security.md). So the worst a tampered entry can do is what a tampered policy can do.
+**Data only.** An entry holds the merged, validated policy data, the detection plan (patterns and word
+forms) and which file wrote each golden example, as plain JSON — never code: no generated Python, no
+bytecode. Expressions are compiled from their source on every start (what that costs is measured by
+benchmarks/bench_cache.py and quoted in docs/security.md). So the worst a tampered entry can do is what a
+tampered policy can do.
 
 **Trusted only when it is yours** (the rule ssh applies to ``~/.ssh``): the cache folder and the entry must be
 owned by the current user, must not be symbolic links, and must be writable by nobody else (no group or
@@ -228,6 +229,12 @@ def _fact_ok(fact: Any) -> bool:
                             and fact[1] in ("file", "dir", "other"))
 
 
+def _origins_ok(origins: Any) -> bool:
+    """Which file wrote each golden example (engine.policy.check_policy): section → one label per example."""
+    return (type(origins) is dict and set(origins) <= {"budgets", "tasks"}
+            and all(type(v) is list and all(type(f) is str for f in v) for v in origins.values()))
+
+
 def _shape_ok(found: Any) -> bool:
     if not (isinstance(found, dict) and found.get("format") == FORMAT and found.get("version") == __version__):
         return False
@@ -237,7 +244,10 @@ def _shape_ok(found: Any) -> bool:
         return False
     detection = data.get("detection")
     planned = isinstance(detection, dict) and bool(detection.get("signals"))  # a plan exactly when there are signals
-    return set(artifacts) == ({"detection"} if planned else set()) and (not planned or _plan_ok(artifacts["detection"]))
+    extends = len(found["files"]) > 1  # the examples' origins exactly when it extends another policy
+    return (set(artifacts) == {*(["detection"] if planned else []), *(["example_origins"] if extends else [])}
+            and (not planned or _plan_ok(artifacts["detection"]))
+            and (not extends or _origins_ok(artifacts["example_origins"])))
 
 
 # -- the extends chain as it resolves now ------------------------------------------------------------------------
@@ -340,7 +350,8 @@ def _usable(found: Any, policy_file: str | os.PathLike | None = None) -> bool:
 
 def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> dict[str, Any] | None:
     """The cached entry (of ``policy_file``, when given) if the cache is trusted, the entry is whole, and
-    everything it came from is unchanged; else None. Its ``artifacts`` hold only data (the detection plan)."""
+    everything it came from is unchanged; else None. Its ``artifacts`` hold only data (the detection plan and
+    the golden examples' origins)."""
     if entry is None or _distrust:
         return None
     directory, name = os.path.split(entry)
@@ -384,8 +395,8 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> dic
 
 
 def write(entry: str | None, source: str, files: list, data: dict, artifacts: dict) -> None:
-    """Store an entry (data only: the ``detection`` plan of ``artifacts``, without compiled conditions) and
-    evict old ones; give up quietly on any OS error."""
+    """Store an entry (data only: of ``artifacts``, the ``detection`` plan without compiled conditions and the
+    ``example_origins``) and evict old ones; give up quietly on any OS error."""
     if entry is None or _distrust:
         return
     directory, name = os.path.split(entry)
@@ -395,8 +406,9 @@ def write(entry: str | None, source: str, files: list, data: dict, artifacts: di
     links = _links(files)
     if links is None:
         return
-    plan = artifacts.get("detection")
-    kept = {"detection": {**plan, "conditions": {}}} if isinstance(plan, dict) else {}  # conditions: from source
+    kept = {key: artifacts[key] for key in ("detection", "example_origins") if key in artifacts}
+    if isinstance(kept.get("detection"), dict):
+        kept["detection"] = {**kept["detection"], "conditions": {}}  # conditions are compiled from source
     payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
                "data": data, "artifacts": kept}
     if not _shape_ok(payload):
