@@ -31,7 +31,7 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     policy when there are none. Always a full check (no cache). Raises UsageError when the file cannot be
     read."""
     from engine.policy.extends import load_chain
-    from engine.policy.schema import schema_problems
+    from engine.policy.schema import schema_problems, well_formed_part
     from engine.policy.semantics import semantic_problems
 
     file = locate_policy(path)
@@ -41,8 +41,10 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     except PolicyError as exc:
         return exc.problems, None
     problems = schema_problems(loaded.doc)
-    if problems:
-        return problems, None
+    if problems:  # report the semantic problems of the well-formed parts too, in one run
+        shown = {p.json_path for p in problems}
+        semantic = semantic_problems(loaded.doc, well_formed_part(loaded.doc))
+        return problems + [p for p in semantic if p.json_path not in shown], None
     problems = semantic_problems(loaded.doc)
     if any(p.severity == "error" for p in problems):
         return problems, None

@@ -199,7 +199,18 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def semantic_problems(doc: Document) -> list[Problem]:
-    """Every semantic problem of a schema-valid policy, in file order."""
-    problems = [p for rule in RULES for p in rule(doc.data, doc)]
+def semantic_problems(doc: Document, data: Any = None) -> list[Problem]:
+    """Every semantic problem of the policy, in file order. ``data``: the part of ``doc.data`` that passed the
+    schema (:func:`engine.policy.schema.well_formed_part`) when it did not all pass; each rule then checks
+    what is left, and a rule that cannot make sense of it reports nothing (the schema's problems say why)."""
+    if data is None:
+        return sorted((p for rule in RULES for p in rule(doc.data, doc)), key=lambda p: (p.path, p.line, p.col))
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        return problems
+    for rule in RULES:
+        try:
+            problems.extend(rule(data, doc))
+        except Exception:  # noqa: BLE001 - a section the schema rejected; its schema problem is reported
+            continue
     return sorted(problems, key=lambda p: (p.path, p.line, p.col))
