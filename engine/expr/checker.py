@@ -34,6 +34,9 @@ class Checked(NamedTuple):
 
 
 def size_of(t: Type) -> int:
+    """The bound on a value's size (characters, elements); 1 for a number, a bool or null."""
+    if t.kind in ("int", "double", "bool", "null"):
+        return 1
     return limits.UNKNOWN_SIZE if t.size is None else t.size
 
 
