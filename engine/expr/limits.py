@@ -23,7 +23,7 @@ MAX_DEPTH = 64
 MAX_COST = 10_000_000
 
 #: Each node of a macro's body, for each iteration of the fast path.
-NODE_COST = 50
+NODE_COST = 100
 #: Each operation of the careful path (which tags errors with their position).
 STEP_COST = 400
 #: Each error raised on the careful path (absorbed by ``&&``, ``||``, ``all`` and ``exists``).
