@@ -178,3 +178,19 @@ def test_recursive_values_are_an_error_not_a_crash():
     loop.append(loop)
     with pytest.raises(EvaluationError, match="nested too deeply"):
         compile("x == x").evaluate({"x": loop})
+
+
+@pytest.mark.parametrize("text", ["0x" + "f" * 4000, "9" * 4090, "1e" + "9" * 4000, "-0x" + "F" * 4000,
+                                  "1." + "0" * 4000 + "1e999"])
+def test_huge_number_literals_are_syntax_errors(text):
+    """issue 8 §4: a 4,000-digit hex literal (and friends) is a clear error, never a ValueError."""
+    with pytest.raises(ExprSyntaxError, match="out of range|too long"):
+        compile(text)
+
+
+def test_programs_generated_by_another_version_are_compiled_again():
+    from engine.policy.programs import ProgramTable
+
+    stale = compile("1 + x").python_source.replace(f"FORMAT = {runtime.FORMAT}", "FORMAT = 1")
+    table = ProgramTable({"1 + x": stale})
+    assert table.get("1 + x", {"x"}).evaluate({"x": 2}) == 3
