@@ -26,6 +26,10 @@ def _label(path: str | os.PathLike | None, file: str) -> str:
     return display_path(file)
 
 
+_REFERENCES = (("unknown-profile", "profiles"), ("unknown-tier", "tiers"), ("unknown-scope", "scopes"),
+               ("unknown-agent", "agents"))
+
+
 def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], Policy | None]:
     """Validate the policy at ``path`` (located as the CLI does when None): its problems, and the compiled
     policy when there are none. Always a full check (no cache). Raises UsageError when the file cannot be
@@ -43,8 +47,11 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     problems = schema_problems(loaded.doc)
     if problems:  # report the semantic problems of the well-formed parts too, in one run
         shown = {p.json_path for p in problems}
-        semantic = semantic_problems(loaded.doc, well_formed_part(loaded.doc))
-        return problems + [p for p in semantic if p.json_path not in shown], None
+        data, pruned = well_formed_part(loaded.doc)
+        # a reference into a section the schema rejected (part of) is not known to be wrong
+        unsure = {rule for rule, section in _REFERENCES if section in pruned}
+        semantic = semantic_problems(loaded.doc, data)
+        return problems + [p for p in semantic if p.json_path not in shown and p.rule not in unsure], None
     problems = semantic_problems(loaded.doc)
     if any(p.severity == "error" for p in problems):
         return problems, None

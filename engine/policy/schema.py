@@ -56,17 +56,19 @@ _KEY_KEYWORDS = ("required", "additionalProperties", "propertyNames", "minProper
                  "dependentRequired", "unevaluatedProperties")
 
 
-def well_formed_part(doc: Document, name: str = "policy") -> Any:
+def well_formed_part(doc: Document, name: str = "policy") -> tuple[Any, set[str]]:
     """A copy of ``doc.data`` without the values the schema rejects (a wrong type, a value out of range; not
-    mappings that merely lack or add a key), so the semantic checks can run on the rest."""
+    mappings that merely lack or add a key), so the semantic checks can run on the rest; and the top-level
+    sections something was taken from (references into them cannot be checked)."""
     import copy
 
     data = copy.deepcopy(doc.data)
     paths = sorted({tuple(e.absolute_path) for e in _validator(name).iter_errors(doc.data)
                     if e.validator not in _KEY_KEYWORDS}, key=len, reverse=True)
+    sections = {str(path[0]) for path in paths if path}
     for path in paths:
         if not path:
-            return {}
+            return {}, sections
         parent = data
         try:
             for part in path[:-1]:
@@ -77,7 +79,7 @@ def well_formed_part(doc: Document, name: str = "policy") -> Any:
                 parent[path[-1]] = None
         except (KeyError, IndexError, TypeError):
             continue
-    return data
+    return data, sections
 
 
 def _kebab(name: str) -> str:
