@@ -145,3 +145,17 @@ def test_the_static_bound_covers_what_evaluation_charges():
     finally:
         namespace["_new_budget"] = original
     assert spent and all(limits.MAX_COST - m[0] <= bound for m in spent), (bound, [limits.MAX_COST - m[0] for m in spent])
+
+
+def test_a_detection_condition_that_overspends_does_not_hold():
+    """A hostile `when:` that reached a detector without `validate` (the Python API) ends, and does not fire."""
+    from engine.detect import Detector
+
+    hostile = "hits.all(a, hits.all(b, hits.all(c, !text.matches(a + b + c + 'z'))))"
+    signals = [{"id": f"s{i}", "words": [f"word{i}"], "weights": {"simple": 1}} for i in range(45)]
+    signals.append({"id": "hostile", "when": hostile, "boost": 1})
+    detector = Detector.from_data({"signals": signals}, ["simple", "complex"], "simple")
+    text = " ".join(f"word{i}" for i in range(45))
+    assert "hostile" not in {hit.signal for hit in detector.detect(text).hits}
+    with pytest.raises(LimitExceeded):
+        compile(hostile).evaluate({"hits": {f"s{i}": True for i in range(45)}, "text": text})
