@@ -262,8 +262,8 @@ def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path)
 
 def test_a_parent_repointed_by_a_symlink_is_not_served_stale(tmp_path: Path, cache_dir: Path, monkeypatch) -> None:
     """Reproduced in wave 1: 10,000 vs 40,000 tokens."""
-    (tmp_path / "small.yaml").write_text("extends: default\nprofiles:\n  specialist-narrow: {base: 10000, max: 90000}\n")
-    (tmp_path / "large.yaml").write_text("extends: default\nprofiles:\n  specialist-narrow: {base: 40000, max: 90000}\n")
+    for name, base in (("small.yaml", 10000), ("large.yaml", 40000)):
+        (tmp_path / name).write_text(f"extends: default\nprofiles:\n  specialist-narrow: {{base: {base}, max: 90000}}\n")
     (tmp_path / "base.yaml").symlink_to("small.yaml")
     team = tmp_path / "team.yaml"
     team.write_text("extends: base.yaml\n")

@@ -453,8 +453,8 @@ def _is_entry(name: str) -> bool:
 
 
 def evict(folder: int, keep: int | None = None) -> None:
-    """Keep the ``keep`` (default :data:`MAX_ENTRIES`) most recently used entries of the cache folder open as ``folder``; remove temporary
-    files older than :data:`STALE_TEMP_SECONDS` (left by a killed process)."""
+    """Keep the ``keep`` (default :data:`MAX_ENTRIES`) most recently used entries of the cache folder open as
+    ``folder``; remove temporary files older than :data:`STALE_TEMP_SECONDS` (left by a killed process)."""
     now = time.time()
     entries, doomed = [], []
     with os.scandir(folder) as listing:
