@@ -42,6 +42,8 @@ RULES: dict[str, str] = {
     "task-json": "a line starting with { is not valid JSON",
     "task-shape": "a task line lacks a string \"text\", or has a wrongly typed field",
     "task-label": "a labelled task (accuracy) is not a JSON object with \"text\" and \"tier\"",
+    "task-encoding": "a line of a task file is not UTF-8 text",
+    "task-too-long": "a line of a task file is longer than 4 MiB",
     # recommendations
     "recommendation-rule": "a recommendation rule's expression does not compile, fails, or is not true/false",
 }

@@ -8,8 +8,9 @@ import sys
 HELP = "evaluate an expression of the policy language (a quick way to try it)"
 DESCRIPTION = """\
 Compile EXPR (the CEL subset policies use; see docs/expressions.md) and print its value as JSON.
-Variables come from --vars, a JSON object; any other name is an error. Exit 1 when the expression does not
-compile or its evaluation fails.
+Variables come from --vars, a JSON object (strict JSON: no NaN or Infinity, at most 64 levels deep); any
+other name is an error. Exit 1 when the expression does not compile or its evaluation fails. With --json the
+output is strict JSON, so a NaN or infinite value is null; the plain output shows NaN and Infinity.
 
   ctxbudget expr '1 + 2 * 3'
   ctxbudget expr 'min(profile.base * tier.multiplier, profile.max)' \\
@@ -27,12 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from engine.cli.output import json_line
     from engine.diagnostics import UsageError
     from engine.expr import EvaluationError, ExprSyntaxError, compile
+    from engine.jsonio import JSONInputError, loads
 
     try:
-        variables = json.loads(args.vars)
-    except ValueError as e:
+        variables = loads(args.vars)
+    except JSONInputError as e:
         raise UsageError(f"--vars is not valid JSON: {e}") from None
     if not isinstance(variables, dict):
         raise UsageError("--vars must be a JSON object, as in --vars '{\"x\": 1}'")
@@ -43,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, "syntax", e, hint=_hint(e, variables))
     except EvaluationError as e:
         return _fail(args, "evaluation", e)
-    if args.json:
-        _print(json.dumps({"expression": args.expression, "value": value}, ensure_ascii=False))
-    else:
+    if args.json:  # strict JSON: NaN and infinities are null
+        _print(json_line({"expression": args.expression, "value": value}))
+    else:  # for people: NaN and Infinity as JavaScript prints them
         _print(json.dumps(value, ensure_ascii=False))
     return 0
 
@@ -59,11 +62,11 @@ def _hint(e, variables: dict) -> str:
 
 
 def _fail(args: argparse.Namespace, kind: str, e, hint: str = "") -> int:
-    import json
+    from engine.cli.output import json_line
 
     if args.json:
         error = {"kind": kind, "message": e.message, "line": e.line, "column": e.column}
-        _print(json.dumps({"expression": args.expression, "error": error}, ensure_ascii=False))
+        _print(json_line({"expression": args.expression, "error": error}))
     else:
         prefix = "" if kind == "syntax" else "evaluation failed: "
         text = f"ctxbudget: error: {prefix}{e}"
