@@ -102,6 +102,8 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX
         text = data
     else:
         raise TypeError(f"loads() takes str or bytes, not {type(data).__name__}")
+    if text[:1] == "\ufeff":
+        raise JSONInputError("starts with a byte order mark (U+FEFF): save it as UTF-8 without one", 0, text)
     if text.count("[") + text.count("{") > max_depth:  # cheap: only then can it be too deep
         deep = _too_deep(text, max_depth)
         if deep is not None:

@@ -59,6 +59,8 @@ def read_tasks(stream: IO[bytes] | IO[str] | Iterable[bytes | str], label: str, 
                 col = len(line[: exc.start].decode("utf-8", "replace")) + 1
                 yield Problem(label, number, col, "task-encoding", f"not UTF-8 text ({exc.reason})")
                 continue
+        if number == 1 and line[:1] == "\ufeff":  # a byte order mark, as Windows editors write
+            line = line[1:]
         stripped = line.strip()
         if not stripped:
             continue
