@@ -382,8 +382,10 @@ def test_many_generated_policies_pass_validation(workdir) -> None:
 def test_the_yaml_writer_writes_what_the_loader_reads(workdir) -> None:
     from engine.policy.extends import load_chain
 
-    data = {"version": 1, "name": "é\"\\\u202e", "n": [NAN, INF, -INF, 1.5, -0.0, 0], "d": {"a": None, "b": True}}
+    data = {"version": 1, "name": "é\"\\\u202e", "n": [1.5, -0.0, 0, 1e308], "d": {"a": None, "b": True}}
     (workdir / "policy.yaml").write_text(policy_yaml(data), encoding="utf-8")
-    doc = load_chain(workdir / "policy.yaml").doc.data
-    assert doc["name"] == data["name"] and doc["d"] == data["d"]
-    assert math.isnan(doc["n"][0]) and doc["n"][1:] == [INF, -INF, 1.5, -0.0, 0]
+    assert load_chain(workdir / "policy.yaml").doc.data == data
+    (workdir / "policy.yaml").write_text(policy_yaml({"n": [NAN, INF, -INF, Raw("9" * 5000)]}), encoding="utf-8")
+    with pytest.raises(PolicyError) as caught:
+        load_chain(workdir / "policy.yaml")
+    assert [(p.rule, p.col) for p in caught.value.problems] == [("yaml-number", c) for c in (7, 13, 19, 26)]
