@@ -307,11 +307,11 @@ def run_pipeline(policy_data: dict, folder: Path, rng: random.Random) -> None:
                     for tokens in rng.sample(LOADS, 4):
                         try:
                             run.try_load(scope, tokens)
-                        except ValueError as exc:
+                        except (ValueError, *UNKNOWN_NAME) as exc:  # a bad count, an unknown scope
                             _clear(exc)
                 _strict_json(run.status().to_dict())
             assert run.log_error is None, run.log_error
-        except UNKNOWN_NAME as exc:  # an unknown scope, once the monitor checks scopes
+        except UNKNOWN_NAME as exc:
             _clear(exc)
     try:
         with policy.monitor(rng.choice(agents), task=rng.choice(TEXTS), log=log) as run:
