@@ -16,7 +16,6 @@ RULES: dict[str, str] = {
     "yaml-multiple-documents": "more than one YAML document in the file",
     "yaml-tag": "an unsupported or mismatched YAML tag",
     "yaml-complex-key": "a mapping or list used as a mapping key",
-    "yaml-number": ".nan, .inf or an integer longer than 4,300 digits: a number no policy value may be",
     # extends
     "extends-missing": "the parent policy named by 'extends' does not exist",
     "extends-cycle": "policies extend each other in a cycle (or a chain longer than 16)",

@@ -122,19 +122,6 @@ _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": Fals
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _STD_TAG = "tag:yaml.org,2002:"
-_MAX_INT_DIGITS = 4300  # Python's own limit for decimal integers; hex and octal ones are held to the same size
-_MAX_INT_BITS = int(_MAX_INT_DIGITS * 3.3219280948873626)  # log2(10)
-
-
-_TOO_LONG = object()
-
-
-def _plain_scalar_or_none(value: str) -> Any:
-    """:func:`_plain_scalar`, or ``_TOO_LONG`` for an integer Python will not convert (over 4,300 digits)."""
-    try:
-        return _plain_scalar(value)
-    except ValueError:
-        return _TOO_LONG
 
 
 def _plain_scalar(value: str) -> Any:
@@ -287,7 +274,7 @@ class _Composer:
                     value = _plain_scalar(text)
                     expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[name]
                     if isinstance(value, expected) and not (name != "bool" and isinstance(value, bool)):
-                        return self._number(float(value) if name == "float" else value, event)
+                        return float(value) if name == "float" else value
             except ValueError:
                 pass
             p = self.pos(event.start_mark)
@@ -299,23 +286,7 @@ class _Composer:
             return event.value
         if event.style or tag == "!":  # quoted or block scalars are strings
             return event.value
-        return self._number(_plain_scalar_or_none(event.value), event)
-
-    def _number(self, value: Any, event: Any) -> Any:
-        """``value``, unless it is a number no policy may hold: NaN or an infinity (NaN passes every schema
-        bound, then breaks arithmetic), or an integer too long to read. Those are a yaml-number problem."""
-        if type(value) is float:
-            if value - value == 0.0:
-                return value
-            message = f"{event.value!r} is not a finite number; a policy's numbers are finite"
-        elif value is _TOO_LONG or (type(value) is int and value.bit_length() > _MAX_INT_BITS):
-            message = (f"an integer too large to read ({len(event.value):,} characters; at most "
-                       f"{_MAX_INT_DIGITS:,} decimal digits, or as large a number in hex or octal)")
-        else:
-            return value
-        p = self.pos(event.start_mark)
-        self.problems.append(Problem(self.file, p.line, p.col, "yaml-number", message))
-        return 0
+        return _plain_scalar(event.value)
 
     def _child_path(self, stack: list[_Frame]) -> Path:
         if not stack:
