@@ -8,9 +8,9 @@ import sys
 HELP = "evaluate an expression of the policy language (a quick way to try it)"
 DESCRIPTION = """\
 Compile EXPR (the CEL subset policies use; see docs/expressions.md) and print its value as JSON.
-Variables come from --vars, a JSON object (strict JSON: no NaN or Infinity, at most 64 levels deep); any
-other name is an error. Exit 1 when the expression does not compile or its evaluation fails. With --json the
-output is strict JSON, so a NaN or infinite value is null; the plain output shows NaN and Infinity.
+Variables come from --vars, a JSON object; any other name is an error. Exit 1 when the expression does not
+compile or its evaluation fails. JSON has no infinities or NaN: a double that is not finite prints as the
+text CEL gives it ("+Inf", "-Inf", "NaN").
 
   ctxbudget expr '1 + 2 * 3'
   ctxbudget expr 'min(profile.base * tier.multiplier, profile.max)' \\
@@ -28,7 +28,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from engine.cli.output import json_line
     from engine.diagnostics import UsageError
     from engine.expr import EvaluationError, ExprSyntaxError, compile
     from engine.jsonio import JSONInputError, loads
@@ -46,11 +45,28 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, "syntax", e, hint=_hint(e, variables))
     except EvaluationError as e:
         return _fail(args, "evaluation", e)
-    if args.json:  # strict JSON: NaN and infinities are null
-        _print(json_line({"expression": args.expression, "value": value}))
-    else:  # for people: NaN and Infinity as JavaScript prints them
-        _print(json.dumps(value, ensure_ascii=False))
+    if args.json:
+        from engine.cli.output import print_json
+
+        print_json({"expression": args.expression, "value": _jsonable(value)})
+    else:
+        _print(json.dumps(_jsonable(value), ensure_ascii=False))
     return 0
+
+
+def _jsonable(value):
+    """``value`` with every non-finite double replaced by its CEL text (strict JSON has no NaN/Infinity)."""
+    import math
+
+    from engine.expr.functions import format_double
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return format_double(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _hint(e, variables: dict) -> str:
@@ -62,11 +78,13 @@ def _hint(e, variables: dict) -> str:
 
 
 def _fail(args: argparse.Namespace, kind: str, e, hint: str = "") -> int:
-    from engine.cli.output import json_line
+    import json
 
     if args.json:
+        from engine.cli.output import print_json
+
         error = {"kind": kind, "message": e.message, "line": e.line, "column": e.column}
-        _print(json_line({"expression": args.expression, "error": error}))
+        print_json({"expression": args.expression, "error": error})
     else:
         prefix = "" if kind == "syntax" else "evaluation failed: "
         text = f"ctxbudget: error: {prefix}{e}"
