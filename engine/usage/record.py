@@ -101,6 +101,14 @@ def _whole(value: Any) -> bool:
     return type(value) is int and 0 <= value <= MAX_TOKENS
 
 
+def _fraction(value: Any) -> float:
+    """The usage of a record as a float; CorruptRecord when it is too large for one."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise CorruptRecord("usage must be a non-negative number") from None
+
+
 def _seconds(value: Any) -> float | None:
     """A duration read from a log line: a finite non-negative number, else None."""
     if type(value) is int and 0 <= value <= MAX_TOKENS:
@@ -129,6 +137,32 @@ class UsageRecord:
     budget: it loaded more (soft enforcement) or a load was refused (hard enforcement, ``refused_tokens``).
     """
 
+    def __post_init__(self) -> None:
+        """:class:`CorruptRecord` (a ValueError) for a record no log should hold: token counts that are not whole
+        numbers from 0 to :data:`MAX_TOKENS`, a usage or duration that is negative, NaN or infinite, wrongly
+        typed fields. (Written before the fields; dataclass runs it after setting them all.)"""
+        if not isinstance(self.timestamp, datetime):
+            raise CorruptRecord(f"timestamp must be a datetime, not {type(self.timestamp).__name__}")
+        for name in ("agent", "profile", "tier"):
+            if type(getattr(self, name)) is not str:
+                raise CorruptRecord(f"{name} must be a string, not {type(getattr(self, name)).__name__}")
+        if type(self.budget) is not int or self.budget < 0:
+            raise CorruptRecord("budget must be a non-negative integer")
+        for name in ("tokens_loaded", "refused_tokens"):
+            if not _whole(getattr(self, name)):
+                raise CorruptRecord(f"{name} must be a whole number from 0 to {MAX_TOKENS:,}")
+        if not all(type(s) is str and _whole(t) for s, t in self.scopes.items()):
+            raise CorruptRecord(f"per-scope tokens must be whole numbers from 0 to {MAX_TOKENS:,}, by scope name")
+        if type(self.usage) not in (int, float) or not 0 <= self.usage < _INFINITY:
+            raise CorruptRecord(f"usage must be a finite non-negative number, not {self.usage!r}")
+        if self.duration_s is not None and (type(self.duration_s) not in (int, float)
+                                            or not 0 <= self.duration_s < _INFINITY):
+            raise CorruptRecord(f"duration_s must be a finite non-negative number, not {self.duration_s!r}")
+        if type(self.exceeded) is not bool or type(self.success) is not bool:
+            raise CorruptRecord("exceeded and success must be True or False")
+        if not all(type(a) is str for a in self.alerts):
+            raise CorruptRecord("alerts must be strings")
+
     timestamp: datetime
     agent: str
     profile: str
@@ -144,31 +178,6 @@ class UsageRecord:
     success: bool = True
     error: str | None = None
     policy_hash: str | None = None
-
-    def __post_init__(self) -> None:
-        """ValueError for a record no log should hold: token counts that are not whole numbers from 0 to
-        :data:`MAX_TOKENS`, a usage or duration that is negative, NaN or infinite, wrongly typed fields."""
-        if not isinstance(self.timestamp, datetime):
-            raise ValueError(f"timestamp must be a datetime, not {type(self.timestamp).__name__}")
-        for name in ("agent", "profile", "tier"):
-            if type(getattr(self, name)) is not str:
-                raise ValueError(f"{name} must be a string, not {type(getattr(self, name)).__name__}")
-        if type(self.budget) is not int or self.budget < 0:
-            raise ValueError("budget must be a non-negative integer")
-        for name in ("tokens_loaded", "refused_tokens"):
-            if not _whole(getattr(self, name)):
-                raise ValueError(f"{name} must be a whole number from 0 to {MAX_TOKENS:,}")
-        if not all(type(s) is str and _whole(t) for s, t in self.scopes.items()):
-            raise ValueError(f"per-scope tokens must be whole numbers from 0 to {MAX_TOKENS:,}, by scope name")
-        if type(self.usage) not in (int, float) or not 0 <= self.usage < _INFINITY:
-            raise ValueError(f"usage must be a finite non-negative number, not {self.usage!r}")
-        if self.duration_s is not None and (type(self.duration_s) not in (int, float)
-                                            or not 0 <= self.duration_s < _INFINITY):
-            raise ValueError(f"duration_s must be a finite non-negative number, not {self.duration_s!r}")
-        if type(self.exceeded) is not bool or type(self.success) is not bool:
-            raise ValueError("exceeded and success must be True or False")
-        if not all(type(a) is str for a in self.alerts):
-            raise ValueError("alerts must be strings")
 
     def to_dict(self) -> dict:
         """The log line, as ``schemas/usage-record.schema.json`` describes it."""
@@ -207,23 +216,20 @@ class UsageRecord:
         if not _whole(refused):
             raise CorruptRecord("'refused_tokens' must be a non-negative integer")
         error = obj.get("error")
-        try:
-            return cls(
-                timestamp=timestamp,
-                agent=fields.agent,
-                profile=fields.profile,
-                tier=fields.tier,
-                budget=fields.budget,
-                tokens_loaded=fields.tokens_loaded,
-                usage=float(fields.usage),
-                exceeded=fields.exceeded,
-                scopes=MappingProxyType(_scope_tokens(fields.scopes)),
-                alerts=tuple(SEED_ALERTS.get(a, a) for a in alerts) if seed else tuple(alerts),
-                refused_tokens=refused,
-                duration_s=_seconds(obj.get("duration_s")),
-                success=fields.success,
-                error=error if isinstance(error, str) else None,
-                policy_hash=obj.get("policy_hash") if isinstance(obj.get("policy_hash"), str) else None,
-            )
-        except (ValueError, OverflowError) as exc:  # a usage too large for a double
-            raise CorruptRecord(str(exc)) from None
+        return cls(
+            timestamp=timestamp,
+            agent=fields.agent,
+            profile=fields.profile,
+            tier=fields.tier,
+            budget=fields.budget,
+            tokens_loaded=fields.tokens_loaded,
+            usage=_fraction(fields.usage),
+            exceeded=fields.exceeded,
+            scopes=MappingProxyType(_scope_tokens(fields.scopes)),
+            alerts=tuple(SEED_ALERTS.get(a, a) for a in alerts) if seed else tuple(alerts),
+            refused_tokens=refused,
+            duration_s=_seconds(obj.get("duration_s")),
+            success=fields.success,
+            error=error if isinstance(error, str) else None,
+            policy_hash=obj.get("policy_hash") if isinstance(obj.get("policy_hash"), str) else None,
+        )
