@@ -43,6 +43,14 @@ logger.addHandler(logging.NullHandler())  # a library: the application decides w
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
 
 
+def _clip(value: Any, width: int = 40) -> str:
+    """``repr(value)`` for a message, cut to ``width`` (a huge int is described, not written out)."""
+    if type(value) is int and abs(value) >= 10**width:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1:,} digits"
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class BudgetExceeded(Exception):
     """A load refused under hard enforcement: it would take the run past its budget, or (``share`` given,
     under ``scope_enforcement: hard``) its scope past the scope's share, ``scope_loaded`` being loaded."""
@@ -244,8 +252,8 @@ class Monitor:
             self.run.error = str(exc) or exc_type.__name__  # type: ignore[union-attr]
         if self.log is None:
             return
+        record = self.run.record(time.monotonic() - self._started, self.policy_hash)
         try:
-            record = self.run.record(time.monotonic() - self._started, self.policy_hash)
             append_record(self.log, record)
         except (OSError, ValueError) as err:  # a full disk must not undo the block's result (or hide its error)
             reason = getattr(err, "strerror", None) or str(err)
@@ -271,14 +279,6 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
               scope_enforcement=scope_enforcement or getattr(policy, "scope_enforcement", "soft"))
     path = None if log is False else resolve_log_path(None if log in (None, True) else log, policy)
     return Monitor(run, path, policy_digest(policy))
-
-
-def _clip(value: Any, width: int = 40) -> str:
-    """``repr(value)`` for a message, cut to ``width`` (a huge int is described, not written out)."""
-    if type(value) is int and abs(value) >= 10**width:
-        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1:,} digits"
-    text = repr(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def policy_digest(policy: Any) -> str:
