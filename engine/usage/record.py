@@ -13,12 +13,13 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
-MAX_TOKENS = 2**53 - 1
-"""The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact."""
-
 
 class CorruptRecord(ValueError):
     """A line that is JSON but not a usage record (the reason is the message)."""
+
+
+MAX_TOKENS = 2**53 - 1
+"""The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact."""
 
 
 class RecordFields(NamedTuple):

@@ -10,12 +10,13 @@ HELP = "how well the policy's detection agrees with labelled tasks (exit 1 below
 DESCRIPTION = """\
 Detect every task of LABELS (JSONL: {"id", "text", "tier", "context"?} per line) and compare with its label:
 accuracy, precision and recall per tier, the confusion matrix, and the misclassified tasks. With --min X,
-exit 1 when the accuracy is below X (a CI gate). A bad line (not UTF-8, not JSON, no "text" or "tier", an
-unknown tier) is reported on stderr as path:line:col and left out; the others are measured and shown, and
-the exit code is 2.
+exit 1 when the accuracy is below X (a CI gate); a bad line exits 2.
 
   ctxbudget accuracy ../shared/data/complexity-dev.jsonl --min 0.8
-  ctxbudget accuracy labels.jsonl --policy ctxbudget.yaml --json"""
+  ctxbudget accuracy labels.jsonl --policy ctxbudget.yaml --json
+
+A bad line (not UTF-8, not JSON, no "text" or "tier", an unknown tier) is reported on stderr as
+path:line:col and left out; every other line is still measured and the report shown."""
 ORDER = 40
 
 
