@@ -88,3 +88,13 @@ class Allocation(NamedTuple):
             "scopes": dict(self.scopes),
         }
 
+
+
+# The memory section's relevance expression (docs/memory.md): the features it sees for each memory item, and
+# the default, which reproduces the seed's weights (0.3 recency + 0.3 usage + 0.4 context, +0.3 agent-specific)
+# with a BM25 lexical score in place of substring counting. Here, below both the compile stage and the pack job,
+# so either can compile it without importing the other.
+RELEVANCE_FEATURES = frozenset({"recency_days", "use_count", "lexical", "agent_specific", "scope", "tokens",
+                                "pinned", "confidence"})
+DEFAULT_RELEVANCE = ("0.3 * max(0.0, 1.0 - recency_days / 30.0) + 0.3 * min(1.0, use_count / 10.0)"
+                     " + 0.4 * lexical + (agent_specific ? 0.3 : 0.0)")
