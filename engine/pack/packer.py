@@ -183,7 +183,8 @@ class Packer:
                 if c.hash in seen and c.id not in loaded_ids:
                     reason = "duplicate of content already loaded"
                 else:
-                    reason = f"does not fit ({c.tokens:,} tokens; {scope} allowance {allowances[scope]:,})"
+                    reason = (f"does not fit ({c.tokens:,} tokens; {left[scope]:,} left of {scope}'s "
+                              f"{allowances[scope]:,})")
                 skipped.append(Skipped(c.path, c.heading or None, reason))
         texts = index.texts([ch.candidate.id for ch, _ in taken])
         items = tuple(
