@@ -63,7 +63,7 @@ def test_pack_json_manifest(run_cli, lexical_policy: str) -> None:
     assert [(i["path"].rsplit("/", 1)[1], i["section"], i["tokens"], i["score"]) for i in manifest["loaded"]] == [
         ("cost-guardrails.md", None, 104, 0.0),
         ("2026-11-test-failures.md", None, 93, 1.1),
-        ("2026-10-semantic-layer.md", None, 62, 1.0086),
+        ("2026-10-semantic-layer.md", None, 62, 1.0131),
         ("snapshots.md", None, 98, 1.1),
         ("testing-strategy.md", None, 97, 0.5374),
         ("dbt-style-guide.md", "dbt style guide", 15, 0.1),  # one section of a file split at its headings

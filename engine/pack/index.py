@@ -33,21 +33,23 @@ from engine.pack.tokens import Counter
 logger = logging.getLogger("engine.pack")
 logger.addHandler(logging.NullHandler())
 
-FORMAT = 1  # bump when the tables change
+FORMAT = 3  # bump when the tables change
 SIDECAR_LIMIT = 64 * 1024
 MARKDOWN = (".md", ".markdown")
+MARKDOWN_ENDINGS = (".md", ".markdown")  # as written; other cases (FOO.MD) take the slower path
 SIDECAR = ".metadata.json"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS files (
     id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, sidecar TEXT, sidecar_bad INTEGER,
-    hash TEXT, tokens INTEGER, use_count INTEGER, last_used REAL, confidence REAL, status TEXT NOT NULL);
+    hash TEXT, tokens INTEGER, sections INTEGER, use_count INTEGER, last_used REAL, confidence REAL,
+    status TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sections (
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, ord INTEGER NOT NULL, heading TEXT, tokens INTEGER,
     hash TEXT);
 CREATE INDEX IF NOT EXISTS sections_file ON sections (file_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (heading, body, tokenize = 'porter unicode61');
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (path UNINDEXED, heading, body, tokenize = 'porter unicode61');
 """
 
 
@@ -63,23 +65,6 @@ class IndexStats(NamedTuple):
     rebuilt: bool
     location: str
     seconds: float
-
-
-class Candidate(NamedTuple):
-    """A section of an indexed file, with what relevance is computed from."""
-
-    id: int
-    path: str
-    ord: int
-    heading: str
-    tokens: int
-    file_tokens: int
-    hash: str
-    mtime: float
-    use_count: int
-    last_used: float | None
-    confidence: float | None
-    sections: int  # how many sections its file has
 
 
 # -- where the index lives -------------------------------------------------------------------------------
@@ -259,18 +244,35 @@ class MemoryIndex:
 
     # the walk
 
-    def scan(self) -> tuple[dict[str, tuple[int, int, str]], dict[str, str]]:
-        """Every markdown file under the root: path → (size, mtime_ns, sidecar signature); and the files
-        found but not indexable, path → reason. Symlinked folders are not entered; a symlinked file is
-        followed only when it stays inside the root."""
+    def folders(self, prefixes: Iterable[str] | None) -> list[str]:
+        """The folders (relative, ``""`` for the root) to walk to see every path starting with a prefix."""
+        if prefixes is None:
+            return [""]
+        out = []
+        for prefix in prefixes:
+            folder = prefix if prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
+            if prefix and not prefix.endswith("/") and os.path.isdir(os.path.join(self.root, prefix)):
+                folder = prefix + "/"
+            out.append(folder)
+        return [f.rstrip("/") for f in _disjoint(out)]
+
+    def scan(self, folders: list[str] | None = None) -> tuple[dict[str, tuple[int, int, str]], dict[str, str]]:
+        """Every markdown file under the root (or under ``folders`` of it): path → (size, mtime_ns, sidecar
+        signature); and the files found but not indexable, path → reason. Symlinked folders are not entered;
+        a symlinked file is followed only when it stays inside the root."""
         found: dict[str, tuple[int, int, str]] = {}
         skipped: dict[str, str] = {}
-        stack = [""]
+        stack = list(folders) if folders is not None else [""]
+        top = set(stack)
         while stack:
             rel = stack.pop()
             folder = os.path.join(self.root, rel) if rel else self.root
+            if rel and os.path.islink(folder) and rel in top:
+                continue  # a source folder that is a symlink: not followed
             try:
                 entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue  # a source folder that does not exist (an agent without recent/)
             except OSError as exc:
                 skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
                 continue
@@ -284,6 +286,8 @@ class MemoryIndex:
                 try:
                     if entry.is_dir(follow_symlinks=False):
                         stack.append(path)
+                    elif name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
+                        files.append((path, entry.stat(follow_symlinks=False)))
                     elif entry.is_symlink():
                         if name.lower().endswith(MARKDOWN):
                             target = os.path.realpath(entry.path)
@@ -295,19 +299,27 @@ class MemoryIndex:
                         info = entry.stat(follow_symlinks=False)
                         sidecars[path] = f"{info.st_size}:{info.st_mtime_ns}"
                     elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
-                        files.append((path, entry.stat(follow_symlinks=False)))
+                        files.append((path, entry.stat(follow_symlinks=False)))  # FOO.MD
                 except OSError as exc:
                     skipped[path] = f"unreadable ({exc.strerror})"
             for path, info in files:
-                found[path] = (info.st_size, info.st_mtime_ns, sidecars.get(sidecar_of(path), ""))
+                if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
+                    found[path] = (info.st_size, info.st_mtime_ns, sidecars.get(sidecar_of(path), ""))
         return found, skipped
 
-    def refresh(self, progress: Callable[[int, int], None] | None = None) -> IndexStats:
-        """Bring the index up to date with the files (see the module's documentation)."""
+    def refresh(self, progress: Callable[[int, int], None] | None = None,
+                prefixes: Iterable[str] | None = None) -> IndexStats:
+        """Bring the index up to date with the files (see the module's documentation); with ``prefixes``,
+        only the files whose paths start with one of them (what one pack can load)."""
         started = time.perf_counter()
-        found, skipped = self.scan()
-        known = {path: (fid, size, mtime, sidecar) for fid, path, size, mtime, sidecar
-                 in self.db.execute("SELECT id, path, size, mtime_ns, sidecar FROM files")}
+        folders = self.folders(prefixes)
+        found, skipped = self.scan(folders)
+        known = {}
+        for folder in folders:
+            low = folder + "/" if folder else ""
+            known.update((path, (fid, size, mtime, sidecar)) for fid, path, size, mtime, sidecar in self.db.execute(
+                "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ?",
+                (low, low + "\U0010ffff")))
         changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
         removed = [p for p in known if p not in found]
         corrupt: list[str] = []
@@ -339,9 +351,9 @@ class MemoryIndex:
                     raise
         else:
             # unchanged files may still carry corrupt sidecars: report them on every pack
-            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad")]
+            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
         if changed or removed:
-            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad")]
+            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
         for path in corrupt:
             logger.warning("%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
         return IndexStats(len(found), len(changed), len(removed), read, skipped, tuple(corrupt), self.rebuilt,
@@ -388,39 +400,50 @@ class MemoryIndex:
         if status == "ok" and not text.strip():
             status = "empty"
         bad, meta = self._sidecar(path, sidecar, corrupt)
-        tokens = self.counter(text) if status == "ok" else 0
+        parts: list = []
+        tokens = 0
+        if status == "ok":
+            # a file that may be above split_above (about 3 bytes a token at the least) is split first, and
+            # its sections counted: a file's count is the sum of its sections'
+            if len(raw) > self.split_above * 3:
+                parts = split_sections(text)
+            if len(parts) > 1:
+                counts = [self.counter(body) for _, body in parts]
+                tokens = sum(counts)
+                if tokens <= self.split_above:
+                    parts = []
+            if len(parts) <= 1:
+                parts, tokens = [("", text)], self.counter(text)
+                counts = [tokens]
         cursor = self.db.execute(
-            "INSERT INTO files (path, size, mtime_ns, sidecar, sidecar_bad, hash, tokens, use_count, last_used, "
-            "confidence, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (path, size, mtime_ns, sidecar, bad, digest, tokens, meta.get("use_count", 0), meta.get("last_used"),
-             meta.get("confidence"), status))
+            "INSERT INTO files (path, size, mtime_ns, sidecar, sidecar_bad, hash, tokens, sections, use_count, "
+            "last_used, confidence, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (path, size, mtime_ns, sidecar, bad, digest, tokens, len(parts), meta.get("use_count", 0),
+             meta.get("last_used"), meta.get("confidence"), status))
         if status != "ok":
             return raw_len
         file_id = cursor.lastrowid
-        parts = split_sections(text) if tokens > self.split_above else [("", text)]
-        if len(parts) <= 1:
-            parts = [("", text)]
         for order, (heading, body) in enumerate(parts):
-            count = tokens if len(parts) == 1 else self.counter(body)
+            count = counts[order]
             section_hash = digest if len(parts) == 1 else hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
             sid = self.db.execute("INSERT INTO sections (file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?)",
                                   (file_id, order, heading, count, section_hash)).lastrowid
-            self.db.execute("INSERT INTO fts (rowid, heading, body) VALUES (?, ?, ?)",
-                            (sid, heading or os.path.splitext(os.path.basename(path))[0], body))
+            self.db.execute("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
+                            (sid, path, heading or os.path.splitext(os.path.basename(path))[0], body))
         return raw_len
 
     # queries
 
-    def candidates(self, prefixes: Iterable[str]) -> Iterator[Candidate]:
-        """The sections of the loadable files whose paths start with one of ``prefixes``."""
+    def candidates(self, prefixes: Iterable[str]) -> list[tuple]:
+        """The sections of the loadable files whose paths start with one of ``prefixes``, as tuples
+        (id, path, ord, heading, tokens, file_tokens, hash, mtime_ns, use_count, last_used, confidence)."""
         query = ("SELECT s.id, f.path, s.ord, s.heading, s.tokens, f.tokens, s.hash, f.mtime_ns, f.use_count, "
-                 "f.last_used, f.confidence, (SELECT count(*) FROM sections c WHERE c.file_id = f.id) "
-                 "FROM files f JOIN sections s ON s.file_id = f.id "
+                 "f.last_used, f.confidence FROM files f JOIN sections s ON s.file_id = f.id "
                  "WHERE f.status = 'ok' AND f.path >= ? AND f.path < ?")
+        out: list[tuple] = []
         for prefix in _disjoint(prefixes):
-            for row in self.db.execute(query, (prefix, prefix + "\U0010ffff")):
-                yield Candidate(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7] / 1e9,
-                                row[8] or 0, row[9], row[10], row[11])
+            out += self.db.execute(query, (prefix, prefix + "\U0010ffff")).fetchall()
+        return out
 
     def unloadable(self, prefixes: Iterable[str]) -> list[tuple[str, str]]:
         """(path, reason) of indexed files under ``prefixes`` that cannot load (binary, not UTF-8, …)."""
@@ -430,16 +453,24 @@ class MemoryIndex:
                                    (prefix, prefix + "\U0010ffff")).fetchall()
         return out
 
-    def lexical(self, terms: list[str]) -> dict[int, float]:
-        """BM25 relevance (higher is better, > 0) of every section matching any of ``terms``."""
+    def lexical(self, terms: list[str], prefixes: Iterable[str] | None = None) -> dict[int, float]:
+        """BM25 relevance (higher is better, > 0) of every section matching any of ``terms`` (of the files
+        under ``prefixes`` only, when given). The statistics behind BM25 are the whole store's."""
         if not terms:
             return {}
         query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        sql = "SELECT rowid, bm25(fts, 0.0, 2.0, 1.0) FROM fts WHERE fts MATCH ?"
+        out: dict[int, float] = {}
         try:
-            return {rowid: -score for rowid, score
-                    in self.db.execute("SELECT rowid, bm25(fts, 2.0, 1.0) FROM fts WHERE fts MATCH ?", (query,))}
+            if prefixes is None:
+                out.update(self.db.execute(sql, (query,)).fetchall())
+            else:
+                for prefix in _disjoint(prefixes):
+                    out.update(self.db.execute(sql + " AND path >= ? AND path < ?",
+                                               (query, prefix, prefix + "\U0010ffff")).fetchall())
         except sqlite3.OperationalError:  # a term FTS5 cannot parse: no lexical evidence
             return {}
+        return {rowid: -score for rowid, score in out.items()}
 
     def texts(self, ids: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}

@@ -13,15 +13,18 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Mapping, NamedTuple
+from operator import itemgetter
+from typing import Any, Mapping
 
 from engine.diagnostics import UsageError
 from engine.model import Allocation
-from engine.pack.index import Candidate, IndexStats, MemoryIndex
-from engine.pack.result import Pack, PackItem, Skipped
+from engine.pack.index import IndexStats, MemoryIndex
+from engine.pack.result import Pack, PackItem
 from engine.pack.settings import MemorySettings, fill, glob_regex, literal_prefix
 from engine.pack.tokens import counter as get_counter
 
+_DUPLICATE = "duplicate of content already loaded"
+_WILD = re.compile(r"[*?\[]")
 _WORD = re.compile(r"[^\W_]{2,}")
 _STOP = frozenset("""a an and are as at be but by can could do does for from had has have how i if in into is it its
 me my no not of on or our should so that the their them then there these this to was we what when where which who
@@ -39,14 +42,6 @@ def query_terms(task: str | None, context: Mapping[str, Any] | None = None) -> l
             texts += [v for v in value if isinstance(v, str)]
     words = dict.fromkeys(w for t in texts for w in _WORD.findall(t.lower()) if w not in _STOP)
     return list(words)[:MAX_TERMS]
-
-
-class _Choice(NamedTuple):
-    score: float
-    pinned: bool
-    scope: str
-    candidate: Candidate
-    why: str
 
 
 class Packer:
@@ -87,7 +82,9 @@ class Packer:
             scopes = []
             for scope, templates in self.settings.sources.items():
                 filled = [fill(t, agent) for t in templates]
-                regex = re.compile("|".join(f"(?:{glob_regex(f)})" for f in filled)) if filled else None
+                # "folder/**" templates need no pattern: the index's range scan by prefix selects exactly them
+                plain = all(f.endswith("/**") and not _WILD.search(f[:-3]) for f in filled)
+                regex = None if plain else re.compile("|".join(f"(?:{glob_regex(f)})" for f in filled))
                 specific = any("{agent_name}" in t or "{agent_type}" in t for t in templates)
                 scopes.append((scope, regex, [literal_prefix(f) for f in filled], specific))
             pinned = [re.compile(glob_regex(fill(t, agent))) for t in self.settings.pinned]
@@ -100,45 +97,53 @@ class Packer:
         """Fill ``allocation`` (its budget and per-scope split) with the most relevant memory for ``task``."""
         started = time.perf_counter()
         index = self.index(root)
-        stats = index.refresh()
-        now = time.time() if now is None else now
         scope_specs, pinned_patterns = self._scope_patterns(allocation.agent)
-        lexical = index.lexical(query_terms(task, context))
+        stats = index.refresh(prefixes=[p for spec in scope_specs for p in spec[2]])
+        now = time.time() if now is None else now
+        lexical = index.lexical(query_terms(task, context), [p for spec in scope_specs for p in spec[2]])
 
-        by_scope: dict[str, list[_Choice]] = {}
+        by_scope: dict[str, list[tuple]] = {}
         claimed: set[str] = set()
-        skipped: list[Skipped] = [Skipped(p, None, r) for p, r in stats.skipped.items()]
+        skipped: list[tuple] = [(p, None, r) for p, r in stats.skipped.items()]
         evaluate = self.relevance.evaluate
+        # Scores by the values of the features the expression reads: the sections of one file, and files
+        # alike in what the expression sees, are scored once.
+        used = tuple(sorted(self.relevance.names))
+        key_of = (lambda f: (f[used[0]],)) if len(used) == 1 else itemgetter(*used) if used else (lambda f: ())
+        scores: dict[Any, tuple[float, str | None]] = {}
         for scope, regex, prefixes, specific in scope_specs:
-            rows = [c for c in index.candidates(prefixes) if c.path not in claimed and regex.fullmatch(c.path)]
+            rows = [r for r in index.candidates(prefixes) if r[1] not in claimed]
+            if regex is not None:
+                rows = [r for r in rows if regex.fullmatch(r[1])]
             for path, reason in index.unloadable(prefixes):
-                if regex.fullmatch(path) and path not in claimed:
-                    skipped.append(Skipped(path, None, reason))
-            best = max((lexical.get(c.id, 0.0) for c in rows), default=0.0) or 1.0
+                if path not in claimed and (regex is None or regex.fullmatch(path)):
+                    skipped.append((path, None, reason))
+            best = max([lexical.get(r[0], 0.0) for r in rows], default=0.0) or 1.0
             choices = []
-            for c in rows:
-                pinned = any(p.fullmatch(c.path) for p in pinned_patterns)
-                used = c.last_used if c.last_used is not None else c.mtime
-                lex = lexical.get(c.id, 0.0) / best
-                features = {"recency_days": max(0.0, (now - used) / 86400.0), "use_count": c.use_count,
-                            "lexical": lex, "agent_specific": specific, "scope": scope, "tokens": c.tokens,
-                            "pinned": pinned, "confidence": 0.5 if c.confidence is None else c.confidence}
-                try:
-                    score = evaluate(features)
-                except Exception as exc:  # noqa: BLE001 - an expression error scores 0, it does not fail the pack
-                    score, why = 0.0, f"relevance failed: {exc}"
-                else:
-                    if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
-                        score, why = 0.0, "relevance is not a number"
+            for r in rows:
+                pinned = bool(pinned_patterns) and any(p.fullmatch(r[1]) for p in pinned_patterns)
+                last = r[9] if r[9] is not None else r[7] / 1e9
+                features = {"recency_days": round(max(0.0, (now - last) / 86400.0), 3), "use_count": r[8] or 0,
+                            "lexical": lexical.get(r[0], 0.0) / best, "agent_specific": specific, "scope": scope,
+                            "tokens": r[4], "pinned": pinned, "confidence": 0.5 if r[10] is None else r[10]}
+                key = key_of(features)
+                found = scores.get(key)
+                if found is None:
+                    try:
+                        score, failed = evaluate(features), None
+                    except Exception as exc:  # noqa: BLE001 - an expression error scores 0, it does not fail the pack
+                        score, failed = 0.0, f"relevance failed: {exc}"
                     else:
-                        why = _why(features, pinned)
-                choices.append(_Choice(float(score), pinned, scope, c, why))
-            claimed.update(c.path for c in rows)
-            choices.sort(key=lambda ch: (not ch.pinned, -ch.score, ch.candidate.path, ch.candidate.ord))
+                        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+                            score, failed = 0.0, "relevance is not a number"
+                    found = scores[key] = (float(score), failed)
+                choices.append(((not pinned, -found[0], r[1], r[2]), found[0], pinned, r, found[1] or features))
+            claimed.update(r[1] for r in rows)
+            choices.sort(key=itemgetter(0))
             by_scope[scope] = choices
         return self._select(allocation, by_scope, skipped, index, stats, provenance, started)
 
-    def _select(self, allocation: Allocation, by_scope: dict[str, list[_Choice]], skipped: list[Skipped],
+    def _select(self, allocation: Allocation, by_scope: dict[str, list[tuple]], skipped: list[tuple],
                 index: MemoryIndex, stats: IndexStats, provenance: Mapping[str, Any] | None,
                 started: float) -> Pack:
         allowances = {s: int(allocation.scopes.get(s, 0)) for s in dict.fromkeys([*allocation.scopes, *by_scope])}
@@ -146,54 +151,51 @@ class Packer:
         used = dict.fromkeys(allowances, 0)
         spilled = dict.fromkeys(allowances, 0)
         seen: set[str] = set()
-        taken: list[tuple[_Choice, bool]] = []
-        waiting: dict[str, list[_Choice]] = {}
+        taken: list[tuple[str, tuple, bool]] = []  # (scope, choice, spilled)
+        waiting: dict[str, list[tuple]] = {}
         for scope, choices in by_scope.items():
             rest = waiting[scope] = []
+            room = left[scope]
             for ch in choices:
-                c = ch.candidate
-                if c.hash in seen:
-                    skipped.append(Skipped(c.path, c.heading or None, "duplicate of content already loaded"))
-                elif c.tokens <= left[scope]:
-                    seen.add(c.hash)
-                    left[scope] -= c.tokens
-                    used[scope] += c.tokens
-                    taken.append((ch, False))
+                r = ch[3]
+                if r[6] in seen:
+                    skipped.append((r[1], r[3] or None, _DUPLICATE))
+                elif r[4] <= room:
+                    seen.add(r[6])
+                    room -= r[4]
+                    taken.append((scope, ch, False))
                 else:
                     rest.append(ch)
+            used[scope] = left[scope] - room
+            left[scope] = room
         pool = sum(left.values())
-        for scope in [*self.settings.spill, *(s for s in waiting if s not in self.settings.spill)]:
-            if scope not in self.settings.spill:
-                break  # scopes not named in the spill order get no spill
+        for scope in self.settings.spill:
             for ch in waiting.get(scope, ()):
-                c = ch.candidate
-                if c.hash in seen or c.tokens > pool:
+                r = ch[3]
+                if r[4] > pool or r[6] in seen:
                     continue
-                seen.add(c.hash)
-                pool -= c.tokens
-                used[scope] += c.tokens
-                spilled[scope] += c.tokens
-                taken.append((ch, True))
-        loaded_ids = {ch.candidate.id for ch, _ in taken}
+                seen.add(r[6])
+                pool -= r[4]
+                used[scope] += r[4]
+                spilled[scope] += r[4]
+                taken.append((scope, ch, True))
+        loaded_ids = {ch[3][0] for _, ch, _ in taken}
         for scope, rest in waiting.items():
             for ch in rest:
-                c = ch.candidate
-                if c.id in loaded_ids:
+                r = ch[3]
+                if r[0] in loaded_ids:
                     continue
-                if c.hash in seen and c.id not in loaded_ids:
-                    reason = "duplicate of content already loaded"
-                else:
-                    reason = (f"does not fit ({c.tokens:,} tokens; {left[scope]:,} left of {scope}'s "
-                              f"{allowances[scope]:,})")
-                skipped.append(Skipped(c.path, c.heading or None, reason))
-        texts = index.texts([ch.candidate.id for ch, _ in taken])
+                # the reason is written when the manifest asks (most packs never show their skipped items)
+                skipped.append((r[1], r[3] or None, _DUPLICATE if r[6] in seen else (r[4], left[scope], scope,
+                                                                                     allowances[scope])))
+        texts = index.texts([ch[3][0] for _, ch, _ in taken])
         items = tuple(
-            PackItem(ch.candidate.path, ch.candidate.heading or None, ch.scope, ch.candidate.tokens,
-                     ch.candidate.file_tokens, round(ch.score, 4), ch.why + ("; spilled" if spill else ""),
-                     texts.get(ch.candidate.id, ""), ch.pinned)
-            for ch, spill in taken)
+            PackItem(r[1], r[3] or None, scope, r[4], r[5], round(ch[1], 4),
+                     (ch[4] if isinstance(ch[4], str) else _why(ch[4], ch[2])) + ("; spilled" if spill else ""),
+                     texts.get(r[0], ""), ch[2])
+            for scope, ch, spill in taken for r in (ch[3],))
         return Pack(allocation=allocation, root=index.root, allowances=allowances, used=used, spilled=spilled,
-                    items=items, skipped=tuple(skipped), provenance=dict(provenance or {}), stats=stats,
+                    items=items, skipped=skipped, provenance=dict(provenance or {}), stats=stats,
                     seconds=time.perf_counter() - started)
 
 

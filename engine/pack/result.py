@@ -45,15 +45,24 @@ class Pack:
     :attr:`engine.usage.UsageRecord.tier_source`); ``stats``: what the index refresh did.
     """
 
-    __slots__ = ("allocation", "root", "allowances", "used", "spilled", "items", "skipped", "provenance", "stats",
+    __slots__ = ("allocation", "root", "allowances", "used", "spilled", "items", "_skipped", "provenance", "stats",
                  "seconds")
 
     def __init__(self, *, allocation: Allocation, root: str, allowances: Mapping[str, int],
                  used: Mapping[str, int], spilled: Mapping[str, int], items: tuple[PackItem, ...],
-                 skipped: tuple[Skipped, ...], provenance: Mapping[str, Any], stats: Any, seconds: float):
+                 skipped: Any, provenance: Mapping[str, Any], stats: Any, seconds: float):
         self.allocation, self.root, self.allowances, self.used = allocation, root, allowances, used
-        self.spilled, self.items, self.skipped, self.provenance = spilled, items, skipped, provenance
+        self.spilled, self.items, self._skipped, self.provenance = spilled, items, skipped, provenance
         self.stats, self.seconds = stats, seconds
+
+    @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        """The candidates not loaded, with why (written on first use)."""
+        if not isinstance(self._skipped, tuple):
+            self._skipped = tuple(Skipped(path, section, reason if isinstance(reason, str) else
+                                          "does not fit ({:,} tokens; {:,} left of {}'s {:,})".format(*reason))
+                                  for path, section, reason in self._skipped)
+        return self._skipped
 
     @property
     def agent(self) -> str:
