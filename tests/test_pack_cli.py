@@ -182,3 +182,19 @@ def test_what_a_warm_command_imports(args: list[str], expected: str, tmp_path: P
                               timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == expected
+
+
+def test_the_sample_store_ships_in_the_wheel() -> None:
+    import tomllib
+
+    from conftest import ROOT
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"]["engine.examples"] == "examples" and "engine.examples" in config["packages"]
+    assert config["package-data"]["engine.examples"] == ["memory/**/*.md", "memory/**/*.json"]
+    files = list(Path(SAMPLE).rglob("*"))
+    assert {p.suffix for p in files if p.is_file()} == {".md", ".json"}
+    markdown = [p for p in files if p.suffix == ".md"]
+    assert 30 <= len(markdown) <= 60
+    agents = {p.relative_to(SAMPLE).parts[1] for p in markdown if p.relative_to(SAMPLE).parts[0] in ("specialists", "roles")}
+    assert agents == {"dbt-expert", "snowflake-expert", "data-architect-role"}
