@@ -101,6 +101,7 @@ class Packer:
         stats = index.refresh(prefixes=[p for spec in scope_specs for p in spec[2]])
         now = time.time() if now is None else now
         lexical = index.lexical(query_terms(task, context), [p for spec in scope_specs for p in spec[2]])
+        top = max(lexical.values(), default=0.0) or 1.0  # lexical is scaled to the best match this pack can load
 
         by_scope: dict[str, list[tuple]] = {}
         claimed: set[str] = set()
@@ -118,7 +119,7 @@ class Packer:
             for path, reason in index.unloadable(prefixes):
                 if path not in claimed and (regex is None or regex.fullmatch(path)):
                     skipped.append((path, None, reason))
-            best = max([lexical.get(r[0], 0.0) for r in rows], default=0.0) or 1.0
+            best = top
             choices = []
             for r in rows:
                 pinned = bool(pinned_patterns) and any(p.fullmatch(r[1]) for p in pinned_patterns)
