@@ -108,7 +108,7 @@ def test_pack_explain(run_cli, lexical_policy: str) -> None:
         "agent_recent          450   363        0",
         "agent_patterns        750   837       98",
     ]
-    assert lines[9].split()[:4] == ["global", "124", "1.000", "recent/2026-11-incident-orders-late.md"]
+    assert lines[9].split()[:4] == ["global", "124", "0.352", "recent/2026-11-incident-orders-late.md"]
     assert lines[-1].endswith("; spilled")
 
 
