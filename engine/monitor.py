@@ -222,7 +222,7 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
     the policy's ``usage_log``, the per-user default); False writes no record. ``enforcement`` overrides the
     policy's.
     """
-    from engine.usage.record import task_hash
+    from engine.model import task_hash
 
     provenance: dict[str, Any] = {"tier_source": "given" if tier is not None else "default",
                                   "task_hash": task_hash(task)}

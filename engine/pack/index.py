@@ -17,21 +17,36 @@ corrupt) is deleted and rebuilt.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import os
 import re
 import sqlite3
 import stat
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
 
 from engine.pack.tokens import Counter
 
-logger = logging.getLogger("engine.pack")
-logger.addHandler(logging.NullHandler())
+if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
+try:  # CPython's own SHA-256: importing hashlib first initialises OpenSSL, milliseconds of a hook's start
+    from _sha256 import sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other versions and interpreters
+    try:
+        from _sha2 import sha256  # Python ≥ 3.12
+    except ImportError:
+        from hashlib import sha256
+
+
+
+def _log(level: str, message: str, *args: Any) -> None:
+    """Log to the ``engine.pack`` logger (imported only when there is something to say)."""
+    import logging
+
+    logger = logging.getLogger("engine.pack")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())  # a library: the application decides where this goes
+    getattr(logger, level)(message, *args)
 
 FORMAT = 3  # bump when the tables change
 SIDECAR_LIMIT = 64 * 1024
@@ -102,12 +117,12 @@ def index_location(root: str) -> str:
     except OSError:
         return ":memory:"
     if not trusted(folder):
-        logger.warning("%s is not a trusted cache folder (owner or permissions): indexing in memory", folder)
+        _log("warning", "%s is not a trusted cache folder (owner or permissions): indexing in memory", folder)
         return ":memory:"
-    key = hashlib.sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    key = sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:24]
     path = os.path.join(folder, f"{key}.sqlite")
     if os.path.lexists(path) and not trusted(path):
-        logger.warning("%s is not a trusted cache file (owner, permissions or a symlink): indexing in memory", path)
+        _log("warning", "%s is not a trusted cache file (owner, permissions or a symlink): indexing in memory", path)
         return ":memory:"
     return path
 
@@ -148,6 +163,8 @@ def read_sidecar(path: str) -> tuple[dict | None, bool]:
     try:
         if len(raw) > SIDECAR_LIMIT:
             raise ValueError("too large")
+        import json
+
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not an object")
@@ -159,6 +176,8 @@ def read_sidecar(path: str) -> tuple[dict | None, bool]:
             raise ValueError("confidence")
         last_used = data.get("last_used")
         if isinstance(last_used, str):
+            from datetime import datetime, timezone
+
             moment = datetime.fromisoformat(last_used.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=timezone.utc)
@@ -190,6 +209,7 @@ class MemoryIndex:
         self.max_file_bytes = max_file_bytes
         self.location = location or index_location(self.root)
         self.rebuilt = False
+        self._rows: dict[str, list[tuple]] = {}  # candidate rows by path prefix, until the index changes
         self.db = self._open()
 
     # opening, and rebuilding when the file is not a (healthy) database
@@ -225,7 +245,7 @@ class MemoryIndex:
 
     def _rebuild(self, why: str) -> sqlite3.Connection:
         if self.location != ":memory:":
-            logger.warning("memory index %s rebuilt: %s", self.location, why)
+            _log("warning", "memory index %s rebuilt: %s", self.location, why)
             for suffix in ("", "-wal", "-shm"):
                 try:
                     os.unlink(self.location + suffix)
@@ -328,7 +348,7 @@ class MemoryIndex:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
-                logger.info("memory index busy (%s): using it as it stands", exc)
+                _log("info", "memory index busy (%s): using it as it stands", exc)
                 changed, removed = [], []
             else:
                 try:
@@ -346,6 +366,7 @@ class MemoryIndex:
                         if progress is not None:
                             progress(min(read, total), total)
                     self.db.execute("COMMIT")
+                    self._rows.clear()
                 except BaseException:
                     self.db.execute("ROLLBACK")
                     raise
@@ -355,7 +376,7 @@ class MemoryIndex:
         if changed or removed:
             corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
         for path in corrupt:
-            logger.warning("%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
+            _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
         return IndexStats(len(found), len(changed), len(removed), read, skipped, tuple(corrupt), self.rebuilt,
                           self.location, time.perf_counter() - started)
 
@@ -392,7 +413,7 @@ class MemoryIndex:
                 status = "binary"
             else:
                 text = raw.decode("utf-8-sig")
-                digest = hashlib.sha256(raw).hexdigest()
+                digest = sha256(raw).hexdigest()
         except UnicodeDecodeError:
             status = "not UTF-8 text"
         except OSError as exc:
@@ -425,7 +446,7 @@ class MemoryIndex:
         file_id = cursor.lastrowid
         for order, (heading, body) in enumerate(parts):
             count = counts[order]
-            section_hash = digest if len(parts) == 1 else hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+            section_hash = digest if len(parts) == 1 else sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
             sid = self.db.execute("INSERT INTO sections (file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?)",
                                   (file_id, order, heading, count, section_hash)).lastrowid
             self.db.execute("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
@@ -436,13 +457,19 @@ class MemoryIndex:
 
     def candidates(self, prefixes: Iterable[str]) -> list[tuple]:
         """The sections of the loadable files whose paths start with one of ``prefixes``, as tuples
-        (id, path, ord, heading, tokens, file_tokens, hash, mtime_ns, use_count, last_used, confidence)."""
-        query = ("SELECT s.id, f.path, s.ord, s.heading, s.tokens, f.tokens, s.hash, f.mtime_ns, f.use_count, "
-                 "f.last_used, f.confidence FROM files f JOIN sections s ON s.file_id = f.id "
+        (id, path, ord, heading, tokens, file_tokens, hash, last_used, use_count, confidence): ``last_used``
+        in seconds since the epoch, from the sidecar, else the file's mtime; ``confidence`` 0.5 without a
+        sidecar. Kept in memory until a refresh changes the index."""
+        query = ("SELECT s.id, f.path, s.ord, s.heading, s.tokens, f.tokens, s.hash, "
+                 "coalesce(f.last_used, f.mtime_ns / 1e9), coalesce(f.use_count, 0), coalesce(f.confidence, 0.5) "
+                 "FROM files f JOIN sections s ON s.file_id = f.id "
                  "WHERE f.status = 'ok' AND f.path >= ? AND f.path < ?")
         out: list[tuple] = []
         for prefix in _disjoint(prefixes):
-            out += self.db.execute(query, (prefix, prefix + "\U0010ffff")).fetchall()
+            rows = self._rows.get(prefix)
+            if rows is None:
+                rows = self._rows[prefix] = self.db.execute(query, (prefix, prefix + "\U0010ffff")).fetchall()
+            out += rows
         return out
 
     def unloadable(self, prefixes: Iterable[str]) -> list[tuple[str, str]]:
@@ -453,24 +480,18 @@ class MemoryIndex:
                                    (prefix, prefix + "\U0010ffff")).fetchall()
         return out
 
-    def lexical(self, terms: list[str], prefixes: Iterable[str] | None = None) -> dict[int, float]:
-        """BM25 relevance (higher is better, > 0) of every section matching any of ``terms`` (of the files
-        under ``prefixes`` only, when given). The statistics behind BM25 are the whole store's."""
+    def lexical(self, terms: list[str]) -> dict[int, float]:
+        """BM25 relevance (higher is better, > 0) of every section matching any of ``terms``. (One query over
+        the whole store: a filter on the path would make FTS5 read each matching row, several times slower.)"""
         if not terms:
             return {}
         query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        sql = "SELECT rowid, bm25(fts, 0.0, 2.0, 1.0) FROM fts WHERE fts MATCH ?"
-        out: dict[int, float] = {}
         try:
-            if prefixes is None:
-                out.update(self.db.execute(sql, (query,)).fetchall())
-            else:
-                for prefix in _disjoint(prefixes):
-                    out.update(self.db.execute(sql + " AND path >= ? AND path < ?",
-                                               (query, prefix, prefix + "\U0010ffff")).fetchall())
+            rows = self.db.execute("SELECT rowid, bm25(fts, 0.0, 2.0, 1.0) FROM fts WHERE fts MATCH ?",
+                                   (query,)).fetchall()
         except sqlite3.OperationalError:  # a term FTS5 cannot parse: no lexical evidence
             return {}
-        return {rowid: -score for rowid, score in out.items()}
+        return {rowid: -score for rowid, score in rows}
 
     def texts(self, ids: list[int]) -> dict[int, str]:
         out: dict[int, str] = {}
@@ -495,10 +516,13 @@ def _disjoint(prefixes: Iterable[str]) -> list[str]:
     return out
 
 
-def touch_sidecars(root: str, paths: Iterable[str], now: datetime | None = None) -> list[str]:
+def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = None) -> list[str]:
     """Add one to ``use_count`` and set ``last_used`` in the sidecar of each path (created when missing),
     atomically (a temporary file replaced into place). A corrupt sidecar is left alone. Returns the paths
     touched."""
+    import json
+    from datetime import datetime, timezone
+
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     stamp = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
     touched = []
@@ -526,7 +550,7 @@ def touch_sidecars(root: str, paths: Iterable[str], now: datetime | None = None)
             os.replace(temporary, target)
             touched.append(path)
         except OSError as exc:
-            logger.warning("cannot update %s: %s", target, exc)
+            _log("warning", "cannot update %s: %s", target, exc)
             try:
                 os.unlink(temporary)
             except OSError:

@@ -100,18 +100,17 @@ class Packer:
         scope_specs, pinned_patterns = self._scope_patterns(allocation.agent)
         stats = index.refresh(prefixes=[p for spec in scope_specs for p in spec[2]])
         now = time.time() if now is None else now
-        lexical = index.lexical(query_terms(task, context), [p for spec in scope_specs for p in spec[2]])
-        top = max(lexical.values(), default=0.0) or 1.0  # lexical is scaled to the best match this pack can load
+        lexical = index.lexical(query_terms(task, context))
 
         by_scope: dict[str, list[tuple]] = {}
         claimed: set[str] = set()
         skipped: list[tuple] = [(p, None, r) for p, r in stats.skipped.items()]
         evaluate = self.relevance.evaluate
-        # Scores by the values of the features the expression reads: the sections of one file, and files
+        # Scores by the values of the features the expression reads: the sections of one file, and items
         # alike in what the expression sees, are scored once.
-        used = tuple(sorted(self.relevance.names))
-        key_of = (lambda f: (f[used[0]],)) if len(used) == 1 else itemgetter(*used) if used else (lambda f: ())
-        scores: dict[Any, tuple[float, str | None]] = {}
+        with_tokens = "tokens" in self.relevance.names
+        scores: dict[tuple, tuple[float, str | None]] = {}
+        scoped = []
         for scope, regex, prefixes, specific in scope_specs:
             rows = [r for r in index.candidates(prefixes) if r[1] not in claimed]
             if regex is not None:
@@ -119,17 +118,22 @@ class Packer:
             for path, reason in index.unloadable(prefixes):
                 if path not in claimed and (regex is None or regex.fullmatch(path)):
                     skipped.append((path, None, reason))
-            best = top
+            claimed.update(r[1] for r in rows)
+            scoped.append((scope, specific, rows))
+        # lexical is scaled to the best match among the items this pack can load
+        top = max([lexical.get(r[0], 0.0) for _, _, rows in scoped for r in rows], default=0.0) or 1.0
+        for scope, specific, rows in scoped:
             choices = []
+            append = choices.append
             for r in rows:
                 pinned = bool(pinned_patterns) and any(p.fullmatch(r[1]) for p in pinned_patterns)
-                last = r[9] if r[9] is not None else r[7] / 1e9
-                features = {"recency_days": round(max(0.0, (now - last) / 86400.0), 3), "use_count": r[8] or 0,
-                            "lexical": lexical.get(r[0], 0.0) / best, "agent_specific": specific, "scope": scope,
-                            "tokens": r[4], "pinned": pinned, "confidence": 0.5 if r[10] is None else r[10]}
-                key = key_of(features)
+                lex = lexical.get(r[0], 0.0) / top
+                key = (scope, r[7], r[8], lex, r[9], r[4] if with_tokens else 0, pinned)
                 found = scores.get(key)
                 if found is None:
+                    recency = round(max(0.0, (now - r[7]) / 86400.0), 3)
+                    features = {"recency_days": recency, "use_count": r[8], "lexical": lex, "agent_specific": specific,
+                                "scope": scope, "tokens": r[4], "pinned": pinned, "confidence": r[9]}
                     try:
                         score, failed = evaluate(features), None
                     except Exception as exc:  # noqa: BLE001 - an expression error scores 0, it does not fail the pack
@@ -138,15 +142,14 @@ class Packer:
                         if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
                             score, failed = 0.0, "relevance is not a number"
                     found = scores[key] = (float(score), failed)
-                choices.append(((not pinned, -found[0], r[1], r[2]), found[0], pinned, r, found[1] or features))
-            claimed.update(r[1] for r in rows)
+                append(((not pinned, -found[0], r[1], r[2]), found[0], pinned, r, found[1] or lex))
             choices.sort(key=itemgetter(0))
             by_scope[scope] = choices
-        return self._select(allocation, by_scope, skipped, index, stats, provenance, started)
+        return self._select(allocation, by_scope, skipped, index, stats, provenance, started, now)
 
     def _select(self, allocation: Allocation, by_scope: dict[str, list[tuple]], skipped: list[tuple],
                 index: MemoryIndex, stats: IndexStats, provenance: Mapping[str, Any] | None,
-                started: float) -> Pack:
+                started: float, now: float) -> Pack:
         allowances = {s: int(allocation.scopes.get(s, 0)) for s in dict.fromkeys([*allocation.scopes, *by_scope])}
         left = dict(allowances)
         used = dict.fromkeys(allowances, 0)
@@ -192,7 +195,7 @@ class Packer:
         texts = index.texts([ch[3][0] for _, ch, _ in taken])
         items = tuple(
             PackItem(r[1], r[3] or None, scope, r[4], r[5], round(ch[1], 4),
-                     (ch[4] if isinstance(ch[4], str) else _why(ch[4], ch[2])) + ("; spilled" if spill else ""),
+                     (ch[4] if isinstance(ch[4], str) else _why(r, ch[4], ch[2], now)) + ("; spilled" if spill else ""),
                      texts.get(r[0], ""), ch[2])
             for scope, ch, spill in taken for r in (ch[3],))
         return Pack(allocation=allocation, root=index.root, allowances=allowances, used=used, spilled=spilled,
@@ -200,12 +203,10 @@ class Packer:
                     seconds=time.perf_counter() - started)
 
 
-def _why(features: Mapping[str, Any], pinned: bool) -> str:
-    parts = []
-    if pinned:
-        parts.append("pinned")
-    parts.append(f"lexical {features['lexical']:.2f}")
-    parts.append(f"{features['recency_days']:.0f}d old")
-    if features["use_count"]:
-        parts.append(f"used {features['use_count']}×")
+def _why(row: tuple, lexical: float, pinned: bool, now: float) -> str:
+    parts = ["pinned"] if pinned else []
+    parts.append(f"lexical {lexical:.2f}")
+    parts.append(f"{max(0.0, (now - row[7]) / 86400.0):.0f}d old")
+    if row[8]:
+        parts.append(f"used {row[8]}×")
     return ", ".join(parts)

@@ -317,7 +317,7 @@ class Policy:
         False (the default) for no record. ``touch`` adds one use to the loaded files' sidecars.
         """
         from engine.budget import split
-        from engine.usage.record import task_hash
+        from engine.model import task_hash
 
         full = self.resolve_agent(agent)
         detection = None

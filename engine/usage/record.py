@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
+from engine.model import task_hash  # noqa: F401 - part of this module's interface (the record's task_hash)
+
 
 class CorruptRecord(ValueError):
     """A line that is JSON but not a usage record (the reason is the message)."""
@@ -217,12 +219,3 @@ def _provenance(obj: dict) -> dict:
             "confidence": confidence, "signals": signals, "task_hash": text("task_hash"), "task": text("task"),
             "items": items if type(items) is int and items >= 0 else None, "run_id": text("run_id"),
             "session_id": text("session_id")}
-
-
-def task_hash(task: str | None) -> str | None:
-    """``sha256:`` and the first 16 hex digits of the SHA-256 of the task's text (None without a task)."""
-    if task is None:
-        return None
-    import hashlib
-
-    return "sha256:" + hashlib.sha256(task.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.log_options import add_log
 from engine.cli.options import add_context, add_policy
 
 HELP = "the memory an agent should load for a task, within its budget (markdown, JSON manifest or paths)"
@@ -39,7 +38,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--touch", action="store_true",
                         help="add one use to the loaded files' sidecars (use_count, last_used)")
     parser.add_argument("--no-log", action="store_true", help="do not write a usage record")
-    add_log(parser)
+    # (not engine.cli.log_options.add_log: that module imports pathlib and datetime, a hook's start-up)
+    parser.add_argument("--log", metavar="PATH",
+                        help="usage log (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
+                             "~/.local/state/ctxbudget/usage.jsonl)")
     add_context(parser)
     add_policy(parser)
 
