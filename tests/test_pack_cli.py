@@ -196,5 +196,6 @@ def test_the_sample_store_ships_in_the_wheel() -> None:
     assert {p.suffix for p in files if p.is_file()} == {".md", ".json"}
     markdown = [p for p in files if p.suffix == ".md"]
     assert 30 <= len(markdown) <= 60
-    agents = {p.relative_to(SAMPLE).parts[1] for p in markdown if p.relative_to(SAMPLE).parts[0] in ("specialists", "roles")}
+    parts = [p.relative_to(SAMPLE).parts for p in markdown]
+    agents = {part[1] for part in parts if part[0] in ("specialists", "roles")}
     assert agents == {"dbt-expert", "snowflake-expert", "data-architect-role"}

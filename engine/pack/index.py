@@ -57,9 +57,9 @@ SIDECAR = ".metadata.json"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS files (
-    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, sidecar TEXT, sidecar_bad INTEGER,
-    hash TEXT, tokens INTEGER, sections INTEGER, use_count INTEGER, last_used REAL, confidence REAL,
-    status TEXT NOT NULL);
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, sidecar TEXT,
+    sidecar_bad INTEGER, hash TEXT, tokens INTEGER, sections INTEGER, use_count INTEGER, last_used REAL,
+    confidence REAL, status TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sections (
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, ord INTEGER NOT NULL, heading TEXT, tokens INTEGER,
     hash TEXT);

@@ -19,6 +19,8 @@ RULES: dict[str, str] = {
     # extends
     "extends-missing": "the parent policy named by 'extends' does not exist",
     "extends-cycle": "policies extend each other in a cycle (or a chain longer than 16)",
+    "extends-path": "the parent is not a regular .yaml, .yml or .json file (a FIFO, a device, another suffix)",
+    "extends-not-policy": "the parent is not a ctxbudget policy (a mapping with version or extends); it is not quoted",
     # the schema: one rule per JSON Schema keyword, e.g. schema-type, schema-required
     "schema-*": "the policy does not match schemas/policy.schema.json (the keyword names the check)",
     # semantics
@@ -46,6 +48,8 @@ RULES: dict[str, str] = {
     "memory-relevance": "the memory relevance expression does not compile, uses an unknown feature, or is not a number",
     "memory-template": "a memory source or pinned template uses an unknown placeholder or leaves the memory root",
     "memory-scope": "memory sources or the spill order name a scope missing from 'scopes'",
+    # paths a policy writes
+    "usage-log-path": "usage_log is not a .jsonl path, or uses a $VARIABLE other than $HOME, $XDG_*, $CTXBUDGET_*",
     # recommendations
     "recommendation-rule": "a recommendation rule's expression does not compile, fails, or is not true/false",
 }
