@@ -126,6 +126,13 @@ def test_pack_errors(run_cli, args: list[str], code: int, message: str) -> None:
     assert "Traceback" not in err
 
 
+def test_pack_errors_in_json(run_cli) -> None:
+    code, out, err = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--root", "/nonexistent/memory",
+                             "--json", "--no-log")
+    assert code == 2
+    assert json.loads(out)["error"]["message"] == "--root /nonexistent/memory: no such folder"
+
+
 def test_index_whole_output(run_cli, tmp_path: Path) -> None:
     root = tmp_path / "memory"
     (root / "patterns").mkdir(parents=True)
@@ -164,15 +171,15 @@ import sys, io, contextlib
 from engine.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     code = main(sys.argv[1:])
-print(code, sorted(m for m in sys.modules if m in ("sqlite3", "engine.pack.packer", "engine.pack.index", "lark",
-                                                   "ruamel", "jsonschema", "rich")))
+print(code, sorted(m for m in sys.modules if m in ("sqlite3", "engine.pack", "engine.pack.packer", "engine.pack.index",
+                                                   "lark", "ruamel", "jsonschema", "rich")))
 """
 
 
 @pytest.mark.parametrize(("args", "expected"), [
     (["budget", "dbt-expert", "complex"], "0 []"),
     (["pack", "--agent", "dbt-expert", "--tier", "simple", "--root", SAMPLE, "--no-log"],
-     "0 ['engine.pack.index', 'engine.pack.packer', 'sqlite3']"),
+     "0 ['engine.pack', 'engine.pack.index', 'engine.pack.packer', 'sqlite3']"),
 ])
 def test_what_a_warm_command_imports(args: list[str], expected: str, tmp_path: Path) -> None:
     env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
