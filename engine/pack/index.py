@@ -48,7 +48,7 @@ def _log(level: str, message: str, *args: Any) -> None:
         logger.addHandler(logging.NullHandler())  # a library: the application decides where this goes
     getattr(logger, level)(message, *args)
 
-FORMAT = 3  # bump when the tables change
+FORMAT = 4  # bump when the tables change
 SIDECAR_LIMIT = 64 * 1024
 MARKDOWN = (".md", ".markdown")
 MARKDOWN_ENDINGS = (".md", ".markdown")  # as written; other cases (FOO.MD) take the slower path
@@ -131,6 +131,7 @@ def index_location(root: str) -> str:
 
 _HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+_TITLE = re.compile(r"^#[ \t]+(.+)$", re.M)
 
 
 def split_sections(text: str) -> list[tuple[str, str]]:
@@ -431,9 +432,9 @@ class MemoryIndex:
             if len(parts) > 1:
                 counts = [self.counter(body) for _, body in parts]
                 tokens = sum(counts)
-                if tokens <= self.split_above:
-                    parts = []
-            if len(parts) <= 1:
+                if tokens <= self.split_above:  # small enough after all: one section, counted once
+                    parts, counts = [("", text)], [tokens]
+            else:
                 parts, tokens = [("", text)], self.counter(text)
                 counts = [tokens]
         cursor = self.db.execute(
@@ -444,13 +445,18 @@ class MemoryIndex:
         if status != "ok":
             return raw_len
         file_id = cursor.lastrowid
+        # What ranks a section besides its text: the file's name, the document's title and the section's heading
+        # (a "## Pitfalls" section of incremental-models.md is about incremental models).
+        name = re.sub(r"[-_.]+", " ", os.path.splitext(os.path.basename(path))[0])
+        title = _TITLE.search(text[:4096])
+        label = f"{name} {title.group(1).strip() if title else ''}"
         for order, (heading, body) in enumerate(parts):
             count = counts[order]
             section_hash = digest if len(parts) == 1 else sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
             sid = self.db.execute("INSERT INTO sections (file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?)",
                                   (file_id, order, heading, count, section_hash)).lastrowid
             self.db.execute("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
-                            (sid, path, heading or os.path.splitext(os.path.basename(path))[0], body))
+                            (sid, path, f"{label} {heading}", body))
         return raw_len
 
     # queries
