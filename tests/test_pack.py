@@ -388,3 +388,23 @@ def test_exact_counters_count_offline(monkeypatch) -> None:
 
     assert counter("cl100k")("hello world") == 2
     assert counter("o200k")("hello world") == 2
+
+
+def test_an_index_that_turns_corrupt_in_use_is_rebuilt(tmp_path: Path, monkeypatch, caplog) -> None:
+    write(tmp_path, "patterns/a.md", words(10, "orders"))
+    p = packer()
+    index = p.index(tmp_path)
+    real = type(index).candidates
+    calls = []
+
+    def corrupt_once(self, prefixes):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(self, prefixes)
+
+    monkeypatch.setattr(type(index), "candidates", corrupt_once)
+    with caplog.at_level(logging.WARNING, "engine.pack"):
+        pack = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
+    assert loaded(pack) == ["patterns/a.md"] and pack.stats.rebuilt
+    assert "malformed" in caplog.text

@@ -238,11 +238,22 @@ class MemoryIndex:
             db.execute("SELECT count(*) FROM files").fetchone()
             return db
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise
+            if "locked" in str(exc) or "busy" in str(exc):  # another process holds it past the busy timeout
+                _log("warning", "memory index %s is busy (%s): indexing in memory", self.location, exc)
+                self.location = ":memory:"
+                return self._rebuild(str(exc))
             return self._rebuild(str(exc))
         except sqlite3.DatabaseError as exc:
             return self._rebuild(str(exc))
+
+    def reset(self, why: str) -> None:
+        """Delete and rebuild the database (it turned out corrupt while in use)."""
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        self._rows.clear()
+        self.db = self._rebuild(why)
 
     def _rebuild(self, why: str) -> sqlite3.Connection:
         if self.location != ":memory:":

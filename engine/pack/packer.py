@@ -95,8 +95,20 @@ class Packer:
              context: Mapping[str, Any] | None = None, provenance: Mapping[str, Any] | None = None,
              now: float | None = None) -> Pack:
         """Fill ``allocation`` (its budget and per-scope split) with the most relevant memory for ``task``."""
-        started = time.perf_counter()
+        import sqlite3
+
         index = self.index(root)
+        try:
+            return self._pack(index, allocation, task, context, provenance, now)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+                raise
+            index.reset(str(exc))  # corrupt under our feet: rebuild once
+            return self._pack(index, allocation, task, context, provenance, now)
+
+    def _pack(self, index: MemoryIndex, allocation: Allocation, task: str | None, context: Mapping[str, Any] | None,
+              provenance: Mapping[str, Any] | None, now: float | None) -> Pack:
+        started = time.perf_counter()
         scope_specs, pinned_patterns = self._scope_patterns(allocation.agent)
         stats = index.refresh(prefixes=[p for spec in scope_specs for p in spec[2]])
         now = time.time() if now is None else now
