@@ -408,3 +408,15 @@ def test_an_index_that_turns_corrupt_in_use_is_rebuilt(tmp_path: Path, monkeypat
         pack = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
     assert loaded(pack) == ["patterns/a.md"] and pack.stats.rebuilt
     assert "malformed" in caplog.text
+
+
+def test_the_first_refresh_indexes_the_whole_root(tmp_path: Path) -> None:
+    """BM25's statistics are the whole store's: the first pack reads every file, later ones only the agent's."""
+    write(tmp_path, "patterns/a.md", words(10, "orders"))
+    write(tmp_path, "specialists/other/patterns/b.md", words(10, "orders"))
+    p = packer()
+    first = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
+    assert first.stats.files == 2
+    write(tmp_path, "specialists/other/patterns/c.md", words(10, "other"))
+    second = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
+    assert (second.stats.files, second.stats.changed) == (1, 0)  # patterns/ and the agent's folders only

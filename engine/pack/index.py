@@ -48,7 +48,7 @@ def _log(level: str, message: str, *args: Any) -> None:
         logger.addHandler(logging.NullHandler())  # a library: the application decides where this goes
     getattr(logger, level)(message, *args)
 
-FORMAT = 4  # bump when the tables change
+FORMAT = 5  # bump when the tables change
 SIDECAR_LIMIT = 64 * 1024
 MARKDOWN = (".md", ".markdown")
 MARKDOWN_ENDINGS = (".md", ".markdown")  # as written; other cases (FOO.MD) take the slower path
@@ -151,6 +151,23 @@ def split_sections(text: str) -> list[tuple[str, str]]:
     return [(h, "".join(lines)) for h, lines in sections if "".join(lines).strip()]
 
 
+def _merge_small(parts: list[tuple[str, str]], counts: list[int], least: int) -> tuple[list, list[int]]:
+    """Sections smaller than ``least`` tokens joined to the next (a run of short sections loads as one, under
+    the first one's heading); a short last section joins the one before."""
+    merged: list[list] = []
+    for (heading, body), count in zip(parts, counts):
+        if merged and merged[-1][2] < least:
+            merged[-1][1] += body
+            merged[-1][2] += count
+        else:
+            merged.append([heading, body, count])
+    if len(merged) > 1 and merged[-1][2] < least:
+        last = merged.pop()
+        merged[-1][1] += last[1]
+        merged[-1][2] += last[2]
+    return [(h, b) for h, b, _ in merged], [c for _, _, c in merged]
+
+
 def read_sidecar(path: str) -> tuple[dict | None, bool]:
     """(use_count, last_used, confidence) from a sidecar, and whether it was corrupt. A missing one is
     (None, False)."""
@@ -211,6 +228,7 @@ class MemoryIndex:
         self.location = location or index_location(self.root)
         self.rebuilt = False
         self._rows: dict[str, list[tuple]] = {}  # candidate rows by path prefix, until the index changes
+        self._whole = False  # the whole root has been indexed once
         self.db = self._open()
 
     # opening, and rebuilding when the file is not a (healthy) database
@@ -342,8 +360,11 @@ class MemoryIndex:
     def refresh(self, progress: Callable[[int, int], None] | None = None,
                 prefixes: Iterable[str] | None = None) -> IndexStats:
         """Bring the index up to date with the files (see the module's documentation); with ``prefixes``,
-        only the files whose paths start with one of them (what one pack can load)."""
+        only the files whose paths start with one of them (what one pack can load) — once the whole root has
+        been indexed: BM25's statistics are the whole store's, so the first refresh reads everything."""
         started = time.perf_counter()
+        if prefixes is not None and not self._complete():
+            prefixes = None
         folders = self.folders(prefixes)
         found, skipped = self.scan(folders)
         known = {}
@@ -377,20 +398,35 @@ class MemoryIndex:
                             read += self._add(path, found[path], corrupt)
                         if progress is not None:
                             progress(min(read, total), total)
+                    if prefixes is None:
+                        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
                     self.db.execute("COMMIT")
                     self._rows.clear()
+                    self._whole = self._whole or prefixes is None
                 except BaseException:
                     self.db.execute("ROLLBACK")
                     raise
         else:
             # unchanged files may still carry corrupt sidecars: report them on every pack
             corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
+        if prefixes is None and not self._whole:
+            try:  # nothing changed, but the whole root has now been seen
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+                self._whole = True
+            except sqlite3.OperationalError:
+                pass
         if changed or removed:
             corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
         for path in corrupt:
             _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
         return IndexStats(len(found), len(changed), len(removed), read, skipped, tuple(corrupt), self.rebuilt,
                           self.location, time.perf_counter() - started)
+
+    def _complete(self) -> bool:
+        """Whether the whole root has been indexed once."""
+        if not self._whole:
+            self._whole = self.db.execute("SELECT 1 FROM meta WHERE key = 'complete'").fetchone() is not None
+        return self._whole
 
     def _delete(self, file_id: int) -> None:
         self.db.execute("DELETE FROM fts WHERE rowid IN (SELECT id FROM sections WHERE file_id = ?)", (file_id,))
@@ -445,6 +481,8 @@ class MemoryIndex:
                 tokens = sum(counts)
                 if tokens <= self.split_above:  # small enough after all: one section, counted once
                     parts, counts = [("", text)], [tokens]
+                else:
+                    parts, counts = _merge_small(parts, counts, self.split_above // 8)
             else:
                 parts, tokens = [("", text)], self.counter(text)
                 counts = [tokens]
