@@ -326,35 +326,39 @@ class MemoryIndex:
             except OSError as exc:
                 skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
                 continue
-            sidecars: dict[str, str] = {}
+            prefix = rel + "/" if rel else ""
+            sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
             files = []
             for entry in entries:
                 name = entry.name
-                if name.startswith("."):
+                if name[0] == ".":
                     continue
-                path = f"{rel}/{name}" if rel else name
                 try:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(path)
-                    elif name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
-                        files.append((path, entry.stat(follow_symlinks=False)))
+                    if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(prefix + name)
+                        else:
+                            files.append((name, entry.stat(follow_symlinks=False)))
+                    elif name.endswith(SIDECAR):
+                        sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(prefix + name)
                     elif entry.is_symlink():
                         if name.lower().endswith(MARKDOWN):
                             target = os.path.realpath(entry.path)
                             if not target.startswith(self.root + os.sep):
-                                skipped[path] = "symlink leaving the memory root (not followed)"
+                                skipped[prefix + name] = "symlink leaving the memory root (not followed)"
                             elif os.path.isfile(target):
-                                files.append((path, os.stat(target)))
-                    elif name.endswith(SIDECAR):
-                        info = entry.stat(follow_symlinks=False)
-                        sidecars[path] = f"{info.st_size}:{info.st_mtime_ns}"
+                                files.append((name, os.stat(target)))
                     elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
-                        files.append((path, entry.stat(follow_symlinks=False)))  # FOO.MD
+                        files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
                 except OSError as exc:
-                    skipped[path] = f"unreadable ({exc.strerror})"
-            for path, info in files:
+                    skipped[prefix + name] = f"unreadable ({exc.strerror})"
+            for name, info in files:
                 if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
-                    found[path] = (info.st_size, info.st_mtime_ns, sidecars.get(sidecar_of(path), ""))
+                    side = sidecars.get(name.rpartition(".")[0])
+                    found[prefix + name] = (info.st_size, info.st_mtime_ns,
+                                            f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
         return found, skipped
 
     def refresh(self, progress: Callable[[int, int], None] | None = None,
