@@ -15,21 +15,33 @@ def _at(doc: Document, path: tuple, rule: str, message: str, key: bool = False) 
     return Problem(pos.file, pos.line, pos.col, rule, message, json_path(path))
 
 
-def memory_relevance(data: dict, doc: Document) -> Iterator[Problem]:
-    """The relevance expression compiles with only the item features, and gives a number for a sample item."""
-    from engine.expr import EvaluationError, ExprSyntaxError, compile as compile_expression
+def relevance_variables() -> dict:
+    """The item features a relevance expression sees, with their types (docs/memory.md)."""
+    from engine.expr.types import BOOL, DOUBLE, INT, String
 
-    source = (data.get("memory") or {}).get("relevance")
+    variables = {"recency_days": DOUBLE, "use_count": INT, "lexical": DOUBLE, "agent_specific": BOOL,
+                 "scope": String(), "tokens": INT, "pinned": BOOL, "confidence": DOUBLE}
+    assert set(variables) == RELEVANCE_FEATURES
+    return variables
+
+
+def memory_relevance(data: dict, doc: Document) -> Iterator[Problem]:
+    """The relevance expression compiles with only the item features, type-checks to a number within the cost
+    budget, and gives a number for sample items."""
+    from engine.expr import EvaluationError, compile as compile_expression
+    from engine.policy.semantics import check_expression
+
+    memory = data.get("memory")
+    source = memory.get("relevance") if isinstance(memory, dict) else None
     if not isinstance(source, str):
         return
     path = ("memory", "relevance")
-    try:
-        program = compile_expression(source, names=RELEVANCE_FEATURES)
-    except ExprSyntaxError as exc:
-        pos = doc.pos_in_scalar(path, exc.line, exc.column)
-        yield Problem(pos.file, pos.line, pos.col, "memory-relevance",
-                      f"memory relevance, column {exc.column}: {exc.message}", json_path(path))
+    problem = check_expression(doc, path, source, relevance_variables(), "memory-relevance", "memory relevance,",
+                               ("double",), "the relevance")
+    if problem is not None:
+        yield problem
         return
+    program = compile_expression(source, names=RELEVANCE_FEATURES)
     samples = ({"recency_days": 3.5, "use_count": 4, "lexical": 0.5, "agent_specific": True, "scope": "global",
                 "tokens": 800, "pinned": False, "confidence": 0.5},
                {"recency_days": 0.0, "use_count": 0, "lexical": 0.0, "agent_specific": False, "scope": "global",
