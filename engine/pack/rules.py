@@ -28,18 +28,22 @@ def relevance_variables() -> dict:
 def memory_relevance(data: dict, doc: Document) -> Iterator[Problem]:
     """The relevance expression compiles with only the item features, type-checks to a number within the cost
     budget, and gives a number for sample items."""
-    from engine.expr import EvaluationError, compile as compile_expression
-    from engine.policy.semantics import check_expression
+    from engine.expr import (EvaluationError, ExprCostError, ExprSyntaxError, ExprTypeError, check,
+                             compile as compile_expression)
 
     memory = data.get("memory")
     source = memory.get("relevance") if isinstance(memory, dict) else None
     if not isinstance(source, str):
         return
     path = ("memory", "relevance")
-    problem = check_expression(doc, path, source, relevance_variables(), "memory-relevance", "memory relevance,",
-                               ("double",), "the relevance")
-    if problem is not None:
-        yield problem
+    try:
+        check(source, relevance_variables(), expect=("double",), what="the relevance")
+    except ExprSyntaxError as exc:  # the rules every expression shares: expression-type, expression-cost
+        rule = ("expression-type" if isinstance(exc, ExprTypeError) else
+                "expression-cost" if isinstance(exc, ExprCostError) else "memory-relevance")
+        pos = doc.pos_in_scalar(path, exc.line, exc.column)
+        yield Problem(pos.file, pos.line, pos.col, rule, f"memory relevance, column {exc.column}: {exc.message}",
+                      json_path(path))
         return
     program = compile_expression(source, names=RELEVANCE_FEATURES)
     samples = ({"recency_days": 3.5, "use_count": 4, "lexical": 0.5, "agent_specific": True, "scope": "global",
