@@ -301,18 +301,25 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
     return Monitor(run, path, policy_digest(policy), provenance)
 
 
-def record_pack(policy: Any, pack: Any, log: str | os.PathLike | None = None) -> UsageRecord:
+def record_pack(policy: Any, pack: Any, log: str | os.PathLike | None = None) -> str | None:
     """Append the usage record of a memory pack (an :class:`engine.pack.Pack`) to the usage log (``log``,
     else the default location): its allocation, the tokens it loaded per scope, how many items, and the
-    tier's provenance. A pack never exceeds its budget, so soft enforcement records it as it is."""
+    tier's provenance. A pack never exceeds its budget, so soft enforcement records it as it is. Returns None,
+    or why the record could not be written (also logged): a failed write never loses the pack."""
     run = Run(pack.allocation, policy.thresholds, "soft")
     for scope, tokens in pack.used.items():
         if tokens:
             run.load(scope, tokens)
     provenance = {**pack.provenance, "items": len(pack.items)}
     record = run.record(pack.seconds, policy_digest(policy), provenance=provenance)
-    append_record(resolve_log_path(log, policy), record)
-    return record
+    path = resolve_log_path(log, policy)
+    try:
+        append_record(path, record)
+    except (OSError, ValueError) as err:
+        reason = f"cannot write the usage record to {path}: {getattr(err, 'strerror', None) or err}"
+        logger.error("%s: %s", pack.allocation.agent, reason)
+        return reason
+    return None
 
 
 def policy_digest(policy: Any) -> str:

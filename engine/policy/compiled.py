@@ -373,7 +373,7 @@ class Policy:
         if log is not False:
             from engine.monitor import record_pack
 
-            record_pack(self, result, log)
+            result.log_error = record_pack(self, result, log)
         return result
 
     # -- monitoring -------------------------------------------------------------------------------------
