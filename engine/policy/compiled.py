@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 from engine import agents as agent_names
 from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed
-from engine.model import RELEVANCE_FEATURES, Allocation, Profile, Thresholds, Tier, frozen_map
+from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.detect import Detector
@@ -178,9 +178,6 @@ class Policy:
         programs = ProgramTable((artifacts or {}).get("programs"))
         formula = programs.get(data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
         recommendations = RecommendationSettings.from_data(data.get("recommendations", {}), programs)
-        relevance = (data.get("memory") or {}).get("relevance")
-        if relevance:  # compiled now so the cache keeps it: a warm `pack` never imports the parser
-            programs.get(relevance, RELEVANCE_FEATURES)
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
