@@ -108,7 +108,7 @@ def test_test_command(run_cli, tmp_path: Path) -> None:
     code, out, _ = run_cli("test", str(path))
     assert code == 1
     assert "dbt-expert @ simple" in out and "9,999" in out and "10,000" in out
-    assert out.splitlines()[-1] == f"{path}: 5 of 6 examples pass"  # the task examples come from default
+    assert out.splitlines()[-1] == f"{path}: 17 of 18 examples pass"  # the task examples come from default
     code, out, _ = run_cli("test", str(path), "--json")
     assert json.loads(out)["failed"] == 1
 

@@ -155,7 +155,7 @@ several-agents  when     has(context.agent_count) && context.agent_count > 1    
     code, out, _ = run_cli("signals", "--policy", POLICY, "--group", "system", "--json")
     assert [s["id"] for s in json.loads(out)] == ["snowflake", "dbt", "tableau"]
     assert json.loads(out)[0] == {"id": "snowflake", "kind": "words", "words": ["snowflake"], "weights": {},
-                                  "boost": 0, "group": "system", "description": ""}
+                                  "boost": 0, "group": "system", "description": "", "in": "anywhere"}
     code, _, err = run_cli("signals", "--policy", POLICY, "--group", "systm")
     assert code == 1 and err == "ctxbudget: error: unknown group 'systm'; did you mean 'system'?\n"
 

@@ -21,16 +21,25 @@ SEED_EXAMPLES = [
     ("Troubleshoot cross-system freshness", "multi-system"),
     ("Design end-to-end architecture", "multi-system"),
 ]
+# The tier table of the deployment guide of the system the seed describes.
+GUIDE_EXAMPLES = [
+    ("List tables", "simple"), ("Show status", "simple"), ("Get config", "simple"),
+    ("Analyze query performance", "medium"), ("Review model dependencies", "medium"),
+    ("Investigate data issue", "medium"),
+    ("Optimize performance", "complex"), ("Troubleshoot failure", "complex"), ("Comprehensive audit", "complex"),
+    ("Cross-system freshness", "multi-system"), ("End-to-end architecture", "multi-system"),
+    ("Platform migration", "multi-system"),
+]
 
 
-@pytest.mark.parametrize(("task", "tier"), SEED_EXAMPLES)
-def test_the_seed_examples(default_policy, task: str, tier: str) -> None:
+@pytest.mark.parametrize(("task", "tier"), SEED_EXAMPLES + GUIDE_EXAMPLES)
+def test_the_seed_and_guide_examples(default_policy, task: str, tier: str) -> None:
     assert default_policy.detect(task).tier == tier
 
 
-def test_the_seed_examples_are_golden_cases_of_the_default_policy(default_policy) -> None:
+def test_the_seed_and_guide_examples_are_golden_cases_of_the_default_policy(default_policy) -> None:
     tasks = [(r.subject, r.expected) for r in run_examples(default_policy) if r.kind == "task"]
-    assert tasks == SEED_EXAMPLES
+    assert tasks == SEED_EXAMPLES + GUIDE_EXAMPLES
     assert all(r.passed for r in run_examples(default_policy))
 
 

@@ -11,6 +11,8 @@ The hot path is written for CPython's speed: effects are precomputed tuples, hit
 
 from __future__ import annotations
 
+from math import exp as _exp
+from re import compile as _regex
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
@@ -21,6 +23,7 @@ from engine.detect.plan import plan_detection, signals_from_data, usable
 from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
+_ASK_NAME = _regex(r"\bask\b")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -31,16 +34,22 @@ _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
 class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
-    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "conditions", "_matcher", "_effects",
-                 "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries")
+    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "conditions", "ask_rules",
+                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
+                 "_ask_entry")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
-                 confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None):
-        """Compile ``signals``; ``plan`` is their :func:`~engine.detect.plan.plan_detection`, when a cache kept it."""
+                 confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
+                 calibration: Mapping[str, float] | None = None, ask: Mapping[str, Any] | None = None):
+        """Compile ``signals``; ``plan`` is their :func:`~engine.detect.plan.plan_detection`, when a cache kept it.
+        ``calibration`` (``{"slope", "intercept"}``) turns the margin into a probability; ``ask`` may replace
+        the ask rules' ``markers`` and ``asides``."""
         self.signals = tuple(signals)
         self.tiers = tuple(tiers)
         self.default_tier = default_tier
         self.confidence_scale = float(confidence_scale)
+        self.calibration = (float(calibration["slope"]), float(calibration.get("intercept", 0.0))) \
+            if calibration else None
         self._ranks = {t: i for i, t in enumerate(self.tiers)}
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
@@ -48,10 +57,24 @@ class Detector:
         self._effects = tuple(self._effect(s) for s in self.signals)
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
-        self._matcher = Matcher(plan["patterns"], [plan_entry(item) for item in plan["entries"]])
+        entries = [plan_entry(item) for item in plan["entries"]]
+        patterns = list(plan["patterns"])
+        # The ask is found only when some signal is scoped to it or some condition reads it.
+        uses_ask = any(s.scope == "ask" for s in self.signals) or any(
+            s.when is not None and _ASK_NAME.search(s.when) for s in self.signals)
+        self.ask_rules = None
+        self._ask_entry = len(entries)  # entries from here on are the ask rules' marker and aside entries
+        if uses_ask:
+            from engine.detect.ask import ASIDES, MARKERS, AskRules
+
+            ask = ask or {}
+            self.ask_rules = AskRules(ask.get("markers", MARKERS), ask.get("asides", ASIDES))
+            patterns += self.ask_rules.patterns
+        self._matcher = Matcher(patterns, entries)
         self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
-        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
+        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal], self.signals[e.signal].scope == "ask")
+                              for e in self._matcher.entries)
         cached = plan["conditions"]
         self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
                                 for i in plan["derived"])
@@ -63,7 +86,8 @@ class Detector:
         """The detector of a validated ``detection:`` section (absent: no signals, always the default tier)."""
         detection = detection or {}
         return cls(signals_from_data(detection), tiers, default_tier,
-                   detection.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE), plan)
+                   detection.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE), plan,
+                   detection.get("calibration"), detection.get("ask"))
 
     def _effect(self, signal: Signal) -> _Effect:
         tier, weight = signal.main
@@ -88,13 +112,49 @@ class Detector:
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
         count = dict(self._zero_counts)  # for the conditions' `count`
         fired = self._fired(data)
+        ask = None
+        if self.ask_rules is not None:
+            fired.sort()
+            marker = aside = False
+            while fired and fired[-1] >= self._ask_entry:  # the ask rules' entries come last
+                if self.ask_rules.kinds[fired.pop() - self._ask_entry] == "marker":
+                    marker = True
+                else:
+                    aside = True
+            if marker or aside or folded.endswith("?") or folded.rstrip().endswith("?"):
+                ask = self.ask_rules.find(folded, data, marker, aside)
+                if not ask.narrowed:
+                    ask = None
+        ask_count = count
+        if ask is not None:  # a second pass over the ask alone (the task blanked outside it)
+            ask_text = ask.text
+            ask_data = ask_text.encode("utf-8", "surrogatepass")
+            in_ask = frozenset(i for i in self._fired(ask_data) if i < self._ask_entry)
+            ask_count = dict(self._zero_counts)
+            ask_named: set[int] = set()
+            whole = frozenset(fired)
+            fired = sorted(whole | in_ask)
         if fired:
             entries = self._entries
             fired.sort()  # entries are in policy order, a signal's entries next to each other
             current, first = -1, (0, 0)
             for i in fired:
-                signal, locate, before, after, ranked, lift, group = entries[i]
-                found = locate(folded, data)
+                signal, locate, before, after, ranked, lift, group, scoped = entries[i]
+                if ask is None:
+                    found = locate(folded, data)
+                else:
+                    inside = i in in_ask
+                    if scoped:
+                        if not inside:
+                            continue
+                        found = locate(ask_text, ask_data)
+                    elif i in whole:
+                        found = locate(folded, data)
+                    else:
+                        continue
+                    if inside and group is not None and signal not in ask_named and found is not None:
+                        ask_named.add(signal)
+                        ask_count[group] += 1
                 if found is None:
                     continue
                 if signal == current:  # another word of the same signal: keep the earliest
@@ -113,17 +173,21 @@ class Detector:
                 if group is not None:
                     count[group] += 1
         if self._derived:
-            boost += self._derive(text, folded, hits, scores, named, count, context)
-        return self._decide(scores, boost, hits)
+            boost += self._derive(text, folded, hits, scores, named, count, context, ask, ask_count)
+        span = None
+        if ask is not None:
+            span = (ask.start, len(folded)) if norm is None else norm.span(ask.start, len(folded))
+        return self._decide(scores, boost, hits, span)
 
     def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float], named: dict[str, bool],
-                count: dict[str, int], context: Mapping[str, Any] | None) -> int:
+                count: dict[str, int], context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> int:
         """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
         A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
         bindings = _Bindings({"hits": named, "count": count, "chars": len(text), "text": folded,
                               "tiers": self._ranks,
                               "context": context if type(context) is dict else {} if context is None else dict(context)})
         bindings.task = text
+        bindings.ask = (ask, ask_count)
         boost = 0
         effects = self._effects
         for index, evaluate in self._derived:
@@ -140,9 +204,11 @@ class Detector:
             named[before[0]] = True
             if group is not None:
                 count[group] += 1
+                if ask_count is not count:
+                    ask_count[group] += 1
         return boost
 
-    def _decide(self, scores: list[float], boost: int, hits: list[Hit]) -> Detection:
+    def _decide(self, scores: list[float], boost: int, hits: list[Hit], ask: tuple[int, int] | None) -> Detection:
         ordered = sorted(scores)
         top = ordered[-1]
         second = ordered[-2] if len(ordered) > 1 else 0.0
@@ -153,23 +219,38 @@ class Detector:
                 if scores[best] == top:
                     break
         margin = top - second
-        confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+        if self.calibration is not None:
+            slope, intercept = self.calibration
+            confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
+        else:
+            confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
         final = best + boost
         if boost:
             final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
+        # The runner-up: the best score among the other tiers (ties as for the winner).
+        runner, runner_score = None, None
+        for rank in self._tie_order:
+            if rank != final and (runner_score is None or scores[rank] > runner_score):
+                runner, runner_score = rank, scores[rank]
         tiers = self.tiers
         return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
-                                      tuple(hits), tiers[best], boost))
+                                      tuple(hits), tiers[best], boost,
+                                      tiers[runner] if runner is not None else None, ask))
 
 
 class _Bindings(dict):
     """What conditions see. ``words`` and ``question`` cost a pass over the task, so they are worked out the
     first time a condition reads them (most tasks never get that far in the conditions that use them)."""
 
-    __slots__ = ("task",)
+    __slots__ = ("task", "ask")
 
     def __missing__(self, name: str) -> Any:
-        if name == "words":
+        if name == "ask":
+            ask, ask_count = self.ask
+            text = ask.text if ask is not None else self["text"]
+            value = {"count": ask_count, "narrowed": ask is not None, "words": len(text.split()),
+                     "question": text.rstrip().endswith("?")}
+        elif name == "words":
             value: Any = len(self["text"].split())
         elif name == "question":
             value = self.task.rstrip().endswith("?")

@@ -51,6 +51,8 @@ class Detection(NamedTuple):
     hits: tuple[Hit, ...]
     base_tier: str
     boost: int = 0
+    runner_up: str | None = None  # the best-scoring tier other than ``tier`` (None with a single tier)
+    ask: tuple[int, int] | None = None  # the span of the ask when it is narrower than the task
 
     def to_dict(self) -> dict:
         return {"tier": self.tier, "confidence": self.confidence, "scores": dict(self.scores),
@@ -96,6 +98,7 @@ class Signal(NamedTuple):
     group: str | None = None
     inflect: bool = True
     description: str = ""
+    scope: str = "anywhere"  # "ask": the signal fires only when it matches in the ask (``in: ask``)
 
     @property
     def main(self) -> tuple[str | None, float]:
@@ -114,5 +117,6 @@ class Signal(NamedTuple):
             out["pattern"] = list(self.patterns)
         else:
             out["when"] = self.when
-        out.update(weights=dict(self.weights), boost=self.boost, group=self.group, description=self.description)
+        out.update(weights=dict(self.weights), boost=self.boost, group=self.group, description=self.description,
+                   **{"in": self.scope})
         return out

@@ -34,7 +34,7 @@ def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
             when=item.get("when"),
             weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
             boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
-            description=item.get("description", ""),
+            description=item.get("description", ""), scope=item.get("in", "anywhere"),
         ))
     return tuple(signals)
 
