@@ -209,9 +209,12 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
     the policy's ``usage_log``, the per-user default); False writes no record. ``enforcement`` overrides the
     policy's.
     """
+    detection = None
     if tier is None and task is not None and hasattr(policy, "detect"):
-        tier = policy.detect(task).tier
-    allocation = policy.allocate(agent, tier)
+        detection = policy.detect(task)
+        tier = detection.tier
+    # With the detection, a budget formula that hedges (detection.confidence, detection.runner_up) sees it.
+    allocation = policy.allocate(agent, tier) if detection is None else policy.allocate(agent, tier, detection)
     run = Run(allocation, policy.thresholds, enforcement or policy.enforcement, on_alert)
     path = None if log is False else resolve_log_path(None if log in (None, True) else log, policy)
     return Monitor(run, path, policy_digest(policy))
