@@ -13,7 +13,9 @@ plain rules, in this order:
 3. otherwise the whole task is the ask.
 
 Then every **aside** (``ignore …``, ``leaving aside …``, ``don't worry about …``) is cut out of the ask, up to
-the end of its clause (``.``, ``;``, ``:``, ``!``, ``?``, a dash or a line break).
+the end of its clause (``.``, ``;``, ``:``, ``!``, ``?``, a dash or a line break). An ask that **refers back**
+to its context ("… and how it gets to all three", "who does what") takes the context with it: the ask is
+then the whole task (less its asides).
 
 The ask is returned as the folded task with everything outside the ask blanked out with spaces, so offsets
 stay those of the task and a pattern anchored at ``^`` matches where the ask starts. The markers and asides
@@ -23,6 +25,7 @@ costs nothing more than that one pass.
 
 from __future__ import annotations
 
+from re import compile as _python_regex
 from typing import Iterable, NamedTuple, Sequence
 
 import re2
@@ -41,7 +44,12 @@ ASIDES = (
     "never mind", "nevermind", "not asking about", "don't worry about", "do not worry about", "forget about",
     "no need to look at", "no need to touch", "no need to dig into", "no need to check",
 )
+_BOUNDARY = r"[.!?:;]\s|\n|\x{2014}"
 MAX_LEAD = 40  # a colon this close after a marker introduces the ask itself ("I only want to know: …")
+REFERENCES = (
+    "all three", "all four", "all five", "all of them", "each of them", "both of them", "each one", "all these",
+    "all of these", "every one of them", "who does what", "who needs to do what", "what each",
+)
 MIN_QUESTION_WORDS = 4  # "what gives?" after a story refers back to it; it is not an ask of its own
 _CLAUSE_END = r"[.;:!?\n\x{2013}\x{2014}]"
 _SENTENCE_ENDS = ".!?:\n\u2014"
@@ -63,38 +71,51 @@ def _alternation(literals: Iterable[str]) -> str:
 class AskRules:
     """The compiled ask rules of a policy (the defaults, or its ``detection.ask`` lists)."""
 
-    __slots__ = ("markers", "asides", "patterns", "kinds", "_last_marker", "_aside")
+    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "_last_marker", "_aside", "_reference")
 
-    def __init__(self, markers: Sequence[str] = MARKERS, asides: Sequence[str] = ASIDES):
+    def __init__(self, markers: Sequence[str] = MARKERS, asides: Sequence[str] = ASIDES,
+                 references: Sequence[str] = REFERENCES):
         self.markers = tuple(m for m in markers if words_of(m))
         self.asides = tuple(a for a in asides if words_of(a))
+        self.references = tuple(r for r in references if words_of(r))
         # One entry per list in the set matcher: "some marker occurs", "some aside occurs".
-        lists = [(kind, lits) for kind, lits in (("marker", self.markers), ("aside", self.asides)) if lits]
-        self.patterns = tuple(_alternation(lits) for _, lits in lists)
-        self.kinds = tuple(kind for kind, _ in lists)  # what each of the patterns says when it fires
+        lists = [(kind, lits) for kind, lits in (("marker", self.markers), ("aside", self.asides),
+                                                 ("reference", self.references)) if lits]
+        # A sentence boundary: only a task with one can end with a question after other sentences.
+        self.patterns = tuple(_alternation(lits) for _, lits in lists) + (_BOUNDARY,)
+        self.kinds = tuple(kind for kind, _ in lists) + ("boundary",)  # what each pattern says when it fires
         from engine.detect.matcher import options
 
-        # The last marker: a greedy prefix, so the match ends where the last marker does.
-        self._last_marker = (re2.compile(("(?s)^.*(" + _alternation(self.markers) + ")").encode("utf-8"), options())
+        # Markers are found left to right (a DFA search, no captures); the last one counts.
+        self._last_marker = (re2.compile(_alternation(self.markers).encode("utf-8"), options())
                              if self.markers else None)
+        self._reference = (re2.compile(_alternation(self.references).encode("utf-8"), options())
+                           if self.references else None)
         self._aside = (re2.compile(("(?:" + _alternation(self.asides) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*")
                                    .encode("utf-8"), options()) if self.asides else None)
 
-    def find(self, folded: str, data: bytes, marker: bool, aside: bool) -> Ask:
-        """The ask of a task (``folded``, its UTF-8 ``data``); ``marker`` and ``aside`` say whether the set
-        matcher found a marker or an aside in it."""
+    def find(self, folded: str, data: bytes, marker: bool, aside: bool, reference: bool = False,
+             boundary: bool = True) -> Ask:
+        """The ask of a task (``folded``, its UTF-8 ``data``); ``marker``, ``aside``, ``reference`` and
+        ``boundary`` say whether the set matcher found a marker, an aside, a reference back or a sentence
+        boundary in it."""
         start = 0
         if marker and self._last_marker is not None:
-            found = self._last_marker.search(data)
+            found = None
+            for found in self._last_marker.finditer(data):
+                pass
             if found is not None:
-                start = _characters(found.start(1), folded, data)
+                start = _characters(found.start(), folded, data)
                 colon = folded.find(": ", start, start + MAX_LEAD)  # "before any of that: what's …"
                 if colon >= 0:
                     start = colon + 2
-        if not start and folded.endswith("?") or not start and folded.rstrip().endswith("?"):
+        if not start and boundary and folded.rstrip().endswith("?"):
             start = _last_question(folded)
         if start and not _has_word(folded, 0, start):
             start = 0  # only greetings and punctuation before the marker: the whole task asks
+        if start and reference and self._reference is not None and any(
+                _characters(m.start(), folded, data) >= start for m in self._reference.finditer(data)):
+            start = 0  # the ask refers back to its context
         spans = []
         if aside and self._aside is not None:
             for match in self._aside.finditer(data):
@@ -103,11 +124,13 @@ class AskRules:
                     spans.append((max(a, start), b))
         if not start and not spans:
             return Ask(folded, 0, False)
-        chars = list(folded)
-        chars[:start] = " " * start
+        pieces, at = [" " * start], start
         for a, b in spans:
-            chars[a:b] = " " * (b - a)
-        return Ask("".join(chars), start, True)
+            if a >= at:
+                pieces += (folded[at:a], " " * (b - a))
+                at = b
+        pieces.append(folded[at:])
+        return Ask("".join(pieces), start, True)
 
 
 def _characters(offset: int, text: str, data: bytes) -> int:
@@ -119,9 +142,13 @@ def _characters(offset: int, text: str, data: bytes) -> int:
 
 def _has_word(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` says more than a greeting ("hey", "hi team,", "ok so")."""
-    words = [w for w in "".join(c if c.isalnum() else " " for c in text[start:end]).split()
-             if w not in _GREETINGS]
-    return bool(words)
+    for word in _WORD.finditer(text, start, end):  # usually the first word decides
+        if word.group() not in _GREETINGS:
+            return True
+    return False
+
+
+_WORD = _python_regex(r"\w+")
 
 
 _GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "so", "team", "all", "folks", "quick", "q", "question",
@@ -131,14 +158,13 @@ _GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "so", "team", "all",
 def _last_question(text: str) -> int:
     """Where the final question starts when it follows other sentences and has enough words, else 0."""
     end = len(text.rstrip().rstrip("?"))
-    i = end - 1
-    while i > 0:
-        ch = text[i]
-        if ch in _SENTENCE_ENDS and (ch == "\n" or ch == "\u2014" or text[i + 1:i + 2].isspace()):
+    i = end
+    while True:
+        i = max(text.rfind(ch, 0, i) for ch in _SENTENCE_ENDS)
+        if i <= 0:
+            return 0
+        if text[i] in "\n\u2014" or text[i + 1:i + 2].isspace():
             break
-        i -= 1
-    if i <= 0:
-        return 0
     start = i + 1
     if len(text[start:end].split()) < MIN_QUESTION_WORDS:
         return 0
@@ -147,4 +173,4 @@ def _last_question(text: str) -> int:
     return start
 
 
-__all__ = ["ASIDES", "Ask", "AskRules", "MARKERS", "SEPARATOR"]
+__all__ = ["ASIDES", "Ask", "AskRules", "MARKERS", "REFERENCES", "SEPARATOR"]

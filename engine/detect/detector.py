@@ -24,6 +24,8 @@ from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
 _ASK_NAME = _regex(r"\bask\b")
+_BOUNDARY_ONLY = {"boundary"}
+_NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -36,7 +38,7 @@ class Detector:
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "conditions", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
-                 "_ask_entry")
+                 "_ask_entry", "_derived_plain")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -65,10 +67,11 @@ class Detector:
         self.ask_rules = None
         self._ask_entry = len(entries)  # entries from here on are the ask rules' marker and aside entries
         if uses_ask:
-            from engine.detect.ask import ASIDES, MARKERS, AskRules
+            from engine.detect.ask import ASIDES, MARKERS, REFERENCES, AskRules
 
             ask = ask or {}
-            self.ask_rules = AskRules(ask.get("markers", MARKERS), ask.get("asides", ASIDES))
+            self.ask_rules = AskRules(ask.get("markers", MARKERS), ask.get("asides", ASIDES),
+                                      ask.get("references", REFERENCES))
             patterns += self.ask_rules.patterns
         self._matcher = Matcher(patterns, entries)
         self._fired = self._matcher.fired
@@ -79,6 +82,9 @@ class Detector:
         self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
                                 for i in plan["derived"])
         self._derived = tuple((i, c.evaluate) for i, c in zip(plan["derived"], self.conditions))
+        # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
+        self._derived_plain = tuple((i, e) for (i, e), c in zip(self._derived, self.conditions)
+                                    if not _NEEDS_CONTEXT.match(c.source))
 
     @classmethod
     def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str,
@@ -115,16 +121,16 @@ class Detector:
         ask = None
         if self.ask_rules is not None:
             fired.sort()
-            marker = aside = False
-            while fired and fired[-1] >= self._ask_entry:  # the ask rules' entries come last
-                if self.ask_rules.kinds[fired.pop() - self._ask_entry] == "marker":
-                    marker = True
-                else:
-                    aside = True
-            if marker or aside or folded.endswith("?") or folded.rstrip().endswith("?"):
-                ask = self.ask_rules.find(folded, data, marker, aside)
-                if not ask.narrowed:
-                    ask = None
+            if fired and fired[-1] >= self._ask_entry:  # the ask rules' entries come last
+                kinds = self.ask_rules.kinds
+                found = set()
+                while fired and fired[-1] >= self._ask_entry:
+                    found.add(kinds[fired.pop() - self._ask_entry])
+                if found != _BOUNDARY_ONLY or folded.endswith("?") or folded.rstrip().endswith("?"):
+                    ask = self.ask_rules.find(folded, data, "marker" in found, "aside" in found,
+                                              "reference" in found, "boundary" in found)
+            if ask is not None and not ask.narrowed:
+                ask = None
         ask_count = count
         if ask is not None:  # a second pass over the ask alone (the task blanked outside it)
             ask_text = ask.text
@@ -136,7 +142,8 @@ class Detector:
             fired = sorted(whole | in_ask)
         if fired:
             entries = self._entries
-            fired.sort()  # entries are in policy order, a signal's entries next to each other
+            if self.ask_rules is None:
+                fired.sort()  # entries are in policy order, a signal's entries next to each other
             current, first = -1, (0, 0)
             for i in fired:
                 signal, locate, before, after, ranked, lift, group, scoped = entries[i]
@@ -160,12 +167,12 @@ class Detector:
                 if signal == current:  # another word of the same signal: keep the earliest
                     if found < first:
                         first = start, end = found if norm is None else norm.span(*found)
-                        hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+                        hits[-1] = _new_tuple(Hit, (*before, text[start:end], (start, end), *after))
                     continue
                 current = signal
                 first = found
                 start, end = found if norm is None else norm.span(*found)
-                hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
+                hits.append(_new_tuple(Hit, (*before, text[start:end], (start, end), *after)))
                 for rank, weight in ranked:
                     scores[rank] += weight
                 boost += lift
@@ -187,10 +194,14 @@ class Detector:
                               "tiers": self._ranks,
                               "context": context if type(context) is dict else {} if context is None else dict(context)})
         bindings.task = text
-        bindings.ask = (ask, ask_count)
+        if ask is None:  # the ask is the task: `ask.count` is `count`, `ask.words` is `words`, …
+            bindings["ask"] = bindings
+            bindings["narrowed"] = False
+        else:
+            bindings.ask = (ask, ask_count)
         boost = 0
         effects = self._effects
-        for index, evaluate in self._derived:
+        for index, evaluate in self._derived if context else self._derived_plain:
             try:
                 if evaluate(bindings) is not True:
                     continue
@@ -227,15 +238,26 @@ class Detector:
         final = best + boost
         if boost:
             final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
-        # The runner-up: the best score among the other tiers (ties as for the winner).
-        runner, runner_score = None, None
-        for rank in self._tie_order:
-            if rank != final and (runner_score is None or scores[rank] > runner_score):
-                runner, runner_score = rank, scores[rank]
         tiers = self.tiers
         return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
-                                      tuple(hits), tiers[best], boost,
-                                      tiers[runner] if runner is not None else None, ask))
+                                      tuple(hits), tiers[best], boost, ask))
+
+
+class _AskBinding(dict):
+    """What conditions see as ``ask``: ``count`` and ``narrowed`` up front, ``words`` and ``question`` (a pass
+    over the ask) when first read."""
+
+    __slots__ = ("text",)
+
+    def __missing__(self, name: str) -> Any:
+        if name == "words":
+            value: Any = len(self.text.split())
+        elif name == "question":
+            value = self.text.rstrip().endswith("?")
+        else:
+            raise KeyError(name)
+        self[name] = value
+        return value
 
 
 class _Bindings(dict):
@@ -247,9 +269,8 @@ class _Bindings(dict):
     def __missing__(self, name: str) -> Any:
         if name == "ask":
             ask, ask_count = self.ask
-            text = ask.text if ask is not None else self["text"]
-            value = {"count": ask_count, "narrowed": ask is not None, "words": len(text.split()),
-                     "question": text.rstrip().endswith("?")}
+            value = _AskBinding(count=ask_count, narrowed=ask is not None)
+            value.text = ask.text if ask is not None else self["text"]
         elif name == "words":
             value: Any = len(self["text"].split())
         elif name == "question":

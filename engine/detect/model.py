@@ -51,8 +51,18 @@ class Detection(NamedTuple):
     hits: tuple[Hit, ...]
     base_tier: str
     boost: int = 0
-    runner_up: str | None = None  # the best-scoring tier other than ``tier`` (None with a single tier)
     ask: tuple[int, int] | None = None  # the span of the ask when it is narrower than the task
+
+    @property
+    def runner_up(self) -> str | None:
+        """The best-scoring tier other than ``tier``; ties go to the tier nearest ``tier``, then the smaller
+        (None with a single tier). Worked out when read, off the detector's hot path."""
+        names = list(self.scores)
+        chosen = names.index(self.tier)
+        others = [r for r in range(len(names)) if r != chosen]
+        if not others:
+            return None
+        return names[min(others, key=lambda r: (-self.scores[names[r]], abs(r - chosen), r))]
 
     def to_dict(self) -> dict:
         return {"tier": self.tier, "confidence": self.confidence, "scores": dict(self.scores),

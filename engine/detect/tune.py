@@ -63,7 +63,8 @@ def problem_of(policy: Any, tasks: Iterable[tuple[Any, str, str, Mapping | None]
     tuned = [s for s in detector.signals if any(s.weights.values())]
     index = {s.id: j for j, s in enumerate(tuned)}
     samples = []
-    for _, text, tier, context in tasks:
+    for task in tasks:
+        text, tier, context = task[1], task[2], task[3]
         detection = detector.detect(text, context)
         features = tuple(sorted({index[h.signal] for h in detection.hits if h.signal in index}))
         samples.append(Sample(features, sum(h.boost for h in detection.hits), rank[tier]))
@@ -289,7 +290,7 @@ def plan_tune(policy: Any, tasks: Sequence[tuple[Any, str, str, Mapping | None]]
     problem = problem_of(policy, tasks)
     before = measure(policy, tasks)
     detector = policy.detector
-    confidences = [detector.detect(text, context).confidence for _, text, _, context in tasks]
+    confidences = [detector.detect(task[1], task[3]).confidence for task in tasks]
     right = [p == y for p, _, y in predict(problem, problem.current, problem.samples).predictions]
     ece_before = calibration_error(confidences, right)
     folds = max(2, min(folds, len(problem.samples)))

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(problem.format(), file=sys.stderr)
         return 2
-    if len({tier for _, _, tier, _ in tasks}) < 2:
+    if len({task[2] for task in tasks}) < 2:
         raise UsageError(f"{args.labels}: tune needs labelled tasks of at least two tiers")
     try:
         plan = plan_tune(policy, tasks, path, folds=args.folds, l2=tuple(args.l2 or DEFAULT_L2),
