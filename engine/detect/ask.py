@@ -7,7 +7,8 @@ plain rules, in this order:
 
 1. **a marker**: the last occurrence of a phrase that introduces a request (``can you``, ``I need``, ``all I
    want``, ``just tell me``, ``before any of that``, …) starts the ask, which runs to the end of the task
-   (or, when a colon follows the marker closely, starts after the colon: "I only want to know: what …");
+   (or, when a colon follows the marker closely, starts after the colon: "I only want to know: what …";
+   when a wh-question follows the marker, starts at it: "my question is who approved it?");
 2. otherwise, when the task ends with a question of at least :data:`MIN_QUESTION_WORDS` words after other
    sentences, that last question is the ask;
 3. otherwise the whole task is the ask.
@@ -107,8 +108,11 @@ class AskRules:
             if found is not None:
                 start = _characters(found.start(), folded, data)
                 colon = folded.find(": ", start, start + MAX_LEAD)  # "before any of that: what's …"
+                wh = _WH_QUESTION.match(folded, _characters(found.end(), folded, data))
                 if colon >= 0:
                     start = colon + 2
+                elif wh is not None:  # "my question is who approved it?"
+                    start = wh.start(1)
         if not start and boundary and folded.rstrip().endswith("?"):
             start = _last_question(folded)
         if start and not _has_word(folded, 0, start):
@@ -149,6 +153,7 @@ def _has_word(text: str, start: int, end: int) -> bool:
 
 
 _WORD = _python_regex(r"\w+")
+_WH_QUESTION = _python_regex(r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b")
 
 
 _GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "so", "team", "all", "folks", "quick", "q", "question",

@@ -155,6 +155,8 @@ class Detector:
                         if not inside:
                             continue
                         found = locate(ask_text, ask_data)
+                        if found is not None and found[0] < ask.start:  # an anchored pattern's blank lead
+                            found = (min(ask.start, found[1]), found[1])
                     elif i in whole:
                         found = locate(folded, data)
                     else:
