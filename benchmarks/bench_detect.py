@@ -111,6 +111,20 @@ def test_detect_one_100_character_task(benchmark, policy) -> None:
     benchmark(policy.detector.detect, TASK_100)
 
 
+TASK_WITH_AN_ASK = ("Hi team, hope everyone had a good weekend! I know the roadmap review is Thursday and there's a "
+                    "lot going on with the warehouse consolidation, the Fivetran to dlt move and the new Tableau "
+                    "rollout, but before any of that: what's the ticket number for the SSO bug?")
+
+
+def test_detect_a_task_with_an_ask(benchmark, policy) -> None:
+    """A preamble, then the ask: the ask is found and the matcher runs a second time over it alone."""
+    found = policy.detect(TASK_WITH_AN_ASK)
+    assert found.tier == "simple" and found.ask is not None
+    assert TASK_WITH_AN_ASK[found.ask[0]:].startswith("what's the ticket")
+    benchmark.group = "one task"
+    benchmark(policy.detector.detect, TASK_WITH_AN_ASK)
+
+
 # -- the grid: signals × text length -------------------------------------------------------------------------
 
 SYLLABLES = ["ka", "lo", "mir", "ten", "vas", "quo", "zel", "dri", "pan", "sor", "bel", "fyn", "gra", "hu", "jex"]

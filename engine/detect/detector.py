@@ -24,7 +24,6 @@ from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
 _ASK_NAME = _regex(r"\bask\b")
-_BOUNDARY_ONLY = {"boundary"}
 _NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
@@ -38,7 +37,7 @@ class Detector:
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "conditions", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
-                 "_ask_entry", "_derived_plain")
+                 "_ask_entry", "_derived_plain", "_boundary_kind")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -65,6 +64,7 @@ class Detector:
         uses_ask = any(s.scope == "ask" for s in self.signals) or any(
             s.when is not None and _ASK_NAME.search(s.when) for s in self.signals)
         self.ask_rules = None
+        self._boundary_kind = -1
         self._ask_entry = len(entries)  # entries from here on are the ask rules' marker and aside entries
         if uses_ask:
             from engine.detect.ask import ASIDES, MARKERS, REFERENCES, AskRules
@@ -72,6 +72,7 @@ class Detector:
             ask = ask or {}
             self.ask_rules = AskRules(ask.get("markers", MARKERS), ask.get("asides", ASIDES),
                                       ask.get("references", REFERENCES))
+            self._boundary_kind = self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
         self._matcher = Matcher(patterns, entries)
         self._fired = self._matcher.fired
@@ -122,11 +123,13 @@ class Detector:
         if self.ask_rules is not None:
             fired.sort()
             if fired and fired[-1] >= self._ask_entry:  # the ask rules' entries come last
-                kinds = self.ask_rules.kinds
-                found = set()
-                while fired and fired[-1] >= self._ask_entry:
-                    found.add(kinds[fired.pop() - self._ask_entry])
-                if found != _BOUNDARY_ONLY or folded.endswith("?") or folded.rstrip().endswith("?"):
+                last = fired.pop()
+                if last - self._ask_entry != self._boundary_kind or len(fired) and fired[-1] >= self._ask_entry \
+                        or folded.endswith("?") or folded.rstrip().endswith("?"):
+                    kinds = self.ask_rules.kinds
+                    found = {kinds[last - self._ask_entry]}
+                    while fired and fired[-1] >= self._ask_entry:
+                        found.add(kinds[fired.pop() - self._ask_entry])
                     ask = self.ask_rules.find(folded, data, "marker" in found, "aside" in found,
                                               "reference" in found, "boundary" in found)
             if ask is not None and not ask.narrowed:
