@@ -37,7 +37,7 @@ class Detector:
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "conditions", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
-                 "_ask_entry", "_derived_plain", "_boundary_kind")
+                 "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -77,8 +77,9 @@ class Detector:
         self._matcher = Matcher(patterns, entries)
         self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
-        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal], self.signals[e.signal].scope == "ask")
-                              for e in self._matcher.entries)
+        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
+        self._scoped_entries = frozenset(i for i, e in enumerate(self._matcher.entries)
+                                         if self.signals[e.signal].scope == "ask")
         cached = plan["conditions"]
         self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
                                 for i in plan["derived"])
@@ -119,54 +120,19 @@ class Detector:
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
         count = dict(self._zero_counts)  # for the conditions' `count`
         fired = self._fired(data)
-        ask = None
-        if self.ask_rules is not None:
+        if self.ask_rules is not None and fired:
             fired.sort()
-            if fired and fired[-1] >= self._ask_entry:  # the ask rules' entries come last
-                last = fired.pop()
-                if last - self._ask_entry != self._boundary_kind or len(fired) and fired[-1] >= self._ask_entry \
-                        or folded.endswith("?") or folded.rstrip().endswith("?"):
-                    kinds = self.ask_rules.kinds
-                    found = {kinds[last - self._ask_entry]}
-                    while fired and fired[-1] >= self._ask_entry:
-                        found.add(kinds[fired.pop() - self._ask_entry])
-                    ask = self.ask_rules.find(folded, data, "marker" in found, "aside" in found,
-                                              "reference" in found, "boundary" in found)
-            if ask is not None and not ask.narrowed:
-                ask = None
-        ask_count = count
-        if ask is not None:  # a second pass over the ask alone (the task blanked outside it)
-            ask_text = ask.text
-            ask_data = ask_text.encode("utf-8", "surrogatepass")
-            in_ask = frozenset(i for i in self._fired(ask_data) if i < self._ask_entry)
-            ask_count = dict(self._zero_counts)
-            ask_named: set[int] = set()
-            whole = frozenset(fired)
-            fired = sorted(whole | in_ask)
+            if fired[-1] >= self._ask_entry:  # the ask rules' entries come last
+                ask = self._find_ask(fired, folded, data)
+                if ask is not None:
+                    return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
         if fired:
             entries = self._entries
-            if self.ask_rules is None:
-                fired.sort()  # entries are in policy order, a signal's entries next to each other
+            fired.sort()  # entries are in policy order, a signal's entries next to each other
             current, first = -1, (0, 0)
             for i in fired:
-                signal, locate, before, after, ranked, lift, group, scoped = entries[i]
-                if ask is None:
-                    found = locate(folded, data)
-                else:
-                    inside = i in in_ask
-                    if scoped:
-                        if not inside:
-                            continue
-                        found = locate(ask_text, ask_data)
-                        if found is not None and found[0] < ask.start:  # an anchored pattern's blank lead
-                            found = (min(ask.start, found[1]), found[1])
-                    elif i in whole:
-                        found = locate(folded, data)
-                    else:
-                        continue
-                    if inside and group is not None and signal not in ask_named and found is not None:
-                        ask_named.add(signal)
-                        ask_count[group] += 1
+                signal, locate, before, after, ranked, lift, group = entries[i]
+                found = locate(folded, data)
                 if found is None:
                     continue
                 if signal == current:  # another word of the same signal: keep the earliest
@@ -185,10 +151,78 @@ class Detector:
                 if group is not None:
                     count[group] += 1
         if self._derived:
+            boost += self._derive(text, folded, hits, scores, named, count, context, None, count)
+        return self._decide(scores, boost, hits, None)
+
+    def _find_ask(self, fired: list[int], folded: str, data: bytes) -> Any:
+        """The ask when it is narrower than the task, else None; pops the ask rules' entries off ``fired``."""
+        last = fired.pop()
+        if last - self._ask_entry == self._boundary_kind and not (fired and fired[-1] >= self._ask_entry) \
+                and not folded.rstrip().endswith("?"):
+            return None  # only a sentence boundary, and no final question: the whole task asks
+        kinds = self.ask_rules.kinds
+        found = {kinds[last - self._ask_entry]}
+        while fired and fired[-1] >= self._ask_entry:
+            found.add(kinds[fired.pop() - self._ask_entry])
+        ask = self.ask_rules.find(folded, data, "marker" in found, "aside" in found, "reference" in found,
+                                  "boundary" in found)
+        return ask if ask.narrowed else None
+
+    def _detect_with_ask(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], ask: Any,
+                         context: Mapping[str, Any] | None) -> Detection:
+        """:meth:`detect` for a task whose ask is narrower than it: a second pass of the matcher over the ask
+        alone (the task blanked outside it) says which signals occur in the ask; signals scoped to the ask
+        count only there, and ``ask.count`` counts the groups' signals that occur there."""
+        scores = [0.0] * len(self.tiers)
+        boost = 0
+        hits: list[Hit] = []
+        named: dict[str, bool] = {}
+        count = dict(self._zero_counts)
+        ask_text = ask.text
+        ask_data = ask_text.encode("utf-8", "surrogatepass")
+        in_ask = frozenset(i for i in self._fired(ask_data) if i < self._ask_entry)
+        ask_count = dict(self._zero_counts)
+        ask_named: set[int] = set()
+        whole = frozenset(fired)
+        entries = self._entries
+        scoped_entries = self._scoped_entries
+        current, first = -1, (0, 0)
+        for i in sorted(whole | in_ask):
+            signal, locate, before, after, ranked, lift, group = entries[i]
+            inside = i in in_ask
+            if i in scoped_entries:
+                if not inside:
+                    continue
+                found = locate(ask_text, ask_data)
+                if found is not None and found[0] < ask.start:  # an anchored pattern's blank lead
+                    found = (min(ask.start, found[1]), found[1])
+            elif i in whole:
+                found = locate(folded, data)
+            else:
+                continue
+            if found is None:
+                continue
+            if inside and group is not None and signal not in ask_named:
+                ask_named.add(signal)
+                ask_count[group] += 1
+            if signal == current:
+                if found < first:
+                    first = start, end = found if norm is None else norm.span(*found)
+                    hits[-1] = _new_tuple(Hit, (*before, text[start:end], (start, end), *after))
+                continue
+            current = signal
+            first = found
+            start, end = found if norm is None else norm.span(*found)
+            hits.append(_new_tuple(Hit, (*before, text[start:end], (start, end), *after)))
+            for rank, weight in ranked:
+                scores[rank] += weight
+            boost += lift
+            named[before[0]] = True
+            if group is not None:
+                count[group] += 1
+        if self._derived:
             boost += self._derive(text, folded, hits, scores, named, count, context, ask, ask_count)
-        span = None
-        if ask is not None:
-            span = (ask.start, len(folded)) if norm is None else norm.span(ask.start, len(folded))
+        span = (ask.start, len(folded)) if norm is None else norm.span(ask.start, len(folded))
         return self._decide(scores, boost, hits, span)
 
     def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float], named: dict[str, bool],
@@ -199,11 +233,11 @@ class Detector:
                               "tiers": self._ranks,
                               "context": context if type(context) is dict else {} if context is None else dict(context)})
         bindings.task = text
-        if ask is None:  # the ask is the task: `ask.count` is `count`, `ask.words` is `words`, …
+        if ask is not None:
+            bindings.ask = (ask, ask_count)
+        elif self.ask_rules is not None:  # the ask is the task: `ask.count` is `count`, `ask.words` is `words`
             bindings["ask"] = bindings
             bindings["narrowed"] = False
-        else:
-            bindings.ask = (ask, ask_count)
         boost = 0
         effects = self._effects
         for index, evaluate in self._derived if context else self._derived_plain:
