@@ -9,6 +9,17 @@ DEFAULT_FORMULA = "min(round(profile.base * tier.multiplier), profile.max)"
 FORMULA_NAMES = frozenset({"profile", "tier", "agent", "detection"})
 
 
+def formula_variables() -> dict:
+    """The types of what :func:`formula_bindings` gives a formula (for checking it when a policy is validated)."""
+    from engine.expr.types import BOOL, DOUBLE, INT, Object, String
+
+    tier = Object("tier", {"id": String(64), "multiplier": DOUBLE, "rank": INT})
+    return {"agent": String(200),
+            "profile": Object("profile", {"id": String(64), "base": INT, "max": INT}),
+            "tier": tier,
+            "detection": Object("detection", {"detected": BOOL, "confidence": DOUBLE, "runner_up": tier})}
+
+
 def tier_binding(tier: Any) -> dict:
     return {"id": tier.id, "multiplier": tier.multiplier, "rank": tier.rank}
 
