@@ -117,14 +117,17 @@ def test_plan_tune_edits_only_the_numbers(policy_file: Path) -> None:
     after = plan.updated.splitlines()
     before = POLICY.splitlines()
     changed = [(b, a) for b, a in zip(before, after[1:] if len(after) > len(before) else after) if a != b]
-    assert after[2:4] == ["detection:", f"  calibration: {{slope: {plan.calibration[0]:g}, intercept: "
-                                        f"{plan.calibration[1]:g}}}"]
+    from engine.detect.plan import weights_digest
+
+    assert after[2] == "detection:" and after[3].startswith(
+        f"  calibration: {{slope: {plan.calibration[0]:g}, intercept: {plan.calibration[1]:g}, signals: '")
     assert "      weights: {multi-system: 7}" in after and "# my team's policy" == after[0]
     assert any("# flow, with a comment" in line and "weights: {" in line for line in after)
     assert any(line.startswith("        simple: ") for line in after)
     assert changed  # numbers did change
     tuned = load_policy_text(policy_file.parent, plan.updated)
-    assert tuned.detector.calibration == plan.calibration
+    assert tuned.detector.calibration == plan.calibration  # fitted for exactly these weights
+    assert f"signals: '{weights_digest(tuned.signals)}'" in after[3]
     assert all(tuned.detect(t).tier == tier for t, tier in LABELS)
 
 
@@ -206,3 +209,16 @@ def test_tune_does_not_write_without_yes_off_a_terminal(run_cli, policy_file: Pa
     code, _, err = run_cli("tune", str(labels), "--policy", str(policy_file))
     assert code == 2 and "--yes" in err
     assert policy_file.read_text(encoding="utf-8") == POLICY
+
+
+def test_a_calibration_fitted_for_other_signals_is_not_used(tmp_path: Path) -> None:
+    """A policy that replaces the signals it inherits, or changes a weight, does not keep the calibration."""
+    from engine.detect.plan import weights_digest
+
+    default = load_policy("default")
+    assert default.detector.calibration is not None
+    assert default.data["detection"]["calibration"]["signals"] == weights_digest(default.signals)
+    replaced = load_policy_text(tmp_path, POLICY)  # extends default, its own signals
+    assert replaced.detector.calibration is None and replaced.detect("troubleshoot it").confidence == 0.6
+    text = "extends: default\ndetection:\n  calibration: {slope: 2, intercept: 0}\n"
+    assert load_policy_text(tmp_path, text).detector.calibration == (2.0, 0.0)  # no digest: always used

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
-from engine.detect.plan import plan_detection, signals_from_data, usable
+from engine.detect.plan import plan_detection, signals_from_data, usable, weights_digest
 from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
@@ -43,14 +43,15 @@ class Detector:
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
                  calibration: Mapping[str, float] | None = None, ask: Mapping[str, Any] | None = None):
         """Compile ``signals``; ``plan`` is their :func:`~engine.detect.plan.plan_detection`, when a cache kept it.
-        ``calibration`` (``{"slope", "intercept"}``) turns the margin into a probability; ``ask`` may replace
-        the ask rules' ``markers`` and ``asides``."""
+        ``calibration`` (``{"slope", "intercept", "signals"?}``) turns the margin into a probability (unless
+        its ``signals`` digest is not that of these signals); ``ask`` may replace the ask rules' lists."""
         self.signals = tuple(signals)
         self.tiers = tuple(tiers)
         self.default_tier = default_tier
         self.confidence_scale = float(confidence_scale)
-        self.calibration = (float(calibration["slope"]), float(calibration.get("intercept", 0.0))) \
-            if calibration else None
+        self.calibration = None
+        if calibration and calibration.get("signals") in (None, weights_digest(self.signals)):
+            self.calibration = (float(calibration["slope"]), float(calibration.get("intercept", 0.0)))
         self._ranks = {t: i for i, t in enumerate(self.tiers)}
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
@@ -233,11 +234,7 @@ class Detector:
                               "tiers": self._ranks,
                               "context": context if type(context) is dict else {} if context is None else dict(context)})
         bindings.task = text
-        if ask is not None:
-            bindings.ask = (ask, ask_count)
-        elif self.ask_rules is not None:  # the ask is the task: `ask.count` is `count`, `ask.words` is `words`
-            bindings["ask"] = bindings
-            bindings["narrowed"] = False
+        bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
         boost = 0
         effects = self._effects
         for index, evaluate in self._derived if context else self._derived_plain:
@@ -310,6 +307,10 @@ class _Bindings(dict):
             ask, ask_count = self.ask
             value = _AskBinding(count=ask_count, narrowed=ask is not None)
             value.text = ask.text if ask is not None else self["text"]
+            if ask is None:  # the ask is the task: its words and question are the task's, when known
+                for key in ("words", "question"):
+                    if key in self:
+                        value[key] = self[key]
         elif name == "words":
             value: Any = len(self["text"].split())
         elif name == "question":

@@ -39,6 +39,17 @@ def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
     return tuple(signals)
 
 
+def weights_digest(signals: Sequence[Signal]) -> str:
+    """A short digest of the signals' ids, weights and boosts, in order: what a calibration was fitted for.
+    A calibration whose digest differs (the weights were changed, or a policy replaced the signals it
+    inherited) no longer describes the margins and is not used."""
+    import hashlib
+    import json
+
+    rows = [[s.id, sorted((t, float(w)) for t, w in s.weights.items() if w), s.boost] for s in signals]
+    return hashlib.sha1(json.dumps(rows, separators=(",", ":")).encode("utf-8")).hexdigest()[:10]
+
+
 def user_pattern(pattern: str) -> str:
     """A policy's RE2 pattern as matched against the folded (lower-case) text: as written, or, when it has an
     upper-case letter outside its escapes (``\\W`` is not one), case-insensitively."""

@@ -316,7 +316,7 @@ def plan_tune(policy: Any, tasks: Sequence[tuple[Any, str, str, Mapping | None]]
 
     editor = PolicyEditor.open(path)
     original = editor.original
-    updated = edit_policy_text(editor, new_weights, calibration)
+    updated = edit_policy_text(editor, new_weights, calibration, _digest_after(policy, new_weights))
     plan = TunePlan(path, policy.source, original, updated, len(problem.samples), before.accuracy, cv, chosen,
                     ece_before, ece_after, calibration, new_weights)
     if plan.changed:
@@ -326,6 +326,17 @@ def plan_tune(policy: Any, tasks: Sequence[tuple[Any, str, str, Mapping | None]]
         if edited is not None:
             plan.stale_examples = stale_examples(edited)
     return plan
+
+
+def _digest_after(policy: Any, weights: Mapping[str, Mapping[str, float]]) -> str:
+    """The weights digest of the policy's signals once ``weights`` are written (see ``weights_digest``)."""
+    from types import MappingProxyType
+
+    from engine.detect.plan import weights_digest
+
+    signals = [s._replace(weights=MappingProxyType({t: float(w) for t, w in weights[s.id].items()}))
+               if s.id in weights else s for s in policy.detector.signals]
+    return weights_digest(signals)
 
 
 def _calibrate(outcome: Outcome, folds: int) -> tuple[tuple[float, float], float]:
@@ -365,7 +376,7 @@ class TuneError(Exception):
 
 
 def edit_policy_text(editor: Any, weights: Mapping[str, Mapping[str, float]],
-                     calibration: tuple[float, float]) -> str:
+                     calibration: tuple[float, float], digest: str = "") -> str:
     """The policy file of ``editor`` (a :class:`~engine.policy.edit.PolicyEditor`) with the signals'
     ``weights`` and ``detection.calibration`` replaced, every other byte kept: a flow mapping
     (``{complex: 3}``) is rewritten in place, a block mapping has its numbers replaced and new tiers added
@@ -386,7 +397,8 @@ def edit_policy_text(editor: Any, weights: Mapping[str, Mapping[str, float]],
             if item is None or not isinstance(item.get("weights"), dict):
                 continue
             edits += _weight_edits(lines, item, new)
-    calibration_text = f"{{slope: {calibration[0]:g}, intercept: {calibration[1]:g}}}"
+    calibration_text = (f"{{slope: {calibration[0]:g}, intercept: {calibration[1]:g}"
+                        + (f", signals: '{digest}'}}" if digest else "}"))
     if isinstance(detection, dict) and isinstance(detection.get("calibration"), dict):
         line, col = detection.lc.value("calibration")
         end = _flow_end(lines[line], col)
