@@ -154,3 +154,11 @@ def test_default_policy_reads_the_ask(default_policy) -> None:
     aside = ("Ignore the bits about Snowflake, dbt and Tableau in the thread below — I only want to know: what date "
              "did we sign the Fivetran contract?")
     assert default_policy.detect(aside).tier == "simple"
+
+
+def test_explain_shows_the_ask_and_the_calibration(run_cli) -> None:
+    task = "Hi team! Long week with the Snowflake, dbt and Tableau migration. Anyway, what's the ticket for the SSO bug?"
+    code, out, _ = run_cli("detect", task, "--explain")
+    assert code == 0
+    assert "the ask (the rest is context): \"what's the ticket for the SSO bug?\"" in out
+    assert "best score: simple" in out and "(calibrated)" in out and "× margin 3.5 +" in out
