@@ -144,7 +144,7 @@ def test_a_cache_entry_that_does_not_know_the_origins_is_a_miss(tmp_path: Path, 
     del found["artifacts"]["example_origins"]
     body = json.dumps(found).encode()
     entry.write_bytes(f"{policy_cache.FORMAT} {policy_cache.sha256(body).hexdigest()}\n".encode() + body)
-    assert inherited_count(load_policy(path)) == 22
+    assert inherited_count(load_policy(path)) == DEFAULT_EXAMPLES
     assert "example_origins" in json.loads(entry.read_bytes().partition(b"\n")[2])["artifacts"]  # rewritten
     code, out, _ = run_cli("test", str(path))
     assert code == 0 and f"no examples of its own; {DEFAULT_EXAMPLES} inherited examples not run" in out
