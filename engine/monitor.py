@@ -288,12 +288,14 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
 
     provenance: dict[str, Any] = {"tier_source": "given" if tier is not None else "default",
                                   "task_hash": task_hash(task)}
+    detection = None
     if tier is None and task is not None and hasattr(policy, "detect"):
         detection = policy.detect(task)
         tier = detection.tier
         provenance.update(tier_source="detected", confidence=getattr(detection, "confidence", None),
                           signals=list(dict.fromkeys(h.signal for h in getattr(detection, "hits", ()))))
-    allocation = policy.allocate(agent, tier)
+    # With the detection, a budget formula that hedges (detection.confidence, detection.runner_up) sees it.
+    allocation = policy.allocate(agent, tier) if detection is None else policy.allocate(agent, tier, detection)
     run = Run(allocation, policy.thresholds, enforcement or policy.enforcement, on_alert,
               scopes=getattr(policy, "scopes", None),
               scope_enforcement=scope_enforcement or getattr(policy, "scope_enforcement", "soft"))
