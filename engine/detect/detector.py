@@ -75,7 +75,7 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_kind = self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, entries)
+        self._matcher = Matcher(patterns, entries, plan["entries"])
         self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
         self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)

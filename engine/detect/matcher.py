@@ -190,27 +190,62 @@ def _characters(span: tuple[int, int], text: str, data: bytes) -> tuple[int, int
 
 
 class Matcher:
-    """A compiled set of entries: :attr:`fired` screens a text, the entries' locators find the spans."""
+    """A compiled set of entries: :attr:`fired` screens a text, the entries' locators find the spans.
 
-    __slots__ = ("entries", "fired")
+    With ``items`` (the plan's entries, aligned with the first entries), every literal made only of word
+    characters is screened by a :class:`~engine.detect.words.WordIndex` — plain data, nothing to compile — and
+    only the other entries (patterns, literals with punctuation or non-ASCII letters, and entries without an
+    item, such as the ask rules') go to an RE2 set, compiled the first time a text is screened. ``fired``
+    answers exactly what one RE2 set of every pattern answers (``words=False`` builds that set, for tests and
+    benchmarks)."""
 
-    def __init__(self, patterns: Sequence[str], entries: Sequence[Entry]):
+    __slots__ = ("patterns", "entries", "fired", "index")
+
+    def __init__(self, patterns: Sequence[str], entries: Sequence[Entry], items: Sequence[Any] | None = None,
+                 words: bool = True):
+        from engine.detect.words import WordIndex
+
+        self.patterns = tuple(patterns)
         self.entries = tuple(entries)
         self.fired: Callable[[bytes], list[int]]
         """``fired(data)``: indices of the entries matching somewhere in ``data`` (folded text, UTF-8)."""
-        if not patterns:
-            self.fired = _no_match
+        self.index = WordIndex(items if words and items is not None else ())
+        rest = [i for i in range(len(patterns)) if i not in self.index.covered]
+        if not rest:
+            self.fired = self.index.fired
             return
-        pattern_set = re2.Set.SearchSet(options(SET_MAX_MEM))
-        for pattern in patterns:
-            pattern_set.Add(pattern)
-        pattern_set.Compile()
-        # The extension's own Match: the wrapper's only adds a str check (we pass bytes) and turns [] into None.
-        self.fired = getattr(pattern_set, "_set", pattern_set).Match
+        if not self.index.covered:
+            self.fired = _lazy_set(patterns)
+            return
+        screen_rest = _lazy_set([patterns[i] for i in rest])
+        screen_words = self.index.fired
+        back = tuple(rest)
+
+        def fired(data: bytes) -> list[int]:
+            found = screen_words(data)
+            found.extend([back[i] for i in screen_rest(data)])
+            return found
+
+        self.fired = fired
 
 
-def _no_match(data: bytes) -> list[int]:
-    return []
+def _lazy_set(patterns: Sequence[str]) -> Callable[[bytes], list[int]]:
+    """``fired(data)`` of an RE2 set of ``patterns``, compiled when it first screens a text (a command that
+    never detects, or a policy whose tasks never reach the set, pays nothing)."""
+    patterns = tuple(patterns)
+    compiled: list = []
+
+    def fired(data: bytes) -> list[int]:
+        if not compiled:
+            pattern_set = re2.Set.SearchSet(options(SET_MAX_MEM))
+            for pattern in patterns:
+                pattern_set.Add(pattern)
+            pattern_set.Compile()
+            # The extension's own Match: the wrapper's only adds a str check (we pass bytes) and turns [] into None.
+            compiled.append(getattr(pattern_set, "_set", pattern_set).Match)
+        return compiled[0](data)
+
+    return fired
 
 
 def _common_prefix(words: Sequence[str]) -> str:
