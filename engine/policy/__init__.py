@@ -46,8 +46,21 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     problems = semantic_problems(loaded.doc)
     if any(p.severity == "error" for p in problems):
         return problems, None
-    policy = Policy.from_data(loaded.doc.data, source=label, files=tuple(loaded.files))
+    origins = {"example_origins": _example_origins(loaded.doc)} if len(loaded.files) > 1 else None
+    policy = Policy.from_data(loaded.doc.data, source=label, files=tuple(loaded.files), artifacts=origins)
     return problems, policy
+
+
+def _example_origins(doc) -> dict[str, list[str]]:
+    """Which file wrote each golden example (``extends`` merges them in): per section with an inherited one,
+    one label per example, "" for the policy's own file. The positions of the merged document say it."""
+    examples = doc.data.get("examples") if isinstance(doc.data, dict) else None
+    origins = {}
+    for section in ("budgets", "tasks"):
+        files = [doc.pos(("examples", section, i)).file for i in range(len((examples or {}).get(section) or ()))]
+        if any(f != doc.file for f in files):
+            origins[section] = ["" if f == doc.file else f for f in files]
+    return origins
 
 
 def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) -> Policy:

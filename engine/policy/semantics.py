@@ -75,6 +75,12 @@ def duplicate_id(data: dict, doc: Document) -> Iterator[Problem]:
             first[tier_id] = i
 
 
+def _inherited(doc: Document, path: tuple) -> bool:
+    """Whether a parent (``extends``) wrote the value at ``path``: an inherited golden example may name what
+    the child dropped; it only runs, and fails, under ``ctxbudget test --inherited``."""
+    return doc.pos(path).file != doc.file
+
+
 def unknown_tier(data: dict, doc: Document) -> Iterator[Problem]:
     tiers = [t.get("id") for t in data.get("tiers", [])]
     default = data.get("default_tier")
@@ -85,7 +91,7 @@ def unknown_tier(data: dict, doc: Document) -> Iterator[Problem]:
     for section in ("budgets", "tasks"):
         for i, example in enumerate(examples.get(section, [])):
             tier = example.get("tier")
-            if tier not in tiers:
+            if tier not in tiers and not _inherited(doc, ("examples", section, i)):
                 yield _at(doc, ("examples", section, i, "tier"), "unknown-tier",
                           f"example uses unknown tier {tier!r}" + _did_you_mean(tier, tiers))
 
@@ -97,7 +103,7 @@ def unknown_agent(data: dict, doc: Document) -> Iterator[Problem]:
     for section in ("budgets", "tasks"):
         for i, example in enumerate(examples.get(section, [])):
             agent = example.get("agent")
-            if agent is None:
+            if agent is None or _inherited(doc, ("examples", section, i)):
                 continue
             try:
                 agent_names.resolve(agent, assigned, index)
@@ -163,11 +169,22 @@ def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
                               json_path(path))
 
 
+def usage_log_path(data: dict, doc: Document) -> Iterator[Problem]:
+    """``usage_log`` names a ``.jsonl`` file and expands only ``~``, $HOME, $XDG_*, $CTXBUDGET_* (policy.md)."""
+    from engine.policy.locate import log_path_problem
+
+    value = data.get("usage_log")
+    why = log_path_problem(value) if isinstance(value, str) else None
+    if why:
+        yield _at(doc, ("usage_log",), "usage-log-path", f"usage_log: {why}", key=True)
+
+
 Rule = Callable[[dict, Document], Iterator[Problem]]
 
 RULES: tuple[Rule, ...] = (
     unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
     thresholds_order, budget_formula, recommendation_rules, *signal_rules.RULES,
+    usage_log_path,
 )
 
 
