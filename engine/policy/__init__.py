@@ -26,12 +26,16 @@ def _label(path: str | os.PathLike | None, file: str) -> str:
     return display_path(file)
 
 
+_REFERENCES = (("unknown-profile", "profiles"), ("unknown-tier", "tiers"), ("unknown-scope", "scopes"),
+               ("unknown-agent", "agents"))
+
+
 def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], Policy | None]:
     """Validate the policy at ``path`` (located as the CLI does when None): its problems, and the compiled
     policy when there are none. Always a full check (no cache). Raises UsageError when the file cannot be
     read."""
     from engine.policy.extends import load_chain
-    from engine.policy.schema import schema_problems
+    from engine.policy.schema import schema_problems, well_formed_part
     from engine.policy.semantics import semantic_problems
 
     file = locate_policy(path)
@@ -41,8 +45,13 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     except PolicyError as exc:
         return exc.problems, None
     problems = schema_problems(loaded.doc)
-    if problems:
-        return problems, None
+    if problems:  # report the semantic problems of the well-formed parts too, in one run
+        shown = {p.json_path for p in problems}
+        data, pruned = well_formed_part(loaded.doc)
+        # a reference into a section the schema rejected (part of) is not known to be wrong
+        unsure = {rule for rule, section in _REFERENCES if section in pruned}
+        semantic = semantic_problems(loaded.doc, data)
+        return problems + [p for p in semantic if p.json_path not in shown and p.rule not in unsure], None
     problems = semantic_problems(loaded.doc)
     if any(p.severity == "error" for p in problems):
         return problems, None

@@ -16,6 +16,7 @@ RULES: dict[str, str] = {
     "yaml-multiple-documents": "more than one YAML document in the file",
     "yaml-tag": "an unsupported or mismatched YAML tag",
     "yaml-complex-key": "a mapping or list used as a mapping key",
+    "yaml-number": "a number no setting can hold: an integer beyond 64 bits, or .nan / .inf",
     # extends
     "extends-missing": "the parent policy named by 'extends' does not exist",
     "extends-cycle": "policies extend each other in a cycle (or a chain longer than 16)",
@@ -48,4 +49,8 @@ RULES: dict[str, str] = {
     "usage-log-path": "usage_log is not a .jsonl path, or uses a $VARIABLE other than $HOME, $XDG_*, $CTXBUDGET_*",
     # recommendations
     "recommendation-rule": "a recommendation rule's expression does not compile, fails, or is not true/false",
+    # every expression of a policy (formula, conditions, rules)
+    "expression-type": "an expression uses an unknown field, a value of the wrong type, or is not true/false "
+                       "where a condition must be",
+    "expression-cost": "an expression could cost more than the evaluation budget for the largest inputs it may see",
 }

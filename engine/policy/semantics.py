@@ -119,21 +119,52 @@ def thresholds_order(data: dict, doc: Document) -> Iterator[Problem]:
                   f"≤ critical {alerts['critical']}")
 
 
+def expression_problem(doc: Document, path: tuple, rule: str, what: str, exc: Any) -> Problem:
+    """A problem at the position of ``exc`` (an ``ExprSyntaxError``) inside the expression at ``path``:
+    type errors are ``expression-type``, a cost bound over the budget ``expression-cost``, others ``rule``."""
+    from engine.expr import ExprCostError, ExprTypeError
+
+    if isinstance(exc, ExprTypeError):
+        rule = "expression-type"
+    elif isinstance(exc, ExprCostError):
+        rule = "expression-cost"
+    pos = doc.pos_in_scalar(path, exc.line, exc.column)
+    return Problem(pos.file, pos.line, pos.col, rule, f"{what} column {exc.column}: {exc.message}", json_path(path))
+
+
+def check_expression(doc: Document, path: tuple, source: str, variables: dict, rule: str, where: str,
+                     expect: tuple[str, ...], what: str) -> Problem | None:
+    """Compile and type-check the expression ``source`` at ``path`` against ``variables`` and bound its cost;
+    ``where`` starts the message, ``what`` names the expression in it."""
+    from engine.expr import ExprSyntaxError, check
+
+    try:
+        check(source, variables, expect=expect, what=what)
+    except ExprSyntaxError as exc:
+        return expression_problem(doc, path, rule, where, exc)
+    return None
+
+
 def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
-    """The formula compiles with only its names, and gives whole, non-negative tokens for every agent and tier."""
-    from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, tokens
-    from engine.expr import EvaluationError, ExprSyntaxError, compile as compile_expression
+    """The formula compiles with only its names, type-checks, and gives whole, non-negative tokens for every
+    agent and tier."""
+    from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, formula_variables, tokens
+    from engine.expr import EvaluationError, compile as compile_expression
     from engine.model import Profile, Tier
 
-    source = data.get("budget", {}).get("formula", DEFAULT_FORMULA)
-    path = ("budget", "formula")
-    try:
-        program = compile_expression(source, names=FORMULA_NAMES)
-    except ExprSyntaxError as exc:
-        pos = doc.pos_in_scalar(path, exc.line, exc.column) if "budget" in data else doc.pos(())
-        yield Problem(pos.file, pos.line, pos.col, "budget-formula",
-                      f"budget formula, column {exc.column}: {exc.message}", json_path(path))
+    budget = data.get("budget")
+    source = budget.get("formula", DEFAULT_FORMULA) if isinstance(budget, dict) else DEFAULT_FORMULA
+    if not isinstance(source, str):
         return
+    path = ("budget", "formula")
+    problem = check_expression(doc, path, source, formula_variables(), "budget-formula", "budget formula,",
+                               ("double",), "the formula")
+    if problem is not None:
+        if not isinstance(budget, dict) or "formula" not in budget:
+            problem = problem._replace(line=doc.pos(()).line, col=doc.pos(()).col)
+        yield problem
+        return
+    program = compile_expression(source, names=FORMULA_NAMES)
     profiles = data.get("profiles", {})
     tiers = [Tier(t["id"], float(t["multiplier"]), rank) for rank, t in enumerate(data.get("tiers", []))]
     for agent, profile_id in data.get("agents", {}).items():
@@ -151,22 +182,19 @@ def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
 
 def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
     """Each recommendation rule's expressions compile, with only the names a rule may use."""
-    from engine.expr import ExprSyntaxError, compile as compile_expression
-    from engine.policy.compiled import RULE_NAMES
+    from engine.recommend import rule_variables
 
+    variables = rule_variables()
     for i, rule in enumerate(data.get("recommendations", {}).get("rules") or ()):
-        for field in ("when", "confidence"):
+        for field, expect, what in (("when", ("bool",), "the condition"),
+                                    ("confidence", ("double",), "the confidence")):
             source = rule.get(field)
             if not isinstance(source, str):
                 continue
-            try:
-                compile_expression(source, names=RULE_NAMES)
-            except ExprSyntaxError as exc:
-                path = ("recommendations", "rules", i, field)
-                pos = doc.pos_in_scalar(path, exc.line, exc.column)
-                yield Problem(pos.file, pos.line, pos.col, "recommendation-rule",
-                              f"recommendation rule {i + 1}, {field}, column {exc.column}: {exc.message}",
-                              json_path(path))
+            problem = check_expression(doc, ("recommendations", "rules", i, field), source, variables,
+                                       "recommendation-rule", f"recommendation rule {i + 1}, {field},", expect, what)
+            if problem is not None:
+                yield problem
 
 
 def usage_log_path(data: dict, doc: Document) -> Iterator[Problem]:
@@ -188,7 +216,18 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def semantic_problems(doc: Document) -> list[Problem]:
-    """Every semantic problem of a schema-valid policy, in file order."""
-    problems = [p for rule in RULES for p in rule(doc.data, doc)]
+def semantic_problems(doc: Document, data: Any = None) -> list[Problem]:
+    """Every semantic problem of the policy, in file order. ``data``: the part of ``doc.data`` that passed the
+    schema (:func:`engine.policy.schema.well_formed_part`) when it did not all pass; each rule then checks
+    what is left, and a rule that cannot make sense of it reports nothing (the schema's problems say why)."""
+    if data is None:
+        return sorted((p for rule in RULES for p in rule(doc.data, doc)), key=lambda p: (p.path, p.line, p.col))
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        return problems
+    for rule in RULES:
+        try:
+            problems.extend(rule(data, doc))
+        except Exception:  # noqa: BLE001 - a section the schema rejected; its schema problem is reported
+            continue
     return sorted(problems, key=lambda p: (p.path, p.line, p.col))
