@@ -86,7 +86,7 @@ def test_a_scripted_session_injects_and_records(project: Path, env: dict, run_cl
         assert outputs[name].stdout == b"", name
 
     start = context_of(outputs["session-start"], "SessionStart")
-    assert "roles/project-manager-role" in start
+    assert "roles/data-architect-role" in start
     assert "patterns/" in start and "specialists/" not in start  # the global scope only
 
     prompt = context_of(outputs["user-prompt-submit"], "UserPromptSubmit")
@@ -217,7 +217,7 @@ def test_unknown_and_skipped_agents_get_nothing(project: Path, env: dict, tmp_pa
     assert hook(event("subagent-start", project), project, env).stdout == b""
     text = context_of(hook(event("subagent-start", project, agent_type="Explore", agent_id="e1"), project, env),
                       "SubagentStart")
-    assert "roles/project-manager-role" in text
+    assert "roles/data-architect-role" in text
 
 
 def test_a_session_started_with_an_agent_uses_it(project: Path, env: dict) -> None:

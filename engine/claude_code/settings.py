@@ -16,7 +16,7 @@ EVENTS = ("SessionStart", "UserPromptSubmit", "SubagentStart")
 class HookSettings(NamedTuple):
     """What the hook does, from the policy's ``claude_code:`` section (see docs/claude-code.md)."""
 
-    main_agent: str | None = "roles/project-manager-role"
+    main_agent: str | None = "roles/data-architect-role"
     """The policy agent whose memory the main thread gets (None: inject nothing into the main thread)."""
     inject: frozenset[str] = frozenset(EVENTS)
     """The events that inject memory."""
