@@ -19,8 +19,7 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[1]
 SDK_VERSION = "0.3.332"
 TYPESCRIPT_VERSION = "5.9.3"
-install_hint = (f"npm install --prefix .ci/node --no-save --omit=optional --ignore-scripts "
-                f"typescript@{TYPESCRIPT_VERSION} @anthropic-ai/claude-agent-sdk@{SDK_VERSION}")
+install_hint = "python tests/sdk_types.py install (needs Node.js and the npm registry)"
 
 
 def node_modules() -> Path | None:
@@ -53,3 +52,18 @@ def typecheck(values: Sequence[tuple[str, Any, bool]], workdir: Path) -> str:
                            "--target", "es2022", "check.ts"],
                           cwd=workdir, capture_output=True, text=True, timeout=300)
     return "" if done.returncode == 0 else (done.stdout + done.stderr)
+
+
+def install(prefix: Path = ROOT / ".ci" / "node") -> int:
+    """Install the pinned SDK and TypeScript from npm into ``prefix`` (what .ci/run does); the exit code."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    command = ["npm", "install", "--prefix", str(prefix), "--no-save", "--omit=optional", "--ignore-scripts",
+               "--no-audit", "--no-fund", "--silent", f"typescript@{TYPESCRIPT_VERSION}",
+               f"@anthropic-ai/claude-agent-sdk@{SDK_VERSION}"]
+    return subprocess.run(command, timeout=600).returncode
+
+
+if __name__ == "__main__":  # python tests/sdk_types.py install
+    import sys
+
+    sys.exit(install() if sys.argv[1:] == ["install"] else 2)
