@@ -288,12 +288,14 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
 
     provenance: dict[str, Any] = {"tier_source": "given" if tier is not None else "default",
                                   "task_hash": task_hash(task)}
+    detection = None
     if tier is None and task is not None and hasattr(policy, "detect"):
         detection = policy.detect(task)
         tier = detection.tier
         provenance.update(tier_source="detected", confidence=getattr(detection, "confidence", None),
                           signals=list(dict.fromkeys(h.signal for h in getattr(detection, "hits", ()))))
-    allocation = policy.allocate(agent, tier)
+    # With the detection, a budget formula that hedges (detection.confidence, detection.runner_up) sees it.
+    allocation = policy.allocate(agent, tier) if detection is None else policy.allocate(agent, tier, detection)
     run = Run(allocation, policy.thresholds, enforcement or policy.enforcement, on_alert,
               scopes=getattr(policy, "scopes", None),
               scope_enforcement=scope_enforcement or getattr(policy, "scope_enforcement", "soft"))
@@ -301,18 +303,25 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
     return Monitor(run, path, policy_digest(policy), provenance)
 
 
-def record_pack(policy: Any, pack: Any, log: str | os.PathLike | None = None) -> UsageRecord:
+def record_pack(policy: Any, pack: Any, log: str | os.PathLike | None = None) -> str | None:
     """Append the usage record of a memory pack (an :class:`engine.pack.Pack`) to the usage log (``log``,
     else the default location): its allocation, the tokens it loaded per scope, how many items, and the
-    tier's provenance. A pack never exceeds its budget, so soft enforcement records it as it is."""
+    tier's provenance. A pack never exceeds its budget, so soft enforcement records it as it is. Returns None,
+    or why the record could not be written (also logged): a failed write never loses the pack."""
     run = Run(pack.allocation, policy.thresholds, "soft")
     for scope, tokens in pack.used.items():
         if tokens:
             run.load(scope, tokens)
     provenance = {**pack.provenance, "items": len(pack.items)}
     record = run.record(pack.seconds, policy_digest(policy), provenance=provenance)
-    append_record(resolve_log_path(log, policy), record)
-    return record
+    path = resolve_log_path(log, policy)
+    try:
+        append_record(path, record)
+    except (OSError, ValueError) as err:
+        reason = f"cannot write the usage record to {path}: {getattr(err, 'strerror', None) or err}"
+        logger.error("%s: %s", pack.allocation.agent, reason)
+        return reason
+    return None
 
 
 def policy_digest(policy: Any) -> str:

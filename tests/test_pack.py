@@ -420,3 +420,13 @@ def test_the_first_refresh_indexes_the_whole_root(tmp_path: Path) -> None:
     write(tmp_path, "specialists/other/patterns/c.md", words(10, "other"))
     second = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
     assert (second.stats.files, second.stats.changed) == (1, 0)  # patterns/ and the agent's folders only
+
+
+def test_refresh_reports_progress_in_bytes(tmp_path: Path) -> None:
+    for i in range(3):
+        write(tmp_path, f"patterns/p{i}.md", words(100 + i))
+    calls: list[tuple[int, int]] = []
+    make_index(tmp_path, ":memory:").refresh(lambda done, total: calls.append((done, total)))
+    total = sum(p.stat().st_size for p in tmp_path.rglob("*.md"))
+    assert len(calls) == 3 and calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

@@ -136,6 +136,14 @@ def test_pack_errors_in_json(run_cli) -> None:
     assert json.loads(out)["error"]["message"] == "--root /nonexistent/memory: no such folder"
 
 
+def test_a_failed_usage_record_does_not_lose_the_pack(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "log.jsonl").mkdir()  # a folder where the log should be
+    code, out, err = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--root", SAMPLE, "--format", "paths",
+                             "--log", str(tmp_path / "log.jsonl"))
+    assert code == 0 and out.count("\n") > 3
+    assert err.startswith(f"ctxbudget: warning: cannot write the usage record to {tmp_path / 'log.jsonl'}: ")
+
+
 def test_index_whole_output(run_cli, tmp_path: Path) -> None:
     root = tmp_path / "memory"
     (root / "patterns").mkdir(parents=True)

@@ -134,12 +134,13 @@ class Packer:
             scoped.append((scope, specific, rows))
         # lexical is scaled to the best match among the items this pack can load
         top = max([lexical.get(r[0], 0.0) for _, _, rows in scoped for r in rows], default=0.0) or 1.0
+        get_lexical = lexical.get
         for scope, specific, rows in scoped:
             choices = []
             append = choices.append
             for r in rows:
-                pinned = bool(pinned_patterns) and any(p.fullmatch(r[1]) for p in pinned_patterns)
-                lex = lexical.get(r[0], 0.0) / top
+                pinned = any(p.fullmatch(r[1]) for p in pinned_patterns) if pinned_patterns else False
+                lex = get_lexical(r[0], 0.0) / top
                 key = (scope, r[7], r[8], lex, r[9], r[4] if with_tokens else 0, pinned)
                 found = scores.get(key)
                 if found is None:

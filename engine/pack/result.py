@@ -42,11 +42,12 @@ class Pack:
     ``allowances``: the budget's split per scope; ``used``: tokens loaded per scope (spill included);
     ``spilled``: tokens each scope loaded beyond its allowance from others' leftovers; ``items`` in load
     order; ``skipped``: candidates not loaded; ``provenance``: where the tier came from (see
-    :attr:`engine.usage.UsageRecord.tier_source`); ``stats``: what the index refresh did.
+    :attr:`engine.usage.UsageRecord.tier_source`); ``stats``: what the index refresh did; ``log_error``: why
+    its usage record could not be written, when it could not.
     """
 
     __slots__ = ("allocation", "root", "allowances", "used", "spilled", "items", "_skipped", "provenance", "stats",
-                 "seconds")
+                 "seconds", "log_error")
 
     def __init__(self, *, allocation: Allocation, root: str, allowances: Mapping[str, int],
                  used: Mapping[str, int], spilled: Mapping[str, int], items: tuple[PackItem, ...],
@@ -54,6 +55,7 @@ class Pack:
         self.allocation, self.root, self.allowances, self.used = allocation, root, allowances, used
         self.spilled, self.items, self._skipped, self.provenance = spilled, items, skipped, provenance
         self.stats, self.seconds = stats, seconds
+        self.log_error: str | None = None  # why the usage record could not be written, when it could not
 
     @property
     def skipped(self) -> tuple[Skipped, ...]:

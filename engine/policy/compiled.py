@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from engine import agents as agent_names
-from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, split, tokens
+from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, detection_binding, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed
-from engine.model import RELEVANCE_FEATURES, Allocation, Profile, Thresholds, Tier, frozen_map
+from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.detect import Detector
@@ -178,9 +178,6 @@ class Policy:
         programs = ProgramTable((artifacts or {}).get("programs"))
         formula = programs.get(data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
         recommendations = RecommendationSettings.from_data(data.get("recommendations", {}), programs)
-        relevance = (data.get("memory") or {}).get("relevance")
-        if relevance:  # compiled now so the cache keeps it: a warm `pack` never imports the parser
-            programs.get(relevance, RELEVANCE_FEATURES)
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
@@ -260,27 +257,35 @@ class Policy:
 
     # -- the budget -------------------------------------------------------------------------------------
 
-    def budget_of(self, agent: str, profile: Profile, tier: Tier) -> int:
-        """The policy's budget formula for ``agent`` with ``profile`` at ``tier``, in whole tokens.
+    def budget_of(self, agent: str, profile: Profile, tier: Tier, detection: dict | None = None) -> int:
+        """The policy's budget formula for ``agent`` with ``profile`` at ``tier``, in whole tokens (``detection``:
+        the formula's ``detection`` binding when the tier was detected).
 
         Raises ``EvaluationError`` or ``ValueError`` when the formula fails; validation evaluates it for every
         agent and tier, so a validated policy does not.
         """
-        return tokens(self.budget_formula.evaluate(formula_bindings(agent, profile, tier)))
+        return tokens(self.budget_formula.evaluate(formula_bindings(agent, profile, tier, detection)))
 
-    def allocate(self, agent: str, tier: str | None = None) -> Allocation:
-        """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes."""
+    def allocate(self, agent: str, tier: str | None = None, detection: "Detection | None" = None) -> Allocation:
+        """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes. With
+        the ``detection`` the tier came from, a formula that reads ``detection`` (confidence, runner-up) sees it."""
+        hedged = detection is not None and "detection" in self.budget_formula.names
         key = (agent, tier)
-        found = self._allocations.get(key)
+        found = None if hedged else self._allocations.get(key)
         if found is None:
             full = self.resolve_agent(agent)
             tier_obj = self.tier(tier)
             profile = self.profiles[self.agents[full]]
-            budget = self.budget_of(full, profile, tier_obj)
+            bound = None
+            if hedged:
+                runner = self.tier(detection.runner_up) if detection.runner_up is not None else None
+                bound = detection_binding(detection.confidence, runner, tier_obj)
+            budget = self.budget_of(full, profile, tier_obj, bound)
             capped = budget < tokens(profile.base * tier_obj.multiplier)
             found = Allocation(full, profile.id, tier_obj.id, tier_obj.multiplier, budget, capped,
                                frozen_map(split(budget, profile.weights)))
-            self._allocations[key] = found
+            if not hedged:
+                self._allocations[key] = found
         return found
 
     # -- complexity detection -----------------------------------------------------------------------------
@@ -314,7 +319,7 @@ class Policy:
             return Evaluation(self.allocate(agent, self.tier(tier).id), 1.0, None)
         full = self.resolve_agent(agent)  # an unknown agent fails before detection runs
         detection = self.detect(text, context)
-        return Evaluation(self.allocate(full, detection.tier), detection.confidence, detection)
+        return Evaluation(self.allocate(full, detection.tier, detection), detection.confidence, detection)
 
     # -- memory packing -----------------------------------------------------------------------------------
 
@@ -352,7 +357,7 @@ class Policy:
             source, tier_id = "detected", detection.tier
         else:
             source, tier_id = "default", self.default_tier
-        allocation = self.allocate(full, tier_id)
+        allocation = self.allocate(full, tier_id, detection)
         if budget is not None:
             if type(budget) is not int or budget < 0:
                 raise ValueError(f"budget must be a non-negative integer, not {budget!r}")
@@ -373,7 +378,7 @@ class Policy:
         if log is not False:
             from engine.monitor import record_pack
 
-            record_pack(self, result, log)
+            result.log_error = record_pack(self, result, log)
         return result
 
     # -- monitoring -------------------------------------------------------------------------------------

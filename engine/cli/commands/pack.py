@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                          budget=args.budget, log=log, touch=args.touch)
     for path in result.stats.corrupt_sidecars:
         print(f"ctxbudget: warning: {path}: corrupt sidecar ignored", file=sys.stderr)
+    if result.log_error:
+        print(f"ctxbudget: warning: {result.log_error}", file=sys.stderr)
     if args.explain:
         a = result.allocation
         say(f"{a.agent}: {result.tokens:,} of {a.budget:,} tokens loaded — tier {a.tier} "
