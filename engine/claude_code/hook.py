@@ -21,6 +21,9 @@ from engine.claude_code.settings import HookSettings
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 """The tools that start a subagent; their ``tool_input.prompt`` is the subagent's task."""
 
+INSTRUCTIONS = "instructions"
+"""The scope under which usage records count the CLAUDE.md and rules files Claude Code loads itself."""
+
 MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
 
@@ -228,32 +231,28 @@ class Hook:
 
 def record_run(policy: Any, run: dict, session_id: str | None, instruction_tokens: int,
                duration_s: float | None, error: str | None) -> None:
-    """Append the usage record of one injection run: what was loaded per scope (through the monitor's
-    :class:`~engine.monitor.Run`, so alerts and exceedance are the monitor's), the instruction files Claude
-    Code loaded itself as the ``instructions`` scope, and the tier's provenance."""
+    """Append the usage record of one injection run through the monitor's :class:`~engine.monitor.Run`: what
+    was loaded per scope, the instruction files Claude Code loaded itself as the ``instructions`` scope (they
+    count towards the run's usage and alerts: they are in its context whatever the budget), and the tier's
+    provenance."""
     from engine.monitor import Run, policy_digest
     from engine.usage.location import resolve_log_path
     from engine.usage.log import append_record
 
     allocation = policy.allocate(run["agent"], run["tier"])
-    watched = Run(allocation, policy.thresholds, "soft")
+    # What was injected is recorded as it was (soft); "instructions" is a scope of the record, not the policy.
+    watched = Run(allocation, policy.thresholds, "soft", scopes=(*allocation.scopes, INSTRUCTIONS))
     for scope, tokens in (run.get("scopes") or {}).items():
         if isinstance(tokens, int) and tokens > 0:
             watched.load(scope, tokens)
+    if instruction_tokens > 0:
+        watched.load("instructions", instruction_tokens)
     if error:
         watched.fail(error)
-    record = watched.record(None if duration_s is None else max(duration_s, 0.0), policy_digest(policy)).to_dict()
-    if instruction_tokens > 0:  # loaded by Claude Code whatever the budget: counted, never refused
-        record["scopes"]["instructions"] = instruction_tokens
-        record["tokens_loaded"] += instruction_tokens
-        budget = record["budget"]
-        record["usage"] = round(record["tokens_loaded"] / budget, 6) if budget else 0.0
-        record["exceeded"] = record["tokens_loaded"] > budget
-    record.update(tier_source=run.get("tier_source"), confidence=run.get("confidence"),
-                  signals=list(run.get("signals") or ()), task_hash=run.get("task_hash"), items=run.get("items"),
-                  run_id=run.get("run"), session_id=session_id)
-    if run.get("task"):
-        record["task"] = run["task"]
+    provenance = {key: run.get(key) for key in ("tier_source", "confidence", "signals", "task_hash", "task", "items")}
+    provenance.update(run_id=run.get("run"), session_id=session_id)
+    record = watched.record(None if duration_s is None else max(duration_s, 0.0), policy_digest(policy),
+                            provenance=provenance)
     append_record(resolve_log_path(None, policy), record)
 
 

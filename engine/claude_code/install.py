@@ -6,10 +6,14 @@ or ``… -m engine hook``) and updated in place, so running it twice changes not
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from typing import Any, NamedTuple
+
+from engine.jsonio import JSONInputError, dumps, loads
+
+MAX_SETTINGS_BYTES = 4 << 20
+"""A settings file larger than this is not merged (one over the bound reads as not valid JSON)."""
 
 HOOK_TIMEOUT_S = 10
 """The timeout Claude Code gives each of our hook commands (the hook itself gives up sooner)."""
@@ -74,8 +78,8 @@ def merge_settings(path: str, command: str = "ctxbudget hook") -> Merge:
         if not isinstance(groups, list):
             raise SettingsError(f"{path}: 'hooks.{event}' must be a list")
         _merge_event(path, event, groups, matcher, command)
-    after = json.dumps(settings, indent=2, ensure_ascii=False) + "\n"
-    return Merge(path, before, after, before is None or json.loads(before) != settings)
+    after = dumps(settings, indent=2) + "\n"
+    return Merge(path, before, after, before is None or loads(before, max_bytes=MAX_SETTINGS_BYTES) != settings)
 
 
 def write_settings(merge: Merge) -> None:
@@ -123,7 +127,7 @@ def _merge_event(path: str, event: str, groups: list, matcher: str | None, comma
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as handle:
-            return handle.read(4 << 20)
+            return handle.read(MAX_SETTINGS_BYTES + 1)
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -134,11 +138,10 @@ def _parse(path: str, text: str) -> dict:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); nothing written") from None
-    except RecursionError:
-        raise SettingsError(f"{path}: nested too deeply; nothing written") from None
+        value = loads(text, max_bytes=MAX_SETTINGS_BYTES)
+    except JSONInputError as exc:
+        where = f"{path}:{exc.lineno}:{exc.colno}" if exc.lineno else path
+        raise SettingsError(f"{where}: not valid JSON ({exc.msg}); nothing written") from None
     if not isinstance(value, dict):
         raise SettingsError(f"{path}: a settings file is a JSON object; nothing written")
     return value

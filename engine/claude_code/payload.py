@@ -7,7 +7,6 @@ its fixtures against those types.
 
 from __future__ import annotations
 
-import json
 from typing import Any, BinaryIO, NamedTuple
 
 MAX_PAYLOAD_BYTES = 8 << 20
@@ -46,17 +45,13 @@ def read_event(stream: BinaryIO) -> HookEvent:
 
 
 def parse_event(raw: bytes) -> HookEvent:
-    """The event in ``raw`` (UTF-8 JSON)."""
+    """The event in ``raw`` (UTF-8 JSON, read with the bounded reader every input goes through)."""
+    from engine.jsonio import JSONInputError, loads
+
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadPayload(f"the event is not UTF-8 (byte {exc.start})") from None
-    try:
-        obj = json.loads(text, parse_constant=_no_constant)
-    except RecursionError:  # the C decoder recurses per bracket: deep nesting ends here, bounded
-        raise BadPayload("the event nests too deeply") from None
-    except ValueError as exc:
-        raise BadPayload(f"the event is not JSON ({exc})") from None
+        obj = loads(raw, max_bytes=MAX_PAYLOAD_BYTES)
+    except JSONInputError as exc:
+        raise BadPayload(f"the event is not JSON we can read ({exc})") from None
     if type(obj) is not dict:
         raise BadPayload("the event is not a JSON object")
     name = obj.get("hook_event_name")
@@ -81,7 +76,3 @@ def parse_event(raw: bytes) -> HookEvent:
 def _text(obj: dict, key: str) -> str | None:
     value = obj.get(key)
     return value if isinstance(value, str) else None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")

@@ -13,11 +13,12 @@ injection: the run's allocation and what was loaded), ``instructions`` (a file C
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
+
+from engine.jsonio import JSONInputError, dumps, loads
 
 try:
     import fcntl
@@ -72,8 +73,8 @@ class Session:
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
-            except (ValueError, RecursionError):
+                entry = loads(line, max_bytes=MAX_STATE_BYTES)
+            except JSONInputError:
                 continue
             if type(entry) is dict and isinstance(entry.get("kind"), str):
                 found.append(entry)
@@ -81,7 +82,7 @@ class Session:
 
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
         entry = {"kind": kind, "t": round(time.time(), 3), **fields}
-        line = (json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        line = (dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
         os.write(self._require(), line)
         return entry
 

@@ -44,10 +44,9 @@ def run(args: argparse.Namespace) -> int:
         output = hook.handle()
         _arm(0)
         if output:
-            import json
+            from engine.cli.output import json_line
 
-            text = json.dumps(output, ensure_ascii=False, allow_nan=False)
-            sys.stdout.write(text + "\n")
+            sys.stdout.write(json_line(output) + "\n")
             sys.stdout.flush()
     except BaseException as exc:  # noqa: BLE001 - a hook fails open, whatever went wrong
         _arm(0)
