@@ -31,7 +31,7 @@ RULES: dict[str, str] = {
     "unknown-scope": "a profile weighs a scope missing from 'scopes'",
     "duplicate-id": "two tiers, or two signals, share an id",
     "unknown-tier": "a tier name (default_tier, an example, a signal's weights) that is not a tier",
-    "unknown-agent": "an example names an agent the policy does not have",
+    "unknown-agent": "an example, or claude_code.main_agent, names an agent the policy does not have",
     "thresholds-order": "alert thresholds do not rise info ≤ warning ≤ critical",
     "budget-formula": "the budget formula does not compile, uses an unknown name, or fails for an agent and tier",
     # detection signals (docs/detection.md)
