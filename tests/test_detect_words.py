@@ -1,4 +1,5 @@
-"""The word index (engine/detect/words.py) screens literals exactly as one RE2 set of their patterns does: the
+"""The word index (engine/detect/words.py) and the conditions decided without evaluation when none of their
+inputs fired (engine/detect/plan.py's quiet_inputs) change no result. The word index screens literals exactly as one RE2 set of their patterns does: the
 same entries fire, and every detection — tier, confidence, scores, hits and their spans — is identical, on
 the dev set, the golden examples, a 2,000-task generated corpus and hand-made edge cases."""
 
@@ -74,12 +75,16 @@ def policy():
 
 
 def _baseline(detector: Detector) -> Detector:
-    """The same detector screening with one RE2 set of every pattern (as before the word index)."""
+    """The same detector screening with one RE2 set of every pattern (as before the word index) and evaluating
+    every condition (as before conditions were decided when none of their inputs fired)."""
     twin = Detector(detector.signals, detector.tiers, detector.default_tier, detector.confidence_scale)
     object.__setattr__(twin, "calibration", detector.calibration)
     twin.ask_rules = detector.ask_rules
     matcher = detector._matcher
     twin._fired = Matcher(matcher.patterns, matcher.entries, words=False).fired
+    twin._derived = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived)
+    twin._derived_plain = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived_plain)
+    assert any(quiet for _, _, quiet in detector._derived)
     return twin
 
 
@@ -153,3 +158,52 @@ def test_the_index_is_plain_data() -> None:
     assert index.covered == {0, 1}
     assert sorted(index.fired(b"root - causes of queries")) == [0, 1]
     assert index.fired(b"root/cause") == [] and index.fired(b"rootcause queriesx") == []
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("ask.count.system + ask.count.layer >= 3", (["layer", "system"], [])),
+    ("count.breadth > 0 && (ask.count.system >= 2 || count.team >= 2)", (["breadth", "system", "team"], [])),
+    ("ask.count.system >= 2 && has(hits.migration) && count.lookup == 0", (["lookup", "system"], ["migration"])),
+    ("'a-b' in hits || count.a >= 1.5", (["a"], ["a-b"])),
+    ("count.lookup == 0 && ask.question", None), ("has(context.n) && context.n > 1", None),
+    ("count.a.b > 1", None), ("size(count.a) > 1", None), ("count['a'] > 0", None), ("count.a.size() > 0", None),
+    ("true", None), ("words <= 8 && count.a == 0", None), ("count.a > 0 && text.contains('x')", None),
+])
+def test_quiet_inputs(source: str, expected) -> None:
+    from engine.detect.plan import quiet_inputs
+
+    assert quiet_inputs(source) == expected
+
+
+def test_a_task_without_hits_compiles_only_the_conditions_it_must_evaluate(policy, monkeypatch) -> None:
+    import engine.detect.detector as module
+
+    compiled = []
+    real = module.compile_condition
+    monkeypatch.setattr(module, "compile_condition", lambda source, *a: compiled.append(source) or real(source, *a))
+    detector = Detector.from_data(policy.data["detection"], [t.id for t in policy.tiers], policy.default_tier,
+                                  plan=policy.artifacts["detection"])
+    assert compiled == []
+    detector.detect("zzz qqq")
+    derived = [s.when for s in detector.signals if s.when]
+    assert 0 < len(compiled) < len(derived) - 2, compiled
+
+
+def test_quiet_conditions_that_hold_without_hits_give_the_same_detections() -> None:
+    items = [
+        {"id": "x", "words": ["alpha", "beta gamma"], "weights": {"complex": 1}, "group": "a"},
+        {"id": "y", "words": ["delta"], "weights": {"simple": 1}, "group": "b"},
+        {"id": "none-of-a", "when": "count.a == 0", "weights": {"simple": 1}, "group": "b"},
+        {"id": "not-x", "when": "!has(hits.x) && count.b < 2", "weights": {"medium": 2}},
+        {"id": "chain", "when": "'none-of-a' in hits || count.a >= 1", "boost": 1},
+        {"id": "ask-b", "when": "ask.count.b >= 2", "weights": {"multi-system": 1}},
+    ]
+    tiers = ["simple", "medium", "complex", "multi-system"]
+    detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
+    assert all(quiet for _, _, quiet in detector._derived)
+    twin = _baseline(detector)
+    rng = random.Random(11)
+    vocabulary = ["alpha", "beta", "gamma", "delta", "can you", "ignore", "the", "?", ".", "-"]
+    for _ in range(500):
+        text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 10)))
+        assert detector.detect(text) == twin.detect(text), text

@@ -35,7 +35,7 @@ _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
 class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
-    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "conditions", "ask_rules",
+    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
                  "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries")
 
@@ -81,13 +81,20 @@ class Detector:
         self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
         self._scoped_entries = frozenset(i for i, e in enumerate(self._matcher.entries)
                                          if self.signals[e.signal].scope == "ask")
-        cached = plan["conditions"]
-        self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
-                                for i in plan["derived"])
-        self._derived = tuple((i, c.evaluate) for i, c in zip(plan["derived"], self.conditions))
+        # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
+        # decided without evaluating it while none of those fired.
+        cached, quiet = plan["conditions"], plan.get("quiet") or {}
+        self._derived = tuple((i, _lazy_condition(self.signals[i].when or "", cached.get(self.signals[i].when)),
+                               _quiet(quiet.get(self.signals[i].when)))
+                              for i in plan["derived"])
         # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
-        self._derived_plain = tuple((i, e) for (i, e), c in zip(self._derived, self.conditions)
-                                    if not _NEEDS_CONTEXT.match(c.source))
+        self._derived_plain = tuple(d for d in self._derived
+                                    if not _NEEDS_CONTEXT.match(self.signals[d[0]].when or ""))
+
+    @property
+    def conditions(self) -> tuple:
+        """The derived signals' compiled conditions, in policy order (compiled now if not yet)."""
+        return tuple(compile_condition(self.signals[i].when or "") for i, _, _ in self._derived)
 
     @classmethod
     def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str,
@@ -237,12 +244,17 @@ class Detector:
         bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
         boost = 0
         effects = self._effects
-        for index, evaluate in self._derived if context else self._derived_plain:
-            try:
-                if evaluate(bindings) is not True:
+        for index, evaluate, quiet in self._derived if context else self._derived_plain:
+            if quiet is not None and not any(count.get(g) for g in quiet[0]) and not any(
+                    i in named for i in quiet[1]):
+                if not quiet[2]:  # none of its inputs fired: its value without them
                     continue
-            except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
-                continue
+            else:
+                try:
+                    if evaluate(bindings) is not True:
+                        continue
+                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                    continue
             before, after, ranked, lift, group = effects[index]
             hits.append(_new_tuple(Hit, before + ("", None) + after))
             for rank, weight in ranked:
@@ -294,6 +306,23 @@ class _AskBinding(dict):
             raise KeyError(name)
         self[name] = value
         return value
+
+
+def _lazy_condition(source: str, python_source: str | None) -> Any:
+    """``evaluate(bindings)`` of a condition, compiled when first called (the plan compiled it once already,
+    so a validated policy's conditions compile)."""
+    compiled: list = []
+
+    def evaluate(bindings: Mapping[str, Any]) -> Any:
+        if not compiled:
+            compiled.append(compile_condition(source, python_source).evaluate)
+        return compiled[0](bindings)
+
+    return evaluate
+
+
+def _quiet(found: Any) -> tuple[tuple[str, ...], tuple[str, ...], bool] | None:
+    return None if found is None else (tuple(found[0]), tuple(found[1]), bool(found[2]))
 
 
 class _Bindings(dict):

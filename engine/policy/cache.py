@@ -67,7 +67,7 @@ MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a p
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
 TOUCH_SECONDS = 3600  # a used entry's time is refreshed when it is older than this
 SUFFIX = ".entry"
-PLAN_FORMAT = 2  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
+PLAN_FORMAT = 3  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
 _KEY_CHARS = 40
 _PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -207,12 +207,20 @@ def _plan_entry_ok(item: Any) -> bool:
 def _plan_ok(plan: Any) -> bool:
     """Whether a cached detection plan has the shape engine.detect.plan writes (the detector checks that it
     fits the policy's signals when it is first built, and rebuilds it when not)."""
-    return (isinstance(plan, dict) and set(plan) == {"format", "patterns", "entries", "derived", "conditions"}
+    return (isinstance(plan, dict) and set(plan) == {"format", "patterns", "entries", "derived", "conditions", "quiet"}
             and plan["format"] == PLAN_FORMAT and _is_str_list(plan["patterns"], nonempty=False)
             and isinstance(plan["entries"], list) and len(plan["entries"]) == len(plan["patterns"])
             and all(_plan_entry_ok(e) for e in plan["entries"])
             and isinstance(plan["derived"], list) and all(_is_index(i) for i in plan["derived"])
-            and plan["conditions"] == {})
+            and plan["conditions"] == {} and _quiet_ok(plan["quiet"]))
+
+
+def _quiet_ok(quiet: Any) -> bool:
+    """Per condition source, what decides it when none of its inputs fired (engine.detect.plan.quiet_inputs):
+    [groups, signal ids, value] — names and a boolean, data only."""
+    return type(quiet) is dict and all(
+        type(v) is list and len(v) == 3 and _is_str_list(v[0], nonempty=False) and _is_str_list(v[1], nonempty=False)
+        and type(v[2]) is bool for v in quiet.values())
 
 
 def _files_ok(files: Any) -> bool:
