@@ -44,12 +44,24 @@ def plan_entry(item: Sequence[Any]) -> Entry:
     last]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`)."""
     signal, kind = item[0], item[1]
     if kind == "word":
-        return Entry(signal, word_locator(item[2]))
+        return Entry(signal, _lazy_locator(word_locator, item[2]))
     if kind == "phrase":
-        return Entry(signal, phrase_locator(item[2], item[3]))
+        return Entry(signal, _lazy_locator(phrase_locator, item[2], item[3]))
     if kind == "regex":
         return Entry(signal, regex_locator(item[2]))
     raise ValueError(f"unknown plan entry kind {kind!r}")
+
+
+def _lazy_locator(build: Callable[..., Locate], *args: Any) -> Locate:
+    """A locator built when it is first needed: a one-shot command locates the few entries a task fires."""
+    built: list = []
+
+    def locate(text: str, data: bytes) -> tuple[int, int] | None:
+        if not built:
+            built.append(build(*args))
+        return built[0](text, data)
+
+    return locate
 
 
 def literal_entry(signal: int, literal: str, inflect: bool) -> tuple[str, Entry]:
