@@ -207,3 +207,21 @@ def test_quiet_conditions_that_hold_without_hits_give_the_same_detections() -> N
     for _ in range(500):
         text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 10)))
         assert detector.detect(text) == twin.detect(text), text
+
+
+def test_after_many_texts_the_matcher_switches_to_one_set_and_answers_the_same(policy, monkeypatch) -> None:
+    import engine.detect.matcher as module
+
+    monkeypatch.setattr(module, "SWITCH_AFTER", 5)
+    matcher = policy.detector._matcher
+    fresh = Matcher(matcher.patterns, matcher.entries, policy.artifacts["detection"]["entries"])
+    sets = Matcher(matcher.patterns, matcher.entries, words=False)
+    compiled = []
+    real = module._lazy_set
+    monkeypatch.setattr(module, "_lazy_set", lambda patterns: compiled.append(len(patterns)) or real(patterns))
+    texts = [e.task for e in policy.task_examples] * 2
+    assert len(texts) > 10
+    for text in texts:
+        data = _folded(text)
+        assert sorted(fresh.fired(data)) == sorted(sets.fired(data)), text
+    assert compiled == [len(matcher.patterns)]  # the whole set, once, after five texts

@@ -245,8 +245,8 @@ class Detector:
         boost = 0
         effects = self._effects
         for index, evaluate, quiet in self._derived if context else self._derived_plain:
-            if quiet is not None and not any(count.get(g) for g in quiet[0]) and not any(
-                    i in named for i in quiet[1]):
+            if (quiet is not None and not any(map(count.get, quiet[0]))
+                    and not any(map(named.__contains__, quiet[1]))):
                 if not quiet[2]:  # none of its inputs fired: its value without them
                     continue
             else:

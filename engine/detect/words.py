@@ -62,17 +62,23 @@ class WordIndex:
             return []
         text = data.decode("utf-8", "surrogatepass") if not data.isascii() else data.decode("ascii")
         parts = _SPLIT(text)
+        words = parts[0::2]
         starts = self._starts
         found: dict[int, None] = {}
-        for k in range(0, len(parts), 2):
-            entries = starts.get(parts[k])
-            if entries is None:
-                continue
-            for index, lead, last in entries:
+        for form in filter(starts.__contains__, set(words)):  # in C: no Python loop over the text's words
+            for index, lead, last in starts[form]:
                 if lead is None:
                     found[index] = None
-                elif index not in found and _phrase_at(parts, k, lead, last):
-                    found[index] = None
+                elif index not in found:
+                    at = words.index(form)
+                    while True:
+                        if _phrase_at(parts, 2 * at, lead, last):
+                            found[index] = None
+                            break
+                        try:
+                            at = words.index(form, at + 1)
+                        except ValueError:
+                            break
         return list(found)
 
 
