@@ -59,14 +59,15 @@ class Detector:
         self._effects = tuple(self._effect(s) for s in self.signals)
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
-        entries = [plan_entry(item) for item in plan["entries"]]
+        items = plan["entries"]
+        entries = _EntryTable(items, self._effects)  # built per entry when it first fires
         patterns = list(plan["patterns"])
         # The ask is found only when some signal is scoped to it or some condition reads it.
         uses_ask = any(s.scope == "ask" for s in self.signals) or any(
             s.when is not None and _ASK_NAME.search(s.when) for s in self.signals)
         self.ask_rules = None
         self._boundary_kind = -1
-        self._ask_entry = len(entries)  # entries from here on are the ask rules' marker and aside entries
+        self._ask_entry = len(items)  # entries from here on are the ask rules' marker and aside entries
         if uses_ask:
             from engine.detect.ask import ASIDES, MARKERS, REFERENCES, AskRules
 
@@ -75,12 +76,11 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_kind = self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, entries, plan["entries"])
+        self._matcher = Matcher(patterns, entries, items)
         self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
-        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
-        self._scoped_entries = frozenset(i for i, e in enumerate(self._matcher.entries)
-                                         if self.signals[e.signal].scope == "ask")
+        self._entries = entries
+        self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.
         cached, quiet = plan["conditions"], plan.get("quiet") or {}
@@ -306,6 +306,29 @@ class _AskBinding(dict):
             raise KeyError(name)
         self[name] = value
         return value
+
+
+class _EntryTable(dict):
+    """Entry index → (signal, locator, *effect), built the first time the entry fires: a policy of thousands of
+    literals builds the few a task fires, not all of them (a dict look-up on the hot path, as a tuple's)."""
+
+    __slots__ = ("items", "effects")
+
+    def __init__(self, items: Sequence[Any], effects: Sequence[Any]):
+        super().__init__()
+        self.items = items
+        self.effects = effects
+
+    def __missing__(self, index: int) -> tuple:
+        entry = plan_entry(self.items[index])
+        value = self[index] = (entry.signal, entry.locate, *self.effects[entry.signal])
+        return value
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):  # the Matcher's view: its entries, in order
+        return (self[i] for i in range(len(self.items)))
 
 
 def _lazy_condition(source: str, python_source: str | None) -> Any:

@@ -44,24 +44,12 @@ def plan_entry(item: Sequence[Any]) -> Entry:
     last]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`)."""
     signal, kind = item[0], item[1]
     if kind == "word":
-        return Entry(signal, _lazy_locator(word_locator, item[2]))
+        return Entry(signal, word_locator(item[2]))
     if kind == "phrase":
-        return Entry(signal, _lazy_locator(phrase_locator, item[2], item[3]))
+        return Entry(signal, phrase_locator(item[2], item[3]))
     if kind == "regex":
         return Entry(signal, regex_locator(item[2]))
     raise ValueError(f"unknown plan entry kind {kind!r}")
-
-
-def _lazy_locator(build: Callable[..., Locate], *args: Any) -> Locate:
-    """A locator built when it is first needed: a one-shot command locates the few entries a task fires."""
-    built: list = []
-
-    def locate(text: str, data: bytes) -> tuple[int, int] | None:
-        if not built:
-            built.append(build(*args))
-        return built[0](text, data)
-
-    return locate
 
 
 def literal_entry(signal: int, literal: str, inflect: bool) -> tuple[str, Entry]:
@@ -222,12 +210,12 @@ class Matcher:
 
     __slots__ = ("patterns", "entries", "fired", "index")
 
-    def __init__(self, patterns: Sequence[str], entries: Sequence[Entry], items: Sequence[Any] | None = None,
+    def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
                  words: bool = True):
         from engine.detect.words import WordIndex
 
         self.patterns = tuple(patterns)
-        self.entries = tuple(entries)
+        self.entries = entries
         self.fired: Callable[[bytes], list[int]]
         """``fired(data)``: indices of the entries matching somewhere in ``data`` (folded text, UTF-8)."""
         self.index = WordIndex(items if words and items is not None else ())

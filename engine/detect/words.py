@@ -27,8 +27,7 @@ _SPLIT = re.compile("([^" + "".join(sorted(WORD_CHARS)) + "]+)").split
 _SEPARATORS = "".join(sorted(SEPARATOR_CHARS))
 
 
-def _plain(word: str) -> bool:
-    return bool(word) and WORD_CHARS.issuperset(word)
+_PLAIN = re.compile("[" + "".join(sorted(WORD_CHARS)) + "]+").fullmatch  # words joined: all word characters
 
 
 class WordIndex:
@@ -43,13 +42,13 @@ class WordIndex:
             kind = item[1]
             if kind == "word":
                 forms = item[2]
-                if all(_plain(f) for f in forms):
+                if forms and all(forms) and _PLAIN("".join(forms)):
                     for form in dict.fromkeys(forms):
                         starts.setdefault(form, []).append((index, None, None))
                     covered.add(index)
             elif kind == "phrase":
                 lead, last = item[2], item[3]
-                if lead and all(_plain(w) for w in lead) and all(_plain(f) for f in last):
+                if lead and last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
                     starts.setdefault(lead[0], []).append((index, tuple(lead[1:]), frozenset(last)))
                     covered.add(index)
         self.covered = frozenset(covered)
