@@ -69,18 +69,7 @@ def spill_file(folder: str, session_id: str, label: str) -> str:
 
 
 def _write(path: str, text: str) -> None:
-    import tempfile
+    from engine.claude_code.files import write_atomically
 
-    folder = os.path.dirname(path)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".pack-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_atomically(path, text, 0o600, ".pack-")

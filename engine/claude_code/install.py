@@ -85,7 +85,7 @@ def merge_settings(path: str, command: str = "ctxbudget hook") -> Merge:
 def write_settings(merge: Merge) -> None:
     """Write the merged settings atomically (a temporary file in the same folder, then a rename), keeping
     the file's mode."""
-    import tempfile
+    from engine.claude_code.files import write_atomically
 
     folder = os.path.dirname(merge.path) or "."
     os.makedirs(folder, exist_ok=True)
@@ -93,18 +93,7 @@ def write_settings(merge: Merge) -> None:
         mode = os.stat(merge.path).st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o644
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".settings-", suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(merge.after)
-        os.chmod(temp, mode)
-        os.replace(temp, merge.path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
+    write_atomically(merge.path, merge.after, mode, ".settings-")
 
 
 def _merge_event(path: str, event: str, groups: list, matcher: str | None, command: str) -> None:
