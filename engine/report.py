@@ -33,6 +33,7 @@ class Report:
     recommendations: list[Recommendation] | None  # monthly only
     min_confidence: float
     min_samples: int
+    apply_command: str = ""  # the `ctxbudget apply --dry-run` line that plans the recommendations
 
     def to_dict(self) -> dict:
         data = {"period": self.period, "since": self.since.isoformat(), "until": self.until.isoformat(),
@@ -64,8 +65,13 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
         elif stats.mean < settings.downgrade_mean_usage:
             watch.append((name, f"mean usage {_pct(stats.mean)} over {stats.runs} runs"))
     recommendations = recommend(policy, analysis) if period == "month" else None
+    from engine.apply import plan_changes, suggested_command
+
+    command = ""
+    if recommendations and plan_changes(policy, recommendations).changes:
+        command = suggested_command(policy, log, since, until)
     return Report(period, since, until, policy.source, analysis, watch, recommendations, settings.min_confidence,
-                  settings.min_samples)
+                  settings.min_samples, command)
 
 
 def _pct(value: float) -> str:
@@ -91,7 +97,8 @@ def render_markdown(report: Report) -> str:
     a = report.analysis
     title = {"week": "Weekly usage report", "month": "Monthly usage report and recommendations"}[report.period]
     out = [f"# ctxbudget: {title}", "",
-           f"{PERIODS[report.period]} days, {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC · "
+           f"{PERIODS[report.period]} days, {report.since.astimezone(timezone.utc):%Y-%m-%d %H:%M} to "
+           f"{report.until.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC · "
            f"policy `{report.policy}` · log `{a.log}`", ""]
     o = a.overall
     skipped = ""
@@ -100,7 +107,8 @@ def render_markdown(report: Report) -> str:
     if not a.runs:
         out += [f"No runs in this period{skipped}.", ""]
     else:
-        out += [f"**{a.runs:,} runs** of {len(a.agents)} agents · mean usage {_pct(o.mean)} · median "
+        agents = len(a.agents)
+        out += [f"**{_runs(a.runs)}** of {agents:,} agent{'s' if agents != 1 else ''} · mean usage {_pct(o.mean)} · median "
                 f"{_pct(o.quantile(0.5))} · p90 {_pct(o.quantile(0.9))} · over budget in {_runs(o.exceeded)} "
                 f"({_pct(o.exceedance_rate)}) · {o.failed:,} failed{skipped}", "", "## Agents", ""]
         out += _table(["Agent", "Profile", "Runs", "Mean", "Median", "P90", "Max", "Over budget"],
@@ -121,8 +129,12 @@ def render_markdown(report: Report) -> str:
             out += _table(["Agent", "Profile", "Action", "Confidence", "Reason"],
                           [[r.agent, r.profile, r.action, f"{r.confidence:.2f}", r.reason]
                            for r in report.recommendations], right=(3,))
-            out += ["", f"To write the changes at confidence ≥ {report.min_confidence:g} into the policy: "
-                        f"`ctxbudget apply --days {PERIODS[report.period]} --dry-run`, then `--yes`."]
+            if report.apply_command:
+                out += ["", f"To see the changes at confidence ≥ {report.min_confidence:g} as an edit of the "
+                            f"policy: `{report.apply_command}`; to write them, run it with `--yes` for "
+                            f"`--dry-run`."]
+            else:
+                out += ["", f"No recommendation at confidence ≥ {report.min_confidence:g} changes the policy."]
         else:
             out += ["No runs to recommend from."]
     return "\n".join(out) + "\n"

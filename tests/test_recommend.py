@@ -96,11 +96,25 @@ def log_of(tmp_path, records):
     return path
 
 
-def test_the_largest_profile_has_nowhere_to_go(policy, tmp_path):
-    log = log_of(tmp_path, runs_of("roles/research-role", "role-architect", 75000, [1.2] * 20))
-    [rec] = recommend(policy, analyze(policy, log))
+@pytest.mark.parametrize("profile_max, tiers, advice", [
+    # the max (150,000) does not cap role-architect at medium (75,000): raising it would change nothing
+    (None, ["medium"], "raise its base (its max does not cap the budget at medium, where runs went over)"),
+    (100000, ["complex"], "raise its max"),  # 1.5 × 75,000 is capped at 100,000
+    (100000, ["medium", "complex"], "raise its max (it caps the budget at complex) and its base (for medium)"),
+])
+def test_the_largest_profile_has_nowhere_to_go(policy, tmp_path, profile_max, tiers, advice):
+    if profile_max is not None:
+        path = tmp_path / "policy.yaml"
+        path.write_text(f"extends: default\nprofiles:\n  role-architect: {{max: {profile_max}}}\n")
+        policy = engine.load_policy(path)
+    records = []
+    for tier in tiers:
+        budget = policy.allocate("roles/research-role", tier).budget
+        records += [native_record(START, "roles/research-role", "role-architect", budget, int(budget * 1.2),
+                                  {"global": int(budget * 1.2)}, tier=tier) for _ in range(20)]
+    [rec] = recommend(policy, analyze(policy, log_of(tmp_path, records)))
     assert (rec.action, rec.target_profile) == ("upgrade", None)
-    assert rec.reason.endswith("role-architect is the largest profile: raise its max")
+    assert rec.reason.endswith("role-architect is the largest profile: " + advice)
 
 
 def test_only_runs_under_the_current_profile_count(policy, tmp_path):

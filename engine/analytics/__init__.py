@@ -103,9 +103,15 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
     scan = scan_log(log, since, until, jobs=jobs, progress=progress)
     agents = _by_agent(policy, scan)
     if wanted is not None:
+        if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name
+            from engine import agents as agent_names
+
+            others = {name: item for name, item in agents.items() if not item.known}
+            try:
+                wanted = agent_names.resolve(agent, others, agent_names.build_index(others))
+            except LookupFailed:
+                raise unknown from None
         agents = {name: a for name, a in agents.items() if name == wanted}
-        if unknown is not None and not agents:
-            raise unknown
     overall = UsageStats()
     for item in agents.values():
         overall.merge(item.stats)
@@ -116,7 +122,7 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
 def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
     names: dict[str, tuple[str, bool]] = {}
     agents: dict[str, AgentAnalysis] = {}
-    for (logged, profile), stats in sorted(scan.groups.items()):
+    for (logged, profile, tier, budget), stats in sorted(scan.groups.items()):
         if logged not in names:
             try:
                 names[logged] = (policy.resolve_agent(logged), True)
@@ -130,9 +136,37 @@ def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
             item = agents[name] = AgentAnalysis(name, current, known, dict(found.weights) if found else {})
         elif not known and profile and not item.profile:
             item.profile = profile
+        if not profile and known:  # a record that does not say (the seed's format may not): by its budget
+            profile = _profile_by_budget(policy, name, tier, budget)
         item.stats.merge(stats)
         item.by_profile.setdefault(profile, UsageStats()).merge(stats)
     return dict(sorted(agents.items()))
+
+
+def _profile_by_budget(policy: Any, agent: str, tier: str, budget: int) -> str:
+    """The profile a run that does not name one was made under: the agent's current profile when that
+    gives ``budget`` at ``tier`` (or the budget cannot be checked), else the one profile that does, else
+    :data:`OTHER_PROFILE`."""
+    try:
+        tier_obj = policy.tier(tier)
+    except LookupFailed:
+        return ""  # a tier the policy no longer has: nothing to compare with
+    current = policy.agents[agent]
+
+    def gives(profile_id: str) -> bool:
+        try:
+            return policy.budget_of(agent, policy.profiles[profile_id], tier_obj) == budget
+        except (ValueError, ArithmeticError, LookupError, Exception):  # noqa: BLE001 - a formula that fails
+            return False
+
+    if gives(current):
+        return ""
+    matching = [p for p in policy.profiles if p != current and gives(p)]
+    return matching[0] if len(matching) == 1 else OTHER_PROFILE
+
+
+OTHER_PROFILE = "(another profile)"
+"""Runs that name no profile and whose budget is not the agent's current profile's at their tier."""
 
 
 def _ordered(tiers: dict[str, dict], order: Mapping[str, int]) -> dict[str, dict]:

@@ -21,6 +21,8 @@ def add_period(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--days", type=_positive_int, metavar="N", help="only the runs of the last N days")
     group.add_argument("--since", type=_date, metavar="DATE",
                        help="only the runs since DATE (2025-10-01 or an ISO 8601 time; UTC unless it says)")
+    parser.add_argument("--until", type=_date, metavar="DATE",
+                        help="only the runs before DATE (same forms as --since)")
 
 
 def add_agent(parser: argparse.ArgumentParser) -> None:

@@ -90,7 +90,7 @@ def _recommend_one(policy: Any, item: AgentAnalysis) -> Recommendation:
     if weights is not None:
         evidence["proposed_weights"] = weights
     reason = (rule.reason if rule is not None and rule.reason else
-              _reason(action, stats, settings, item, target, drift, worst))
+              _reason(action, stats, settings, item, target, drift, worst, policy))
     return Recommendation(item.agent, item.profile, action, confidence, reason, evidence, target, weights)
 
 
@@ -172,11 +172,11 @@ def _pct(value: float) -> str:
 
 
 def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, target: str | None,
-            drift: Mapping[str, float], worst: str | None) -> str:
+            drift: Mapping[str, float], worst: str | None, policy: Any = None) -> str:
     if action == "insufficient-data":
         return f"{stats.runs} run{'s' if stats.runs != 1 else ''}; at least {settings.min_samples} needed"
     if action == "upgrade":
-        move = f"move to {target}" if target else f"{item.profile} is the largest profile: raise its max"
+        move = f"move to {target}" if target else f"{item.profile} is the largest profile: " + _grow(policy, item, stats)
         return (f"over budget in {stats.exceeded} of {stats.runs} runs ({_pct(stats.exceedance_rate)}, "
                 f"above {_pct(settings.upgrade_exceedance_rate)}); {move}")
     if action == "downgrade":
@@ -190,6 +190,29 @@ def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, 
                 f"more than {settings.weight_drift * 100:g})")
     return (f"within thresholds: mean usage {_pct(stats.mean)}, over budget in {stats.exceeded} of "
             f"{stats.runs} runs")
+
+
+def _grow(policy: Any, item: AgentAnalysis, stats: UsageStats) -> str:
+    """What to raise for the largest profile: its max where the max caps the budget at the tiers that went
+    over, its base (or the tiers' multipliers) where it does not."""
+    capped, uncapped = [], []
+    profile = policy.profiles.get(item.profile) if policy is not None else None
+    for tier_id, (_runs, _usage, exceeded) in stats.tiers.items():
+        if not exceeded or profile is None:
+            continue
+        try:
+            tier = policy.tier(tier_id)
+            budget = policy.budget_of(item.agent, profile, tier)
+        except Exception:  # noqa: BLE001 - a tier the policy no longer has, or a failing formula
+            continue
+        (capped if budget < profile.base * tier.multiplier else uncapped).append(tier.id)
+    if uncapped and not capped:
+        return (f"raise its base (its max does not cap the budget at {', '.join(uncapped)}, where runs went "
+                f"over)")
+    if uncapped:
+        return (f"raise its max (it caps the budget at {', '.join(capped)}) and its base (for "
+                f"{', '.join(uncapped)})")
+    return "raise its max"
 
 
 def rule_problem(policy: Any, error: RuleError) -> Problem:

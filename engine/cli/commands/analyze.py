@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json
 
     policy = policy_from(args)
-    analysis = analyze_log(args, policy, since=since_from(args), agent=args.agent)
+    analysis = analyze_log(args, policy, since=since_from(args), until=args.until, agent=args.agent)
     if args.json:
         print_json(analysis.to_dict())
         return 0
@@ -51,7 +51,11 @@ def print_analysis(analysis) -> None:  # noqa: ANN001 - an engine.analytics.Anal
 
     data = analysis.to_dict()
     overall = data["overall"]
-    period = f" since {analysis.since:%Y-%m-%d %H:%M} UTC" if analysis.since else ""
+    from datetime import timezone
+
+    period = f" since {analysis.since.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if analysis.since else ""
+    if analysis.until:
+        period += f" until {analysis.until.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
     skipped = f"; {analysis.skipped_lines:,} line{'s' if analysis.skipped_lines != 1 else ''} skipped" \
         if analysis.skipped_lines else ""
     agents = len(data["agents"])

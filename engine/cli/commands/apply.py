@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     policy = policy_from(args)
     policy_file(policy)  # refuse the bundled policy before reading a large log
-    analysis = analyze_log(args, policy, since=since_from(args))
+    analysis = analyze_log(args, policy, since=since_from(args), until=args.until)
     plan = plan_apply(policy, recommend(policy, analysis))
     if not plan.valid:
         if args.json:
