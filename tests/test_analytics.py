@@ -127,9 +127,10 @@ def test_one_answer_however_the_log_is_cut(policy, tmp_path, monkeypatch, jobs):
         handle.write("garbage\n")
         handle.write(log.read_text().splitlines()[0] + "\n")
         handle.write('{"torn')
-    expected = analyze(policy, log, jobs=1).to_dict()
+    expected = analyze(policy, log).to_dict()
+    assert analyze(policy, log, jobs=1, engine="scan").to_dict() == expected
     monkeypatch.setattr(scan, "CHUNK_BYTES", 4096)  # many chunks, and for jobs > 1 many segments
-    assert analyze(policy, log, jobs=jobs).to_dict() == expected
+    assert analyze(policy, log, jobs=jobs, engine="scan").to_dict() == expected
     assert expected["runs"] == 296 and expected["skipped_lines"] == 2
     assert [s["line"] for s in expected["skipped"]] == [296, 298]
 
@@ -138,7 +139,7 @@ def test_progress_is_reported_in_bytes(policy, tmp_path, monkeypatch):
     log = write_known_log(tmp_path / "k.jsonl")
     monkeypatch.setattr(scan, "CHUNK_BYTES", 8192)
     seen: list[tuple[int, int]] = []
-    analyze(policy, log, progress=lambda done, total: seen.append((done, total)))
+    analyze(policy, log, progress=lambda done, total: seen.append((done, total)), engine="scan")
     size = log.stat().st_size
     assert len(seen) > 3 and seen[-1] == (size, size) and seen == sorted(seen)
 
@@ -154,12 +155,14 @@ def test_an_empty_log(policy, tmp_path):
 HOSTILE = Path(__file__).parent / "data" / "usage-hostile.jsonl"
 
 
-def test_hostile_records_are_skipped_and_counted(policy):
-    data = analyze(policy, HOSTILE).to_dict()
+@pytest.mark.parametrize("engine, nested", [("duckdb", ["not a JSON object", "missing key 'budget'"]),
+                                            ("scan", [NESTED, NESTED])])
+def test_hostile_records_are_skipped_and_counted(policy, engine, nested):
+    data = analyze(policy, HOSTILE, engine=engine).to_dict()
     assert (data["runs"], data["skipped_lines"]) == (2, 6)
     assert [(s["line"], s["reason"]) for s in data["skipped"]] == [
         (2, "'tier' and 'profile' must be strings"), (4, "'tier' and 'profile' must be strings"),
-        (5, "'tier' and 'profile' must be strings"), (6, NESTED), (7, NESTED),
+        (5, "'tier' and 'profile' must be strings"), (6, nested[0]), (7, nested[1]),
         (8, "'tier' and 'profile' must be strings")]
     assert data["overall"]["tiers"] == {"medium": {"runs": 1, "mean_usage": 0.75, "exceeded": 0,
                                                    "exceedance_rate": 0.0},

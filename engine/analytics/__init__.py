@@ -86,9 +86,16 @@ class Analysis:
         }
 
 
+ENGINES = ("duckdb", "scan")
+"""How a log is read: DuckDB (the default), or the earlier home-made scanner (kept to compare with)."""
+
+
 def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, until: datetime | None = None,
-            agent: str | None = None, jobs: int | None = None, progress: Progress | None = None) -> Analysis:
+            agent: str | None = None, jobs: int | None = None, progress: Progress | None = None,
+            engine: str = "duckdb") -> Analysis:
     """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``.
+
+    ``log`` is a file, a folder of ``*.jsonl`` files, a glob or (DuckDB) a remote URL.
 
     Raises OSError when the log cannot be read, LookupFailed when ``agent`` is neither in the policy nor in
     the log.
@@ -100,7 +107,7 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             wanted = policy.resolve_agent(agent)
         except LookupFailed as exc:  # perhaps an agent the policy no longer has, known only to the log
             wanted, unknown = agent, exc
-    scan = scan_log(log, since, until, jobs=jobs, progress=progress)
+    scan = read_log_scan(log, since, until, engine=engine, jobs=jobs, progress=progress)
     agents = _by_agent(policy, scan)
     if wanted is not None:
         if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name
@@ -141,6 +148,25 @@ def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
         item.stats.merge(stats)
         item.by_profile.setdefault(profile, UsageStats()).merge(stats)
     return dict(sorted(agents.items()))
+
+
+def read_log_scan(log: str | os.PathLike, since: datetime | None, until: datetime | None, engine: str = "duckdb",
+                  jobs: int | None = None, progress: Progress | None = None) -> LogScan:
+    """The runs of ``log`` grouped, and its skipped lines, read by ``engine``."""
+    if engine == "scan":
+        return scan_log(log, since, until, jobs=jobs, progress=progress)
+    if engine != "duckdb":
+        raise ValueError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
+    from engine.analytics import duck
+
+    files = duck.log_files(log)
+    size = sum(os.path.getsize(f) for f in files if not duck.is_remote(f))
+    if progress is not None:
+        progress(0, size)
+    scan = duck.scan_files(files, since, until)
+    if progress is not None:
+        progress(size, size)
+    return scan
 
 
 def _profile_by_budget(policy: Any, agent: str, tier: str, budget: int) -> str:

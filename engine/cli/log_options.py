@@ -4,6 +4,7 @@ reading itself (with a progress bar on a terminal)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -57,6 +58,17 @@ def since_from(args: argparse.Namespace, now: datetime | None = None) -> datetim
     return getattr(args, "since", None)
 
 
+def log_location(args: argparse.Namespace, policy: Any) -> Path | str:
+    """What ``--log`` names for the analytics commands: a file, a folder, a glob or a remote URL (checked when
+    read); the default log when it names nothing."""
+    from engine.analytics.duck import GLOB, is_remote
+
+    given = getattr(args, "log", None)
+    if given and (is_remote(given) or os.path.isdir(given) or any(c in given for c in GLOB)):
+        return given
+    return log_path(args, policy)
+
+
 def log_path(args: argparse.Namespace, policy: Any, must_exist: bool = True) -> Path:
     """The usage log the command uses; UsageError when it must exist and does not."""
     from engine.diagnostics import UsageError
@@ -84,9 +96,9 @@ def analyze_log(args: argparse.Namespace, policy: Any, since: datetime | None = 
     from engine.cli.progress import progress_bar
     from engine.diagnostics import UsageError
 
-    path = log_path(args, policy)
+    path = log_location(args, policy)
     try:
-        with progress_bar(show_progress(args), f"reading {path.name}") as advance:
+        with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
             analysis = analyze(policy, path, since=since, until=until, agent=agent, progress=advance)
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
@@ -96,8 +108,12 @@ def analyze_log(args: argparse.Namespace, policy: Any, since: datetime | None = 
 
 def report_skipped(analysis: Any) -> None:
     """``path:line: warning: skipped: reason`` on stderr for the first skipped lines, and how many more."""
-    for skipped in analysis.skipped:
-        print(f"{analysis.log}:{skipped.line}: warning: skipped: {skipped.reason}", file=sys.stderr)
-    more = analysis.skipped_lines - len(analysis.skipped)
+    report_skipped_lines(analysis.log, analysis.skipped_lines, analysis.skipped)
+
+
+def report_skipped_lines(log: str, count: int, skipped: Any) -> None:
+    for line in skipped:
+        print(f"{log}:{line.line}: warning: skipped: {line.reason}", file=sys.stderr)
+    more = count - len(skipped)
     if more > 0:
-        print(f"{analysis.log}: warning: {more:,} more line{'s' if more > 1 else ''} skipped", file=sys.stderr)
+        print(f"{log}: warning: {more:,} more line{'s' if more > 1 else ''} skipped", file=sys.stderr)

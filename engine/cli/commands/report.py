@@ -38,7 +38,9 @@ def _date(text: str):  # noqa: ANN202 - argparse type
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from engine.cli.log_options import log_path, report_skipped, show_progress
+    from pathlib import Path
+
+    from engine.cli.log_options import log_location, report_skipped, show_progress
     from engine.cli.options import policy_from
     from engine.cli.output import print_json
     from engine.cli.progress import progress_bar
@@ -46,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.report import build_report
 
     policy = policy_from(args)
-    path = log_path(args, policy)
+    path = log_location(args, policy)
     args.json = args.format == "json"
     try:
-        with progress_bar(show_progress(args), f"reading {path.name}") as advance:
+        with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
             report = build_report(policy, path, args.period, until=args.until, progress=advance)
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
