@@ -48,11 +48,11 @@ class Report:
 
 
 def build_report(policy: Any, log: str | os.PathLike, period: str, until: datetime | None = None,
-                 progress: Progress | None = None) -> Report:
+                 progress: Progress | None = None, engine: str = "duckdb") -> Report:
     """The report of ``period`` (week or month) ending at ``until``."""
     until = until or datetime.now(timezone.utc)
     since = until - timedelta(days=PERIODS[period])
-    analysis = analyze(policy, log, since=since, until=until, progress=progress)
+    analysis = analyze(policy, log, since=since, until=until, progress=progress, engine=engine)
     settings = policy.recommendations
     watch = []
     for name, item in analysis.agents.items():

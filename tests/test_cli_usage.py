@@ -276,7 +276,7 @@ def test_report_json(capsys):
 
 @pytest.mark.parametrize("argv, code, message", [
     (["analyze", "--log", "missing.jsonl"], 2, "the usage log missing.jsonl does not exist"),
-    (["analyze", "--log", "."], 2, "is not a file"),
+    (["analyze", "--log", "/dev"], 2, "cannot read the usage log /dev: no *.jsonl or *.parquet files in the folder"),
     (["analyze", "--log", "tiny.jsonl", "--since", "last tuesday"], 2, "not a date"),
     (["analyze", "--log", "tiny.jsonl", "--days", "0"], 2, "must be at least 1"),
     (["analyze", "--log", "tiny.jsonl", "--agent", "dbt-exprt"], 1, "unknown agent 'dbt-exprt'"),
@@ -448,3 +448,9 @@ def test_recommend_counts_the_changes_apply_makes(capsys, workdir):
     code, out, _ = run(capsys, "apply", "--log", "big.jsonl", "--dry-run")
     assert code == 0 and out.endswith("nothing to apply: no recommendation at confidence ≥ 0.7 changes "
                                       "ctxbudget.yaml\n")
+
+
+@pytest.mark.parametrize("argv", [["analyze"], ["analyze", "--json"], ["recommend", "--json"],
+                                  ["report", "--period", "week", "--until", "2025-10-15"]])
+def test_both_engines_print_the_same(capsys, argv):
+    assert run(capsys, *argv, "--log", "tiny.jsonl") == run(capsys, *argv, "--log", "tiny.jsonl", "--engine", "scan")

@@ -44,15 +44,21 @@ def is_remote(location: str) -> bool:
     return location.lower().startswith(REMOTE)
 
 
+FOLDER_DEPTH = 3
+"""How deep below a folder named as a log its ``*.jsonl`` and ``*.parquet`` files are looked for."""
+
+
 def log_files(location: str | os.PathLike) -> list[str]:
-    """The files a log location names: a file, a folder (its ``*.jsonl`` at any depth, in name order), a glob,
+    """The files a log location names: a file, a folder (its ``*.jsonl`` and ``*.parquet`` files, and those of
+    its sub-folders down to :data:`FOLDER_DEPTH`, in name order), a glob,
     or a remote URL (passed to DuckDB as it is). OSError when a local location names nothing."""
     text = os.fspath(location)
     if is_remote(text):
         return [text]
-    if os.path.isdir(text):
-        found = sorted(p for pattern in ("*.jsonl", "*.parquet")
-                       for p in glob.glob(os.path.join(glob.escape(text), "**", pattern), recursive=True))
+    if os.path.isdir(text):  # its logs, and those of partition folders (date=…/host=…/) below it
+        found = sorted(p for depth in range(FOLDER_DEPTH + 1) for pattern in ("*.jsonl", "*.parquet")
+                       for p in glob.glob(os.path.join(glob.escape(text), *["*"] * depth, pattern))
+                       if os.path.isfile(p))
         if not found:
             raise FileNotFoundError(2, "no *.jsonl or *.parquet files in the folder", text)
         return found
@@ -70,6 +76,7 @@ def connect() -> Any:
 
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS,
                                  "preserve_insertion_order": True})
+    con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --json output
     con.execute(sql("macros"))
     return con
 
@@ -131,17 +138,19 @@ it short; a second column to catch that makes DuckDB drop blank lines, which wou
 
 
 def _lines_sql(files: Sequence[str]) -> str:
+    """The view ``lines(file, n, line)``: each line of ``files`` as text, numbered within its file."""
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    reader = f"""
+        read_csv([{listed}], columns={{'line': 'VARCHAR'}}, sep='{SEPARATOR}', quote='', escape='',
+                 header=false, auto_detect=false, new_line='\\r\\n', strict_mode=false, filename=true,
+                 max_line_size={MAX_LINE_BYTES + 2}, store_rejects=true, rejects_table='rejected_lines',
+                 rejects_scan='rejected_scans') WITH ORDINALITY"""
+    if len(files) == 1:  # no numbering per file needed: nothing is held but the rows in flight
+        return f"CREATE TEMP VIEW lines AS SELECT filename AS file, ordinality AS n, line FROM {reader};"
     return f"""
-        CREATE TEMP TABLE raw_lines AS
-        SELECT filename AS file, ordinality AS k, line
-        FROM read_csv([{listed}], columns={{'line': 'VARCHAR'}}, sep='{SEPARATOR}', quote='', escape='',
-                      header=false, auto_detect=false, new_line='\\r\\n', strict_mode=false, filename=true,
-                      max_line_size={MAX_LINE_BYTES + 2}, store_rejects=true, rejects_table='rejected_lines',
-                      rejects_scan='rejected_scans')
-             WITH ORDINALITY;
         CREATE TEMP VIEW lines AS
-        SELECT file, k - min(k) OVER (PARTITION BY file) + 1 AS n, line FROM raw_lines;
+        SELECT filename AS file, ordinality - min(ordinality) OVER (PARTITION BY filename) + 1 AS n, line
+        FROM {reader};
         """
 
 

@@ -11,10 +11,16 @@ from pathlib import Path
 from typing import Any
 
 
-def add_log(parser: argparse.ArgumentParser) -> None:
+def add_log(parser: argparse.ArgumentParser, engine: bool = False) -> None:
+    """``--log``, and with ``engine`` (the commands that analyse) ``--engine``."""
     parser.add_argument("--log", metavar="PATH",
-                        help="usage log (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
+                        help="usage log: a file, a folder of *.jsonl / *.parquet, a glob, or a URL DuckDB's httpfs "
+                             "reads (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
                              "~/.local/state/ctxbudget/usage.jsonl)")
+    if engine:
+        parser.add_argument("--engine", choices=("duckdb", "scan"), default="duckdb",
+                            help="duckdb (default; every location) or scan (the earlier in-process scanner; "
+                                 "one local JSONL file)")
 
 
 def add_period(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +105,8 @@ def analyze_log(args: argparse.Namespace, policy: Any, since: datetime | None = 
     path = log_location(args, policy)
     try:
         with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
-            analysis = analyze(policy, path, since=since, until=until, agent=agent, progress=advance)
+            analysis = analyze(policy, path, since=since, until=until, agent=agent, progress=advance,
+                               engine=getattr(args, "engine", "duckdb"))
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
     report_skipped(analysis)

@@ -2,12 +2,11 @@
 
 -- A JSON value, or NULL when it is missing or "falsy" (null, false, 0, "", {} or []): a record's optional
 -- field that is falsy means "not given".
+-- (json_extract gives minified JSON, so its text is compared.)
 CREATE OR REPLACE TEMP MACRO falsy_or_null(j) AS
     CASE WHEN j IS NULL THEN NULL
-         WHEN json_type(j) = 'NULL' THEN NULL
-         WHEN json_type(j) = 'BOOLEAN' AND NOT try_cast(j AS BOOLEAN) THEN NULL
-         WHEN json_type(j) IN ('UBIGINT', 'BIGINT', 'DOUBLE') AND try_cast(j AS DOUBLE) = 0 THEN NULL
-         WHEN j::VARCHAR IN ('""', '{}', '[]') THEN NULL
+         WHEN j::VARCHAR IN ('null', 'false', '""', '{}', '[]', '0') THEN NULL
+         WHEN left(j::VARCHAR, 1) IN ('0', '-') AND try_cast(j AS DOUBLE) = 0 THEN NULL
          ELSE j END;
 
 CREATE OR REPLACE TEMP MACRO truthy(j) AS falsy_or_null(j) IS NOT NULL;

@@ -5,65 +5,71 @@
 -- Input: a relation `lines(file, n, line)` — the file, the 1-based line number, the line's text (NULL for a
 -- blank line). Parameters: $since, $until (TIMESTAMPTZ or NULL; a run counts when since <= timestamp < until).
 WITH parsed AS (
-    SELECT file, n, line,
-           CASE WHEN json_valid(line) THEN json_extract(line, [
+    SELECT file, n, line, json_valid(line) AS is_json
+    FROM lines
+    WHERE line IS NOT NULL AND trim(line, E' \t\r\n') <> ''
+), extracted AS (
+    SELECT file, n, line, is_json,
+           CASE WHEN is_json THEN json_type(line) = 'OBJECT' ELSE false END AS is_object,
+           CASE WHEN is_json THEN json_extract(line, [
                '$.timestamp', '$.agent', '$.profile', '$.tier', '$.budget', '$.usage', '$.scopes',
                '$.exceeded', '$.success', '$.tokens_loaded', '$.budget_allocated', '$.usage_pct',
                '$.scopes_loaded', '$.scope_breakdown', '$.task_complexity', '$.exceeded_budget', '$.host',
                '$.tier_source', '$.confidence'])
-           END AS v,
-           CASE WHEN json_valid(line) THEN json_type(line) = 'OBJECT' ELSE false END AS is_object,
-           json_valid(line) AS is_json
-    FROM lines
-    WHERE line IS NOT NULL AND trim(line, E' \t\r\n') <> ''
-), fields AS (
-    SELECT file, n, line, is_object, is_json,
+           END AS v
+    FROM parsed
+), picked AS (
+    -- both formats in one shape (JSON values; NULL when the key is missing)
+    SELECT file, n, line, is_json, is_object,
            v[11] IS NOT NULL AS seed,
            v[1] AS timestamp, v[2] AS agent, v[3] AS profile, v[10] AS loaded,
            CASE WHEN v[11] IS NOT NULL THEN v[11] ELSE v[5] END AS budget,
            CASE WHEN v[11] IS NOT NULL THEN v[12] ELSE v[6] END AS usage,
-           -- the first of these that is not "falsy" (missing, null, false, 0, "", {} or [])
-           CASE WHEN v[11] IS NOT NULL
-                THEN coalesce(falsy_or_null(v[13]), falsy_or_null(v[14]))
-                ELSE falsy_or_null(v[7]) END AS scopes,
-           CASE WHEN v[11] IS NOT NULL
-                THEN coalesce(falsy_or_null(v[15]), falsy_or_null(v[4]))
-                ELSE falsy_or_null(v[4]) END AS tier,
            CASE WHEN v[11] IS NOT NULL THEN v[16] ELSE v[8] END AS exceeded,
            v[9] AS success, v[17] AS host, v[18] AS tier_source, v[19] AS confidence,
-           v[11] IS NULL AND v[5] IS NULL AS no_budget
-    FROM parsed
+           v[11] IS NULL AND v[5] IS NULL AS no_budget,
+           -- the first that is not "falsy" (missing, null, false, 0, "", {} or [])
+           CASE WHEN v[11] IS NOT NULL THEN coalesce(falsy_or_null(v[13]), falsy_or_null(v[14]))
+                ELSE falsy_or_null(v[7]) END AS scopes,
+           CASE WHEN v[11] IS NOT NULL THEN coalesce(falsy_or_null(v[15]), falsy_or_null(v[4]))
+                ELSE falsy_or_null(v[4]) END AS tier
+    FROM extracted
+), fields AS (
+    SELECT *,
+           json_type(timestamp) AS t_timestamp, json_type(agent) AS t_agent, json_type(budget) AS t_budget,
+           json_type(loaded) AS t_loaded, json_type(usage) AS t_usage, json_type(exceeded) AS t_exceeded,
+           json_type(success) AS t_success, json_type(scopes) AS t_scopes, json_type(tier) AS t_tier,
+           falsy_or_null(profile) AS given_profile
+    FROM picked
 ), mapped AS (
     SELECT *,
-           CASE WHEN scopes IS NOT NULL AND json_type(scopes) = 'OBJECT'
-                THEN json_transform(scopes, '"MAP(VARCHAR, JSON)"') END AS scope_map
+           CASE WHEN t_scopes = 'OBJECT' THEN json_transform(scopes, '"MAP(VARCHAR, JSON)"') END AS scope_map
     FROM fields
 ), checked AS (
     SELECT *,
            coalesce(map_keys(scope_map), []) AS scope_names,
            coalesce(list_transform(map_values(scope_map), lambda t: scope_tokens(t, seed)), []) AS scope_values,
         CASE
-            WHEN NOT is_object THEN
-                CASE WHEN is_json THEN 'not a JSON object' ELSE 'not JSON' END
+            WHEN NOT is_object THEN CASE WHEN is_json THEN 'not a JSON object' ELSE 'not JSON' END
             WHEN no_budget THEN 'missing key ''budget'''
             WHEN timestamp IS NULL THEN 'missing key ''timestamp'''
             WHEN agent IS NULL THEN 'missing key ''agent'''
             WHEN loaded IS NULL THEN 'missing key ''tokens_loaded'''
-            WHEN json_type(agent) <> 'VARCHAR' OR agent::VARCHAR = '""' THEN '''agent'' must be a non-empty string'
-            WHEN json_type(timestamp) <> 'VARCHAR' THEN '''timestamp'' must be a string'
-            WHEN json_type(budget) NOT IN ('UBIGINT', 'BIGINT') OR json_type(loaded) NOT IN ('UBIGINT', 'BIGINT')
+            WHEN t_agent <> 'VARCHAR' OR agent = '""' THEN '''agent'' must be a non-empty string'
+            WHEN t_timestamp <> 'VARCHAR' THEN '''timestamp'' must be a string'
+            WHEN t_budget NOT IN ('UBIGINT', 'BIGINT') OR t_loaded NOT IN ('UBIGINT', 'BIGINT')
                  OR try_cast(budget AS BIGINT) < 0 OR try_cast(loaded AS BIGINT) < 0
                 THEN 'budget and tokens loaded must be non-negative integers'
-            WHEN usage IS NOT NULL AND json_type(usage) <> 'NULL'
-                 AND (json_type(usage) NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE') OR NOT (try_cast(usage AS DOUBLE) >= 0)
+            WHEN t_usage IS NOT NULL AND t_usage <> 'NULL'
+                 AND (t_usage NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE') OR NOT (try_cast(usage AS DOUBLE) >= 0)
                       OR isinf(try_cast(usage AS DOUBLE)))
                 THEN 'usage must be a non-negative number'
-            WHEN scopes IS NOT NULL AND json_type(scopes) <> 'OBJECT' THEN 'per-scope tokens must be a mapping'
-            WHEN exceeded IS NOT NULL AND json_type(exceeded) <> 'NULL'
-                 AND (json_type(exceeded) <> 'BOOLEAN' OR (success IS NOT NULL AND json_type(success) <> 'BOOLEAN'))
+            WHEN scopes IS NOT NULL AND t_scopes <> 'OBJECT' THEN 'per-scope tokens must be a mapping'
+            WHEN t_exceeded IS NOT NULL AND t_exceeded <> 'NULL'
+                 AND (t_exceeded <> 'BOOLEAN' OR (t_success IS NOT NULL AND t_success <> 'BOOLEAN'))
                 THEN '''exceeded'' and ''success'' must be true or false'
-            WHEN (tier IS NOT NULL AND json_type(tier) <> 'VARCHAR')
-                 OR (falsy_or_null(profile) IS NOT NULL AND json_type(profile) <> 'VARCHAR')
+            WHEN (tier IS NOT NULL AND t_tier <> 'VARCHAR')
+                 OR (given_profile IS NOT NULL AND json_type(given_profile) <> 'VARCHAR')
                 THEN '''tier'' and ''profile'' must be strings'
             WHEN list_count(scope_values) <> len(scope_values)
                 THEN 'per-scope tokens must be numbers'
@@ -73,17 +79,18 @@ WITH parsed AS (
         END AS reason
     FROM mapped
 )
-SELECT file, n, line, reason,
+SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        agent ->> '$' AS agent,
-       coalesce(falsy_or_null(profile) ->> '$', '') AS profile,
+       coalesce(given_profile ->> '$', '') AS profile,
        coalesce(tier ->> '$', '') AS tier,
        try_cast(budget AS BIGINT) AS budget,
        try_cast(loaded AS BIGINT) AS tokens_loaded,
-       CASE WHEN usage IS NULL OR json_type(usage) = 'NULL'
-            THEN CASE WHEN try_cast(budget AS BIGINT) > 0 THEN try_cast(loaded AS BIGINT) / try_cast(budget AS BIGINT) ELSE 0.0 END
+       CASE WHEN t_usage IS NULL OR t_usage = 'NULL'
+            THEN CASE WHEN try_cast(budget AS BIGINT) > 0
+                      THEN try_cast(loaded AS BIGINT) / try_cast(budget AS BIGINT) ELSE 0.0 END
             ELSE try_cast(usage AS DOUBLE) / CASE WHEN seed THEN 100.0 ELSE 1.0 END END AS usage,
-       CASE WHEN exceeded IS NULL OR json_type(exceeded) = 'NULL' THEN try_cast(loaded AS BIGINT) > try_cast(budget AS BIGINT)
-            ELSE try_cast(exceeded AS BOOLEAN) END AS exceeded,
+       CASE WHEN t_exceeded IS NULL OR t_exceeded = 'NULL' THEN try_cast(loaded AS BIGINT) > try_cast(budget AS BIGINT)
+            ELSE exceeded = 'true' END AS exceeded,
        CASE WHEN success IS NULL THEN TRUE ELSE truthy(success) END AS success,  -- missing: it succeeded
        scope_names, scope_values, coalesce(list_sum(scope_values), 0.0) AS total,
        -- optional: the host that wrote the run, and where its tier came from (absent in older logs)

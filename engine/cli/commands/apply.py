@@ -21,7 +21,7 @@ ORDER = 53
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_log(parser)
+    add_log(parser, engine=True)
     add_period(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")

@@ -20,7 +20,7 @@ ORDER = 52
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_log(parser)
+    add_log(parser, engine=True)
     add_period(parser)
     add_agent(parser)
     add_policy(parser)

@@ -25,7 +25,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
     parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
     parser.add_argument("--until", type=_date, metavar="DATE", help="the end of the period (default: now)")
-    add_log(parser)
+    add_log(parser, engine=True)
     add_policy(parser)
 
 
@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     args.json = args.format == "json"
     try:
         with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
-            report = build_report(policy, path, args.period, until=args.until, progress=advance)
+            report = build_report(policy, path, args.period, until=args.until, progress=advance,
+                                  engine=args.engine)
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
     report_skipped(report.analysis)
