@@ -175,7 +175,7 @@ def _fold(con: Any, result: Any) -> None:
         by_tier[0] += runs
         by_tier[1] += usage_sum
         by_tier[2] += exceeded
-    for agent, profile, key_tier, key_budget, scope, tokens, share_sum, share_sq in con.execute(
+    for agent, profile, key_tier, key_budget, scope, tokens, share_sum, share_sq, _first in con.execute(
             sql("scopes")).fetchall():
         stats = groups[(agent, profile, key_tier, int(key_budget))]
         stats.scopes[scope] = [_number(tokens), share_sum, share_sq]
