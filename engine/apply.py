@@ -4,6 +4,13 @@
     if plan.valid and plan.changes:
         write_plan(plan)
 
+Writing is safe when other things touch the policy (:func:`write_plan`): the new text goes to a ``mkstemp``
+file beside the policy (an unpredictable name, created exclusively, so nothing planted there is followed),
+takes the policy's mode (and owner, for root), and replaces the policy with ``os.replace`` only if the policy's
+bytes are still the ones the plan was made from (compare-and-swap; :class:`PolicyChanged` otherwise). A
+read-only policy is refused. No temp file outlives a normal error; one left by a killed ``apply`` is named
+``.NAME.XXXXXXXX.ctxbudget-apply.tmp`` and removed by a later ``apply`` once it is an hour old.
+
 Only recommendations at the policy's ``min_confidence`` or above are written. An agent moves to the next
 larger (upgrade) or smaller (downgrade) profile. A profile's weights are shared by all its agents, so they are
 adjusted only when every agent of the profile with enough data asks for it, to the runs-weighted mean of what
@@ -12,8 +19,11 @@ they loaded; otherwise the change is skipped, with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
+import re
+import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +31,17 @@ from typing import Any, Sequence
 from engine.diagnostics import Problem, UsageError
 from engine.recommend import Recommendation, hundredths
 from engine.resources import policies_dir
+
+
+TEMP_SUFFIX = ".ctxbudget-apply.tmp"
+"""Every temp file apply makes is ``.<policy file name>.<8 random characters>`` + this."""
+
+STALE_AFTER_S = 3600.0
+"""A temp file of ours this old was left by a killed apply (a live one lasts milliseconds); it is removed."""
+
+
+class PolicyChanged(Exception):
+    """The policy file changed on disk since apply read it; nothing was written (exit 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +79,7 @@ class ApplyPlan:
     original: str
     updated: str
     changes: list[Change] = field(default_factory=list)
+    raw: bytes | None = None  # the bytes the plan was made from (compare-and-swap); None: ``original`` in UTF-8
     skipped: list[Skipped] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     stale_examples: list[str] = field(default_factory=list)  # golden examples the edit makes fail
@@ -70,7 +92,7 @@ class ApplyPlan:
     def diff(self) -> str:
         from engine.policy.edit import unified_diff
 
-        return unified_diff(self.label, self.original, self.updated)
+        return unified_diff(self.label, self.original.replace("\r\n", "\n"), self.updated.replace("\r\n", "\n"))
 
     def to_dict(self, written: bool) -> dict:
         return {"policy": self.label, "changes": [c.to_dict() for c in self.changes],
@@ -120,7 +142,12 @@ def plan_apply(policy: Any, recommendations: Sequence[Recommendation], path: Pat
 
     path = path or policy_file(policy)
     editor = PolicyEditor.open(path)
-    plan = ApplyPlan(path, policy.source, editor.original, editor.original, reformatted=editor.reformatted)
+    files = getattr(policy, "files", ())
+    if files and Path(files[0][0]) == path and hashlib.sha256(editor.raw).hexdigest() != files[0][1]:
+        raise PolicyChanged(f"{policy.source} changed on disk since it was loaded; nothing written — run apply "
+                            f"again to plan against the file as it is now")
+    plan = ApplyPlan(path, policy.source, editor.original, editor.original, reformatted=editor.reformatted,
+                     raw=editor.raw)
     plan_changes(policy, recommendations, plan, editor)
     plan.updated = editor.text()
     if plan.changes:
@@ -203,15 +230,14 @@ def validate_text(path: Path, text: str, label: str) -> tuple[list[Problem], Any
     the compiled policy when it is valid."""
     from engine.policy import check_policy
 
-    temp = _temp_path(path)
     try:
-        temp.write_text(text, encoding="utf-8")
-        problems, edited = check_policy(temp)
+        with _TempFile(path) as temp:
+            temp.write(text.encode("utf-8"))
+            temp.close()
+            problems, edited = check_policy(temp.path)
     except OSError as exc:
         raise UsageError(f"cannot write beside {label} to check the edit: {exc.strerror or exc}") from None
-    finally:
-        temp.unlink(missing_ok=True)
-    return [p._replace(path=label) if p.path.endswith(temp.name) else p for p in problems], edited
+    return [p._replace(path=label) if p.path.endswith(temp.path.name) else p for p in problems], edited
 
 
 def stale_examples(policy: Any) -> list[str]:
@@ -231,16 +257,143 @@ def _tokens(value: Any) -> str:
 
 
 def write_plan(plan: ApplyPlan) -> None:
-    """Replace the policy file with the plan's text, atomically, keeping its permissions."""
-    temp = _temp_path(plan.path)
+    """Replace the policy file with the plan's text, atomically, keeping its mode and line endings.
+
+    Raises :class:`PolicyChanged` (nothing written) when the file's bytes are no longer those the plan was
+    made from, and UsageError when the policy is read-only or cannot be written. No temp file is left behind.
+    """
+    path = plan.path
+    expected = plan.raw if plan.raw is not None else plan.original.encode("utf-8")
+    info = _writable_policy(path, plan.label)
+    remove_stale_temps(path)
     try:
-        temp.write_text(plan.updated, encoding="utf-8")
-        shutil.copymode(plan.path, temp)
-        os.replace(temp, plan.path)
+        with _TempFile(path) as temp:
+            temp.write(plan.updated.encode("utf-8"))
+            temp.keep_mode(info)
+            temp.close()
+            if _current_bytes(path, len(expected)) != expected:
+                raise PolicyChanged(f"{plan.label} changed on disk while apply ran; nothing written — run apply "
+                                    f"again to plan against the file as it is now")
+            os.replace(temp.path, path)
+            temp.replaced = True
     except OSError as exc:
-        temp.unlink(missing_ok=True)
         raise UsageError(f"cannot write {plan.label}: {exc.strerror or exc}") from None
+    _sync_folder(path.parent)
 
 
-def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.apply.tmp")
+def check_writable(plan_path: Path, label: str) -> None:
+    """UsageError when apply could not write the policy (read-only): checked before asking the user."""
+    _writable_policy(plan_path, label)
+
+
+def _writable_policy(path: Path, label: str) -> os.stat_result:
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {label}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"cannot write {label}: not a regular file")
+    if not info.st_mode & stat.S_IWUSR or not os.access(path, os.W_OK):
+        raise UsageError(f"{label} is read-only (mode {stat.S_IMODE(info.st_mode):04o}); apply does not rewrite a "
+                         f"read-only policy — make it writable (chmod u+w {label}) to apply, or use --dry-run")
+    return info
+
+
+def _current_bytes(path: Path, expected_size: int) -> bytes | None:
+    """The policy's bytes now (one more than expected tells it grew); None when it is gone or not a file."""
+    from engine.policy.locate import NotRegularFile, read_bytes
+
+    try:
+        return read_bytes(path, limit=expected_size)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, NotRegularFile):
+        return None
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (best effort: not every platform opens folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _TempFile:
+    """A ``mkstemp`` file beside ``path`` (same folder, so ``os.replace`` is atomic), removed on leaving the
+    ``with`` block unless it replaced the policy — on every error, KeyboardInterrupt included."""
+
+    def __init__(self, path: Path):
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        self.fd: int | None = fd
+        self.path = Path(name)
+        self.replaced = False
+
+    def write(self, data: bytes) -> None:
+        assert self.fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def keep_mode(self, info: os.stat_result) -> None:
+        """The policy's permission bits (and, when root, its owner), set on the descriptor, not by name."""
+        assert self.fd is not None
+        if hasattr(os, "fchown") and hasattr(os, "geteuid") and os.geteuid() == 0:
+            try:
+                os.fchown(self.fd, info.st_uid, info.st_gid)
+            except OSError:
+                pass
+        os.fchmod(self.fd, stat.S_IMODE(info.st_mode))
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def __enter__(self) -> "_TempFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if not self.replaced:
+            try:
+                os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+
+def remove_stale_temps(path: Path, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the temp files a killed ``apply`` left beside ``path``: only ours (our name pattern, a regular
+    file owned by this user), only those older than ``older_than_s``. Returns what was removed."""
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]{8}" + re.escape(TEMP_SUFFIX))
+    removed = []
+    now = time.time()
+    uid = os.geteuid() if hasattr(os, "geteuid") else None
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not pattern.fullmatch(name):
+            continue
+        candidate = path.parent / name
+        try:
+            info = os.lstat(candidate)
+            uid = info.st_uid if uid is None else uid
+            if stat.S_ISREG(info.st_mode) and info.st_uid == uid and now - info.st_mtime > older_than_s:
+                os.unlink(candidate)
+                removed.append(candidate)
+        except OSError:
+            continue
+    return removed

@@ -9,6 +9,15 @@ DEFAULT_FORMULA = "min(round(profile.base * tier.multiplier), profile.max)"
 FORMULA_NAMES = frozenset({"profile", "tier", "agent"})
 
 
+def formula_variables() -> dict:
+    """The types of what :func:`formula_bindings` gives a formula (for checking it when a policy is validated)."""
+    from engine.expr.types import DOUBLE, INT, Object, String
+
+    return {"agent": String(200),
+            "profile": Object("profile", {"id": String(64), "base": INT, "max": INT}),
+            "tier": Object("tier", {"id": String(64), "multiplier": DOUBLE, "rank": INT})}
+
+
 def formula_bindings(agent: str, profile: Any, tier: Any) -> dict:
     """What a budget formula sees: ``profile`` (id, base, max), ``tier`` (id, multiplier, rank), ``agent``."""
     return {"agent": agent,

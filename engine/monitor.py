@@ -9,7 +9,9 @@
 Alerts fire once each when the usage reaches the policy's thresholds (info, warning, critical), through the
 ``on_alert`` callback and the ``engine.monitor`` logger; nothing is printed. Under ``soft`` enforcement a
 load past the budget is made and recorded as an exceedance; under ``hard`` it is refused
-(:class:`BudgetExceeded` from ``load``, False from ``try_load``) and the refusal is recorded. Leaving the
+(:class:`BudgetExceeded` from ``load``, False from ``try_load``) and the refusal is recorded; with
+``scope_enforcement: hard`` as well, so is a load past its scope's share of the budget. A scope the policy
+does not have is an error (:class:`~engine.diagnostics.LookupFailed`, with close matches). Leaving the
 block appends a :class:`~engine.usage.UsageRecord` to the usage log, marked failed with the exception's
 message when the block raised.
 """
@@ -26,6 +28,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType, TracebackType
 from typing import Any, Callable, Mapping
 
+from engine.diagnostics import LookupFailed
 from engine.model import Allocation, Thresholds
 from engine.usage import UsageRecord, append_record, resolve_log_path
 
@@ -36,12 +39,18 @@ _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": log
 
 
 class BudgetExceeded(Exception):
-    """A load refused under hard enforcement: it would take the run past its budget."""
+    """A load refused under hard enforcement: it would take the run past its budget, or (``share`` given,
+    under ``scope_enforcement: hard``) its scope past the scope's share, ``scope_loaded`` being loaded."""
 
-    def __init__(self, agent: str, scope: str, tokens: int, loaded: int, budget: int):
+    def __init__(self, agent: str, scope: str, tokens: int, loaded: int, budget: int,
+                 share: int | None = None, scope_loaded: int = 0):
         self.agent, self.scope, self.tokens, self.loaded, self.budget = agent, scope, tokens, loaded, budget
-        super().__init__(f"{agent}: loading {tokens:,} tokens of {scope!r} would exceed the budget "
-                         f"({loaded:,} of {budget:,} loaded)")
+        self.share, self.scope_loaded = share, scope_loaded
+        if share is None:
+            message = f"would exceed the budget ({loaded:,} of {budget:,} loaded)"
+        else:
+            message = f"would exceed the scope's share ({scope_loaded:,} of {share:,} loaded from {scope!r})"
+        super().__init__(f"{agent}: loading {tokens:,} tokens of {scope!r} {message}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +100,15 @@ class Run:
     """The loads of one monitored agent run. Made by :func:`monitor`; not thread-safe."""
 
     def __init__(self, allocation: Allocation, thresholds: Thresholds, enforcement: str,
-                 on_alert: AlertCallback | None = None):
-        if enforcement not in ("soft", "hard"):
-            raise ValueError(f"enforcement is 'soft' or 'hard', not {enforcement!r}")
+                 on_alert: AlertCallback | None = None, *, scopes: tuple[str, ...] | None = None,
+                 scope_enforcement: str = "soft"):
+        for name, value in (("enforcement", enforcement), ("scope_enforcement", scope_enforcement)):
+            if value not in ("soft", "hard"):
+                raise ValueError(f"{name} is 'soft' or 'hard', not {value!r}")
         self.allocation = allocation
         self.enforcement = enforcement
+        self.scope_enforcement = scope_enforcement
+        self.known_scopes = tuple(allocation.scopes) if scopes is None else tuple(scopes)  # the policy's
         self.loaded = 0
         self.scopes: dict[str, int] = {}
         self.alerts: list[str] = []
@@ -110,23 +123,43 @@ class Run:
 
     def load(self, scope: str, tokens: int) -> None:
         """Record ``tokens`` loaded from ``scope``; :class:`BudgetExceeded` under hard enforcement when the
-        load would pass the budget (the load is then not made, and the refusal is recorded)."""
-        if not self.try_load(scope, tokens):
-            raise BudgetExceeded(self.allocation.agent, scope, tokens, self.loaded, self.budget)
+        load would pass the budget, or its scope's share under ``scope_enforcement: hard`` (the load is then
+        not made, and the refusal is recorded). :class:`~engine.diagnostics.LookupFailed` for a scope the
+        policy does not have."""
+        refusal = self._load(scope, tokens)
+        if refusal is not None:
+            raise refusal
 
     def try_load(self, scope: str, tokens: int) -> bool:
         """Like :meth:`load`, but a refused load returns False instead of raising."""
+        return self._load(scope, tokens) is None
+
+    def _load(self, scope: str, tokens: int) -> BudgetExceeded | None:
         if type(tokens) is not int or tokens < 0:
             raise ValueError(f"tokens must be a non-negative integer, not {tokens!r}")
-        if self.enforcement == "hard" and self.loaded + tokens > self.budget:
+        if scope not in self.known_scopes:
+            raise unknown_scope(scope, self.known_scopes)
+        refusal = self._refusal(scope, tokens)
+        if refusal is not None:
             self.refused_tokens += tokens
-            logger.warning("%s: refused %s tokens of %r: %s of %s already loaded", self.allocation.agent,
-                           f"{tokens:,}", scope, f"{self.loaded:,}", f"{self.budget:,}")
-            return False
+            logger.warning("%s", f"refused: {refusal}")
+            return refusal
         self.loaded += tokens
         self.scopes[scope] = self.scopes.get(scope, 0) + tokens
         self._raise_alerts(scope)
-        return True
+        return None
+
+    def _refusal(self, scope: str, tokens: int) -> BudgetExceeded | None:
+        """Why hard enforcement refuses this load, or None."""
+        if self.enforcement != "hard":
+            return None
+        a = self.allocation
+        if self.loaded + tokens > self.budget:
+            return BudgetExceeded(a.agent, scope, tokens, self.loaded, self.budget)
+        share, done = a.scopes.get(scope, 0), self.scopes.get(scope, 0)
+        if self.scope_enforcement == "hard" and done + tokens > share:
+            return BudgetExceeded(a.agent, scope, tokens, self.loaded, self.budget, share, done)
+        return None
 
     def fail(self, message: str) -> None:
         """Mark the run failed without raising (the record says ``success: false`` and ``message``)."""
@@ -171,6 +204,14 @@ class Run:
             error=self.error, policy_hash=policy_hash)
 
 
+def unknown_scope(scope: str, scopes: tuple[str, ...]) -> LookupFailed:
+    """The error for a scope name that is not one of ``scopes``, with the close matches agent names get."""
+    from engine.agents import _closest
+
+    return LookupFailed("scope", scope, _closest(str(scope), list(scopes)),
+                        f"unknown scope {scope!r} (scopes: {', '.join(scopes)})")
+
+
 class Monitor:
     """The context manager :func:`monitor` returns: enters a :class:`Run`, appends its record on exit."""
 
@@ -201,18 +242,20 @@ class Monitor:
 
 def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None = None,
             log: str | os.PathLike | bool | None = None, on_alert: AlertCallback | None = None,
-            enforcement: str | None = None) -> Monitor:
+            enforcement: str | None = None, scope_enforcement: str | None = None) -> Monitor:
     """Monitor one run of ``agent`` (see the module's documentation).
 
     The tier is ``tier``, else the one the policy detects for ``task`` (when the policy can detect), else the
     policy's default tier. ``log`` is the usage log's path; None uses the default location (``$CTXBUDGET_LOG``,
-    the policy's ``usage_log``, the per-user default); False writes no record. ``enforcement`` overrides the
-    policy's.
+    the policy's ``usage_log``, the per-user default); False writes no record. ``enforcement`` and
+    ``scope_enforcement`` override the policy's.
     """
     if tier is None and task is not None and hasattr(policy, "detect"):
         tier = policy.detect(task).tier
     allocation = policy.allocate(agent, tier)
-    run = Run(allocation, policy.thresholds, enforcement or policy.enforcement, on_alert)
+    run = Run(allocation, policy.thresholds, enforcement or policy.enforcement, on_alert,
+              scopes=getattr(policy, "scopes", None),
+              scope_enforcement=scope_enforcement or getattr(policy, "scope_enforcement", "soft"))
     path = None if log is False else resolve_log_path(None if log in (None, True) else log, policy)
     return Monitor(run, path, policy_digest(policy))
 

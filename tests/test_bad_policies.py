@@ -87,3 +87,39 @@ def test_cli_reports_every_bad_input_without_a_traceback(tmp_path: Path) -> None
         assert any(name in line and ": error: " in line for line in lines), name
     pattern = re.compile(r"^\S.*:\d+:\d+: (error|warning): .+ \[[a-z0-9*-]+\]$|^.*: \d+ more schema errors? \(--all")
     assert all(pattern.match(line) for line in lines), lines
+
+
+def test_a_schema_error_does_not_hide_semantic_errors(tmp_path: Path) -> None:
+    """issue 8 §7: every problem in one run, also when some section is malformed."""
+    path = tmp_path / "mixed.yaml"
+    path.write_text("extends: default\n"
+                    "profiles:\n"
+                    "  specialist-narrow:\n"
+                    "    base: many\n"
+                    "    max: 50000\n"
+                    "    weights: {global: 0.2, agent_recent: 0.3, agent_patterns: 0.6}\n"
+                    "  specialist-broad:\n"
+                    "    bsae: 1\n"
+                    "recommendations:\n"
+                    "  rules:\n"
+                    "    - {action: upgrade, when: \"stats.exceedance > 0.2\"}\n"
+                    "detection:\n"
+                    "  signals: 7\n")
+    problems, policy = check_policy(path)
+    assert policy is None
+    found = {(p.rule, p.line) for p in problems}
+    assert {("schema-type", 4), ("schema-additional-properties", 8), ("schema-type", 13), ("weights-sum", 6),
+            ("expression-type", 11)} <= found, [p.format() for p in problems]
+
+
+@pytest.mark.parametrize("text, rules", [
+    ("extends: default\nprofiles: 3\n", ["schema-type"]),  # not 25 'unknown-profile's for the agents
+    ("extends: default\ntiers: {a: 1}\n", ["schema-type"]),
+    ("version: 1\nprofiles: []\ntiers: 1\nagents: {a: p}\n", ["schema-type"]),
+    ("version: 1\n", ["schema-required"]),
+])
+def test_a_malformed_section_gives_its_schema_error_only(tmp_path: Path, text: str, rules: list) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    problems, policy = check_policy(path)
+    assert policy is None and {p.rule for p in problems} == set(rules), [p.format() for p in problems]

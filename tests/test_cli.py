@@ -108,7 +108,10 @@ def test_test_command(run_cli, tmp_path: Path) -> None:
     code, out, _ = run_cli("test", str(path))
     assert code == 1
     assert "dbt-expert @ simple" in out and "9,999" in out and "10,000" in out
-    assert out.splitlines()[-1] == f"{path}: 5 of 6 examples pass"  # the task examples come from default
+    # the task examples come from the default: run with --inherited only
+    assert out.splitlines()[-1] == f"{path}: 0 of 1 examples pass; 5 inherited examples not run (--inherited runs them)"
+    code, out, _ = run_cli("test", str(path), "--inherited")
+    assert code == 1 and out.splitlines()[-1] == f"{path}: 5 of 6 examples pass"
     code, out, _ = run_cli("test", str(path), "--json")
     assert json.loads(out)["failed"] == 1
 

@@ -298,7 +298,7 @@ def test_bad_input_is_a_clear_error(capsys, argv, code, message):
 
 def test_a_broken_rule_is_a_policy_error(capsys, workdir):
     (workdir / "ctxbudget.yaml").write_text(
-        "extends: default\nrecommendations:\n  rules:\n    - {action: upgrade, when: \"stats.nope > 1\"}\n")
+        "extends: default\nrecommendations:\n  rules:\n    - {action: upgrade, when: \"stats.drift.nope > 1\"}\n")
     code, out, err = run(capsys, "recommend", "--log", "tiny.jsonl")
     assert code == 1 and out == ""
     assert "ctxbudget.yaml:4:31: error: recommendation rule 1, when: no such key: 'nope'" in err

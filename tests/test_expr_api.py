@@ -12,6 +12,7 @@ import threading
 import pytest
 
 import engine.expr
+from engine.expr import runtime
 from engine.expr import EvaluationError, ExprError, ExprSyntaxError, LimitExceeded, Program, UnknownNameError, compile
 
 
@@ -88,7 +89,7 @@ def test_from_python_rebuilds_an_equivalent_program():
 
 def test_from_python_refuses_other_formats_and_imports():
     prog = compile("1 + x")
-    stale = prog.python_source.replace("FORMAT = 1", "FORMAT = 0")
+    stale = prog.python_source.replace(f"FORMAT = {runtime.FORMAT}", "FORMAT = 0")
     with pytest.raises(ExprError, match="another version"):
         Program.from_python(prog.source, stale)
     with pytest.raises(ExprError, match="may not import 'os'"):

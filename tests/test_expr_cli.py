@@ -84,3 +84,30 @@ def test_wired_into_the_cli(capsys, monkeypatch):
     assert engine.cli.main(["expr", "2 * 21"]) == 0
     assert capsys.readouterr().out == "42\n"
     assert engine.cli.main(["expr", "1", "--vars", "[]"]) == 2
+
+
+def _strict(text: str):
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("expression, value", [
+    ("1.0/0.0", "+Inf"), ("0.0 - 1.0/0.0", "-Inf"), ("0.0/0.0", "NaN"), ("[1.0/0.0, {'a': 0.0/0.0}]", ["+Inf", {"a": "NaN"}]),
+])
+def test_json_output_is_strict_json_without_nan_or_infinity(run, expression, value):
+    """issue 8 §5: `expr '1.0/0.0' --json` printed Infinity, which strict JSON parsers reject."""
+    code, out, err = run(expression, "--json")
+    assert code == 0 and err == ""
+    assert _strict(out) == {"expression": expression, "value": value}
+    code, out, _ = run(expression)
+    assert _strict(out) == value
+
+
+def test_a_costly_expression_is_an_evaluation_error(run):
+    code, out, _ = run("l.all(a, l.all(b, l.all(c, !t.contains('zz'))))", "--json",
+                       "--vars", json.dumps({"l": list(range(45)), "t": "ab" * 500_000}))
+    assert code == 1
+    error = _strict(out)["error"]
+    assert error["kind"] == "evaluation" and "costs too much" in error["message"]

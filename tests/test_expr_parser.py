@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -77,11 +76,22 @@ def _conformance_expressions():
     return [case.expr for case in cel_conformance.cases()]
 
 
-def test_tables_parse_exactly_as_lark_does():
+def test_tables_parse_the_corpus_exactly_as_lark_does():
     """The 40-line LALR loop over the generated tables builds the same trees as lark's own parser."""
-    parser, lark = _lark_parser()
-    expressions = CORPUS + _conformance_expressions()
+    _same_trees_as_lark(CORPUS)
+
+
+def test_tables_parse_exactly_as_lark_does():
+    """... on every expression of cel-spec's conformance data (kept in ../shared, not in the repository)."""
+    expressions = _conformance_expressions()
+    if not expressions:
+        pytest.skip("cel-spec conformance data not found (../shared/cel-spec/testdata beside the repository)")
     assert len(expressions) > 100
+    _same_trees_as_lark(expressions)
+
+
+def _same_trees_as_lark(expressions):
+    parser, lark = _lark_parser()
     for text in expressions:
         try:
             expected = dump(parser.parse(text))
@@ -220,11 +230,10 @@ def test_nesting_limit(template):
 
 @pytest.mark.parametrize("text", ["(" * 20_000 + "1" + ")" * 20_000, "(" * 2000 + "1" + ")" * 2000, "!" * 4000 + "x",
                                   "-" * 4000 + "1", "[" * 2000 + "]" * 2000, "1" + " + 1" * 1000])
-def test_hostile_nesting_fails_cleanly_and_quickly(text):
-    start = time.perf_counter()
+def test_hostile_nesting_fails_cleanly(text):
+    # (how quickly: benchmarks/bench_expr.py::test_hostile_compile)
     with pytest.raises(ExprSyntaxError):
         compile(text)
-    assert time.perf_counter() - start < 0.5
 
 
 def test_long_flat_chains_are_not_nesting():

@@ -153,9 +153,9 @@ def test_rules_and_thresholds_come_from_the_policy(tmp_path):
     assert (aws.action, aws.evidence["rule"]) == ("upgrade", 1)
 
 
-@pytest.mark.parametrize("when, message", [
-    ("stats.no_such_figure > 1", "recommendation rule 1, when: no such key: 'no_such_figure'"),
-    ("stats.samples", "recommendation rule 1, when: gives 3, not true or false"),
+@pytest.mark.parametrize("when, message", [  # (what validate cannot foresee: the keys of a map, a dyn value)
+    ("stats.drift.no_such_scope > 1", "recommendation rule 1, when: no such key: 'no_such_scope'"),
+    ("profile.smaller", "recommendation rule 1, when: gives None, not true or false"),
 ])
 def test_a_rule_that_fails_while_recommending_is_reported_at_its_line(tmp_path, when, message):
     policy = policy_with(tmp_path, f"  rules:\n    - action: upgrade\n      when: \"{when}\"\n")
@@ -171,6 +171,12 @@ def test_a_rule_that_fails_while_recommending_is_reported_at_its_line(tmp_path, 
     ('{action: upgrade, when: "stats.exceedance_rate >"}', 4, 55, "recommendation rule 1, when, column 24"),
     ('{action: upgrade, when: "statz.samples > 1"}', 4, 32, "unknown name 'statz'"),
     ('{action: maintain, when: "true", confidence: "1 +"}', 4, 56, "recommendation rule 1, confidence, column 4"),
+    # type errors (issue 8 §7): these passed validate, then broke the scheduled `recommend`
+    ('{action: upgrade, when: "stats.exceedance > 0.2"}', 4, 38,
+     "stats has no field 'exceedance'; did you mean 'exceedance_rate'?"),
+    ('{action: upgrade, when: "stats.samples"}', 4, 32, "the condition must give true or false, but gives int"),
+    ('{action: upgrade, when: "true", confidence: "stats.samples > 1"}', 4, 52, "must give a number, but gives bool"),
+    ('{action: upgrade, when: "stats.samples > \'10\'"}', 4, 46, "cannot compare int > string"),
 ])
 def test_validate_checks_rule_expressions(tmp_path, rule, line, col, message):
     path = tmp_path / "policy.yaml"
@@ -178,7 +184,8 @@ def test_validate_checks_rule_expressions(tmp_path, rule, line, col, message):
     problems, policy = check_policy(path)
     assert policy is None
     [problem] = problems
-    assert (problem.rule, problem.line, problem.col) == ("recommendation-rule", line, col)
+    expected = "expression-type" if "column" not in message and "unknown name" not in message else "recommendation-rule"
+    assert (problem.rule, problem.line, problem.col) == (expected, line, col), problem.format()
     assert message in problem.message
 
 

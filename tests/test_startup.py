@@ -34,6 +34,7 @@ def _imports(args: list[str], cache: Path) -> str:
     ["budget", "dbt-expert", "complex"],
     ["agents", "--json"],
     ["profiles"],
+    ["evaluate", "Analyze slow queries", "--agent", "dbt-expert", "--json"],
 ])
 def test_warm_commands_import_nothing_heavy(args: list[str], tmp_path: Path) -> None:
     _imports(args, tmp_path)  # fills the cache

@@ -7,6 +7,16 @@ never pays for jsonschema, and ``--help`` pays for nothing.
 
 Exit codes: 0 ok, 1 findings (invalid policy, failed policy test, unknown name, below a gate), 2 usage or
 I/O error. No traceback reaches a user for bad input.
+
+Errors go to stderr as text. When the command was given ``--json`` (or ``--format json``), an error is also
+printed on stdout as one line of JSON, so a pipeline can parse every outcome::
+
+    {"error": {"code": "usage" | "policy" | "lookup", "message": str, "exit_code": 1 | 2,
+               "problems": [Problem.to_dict(), ...], "kind": str | null, "name": str | null,
+               "suggestions": [str, ...]}}
+
+``problems`` is filled for an invalid policy; ``kind`` (agent, tier, scope, …), ``name`` and ``suggestions``
+for a name that does not resolve.
 """
 
 from __future__ import annotations
@@ -32,6 +42,25 @@ def _commands(only: str | None = None) -> list:
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
+class _UsageExit(SystemExit):
+    """An argparse usage error, already printed as argparse prints it; ``message`` is for ``--json``."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors main() can also render as JSON (still a SystemExit(2) for other
+    callers, printed exactly as argparse prints it)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        text = f"{self.prog}: error: {message}"
+        sys.stderr.write(text + "\n")
+        raise _UsageExit(text)
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, told the terminal width up front: left to find it, argparse imports shutil (and
     with it bz2 and lzma, ~2.5 ms) on every start, because ``add_argument`` builds a formatter."""
@@ -52,7 +81,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with ``only``, just that command's (start-up: argparse and the other command
     modules cost tens of milliseconds that a single command does not need)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ctxbudget",
         formatter_class=_Formatter,
         description="Token budgets for LLM agents' memory, driven by a YAML policy.",
@@ -77,24 +106,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in command_names() else None)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageExit as exc:
+        if not _asks_json(argv):
+            raise
+        _json_error("usage", exc.message, 2)
+        return 2
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2
+    as_json = bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
     try:
         return int(args.run(args) or 0)
     except PolicyError as exc:
         for problem in exc.problems:
             print(problem.format(), file=sys.stderr)
+        if as_json:
+            more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+            message = (exc.problems[0].format() + more) if exc.problems else "invalid policy"
+            _json_error("policy", message, 1, problems=[p.to_dict() for p in exc.problems])
         return 1
     except LookupFailed as exc:
         print(f"ctxbudget: error: {exc}", file=sys.stderr)
+        if as_json:
+            _json_error("lookup", str(exc), 1, kind=exc.kind, name=exc.name, suggestions=exc.suggestions)
         return 1
     except UsageError as exc:
         print(f"ctxbudget: error: {exc}", file=sys.stderr)
+        if as_json:
+            _json_error("usage", str(exc), 2)
         return 2
     except BrokenPipeError:  # `ctxbudget agents | head`
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
         return 130
+
+
+def _asks_json(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON (read before parsing, for argparse's own errors)."""
+    words = list(argv[:argv.index("--")] if "--" in argv else argv)
+    for i, word in enumerate(words):
+        if len(word) > 3 and "--json".startswith(word):  # argparse takes --js for --json
+            return True
+        if word == "--format=json" or (word == "--format" and words[i + 1:i + 2] == ["json"]):
+            return True
+    return False
+
+
+def _json_error(code: str, message: str, exit_code: int, problems: Sequence[dict] = (), kind: str | None = None,
+                name: str | None = None, suggestions: Sequence[str] = ()) -> None:
+    """An error as one line of JSON on stdout (the shape is in this module's documentation)."""
+    import json
+
+    error = {"code": code, "message": message, "exit_code": exit_code, "problems": list(problems), "kind": kind,
+             "name": name, "suggestions": list(suggestions)}
+    try:
+        sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # stdout closed: the text on stderr has said it
+        pass

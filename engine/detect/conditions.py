@@ -64,3 +64,20 @@ def compile_condition(source: str, python_source: str | None = None) -> Conditio
     except ExprSyntaxError as exc:
         raise ConditionError(exc.message, exc.line, exc.column) from None
     return Condition(source, program.evaluate, program.python_source)
+
+
+#: Characters of a task the static cost bound of a condition assumes (``text``); a longer task is still
+#: detected, and a condition that would then overspend does not hold.
+TEXT_BOUND = 1 << 20
+#: Keys of the caller's ``context`` the static cost bound assumes.
+CONTEXT_BOUND = 64
+
+
+def condition_variables(signals: int, groups: int, tiers: int) -> dict:
+    """The types of the bindings :meth:`engine.detect.Detector._derive` gives a condition, for a policy with
+    that many signals, groups and tiers (``validate`` checks each condition against them)."""
+    from engine.expr.types import BOOL, DYN, INT, Map, String
+
+    return {"hits": Map(BOOL, signals), "count": Map(INT, groups), "words": INT, "chars": INT,
+            "question": BOOL, "text": String(TEXT_BOUND), "context": Map(DYN, CONTEXT_BOUND),
+            "tiers": Map(INT, tiers)}

@@ -7,7 +7,9 @@
     prog.evaluate({"stats": {"exceedance_rate": 0.3, "samples": 12}})   # True
 
 ``compile`` raises :class:`ExprSyntaxError` (with ``line``, ``column`` and a caret); ``evaluate`` raises
-:class:`EvaluationError`. Both are :class:`ExprError`. The language is described in docs/expressions.md.
+:class:`EvaluationError` (:class:`LimitExceeded` when it would spend more than its cost budget). Both are
+:class:`ExprError`. ``check(source, variables)`` type-checks an expression against declared variable types
+(:mod:`engine.expr.types`) and bounds its cost (:class:`ExprTypeError`, :class:`ExprCostError`). The language is described in docs/expressions.md.
 Importing this package is cheap: the parser loads on the first ``compile``.
 """
 
@@ -15,15 +17,26 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from engine.expr.errors import EvaluationError, ExprError, ExprSyntaxError, LimitExceeded, UnknownNameError
+from engine.expr.errors import (
+    EvaluationError,
+    ExprCostError,
+    ExprError,
+    ExprSyntaxError,
+    ExprTypeError,
+    LimitExceeded,
+    UnknownNameError,
+)
 from engine.expr.program import Program
 
 __all__ = [
     "compile",
+    "check",
     "Program",
     "ExprError",
     "ExprSyntaxError",
     "UnknownNameError",
+    "ExprTypeError",
+    "ExprCostError",
     "EvaluationError",
     "LimitExceeded",
 ]
@@ -49,3 +62,14 @@ def compile(source: str, *, names: Iterable[str] | None = None) -> Program:  # n
     except ExprError:
         raise ExprSyntaxError("expression is too complex to compile", source, 0) from None
 
+
+
+def check(source: str, variables, *, expect=None, what: str = "the expression", budget: int | None = None):
+    """Type-check ``source`` against ``variables`` (name → :class:`engine.expr.types.Type`) and bound its
+    worst-case cost; see :func:`engine.expr.checker.check`."""
+    from engine.expr.checker import check as check_expression
+
+    try:
+        return check_expression(source, variables, expect=expect, what=what, budget=budget)
+    except RecursionError:
+        raise ExprSyntaxError("expression is too complex", source if isinstance(source, str) else "", 0) from None

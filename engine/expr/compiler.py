@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from engine.expr import functions, macros, runtime
+from engine.expr import functions, limits, macros, runtime
 from engine.expr.errors import ExprSyntaxError, UnknownNameError
 from engine.expr.functions import FUNCTIONS, MACROS
 from engine.expr.tree import (
@@ -84,8 +84,9 @@ class Compiler:
         self.free: dict[str, None] = {}
         self.helpers: set[str] = set()
         self.constants: list[str] = []  # module-level definitions (compiled regular expressions)
+        self.patterns: dict[str, str] = {}  # pattern -> its name among the constants
         self.counter = 0
-        self.budget = False  # does the expression need a work budget (macros, concatenation)?
+        self.budget = False  # does the fast path charge a cost budget (macros, operations on sizes)?
 
     # --- errors and names --------------------------------------------------------------------------------
 
@@ -98,6 +99,11 @@ class Compiler:
 
     def use(self, *helpers: str) -> None:
         self.helpers.update(helpers)
+
+    def metered(self) -> str:
+        """The name of the evaluation's budget, for a helper that charges it."""
+        self.budget = True
+        return "_m"
 
     # --- checking: names, functions, macros ---------------------------------------------------------------
 
@@ -243,7 +249,7 @@ class Compiler:
         helper = _OPS[op]
         self.use(helper)
         if op == "+":
-            self.budget = True
+            self.metered()
             kind = lk if lk == rk and lk in ("string", "list") else "dyn"
             if kind == "dyn" and "string" not in (lk, rk) and "list" not in (lk, rk):
                 # Counting things (`count.system + count.layer`) is the common case: ints add inline, the
@@ -306,7 +312,7 @@ class Compiler:
         helper = "_ne" if negate else "_eq"
         self.use(helper, "_SIMPLE")
         return (f"({a} {py} {b} if ({a} := {left}).__class__ is ({b} := {right}).__class__ "
-                f"and {a}.__class__ in _SIMPLE else {helper}({a}, {b}))"), "bool"
+                f"and {a}.__class__ in _SIMPLE else {helper}({a}, {b}, {self.metered()}))"), "bool"
 
     def fast_in(self, node: Binary, scope):
         item, _ = self.fast(node.left, scope)
@@ -325,7 +331,7 @@ class Compiler:
             return f"({t} in {literal} if ({t} := {item}).__class__ is not bool else False)", "bool"
         right, _ = self.fast(container, scope)
         self.use("_in")
-        return f"_in({item}, {right})", "bool"
+        return f"_in({item}, {right}, {self.metered()})", "bool"
 
     def fast_bool(self, node: Node, scope) -> str:
         code, k = self.fast(node, scope)
@@ -389,18 +395,19 @@ class Compiler:
             self.use("_len")
             return f"_len({codes[0][0]})", "int"
         if name in ("contains", "startsWith", "endsWith") and isinstance(args[1], Literal) and args[1].kind == "string":
+            # Searching a short string costs less than a node: inline; longer ones are charged by the helper.
             t = self.temp()
             target, sub = codes[0][0], codes[1][0]
             test = {"contains": f"{sub} in {t}", "startsWith": f"{t}.startswith({sub})",
                     "endsWith": f"{t}.endswith({sub})"}[name]
-            self.use(function.helper)
-            return f"({test} if ({t} := {target}).__class__ is str else {function.helper}({t}, {sub}))", "bool"
+            self.use(function.helper, "_len")
+            short = limits.NODE_COST // max(limits.CHAR_COST, 1)
+            return (f"({test} if ({t} := {target}).__class__ is str and _len({t}) <= {short} "
+                    f"else {function.helper}({t}, {sub}, {self.metered()}))"), "bool"
         if name == "matches" and isinstance(args[1], Literal) and args[1].kind == "string":
             pattern = self.regex_constant(args[1].value)
-            t = self.temp()
             self.use("_matches_re")
-            return (f"({pattern}.search({t}) is not None if ({t} := {codes[0][0]}).__class__ is str "
-                    f"else _matches_re({t}, {pattern}))"), "bool"
+            return f"_matches_re({codes[0][0]}, {pattern}, {self.metered()})", "bool"
         if name in ("min", "max") and len(codes) == 2:
             a, b = self.temp(), self.temp()
             self.use(function.helper, "_NUMS", "_NAN")
@@ -414,18 +421,23 @@ class Compiler:
             pick = f"({a} if {a} {le} {b} else {b} if {b} {lt} {a} else _NAN)"
             return f"({pick} if {guard} else {function.helper}({a}, {b}))", "dyn"
         self.use(function.helper)
+        if function.metered:
+            codes.append((f"m={self.metered()}", ""))
         return f"{function.helper}({', '.join(c for c, _ in codes)})", function.kind
 
     def regex_constant(self, pattern: str) -> str:
-        name = f"_P{len(self.constants) + 1}"
-        self.use("_regex")
-        self.constants.append(f"{name} = _regex({_literal(pattern)})")
+        """The module-level name of ``pattern`` compiled once, when the program is loaded."""
+        name = self.patterns.get(pattern)
+        if name is None:
+            name = self.patterns[pattern] = f"_P{len(self.constants) + 1}"
+            self.use("_regex")
+            self.constants.append(f"{name} = _regex({_literal(pattern)})")
         return name
 
     # --- macros (both paths) -----------------------------------------------------------------------------
 
     def macro(self, node: Call, scope, fast: bool):
-        self.budget = True
+        self.metered()
         name = node.function
         var = node.args[0].name
         self.counter += 1
@@ -433,7 +445,11 @@ class Compiler:
         inner = {**scope, var: py}
         target = self.fast(node.target, scope)[0] if fast else self.careful(node.target, scope)
         bodies = [self.fast(a, inner)[0] if fast else self.careful(a, inner) for a in node.args[1:]]
-        units = 1 + (1 if name in ("map", "filter") else 0) + sum(_allocations(a) for a in node.args[1:])
+        # Charged per element before the first iteration: the body's nodes and what it builds (a careful
+        # body's operations also charge themselves as they run).
+        units = iteration_cost(node)
+        if not fast:
+            units += limits.STEP_COST
         suffix = "_f" if fast else "_c"
         base = "_map3" if name == "map" and len(bodies) == 2 else "_" + name
         helper = base + suffix
@@ -444,7 +460,7 @@ class Compiler:
         if fast:
             return call, kind
         self.use("_at")
-        return f"_at({node.pos}, {helper}, _m, {target}, {units}, {lambdas})", kind
+        return f"_at(_m, {node.pos}, {helper}, _m, {target}, {units}, {lambdas})", kind
 
     # --- the careful path --------------------------------------------------------------------------------
 
@@ -455,7 +471,7 @@ class Compiler:
 
     def at(self, node: Node, helper: str, *args: str) -> str:
         self.use("_at", helper)
-        return f"_at({node.pos}, {helper}, {', '.join(args)})"
+        return f"_at(_m, {node.pos}, {helper}, {', '.join(args)})"
 
     def careful_Literal(self, node: Literal, scope):
         return _literal(node.value)
@@ -477,8 +493,8 @@ class Compiler:
     def careful_Binary(self, node: Binary, scope):
         left = self.careful(node.left, scope)
         right = self.careful(node.right, scope)
-        if node.op == "+":
-            return self.at(node, "_add", left, right, "_m" if self.budget else "None")
+        if node.op in ("+", "==", "!=", "in"):
+            return self.at(node, _OPS[node.op], left, right, "_m")
         return self.at(node, _OPS[node.op], left, right)
 
     def careful_Logic(self, node: Logic, scope):
@@ -511,7 +527,9 @@ class Compiler:
         if name == "dyn":
             return codes[0]
         if name == "matches" and isinstance(args[1], Literal) and args[1].kind == "string":
-            return self.at(node, "_matches_re", codes[0], self.regex_constant(args[1].value))
+            return self.at(node, "_matches_re", codes[0], self.regex_constant(args[1].value), "_m")
+        if function.metered:
+            codes.append("m=_m")
         return self.at(node, function.helper, *codes)
 
     # --- the module ----------------------------------------------------------------------------------------
@@ -526,9 +544,7 @@ class Compiler:
         self.check(tree)
         fast, _kind = self.fast(tree, {})
         careful = self.careful(tree, {})
-        self.use("_recover", "_EMPTY")
-        if self.budget:
-            self.use("_MAX_WORK")
+        self.use("_recover", "_EMPTY", "_new_budget")
         names = tuple(self.free)
         lines = [
             "# A compiled ctxbudget expression (engine.expr); generated code, do not edit.",
@@ -540,12 +556,12 @@ class Compiler:
             "",
             "",
             "def _careful(B):",
-            *(["    _m = [_MAX_WORK]"] if self.budget else []),
+            "    _m = _new_budget()",
             f"    return {careful}",
             "",
             "",
             "def evaluate(B=_EMPTY):",
-            *(["    _m = [_MAX_WORK]"] if self.budget else []),
+            *(["    _m = _new_budget()"] if self.budget else []),
             "    try:",
             f"        return {fast}",
             "    except Exception as e:",
@@ -565,6 +581,22 @@ def _home(helper: str) -> str:
 def _count(arities: tuple[int, ...]) -> str:
     text = " or ".join(str(n) for n in arities)
     return f"{text} argument" + ("" if arities == (1,) else "s")
+
+
+def iteration_cost(node: Call) -> int:
+    """What one iteration of the macro ``node`` is charged before it starts: each node of its body (nested
+    macros charge their own iterations) and each element built by literals in it and by the macro itself."""
+    body = node.args[1:]
+    built = 1 if node.function in ("map", "filter") else 0
+    return (limits.NODE_COST * (1 + sum(_nodes(a) for a in body))
+            + limits.ELEMENT_COST * (built + sum(_allocations(a) for a in body)))
+
+
+def _nodes(node: Node) -> int:
+    """Nodes of ``node`` evaluated each time it is (not counting the bodies of nested macros)."""
+    if isinstance(node, Call) and node.target is not None and node.function in MACROS:
+        return 1 + _nodes(node.target)
+    return 1 + sum(_nodes(c) for c in node.children())
 
 
 def _allocations(node: Node) -> int:

@@ -72,6 +72,23 @@ class UnknownNameError(ExprSyntaxError):
         return (type(self), (self.message, self.source, self.offset, self.name))
 
 
+class ExprTypeError(ExprSyntaxError):
+    """An expression that cannot work with the variables declared for it (:func:`engine.expr.check`): an
+    unknown field, an operation on a value of the wrong type, a condition that is not a bool."""
+
+
+class ExprCostError(ExprSyntaxError):
+    """An expression whose worst-case cost (:func:`engine.expr.check`), given the size bounds of its
+    variables, is over the evaluation budget. ``cost`` is that bound."""
+
+    def __init__(self, message: str, source: str = "", offset: int = 0, cost: int = 0):
+        super().__init__(message, source, offset)
+        self.cost = cost
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.source, self.offset, self.cost))
+
+
 class EvaluationError(ExprError):
     """Evaluation failed: a missing key, division by zero, overflow, a value of an unexpected type, ...
 

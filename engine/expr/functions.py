@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from engine.expr import limits
 from engine.expr.errors import EvaluationError
-from engine.expr.values import INT_MIN, NUMERIC, int_result, kind, no_overload, plain_str, type_name
+from engine.expr.values import INT_MIN, NUMERIC, charge, int_result, kind, no_overload, plain_str, type_name
 
 _INF = math.inf
 _NAN = math.nan
@@ -18,30 +18,31 @@ _NAN = math.nan
 class Function:
     """A function of the language: how it may be called and what implements it."""
 
-    __slots__ = ("helper", "arities", "method_arities", "kind", "varargs")
+    __slots__ = ("helper", "arities", "method_arities", "kind", "varargs", "metered")
 
     def __init__(self, helper: str, arities: tuple[int, ...] = (1,), method_arities: tuple[int, ...] = (),
-                 kind: str = "dyn", varargs: bool = False):
+                 kind: str = "dyn", varargs: bool = False, metered: bool = False):
         self.helper = helper  # runtime helper (reference semantics)
         self.arities = arities  # as a global function f(x, ...); () = not callable so
         self.method_arities = method_arities  # as a method x.f(...), not counting the receiver
         self.kind = kind  # static type of the result
         self.varargs = varargs  # any number >= 1 of arguments
+        self.metered = metered  # the helper takes the evaluation's budget as its last argument
 
 
 FUNCTIONS: dict[str, Function] = {
     "size": Function("_size", (1,), (0,), "int"),
-    "contains": Function("_contains", (), (1,), "bool"),
-    "startsWith": Function("_starts_with", (), (1,), "bool"),
-    "endsWith": Function("_ends_with", (), (1,), "bool"),
-    "matches": Function("_matches", (2,), (1,), "bool"),
+    "contains": Function("_contains", (), (1,), "bool", metered=True),
+    "startsWith": Function("_starts_with", (), (1,), "bool", metered=True),
+    "endsWith": Function("_ends_with", (), (1,), "bool", metered=True),
+    "matches": Function("_matches", (2,), (1,), "bool", metered=True),
     "int": Function("_to_int", kind="int"),
     "double": Function("_to_double", kind="double"),
     "string": Function("_to_string", kind="string"),
     "bool": Function("_to_bool", kind="bool"),
     "dyn": Function(""),
-    "min": Function("_min", varargs=True),
-    "max": Function("_max", varargs=True),
+    "min": Function("_min", varargs=True, metered=True),
+    "max": Function("_max", varargs=True, metered=True),
     "abs": Function("_abs"),
     "ceil": Function("_ceil", kind="int"),
     "floor": Function("_floor", kind="int"),
@@ -64,18 +65,21 @@ def _strings(name: str, a: Any, b: Any) -> None:
         raise no_overload(name, a, b)
 
 
-def _contains(s: Any, sub: Any) -> bool:
+def _contains(s: Any, sub: Any, m: list) -> bool:
     _strings("contains", s, sub)
+    charge(m, (len(s) + len(sub)) * limits.CHAR_COST)
     return plain_str(sub) in plain_str(s)
 
 
-def _starts_with(s: Any, prefix: Any) -> bool:
+def _starts_with(s: Any, prefix: Any, m: list) -> bool:
     _strings("startsWith", s, prefix)
+    charge(m, min(len(s), len(prefix)) * limits.CHAR_COST)
     return plain_str(s).startswith(plain_str(prefix))
 
 
-def _ends_with(s: Any, suffix: Any) -> bool:
+def _ends_with(s: Any, suffix: Any, m: list) -> bool:
     _strings("endsWith", s, suffix)
+    charge(m, min(len(s), len(suffix)) * limits.CHAR_COST)
     return plain_str(s).endswith(plain_str(suffix))
 
 
@@ -84,7 +88,7 @@ _re2: Any = None
 
 
 def _regex(pattern: str) -> Any:
-    """Compile a pattern with RE2 (linear time: no catastrophic backtracking), cached."""
+    """Compile a pattern with RE2 (linear time: no catastrophic backtracking), cached in the process."""
     global _re2
     compiled = _regex_cache.get(pattern)
     if compiled is not None:
@@ -107,15 +111,39 @@ def _regex(pattern: str) -> Any:
     return compiled
 
 
-def _matches(s: Any, pattern: Any) -> bool:
+def regex_cost(pattern: str) -> int:
+    """What compiling ``pattern`` is charged (see :mod:`engine.expr.limits`)."""
+    return limits.REGEX_COMPILE_COST + len(pattern) * limits.REGEX_CHAR_COST
+
+
+def search_cost(length: int, program_size: int) -> int:
+    """What searching ``length`` characters with a compiled pattern of ``program_size`` is charged."""
+    return length * max(program_size, 1) * limits.REGEX_SEARCH_COST
+
+
+def _matches(s: Any, pattern: Any, m: list) -> bool:
+    """``s.matches(p)`` for a pattern made while evaluating: compiled (and charged) once per evaluation, in a
+    cache of :data:`~engine.expr.limits.REGEX_CACHE_SIZE` patterns."""
     _strings("matches", s, pattern)
-    return _regex(plain_str(pattern)).search(plain_str(s)) is not None
+    pattern = plain_str(pattern)
+    cache = m[1]
+    if cache is None:
+        cache = m[1] = {}
+    compiled = cache.get(pattern)
+    if compiled is None:
+        charge(m, regex_cost(pattern))
+        compiled = _regex(pattern)
+        if len(cache) >= limits.REGEX_CACHE_SIZE:
+            cache.clear()
+        cache[pattern] = compiled
+    return _matches_re(s, compiled, m)
 
 
-def _matches_re(s: Any, compiled: Any) -> bool:
+def _matches_re(s: Any, compiled: Any, m: list) -> bool:
     """``s.matches('literal')``: the pattern was compiled with the expression."""
     if kind(s) != "string":
         raise no_overload("matches", s, "")
+    charge(m, search_cost(len(s), compiled.programsize))
     return compiled.search(plain_str(s)) is not None
 
 
@@ -129,10 +157,14 @@ def _to_int(value: Any) -> int:
         return int(value)
     if k == "string":
         text = plain_str(value)
-        if not _INT_TEXT(text):
-            raise EvaluationError(f"cannot convert {text!r} to int")
+        if len(text) > 40 or not _INT_TEXT(text):  # 64-bit ints have at most 20 digits (and a sign)
+            raise EvaluationError(f"cannot convert {_clip(text)} to int")
         return int_result(int(text))
     raise no_overload("int", value)
+
+
+def _clip(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57]) + "…"
 
 
 def _to_double(value: Any) -> float:
@@ -141,8 +173,8 @@ def _to_double(value: Any) -> float:
         return float(value)
     if k == "string":
         text = plain_str(value)
-        if not _FLOAT_TEXT(text):
-            raise EvaluationError(f"cannot convert {text!r} to double")
+        if len(text) > 1000 or not _FLOAT_TEXT(text):
+            raise EvaluationError(f"cannot convert {_clip(text)} to double")
         return float(text)
     raise no_overload("double", value)
 
@@ -232,20 +264,22 @@ def _number_args(name: str, values: Any) -> list:
     return list(values)
 
 
-def _min(*args: Any) -> Any:
-    return _extreme("min", args, lambda a, b: b < a)
+def _min(*args: Any, m: list | None = None) -> Any:
+    return _extreme("min", args, lambda a, b: b < a, m)
 
 
-def _max(*args: Any) -> Any:
-    return _extreme("max", args, lambda a, b: b > a)
+def _max(*args: Any, m: list | None = None) -> Any:
+    return _extreme("max", args, lambda a, b: b > a, m)
 
 
-def _extreme(name: str, args: tuple, better: Callable[[Any, Any], bool]) -> Any:
+def _extreme(name: str, args: tuple, better: Callable[[Any, Any], bool], m: list | None = None) -> Any:
     values = args
     if len(args) == 1 and kind(args[0]) == "list":
         values = args[0]
         if not values:
             raise EvaluationError(f"{name}() of an empty list")
+        if m is not None:
+            charge(m, len(values) * limits.COMPARE_COST)
     values = _number_args(name, values)
     best = values[0]
     for v in values:

@@ -25,6 +25,8 @@ from engine.expr.values import (
     charge,
     int_result,
     kind,
+    new_budget,
+    over_budget,
     no_overload,
     plain_str,
     show,
@@ -32,12 +34,15 @@ from engine.expr.values import (
 )
 
 #: Version of the generated code's contract with this module; ``Program.from_python`` refuses other versions.
-FORMAT = 1
+FORMAT = 2
 
 _INF = math.inf
 _NAN = math.nan
 _EMPTY: Mapping[str, Any] = {}
-_MAX_WORK = limits.MAX_WORK
+_MAX_COST = limits.MAX_COST
+_new_budget = new_budget
+_STEP_COST = limits.STEP_COST
+_ERROR_COST = limits.ERROR_COST
 _len = len
 _NUMS = (int, float)
 _SIMPLE = (str, int, float, bool, type(None))
@@ -50,11 +55,17 @@ def _X() -> Any:
 # --- positions and recovery -------------------------------------------------------------------------------
 
 
-def _at(offset: int, fn: Callable, *args: Any) -> Any:
-    """Call ``fn``; an EvaluationError it raises is tagged with ``offset`` (where in the source it failed)."""
+def _at(m: list, offset: int, fn: Callable, /, *args: Any, **kw: Any) -> Any:
+    """One operation of the careful path: charge it to the budget ``m``, call ``fn``; an EvaluationError it
+    raises is charged too and tagged with ``offset`` (where in the source it failed)."""
+    if m[0] < _STEP_COST:
+        m[0] = -1
+        raise over_budget()
+    m[0] -= _STEP_COST
     try:
-        return fn(*args)
+        return fn(*args, **kw)
     except EvaluationError as e:
+        m[0] -= _ERROR_COST
         if e.offset is None:
             e.offset = offset
         raise
@@ -194,9 +205,10 @@ def _map(keys: list, values: list) -> dict:
 # --- equality and ordering --------------------------------------------------------------------------------
 
 
-def _eq(a: Any, b: Any) -> bool:
+def _eq(a: Any, b: Any, m: list | None = None) -> bool:
     """CEL equality: numbers compare by value across int and double; other kinds must match; deep on
-    lists and maps; values of different kinds are simply not equal."""
+    lists and maps; values of different kinds are simply not equal. Lists and maps are charged to ``m``
+    (when given) by their size, before they are compared."""
     ka = kind(a)
     kb = kind(b)
     if ka in NUMERIC and kb in NUMERIC:
@@ -208,23 +220,29 @@ def _eq(a: Any, b: Any) -> bool:
     if ka == "list":
         if len(a) != len(b):
             return False
+        if m is not None:
+            charge(m, len(a) * limits.COMPARE_COST)
         for x, y in zip(a, b):
-            if not _eq(x, y):
+            if not _eq(x, y, m):
                 return False
         return True
     if ka == "map":
         if len(a) != len(b):
             return False
+        if m is not None:
+            charge(m, len(a) * limits.COMPARE_COST)
         for key, value in a.items():
             found, other = _lookup(b, key)
-            if not found or not _eq(value, other):
+            if not found or not _eq(value, other, m):
                 return False
         return True
+    if ka == "string" and m is not None:
+        charge(m, min(len(a), len(b)) * limits.CHAR_COST)
     return a == b
 
 
-def _ne(a: Any, b: Any) -> bool:
-    return not _eq(a, b)
+def _ne(a: Any, b: Any, m: list | None = None) -> bool:
+    return not _eq(a, b, m)
 
 
 def _ordered(a: Any, b: Any, op: str) -> tuple[Any, Any]:
@@ -260,12 +278,18 @@ def _ge(a: Any, b: Any) -> bool:
     return a >= b
 
 
-def _in(item: Any, container: Any) -> bool:
+def _in(item: Any, container: Any, m: list | None = None) -> bool:
     k = kind(container)
     if k == "list":
+        if item.__class__ is str:  # a string equals only a string: Python's own search is CEL's
+            if m is not None:
+                charge(m, len(container) * limits.ELEMENT_COST)
+            return item in container
         kind(item)
+        if m is not None:
+            charge(m, len(container) * limits.COMPARE_COST)
         for element in container:
-            if _eq(item, element):
+            if _eq(item, element, m):
                 return True
         return False
     if k == "map":
@@ -298,14 +322,14 @@ def _add(a: Any, b: Any, m: list | None = None) -> Any:
         if size > limits.MAX_STRING_LENGTH:
             raise LimitExceeded(f"string too long ({size} characters; the limit is {limits.MAX_STRING_LENGTH})")
         if m is not None:
-            charge(m, 1 + (size >> 6))
+            charge(m, size * limits.CHAR_COST)
         return plain_str(a) + plain_str(b)
     if ka == "list" and kb == "list":
         size = len(a) + len(b)
         if size > limits.MAX_LIST_LENGTH:
             raise LimitExceeded(f"list too long ({size} elements; the limit is {limits.MAX_LIST_LENGTH})")
         if m is not None:
-            charge(m, 1 + size)
+            charge(m, size * limits.ELEMENT_COST)
         return list(a) + list(b)
     raise no_overload("+", a, b)
 

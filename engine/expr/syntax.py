@@ -327,7 +327,11 @@ def _run(source: str) -> Node:
     callbacks = _callbacks
     state_stack = [tables.START]
     value_stack: list = []
+    run = 0  # consecutive '!' and '-': each is a level of nesting (reject long runs before reducing them)
     for tok in _tokens(source):
+        run = run + 1 if tok.type in ("NOT", "MINUS") else 0
+        if run > limits.MAX_DEPTH + 1:
+            raise _Reject(f"expression is nested too deeply (more than {limits.MAX_DEPTH} levels)", tok.start_pos)
         while True:
             try:
                 action = states[state_stack[-1]][tok.type]

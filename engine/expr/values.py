@@ -73,13 +73,23 @@ def int_result(value: int) -> int:
     raise EvaluationError("integer overflow")
 
 
+def new_budget() -> list:
+    """An evaluation's budget: ``[cost units left, its cache of compiled patterns or None]``."""
+    return [limits.MAX_COST, None]
+
+
 def charge(m: list, units: int) -> None:
-    """Spend ``units`` of an evaluation's work budget ``m`` (a one-element list)."""
+    """Spend ``units`` of an evaluation's cost budget ``m`` (see :func:`new_budget`), before the work they
+    pay for: raise :class:`LimitExceeded` (and spend nothing) when they are more than what is left."""
+    if units > m[0]:
+        m[0] = -1
+        raise over_budget()
     m[0] -= units
-    if m[0] < 0:
-        raise LimitExceeded(
-            f"evaluation builds too much (more than {limits.MAX_WORK} work units in macros and concatenation)"
-        )
+
+
+def over_budget() -> LimitExceeded:
+    return LimitExceeded(f"evaluation costs too much (more than its budget of {limits.MAX_COST:,} cost units; "
+                         "see 'Cost' in docs/expressions.md)")
 
 
 def show(value: Any) -> str:

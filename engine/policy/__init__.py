@@ -26,12 +26,16 @@ def _label(path: str | os.PathLike | None, file: str) -> str:
     return display_path(file)
 
 
+_REFERENCES = (("unknown-profile", "profiles"), ("unknown-tier", "tiers"), ("unknown-scope", "scopes"),
+               ("unknown-agent", "agents"))
+
+
 def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], Policy | None]:
     """Validate the policy at ``path`` (located as the CLI does when None): its problems, and the compiled
     policy when there are none. Always a full check (no cache). Raises UsageError when the file cannot be
     read."""
     from engine.policy.extends import load_chain
-    from engine.policy.schema import schema_problems
+    from engine.policy.schema import schema_problems, well_formed_part
     from engine.policy.semantics import semantic_problems
 
     file = locate_policy(path)
@@ -41,13 +45,31 @@ def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], 
     except PolicyError as exc:
         return exc.problems, None
     problems = schema_problems(loaded.doc)
-    if problems:
-        return problems, None
+    if problems:  # report the semantic problems of the well-formed parts too, in one run
+        shown = {p.json_path for p in problems}
+        data, pruned = well_formed_part(loaded.doc)
+        # a reference into a section the schema rejected (part of) is not known to be wrong
+        unsure = {rule for rule, section in _REFERENCES if section in pruned}
+        semantic = semantic_problems(loaded.doc, data)
+        return problems + [p for p in semantic if p.json_path not in shown and p.rule not in unsure], None
     problems = semantic_problems(loaded.doc)
     if any(p.severity == "error" for p in problems):
         return problems, None
-    policy = Policy.from_data(loaded.doc.data, source=label, files=tuple(loaded.files))
+    origins = {"example_origins": _example_origins(loaded.doc)} if len(loaded.files) > 1 else None
+    policy = Policy.from_data(loaded.doc.data, source=label, files=tuple(loaded.files), artifacts=origins)
     return problems, policy
+
+
+def _example_origins(doc) -> dict[str, list[str]]:
+    """Which file wrote each golden example (``extends`` merges them in): per section with an inherited one,
+    one label per example, "" for the policy's own file. The positions of the merged document say it."""
+    examples = doc.data.get("examples") if isinstance(doc.data, dict) else None
+    origins = {}
+    for section in ("budgets", "tasks"):
+        files = [doc.pos(("examples", section, i)).file for i in range(len((examples or {}).get(section) or ()))]
+        if any(f != doc.file for f in files):
+            origins[section] = ["" if f == doc.file else f for f in files]
+    return origins
 
 
 def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) -> Policy:

@@ -77,12 +77,15 @@ class RecommendationSettings(NamedTuple):
 
 
 class BudgetExample(NamedTuple):
-    """A golden case: ``agent`` at ``tier`` gets ``budget`` tokens (and, if given, these ``scopes``)."""
+    """A golden case: ``agent`` at ``tier`` gets ``budget`` tokens (and, if given, these ``scopes``).
+
+    ``origin`` is the parent policy file that wrote it, or "" when the policy's own file did."""
 
     agent: str
     tier: str
     budget: int
     scopes: Mapping[str, int] | None = None
+    origin: str = ""
 
 
 class TaskExample(NamedTuple):
@@ -92,6 +95,15 @@ class TaskExample(NamedTuple):
     tier: str
     agent: str | None = None
     context: Mapping[str, Any] | None = None
+    origin: str = ""  # as BudgetExample's
+
+
+def _origin(origins: Mapping[str, Any], section: str, index: int) -> str:
+    """The file that wrote example ``index`` of ``section`` ("" for the policy's own, or when unknown)."""
+    found = origins.get(section)
+    if isinstance(found, list) and index < len(found) and isinstance(found[index], str):
+        return found[index]
+    return ""
 
 
 class Policy:
@@ -111,6 +123,7 @@ class Policy:
     default_tier: str
     thresholds: Thresholds
     enforcement: str
+    scope_enforcement: str
     recommendations: RecommendationSettings
     budget_examples: tuple[BudgetExample, ...]
     task_examples: tuple[TaskExample, ...]
@@ -121,7 +134,8 @@ class Policy:
 
     __slots__ = ("name", "source", "scopes", "profiles", "agents", "tiers", "default_tier", "thresholds",
                  "enforcement", "recommendations", "budget_examples", "task_examples", "data", "files",
-                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector")
+                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector",
+                 "scope_enforcement")
 
     def __init__(self, *, budget_examples: tuple = (), task_examples: tuple = (), data: Mapping | None = None,
                  files: tuple = (), artifacts: Mapping | None = None, **fields: Any):
@@ -153,7 +167,9 @@ class Policy:
         """Compile validated policy data (see schemas/policy.schema.json).
 
         ``artifacts`` are compiled forms from an earlier compilation of the same data (the cache keeps them);
-        the result's ``artifacts`` are what a later call may reuse.
+        the result's ``artifacts`` are what a later call may reuse. ``artifacts["example_origins"]`` (section →
+        one file label per example, "" for the policy's own file; a section left out is all its own) says which
+        golden examples were inherited; loading writes it for every policy that extends another.
         """
         from engine.policy.programs import ProgramTable
 
@@ -173,6 +189,11 @@ class Policy:
         examples = data.get("examples", {})
         agents = dict(data.get("agents", {}))
         kept = {"programs": programs.artifacts()}
+        origins = (artifacts or {}).get("example_origins")
+        if isinstance(origins, dict):  # (else unknown: a cache entry of another shape)
+            kept["example_origins"] = origins
+        else:
+            origins = {}
         if (data.get("detection") or {}).get("signals"):
             # The detection plan: plain data the cache keeps, so a warm start only compiles the RE2 set. A
             # cached one is passed on untouched (the detector checks it when it is first needed, and
@@ -193,14 +214,17 @@ class Policy:
             default_tier=default_tier,
             thresholds=Thresholds(**data.get("alerts", {})),
             enforcement=data.get("enforcement", "soft"),
+            scope_enforcement=data.get("scope_enforcement", "soft"),
             recommendations=recommendations,
             budget_examples=tuple(
-                BudgetExample(e["agent"], e["tier"], e["budget"], frozen_map(e["scopes"]) if "scopes" in e else None)
-                for e in examples.get("budgets", ())
+                BudgetExample(e["agent"], e["tier"], e["budget"], frozen_map(e["scopes"]) if "scopes" in e else None,
+                              _origin(origins, "budgets", i))
+                for i, e in enumerate(examples.get("budgets", ()))
             ),
             task_examples=tuple(
-                TaskExample(e["task"], e["tier"], e.get("agent"), frozen_map(e.get("context", {})))
-                for e in examples.get("tasks", ())
+                TaskExample(e["task"], e["tier"], e.get("agent"), frozen_map(e.get("context", {})),
+                            _origin(origins, "tasks", i))
+                for i, e in enumerate(examples.get("tasks", ()))
             ),
             data=data,
             files=tuple(files),

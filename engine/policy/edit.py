@@ -41,25 +41,44 @@ class _Insert:
 
 @dataclass
 class PolicyEditor:
-    """A policy file loaded for round-trip editing."""
+    """A policy file loaded for round-trip editing.
+
+    ``raw`` is the file's bytes as read (what ``apply`` compares before it replaces the file) and ``original``
+    their text, line endings and all. A file whose every line ends in CRLF is edited as LF text and written
+    back with CRLF, so the result keeps the file's line endings, inserted lines included.
+    """
 
     path: Path
     original: str
-    data: Any  # ruamel.yaml's round-trip document of ``original``
+    data: Any  # ruamel.yaml's round-trip document of the text being edited
+    raw: bytes = b""
+    newline: str = "\n"
+    _source: str = ""  # ``original`` with CRLF line ends as LF (when ``newline`` is CRLF): what the edits address
     _replacements: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)  # (line, col) → end, text
     _inserts: list[_Insert] = field(default_factory=list)
     reformatted: int = 0  # lines outside the edits that the dumper rewrote (0 unless a section it dumps differs)
 
+    def __post_init__(self) -> None:
+        if not self._source:
+            self._source = self.original
+        if not self.raw:
+            self.raw = self.original.encode("utf-8")
+
     @classmethod
     def open(cls, path: str | Path) -> "PolicyEditor":
-        """Load ``path``; UsageError when it cannot be read or parsed."""
+        """Load ``path`` (a regular file, read without blocking); UsageError when it cannot be read or parsed."""
+        from engine.policy.locate import read_bytes
+
         path = Path(path)
         try:
-            original = path.read_text(encoding="utf-8")
+            raw = read_bytes(path)
+            original = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
-        data = _load(_yaml(_COMMON[0]), original, path)
-        return cls(path, original, data)
+        newline = "\r\n" if "\r\n" in original and original.count("\r\n") == original.count("\n") else "\n"
+        source = original.replace("\r\n", "\n") if newline == "\r\n" else original
+        data = _load(_yaml(_COMMON[0]), source, path)
+        return cls(path, original, data, raw, newline, source)
 
     # -- edits ----------------------------------------------------------------------------------------------
 
@@ -80,7 +99,7 @@ class PolicyEditor:
         parent = _get(self.data, path)
         if isinstance(parent, dict) and key in parent and not isinstance(parent[key], (dict, list)):
             line, col = parent.lc.value(key)
-            written = self.original.splitlines()[line]
+            written = self._source.splitlines()[line]
             end = _scalar_end(written, col)
             self._replacements[(line, col)] = (end, _render(written[col:end], value))
         else:
@@ -89,12 +108,13 @@ class PolicyEditor:
     # -- the result -----------------------------------------------------------------------------------------
 
     def text(self) -> str:
-        """The edited file."""
-        lines = self.original.splitlines(keepends=True)
+        """The edited file, in the file's own line endings."""
+        lines = self._source.splitlines(keepends=True)
         for (line, col), (end, new) in sorted(self._replacements.items(), reverse=True):
             lines[line] = lines[line][:col] + new + lines[line][end:]
         text = "".join(lines)
-        return self._insert(text) if self._inserts else text
+        text = self._insert(text) if self._inserts else text
+        return text.replace("\n", self.newline) if self.newline != "\n" else text
 
     def _insert(self, text: str) -> str:
         """``text`` with the inserted keys: the sections that gain keys come from ruamel.yaml's dump."""

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.diagnostics import PolicyError, Problem, UsageError
-from engine.policy.locate import display_path, read_bytes
+from engine.policy.locate import NotRegularFile, display_path, read_bytes
 from engine.policy.yamlsource import Document, read_document
 from engine.resources import bundled_policy
 
 MAX_CHAIN = 16
+PARENT_SUFFIXES = (".yaml", ".yml", ".json")
+"""What a parent policy file's name may end with."""
 
 
 @dataclass
@@ -39,51 +42,108 @@ def load_chain(path: str | os.PathLike, label: str | None = None) -> Loaded:
         raise UsageError(f"{label}: is a directory, not a policy file") from None
     except OSError as exc:
         raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from None
-    return _load(path.resolve(), label, raw, chain=[])
+    return _load(path.resolve(), read_document(label, raw), raw, chain=[])
 
 
-def _load(path: Path, label: str, raw: bytes, chain: list[Path]) -> Loaded:
-    doc = read_document(label, raw)
+def resolve_parent(name: str, child: str | os.PathLike) -> Path | None:
+    """The file the ``extends: name`` written in the policy file ``child`` refers to, or None when there is none.
+
+    A bare name (letters, digits, ``-`` and ``_`` only: ``default``) names a bundled policy and nothing else, so
+    a local file can never shadow ``default``. Anything else is a path relative to ``child``'s folder (or
+    absolute). The result is resolved (symlinks followed) but not yet checked: :func:`load_chain` refuses a
+    parent that is not a regular policy file. Stable: the compiled-policy cache keys entries on the chain as
+    this resolves it now.
+    """
+    if is_bundled_name(name):
+        bundled = bundled_policy(name)
+        return Path(bundled).resolve() if bundled is not None else None
+    candidate = (Path(child).parent / name).resolve()
+    try:
+        os.stat(candidate)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:  # there, but unreadable: reading it says why
+        pass
+    return candidate
+
+
+_resolve_parent = resolve_parent  # the name before it was public
+
+
+def is_bundled_name(name: str) -> bool:
+    """Whether ``extends: name`` names a bundled policy rather than a file."""
+    return _BUNDLED_NAME.fullmatch(name) is not None
+
+
+_BUNDLED_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _load(path: Path, doc: Document, raw: bytes, chain: list[Path]) -> Loaded:
     digest = hashlib.sha256(raw).hexdigest()
+    label = doc.file
     data = doc.data
     parent_name = data.get("extends") if isinstance(data, dict) else None
     if not isinstance(parent_name, str) or not parent_name:
         return Loaded(doc, [(str(path), digest)])
 
     where = doc.pos(("extends",))
-    parent = _resolve_parent(parent_name, path)
+
+    def fail(rule: str, message: str) -> PolicyError:
+        return PolicyError([Problem(label, where.line, where.col, rule, message, "$.extends")])
+
+    parent = resolve_parent(parent_name, path)
     if parent is None:
-        raise PolicyError([Problem(label, where.line, where.col, "extends-missing",
-                                   f"cannot find the parent policy {parent_name!r} (a path relative to this "
-                                   f"file, or a bundled policy such as 'default')", "$.extends")])
+        raise fail("extends-missing", f"cannot find the parent policy {parent_name!r} ({_hint(parent_name, path)})")
+    shown = display_path(parent)
+    named = repr(parent_name) if shown == parent_name else f"{parent_name!r} ({shown})"
+    if parent.suffix.lower() not in PARENT_SUFFIXES:
+        raise fail("extends-path", f"the parent policy {named} is not a .yaml, .yml or .json file")
     seen = chain + [path]
     if parent in seen:
         cycle = " → ".join(display_path(p) for p in seen[seen.index(parent):] + [parent])
-        raise PolicyError([Problem(label, where.line, where.col, "extends-cycle",
-                                   f"'extends' forms a cycle: {cycle}", "$.extends")])
+        raise fail("extends-cycle", f"'extends' forms a cycle: {cycle}")
     if len(seen) >= MAX_CHAIN:
-        raise PolicyError([Problem(label, where.line, where.col, "extends-cycle",
-                                   f"'extends' chains more than {MAX_CHAIN} policies", "$.extends")])
+        raise fail("extends-cycle", f"'extends' chains more than {MAX_CHAIN} policies")
     try:
         parent_raw = read_bytes(parent)
+    except (NotRegularFile, IsADirectoryError) as exc:
+        raise fail("extends-path", f"the parent policy {named} {exc.strerror}") from None
     except OSError as exc:
-        raise PolicyError([Problem(label, where.line, where.col, "extends-missing",
-                                   f"cannot read the parent policy {parent_name!r}: {exc.strerror or exc}",
-                                   "$.extends")]) from None
-    base = _load(parent, display_path(parent), parent_raw, seen)
+        raise fail("extends-missing", f"cannot read the parent policy {named}: "
+                                      f"{exc.strerror or exc}") from None
+    not_policy = fail("extends-not-policy", f"the parent policy {named} is not a ctxbudget policy (a YAML or "
+                                            f"JSON mapping with 'version' or 'extends'); none of it is shown")
+    try:
+        parent_doc = read_document(shown, parent_raw)
+    except PolicyError:
+        if _POLICY_KEY.search(parent_raw):  # a policy with a mistake in it: show where
+            raise
+        raise not_policy from None
+    if not is_policy_data(parent_doc.data):
+        raise not_policy
+    base = _load(parent, parent_doc, parent_raw, seen)
     merged = merge(base.doc, doc)
     return Loaded(merged, [(str(path), digest)] + base.files)
 
 
-def _resolve_parent(name: str, child: Path) -> Path | None:
-    candidate = (child.parent / name).resolve()
-    if candidate.is_file():
-        return candidate
-    if "/" not in name and "\\" not in name and not name.endswith((".yaml", ".yml")):
-        bundled = bundled_policy(name)
-        if bundled is not None:
-            return Path(bundled).resolve()
-    return None
+def _hint(name: str, child: Path) -> str:
+    if is_bundled_name(name):
+        for suffix in PARENT_SUFFIXES:
+            if (child.parent / (name + suffix)).is_file():
+                return f"a bare name is a bundled policy; did you mean {name + suffix!r}?"
+        return "not a bundled policy; a file is named with its .yaml, .yml or .json suffix"
+    return "a path relative to this file, or a bundled policy such as 'default'"
+
+
+def is_policy_data(data: Any) -> bool:
+    """Whether parsed data is a ctxbudget policy: a mapping with ``version``, or one that ``extends`` another
+    (a middle file of a chain need not repeat the version it inherits)."""
+    return isinstance(data, dict) and ("version" in data or isinstance(data.get("extends"), str))
+
+
+# A top-level ``version`` or ``extends`` key, in YAML or JSON: a file that does not parse, but says it is a policy.
+_POLICY_KEY = re.compile(rb"""(?m)^(?:(?:version|extends)|"(?:version|extends)"|'(?:version|extends)')[ \t]*:"""
+                         rb"""|"(?:version|extends)"\s*:""")
 
 
 def merge(parent: Document, child: Document) -> Document:

@@ -16,9 +16,12 @@ RULES: dict[str, str] = {
     "yaml-multiple-documents": "more than one YAML document in the file",
     "yaml-tag": "an unsupported or mismatched YAML tag",
     "yaml-complex-key": "a mapping or list used as a mapping key",
+    "yaml-number": "a number no setting can hold: an integer beyond 64 bits, or .nan / .inf",
     # extends
     "extends-missing": "the parent policy named by 'extends' does not exist",
     "extends-cycle": "policies extend each other in a cycle (or a chain longer than 16)",
+    "extends-path": "the parent is not a regular .yaml, .yml or .json file (a FIFO, a device, another suffix)",
+    "extends-not-policy": "the parent is not a ctxbudget policy (a mapping with version or extends); it is not quoted",
     # the schema: one rule per JSON Schema keyword, e.g. schema-type, schema-required
     "schema-*": "the policy does not match schemas/policy.schema.json (the keyword names the check)",
     # semantics
@@ -42,6 +45,12 @@ RULES: dict[str, str] = {
     "task-json": "a line starting with { is not valid JSON",
     "task-shape": "a task line lacks a string \"text\", or has a wrongly typed field",
     "task-label": "a labelled task (accuracy) is not a JSON object with \"text\" and \"tier\"",
+    # paths a policy writes
+    "usage-log-path": "usage_log is not a .jsonl path, or uses a $VARIABLE other than $HOME, $XDG_*, $CTXBUDGET_*",
     # recommendations
     "recommendation-rule": "a recommendation rule's expression does not compile, fails, or is not true/false",
+    # every expression of a policy (formula, conditions, rules)
+    "expression-type": "an expression uses an unknown field, a value of the wrong type, or is not true/false "
+                       "where a condition must be",
+    "expression-cost": "an expression could cost more than the evaluation budget for the largest inputs it may see",
 }

@@ -51,6 +51,37 @@ def schema_problems(doc: Document, name: str = "policy") -> list[Problem]:
     return problems
 
 
+# Errors about a mapping's keys: the mapping itself is still usable by the semantic checks.
+_KEY_KEYWORDS = ("required", "additionalProperties", "propertyNames", "minProperties", "maxProperties",
+                 "dependentRequired", "unevaluatedProperties")
+
+
+def well_formed_part(doc: Document, name: str = "policy") -> tuple[Any, set[str]]:
+    """A copy of ``doc.data`` without the values the schema rejects (a wrong type, a value out of range; not
+    mappings that merely lack or add a key), so the semantic checks can run on the rest; and the top-level
+    sections something was taken from (references into them cannot be checked)."""
+    import copy
+
+    data = copy.deepcopy(doc.data)
+    paths = sorted({tuple(e.absolute_path) for e in _validator(name).iter_errors(doc.data)
+                    if e.validator not in _KEY_KEYWORDS}, key=len, reverse=True)
+    sections = {str(path[0]) for path in paths if path}
+    for path in paths:
+        if not path:
+            return {}, sections
+        parent = data
+        try:
+            for part in path[:-1]:
+                parent = parent[part]
+            if isinstance(parent, dict):
+                parent.pop(path[-1], None)
+            elif isinstance(parent, list) and isinstance(path[-1], int) and path[-1] < len(parent):
+                parent[path[-1]] = None
+        except (KeyError, IndexError, TypeError):
+            continue
+    return data, sections
+
+
 def _kebab(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
 

@@ -75,6 +75,12 @@ def duplicate_id(data: dict, doc: Document) -> Iterator[Problem]:
             first[tier_id] = i
 
 
+def _inherited(doc: Document, path: tuple) -> bool:
+    """Whether a parent (``extends``) wrote the value at ``path``: an inherited golden example may name what
+    the child dropped; it only runs, and fails, under ``ctxbudget test --inherited``."""
+    return doc.pos(path).file != doc.file
+
+
 def unknown_tier(data: dict, doc: Document) -> Iterator[Problem]:
     tiers = [t.get("id") for t in data.get("tiers", [])]
     default = data.get("default_tier")
@@ -85,7 +91,7 @@ def unknown_tier(data: dict, doc: Document) -> Iterator[Problem]:
     for section in ("budgets", "tasks"):
         for i, example in enumerate(examples.get(section, [])):
             tier = example.get("tier")
-            if tier not in tiers:
+            if tier not in tiers and not _inherited(doc, ("examples", section, i)):
                 yield _at(doc, ("examples", section, i, "tier"), "unknown-tier",
                           f"example uses unknown tier {tier!r}" + _did_you_mean(tier, tiers))
 
@@ -97,7 +103,7 @@ def unknown_agent(data: dict, doc: Document) -> Iterator[Problem]:
     for section in ("budgets", "tasks"):
         for i, example in enumerate(examples.get(section, [])):
             agent = example.get("agent")
-            if agent is None:
+            if agent is None or _inherited(doc, ("examples", section, i)):
                 continue
             try:
                 agent_names.resolve(agent, assigned, index)
@@ -113,21 +119,52 @@ def thresholds_order(data: dict, doc: Document) -> Iterator[Problem]:
                   f"≤ critical {alerts['critical']}")
 
 
+def expression_problem(doc: Document, path: tuple, rule: str, what: str, exc: Any) -> Problem:
+    """A problem at the position of ``exc`` (an ``ExprSyntaxError``) inside the expression at ``path``:
+    type errors are ``expression-type``, a cost bound over the budget ``expression-cost``, others ``rule``."""
+    from engine.expr import ExprCostError, ExprTypeError
+
+    if isinstance(exc, ExprTypeError):
+        rule = "expression-type"
+    elif isinstance(exc, ExprCostError):
+        rule = "expression-cost"
+    pos = doc.pos_in_scalar(path, exc.line, exc.column)
+    return Problem(pos.file, pos.line, pos.col, rule, f"{what} column {exc.column}: {exc.message}", json_path(path))
+
+
+def check_expression(doc: Document, path: tuple, source: str, variables: dict, rule: str, where: str,
+                     expect: tuple[str, ...], what: str) -> Problem | None:
+    """Compile and type-check the expression ``source`` at ``path`` against ``variables`` and bound its cost;
+    ``where`` starts the message, ``what`` names the expression in it."""
+    from engine.expr import ExprSyntaxError, check
+
+    try:
+        check(source, variables, expect=expect, what=what)
+    except ExprSyntaxError as exc:
+        return expression_problem(doc, path, rule, where, exc)
+    return None
+
+
 def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
-    """The formula compiles with only its names, and gives whole, non-negative tokens for every agent and tier."""
-    from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, tokens
-    from engine.expr import EvaluationError, ExprSyntaxError, compile as compile_expression
+    """The formula compiles with only its names, type-checks, and gives whole, non-negative tokens for every
+    agent and tier."""
+    from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, formula_variables, tokens
+    from engine.expr import EvaluationError, compile as compile_expression
     from engine.model import Profile, Tier
 
-    source = data.get("budget", {}).get("formula", DEFAULT_FORMULA)
-    path = ("budget", "formula")
-    try:
-        program = compile_expression(source, names=FORMULA_NAMES)
-    except ExprSyntaxError as exc:
-        pos = doc.pos_in_scalar(path, exc.line, exc.column) if "budget" in data else doc.pos(())
-        yield Problem(pos.file, pos.line, pos.col, "budget-formula",
-                      f"budget formula, column {exc.column}: {exc.message}", json_path(path))
+    budget = data.get("budget")
+    source = budget.get("formula", DEFAULT_FORMULA) if isinstance(budget, dict) else DEFAULT_FORMULA
+    if not isinstance(source, str):
         return
+    path = ("budget", "formula")
+    problem = check_expression(doc, path, source, formula_variables(), "budget-formula", "budget formula,",
+                               ("double",), "the formula")
+    if problem is not None:
+        if not isinstance(budget, dict) or "formula" not in budget:
+            problem = problem._replace(line=doc.pos(()).line, col=doc.pos(()).col)
+        yield problem
+        return
+    program = compile_expression(source, names=FORMULA_NAMES)
     profiles = data.get("profiles", {})
     tiers = [Tier(t["id"], float(t["multiplier"]), rank) for rank, t in enumerate(data.get("tiers", []))]
     for agent, profile_id in data.get("agents", {}).items():
@@ -145,22 +182,29 @@ def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
 
 def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
     """Each recommendation rule's expressions compile, with only the names a rule may use."""
-    from engine.expr import ExprSyntaxError, compile as compile_expression
-    from engine.policy.compiled import RULE_NAMES
+    from engine.recommend import rule_variables
 
+    variables = rule_variables()
     for i, rule in enumerate(data.get("recommendations", {}).get("rules") or ()):
-        for field in ("when", "confidence"):
+        for field, expect, what in (("when", ("bool",), "the condition"),
+                                    ("confidence", ("double",), "the confidence")):
             source = rule.get(field)
             if not isinstance(source, str):
                 continue
-            try:
-                compile_expression(source, names=RULE_NAMES)
-            except ExprSyntaxError as exc:
-                path = ("recommendations", "rules", i, field)
-                pos = doc.pos_in_scalar(path, exc.line, exc.column)
-                yield Problem(pos.file, pos.line, pos.col, "recommendation-rule",
-                              f"recommendation rule {i + 1}, {field}, column {exc.column}: {exc.message}",
-                              json_path(path))
+            problem = check_expression(doc, ("recommendations", "rules", i, field), source, variables,
+                                       "recommendation-rule", f"recommendation rule {i + 1}, {field},", expect, what)
+            if problem is not None:
+                yield problem
+
+
+def usage_log_path(data: dict, doc: Document) -> Iterator[Problem]:
+    """``usage_log`` names a ``.jsonl`` file and expands only ``~``, $HOME, $XDG_*, $CTXBUDGET_* (policy.md)."""
+    from engine.policy.locate import log_path_problem
+
+    value = data.get("usage_log")
+    why = log_path_problem(value) if isinstance(value, str) else None
+    if why:
+        yield _at(doc, ("usage_log",), "usage-log-path", f"usage_log: {why}", key=True)
 
 
 Rule = Callable[[dict, Document], Iterator[Problem]]
@@ -168,10 +212,22 @@ Rule = Callable[[dict, Document], Iterator[Problem]]
 RULES: tuple[Rule, ...] = (
     unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
     thresholds_order, budget_formula, recommendation_rules, *signal_rules.RULES,
+    usage_log_path,
 )
 
 
-def semantic_problems(doc: Document) -> list[Problem]:
-    """Every semantic problem of a schema-valid policy, in file order."""
-    problems = [p for rule in RULES for p in rule(doc.data, doc)]
+def semantic_problems(doc: Document, data: Any = None) -> list[Problem]:
+    """Every semantic problem of the policy, in file order. ``data``: the part of ``doc.data`` that passed the
+    schema (:func:`engine.policy.schema.well_formed_part`) when it did not all pass; each rule then checks
+    what is left, and a rule that cannot make sense of it reports nothing (the schema's problems say why)."""
+    if data is None:
+        return sorted((p for rule in RULES for p in rule(doc.data, doc)), key=lambda p: (p.path, p.line, p.col))
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        return problems
+    for rule in RULES:
+        try:
+            problems.extend(rule(data, doc))
+        except Exception:  # noqa: BLE001 - a section the schema rejected; its schema problem is reported
+            continue
     return sorted(problems, key=lambda p: (p.path, p.line, p.col))

@@ -100,20 +100,23 @@ def signal_pattern(data: dict, doc: Document) -> Iterator[Problem]:
 
 
 def signal_condition(data: dict, doc: Document) -> Iterator[Problem]:
-    """``when`` conditions compile (syntax, known names)."""
-    from engine.detect.conditions import ConditionError, compile_condition
+    """``when`` conditions compile (syntax, known names), type-check against what a condition sees, and
+    cannot cost more than the evaluation budget."""
+    from engine.detect.conditions import condition_variables
+    from engine.policy.semantics import check_expression
 
-    for i, signal in _signals(data):
+    signals = _signals(data)
+    groups = {s.get("group") for _, s in signals if isinstance(s, dict) and s.get("group")}
+    tiers = data.get("tiers")
+    variables = condition_variables(len(signals), len(groups), len(tiers) if isinstance(tiers, list) else 64)
+    for i, signal in signals:
         source = signal.get("when")
         if not isinstance(source, str):
             continue
-        try:
-            compile_condition(source)
-        except ConditionError as exc:
-            pos = doc.pos_in_scalar(_where(i, "when"), exc.line, exc.column)
-            yield Problem(pos.file, pos.line, pos.col, "bad-expression",
-                          f"signal {signal.get('id')!r}, condition column {exc.column}: {exc}",
-                          json_path(_where(i, "when")))
+        problem = check_expression(doc, _where(i, "when"), source, variables, "bad-expression",
+                                   f"signal {signal.get('id')!r}, condition", ("bool",), "the condition")
+        if problem is not None:
+            yield problem
 
 
 def signal_effect(data: dict, doc: Document) -> Iterator[Problem]:

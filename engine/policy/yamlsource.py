@@ -124,24 +124,42 @@ _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\
 _STD_TAG = "tag:yaml.org,2002:"
 
 
+class BadNumber(ValueError):
+    """A number no policy setting can hold: beyond 64-bit integers, or not finite (``.nan``, ``.inf``)."""
+
+
+_INT_RANGE = (-(1 << 63), (1 << 64) - 1)
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 24 else f"'{text[:12]}…{text[-6:]}' ({len(text)} characters)"
+
+
 def _plain_scalar(value: str) -> Any:
     if _NULL.fullmatch(value):
         return None
     if value in _BOOL:
         return _BOOL[value]
     if _INT.fullmatch(value):
+        if len(value) > 24:  # before converting: Python refuses to convert more than 4,300 digits
+            raise BadNumber(f"the integer {_shown(value)} is too large (policy numbers fit in 64 bits)")
         if value.startswith("0o"):
-            return int(value[2:], 8)
-        if value.startswith("0x"):
-            return int(value[2:], 16)
-        return int(value)
+            number = int(value[2:], 8)
+        elif value.startswith("0x"):
+            number = int(value[2:], 16)
+        else:
+            number = int(value)
+        if not _INT_RANGE[0] <= number <= _INT_RANGE[1]:
+            raise BadNumber(f"the integer {_shown(value)} is too large (policy numbers fit in 64 bits)")
+        return number
     if _FLOAT.fullmatch(value):
         lowered = value.lower()
-        if lowered.endswith(".inf"):
-            return float("-inf") if lowered.startswith("-") else float("inf")
-        if lowered.endswith(".nan"):
-            return float("nan")
-        return float(value)
+        if lowered.endswith((".inf", ".nan")):
+            raise BadNumber(f"{value} is not a number a policy can use (numbers must be finite)")
+        number = float(value)
+        if number in (float("inf"), float("-inf")):
+            raise BadNumber(f"the number {_shown(value)} is too large (beyond the range of a double)")
+        return number
     return value
 
 
@@ -286,7 +304,12 @@ class _Composer:
             return event.value
         if event.style or tag == "!":  # quoted or block scalars are strings
             return event.value
-        return _plain_scalar(event.value)
+        try:
+            return _plain_scalar(event.value)
+        except BadNumber as exc:
+            p = self.pos(event.start_mark)
+            self.problems.append(Problem(self.file, p.line, p.col, "yaml-number", str(exc)))
+            return event.value
 
     def _child_path(self, stack: list[_Frame]) -> Path:
         if not stack:

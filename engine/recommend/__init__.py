@@ -114,6 +114,30 @@ def _confidences(stats: UsageStats, settings: Any, worst: str | None, weight_dri
     return found
 
 
+SCOPES_BOUND = 64  # scopes (and tiers) a rule's maps are assumed to hold, for the static cost bound
+
+
+def rule_variables() -> dict:
+    """The types of the bindings :func:`_recommend_one` gives a rule's expressions (``validate`` checks the
+    rules against them; tests/test_recommend.py checks they match the real bindings)."""
+    from engine.expr.types import DOUBLE, DYN, INT, Map, Object, String
+
+    number_map = Map(DOUBLE, SCOPES_BOUND)
+    tier = Object("stats.tiers[...]", {"runs": INT, "mean_usage": DOUBLE, "exceedance_rate": DOUBLE})
+    stats = Object("stats", {
+        "samples": INT, "runs": INT, "exceeded": INT, "exceedance_rate": DOUBLE, "mean_usage": DOUBLE,
+        "median_usage": DOUBLE, "p90_usage": DOUBLE, "max_usage": DOUBLE, "stdev_usage": DOUBLE, "failed": INT,
+        "failure_rate": DOUBLE, "weight_drift": DOUBLE, "drift": number_map, "shares": number_map,
+        "tiers": Map(tier, SCOPES_BOUND)})
+    params = Object("params", {"min_samples": INT, "min_confidence": DOUBLE, "upgrade_exceedance_rate": DOUBLE,
+                               "downgrade_mean_usage": DOUBLE, "weight_drift": DOUBLE})
+    profile = Object("profile", {"id": String(64), "base": INT, "max": INT, "weights": number_map,
+                                 "larger": DYN, "smaller": DYN})  # a profile id, or null at either end
+    confidence = Object("confidence", {"upgrade": DOUBLE, "downgrade": DOUBLE, "adjust_weights": DOUBLE,
+                                       "maintain": DOUBLE})
+    return {"agent": String(200), "stats": stats, "params": params, "profile": profile, "confidence": confidence}
+
+
 def _stats_binding(stats: UsageStats, drift: Mapping[str, float], weight_drift: float) -> dict:
     return {
         "samples": stats.runs, "runs": stats.runs, "exceeded": stats.exceeded,

@@ -1,5 +1,10 @@
 """Where the usage log is: ``--log``, else ``$CTXBUDGET_LOG``, else the policy's ``usage_log``, else a per-user
-default (``$XDG_STATE_HOME/ctxbudget/usage.jsonl``, by default ``~/.local/state/ctxbudget/usage.jsonl``)."""
+default (``$XDG_STATE_HOME/ctxbudget/usage.jsonl``, by default ``~/.local/state/ctxbudget/usage.jsonl``).
+
+A policy's ``usage_log`` comes from whoever wrote the policy, so it expands only ``~``, ``$HOME``, ``$XDG_*``
+and ``$CTXBUDGET_*`` (any other variable is an error, never part of a file name) and must name a ``.jsonl``
+file; :func:`engine.usage.append_record` then writes only to a regular file, never through a symlink.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,11 @@ def default_log_path() -> Path:
 
 
 def resolve_log_path(explicit: str | os.PathLike | None = None, policy: Any = None) -> Path:
-    """The log to use. A relative ``usage_log`` in a policy is relative to that policy's file."""
+    """The log to use. A relative ``usage_log`` in a policy is relative to that policy's file.
+
+    Raises UsageError when the policy's ``usage_log`` is not a path a policy may name (see
+    :func:`engine.policy.locate.log_path_problem`) or uses a variable that is not set.
+    """
     if explicit not in (None, ""):
         return Path(os.path.expanduser(str(explicit)))
     env = os.environ.get(ENV_VAR)
@@ -25,9 +34,23 @@ def resolve_log_path(explicit: str | os.PathLike | None = None, policy: Any = No
         return Path(os.path.expanduser(env))
     configured = policy.data.get("usage_log") if policy is not None else None
     if configured:
-        path = Path(os.path.expanduser(os.path.expandvars(configured)))
-        files = getattr(policy, "files", ())
-        if not path.is_absolute() and files:
-            path = Path(files[0][0]).parent / path
-        return path
+        return _policy_log_path(str(configured), policy)
     return default_log_path()
+
+
+def _policy_log_path(configured: str, policy: Any) -> Path:
+    from engine.diagnostics import UsageError
+    from engine.policy.locate import expand_policy_path, log_path_problem
+
+    source = getattr(policy, "source", "the policy")
+    why = log_path_problem(configured)
+    try:
+        if why:
+            raise ValueError(why)
+        path = Path(expand_policy_path(configured))
+    except ValueError as exc:
+        raise UsageError(f"{source}: usage_log {configured!r}: {exc}") from None
+    files = getattr(policy, "files", ())
+    if not path.is_absolute() and files:
+        path = Path(files[0][0]).parent / path
+    return path

@@ -7,8 +7,10 @@ lock: a line it cannot read (torn by a crashed writer, or corrupt) is skipped, c
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Mapping
@@ -33,20 +35,46 @@ OVERLONG = f"longer than {MAX_LINE_BYTES:,} bytes (a usage record is a few hundr
 NESTED = "not a usage record (nested too deeply)"
 
 
+class LogRefused(OSError):
+    """The usage log's path is not somewhere a record may be appended: not a ``.jsonl`` name, a symlink, a
+    FIFO, a device, a folder, or a file with other hard links. ``strerror`` says which; ``filename`` is the path.
+
+    An OSError, so everything that reports a failed log write (the CLI's exit 2, the monitor) reports this too.
+    """
+
+
+_APPEND_FLAGS = (os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                 | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+
+
 def append_record(path: str | os.PathLike, record: UsageRecord | Mapping[str, Any]) -> None:
-    """Append ``record`` to the log at ``path`` (created, with its folder, when missing).
+    """Append ``record`` to the log at ``path`` (created, with its folder, when missing; mode 0o644 at most).
+
+    Only a regular file whose name ends in ``.jsonl`` is ever written: never through a symbolic link
+    (``O_NOFOLLOW``), never into a FIFO, socket or device (opened non-blocking and checked with ``fstat``
+    before a byte is written), never a file with other hard links. Those raise :class:`LogRefused`.
 
     When the file does not end with a newline (a writer died mid-line), the record starts on a new line, so
-    only the torn line is lost. Raises OSError when the log cannot be written.
+    only the torn line is lost. Raises OSError (LogRefused included) when the log cannot be written.
     """
     data = record.to_dict() if isinstance(record, UsageRecord) else dict(record)
     line = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     if len(line) > MAX_RECORD_BYTES:
         raise ValueError(f"a usage record may be at most {MAX_RECORD_BYTES:,} bytes; this one is {len(line):,}")
     target = Path(path)
+    if target.suffix != ".jsonl" or not target.stem:
+        raise LogRefused(errno.EINVAL, "a usage log is a JSONL file; its name must end in .jsonl", str(target))
+    _refuse_special(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
+        fd = os.open(target, _APPEND_FLAGS, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EMLINK and os.path.islink(target)):
+            raise LogRefused(errno.ELOOP, "is a symbolic link; a usage log is written only to a regular file",
+                             str(target)) from None
+        raise
+    try:
+        _check_open(fd, target)
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
@@ -57,6 +85,39 @@ def append_record(path: str | os.PathLike, record: UsageRecord | Mapping[str, An
             written += os.write(fd, line[written:])
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _refuse_special(target: Path) -> None:
+    """Refuse before opening what must not be opened at all (a device may act on open)."""
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return
+    except OSError:  # unreadable folder and the like: the open says why
+        return
+    if stat.S_ISLNK(mode):
+        raise LogRefused(errno.ELOOP, "is a symbolic link; a usage log is written only to a regular file",
+                         str(target))
+    if not stat.S_ISREG(mode):
+        raise LogRefused(errno.EINVAL, f"is {_kind(mode)}; a usage log is written only to a regular file",
+                         str(target))
+
+
+def _check_open(fd: int, target: Path) -> None:
+    """The descriptor is a regular file with no other names (what was opened, whatever the path is now)."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise LogRefused(errno.EINVAL, f"is {_kind(info.st_mode)}; a usage log is written only to a regular file",
+                         str(target))
+    if info.st_nlink > 1:
+        raise LogRefused(errno.EMLINK, f"has {info.st_nlink - 1} other hard link(s); a usage log is written "
+                                       f"only to a file of its own", str(target))
+
+
+def _kind(mode: int) -> str:
+    from engine.policy.locate import file_kind
+
+    return file_kind(mode)
 
 
 @dataclass(frozen=True, slots=True)

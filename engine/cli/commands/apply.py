@@ -13,7 +13,9 @@ Edit the policy file with the recommendations at the policy's min_confidence or 
 next larger or smaller profile; a profile's scope weights are adjusted when all its agents with enough data
 ask for it. Every comment, the key order and the formatting of the file are kept; the unified diff is shown
 and the result is validated before anything is written. On a terminal apply asks before writing; elsewhere
-pass --yes (or --dry-run to only see the diff). Exit 1 when the edited policy would not validate.
+pass --yes (or --dry-run to only see the diff). Exit 1 when the edited policy would not validate, or when
+the policy changed on disk while apply ran (nothing is written; run it again). A read-only policy is not
+rewritten (exit 2). The file keeps its mode and line endings and is replaced atomically.
 
   ctxbudget apply --dry-run --days 30
   ctxbudget apply --policy ctxbudget.yaml --yes"""
@@ -33,7 +35,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from engine.apply import plan_apply, policy_file, write_plan
+    from engine.apply import PolicyChanged
+
+    try:
+        return _run(args)
+    except PolicyChanged as exc:  # another edit won the race: exit 1, the file as the other writer left it
+        print(f"ctxbudget: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+
+    from engine.apply import check_writable, plan_apply, policy_file, write_plan
     from engine.cli.log_options import analyze_log, since_from
     from engine.cli.options import policy_from
     from engine.cli.output import print_json, say
@@ -52,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"ctxbudget: error: the edited policy would not validate; {plan.label} is unchanged", file=sys.stderr)
         return 1
     write = bool(plan.changes) and not args.dry_run
+    if write:
+        check_writable(plan.path, plan.label)  # a read-only policy: say so before showing and asking
     if write and not args.yes:
         if args.json or not sys.stdin.isatty():
             if not args.json:

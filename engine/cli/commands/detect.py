@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
 
@@ -16,16 +16,19 @@ Detect the complexity tier of TASK and show the signals that fired.
   ctxbudget detect "Analyze slow queries" --json
   ctxbudget detect --batch tasks.jsonl > tiers.jsonl
   ctxbudget detect -i
+  ctxbudget detect - < ticket.txt
 
 --batch FILE (or - for stdin) reads one task per line — a JSON object with "text" (and "id", "context", ...)
 or a plain line of text — and streams one JSON result per task, keeping its "id" (a plain line's id is its
 line number), in constant memory. A bad line is reported on stderr as path:line:col and skipped; the exit
-code is then 2. -i reads tasks typed on stdin, one per line, until end of input."""
+code is then 2. -i reads tasks typed on stdin, one per line, until end of input (with line editing and
+history when stdin and stdout are a terminal). TASK - reads one task from stdin (up to 1 MiB of UTF-8)."""
 ORDER = 6
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", nargs="?", help="the task description")
+    parser.add_argument("task", nargs="?", metavar="TASK",
+                        help="the task description; - reads it from stdin (up to 1 MiB)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--batch", metavar="FILE", help="detect every task of a JSONL or text file (- for stdin)")
     mode.add_argument("-i", "--interactive", action="store_true", help="detect tasks typed one per line")
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         return _batch(policy, args.batch, context)
     if args.interactive:
         return _interactive(policy, context, args)
-    _show(policy, args.task, policy.detect(args.task, context), args)
+    task = _task(args.task)
+    _show(policy, task, policy.detect(task, context), args)
     return 0
 
 
@@ -125,19 +129,95 @@ def _batch_progress(stream: Any, label: str) -> Iterator[Iterable[str]]:
 
 
 def _interactive(policy: Any, context: dict | None, args: argparse.Namespace) -> int:
+    import re
     import sys
 
-    prompt = sys.stdin.isatty()
-    if prompt:
+    control = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")  # C0 codes but tab and newline, DEL, C1
+    terminal = sys.stdin.isatty()
+    read_line = _line_reader(terminal)
+    if terminal:
         print("Type a task and press Enter; an empty line or end of input (Ctrl-D) quits.", file=sys.stderr)
     while True:
-        if prompt:
-            sys.stderr.write("task> ")
-            sys.stderr.flush()
-        line = sys.stdin.readline()
-        if not line or (prompt and not line.strip()):
+        try:
+            line = read_line()
+        except _Unreadable as exc:
+            print(f"ignored: {exc}", file=sys.stderr)
+            continue
+        if line is None or (terminal and not line.strip()):
             return 0
         text = line.strip()
-        if text:
-            _show(policy, text, policy.detect(text, context), args)
-            sys.stdout.flush()
+        if not text:
+            continue
+        if control.search(text):
+            # An arrow or function key read without line editing arrives as an escape sequence: not a task.
+            print("ignored: the line holds terminal control codes (an arrow key?), not a task", file=sys.stderr)
+            continue
+        _show(policy, text, policy.detect(text, context), args)
+        sys.stdout.flush()
+
+
+class _Unreadable(Exception):
+    """A line of ``detect -i`` that cannot be a task (not UTF-8, too long): skipped, with this message."""
+
+
+def _line_reader(terminal: bool) -> Callable[[], str | None]:
+    """A function returning the next line typed (None at the end of input; :class:`_Unreadable` for a line
+    that cannot be a task).
+
+    On a terminal (stdin and stdout both), ``input()`` with :mod:`readline` imported: arrow keys edit the line
+    and recall earlier tasks (history in memory only; no file is written). With stdout redirected, Python's
+    ``input()`` would not use readline, so the prompt goes to stderr and the line is read as typed; lines are
+    then read as bytes, at most the task bound at a time."""
+    import sys
+
+    from engine.cli.task_arg import MAX_TASK_BYTES
+
+    if terminal and sys.stdout.isatty():
+        try:
+            import readline
+        except ImportError:  # pragma: no cover - Python built without readline (Windows)
+            readline = None
+        if readline is not None:
+            readline.set_completer(lambda text, state: None)  # Tab completes nothing (not file names)
+
+        def typed() -> str | None:
+            try:
+                return input("task> ")
+            except EOFError:
+                sys.stdout.write("\n")
+                return None
+            except UnicodeDecodeError:
+                raise _Unreadable("the line is not UTF-8 text") from None
+
+        return typed
+
+    stream = getattr(sys.stdin, "buffer", None)
+
+    def plain() -> str | None:
+        if terminal:
+            sys.stderr.write("task> ")
+            sys.stderr.flush()
+        if stream is None:  # a text stream without bytes beneath (an embedding application's)
+            return sys.stdin.readline() or None
+        raw = stream.readline(MAX_TASK_BYTES + 1)
+        if not raw:
+            return None
+        if len(raw) > MAX_TASK_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # drop the rest of the line, a bounded piece at a time
+                raw = stream.readline(1 << 16)
+            raise _Unreadable(f"the line is larger than {MAX_TASK_BYTES:,} bytes")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Unreadable(f"the line is not UTF-8 text (byte {exc.start + 1}: {exc.reason})") from None
+
+    return plain
+
+
+def _task(value: str) -> str:
+    """The task: ``value``, or for ``-`` the one on stdin (imported only then, so a warm start pays nothing)."""
+    if value != "-":
+        return value
+    from engine.cli.task_arg import task_text
+
+    return task_text(value)

@@ -14,6 +14,9 @@ AGENT's budget at that tier and split it across memory scopes.
   ctxbudget evaluate "Troubleshoot cross-system freshness" --agent data-architect
   ctxbudget evaluate "List all dbt models" --agent dbt-expert --json
   ctxbudget evaluate "Analyze slow queries" --agent snowflake-expert --explain
+  ctxbudget evaluate - --agent data-architect < ticket.txt
+
+TASK - reads the task from stdin (up to 1 MiB of UTF-8), for tasks too long for an argument.
 
 --json prints the keys of `budget --json` plus "confidence" and "signals" (each {"id", "tier", "weight",
 "text", "span"}); --explain shows which signals fired, where in the task, and how the scores came out."""
@@ -21,7 +24,8 @@ ORDER = 5
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", help="the task description")
+    parser.add_argument("task", metavar="TASK",
+                        help="the task description; - reads it from stdin (up to 1 MiB)")
     parser.add_argument("--agent", "-a", required=True,
                         help="agent name, full (specialists/dbt-expert) or short (dbt-expert)")
     parser.add_argument("--tier", help="use this tier instead of detecting one")
@@ -35,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json
 
     policy = policy_from(args)
-    evaluation = policy.evaluate(args.task, args.agent, context_from(args), args.tier)
+    task = _task(args.task)
+    evaluation = policy.evaluate(task, args.agent, context_from(args), args.tier)
     if args.json:
         print_json(evaluation.to_dict())
         return 0
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if evaluation.detection is not None:
         if args.explain:
             say("")
-            explain(args.task, evaluation.detection, policy.default_tier, policy.detector.confidence_scale)
+            explain(task, evaluation.detection, policy.default_tier, policy.detector.confidence_scale)
             say("")
         else:
             say(signal_line(evaluation.detection))
@@ -57,3 +62,12 @@ def run(args: argparse.Namespace) -> int:
     table(["scope", "weight", "tokens"],
           [(scope, weights[scope], tokens) for scope, tokens in allocation.scopes.items()], right=(1, 2))
     return 0
+
+
+def _task(value: str) -> str:
+    """The task: ``value``, or for ``-`` the one on stdin (imported only then, so a warm start pays nothing)."""
+    if value != "-":
+        return value
+    from engine.cli.task_arg import task_text
+
+    return task_text(value)

@@ -9,7 +9,8 @@ HELP = "evaluate an expression of the policy language (a quick way to try it)"
 DESCRIPTION = """\
 Compile EXPR (the CEL subset policies use; see docs/expressions.md) and print its value as JSON.
 Variables come from --vars, a JSON object; any other name is an error. Exit 1 when the expression does not
-compile or its evaluation fails.
+compile or its evaluation fails. JSON has no infinities or NaN: a double that is not finite prints as the
+text CEL gives it ("+Inf", "-Inf", "NaN").
 
   ctxbudget expr '1 + 2 * 3'
   ctxbudget expr 'min(profile.base * tier.multiplier, profile.max)' \\
@@ -44,10 +45,27 @@ def run(args: argparse.Namespace) -> int:
     except EvaluationError as e:
         return _fail(args, "evaluation", e)
     if args.json:
-        _print(json.dumps({"expression": args.expression, "value": value}, ensure_ascii=False))
+        from engine.cli.output import print_json
+
+        print_json({"expression": args.expression, "value": _jsonable(value)})
     else:
-        _print(json.dumps(value, ensure_ascii=False))
+        _print(json.dumps(_jsonable(value), ensure_ascii=False))
     return 0
+
+
+def _jsonable(value):
+    """``value`` with every non-finite double replaced by its CEL text (strict JSON has no NaN/Infinity)."""
+    import math
+
+    from engine.expr.functions import format_double
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return format_double(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
 
 
 def _hint(e, variables: dict) -> str:
@@ -62,8 +80,10 @@ def _fail(args: argparse.Namespace, kind: str, e, hint: str = "") -> int:
     import json
 
     if args.json:
+        from engine.cli.output import print_json
+
         error = {"kind": kind, "message": e.message, "line": e.line, "column": e.column}
-        _print(json.dumps({"expression": args.expression, "error": error}, ensure_ascii=False))
+        print_json({"expression": args.expression, "error": error})
     else:
         prefix = "" if kind == "syntax" else "evaluation failed: "
         text = f"ctxbudget: error: {prefix}{e}"

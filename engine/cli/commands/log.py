@@ -26,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--tier", metavar="T", help="the task's complexity tier")
     which.add_argument("--task", metavar="TEXT", help="the task; its tier is detected by the policy")
     parser.add_argument("--tokens", action="append", required=True, type=_scope_tokens, metavar="SCOPE=N",
-                        help="tokens loaded from a scope (repeat for each scope)")
+                        help="tokens loaded from one of the policy's scopes (repeat for each scope; an unknown "
+                             "scope is an error)")
     parser.add_argument("--failed", metavar="MSG", help="the run failed, because MSG")
     parser.add_argument("--duration", type=_seconds, metavar="SECONDS", help="how long the run took")
     add_log(parser)

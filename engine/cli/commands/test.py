@@ -11,35 +11,54 @@ DESCRIPTION = """\
 Run the golden examples a policy carries under `examples:` — agent + tier → budget, and task → tier — and
 report each mismatch. Exit 0 when all pass, 1 when one fails or the policy is invalid.
 
+A policy that extends another runs only the examples its own file writes: the parents' pin the parents'
+numbers, which a team's policy usually changes on purpose. --inherited runs those too.
+
   ctxbudget test
-  ctxbudget test my-policy.yaml --json"""
+  ctxbudget test my-policy.yaml --json
+  ctxbudget test team.yaml --inherited"""
 ORDER = 15
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", metavar="POLICY", help="policy file (default: as --policy)")
+    parser.add_argument("--inherited", action="store_true",
+                        help="also run the examples inherited from the policies it extends")
     add_policy(parser)
     add_json(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json, say, table
-    from engine.golden import run_examples
+    from engine.golden import inherited_count, knows_origins, run_examples
     from engine.policy import load_policy
 
     policy = load_policy(args.file or args.policy)
-    results = run_examples(policy)
+    if not knows_origins(policy):  # a cached entry from before: read the chain again
+        policy = load_policy(args.file or args.policy, cache=False)
+    results = run_examples(policy, inherited=args.inherited)
     failed = [r for r in results if not r.passed]
+    not_run = 0 if args.inherited else inherited_count(policy)
     if args.json:
         print_json({"policy": policy.source, "passed": len(results) - len(failed), "failed": len(failed),
-                    "results": [r.to_dict() for r in results]})
+                    "inherited_not_run": not_run, "results": [r.to_dict() for r in results]})
         return 1 if failed else 0
     if failed:
-        table(["kind", "#", "subject", "expected", "actual"],
-              [(r.kind, r.index, r.subject, _show(r.expected), r.detail or _show(r.actual)) for r in failed],
-              title="failed examples")
-    say(f"{policy.source}: {len(results) - len(failed)} of {len(results)} examples pass")
+        headers = ["kind", "#", "subject", "expected", "actual"] + (["from"] if args.inherited else [])
+        rows = [(r.kind, r.index, r.subject, _show(r.expected), r.detail or _show(r.actual), r.origin or "(own)")
+                for r in failed]
+        table(headers, [row[:len(headers)] for row in rows], title="failed examples")
+    say(_summary(policy.source, len(results), len(failed), not_run))
     return 1 if failed else 0
+
+
+def _summary(source: str, ran: int, failed: int, not_run: int) -> str:
+    if not not_run:
+        return f"{source}: {ran - failed} of {ran} examples pass"
+    skipped = f"{not_run} inherited example{'s' if not_run != 1 else ''} not run (--inherited runs them)"
+    if not ran:
+        return f"{source}: no examples of its own; {skipped}"
+    return f"{source}: {ran - failed} of {ran} examples pass; {skipped}"
 
 
 def _show(value: object) -> str:
