@@ -28,7 +28,9 @@ def policy():
 def test_the_same_answers_as_the_scanner_on_the_known_logs(policy, tmp_path, fmt):
     log = write_known_log(tmp_path / "k.jsonl", fmt)
     duck = analyze(policy, log).to_dict()
-    assert duck == analyze(policy, log, engine="scan").to_dict()
+    scan = analyze(policy, log, engine="scan").to_dict()
+    assert duck.pop("tiers")["medium"]["runs"] == 295 and scan.pop("tiers") is None
+    assert duck == scan
     assert (duck["runs"], duck["skipped_lines"], len(duck["agents"])) == (295, 0, 5)
 
 
@@ -61,6 +63,7 @@ def _mangled(tmp_path: Path) -> Path:
 def test_bad_lines_are_skipped_counted_and_located_as_the_scanner_does(policy, tmp_path):
     log = _mangled(tmp_path)
     duck, scan = analyze(policy, log).to_dict(), analyze(policy, log, engine="scan").to_dict()
+    del duck["tiers"], scan["tiers"]
     assert duck["skipped_lines"] == scan["skipped_lines"] == 25
     assert [s["line"] for s in duck["skipped"]] == [s["line"] for s in scan["skipped"]]
     assert duck["skipped"][0] == {"line": 2, "reason": "not JSON (Expecting value: line 1 column 1 (char 0))"}
@@ -191,3 +194,30 @@ def test_a_parquet_folder_honours_the_period(policy, tmp_path):
     since, until = datetime(2025, 10, 2, tzinfo=timezone.utc), datetime(2025, 10, 3, 6, tzinfo=timezone.utc)
     assert analyze(policy, tmp_path / "out", since=since, until=until).to_dict()["agents"] == \
         analyze(policy, log, since=since, until=until).to_dict()["agents"]
+
+
+def test_tier_provenance(policy, tmp_path, capsys):
+    from engine.cli import main
+
+    def run_at(tier, source, confidence, usage=0.5):
+        record = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, int(20000 * usage),
+                               {"global": int(20000 * usage)}, tier=tier)
+        return dict(record, tier_source=source, confidence=confidence)
+
+    records = ([run_at("medium", "detected", 0.8)] * 6 + [run_at("medium", "given", None, 1.2)] * 2
+               + [run_at("complex", "default", None)] + [native_record(START, "specialists/dbt-expert",
+                                                                        "specialist-narrow", 20000, 100, {})])
+    log = tmp_path / "p.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    tiers = analyze(policy, log).to_dict()["tiers"]
+    assert list(tiers) == ["medium", "complex"]
+    assert tiers["medium"] == {"runs": 9, "mean_usage": round((6 * 0.5 + 2 * 1.2 + 0.005) / 9, 4), "exceeded": 2,
+                               "exceedance_rate": round(2 / 9, 4),
+                               "sources": {"detected": 6, "given": 2, "default": 0, "unknown": 1},
+                               "detected_share": round(6 / 9, 4), "given_share": round(2 / 9, 4),
+                               "mean_confidence": 0.8}
+    assert tiers["complex"]["sources"]["default"] == 1 and tiers["complex"]["mean_confidence"] is None
+    assert main(["analyze", "--log", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "tiers: where each run's tier came from" in out
+    assert "medium      9  60.1 %       22.2 %    66.7 %  22.2 %             0.80" in out

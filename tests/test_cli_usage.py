@@ -98,7 +98,8 @@ def test_analyze_json(capsys):
                        "--json")
     data = json.loads(out)
     assert code == 0 and list(data) == ["log", "since", "until", "runs", "skipped_lines", "skipped", "overall",
-                                        "agents"]
+                                        "agents", "tiers"]
+    assert data["tiers"] is None  # per tier across agents: not with --agent
     assert (data["runs"], data["skipped_lines"], list(data["agents"])) == (3, 1, ["specialists/dbt-expert"])
     assert data["since"] == "2025-10-13T00:00:00+00:00"
     assert data["agents"]["specialists/dbt-expert"] == {
@@ -453,4 +454,9 @@ def test_recommend_counts_the_changes_apply_makes(capsys, workdir):
 @pytest.mark.parametrize("argv", [["analyze"], ["analyze", "--json"], ["recommend", "--json"],
                                   ["report", "--period", "week", "--until", "2025-10-15"]])
 def test_both_engines_print_the_same(capsys, argv):
-    assert run(capsys, *argv, "--log", "tiny.jsonl") == run(capsys, *argv, "--log", "tiny.jsonl", "--engine", "scan")
+    duck, scan = run(capsys, *argv, "--log", "tiny.jsonl"), run(capsys, *argv, "--log", "tiny.jsonl", "--engine", "scan")
+    if argv == ["analyze", "--json"]:  # only DuckDB reads the per-tier provenance
+        duck_data, scan_data = json.loads(duck[1]), json.loads(scan[1])
+        assert scan_data.pop("tiers") is None and duck_data.pop("tiers")["medium"]["sources"]["unknown"] == 3
+        duck, scan = (duck[0], duck_data, duck[2]), (scan[0], scan_data, scan[2])
+    assert duck == scan

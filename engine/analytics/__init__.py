@@ -70,6 +70,7 @@ class Analysis:
     overall: UsageStats
     agents: dict[str, AgentAnalysis]
     tier_order: dict[str, int] = field(default_factory=dict)
+    tiers: dict[str, dict] | None = None  # per tier across agents, with provenance (None: the engine lacks it)
 
     def to_dict(self) -> dict:
         """The ``analyze --json`` contract."""
@@ -83,6 +84,8 @@ class Analysis:
             "skipped": [s.to_dict() for s in self.skipped],
             "overall": overall,
             "agents": {name: a.to_dict(self.tier_order) for name, a in self.agents.items()},
+            "tiers": None if self.tiers is None else _ordered({t: _rounded(v) for t, v in self.tiers.items()},
+                                                              self.tier_order),
         }
 
 
@@ -122,8 +125,11 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
     overall = UsageStats()
     for item in agents.values():
         overall.merge(item.stats)
+    tiers = scan.tiers
+    if tiers is not None and wanted is not None:  # per tier across agents: only when all agents are read
+        tiers = None
     return Analysis(os.fspath(log), overall.runs, scan.skipped_lines, scan.skipped, since, until, overall,
-                    agents, {t.id: t.rank for t in policy.tiers})
+                    agents, {t.id: t.rank for t in policy.tiers}, tiers)
 
 
 def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
@@ -193,6 +199,14 @@ def _profile_by_budget(policy: Any, agent: str, tier: str, budget: int) -> str:
 
 OTHER_PROFILE = "(another profile)"
 """Runs that name no profile and whose budget is not the agent's current profile's at their tier."""
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4) + 0.0
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    return value
 
 
 def _ordered(tiers: dict[str, dict], order: Mapping[str, int]) -> dict[str, dict]:

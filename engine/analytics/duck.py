@@ -96,9 +96,22 @@ def scan_files(files: Sequence[str], since: datetime | None, until: datetime | N
     try:
         _fold(con, result)
         _skipped(con, result, [f for f in files if not is_parquet(f)])
+        result.tiers = _tiers(con)
     finally:
         con.close()
     return result
+
+
+def _tiers(con: Any) -> dict[str, dict]:
+    """Per tier: runs, usage, exceedance and provenance (``sql/tiers.sql``)."""
+    found = {}
+    for tier, runs, mean, exceeded, detected, given, default, unknown, confidence in con.execute(
+            sql("tiers")).fetchall():
+        found[tier] = {"runs": runs, "mean_usage": mean, "exceeded": exceeded, "exceedance_rate": exceeded / runs,
+                       "sources": {"detected": detected, "given": given, "default": default, "unknown": unknown},
+                       "detected_share": detected / runs, "given_share": given / runs,
+                       "mean_confidence": confidence}
+    return found
 
 
 def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None) -> Any:

@@ -78,6 +78,14 @@ def print_analysis(analysis) -> None:  # noqa: ANN001 - an engine.analytics.Anal
           [(name, tier, t["runs"], pct(t["mean_usage"]), pct(t["exceedance_rate"]))
            for name, a in agents.items() for tier, t in a["tiers"].items()],
           title="usage per tier", right=(2, 3, 4))
+    tiers = data.get("tiers") or {}
+    if any(t["sources"]["detected"] + t["sources"]["given"] + t["sources"]["default"] for t in tiers.values()):
+        say()
+        table(["tier", "runs", "mean", "over budget", "detected", "given", "mean confidence"],
+              [(tier, t["runs"], pct(t["mean_usage"]), pct(t["exceedance_rate"]), pct(t["detected_share"]),
+                pct(t["given_share"]), "" if t["mean_confidence"] is None else f"{t['mean_confidence']:.2f}")
+               for tier, t in tiers.items()],
+              title="tiers: where each run's tier came from", right=(1, 2, 3, 4, 5, 6))
     say()
     table(["agent", "scope", "tokens", "share", "weight", "drift"],
           [(name, scope, s["tokens"], pct(s["share"]), "" if s["weight"] is None else pct(s["weight"]),
