@@ -71,6 +71,7 @@ class Analysis:
     agents: dict[str, AgentAnalysis]
     tier_order: dict[str, int] = field(default_factory=dict)
     tiers: dict[str, dict] | None = None  # per tier across agents, with provenance (None: the engine lacks it)
+    daily: list[tuple[str, str, int, int]] | None = None  # (UTC day, agent as logged, runs, exceeded); DuckDB only
 
     def to_dict(self) -> dict:
         """The ``analyze --json`` contract."""
@@ -129,7 +130,7 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
     if tiers is not None and wanted is not None:  # per tier across agents: only when all agents are read
         tiers = None
     return Analysis(os.fspath(log), overall.runs, scan.skipped_lines, scan.skipped, since, until, overall,
-                    agents, {t.id: t.rank for t in policy.tiers}, tiers)
+                    agents, {t.id: t.rank for t in policy.tiers}, tiers, scan.daily)
 
 
 def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:

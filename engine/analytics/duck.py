@@ -97,6 +97,7 @@ def scan_files(files: Sequence[str], since: datetime | None, until: datetime | N
         _fold(con, result)
         _skipped(con, result, [f for f in files if not is_parquet(f)])
         result.tiers = _tiers(con)
+        result.daily = [tuple(row) for row in con.execute(sql("daily")).fetchall()]
     finally:
         con.close()
     return result

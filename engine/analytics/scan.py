@@ -38,6 +38,7 @@ class LogScan:
     skipped_lines: int = 0
     skipped: list[SkippedLine] = field(default_factory=list)
     tiers: dict[str, dict] | None = None  # per tier with provenance (the DuckDB engine reads it; None: not read)
+    daily: list[tuple[str, str, int, int]] | None = None  # (day, agent as logged, runs, exceeded); DuckDB only
 
     def merge_totals(self, other: "LogScan") -> None:
         """Add ``other``'s runs and skipped-line count (not its line numbers, which depend on order)."""

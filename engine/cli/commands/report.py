@@ -7,11 +7,12 @@ import argparse
 from engine.cli.log_options import add_log
 from engine.cli.options import add_policy
 
-HELP = "the weekly usage summary or the monthly recommendations, as Markdown or JSON"
+HELP = "the weekly usage summary or the monthly recommendations, as Markdown, JSON or an HTML page"
 DESCRIPTION = """\
 A report for a schedule: `week` summarises the last 7 days of the usage log (per agent and per tier, with a
 watch list of agents past the policy's thresholds); `month` covers 30 days and adds one recommendation per
-agent. Markdown by default (for a chat message, an issue or a wiki page), JSON with --format json.
+agent. Markdown by default (for a chat message, an issue or a wiki page), JSON with --format json, one
+self-contained HTML page with charts with --format html.
 
   ctxbudget report --period week > weekly.md
   0 6 * * 0  ctxbudget report --period week --log /var/log/agents/usage.jsonl > ~/reports/week-$(date +\\%F).md
@@ -22,7 +23,8 @@ ORDER = 54
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period", choices=("week", "month"), required=True, help="week (7 days) or month (30)")
-    parser.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
+    parser.add_argument("--format", choices=("md", "json", "html"), default="md",
+                        help="md (default), json, or html (one self-contained page with charts; needs plotly)")
     parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
     parser.add_argument("--until", type=_date, metavar="DATE", help="the end of the period (default: now)")
     add_log(parser, engine=True)
@@ -59,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     report_skipped(report.analysis)
     if args.format == "json":
         print_json(report.to_dict())
+    elif args.format == "html":
+        try:
+            page = report.html()
+        except ImportError:
+            raise UsageError("report --format html needs plotly: pip install 'ctxbudget[html]'") from None
+        sys.stdout.write(page)
     else:
         sys.stdout.write(report.markdown())
     return 0
