@@ -52,11 +52,12 @@ class Report:
 
 
 def build_report(policy: Any, log: str | os.PathLike, period: str, until: datetime | None = None,
-                 progress: Progress | None = None, engine: str = "duckdb") -> Report:
+                 progress: Progress | None = None, engine: str = "duckdb", spark_master: str | None = None) -> Report:
     """The report of ``period`` (week or month) ending at ``until``."""
     until = until or datetime.now(timezone.utc)
     since = until - timedelta(days=PERIODS[period])
-    analysis = analyze(policy, log, since=since, until=until, progress=progress, engine=engine)
+    analysis = analyze(policy, log, since=since, until=until, progress=progress, engine=engine,
+                       spark_master=spark_master)
     settings = policy.recommendations
     watch = []
     for name, item in analysis.agents.items():

@@ -90,13 +90,13 @@ class Analysis:
         }
 
 
-ENGINES = ("duckdb", "scan")
-"""How a log is read: DuckDB (the default), or the earlier home-made scanner (kept to compare with)."""
+ENGINES = ("duckdb", "spark", "scan")
+"""How a log is read: DuckDB (the default), Spark (Parquet, for fleets), or the earlier home-made scanner."""
 
 
 def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, until: datetime | None = None,
             agent: str | None = None, jobs: int | None = None, progress: Progress | None = None,
-            engine: str = "duckdb") -> Analysis:
+            engine: str = "duckdb", spark_master: str | None = None) -> Analysis:
     """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``.
 
     ``log`` is a file, a folder of ``*.jsonl`` files, a glob or (DuckDB) a remote URL.
@@ -111,7 +111,7 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             wanted = policy.resolve_agent(agent)
         except LookupFailed as exc:  # perhaps an agent the policy no longer has, known only to the log
             wanted, unknown = agent, exc
-    scan = read_log_scan(log, since, until, engine=engine, jobs=jobs, progress=progress)
+    scan = read_log_scan(log, since, until, engine=engine, jobs=jobs, progress=progress, spark_master=spark_master)
     agents = _by_agent(policy, scan)
     if wanted is not None:
         if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name
@@ -158,11 +158,12 @@ def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
 
 
 def read_log_scan(log: str | os.PathLike, since: datetime | None, until: datetime | None, engine: str = "duckdb",
-                  jobs: int | None = None, progress: Progress | None = None) -> LogScan:
+                  jobs: int | None = None, progress: Progress | None = None,
+                  spark_master: str | None = None) -> LogScan:
     """The runs of ``log`` grouped, and its skipped lines, read by ``engine``."""
     if engine == "scan":
         return scan_log(log, since, until, jobs=jobs, progress=progress)
-    if engine != "duckdb":
+    if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
     from engine.analytics import duck
 
@@ -170,7 +171,12 @@ def read_log_scan(log: str | os.PathLike, since: datetime | None, until: datetim
     size = sum(os.path.getsize(f) for f in files if not duck.is_remote(f))
     if progress is not None:
         progress(0, size)
-    scan = duck.scan_files(files, since, until)
+    if engine == "spark":
+        from engine.analytics import spark
+
+        scan = spark.scan_files(files, since, until, master=spark_master)
+    else:
+        scan = duck.scan_files(files, since, until)
     if progress is not None:
         progress(size, size)
     return scan

@@ -104,10 +104,13 @@ def scan_files(files: Sequence[str], since: datetime | None, until: datetime | N
 
 
 def _tiers(con: Any) -> dict[str, dict]:
-    """Per tier: runs, usage, exceedance and provenance (``sql/tiers.sql``)."""
+    return tier_rows(con.execute(sql("tiers")).fetchall())
+
+
+def tier_rows(rows: Any) -> dict[str, dict]:
+    """Per tier: runs, usage, exceedance and provenance (the rows of ``sql/tiers.sql``)."""
     found = {}
-    for tier, runs, mean, exceeded, detected, given, default, unknown, confidence in con.execute(
-            sql("tiers")).fetchall():
+    for tier, runs, mean, exceeded, detected, given, default, unknown, confidence in rows:
         found[tier] = {"runs": runs, "mean_usage": mean, "exceeded": exceeded, "exceedance_rate": exceeded / runs,
                        "sources": {"detected": detected, "given": given, "default": default, "unknown": unknown},
                        "detected_share": detected / runs, "given_share": given / runs,
@@ -169,9 +172,14 @@ def _lines_sql(files: Sequence[str]) -> str:
 
 
 def _fold(con: Any, result: Any) -> None:
+    fold(result, con.execute(sql("groups")).fetchall(), con.execute(sql("scopes")).fetchall())
+
+
+def fold(result: Any, group_rows: Any, scope_rows: Any) -> None:
+    """Add the rows of ``groups.sql`` and ``scopes.sql`` (from any engine) to ``result``'s groups."""
     groups = result.groups
     for (agent, profile, key_tier, key_budget, tier, bin_, runs, usage_sum, usage_sq, usage_max, exceeded, failed,
-         tokens, share_runs) in con.execute(sql("groups")).fetchall():
+         tokens, share_runs) in group_rows:
         key = (agent, profile, key_tier, int(key_budget))
         stats = groups.get(key)
         if stats is None:
@@ -189,8 +197,7 @@ def _fold(con: Any, result: Any) -> None:
         by_tier[0] += runs
         by_tier[1] += usage_sum
         by_tier[2] += exceeded
-    for agent, profile, key_tier, key_budget, scope, tokens, share_sum, share_sq, _first in con.execute(
-            sql("scopes")).fetchall():
+    for agent, profile, key_tier, key_budget, scope, tokens, share_sum, share_sq, _first in scope_rows:
         stats = groups[(agent, profile, key_tier, int(key_budget))]
         stats.scopes[scope] = [_number(tokens), share_sum, share_sq]
 

@@ -18,9 +18,11 @@ def add_log(parser: argparse.ArgumentParser, engine: bool = False) -> None:
                              "reads (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
                              "~/.local/state/ctxbudget/usage.jsonl)")
     if engine:
-        parser.add_argument("--engine", choices=("duckdb", "scan"), default="duckdb",
-                            help="duckdb (default; every location) or scan (the earlier in-process scanner; "
-                                 "one local JSONL file)")
+        parser.add_argument("--engine", choices=("duckdb", "spark", "scan"), default="duckdb",
+                            help="duckdb (default; every location), spark (Parquet, e.g. from `ctxbudget export`; "
+                                 "the [spark] extra) or scan (the earlier in-process scanner; one local JSONL file)")
+        parser.add_argument("--spark-master", metavar="URL",
+                            help="with --engine spark: the cluster (default: $CTXBUDGET_SPARK_MASTER, else local[*])")
 
 
 def add_period(parser: argparse.ArgumentParser) -> None:
@@ -106,9 +108,13 @@ def analyze_log(args: argparse.Namespace, policy: Any, since: datetime | None = 
     try:
         with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
             analysis = analyze(policy, path, since=since, until=until, agent=agent, progress=advance,
-                               engine=getattr(args, "engine", "duckdb"))
+                               engine=getattr(args, "engine", "duckdb"), spark_master=getattr(args, "spark_master", None))
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
+    except ImportError as exc:
+        raise UsageError(f"--engine {args.engine} needs {exc.name}: pip install 'ctxbudget[spark]'") from None
+    except ValueError as exc:  # a location the engine cannot read (Spark: not Parquet)
+        raise UsageError(str(exc)) from None
     report_skipped(analysis)
     return analysis
 

@@ -92,7 +92,10 @@ SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        CASE WHEN t_exceeded IS NULL OR t_exceeded = 'NULL' THEN try_cast(loaded AS BIGINT) > try_cast(budget AS BIGINT)
             ELSE exceeded = 'true' END AS exceeded,
        CASE WHEN success IS NULL THEN TRUE ELSE truthy(success) END AS success,  -- missing: it succeeded
-       scope_names, scope_values, coalesce(list_sum(scope_values), 0.0) AS total,
+       -- the scopes in the record's order: [{place, name, tokens}]
+       list_transform(range(len(scope_names)), lambda i: {'place': i + 1, 'name': scope_names[i + 1],
+                                                          'tokens': scope_values[i + 1]}) AS scope_list,
+       coalesce(list_sum(scope_values), 0.0) AS total,
        -- optional: the host that wrote the run, and where its tier came from (absent in older logs)
        CASE WHEN json_type(host) = 'VARCHAR' THEN host ->> '$' END AS host,
        CASE WHEN json_type(tier_source) = 'VARCHAR' THEN tier_source ->> '$' END AS tier_source,

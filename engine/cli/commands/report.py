@@ -55,9 +55,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
             report = build_report(policy, path, args.period, until=args.until, progress=advance,
-                                  engine=args.engine)
+                                  engine=args.engine, spark_master=args.spark_master)
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
+    except ImportError as exc:
+        raise UsageError(f"--engine {args.engine} needs {exc.name}: pip install 'ctxbudget[spark]'") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     report_skipped(report.analysis)
     if args.format == "json":
         print_json(report.to_dict())
