@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import engine
+from engine.apply import plan_changes
 from engine.analytics import analyze
 from engine.budget import split
 from engine.diagnostics import PolicyError
@@ -200,3 +201,45 @@ def test_rules_are_compiled_with_the_policy_and_cached(tmp_path, monkeypatch):
     outputs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
                for _ in range(2)]
     assert outputs == ["5 True True\n", "5 True False\n"]  # the second start reads the cache: no compiler
+
+
+# -- tiers: a multiplier off for every agent, and tasks detected one tier too low ------------------------------
+
+def _runs_at(policy, agent, tier, usages):
+    allocation = policy.allocate(agent, tier)
+    return [native_record(START, allocation.agent, allocation.profile, allocation.budget,
+                          int(allocation.budget * u), {"global": int(allocation.budget * u)}, tier=tier)
+            for u in usages]
+
+
+def test_a_tier_off_for_every_agent_is_the_tiers_fault(policy, tmp_path):
+    records = []
+    for agent in ("dbt-expert", "aws-expert", "data-architect"):  # three profiles, all over budget at complex
+        records += _runs_at(policy, agent, "complex", [1.3] * 15 + [0.9] * 5)
+        records += _runs_at(policy, agent, "medium", [0.8] * 20)
+    recs = recommend(policy, analyze(policy, log_of(tmp_path, records)))
+    [tier] = [r for r in recs if r.action == "adjust-tier"]
+    assert (tier.agent, tier.tier, tier.evidence["multiplier"]) == ("(all agents)", "complex", 1.5)
+    # pooled mean usage 1.2; the middle of the good band is (0.5 + 1) / 2 = 0.75: 1.5 × 1.2 / 0.75 = 2.4
+    assert tier.evidence["proposed_multiplier"] == 2.4 and tier.confidence > 0.9
+    assert tier.reason.endswith("set complex's multiplier 1.5 → 2.4")
+    assert tier.to_dict()["tier"] == "complex"
+    assert "adjust-tier" not in [c.action for c in plan_changes(policy, recs).changes]  # apply does not write it
+
+
+def test_one_agent_off_at_a_tier_is_not_the_tiers_fault(policy, tmp_path):
+    records = _runs_at(policy, "dbt-expert", "complex", [1.3] * 20) + _runs_at(policy, "aws-expert", "complex",
+                                                                                [0.8] * 20)
+    assert not [r for r in recommend(policy, analyze(policy, log_of(tmp_path, records))) if r.action == "adjust-tier"]
+
+
+@pytest.mark.parametrize("complex_usage, diagnosis", [
+    (1.2, "tier-too-low"),        # 1.2 × 30,000 fits multi-system's 40,000 (specialist-narrow, max 50,000)
+    (1.8, "profile-too-small"),   # 1.8 × 30,000 = 54,000 does not
+])
+def test_tasks_detected_one_tier_too_low_are_told_from_a_small_profile(policy, tmp_path, complex_usage, diagnosis):
+    records = (_runs_at(policy, "dbt-expert", "complex", [complex_usage] * 20)
+               + _runs_at(policy, "dbt-expert", "medium", [0.7] * 30))
+    [rec] = [r for r in recommend(policy, analyze(policy, log_of(tmp_path, records))) if r.agent.endswith("dbt-expert")]
+    assert rec.action == "upgrade" and rec.evidence["diagnosis"] == diagnosis
+    assert ("detected one tier too low" in rec.reason) == (diagnosis == "tier-too-low")
