@@ -14,6 +14,10 @@ load past the budget is made and recorded as an exceedance; under ``hard`` it is
 does not have is an error (:class:`~engine.diagnostics.LookupFailed`, with close matches). Leaving the
 block appends a :class:`~engine.usage.UsageRecord` to the usage log, marked failed with the exception's
 message when the block raised.
+
+Recording never costs the caller its result: when the record cannot be written (a full disk, a log that is
+not writable), the error goes to the ``engine.monitor`` logger and to ``run.log_error`` (and
+``run.status().log_error``), and the block's own outcome stands.
 """
 
 from __future__ import annotations
@@ -31,11 +35,20 @@ from typing import Any, Callable, Mapping
 from engine.diagnostics import LookupFailed
 from engine.model import Allocation, Thresholds
 from engine.usage import UsageRecord, append_record, resolve_log_path
+from engine.usage.record import MAX_TOKENS
 
 logger = logging.getLogger("engine.monitor")
 logger.addHandler(logging.NullHandler())  # a library: the application decides where alerts go
 
 _LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
+
+
+def _clip(value: Any, width: int = 40) -> str:
+    """``repr(value)`` for a message, cut to ``width`` (a huge int is described, not written out)."""
+    if type(value) is int and abs(value) >= 10**width:
+        return f"an integer of about {int(abs(value).bit_length() * 0.30103) + 1:,} digits"
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class BudgetExceeded(Exception):
@@ -85,12 +98,13 @@ class RunStatus:
     alerts: tuple[str, ...] = ()
     exceeded: bool = False
     refused_tokens: int = 0
+    log_error: str | None = None  # why the run's usage record could not be written, when it could not
 
     def to_dict(self) -> dict:
         return {"agent": self.agent, "profile": self.profile, "tier": self.tier, "budget": self.budget,
                 "loaded": self.loaded, "usage": self.usage, "remaining": self.remaining,
                 "scopes": dict(self.scopes), "alerts": list(self.alerts), "exceeded": self.exceeded,
-                "refused_tokens": self.refused_tokens}
+                "refused_tokens": self.refused_tokens, "log_error": self.log_error}
 
 
 AlertCallback = Callable[[Alert], Any]
@@ -114,6 +128,7 @@ class Run:
         self.alerts: list[str] = []
         self.refused_tokens = 0
         self.error: str | None = None
+        self.log_error: str | None = None  # set when leaving the monitor block could not write the record
         self._pending = sorted(((v, k) for k, v in thresholds.items()))  # (fraction, level), lowest first
         self._on_alert = on_alert
 
@@ -131,12 +146,18 @@ class Run:
             raise refusal
 
     def try_load(self, scope: str, tokens: int) -> bool:
-        """Like :meth:`load`, but a refused load returns False instead of raising."""
+        """Like :meth:`load`, but a refused load returns False instead of raising. ValueError, before anything
+        is recorded, when ``tokens`` is not a whole number from 0 to :data:`~engine.usage.record.MAX_TOKENS`
+        (a float, NaN, an infinity, a negative number) or ``scope`` is not a non-empty string."""
         return self._load(scope, tokens) is None
 
     def _load(self, scope: str, tokens: int) -> BudgetExceeded | None:
-        if type(tokens) is not int or tokens < 0:
-            raise ValueError(f"tokens must be a non-negative integer, not {tokens!r}")
+        if type(tokens) is not int or not 0 <= tokens <= MAX_TOKENS:
+            raise ValueError(f"tokens must be a whole number from 0 to {MAX_TOKENS:,}, not {_clip(tokens)}")
+        if type(scope) is not str or not scope:
+            raise ValueError(f"a scope is a non-empty string, not {_clip(scope)}")
+        if self.loaded + tokens > MAX_TOKENS:
+            raise ValueError(f"a run loads at most {MAX_TOKENS:,} tokens in all")
         if scope not in self.known_scopes:
             raise unknown_scope(scope, self.known_scopes)
         refusal = self._refusal(scope, tokens)
@@ -174,7 +195,7 @@ class Run:
         a = self.allocation
         return RunStatus(a.agent, a.profile, a.tier, a.budget, self.loaded, self.usage(),
                          max(a.budget - self.loaded, 0), MappingProxyType(dict(self.scopes)), tuple(self.alerts),
-                         self.exceeded, self.refused_tokens)
+                         self.exceeded, self.refused_tokens, self.log_error)
 
     @property
     def exceeded(self) -> bool:
@@ -234,10 +255,10 @@ class Monitor:
         record = self.run.record(time.monotonic() - self._started, self.policy_hash)
         try:
             append_record(self.log, record)
-        except OSError as err:
-            if exc is None:
-                raise
-            logger.error("cannot write the usage record to %s: %s", self.log, err)  # keep the block's error
+        except (OSError, ValueError) as err:  # a full disk must not undo the block's result (or hide its error)
+            reason = getattr(err, "strerror", None) or str(err)
+            self.run.log_error = f"cannot write the usage record to {self.log}: {reason}"
+            logger.error("%s: %s", self.run.allocation.agent, self.run.log_error)
 
 
 def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None = None,

@@ -112,7 +112,7 @@ def test_detect_batch_streams_one_result_per_task(run_cli, monkeypatch, tmp_path
     code, out, err = run_cli("detect", "--batch", "-", "--policy", POLICY)
     assert code == 2  # one bad line
     assert err == "<stdin>:3:10: error: not valid JSON: Expecting property name enclosed in double quotes " \
-                  "[task-json]\n"
+                  "[task-json]\n<stdin>: 1 bad line skipped, 3 tasks answered\n"
     results = [json.loads(line) for line in out.splitlines()]
     assert [(r["id"], r["tier"], r["boost"], [s["id"] for s in r["signals"]]) for r in results] == [
         (1, "simple", 0, ["dbt", "lookup"]), ("t7", "multi-system", 1, ["diagnosis", "several-agents"]),

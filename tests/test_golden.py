@@ -128,25 +128,23 @@ def test_an_own_example_naming_an_unknown_agent_is_still_invalid(tmp_path: Path,
     assert code == 1 and "[unknown-agent]" in out and f"{path}:9:" in out
 
 
-def test_a_cache_entry_that_does_not_know_the_origins_is_not_trusted_for_them(tmp_path: Path, monkeypatch,
-                                                                              run_cli) -> None:
-    """An entry written before origins were kept (or of another shape) would make every inherited example
-    look like the policy's own: `ctxbudget test` then reads the chain again."""
+def test_a_cache_entry_that_does_not_know_the_origins_is_a_miss(tmp_path: Path, monkeypatch, run_cli) -> None:
+    """An entry without the origins (edited by hand, its checksum recomputed) would make every inherited example
+    look like the policy's own: the cache treats it as a miss and reads the chain again."""
+    from engine.policy import cache as policy_cache
+
     cache = tmp_path / "cache"
     monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(cache))
     monkeypatch.delenv("CTXBUDGET_NO_CACHE", raising=False)
     path = _write(tmp_path, "team.yaml", TEAM)
     load_policy(path)
-    edited = 0
-    for entry in cache.rglob("*.json"):
-        found = json.loads(entry.read_text(encoding="utf-8"))
-        if "example_origins" in found.get("artifacts", {}):
-            del found["artifacts"]["example_origins"]
-            entry.write_text(json.dumps(found), encoding="utf-8")
-            edited += 1
-    assert edited == 1
-    stale = load_policy(path)
-    assert inherited_count(stale) == 0  # the stale entry was used, and knows nothing
+    [entry] = cache.glob("*.entry")
+    found = json.loads(entry.read_bytes().partition(b"\n")[2])
+    del found["artifacts"]["example_origins"]
+    body = json.dumps(found).encode()
+    entry.write_bytes(f"{policy_cache.FORMAT} {policy_cache.sha256(body).hexdigest()}\n".encode() + body)
+    assert inherited_count(load_policy(path)) == 22
+    assert "example_origins" in json.loads(entry.read_bytes().partition(b"\n")[2])["artifacts"]  # rewritten
     code, out, _ = run_cli("test", str(path))
     assert code == 0 and "no examples of its own; 22 inherited examples not run" in out
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 
 import pytest
 
@@ -57,7 +59,8 @@ def test_status(policy):
     assert status.to_dict() == {
         "agent": "specialists/dbt-expert", "profile": "specialist-narrow", "tier": "complex", "budget": 30000,
         "loaded": 19000, "usage": 19000 / 30000, "remaining": 11000,
-        "scopes": {"global": 7000, "agent_patterns": 12000}, "alerts": [], "exceeded": False, "refused_tokens": 0}
+        "scopes": {"global": 7000, "agent_patterns": 12000}, "alerts": [], "exceeded": False, "refused_tokens": 0,
+        "log_error": None}
 
 
 def read(log):
@@ -141,11 +144,36 @@ def test_the_tier_of_a_task(policy, task, tier, detects, expected):
     assert run.status().tier == expected
 
 
-@pytest.mark.parametrize("tokens", [-1, 1.5, "10"])
-def test_bad_token_counts_are_refused(policy, tokens):
-    with policy.monitor("dbt-expert", log=False) as run:
-        with pytest.raises(ValueError, match="non-negative integer"):
+@pytest.mark.parametrize("tokens", [-1, 1.5, "10", float("nan"), float("inf"), float("-inf"), True, 2**53,
+                                    pytest.param(10**5000, id="5001-digits"), pytest.param(-10**5000, id="-5001-digits")])
+def test_bad_token_counts_are_refused_before_anything_is_recorded(policy, tokens, tmp_path):
+    log = tmp_path / "u.jsonl"
+    with policy.monitor("dbt-expert", log=log) as run:
+        run.load("global", 10)
+        with pytest.raises(ValueError, match="tokens must be a whole number from 0 to 9,007,199,254,740,991"):
             run.load("global", tokens)
+        with pytest.raises(ValueError, match="whole number"):
+            run.try_load("agent_patterns", tokens)
+        assert (run.loaded, dict(run.scopes)) == (10, {"global": 10})
+    assert json.loads(log.read_text())["scopes"] == {"global": 10}
+
+
+@pytest.mark.parametrize("scope", ["", None, 3])
+def test_a_scope_is_a_non_empty_string(policy, scope):
+    with policy.monitor("dbt-expert", log=False) as run:
+        with pytest.raises(ValueError, match="a scope is a non-empty string"):
+            run.load(scope, 10)
+        assert run.loaded == 0
+
+
+def test_a_run_loads_at_most_max_tokens_in_all(policy):
+    from engine.usage.record import MAX_TOKENS
+
+    with policy.monitor("dbt-expert", log=False) as run:
+        run.load("global", MAX_TOKENS)
+        with pytest.raises(ValueError, match="at most"):
+            run.load("global", 1)
+        assert run.loaded == MAX_TOKENS
 
 
 def test_an_unwritable_log_does_not_hide_the_blocks_error(policy, tmp_path, caplog):
@@ -155,9 +183,48 @@ def test_an_unwritable_log_does_not_hide_the_blocks_error(policy, tmp_path, capl
         with policy.monitor("dbt-expert", log=blocker / "u.jsonl"):
             raise KeyError("x")
     assert "cannot write the usage record" in caplog.text
-    with pytest.raises(OSError):
-        with policy.monitor("dbt-expert", log=blocker / "u.jsonl"):
-            pass
+
+
+def _disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("how", ["not a folder", "disk full", "/dev/full", "record too large"])
+def test_a_failed_log_write_keeps_the_blocks_result(policy, tmp_path, caplog, monkeypatch, how):
+    """Disk full (or any unwritable log) after a successful block: no exception, the caller keeps its result;
+    the failure goes to logging (ERROR, engine.monitor) and to the run's status."""
+    import engine.usage.log
+
+    log = tmp_path / "u.jsonl"
+    if how == "not a folder":
+        (tmp_path / "file").write_text("")
+        log = tmp_path / "file" / "u.jsonl"
+    elif how == "disk full":
+        monkeypatch.setattr(engine.usage.log.os, "write", _disk_full)
+    elif how == "/dev/full":
+        if not os.path.exists("/dev/full"):
+            pytest.skip("no /dev/full on this system")
+        log = "/dev/full"
+    result = None
+    with caplog.at_level(logging.ERROR, logger="engine.monitor"):
+        with policy.monitor("dbt-expert", tier="medium", log=log) as run:
+            run.load("global", 1200)
+            if how == "record too large":
+                run.fail("x" * (2 << 20))  # over the log's 1 MiB line limit
+            result = "the caller's answer"
+    assert result == "the caller's answer"
+    assert run.log_error is not None and run.log_error.startswith("cannot write the usage record to ")
+    assert run.status().log_error == run.log_error and run.status().to_dict()["log_error"] == run.log_error
+    assert [r.levelno for r in caplog.records] == [logging.ERROR]
+    assert run.log_error in caplog.records[0].getMessage()
+    if how == "disk full":
+        assert "No space left on device" in run.log_error
+
+
+def test_a_written_record_leaves_no_log_error(policy, tmp_path):
+    with policy.monitor("dbt-expert", tier="medium", log=tmp_path / "u.jsonl") as run:
+        run.load("global", 1200)
+    assert run.log_error is None and run.status().log_error is None
 
 
 @pytest.mark.parametrize("task, tier", [

@@ -174,3 +174,44 @@ def test_the_log_location(tmp_path, monkeypatch, explicit, env, configured, expe
 def test_the_default_log_is_per_user(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     assert default_log_path() == tmp_path / "ctxbudget" / "usage.jsonl"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("tokens_loaded", -1, "tokens_loaded must be a whole number"),
+    ("tokens_loaded", 2**53, "tokens_loaded must be a whole number"),
+    ("tokens_loaded", 1.0, "tokens_loaded must be a whole number"),
+    ("refused_tokens", True, "refused_tokens must be a whole number"),
+    ("scopes", {"global": float("nan")}, "per-scope tokens"),
+    ("scopes", {"global": -5}, "per-scope tokens"),
+    ("usage", float("inf"), "usage must be a finite non-negative number"),
+    ("usage", float("nan"), "usage must be a finite non-negative number"),
+    ("duration_s", float("inf"), "duration_s must be a finite"),
+    ("duration_s", -1.0, "duration_s must be a finite"),
+    ("tier", 3, "tier must be a string"),
+    ("budget", -1, "budget must be a non-negative integer"),
+])
+def test_a_record_no_log_should_hold_is_a_value_error(field, value, message) -> None:
+    """The Python API refuses such a record before anything is written (CorruptRecord is a ValueError)."""
+    import dataclasses
+
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(RECORD, **{field: value})
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"tokens_loaded": 1e400}, "budget and tokens loaded"),
+    ({"scopes": {"global": 1e400}}, "per-scope tokens"),
+    ({"scopes": {"global": -3}}, "per-scope tokens"),
+    ({"refused_tokens": "many"}, "'refused_tokens' must be a non-negative integer"),
+    ({"refused_tokens": 1e400}, "'refused_tokens' must be a non-negative integer"),
+    ({"usage": 10**400}, "usage must be a non-negative number"),
+])
+def test_hostile_numbers_in_a_log_line_are_corrupt_records(change, reason) -> None:
+    line = {**RECORD.to_dict(), **change}
+    with pytest.raises(CorruptRecord, match=reason):
+        UsageRecord.from_dict(json.loads(json.dumps(line)))
+
+
+def test_an_odd_duration_in_a_log_line_is_dropped() -> None:
+    for duration in (float("inf"), 10**400, -1, True, "1.5"):
+        assert UsageRecord.from_dict({**RECORD.to_dict(), "duration_s": duration}).duration_s is None

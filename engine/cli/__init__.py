@@ -158,12 +158,12 @@ def _asks_json(argv: Sequence[str]) -> bool:
 def _json_error(code: str, message: str, exit_code: int, problems: Sequence[dict] = (), kind: str | None = None,
                 name: str | None = None, suggestions: Sequence[str] = ()) -> None:
     """An error as one line of JSON on stdout (the shape is in this module's documentation)."""
-    import json
+    from engine.cli.output import json_line
 
     error = {"code": code, "message": message, "exit_code": exit_code, "problems": list(problems), "kind": kind,
              "name": name, "suggestions": list(suggestions)}
     try:
-        sys.stdout.write(json.dumps({"error": error}, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_line({"error": error}) + "\n")
         sys.stdout.flush()
     except (BrokenPipeError, ValueError):  # stdout closed: the text on stderr has said it
         pass

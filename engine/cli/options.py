@@ -29,18 +29,20 @@ def add_context(parser: argparse.ArgumentParser) -> None:
 
 
 def context_from(args: argparse.Namespace) -> dict | None:
-    """The ``--context`` object, or None; UsageError when it is not a JSON object."""
-    import json
-
+    """The ``--context`` object, or None; UsageError when it is not a JSON object (or not one within the bounds
+    of :func:`engine.jsonio.loads`: nesting, size, number range)."""
     from engine.diagnostics import UsageError
+    from engine.jsonio import JSONInputError, loads
 
     raw = getattr(args, "context", None)
     if raw is None:
         return None
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--context: not valid JSON ({exc.msg} at column {exc.colno})") from None
+        value = loads(raw)
+    except JSONInputError as exc:
+        where = f" at column {exc.colno}" if exc.lineno == 1 else f" at line {exc.lineno} column {exc.colno}" \
+            if exc.lineno else ""
+        raise UsageError(f"--context: not valid JSON ({exc.msg}{where})") from None
     if not isinstance(value, dict):
         raise UsageError("--context: must be a JSON object, such as '{\"agent_count\": 2}'")
     return value

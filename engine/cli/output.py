@@ -1,16 +1,29 @@
 """Printing results: JSON for machines; rich tables on a terminal; plain aligned text when piped or when
-``NO_COLOR`` is set (rich is then not even imported)."""
+``NO_COLOR`` is set (rich is then not even imported).
+
+Every command's JSON goes through :func:`print_json` or :func:`json_line` (that is, :func:`engine.jsonio.dumps`):
+strict JSON, where a non-finite float (NaN, an infinity) is written as ``null``.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any, Sequence
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    """``value`` as indented strict JSON on stdout."""
+    from engine.jsonio import dumps
+
+    sys.stdout.write(dumps(value, indent=2) + "\n")
+
+
+def json_line(value: Any) -> str:
+    """``value`` as strict JSON on one line (a JSONL record, without its newline)."""
+    from engine.jsonio import dumps
+
+    return dumps(value)
 
 
 def fancy() -> bool:

@@ -42,6 +42,8 @@ RULES: dict[str, str] = {
     "signal-no-effect": "(warning) a signal with no weights, boost or group that no condition names",
     "pattern-set-too-large": "the words and patterns of all signals do not fit in one matcher",
     # task files read by detect --batch, accuracy and bench
+    "task-encoding": "a line of a task file is not UTF-8 text",
+    "task-too-long": "a line of a task file is longer than 4 MiB",
     "task-json": "a line starting with { is not valid JSON",
     "task-shape": "a task line lacks a string \"text\", or has a wrongly typed field",
     "task-label": "a labelled task (accuracy) is not a JSON object with \"text\" and \"tier\"",

@@ -18,6 +18,10 @@ class CorruptRecord(ValueError):
     """A line that is JSON but not a usage record (the reason is the message)."""
 
 
+MAX_TOKENS = 2**53 - 1
+"""The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact."""
+
+
 class RecordFields(NamedTuple):
     """What analytics read from a record, whichever format it was written in."""
 
@@ -65,7 +69,7 @@ def record_fields(obj: Any) -> RecordFields:
         raise CorruptRecord("'agent' must be a non-empty string")
     if type(timestamp) is not str:
         raise CorruptRecord("'timestamp' must be a string")
-    if type(budget) is not int or type(loaded) is not int or budget < 0 or loaded < 0:
+    if type(budget) is not int or type(loaded) is not int or budget < 0 or not 0 <= loaded <= MAX_TOKENS:
         raise CorruptRecord("budget and tokens loaded must be non-negative integers")
     if usage is None:
         usage = loaded / budget if budget > 0 else 0.0
@@ -73,6 +77,9 @@ def record_fields(obj: Any) -> RecordFields:
         raise CorruptRecord("usage must be a non-negative number")
     if type(scopes) is not dict:
         raise CorruptRecord("per-scope tokens must be a mapping")
+    for tokens in scopes.values():
+        if type(tokens) is not int or not 0 <= tokens <= MAX_TOKENS:
+            raise CorruptRecord("per-scope tokens must be non-negative integers")
     if exceeded is None:
         exceeded = loaded > budget
     elif type(exceeded) is not bool or type(success) is not bool:
@@ -87,9 +94,31 @@ _INFINITY = float("inf")
 
 
 def _scope_tokens(scopes: Mapping[str, Any]) -> dict[str, int]:
-    if not all(type(t) is int and t >= 0 for t in scopes.values()):
+    if not all(type(t) is int and 0 <= t <= MAX_TOKENS for t in scopes.values()):
         raise CorruptRecord("per-scope tokens must be non-negative integers")
     return dict(scopes)
+
+
+def _whole(value: Any) -> bool:
+    """Whether ``value`` is a token count: an int (not a bool) from 0 to MAX_TOKENS."""
+    return type(value) is int and 0 <= value <= MAX_TOKENS
+
+
+def _fraction(value: Any) -> float:
+    """The usage of a record as a float; CorruptRecord when it is too large for one."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise CorruptRecord("usage must be a non-negative number") from None
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration read from a log line: a finite non-negative number, else None."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
+        return float(value)
+    if type(value) is float and 0 <= value < _INFINITY:
+        return value
+    return None
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -110,6 +139,32 @@ class UsageRecord:
     ``usage`` is ``tokens_loaded / budget`` as a fraction. ``exceeded`` means the run wanted more than its
     budget: it loaded more (soft enforcement) or a load was refused (hard enforcement, ``refused_tokens``).
     """
+
+    def __post_init__(self) -> None:
+        """:class:`CorruptRecord` (a ValueError) for a record no log should hold: token counts that are not whole
+        numbers from 0 to :data:`MAX_TOKENS`, a usage or duration that is negative, NaN or infinite, wrongly
+        typed fields. (Written before the fields; dataclass runs it after setting them all.)"""
+        if not isinstance(self.timestamp, datetime):
+            raise CorruptRecord(f"timestamp must be a datetime, not {type(self.timestamp).__name__}")
+        for name in ("agent", "profile", "tier"):
+            if type(getattr(self, name)) is not str:
+                raise CorruptRecord(f"{name} must be a string, not {type(getattr(self, name)).__name__}")
+        if type(self.budget) is not int or self.budget < 0:
+            raise CorruptRecord("budget must be a non-negative integer")
+        for name in ("tokens_loaded", "refused_tokens"):
+            if not _whole(getattr(self, name)):
+                raise CorruptRecord(f"{name} must be a whole number from 0 to {MAX_TOKENS:,}")
+        if not all(type(s) is str and _whole(t) for s, t in self.scopes.items()):
+            raise CorruptRecord(f"per-scope tokens must be whole numbers from 0 to {MAX_TOKENS:,}, by scope name")
+        if type(self.usage) not in (int, float) or not 0 <= self.usage < _INFINITY:
+            raise CorruptRecord(f"usage must be a finite non-negative number, not {self.usage!r}")
+        if self.duration_s is not None and (type(self.duration_s) not in (int, float)
+                                            or not 0 <= self.duration_s < _INFINITY):
+            raise CorruptRecord(f"duration_s must be a finite non-negative number, not {self.duration_s!r}")
+        if type(self.exceeded) is not bool or type(self.success) is not bool:
+            raise CorruptRecord("exceeded and success must be True or False")
+        if not all(type(a) is str for a in self.alerts):
+            raise CorruptRecord("alerts must be strings")
 
     timestamp: datetime
     agent: str
@@ -160,7 +215,9 @@ class UsageRecord:
         alerts = [] if alerts is None else alerts
         if not isinstance(alerts, list) or not all(isinstance(a, str) for a in alerts):
             raise CorruptRecord("alerts must be a list of strings")
-        duration = obj.get("duration_s")
+        refused = obj.get("refused_tokens") or 0
+        if not _whole(refused):
+            raise CorruptRecord("'refused_tokens' must be a non-negative integer")
         error = obj.get("error")
         return cls(
             timestamp=timestamp,
@@ -169,12 +226,12 @@ class UsageRecord:
             tier=fields.tier,
             budget=fields.budget,
             tokens_loaded=fields.tokens_loaded,
-            usage=float(fields.usage),
+            usage=_fraction(fields.usage),
             exceeded=fields.exceeded,
             scopes=MappingProxyType(_scope_tokens(fields.scopes)),
             alerts=tuple(SEED_ALERTS.get(a, a) for a in alerts) if seed else tuple(alerts),
-            refused_tokens=int(obj.get("refused_tokens") or 0),
-            duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+            refused_tokens=refused,
+            duration_s=_seconds(obj.get("duration_s")),
             success=fields.success,
             error=error if isinstance(error, str) else None,
             policy_hash=obj.get("policy_hash") if isinstance(obj.get("policy_hash"), str) else None,

@@ -13,7 +13,10 @@ accuracy, precision and recall per tier, the confusion matrix, and the misclassi
 exit 1 when the accuracy is below X (a CI gate); a bad line exits 2.
 
   ctxbudget accuracy ../shared/data/complexity-dev.jsonl --min 0.8
-  ctxbudget accuracy labels.jsonl --policy ctxbudget.yaml --json"""
+  ctxbudget accuracy labels.jsonl --policy ctxbudget.yaml --json
+
+A bad line (not UTF-8, not JSON, no "text" or "tier", an unknown tier) is reported on stderr as
+path:line:col and left out; every other line is still measured and the report shown."""
 ORDER = 40
 
 
@@ -35,15 +38,19 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--min takes a fraction between 0 and 1")
     policy = policy_from(args)
     tasks, problems = _labelled(args.labels, {t.id for t in policy.tiers})
+    for problem in problems:
+        print(problem.format(), file=sys.stderr)
     if problems:
-        for problem in problems:
-            print(problem.format(), file=sys.stderr)
-        return 2
+        print(f"{args.labels}: {len(problems):,} bad line{'s' if len(problems) > 1 else ''} left out, "
+              f"{len(tasks):,} labelled task{'s' if len(tasks) != 1 else ''} measured", file=sys.stderr)
+        if not tasks:
+            return 2
     report = measure(policy, tasks)
     below = args.min is not None and report.accuracy < args.min
+    code = 2 if problems else 1 if below else 0
     if args.json:
-        print_json({**report.to_dict(), "min": args.min, "passed": not below})
-        return 1 if below else 0
+        print_json({**report.to_dict(), "min": args.min, "passed": not below, "bad_lines": len(problems)})
+        return code
     say(f"{args.labels}: {report.correct} of {report.total} tasks detected as labelled — accuracy "
         f"{report.accuracy:.1%}" + (f" (minimum {args.min:.1%})" if args.min is not None else ""))
     table(["tier", "precision", "recall", "tasks"],
@@ -57,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
               title="misclassified")
     if below:
         say(f"accuracy {report.accuracy:.1%} is below the minimum {args.min:.1%}")
-    return 1 if below else 0
+    return code
 
 
 def _labelled(path: str, tiers: set[str]) -> tuple[list, list]:
@@ -66,7 +73,7 @@ def _labelled(path: str, tiers: set[str]) -> tuple[list, list]:
 
     tasks, problems = [], []
     try:
-        with open(path, encoding="utf-8") as stream:
+        with open(path, "rb") as stream:  # each line decoded on its own: a bad byte costs one line
             for item in read_tasks(stream, path):
                 if not isinstance(item, TaskLine):
                     problems.append(item)
@@ -80,8 +87,6 @@ def _labelled(path: str, tiers: set[str]) -> tuple[list, list]:
                     tasks.append((item.id, item.text, item.tier, item.context))
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not UTF-8 text ({exc.reason})") from None
     if not tasks and not problems:
         raise UsageError(f"{path}: no labelled tasks")
     return tasks, problems

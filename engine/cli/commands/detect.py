@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
 from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
 
@@ -20,9 +19,11 @@ Detect the complexity tier of TASK and show the signals that fired.
 
 --batch FILE (or - for stdin) reads one task per line — a JSON object with "text" (and "id", "context", ...)
 or a plain line of text — and streams one JSON result per task, keeping its "id" (a plain line's id is its
-line number), in constant memory. A bad line is reported on stderr as path:line:col and skipped; the exit
-code is then 2. -i reads tasks typed on stdin, one per line, until end of input (with line editing and
-history when stdin and stdout are a terminal). TASK - reads one task from stdin (up to 1 MiB of UTF-8)."""
+line number), in constant memory. A bad line (not UTF-8, not JSON, nested too deeply, a number out of
+range, longer than 4 MiB) is reported on stderr as path:line:col and skipped, every other line is answered,
+and the exit code is then 2. -i reads tasks typed on stdin, one per line, until end of input (with line
+editing and history when stdin and stdout are a terminal). TASK - reads one task from stdin (up to 1 MiB of
+UTF-8)."""
 ORDER = 6
 
 
@@ -70,62 +71,46 @@ def _show(policy: Any, text: str, detection: Any, args: argparse.Namespace) -> N
 
 
 def _batch(policy: Any, source: str, context: dict | None) -> int:
-    import json
-    import sys
-
-    from engine.detect.taskfile import TaskLine, read_tasks
-    from engine.diagnostics import UsageError
-
-    label = "<stdin>" if source == "-" else source
-    try:
-        stream = sys.stdin if source == "-" else open(source, encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    bad = 0
-    write, flush = sys.stdout.write, sys.stdout.flush
-    try:
-        with _batch_progress(stream, label) as lines:
-            for item in read_tasks(lines, label):
-                if not isinstance(item, TaskLine):
-                    print(item.format(), file=sys.stderr)
-                    bad += 1
-                    continue
-                detection = policy.detect(item.text, item.context if item.context is not None else context)
-                write(json.dumps({"id": item.id, **detection.to_dict()}, ensure_ascii=False) + "\n")
-                flush()
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{label}: not UTF-8 text ({exc.reason})") from None
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
-    return 2 if bad else 0
-
-
-@contextmanager
-def _batch_progress(stream: Any, label: str) -> Iterator[Iterable[str]]:
-    """The lines of ``stream``; on a terminal, with a progress bar over a file's size (stdin has none)."""
     import os
     import sys
 
     from engine.cli.output import fancy
     from engine.cli.progress import progress_bar
+    from engine.detect.taskfile import TaskLine, read_tasks
+    from engine.diagnostics import UsageError
+    from engine.jsonio import dumps
 
-    size = os.fstat(stream.fileno()).st_size if stream is not sys.stdin else 0
-    with progress_bar(bool(size) and fancy() and sys.stderr.isatty(), f"detecting {label}") as advance:
-        if advance is None:
-            yield stream
-            return
-
-        def counted() -> Iterator[str]:
-            done = 0
-            for number, line in enumerate(stream, 1):
-                done += len(line)  # characters: bytes for ASCII, near enough for a bar
-                if number % 2000 == 0:
-                    advance(min(done, size), size)
-                yield line
-            advance(size, size)
-
-        yield counted()
+    label = "<stdin>" if source == "-" else source
+    try:  # bytes: each line is decoded on its own, so a bad byte costs one line
+        stream = getattr(sys.stdin, "buffer", sys.stdin) if source == "-" else open(source, "rb")
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    bad = answered = 0
+    write, flush = sys.stdout.write, sys.stdout.flush
+    try:
+        size = os.fstat(stream.fileno()).st_size if source != "-" else 0
+        with progress_bar(bool(size) and fancy() and sys.stderr.isatty(), f"detecting {label}") as advance:
+            progress = None if advance is None else (lambda done: advance(min(done, size), size))
+            for item in read_tasks(stream, label, progress=progress):
+                if not isinstance(item, TaskLine):
+                    print(item.format(), file=sys.stderr)
+                    bad += 1
+                    continue
+                detection = policy.detect(item.text, item.context if item.context is not None else context)
+                write(dumps({"id": item.id, **detection.to_dict()}) + "\n")
+                flush()
+                answered += 1
+            if advance is not None:
+                advance(size, size)
+    except OSError as exc:  # a read error mid-file: what was answered stays answered
+        raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        if source != "-":
+            stream.close()
+    if bad:
+        print(f"{label}: {bad:,} bad line{'s' if bad > 1 else ''} skipped, {answered:,} "
+              f"task{'s' if answered != 1 else ''} answered", file=sys.stderr)
+    return 2 if bad else 0
 
 
 def _interactive(policy: Any, context: dict | None, args: argparse.Namespace) -> int:

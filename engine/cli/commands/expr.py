@@ -30,10 +30,11 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.diagnostics import UsageError
     from engine.expr import EvaluationError, ExprSyntaxError, compile
+    from engine.jsonio import JSONInputError, loads
 
     try:
-        variables = json.loads(args.vars)
-    except ValueError as e:
+        variables = loads(args.vars)
+    except JSONInputError as e:
         raise UsageError(f"--vars is not valid JSON: {e}") from None
     if not isinstance(variables, dict):
         raise UsageError("--vars must be a JSON object, as in --vars '{\"x\": 1}'")

@@ -36,14 +36,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _scope_tokens(text: str) -> tuple[str, int]:
+    """``SCOPE=N``: N a whole number of tokens from 0 to MAX_TOKENS (``1,000`` and ``1_000`` allowed); a
+    negative, fractional or non-finite N (``-5``, ``1.5``, ``inf``, ``nan``, ``1e400``) is refused here, before
+    anything is recorded."""
+    from engine.usage.record import MAX_TOKENS
+
     scope, sep, number = text.partition("=")
-    try:
-        tokens = int(number.replace("_", "").replace(",", ""))
-    except ValueError:
-        tokens = -1
-    if not sep or not scope.strip() or tokens < 0:
-        raise argparse.ArgumentTypeError(f"expected SCOPE=N with N a whole number of tokens, not {text!r}")
-    return scope.strip(), tokens
+    shown = text if len(text) <= 60 else text[:59] + "…"
+    if not sep or not scope.strip():
+        raise argparse.ArgumentTypeError(f"expected SCOPE=N, not {shown!r}")
+    digits = number.strip().replace("_", "").replace(",", "")
+    if digits.startswith("-") and digits[1:].isdigit():
+        raise argparse.ArgumentTypeError(f"tokens cannot be negative: {shown!r}")
+    if not digits.isascii() or not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"expected SCOPE=N with N a whole number of tokens, not {shown!r}")
+    if len(digits.lstrip("0")) > len(str(MAX_TOKENS)) or int(digits) > MAX_TOKENS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TOKENS:,} tokens, not {shown!r}")
+    return scope.strip(), int(digits)
 
 
 def _seconds(text: str) -> float:
@@ -76,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         append_record(path, record)
     except OSError as exc:
         raise UsageError(f"cannot write the usage log {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a record over the log's line limit (a very long --failed message)
+        raise UsageError(f"cannot write the usage log {path}: {exc}") from None
     if args.json:
         print_json(record.to_dict())
         return 0

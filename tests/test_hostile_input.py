@@ -1,0 +1,178 @@
+"""Hostile input to the commands (issue 8, sections 4 and 5): deep brackets, huge ints, bad bytes and
+non-finite numbers in arguments and in --batch / accuracy files. Each is a skipped-and-counted line (every
+other line still answered) or exit 2 with a message — never a traceback; and no --json output holds NaN or
+Infinity. The inputs are kept under tests/data/input/."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, ROOT
+
+INPUT = DATA / "input"
+POLICY = str(DATA / "small-detection.yaml")
+
+
+def _strict(text: str):
+    """Parse as a strict JSON parser does: NaN and Infinity are errors."""
+    def refuse(name):
+        raise AssertionError(f"{name} in --json output: {text[:200]}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("batch-bad-byte.jsonl", [
+        "batch-bad-byte.jsonl:2:31: error: not UTF-8 text (invalid continuation byte) [task-encoding]",
+        "batch-bad-byte.jsonl:3:28: error: not UTF-8 text (invalid start byte) [task-encoding]"]),
+    ("batch-deep.jsonl", ["batch-deep.jsonl:2:108: error: not valid JSON: nested more than 64 levels deep "
+                          "[task-json]"]),
+    ("batch-huge-int.jsonl", ["batch-huge-int.jsonl:2:1: error: not valid JSON: an integer has more than 4,300 "
+                              "digits [task-json]"]),
+    ("batch-non-finite.jsonl", [
+        "batch-non-finite.jsonl:2:1: error: not valid JSON: NaN is not a JSON number [task-json]",
+        "batch-non-finite.jsonl:3:1: error: not valid JSON: the number 1e400 is too large [task-json]",
+        "batch-non-finite.jsonl:4:1: error: not valid JSON: -Infinity is not a JSON number [task-json]"]),
+])
+def test_a_bad_batch_line_costs_only_that_line(run_cli, monkeypatch, name: str, problem: list[str]) -> None:
+    monkeypatch.chdir(INPUT)
+    code, out, err = run_cli("detect", "--batch", name, "--policy", POLICY)
+    assert code == 2
+    results = [_strict(line) for line in out.splitlines()]
+    assert [(r["id"], r["tier"]) for r in results] == [("before", "simple"), ("after", "complex")]
+    bad = len(problem)
+    assert err.splitlines() == problem + [f"{name}: {bad} bad line{'s' if bad > 1 else ''} skipped, 2 tasks answered"]
+
+
+def test_a_bad_byte_on_stdin_costs_only_that_line(run_cli, monkeypatch) -> None:
+    data = (INPUT / "batch-bad-byte.jsonl").read_bytes()
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    code, out, err = run_cli("detect", "--batch", "-", "--policy", POLICY)
+    assert code == 2 and [_strict(line)["id"] for line in out.splitlines()] == ["before", "after"]
+    assert err.startswith("<stdin>:2:31: error: not UTF-8 text")
+
+
+def test_a_line_over_4_mib_is_skipped_without_being_read_whole(run_cli, tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.txt"
+    with open(tasks, "wb") as out:
+        out.write(b"Show dbt models\n" + b"x" * (5 << 20) + b"\nTroubleshoot the dbt run\n")
+    code, out, err = run_cli("detect", "--batch", str(tasks), "--policy", POLICY)
+    assert code == 2 and [_strict(line)["id"] for line in out.splitlines()] == [1, 3]
+    assert err.splitlines()[0] == f"{tasks}:2:1: error: longer than 4,194,304 bytes (5,242,881); skipped [task-too-long]"
+
+
+def test_a_byte_order_mark_on_the_first_line_is_ignored(run_cli, tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_bytes(b'\xef\xbb\xbf{"id": "a", "text": "Show dbt models"}\n')
+    code, out, err = run_cli("detect", "--batch", str(tasks), "--policy", POLICY)
+    assert (code, err) == (0, "") and _strict(out)["id"] == "a"
+
+
+def test_accuracy_measures_every_good_line_and_reports_the_bad_one(run_cli, monkeypatch) -> None:
+    monkeypatch.chdir(INPUT)
+    code, out, err = run_cli("accuracy", "labels-bad-byte.jsonl", "--policy", POLICY, "--json")
+    assert code == 2
+    report = _strict(out)
+    assert (report["total"], report["correct"], report["bad_lines"]) == (2, 2, 1)
+    assert err.splitlines() == [
+        "labels-bad-byte.jsonl:2:25: error: not UTF-8 text (invalid continuation byte) [task-encoding]",
+        "labels-bad-byte.jsonl: 1 bad line left out, 2 labelled tasks measured"]
+    code, out, _ = run_cli("accuracy", "labels-bad-byte.jsonl", "--policy", POLICY)
+    assert code == 2 and out.startswith("labels-bad-byte.jsonl: 2 of 2 tasks detected as labelled")
+
+
+@pytest.mark.parametrize("file, message", [
+    ("deep.json", "nested more than 64 levels deep"),
+    ("huge-int.json", "an integer has more than 4,300 digits"),
+])
+@pytest.mark.parametrize("command", [
+    ["detect", "a task", "--policy", POLICY, "--context"],
+    ["evaluate", "a task", "--agent", "dbt-expert", "--policy", POLICY, "--context"],
+    ["expr", "1", "--vars"],
+])
+def test_hostile_json_arguments_are_usage_errors(run_cli, command: list[str], file: str, message: str) -> None:
+    code, out, err = run_cli(*command, (INPUT / file).read_text())
+    assert (code, out) == (2, "")
+    option = command[-1]
+    assert re.fullmatch(rf"ctxbudget: error: {option}:? (is )?not valid JSON:? \(?{message}.*\n", err), err
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_json_arguments_are_refused(run_cli, value: str) -> None:
+    code, _, err = run_cli("expr", "x", "--vars", f'{{"x": {value}}}')
+    assert code == 2 and "not valid JSON" in err and "Traceback" not in err
+    code, _, err = run_cli("detect", "x", "--policy", POLICY, "--context", f'{{"x": {value}}}')
+    assert code == 2 and "--context: not valid JSON" in err
+
+
+@pytest.mark.parametrize("expression, value", [
+    ("1.0/0.0", "+Inf"), ("0.0 - 1.0/0.0", "-Inf"), ("0.0/0.0", "NaN"), ("[1.5, 1.0/0.0]", [1.5, "+Inf"]),
+    ("{'a': 0.0/0.0}", {"a": "NaN"}), ("2.5", 2.5),
+])
+def test_expr_output_is_strict_json(run_cli, expression: str, value) -> None:
+    """`expr` writes a non-finite double as the text CEL gives it (harden-expr's choice for this command);
+    every other command writes it as null (engine.jsonio.dumps)."""
+    code, out, _ = run_cli("expr", expression, "--json")
+    assert code == 0 and _strict(out) == {"expression": expression, "value": value}
+    code, out, _ = run_cli("expr", expression)
+    assert code == 0 and _strict(out) == value
+
+
+def test_analyze_json_is_strict_with_a_1e400_record(run_cli, tmp_path: Path) -> None:
+    log = tmp_path / "u.jsonl"
+    good = {"timestamp": "2026-11-20T10:00:00Z", "agent": "specialists/dbt-expert", "profile": "specialist-narrow",
+            "tier": "medium", "budget": 20000, "tokens_loaded": 12000, "scopes": {"global": 12000}}
+    lines = [json.dumps(good),
+             json.dumps(good).replace('"tokens_loaded": 12000', '"tokens_loaded": 1e400'),
+             json.dumps(good).replace('{"global": 12000}', '{"global": 1e400}'),
+             json.dumps(good).replace('"budget": 20000', '"budget": 1e400')]
+    log.write_text("\n".join(lines) + "\n")
+    code, out, err = run_cli("analyze", "--log", str(log), "--json", "--policy", "default")
+    assert code in (0, 1) and "Traceback" not in err
+    analysis = _strict(out)
+    assert "Infinity" not in out and "NaN" not in out
+    assert analysis  # one good run analysed, three lines skipped
+    assert err.count("warning: skipped") == 3
+
+
+@pytest.mark.parametrize("tokens, message", [
+    ("global=-5", "tokens cannot be negative"),
+    ("global=1.5", "a whole number of tokens"),
+    ("global=inf", "a whole number of tokens"),
+    ("global=nan", "a whole number of tokens"),
+    ("global=1e400", "a whole number of tokens"),
+    ("global=" + "9" * 5000, "at most 9,007,199,254,740,991 tokens"),
+    ("global=9007199254740992", "at most 9,007,199,254,740,991 tokens"),
+    ("=3", "expected SCOPE=N"),
+])
+def test_log_refuses_bad_token_counts_before_recording(run_cli, tmp_path: Path, tokens: str, message: str) -> None:
+    log = tmp_path / "u.jsonl"
+    code, out, err = run_cli("log", "--agent", "dbt-expert", "--tier", "medium", "--tokens", tokens,
+                             "--log", str(log), "--policy", "default")
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not log.exists()
+
+
+def test_log_to_a_full_disk_is_exit_2(run_cli) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    code, out, err = run_cli("log", "--agent", "dbt-expert", "--tier", "medium", "--tokens", "global=5",
+                             "--log", "/dev/full", "--policy", "default")
+    assert (code, out) == (2, "")
+    assert err.startswith("ctxbudget: error: ") and "Traceback" not in err
+
+
+def test_every_command_prints_json_through_the_strict_path() -> None:
+    """No command writes JSON with json.dumps (which writes NaN and Infinity): all of it goes through
+    engine.cli.output (print_json, json_line), that is engine.jsonio.dumps."""
+    allowed = {"expr.py": 1}  # `ctxbudget expr` without --json: its value, non-finite doubles as CEL text
+    found = {}
+    for module in sorted((ROOT / "engine" / "cli").rglob("*.py")):
+        count = len(re.findall(r"\bjson\.dumps?\(", module.read_text()))
+        if count:
+            found[module.name] = count
+    assert found == allowed

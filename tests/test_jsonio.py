@@ -1,0 +1,172 @@
+"""engine.jsonio: bounded, strict JSON input (a value or JSONInputError, never another exception) and strict
+JSON output (never NaN or Infinity)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import DATA
+from engine.jsonio import MAX_DEPTH, JSONInputError, dumps, finite, loads
+
+INPUT = DATA / "input"
+DEEP = "[" * 30000 + "]" * 30000
+
+
+@pytest.mark.parametrize("text, value", [
+    ('{"a": [1, 2.5, "x", null, true]}', {"a": [1, 2.5, "x", None, True]}),
+    ("  7\n", 7),
+    ("[" * MAX_DEPTH + "]" * MAX_DEPTH, eval("[" * MAX_DEPTH + "]" * MAX_DEPTH)),
+    ('"' + "[" * 1000 + '"', "[" * 1000),  # brackets inside a string are not nesting
+    ('{"s": "\\"[[[[", "t": "\\\\"}', {"s": '"[[[[', "t": "\\"}),
+    ("9" * 4300, int("9" * 4300)),
+    ("-" + "9" * 4300, -int("9" * 4300)),
+    ("1e308", 1e308),
+    (b'{"caf\xc3\xa9": 1}', {"café": 1}),
+])
+def test_reads_json_within_the_bounds(text, value) -> None:
+    assert loads(text) == value
+
+
+@pytest.mark.parametrize("text, message, column", [
+    pytest.param(DEEP, "nested more than 64 levels deep", 65, id="30000-brackets"),
+    pytest.param('{"a": ' + DEEP + "}", "nested more than 64 levels deep", 70, id="30000-brackets-in-object"),
+    pytest.param("[" * 65 + "]" * 65, "nested more than 64 levels deep", 65, id="65-levels"),
+    pytest.param("9" * 5000, "an integer has more than 4,300 digits", None, id="5000-digits"),
+    pytest.param('{"id": -' + "9" * 4301 + "}", "an integer has more than 4,300 digits", None, id="negative-4301"),
+    pytest.param("NaN", "NaN is not a JSON number", None, id="NaN"),
+    pytest.param('{"a": Infinity}', "Infinity is not a JSON number", None, id="Infinity"),
+    pytest.param("[-Infinity]", "-Infinity is not a JSON number", None, id="-Infinity"),
+    pytest.param("1e400", "the number 1e400 is too large", None, id="1e400"),
+    pytest.param("-1" + "0" * 400 + ".0", "is too large", None, id="400-digit-float"),
+    pytest.param(b'{"a": "\xff"}', "not UTF-8 text (invalid start byte at byte 8)", None, id="bad-byte"),
+    pytest.param(b"\xef\xbb\xbf{}", "starts with a byte order mark", 1, id="bom"),
+    pytest.param('{"a": 1', "Expecting ',' delimiter", 8, id="truncated"),
+    pytest.param("", "Expecting value", 1, id="empty"),
+])
+def test_refuses_with_a_message(text, message, column) -> None:
+    with pytest.raises(JSONInputError) as caught:
+        loads(text)
+    assert message in caught.value.msg
+    assert caught.value.colno == column
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("name", ["deep.json", "huge-int.json"])
+def test_the_hostile_files(name) -> None:
+    with pytest.raises(JSONInputError, match="nested more than|more than 4,300 digits"):
+        loads((INPUT / name).read_bytes())
+
+
+def test_size_and_limits_are_parameters() -> None:
+    with pytest.raises(JSONInputError, match="longer than 10 characters"):
+        loads('"' + "x" * 20 + '"', max_bytes=10)
+    with pytest.raises(JSONInputError, match="longer than 10 bytes"):
+        loads(b'"' + b"x" * 20 + b'"', max_bytes=10)
+    with pytest.raises(JSONInputError, match="nested more than 2 levels"):
+        loads("[[[1]]]", max_depth=2)
+    assert loads("[[1]]", max_depth=2) == [[1]]
+    with pytest.raises(JSONInputError, match="more than 5 digits"):
+        loads("[123456]", max_int_digits=5)
+    assert loads("[-12345]", max_int_digits=5) == [-12345]
+
+
+def test_the_int_limit_holds_when_the_interpreter_has_none(monkeypatch) -> None:
+    """An application may lift Python's own limit (sys.set_int_max_str_digits(0)); loads keeps its own."""
+    old = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    try:
+        with pytest.raises(JSONInputError, match="more than 4,300 digits"):
+            loads("9" * 4301)
+        assert loads("9" * 4300) == int("9" * 4300)
+    finally:
+        sys.set_int_max_str_digits(old)
+
+
+def test_a_nearly_full_stack_is_still_an_error_not_a_crash() -> None:
+    def nest(n: int):
+        return loads("[" * 60 + "]" * 60) if n == 0 else nest(n - 1)
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)
+    try:
+        try:
+            nest(150)
+        except JSONInputError as exc:
+            assert "nested too deeply" in str(exc)
+        except RecursionError:  # the test's own frames, not loads, ran out of stack: allowed
+            pass
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@pytest.mark.parametrize("value, text", [
+    (float("inf"), "null"),
+    ({"a": float("nan"), "b": [1.5, float("-inf")], "c": (2, float("inf"))}, '{"a": null, "b": [1.5, null], "c": [2, null]}'),
+    ({"x": "café", "n": 3}, '{"x": "café", "n": 3}'),
+])
+def test_dumps_is_strict_json(value, text) -> None:
+    assert dumps(value) == text
+
+
+def test_finite_leaves_finite_values_alone() -> None:
+    value = {"a": [1, 2.5, "s", None, True], "b": {"c": 0.0}}
+    assert finite(value) == value
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-10**30, max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(json_values)
+def test_round_trip(value) -> None:
+    assert loads(dumps(value)) == value
+
+
+any_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=30)
+
+
+def _refuse(name: str):
+    raise AssertionError(f"{name} in strict JSON output")
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(any_values)
+def test_dumps_never_writes_nan_or_infinity(value) -> None:
+    out = json.loads(dumps(value), parse_constant=_refuse)
+    assert json.dumps(out, allow_nan=False)  # and it is all finite
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(st.one_of(st.binary(max_size=200), st.text(alphabet='[]{}",:0123456789.eE+-NaInfity \\tu\n\xff', max_size=200)))
+def test_any_input_is_a_value_or_jsoninputerror(data) -> None:
+    try:
+        value = loads(data)
+    except JSONInputError as exc:
+        assert exc.msg
+        return
+    assert json.dumps(value, allow_nan=False) is not None
+    assert not any(isinstance(v, float) and not math.isfinite(v) for v in _leaves(value))
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
