@@ -8,7 +8,8 @@ skipped line is counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are re
 line number. ``sql/groups.sql`` and ``sql/scopes.sql`` fold the runs into the sums of
 :class:`~engine.analytics.stats.UsageStats`.
 
-DuckDB runs with :data:`MEMORY_LIMIT` (spilling to a temporary folder beyond it) and at most :data:`THREADS`
+DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to ``ctxbudget-duckdb-UID`` in the system's temporary
+folder, not the working folder) and at most :data:`THREADS`
 threads. A line longer than MAX_LINE_BYTES is skipped and counted, but DuckDB's reader holds it while it
 rejects it (a 100 MB line costs about 100 MB, within the memory limit; the reader's ``buffer_size`` would bound
 that, but with a small buffer DuckDB 2.0 drops the line without reporting it, so it is not used). Remote logs (``s3://``, ``gs://``, ``https://``…) are read through DuckDB's ``httpfs`` extension with
@@ -74,7 +75,10 @@ def log_files(location: str | os.PathLike) -> list[str]:
 def connect() -> Any:
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS,
+    import tempfile
+
+    spill = os.path.join(tempfile.gettempdir(), f"ctxbudget-duckdb-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": spill,
                                  "preserve_insertion_order": True})
     con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --json output
     con.execute(sql("macros"))

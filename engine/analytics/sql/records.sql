@@ -73,6 +73,8 @@ WITH parsed AS (
                 THEN '''tier'' and ''profile'' must be strings'
             WHEN list_count(scope_values) <> len(scope_values)
                 THEN 'per-scope tokens must be numbers'
+            WHEN len(list_filter(scope_values, lambda t: isinf(t) OR isnan(t))) > 0
+                THEN 'per-scope tokens must be finite numbers'
             WHEN ($since IS NOT NULL OR $until IS NOT NULL)
                  AND try_cast(timestamp ->> '$' AS TIMESTAMPTZ) IS NULL
                 THEN '''timestamp'' is not an ISO 8601 time'
