@@ -48,7 +48,10 @@ def test_log(capsys, workdir):
     assert record == {"agent": "specialists/dbt-expert", "profile": "specialist-narrow", "tier": "medium",
                       "budget": 20000, "tokens_loaded": 16200, "usage": 0.81, "exceeded": False,
                       "scopes": {"global": 3200, "agent_patterns": 13000}, "alerts": ["info"], "refused_tokens": 0,
-                      "duration_s": 2.5, "success": True, "error": None}
+                      "duration_s": 2.5, "success": True, "error": None,
+                      # the optional provenance fields, unset by `log` (shared-record.md)
+                      "tier_source": None, "confidence": None, "signals": [], "task_hash": None, "task": None,
+                      "items": None, "run_id": None, "session_id": None}
 
 
 def test_log_a_failed_run_as_json(capsys, workdir, monkeypatch):

@@ -57,5 +57,5 @@ def test_collecting_the_tests_writes_nothing_to_the_home_folder(tmp_path: Path) 
                            "tests/test_policy_detection.py", "tests/test_cache.py"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "test_the_seed_examples" in done.stdout
+    assert "test_the_seed_and_guide_examples" in done.stdout
     assert [str(p.relative_to(home)) for p in home.rglob("*")] == []
