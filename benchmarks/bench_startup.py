@@ -15,8 +15,9 @@ front of every import of every start (about 20 ms on a loaded machine), which no
     python3 -m venv /work/venvs/startup-bench && /work/venvs/startup-bench/bin/pip install -q .
 
 The commands run from the checkout's root, where ``python -m engine`` imports the checkout's own code first,
-so the venv supplies the dependencies and no re-install is needed after a change. Without it the running interpreter is used, and the ratios
-test says so when that interpreter finds ``engine`` through an editable finder.
+so the venv supplies the dependencies and no re-install is needed after a change. Without
+``$CTXBUDGET_BENCH_PYTHON`` the running interpreter is used, and the ratios test says so when that
+interpreter finds ``engine`` through an editable finder.
 
 ``test_startup_ratios`` runs every command once per round, in a shuffled order (so a load spike on a shared
 machine hits every command alike), and reports each median as a multiple of the ``python -c pass`` median of

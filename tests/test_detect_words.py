@@ -1,7 +1,8 @@
 """The word index (engine/detect/words.py) and the conditions decided without evaluation when none of their
-inputs fired (engine/detect/plan.py's quiet_inputs) change no result. The word index screens literals exactly as one RE2 set of their patterns does: the
-same entries fire, and every detection — tier, confidence, scores, hits and their spans — is identical, on
-the dev set, the golden examples, a 2,000-task generated corpus and hand-made edge cases."""
+inputs fired (engine/detect/plan.py's quiet_inputs) change no result. The word index screens literals exactly
+as one RE2 set of their patterns does: the same entries fire, and every detection — tier, confidence, scores,
+hits and their spans — is identical, on the dev set, the golden examples, a 2,000-task generated corpus and
+hand-made edge cases."""
 
 from __future__ import annotations
 

@@ -60,7 +60,8 @@ print(repr(loaded))
 
 @pytest.mark.parametrize("run", [
     # the console script's way: `from engine.cli import main`
-    "from engine.cli import main\nwith contextlib.redirect_stdout(io.StringIO()) as out:\n    code = main(['--version'])\n"
+    "from engine.cli import main\nwith contextlib.redirect_stdout(io.StringIO()) as out:\n"
+    "    code = main(['--version'])\n"
     "assert code == 0 and out.getvalue().startswith('ctxbudget '), out.getvalue()",
     # `python -m engine --version`
     "sys.argv = ['ctxbudget', '--version']\nimport runpy\nwith contextlib.redirect_stdout(io.StringIO()) as out:\n"
