@@ -85,6 +85,8 @@ def _baseline(detector: Detector) -> Detector:
     twin._fired = Matcher(matcher.patterns, matcher.entries, words=False).fired
     twin._derived = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived)
     twin._derived_plain = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived_plain)
+    twin._index_conditions(memo=False)
+    assert all(memo is None for *_, memo in twin._conditions)
     assert any(quiet for _, _, quiet in detector._derived)
     return twin
 

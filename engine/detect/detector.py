@@ -25,6 +25,7 @@ from engine.detect.model import Detection, Hit, Signal
 DEFAULT_CONFIDENCE_SCALE = 2.0
 _ASK_NAME = _regex(r"\bask\b")
 _NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
+_MEMO_MAX = 512  # values remembered per condition (count combinations); past that, evaluated each time
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -37,7 +38,8 @@ class Detector:
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
-                 "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries")
+                 "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators", "_conditions",
+                 "_conditions_plain")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -90,6 +92,32 @@ class Detector:
         # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
         self._derived_plain = tuple(d for d in self._derived
                                     if not _NEEDS_CONTEXT.match(self.signals[d[0]].when or ""))
+        self._index_conditions()
+
+    def _index_conditions(self, memo: bool = True) -> None:
+        """The hot path's view of :attr:`_derived`: per condition ``(slot, signal, groups, ids, memo)``.
+
+        A condition that reads only counts and hits (``quiet``) is a function of those few numbers and flags, so
+        its value is remembered per their values (``memo``; ``count`` and ``ask.count`` when the ask is
+        narrower, else ``count`` alone, which ``ask.count`` then is). The values with nothing fired are known
+        from the plan and seeded, so such a condition is neither compiled nor evaluated while none of its
+        inputs fired. ``memo=False`` evaluates every condition every time (the tests' reference)."""
+        self._evaluators = []
+        rows = {}
+        zero = self._zero_counts
+        for d in self._derived:
+            index, evaluate, quiet = d
+            slot = len(self._evaluators)
+            self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
+            if quiet is None or not memo:
+                rows[index] = (slot, index, None, None, None)
+                continue
+            groups, ids, value = quiet
+            seen = {(*map(zero.get, groups), *(False for _ in ids)): value,
+                    (*map(zero.get, groups), *map(zero.get, groups), *(False for _ in ids)): value}
+            rows[index] = (slot, index, groups, ids, seen)
+        self._conditions = tuple(rows[d[0]] for d in self._derived)
+        self._conditions_plain = tuple(rows[d[0]] for d in self._derived_plain)
 
     @property
     def conditions(self) -> tuple:
@@ -237,21 +265,34 @@ class Detector:
                 count: dict[str, int], context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> int:
         """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
         A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
-        bindings = _Bindings({"hits": named, "count": count, "chars": len(text), "text": folded,
-                              "tiers": self._ranks,
-                              "context": context if type(context) is dict else {} if context is None else dict(context)})
-        bindings.task = text
-        bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
+        bindings = None  # built when a condition is first evaluated
         boost = 0
         effects = self._effects
-        for index, evaluate, quiet in self._derived if context else self._derived_plain:
-            if (quiet is not None and not any(map(count.get, quiet[0]))
-                    and not any(map(named.__contains__, quiet[1]))):
-                if not quiet[2]:  # none of its inputs fired: its value without them
+        evaluators = self._evaluators
+        narrowed = ask_count is not count
+        for slot, index, groups, ids, memo in self._conditions if context else self._conditions_plain:
+            if memo is not None:
+                if narrowed:
+                    key = (*map(count.get, groups), *map(ask_count.get, groups), *map(named.__contains__, ids))
+                else:
+                    key = (*map(count.get, groups), *map(named.__contains__, ids))
+                held = memo.get(key)
+                if held is None:
+                    if bindings is None:
+                        bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                    try:
+                        held = evaluators[slot](bindings) is True
+                    except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                        held = False
+                    if len(memo) < _MEMO_MAX:
+                        memo[key] = held
+                if not held:
                     continue
             else:
+                if bindings is None:
+                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
                 try:
-                    if evaluate(bindings) is not True:
+                    if evaluators[slot](bindings) is not True:
                         continue
                 except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
                     continue
@@ -263,9 +304,18 @@ class Detector:
             named[before[0]] = True
             if group is not None:
                 count[group] += 1
-                if ask_count is not count:
+                if narrowed:
                     ask_count[group] += 1
         return boost
+
+    def _bindings(self, text: str, folded: str, named: dict[str, bool], count: dict[str, int],
+                  context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> "_Bindings":
+        bindings = _Bindings({"hits": named, "count": count, "chars": len(text), "text": folded,
+                              "tiers": self._ranks,
+                              "context": context if type(context) is dict else {} if context is None else dict(context)})
+        bindings.task = text
+        bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
+        return bindings
 
     def _decide(self, scores: list[float], boost: int, hits: list[Hit], ask: tuple[int, int] | None) -> Detection:
         ordered = sorted(scores)
@@ -341,7 +391,23 @@ def _lazy_condition(source: str, python_source: str | None) -> Any:
             compiled.append(compile_condition(source, python_source).evaluate)
         return compiled[0](bindings)
 
+    evaluate.compiled = compiled
     return evaluate
+
+
+def _first_call(table: list, slot: int, evaluate: Any) -> Any:
+    """``evaluate``, which on its first call puts the compiled condition itself in ``table[slot]`` (the hot path
+    then calls it without the lazy wrapper)."""
+
+    def first(bindings: Mapping[str, Any]) -> Any:
+        try:
+            return evaluate(bindings)
+        finally:
+            real = getattr(evaluate, "compiled", None)
+            if real:
+                table[slot] = real[0]
+
+    return first
 
 
 def _quiet(found: Any) -> tuple[tuple[str, ...], tuple[str, ...], bool] | None:
