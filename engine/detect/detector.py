@@ -12,6 +12,7 @@ The hot path is written for CPython's speed: effects are precomputed tuples, hit
 from __future__ import annotations
 
 from math import exp as _exp
+from operator import itemgetter
 from re import compile as _regex
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -39,7 +40,7 @@ class Detector:
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
                  "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators", "_conditions",
-                 "_conditions_plain")
+                 "_conditions_plain", "_confidences")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -57,7 +58,8 @@ class Detector:
         self._ranks = {t: i for i, t in enumerate(self.tiers)}
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
-        self._zero_counts = MappingProxyType(dict.fromkeys((s.group for s in self.signals if s.group), 0))
+        self._zero_counts = dict.fromkeys((s.group for s in self.signals if s.group), 0)  # copied per task
+        self._confidences: dict[float, float] = {}  # margin → confidence, as worked out in _decide
         self._effects = tuple(self._effect(s) for s in self.signals)
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
@@ -95,7 +97,7 @@ class Detector:
         self._index_conditions()
 
     def _index_conditions(self, memo: bool = True) -> None:
-        """The hot path's view of :attr:`_derived`: per condition ``(slot, signal, groups, ids, memo)``.
+        """The hot path's view of :attr:`_derived`: per condition ``(slot, signal, pick, ids, memo)``.
 
         A condition that reads only counts and hits (``quiet``) is a function of those few numbers and flags, so
         its value is remembered per their values (``memo``; ``count`` and ``ask.count`` when the ask is
@@ -113,9 +115,12 @@ class Detector:
                 rows[index] = (slot, index, None, None, None)
                 continue
             groups, ids, value = quiet
-            seen = {(*map(zero.get, groups), *(False for _ in ids)): value,
-                    (*map(zero.get, groups), *map(zero.get, groups), *(False for _ in ids)): value}
-            rows[index] = (slot, index, groups, ids, seen)
+            if any(g not in zero for g in groups):  # a count of no group: evaluated every time
+                rows[index] = (slot, index, None, None, None)
+                continue
+            pick = itemgetter(*groups) if groups else None
+            seen = {_memo_key(pick, ids, zero, {}, None): value, _memo_key(pick, ids, zero, {}, zero): value}
+            rows[index] = (slot, index, pick, ids, seen)
         self._conditions = tuple(rows[d[0]] for d in self._derived)
         self._conditions_plain = tuple(rows[d[0]] for d in self._derived_plain)
 
@@ -154,17 +159,15 @@ class Detector:
         boost = 0
         hits: list[Hit] = []
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
-        count = dict(self._zero_counts)  # for the conditions' `count`
+        count = self._zero_counts.copy()  # for the conditions' `count`
         fired = self._fired(data)
-        if self.ask_rules is not None and fired:
-            fired.sort()
-            if fired[-1] >= self._ask_entry:  # the ask rules' entries come last
+        if fired:
+            fired.sort()  # entries are in policy order, a signal's entries next to each other
+            if fired[-1] >= self._ask_entry:  # the ask rules' entries come last (none without ask rules)
                 ask = self._find_ask(fired, folded, data)
                 if ask is not None:
                     return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
-        if fired:
             entries = self._entries
-            fired.sort()  # entries are in policy order, a signal's entries next to each other
             current, first = -1, (0, 0)
             for i in fired:
                 signal, locate, before, after, ranked, lift, group = entries[i]
@@ -213,11 +216,11 @@ class Detector:
         boost = 0
         hits: list[Hit] = []
         named: dict[str, bool] = {}
-        count = dict(self._zero_counts)
+        count = self._zero_counts.copy()
         ask_text = ask.text
         ask_data = ask_text.encode("utf-8", "surrogatepass")
         in_ask = frozenset(i for i in self._fired(ask_data) if i < self._ask_entry)
-        ask_count = dict(self._zero_counts)
+        ask_count = self._zero_counts.copy()
         ask_named: set[int] = set()
         whole = frozenset(fired)
         entries = self._entries
@@ -270,12 +273,13 @@ class Detector:
         effects = self._effects
         evaluators = self._evaluators
         narrowed = ask_count is not count
-        for slot, index, groups, ids, memo in self._conditions if context else self._conditions_plain:
-            if memo is not None:
+        for slot, index, pick, ids, memo in self._conditions if context else self._conditions_plain:
+            if memo is not None:  # the key as _memo_key builds it, inline
+                key = pick(count) if pick is not None else ()
+                if ids:
+                    key = (key, *map(named.__contains__, ids))
                 if narrowed:
-                    key = (*map(count.get, groups), *map(ask_count.get, groups), *map(named.__contains__, ids))
-                else:
-                    key = (*map(count.get, groups), *map(named.__contains__, ids))
+                    key = ("ask", key, pick(ask_count) if pick is not None else ())
                 held = memo.get(key)
                 if held is None:
                     if bindings is None:
@@ -328,11 +332,15 @@ class Detector:
                 if scores[best] == top:
                     break
         margin = top - second
-        if self.calibration is not None:
-            slope, intercept = self.calibration
-            confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
-        else:
-            confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+        confidence = self._confidences.get(margin)  # weights are few: so are the margins
+        if confidence is None:
+            if self.calibration is not None:
+                slope, intercept = self.calibration
+                confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
+            else:
+                confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+            if len(self._confidences) < _MEMO_MAX:
+                self._confidences[margin] = confidence
         final = best + boost
         if boost:
             final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
@@ -393,6 +401,18 @@ def _lazy_condition(source: str, python_source: str | None) -> Any:
 
     evaluate.compiled = compiled
     return evaluate
+
+
+def _memo_key(pick: Any, ids: Sequence[str], count: Mapping[str, int], named: Mapping[str, bool],
+              ask_count: Mapping[str, int] | None) -> Any:
+    """What a remembered condition's value is kept under (Detector._derive builds the same inline): the counts
+    of its groups, whether each of its signals fired, and, when the ask is narrower, the ask's counts."""
+    key = pick(count) if pick is not None else ()
+    if ids:
+        key = (key, *map(named.__contains__, ids))
+    if ask_count is not None:
+        key = ("ask", key, pick(ask_count) if pick is not None else ())
+    return key
 
 
 def _first_call(table: list, slot: int, evaluate: Any) -> Any:
