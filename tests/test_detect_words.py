@@ -82,11 +82,11 @@ def _baseline(detector: Detector) -> Detector:
     object.__setattr__(twin, "calibration", detector.calibration)
     twin.ask_rules = detector.ask_rules
     matcher = detector._matcher
-    twin._fired = Matcher(matcher.patterns, matcher.entries, words=False).fired
+    twin._matcher = Matcher(matcher.patterns, matcher.entries, words=False)
     twin._derived = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived)
     twin._derived_plain = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived_plain)
     twin._index_conditions(memo=False)
-    assert all(memo is None for *_, memo in twin._conditions)
+    assert all(row[3] is None for row in twin._conditions)  # memo: none
     assert any(quiet for _, _, quiet in detector._derived)
     return twin
 

@@ -38,7 +38,7 @@ class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
-                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
+                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries",
                  "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators", "_conditions",
                  "_conditions_plain", "_confidences")
 
@@ -81,7 +81,6 @@ class Detector:
             self._boundary_kind = self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
         self._matcher = Matcher(patterns, entries, items)
-        self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
         self._entries = entries
         self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
@@ -97,7 +96,8 @@ class Detector:
         self._index_conditions()
 
     def _index_conditions(self, memo: bool = True) -> None:
-        """The hot path's view of :attr:`_derived`: per condition ``(slot, signal, pick, ids, memo)``.
+        """The hot path's view of :attr:`_derived`: per condition ``(slot, pick, ids, memo, hit, ranked,
+        lift, group)``: its evaluator's slot, what its value is remembered by, and its effect.
 
         A condition that reads only counts and hits (``quiet``) is a function of those few numbers and flags, so
         its value is remembered per their values (``memo``; ``count`` and ``ask.count`` when the ask is
@@ -111,16 +111,18 @@ class Detector:
             index, evaluate, quiet = d
             slot = len(self._evaluators)
             self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
+            before, after, ranked, lift, group = self._effects[index]
+            effect = (_new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
             if quiet is None or not memo:
-                rows[index] = (slot, index, None, None, None)
+                rows[index] = (slot, None, None, None, *effect)
                 continue
             groups, ids, value = quiet
             if any(g not in zero for g in groups):  # a count of no group: evaluated every time
-                rows[index] = (slot, index, None, None, None)
+                rows[index] = (slot, None, None, None, *effect)
                 continue
             pick = itemgetter(*groups) if groups else None
             seen = {_memo_key(pick, ids, zero, {}, None): value, _memo_key(pick, ids, zero, {}, zero): value}
-            rows[index] = (slot, index, pick, ids, seen)
+            rows[index] = (slot, pick, ids, seen, *effect)
         self._conditions = tuple(rows[d[0]] for d in self._derived)
         self._conditions_plain = tuple(rows[d[0]] for d in self._derived_plain)
 
@@ -160,7 +162,7 @@ class Detector:
         hits: list[Hit] = []
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
         count = self._zero_counts.copy()  # for the conditions' `count`
-        fired = self._fired(data)
+        fired = self._matcher.fired(data)
         if fired:
             fired.sort()  # entries are in policy order, a signal's entries next to each other
             if fired[-1] >= self._ask_entry:  # the ask rules' entries come last (none without ask rules)
@@ -177,12 +179,12 @@ class Detector:
                 if signal == current:  # another word of the same signal: keep the earliest
                     if found < first:
                         first = start, end = found if norm is None else norm.span(*found)
-                        hits[-1] = _new_tuple(Hit, (*before, text[start:end], (start, end), *after))
+                        hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
                     continue
                 current = signal
                 first = found
                 start, end = found if norm is None else norm.span(*found)
-                hits.append(_new_tuple(Hit, (*before, text[start:end], (start, end), *after)))
+                hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
                 for rank, weight in ranked:
                     scores[rank] += weight
                 boost += lift
@@ -219,7 +221,7 @@ class Detector:
         count = self._zero_counts.copy()
         ask_text = ask.text
         ask_data = ask_text.encode("utf-8", "surrogatepass")
-        in_ask = frozenset(i for i in self._fired(ask_data) if i < self._ask_entry)
+        in_ask = frozenset(i for i in self._matcher.fired(ask_data) if i < self._ask_entry)
         ask_count = self._zero_counts.copy()
         ask_named: set[int] = set()
         whole = frozenset(fired)
@@ -247,12 +249,12 @@ class Detector:
             if signal == current:
                 if found < first:
                     first = start, end = found if norm is None else norm.span(*found)
-                    hits[-1] = _new_tuple(Hit, (*before, text[start:end], (start, end), *after))
+                    hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
                 continue
             current = signal
             first = found
             start, end = found if norm is None else norm.span(*found)
-            hits.append(_new_tuple(Hit, (*before, text[start:end], (start, end), *after)))
+            hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
             for rank, weight in ranked:
                 scores[rank] += weight
             boost += lift
@@ -270,10 +272,9 @@ class Detector:
         A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
         bindings = None  # built when a condition is first evaluated
         boost = 0
-        effects = self._effects
         evaluators = self._evaluators
         narrowed = ask_count is not count
-        for slot, index, pick, ids, memo in self._conditions if context else self._conditions_plain:
+        for slot, pick, ids, memo, hit, ranked, lift, group in self._conditions if context else self._conditions_plain:
             if memo is not None:  # the key as _memo_key builds it, inline
                 key = pick(count) if pick is not None else ()
                 if ids:
@@ -300,12 +301,11 @@ class Detector:
                         continue
                 except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
                     continue
-            before, after, ranked, lift, group = effects[index]
-            hits.append(_new_tuple(Hit, before + ("", None) + after))
+            hits.append(hit)
             for rank, weight in ranked:
                 scores[rank] += weight
             boost += lift
-            named[before[0]] = True
+            named[hit[0]] = True
             if group is not None:
                 count[group] += 1
                 if narrowed:
