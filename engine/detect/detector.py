@@ -221,7 +221,7 @@ class Detector:
         count = self._zero_counts.copy()
         ask_text = ask.text
         ask_data = ask_text.encode("utf-8", "surrogatepass")
-        in_ask = frozenset(i for i in self._matcher.fired(ask_data) if i < self._ask_entry)
+        in_ask = frozenset(filter(self._ask_entry.__gt__, self._matcher.fired(ask_data)))
         ask_count = self._zero_counts.copy()
         ask_named: set[int] = set()
         whole = frozenset(fired)
