@@ -202,9 +202,9 @@ class Detector:
                 and not folded.rstrip().endswith("?"):
             return None  # only a sentence boundary, and no final question: the whole task asks
         kinds = self.ask_rules.kinds
-        found = {kinds[last - self._ask_entry]}
+        found = [kinds[last - self._ask_entry]]
         while fired and fired[-1] >= self._ask_entry:
-            found.add(kinds[fired.pop() - self._ask_entry])
+            found.append(kinds[fired.pop() - self._ask_entry])
         ask = self.ask_rules.find(folded, data, "marker" in found, "aside" in found, "reference" in found,
                                   "boundary" in found)
         return ask if ask.narrowed else None
