@@ -90,8 +90,8 @@ def is_parquet(location: str) -> bool:
 
 
 def scan_files(files: Sequence[str], since: datetime | None, until: datetime | None) -> Any:
-    """Fold the runs of ``files`` (JSONL or Parquet) into a :class:`~engine.analytics.scan.LogScan`."""
-    from engine.analytics.scan import LogScan
+    """Fold the runs of ``files`` (JSONL or Parquet) into a :class:`~engine.analytics.stats.LogScan`."""
+    from engine.analytics.stats import LogScan
 
     result = LogScan()
     con = load_runs(files, since, until)
@@ -501,7 +501,7 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     import shutil
     import tempfile
 
-    from engine.analytics.scan import LogScan
+    from engine.analytics.stats import LogScan
 
     target = os.fspath(folder)
     os.makedirs(target, exist_ok=True)

@@ -24,18 +24,23 @@ WITH picked AS (
     FROM fields
 ), typed AS (
     SELECT *,
-           json_type(timestamp) AS t_timestamp, json_type(agent) AS t_agent, json_type(budget) AS t_budget,
-           json_type(loaded) AS t_loaded, json_type(usage) AS t_usage, json_type(exceeded) AS t_exceeded,
-           json_type(success) AS t_success, json_type(scopes) AS t_scopes, json_type(tier) AS t_tier,
+           json_kind(timestamp) AS t_timestamp, json_kind(agent) AS t_agent, json_kind(budget) AS t_budget,
+           json_kind(loaded) AS t_loaded, json_kind(usage) AS t_usage, json_kind(exceeded) AS t_exceeded,
+           json_kind(success) AS t_success, json_kind(scopes) AS t_scopes, json_kind(tier) AS t_tier,
            falsy_or_null(profile) AS given_profile
     FROM picked
 ), mapped AS (
     SELECT *,
            -- the scopes in the record's order: [{place, name, tokens}] (tokens NULL when not a number)
-           CASE WHEN t_scopes = 'OBJECT'
-                THEN list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, JSON)"')),
+           -- (an object of plain numbers, the usual case, is read in one step; else entry by entry)
+           CASE WHEN t_scopes <> 'OBJECT' OR t_scopes IS NULL THEN []
+                WHEN regexp_full_match(scopes::VARCHAR,
+                        '\s*\{\s*("([^"\\]|\\.)*"\s*:\s*(-?[0-9][0-9.eE+-]*|true|false)\s*,?\s*)*\}\s*')
+                THEN list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, DOUBLE)"')),
+                                    lambda e, i: {'place': i, 'name': e.key, 'tokens': e.value})
+                ELSE list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, JSON)"')),
                                     lambda e, i: {'place': i, 'name': e.key, 'tokens': scope_tokens(e.value, seed)})
-                ELSE [] END AS scope_list
+                END AS scope_list
     FROM typed
 ), checked AS (
     SELECT *,
@@ -60,7 +65,7 @@ WITH picked AS (
                  AND (t_exceeded <> 'BOOLEAN' OR (t_success IS NOT NULL AND t_success <> 'BOOLEAN'))
                 THEN '''exceeded'' and ''success'' must be true or false'
             WHEN (tier IS NOT NULL AND t_tier <> 'VARCHAR')
-                 OR (given_profile IS NOT NULL AND json_type(given_profile) <> 'VARCHAR')
+                 OR (given_profile IS NOT NULL AND json_kind(given_profile) <> 'VARCHAR')
                 THEN '''tier'' and ''profile'' must be strings'
             WHEN list_count(scope_values) <> len(scope_values)
                 THEN 'per-scope tokens must be numbers'
@@ -88,9 +93,9 @@ SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        scope_list,
        coalesce(list_sum(scope_values), 0.0) AS total,
        -- optional: the host that wrote the run, and where its tier came from (absent in older logs)
-       CASE WHEN json_type(host) = 'VARCHAR' THEN host ->> '$' END AS host,
-       CASE WHEN json_type(tier_source) = 'VARCHAR' THEN tier_source ->> '$' END AS tier_source,
-       CASE WHEN json_type(confidence) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN try_cast(confidence AS DOUBLE)
+       CASE WHEN json_kind(host) = 'VARCHAR' THEN host ->> '$' END AS host,
+       CASE WHEN json_kind(tier_source) = 'VARCHAR' THEN tier_source ->> '$' END AS tier_source,
+       CASE WHEN json_kind(confidence) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN try_cast(confidence AS DOUBLE)
             END AS confidence,
        try_cast(timestamp ->> '$' AS TIMESTAMPTZ) AS ran_at,
        ($since IS NULL OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) >= $since)
