@@ -34,8 +34,9 @@ WITH picked AS (
            -- the scopes in the record's order: [{place, name, tokens}] (tokens NULL when not a number)
            -- (an object of plain numbers, the usual case, is read in one step; else entry by entry)
            CASE WHEN t_scopes <> 'OBJECT' OR t_scopes IS NULL THEN []
-                WHEN regexp_full_match(scopes::VARCHAR,
-                        '\s*\{\s*("([^"\\]|\\.)*"\s*:\s*(-?[0-9][0-9.eE+-]*|true|false)\s*,?\s*)*\}\s*')
+                -- (in minified JSON every value follows a colon: none is a string, object, array or null)
+                WHEN NOT (contains(scopes::VARCHAR, ':"') OR contains(scopes::VARCHAR, ':{')
+                          OR contains(scopes::VARCHAR, ':[') OR contains(scopes::VARCHAR, ':n'))
                 THEN list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, DOUBLE)"')),
                                     lambda e, i: {'place': i, 'name': e.key, 'tokens': e.value})
                 ELSE list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, JSON)"')),
@@ -69,7 +70,8 @@ WITH picked AS (
                 THEN '''tier'' and ''profile'' must be strings'
             WHEN list_count(scope_values) <> len(scope_values)
                 THEN 'per-scope tokens must be numbers'
-            WHEN len(list_filter(scope_values, lambda t: isinf(t) OR isnan(t))) > 0
+            WHEN len(scope_values) > 0 AND NOT (list_max(scope_values) < 'inf'::DOUBLE
+                                                AND list_min(scope_values) > '-inf'::DOUBLE)
                 THEN 'per-scope tokens must be finite numbers'
             WHEN ($since IS NOT NULL OR $until IS NOT NULL)
                  AND try_cast(timestamp ->> '$' AS TIMESTAMPTZ) IS NULL
