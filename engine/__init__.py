@@ -9,18 +9,20 @@ The public API is small and imported lazily so that ``import engine`` stays chea
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not `from typing import TYPE_CHECKING`: importing typing costs every start (--version)
 
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_policy", "Policy", "PolicyError"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from engine.diagnostics import PolicyError
     from engine.policy import Policy, load_policy
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     # PEP 562: keep `import engine` free of the policy machinery until it is used.
     if name in ("load_policy", "Policy"):
         from engine import policy

@@ -69,7 +69,7 @@ def _served_from_cache(path: Path, monkeypatch) -> int:
         raise AssertionError("not served from the cache")
 
     with monkeypatch.context() as m:
-        m.setattr(engine.policy, "check_policy", no_full_check)
+        m.setattr(engine.policy, "_check", no_full_check)
         return _budget(path)
 
 
@@ -132,7 +132,7 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     entries = list(cache_dir.iterdir())
     assert [e.suffix for e in entries] == [".entry"]
     found = _read_entry(entries[0])
-    assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts"}
+    assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked"}
     assert set(found["artifacts"]) == {"detection", "example_origins"}
     assert found["artifacts"]["detection"]["conditions"] == {}
     text = entries[0].read_text()

@@ -47,3 +47,76 @@ def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
                                "print(json", "import json; print(json")], capture_output=True, text=True, timeout=60)
     modules = json.loads(done.stdout)
     assert not [m for m in modules if m.split(".")[0] in ("ruamel", "jsonschema", "lark", "rich")]
+
+
+VERSION_PROBE = """
+import sys, io, contextlib
+before = set(sys.modules)
+{run}
+loaded = sorted(m for m in set(sys.modules) - before)
+print(repr(loaded))
+"""
+
+
+@pytest.mark.parametrize("run", [
+    # the console script's way: `from engine.cli import main`
+    "from engine.cli import main\nwith contextlib.redirect_stdout(io.StringIO()) as out:\n"
+    "    code = main(['--version'])\n"
+    "assert code == 0 and out.getvalue().startswith('ctxbudget '), out.getvalue()",
+    # `python -m engine --version`
+    "sys.argv = ['ctxbudget', '--version']\nimport runpy\nwith contextlib.redirect_stdout(io.StringIO()) as out:\n"
+    "    try:\n        runpy.run_module('engine', run_name='__main__')\n    except SystemExit as exc:\n"
+    "        assert exc.code == 0\nassert out.getvalue().startswith('ctxbudget '), out.getvalue()",
+])
+def test_version_imports_nothing_of_the_engine(run: str) -> None:
+    """`ctxbudget --version` answers before argparse, typing and the command modules are imported."""
+    done = subprocess.run([sys.executable, "-c", VERSION_PROBE.format(run=run)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr of a list of names
+    ours = [m for m in loaded if m == "engine" or m.startswith("engine.")]
+    assert set(ours) <= {"engine", "engine.cli", "engine.__main__"}, ours
+    assert not {"argparse", "typing", "engine.cli.parser"} & set(loaded), loaded
+
+
+def test_version_output_is_argparse_s(capsys) -> None:
+    """The fast path prints what argparse's --version action prints."""
+    from engine import __version__
+    from engine.cli import build_parser, main
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--version"])
+    assert capsys.readouterr().out == f"ctxbudget {__version__}\n"
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"ctxbudget {__version__}\n"
+
+
+COMPILED_PROBE = """
+import sys, engine
+policy = engine.load_policy()
+{use}
+print(sorted(policy.artifacts["programs"]))
+"""
+
+
+@pytest.mark.parametrize("use, expected", [
+    ("policy.allocate('dbt-expert', 'complex')", {"formula"}),
+    ("policy.evaluate('Analyze slow queries', 'dbt-expert')", {"formula"}),
+    ("from engine.recommend.rules import *\nfor r in policy.recommendations.rules: r.when_program.evaluate", {"rules"}),
+])
+def test_expressions_compile_only_when_used(use: str, expected: set, tmp_path: Path) -> None:
+    """Budget compiles the formula and nothing else; evaluate never compiles the recommendation rules."""
+    from engine import load_policy
+
+    default = load_policy("default", cache=False)
+    formula = default.data["budget"]["formula"]
+    rules = {r["when"] for r in default.data["recommendations"]["rules"]}
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path)}
+    env.pop("CTXBUDGET_POLICY", None)
+    for _ in range(2):  # cold, then from the cache
+        done = subprocess.run([sys.executable, "-c", COMPILED_PROBE.format(use=use)], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        compiled = set(eval(done.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own repr
+        want = ({formula} if "formula" in expected else set()) | (rules if "rules" in expected else set())
+        assert compiled == want, (compiled, want)

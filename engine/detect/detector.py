@@ -35,7 +35,7 @@ _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
 class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
-    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "conditions", "ask_rules",
+    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
                  "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries")
 
@@ -59,14 +59,15 @@ class Detector:
         self._effects = tuple(self._effect(s) for s in self.signals)
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
-        entries = [plan_entry(item) for item in plan["entries"]]
+        items = plan["entries"]
+        entries = _EntryTable(items, self._effects)  # built per entry when it first fires
         patterns = list(plan["patterns"])
         # The ask is found only when some signal is scoped to it or some condition reads it.
         uses_ask = any(s.scope == "ask" for s in self.signals) or any(
             s.when is not None and _ASK_NAME.search(s.when) for s in self.signals)
         self.ask_rules = None
         self._boundary_kind = -1
-        self._ask_entry = len(entries)  # entries from here on are the ask rules' marker and aside entries
+        self._ask_entry = len(items)  # entries from here on are the ask rules' marker and aside entries
         if uses_ask:
             from engine.detect.ask import ASIDES, MARKERS, REFERENCES, AskRules
 
@@ -75,19 +76,25 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_kind = self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, entries)
+        self._matcher = Matcher(patterns, entries, items)
         self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
-        self._entries = tuple((e.signal, e.locate, *self._effects[e.signal]) for e in self._matcher.entries)
-        self._scoped_entries = frozenset(i for i, e in enumerate(self._matcher.entries)
-                                         if self.signals[e.signal].scope == "ask")
-        cached = plan["conditions"]
-        self.conditions = tuple(compile_condition(self.signals[i].when or "", cached.get(self.signals[i].when))
-                                for i in plan["derived"])
-        self._derived = tuple((i, c.evaluate) for i, c in zip(plan["derived"], self.conditions))
+        self._entries = entries
+        self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
+        # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
+        # decided without evaluating it while none of those fired.
+        cached, quiet = plan["conditions"], plan.get("quiet") or {}
+        self._derived = tuple((i, _lazy_condition(self.signals[i].when or "", cached.get(self.signals[i].when)),
+                               _quiet(quiet.get(self.signals[i].when)))
+                              for i in plan["derived"])
         # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
-        self._derived_plain = tuple((i, e) for (i, e), c in zip(self._derived, self.conditions)
-                                    if not _NEEDS_CONTEXT.match(c.source))
+        self._derived_plain = tuple(d for d in self._derived
+                                    if not _NEEDS_CONTEXT.match(self.signals[d[0]].when or ""))
+
+    @property
+    def conditions(self) -> tuple:
+        """The derived signals' compiled conditions, in policy order (compiled now if not yet)."""
+        return tuple(compile_condition(self.signals[i].when or "") for i, _, _ in self._derived)
 
     @classmethod
     def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str,
@@ -237,12 +244,17 @@ class Detector:
         bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
         boost = 0
         effects = self._effects
-        for index, evaluate in self._derived if context else self._derived_plain:
-            try:
-                if evaluate(bindings) is not True:
+        for index, evaluate, quiet in self._derived if context else self._derived_plain:
+            if (quiet is not None and not any(map(count.get, quiet[0]))
+                    and not any(map(named.__contains__, quiet[1]))):
+                if not quiet[2]:  # none of its inputs fired: its value without them
                     continue
-            except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
-                continue
+            else:
+                try:
+                    if evaluate(bindings) is not True:
+                        continue
+                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                    continue
             before, after, ranked, lift, group = effects[index]
             hits.append(_new_tuple(Hit, before + ("", None) + after))
             for rank, weight in ranked:
@@ -294,6 +306,46 @@ class _AskBinding(dict):
             raise KeyError(name)
         self[name] = value
         return value
+
+
+class _EntryTable(dict):
+    """Entry index → (signal, locator, *effect), built the first time the entry fires: a policy of thousands of
+    literals builds the few a task fires, not all of them (a dict look-up on the hot path, as a tuple's)."""
+
+    __slots__ = ("items", "effects")
+
+    def __init__(self, items: Sequence[Any], effects: Sequence[Any]):
+        super().__init__()
+        self.items = items
+        self.effects = effects
+
+    def __missing__(self, index: int) -> tuple:
+        entry = plan_entry(self.items[index])
+        value = self[index] = (entry.signal, entry.locate, *self.effects[entry.signal])
+        return value
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):  # the Matcher's view: its entries, in order
+        return (self[i] for i in range(len(self.items)))
+
+
+def _lazy_condition(source: str, python_source: str | None) -> Any:
+    """``evaluate(bindings)`` of a condition, compiled when first called (the plan compiled it once already,
+    so a validated policy's conditions compile)."""
+    compiled: list = []
+
+    def evaluate(bindings: Mapping[str, Any]) -> Any:
+        if not compiled:
+            compiled.append(compile_condition(source, python_source).evaluate)
+        return compiled[0](bindings)
+
+    return evaluate
+
+
+def _quiet(found: Any) -> tuple[tuple[str, ...], tuple[str, ...], bool] | None:
+    return None if found is None else (tuple(found[0]), tuple(found[1]), bool(found[2]))
 
 
 class _Bindings(dict):

@@ -17,7 +17,7 @@ from engine.detect.conditions import compile_condition
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
-PLAN_FORMAT = 2
+PLAN_FORMAT = 3
 _ESCAPE = re.compile(r"\\.")
 
 
@@ -43,11 +43,15 @@ def weights_digest(signals: Sequence[Signal]) -> str:
     """A short digest of the signals' ids, weights and boosts, in order: what a calibration was fitted for.
     A calibration whose digest differs (the weights were changed, or a policy replaced the signals it
     inherited) no longer describes the margins and is not used."""
-    import hashlib
     import json
 
+    try:  # CPython's own SHA-1: `hashlib` first initialises OpenSSL, ~3 ms of every start that detects
+        from _sha1 import sha1
+    except ImportError:  # pragma: no cover - other interpreters
+        from hashlib import sha1
+
     rows = [[s.id, sorted((t, float(w)) for t, w in s.weights.items() if w), s.boost] for s in signals]
-    return hashlib.sha1(json.dumps(rows, separators=(",", ":")).encode("utf-8")).hexdigest()[:10]
+    return sha1(json.dumps(rows, separators=(",", ":")).encode("utf-8")).hexdigest()[:10]
 
 
 def user_pattern(pattern: str) -> str:
@@ -76,11 +80,50 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
                 patterns.append(user_pattern(pattern))
                 entries.append([index, "regex", patterns[-1]])
     conditions = {}
+    quiet = {}
+    groups = sorted({s.group for s in signals if s.group})
     for i in derived:
         source = signals[i].when or ""
-        conditions[source] = compile_condition(source).python_source
+        condition = compile_condition(source)
+        conditions[source] = condition.python_source
+        inputs = quiet_inputs(source)
+        if inputs is not None:
+            zero = {"hits": {}, "count": dict.fromkeys(groups, 0), "ask": {"count": dict.fromkeys(groups, 0)}}
+            quiet[source] = [inputs[0], inputs[1], condition.holds(zero)]
     return {"format": PLAN_FORMAT, "patterns": patterns, "entries": entries, "derived": derived,
-            "conditions": conditions}
+            "conditions": conditions, "quiet": quiet}
+
+
+# What a condition may read to be decided without evaluating it when none of its inputs fired: counts of groups
+# (`count.G`, `ask.count.G`) and signals (`hits.ID`, `has(hits.ID)`, `'ID' in hits`), numbers, comparisons and
+# logic. Anything else (another name, a function, a string, an index) and the condition is always evaluated.
+_REFERENCE = re.compile(r"(?<![\w.'\"])(?:(?:ask\.)?count\.([A-Za-z_]\w*)|hits\.([A-Za-z_]\w*)"
+                        r"|'([^'\\]*)'\s+in\s+hits|\"([^\"\\]*)\"\s+in\s+hits)(?![\w.(\[])")
+_CONSTANT = re.compile(r"\b(?:true|false|has)\b|\b\d+(?:\.\d+)?\b")
+_OPERATORS = re.compile(r"[\s<>=!&|+\-*/%()?:]*")
+
+
+def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
+    """The groups and the signal ids a condition reads, when those are all it reads (see above); else None.
+
+    When none of them fired — every such group counts 0 and none of the signals is among the hits — the
+    condition's value is the one it has with no hits at all, which the plan records (``quiet``), so the
+    detector neither compiles nor evaluates it then."""
+    groups: list[str] = []
+    ids: list[str] = []
+
+    def note(match: re.Match) -> str:
+        group, hit, quoted, double = match.groups()
+        if group is not None:
+            groups.append(group)
+        else:
+            ids.append(hit if hit is not None else quoted if quoted is not None else double)
+        return " 0 "
+
+    rest = _CONSTANT.sub(" ", _REFERENCE.sub(note, source))
+    if not _OPERATORS.fullmatch(rest) or not (groups or ids):
+        return None
+    return sorted(set(groups)), sorted(set(ids))
 
 
 def usable(plan: Any, signals: Sequence[Signal]) -> bool:
@@ -89,8 +132,14 @@ def usable(plan: Any, signals: Sequence[Signal]) -> bool:
         return (plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == len(plan["entries"])
                 and all(0 <= e[0] < len(signals) for e in plan["entries"])
                 and [i for i, s in enumerate(signals) if s.kind == "when"] == list(plan["derived"])
-                and isinstance(plan["conditions"], dict)
+                and isinstance(plan["conditions"], dict) and _quiet_ok(plan.get("quiet"))
                 and all(isinstance(v, str) for v in plan["conditions"].values()))
     except (TypeError, KeyError, IndexError):
         return False
 
+
+def _quiet_ok(quiet: Any) -> bool:
+    return isinstance(quiet, dict) and all(
+        isinstance(v, list) and len(v) == 3 and all(isinstance(x, list) and all(isinstance(n, str) for n in x)
+                                                    for x in v[:2]) and type(v[2]) is bool
+        for v in quiet.values())

@@ -30,10 +30,60 @@ _REFERENCES = (("unknown-profile", "profiles"), ("unknown-tier", "tiers"), ("unk
                ("unknown-agent", "agents"))
 
 
-def check_policy(path: str | os.PathLike | None = None) -> tuple[list[Problem], Policy | None]:
+def check_policy(path: str | os.PathLike | None = None, *,
+                 cache: bool = False) -> tuple[list[Problem], Policy | None]:
     """Validate the policy at ``path`` (located as the CLI does when None): its problems, and the compiled
-    policy when there are none. Always a full check (no cache). Raises UsageError when the file cannot be
-    read."""
+    policy when there are no errors. Raises UsageError when the file cannot be read.
+
+    A full check, unless ``cache``: then a policy that is unchanged since the compiled-policy cache recorded it
+    as valid — checked under the same label, from the same folder, by the same checking code — answers from the
+    cache with the problems (warnings) that check gave, and a valid policy checked afresh is recorded."""
+    if not cache:
+        return _check(path)
+    from engine.policy import cache as policy_cache
+
+    file, label, entry = _entry(path)
+    found = policy_cache.read(entry, file)
+    if found is not None:
+        recorded = policy_cache.checked_problems(found, label)
+        if recorded is not None:
+            try:
+                policy = Policy.from_data(found["data"], source=label, files=tuple(map(tuple, found["files"])),
+                                          artifacts=found["artifacts"])
+            except Exception:  # noqa: BLE001 - an entry that does not rebuild is a miss (and is rewritten)
+                policy = None
+            if policy is not None:
+                return [Problem(**p) for p in recorded], policy
+    problems, policy = _check(path)
+    if policy is not None:
+        _store(entry, policy, problems)
+    return problems, policy
+
+
+def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None]:
+    """The policy file, its label and its cache entry (None when caching is off)."""
+    from engine.diagnostics import UsageError
+    from engine.policy import cache as policy_cache
+    from engine.policy.locate import read_bytes
+
+    file = locate_policy(path)
+    label = _label(path, file)
+    try:
+        raw = read_bytes(file)
+    except OSError as exc:
+        raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    return file, label, policy_cache.entry_path(file, raw)
+
+
+def _store(entry: str | None, policy: Policy, problems: list[Problem]) -> None:
+    from engine.policy import cache as policy_cache
+
+    if entry is not None:
+        policy_cache.write(entry, policy.source, [list(f) for f in policy.files], dict(policy.data),
+                           dict(policy.artifacts), policy_cache.checked_record(policy.source, problems))
+
+
+def _check(path: str | os.PathLike | None) -> tuple[list[Problem], Policy | None]:
     from engine.policy.extends import load_chain
     from engine.policy.schema import schema_problems, well_formed_part
     from engine.policy.semantics import semantic_problems
@@ -79,28 +129,20 @@ def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) ->
     An unchanged policy comes from the compiled-policy cache (see :mod:`engine.policy.cache`) without
     importing the YAML, schema or expression machinery.
     """
-    from engine.diagnostics import UsageError
     from engine.policy import cache as policy_cache
-    from engine.policy.locate import read_bytes
 
-    file = locate_policy(path)
     entry = None
     if cache:
-        try:
-            raw = read_bytes(file)
-        except OSError as exc:
-            raise UsageError(f"{_label(path, file)}: cannot read: {exc.strerror or exc}") from None
-        entry = policy_cache.entry_path(file, raw)
+        file, label, entry = _entry(path)
         found = policy_cache.read(entry, file)
         if found is not None:
             try:
-                return Policy.from_data(found["data"], source=_label(path, file),
+                return Policy.from_data(found["data"], source=label,
                                         files=tuple(map(tuple, found["files"])), artifacts=found["artifacts"])
             except Exception:  # noqa: BLE001 - an entry that does not rebuild is a miss (and is rewritten)
                 pass
-    problems, policy = check_policy(path)
+    problems, policy = _check(path)
     if policy is None:
         raise PolicyError(problems)
-    policy_cache.write(entry, policy.source, [list(f) for f in policy.files], dict(policy.data),
-                       dict(policy.artifacts))
+    _store(entry, policy, problems)
     return policy

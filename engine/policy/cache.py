@@ -23,6 +23,12 @@ resolved to when the entry was written. An entry is used only when every file st
 one of those places still resolves the same way — so a parent re-pointed by a symlink, or a new local file
 that shadows a bundled name, is a miss.
 
+**What validation said.** An entry also records, as data, that the policy was valid when it was written and
+the warnings the check gave (``checked``: the problems as ``Problem.to_dict()``, with the label the policy was
+checked under, the working folder — problems name parent files relative to it — and a fingerprint of the
+checking code: the size and modification time of each module of ``engine`` and of the schema). ``ctxbudget
+validate`` answers from it when all of those are the same now; otherwise it checks afresh.
+
 **Whole or nothing.** The first line of an entry is the SHA-256 of the rest; an entry that does not match, is
 not JSON, or has any field of the wrong shape is a miss, and a miss is rewritten (atomically: a temporary
 file, then a rename).
@@ -55,13 +61,13 @@ except ImportError:  # pragma: no cover - other versions and interpreters
     except ImportError:
         from hashlib import sha256
 
-FORMAT = 3  # bump when what an entry holds changes
+FORMAT = 4  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
 MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
 TOUCH_SECONDS = 3600  # a used entry's time is refreshed when it is older than this
 SUFFIX = ".entry"
-PLAN_FORMAT = 2  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
+PLAN_FORMAT = 3  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
 _KEY_CHARS = 40
 _PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -201,12 +207,20 @@ def _plan_entry_ok(item: Any) -> bool:
 def _plan_ok(plan: Any) -> bool:
     """Whether a cached detection plan has the shape engine.detect.plan writes (the detector checks that it
     fits the policy's signals when it is first built, and rebuilds it when not)."""
-    return (isinstance(plan, dict) and set(plan) == {"format", "patterns", "entries", "derived", "conditions"}
+    return (isinstance(plan, dict) and set(plan) == {"format", "patterns", "entries", "derived", "conditions", "quiet"}
             and plan["format"] == PLAN_FORMAT and _is_str_list(plan["patterns"], nonempty=False)
             and isinstance(plan["entries"], list) and len(plan["entries"]) == len(plan["patterns"])
             and all(_plan_entry_ok(e) for e in plan["entries"])
             and isinstance(plan["derived"], list) and all(_is_index(i) for i in plan["derived"])
-            and plan["conditions"] == {})
+            and plan["conditions"] == {} and _quiet_ok(plan["quiet"]))
+
+
+def _quiet_ok(quiet: Any) -> bool:
+    """Per condition source, what decides it when none of its inputs fired (engine.detect.plan.quiet_inputs):
+    [groups, signal ids, value] — names and a boolean, data only."""
+    return type(quiet) is dict and all(
+        type(v) is list and len(v) == 3 and _is_str_list(v[0], nonempty=False) and _is_str_list(v[1], nonempty=False)
+        and type(v[2]) is bool for v in quiet.values())
 
 
 def _files_ok(files: Any) -> bool:
@@ -235,8 +249,73 @@ def _origins_ok(origins: Any) -> bool:
             and all(type(v) is list and all(type(f) is str for f in v) for v in origins.values()))
 
 
+_PROBLEM_FIELDS = {"path": str, "line": int, "col": int, "severity": str, "rule": str, "message": str,
+                   "json_path": str}
+
+
+def _problem_ok(item: Any) -> bool:
+    return (type(item) is dict and item.keys() == _PROBLEM_FIELDS.keys()
+            and all(type(item[k]) is t for k, t in _PROBLEM_FIELDS.items()) and item["severity"] != "error")
+
+
+def _checked_ok(checked: Any) -> bool:
+    """What validation said when the entry was written (see the module's docstring): a valid policy's warnings."""
+    return (type(checked) is dict and checked.keys() == {"label", "cwd", "checks", "problems"}
+            and all(type(checked[k]) is str for k in ("label", "cwd", "checks"))
+            and type(checked["problems"]) is list and all(_problem_ok(p) for p in checked["problems"]))
+
+
+def checks_fingerprint() -> str:
+    """A fingerprint of the code that validates a policy: the path, size and modification time of every module
+    of ``engine`` and of the policy schema (a changed rule, even without a new version, is a fresh check)."""
+    from engine.resources import schema_path
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(d for d in subfolders if d != "__pycache__")
+        for name in sorted(names):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue
+                parts.append(f"{path}\0{st.st_size}\0{st.st_mtime_ns}")
+    try:
+        st = os.stat(schema_path())
+        parts.append(f"{schema_path()}\0{st.st_size}\0{st.st_mtime_ns}")
+    except OSError:
+        parts.append("no schema")
+    return sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def checked_record(label: str, problems: list) -> dict:
+    """What to record of a check that found ``problems`` (no errors) in the policy shown as ``label``."""
+    return {"label": label, "cwd": os.getcwd(), "checks": checks_fingerprint(),
+            "problems": [p.to_dict() for p in problems]}
+
+
+def checked_problems(found: dict, label: str) -> list[dict] | None:
+    """The problems (as dicts) a check of the policy shown as ``label`` gives now, when the entry recorded that
+    same check — same label, working folder and checking code; else None (check afresh)."""
+    checked = found["checked"]
+    if checked["label"] != label:
+        return None
+    try:
+        if checked["cwd"] != os.getcwd():
+            return None
+    except OSError:
+        return None
+    if checked["checks"] != checks_fingerprint():
+        return None
+    return checked["problems"]
+
+
 def _shape_ok(found: Any) -> bool:
     if not (isinstance(found, dict) and found.get("format") == FORMAT and found.get("version") == __version__):
+        return False
+    if not _checked_ok(found.get("checked")):
         return False
     artifacts, data = found.get("artifacts"), found.get("data")
     if not (isinstance(found.get("source"), str) and isinstance(data, dict) and isinstance(artifacts, dict)
@@ -394,9 +473,10 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> dic
         os.close(folder)
 
 
-def write(entry: str | None, source: str, files: list, data: dict, artifacts: dict) -> None:
+def write(entry: str | None, source: str, files: list, data: dict, artifacts: dict, checked: dict) -> None:
     """Store an entry (data only: of ``artifacts``, the ``detection`` plan without compiled conditions and the
-    ``example_origins``) and evict old ones; give up quietly on any OS error."""
+    ``example_origins``; ``checked``, what validation said: :func:`checked_record`) and evict old ones; give up
+    quietly on any OS error."""
     if entry is None or _distrust:
         return
     directory, name = os.path.split(entry)
@@ -410,7 +490,7 @@ def write(entry: str | None, source: str, files: list, data: dict, artifacts: di
     if isinstance(kept.get("detection"), dict):
         kept["detection"] = {**kept["detection"], "conditions": {}}  # conditions are compiled from source
     payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
-               "data": data, "artifacts": kept}
+               "data": data, "artifacts": kept, "checked": checked}
     if not _shape_ok(payload):
         return  # what would not be read back is not written
     try:

@@ -47,6 +47,37 @@ DEFAULT_RULES = (
 """The rules when a policy gives none (the bundled default writes these out)."""
 
 
+class LazyProgram:
+    """An expression compiled the first time it is evaluated (or any other attribute of its program is read).
+
+    Every hook is a new process, and most commands use few of a policy's expressions: ``budget`` only the
+    formula, ``evaluate`` never the recommendation rules. ``validate`` compiles every expression itself (its
+    checks), so a policy whose expressions do not compile is never loaded."""
+
+    __slots__ = ("_programs", "source", "_names", "evaluate")
+
+    def __init__(self, programs: Any, source: str, names: Any):
+        self._programs = programs
+        self.source = source
+        self._names = names
+
+    @property
+    def program(self) -> Any:
+        """The compiled program (from the policy's :class:`~engine.policy.programs.ProgramTable`)."""
+        return self._programs.get(self.source, self._names)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for what is not set yet: the first `evaluate` compiles, then binds the program's own method.
+        program = self.program
+        if name == "evaluate":
+            self.evaluate = program.evaluate
+            return self.evaluate
+        return getattr(program, name)
+
+    def __repr__(self) -> str:
+        return f"LazyProgram({self.source!r})"
+
+
 class RecommendationSettings(NamedTuple):
     """Thresholds and rules of the profile recommendations (see docs/usage.md); rules apply first match."""
 
@@ -64,8 +95,8 @@ class RecommendationSettings(NamedTuple):
         values = {k: v for k, v in data.items() if k != "rules"}
         rules = tuple(
             RecommendationRule(r["action"], r["when"], r.get("confidence"), r.get("reason"),
-                               programs.get(r["when"], RULE_NAMES),
-                               programs.get(r["confidence"], RULE_NAMES) if r.get("confidence") else None)
+                               LazyProgram(programs, r["when"], RULE_NAMES),
+                               LazyProgram(programs, r["confidence"], RULE_NAMES) if r.get("confidence") else None)
             for r in data.get("rules") or DEFAULT_RULES
         )
         return cls(**values, rules=rules)
@@ -176,7 +207,7 @@ class Policy:
         from engine.policy.programs import ProgramTable
 
         programs = ProgramTable((artifacts or {}).get("programs"))
-        formula = programs.get(data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
+        formula = LazyProgram(programs, data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
         recommendations = RecommendationSettings.from_data(data.get("recommendations", {}), programs)
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
@@ -190,7 +221,7 @@ class Policy:
         default_tier = data.get("default_tier") or tiers[(len(tiers) - 1) // 2].id
         examples = data.get("examples", {})
         agents = dict(data.get("agents", {}))
-        kept = {"programs": programs.artifacts()}
+        kept = {"programs": programs.artifacts()}  # filled as expressions are compiled (lazily)
         origins = (artifacts or {}).get("example_origins")
         if isinstance(origins, dict):  # (else unknown: a cache entry of another shape)
             kept["example_origins"] = origins

@@ -42,5 +42,6 @@ class ProgramTable:
         return program
 
     def artifacts(self) -> dict[str, str]:
-        """Generated Python by source, for the cache."""
-        return dict(self._python)
+        """Generated Python by source, of the expressions compiled so far (a live view: expressions compile when
+        first used)."""
+        return self._python

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     exit_code = 0
     for target in targets:
         try:
-            problems, policy = check_policy(target)
+            problems, policy = check_policy(target, cache=True)
         except UsageError as exc:
             print(f"ctxbudget: error: {exc}", file=sys.stderr)
             reports.append({"path": target, "valid": False, "error": str(exc), "problems": []})

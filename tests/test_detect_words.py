@@ -1,0 +1,228 @@
+"""The word index (engine/detect/words.py) and the conditions decided without evaluation when none of their
+inputs fired (engine/detect/plan.py's quiet_inputs) change no result. The word index screens literals exactly
+as one RE2 set of their patterns does: the same entries fire, and every detection — tier, confidence, scores,
+hits and their spans — is identical, on the dev set, the golden examples, a 2,000-task generated corpus and
+hand-made edge cases."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from engine import load_policy
+from engine.detect import Detector
+from engine.detect.matcher import Matcher
+from engine.detect.normalize import normalize
+from engine.detect.plan import plan_detection, signals_from_data
+from engine.detect.words import WordIndex
+
+SHARED = [Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")]
+EDGES = [
+    "", " ", "-", "end-to-end", "end to end", "end\u2014to\u2014end", "end\u2010to\u2010end", "end -- to  end",
+    "end, to end", "root causes", "root-cause", "rootcause", "root_cause", "Root   CAUSE!", "queries,queried",
+    "querying_x", "x_querying", "2queries", "queries2", "caf\u00e9 queries", "quer\u00e9ies", "c++ and c#",
+    "fp&a team", "don't match", "doesn't matching", "what's going on", "can't happen agains", "before/after",
+    "Can you fix dbt? I need Snowflake and Tableau. ignore the Airflow part; all three", "\ufb01le queries",
+    "ＱＵＥＲＩＥＳ", "dbt\nsnowflake\r\ntableau\tairflow", "a" * 300, "pipelines pipeline piping",
+]
+
+
+def _tasks() -> list[str]:
+    texts = []
+    for folder in SHARED:
+        for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else ():
+            texts += [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines() if line]
+        if texts:
+            break
+    return texts
+
+
+def generated(policy, count: int = 2000, seed: int = 7) -> list[str]:
+    """Tasks of policy words and phrases (inflected, re-cased, glued with separators, punctuation and
+    letters that break or keep word boundaries) and filler."""
+    rng = random.Random(seed)
+    plan = policy.artifacts["detection"]
+    pieces = []
+    for item in plan["entries"]:
+        if item[1] == "word":
+            pieces += item[2]
+        elif item[1] == "phrase":
+            pieces.append(" ".join(item[2] + [rng.choice(item[3])]))
+    filler = ("the a of to and in for on with from by at data run job table model query report team why how "
+              "can you i need ignore all three what each?").split()
+    glue = [" ", " ", " ", "  ", "-", "\u2014", "\u2013", "\u2010", ", ", ". ", "; ", ": ", "\n", "_", "/", "'",
+            "", "é", "2", "? ", "! ", " -> ", "\t"]
+    texts = []
+    for _ in range(count):
+        words = []
+        for _ in range(rng.randint(1, 40)):
+            word = rng.choice(pieces) if rng.random() < 0.4 else rng.choice(filler)
+            if rng.random() < 0.1:
+                word = word.upper() if rng.random() < 0.5 else word.title()
+            if rng.random() < 0.05:
+                word = word.replace(" ", rng.choice(["-", "  ", "\u2011", "_"]))
+            words.append(word)
+            words.append(rng.choice(glue))
+        texts.append("".join(words))
+    return texts
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return load_policy("default", cache=False)
+
+
+def _baseline(detector: Detector) -> Detector:
+    """The same detector screening with one RE2 set of every pattern (as before the word index) and evaluating
+    every condition (as before conditions were decided when none of their inputs fired)."""
+    twin = Detector(detector.signals, detector.tiers, detector.default_tier, detector.confidence_scale)
+    object.__setattr__(twin, "calibration", detector.calibration)
+    twin.ask_rules = detector.ask_rules
+    matcher = detector._matcher
+    twin._fired = Matcher(matcher.patterns, matcher.entries, words=False).fired
+    twin._derived = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived)
+    twin._derived_plain = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived_plain)
+    assert any(quiet for _, _, quiet in detector._derived)
+    return twin
+
+
+def _folded(text: str) -> bytes:
+    return (text.lower() if text.isascii() else normalize(text).text).encode("utf-8", "surrogatepass")
+
+
+def test_the_index_covers_most_of_the_default_policy(policy) -> None:
+    matcher = policy.detector._matcher
+    plan = policy.artifacts["detection"]
+    assert len(matcher.index.covered) >= 0.9 * len([e for e in plan["entries"] if e[1] != "regex"])
+    assert not any(plan["entries"][i][1] == "regex" for i in matcher.index.covered)
+
+
+@pytest.mark.parametrize("source", ["dev set", "golden examples", "generated", "edges"])
+def test_same_entries_fire_and_same_detections(policy, source: str) -> None:
+    if source == "dev set":
+        texts = _tasks()
+        if not texts:
+            pytest.skip("the labelled dev set is not beside the repository (../shared/data)")
+    elif source == "golden examples":
+        texts = [e.task for e in policy.task_examples]
+    elif source == "generated":
+        texts = generated(policy)
+    else:
+        texts = EDGES
+    assert texts
+    detector = policy.detector
+    matcher = detector._matcher
+    sets = Matcher(matcher.patterns, matcher.entries, words=False)
+    twin = _baseline(detector)
+    fired_any = 0
+    for text in texts:
+        data = _folded(text)
+        ours, theirs = sorted(matcher.fired(data)), sorted(sets.fired(data))
+        assert ours == theirs, text
+        fired_any += bool(ours)
+        context = {"repo": "x"} if len(text) % 3 == 0 else None
+        assert detector.detect(text, context) == twin.detect(text, context), text
+    assert fired_any >= len(texts) // 2 or source == "edges"
+
+
+def test_a_generated_policy_of_odd_literals_screens_the_same() -> None:
+    """Literals at the edges of what the index takes: one letter, digits, underscores, uninflected, phrases of
+    one-letter words, punctuation and non-ASCII (left to RE2)."""
+    items = [
+        {"id": "a", "words": ["x", "a b", "q_1", "2fa", "e2e"], "weights": {"complex": 1}},
+        {"id": "b", "words": ["plan", "stop", "go", "apply"], "weights": {"simple": 1}},
+        {"id": "c", "words": ["step by step", "c++", "ci/cd", "café"], "inflect": False, "weights": {"medium": 1}},
+        {"id": "d", "pattern": r"\bplan\w*", "weights": {"medium": 1}},
+        {"id": "e", "words": ["end-to-end", "Re-Run"], "weights": {"complex": 2}, "group": "g"},
+    ]
+    tiers = ["simple", "medium", "complex", "multi-system"]
+    detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
+    plan = plan_detection(detector.signals)
+    sets = Matcher(plan["patterns"], detector._matcher.entries, words=False)
+    rng = random.Random(5)
+    vocabulary = ["x", "a", "b", "q_1", "2fa", "e2e", "planned", "planning", "plans", "stopped", "goes", "applies",
+                  "applied", "step", "by", "c++", "c", "ci/cd", "café", "cafe", "end", "to", "re", "run", "reruns",
+                  "xx", "_x", "x_"]
+    glue = [" ", "-", "--", " - ", "_", ".", "/", "é", "", "\u2014", "+", "\n"]
+    for _ in range(2000):
+        text = "".join(rng.choice(vocabulary) + rng.choice(glue) for _ in range(rng.randint(1, 12)))
+        data = _folded(text)
+        assert sorted(detector._matcher.fired(data)) == sorted(sets.fired(data)), text
+
+
+def test_the_index_is_plain_data() -> None:
+    index = WordIndex([[0, "word", ["query", "queries"]], [1, "phrase", ["root"], ["cause", "causes"]],
+                       [2, "word", ["c++"]], [3, "regex", "x"]])
+    assert index.covered == {0, 1}
+    assert sorted(index.fired(b"root - causes of queries")) == [0, 1]
+    assert index.fired(b"root/cause") == [] and index.fired(b"rootcause queriesx") == []
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("ask.count.system + ask.count.layer >= 3", (["layer", "system"], [])),
+    ("count.breadth > 0 && (ask.count.system >= 2 || count.team >= 2)", (["breadth", "system", "team"], [])),
+    ("ask.count.system >= 2 && has(hits.migration) && count.lookup == 0", (["lookup", "system"], ["migration"])),
+    ("'a-b' in hits || count.a >= 1.5", (["a"], ["a-b"])),
+    ("count.lookup == 0 && ask.question", None), ("has(context.n) && context.n > 1", None),
+    ("count.a.b > 1", None), ("size(count.a) > 1", None), ("count['a'] > 0", None), ("count.a.size() > 0", None),
+    ("true", None), ("words <= 8 && count.a == 0", None), ("count.a > 0 && text.contains('x')", None),
+])
+def test_quiet_inputs(source: str, expected) -> None:
+    from engine.detect.plan import quiet_inputs
+
+    assert quiet_inputs(source) == expected
+
+
+def test_a_task_without_hits_compiles_only_the_conditions_it_must_evaluate(policy, monkeypatch) -> None:
+    import engine.detect.detector as module
+
+    compiled = []
+    real = module.compile_condition
+    monkeypatch.setattr(module, "compile_condition", lambda source, *a: compiled.append(source) or real(source, *a))
+    detector = Detector.from_data(policy.data["detection"], [t.id for t in policy.tiers], policy.default_tier,
+                                  plan=policy.artifacts["detection"])
+    assert compiled == []
+    detector.detect("zzz qqq")
+    derived = [s.when for s in detector.signals if s.when]
+    assert 0 < len(compiled) < len(derived) - 2, compiled
+
+
+def test_quiet_conditions_that_hold_without_hits_give_the_same_detections() -> None:
+    items = [
+        {"id": "x", "words": ["alpha", "beta gamma"], "weights": {"complex": 1}, "group": "a"},
+        {"id": "y", "words": ["delta"], "weights": {"simple": 1}, "group": "b"},
+        {"id": "none-of-a", "when": "count.a == 0", "weights": {"simple": 1}, "group": "b"},
+        {"id": "not-x", "when": "!has(hits.x) && count.b < 2", "weights": {"medium": 2}},
+        {"id": "chain", "when": "'none-of-a' in hits || count.a >= 1", "boost": 1},
+        {"id": "ask-b", "when": "ask.count.b >= 2", "weights": {"multi-system": 1}},
+    ]
+    tiers = ["simple", "medium", "complex", "multi-system"]
+    detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
+    assert all(quiet for _, _, quiet in detector._derived)
+    twin = _baseline(detector)
+    rng = random.Random(11)
+    vocabulary = ["alpha", "beta", "gamma", "delta", "can you", "ignore", "the", "?", ".", "-"]
+    for _ in range(500):
+        text = " ".join(rng.choice(vocabulary) for _ in range(rng.randint(0, 10)))
+        assert detector.detect(text) == twin.detect(text), text
+
+
+def test_after_many_texts_the_matcher_switches_to_one_set_and_answers_the_same(policy, monkeypatch) -> None:
+    import engine.detect.matcher as module
+
+    monkeypatch.setattr(module, "SWITCH_AFTER", 5)
+    matcher = policy.detector._matcher
+    fresh = Matcher(matcher.patterns, matcher.entries, policy.artifacts["detection"]["entries"])
+    sets = Matcher(matcher.patterns, matcher.entries, words=False)
+    compiled = []
+    real = module._lazy_set
+    monkeypatch.setattr(module, "_lazy_set", lambda patterns: compiled.append(len(patterns)) or real(patterns))
+    texts = [e.task for e in policy.task_examples] * 2
+    assert len(texts) > 10
+    for text in texts:
+        data = _folded(text)
+        assert sorted(fresh.fired(data)) == sorted(sets.fired(data)), text
+    assert compiled == [len(matcher.patterns)]  # the whole set, once, after five texts
