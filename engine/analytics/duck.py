@@ -155,15 +155,19 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
     last_reader = "json"
     if fast:
         import duckdb
+        from concurrent.futures import ThreadPoolExecutor
 
-        try:
-            con = _load(jsonl, parquet, since, until, fast=True)
-        except duckdb.InvalidInputException:  # a line past the reader's buffer (several MAX_LINE_BYTES)
-            con = None
+        with ThreadPoolExecutor(1) as pool:  # the lines are counted while DuckDB reads (it releases the GIL)
+            counting = pool.submit(lambda: [_count_lines(f) for f in jsonl])
+            try:
+                con = _load(jsonl, parquet, since, until, fast=True)
+            except duckdb.InvalidInputException:  # a line past the reader's buffer (several MAX_LINE_BYTES)
+                con = None
+            counted = counting.result()
         try:
             if con is None:
                 pass
-            elif _checked(con, jsonl):
+            elif _checked(con, jsonl, counted):
                 return con
         except BaseException:
             con.close()
@@ -273,10 +277,10 @@ def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, d
     return kept, found, overlong
 
 
-def _checked(con: Any, files: Sequence[str]) -> bool:
+def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]) -> bool:
     """Check what DuckDB's JSON reader read against the files' lines and locate the first skipped lines (the
-    table ``skipped_found``, and ``skipped_total``). False when the reader cannot be vouched for: the log is
-    then read line by line."""
+    table ``skipped_found``, and ``skipped_total``), given each file's (lines, whether the last ends with a
+    newline). False when the reader cannot be vouched for: the log is then read line by line."""
     counts = {file: (rows, bad, unsaid, native) for file, rows, bad, unsaid, native in con.execute("""
         SELECT file, count(*), count(*) FILTER (WHERE reason IS NOT NULL),
                count(*) FILTER (WHERE reason IS NULL AND success_unsaid),
@@ -286,7 +290,7 @@ def _checked(con: Any, files: Sequence[str]) -> bool:
     detail: list[tuple[int, str, int, str | None, bool]] = []  # (file's place, file, line number, text, torn)
     for place, file in enumerate(files):
         rows, bad, unsaid, native = counts.get(file, (0, 0, 0, 0))
-        lines, terminated = _count_lines(file)
+        lines, terminated = counted[place]
         # the reader reads a key whose value is null as missing: where that would change the answer, it cannot
         if (unsaid and _mentions(file, b'"success"')) or (native and _mentions(file, b'"budget_allocated"')):
             return False
