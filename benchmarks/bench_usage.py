@@ -1,5 +1,5 @@
-"""analyze + recommend over a 1,000,000-record usage log: DuckDB (the engine), the previous home-made scanner
-(engine="scan") and plain json-per-line loops, in the same run.
+"""analyze + recommend over a 1,000,000-record usage log: DuckDB (the engine; its JSON reader, and its
+line-by-line reader as a reference) and plain json-per-line loops, in the same run.
 
     python benchmarks/bench_usage.py                  # the full report: times, and peak memory 100k vs 1M
     python benchmarks/bench_usage.py --records 200000
@@ -12,8 +12,11 @@ every timed result is checked against them first. Baselines:
 - ``json loop + lists (seed-style)``: parse each line, keep every usage in per-agent lists, then mean,
   median, p90 and exceedance with ``statistics`` — what a script does; its memory grows with the log.
 
+- ``DuckDB, line by line``: the engine reading each line as text (what it does for remote logs and logs its
+  JSON reader cannot vouch for; ``duck.FAST = False``).
+
 Peak memory is measured in fresh processes (the resident high-water mark) for 100,000 and 1,000,000 records:
-streaming keeps it flat, the seed-style lists grow with the log.
+DuckDB's stays within its memory_limit, the seed-style lists grow with the log.
 """
 
 from __future__ import annotations
@@ -110,8 +113,14 @@ def json_loop_with_lists(path: Path) -> dict[str, dict]:
     return result
 
 
-def analyze_and_recommend(policy, path: Path, jobs: int | None = None, engine: str = "duckdb"):
-    analysis = analyze(policy, path, jobs=jobs, engine=engine)
+def analyze_and_recommend(policy, path: Path, fast: bool = True):
+    from engine.analytics import duck
+
+    duck.FAST = fast
+    try:
+        analysis = analyze(policy, path)
+    finally:
+        duck.FAST = True
     return analysis, recommend(policy, analysis)
 
 
@@ -128,13 +137,11 @@ import resource, sys
 sys.path.insert(0, sys.argv[3])
 import engine
 from bench_usage import analyze_and_recommend, json_loop_with_lists
-path, jobs = sys.argv[1], int(sys.argv[2])
-if jobs < 0:
-    analyze_and_recommend(engine.load_policy("default"), path)
-elif jobs:
-    analyze_and_recommend(engine.load_policy("default"), path, jobs=jobs, engine="scan")
-else:
+path, how = sys.argv[1], sys.argv[2]
+if how == "json":
     json_loop_with_lists(path)
+else:
+    analyze_and_recommend(engine.load_policy("default"), path, fast=how == "duckdb")
 try:  # this process's own high-water mark; ru_maxrss would include the parent's from before exec
     with open("/proc/self/status") as status:
         own = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
@@ -145,10 +152,10 @@ print(own, workers)
 """
 
 
-def peak_kib(path: Path, jobs: int) -> tuple[int, int]:
-    """Peak RSS (KiB) of a fresh process running analyze + recommend with ``jobs`` processes (0: the
-    seed-style baseline), and of its largest worker."""
-    done = subprocess.run([sys.executable, "-c", PEAK, str(path), str(jobs), str(Path(__file__).parent)],
+def peak_kib(path: Path, how: str) -> tuple[int, int]:
+    """Peak RSS (KiB) of a fresh process running analyze + recommend (``how``: "duckdb", "lines" for the
+    line-by-line reader, "json" for the seed-style baseline), and of its largest child."""
+    done = subprocess.run([sys.executable, "-c", PEAK, str(path), how, str(Path(__file__).parent)],
                           capture_output=True, text=True, check=True, cwd=ROOT)
     own, workers = done.stdout.split()
     return int(own), int(workers)
@@ -165,10 +172,12 @@ def timed(repeat: int, function, *args, **kwargs):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000, help="the smaller log of the memory comparison")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (best and median shown)")
+    parser.add_argument("--no-lines", action="store_true", help="skip the line-by-line reader (slow)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory comparison")
     args = parser.parse_args()
     policy = engine.load_policy("default")
     with tempfile.TemporaryDirectory() as folder:
@@ -184,9 +193,10 @@ def main() -> int:
         best, median, naive = timed(args.repeat, json_loop_with_lists, big)
         assert {a: (v["runs"], v["exceeded"]) for a, v in naive.items()} == known
         rows.append(("baseline: json loop + lists (seed-style)", best, median))
-        best, median, (analysis, _) = timed(args.repeat, analyze_and_recommend, policy, big, engine="scan")
-        check(analysis, known)
-        rows.append(("previous scanner: analyze + recommend", best, median))
+        if not args.no_lines:
+            best, median, (analysis, _) = timed(args.repeat, analyze_and_recommend, policy, big, fast=False)
+            check(analysis, known)
+            rows.append(("DuckDB, line by line: analyze + recommend", best, median))
         best, median, (analysis, recommendations) = timed(args.repeat, analyze_and_recommend, policy, big)
         check(analysis, known)
         assert len(recommendations) == len(known)
@@ -194,17 +204,22 @@ def main() -> int:
         best, median, _ = timed(args.repeat, whole_process, big)
         rows.append(("DuckDB: `ctxbudget recommend` whole process", best, median))
         width = max(len(label) for label, _, _ in rows)
+        loop = rows[0][2]
         for label, best, median in rows:
             print(f"  {label:<{width}}  best {best:5.2f} s  median {median:5.2f} s  "
-                  f"{args.records / best / 1e3:5.0f} k records/s")
+                  f"{args.records / best / 1e3:5.0f} k records/s  {median / loop:4.2f}× the json loop")
         actions: dict[str, int] = defaultdict(int)
         for rec in recommendations:
             actions[rec.action] += 1
         print("  recommendations: " + ", ".join(f"{n} {a}" for a, n in sorted(actions.items())))
+        if args.no_memory:
+            return 0
         print("peak memory of a fresh process (VmHWM; workers: ru_maxrss):")
-        for jobs, label in ((0, "baseline: json loop + lists"), (1, "scanner, 1 process"),
-                            (2, "scanner, 2 processes"), (-1, "DuckDB")):
-            (own_small, workers_small), (own_big, workers_big) = peak_kib(small, jobs), peak_kib(big, jobs)
+        for how, label in (("json", "baseline: json loop + lists"), ("lines", "DuckDB, line by line"),
+                           ("duckdb", "DuckDB")):
+            if how == "lines" and args.no_lines:
+                continue
+            (own_small, workers_small), (own_big, workers_big) = peak_kib(small, how), peak_kib(big, how)
             workers = (f" (largest worker {workers_small / 1024:.0f} → {workers_big / 1024:.0f} MiB)"
                        if workers_big else "")
             print(f"  {label:<32}  {args.small:,} records {own_small / 1024:4.0f} MiB → {args.records:,} records "
@@ -228,16 +243,16 @@ if pytest is not None:
         return path, generate(path, RECORDS)
 
     @pytest.mark.parametrize("name", ["json loop (parse only)", "json loop + lists (seed-style)",
-                                      "analyze + recommend", "analyze + recommend (previous scanner)",
+                                      "analyze + recommend", "analyze + recommend (line by line)",
                                       "recommend, whole process"])
     def test_usage_log(benchmark, log, name):
         path, known = log
         policy = engine.load_policy("default")
         if name.startswith("analyze + recommend"):
-            engine_name = "scan" if "scanner" in name else "duckdb"
-            analysis, _ = analyze_and_recommend(policy, path, engine=engine_name)
+            fast = "line by line" not in name
+            analysis, _ = analyze_and_recommend(policy, path, fast=fast)
             check(analysis, known)
-            benchmark.pedantic(analyze_and_recommend, args=(policy, path), kwargs={"engine": engine_name},
+            benchmark.pedantic(analyze_and_recommend, args=(policy, path), kwargs={"fast": fast},
                                rounds=3, iterations=1)
         elif name.startswith("recommend"):
             benchmark.pedantic(whole_process, args=(path,), rounds=3, iterations=1)

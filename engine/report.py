@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from engine.analytics import Analysis, analyze
-from engine.analytics.scan import Progress
+from engine.analytics.stats import Progress
 from engine.recommend import Recommendation, recommend
 
 PERIODS = {"week": 7, "month": 30}

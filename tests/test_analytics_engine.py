@@ -1,4 +1,4 @@
-"""The DuckDB engine reads what the scanner read, gives the same answers, and stays out of other commands."""
+"""The DuckDB engine: its two readers and a plain json loop give the same answers; it stays out of other commands."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import engine
-from engine.analytics import analyze
+from engine.analytics import analyze, duck
 from engine.cli.commands import __path__ as commands_path
 from engine.usage.log import MAX_LINE_BYTES, OVERLONG
+from usage_oracle import analyze_plain, comparable
 from usage_synth import START, native_record, write_known_log
 
 pytest.importorskip("duckdb")
@@ -25,17 +26,22 @@ def policy():
 
 
 @pytest.mark.parametrize("fmt", ["native", "seed", "seed-breakdown"])
-def test_the_same_answers_as_the_scanner_on_the_known_logs(policy, tmp_path, fmt):
+def test_the_same_answers_as_a_json_loop_on_the_known_logs(policy, tmp_path, monkeypatch, fmt):
     log = write_known_log(tmp_path / "k.jsonl", fmt)
-    duck = analyze(policy, log).to_dict()
-    scan = analyze(policy, log, engine="scan").to_dict()
-    assert duck.pop("tiers")["medium"]["runs"] == 295 and scan.pop("tiers") is None
-    assert duck == scan
-    assert (duck["runs"], duck["skipped_lines"], len(duck["agents"])) == (295, 0, 5)
+    fast = analyze(policy, log).to_dict()
+    assert duck.last_reader == "json"
+    monkeypatch.setattr(duck, "FAST", False)
+    lines = analyze(policy, log).to_dict()
+    assert duck.last_reader == "lines"
+    assert fast == lines
+    plain = analyze_plain(policy, log, monkeypatch)
+    assert fast.pop("tiers")["medium"]["runs"] == 295
+    assert fast == plain
+    assert (fast["runs"], fast["skipped_lines"], len(fast["agents"])) == (295, 0, 5)
 
 
 def _mangled(tmp_path: Path) -> Path:
-    """The known log with every kind of bad line the scanner skips, blank lines and CRLF endings mixed in."""
+    """The known log with every kind of bad line a reader skips, blank lines and CRLF endings mixed in."""
     lines = write_known_log(tmp_path / "k.jsonl").read_text().splitlines()
     good = json.loads(lines[0])
     bad = [
@@ -60,15 +66,47 @@ def _mangled(tmp_path: Path) -> Path:
     return path
 
 
-def test_bad_lines_are_skipped_counted_and_located_as_the_scanner_does(policy, tmp_path):
+def test_bad_lines_are_skipped_counted_and_located_exactly(policy, tmp_path, monkeypatch):
     log = _mangled(tmp_path)
-    duck, scan = analyze(policy, log).to_dict(), analyze(policy, log, engine="scan").to_dict()
-    del duck["tiers"], scan["tiers"]
-    assert duck["skipped_lines"] == scan["skipped_lines"] == 25
-    assert [s["line"] for s in duck["skipped"]] == [s["line"] for s in scan["skipped"]]
-    assert duck["skipped"][0] == {"line": 2, "reason": "not JSON (Expecting value: line 1 column 1 (char 0))"}
-    del duck["skipped"], scan["skipped"]
-    assert duck == scan
+    fast = analyze(policy, log).to_dict()
+    assert duck.last_reader == "json"  # blank lines, CRLF and bad records: still DuckDB's JSON reader
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log).to_dict() == fast  # the same reasons too
+    assert fast["skipped_lines"] == 25
+    assert fast["skipped"][0] == {"line": 2, "reason": "not JSON (Expecting value: line 1 column 1 (char 0))"}
+    assert fast["skipped"][-1]["reason"] == "'tier' and 'profile' must be strings"
+    assert comparable(fast) == comparable(analyze_plain(policy, log, monkeypatch))
+
+
+@pytest.mark.parametrize("extra, reader", [
+    ({"success": None}, "lines"),  # null is not missing: the JSON reader cannot tell them apart
+    ({"budget_allocated": None}, "lines"),
+    ({"success": False}, "json"),
+    ({"note": "success budget_allocated"}, "json"),
+])
+def test_a_key_whose_value_is_null_is_read_line_by_line(policy, tmp_path, monkeypatch, extra, reader):
+    good = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000, {"global": 10000})
+    log = tmp_path / "u.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in [good, dict(good, **extra), good]))
+    data = analyze(policy, log).to_dict()
+    assert duck.last_reader == reader
+    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
+
+
+def test_many_skipped_lines_among_blank_ones(policy, tmp_path, monkeypatch):
+    """More bad lines than are reported, after blank lines: the count is exact, the first few located."""
+    good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,
+                                    {"global": 10000}))
+    text = "".join(f"{good}\n\n  \n{'oops' if i % 3 else '[1]'}\n" for i in range(40))
+    log = tmp_path / "u.jsonl"
+    log.write_text(text)
+    data = analyze(policy, log).to_dict()
+    assert duck.last_reader == "json"
+    assert (data["runs"], data["skipped_lines"]) == (40, 40)
+    assert [s["line"] for s in data["skipped"]] == [4 + 4 * i for i in range(20)]
+    assert data["skipped"][:2] == [{"line": 4, "reason": "not a JSON object"},
+                                   {"line": 8, "reason": "not JSON (Expecting value: line 1 column 1 (char 0))"}]
+    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
 
 
 def test_an_overlong_line_shifts_no_line_number(policy, tmp_path):
@@ -221,3 +259,40 @@ def test_tier_provenance(policy, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "tiers: where each run's tier came from" in out
     assert "medium      9  60.1 %       22.2 %    66.7 %  22.2 %             0.80" in out
+
+
+SCOPES = ['{"global": true}', '{"a:\\"b": 5, "c:{": 2}', '{"global": 1e400}', '{"global": -0.0, "x": 3}',
+          '{"global": {"tokens": 5}}', '{"global": "5"}', '{"global": null}', '{"global": [1]}', '{}', '[]', '0', '""',
+          '{"a": 1, "a": 2}']
+KNOWN_DIFFERENCES = {  # SQL (both readers) and Python's record_fields disagree; found, not yet settled
+    '{"global": true}': "SQL counts a true scope value as 1 token; Python does not",
+    '{"global": -0.0, "x": 3}': "Python drops the scopes of a record whose scope values include -0.0",
+    '{"a": 1, "a": 2}': "a duplicated scope key: Python keeps the last value, SQL drops the scope",
+}
+
+
+def _with_scopes(tmp_path: Path, scopes: str) -> Path:
+    good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,
+                                    {"global": 10000}))
+    odd = good.replace('"scopes": {"global": 10000}', f'"scopes": {scopes}')
+    assert odd != good
+    log = tmp_path / "u.jsonl"
+    log.write_text(f"{good}\n{odd}\n{good}\n")
+    return log
+
+
+@pytest.mark.parametrize("scopes", SCOPES)
+def test_scope_values_are_checked_alike_by_both_readers(policy, tmp_path, monkeypatch, scopes):
+    log = _with_scopes(tmp_path, scopes)
+    fast = analyze(policy, log).to_dict()
+    assert duck.last_reader == "json"
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log).to_dict() == fast
+
+
+@pytest.mark.parametrize("scopes", [s if s not in KNOWN_DIFFERENCES else
+                                    pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN_DIFFERENCES[s]))
+                                    for s in SCOPES])
+def test_scope_values_as_a_json_loop_reads_them(policy, tmp_path, monkeypatch, scopes):
+    log = _with_scopes(tmp_path, scopes)
+    assert comparable(analyze(policy, log).to_dict()) == comparable(analyze_plain(policy, log, monkeypatch))

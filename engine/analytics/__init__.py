@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping
 
-from engine.analytics.scan import LogScan, Progress, scan_log
-from engine.analytics.stats import UsageStats
+from engine.analytics.stats import LogScan, Progress, UsageStats
 from engine.diagnostics import LookupFailed
 from engine.usage.log import SkippedLine
 
@@ -90,12 +89,12 @@ class Analysis:
         }
 
 
-ENGINES = ("duckdb", "spark", "scan")
-"""How a log is read: DuckDB (the default), Spark (Parquet, for fleets), or the earlier home-made scanner."""
+ENGINES = ("duckdb", "spark")
+"""How a log is read: DuckDB (the default), or Spark (Parquet, for fleets)."""
 
 
 def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, until: datetime | None = None,
-            agent: str | None = None, jobs: int | None = None, progress: Progress | None = None,
+            agent: str | None = None, progress: Progress | None = None,
             engine: str = "duckdb", spark_master: str | None = None) -> Analysis:
     """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``.
 
@@ -111,7 +110,7 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             wanted = policy.resolve_agent(agent)
         except LookupFailed as exc:  # perhaps an agent the policy no longer has, known only to the log
             wanted, unknown = agent, exc
-    scan = read_log_scan(log, since, until, engine=engine, jobs=jobs, progress=progress, spark_master=spark_master)
+    scan = read_log_scan(log, since, until, engine=engine, progress=progress, spark_master=spark_master)
     agents = _by_agent(policy, scan)
     if wanted is not None:
         if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name
@@ -158,11 +157,9 @@ def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
 
 
 def read_log_scan(log: str | os.PathLike, since: datetime | None, until: datetime | None, engine: str = "duckdb",
-                  jobs: int | None = None, progress: Progress | None = None,
+                  progress: Progress | None = None,
                   spark_master: str | None = None) -> LogScan:
     """The runs of ``log`` grouped, and its skipped lines, read by ``engine``."""
-    if engine == "scan":
-        return scan_log(log, since, until, jobs=jobs, progress=progress)
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
     from engine.analytics import duck

@@ -90,8 +90,8 @@ def is_parquet(location: str) -> bool:
 
 
 def scan_files(files: Sequence[str], since: datetime | None, until: datetime | None) -> Any:
-    """Fold the runs of ``files`` (JSONL or Parquet) into a :class:`~engine.analytics.scan.LogScan`."""
-    from engine.analytics.scan import LogScan
+    """Fold the runs of ``files`` (JSONL or Parquet) into a :class:`~engine.analytics.stats.LogScan`."""
+    from engine.analytics.stats import LogScan
 
     result = LogScan()
     con = load_runs(files, since, until)
@@ -122,34 +122,235 @@ def tier_rows(rows: Any) -> dict[str, dict]:
     return found
 
 
+KEYS = ("timestamp", "agent", "profile", "tier", "budget", "usage", "scopes", "exceeded", "success", "tokens_loaded",
+        "budget_allocated", "usage_pct", "scopes_loaded", "scope_breakdown", "task_complexity", "exceeded_budget",
+        "host", "tier_source", "confidence")
+"""The keys of a usage record (both formats) records.sql reads: the columns of ``fields`` (as j_KEY)."""
+
+
+FAST = True
+"""Whether local JSONL files are read by DuckDB's JSON reader (else line by line as text; the tests compare)."""
+
+last_reader = ""
+"""How :func:`load_runs` last read JSONL: "json" (DuckDB's JSON reader) or "lines" (line by line as text)."""
+
+
 def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None) -> Any:
-    """A DuckDB connection with the table ``all_runs`` (every line of the JSONL files, records.sql, and the runs
-    of the Parquet files) and the view ``runs`` (the usage records among them); None when there is nothing."""
+    """A DuckDB connection with the table ``all_runs`` (every non-blank line of the JSONL files, records.sql, and
+    the runs of the Parquet files), the view ``runs`` (the usage records in the period among them) and the
+    table ``skipped_found`` (file, line, reason: the first skipped lines) with ``skipped_count`` its total;
+    None when there is nothing.
+
+    Local JSONL files are read by DuckDB's JSON reader, one row per non-blank line, and their lines counted
+    apart (:func:`_count_lines`): when the counts agree and every row is a record, nothing was skipped. Else
+    one pass over the file's bytes (:func:`_locate`) numbers the skipped lines and hands the first few to the
+    exact reader for their reasons. Remote files, and logs the fast reader cannot vouch for, are read line by
+    line as text (:func:`_lines_sql`): slower, the same answers."""
     jsonl = [f for f in files if not is_parquet(f) and (is_remote(f) or os.path.getsize(f) > 0)]
     parquet = [f for f in files if is_parquet(f)]
     if not jsonl and not parquet:
         return None
+    global last_reader
+    fast = FAST and bool(jsonl) and not any(is_remote(f) for f in jsonl)
+    last_reader = "json"
+    if fast:
+        import duckdb
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:  # the lines are counted while DuckDB reads (it releases the GIL)
+            counting = pool.submit(lambda: [_count_lines(f) for f in jsonl])
+            try:
+                con = _load(jsonl, parquet, since, until, fast=True)
+            except duckdb.InvalidInputException:  # a line past the reader's buffer (several MAX_LINE_BYTES)
+                con = None
+            counted = counting.result()
+        try:
+            if con is None:
+                pass
+            elif _checked(con, jsonl, counted):
+                return con
+        except BaseException:
+            con.close()
+            raise
+        if con is not None:
+            con.close()
+    last_reader = "lines" if jsonl else "json"
+    return _load(jsonl, parquet, since, until, fast=False)
+
+
+def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, until: datetime | None,
+          fast: bool) -> Any:
     con = connect()
     try:
         period = {"since": since, "until": until}
         parts = []
         if jsonl:
-            con.execute(_lines_sql(jsonl))
+            if fast:
+                con.execute(_fields_sql(jsonl))
+            else:
+                con.execute(_lines_sql(jsonl))
+                con.execute("CREATE TEMP VIEW fields AS " + sql("line_fields"))
             parts.append(sql("records"))
-        else:
+        if not jsonl or fast:
             con.execute("CREATE TEMP TABLE rejected_lines (file_id BIGINT, scan_id BIGINT, line BIGINT); "
-                        "CREATE TEMP TABLE rejected_scans (file_id BIGINT, scan_id BIGINT, file_path VARCHAR); "
-                        "CREATE TEMP VIEW lines AS SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n LIMIT 0")
+                        "CREATE TEMP TABLE rejected_scans (file_id BIGINT, scan_id BIGINT, file_path VARCHAR)")
+        if not jsonl:
+            con.execute("CREATE TEMP VIEW lines AS SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n LIMIT 0")
         if parquet:
             parts.append(sql("parquet_runs"))
             period["files"] = list(parquet)
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
-        con.execute("CREATE TEMP VIEW runs AS SELECT * FROM all_runs WHERE reason IS NULL")
+        con.execute("CREATE TEMP VIEW runs AS SELECT * FROM all_runs WHERE reason IS NULL AND in_period")
+        con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR)")
     except BaseException:
         con.close()
         raise
     return con
+
+
+CHUNK_BYTES = 1 << 20
+"""How much of a log the line counter and :func:`_locate` read at a time."""
+
+
+def _count_lines(path: str) -> tuple[int, bool]:
+    """(lines, whether the last one ends with a newline) of the local file ``path``, counted in C-speed chunks."""
+    lines = 0
+    last = b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n"), last == b"\n"
+
+
+def _mentions(path: str, key: bytes) -> bool:
+    """Whether the local file ``path`` holds ``key`` anywhere (a C-speed search, chunk by chunk)."""
+    tail = b""
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            if key in tail + block[:len(key)] or key in block:
+                return True
+            tail = block[-len(key):]
+    return False
+
+
+def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, dict[int, tuple[int, str | None]],
+                                                                          list[int]]:
+    """One pass over the bytes of ``path``: (its non-blank lines, {n: (line number, text; None when longer than
+    MAX_LINE_BYTES)} for the ``n``-th non-blank lines in ``wanted``, the ``n`` of the overlong lines). A line
+    is never held longer than MAX_LINE_BYTES; with ``stop_after`` the pass ends after that non-blank line."""
+    found: dict[int, tuple[int, str | None]] = {}
+    overlong: list[int] = []
+    number = kept = 0
+
+    def line(raw: bytes, too_long: bool) -> None:
+        nonlocal number, kept
+        number += 1
+        if not too_long and not raw.strip(b" \t\r"):
+            return
+        kept += 1
+        if too_long:
+            overlong.append(kept)
+        if kept in wanted:
+            found[kept] = (number, None if too_long else raw.decode("utf-8", "replace"))
+
+    carry, skipping = b"", False
+    with open(path, "rb") as handle:
+        while block := handle.read(CHUNK_BYTES):
+            if skipping:  # inside an overlong line, already counted
+                end = block.find(b"\n")
+                if end < 0:
+                    continue
+                block, skipping = block[end + 1:], False
+            parts = (carry + block if carry else block).split(b"\n")
+            carry = parts.pop()
+            for raw in parts:
+                line(raw, len(raw) > MAX_LINE_BYTES)
+            if len(carry) > MAX_LINE_BYTES:
+                line(b"", True)
+                carry, skipping = b"", True
+            if stop_after is not None and kept >= stop_after:
+                return kept, found, overlong
+        if carry and not skipping:
+            line(carry, len(carry) > MAX_LINE_BYTES)
+    return kept, found, overlong
+
+
+def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]) -> bool:
+    """Check what DuckDB's JSON reader read against the files' lines and locate the first skipped lines (the
+    table ``skipped_found``, and ``skipped_total``), given each file's (lines, whether the last ends with a
+    newline). False when the reader cannot be vouched for: the log is then read line by line."""
+    counts = {file: (rows, bad, unsaid, native) for file, rows, bad, unsaid, native in con.execute("""
+        SELECT file, count(*), count(*) FILTER (WHERE reason IS NOT NULL),
+               count(*) FILTER (WHERE reason IS NULL AND success_unsaid),
+               count(*) FILTER (WHERE reason IS NULL AND native)
+        FROM all_runs WHERE n IS NOT NULL GROUP BY file""").fetchall()}
+    total = 0
+    detail: list[tuple[int, str, int, str | None, bool]] = []  # (file's place, file, line number, text, torn)
+    for place, file in enumerate(files):
+        rows, bad, unsaid, native = counts.get(file, (0, 0, 0, 0))
+        lines, terminated = counted[place]
+        # the reader reads a key whose value is null as missing: where that would change the answer, it cannot
+        if (unsaid and _mentions(file, b'"success"')) or (native and _mentions(file, b'"budget_allocated"')):
+            return False
+        total += bad
+        if rows == lines and not bad:
+            continue
+        first = [n for (n,) in con.execute(
+            "SELECT n FROM all_runs WHERE file = ? AND reason IS NOT NULL ORDER BY n LIMIT ?",
+            [file, SKIPPED_KEPT]).fetchall()]
+        kept, found, overlong = _locate(file, set(first), max(first) if rows == lines and first else None)
+        if rows != lines and kept != rows:
+            return False  # a line the reader did not give a row for
+        if overlong and con.execute(f"SELECT count(*) FROM all_runs WHERE file = ? AND reason IS NULL AND n IN "
+                                    f"({', '.join(map(str, overlong))})", [file]).fetchone()[0]:
+            return False
+        for n in first:
+            number, text = found[n]
+            detail.append((place, file, number, text, number == lines and not terminated))
+    con.execute("CREATE TEMP TABLE skipped_total AS SELECT ?::BIGINT AS count", [total])
+    if not detail:
+        return True
+    detail.sort()
+    detail = detail[:SKIPPED_KEPT]
+    con.execute("CREATE TEMP TABLE lines (file VARCHAR, n BIGINT, line VARCHAR)")
+    texts = [(file, number, text) for _place, file, number, text, _torn in detail if text is not None]
+    if texts:
+        con.executemany("INSERT INTO lines VALUES (?, ?, ?)", texts)
+    exact = sql("records").replace("WITH picked AS (", f"WITH fields AS ({sql('line_fields')}), picked AS (", 1)
+    reasons = {(file, n): (reason, line) for file, n, reason, line in con.execute(
+        f"SELECT file, n, reason, line FROM ({exact})", {"since": None, "until": None}).fetchall()}
+    located = []
+    for _place, file, number, text, torn in detail:
+        if text is None:
+            reason = OVERLONG
+        else:
+            reason, line = reasons.get((file, number), (None, None))
+            if reason is None:
+                return False  # the exact reader would have read it: trust the exact reader
+            reason = _detail(reason, line, torn)
+        located.append((file, number, reason))
+    con.executemany("INSERT INTO skipped_found VALUES (?, ?, ?)", located)
+    return True
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _fields_sql(files: Sequence[str]) -> str:
+    """The view ``fields``: one row per non-blank line of each file (DuckDB's JSON reader), numbered among the
+    file's non-blank lines (``n``; :func:`_locate` turns it into a line number when the file has blank lines).
+    A line that is not a JSON object gives a row of NULLs (``ignore_errors``)."""
+    columns = "{" + ", ".join(f"'{key}': 'JSON'" for key in KEYS) + "}"
+    keys = ", ".join(f"{key} AS j_{key}" for key in KEYS)
+    reads = [f"""
+        SELECT {_quoted(f)} AS file, ordinality AS n, NULL::VARCHAR AS line, true AS is_json, true AS is_object,
+               {keys}
+        FROM read_json({_quoted(f)}, format = 'newline_delimited', columns = {columns}, ignore_errors = true,
+                       maximum_object_size = {MAX_LINE_BYTES + 2}) WITH ORDINALITY""" for f in files]
+    return "CREATE TEMP VIEW fields AS " + " UNION ALL ".join(reads)
 
 
 SEPARATOR = "\x01\x02\x03\x04"
@@ -212,6 +413,13 @@ def _number(value: float) -> int | float:
 
 def _skipped(con: Any, result: Any, files: Sequence[str]) -> None:
     """Count the lines that are not runs, and keep the first few with their line numbers and reasons."""
+    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'skipped_total'").fetchone()[0]:
+        result.skipped_lines = con.execute("SELECT count FROM skipped_total").fetchone()[0]
+        multi = len(files) > 1
+        result.skipped = [SkippedLine(line, reason if not multi else f"{file}: {reason}") for file, line, reason
+                          in con.execute("SELECT * FROM skipped_found").fetchall()]
+        result.lines = 0
+        return
     rejects = con.execute("""
         SELECT s.file_path, e.line FROM rejected_lines e JOIN rejected_scans s USING (scan_id, file_id)
         ORDER BY s.file_path, e.line""").fetchall()
@@ -297,7 +505,7 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     import shutil
     import tempfile
 
-    from engine.analytics.scan import LogScan
+    from engine.analytics.stats import LogScan
 
     target = os.fspath(folder)
     os.makedirs(target, exist_ok=True)

@@ -41,10 +41,10 @@ def session(master: str | None = None) -> Any:
 
 def scan_files(files: Sequence[str], since: datetime | None, until: datetime | None,
                master: str | None = None) -> Any:
-    """Fold the runs of the Parquet ``files`` into a :class:`~engine.analytics.scan.LogScan` with Spark."""
+    """Fold the runs of the Parquet ``files`` into a :class:`~engine.analytics.stats.LogScan` with Spark."""
     from pyspark.sql import functions as F
 
-    from engine.analytics.scan import LogScan
+    from engine.analytics.stats import LogScan
 
     others = [f for f in files if not is_parquet(f)]
     if others:

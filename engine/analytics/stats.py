@@ -7,8 +7,10 @@ median or p90 is exact to that resolution however many runs there are.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
+from engine.usage.log import SkippedLine
 from engine.usage.record import RecordFields
 
 BINS_PER_UNIT = 1000
@@ -172,3 +174,23 @@ class UsageStats:
 
 def _r(value: float) -> float:
     return round(value, 4) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+Progress = Callable[[int, int], None]
+"""Called with (bytes done, bytes in all) as a log is read."""
+
+GroupKey = tuple[str, str, str, int]
+"""(agent as logged, profile as logged, and for runs that name no profile their tier and budget, by which
+the profile they were made under is told; else "" and 0)."""
+
+
+@dataclass
+class LogScan:
+    """What reading a log found: per-group totals, and how many lines it skipped, and where."""
+
+    groups: dict[GroupKey, UsageStats] = field(default_factory=dict)
+    lines: int = 0
+    skipped_lines: int = 0
+    skipped: list[SkippedLine] = field(default_factory=list)
+    tiers: dict[str, dict] | None = None  # per tier with provenance (None: the engine does not read it)
+    daily: list[tuple[str, str, int, int]] | None = None  # (day, agent as logged, runs, exceeded)

@@ -18,9 +18,9 @@ def add_log(parser: argparse.ArgumentParser, engine: bool = False) -> None:
                              "reads (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
                              "~/.local/state/ctxbudget/usage.jsonl)")
     if engine:
-        parser.add_argument("--engine", choices=("duckdb", "spark", "scan"), default="duckdb",
-                            help="duckdb (default; every location), spark (Parquet, e.g. from `ctxbudget export`; "
-                                 "the [spark] extra) or scan (the earlier in-process scanner; one local JSONL file)")
+        parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                            help="duckdb (default; every location) or spark (Parquet, e.g. from `ctxbudget export`; "
+                                 "the [spark] extra)")
         parser.add_argument("--spark-master", metavar="URL",
                             help="with --engine spark: the cluster (default: $CTXBUDGET_SPARK_MASTER, else local[*])")
 

@@ -1,5 +1,21 @@
 -- Small helpers the queries share, named for what they mean in a usage record.
 
+-- json_type(j) for a JSON value, read from its first characters instead of parsing it again (the readers give
+-- each value as minified JSON text): 'VARCHAR', 'OBJECT', 'ARRAY', 'BOOLEAN', 'NULL', 'UBIGINT', 'BIGINT' or
+-- 'DOUBLE' (an integer beyond 64 bits is a DOUBLE, as in json_type).
+CREATE OR REPLACE TEMP MACRO json_kind(j) AS
+    CASE left(j::VARCHAR, 1)
+        WHEN '"' THEN 'VARCHAR' WHEN '{' THEN 'OBJECT' WHEN '[' THEN 'ARRAY'
+        WHEN 't' THEN 'BOOLEAN' WHEN 'f' THEN 'BOOLEAN' WHEN 'n' THEN 'NULL'
+        ELSE CASE WHEN j IS NULL THEN NULL
+                  WHEN contains(j::VARCHAR, '.') OR contains(j::VARCHAR, 'e') OR contains(j::VARCHAR, 'E')
+                      THEN 'DOUBLE'
+                  WHEN left(j::VARCHAR, 1) = '-'
+                      THEN CASE WHEN try_cast(j::VARCHAR AS BIGINT) IS NULL THEN 'DOUBLE' ELSE 'BIGINT' END
+                  WHEN try_cast(j::VARCHAR AS UBIGINT) IS NULL THEN 'DOUBLE'
+                  ELSE 'UBIGINT' END
+    END;
+
 -- A JSON value, or NULL when it is missing or "falsy" (null, false, 0, "", {} or []): a record's optional
 -- field that is falsy means "not given".
 -- (json_extract gives minified JSON, so its text is compared.)
@@ -14,13 +30,13 @@ CREATE OR REPLACE TEMP MACRO truthy(j) AS falsy_or_null(j) IS NOT NULL;
 -- The tokens one scope entry stands for: a number, or (the seed's scope_breakdown) {"tokens": n, "pct": p};
 -- NULL when it is neither (the record is then not a usage record).
 CREATE OR REPLACE TEMP MACRO scope_tokens(value, seed) AS
-    CASE WHEN seed AND json_type(value) = 'OBJECT'
+    CASE WHEN seed AND json_kind(value) = 'OBJECT'
              THEN CASE WHEN json_extract(value, '$.tokens') IS NULL THEN 0.0
                        ELSE scope_number(json_extract(value, '$.tokens')) END
          ELSE scope_number(value) END;
 
 CREATE OR REPLACE TEMP MACRO scope_number(value) AS
-    CASE json_type(value)
+    CASE json_kind(value)
         WHEN 'UBIGINT' THEN try_cast(value AS DOUBLE)
         WHEN 'BIGINT' THEN try_cast(value AS DOUBLE)
         WHEN 'DOUBLE' THEN try_cast(value AS DOUBLE)

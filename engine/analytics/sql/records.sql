@@ -1,54 +1,51 @@
--- One row per line of the usage log: the record's analytic fields in one shape, whichever format wrote it
+-- One row per (non-blank) line of the usage log: the record's analytic fields in one shape, whichever format wrote it
 -- (ours: budget, usage as a fraction, scopes; the seed's: budget_allocated, usage_pct, scopes_loaded or
--- scope_breakdown, task_complexity, exceeded_budget), and `reason`, NULL when the line is a usage record.
+-- scope_breakdown, task_complexity, exceeded_budget), and `reason`, NULL when the line is a usage record;
+-- `in_period` says whether a run falls in the period.
 --
--- Input: a relation `lines(file, n, line)` — the file, the 1-based line number, the line's text (NULL for a
--- blank line). Parameters: $since, $until (TIMESTAMPTZ or NULL; a run counts when since <= timestamp < until).
-WITH parsed AS (
-    SELECT file, n, line, json_valid(line) AS is_json
-    FROM lines
-    WHERE line IS NOT NULL AND trim(line, E' \t\r\n') <> ''
-), extracted AS (
-    SELECT file, n, line, is_json,
-           CASE WHEN is_json THEN json_type(line) = 'OBJECT' ELSE false END AS is_object,
-           CASE WHEN is_json THEN json_extract(line, [
-               '$.timestamp', '$.agent', '$.profile', '$.tier', '$.budget', '$.usage', '$.scopes',
-               '$.exceeded', '$.success', '$.tokens_loaded', '$.budget_allocated', '$.usage_pct',
-               '$.scopes_loaded', '$.scope_breakdown', '$.task_complexity', '$.exceeded_budget', '$.host',
-               '$.tier_source', '$.confidence'])
-           END AS v
-    FROM parsed
-), picked AS (
+-- Input: a relation `fields` (line_fields.sql, or DuckDB's JSON reader in duck.py): file, n (the line number),
+-- line (its text, or NULL), is_json, is_object, and the JSON value of each key a record may carry (j_KEY).
+-- Parameters: $since, $until (TIMESTAMPTZ or NULL; a run counts when since <= timestamp < until).
+WITH picked AS (
     -- both formats in one shape (JSON values; NULL when the key is missing)
     SELECT file, n, line, is_json, is_object,
-           v[11] IS NOT NULL AS seed,
-           v[1] AS timestamp, v[2] AS agent, v[3] AS profile, v[10] AS loaded,
-           CASE WHEN v[11] IS NOT NULL THEN v[11] ELSE v[5] END AS budget,
-           CASE WHEN v[11] IS NOT NULL THEN v[12] ELSE v[6] END AS usage,
-           CASE WHEN v[11] IS NOT NULL THEN v[16] ELSE v[8] END AS exceeded,
-           v[9] AS success, v[17] AS host, v[18] AS tier_source, v[19] AS confidence,
-           v[11] IS NULL AND v[5] IS NULL AS no_budget,
+           j_budget_allocated IS NOT NULL AS seed,
+           j_timestamp AS timestamp, j_agent AS agent, j_profile AS profile, j_tokens_loaded AS loaded,
+           CASE WHEN j_budget_allocated IS NOT NULL THEN j_budget_allocated ELSE j_budget END AS budget,
+           CASE WHEN j_budget_allocated IS NOT NULL THEN j_usage_pct ELSE j_usage END AS usage,
+           CASE WHEN j_budget_allocated IS NOT NULL THEN j_exceeded_budget ELSE j_exceeded END AS exceeded,
+           j_success AS success, j_host AS host, j_tier_source AS tier_source, j_confidence AS confidence,
+           j_budget_allocated IS NULL AND j_budget IS NULL AS no_budget,
            -- the first that is not "falsy" (missing, null, false, 0, "", {} or [])
-           CASE WHEN v[11] IS NOT NULL THEN coalesce(falsy_or_null(v[13]), falsy_or_null(v[14]))
-                ELSE falsy_or_null(v[7]) END AS scopes,
-           CASE WHEN v[11] IS NOT NULL THEN coalesce(falsy_or_null(v[15]), falsy_or_null(v[4]))
-                ELSE falsy_or_null(v[4]) END AS tier
-    FROM extracted
-), fields AS (
+           CASE WHEN j_budget_allocated IS NOT NULL THEN coalesce(falsy_or_null(j_scopes_loaded), falsy_or_null(j_scope_breakdown))
+                ELSE falsy_or_null(j_scopes) END AS scopes,
+           CASE WHEN j_budget_allocated IS NOT NULL THEN coalesce(falsy_or_null(j_task_complexity), falsy_or_null(j_tier))
+                ELSE falsy_or_null(j_tier) END AS tier
+    FROM fields
+), typed AS (
     SELECT *,
-           json_type(timestamp) AS t_timestamp, json_type(agent) AS t_agent, json_type(budget) AS t_budget,
-           json_type(loaded) AS t_loaded, json_type(usage) AS t_usage, json_type(exceeded) AS t_exceeded,
-           json_type(success) AS t_success, json_type(scopes) AS t_scopes, json_type(tier) AS t_tier,
+           json_kind(timestamp) AS t_timestamp, json_kind(agent) AS t_agent, json_kind(budget) AS t_budget,
+           json_kind(loaded) AS t_loaded, json_kind(usage) AS t_usage, json_kind(exceeded) AS t_exceeded,
+           json_kind(success) AS t_success, json_kind(scopes) AS t_scopes, json_kind(tier) AS t_tier,
            falsy_or_null(profile) AS given_profile
     FROM picked
 ), mapped AS (
     SELECT *,
-           CASE WHEN t_scopes = 'OBJECT' THEN json_transform(scopes, '"MAP(VARCHAR, JSON)"') END AS scope_map
-    FROM fields
+           -- the scopes in the record's order: [{place, name, tokens}] (tokens NULL when not a number)
+           -- (an object of plain numbers, the usual case, is read in one step; else entry by entry)
+           CASE WHEN t_scopes <> 'OBJECT' OR t_scopes IS NULL THEN []
+                -- (in minified JSON every value follows a colon: none is a string, object, array or null)
+                WHEN NOT (contains(scopes::VARCHAR, ':"') OR contains(scopes::VARCHAR, ':{')
+                          OR contains(scopes::VARCHAR, ':[') OR contains(scopes::VARCHAR, ':n'))
+                THEN list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, DOUBLE)"')),
+                                    lambda e, i: {'place': i, 'name': e.key, 'tokens': e.value})
+                ELSE list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, JSON)"')),
+                                    lambda e, i: {'place': i, 'name': e.key, 'tokens': scope_tokens(e.value, seed)})
+                END AS scope_list
+    FROM typed
 ), checked AS (
     SELECT *,
-           coalesce(map_keys(scope_map), []) AS scope_names,
-           coalesce(list_transform(map_values(scope_map), lambda t: scope_tokens(t, seed)), []) AS scope_values,
+           list_transform(scope_list, lambda s: s.tokens) AS scope_values,
         CASE
             WHEN NOT is_object THEN CASE WHEN is_json THEN 'not a JSON object' ELSE 'not JSON' END
             WHEN no_budget THEN 'missing key ''budget'''
@@ -69,11 +66,12 @@ WITH parsed AS (
                  AND (t_exceeded <> 'BOOLEAN' OR (t_success IS NOT NULL AND t_success <> 'BOOLEAN'))
                 THEN '''exceeded'' and ''success'' must be true or false'
             WHEN (tier IS NOT NULL AND t_tier <> 'VARCHAR')
-                 OR (given_profile IS NOT NULL AND json_type(given_profile) <> 'VARCHAR')
+                 OR (given_profile IS NOT NULL AND json_kind(given_profile) <> 'VARCHAR')
                 THEN '''tier'' and ''profile'' must be strings'
             WHEN list_count(scope_values) <> len(scope_values)
                 THEN 'per-scope tokens must be numbers'
-            WHEN len(list_filter(scope_values, lambda t: isinf(t) OR isnan(t))) > 0
+            WHEN len(scope_values) > 0 AND NOT (list_max(scope_values) < 'inf'::DOUBLE
+                                                AND list_min(scope_values) > '-inf'::DOUBLE)
                 THEN 'per-scope tokens must be finite numbers'
             WHEN ($since IS NOT NULL OR $until IS NOT NULL)
                  AND try_cast(timestamp ->> '$' AS TIMESTAMPTZ) IS NULL
@@ -94,17 +92,18 @@ SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        CASE WHEN t_exceeded IS NULL OR t_exceeded = 'NULL' THEN try_cast(loaded AS BIGINT) > try_cast(budget AS BIGINT)
             ELSE exceeded = 'true' END AS exceeded,
        CASE WHEN success IS NULL THEN TRUE ELSE truthy(success) END AS success,  -- missing: it succeeded
-       -- the scopes in the record's order: [{place, name, tokens}]
-       list_transform(range(len(scope_names)), lambda i: {'place': i + 1, 'name': scope_names[i + 1],
-                                                          'tokens': scope_values[i + 1]}) AS scope_list,
+       scope_list,
        coalesce(list_sum(scope_values), 0.0) AS total,
        -- optional: the host that wrote the run, and where its tier came from (absent in older logs)
-       CASE WHEN json_type(host) = 'VARCHAR' THEN host ->> '$' END AS host,
-       CASE WHEN json_type(tier_source) = 'VARCHAR' THEN tier_source ->> '$' END AS tier_source,
-       CASE WHEN json_type(confidence) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN try_cast(confidence AS DOUBLE)
+       CASE WHEN json_kind(host) = 'VARCHAR' THEN host ->> '$' END AS host,
+       CASE WHEN json_kind(tier_source) = 'VARCHAR' THEN tier_source ->> '$' END AS tier_source,
+       CASE WHEN json_kind(confidence) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN try_cast(confidence AS DOUBLE)
             END AS confidence,
-       try_cast(timestamp ->> '$' AS TIMESTAMPTZ) AS ran_at
+       try_cast(timestamp ->> '$' AS TIMESTAMPTZ) AS ran_at,
+       ($since IS NULL OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) >= $since)
+           AND ($until IS NULL OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) < $until) AS in_period,
+       -- DuckDB's JSON reader reads a key whose value is null as if it were missing, which changes the answer
+       -- for 'success' (missing: it succeeded; null: it did not) and 'budget_allocated' (present: the seed's
+       -- format): duck.py reads a log line by line where these could differ
+       success IS NULL AS success_unsaid, NOT seed AS native
 FROM checked
-WHERE reason IS NOT NULL
-   OR (($since IS NULL OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) >= $since)
-       AND ($until IS NULL OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) < $until))
