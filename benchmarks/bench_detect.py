@@ -289,3 +289,73 @@ def test_hostile_input(benchmark, pattern: str) -> None:
     benchmark.group = "hostile: 10,000 a + !"
     result = benchmark(detector.detect, text)
     assert result.tier in TIERS
+
+
+# -- against an earlier version, same run ---------------------------------------------------------------------
+
+# Issue 12: "no slower than before on the 100-character task and the corpus (same run)". Point
+# CTXBUDGET_BENCH_BASELINE at an extracted earlier tree (`git archive 66ec818 | tar -x -C /tmp/old66`); each round
+# runs it and this tree in turn, in fresh processes, each timing `Policy.detect` with its own default policy.
+_ROUND = r"""
+import json, os, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+os.environ["CTXBUDGET_NO_CACHE"] = "1"
+from engine import load_policy
+policy = load_policy("default")
+texts = [json.loads(line)["text"] for path in sys.argv[3:] for line in open(path, encoding="utf-8") if line.strip()]
+task = sys.argv[2]
+for text in texts * 2:  # warm: conditions compiled, the matcher's set in use
+    policy.detect(text)
+def one():
+    started = time.perf_counter()
+    for _ in range(2000):
+        policy.detect(task)
+    return (time.perf_counter() - started) / 2000 * 1e6
+def corpus():
+    started = time.perf_counter()
+    for text in texts:
+        policy.detect(text)
+    return (time.perf_counter() - started) * 1e3
+print(json.dumps({"one_us": min(one() for _ in range(5)), "corpus_ms": min(corpus() for _ in range(5))}))
+"""
+
+
+def _labelled_corpus() -> list[str]:
+    from pathlib import Path
+
+    for folder in (Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")):
+        found = sorted(folder.glob("complexity-*.jsonl")) if folder.is_dir() else []
+        if found:
+            return [str(p) for p in found]
+    return [str(sample_corpus())]
+
+
+def test_no_slower_than_a_baseline_tree() -> None:
+    """Medians over interleaved rounds of this tree and CTXBUDGET_BENCH_BASELINE's: one 100-character task
+    and a pass over the labelled corpus (the 62-task sample when it is not beside the repository)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    baseline = os.environ.get("CTXBUDGET_BENCH_BASELINE")
+    if not baseline:
+        pytest.skip("set CTXBUDGET_BENCH_BASELINE to an earlier tree to compare with")
+    here = str(Path(__file__).resolve().parents[1])
+    paths = _labelled_corpus()
+    rounds = int(os.environ.get("BENCH_ROUNDS", "7"))
+    results: dict[str, list[dict]] = {"baseline": [], "this": []}
+    for _ in range(rounds):
+        for name, tree in (("baseline", baseline), ("this", here)):
+            out = subprocess.run([sys.executable, "-c", _ROUND, tree, TASK_100, *paths], capture_output=True,
+                                 text=True, check=True, timeout=300).stdout
+            results[name].append(json.loads(out))
+    medians = {name: {key: statistics.median(r[key] for r in rows) for key in ("one_us", "corpus_ms")}
+               for name, rows in results.items()}
+    old, new = medians["baseline"], medians["this"]
+    print(f"\n{rounds} interleaved rounds: one 100-character task {new['one_us']:.2f} µs, baseline "
+          f"{old['one_us']:.2f} µs ({new['one_us'] / old['one_us']:.2f}×); corpus of {paths} "
+          f"{new['corpus_ms']:.2f} ms, baseline {old['corpus_ms']:.2f} ms ({new['corpus_ms'] / old['corpus_ms']:.2f}×)")
+    # "No slower", with 5% for a shared machine's noise between medians.
+    assert new["one_us"] <= 1.05 * old["one_us"]
+    assert new["corpus_ms"] <= 1.05 * old["corpus_ms"]

@@ -82,9 +82,11 @@ def _baseline(detector: Detector) -> Detector:
     object.__setattr__(twin, "calibration", detector.calibration)
     twin.ask_rules = detector.ask_rules
     matcher = detector._matcher
-    twin._fired = Matcher(matcher.patterns, matcher.entries, words=False).fired
+    twin._matcher = Matcher(matcher.patterns, matcher.entries, words=False)
     twin._derived = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived)
     twin._derived_plain = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived_plain)
+    twin._index_conditions(memo=False)
+    assert all(row[3] is None for row in twin._conditions)  # memo: none
     assert any(quiet for _, _, quiet in detector._derived)
     return twin
 
@@ -226,3 +228,42 @@ def test_after_many_texts_the_matcher_switches_to_one_set_and_answers_the_same(p
         data = _folded(text)
         assert sorted(fresh.fired(data)) == sorted(sets.fired(data)), text
     assert compiled == [len(matcher.patterns)]  # the whole set, once, after five texts
+    assert not isinstance(fresh.fired, type(_folded))  # then the set's own Match: no Python frame in between
+
+
+def test_remembered_conditions_stay_bounded_and_answer_the_same(policy, monkeypatch) -> None:
+    """Conditions that read only counts and hits are remembered per the values they read (and confidences per
+    margin): with room for only two values each, the rest are evaluated, and every detection is the same as
+    the reference's, which evaluates every condition every time."""
+    import engine.detect.detector as module
+
+    monkeypatch.setattr(module, "_MEMO_MAX", 2 + 2)  # the two seeded values and two more
+    detector = Detector.from_data(policy.data["detection"], [t.id for t in policy.tiers], policy.default_tier,
+                                  plan=policy.artifacts["detection"])
+    twin = _baseline(detector)
+    texts = generated(policy, count=400, seed=3) + [e.task for e in policy.task_examples]
+    for text in texts:
+        assert detector.detect(text) == twin.detect(text), text
+    memos = [row[3] for row in detector._conditions if row[3] is not None]
+    assert memos and all(len(memo) <= 4 for memo in memos)
+    assert any(len(memo) > 2 for memo in memos)  # values other than "nothing fired" were remembered
+    assert len(detector._confidences) <= 4
+
+
+def test_spans_are_those_of_finditer() -> None:
+    """The ask rules' RE2 searches read spans straight from the extension: the same as finditer's, empty
+    matches and all."""
+    import re2
+
+    from engine.detect.ask import _spans
+    from engine.detect.matcher import options
+
+    rng = random.Random(4)
+    patterns = [r"\bcan\s+you\b", r"x*", r"(?:a|ab)", r"\b", r"ignore[^.;]*", r"$", r"é+"]
+    for pattern in patterns:
+        regex = re2.compile(pattern.encode("utf-8"), options())
+        for _ in range(200):
+            text = "".join(rng.choice(["can you ", "x", "ab", "a", "ignore it", ".", ";", " ", "é", ""])
+                           for _ in range(rng.randint(0, 12)))
+            data = text.encode("utf-8")
+            assert list(_spans(regex, data)) == [m.span() for m in regex.finditer(data)], (pattern, text)

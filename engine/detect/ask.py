@@ -27,7 +27,7 @@ costs nothing more than that one pass.
 from __future__ import annotations
 
 from re import compile as _python_regex
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import re2
 
@@ -103,12 +103,12 @@ class AskRules:
         start = 0
         if marker and self._last_marker is not None:
             found = None
-            for found in self._last_marker.finditer(data):
+            for found in _spans(self._last_marker, data):
                 pass
             if found is not None:
-                start = _characters(found.start(), folded, data)
+                start = _characters(found[0], folded, data)
                 colon = folded.find(": ", start, start + MAX_LEAD)  # "before any of that: what's …"
-                wh = _WH_QUESTION.match(folded, _characters(found.end(), folded, data))
+                wh = _WH_QUESTION.match(folded, _characters(found[1], folded, data))
                 if colon >= 0:
                     start = colon + 2
                 elif wh is not None:  # "my question is who approved it?"
@@ -118,12 +118,12 @@ class AskRules:
         if start and not _has_word(folded, 0, start):
             start = 0  # only greetings and punctuation before the marker: the whole task asks
         if start and reference and self._reference is not None and any(
-                _characters(m.start(), folded, data) >= start for m in self._reference.finditer(data)):
+                _characters(m[0], folded, data) >= start for m in _spans(self._reference, data)):
             start = 0  # the ask refers back to its context
         spans = []
         if aside and self._aside is not None:
-            for match in self._aside.finditer(data):
-                a, b = _characters(match.start(), folded, data), _characters(match.end(), folded, data)
+            for match in _spans(self._aside, data):
+                a, b = _characters(match[0], folded, data), _characters(match[1], folded, data)
                 if b > start:
                     spans.append((max(a, start), b))
         if not start and not spans:
@@ -135,6 +135,28 @@ class AskRules:
                 at = b
         pieces.append(folded[at:])
         return Ask("".join(pieces), start, True)
+
+
+_UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+
+
+def _spans(regex: "re2._Regexp", data: bytes) -> Iterator[tuple[int, int]]:
+    """The byte spans of ``regex.finditer(data)``'s matches, straight from the extension's ``Match`` (the
+    wrapper builds a match object per match, several microseconds per task)."""
+    low_level = getattr(regex, "_regexp", None)
+    if low_level is None or _UNANCHORED is None or not hasattr(low_level, "Match"):  # pragma: no cover
+        yield from (m.span() for m in regex.finditer(data))
+        return
+    match = low_level.Match
+    pos, endpos = 0, len(data)
+    while True:  # the wrapper's loop for bytes, without its match objects
+        span = match(_UNANCHORED, data, pos, endpos)[0]
+        if span[0] == -1:
+            return
+        yield span
+        if pos == endpos:
+            return
+        pos = pos + 1 if pos == span[1] else span[1]
 
 
 def _characters(offset: int, text: str, data: bytes) -> int:

@@ -12,6 +12,7 @@ The hot path is written for CPython's speed: effects are precomputed tuples, hit
 from __future__ import annotations
 
 from math import exp as _exp
+from operator import itemgetter
 from re import compile as _regex
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -25,6 +26,7 @@ from engine.detect.model import Detection, Hit, Signal
 DEFAULT_CONFIDENCE_SCALE = 2.0
 _ASK_NAME = _regex(r"\bask\b")
 _NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
+_MEMO_MAX = 512  # values remembered per condition (count combinations); past that, evaluated each time
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -36,8 +38,9 @@ class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
-                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_fired", "_entries",
-                 "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries")
+                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries",
+                 "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators", "_conditions",
+                 "_conditions_plain", "_confidences")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -55,7 +58,8 @@ class Detector:
         self._ranks = {t: i for i, t in enumerate(self.tiers)}
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
-        self._zero_counts = MappingProxyType(dict.fromkeys((s.group for s in self.signals if s.group), 0))
+        self._zero_counts = dict.fromkeys((s.group for s in self.signals if s.group), 0)  # copied per task
+        self._confidences: dict[float, float] = {}  # margin → confidence, as worked out in _decide
         self._effects = tuple(self._effect(s) for s in self.signals)
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
@@ -77,7 +81,6 @@ class Detector:
             self._boundary_kind = self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
         self._matcher = Matcher(patterns, entries, items)
-        self._fired = self._matcher.fired
         # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
         self._entries = entries
         self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
@@ -90,6 +93,38 @@ class Detector:
         # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
         self._derived_plain = tuple(d for d in self._derived
                                     if not _NEEDS_CONTEXT.match(self.signals[d[0]].when or ""))
+        self._index_conditions()
+
+    def _index_conditions(self, memo: bool = True) -> None:
+        """The hot path's view of :attr:`_derived`: per condition ``(slot, pick, ids, memo, hit, ranked,
+        lift, group)``: its evaluator's slot, what its value is remembered by, and its effect.
+
+        A condition that reads only counts and hits (``quiet``) is a function of those few numbers and flags, so
+        its value is remembered per their values (``memo``; ``count`` and ``ask.count`` when the ask is
+        narrower, else ``count`` alone, which ``ask.count`` then is). The values with nothing fired are known
+        from the plan and seeded, so such a condition is neither compiled nor evaluated while none of its
+        inputs fired. ``memo=False`` evaluates every condition every time (the tests' reference)."""
+        self._evaluators = []
+        rows = {}
+        zero = self._zero_counts
+        for d in self._derived:
+            index, evaluate, quiet = d
+            slot = len(self._evaluators)
+            self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
+            before, after, ranked, lift, group = self._effects[index]
+            effect = (_new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
+            if quiet is None or not memo:
+                rows[index] = (slot, None, None, None, *effect)
+                continue
+            groups, ids, value = quiet
+            if any(g not in zero for g in groups):  # a count of no group: evaluated every time
+                rows[index] = (slot, None, None, None, *effect)
+                continue
+            pick = itemgetter(*groups) if groups else None
+            seen = {_memo_key(pick, ids, zero, {}, None): value, _memo_key(pick, ids, zero, {}, zero): value}
+            rows[index] = (slot, pick, ids, seen, *effect)
+        self._conditions = tuple(rows[d[0]] for d in self._derived)
+        self._conditions_plain = tuple(rows[d[0]] for d in self._derived_plain)
 
     @property
     def conditions(self) -> tuple:
@@ -126,17 +161,15 @@ class Detector:
         boost = 0
         hits: list[Hit] = []
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
-        count = dict(self._zero_counts)  # for the conditions' `count`
-        fired = self._fired(data)
-        if self.ask_rules is not None and fired:
-            fired.sort()
-            if fired[-1] >= self._ask_entry:  # the ask rules' entries come last
+        count = self._zero_counts.copy()  # for the conditions' `count`
+        fired = self._matcher.fired(data)
+        if fired:
+            fired.sort()  # entries are in policy order, a signal's entries next to each other
+            if fired[-1] >= self._ask_entry:  # the ask rules' entries come last (none without ask rules)
                 ask = self._find_ask(fired, folded, data)
                 if ask is not None:
                     return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
-        if fired:
             entries = self._entries
-            fired.sort()  # entries are in policy order, a signal's entries next to each other
             current, first = -1, (0, 0)
             for i in fired:
                 signal, locate, before, after, ranked, lift, group = entries[i]
@@ -146,12 +179,12 @@ class Detector:
                 if signal == current:  # another word of the same signal: keep the earliest
                     if found < first:
                         first = start, end = found if norm is None else norm.span(*found)
-                        hits[-1] = _new_tuple(Hit, (*before, text[start:end], (start, end), *after))
+                        hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
                     continue
                 current = signal
                 first = found
                 start, end = found if norm is None else norm.span(*found)
-                hits.append(_new_tuple(Hit, (*before, text[start:end], (start, end), *after)))
+                hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
                 for rank, weight in ranked:
                     scores[rank] += weight
                 boost += lift
@@ -169,9 +202,9 @@ class Detector:
                 and not folded.rstrip().endswith("?"):
             return None  # only a sentence boundary, and no final question: the whole task asks
         kinds = self.ask_rules.kinds
-        found = {kinds[last - self._ask_entry]}
+        found = [kinds[last - self._ask_entry]]
         while fired and fired[-1] >= self._ask_entry:
-            found.add(kinds[fired.pop() - self._ask_entry])
+            found.append(kinds[fired.pop() - self._ask_entry])
         ask = self.ask_rules.find(folded, data, "marker" in found, "aside" in found, "reference" in found,
                                   "boundary" in found)
         return ask if ask.narrowed else None
@@ -185,11 +218,11 @@ class Detector:
         boost = 0
         hits: list[Hit] = []
         named: dict[str, bool] = {}
-        count = dict(self._zero_counts)
+        count = self._zero_counts.copy()
         ask_text = ask.text
         ask_data = ask_text.encode("utf-8", "surrogatepass")
-        in_ask = frozenset(i for i in self._fired(ask_data) if i < self._ask_entry)
-        ask_count = dict(self._zero_counts)
+        in_ask = frozenset(filter(self._ask_entry.__gt__, self._matcher.fired(ask_data)))
+        ask_count = self._zero_counts.copy()
         ask_named: set[int] = set()
         whole = frozenset(fired)
         entries = self._entries
@@ -216,12 +249,12 @@ class Detector:
             if signal == current:
                 if found < first:
                     first = start, end = found if norm is None else norm.span(*found)
-                    hits[-1] = _new_tuple(Hit, (*before, text[start:end], (start, end), *after))
+                    hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
                 continue
             current = signal
             first = found
             start, end = found if norm is None else norm.span(*found)
-            hits.append(_new_tuple(Hit, (*before, text[start:end], (start, end), *after)))
+            hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
             for rank, weight in ranked:
                 scores[rank] += weight
             boost += lift
@@ -237,35 +270,56 @@ class Detector:
                 count: dict[str, int], context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> int:
         """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
         A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
+        bindings = None  # built when a condition is first evaluated
+        boost = 0
+        evaluators = self._evaluators
+        narrowed = ask_count is not count
+        for slot, pick, ids, memo, hit, ranked, lift, group in self._conditions if context else self._conditions_plain:
+            if memo is not None:  # the key as _memo_key builds it, inline
+                key = pick(count) if pick is not None else ()
+                if ids:
+                    key = (key, *map(named.__contains__, ids))
+                if narrowed:
+                    key = ("ask", key, pick(ask_count) if pick is not None else ())
+                held = memo.get(key)
+                if held is None:
+                    if bindings is None:
+                        bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                    try:
+                        held = evaluators[slot](bindings) is True
+                    except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                        held = False
+                    if len(memo) < _MEMO_MAX:
+                        memo[key] = held
+                if not held:
+                    continue
+            else:
+                if bindings is None:
+                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                try:
+                    if evaluators[slot](bindings) is not True:
+                        continue
+                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                    continue
+            hits.append(hit)
+            for rank, weight in ranked:
+                scores[rank] += weight
+            boost += lift
+            named[hit[0]] = True
+            if group is not None:
+                count[group] += 1
+                if narrowed:
+                    ask_count[group] += 1
+        return boost
+
+    def _bindings(self, text: str, folded: str, named: dict[str, bool], count: dict[str, int],
+                  context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> "_Bindings":
         bindings = _Bindings({"hits": named, "count": count, "chars": len(text), "text": folded,
                               "tiers": self._ranks,
                               "context": context if type(context) is dict else {} if context is None else dict(context)})
         bindings.task = text
         bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
-        boost = 0
-        effects = self._effects
-        for index, evaluate, quiet in self._derived if context else self._derived_plain:
-            if (quiet is not None and not any(map(count.get, quiet[0]))
-                    and not any(map(named.__contains__, quiet[1]))):
-                if not quiet[2]:  # none of its inputs fired: its value without them
-                    continue
-            else:
-                try:
-                    if evaluate(bindings) is not True:
-                        continue
-                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
-                    continue
-            before, after, ranked, lift, group = effects[index]
-            hits.append(_new_tuple(Hit, before + ("", None) + after))
-            for rank, weight in ranked:
-                scores[rank] += weight
-            boost += lift
-            named[before[0]] = True
-            if group is not None:
-                count[group] += 1
-                if ask_count is not count:
-                    ask_count[group] += 1
-        return boost
+        return bindings
 
     def _decide(self, scores: list[float], boost: int, hits: list[Hit], ask: tuple[int, int] | None) -> Detection:
         ordered = sorted(scores)
@@ -278,11 +332,15 @@ class Detector:
                 if scores[best] == top:
                     break
         margin = top - second
-        if self.calibration is not None:
-            slope, intercept = self.calibration
-            confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
-        else:
-            confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+        confidence = self._confidences.get(margin)  # weights are few: so are the margins
+        if confidence is None:
+            if self.calibration is not None:
+                slope, intercept = self.calibration
+                confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
+            else:
+                confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+            if len(self._confidences) < _MEMO_MAX:
+                self._confidences[margin] = confidence
         final = best + boost
         if boost:
             final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
@@ -341,7 +399,35 @@ def _lazy_condition(source: str, python_source: str | None) -> Any:
             compiled.append(compile_condition(source, python_source).evaluate)
         return compiled[0](bindings)
 
+    evaluate.compiled = compiled
     return evaluate
+
+
+def _memo_key(pick: Any, ids: Sequence[str], count: Mapping[str, int], named: Mapping[str, bool],
+              ask_count: Mapping[str, int] | None) -> Any:
+    """What a remembered condition's value is kept under (Detector._derive builds the same inline): the counts
+    of its groups, whether each of its signals fired, and, when the ask is narrower, the ask's counts."""
+    key = pick(count) if pick is not None else ()
+    if ids:
+        key = (key, *map(named.__contains__, ids))
+    if ask_count is not None:
+        key = ("ask", key, pick(ask_count) if pick is not None else ())
+    return key
+
+
+def _first_call(table: list, slot: int, evaluate: Any) -> Any:
+    """``evaluate``, which on its first call puts the compiled condition itself in ``table[slot]`` (the hot path
+    then calls it without the lazy wrapper)."""
+
+    def first(bindings: Mapping[str, Any]) -> Any:
+        try:
+            return evaluate(bindings)
+        finally:
+            real = getattr(evaluate, "compiled", None)
+            if real:
+                table[slot] = real[0]
+
+    return first
 
 
 def _quiet(found: Any) -> tuple[tuple[str, ...], tuple[str, ...], bool] | None:

@@ -224,26 +224,35 @@ class Matcher:
             self.fired = self.index.fired
             return
         if not self.index.covered:
-            self.fired = _lazy_set(patterns)
+            self.fired = self._rebinding(_lazy_set(patterns))
             return
         screen_rest = _lazy_set([patterns[i] for i in rest])
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
-        use = []  # [the screen in use] once the process has screened SWITCH_AFTER texts
 
         def by_words(data: bytes) -> list[int]:
             calls[0] += 1
-            if calls[0] > SWITCH_AFTER:
-                use.append(_lazy_set(patterns))
+            if calls[0] > SWITCH_AFTER:  # from now on one RE2 set of everything, called directly
+                return self._rebinding(_lazy_set(patterns))(data)
             found = screen_words(data)
             found.extend([back[i] for i in screen_rest(data)])
             return found
 
-        def fired(data: bytes) -> list[int]:
-            return use[0](data) if use else by_words(data)
+        self.fired = by_words
 
-        self.fired = fired
+    def _rebinding(self, lazy: Callable[[bytes], list[int]]) -> Callable[[bytes], list[int]]:
+        """``lazy`` (a :func:`_lazy_set`), which once it has compiled its set makes the set's own ``Match`` this
+        matcher's :attr:`fired` (no Python frame between a detector and RE2)."""
+
+        def first(data: bytes) -> list[int]:
+            found = lazy(data)
+            compiled = getattr(lazy, "compiled", None)
+            self.fired = compiled[0] if compiled else lazy
+            return found
+
+        self.fired = first
+        return first
 
 
 def _lazy_set(patterns: Sequence[str]) -> Callable[[bytes], list[int]]:
@@ -262,6 +271,7 @@ def _lazy_set(patterns: Sequence[str]) -> Callable[[bytes], list[int]]:
             compiled.append(getattr(pattern_set, "_set", pattern_set).Match)
         return compiled[0](data)
 
+    fired.compiled = compiled  # type: ignore[attr-defined]
     return fired
 
 

@@ -339,7 +339,8 @@ class Policy:
 
     def detect(self, text: str, context: Mapping[str, Any] | None = None) -> "Detection":
         """The complexity tier of a task, with confidence, per-tier scores and the signals that fired."""
-        return self.detector.detect(text, context)
+        detector = self._detector  # built: skip the property (the detection hot path)
+        return (detector if detector is not None else self.detector).detect(text, context)
 
     def evaluate(self, text: str, agent: str, context: Mapping[str, Any] | None = None,
                  tier: str | None = None) -> "Evaluation":
