@@ -69,3 +69,17 @@ def _cell(value: Any) -> str:
 
 def say(text: str = "") -> None:
     sys.stdout.write(text + "\n")
+
+
+def confirm_and_write(args, question: str, write, label: str) -> int:
+    """The end of a command that edits a file: nothing with ``--dry-run``; else ask ``question`` unless
+    ``--yes``; then ``write()`` and say so. Returns the exit code (0)."""
+    if args.dry_run:
+        say("dry run: nothing written")
+        return 0
+    if not args.yes and input(question).strip().lower() not in ("y", "yes"):
+        say("nothing written")
+        return 0
+    write()
+    say(f"wrote {label}")
+    return 0

@@ -85,13 +85,10 @@ class IndexStats(NamedTuple):
 # -- where the index lives -------------------------------------------------------------------------------
 
 def _cache_base() -> str | None:
-    if os.environ.get("CTXBUDGET_NO_CACHE"):
-        return None
-    chosen = os.environ.get("CTXBUDGET_CACHE_DIR")
-    if chosen:
-        return chosen
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "ctxbudget")
+    """The user cache folder the compiled-policy cache uses (None when caching is off)."""
+    from engine.policy.cache import cache_dir
+
+    return cache_dir()
 
 
 def trusted(path: str) -> bool:

@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     from engine.apply import check_writable, plan_apply, policy_file, write_plan
     from engine.cli.log_options import analyze_log, since_from
     from engine.cli.options import policy_from
-    from engine.cli.output import print_json, say
+    from engine.cli.output import confirm_and_write, print_json, say
     from engine.diagnostics import UsageError
     from engine.recommend import recommend
 
@@ -91,14 +91,4 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{plan.label}: warning: golden example now fails: {stale} (update `examples:`)", file=sys.stderr)
     if plan.reformatted:
         say(f"note: ruamel.yaml also reformats {plan.reformatted} line(s) of {plan.label} it cannot keep as written")
-    if args.dry_run:
-        say("dry run: nothing written")
-        return 0
-    if not args.yes:
-        answer = input(f"write {len(plan.changes)} change(s) to {plan.label}? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            say("nothing written")
-            return 0
-    write_plan(plan)
-    say(f"wrote {plan.label}")
-    return 0
+    return confirm_and_write(args, f"write {len(plan.changes)} change(s) to {plan.label}? [y/N] ", lambda: write_plan(plan), plan.label)

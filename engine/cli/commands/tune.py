@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.apply import ApplyPlan, policy_file, write_plan
     from engine.cli.commands.accuracy import _labelled
     from engine.cli.options import policy_from
-    from engine.cli.output import print_json, say
+    from engine.cli.output import confirm_and_write, print_json, say
     from engine.detect.tune import DEFAULT_L2, TuneError, plan_tune
     from engine.diagnostics import UsageError
 
@@ -92,14 +92,4 @@ def run(args: argparse.Namespace) -> int:
     if not plan.changed:
         say(f"nothing to change in {plan.label}")
         return 0
-    if args.dry_run:
-        say("dry run: nothing written")
-        return 0
-    if not args.yes:
-        answer = input(f"write the tuned values to {plan.label}? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            say("nothing written")
-            return 0
-    write_plan(writer)
-    say(f"wrote {plan.label}")
-    return 0
+    return confirm_and_write(args, f"write the tuned values to {plan.label}? [y/N] ", lambda: write_plan(writer), plan.label)
