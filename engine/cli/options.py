@@ -15,6 +15,13 @@ def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
 
 
+def add_write_mode(parser: argparse.ArgumentParser) -> None:
+    """--dry-run | --yes, for commands that edit a file (see :func:`engine.cli.output.confirm_and_write`)."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+    mode.add_argument("--yes", "-y", action="store_true", help="write without asking")
+
+
 def policy_from(args: argparse.Namespace):
     """The compiled policy ``args.policy`` names (raises PolicyError / UsageError for the CLI to report)."""
     from engine.policy import load_policy

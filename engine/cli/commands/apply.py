@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.log_options import add_log, add_period
-from engine.cli.options import add_json, add_policy
+from engine.cli.options import add_json, add_policy, add_write_mode
 
 HELP = "write the confident recommendations into the policy file (shows the diff first)"
 DESCRIPTION = """\
@@ -25,9 +25,7 @@ ORDER = 53
 def configure(parser: argparse.ArgumentParser) -> None:
     add_log(parser, engine=True)
     add_period(parser)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
-    mode.add_argument("--yes", "-y", action="store_true", help="write without asking")
+    add_write_mode(parser)
     add_policy(parser)
     add_json(parser)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.options import add_json, add_policy
+from engine.cli.options import add_json, add_policy, add_write_mode
 
 HELP = "fit the signal weights and confidence calibration to labelled tasks (shows the diff first)"
 DESCRIPTION = """\
@@ -28,9 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--l2", type=float, action="append", metavar="X",
                         help="an L2 penalty to try (repeat to try several; default 0.001 0.003 0.01 0.03)")
     parser.add_argument("--calibrate-only", action="store_true", help="keep the weights; fit the calibration only")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
-    mode.add_argument("--yes", "-y", action="store_true", help="write without asking")
+    add_write_mode(parser)
     add_policy(parser)
     add_json(parser)
 
