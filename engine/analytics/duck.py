@@ -6,7 +6,7 @@ each line with DuckDB's JSON functions and gives the reason it is not a record, 
 itself rejects (longer than :data:`~engine.usage.log.MAX_LINE_BYTES`) come from its rejects table. Every
 skipped line is counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and
 line number. ``sql/groups.sql`` and ``sql/scopes.sql`` fold the runs into the sums of
-:class:`~engine.analytics.stats.UsageStats`.
+the figures (``sql/figures.sql``, ``sql/scope_figures.sql``).
 
 DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to ``ctxbudget-duckdb-UID`` in the system's temporary
 folder, not the working folder) and at most :data:`THREADS`
@@ -24,7 +24,6 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, Sequence
 
-from engine.analytics.stats import UsageStats
 from engine.usage.log import MAX_LINE_BYTES, OVERLONG, SKIPPED_KEPT, SkippedLine
 
 MEMORY_LIMIT = os.environ.get("CTXBUDGET_DUCKDB_MEMORY", "1GB")
@@ -89,26 +88,130 @@ def is_parquet(location: str) -> bool:
     return location.lower().split("?")[0].endswith(".parquet")
 
 
-def scan_files(files: Sequence[str], since: datetime | None, until: datetime | None) -> Any:
-    """Fold the runs of ``files`` (JSONL or Parquet) into a :class:`~engine.analytics.stats.LogScan`."""
-    from engine.analytics.stats import LogScan
+class Skipped:
+    """The lines of a log that are not runs: how many, and the first few with line numbers and reasons."""
 
-    result = LogScan()
-    con = load_runs(files, since, until)
-    if con is None:
-        return result
-    try:
-        _fold(con, result)
-        _skipped(con, result, [f for f in files if not is_parquet(f)])
-        result.tiers = _tiers(con)
-        result.daily = [tuple(row) for row in con.execute(sql("daily")).fetchall()]
-    finally:
-        con.close()
-    return result
+    def __init__(self) -> None:
+        self.skipped_lines = 0
+        self.skipped: list[SkippedLine] = []
+        self.lines = 0
 
 
-def _tiers(con: Any) -> dict[str, dict]:
-    return tier_rows(con.execute(sql("tiers")).fetchall())
+class DuckScan:
+    """The runs of some files, read by DuckDB and summed per group key (``sql/groups.sql``, ``sql/scopes.sql``),
+    from which ``sql/figures.sql`` and the others give every figure. Use as a context manager."""
+
+    def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
+        self.con = load_runs(files, since, until)
+        self.counted = Skipped()
+        if self.con is None:
+            self.con = connect()
+            for statement in EMPTY:
+                self.con.execute(statement)
+            return
+        try:
+            self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
+            self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
+            _skipped(self.con, self.counted, [f for f in files if not is_parquet(f)])
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "DuckScan":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    @property
+    def skipped_lines(self) -> int:
+        return self.counted.skipped_lines
+
+    @property
+    def skipped(self) -> list[SkippedLine]:
+        return self.counted.skipped
+
+    def keys(self) -> list[tuple]:
+        """The group keys (agent, profile, key_tier, key_budget) the runs fall in, in order."""
+        return [tuple(row) for row in self.con.execute(
+            "SELECT DISTINCT agent, profile, key_tier, key_budget FROM groups ORDER BY ALL").fetchall()]
+
+    def figures(self, agent_keys: Sequence[Any], weights: Sequence[Any]) -> Any:
+        """The figures of the runs whose keys are in ``agent_keys`` (``AgentKey`` rows), with ``weights``."""
+        con = self.con
+        con.execute("CREATE OR REPLACE TEMP TABLE agent_keys (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, "
+                    "key_budget BIGINT, name VARCHAR, run_profile VARCHAR, is_current BOOLEAN)")
+        con.execute("CREATE OR REPLACE TEMP TABLE weights (name VARCHAR, scope VARCHAR, weight DOUBLE, place BIGINT)")
+        _insert(con, "agent_keys", agent_keys, 7)
+        _insert(con, "weights", weights, 4)
+        return figures_from_rows(con.execute(sql("figures")).fetchall(), con.execute(sql("scope_figures")).fetchall(),
+                                 con.execute(sql("profile_runs")).fetchall())
+
+    def tiers(self) -> dict[str, dict]:
+        return tier_rows(self.con.execute(sql("tiers")).fetchall())
+
+    def daily(self) -> list[tuple[str, str, int, int]]:
+        return [tuple(row) for row in self.con.execute(sql("daily")).fetchall()]
+
+
+EMPTY = (
+    "CREATE TEMP TABLE groups (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, tier VARCHAR, "
+    "bin BIGINT, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, exceeded BIGINT, failed BIGINT, "
+    "tokens DECIMAL(38, 0), share_runs BIGINT)",
+    "CREATE TEMP TABLE scope_sums (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
+    "scope VARCHAR, tokens DECIMAL(38, 0), share_sum DOUBLE, share_sq DOUBLE, first_seen STRUCT(file VARCHAR, n BIGINT, "
+    "place BIGINT))",
+    "CREATE TEMP TABLE runs (tier VARCHAR, usage DOUBLE, exceeded BOOLEAN, tier_source VARCHAR, confidence DOUBLE, "
+    "ran_at TIMESTAMPTZ, agent VARCHAR)",
+)
+"""The tables of a log with no runs (an empty file)."""
+
+
+def _insert(con: Any, table: str, rows: Sequence[Any], width: int) -> None:
+    """Insert ``rows`` into ``table`` in one statement (a list parameter per column, unnested side by side)."""
+    if not rows:
+        return
+    columns = list(zip(*rows))
+    con.execute(f"INSERT INTO {table} SELECT {', '.join(f'unnest(${i + 1})' for i in range(width))}",
+                [list(c) for c in columns])
+
+
+def figures_from_rows(rows: Any, scope_rows: Any, profile_rows: Any) -> Any:
+    """:class:`~engine.analytics.stats.Figures` from the rows of figures.sql, scope_figures.sql and
+    profile_runs.sql (any engine)."""
+    from engine.analytics.stats import Figures, ScopeStats, TierStats, UsageStats
+
+    scopes: dict[tuple[str, str], dict[str, ScopeStats]] = {}
+    for name, part, scope, tokens, share, share_stdev, weight, drift, seen in scope_rows:
+        scopes.setdefault((name, part), {})[scope] = ScopeStats(_number(tokens), share, share_stdev, weight, drift,
+                                                                bool(seen))
+    tiers: dict[tuple[str, str, str], dict[str, TierStats]] = {}
+    whole: dict[tuple[str, str, str], tuple] = {}
+    for (subject, name, part, tier, runs, mean, median, p90, max_usage, exceeded, rate, failed, tokens, q1, q3,
+         low_bin, stdev, low, high, share_runs) in rows:
+        if tier is not None:
+            tiers.setdefault((subject, name, part), {})[tier] = TierStats(runs, mean, int(exceeded), rate, low, high)
+        else:
+            whole[(subject, name, part)] = (runs, mean, median, p90, max_usage, int(exceeded), rate, int(failed),
+                                            _number(tokens), q1, q3, low_bin, stdev, low, high, int(share_runs))
+    found: dict[str, dict[str, UsageStats]] = {"all": {}, "current": {}}
+    overall = UsageStats()
+    for (subject, name, part), values in whole.items():
+        stats = UsageStats(*values, tiers=tiers.get((subject, name, part), {}),
+                           scopes=scopes.get((name, part), {}) if subject == "agent" else {})
+        if subject == "overall":
+            overall = stats
+        else:
+            found[part][name] = stats
+    profiles: dict[str, dict[str, int]] = {}
+    for name, run_profile, runs in profile_rows:
+        profiles.setdefault(name, {})[run_profile] = int(runs)
+    return Figures(found["all"], found["current"], overall, profiles)
 
 
 def tier_rows(rows: Any) -> dict[str, dict]:
@@ -376,39 +479,9 @@ def _lines_sql(files: Sequence[str]) -> str:
         """
 
 
-def _fold(con: Any, result: Any) -> None:
-    fold(result, con.execute(sql("groups")).fetchall(), con.execute(sql("scopes")).fetchall())
-
-
-def fold(result: Any, group_rows: Any, scope_rows: Any) -> None:
-    """Add the rows of ``groups.sql`` and ``scopes.sql`` (from any engine) to ``result``'s groups."""
-    groups = result.groups
-    for (agent, profile, key_tier, key_budget, tier, bin_, runs, usage_sum, usage_sq, usage_max, exceeded, failed,
-         tokens, share_runs) in group_rows:
-        key = (agent, profile, key_tier, int(key_budget))
-        stats = groups.get(key)
-        if stats is None:
-            stats = groups[key] = UsageStats()
-        stats.runs += runs
-        stats.usage_sum += usage_sum
-        stats.usage_sq += usage_sq
-        stats.usage_max = max(stats.usage_max, usage_max)
-        stats.exceeded += exceeded
-        stats.failed += failed
-        stats.tokens += _number(tokens)
-        stats.share_runs += share_runs
-        stats.histogram[bin_] = stats.histogram.get(bin_, 0) + runs
-        by_tier = stats.tiers.setdefault(tier or "(none)", [0, 0.0, 0])
-        by_tier[0] += runs
-        by_tier[1] += usage_sum
-        by_tier[2] += exceeded
-    for agent, profile, key_tier, key_budget, scope, tokens, share_sum, share_sq, _first in scope_rows:
-        stats = groups[(agent, profile, key_tier, int(key_budget))]
-        stats.scopes[scope] = [_number(tokens), share_sum, share_sq]
-
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
+def _number(value: Any) -> int | float:
+    """A token count as the engines give it (an int, a Decimal, a float) as an int when it is whole."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _skipped(con: Any, result: Any, files: Sequence[str]) -> None:
@@ -505,8 +578,6 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     import shutil
     import tempfile
 
-    from engine.analytics.stats import LogScan
-
     target = os.fspath(folder)
     os.makedirs(target, exist_ok=True)
     sources = sorted(f if is_remote(f) else os.path.abspath(f) for f in files)
@@ -516,7 +587,7 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
         return {"runs": 0, "skipped_lines": 0, "skipped": [], "partitions": 0, "files": []}
     staging = tempfile.mkdtemp(prefix=".export-", dir=target)
     try:
-        counted = LogScan()
+        counted = Skipped()
         _skipped(con, counted, [f for f in files if not is_parquet(f)])
         runs, hosts = con.execute("SELECT count(*), count(host) FROM runs").fetchone()
         by = "date, host" if hosts else "date"

@@ -27,26 +27,48 @@ WITH picked AS (
            json_kind(timestamp) AS t_timestamp, json_kind(agent) AS t_agent, json_kind(budget) AS t_budget,
            json_kind(loaded) AS t_loaded, json_kind(usage) AS t_usage, json_kind(exceeded) AS t_exceeded,
            json_kind(success) AS t_success, json_kind(scopes) AS t_scopes, json_kind(tier) AS t_tier,
-           falsy_or_null(profile) AS given_profile
+           falsy_or_null(profile) AS given_profile,
+           -- scopes written the usual way: an object of plain whole numbers under 10^15, keys without escapes
+           coalesce(regexp_full_match(scopes::VARCHAR,
+                    '\{"[^"\\]*":(0|[1-9][0-9]{0,14})(,"[^"\\]*":(0|[1-9][0-9]{0,14}))*\}'), false) AS plain_scopes
     FROM picked
+), sorted AS (
+    SELECT *,
+           -- a record written the usual way, told by cheap tests of its values' text: it is a usage record
+           -- (every line that is not takes the careful checks of `checked` below, which give the same answer)
+           coalesce(is_object AND NOT no_budget
+                    AND starts_with(timestamp::VARCHAR, '"') AND starts_with(agent::VARCHAR, '"')
+                    AND agent::VARCHAR <> '""'
+                    AND is_count(budget) AND is_count(loaded)
+                    AND try_cast(loaded::VARCHAR AS UBIGINT) <= 9007199254740991
+                    AND (usage IS NULL OR (left(usage::VARCHAR, 1) BETWEEN '0' AND '9'
+                                           AND try_cast(usage::VARCHAR AS DOUBLE) < 'inf'::DOUBLE))
+                    AND (exceeded IS NULL OR exceeded::VARCHAR IN ('true', 'false'))
+                    AND (success IS NULL OR success::VARCHAR IN ('true', 'false'))
+                    AND (tier IS NULL OR starts_with(tier::VARCHAR, '"'))
+                    AND (given_profile IS NULL OR starts_with(given_profile::VARCHAR, '"'))
+                    AND (scopes IS NULL OR plain_scopes)
+                    AND (($since IS NULL AND $until IS NULL)
+                         OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) IS NOT NULL), false) AS plain
+    FROM typed
 ), mapped AS (
     SELECT *,
-           -- the scopes in the record's order: [{place, name, tokens}] (tokens NULL when not a number)
-           -- (an object of plain numbers, the usual case, is read in one step; else entry by entry)
+           -- the scopes in the record's order: [{place, name, tokens}] (tokens NULL when not a token count);
+           -- a key given twice counts once, at its first place, with its last value (as a JSON decoder reads it)
            CASE WHEN t_scopes <> 'OBJECT' OR t_scopes IS NULL THEN []
-                -- (in minified JSON every value follows a colon: none is a string, object, array or null)
-                WHEN NOT (contains(scopes::VARCHAR, ':"') OR contains(scopes::VARCHAR, ':{')
-                          OR contains(scopes::VARCHAR, ':[') OR contains(scopes::VARCHAR, ':n'))
-                THEN list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, DOUBLE)"')),
-                                    lambda e, i: {'place': i, 'name': e.key, 'tokens': e.value})
-                ELSE list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, JSON)"')),
-                                    lambda e, i: {'place': i, 'name': e.key, 'tokens': scope_tokens(e.value, seed)})
+                ELSE coalesce(
+                    CASE WHEN plain_scopes THEN
+                        list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, UBIGINT)"')),
+                                       lambda e, i: {'place': i, 'name': e.key, 'tokens': e.value::BIGINT})
+                    END,
+                    scope_entries(json_keys(scopes), json_extract(scopes, '$.*'), seed))
                 END AS scope_list
-    FROM typed
+    FROM sorted
 ), checked AS (
     SELECT *,
            list_transform(scope_list, lambda s: s.tokens) AS scope_values,
         CASE
+            WHEN plain THEN NULL
             WHEN NOT is_object THEN CASE WHEN is_json THEN 'not a JSON object' ELSE 'not JSON' END
             WHEN no_budget THEN 'missing key ''budget'''
             WHEN timestamp IS NULL THEN 'missing key ''timestamp'''
@@ -56,6 +78,7 @@ WITH picked AS (
             WHEN t_timestamp <> 'VARCHAR' THEN '''timestamp'' must be a string'
             WHEN t_budget NOT IN ('UBIGINT', 'BIGINT') OR t_loaded NOT IN ('UBIGINT', 'BIGINT')
                  OR try_cast(budget AS BIGINT) < 0 OR try_cast(loaded AS BIGINT) < 0
+                 OR try_cast(loaded AS BIGINT) > 9007199254740991
                 THEN 'budget and tokens loaded must be non-negative integers'
             WHEN t_usage IS NOT NULL AND t_usage <> 'NULL'
                  AND (t_usage NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE') OR NOT (try_cast(usage AS DOUBLE) >= 0)
@@ -69,10 +92,7 @@ WITH picked AS (
                  OR (given_profile IS NOT NULL AND json_kind(given_profile) <> 'VARCHAR')
                 THEN '''tier'' and ''profile'' must be strings'
             WHEN list_count(scope_values) <> len(scope_values)
-                THEN 'per-scope tokens must be numbers'
-            WHEN len(scope_values) > 0 AND NOT (list_max(scope_values) < 'inf'::DOUBLE
-                                                AND list_min(scope_values) > '-inf'::DOUBLE)
-                THEN 'per-scope tokens must be finite numbers'
+                THEN 'per-scope tokens must be non-negative integers'
             WHEN ($since IS NOT NULL OR $until IS NOT NULL)
                  AND try_cast(timestamp ->> '$' AS TIMESTAMPTZ) IS NULL
                 THEN '''timestamp'' is not an ISO 8601 time'
@@ -93,7 +113,7 @@ SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
             ELSE exceeded = 'true' END AS exceeded,
        CASE WHEN success IS NULL THEN TRUE ELSE truthy(success) END AS success,  -- missing: it succeeded
        scope_list,
-       coalesce(list_sum(scope_values), 0.0) AS total,
+       CAST(coalesce(list_sum(scope_values), 0) AS DECIMAL(38, 0)) AS total,  -- exact: tokens are whole numbers
        -- optional: the host that wrote the run, and where its tier came from (absent in older logs)
        CASE WHEN json_kind(host) = 'VARCHAR' THEN host ->> '$' END AS host,
        CASE WHEN json_kind(tier_source) = 'VARCHAR' THEN tier_source ->> '$' END AS tier_source,
