@@ -245,7 +245,7 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
     None when there is nothing.
 
     Local JSONL files are read by DuckDB's JSON reader, one row per non-blank line, and their lines counted
-    apart (:func:`_count_lines`): when the counts agree and every row is a record, nothing was skipped. Else
+    apart (:func:`_count_lines`, which also notes the keys whose null the reader drops): when the counts agree and every row is a record, nothing was skipped. Else
     one pass over the file's bytes (:func:`_locate`) numbers the skipped lines and hands the first few to the
     exact reader for their reasons. Remote files, and logs the fast reader cannot vouch for, are read line by
     line as text (:func:`_lines_sql`): slower, the same answers."""
@@ -304,7 +304,7 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
             period["files"] = list(parquet)
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
-        con.execute("CREATE TEMP VIEW runs AS SELECT * FROM all_runs WHERE reason IS NULL AND in_period")
+        con.execute(f"CREATE TEMP VIEW runs AS {sql('runs')}")
         con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR)")
     except BaseException:
         con.close()
@@ -316,26 +316,27 @@ CHUNK_BYTES = 1 << 20
 """How much of a log the line counter and :func:`_locate` read at a time."""
 
 
-def _count_lines(path: str) -> tuple[int, bool]:
-    """(lines, whether the last one ends with a newline) of the local file ``path``, counted in C-speed chunks."""
+NULLABLE_KEYS = (b'"success"', b'"budget_allocated"')
+"""Keys whose value null DuckDB's JSON reader cannot tell from a missing key (see :func:`_checked`)."""
+
+
+def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
+    """(lines, whether the last one ends with a newline, which of :data:`NULLABLE_KEYS` the file holds anywhere)
+    of the local file ``path``, counted in C-speed chunks in one pass."""
     lines = 0
     last = b"\n"
+    found: set[bytes] = set()
+    longest = max(len(key) for key in NULLABLE_KEYS)
+    tail = b""
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK_BYTES):
             lines += block.count(b"\n")
             last = block[-1:]
-    return lines + (last != b"\n"), last == b"\n"
-
-
-def _mentions(path: str, key: bytes) -> bool:
-    """Whether the local file ``path`` holds ``key`` anywhere (a C-speed search, chunk by chunk)."""
-    tail = b""
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            if key in tail + block[:len(key)] or key in block:
-                return True
-            tail = block[-len(key):]
-    return False
+            if len(found) < len(NULLABLE_KEYS):
+                window = tail + block
+                found.update(key for key in NULLABLE_KEYS if key not in found and key in window)
+                tail = block[-longest:]
+    return lines + (last != b"\n"), last == b"\n", frozenset(found)
 
 
 def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, dict[int, tuple[int, str | None]],
@@ -393,9 +394,9 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
     detail: list[tuple[int, str, int, str | None, bool]] = []  # (file's place, file, line number, text, torn)
     for place, file in enumerate(files):
         rows, bad, unsaid, native = counts.get(file, (0, 0, 0, 0))
-        lines, terminated = counted[place]
+        lines, terminated, mentioned = counted[place]
         # the reader reads a key whose value is null as missing: where that would change the answer, it cannot
-        if (unsaid and _mentions(file, b'"success"')) or (native and _mentions(file, b'"budget_allocated"')):
+        if (unsaid and b'"success"' in mentioned) or (native and b'"budget_allocated"' in mentioned):
             return False
         total += bad
         if rows == lines and not bad:
