@@ -1,12 +1,15 @@
-"""Reading usage logs with DuckDB: JSONL files, globs, folders, remote URLs; the SQL in ``sql/`` does the rest.
+"""Reading usage logs with DuckDB: JSONL files, globs, folders, remote URLs, Parquet; the SQL in ``sql/`` does the rest.
 
-Each line is read as text (DuckDB's CSV reader with a delimiter no JSON line holds), so that a line that is not
-a usage record is not dropped silently as ``read_json(ignore_errors=true)`` would: ``sql/records.sql`` parses
-each line with DuckDB's JSON functions and gives the reason it is not a record, and the lines the reader
-itself rejects (longer than :data:`~engine.usage.log.MAX_LINE_BYTES`) come from its rejects table. Every
-skipped line is counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and
-line number. ``sql/groups.sql`` and ``sql/scopes.sql`` fold the runs into the sums of
-the figures (``sql/figures.sql``, ``sql/scope_figures.sql``).
+A local JSONL file is read by DuckDB's JSON reader with every field a record may carry kept as JSON, and
+``sql/records.sql`` checks each line's types (a cheap test for the usual record, the careful checks for the
+rest) and gives the reason a line is not a record; its lines are counted apart, so that a line the reader drops
+is still counted. Logs the JSON reader cannot vouch for, and remote logs, are read line by line as text (DuckDB's
+CSV reader with a delimiter no JSON line holds) through the same ``records.sql``. Every skipped line is
+counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and line number.
+
+:class:`DuckScan` then sums the runs per group key (``sql/groups.sql``, ``sql/scopes.sql``), and every figure
+comes from ``sql/figures.sql``, ``sql/scope_figures.sql``, ``sql/profile_runs.sql``, ``sql/tiers.sql`` and
+``sql/daily.sql``, given the policy's ``agent_keys`` and ``weights`` tables.
 
 DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to ``ctxbudget-duckdb-UID`` in the system's temporary
 folder, not the working folder) and at most :data:`THREADS`
@@ -78,7 +81,7 @@ def connect() -> Any:
 
     spill = os.path.join(tempfile.gettempdir(), f"ctxbudget-duckdb-{os.getuid() if hasattr(os, 'getuid') else 0}")
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": spill,
-                                 "preserve_insertion_order": True})
+                                 "preserve_insertion_order": False})  # every query orders what it must
     con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --json output
     con.execute(sql("macros"))
     return con
