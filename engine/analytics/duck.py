@@ -107,15 +107,21 @@ class DuckScan:
     def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
         self.con = load_runs(files, since, until)
         self.counted = Skipped()
-        if self.con is None:
+        empty = self.con is None
+        if empty:
             self.con = connect()
             for statement in EMPTY:
                 self.con.execute(statement)
-            return
         try:
-            self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
-            self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
-            _skipped(self.con, self.counted, [f for f in files if not is_parquet(f)])
+            if not empty:
+                self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
+                self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
+                _skipped(self.con, self.counted, [f for f in files if not is_parquet(f)])
+            self._tiers = tier_rows(self.con.execute(sql("tiers")).fetchall())
+            self._daily = [tuple(row) for row in self.con.execute(sql("daily")).fetchall()]
+            if not empty:  # the runs, one row each, are not needed past here: their memory goes back
+                self.con.execute("DROP VIEW runs")
+                self.con.execute("DROP TABLE all_runs")
         except BaseException:
             self.close()
             raise
@@ -156,10 +162,10 @@ class DuckScan:
                                  con.execute(sql("profile_runs")).fetchall())
 
     def tiers(self) -> dict[str, dict]:
-        return tier_rows(self.con.execute(sql("tiers")).fetchall())
+        return self._tiers
 
     def daily(self) -> list[tuple[str, str, int, int]]:
-        return [tuple(row) for row in self.con.execute(sql("daily")).fetchall()]
+        return self._daily
 
 
 EMPTY = (
