@@ -44,7 +44,8 @@ def _items(value: Any) -> list[tuple[tuple, str]]:
     return [((j,), v) for j, v in enumerate(value or [])]
 
 
-@check("detection", ("signal-kind", "a signal without exactly one of `words`, `pattern`, `when` ([detection.md](detection.md))"))
+@check("detection", ("signal-kind", "a signal without exactly one of `words`, `pattern`, `when` "
+                                    "([detection.md](detection.md))"))
 def signal_kind(data: dict, doc: Document) -> Iterator[Problem]:
     """Exactly one of ``words``, ``pattern`` and ``when`` says when a signal fires."""
     for i, signal in _signals(data):
@@ -52,7 +53,8 @@ def signal_kind(data: dict, doc: Document) -> Iterator[Problem]:
         if len(kinds) != 1:
             found = " and ".join(repr(k) for k in kinds) if kinds else "none"
             yield problem_at(doc, _where(i, "id"), "signal-kind",
-                             f"signal {signal.get('id')!r} needs exactly one of 'words', 'pattern' or 'when' (found {found})")
+                             f"signal {signal.get('id')!r} needs exactly one of 'words', 'pattern' or 'when' "
+                             f"(found {found})")
 
 
 @check("detection", reports=("duplicate-id",))

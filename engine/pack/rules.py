@@ -85,7 +85,8 @@ def memory_scope(data: dict, doc: Document) -> Iterator[Problem]:
     for scope in memory.get("sources") or {}:
         if scope not in scopes:
             yield problem_at(doc, ("memory", "sources", scope), "memory-scope",
-                             f"memory sources for {scope!r}, which is not a scope" + did_you_mean(scope, scopes), key=True)
+                             f"memory sources for {scope!r}, which is not a scope" + did_you_mean(scope, scopes),
+                             key=True)
     for i, scope in enumerate(memory.get("spill") or ()):
         if scope not in scopes:
             yield problem_at(doc, ("memory", "spill", i), "memory-scope",

@@ -7,7 +7,7 @@ private copy nobody else holds: ``detection:`` → :class:`~engine.detect.Detect
 kept), ``memory:`` → :class:`~engine.pack.Packer`, ``claude_code:`` →
 :class:`~engine.claude_code.settings.HookSettings`, ``recommendations:`` →
 :class:`~engine.recommend.rules.RuleSet` (with its rules' positions). So ``budget`` imports nothing of
-detection, packing or recommendations, and no raw data is reachable from a Policy.
+detection, packing or recommendations, and no raw data is in a Policy's interface.
 
 This module sits above the jobs (it wires them together, as the CLI does); no job imports it
 (tests/test_import_graph.py). Nothing here knows about YAML, the schema or ruamel.
@@ -145,6 +145,9 @@ class Policy:
         if not isinstance(origins, dict):  # unknown: a cache entry of another shape
             origins = None
         sections = {key: data.get(key) for key in _LAZY_SECTIONS if data.get(key) is not None}
+        for key, section in sections.items():  # (validated data always passes; a damaged cache entry may not)
+            if not isinstance(section, Mapping):
+                raise ValueError(f"the {key} section is not a mapping")
         if copy:
             sections = _copy(sections)
         plan = None
@@ -398,7 +401,7 @@ def _copy(value: Any) -> Any:
 
 def _digest_of(files: Any, data: Any) -> str:
     """A short digest of what a policy came from: its files' contents, else its data."""
-    import hashlib
+    from engine.policy.cache import sha256
 
     if files:
         text = ";".join(digest for _, digest in files)
@@ -406,4 +409,4 @@ def _digest_of(files: Any, data: Any) -> str:
         import json
 
         text = json.dumps(data, sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return "sha256:" + sha256(text.encode()).hexdigest()[:16]

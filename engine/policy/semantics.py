@@ -38,7 +38,8 @@ def unknown_profile(data: dict, doc: Document) -> Iterator[Problem]:
     for agent, profile in data.get("agents", {}).items():
         if profile not in profiles:
             yield problem_at(doc, ("agents", agent), "unknown-profile",
-                             f"agent {agent!r} is assigned to unknown profile {profile!r}" + did_you_mean(profile, profiles))
+                             f"agent {agent!r} is assigned to unknown profile {profile!r}"
+                             + did_you_mean(profile, profiles))
 
 
 @check("policy", ("weights-sum", "a profile's scope weights do not sum to 1 (±0.001)"))
@@ -80,7 +81,8 @@ def duplicate_id(data: dict, doc: Document) -> Iterator[Problem]:
         tier_id = tier.get("id")
         if tier_id in first:
             line = doc.pos(("tiers", first[tier_id], "id")).line
-            yield problem_at(doc, ("tiers", i, "id"), "duplicate-id", f"tier id {tier_id!r} is already used at line {line}")
+            yield problem_at(doc, ("tiers", i, "id"), "duplicate-id",
+                             f"tier id {tier_id!r} is already used at line {line}")
         else:
             first[tier_id] = i
 
@@ -158,7 +160,8 @@ def check_expression(doc: Document, path: tuple, source: str, variables: dict, r
     return None
 
 
-@check("policy", ("budget-formula", "the budget formula does not compile, uses an unknown name, or fails (an error, a negative or non-number result) for some agent and tier"),
+@check("policy", ("budget-formula", "the budget formula does not compile, uses an unknown name, or fails (an error, "
+                                   "a negative or non-number result) for some agent and tier"),
        reports=("expression-type", "expression-cost"))
 def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
     """The formula compiles with only its names, type-checks, and gives whole, non-negative tokens for every
@@ -191,11 +194,13 @@ def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
             try:
                 tokens(program.evaluate(formula_bindings(agent, profile, tier)))
             except (EvaluationError, ValueError) as exc:
-                yield problem_at(doc, path, "budget-formula", f"budget formula fails for {agent} at tier {tier.id}: {exc}")
+                yield problem_at(doc, path, "budget-formula",
+                                 f"budget formula fails for {agent} at tier {tier.id}: {exc}")
                 return
 
 
-@check("paths", ("usage-log-path", "`usage_log` does not end in `.jsonl`, or uses a variable other than `$HOME`, `$XDG_*`, `$CTXBUDGET_*` (or `~user`)"))
+@check("paths", ("usage-log-path", "`usage_log` does not end in `.jsonl`, or uses a variable other than `$HOME`, "
+                                  "`$XDG_*`, `$CTXBUDGET_*` (or `~user`)"))
 def usage_log_path(data: dict, doc: Document) -> Iterator[Problem]:
     """``usage_log`` names a ``.jsonl`` file and expands only ``~``, $HOME, $XDG_*, $CTXBUDGET_* (policy.md)."""
     from engine.policy.locate import log_path_problem
