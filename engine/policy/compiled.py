@@ -157,9 +157,9 @@ class Policy:
             # rebuilds it if it does not fit): commands that only allocate import nothing of detection.
             plan = artifacts.get("detection")
             if plan is None:
-                from engine.detect.plan import plan_detection, signals_from_data
+                from engine.detect.plan import plan_section
 
-                plan = plan_detection(signals_from_data(sections["detection"]))
+                plan = plan_section(sections["detection"])
             elif copy:
                 plan = _copy(plan)
         positions = artifacts.get("rule_positions") if isinstance(artifacts.get("rule_positions"), list) else None
