@@ -11,9 +11,7 @@ the expected calibration error (ECE) of the confidence over 10 equal-width bins.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
-
-ECE_BINS = 10
+from typing import Any, Iterable, Mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +90,7 @@ class ErrorCost:
 
 def measure(policy: Any, tasks: Iterable[tuple]) -> AccuracyReport:
     """Detect each ``(id, text, expected tier, context[, agent])`` with ``policy`` and compare."""
+
     tiers = tuple(t.id for t in policy.tiers)
     confusion = {e: {d: 0 for d in tiers} for e in tiers}
     misses = []
@@ -166,9 +165,13 @@ class _Costing:
                          self.reference if self.used_reference else None)
 
 
-def calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = ECE_BINS) -> float:
+ECE_BINS = 10
+
+
+def calibration_error(confidences: "list[float]", correct: "list[bool]", bins: int = ECE_BINS) -> float:
     """Expected calibration error: the support-weighted mean gap between confidence and accuracy over
-    ``bins`` equal-width confidence bins."""
+    ``bins`` equal-width confidence bins. (Here rather than in :mod:`engine.detect.tune`, which imports this
+    module: the import graph has no cycles.)"""
     if not confidences:
         return 0.0
     totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of confidence, correct
