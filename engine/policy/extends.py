@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.diagnostics import PolicyError, Problem, UsageError, suggest
 from engine.policy.locate import NotRegularFile, display_path, read_bytes
@@ -35,12 +34,11 @@ PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 """What a parent policy file's name may end with."""
 
 
-@dataclass
-class Loaded:
+class Loaded(NamedTuple):
     """A merged policy document and the files it came from (label, sha256 of the bytes)."""
 
     doc: Document
-    files: list[tuple[str, str]] = field(default_factory=list)
+    files: list[tuple[str, str]]
 
 
 def load_chain(path: str | os.PathLike, label: str | None = None) -> Loaded:

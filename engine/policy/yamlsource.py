@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.diagnostics import PolicyError, Problem
 from engine.policy.locate import MAX_BYTES
@@ -43,8 +43,7 @@ MAX_NODES = 200_000  # nodes after alias expansion
 Path = tuple  # of str | int
 
 
-@dataclass(frozen=True, slots=True)
-class Pos:
+class Pos(NamedTuple):
     """Where something is written: file label, 1-based line and column."""
 
     file: str
