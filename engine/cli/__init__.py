@@ -1,15 +1,18 @@
 """The ``ctxbudget`` command line.
 
 Each command is one module in :mod:`engine.cli.commands` with ``HELP`` (one line), ``ORDER`` (its place in
-``--help``), ``configure(parser)`` and ``run(args) -> int``. Command modules import only argparse-level
+``--help``), ``configure(parser)`` and ``run(args)``, which returns a :class:`engine.cli.render.Result` that
+:func:`engine.cli.render.render` prints in the format ``--format`` / ``--json`` chose (or, for a command that
+streams or asks, prints as it goes and returns the exit code). Command modules import only argparse-level
 things at the top; what a command needs to do its work is imported inside ``run``, so ``ctxbudget budget``
 never pays for jsonschema, and ``--help`` pays for nothing.
 
 Exit codes: 0 ok, 1 findings (invalid policy, failed policy test, unknown name, below a gate), 2 usage or
 I/O error. No traceback reaches a user for bad input.
 
-Errors go to stderr as text. When the command was given ``--json`` (or ``--format json``), an error is also
-printed on stdout as one line of JSON, so a pipeline can parse every outcome::
+Errors go to stderr as text, whatever the format. When the command was given ``--format json`` (or its
+alias ``--json``), an error is also printed on stdout as one line of JSON, so a pipeline can parse every
+outcome::
 
     {"error": {"code": "usage" | "policy" | "lookup", "message": str, "exit_code": 1 | 2,
                "problems": [Problem.to_dict(), ...], "kind": str | null, "name": str | null,
@@ -21,7 +24,6 @@ for a name that does not resolve.
 
 from __future__ import annotations
 
-import os
 import sys
 
 TYPE_CHECKING = False  # not typing's: `ctxbudget --version` imports nothing it does not print
@@ -48,6 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(f"ctxbudget {__version__}\n")
         return 0
+    from engine.cli.options import asks_json
     from engine.cli.parser import _UsageExit, build_parser, command_names
     from engine.diagnostics import LookupFailed, PolicyError, UsageError
 
@@ -56,16 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except _UsageExit as exc:
-        if not _asks_json(argv):
+        if not asks_json(argv):
             raise
         _json_error("usage", exc.message, 2)
         return 2
     if not getattr(args, "run", None):
         parser.print_help(sys.stderr)
         return 2
-    as_json = bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+    as_json = getattr(args, "format", None) == "json"
     try:
-        return int(args.run(args) or 0)
+        outcome = args.run(args)
+        if isinstance(outcome, tuple):  # a Result: the one renderer prints it in the chosen --format
+            from engine.cli.render import render
+
+            return render(outcome, args)
+        return int(outcome or 0)
     except PolicyError as exc:
         for problem in exc.problems:
             print(problem.format(), file=sys.stderr)
@@ -89,17 +97,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-
-
-def _asks_json(argv: Sequence[str]) -> bool:
-    """Whether the command line asks for JSON (read before parsing, for argparse's own errors)."""
-    words = list(argv[:argv.index("--")] if "--" in argv else argv)
-    for i, word in enumerate(words):
-        if len(word) > 3 and "--json".startswith(word):  # argparse takes --js for --json
-            return True
-        if word == "--format=json" or (word == "--format" and words[i + 1:i + 2] == ["json"]):
-            return True
-    return False
 
 
 def _json_error(code: str, message: str, exit_code: int, problems: Sequence[dict] = (), kind: str | None = None,
