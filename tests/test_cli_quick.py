@@ -65,6 +65,7 @@ def _same(argv: list[str]) -> object:
     ["report", "--period", "week", "--format", "html"],
     ["expr", "1 + 2", "--vars", "{}"],
     ["init", "claude-code", "--user", "--dry-run"],
+    ["validate"], ["validate", "a.yaml", "b.yaml", "--format", "github"], ["validate", "--all", "-"],
 ])
 def test_the_common_command_lines_are_read_quickly_and_alike(argv: list[str]) -> None:
     assert _same(argv) is not None, f"declined: {argv}"
@@ -83,7 +84,7 @@ def test_the_common_command_lines_are_read_quickly_and_alike(argv: list[str]) ->
     ["pack", "--agent", "a", "--budget", "-1"], ["pack", "--agent", "a", "--budget", "lots"],
     ["nosuch"], ["../quick"], ["__init__"], ["Budget", "x"],
     ["log", "--agent", "a", "--tier", "t", "--tokens", "global=1"],  # append: argparse's
-    ["validate", "a.yaml", "b.yaml"],                       # nargs="*": argparse's
+    ["validate", "a.yaml", "--all", "b.yaml"],              # nargs="*" split by an option
 ])
 def test_everything_else_is_left_to_argparse(argv: list[str]) -> None:
     assert quick.parse(argv) is None
@@ -150,10 +151,10 @@ def test_generated_command_lines_mean_the_same_or_are_declined(argv: list[str]) 
 
 def test_a_command_using_an_unrecorded_feature_is_parsed_by_argparse() -> None:
     assert quick.spec_of(_module("log")) is None  # action="append"
-    assert quick.spec_of(_module("validate")) is None  # nargs="*"
+    assert quick.spec_of(_module("tune")) is None  # action="append"
     assert quick.spec_of(_module("budget")) is not None
 
 
 def test_the_hot_commands_are_read_quickly() -> None:
-    for name in ("budget", "evaluate", "detect", "hook"):
+    for name in ("budget", "evaluate", "detect", "hook", "validate"):
         assert quick.spec_of(_module(name)) is not None, name

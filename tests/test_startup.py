@@ -41,6 +41,41 @@ def test_warm_commands_import_nothing_heavy(args: list[str], tmp_path: Path) -> 
     assert _imports(args, tmp_path) == "0 []"
 
 
+QUICK_PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+sys.stdin = io.TextIOWrapper(io.BytesIO({stdin!r}))
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(code, sorted(m for m in ("argparse", "gettext", "engine.cli.parser") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args, stdin", [
+    (["budget", "dbt-expert", "complex", "--json"], b""),
+    (["budget", "dbt-expert", "--format", "text", "--policy", "default"], b""),
+    (["evaluate", "Analyze slow queries", "--agent", "dbt-expert", "--json"], b""),
+    (["evaluate", "-", "-a", "dbt-expert", "--explain"], b"Analyze slow queries"),
+    (["detect", "Analyze slow queries", "--json"], b""),
+    (["hook"], b'{"hook_event_name": "SessionStart", "session_id": "s", "cwd": "/nonexistent"}'),
+])
+def test_hot_commands_start_without_argparse(args: list[str], stdin: bytes, tmp_path: Path) -> None:
+    """budget, evaluate, detect and hook read a simple command line without argparse (engine/cli/quick.py)."""
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1",
+           "CTXBUDGET_HOOK_LOG": str(tmp_path / "hook.log")}
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-c", QUICK_PROBE.format(stdin=stdin), *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_a_command_line_argparse_must_read_still_works(run_cli) -> None:
+    """What the quick reader declines (an abbreviation here) is argparse's, with the same result."""
+    code, out, _ = run_cli("budget", "dbt-expert", "complex", "--js")
+    assert code == 0 and out == run_cli("budget", "dbt-expert", "complex", "--json")[1]
+
+
 def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import build_parser; "
                            "build_parser().format_help(); print(json.dumps(sorted(sys.modules)))".replace(

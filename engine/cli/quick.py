@@ -58,24 +58,28 @@ class Spec:
         action = kw.get("action") or "store"
         nargs = kw.get("nargs")
         optional = names[0].startswith("-")
-        if action not in ("store", "store_true", "store_const") or nargs not in (None, "?") or \
+        if action not in ("store", "store_true", "store_const") or nargs not in (None, "?", "*") or \
                 (action != "store" and nargs is not None) or (optional and nargs is not None) or \
+                (nargs == "*" and (kw.get("default") is not None or kw.get("choices") is not None)) or \
                 any(len(n) < 2 or n[0] != "-" or (n[1] != "-" and len(n) != 2) for n in names if optional):
             raise Unsupported(names)
         if optional:
             long = next((n for n in names if n.startswith("--")), names[0])
             dest = kw.get("dest") or long.lstrip("-").replace("-", "_")
         else:
-            if len(names) != 1 or "dest" in kw:
-                raise Unsupported(names)
+            if len(names) != 1 or "dest" in kw or any(p.kind == "many" for p in self.positionals):
+                raise Unsupported(names)  # a positional after a nargs="*" one: argparse's
             dest = names[0]
         default = False if action == "store_true" and "default" not in kw else kw.get("default")
         kind_type = kw.get("type")
         if isinstance(default, str) and kind_type is not None:
             default = kind_type(default)  # argparse converts a string default
         required = bool(kw.get("required")) if optional else nargs is None
-        item = Action(names, dest, action, True if action == "store_true" else kw.get("const"), default,
-                      kind_type, kw.get("choices"), required, optional or nargs == "?")
+        if nargs == "*":
+            default = []  # argparse's value for a nargs="*" positional given nothing (and no default)
+        kind = "many" if nargs == "*" else action
+        item = Action(names, dest, kind, True if action == "store_true" else kw.get("const"), default,
+                      kind_type, kw.get("choices"), required, optional or nargs in ("?", "*"))
         item.group = self._group_id
         if optional:
             for name in names:
@@ -176,13 +180,17 @@ def parse(argv: Sequence[str]) -> Any:
         values[action.dest] = value
         seen.append(action)
     slots = spec.positionals
-    if len(positionals) > len(slots) or any(a.required for a in slots[len(positionals):]):
+    many = slots[-1].kind == "many" if slots else False
+    if (len(positionals) > len(slots) and not many) or any(a.required for a in slots[len(positionals):]):
         return None
-    for action, word in zip(slots, positionals):
-        value = _value(action, word)
-        if value is _BAD:
+    for n, action in enumerate(slots):
+        words_for = positionals[n:] if action.kind == "many" else positionals[n:n + 1]
+        if not words_for:
+            continue
+        converted = [_value(action, word) for word in words_for]
+        if _BAD in converted:
             return None
-        values[action.dest] = value
+        values[action.dest] = converted if action.kind == "many" else converted[0]
     groups = [a.group for a in dict.fromkeys(seen) if a.group is not None]
     if len(groups) != len(set(groups)) or any(a.required and a not in seen for a in spec.options.values()):
         return None
