@@ -11,7 +11,7 @@ renders the error, on stderr as text and, in the ``json`` format, as the one JSO
 
 Commands that stream (``detect --batch``) or talk to a person (``apply`` and ``tune`` asking before they write,
 ``detect -i``) print as they go and return their exit code; ``detect -i`` renders each answer through
-:func:`render` too.
+:func:`render` too. A command that always prints as it goes says so: ``PRINTS_AS_IT_GOES = True``.
 """
 
 from __future__ import annotations

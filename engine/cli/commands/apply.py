@@ -20,6 +20,8 @@ rewritten (exit 2). The file keeps its mode and line endings and is replaced ato
   ctxbudget apply --dry-run --days 30
   ctxbudget apply --policy ctxbudget.yaml --yes"""
 ORDER = 53
+# It asks before it writes, so it prints as it goes (engine.cli.render): the diff, then the question.
+PRINTS_AS_IT_GOES = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,8 @@ With --calibrate-only the weights stay as they are. Exit 1 when the edited polic
   ctxbudget tune labels.jsonl --policy ctxbudget.yaml --dry-run
   ctxbudget tune labels.jsonl --policy ctxbudget.yaml --calibrate-only --yes"""
 ORDER = 42
+# It asks before it writes, so it prints as it goes (engine.cli.render): the diff, then the question.
+PRINTS_AS_IT_GOES = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
