@@ -22,8 +22,6 @@ outcome::
 for a name that does not resolve.
 """
 
-from __future__ import annotations
-
 import gc
 import sys
 
@@ -50,7 +48,7 @@ def __getattr__(name: str):
 _SHORT = frozenset({"budget", "evaluate", "hook"})
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: "Sequence[str] | None" = None) -> int:
     """Entry point of the ``ctxbudget`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # before argparse and the command modules: nothing of the engine is needed
@@ -67,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             gc.enable()
 
 
-def _main(argv: list[str], collecting: bool) -> int:
+def _main(argv: "list[str]", collecting: bool) -> int:
     from engine.cli.quick import parse
 
     args = parse(argv)  # a simple command line, read without argparse (start-up); None: argparse reads it
@@ -124,8 +122,8 @@ def _main(argv: list[str], collecting: bool) -> int:
         return 130
 
 
-def _json_error(code: str, message: str, exit_code: int, problems: Sequence[dict] = (), kind: str | None = None,
-                name: str | None = None, suggestions: Sequence[str] = ()) -> None:
+def _json_error(code: str, message: str, exit_code: int, problems: "Sequence[dict]" = (), kind: "str | None" = None,
+                name: "str | None" = None, suggestions: "Sequence[str]" = ()) -> None:
     """An error as one line of JSON on stdout (the shape is in this module's documentation)."""
     from engine.cli.output import json_line
 

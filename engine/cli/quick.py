@@ -16,6 +16,7 @@ accepts it or prints its usual error. So there is one meaning of a command line:
 from __future__ import annotations
 
 import os
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -138,9 +139,9 @@ def parse(argv: Sequence[str]) -> Any:
     """The Namespace argparse would give for ``argv``, or None when argparse must read it (see above)."""
     if not argv or argv[0].startswith("-") or not _is_command(argv[0]):
         return None
-    import importlib
-
-    module = importlib.import_module(f"engine.cli.commands.{argv[0].replace('-', '_')}")
+    name = f"engine.cli.commands.{argv[0].replace('-', '_')}"
+    __import__(name)  # not importlib.import_module: importlib is a module to import (the console script has not)
+    module = sys.modules[name]
     spec = spec_of(module)
     if spec is None:
         return None
