@@ -155,3 +155,39 @@ def test_expressions_compile_only_when_used(use: str, expected: set, tmp_path: P
         compiled = set(eval(done.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own repr
         want = ({formula} if "formula" in expected else set()) | (rules if "rules" in expected else set())
         assert compiled == want, (compiled, want)
+
+
+GC_PROBE = """
+import sys, io, contextlib, gc
+import engine.cli
+from engine.cli.render import render as real_render
+seen = []
+def spy(result, args):
+    seen.append(gc.isenabled())
+    return real_render(result, args)
+import engine.cli.render
+engine.cli.render.render = spy
+sys.stdin = io.TextIOWrapper(io.BytesIO(b"Analyze slow queries\\n"))
+with contextlib.redirect_stdout(io.StringIO()):
+    code = engine.cli.main(sys.argv[1:])
+print(code, seen, gc.isenabled())
+"""
+
+
+@pytest.mark.parametrize("args, collecting", [
+    (["budget", "dbt-expert", "--json"], False),
+    (["evaluate", "Analyze slow queries", "--agent", "dbt-expert"], False),
+    (["detect", "Analyze slow queries"], False),
+    (["agents"], True),
+    (["validate", "--json"], True),
+])
+def test_the_short_commands_run_without_the_cyclic_collector(args: list[str], collecting: bool,
+                                                             tmp_path: Path) -> None:
+    """GC is off while a short command runs (start-up allocates no cycles worth collecting), on for the others,
+    and main() leaves it as it found it (in-process callers such as these tests keep theirs)."""
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == f"0 [{collecting}] True"

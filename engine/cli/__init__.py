@@ -7,6 +7,12 @@ streams or asks, prints as it goes and returns the exit code). Command modules i
 things at the top; what a command needs to do its work is imported inside ``run``, so ``ctxbudget budget``
 never pays for jsonschema, and ``--help`` pays for nothing.
 
+Start-up (every Claude Code hook is a new process): ``--version`` is answered before anything is imported; a
+simple command line is read by :mod:`engine.cli.quick` from the command's own ``configure`` without argparse
+(anything else goes to argparse, which gives the same answer or its usual error); the short commands run
+with the cyclic garbage collector off. The hot commands' modules import neither argparse nor typing at the
+top. ``tests/test_startup.py`` checks what each imports.
+
 Exit codes: 0 ok, 1 findings (invalid policy, failed policy test, unknown name, below a gate), 2 usage or
 I/O error. No traceback reaches a user for bad input.
 
@@ -41,7 +47,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'engine.cli' has no attribute {name!r}")
 
 
-# Commands that answer one question and exit: the cyclic garbage collector stays off for their whole run.
+# Commands that answer one question and exit (and `detect TASK`, not --batch or -i): the cyclic garbage
+# collector stays off for their whole run.
 # Start-up allocates many objects and no cycles worth collecting (imports, the cache entry's JSON), and the
 # collections it triggers cost a warm `budget --json` ~3 ms and `evaluate --json` ~3-5 ms of CPU (interleaved
 # medians, `gc.disable()` against not, this machine). Every other command runs with it, as Python's default.
@@ -87,7 +94,8 @@ def _main(argv: "list[str]", collecting: bool) -> int:
             return 2
     from engine.diagnostics import LookupFailed, PolicyError, UsageError
 
-    if collecting and args.run.__module__.rsplit(".", 1)[-1] not in _SHORT:
+    command = args.run.__module__.rsplit(".", 1)[-1]
+    if collecting and not (command in _SHORT or (command == "detect" and getattr(args, "task", None) is not None)):
         gc.enable()
     as_json = getattr(args, "format", None) == "json"
     try:
