@@ -30,13 +30,12 @@ class Unsupported(Exception):
 class Action:
     """One recorded ``add_argument``."""
 
-    __slots__ = ("names", "dest", "kind", "const", "default", "type", "choices", "required", "optional", "group")
+    __slots__ = ("names", "dest", "kind", "const", "default", "type", "choices", "required", "group")
 
     def __init__(self, names: tuple, dest: str, kind: str, const: Any, default: Any, type: Any, choices: Any,
-                 required: bool, optional: bool) -> None:
+                 required: bool, group: int | None) -> None:
         self.names, self.dest, self.kind, self.const, self.default = names, dest, kind, const, default
-        self.type, self.choices, self.required, self.optional = type, choices, required, optional
-        self.group: int | None = None
+        self.type, self.choices, self.required, self.group = type, choices, required, group
 
 
 _KEYS = frozenset({"action", "nargs", "const", "default", "type", "choices", "required", "help", "metavar", "dest"})
@@ -80,8 +79,7 @@ class Spec:
             default = []  # argparse's value for a nargs="*" positional given nothing (and no default)
         kind = "many" if nargs == "*" else action
         item = Action(names, dest, kind, True if action == "store_true" else kw.get("const"), default,
-                      kind_type, kw.get("choices"), required, optional or nargs in ("?", "*"))
-        item.group = self._group_id
+                      kind_type, kw.get("choices"), required, self._group_id)
         if optional:
             for name in names:
                 self.options[name] = item
