@@ -191,3 +191,14 @@ def test_the_short_commands_run_without_the_cyclic_collector(args: list[str], co
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[-2] == f"0 [{collecting}] True"
+
+
+def test_version_imports_only_engine_and_engine_cli() -> None:
+    """What the console script's `ctxbudget --version` loads beyond Python's start: engine/__init__ and
+    engine/cli/__init__ (which imports only the built-in gc and sys) — no __future__, typing or command module."""
+    probe = ("import sys, io, contextlib\nbefore = set(sys.modules)\nfrom engine.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n"
+             "print(sorted(set(sys.modules) - before))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert set(eval(done.stdout.strip().splitlines()[-1])) <= {"engine", "engine.cli", "gc"}  # noqa: S307
