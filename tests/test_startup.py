@@ -110,7 +110,7 @@ def test_version_imports_nothing_of_the_engine(run: str) -> None:
     assert done.returncode == 0, done.stderr
     loaded = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr of a list of names
     ours = [m for m in loaded if m == "engine" or m.startswith("engine.")]
-    assert set(ours) <= {"engine", "engine.cli", "engine.__main__"}, ours
+    assert set(ours) <= {"engine", "engine.version", "engine.cli", "engine.__main__"}, ours
     assert not {"argparse", "typing", "engine.cli.parser", "__future__"} & set(loaded), loaded
 
 
@@ -130,7 +130,7 @@ COMPILED_PROBE = """
 import sys, engine
 policy = engine.load_policy()
 {use}
-print(sorted(policy.artifacts["programs"]))
+print(policy.compiled_expressions())
 """
 
 
@@ -144,8 +144,8 @@ def test_expressions_compile_only_when_used(use: str, expected: set, tmp_path: P
     from engine import load_policy
 
     default = load_policy("default", cache=False)
-    formula = default.data["budget"]["formula"]
-    rules = {r["when"] for r in default.data["recommendations"]["rules"]}
+    formula = default.budget_formula.source
+    rules = {r.when for r in default.recommendations.rules}
     env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path)}
     env.pop("CTXBUDGET_POLICY", None)
     for _ in range(2):  # cold, then from the cache
@@ -201,4 +201,4 @@ def test_version_imports_only_engine_and_engine_cli() -> None:
              "print(sorted(set(sys.modules) - before))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert set(eval(done.stdout.strip().splitlines()[-1])) <= {"engine", "engine.cli", "gc"}  # noqa: S307
+    assert set(eval(done.stdout.strip().splitlines()[-1])) <= {"engine", "engine.version", "engine.cli", "gc"}  # noqa: S307
