@@ -102,7 +102,7 @@ SYLLABLES = ["ka", "lo", "mir", "ten", "vas", "quo", "zel", "dri", "pan", "sor",
 def default_data() -> dict:
     """The bundled default policy's merged data, as plain JSON data."""
     out = subprocess.run([PYTHON, "-c", "import json, engine; "
-                          "print(json.dumps(engine.load_policy('default', cache=False).data))"],
+                          "from engine.policy import load_data; print(json.dumps(load_data('default')))"],
                          env=ENV, cwd=ROOT, capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
