@@ -10,16 +10,23 @@ mappings → dicts). A class shapes it with class-level data, never with a hand-
 
 - ``_json_omit``: field names left out (internal fields such as a tier's ``rank``);
 - ``_json_names``: a field's name in JSON when it differs from the attribute (``{"signal": "id"}``);
-- ``_json_skip_none``: field names left out when their value is ``None``.
+- ``_json_skip_none``: field names left out when their value is ``None``;
+- ``_json_convert``: a field's conversion, applied to its value unless it is ``None`` (``{"usage": rounded(6)}``,
+  ``{"timestamp": format_timestamp}``);
+- ``_json_fields``: the names written, in order, when they are not the fields in order: fields, and properties
+  or methods without arguments (their result) for a value derived from the fields.
+
+A record class offers the generated form as its own method with ``to_dict = to_dict`` in its body, so callers
+write ``record.to_dict()`` whatever the record.
 
 Stateful runtime objects (a ``Detector``, a ``Run``, a ``Packer``) are plain classes, not records.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-__all__ = ["to_dict", "to_json"]
+__all__ = ["rounded", "to_dict", "to_json"]
 
 
 def to_dict(record: Any) -> dict:
@@ -28,12 +35,34 @@ def to_dict(record: Any) -> dict:
     omit = getattr(cls, "_json_omit", ())
     names = getattr(cls, "_json_names", {})
     skip_none = getattr(cls, "_json_skip_none", ())
+    convert = getattr(cls, "_json_convert", {})
+    chosen = getattr(cls, "_json_fields", None)
+    if chosen is None:
+        pairs: Any = zip(cls._fields, record)
+    else:
+        pairs = ((name, _attribute(record, name)) for name in chosen)
     out: dict = {}
-    for field, value in zip(cls._fields, record):
+    for field, value in pairs:
         if field in omit or (value is None and field in skip_none):
             continue
+        if value is not None and field in convert:
+            value = convert[field](value)
         out[names.get(field, field)] = to_json(value)
     return out
+
+
+def _attribute(record: Any, name: str) -> Any:
+    """A field's or property's value, or a no-argument method's result (``_json_fields``)."""
+    value = getattr(record, name)
+    return value() if callable(value) and name not in record._fields else value
+
+
+def rounded(digits: int) -> Callable[[float], float]:
+    """A ``_json_convert`` entry: the number rounded to ``digits`` decimals."""
+    def convert(value: float) -> float:
+        return round(value, digits)
+
+    return convert
 
 
 def to_json(value: Any) -> Any:
