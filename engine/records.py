@@ -24,6 +24,7 @@ Stateful runtime objects (a ``Detector``, a ``Run``, a ``Packer``) are plain cla
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 __all__ = ["rounded", "to_dict", "to_json"]
@@ -31,30 +32,43 @@ __all__ = ["rounded", "to_dict", "to_json"]
 
 def to_dict(record: Any) -> dict:
     """The JSON form of one record (a ``NamedTuple`` instance), shaped by its class's ``_json_*`` data."""
-    cls = type(record)
+    plan = _plans.get(type(record))
+    if plan is None:
+        plan = _plans[type(record)] = _plan(type(record))
+    out: dict = {}
+    for key, index, name, convert, skip_none in plan:
+        value = record[index] if index is not None else _attribute(record, name)
+        if value is None:
+            if not skip_none:
+                out[key] = None
+            continue
+        if convert is not None:
+            value = convert(value)
+        out[key] = value if type(value) in _PLAIN else to_json(value)
+    return out
+
+
+_PLAIN = frozenset({str, int, float, bool})
+_plans: dict[type, tuple] = {}
+
+
+def _plan(cls: type) -> tuple:
+    """What :func:`to_dict` writes of a record of ``cls``, read once from its class data: (JSON key, field index
+    or None, attribute name, conversion or None, left out when None) for each key, in order."""
+    fields = cls._fields  # type: ignore[attr-defined]
     omit = getattr(cls, "_json_omit", ())
     names = getattr(cls, "_json_names", {})
     skip_none = getattr(cls, "_json_skip_none", ())
     convert = getattr(cls, "_json_convert", {})
-    chosen = getattr(cls, "_json_fields", None)
-    if chosen is None:
-        pairs: Any = zip(cls._fields, record)
-    else:
-        pairs = ((name, _attribute(record, name)) for name in chosen)
-    out: dict = {}
-    for field, value in pairs:
-        if field in omit or (value is None and field in skip_none):
-            continue
-        if value is not None and field in convert:
-            value = convert[field](value)
-        out[names.get(field, field)] = to_json(value)
-    return out
+    chosen = getattr(cls, "_json_fields", fields)
+    return tuple((names.get(name, name), fields.index(name) if name in fields else None, name, convert.get(name),
+                  name in skip_none) for name in chosen if name not in omit)
 
 
 def _attribute(record: Any, name: str) -> Any:
-    """A field's or property's value, or a no-argument method's result (``_json_fields``)."""
+    """A property's value, or a no-argument method's result (``_json_fields``)."""
     value = getattr(record, name)
-    return value() if callable(value) and name not in record._fields else value
+    return value() if callable(value) else value
 
 
 def rounded(digits: int) -> Callable[[float], float]:
@@ -67,8 +81,13 @@ def rounded(digits: int) -> Callable[[float], float]:
 
 def to_json(value: Any) -> Any:
     """``value`` as plain JSON data: records through :func:`to_dict`, their own ``to_dict`` if they keep one."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    kind = type(value)
+    if value is None or kind in _PLAIN:
         return value
+    if kind is list or kind is tuple:  # the common containers first: the checks below cost more
+        return [v if v is None or type(v) in _PLAIN else to_json(v) for v in value]
+    if kind is dict or kind is MappingProxyType:
+        return {str(k): v if v is None or type(v) in _PLAIN else to_json(v) for k, v in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         method = getattr(value, "to_dict", None)
         return method() if method is not None else to_dict(value)
@@ -77,6 +96,8 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (tuple, list, frozenset, set)):
         items = sorted(value) if isinstance(value, (frozenset, set)) else value
         return [to_json(v) for v in items]
+    if isinstance(value, (str, bool, int, float)):  # subclasses of the plain types
+        return value
     method = getattr(value, "to_dict", None)
     if method is not None:
         return method()
