@@ -133,3 +133,12 @@ def test_one_record_style():
                 with_to_dict.add(name)
     assert with_dataclasses <= DATACLASSES_LEFT, sorted(with_dataclasses - DATACLASSES_LEFT)
     assert with_to_dict <= TO_DICT_LEFT, sorted(with_to_dict - TO_DICT_LEFT)
+
+
+def test_nested_plain_containers_and_subclasses_of_plain_types():
+    class Name(str):
+        pass
+
+    record = Inner(1, ({"k": [Inner(2), None, Name("n")]}, MappingProxyType({1: (0.5, True)})))
+    assert to_dict(record) == {"a": 1, "b": [{"k": [{"a": 2, "b": []}, None, "n"]}, {"1": [0.5, True]}]}
+    assert type(to_dict(record)["b"][0]["k"][2]) is Name  # written as it is: json.dumps takes a str subclass
