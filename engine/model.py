@@ -81,11 +81,6 @@ DEFAULT_RELEVANCE = ("(recency_days < 30.0 ? 0.3 - 0.01 * recency_days : 0.0) + 
                      " + 0.4 * lexical + (agent_specific ? 0.3 : 0.0)")
 
 
-def percent(fraction: float) -> str:
-    """A fraction as reports and recommendations write it: ``0.7716`` → ``77.2 %``."""
-    return f"{fraction * 100:.1f} %"
-
-
 def task_hash(task: str | None) -> str | None:
     """``sha256:`` and the first 16 hex digits of the SHA-256 of a task's text (None without a task): what usage
     records keep of a task unless the policy logs its text."""

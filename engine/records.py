@@ -17,7 +17,7 @@ mappings → dicts). A class shapes it with class-level data, never with a hand-
   or methods without arguments (their result) for a value derived from the fields.
 
 A record class offers the generated form as its own method with ``to_dict = to_dict`` in its body, so callers
-write ``record.to_dict()`` whatever the record.
+write ``record.to_dict()`` whatever the record. The class data is read once per class (its first ``to_dict``).
 
 Stateful runtime objects (a ``Detector``, a ``Run``, a ``Packer``) are plain classes, not records.
 """

@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 
 from engine.analytics import Analysis, analyze
 from engine.analytics.stats import Progress
-from engine.model import percent as _pct
 from engine.recommend import Recommendation, recommend
 from engine.records import to_dict
 
@@ -76,19 +75,23 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
         if stats.runs < settings.min_samples:
             continue
         if stats.exceedance_rate > settings.upgrade_exceedance_rate:
-            watch.append(Watch(name, f"over budget in {stats.exceeded} of {stats.runs} runs "
-                                     f"({_pct(stats.exceedance_rate)})"))
+            watch.append((name, f"over budget in {stats.exceeded} of {stats.runs} runs "
+                                f"({_pct(stats.exceedance_rate)})"))
         elif stats.mean < settings.downgrade_mean_usage:
-            watch.append(Watch(name, f"mean usage {_pct(stats.mean)} over {stats.runs} runs"))
+            watch.append((name, f"mean usage {_pct(stats.mean)} over {stats.runs} runs"))
     recommendations = recommend(policy, analysis) if period == "month" else None
     from engine.apply import plan_changes, suggested_command
 
     command = ""
     if recommendations and plan_changes(policy, recommendations).changes:
         command = suggested_command(policy, log, since, until)
-    return Report(period, since, until, policy.source, analysis, tuple(watch),
+    return Report(period, since, until, policy.source, analysis, tuple(Watch(*w) for w in watch),
                   None if recommendations is None else tuple(recommendations), settings.min_confidence,
                   settings.min_samples, command, settings.upgrade_exceedance_rate)
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f} %"
 
 
 def _runs(count: int) -> str:

@@ -16,7 +16,6 @@ from typing import Any, Mapping
 from engine.analytics import AgentAnalysis, Analysis
 from engine.analytics.stats import UsageStats
 from engine.diagnostics import PolicyError, Problem
-from engine.model import percent as _pct
 from engine.recommend import confidence as conf
 from engine.recommend.rules import RuleError, first_match
 
@@ -251,6 +250,10 @@ def hundredths(values: Mapping[str, float]) -> dict[str, float]:
     for scope in order[:100 - sum(floors.values())]:
         floors[scope] += 1
     return {s: floors[s] / 100 for s in names}
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f} %"
 
 
 def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, target: str | None,
