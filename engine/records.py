@@ -31,13 +31,15 @@ __all__ = ["rounded", "to_dict", "to_json"]
 
 
 def to_dict(record: Any) -> dict:
-    """The JSON form of one record (a ``NamedTuple`` instance), shaped by its class's ``_json_*`` data."""
+    """The JSON form of one record, shaped by its class's ``_json_*`` data: a ``NamedTuple`` instance, or an
+    object that reads like one (``_fields``, and iteration yielding their values in that order)."""
     plan = _plans.get(type(record))
     if plan is None:
         plan = _plans[type(record)] = _plan(type(record))
+    values = record if isinstance(record, tuple) else tuple(record)  # a class that reads like a record: iterated
     out: dict = {}
     for key, index, name, convert, skip_none in plan:
-        value = record[index] if index is not None else _attribute(record, name)
+        value = values[index] if index is not None else _attribute(record, name)
         if value is None:
             if not skip_none:
                 out[key] = None

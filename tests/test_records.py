@@ -142,3 +142,24 @@ def test_nested_plain_containers_and_subclasses_of_plain_types():
     record = Inner(1, ({"k": [Inner(2), None, Name("n")]}, MappingProxyType({1: (0.5, True)})))
     assert to_dict(record) == {"a": 1, "b": [{"k": [{"a": 2, "b": []}, None, "n"]}, {"1": [0.5, True]}]}
     assert type(to_dict(record)["b"][0]["k"][2]) is Name  # written as it is: json.dumps takes a str subclass
+
+
+def test_a_class_that_reads_like_a_record():
+    """Not a tuple (a lazy result, say): ``_fields`` and iteration in their order are enough."""
+    class Lazy:
+        _fields = ("tier", "hits")
+        _json_names = {"hits": "signals"}
+        to_dict = to_dict
+
+        def __init__(self, tier):
+            self.tier = tier
+
+        @property
+        def hits(self):
+            return (Inner(1),)
+
+        def __iter__(self):
+            return iter((self.tier, self.hits))
+
+    assert Lazy("complex").to_dict() == {"tier": "complex", "signals": [{"a": 1, "b": []}]}
+    assert to_json([Lazy("simple")]) == [{"tier": "simple", "signals": [{"a": 1, "b": []}]}]
