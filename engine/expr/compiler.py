@@ -94,6 +94,10 @@ class Compiler:
         self.budget = False  # does the code charge a cost budget (macros, operations on sizes)?
         self.fn = _Function("evaluate", "B=_EMPTY")  # the function being written
         self.macros = 0  # macro bodies being written (errors absorbed there are charged)
+        # Selections not yet written: (temporary, Python lookup, (_path, position, its arguments...)). The
+        # operation that uses them computes them in its own try statement; anything else writes them first.
+        self.pending: list[tuple[str, str, tuple[str, ...]]] = []
+        self.last: tuple = (None, 0, "")  # (function, its line count, temporary) after the last operation
 
     # --- errors and names --------------------------------------------------------------------------------
 
@@ -123,17 +127,20 @@ class Compiler:
             return
         if isinstance(node, Ident):
             if node.name not in scope:
-                if self.allowed is not None and node.name not in self.allowed:
-                    known = ", ".join(sorted(self.allowed)) or "none"
-                    raise UnknownNameError(f"unknown name '{node.name}' (known names: {known})",
-                                           self.source, node.pos, node.name)
-                self.free.setdefault(node.name, None)
+                self.check_free(node)
             return
         if isinstance(node, Call):
             self.check_call(node, scope)
             return
         for child in node.children():
             self.check(child, scope)
+
+    def check_free(self, node: Ident) -> None:
+        """A variable read from the bindings: one of the allowed names."""
+        if self.allowed is not None and node.name not in self.allowed:
+            known = ", ".join(sorted(self.allowed)) or "none"
+            raise UnknownNameError(f"unknown name '{node.name}' (known names: {known})", self.source, node.pos, node.name)
+        self.free.setdefault(node.name, None)
 
     def check_call(self, node: Call, scope: frozenset[str]) -> None:
         name = node.function
@@ -183,22 +190,77 @@ class Compiler:
     # --- statements ----------------------------------------------------------------------------------------
 
     def emit(self, line: str) -> None:
+        if self.pending:
+            self.flush()
         self.fn.lines.append((self.fn.level, line))
+
+    def flush(self) -> None:
+        """Write the pending selections as statements of their own."""
+        pending, self.pending = self.pending, []
+        for t, inline, fallback in pending:
+            self.write_op(t, [], inline, int(fallback[1]), fallback[0], fallback[2:])
 
     def op(self, node: Node, inline: str, fallback: str | None = None, *args: str) -> str:
         """A statement that computes ``inline`` into a new temporary; if it raises, ``_fix`` returns what
         ``fallback(*args)`` (the reference semantics, same operands) returns or tags the error with the
-        position of ``node``."""
+        position of ``node``. Pending selections among the operands are computed in the same ``try``; the
+        fallback reads them again through their reference semantics (``_path``)."""
+        if fallback is None and self.pending:
+            self.flush()
         t = self.temp()
+        pending, self.pending = self.pending, []
+        paths = {name: f"_Read({', '.join(fb[2:])})" for name, _inline, fb in pending}
+        if paths:
+            self.use("_Read")
+        self.write_op(t, [(name, inline) for name, inline, _fb in pending], inline, node.pos, fallback,
+                      tuple(paths.get(a, a) for a in args))
+        return t
+
+    def write_op(self, t: str, before: list, inline: str, pos: int, fallback: str | None, args: tuple) -> None:
         self.use("_fix")
         extra = "".join(", " + a for a in ((fallback,) + args if fallback else ()))
         if fallback:
             self.use(fallback)
-        self.emit("try:")
-        self.emit(f"    {t} = {inline}")
-        self.emit("except Exception as e:")
-        self.emit(f"    {t} = _fix(e, {node.pos}{extra})")
-        return t
+        lines = self.fn.lines
+        level = self.fn.level
+        lines.append((level, "try:"))
+        for name, code in before:
+            # A selection used once goes in its place (`_len(B['a']['b'])`); one the operation's guard looks at
+            # first is computed there (`if (_t1 := B['a']).__class__`: each operation's template starts its
+            # condition with the operand it checks); others are statements of their own.
+            guard = f"if {name}.__class__"
+            uses = re.findall(rf"\b{name}\b", inline)
+            if len(uses) == 1:
+                inline = re.sub(rf"\b{name}\b", lambda _m: code, inline)
+            elif guard in inline:
+                inline = inline.replace(guard, f"if ({name} := {code}).__class__", 1)
+            else:
+                lines.append((level + 1, f"{name} = {code}"))
+        lines.append((level + 1, f"{t} = {inline}"))
+        lines.append((level, "except Exception as e:"))
+        lines.append((level + 1, f"{t} = _fix(e, {pos}{extra})"))
+        self.last = (self.fn, len(lines), t)
+
+    def assign(self, name: str, code: str) -> None:
+        """``name = code``; when ``code`` is the temporary the last statement computed, it computes ``name``."""
+        if not self.retarget(code, f"{name} = "):
+            self.emit(f"{name} = {code}")
+
+    def give(self, code: str) -> None:
+        """``return code`` (from the last statement itself when it computed ``code``)."""
+        if not self.retarget(code, "return "):
+            self.emit(f"return {code}")
+
+    def retarget(self, code: str, target: str) -> bool:
+        fn, count, t = self.last
+        lines = self.fn.lines
+        if fn is not self.fn or code != t or count != len(lines) or self.pending:
+            return False
+        for i in (-3, -1):
+            level, text = lines[i]
+            lines[i] = (level, text.replace(f"{t} = ", target, 1))
+        self.last = (None, 0, "")
+        return True
 
     def atom(self, code: str) -> str:
         """``code`` as a name or literal (bound to a temporary if it is a larger expression)."""
@@ -212,13 +274,13 @@ class Compiler:
         """A local function of the current one whose body ``build`` writes (returning its result's code);
         defined at the top of the current function, so the indentation starts again."""
         self.counter += 1
-        outer = self.fn
-        self.fn = inner = _Function(f"_f{self.counter}", params)
+        outer, pending, last = self.fn, self.pending, self.last  # the current function's, kept for it
+        inner = self.fn = _Function(f"_f{self.counter}", params)
+        self.pending = []
         try:
-            code = build()
-            self.emit(f"return {code}")
+            self.give(build())
         finally:
-            self.fn = outer
+            self.fn, self.pending, self.last = outer, pending, last
         outer.defs.append(inner)
         return inner.name
 
@@ -244,10 +306,26 @@ class Compiler:
         return self.op(node, f"B[{node.name!r}]", "_var", "B", repr(node.name)), "dyn"
 
     def gen_Select(self, node: Select, scope):
-        # A lookup by a str key: a map has it, anything else raises (and _select says what is wrong).
-        o = self.atom(self.expr(node.operand, scope)[0])
-        field = repr(node.field)
-        return self.op(node, f"{o}[{field}]", "_select", o, field), "dyn"
+        # A lookup by a str key: a map has it, anything else raises (and the reference semantics, _path, says
+        # what is wrong and where). A chain of selections from a variable is one lookup: `B['a']['b']`.
+        fields: list[Select] = []
+        base: Node = node
+        while isinstance(base, Select):
+            fields.append(base)
+            base = base.operand
+        fields.reverse()
+        if isinstance(base, Ident) and base.name not in scope:
+            self.check_free(base)
+            start, var, offset = "B", repr(base.name), base.pos
+            inline = f"B[{var}]"
+        else:
+            start = self.atom(self.expr(base, scope)[0])
+            var, offset, inline = "None", base.pos, start
+        inline += "".join(f"[{f.field!r}]" for f in fields)
+        steps = "(" + "".join(f"({f.field!r}, {f.pos}), " for f in fields) + ")"
+        t = self.temp()
+        self.pending.append((t, inline, ("_path", str(node.pos), start, var, str(offset), steps)))
+        return t, "dyn"
 
     def gen_Index(self, node: Index, scope):
         o = self.atom(self.expr(node.operand, scope)[0])
@@ -287,6 +365,8 @@ class Compiler:
             return self.gen_equality(node, a, lk, b, rk), "bool"
         if op in ("<", "<=", ">", ">="):
             exact = _exact(node.left) or _exact(node.right)
+            if _comparable(lk, rk, exact):  # cannot raise
+                return f"({a} {op} {b})", "bool"
             return self.op(node, self.order(op, a, lk, b, rk, exact), helper, a, b), "bool"
         if lk == "int" and rk == "int":
             self.use(helper)
@@ -294,7 +374,7 @@ class Compiler:
                 t = self.temp()
                 inline = f"{t} if {INT_MIN} <= ({t} := {a} {op} {b}) <= {INT_MAX} else {helper}({a}, {b})"
                 return self.op(node, inline), "int"
-            return self.op(node, f"{helper}({a}, {b})"), "int"
+            return self.op(node, f"{helper}({a}, {b})", helper, a, b), "int"
         if lk in NUMERIC and rk in NUMERIC and op in ("+", "-", "*", "/"):
             # double arithmetic (int operands promote: the documented deviation); x / 0.0 raises
             # ZeroDivisionError in Python, and _div gives IEEE's inf or nan.
@@ -311,7 +391,7 @@ class Compiler:
                 return self.op(node, inline), kind
             return self.op(node, f"_add({a}, {b}, {m})"), kind
         # The helpers start with the common numeric cases, so a call is nearly as fast as inline checks.
-        return self.op(node, f"{helper}({a}, {b})"), "dyn"
+        return self.op(node, f"{helper}({a}, {b})", helper, a, b), "dyn"
 
     def order(self, op: str, a: str, lk: str, b: str, rk: str, exact: bool) -> str:
         # Python compares int with float exactly, CEL as doubles: the same unless a number beyond 2**53
@@ -319,7 +399,7 @@ class Compiler:
         # Whatever raises TypeError (str against a number, ...) is left to the helper by ``op``.
         helper = _OPS[op]
         self.use(helper)
-        if (lk == rk and lk in ("int", "double", "string", "bool")) or (lk in NUMERIC and rk in NUMERIC and exact):
+        if _comparable(lk, rk, exact):
             return f"{a} {op} {b}"
         if "string" in (lk, rk) and "dyn" in (lk, rk):
             # str against anything but str raises TypeError in Python, which hands over to the helper
@@ -339,10 +419,10 @@ class Compiler:
         helper = "_ne" if negate else "_eq"
         if isinstance(node.left, Literal) and isinstance(node.right, Literal):
             return repr(runtime._eq(node.left.value, node.right.value) != negate)
-        m = self.metered()
+        m = "None"  # where no list or map can be compared, nothing needs to be charged
         exact = _exact(node.left) or _exact(node.right)
-        if (lk == rk and lk in ("int", "double", "string", "bool")) or (lk in NUMERIC and rk in NUMERIC and exact):
-            return self.op(node, f"{a} {py} {b}", helper, a, b, m)
+        if _comparable(lk, rk, exact):  # cannot raise
+            return f"({a} {py} {b})"
         for lit, other in ((node.left, b), (node.right, a)):
             if not isinstance(lit, Literal) or (lit.kind in NUMERIC and not _exact(lit)):
                 continue
@@ -356,6 +436,7 @@ class Compiler:
                 return self.op(node, f"{other} {py} {value} if {other}.__class__ is not bool else {negate}",
                                helper, a, b, m)
         self.use(helper, "_SIMPLE")
+        m = self.metered()
         inline = (f"{a} {py} {b} if {a}.__class__ is {b}.__class__ and {a}.__class__ in _SIMPLE "
                   f"else {helper}({a}, {b}, {m})")
         return self.op(node, inline, helper, a, b, m)
@@ -363,7 +444,6 @@ class Compiler:
     def gen_in(self, node: Binary, scope):
         item = self.atom(self.expr(node.left, scope)[0])
         container = node.right
-        m = self.metered()
         if isinstance(container, ListExpr) and container.items and all(
             isinstance(i, Literal) and (i.kind == "string" or _exact(i)) for i in container.items
         ):
@@ -374,48 +454,61 @@ class Compiler:
             else:
                 literal = "(" + "".join(_literal(v) + ", " for v in values) + ")"
             if all(isinstance(v, str) for v in values):
-                return self.op(node, f"{item} in {literal}", "_in", item, listed, m), "bool"
+                return self.op(node, f"{item} in {literal}", "_in", item, listed), "bool"
             return self.op(node, f"{item} in {literal} if {item}.__class__ is not bool else False",
-                           "_in", item, listed, m), "bool"
+                           "_in", item, listed), "bool"
         right = self.atom(self.expr(container, scope)[0])
         self.use("_in")
-        return self.op(node, f"_in({item}, {right}, {m})"), "bool"
+        return self.op(node, f"_in({item}, {right}, {self.metered()})"), "bool"
 
     def gen_Logic(self, node: Logic, scope):
         """``&&`` / ``||`` as CEL says: the first operand that gives false (``&&``) or true (``||``) decides,
-        whatever errors the others raise; else the first error; else true (``&&``) or false (``||``)."""
+        whatever errors the others raise; else the first error; else true (``&&``) or false (``||``).
+
+        ``result`` holds the deciding value once one is found; until then it is the other bool, which an
+        operand that fails also leaves there (its error waits in ``error``). An operand that is one operation
+        absorbs its error in that operation's own ``except`` (``_fix_absorb``); a longer one is wrapped."""
         absorbing = node.op == "||"
-        result, error, value = self.temp(), self.temp(), self.temp()
-        self.use("_absorb", "_not_bool", "EvaluationError")
+        result, error = self.temp(), self.temp()
+        self.use("EvaluationError")
         m = self.metered() if self.macros else "None"
-        self.emit(f"{error} = None")
-        self.emit(f"{result} = None")
         fn = self.fn
+        undecided = result if node.op == "&&" else f"not {result}"
+        self.emit(f"{error} = None")
         for i, operand in enumerate(node.operands):
             if i:
-                self.emit(f"if {result} is None:")
+                self.emit(f"if {undecided}:")
                 fn.level += 1
+            start = len(fn.lines)
             self.emit("try:")
             fn.level += 1
             fn.tries += 1
             code, k = self.expr(operand, scope)
-            self.emit(f"{value} = {code}")
+            self.assign(result, code)
             fn.level -= 1
             fn.tries -= 1
-            self.emit("except EvaluationError as e:")
-            self.emit(f"    {error} = _absorb(e, {error}, {m})")
-            self.emit("else:")
-            self.emit(f"    if {value} is {absorbing}:")
-            self.emit(f"        {result} = {absorbing}")
+            body = fn.lines[start + 1:]
+            if (len(body) == 4 and body[0][1] == "try:" and body[2][1] == "except Exception as e:"
+                    and body[1][1].startswith(f"{result} = ") and body[3][1].startswith(f"{result} = _fix(e, ")):
+                # one operation: its except clause absorbs the error
+                self.use("_fix_absorb")
+                fix = body[3][1][len(f"{result} = _fix(e, "):]
+                fn.lines[start:] = [(level - 1, text) for level, text in body[:3]] + [
+                    (body[3][0] - 1, f"{result}, {error} = _fix_absorb(e, {error}, {m}, {not absorbing}, {fix}")]
+            else:
+                self.use("_absorb")
+                self.emit("except EvaluationError as e:")
+                self.emit(f"    {error} = _absorb(e, {error}, {m})")
+                self.emit(f"    {result} = {not absorbing}")
             if k != "bool":
-                self.emit(f"    elif {value} is not {not absorbing}:")
-                self.emit(f"        {error} = {error} or _not_bool({node.op!r}, {value}, {operand.pos})")
+                self.use("_not_bool")
+                self.emit(f"if {result} is not True and {result} is not False:")
+                self.emit(f"    {error} = {error} or _not_bool({node.op!r}, {result}, {operand.pos})")
+                self.emit(f"    {result} = {not absorbing}")
             if i:
                 fn.level -= 1
-        self.emit(f"if {result} is None:")
-        self.emit(f"    if {error} is not None:")
-        self.emit(f"        raise {error}")
-        self.emit(f"    {result} = {not absorbing}")
+        self.emit(f"if {error} is not None and {undecided}:")
+        self.emit(f"    raise {error}")
         return result, "bool"
 
     def gen_Cond(self, node: Cond, scope):
@@ -430,7 +523,7 @@ class Compiler:
             fn.level += 1
             code, k = self.expr(branch, scope)
             kinds.append(k)
-            self.emit(f"{result} = {code}")
+            self.assign(result, code)
             fn.level -= 1
         if tk != "bool":
             self.use("_at", "_test")
@@ -499,8 +592,9 @@ class Compiler:
             pick = f"{a} if {a} {le} {b} else {b} if {b} {lt} {a} else _NAN"
             if ak in NUMERIC and bk in NUMERIC:
                 return self.op(node, pick), "dyn"
+            # two values: bounded work, nothing to charge
             guard = f"{a}.__class__ in _NUMS and {b}.__class__ in _NUMS"
-            return self.op(node, f"({pick}) if {guard} else {helper}({a}, {b}, m={self.metered()})"), "dyn"
+            return self.op(node, f"({pick}) if {guard} else {helper}({a}, {b})", helper, a, b), "dyn"
         call = ", ".join([c for c, _ in codes] + ([f"m={self.metered()}"] if function.metered else []))
         return self.op(node, f"{helper}({call})"), function.kind
 
@@ -531,7 +625,9 @@ class Compiler:
         helper = _MACRO_HELPERS[name, len(bodies)]
         self.use(helper)
         kind = "list" if name in ("map", "filter") else "bool"
-        return self.op(node, f"{helper}({m}, {target}, {iteration_cost(node)}, {', '.join(bodies)})"), kind
+        args = (m, target, str(iteration_cost(node)), *bodies)
+        # the helper raises only EvaluationError: the fallback runs only when reading the target failed
+        return self.op(node, f"{helper}({', '.join(args)})", helper, *args), kind
 
     # --- the module ----------------------------------------------------------------------------------------
 
@@ -547,7 +643,7 @@ class Compiler:
         fn.level = 1
         fn.tries = 1
         code, _kind = self.expr(tree, {})
-        self.emit(f"return {code}")
+        self.give(code)
         self.use("_EMPTY", "_placed", "EvaluationError")
         body = fn.lines
         fn.lines = []
@@ -604,6 +700,11 @@ class _Function:
             out += d.render(indent + 1)
         out += [pad + "    " * level + text for level, text in self.lines]
         return out
+
+
+def _comparable(lk: str, rk: str, exact: bool) -> bool:
+    """Values of these static kinds compare in Python as in CEL, without raising."""
+    return (lk == rk and lk in ("int", "double", "string", "bool")) or (lk in NUMERIC and rk in NUMERIC and exact)
 
 
 def _keep(into: list, result: tuple[str, str]) -> str:

@@ -51,15 +51,16 @@ _SIMPLE = (str, int, float, bool, type(None))
 def _fix(e: BaseException, offset: int | None, fn: Callable | None = None, /, *args: Any) -> Any:
     """An operation of generated code raised ``e``: an EvaluationError gets the operation's ``offset`` (where in
     the source it failed) and goes on; anything else (Python's own TypeError, KeyError, ... from the inlined
-    fast way) means the reference implementation ``fn`` decides, with the same operands: its result, or its
-    error at ``offset``."""
+    fast way) means the reference implementation ``fn`` decides, with the same operands (a :class:`_Read`
+    operand is read again, through the reference semantics of selection): its result, or its error at
+    ``offset``."""
     if isinstance(e, EvaluationError):
         if e.offset is None:
             e.offset = offset
         raise e
     if fn is not None and not isinstance(e, (RecursionError, MemoryError)):
         try:
-            return fn(*args)
+            return fn(*[a.read() if a.__class__ is _Read else a for a in args])
         except EvaluationError as error:
             if error.offset is None:
                 error.offset = offset
@@ -98,6 +99,16 @@ def _absorb(e: EvaluationError, first: EvaluationError | None, m: list | None) -
     return first or e
 
 
+def _fix_absorb(e: BaseException, first: EvaluationError | None, m: list | None, undecided: bool,
+                offset: int | None, fn: Callable | None = None, /, *args: Any) -> tuple[Any, EvaluationError | None]:
+    """An operation that is a whole operand of ``&&`` / ``||`` raised ``e``: (its value, ``first``) when its
+    reference implementation gives one (:func:`_fix`), else (``undecided``, the first error) (:func:`_absorb`)."""
+    try:
+        return _fix(e, offset, fn, *args), first
+    except EvaluationError as error:
+        return undecided, _absorb(error, first, m)
+
+
 def _not_bool(op: str, value: Any, offset: int) -> EvaluationError:
     """An operand of ``&&`` / ``||`` that is not a bool."""
     error = no_overload(op, value)
@@ -132,6 +143,28 @@ def _select(value: Any, field: str) -> Any:
         return value[field]
     except KeyError:
         raise EvaluationError(f"no such key: '{field}'") from None
+
+
+class _Read:
+    """A selection an operation's fallback reads again (``_path``), when the fallback runs."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, *args: Any):
+        self.args = args
+
+    def read(self) -> Any:
+        return _path(*self.args)
+
+
+def _path(value: Any, var: str | None, offset: int, fields: tuple[tuple[str, int], ...]) -> Any:
+    """A variable (``var`` of the bindings ``value``; ``None``: ``value`` itself) and the selections of
+    ``fields`` ((field, offset), ...) after it, each error at the offset of its own step."""
+    if var is not None:
+        value = _at(offset, _var, value, var)
+    for field, at in fields:
+        value = _at(at, _select, value, field)
+    return value
 
 
 def _has(value: Any, field: str) -> bool:
