@@ -205,8 +205,10 @@ class Compiler:
         ``fallback(*args)`` (the reference semantics, same operands) returns or tags the error with the
         position of ``node``. Pending selections among the operands are computed in the same ``try``; the
         fallback reads them again through their reference semantics (``_path``)."""
-        if fallback is None and self.pending:
-            self.flush()
+        if self.pending and (fallback is None or any(
+                a not in names and re.search(rf"\b({'|'.join(names)})\b", a)
+                for names in [{name for name, _code, _fb in self.pending}] for a in args)):
+            self.flush()  # the fallback could not read them again: compute them first
         t = self.temp()
         pending, self.pending = self.pending, []
         paths = {name: f"_Read({', '.join(fb[2:])})" for name, _inline, fb in pending}
@@ -303,7 +305,9 @@ class Compiler:
     def gen_Ident(self, node: Ident, scope):
         if node.name in scope:
             return scope[node.name], "dyn"
-        return self.op(node, f"B[{node.name!r}]", "_var", "B", repr(node.name)), "dyn"
+        t = self.temp()
+        self.pending.append((t, f"B[{node.name!r}]", ("_path", str(node.pos), "B", repr(node.name), str(node.pos), "()")))
+        return t, "dyn"
 
     def gen_Select(self, node: Select, scope):
         # A lookup by a str key: a map has it, anything else raises (and the reference semantics, _path, says
@@ -336,7 +340,7 @@ class Compiler:
         self.use("_index")
         if isinstance(node.index, Literal) and node.index.kind == "int" and node.index.value >= 0:
             return self.op(node, f"{o}[{i}] if {o}.__class__ is list else _index({o}, {i})", "_index", o, i), "dyn"
-        return self.op(node, f"_index({o}, {i})"), "dyn"
+        return self.op(node, f"_index({o}, {i})", "_index", o, i), "dyn"
 
     def gen_Unary(self, node: Unary, scope):
         a, k = self.expr(node.operand, scope)
@@ -345,13 +349,13 @@ class Compiler:
             if k == "bool":
                 return f"(not {a})", "bool"
             self.use("_not")
-            return self.op(node, f"(not {a}) if {a}.__class__ is bool else _not({a})"), "bool"
+            return self.op(node, f"(not {a}) if {a}.__class__ is bool else _not({a})", "_not", a), "bool"
         self.use("_neg")
         if k == "int":
-            return self.op(node, f"-{a} if {a} != {INT_MIN} else _neg({a})"), "int"
+            return self.op(node, f"-{a} if {a} != {INT_MIN} else _neg({a})", "_neg", a), "int"
         if k == "double":
             return f"(-{a})", "double"
-        return self.op(node, f"_neg({a})"), "dyn"
+        return self.op(node, f"_neg({a})", "_neg", a), "dyn"
 
     def gen_Binary(self, node: Binary, scope):
         op = node.op
@@ -388,8 +392,8 @@ class Compiler:
                 r = self.temp()
                 inline = (f"{r} if {a}.__class__ is int and {b}.__class__ is int "
                           f"and {INT_MIN} <= ({r} := {a} + {b}) <= {INT_MAX} else _add({a}, {b}, {m})")
-                return self.op(node, inline), kind
-            return self.op(node, f"_add({a}, {b}, {m})"), kind
+                return self.op(node, inline, "_add", a, b, m), kind
+            return self.op(node, f"_add({a}, {b}, {m})", "_add", a, b, m), kind
         # The helpers start with the common numeric cases, so a call is nearly as fast as inline checks.
         return self.op(node, f"{helper}({a}, {b})", helper, a, b), "dyn"
 
@@ -459,7 +463,8 @@ class Compiler:
                            "_in", item, listed), "bool"
         right = self.atom(self.expr(container, scope)[0])
         self.use("_in")
-        return self.op(node, f"_in({item}, {right}, {self.metered()})"), "bool"
+        m = self.metered()
+        return self.op(node, f"_in({item}, {right}, {m})", "_in", item, right, m), "bool"
 
     def gen_Logic(self, node: Logic, scope):
         """``&&`` / ``||`` as CEL says: the first operand that gives false (``&&``) or true (``||``) decides,
@@ -546,7 +551,8 @@ class Compiler:
             ks.append(self.atom(self.expr(k, scope)[0]))
             vs.append(self.atom(self.expr(v, scope)[0]))
         self.use("_map")
-        return self.op(node, f"_map([{', '.join(ks)}], [{', '.join(vs)}])"), "map"
+        keys, values = f"[{', '.join(ks)}]", f"[{', '.join(vs)}]"
+        return self.op(node, f"_map({keys}, {values})", "_map", keys, values), "map"
 
     def gen_Call(self, node: Call, scope):
         name = node.function
@@ -555,7 +561,7 @@ class Compiler:
             o = self.atom(self.expr(select.operand, scope)[0])
             field = repr(select.field)
             self.use("_has")
-            return self.op(select, f"{field} in {o} if {o}.__class__ is dict else _has({o}, {field})"), "bool"
+            return self.op(select, f"{field} in {o} if {o}.__class__ is dict else _has({o}, {field})", "_has", o, field), "bool"
         if node.target is not None and name in MACROS:
             return self.macro(node, scope)
         function = FUNCTIONS[name]
@@ -578,12 +584,14 @@ class Compiler:
                     "endsWith": f"{t}.endswith({sub})"}[name]
             self.use("_len")
             short = limits.NODE_COST // max(limits.CHAR_COST, 1)
+            m = self.metered()
             return self.op(node, f"{test} if {t}.__class__ is str and _len({t}) <= {short} "
-                                 f"else {helper}({t}, {sub}, {self.metered()})"), "bool"
+                                 f"else {helper}({t}, {sub}, {m})", helper, t, sub, m), "bool"
         if name == "matches" and isinstance(args[1], Literal) and args[1].kind == "string":
             pattern = self.regex_constant(args[1].value)
             self.use("_matches_re")
-            return self.op(node, f"_matches_re({codes[0][0]}, {pattern}, {self.metered()})"), "bool"
+            m = self.metered()
+            return self.op(node, f"_matches_re({codes[0][0]}, {pattern}, {m})", "_matches_re", codes[0][0], pattern, m), "bool"
         if name in ("min", "max") and len(codes) == 2:
             (a, ak), (b, bk) = codes
             le, lt = ("<=", "<") if name == "min" else (">=", ">")
@@ -595,8 +603,8 @@ class Compiler:
             # two values: bounded work, nothing to charge
             guard = f"{a}.__class__ in _NUMS and {b}.__class__ in _NUMS"
             return self.op(node, f"({pick}) if {guard} else {helper}({a}, {b})", helper, a, b), "dyn"
-        call = ", ".join([c for c, _ in codes] + ([f"m={self.metered()}"] if function.metered else []))
-        return self.op(node, f"{helper}({call})"), function.kind
+        args = [c for c, _ in codes] + ([f"m={self.metered()}"] if function.metered else [])
+        return self.op(node, f"{helper}({', '.join(args)})", helper, *args), function.kind
 
     def regex_constant(self, pattern: str) -> str:
         """The module-level name of ``pattern`` compiled once, when the program is loaded."""

@@ -48,7 +48,7 @@ _SIMPLE = (str, int, float, bool, type(None))
 # --- positions and absorbed errors ------------------------------------------------------------------------
 
 
-def _fix(e: BaseException, offset: int | None, fn: Callable | None = None, /, *args: Any) -> Any:
+def _fix(e: BaseException, offset: int | None, fn: Callable | None = None, /, *args: Any, **kw: Any) -> Any:
     """An operation of generated code raised ``e``: an EvaluationError gets the operation's ``offset`` (where in
     the source it failed) and goes on; anything else (Python's own TypeError, KeyError, ... from the inlined
     fast way) means the reference implementation ``fn`` decides, with the same operands (a :class:`_Read`
@@ -60,7 +60,7 @@ def _fix(e: BaseException, offset: int | None, fn: Callable | None = None, /, *a
         raise e
     if fn is not None and not isinstance(e, (RecursionError, MemoryError)):
         try:
-            return fn(*[a.read() if a.__class__ is _Read else a for a in args])
+            return fn(*[a.read() if a.__class__ is _Read else a for a in args], **kw)
         except EvaluationError as error:
             if error.offset is None:
                 error.offset = offset
@@ -100,11 +100,11 @@ def _absorb(e: EvaluationError, first: EvaluationError | None, m: list | None) -
 
 
 def _fix_absorb(e: BaseException, first: EvaluationError | None, m: list | None, undecided: bool,
-                offset: int | None, fn: Callable | None = None, /, *args: Any) -> tuple[Any, EvaluationError | None]:
+                offset: int | None, fn: Callable | None = None, /, *args: Any, **kw: Any) -> tuple[Any, EvaluationError | None]:
     """An operation that is a whole operand of ``&&`` / ``||`` raised ``e``: (its value, ``first``) when its
     reference implementation gives one (:func:`_fix`), else (``undecided``, the first error) (:func:`_absorb`)."""
     try:
-        return _fix(e, offset, fn, *args), first
+        return _fix(e, offset, fn, *args, **kw), first
     except EvaluationError as error:
         return undecided, _absorb(error, first, m)
 
