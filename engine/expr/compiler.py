@@ -512,7 +512,7 @@ class Compiler:
                 self.emit(f"    {result} = {not absorbing}")
             if i:
                 fn.level -= 1
-        self.emit(f"if {error} is not None and {undecided}:")
+        self.emit(f"if {error} and {undecided}:")  # an error (an exception object) is true
         self.emit(f"    raise {error}")
         return result, "bool"
 
