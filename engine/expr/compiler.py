@@ -206,8 +206,7 @@ class Compiler:
         position of ``node``. Pending selections among the operands are computed in the same ``try``; the
         fallback reads them again through their reference semantics (``_path``)."""
         if self.pending and (fallback is None or any(
-                a not in names and re.search(rf"\b({'|'.join(names)})\b", a)
-                for names in [{name for name, _code, _fb in self.pending}] for a in args)):
+                a != name and name in a for name, _code, _fb in self.pending for a in args)):
             self.flush()  # the fallback could not read them again: compute them first
         t = self.temp()
         pending, self.pending = self.pending, []
@@ -226,14 +225,14 @@ class Compiler:
         lines = self.fn.lines
         level = self.fn.level
         lines.append((level, "try:"))
+        uses = _TEMP.findall(inline) if before else ()
         for name, code in before:
             # A selection used once goes in its place (`_len(B['a']['b'])`); one the operation's guard looks at
             # first is computed there (`if (_t1 := B['a']).__class__`: each operation's template starts its
             # condition with the operand it checks); others are statements of their own.
             guard = f"if {name}.__class__"
-            uses = re.findall(rf"\b{name}\b", inline)
-            if len(uses) == 1:
-                inline = re.sub(rf"\b{name}\b", lambda _m: code, inline)
+            if uses.count(name) == 1:
+                inline = re.sub(rf"\b{name}\b", lambda _m: code, inline, count=1)
             elif guard in inline:
                 inline = inline.replace(guard, f"if ({name} := {code}).__class__", 1)
             else:
@@ -677,6 +676,7 @@ class Compiler:
         return "\n".join(lines), frozenset(names)
 
 
+_TEMP = re.compile(r"\b_t\d+\b")
 _NUMBER = re.compile(r"\(?-?[0-9.e+-]+\)?|\(?-?_INF\)?|_NAN")
 
 # Python's limits on nesting: 100 levels of indentation, 20 nested blocks (try). Logic and ?: nested deeper
