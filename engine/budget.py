@@ -6,23 +6,42 @@ from typing import Any, Mapping
 
 
 DEFAULT_FORMULA = "min(round(profile.base * tier.multiplier), profile.max)"
-FORMULA_NAMES = frozenset({"profile", "tier", "agent"})
+FORMULA_NAMES = frozenset({"profile", "tier", "agent", "detection"})
 
 
 def formula_variables() -> dict:
     """The types of what :func:`formula_bindings` gives a formula (for checking it when a policy is validated)."""
-    from engine.expr.types import DOUBLE, INT, Object, String
+    from engine.expr.types import BOOL, DOUBLE, INT, Object, String
 
+    tier = Object("tier", {"id": String(64), "multiplier": DOUBLE, "rank": INT})
     return {"agent": String(200),
             "profile": Object("profile", {"id": String(64), "base": INT, "max": INT}),
-            "tier": Object("tier", {"id": String(64), "multiplier": DOUBLE, "rank": INT})}
+            "tier": tier,
+            "detection": Object("detection", {"detected": BOOL, "confidence": DOUBLE, "runner_up": tier})}
 
 
-def formula_bindings(agent: str, profile: Any, tier: Any) -> dict:
-    """What a budget formula sees: ``profile`` (id, base, max), ``tier`` (id, multiplier, rank), ``agent``."""
+def tier_binding(tier: Any) -> dict:
+    return {"id": tier.id, "multiplier": tier.multiplier, "rank": tier.rank}
+
+
+def detection_binding(confidence: float, runner_up: Any | None, tier: Any) -> dict:
+    """``detection`` for a detected tier: its ``confidence`` and the ``runner_up`` tier (id, multiplier,
+    rank; the tier itself when there is none)."""
+    return {"detected": True, "confidence": float(confidence),
+            "runner_up": tier_binding(runner_up if runner_up is not None else tier)}
+
+
+def formula_bindings(agent: str, profile: Any, tier: Any, detection: dict | None = None) -> dict:
+    """What a budget formula sees: ``profile`` (id, base, max), ``tier`` (id, multiplier, rank), ``agent``, and
+    ``detection`` (``detected``, ``confidence``, ``runner_up``). When the tier was given rather than detected,
+    ``detection`` is certain: ``detected`` false, ``confidence`` 1, the runner-up the tier itself — so a
+    formula that hedges between the tier and the runner-up gives the plain budget."""
+    bound = tier_binding(tier)
     return {"agent": agent,
             "profile": {"id": profile.id, "base": profile.base, "max": profile.max},
-            "tier": {"id": tier.id, "multiplier": tier.multiplier, "rank": tier.rank}}
+            "tier": bound,
+            "detection": detection if detection is not None else
+            {"detected": False, "confidence": 1.0, "runner_up": bound}}
 
 
 def tokens(value: Any) -> int:

@@ -88,3 +88,26 @@ class Allocation(NamedTuple):
             "scopes": dict(self.scopes),
         }
 
+
+
+# The memory section's relevance expression (docs/memory.md): the features it sees for each memory item, and
+# the default, which reproduces the seed's weights (0.3 recency + 0.3 usage + 0.4 context, +0.3 agent-specific)
+# with a BM25 lexical score in place of substring counting: 0.3 · max(0, 1 − days/30) + 0.3 · min(1, uses/10)
+# + 0.4 · lexical + 0.3 if agent-specific, written with conditionals (twice as fast to evaluate as max/min). Here, below both the compile stage and the pack job,
+# so either can compile it without importing the other.
+RELEVANCE_FEATURES = frozenset({"recency_days", "use_count", "lexical", "agent_specific", "scope", "tokens",
+                                "pinned", "confidence"})
+DEFAULT_RELEVANCE = ("(recency_days < 30.0 ? 0.3 - 0.01 * recency_days : 0.0) + (use_count < 10 ? 0.03 * use_count : 0.3)"
+                     " + 0.4 * lexical + (agent_specific ? 0.3 : 0.0)")
+
+
+def task_hash(task: str | None) -> str | None:
+    """``sha256:`` and the first 16 hex digits of the SHA-256 of a task's text (None without a task): what usage
+    records keep of a task unless the policy logs its text."""
+    if task is None:
+        return None
+    try:
+        from _sha256 import sha256  # CPython 3.11's own (hashlib initialises OpenSSL first, ~3 ms)
+    except ImportError:  # pragma: no cover
+        from hashlib import sha256
+    return "sha256:" + sha256(task.encode("utf-8", "surrogatepass")).hexdigest()[:16]

@@ -213,8 +213,9 @@ class Run:
                 self._on_alert(alert)
 
     def record(self, duration_s: float | None = None, policy_hash: str | None = None,
-               ended: datetime | None = None) -> UsageRecord:
-        """The usage record of the run as it stands."""
+               ended: datetime | None = None, provenance: Mapping[str, Any] | None = None) -> UsageRecord:
+        """The usage record of the run as it stands; ``provenance`` fills the record's optional provenance
+        fields (tier_source, confidence, signals, task_hash, task, items, run_id, session_id)."""
         a = self.allocation
         usage = self.usage()
         return UsageRecord(
@@ -222,7 +223,17 @@ class Run:
             budget=a.budget, tokens_loaded=self.loaded, usage=usage if usage != float("inf") else 0.0,
             exceeded=self.exceeded, scopes=MappingProxyType(dict(self.scopes)), alerts=tuple(self.alerts),
             refused_tokens=self.refused_tokens, duration_s=duration_s, success=self.error is None,
-            error=self.error, policy_hash=policy_hash)
+            error=self.error, policy_hash=policy_hash, **_provenance_fields(provenance))
+
+
+_PROVENANCE = ("tier_source", "confidence", "signals", "task_hash", "task", "items", "run_id", "session_id")
+
+
+def _provenance_fields(provenance: Mapping[str, Any] | None) -> dict:
+    found = {k: v for k, v in (provenance or {}).items() if k in _PROVENANCE and v is not None}
+    if "signals" in found:
+        found["signals"] = tuple(found["signals"])
+    return found
 
 
 def unknown_scope(scope: str, scopes: tuple[str, ...]) -> LookupFailed:
@@ -236,10 +247,12 @@ def unknown_scope(scope: str, scopes: tuple[str, ...]) -> LookupFailed:
 class Monitor:
     """The context manager :func:`monitor` returns: enters a :class:`Run`, appends its record on exit."""
 
-    def __init__(self, run: Run, log: str | os.PathLike | None, policy_hash: str | None):
+    def __init__(self, run: Run, log: str | os.PathLike | None, policy_hash: str | None,
+                 provenance: Mapping[str, Any] | None = None):
         self.run = run
         self.log = log
         self.policy_hash = policy_hash
+        self.provenance = provenance
         self._started = 0.0
 
     def __enter__(self) -> Run:
@@ -252,7 +265,7 @@ class Monitor:
             self.run.error = str(exc) or exc_type.__name__  # type: ignore[union-attr]
         if self.log is None:
             return
-        record = self.run.record(time.monotonic() - self._started, self.policy_hash)
+        record = self.run.record(time.monotonic() - self._started, self.policy_hash, provenance=self.provenance)
         try:
             append_record(self.log, record)
         except (OSError, ValueError) as err:  # a full disk must not undo the block's result (or hide its error)
@@ -271,14 +284,44 @@ def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None =
     the policy's ``usage_log``, the per-user default); False writes no record. ``enforcement`` and
     ``scope_enforcement`` override the policy's.
     """
+    from engine.model import task_hash
+
+    provenance: dict[str, Any] = {"tier_source": "given" if tier is not None else "default",
+                                  "task_hash": task_hash(task)}
+    detection = None
     if tier is None and task is not None and hasattr(policy, "detect"):
-        tier = policy.detect(task).tier
-    allocation = policy.allocate(agent, tier)
+        detection = policy.detect(task)
+        tier = detection.tier
+        provenance.update(tier_source="detected", confidence=getattr(detection, "confidence", None),
+                          signals=list(dict.fromkeys(h.signal for h in getattr(detection, "hits", ()))))
+    # With the detection, a budget formula that hedges (detection.confidence, detection.runner_up) sees it.
+    allocation = policy.allocate(agent, tier) if detection is None else policy.allocate(agent, tier, detection)
     run = Run(allocation, policy.thresholds, enforcement or policy.enforcement, on_alert,
               scopes=getattr(policy, "scopes", None),
               scope_enforcement=scope_enforcement or getattr(policy, "scope_enforcement", "soft"))
     path = None if log is False else resolve_log_path(None if log in (None, True) else log, policy)
-    return Monitor(run, path, policy_digest(policy))
+    return Monitor(run, path, policy_digest(policy), provenance)
+
+
+def record_pack(policy: Any, pack: Any, log: str | os.PathLike | None = None) -> str | None:
+    """Append the usage record of a memory pack (an :class:`engine.pack.Pack`) to the usage log (``log``,
+    else the default location): its allocation, the tokens it loaded per scope, how many items, and the
+    tier's provenance. A pack never exceeds its budget, so soft enforcement records it as it is. Returns None,
+    or why the record could not be written (also logged): a failed write never loses the pack."""
+    run = Run(pack.allocation, policy.thresholds, "soft")
+    for scope, tokens in pack.used.items():
+        if tokens:
+            run.load(scope, tokens)
+    provenance = {**pack.provenance, "items": len(pack.items)}
+    record = run.record(pack.seconds, policy_digest(policy), provenance=provenance)
+    path = resolve_log_path(log, policy)
+    try:
+        append_record(path, record)
+    except (OSError, ValueError) as err:
+        reason = f"cannot write the usage record to {path}: {getattr(err, 'strerror', None) or err}"
+        logger.error("%s: %s", pack.allocation.agent, reason)
+        return reason
+    return None
 
 
 def policy_digest(policy: Any) -> str:

@@ -21,6 +21,11 @@ def _folder(name: str) -> str:
     return str(files("engine").joinpath(name))
 
 
+def sample_memory_dir() -> str:
+    """The sample memory store (examples/memory in a checkout, engine/examples/memory in a wheel)."""
+    return os.path.join(_folder("examples"), "memory")
+
+
 def policies_dir() -> str:
     return _folder("policies")
 

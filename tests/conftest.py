@@ -1,7 +1,16 @@
-"""Shared fixtures: paths to the repository's data and the shared folder beside the checkout."""
+"""Shared fixtures: paths to the repository's data and the shared folder beside the checkout.
+
+Tests never touch the real home folder: before any test module is imported (collection runs module-level
+code), ``$HOME``, the XDG folders and ``$CTXBUDGET_CACHE_DIR`` point into one scratch folder for the session,
+and the variables that would pick a policy or a usage log from the environment are cleared.
+"""
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +18,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 SHARED = ROOT.parent / "shared"
+
+
+def _sandbox_home() -> Path:
+    """A scratch home for the whole session (removed at exit)."""
+    scratch = Path(tempfile.mkdtemp(prefix="ctxbudget-tests-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    for var, sub in (("HOME", "home"), ("XDG_CACHE_HOME", "home/.cache"), ("XDG_STATE_HOME", "home/.local/state"),
+                     ("XDG_CONFIG_HOME", "home/.config"), ("XDG_DATA_HOME", "home/.local/share"),
+                     ("CTXBUDGET_CACHE_DIR", "home/.cache/ctxbudget")):
+        os.environ[var] = str(scratch / sub)
+    (scratch / "home").mkdir()
+    for var in ("CTXBUDGET_POLICY", "CTXBUDGET_LOG", "CTXBUDGET_NO_CACHE"):
+        os.environ.pop(var, None)
+    return scratch
+
+
+SANDBOX = _sandbox_home()
 
 
 @pytest.fixture
@@ -35,12 +61,3 @@ def run_cli(capsys, monkeypatch):
         return code, out, err
 
     return run
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _private_cache_dir(tmp_path_factory):
-    """Tests never touch the user's compiled-policy cache."""
-    import os
-
-    os.environ["CTXBUDGET_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    yield

@@ -100,3 +100,59 @@ def test_split_sums_exactly_and_stays_close(budget: int, weights: dict) -> None:
     for scope, share in result.items():
         assert share >= 0
         assert abs(share - budget * weights[scope] / total) < 1 + 1e-6 * budget
+
+
+# -- hedging: the formula sees the detection -------------------------------------------------------------------
+
+HEDGE = """\
+extends: default
+budget:
+  formula: >-
+    min(round(profile.base * (tier.multiplier
+      + (1.0 - detection.confidence) * max(detection.runner_up.multiplier - tier.multiplier, 0.0))),
+      profile.max)
+"""
+
+
+def test_the_default_formula_ignores_the_detection(default_policy) -> None:
+    """Budgets for given tiers are unchanged, and a detected tier gives the same budget as the given one."""
+    for agent in default_policy.agents:
+        for tier in default_policy.tiers:
+            plain = default_policy.allocate(agent, tier.id)
+            detection = default_policy.detect("Troubleshoot cross-system freshness")
+            assert default_policy.allocate(agent, tier.id, detection) == plain
+
+
+def test_a_hedging_formula_spends_more_when_unsure(tmp_path) -> None:
+    from engine import load_policy
+
+    path = tmp_path / "hedge.yaml"
+    path.write_text(HEDGE, encoding="utf-8")
+    policy = load_policy(path)
+    unsure = policy.evaluate("Analyze query performance", "dbt-expert")
+    detection = unsure.detection
+    assert (detection.tier, detection.runner_up) == ("medium", "complex") and detection.confidence < 1
+    expected = round(20_000 * (1.0 + (1.0 - detection.confidence) * 0.5))
+    assert unsure.allocation.budget == expected > 20_000
+    assert sum(unsure.allocation.scopes.values()) == expected
+    # a sure answer hedges little; a runner-up below the tier adds nothing
+    sure = policy.evaluate("List all dbt models", "dbt-expert")
+    assert sure.tier == "simple" and sure.confidence > detection.confidence
+    above = policy.tier(sure.detection.runner_up).multiplier - 0.5
+    assert sure.allocation.budget == round(20_000 * (0.5 + (1.0 - sure.confidence) * above)) < expected
+    deep = policy.evaluate("Troubleshoot cross-system freshness", "dbt-expert")
+    assert deep.tier == "multi-system" and deep.allocation.budget == 40_000
+    # a given tier: the plain budget, whatever the formula says
+    assert policy.evaluate("x", "dbt-expert", tier="medium").allocation.budget == 20_000
+    assert policy.allocate("dbt-expert", "medium").budget == 20_000
+    # the cache of plain allocations is not polluted by a hedged one
+    assert policy.allocate("dbt-expert", "medium", detection).budget == expected
+
+
+def test_the_formula_bindings_without_a_detection_are_certain() -> None:
+    from engine.budget import formula_bindings
+    from engine.model import Profile, Tier
+
+    bound = formula_bindings("a", Profile("p", 100, 200, {}), Tier("complex", 1.5, 2))
+    assert bound["detection"] == {"detected": False, "confidence": 1.0,
+                                  "runner_up": {"id": "complex", "multiplier": 1.5, "rank": 2}}

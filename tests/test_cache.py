@@ -1,16 +1,22 @@
-"""The compiled-policy cache: a hit skips YAML and the schema; stale, corrupt or unwritable caches are safe."""
+"""The compiled-policy cache: a hit skips YAML and the schema; it holds data only, is trusted only when it is the
+user's own, is keyed by the extends chain as it resolves now, is bounded, and anything wrong is a miss."""
 
 from __future__ import annotations
 
+import base64
 import json
+import marshal
 import os
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
-from engine.policy import load_policy
+from engine.policy import cache, load_policy
 from engine.policy.cache import entry_path
 
 PROBE = """
@@ -22,12 +28,18 @@ print(json.dumps({"budget": policy.allocate("dbt-expert", "complex").budget,
 """
 
 
-def _probe(policy: Path, cache: Path) -> dict:
-    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(cache)}
+def _probe(policy: Path, cache_dir: Path) -> dict:
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(cache_dir)}
     done = subprocess.run([sys.executable, "-c", PROBE, str(policy)], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trust(monkeypatch):
+    """Each test starts with a cache this process has not yet distrusted."""
+    monkeypatch.setattr(cache, "_distrust", [])
 
 
 @pytest.fixture
@@ -38,34 +50,272 @@ def team(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(folder))
+    return folder
+
+
+def _budget(path: Path, **kw) -> int:
+    return load_policy(path, **kw).allocate("dbt-expert", "complex").budget
+
+
+def _served_from_cache(path: Path, monkeypatch) -> int:
+    """The budget when the policy can only come from the cache (a full check fails the test)."""
+    import engine.policy
+
+    def no_full_check(*args, **kwargs):
+        raise AssertionError("not served from the cache")
+
+    with monkeypatch.context() as m:
+        m.setattr(engine.policy, "check_policy", no_full_check)
+        return _budget(path)
+
+
+def _read_entry(entry: Path) -> dict:
+    header, _, body = entry.read_bytes().partition(b"\n")
+    return json.loads(body)
+
+
+def _plant(entry: Path, found: dict) -> bytes:
+    """The bytes of an entry holding ``found``, with a correct checksum (so only the trust rules reject it)."""
+    body = json.dumps(found).encode()
+    return f"{cache.FORMAT} {cache.sha256(body).hexdigest()}\n".encode() + body
+
+
+def _payload(marker: Path) -> str:
+    """Python that creates ``marker`` when executed, even with the expression runtime's restricted builtins
+    (through a helper's ``__globals__``, as the attack on the earlier cache did)."""
+    return (f"from engine.expr.runtime import _at\n"
+            f"_b = _at.__globals__['__builtins__']\n"
+            f"try:\n    _open = _b['open']\nexcept Exception:\n    _open = _b.open\n"
+            f"_open({str(marker)!r}, 'w').close()\n")
+
+
+def _hostile(found: dict, marker: Path, budget_base: int = 1000) -> dict:
+    """A well-formed entry that says something else (specialist-narrow base ``budget_base``) and carries code
+    wherever the earlier format kept it: a marshalled code blob and generated Python."""
+    hostile = json.loads(json.dumps(found))
+    hostile["data"]["profiles"]["specialist-narrow"]["base"] = budget_base
+    code = compile(_payload(marker), "<planted>", "exec")
+    hostile["code"] = {"python": sys.version, "blob": base64.b64encode(marshal.dumps({"x": code})).decode()}
+    hostile["programs"] = {"1 + 1": _payload(marker)}
+    return hostile
+
+
+def test_the_planted_payload_is_live(tmp_path: Path) -> None:
+    """The marker payload really runs when executed (so the tests below that find no marker mean something)."""
+    marker = tmp_path / "marker"
+    exec(compile(_payload(marker), "<planted>", "exec"), {"__builtins__": {"__import__": __import__,
+                                                                           "Exception": Exception}})
+    assert marker.exists()
+
+
+# -- hits, misses, staleness ---------------------------------------------------------------------------------------
+
 def test_second_load_comes_from_the_cache_without_heavy_imports(team: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    assert _probe(team, cache) == {"budget": 45000, "heavy": ["jsonschema", "ruamel.yaml"]}
-    assert _probe(team, cache) == {"budget": 45000, "heavy": []}
+    folder = tmp_path / "cache"
+    assert _probe(team, folder) == {"budget": 45000, "heavy": ["jsonschema", "ruamel.yaml"]}
+    assert _probe(team, folder) == {"budget": 45000, "heavy": []}
 
 
 def test_a_changed_parent_makes_the_entry_stale(team: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    _probe(team, cache)
+    folder = tmp_path / "cache"
+    _probe(team, folder)
     (tmp_path / "base.yaml").write_text("extends: default\nprofiles:\n  specialist-narrow: {base: 10000}\n")
-    assert _probe(team, cache)["budget"] == 15000
+    assert _probe(team, folder)["budget"] == 15000
 
 
-def test_a_corrupt_entry_is_a_miss_and_is_rewritten(team: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path / "cache"))
+def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
+    load_policy(team)
+    entries = list(cache_dir.iterdir())
+    assert [e.suffix for e in entries] == [".entry"]
+    found = _read_entry(entries[0])
+    assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts"}
+    assert set(found["artifacts"]) == {"detection", "example_origins"}
+    assert found["artifacts"]["detection"]["conditions"] == {}
+    text = entries[0].read_text()
+    assert "def evaluate" not in text and "from engine" not in text  # no generated Python anywhere
+    assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700 and stat.S_IMODE(entries[0].stat().st_mode) == 0o600
+
+
+def test_a_planted_entry_with_code_runs_nothing_even_where_it_is_trusted(team: Path, cache_dir: Path,
+                                                                          tmp_path: Path, monkeypatch) -> None:
+    """The trust model: an entry in your own folder is used — but only as data; its code never runs."""
     load_policy(team)
     entry = Path(entry_path(team, team.read_bytes()))
-    for garbage in ("{not json", json.dumps({"format": 1, "data": [1]}), "\x00\x01"):
-        entry.write_text(garbage)
-        assert load_policy(team).allocate("dbt-expert").budget == 30000
-        assert json.loads(entry.read_text())["data"]["name"] == "team"
+    marker = tmp_path / "marker"
+    entry.write_bytes(_plant(entry, _hostile(_read_entry(entry), marker)))
+    policy = load_policy(team)
+    assert policy.allocate("dbt-expert", "complex").budget == 1500  # 1,000 × 1.5: the data was used
+    assert policy.evaluate("Why did the dbt run fail?", "dbt-expert").detection.tier == "complex"
+    assert not marker.exists()
 
 
-def test_an_unwritable_cache_directory_is_no_error(team: Path, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("where", ["programs", "conditions"])
+def test_generated_python_in_the_artifacts_is_a_miss(team: Path, cache_dir: Path, tmp_path: Path, where: str) -> None:
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    found, marker = _read_entry(entry), tmp_path / "marker"
+    if where == "programs":
+        found["artifacts"]["programs"] = {"profile.base * tier.multiplier": _payload(marker)}
+    else:
+        found["artifacts"]["detection"]["conditions"] = {"count.team >= 2": _payload(marker)}
+    entry.write_bytes(_plant(entry, found))
+    assert cache.read(str(entry)) is None
+    policy = load_policy(team)
+    assert policy.allocate("dbt-expert", "complex").budget == 45000
+    assert policy.evaluate("Why did the dbt run fail?", "dbt-expert").detection.tier == "complex"
+    assert not marker.exists()
+    assert "__globals__" not in entry.read_text()  # rewritten
+
+
+def _paths(value, prefix=()):
+    """Every path into a JSON value (lists: their first and last items)."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _paths(item, prefix + (key,))
+    elif isinstance(value, list) and value:
+        for index in sorted({0, len(value) - 1}):
+            yield from _paths(value[index], prefix + (index,))
+
+
+def _replace(value, path, new):
+    if not path:
+        return new
+    copy = json.loads(json.dumps(value))
+    target = copy
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = new
+    return copy
+
+
+WRONG = [None, 7, "x", [], {}, True, -1, [["x"]]]
+
+
+def test_any_field_of_the_wrong_shape_is_a_miss(team: Path, cache_dir: Path) -> None:
+    """With the checksum recomputed, so the shape checks must catch it: every field the cache itself reads
+    (files, links, the detection plan, at every depth), replaced with values of the wrong type."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    good = _read_entry(entry)
+    assert cache.read(str(entry)) is not None and cache._usable(good, team)
+    tried = 0
+    for path in _paths({k: v for k, v in good.items() if k != "data"}):
+        for wrong in WRONG:
+            current = good
+            for step in path:
+                current = current[step]
+            if type(wrong) is type(current) and wrong != -1:
+                continue  # the right type (a wrong value of the right type is the checksum's job)
+            mutated = _replace(good, path, wrong)
+            assert not cache._usable(mutated, team), (path, wrong)
+            if tried % 10 == 0:  # and through the whole read, now and then
+                entry.write_bytes(_plant(entry, mutated))
+                assert cache.read(str(entry)) is None, (path, wrong)
+            tried += 1
+    assert tried > 200
+
+
+def test_the_plan_format_is_the_detectors() -> None:
+    from engine.detect.plan import PLAN_FORMAT
+
+    assert cache.PLAN_FORMAT == PLAN_FORMAT
+
+
+@pytest.mark.parametrize("path, wrong", [
+    ((), [1, 2]), (("data",), []), (("data", "profiles"), []), (("data", "profiles", "specialist-narrow"), 3),
+    (("data", "profiles", "specialist-narrow", "weights"), "x"), (("data", "tiers"), {"a": 1}),
+    (("data", "tiers", 0), "simple"), (("data", "agents"), 5), (("data", "budget"), []),
+    (("data", "recommendations"), 3), (("data", "detection"), "x"), (("data", "examples"), 5),
+    (("data", "alerts"), [1]), (("artifacts", "detection", "entries", 0, 2), 5),
+])
+def test_a_well_formed_entry_with_wrong_shapes_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path,
+                                                                          path: tuple, wrong) -> None:
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    good = entry.read_bytes()
+    entry.write_bytes(_plant(entry, _replace(_read_entry(entry), path, wrong)))
+    assert _budget(team) == 45000
+    assert entry.read_bytes() == good
+
+
+def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path) -> None:
+    """Any change to what the cache wrote — anywhere, the policy data included — fails its checksum."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    good = entry.read_bytes()
+    found = _read_entry(entry)
+    for path in list(_paths(found))[::7]:
+        edited = _replace(found, path, ["edited"])
+        entry.write_bytes(good.partition(b"\n")[0] + b"\n" + json.dumps(edited).encode())
+        assert cache.read(str(entry)) is None, path
+    for garbage in (b"{not json", b"", b"\x00\x01", good[:-1], good[:100], good + b" ",
+                    json.dumps({"format": 1, "data": [1]}).encode()):
+        entry.write_bytes(garbage)
+        assert _budget(team) == 45000
+        assert entry.read_bytes() == good
+
+
+def test_a_parent_repointed_by_a_symlink_is_not_served_stale(tmp_path: Path, cache_dir: Path, monkeypatch) -> None:
+    """Reproduced in wave 1: 10,000 vs 40,000 tokens."""
+    for name, base in (("small.yaml", 10000), ("large.yaml", 40000)):
+        (tmp_path / name).write_text(f"extends: default\nprofiles:\n  specialist-narrow: {{base: {base}, max: 90000}}\n")
+    (tmp_path / "base.yaml").symlink_to("small.yaml")
+    team = tmp_path / "team.yaml"
+    team.write_text("extends: base.yaml\n")
+    assert _budget(team) == 15000
+    assert _served_from_cache(team, monkeypatch) == 15000
+    (tmp_path / "base.yaml").unlink()
+    (tmp_path / "base.yaml").symlink_to("large.yaml")
+    assert _budget(team) == 60000 == _budget(team, cache=False)
+    assert _served_from_cache(team, monkeypatch) == 60000  # and the new chain is cached in turn
+
+
+@pytest.mark.parametrize("shadow", ["default", "default.yaml"])
+def test_a_new_local_file_that_shadows_a_bundled_parent_is_not_served_stale(tmp_path: Path, cache_dir: Path,
+                                                                           shadow: str) -> None:
+    team = tmp_path / "team.yaml"
+    team.write_text("extends: default\n")
+    before = _budget(team)
+    (tmp_path / shadow).write_text("extends: ./real-default.yaml\nprofiles:\n  specialist-narrow: {base: 40000}\n")
+    shutil.copy(Path(cache.__file__).parents[2] / "policies" / "default.yaml", tmp_path / "real-default.yaml")
+    truth = _budget(team, cache=False)  # whatever the extends rules say a local file named so means
+    assert _budget(team) == truth
+    (tmp_path / shadow).unlink()
+    assert _budget(team) == before == _budget(team, cache=False)
+
+
+@pytest.mark.parametrize("reference", ["default", "base.yaml", "./base.yml", "sub/../base.yaml", "link.yaml",
+                                       "ABSOLUTE", "sub/", "missing.yaml", "base", "nosuch-bundled"])
+def test_the_cache_sees_wherever_extends_resolves_a_reference(tmp_path: Path, reference: str) -> None:
+    """The places the cache re-checks for a reference include the one engine.policy.extends resolves it to, so
+    a change there is a miss. (If the extends rules change, this fails before a stale entry can be served.)"""
+    from engine.policy.extends import resolve_parent
+
+    (tmp_path / "sub").mkdir()
+    for name in ("base.yaml", "base.yml", "base", "default.yaml"):
+        (tmp_path / name).write_text("version: 1\n")
+    (tmp_path / "link.yaml").symlink_to("base.yml")
+    child = tmp_path / "team.yaml"
+    reference = str(tmp_path / "base.yaml") if reference == "ABSOLUTE" else reference
+    parent = resolve_parent(reference, child)
+    facts = [fact for _, fact in cache._probe(str(child), reference)]
+    if reference in ("missing.yaml", "base", "nosuch-bundled"):  # no parent: an invalid policy is never cached
+        assert parent is None
+    else:
+        assert [str(parent), "file" if parent.is_file() else "dir"] in facts
+
+
+def test_an_unwritable_cache_directory_is_no_error(team: Path, tmp_path: Path, monkeypatch, capsys) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory should be")
     monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(blocker / "cache"))
     assert load_policy(team).name == "team"
+    assert capsys.readouterr().err == ""
 
 
 def test_caching_can_be_turned_off(team: Path, tmp_path: Path, monkeypatch) -> None:
@@ -75,13 +325,192 @@ def test_caching_can_be_turned_off(team: Path, tmp_path: Path, monkeypatch) -> N
     assert not (tmp_path / "cache").exists()
 
 
-def test_an_invalid_policy_is_never_cached(tmp_path: Path, monkeypatch) -> None:
+def test_an_invalid_policy_is_never_cached(tmp_path: Path, cache_dir: Path) -> None:
     from engine.diagnostics import PolicyError
 
-    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path / "cache"))
     bad = tmp_path / "bad.yaml"
     bad.write_text("extends: default\nenforcement: strict\n")
     for _ in range(2):
         with pytest.raises(PolicyError):
             load_policy(bad)
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    assert not cache_dir.exists() or not any(cache_dir.iterdir())
+
+
+# -- eviction -------------------------------------------------------------------------------------------------------
+
+def test_the_folder_keeps_only_the_most_recently_used_entries(tmp_path: Path, cache_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    policies = []
+    for i in range(6):
+        path = tmp_path / f"p{i}.yaml"
+        path.write_text(f"extends: default\nname: p{i}\n")
+        policies.append(path)
+    load_policy(policies[0])
+    first = Path(entry_path(policies[0], policies[0].read_bytes()))
+    os.utime(first, (1, 1))  # long unused
+    (cache_dir / "notes.txt").write_text("not an entry: left alone")
+    stale, fresh = cache_dir / ".tmp-1-dead", cache_dir / ".tmp-2-busy"
+    stale.write_text("left by a killed process")
+    fresh.write_text("another process is writing this")
+    os.utime(stale, (1, 1))
+    for i, path in enumerate(policies[1:], start=1):
+        load_policy(path)
+        os.utime(entry_path(path, path.read_bytes()), (1000 + i, 1000 + i))
+    kept = sorted(p.name for p in cache_dir.iterdir() if p.suffix == ".entry")
+    newest = sorted(Path(entry_path(p, p.read_bytes())).name for p in policies[3:])
+    assert kept == newest
+    assert (cache_dir / "notes.txt").exists() and fresh.exists() and not stale.exists()
+
+
+def test_a_used_entry_is_refreshed_so_it_survives_eviction(tmp_path: Path, cache_dir: Path, monkeypatch) -> None:
+    team = tmp_path / "t.yaml"
+    team.write_text("extends: default\n")
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    os.utime(entry, (1, 1))
+    _served_from_cache(team, monkeypatch)
+    assert entry.stat().st_mtime > 1_000_000
+
+
+def test_the_documented_bound_is_the_real_one() -> None:
+    docs = (Path(cache.__file__).parents[2] / "docs" / "security.md").read_text()
+    assert f"the {cache.MAX_ENTRIES} most recently used entries" in docs
+
+
+# -- trust: the cache is used only when it is the user's own ---------------------------------------------------------
+
+def _warm(team: Path, folder: Path, monkeypatch) -> tuple[Path, dict]:
+    """Fill ``folder`` with team's entry; return the entry's path and content."""
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(folder))
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    return entry, _read_entry(entry)
+
+
+def _assert_refused(team: Path, marker: Path, capsys, reason: str, entry: Path | None = None) -> None:
+    """The cache is not used (the right budget, no code run), one warning says why, nothing is rewritten."""
+    before = entry.read_bytes() if entry is not None and not entry.is_symlink() and entry.is_file() else None
+    for _ in range(2):
+        policy = load_policy(team)
+        assert policy.allocate("dbt-expert", "complex").budget == 45000
+        assert policy.evaluate("Why did the dbt run fail?", "dbt-expert").detection.tier == "complex"
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert err.count("warning: not using the compiled-policy cache") == 1 and reason in err, err
+    if before is not None:
+        assert entry.read_bytes() == before  # not used at all: not rewritten either
+
+
+def test_a_symlinked_entry_is_refused(team: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    entry, found = _warm(team, tmp_path / "cache", monkeypatch)
+    marker, elsewhere = tmp_path / "marker", tmp_path / "elsewhere.entry"
+    elsewhere.write_bytes(_plant(entry, _hostile(found, marker)))
+    entry.unlink()
+    entry.symlink_to(elsewhere)
+    _assert_refused(team, marker, capsys, "is a symbolic link")
+    assert entry.is_symlink()
+
+
+def test_a_symlinked_folder_is_refused(team: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    entry, found = _warm(team, tmp_path / "real-cache", monkeypatch)
+    marker = tmp_path / "marker"
+    entry.write_bytes(_plant(entry, _hostile(found, marker)))
+    (tmp_path / "cache").symlink_to(tmp_path / "real-cache")
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path / "cache"))
+    _assert_refused(team, marker, capsys, "is a symbolic link")
+
+
+@pytest.mark.parametrize("mode, reason", [(0o770, "writable by group (mode 0770)"),
+                                          (0o707, "writable by others (mode 0707)"),
+                                          (0o1777, "writable by group and others (mode 1777)")])
+def test_a_folder_writable_by_others_is_refused(team: Path, tmp_path: Path, monkeypatch, capsys, mode: int,
+                                                reason: str) -> None:
+    entry, found = _warm(team, tmp_path / "cache", monkeypatch)
+    marker = tmp_path / "marker"
+    entry.write_bytes(_plant(entry, _hostile(found, marker)))
+    os.chmod(entry.parent, mode)
+    _assert_refused(team, marker, capsys, reason, entry)
+
+
+def test_an_entry_writable_by_others_is_refused(team: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    entry, found = _warm(team, tmp_path / "cache", monkeypatch)
+    marker = tmp_path / "marker"
+    entry.write_bytes(_plant(entry, _hostile(found, marker)))
+    os.chmod(entry, 0o664)
+    _assert_refused(team, marker, capsys, "writable by group (mode 0664)", entry)
+
+
+def test_an_entry_that_is_a_fifo_is_refused_without_blocking(team: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    entry, _ = _warm(team, tmp_path / "cache", monkeypatch)
+    entry.unlink()
+    os.mkfifo(entry, 0o600)
+    _assert_refused(team, tmp_path / "marker", capsys, "is not a regular file")
+
+
+def test_the_same_planted_entry_is_served_when_it_is_trusted(team: Path, tmp_path: Path, monkeypatch) -> None:
+    """The control for the refusals above: their planted entries are well-formed, so it is the trust rule (not
+    the checksum or the shape checks) that turned them away."""
+    entry, found = _warm(team, tmp_path / "cache", monkeypatch)
+    marker = tmp_path / "marker"
+    entry.write_bytes(_plant(entry, _hostile(found, marker)))
+    assert _served_from_cache(team, monkeypatch) == 1500 and not marker.exists()
+
+
+# Planting as another user: only root can make a file owned by someone else.
+as_root = pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                             reason="planting a file owned by another uid needs root (run the suite as root to "
+                                    "cover it; the symlink and permission cases run as any user)")
+NOBODY = 65534
+
+
+def _as_nobody(script: str, *args: str, data: bytes = b"") -> None:
+    """Run a shell ``script`` as uid/gid 65534 (what an attacker sharing the host would do)."""
+    subprocess.run(["sh", "-c", script, "sh", *args], input=data, check=True, timeout=30, user=NOBODY,
+                   group=NOBODY, extra_groups=[], cwd="/")
+
+
+@pytest.fixture
+def shared_tmp():
+    """A folder uid 65534 can reach (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix="ctxbudget-plant-"))
+    os.chmod(folder, 0o711)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@as_root
+def test_an_entry_planted_by_another_user_is_refused(team: Path, tmp_path: Path, monkeypatch, capsys,
+                                                     shared_tmp: Path) -> None:
+    entry, found = _warm(team, shared_tmp / "cache", monkeypatch)
+    marker = tmp_path / "marker"
+    entry.unlink()
+    os.chmod(entry.parent, 0o733)  # just long enough for the plant
+    _as_nobody('umask 022; cat > "$1"', str(entry), data=_plant(entry, _hostile(found, marker)))
+    os.chmod(entry.parent, 0o700)
+    assert entry.stat().st_uid == NOBODY and stat.S_IMODE(entry.stat().st_mode) == 0o644
+    _assert_refused(team, marker, capsys, f"is owned by uid {NOBODY}, not by you (uid 0)", entry)
+
+
+@as_root
+def test_a_cache_folder_made_by_another_user_is_refused(team: Path, tmp_path: Path, monkeypatch,
+                                                        shared_tmp: Path) -> None:
+    """The wave-1 reproduction end to end: a world-writable cache home, a folder and entry written by nobody,
+    then root's `ctxbudget evaluate`."""
+    entry, found = _warm(team, tmp_path / "mine", monkeypatch)
+    home = shared_tmp / "xdg"
+    home.mkdir()
+    os.chmod(home, 0o1777)
+    folder = home / "ctxbudget"
+    marker = tmp_path / "marker"
+    _as_nobody('umask 077; mkdir "$1" && cat > "$1/$2"', str(folder), entry.name,
+               data=_plant(entry, _hostile(found, marker)))
+    assert folder.stat().st_uid == NOBODY
+    env = {**os.environ, "XDG_CACHE_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_CACHE_DIR", None)
+    done = subprocess.run([sys.executable, "-m", "engine", "evaluate", "Why did the dbt run fail?", "--agent",
+                           "dbt-expert", "--policy", str(team), "--json"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["budget"] == 45000 and not marker.exists()
+    assert done.stderr.count(f"{folder} is owned by uid {NOBODY}, not by you (uid 0)") == 1, done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == [entry.name]  # nothing written into it

@@ -109,9 +109,9 @@ def test_test_command(run_cli, tmp_path: Path) -> None:
     assert code == 1
     assert "dbt-expert @ simple" in out and "9,999" in out and "10,000" in out
     # the task examples come from the default: run with --inherited only
-    assert out.splitlines()[-1] == f"{path}: 0 of 1 examples pass; 5 inherited examples not run (--inherited runs them)"
+    assert out.splitlines()[-1] == f"{path}: 0 of 1 examples pass; 17 inherited examples not run (--inherited runs them)"
     code, out, _ = run_cli("test", str(path), "--inherited")
-    assert code == 1 and out.splitlines()[-1] == f"{path}: 5 of 6 examples pass"
+    assert code == 1 and out.splitlines()[-1] == f"{path}: 17 of 18 examples pass"
     code, out, _ = run_cli("test", str(path), "--json")
     assert json.loads(out)["failed"] == 1
 

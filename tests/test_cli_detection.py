@@ -155,14 +155,14 @@ several-agents  when     has(context.agent_count) && context.agent_count > 1    
     code, out, _ = run_cli("signals", "--policy", POLICY, "--group", "system", "--json")
     assert [s["id"] for s in json.loads(out)] == ["snowflake", "dbt", "tableau"]
     assert json.loads(out)[0] == {"id": "snowflake", "kind": "words", "words": ["snowflake"], "weights": {},
-                                  "boost": 0, "group": "system", "description": ""}
+                                  "boost": 0, "group": "system", "description": "", "in": "anywhere"}
     code, _, err = run_cli("signals", "--policy", POLICY, "--group", "systm")
     assert code == 1 and err == "ctxbudget: error: unknown group 'systm'; did you mean 'system'?\n"
 
 
 LABELS = [{"id": "a", "text": "Show current Snowflake status", "tier": "simple"},
           {"id": "b", "text": "Troubleshoot the dbt run", "tier": "complex"},
-          {"id": "c", "text": "Plan the Snowflake move", "tier": "multi-system"}]
+          {"id": "c", "text": "Plan the Snowflake move", "tier": "multi-system", "agent": "data-architect"}]
 
 
 def test_accuracy(run_cli, tmp_path: Path) -> None:
@@ -185,6 +185,8 @@ simple                    1       0        0             0
 medium                    0       0        0             0
 complex                   0       0        1             0
 multi-system              0       1        0             0
+cost of the errors: 0 tokens over-allocated on 0 task(s) (0.0% of the 190,000 the labels give), 75,000 under-allocated on 1 task(s) (39.5% of the 190,000 the labels give); tasks without a known agent costed as specialists/snowflake-expert
+calibration: expected calibration error 0.267 (mean confidence 0.40, accuracy 0.67)
 misclassified
 id  expected      detected  confidence  task
 --  ------------  --------  ----------  -----------------------
@@ -197,6 +199,12 @@ accuracy 66.7% is below the minimum 80.0%
     assert report["confusion"]["multi-system"] == {"simple": 0, "medium": 1, "complex": 0, "multi-system": 0}
     assert report["misclassified"] == [{"id": "c", "text": "Plan the Snowflake move", "expected": "multi-system",
                                         "detected": "medium", "confidence": 0.0, "signals": ["snowflake"]}]
+    # c is costed for its own agent (data-architect: 150,000 at multi-system, 75,000 at medium), a and b for
+    # the reference agent (the policy's first: snowflake-expert, 10,000 simple and 30,000 complex).
+    assert report["cost"] == {"over_tokens": 0, "over_tasks": 0, "under_tokens": 75000, "under_tasks": 1,
+                              "labelled_tokens": 190000, "reference_agent": "specialists/snowflake-expert"}
+    # confidence 0.6 on the two right answers, 0 on the wrong one: |0.6 - 1| × 2/3 + |0 - 0| × 1/3
+    assert (report["calibration_error"], report["mean_confidence"]) == (0.2667, 0.4)
 
 
 @pytest.mark.parametrize(("content", "message"), [

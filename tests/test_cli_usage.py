@@ -45,7 +45,10 @@ def test_log(capsys, workdir):
     assert record == {"agent": "specialists/dbt-expert", "profile": "specialist-narrow", "tier": "medium",
                       "budget": 20000, "tokens_loaded": 16200, "usage": 0.81, "exceeded": False,
                       "scopes": {"global": 3200, "agent_patterns": 13000}, "alerts": ["info"], "refused_tokens": 0,
-                      "duration_s": 2.5, "success": True, "error": None}
+                      "duration_s": 2.5, "success": True, "error": None,
+                      # the optional provenance fields, unset by `log` (shared-record.md)
+                      "tier_source": None, "confidence": None, "signals": [], "task_hash": None, "task": None,
+                      "items": None, "run_id": None, "session_id": None}
 
 
 def test_log_a_failed_run_as_json(capsys, workdir, monkeypatch):
@@ -317,15 +320,60 @@ def test_a_progress_bar_only_on_a_terminal(monkeypatch, stdout_tty, stderr_tty, 
     assert show_progress(argparse.Namespace(json=json_flag)) is shown
 
 
-def test_the_progress_bar_starts_at_the_first_advance():
+class _Stream:
+    """A text stream that says whether it is a terminal, and keeps what is written to it."""
+
+    def __init__(self, tty: bool):
+        self.tty, self.parts = tty, []
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_what_the_progress_bar_writes(monkeypatch, tty: bool):
+    """On a terminal: nothing until the first advance, then a bar on stderr with the description and the bytes
+    read, erased when done (transient). Not on a terminal: nothing at all, on either stream."""
+    import argparse
+    import re
+    import sys
+
+    from engine.cli.log_options import show_progress
     from engine.cli.progress import progress_bar
 
-    with progress_bar(False, "reading") as advance:
-        assert advance is None
-    with progress_bar(True, "reading") as advance:
-        assert advance is not None
-        advance(10, 100)
-        advance(100, 100)
+    out, err = _Stream(tty), _Stream(tty)
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
+    enabled = show_progress(argparse.Namespace(json=False))
+    assert enabled is tty
+    with progress_bar(enabled, "reading usage.jsonl") as advance:
+        assert (advance is not None) is tty
+        assert err.text == ""  # the bar starts at the first advance
+        if advance is not None:
+            advance(10, 100)
+            advance(100, 100)
+    assert out.text == ""
+    if not tty:
+        assert err.text == ""
+        return
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err.text)
+    assert err.text.startswith("\x1b[?25l")  # cursor hidden while the bar is drawn ...
+    after = err.text.rsplit("100/100 bytes", 1)[1]
+    assert "\x1b[?25h" in after and after.endswith("\x1b[2K")  # ... shown again, and the bar's line erased
+    assert "reading usage.jsonl ━" in plain and "100/100 bytes" in plain
 
 
 def test_apply_writes_nothing_when_the_edit_would_not_validate(capsys, workdir, monkeypatch):

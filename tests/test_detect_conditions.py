@@ -55,4 +55,4 @@ def test_a_cached_program_is_reused_and_a_stale_one_recompiled() -> None:
 
 
 def test_the_names_are_the_documented_ones() -> None:
-    assert NAMES == ("hits", "count", "words", "chars", "question", "text", "context", "tiers")
+    assert NAMES == ("hits", "count", "words", "chars", "question", "text", "context", "tiers", "ask")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from engine.detect import Detector
@@ -122,14 +120,15 @@ def test_detection_to_dict() -> None:
         "signals": [{"id": "diagnosis", "tier": "complex", "weight": 3.0, "text": "troubleshoot", "span": [0, 12]}]}
 
 
-@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a|aa)+$", r"(a*)*b", r"^(\w+\s?)*$"])
-def test_hostile_input_answers_in_milliseconds(pattern: str) -> None:
+@pytest.mark.parametrize("pattern, matches_a_run", [(r"(a+)+$", True), (r"(a|aa)+$", True), (r"(a*)*b", False),
+                                                    (r"^(\w+\s?)*$", True)])
+def test_backtracking_traps_give_the_right_answer(pattern: str, matches_a_run: bool) -> None:
+    """Patterns that make a backtracking engine run for ages (RE2 answers in linear time; the speed goal is in
+    benchmarks/bench_detect.py::test_hostile_input)."""
     d = detector({"id": "evil", "pattern": pattern, "weights": {"complex": 1}}, DIAGNOSIS)
-    text = "a" * 10_000 + "!"
-    d.detect(text)
-    started = time.perf_counter()
-    d.detect(text)
-    assert time.perf_counter() - started < 0.05
+    assert [h.signal for h in d.detect("a" * 10_000 + "!").hits] == []
+    assert [h.signal for h in d.detect("a" * 50).hits] == (["evil"] if matches_a_run else [])
+    assert d.detect("troubleshoot " + "a" * 10_000 + "!").tier == "complex"
 
 
 def test_lone_surrogates_and_control_characters_do_not_break_detection() -> None:

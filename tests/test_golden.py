@@ -26,7 +26,8 @@ examples:
     - {agent: aws-expert, tier: simple, budget: 17500}
 """
 
-DEFAULT_EXAMPLES = 22  # 17 budget and 5 task examples in policies/default.yaml
+DEFAULT_EXAMPLES = 34  # 17 budget and 17 task examples in policies/default.yaml
+DEFAULT_TASKS = 17
 
 
 def _write(folder: Path, name: str, text: str) -> Path:
@@ -58,7 +59,7 @@ def test_own_section_runs_and_the_other_section_stays_inherited(tmp_path: Path, 
     code, out, _ = run_cli("test", str(path), "--json")
     report = json.loads(out)
     assert code == 0
-    assert (report["passed"], report["failed"], report["inherited_not_run"]) == (2, 0, 5)  # the tasks
+    assert (report["passed"], report["failed"], report["inherited_not_run"]) == (2, 0, DEFAULT_TASKS)  # the tasks
     assert [(r["subject"], r["inherited"], r["origin"]) for r in report["results"]] == [
         ("dbt-expert @ complex", False, None), ("aws-expert @ simple", False, None)]
 
@@ -66,7 +67,7 @@ def test_own_section_runs_and_the_other_section_stays_inherited(tmp_path: Path, 
     report = json.loads(out)
     assert code == 0 and report["inherited_not_run"] == 0
     tasks = [r for r in report["results"] if r["kind"] == "task"]
-    assert len(tasks) == 5 and all(r["inherited"] and r["origin"].endswith("default.yaml") for r in tasks)
+    assert len(tasks) == DEFAULT_TASKS and all(r["inherited"] and r["origin"].endswith("default.yaml") for r in tasks)
 
 
 def test_a_failing_own_example_fails(tmp_path: Path, run_cli) -> None:
@@ -74,7 +75,7 @@ def test_a_failing_own_example_fails(tmp_path: Path, run_cli) -> None:
     code, out, _ = run_cli("test", str(path))
     assert code == 1
     assert "dbt-expert @ complex  30,000    52,500" in out
-    assert out.splitlines()[-1] == f"{path}: 1 of 2 examples pass; 5 inherited examples not run (--inherited runs them)"
+    assert out.splitlines()[-1] == f"{path}: 1 of 2 examples pass; {DEFAULT_TASKS} inherited examples not run (--inherited runs them)"
 
 
 def test_origin_is_the_file_that_wrote_the_example_through_a_chain(tmp_path: Path) -> None:
@@ -104,7 +105,7 @@ def test_origins_survive_the_compiled_policy_cache(tmp_path: Path, monkeypatch) 
     second = load_policy(path)
     for policy in (first, second):
         assert [bool(e.origin) for e in policy.budget_examples] == [False, False]
-        assert [bool(e.origin) for e in policy.task_examples] == [True] * 5
+        assert [bool(e.origin) for e in policy.task_examples] == [True] * DEFAULT_TASKS
 
 
 @pytest.mark.parametrize("drop", ["agents: {specialists/dbt-expert: null}",
@@ -128,25 +129,23 @@ def test_an_own_example_naming_an_unknown_agent_is_still_invalid(tmp_path: Path,
     assert code == 1 and "[unknown-agent]" in out and f"{path}:9:" in out
 
 
-def test_a_cache_entry_that_does_not_know_the_origins_is_not_trusted_for_them(tmp_path: Path, monkeypatch,
-                                                                              run_cli) -> None:
-    """An entry written before origins were kept (or of another shape) would make every inherited example
-    look like the policy's own: `ctxbudget test` then reads the chain again."""
+def test_a_cache_entry_that_does_not_know_the_origins_is_a_miss(tmp_path: Path, monkeypatch, run_cli) -> None:
+    """An entry without the origins (edited by hand, its checksum recomputed) would make every inherited example
+    look like the policy's own: the cache treats it as a miss and reads the chain again."""
+    from engine.policy import cache as policy_cache
+
     cache = tmp_path / "cache"
     monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(cache))
     monkeypatch.delenv("CTXBUDGET_NO_CACHE", raising=False)
     path = _write(tmp_path, "team.yaml", TEAM)
     load_policy(path)
-    edited = 0
-    for entry in cache.rglob("*.json"):
-        found = json.loads(entry.read_text(encoding="utf-8"))
-        if "example_origins" in found.get("artifacts", {}):
-            del found["artifacts"]["example_origins"]
-            entry.write_text(json.dumps(found), encoding="utf-8")
-            edited += 1
-    assert edited == 1
-    stale = load_policy(path)
-    assert inherited_count(stale) == 0  # the stale entry was used, and knows nothing
+    [entry] = cache.glob("*.entry")
+    found = json.loads(entry.read_bytes().partition(b"\n")[2])
+    del found["artifacts"]["example_origins"]
+    body = json.dumps(found).encode()
+    entry.write_bytes(f"{policy_cache.FORMAT} {policy_cache.sha256(body).hexdigest()}\n".encode() + body)
+    assert inherited_count(load_policy(path)) == DEFAULT_EXAMPLES
+    assert "example_origins" in json.loads(entry.read_bytes().partition(b"\n")[2])["artifacts"]  # rewritten
     code, out, _ = run_cli("test", str(path))
-    assert code == 0 and "no examples of its own; 22 inherited examples not run" in out
+    assert code == 0 and f"no examples of its own; {DEFAULT_EXAMPLES} inherited examples not run" in out
 

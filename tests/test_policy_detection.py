@@ -21,16 +21,25 @@ SEED_EXAMPLES = [
     ("Troubleshoot cross-system freshness", "multi-system"),
     ("Design end-to-end architecture", "multi-system"),
 ]
+# The tier table of the deployment guide of the system the seed describes.
+GUIDE_EXAMPLES = [
+    ("List tables", "simple"), ("Show status", "simple"), ("Get config", "simple"),
+    ("Analyze query performance", "medium"), ("Review model dependencies", "medium"),
+    ("Investigate data issue", "medium"),
+    ("Optimize performance", "complex"), ("Troubleshoot failure", "complex"), ("Comprehensive audit", "complex"),
+    ("Cross-system freshness", "multi-system"), ("End-to-end architecture", "multi-system"),
+    ("Platform migration", "multi-system"),
+]
 
 
-@pytest.mark.parametrize(("task", "tier"), SEED_EXAMPLES)
-def test_the_seed_examples(default_policy, task: str, tier: str) -> None:
+@pytest.mark.parametrize(("task", "tier"), SEED_EXAMPLES + GUIDE_EXAMPLES)
+def test_the_seed_and_guide_examples(default_policy, task: str, tier: str) -> None:
     assert default_policy.detect(task).tier == tier
 
 
-def test_the_seed_examples_are_golden_cases_of_the_default_policy(default_policy) -> None:
+def test_the_seed_and_guide_examples_are_golden_cases_of_the_default_policy(default_policy) -> None:
     tasks = [(r.subject, r.expected) for r in run_examples(default_policy) if r.kind == "task"]
-    assert tasks == SEED_EXAMPLES
+    assert tasks == SEED_EXAMPLES + GUIDE_EXAMPLES
     assert all(r.passed for r in run_examples(default_policy))
 
 
@@ -84,13 +93,13 @@ def _dev_set() -> list[dict]:
 
 
 def test_default_policy_accuracy_gate(default_policy) -> None:
-    """The CI gate: at least 80 % of the labelled dev set, each tier recalled at least half the time."""
+    """The CI gate: at least 90 % of the labelled dev set (issue 12), each tier recalled at least 75 % of the time."""
     from engine.detect.accuracy import measure
 
     report = measure(default_policy, [(t["id"], t["text"], t["tier"], None) for t in _dev_set()])
     assert report.total == 120
-    assert report.accuracy >= 0.80, [m.to_dict() for m in report.misses]
-    assert all(t.recall >= 0.5 for t in report.per_tier), report.to_dict()["per_tier"]
+    assert report.accuracy >= 0.90, [m.to_dict() for m in report.misses]
+    assert all(t.recall >= 0.75 for t in report.per_tier), report.to_dict()["per_tier"]
 
 
 def test_default_policy_on_the_bundled_sample_tasks(default_policy) -> None:

@@ -19,8 +19,11 @@ def signal_line(detection: Any) -> str:
     return "signals: " + ("; ".join(parts) if parts else "none fired")
 
 
-def explain(text: str, detection: Any, default_tier: str, confidence_scale: float) -> None:
-    """The full explanation: each signal with its span, the task marked up, the scores and the decision."""
+def explain(text: str, detection: Any, default_tier: str, confidence_scale: Any) -> None:
+    """The full explanation: each signal with its span, the task marked up, the ask, the scores and the
+    decision. ``confidence_scale`` is the detector's scale, or the detector (to explain a calibration)."""
+    calibration = getattr(confidence_scale, "calibration", None)
+    confidence_scale = getattr(confidence_scale, "confidence_scale", confidence_scale)
     rows = []
     for hit in detection.hits:
         span = f"{hit.span[0]}-{hit.span[1]}" if hit.span is not None else "derived"
@@ -35,6 +38,9 @@ def explain(text: str, detection: Any, default_tier: str, confidence_scale: floa
         say("")
         say(text)
         say(_markers(text, located))
+    ask = getattr(detection, "ask", None)
+    if ask is not None:
+        say(f"the ask (the rest is context): {' '.join(text[ask[0]:ask[1]].split())!r}")
     say("")
     ordered = sorted(detection.scores.values(), reverse=True)
     table(["tier", "score"], [(tier, score) for tier, score in detection.scores.items()], title="scores",
@@ -44,8 +50,13 @@ def explain(text: str, detection: Any, default_tier: str, confidence_scale: floa
     if detection.base_tier != detection.tier or detection.boost:
         decision += f"; boosts {detection.boost:+d} → {detection.tier}"
     say(decision)
-    say(f"confidence {detection.confidence:g} = margin {margin:g} / (margin {margin:g} + scale {confidence_scale:g})"
-        if margin > 0 else "confidence 0: the best score is tied")
+    if calibration is not None:
+        slope, intercept = calibration
+        say(f"confidence {detection.confidence:g} = 1 / (1 + exp(-({slope:g} × margin {margin:g} + {intercept:g}))) "
+            f"(calibrated)")
+    else:
+        say(f"confidence {detection.confidence:g} = margin {margin:g} / (margin {margin:g} + scale "
+            f"{confidence_scale:g})" if margin > 0 else "confidence 0: the best score is tied")
 
 
 def _markers(text: str, hits: list) -> str:

@@ -1,5 +1,11 @@
 """How well a policy's detector agrees with labelled tasks: accuracy, per-tier precision and recall, the
-confusion matrix and the misclassified items (``ctxbudget accuracy``, and the CI gate on the default policy).
+confusion matrix, the misclassified items, what the errors cost in tokens and how well the confidence is
+calibrated (``ctxbudget accuracy``, and the CI gate on the default policy).
+
+The cost of an error is the budget the task gets at the detected tier minus the budget at its label, for the
+task's agent (the ``agent`` of its line when the policy knows it, else the reference agent: the policy's
+first). Positive differences are over-allocation, negative ones under-allocation. The calibration error is
+the expected calibration error (ECE) of the confidence over 10 equal-width bins.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ class AccuracyReport:
     per_tier: tuple[TierScore, ...]
     confusion: Mapping[str, Mapping[str, int]]  # expected tier → detected tier → count
     misses: tuple[Miss, ...] = field(default=())
+    cost: "ErrorCost | None" = None
+    calibration_error: float = 0.0
+    mean_confidence: float = 0.0
 
     @property
     def accuracy(self) -> float:
@@ -56,19 +65,48 @@ class AccuracyReport:
         return {"total": self.total, "correct": self.correct, "accuracy": round(self.accuracy, 4),
                 "per_tier": [t.to_dict() for t in self.per_tier],
                 "confusion": {e: dict(row) for e, row in self.confusion.items()},
+                "cost": self.cost.to_dict() if self.cost is not None else None,
+                "calibration_error": round(self.calibration_error, 4),
+                "mean_confidence": round(self.mean_confidence, 4),
                 "misclassified": [m.to_dict() for m in self.misses]}
 
 
-def measure(policy: Any, tasks: Iterable[tuple[Any, str, str, Mapping | None]]) -> AccuracyReport:
-    """Detect each ``(id, text, expected tier, context)`` with ``policy`` and compare."""
+@dataclass(frozen=True, slots=True)
+class ErrorCost:
+    """What the misclassified tasks cost in tokens, against the budgets their labels would give."""
+
+    over_tokens: int  # sum of (detected budget − labelled budget) where positive
+    over_tasks: int
+    under_tokens: int  # sum of (labelled budget − detected budget) where positive
+    under_tasks: int
+    labelled_tokens: int  # the budgets of all tasks at their labels
+    reference_agent: str | None  # the agent that costed tasks without a known one
+
+    def to_dict(self) -> dict:
+        return {"over_tokens": self.over_tokens, "over_tasks": self.over_tasks, "under_tokens": self.under_tokens,
+                "under_tasks": self.under_tasks, "labelled_tokens": self.labelled_tokens,
+                "reference_agent": self.reference_agent}
+
+
+def measure(policy: Any, tasks: Iterable[tuple]) -> AccuracyReport:
+    """Detect each ``(id, text, expected tier, context[, agent])`` with ``policy`` and compare."""
+    from engine.detect.tune import calibration_error
+
     tiers = tuple(t.id for t in policy.tiers)
     confusion = {e: {d: 0 for d in tiers} for e in tiers}
     misses = []
     total = correct = 0
-    for task_id, text, expected, context in tasks:
+    confidences: list[float] = []
+    right: list[bool] = []
+    costing = _Costing(policy)
+    for task in tasks:
+        task_id, text, expected, context = task[:4]
         detection = policy.detect(text, context)
         total += 1
         confusion[expected][detection.tier] += 1
+        confidences.append(detection.confidence)
+        right.append(detection.tier == expected)
+        costing.add(task[4] if len(task) > 4 else None, expected, detection.tier)
         if detection.tier == expected:
             correct += 1
         else:
@@ -81,4 +119,48 @@ def measure(policy: Any, tasks: Iterable[tuple[Any, str, str, Mapping | None]]) 
         support = sum(confusion[tier].values())
         per_tier.append(TierScore(tier, round(hits / detected, 4) if detected else None,
                                   round(hits / support, 4) if support else None, support))
-    return AccuracyReport(total, correct, tiers, tuple(per_tier), confusion, tuple(misses))
+    return AccuracyReport(total, correct, tiers, tuple(per_tier), confusion, tuple(misses), costing.result(),
+                          calibration_error(confidences, right), sum(confidences) / total if total else 0.0)
+
+
+class _Costing:
+    """Adds up the token cost of each task's error for its agent (else the reference agent)."""
+
+    def __init__(self, policy: Any):
+        self.policy = policy
+        agents = list(getattr(policy, "agents", {}) or {})
+        self.reference = agents[0] if agents else None
+        self.over = self.over_n = self.under = self.under_n = self.labelled = 0
+        self.used_reference = False
+
+    def _budget(self, agent: str, tier: str) -> int:
+        return self.policy.allocate(agent, tier).budget
+
+    def add(self, agent: Any, expected: str, detected: str) -> None:
+        who = None
+        if isinstance(agent, str):
+            try:
+                who = self.policy.resolve_agent(agent)
+            except Exception:  # noqa: BLE001 - an unknown agent is costed as the reference one
+                who = None
+        if who is None:
+            who = self.reference
+            self.used_reference = True
+        if who is None:
+            return
+        labelled = self._budget(who, expected)
+        self.labelled += labelled
+        if detected != expected:
+            difference = self._budget(who, detected) - labelled
+            if difference > 0:
+                self.over += difference
+                self.over_n += 1
+            elif difference < 0:
+                self.under -= difference
+                self.under_n += 1
+
+    def result(self) -> ErrorCost | None:
+        if self.reference is None:
+            return None
+        return ErrorCost(self.over, self.over_n, self.under, self.under_n, self.labelled,
+                         self.reference if self.used_reference else None)

@@ -11,6 +11,8 @@ these names (documented in docs/detection.md):
 ``text``      the normalised (NFKC, case-folded) task
 ``context``   the caller's context map (``has(context.agent_count) && context.agent_count > 1``)
 ``tiers``     tier id → rank, 0 for the smallest (``tiers[context.previous_tier] >= 2``)
+``ask``       the ask (see :mod:`engine.detect.ask`): ``ask.count`` per group among the signals matched in it,
+              ``ask.words``, ``ask.question``, and ``ask.narrowed`` (whether it is narrower than the task)
 
 A condition holds when it evaluates to ``true``; one that fails to evaluate (a missing key, a type mismatch)
 does not hold.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, NamedTuple
 
-NAMES = ("hits", "count", "words", "chars", "question", "text", "context", "tiers")
+NAMES = ("hits", "count", "words", "chars", "question", "text", "context", "tiers", "ask")
 
 
 class ConditionError(Exception):
@@ -76,8 +78,9 @@ CONTEXT_BOUND = 64
 def condition_variables(signals: int, groups: int, tiers: int) -> dict:
     """The types of the bindings :meth:`engine.detect.Detector._derive` gives a condition, for a policy with
     that many signals, groups and tiers (``validate`` checks each condition against them)."""
-    from engine.expr.types import BOOL, DYN, INT, Map, String
+    from engine.expr.types import BOOL, DYN, INT, Map, Object, String
 
     return {"hits": Map(BOOL, signals), "count": Map(INT, groups), "words": INT, "chars": INT,
             "question": BOOL, "text": String(TEXT_BOUND), "context": Map(DYN, CONTEXT_BOUND),
-            "tiers": Map(INT, tiers)}
+            "tiers": Map(INT, tiers),
+            "ask": Object("ask", {"count": Map(INT, groups), "words": INT, "question": BOOL, "narrowed": BOOL})}

@@ -51,6 +51,18 @@ class Detection(NamedTuple):
     hits: tuple[Hit, ...]
     base_tier: str
     boost: int = 0
+    ask: tuple[int, int] | None = None  # the span of the ask when it is narrower than the task
+
+    @property
+    def runner_up(self) -> str | None:
+        """The best-scoring tier other than ``tier``; ties go to the tier nearest ``tier``, then the smaller
+        (None with a single tier). Worked out when read, off the detector's hot path."""
+        names = list(self.scores)
+        chosen = names.index(self.tier)
+        others = [r for r in range(len(names)) if r != chosen]
+        if not others:
+            return None
+        return names[min(others, key=lambda r: (-self.scores[names[r]], abs(r - chosen), r))]
 
     def to_dict(self) -> dict:
         return {"tier": self.tier, "confidence": self.confidence, "scores": dict(self.scores),
@@ -96,6 +108,7 @@ class Signal(NamedTuple):
     group: str | None = None
     inflect: bool = True
     description: str = ""
+    scope: str = "anywhere"  # "ask": the signal fires only when it matches in the ask (``in: ask``)
 
     @property
     def main(self) -> tuple[str | None, float]:
@@ -114,5 +127,6 @@ class Signal(NamedTuple):
             out["pattern"] = list(self.patterns)
         else:
             out["when"] = self.when
-        out.update(weights=dict(self.weights), boost=self.boost, group=self.group, description=self.description)
+        out.update(weights=dict(self.weights), boost=self.boost, group=self.group, description=self.description,
+                   **{"in": self.scope})
         return out

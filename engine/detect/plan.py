@@ -34,9 +34,20 @@ def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
             when=item.get("when"),
             weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
             boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
-            description=item.get("description", ""),
+            description=item.get("description", ""), scope=item.get("in", "anywhere"),
         ))
     return tuple(signals)
+
+
+def weights_digest(signals: Sequence[Signal]) -> str:
+    """A short digest of the signals' ids, weights and boosts, in order: what a calibration was fitted for.
+    A calibration whose digest differs (the weights were changed, or a policy replaced the signals it
+    inherited) no longer describes the margins and is not used."""
+    import hashlib
+    import json
+
+    rows = [[s.id, sorted((t, float(w)) for t, w in s.weights.items() if w), s.boost] for s in signals]
+    return hashlib.sha1(json.dumps(rows, separators=(",", ":")).encode("utf-8")).hexdigest()[:10]
 
 
 def user_pattern(pattern: str) -> str:

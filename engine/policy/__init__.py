@@ -91,10 +91,13 @@ def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) ->
         except OSError as exc:
             raise UsageError(f"{_label(path, file)}: cannot read: {exc.strerror or exc}") from None
         entry = policy_cache.entry_path(file, raw)
-        found = policy_cache.read(entry)
+        found = policy_cache.read(entry, file)
         if found is not None:
-            return Policy.from_data(found["data"], source=_label(path, file),
-                                    files=tuple(map(tuple, found["files"])), artifacts=found.get("artifacts"))
+            try:
+                return Policy.from_data(found["data"], source=_label(path, file),
+                                        files=tuple(map(tuple, found["files"])), artifacts=found["artifacts"])
+            except Exception:  # noqa: BLE001 - an entry that does not rebuild is a miss (and is rewritten)
+                pass
     problems, policy = check_policy(path)
     if policy is None:
         raise PolicyError(problems)

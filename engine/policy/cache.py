@@ -1,20 +1,48 @@
 """A cache of validated policies, so a command that only *uses* a policy skips YAML, the schema and the
-expression parser (about 150 ms of imports) when the policy has not changed.
+semantic checks (about 150 ms of imports) when the policy has not changed.
 
-An entry is keyed by the policy file's resolved path and the SHA-256 of its bytes, and lists every file of its
-``extends`` chain with their hashes; it is used only when all of them still hash the same. It holds the merged,
-validated policy data and whatever compiled artefacts :meth:`Policy.from_data` hands back (``artifacts``),
-as JSON. A stale, corrupt or unreadable entry is a miss; an unwritable cache directory means no caching —
-never an error.
+**Data only.** An entry holds the merged, validated policy data, the detection plan (patterns and word
+forms) and which file wrote each golden example, as plain JSON — never code: no generated Python, no
+bytecode. Expressions are compiled from their source on every start (what that costs is measured by
+benchmarks/bench_cache.py and quoted in docs/security.md). So the worst a tampered entry can do is what a
+tampered policy can do.
+
+**Trusted only when it is yours** (the rule ssh applies to ``~/.ssh``): the cache folder and the entry must be
+owned by the current user, must not be symbolic links, and must be writable by nobody else (no group or
+other write bit); the entry must be a regular file. The folder is opened once with ``O_NOFOLLOW`` and
+everything else is done relative to that descriptor, each entry opened with ``O_NOFOLLOW`` and checked with
+``fstat`` on the open descriptor, so nothing can be swapped between the check and the use. When a check fails
+the cache is not used at all (not read, not written) for the rest of the process, and one warning on stderr
+says why. A missing folder is created with mode 0700.
+
+**Keyed by everything it came from.** The entry's name is a hash of the policy file's resolved path and
+bytes; inside, every file of the ``extends`` chain is listed with the SHA-256 of its bytes, and for every
+``extends:`` reference the places that reference could resolve to (the path beside the referring file, with
+and without a ``.yaml``/``.yml``/``.json`` suffix, and the bundled policy of that name), with what each
+resolved to when the entry was written. An entry is used only when every file still hashes the same and every
+one of those places still resolves the same way — so a parent re-pointed by a symlink, or a new local file
+that shadows a bundled name, is a miss.
+
+**Whole or nothing.** The first line of an entry is the SHA-256 of the rest; an entry that does not match, is
+not JSON, or has any field of the wrong shape is a miss, and a miss is rewritten (atomically: a temporary
+file, then a rename).
+
+**Bounded.** After each write only the :data:`MAX_ENTRIES` most recently used entries are kept (an entry's
+time is refreshed when it is used, at most hourly); temporary files left by a killed process are removed after
+an hour.
 
 ``$CTXBUDGET_CACHE_DIR`` moves the cache (default ``$XDG_CACHE_HOME/ctxbudget`` or ``~/.cache/ctxbudget``);
-``CTXBUDGET_NO_CACHE=1`` turns it off.
+``CTXBUDGET_NO_CACHE=1`` turns it off. Where the platform has no ``O_NOFOLLOW`` or ``geteuid`` (Windows),
+there is no cache.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
+import time
 from typing import Any
 
 from engine import __version__
@@ -27,11 +55,33 @@ except ImportError:  # pragma: no cover - other versions and interpreters
     except ImportError:
         from hashlib import sha256
 
-FORMAT = 2  # bump when what an entry holds changes
+FORMAT = 3  # bump when what an entry holds changes
+MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
+MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
+STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
+TOUCH_SECONDS = 3600  # a used entry's time is refreshed when it is older than this
+SUFFIX = ".entry"
+PLAN_FORMAT = 2  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
+_KEY_CHARS = 40
+_PARENT_SUFFIXES = (".yaml", ".yml", ".json")
+
+_SUPPORTED = (hasattr(os, "O_NOFOLLOW") and hasattr(os, "geteuid") and os.open in os.supports_dir_fd
+              and os.scandir in os.supports_fd)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+# Once one check fails, the cache stays off for the rest of the process (and the warning is not repeated).
+_distrust: list[str] = []
+
+
+class Untrusted(Exception):
+    """The cache folder or an entry fails the ownership rule; the message says which and why."""
 
 
 def cache_dir() -> str | None:
-    if os.environ.get("CTXBUDGET_NO_CACHE"):
+    """The cache folder, or None when caching is off."""
+    if os.environ.get("CTXBUDGET_NO_CACHE") or not _SUPPORTED:
         return None
     chosen = os.environ.get("CTXBUDGET_CACHE_DIR")
     if chosen:
@@ -40,97 +90,388 @@ def cache_dir() -> str | None:
     return os.path.join(base, "ctxbudget")
 
 
-def _sha256(path: str) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return sha256(handle.read()).hexdigest()
-    except OSError:
-        return None
-
-
 def entry_path(policy_file: str | os.PathLike, raw: bytes) -> str | None:
-    """Where the entry for these bytes at this path lives (None when caching is off)."""
+    """Where the entry for these bytes at this path lives (None when caching is off or not trusted)."""
     directory = cache_dir()
-    if directory is None:
+    if directory is None or _distrust:
         return None
     where = os.path.realpath(policy_file)
     key = sha256(f"{FORMAT}\0{__version__}\0{where}\0".encode() + raw).hexdigest()
-    return os.path.join(directory, f"{key[:40]}.json")
+    return os.path.join(directory, key[:_KEY_CHARS] + SUFFIX)
 
 
-def _python_build() -> str:
-    import sys
+# -- trust ------------------------------------------------------------------------------------------------------
 
-    return sys.version  # marshal and bytecode are only good for the build that wrote them
+def _check_owner(st: os.stat_result, what: str) -> None:
+    """Raise Untrusted unless ``st`` is owned by the current user and writable by nobody else."""
+    me = os.geteuid()
+    if st.st_uid != me:
+        raise Untrusted(f"{what} is owned by uid {st.st_uid}, not by you (uid {me})")
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        who = " and ".join(w for bit, w in ((stat.S_IWGRP, "group"), (stat.S_IWOTH, "others")) if st.st_mode & bit)
+        raise Untrusted(f"{what} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o})")
 
 
-def _restore_code(found: dict[str, Any]) -> None:
-    """Hand the entry's compiled expression code to engine.expr (a miss costs only recompiling)."""
-    code = found.get("code")
-    if not isinstance(code, dict) or code.get("python") != _python_build():
-        return
+def _warn(reason: str) -> None:
+    """Turn the cache off for this process, saying why once."""
+    if not _distrust:
+        sys.stderr.write(f"ctxbudget: warning: not using the compiled-policy cache: {reason}; it must be yours, "
+                         "not a symbolic link, and writable by nobody else (fix or remove it, or set "
+                         "CTXBUDGET_CACHE_DIR or CTXBUDGET_NO_CACHE=1)\n")
+    _distrust.append(reason)
+
+
+def _open_folder(directory: str, create: bool) -> int | None:
+    """A descriptor of the trusted cache folder; None when it is missing (and not ``create``) or unusable.
+    Raises Untrusted."""
+    if create:
+        try:
+            parent = os.path.dirname(os.path.abspath(directory))
+            os.makedirs(parent, exist_ok=True)
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None  # cannot create it: no caching, never an error
     try:
-        import marshal
-        from binascii import a2b_base64
-
-        table = marshal.loads(a2b_base64(code["blob"]))
-        from engine.expr.program import code_table
-
-        code_table().update({k: v for k, v in table.items() if isinstance(k, str)})
-    except (ValueError, EOFError, TypeError, KeyError):
-        pass
-
-
-def _saved_code() -> dict[str, str] | None:
-    import sys
-
-    program = sys.modules.get("engine.expr.program")
-    if program is None:
+        fd = os.open(directory, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+    except FileNotFoundError:
         return None
-    import marshal
-    from binascii import b2a_base64
+    except OSError:
+        if os.path.islink(directory):
+            raise Untrusted(f"{directory} is a symbolic link") from None
+        return None  # not a folder, not reachable: no caching, never an error
+    try:
+        _check_owner(os.fstat(fd), directory)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
-    blob = b2a_base64(marshal.dumps(dict(program.code_table())), newline=False).decode("ascii")
-    return {"python": _python_build(), "blob": blob}
 
-
-def read(entry: str | None) -> dict[str, Any] | None:
-    """The cached entry if it is whole and every file it came from is unchanged; else None."""
-    if entry is None:
+def _open_entry(folder: int, name: str, shown: str) -> int | None:
+    """A descriptor of the trusted entry ``name`` in ``folder``; None when there is none. Raises Untrusted."""
+    try:
+        fd = os.open(name, os.O_RDONLY | _NOFOLLOW | _NONBLOCK, dir_fd=folder)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        try:
+            link = stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+        except OSError:
+            link = False
+        if link:
+            raise Untrusted(f"{shown} is a symbolic link") from None
         return None
     try:
-        with open(entry, encoding="utf-8") as handle:
-            found = json.load(handle)
-        if found.get("format") != FORMAT or found.get("version") != __version__:
-            return None
-        files = found["files"]
-        if any(_sha256(path) != digest for path, digest in files[1:]):  # files[0] is in the key
-            return None
-        if not isinstance(found["data"], dict):
-            return None
-        _restore_code(found)
-        return found
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Untrusted(f"{shown} is not a regular file")
+        _check_owner(st, shown)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+# -- what an entry holds ------------------------------------------------------------------------------------------
+
+def _is_str_list(value: Any, nonempty: bool = True) -> bool:
+    # `type(v) is str` rather than isinstance: JSON gives exact types, and this runs on every warm start
+    return type(value) is list and (bool(value) or not nonempty) and all(type(v) is str and v for v in value)
+
+
+def _is_index(value: Any) -> bool:
+    return type(value) is int and value >= 0  # not a bool
+
+
+def _plan_entry_ok(item: Any) -> bool:
+    if type(item) is not list or len(item) < 3 or not _is_index(item[0]):
+        return False
+    kind = item[1]
+    if kind == "word":
+        return len(item) == 3 and _is_str_list(item[2])
+    if kind == "phrase":
+        return len(item) == 4 and _is_str_list(item[2]) and _is_str_list(item[3])
+    if kind == "regex":
+        return len(item) == 3 and type(item[2]) is str
+    return False
+
+
+def _plan_ok(plan: Any) -> bool:
+    """Whether a cached detection plan has the shape engine.detect.plan writes (the detector checks that it
+    fits the policy's signals when it is first built, and rebuilds it when not)."""
+    return (isinstance(plan, dict) and set(plan) == {"format", "patterns", "entries", "derived", "conditions"}
+            and plan["format"] == PLAN_FORMAT and _is_str_list(plan["patterns"], nonempty=False)
+            and isinstance(plan["entries"], list) and len(plan["entries"]) == len(plan["patterns"])
+            and all(_plan_entry_ok(e) for e in plan["entries"])
+            and isinstance(plan["derived"], list) and all(_is_index(i) for i in plan["derived"])
+            and plan["conditions"] == {})
+
+
+def _files_ok(files: Any) -> bool:
+    return (isinstance(files, list) and bool(files)
+            and all(isinstance(f, list) and len(f) == 2 and all(isinstance(s, str) and s for s in f) for f in files))
+
+
+def _links_ok(links: Any, files: list) -> bool:
+    """One link per ``extends`` (file i → file i+1): [referring file, reference, [[place, fact], ...]]."""
+    return (isinstance(links, list) and len(links) == len(files) - 1
+            and all(isinstance(link, list) and len(link) == 3 and link[0] == files[i][0]
+                    and isinstance(link[1], str) and isinstance(link[2], list)
+                    and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and _fact_ok(p[1])
+                            for p in link[2])
+                    for i, link in enumerate(links)))
+
+
+def _fact_ok(fact: Any) -> bool:
+    return fact is None or (isinstance(fact, list) and len(fact) == 2 and isinstance(fact[0], str)
+                            and fact[1] in ("file", "dir", "other"))
+
+
+def _origins_ok(origins: Any) -> bool:
+    """Which file wrote each golden example (engine.policy.check_policy): section → one label per example."""
+    return (type(origins) is dict and set(origins) <= {"budgets", "tasks"}
+            and all(type(v) is list and all(type(f) is str for f in v) for v in origins.values()))
+
+
+def _shape_ok(found: Any) -> bool:
+    if not (isinstance(found, dict) and found.get("format") == FORMAT and found.get("version") == __version__):
+        return False
+    artifacts, data = found.get("artifacts"), found.get("data")
+    if not (isinstance(found.get("source"), str) and isinstance(data, dict) and isinstance(artifacts, dict)
+            and _files_ok(found.get("files")) and _links_ok(found.get("links"), found["files"])):
+        return False
+    detection = data.get("detection")
+    planned = isinstance(detection, dict) and bool(detection.get("signals"))  # a plan exactly when there are signals
+    extends = len(found["files"]) > 1  # the examples' origins exactly when it extends another policy
+    return (set(artifacts) == {*(["detection"] if planned else []), *(["example_origins"] if extends else [])}
+            and (not planned or _plan_ok(artifacts["detection"]))
+            and (not extends or _origins_ok(artifacts["example_origins"])))
+
+
+# -- the extends chain as it resolves now ------------------------------------------------------------------------
+
+def _fact(place: str) -> list | None:
+    """What ``place`` resolves to: [its real path, "file" | "dir" | "other"], or None when it does not exist."""
+    try:
+        mode = os.stat(place).st_mode
+    except (OSError, ValueError):
         return None
+    kind = "file" if stat.S_ISREG(mode) else "dir" if stat.S_ISDIR(mode) else "other"
+    return [os.path.realpath(place), kind]
+
+
+def _places(referrer: str, reference: str) -> list[str]:
+    """Every place a parent reference written in ``referrer`` could resolve to."""
+    from engine.resources import bundled_policy
+
+    folder = os.path.dirname(referrer)
+    names = [reference]
+    if reference.startswith("~"):
+        names.append(os.path.expanduser(reference))
+    places = []
+    for name in names:
+        place = os.path.join(folder, name)
+        places.append(place)
+        if not place.endswith(_PARENT_SUFFIXES):
+            places.extend(place + suffix for suffix in _PARENT_SUFFIXES)
+    bundled = bundled_policy(reference) if reference else None
+    if bundled is not None:
+        places.append(bundled)
+    return places
+
+
+def _probe(referrer: str, reference: str) -> list[list]:
+    return [[place, _fact(place)] for place in _places(referrer, reference)]
+
+
+def _sha256(path: str) -> str | None:
+    """The SHA-256 of a regular file's bytes (never blocks on a FIFO or device); None when unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _unchanged(found: dict, policy_file: str | os.PathLike | None) -> bool:
+    """The entry is the one of ``policy_file``, every file of its chain hashes the same, and every reference
+    resolves as it did."""
+    files = found["files"]
+    if policy_file is not None and files[0][0] != os.path.realpath(policy_file):
+        return False
+    if any(_sha256(path) != digest for path, digest in files):
+        return False
+    return all(_probe(referrer, reference) == places for referrer, reference, places in found["links"])
+
+
+def _links(files: list[list[str]]) -> list[list] | None:
+    """The links of a chain just loaded, or None when they cannot be worked out (then nothing is cached)."""
+    from engine.policy.locate import read_bytes
+    from engine.policy.yamlsource import read_document
+
+    links = []
+    for (referrer, digest), (parent, _) in zip(files, files[1:]):
+        try:
+            raw = read_bytes(referrer)
+        except OSError:
+            return None
+        if sha256(raw).hexdigest() != digest:
+            return None  # changed since it was loaded
+        try:
+            data = read_document(referrer, raw).data
+        except Exception:  # noqa: BLE001 - it was valid a moment ago; whatever happened, do not cache
+            return None
+        reference = data.get("extends") if isinstance(data, dict) else None
+        if not isinstance(reference, str):
+            return None
+        places = _probe(referrer, reference)
+        if not any(fact is not None and fact == [parent, "file"] for _, fact in places):
+            return None  # resolved in a way the probes do not see: caching it could serve a stale entry
+        links.append([referrer, reference, places])
+    return links
+
+
+def _usable(found: Any, policy_file: str | os.PathLike | None = None) -> bool:
+    """Whether a decoded entry has the right shape and still describes the files it came from."""
+    return _shape_ok(found) and _unchanged(found, policy_file)
+
+
+# -- reading and writing ----------------------------------------------------------------------------------------
+
+def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    """The cached entry (of ``policy_file``, when given) if the cache is trusted, the entry is whole, and
+    everything it came from is unchanged; else None. Its ``artifacts`` hold only data (the detection plan and
+    the golden examples' origins)."""
+    if entry is None or _distrust:
+        return None
+    directory, name = os.path.split(entry)
+    try:
+        folder = _open_folder(directory, create=False)
+    except Untrusted as exc:
+        _warn(str(exc))
+        return None
+    if folder is None:
+        return None
+    try:
+        fd = _open_entry(folder, name, entry)
+        if fd is None:
+            return None
+        try:
+            with os.fdopen(fd, "rb", closefd=False) as handle:
+                raw = handle.read(MAX_ENTRY_BYTES + 1)
+            if len(raw) > MAX_ENTRY_BYTES:
+                return None
+            header, _, body = raw.partition(b"\n")
+            if header != f"{FORMAT} {sha256(body).hexdigest()}".encode():
+                return None
+            found = json.loads(body)
+            if not _usable(found, policy_file):
+                return None
+            if time.time() - os.fstat(fd).st_mtime > TOUCH_SECONDS:
+                try:
+                    os.utime(fd)  # used: keep it among the newest
+                except OSError:
+                    pass
+            return found
+        finally:
+            os.close(fd)
+    except Untrusted as exc:
+        _warn(str(exc))
+        return None
+    except (OSError, ValueError, RecursionError):
+        return None
+    finally:
+        os.close(folder)
 
 
 def write(entry: str | None, source: str, files: list, data: dict, artifacts: dict) -> None:
-    """Store an entry atomically (write a temporary file, then rename); give up quietly on any OS error."""
-    if entry is None:
+    """Store an entry (data only: of ``artifacts``, the ``detection`` plan without compiled conditions and the
+    ``example_origins``) and evict old ones; give up quietly on any OS error."""
+    if entry is None or _distrust:
         return
-    payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "data": data,
-               "artifacts": artifacts, "code": _saved_code()}
-    import tempfile
-
+    directory, name = os.path.split(entry)
+    files = [list(f) for f in files]
+    if not _files_ok(files) or files[0][0] != os.path.realpath(files[0][0]):
+        return
+    links = _links(files)
+    if links is None:
+        return
+    kept = {key: artifacts[key] for key in ("detection", "example_origins") if key in artifacts}
+    if isinstance(kept.get("detection"), dict):
+        kept["detection"] = {**kept["detection"], "conditions": {}}  # conditions are compiled from source
+    payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
+               "data": data, "artifacts": kept}
+    if not _shape_ok(payload):
+        return  # what would not be read back is not written
     try:
-        os.makedirs(os.path.dirname(entry), exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=os.path.dirname(entry), prefix=".tmp-", suffix=".json")
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        return
+    if len(body) > MAX_ENTRY_BYTES:
+        return
+    try:
+        folder = _open_folder(directory, create=True)
+    except Untrusted as exc:
+        _warn(str(exc))
+        return
+    if folder is None:
+        return
+    try:
+        temp = f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=folder)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(payload, out, ensure_ascii=False, separators=(",", ":"))
-            os.replace(temp, entry)
+            with os.fdopen(fd, "wb") as out:
+                out.write(f"{FORMAT} {sha256(body).hexdigest()}\n".encode() + body)
+            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
         except BaseException:
-            os.unlink(temp)
+            try:
+                os.unlink(temp, dir_fd=folder)
+            except OSError:
+                pass
             raise
-    except (OSError, TypeError, ValueError):
+        evict(folder)
+    except OSError:
         pass
+    finally:
+        os.close(folder)
+
+
+def _is_entry(name: str) -> bool:
+    stem, dot, suffix = name.partition(".")
+    return (len(stem) == _KEY_CHARS and all(c in "0123456789abcdef" for c in stem)
+            and dot + suffix in (SUFFIX, ".json"))  # .json: entries of earlier formats
+
+
+def evict(folder: int, keep: int | None = None) -> None:
+    """Keep the ``keep`` (default :data:`MAX_ENTRIES`) most recently used entries of the cache folder open as
+    ``folder``; remove temporary files older than :data:`STALE_TEMP_SECONDS` (left by a killed process)."""
+    now = time.time()
+    entries, doomed = [], []
+    with os.scandir(folder) as listing:
+        for item in listing:
+            try:
+                st = item.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if _is_entry(item.name):
+                entries.append((st.st_mtime, item.name))
+            elif item.name.startswith(".tmp-") and now - st.st_mtime > STALE_TEMP_SECONDS:
+                doomed.append(item.name)
+    entries.sort(reverse=True)
+    for name in [name for _, name in entries[MAX_ENTRIES if keep is None else keep:]] + doomed:
+        try:
+            os.unlink(name, dir_fd=folder)
+        except OSError:
+            pass

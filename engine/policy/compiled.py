@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from engine import agents as agent_names
-from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, formula_bindings, split, tokens
+from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, detection_binding, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.detect import Detector
     from engine.detect.model import Detection, Evaluation, Signal
+    from engine.pack import Pack, Packer
 
 
 RULE_NAMES = ("agent", "stats", "params", "profile", "confidence")
@@ -134,7 +135,7 @@ class Policy:
 
     __slots__ = ("name", "source", "scopes", "profiles", "agents", "tiers", "default_tier", "thresholds",
                  "enforcement", "recommendations", "budget_examples", "task_examples", "data", "files",
-                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector",
+                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector", "_packer",
                  "scope_enforcement")
 
     def __init__(self, *, budget_examples: tuple = (), task_examples: tuple = (), data: Mapping | None = None,
@@ -151,6 +152,7 @@ class Policy:
         init(self, "_tier_index", {t.id: t for t in self.tiers})
         init(self, "_allocations", {})
         init(self, "_detector", None)
+        init(self, "_packer", None)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a Policy is immutable (cannot set {name!r})")
@@ -255,27 +257,35 @@ class Policy:
 
     # -- the budget -------------------------------------------------------------------------------------
 
-    def budget_of(self, agent: str, profile: Profile, tier: Tier) -> int:
-        """The policy's budget formula for ``agent`` with ``profile`` at ``tier``, in whole tokens.
+    def budget_of(self, agent: str, profile: Profile, tier: Tier, detection: dict | None = None) -> int:
+        """The policy's budget formula for ``agent`` with ``profile`` at ``tier``, in whole tokens (``detection``:
+        the formula's ``detection`` binding when the tier was detected).
 
         Raises ``EvaluationError`` or ``ValueError`` when the formula fails; validation evaluates it for every
         agent and tier, so a validated policy does not.
         """
-        return tokens(self.budget_formula.evaluate(formula_bindings(agent, profile, tier)))
+        return tokens(self.budget_formula.evaluate(formula_bindings(agent, profile, tier, detection)))
 
-    def allocate(self, agent: str, tier: str | None = None) -> Allocation:
-        """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes."""
+    def allocate(self, agent: str, tier: str | None = None, detection: "Detection | None" = None) -> Allocation:
+        """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes. With
+        the ``detection`` the tier came from, a formula that reads ``detection`` (confidence, runner-up) sees it."""
+        hedged = detection is not None and "detection" in self.budget_formula.names
         key = (agent, tier)
-        found = self._allocations.get(key)
+        found = None if hedged else self._allocations.get(key)
         if found is None:
             full = self.resolve_agent(agent)
             tier_obj = self.tier(tier)
             profile = self.profiles[self.agents[full]]
-            budget = self.budget_of(full, profile, tier_obj)
+            bound = None
+            if hedged:
+                runner = self.tier(detection.runner_up) if detection.runner_up is not None else None
+                bound = detection_binding(detection.confidence, runner, tier_obj)
+            budget = self.budget_of(full, profile, tier_obj, bound)
             capped = budget < tokens(profile.base * tier_obj.multiplier)
             found = Allocation(full, profile.id, tier_obj.id, tier_obj.multiplier, budget, capped,
                                frozen_map(split(budget, profile.weights)))
-            self._allocations[key] = found
+            if not hedged:
+                self._allocations[key] = found
         return found
 
     # -- complexity detection -----------------------------------------------------------------------------
@@ -309,7 +319,67 @@ class Policy:
             return Evaluation(self.allocate(agent, self.tier(tier).id), 1.0, None)
         full = self.resolve_agent(agent)  # an unknown agent fails before detection runs
         detection = self.detect(text, context)
-        return Evaluation(self.allocate(full, detection.tier), detection.confidence, detection)
+        return Evaluation(self.allocate(full, detection.tier, detection), detection.confidence, detection)
+
+    # -- memory packing -----------------------------------------------------------------------------------
+
+    @property
+    def packer(self) -> "Packer":
+        """The compiled ``memory:`` section, built on first use (commands that do not pack never import
+        engine.pack's packer or sqlite3)."""
+        if self._packer is None:
+            from engine.pack import build_packer
+            from engine.policy.programs import ProgramTable
+
+            object.__setattr__(self, "_packer", build_packer(
+                self.data.get("memory"), self.scopes, ProgramTable(self.artifacts.get("programs"))))
+        return self._packer
+
+    def pack(self, agent: str, task: str | None = None, tier: str | None = None, root: Any = None,
+             context: Mapping[str, Any] | None = None, *, budget: int | None = None, log: Any = False,
+             touch: bool = False, run_id: str | None = None, session_id: str | None = None) -> "Pack":
+        """The memory for one run of ``agent`` (see docs/memory.md).
+
+        The tier is ``tier`` (given), else the one detected for ``task`` (detected), else the default tier;
+        ``budget`` replaces the allocated total (split by the profile's weights). ``root`` is the memory root
+        (default: the policy's ``memory.root``). ``log``: a usage-log path, None for the default location,
+        False (the default) for no record. ``touch`` adds one use to the loaded files' sidecars.
+        """
+        from engine.budget import split
+        from engine.model import task_hash
+
+        full = self.resolve_agent(agent)
+        detection = None
+        if tier is not None:
+            source, tier_id = "given", self.tier(tier).id
+        elif task is not None and self.data.get("detection"):
+            detection = self.detect(task, context)
+            source, tier_id = "detected", detection.tier
+        else:
+            source, tier_id = "default", self.default_tier
+        allocation = self.allocate(full, tier_id, detection)
+        if budget is not None:
+            if type(budget) is not int or budget < 0:
+                raise ValueError(f"budget must be a non-negative integer, not {budget!r}")
+            weights = self.profiles[allocation.profile].weights
+            allocation = allocation._replace(budget=budget, capped=False, scopes=frozen_map(split(budget, weights)))
+        packer = self.packer
+        provenance = {"tier_source": source,
+                      "confidence": detection.confidence if detection is not None else None,
+                      "signals": list(dict.fromkeys(h.signal for h in detection.hits)) if detection is not None else [],
+                      "task_hash": task_hash(task),
+                      "task": task if packer.settings.log_task else None,
+                      "run_id": run_id, "session_id": session_id}
+        result = packer.pack(allocation, task, root=root, context=context, provenance=provenance)
+        if touch:
+            from engine.pack.index import touch_sidecars
+
+            touch_sidecars(result.root, result.paths())
+        if log is not False:
+            from engine.monitor import record_pack
+
+            result.log_error = record_pack(self, result, log)
+        return result
 
     # -- monitoring -------------------------------------------------------------------------------------
 

@@ -1,9 +1,8 @@
-"""Compiling a policy's expressions once, and rebuilding them from the cache without the parser.
+"""Compiling a policy's expressions once.
 
-:meth:`Policy.from_data` asks a :class:`ProgramTable` for each expression it needs. On a cold compile the
-table parses with the expression language (lark); it remembers the generated Python of each program, which
-the compiled-policy cache stores as ``artifacts["programs"]``; on a warm start the table rebuilds programs
-from that Python alone (``Program.from_python``), so lark is never imported.
+:meth:`Policy.from_data` asks a :class:`ProgramTable` for each expression it needs; the table compiles each
+distinct source once. (It can also rebuild programs from generated Python handed in as ``cached``; the
+compiled-policy cache never does that: it holds data only, see docs/security.md.)
 """
 
 from __future__ import annotations

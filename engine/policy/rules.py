@@ -31,7 +31,7 @@ RULES: dict[str, str] = {
     "unknown-scope": "a profile weighs a scope missing from 'scopes'",
     "duplicate-id": "two tiers, or two signals, share an id",
     "unknown-tier": "a tier name (default_tier, an example, a signal's weights) that is not a tier",
-    "unknown-agent": "an example names an agent the policy does not have",
+    "unknown-agent": "an example, or claude_code.main_agent, names an agent the policy does not have",
     "thresholds-order": "alert thresholds do not rise info ≤ warning ≤ critical",
     "budget-formula": "the budget formula does not compile, uses an unknown name, or fails for an agent and tier",
     # detection signals (docs/detection.md)
@@ -47,6 +47,10 @@ RULES: dict[str, str] = {
     "task-json": "a line starting with { is not valid JSON",
     "task-shape": "a task line lacks a string \"text\", or has a wrongly typed field",
     "task-label": "a labelled task (accuracy) is not a JSON object with \"text\" and \"tier\"",
+    # memory packing (docs/memory.md)
+    "memory-relevance": "the memory relevance expression does not compile, uses an unknown feature, or is not a number",
+    "memory-template": "a memory source or pinned template uses an unknown placeholder or leaves the memory root",
+    "memory-scope": "memory sources or the spill order name a scope missing from 'scopes'",
     # paths a policy writes
     "usage-log-path": "usage_log is not a .jsonl path, or uses a $VARIABLE other than $HOME, $XDG_*, $CTXBUDGET_*",
     # recommendations

@@ -11,6 +11,8 @@ from typing import Any, Callable, Iterator
 
 from engine import agents as agent_names
 from engine.diagnostics import LookupFailed, Problem
+from engine.claude_code.rules import claude_code_agents
+from engine.pack import rules as memory_rules
 from engine.policy import signal_rules
 from engine.policy.yamlsource import Document, json_path
 
@@ -211,8 +213,8 @@ Rule = Callable[[dict, Document], Iterator[Problem]]
 
 RULES: tuple[Rule, ...] = (
     unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
-    thresholds_order, budget_formula, recommendation_rules, *signal_rules.RULES,
-    usage_log_path,
+    thresholds_order, budget_formula, recommendation_rules, *signal_rules.RULES, *memory_rules.RULES,
+    usage_log_path, claude_code_agents,
 )
 
 

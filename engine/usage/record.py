@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
+from engine.model import task_hash  # noqa: F401 - part of this module's interface (the record's task_hash)
+
 
 class CorruptRecord(ValueError):
     """A line that is JSON but not a usage record (the reason is the message)."""
@@ -179,6 +181,17 @@ class UsageRecord:
     success: bool = True
     error: str | None = None
     policy_hash: str | None = None
+    # Provenance (all optional; absent in older logs): where the tier came from, how sure detection was, the
+    # signals that fired, a hash of the task (the text only when the policy sets memory.log_task), the number
+    # of memory items a pack loaded, and the caller's run and session ids.
+    tier_source: str | None = None
+    confidence: float | None = None
+    signals: tuple[str, ...] = ()
+    task_hash: str | None = None
+    task: str | None = None
+    items: int | None = None
+    run_id: str | None = None
+    session_id: str | None = None
 
     def to_dict(self) -> dict:
         """The log line, as ``schemas/usage-record.schema.json`` describes it."""
@@ -198,6 +211,14 @@ class UsageRecord:
             "success": self.success,
             "error": self.error,
             "policy_hash": self.policy_hash,
+            "tier_source": self.tier_source,
+            "confidence": None if self.confidence is None else round(self.confidence, 6),
+            "signals": list(self.signals),
+            "task_hash": self.task_hash,
+            "task": self.task,
+            "items": self.items,
+            "run_id": self.run_id,
+            "session_id": self.session_id,
         }
 
     @classmethod
@@ -233,4 +254,25 @@ class UsageRecord:
             success=fields.success,
             error=error if isinstance(error, str) else None,
             policy_hash=obj.get("policy_hash") if isinstance(obj.get("policy_hash"), str) else None,
+            **_provenance(obj),
         )
+
+
+_TIER_SOURCES = ("detected", "given", "default")
+
+
+def _provenance(obj: dict) -> dict:
+    """The optional provenance fields of a log line; absent or mistyped ones take their defaults."""
+    def text(key: str) -> str | None:
+        value = obj.get(key)
+        return value if isinstance(value, str) else None
+
+    confidence = obj.get("confidence")
+    confidence = float(confidence) if type(confidence) in (int, float) and 0 <= confidence <= 1 else None
+    signals = obj.get("signals")
+    signals = tuple(s for s in signals if isinstance(s, str)) if isinstance(signals, list) else ()
+    items = obj.get("items")
+    return {"tier_source": obj.get("tier_source") if obj.get("tier_source") in _TIER_SOURCES else None,
+            "confidence": confidence, "signals": signals, "task_hash": text("task_hash"), "task": text("task"),
+            "items": items if type(items) is int and items >= 0 else None, "run_id": text("run_id"),
+            "session_id": text("session_id")}

@@ -8,8 +8,10 @@ from engine.cli.options import add_json, add_policy, policy_from
 
 HELP = "how well the policy's detection agrees with labelled tasks (exit 1 below --min)"
 DESCRIPTION = """\
-Detect every task of LABELS (JSONL: {"id", "text", "tier", "context"?} per line) and compare with its label:
-accuracy, precision and recall per tier, the confusion matrix, and the misclassified tasks. With --min X,
+Detect every task of LABELS (JSONL: {"id", "text", "tier", "agent"?, "context"?} per line) and compare with
+its label: accuracy, precision and recall per tier, the confusion matrix, what the errors cost in tokens
+(over- and under-allocation against the budgets the labels give, for each task's agent or else the policy's
+first agent), the expected calibration error of the confidence, and the misclassified tasks. With --min X,
 exit 1 when the accuracy is below X (a CI gate); a bad line exits 2.
 
   ctxbudget accuracy ../shared/data/complexity-dev.jsonl --min 0.8
@@ -58,6 +60,16 @@ def run(args: argparse.Namespace) -> int:
     table(["labelled \\ detected", *report.tiers],
           [(e, *report.confusion[e].values()) for e in report.tiers], right=tuple(range(1, len(report.tiers) + 1)),
           title="confusion matrix")
+    cost = report.cost
+    if cost is not None:
+        share = (lambda n: f" ({n / cost.labelled_tokens:.1%} of the {cost.labelled_tokens:,} the labels give)"
+                 if cost.labelled_tokens else "")
+        say(f"cost of the errors: {cost.over_tokens:,} tokens over-allocated on {cost.over_tasks} task(s)"
+            f"{share(cost.over_tokens)}, {cost.under_tokens:,} under-allocated on {cost.under_tasks} task(s)"
+            f"{share(cost.under_tokens)}"
+            + (f"; tasks without a known agent costed as {cost.reference_agent}" if cost.reference_agent else ""))
+    say(f"calibration: expected calibration error {report.calibration_error:.3f} "
+        f"(mean confidence {report.mean_confidence:.2f}, accuracy {report.accuracy:.2f})")
     if report.misses:
         table(["id", "expected", "detected", "confidence", "task"],
               [(m.id, m.expected, m.detected, m.confidence, _short(m.text)) for m in report.misses],
@@ -84,7 +96,8 @@ def _labelled(path: str, tiers: set[str]) -> tuple[list, list]:
                     problems.append(Problem(path, item.line, 1, "unknown-tier",
                                             f"unknown tier {item.tier!r} (tiers: {', '.join(sorted(tiers))})"))
                 else:
-                    tasks.append((item.id, item.text, item.tier, item.context))
+                    agent = item.raw.get("agent") if isinstance(item.raw, dict) else None
+                    tasks.append((item.id, item.text, item.tier, item.context, agent))
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not tasks and not problems:

@@ -65,7 +65,7 @@ def _show(policy: Any, text: str, detection: Any, args: argparse.Namespace) -> N
         return
     say(f"{detection.tier} (confidence {detection.confidence:g})")
     if args.explain:
-        explain(text, detection, policy.default_tier, policy.detector.confidence_scale)
+        explain(text, detection, policy.default_tier, policy.detector)
     else:
         say(signal_line(detection))
 

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if evaluation.detection is not None:
         if args.explain:
             say("")
-            explain(task, evaluation.detection, policy.default_tier, policy.detector.confidence_scale)
+            explain(task, evaluation.detection, policy.default_tier, policy.detector)
             say("")
         else:
             say(signal_line(evaluation.detection))

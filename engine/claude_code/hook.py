@@ -1,0 +1,300 @@
+"""The event handlers of ``ctxbudget hook``: one event in, the hook's JSON out (or nothing).
+
+:func:`handle` is the whole adapter: it reads and appends the session's file (:mod:`.session`), packs memory
+with the policy (``policy.pack``), fits it into the cap (:mod:`.inject`) and, when a run ends, writes its
+usage record through the monitor. It raises on any failure; the command turns every failure into "inject
+nothing" (hooks fail open).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any, Iterable
+
+from engine.claude_code.inject import Item, fit, spill_file
+from engine.claude_code.payload import HookEvent
+from engine.claude_code.session import Session, session_file, stale_sessions
+from engine.claude_code.settings import HookSettings
+
+SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
+"""The tools that start a subagent; their ``tool_input.prompt`` is the subagent's task."""
+
+INSTRUCTIONS = "instructions"
+"""The scope under which usage records count the CLAUDE.md and rules files Claude Code loads itself."""
+
+MAX_INSTRUCTIONS_BYTES = 4 << 20
+"""An instruction file is measured from at most this many bytes."""
+
+
+class Hook:
+    """The adapter for one event: the policy, its ``claude_code`` settings and the project's folder."""
+
+    def __init__(self, policy: Any, event: HookEvent, settings: HookSettings | None = None):
+        self.policy = policy
+        self.event = event
+        self.settings = settings or HookSettings.of(policy)
+        folder = self.settings.state_dir
+        self.folder = folder if os.path.isabs(folder) else os.path.join(event.cwd, folder)
+        self.session = Session(session_file(self.folder, event.session_id))
+
+    # -- dispatch ---------------------------------------------------------------------------------------
+
+    def handle(self) -> dict | None:
+        """The hook's output for the event (None: print nothing)."""
+        handler = getattr(self, "_on_" + _snake(self.event.name), None)
+        return None if handler is None else handler()
+
+    def _on_session_start(self) -> dict | None:
+        with self.session.locked() as s:
+            entries = s.entries()
+            self._end_runs(s, entries, lambda run: True, None)
+        self._end_stale_sessions()
+        agent = self._main_agent()
+        if agent is None or "SessionStart" not in self.settings.inject:
+            return None
+        return self._inject(agent, run_id=self._session_run(), thread="main", task=None, scopes={"global"},
+                            label=f"session-{_short(self.event.source or 'start')}")
+
+    def _on_user_prompt_submit(self) -> dict | None:
+        agent = self._main_agent()
+        prompt = self.event.prompt
+        if agent is None or not prompt or not prompt.strip() or "UserPromptSubmit" not in self.settings.inject:
+            return None
+        run_id = f"{self.event.session_id}:prompt:{self.event.prompt_id or _digest(prompt)}"
+        return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt")
+
+    def _on_pre_tool_use(self) -> None:
+        if self.event.tool_name not in SUBAGENT_TOOLS or not isinstance(self.event.tool_input, dict):
+            return None
+        prompt = self.event.tool_input.get("prompt")
+        kind = self.event.tool_input.get("subagent_type") or "general-purpose"
+        if isinstance(prompt, str) and prompt.strip() and isinstance(kind, str):
+            with self.session.locked() as s:
+                s.append("task", tool_use_id=self.event.tool_use_id, agent_type=kind, prompt=prompt)
+        return None
+
+    def _on_subagent_start(self) -> dict | None:
+        kind, agent_id = self.event.agent_type, self.event.agent_id
+        if not kind or not agent_id or "SubagentStart" not in self.settings.inject:
+            return None
+        agent = self._policy_agent(kind)
+        if agent is None:
+            return None
+        task = self._claim_task(kind, agent_id)
+        return self._inject(agent, run_id=agent_id, thread=agent_id, task=task, scopes=None, label=f"{kind}-{agent_id}")
+
+    def _on_instructions_loaded(self) -> None:
+        path = self.event.file_path
+        if not path:
+            return None
+        tokens = _count_file(self.policy, path)
+        thread = self.event.agent_id or "main"
+        with self.session.locked() as s:
+            entries = s.entries()
+            run = self.event.agent_id or _open_turn(entries) or self._session_run()
+            s.append("instructions", thread=thread, run=run, path=path, tokens=tokens,
+                     memory_type=self.event.memory_type, load_reason=self.event.load_reason)
+        return None
+
+    def _on_subagent_stop(self) -> None:
+        agent_id = self.event.agent_id
+        if agent_id:
+            with self.session.locked() as s:
+                self._end_runs(s, s.entries(), lambda run: run["run"] == agent_id, None)
+        return None
+
+    def _on_stop(self) -> None:
+        with self.session.locked() as s:
+            self._end_runs(s, s.entries(), lambda run: run.get("thread") == "main" and run.get("turn"), None)
+        return None
+
+    def _on_session_end(self) -> None:
+        with self.session.locked() as s:
+            self._end_runs(s, s.entries(), lambda run: True, None)
+        return None
+
+    # -- packing and injecting --------------------------------------------------------------------------
+
+    def _inject(self, agent: str, run_id: str, thread: str, task: str | None, scopes: set[str] | None,
+                label: str) -> dict | None:
+        from engine.claude_code.packing import pack_items
+
+        with self.session.locked() as s:
+            entries = s.entries()
+            seen = {key for e in entries if e["kind"] == "run" and e.get("thread") == thread
+                    for key in e.get("keys", ())}
+            packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
+            items = packed.items
+            used: dict[str, int] = {}
+            for item in items:
+                used[item.scope] = used.get(item.scope, 0) + item.tokens
+            s.append("run", run=run_id, session=self.event.session_id, thread=thread, turn=thread == "main" and task is not None,
+                     agent=packed.allocation.agent, tier=packed.allocation.tier, tier_source=packed.tier_source,
+                     confidence=packed.confidence, signals=list(packed.signals), event=self.event.name,
+                     task_hash=None if task is None else "sha256:" + _digest(task),
+                     task=task if packed.log_task else None, scopes=used, items=len(items),
+                     keys=[_key(i) for i in items])
+        if not items:
+            return None
+        a = packed.allocation
+        header = (f"## Memory from ctxbudget — {a.agent}, tier {a.tier}, {sum(used.values()):,} of "
+                  f"{a.budget:,} tokens ({len(items)} items)")
+        text, _ = fit(items, header, self.settings.context_cap,
+                      spill_file(self.folder, self.event.session_id, label))
+        return {"hookSpecificOutput": {"hookEventName": self.event.name, "additionalContext": text}}
+
+    def _claim_task(self, kind: str, agent_id: str) -> str | None:
+        """The prompt of the oldest unclaimed Task call for a subagent of type ``kind`` (claimed for
+        ``agent_id`` under the session's lock, so two subagents never take the same one)."""
+        with self.session.locked() as s:
+            entries = s.entries()
+            claimed = {e.get("tool_use_id") for e in entries if e["kind"] == "claim"}
+            for entry in entries:
+                if entry["kind"] == "claim" and entry.get("agent_id") == agent_id:
+                    return _prompt_of(entries, entry.get("tool_use_id"))
+            for entry in entries:
+                if (entry["kind"] == "task" and entry.get("agent_type") == kind
+                        and entry.get("tool_use_id") not in claimed and isinstance(entry.get("prompt"), str)):
+                    s.append("claim", tool_use_id=entry.get("tool_use_id"), agent_id=agent_id)
+                    return entry["prompt"]
+        return None
+
+    # -- agents -----------------------------------------------------------------------------------------
+
+    def _main_agent(self) -> str | None:
+        """The policy agent of the main thread: the session's ``--agent`` if the policy knows it, else the
+        policy's ``claude_code.main_agent``."""
+        if self.event.agent_type and not self.event.agent_id:
+            found = self._resolve(self.event.agent_type)
+            if found is not None:
+                return None if self._skipped(self.event.agent_type, found) else found
+        main = self.settings.main_agent
+        return None if main is None else self.policy.resolve_agent(main)
+
+    def _policy_agent(self, kind: str) -> str | None:
+        """The policy agent for a subagent type (None: give it nothing)."""
+        found = self._resolve(kind)
+        if found is None:
+            if self.settings.unknown_agents != "main":
+                return None
+            found = self._main_agent()
+        return None if found is None or self._skipped(kind, found) else found
+
+    def _resolve(self, name: str) -> str | None:
+        from engine.diagnostics import LookupFailed
+
+        try:
+            return self.policy.resolve_agent(name)
+        except LookupFailed:
+            return None
+
+    def _skipped(self, kind: str, agent: str) -> bool:
+        skip = self.settings.skip_agents
+        return kind in skip or agent in skip or agent.rsplit("/", 1)[-1] in skip
+
+    # -- runs -------------------------------------------------------------------------------------------
+
+    def _session_run(self) -> str:
+        return f"{self.event.session_id}:session"
+
+    def _end_runs(self, s: Session, entries: list[dict], which, error: str | None) -> None:
+        """Write the usage record of each open run that ``which`` selects, and mark it ended."""
+        ended = {e.get("run") for e in entries if e["kind"] == "end"}
+        instructions: dict[str, int] = {}
+        for e in entries:
+            if e["kind"] == "instructions" and isinstance(e.get("tokens"), int):
+                instructions[e.get("run")] = instructions.get(e.get("run"), 0) + e["tokens"]
+        for run in [e for e in entries if e["kind"] == "run"]:
+            if run.get("run") in ended or not which(run):
+                continue
+            ended.add(run.get("run"))
+            try:
+                record_run(self.policy, run, self.event.session_id, instructions.get(run.get("run"), 0),
+                           time.time() - float(run.get("t", time.time())), error)
+            finally:
+                s.append("end", run=run.get("run"))
+
+    def _end_stale_sessions(self) -> None:
+        for path in stale_sessions(self.folder):
+            stale = Session(path)
+            with stale.locked() as s:
+                entries = s.entries()
+                session_id = next((e.get("session") for e in entries if e.get("session")), None)
+                ended = {e.get("run") for e in entries if e["kind"] == "end"}
+                for run in entries:
+                    if run["kind"] == "run" and run.get("run") not in ended:
+                        record_run(self.policy, run, session_id, 0, None, "the session ended without a stop event")
+            os.unlink(path)
+
+
+def record_run(policy: Any, run: dict, session_id: str | None, instruction_tokens: int,
+               duration_s: float | None, error: str | None) -> None:
+    """Append the usage record of one injection run through the monitor's :class:`~engine.monitor.Run`: what
+    was loaded per scope, the instruction files Claude Code loaded itself as the ``instructions`` scope (they
+    count towards the run's usage and alerts: they are in its context whatever the budget), and the tier's
+    provenance."""
+    from engine.monitor import Run, policy_digest
+    from engine.usage.location import resolve_log_path
+    from engine.usage.log import append_record
+
+    allocation = policy.allocate(run["agent"], run["tier"])
+    # What was injected is recorded as it was (soft); "instructions" is a scope of the record, not the policy.
+    watched = Run(allocation, policy.thresholds, "soft", scopes=(*allocation.scopes, INSTRUCTIONS))
+    for scope, tokens in (run.get("scopes") or {}).items():
+        if isinstance(tokens, int) and tokens > 0:
+            watched.load(scope, tokens)
+    if instruction_tokens > 0:
+        watched.load("instructions", instruction_tokens)
+    if error:
+        watched.fail(error)
+    provenance = {key: run.get(key) for key in ("tier_source", "confidence", "signals", "task_hash", "task", "items")}
+    provenance.update(run_id=run.get("run"), session_id=session_id)
+    record = watched.record(None if duration_s is None else max(duration_s, 0.0), policy_digest(policy),
+                            provenance=provenance)
+    append_record(resolve_log_path(None, policy), record)
+
+
+def _open_turn(entries: list[dict]) -> str | None:
+    ended = {e.get("run") for e in entries if e["kind"] == "end"}
+    for entry in reversed(entries):
+        if entry["kind"] == "run" and entry.get("turn") and entry.get("run") not in ended:
+            return entry.get("run")
+    return None
+
+
+def _prompt_of(entries: Iterable[dict], tool_use_id: Any) -> str | None:
+    for entry in entries:
+        if entry["kind"] == "task" and entry.get("tool_use_id") == tool_use_id:
+            return entry.get("prompt")
+    return None
+
+
+def _count_file(policy: Any, path: str) -> int:
+    from engine.claude_code.packing import count_tokens
+
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_INSTRUCTIONS_BYTES)
+    return count_tokens(policy, data.decode("utf-8", "replace"))
+
+
+def _key(item: Item) -> str:
+    return f"{item.path}#{item.section or ''}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _short(text: str) -> str:
+    return "".join(c for c in text if c.isalnum())[:20] or "start"
+
+
+def _snake(name: str) -> str:
+    out = []
+    for i, char in enumerate(name):
+        if char.isupper() and i:
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)

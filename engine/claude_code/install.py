@@ -1,0 +1,136 @@
+"""``ctxbudget init claude-code``: merge ctxbudget's hook entries into a Claude Code settings file.
+
+Every existing setting and hook is kept; an entry of ours is recognised by its command (``… ctxbudget hook``
+or ``… -m engine hook``) and updated in place, so running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, NamedTuple
+
+from engine.jsonio import JSONInputError, dumps, loads
+
+MAX_SETTINGS_BYTES = 4 << 20
+"""A settings file larger than this is not merged (one over the bound reads as not valid JSON)."""
+
+HOOK_TIMEOUT_S = 10
+"""The timeout Claude Code gives each of our hook commands (the hook itself gives up sooner)."""
+
+EVENTS: tuple[tuple[str, str | None], ...] = (
+    ("SessionStart", None),
+    ("UserPromptSubmit", None),
+    ("PreToolUse", "Task|Agent"),
+    ("SubagentStart", None),
+    ("InstructionsLoaded", None),
+    ("SubagentStop", None),
+    ("Stop", None),
+    ("SessionEnd", None),
+)
+"""The events ctxbudget listens to, with the matcher each needs (PreToolUse: only the subagent tools)."""
+
+_OURS = re.compile(r"""(^|[\s/\\'"])(ctxbudget|-m\s+engine)['"]?\s+hook(\s|$)""")
+
+
+class SettingsError(ValueError):
+    """The settings file cannot be merged (not JSON, not an object, hooks of the wrong shape)."""
+
+
+class Merge(NamedTuple):
+    """The result of merging: the file, its text before (None when new) and after, and whether it changed."""
+
+    path: str
+    before: str | None
+    after: str
+    changed: bool
+
+    def diff(self) -> str:
+        import difflib
+
+        old = [] if self.before is None else self.before.splitlines(keepends=True)
+        label = os.path.basename(self.path)
+        lines = difflib.unified_diff(old, self.after.splitlines(keepends=True),
+                                     f"a/{label}" if self.before is not None else "/dev/null", f"b/{label}")
+        return "".join(lines)
+
+
+def is_ours(command: Any) -> bool:
+    return isinstance(command, str) and bool(_OURS.search(command))
+
+
+def settings_path(scope: str, project: str = ".") -> str:
+    """``.claude/settings.json`` of the project, or the user's ``~/.claude/settings.json``."""
+    if scope == "user":
+        return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
+    return os.path.join(project, ".claude", "settings.json")
+
+
+def merge_settings(path: str, command: str = "ctxbudget hook") -> Merge:
+    """The settings at ``path`` with ctxbudget's hook entries merged in (nothing is written)."""
+    before = _read(path)
+    settings: dict[str, Any] = {} if before is None else _parse(path, before)
+    hooks = settings.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise SettingsError(f"{path}: 'hooks' must be an object")
+    for event, matcher in EVENTS:
+        groups = hooks.setdefault(event, [])
+        if not isinstance(groups, list):
+            raise SettingsError(f"{path}: 'hooks.{event}' must be a list")
+        _merge_event(path, event, groups, matcher, command)
+    after = dumps(settings, indent=2) + "\n"
+    return Merge(path, before, after, before is None or loads(before, max_bytes=MAX_SETTINGS_BYTES) != settings)
+
+
+def write_settings(merge: Merge) -> None:
+    """Write the merged settings atomically (a temporary file in the same folder, then a rename), keeping
+    the file's mode."""
+    from engine.claude_code.files import write_atomically
+
+    folder = os.path.dirname(merge.path) or "."
+    os.makedirs(folder, exist_ok=True)
+    try:
+        mode = os.stat(merge.path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o644
+    write_atomically(merge.path, merge.after, mode, ".settings-")
+
+
+def _merge_event(path: str, event: str, groups: list, matcher: str | None, command: str) -> None:
+    entry = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT_S}
+    for group in groups:
+        if not isinstance(group, dict) or not isinstance(group.get("hooks"), list):
+            raise SettingsError(f"{path}: each entry of 'hooks.{event}' must be an object with a 'hooks' list")
+        for i, hook in enumerate(group["hooks"]):
+            if isinstance(hook, dict) and is_ours(hook.get("command")):
+                group["hooks"][i] = {**hook, **entry}
+                if matcher is not None:
+                    group["matcher"] = matcher
+                return
+    group = {"hooks": [entry]}
+    if matcher is not None:
+        group = {"matcher": matcher, **group}
+    groups.append(group)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(MAX_SETTINGS_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read ({exc})") from None
+
+
+def _parse(path: str, text: str) -> dict:
+    if not text.strip():
+        return {}
+    try:
+        value = loads(text, max_bytes=MAX_SETTINGS_BYTES)
+    except JSONInputError as exc:
+        where = f"{path}:{exc.lineno}:{exc.colno}" if exc.lineno else path
+        raise SettingsError(f"{where}: not valid JSON ({exc.msg}); nothing written") from None
+    if not isinstance(value, dict):
+        raise SettingsError(f"{path}: a settings file is a JSON object; nothing written")
+    return value

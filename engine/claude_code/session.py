@@ -1,0 +1,125 @@
+"""What one Claude Code session has seen, kept as an append-only JSONL file beside the project.
+
+Every hook is a new process, so what one event learns that a later one needs — the prompt a Task tool call
+gave a subagent, the memory already injected, the runs still open — is appended here. Appends are single
+``os.write`` calls on an ``O_APPEND`` descriptor under ``flock``, so subagents starting at once never lose
+an entry; a claim (taking a remembered prompt) happens under the same lock as the read that finds it.
+
+Entries (``kind``): ``task`` (a Task/Agent tool call's prompt), ``claim`` (a subagent took it), ``run`` (an
+injection: the run's allocation and what was loaded), ``instructions`` (a file Claude Code loaded itself),
+``end`` (a run finished; its usage record was written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from engine.jsonio import JSONInputError, dumps, loads
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+MAX_STATE_BYTES = 4 << 20
+"""A session file is read only up to this size (the newest entries win: older ones are dropped)."""
+
+STALE_AFTER_S = 24 * 3600
+"""A session file untouched this long belongs to a session that ended without saying so."""
+
+
+def session_file(folder: str, session_id: str) -> str:
+    """The file of ``session_id`` in ``folder`` (named by a digest: a session id is not a file name)."""
+    digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return os.path.join(folder, "sessions", f"{digest}.jsonl")
+
+
+class Session:
+    """The entries of one session's file; :meth:`locked` for a read-then-append that others must not race."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fd: int | None = None
+
+    @contextmanager
+    def locked(self) -> Iterator["Session"]:
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        _ignore_folder(os.path.dirname(os.path.dirname(self.path)))
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._fd = fd
+            yield self
+        finally:
+            self._fd = None
+            os.close(fd)
+
+    def entries(self) -> list[dict[str, Any]]:
+        """The file's entries, oldest first (unreadable lines skipped)."""
+        fd = self._require()
+        size = os.fstat(fd).st_size
+        start = max(0, size - MAX_STATE_BYTES)
+        data = os.pread(fd, size - start, start)
+        lines = data.split(b"\n")
+        if start:
+            lines = lines[1:]  # the first line was cut
+        found = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                entry = loads(line, max_bytes=MAX_STATE_BYTES)
+            except JSONInputError:
+                continue
+            if type(entry) is dict and isinstance(entry.get("kind"), str):
+                found.append(entry)
+        return found
+
+    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+        entry = {"kind": kind, "t": round(time.time(), 3), **fields}
+        line = (dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
+        os.write(self._require(), line)
+        return entry
+
+    def _require(self) -> int:
+        if self._fd is None:
+            raise RuntimeError("use Session.locked()")
+        return self._fd
+
+
+def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> list[str]:
+    """Session files in ``folder`` untouched for :data:`STALE_AFTER_S` (at most ``limit``, oldest first)."""
+    now = time.time() if now is None else now
+    where = os.path.join(folder, "sessions")
+    try:
+        names = os.listdir(where)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if not name.endswith(".jsonl"):
+            continue
+        path = os.path.join(where, name)
+        try:
+            mtime = os.lstat(path).st_mtime
+        except OSError:
+            continue
+        if now - mtime > STALE_AFTER_S:
+            found.append((mtime, path))
+    return [p for _, p in sorted(found)[:limit]]
+
+
+def _ignore_folder(folder: str) -> None:
+    """Keep the adapter's folder out of version control (a ``.gitignore`` of ``*`` inside it)."""
+    marker = os.path.join(folder, ".gitignore")
+    if not os.path.exists(marker):
+        try:
+            with open(marker, "x", encoding="utf-8") as out:
+                out.write("# ctxbudget's session files and spilled packs: local, not for version control\n*\n")
+        except OSError:
+            pass

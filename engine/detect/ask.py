@@ -1,0 +1,181 @@
+"""The ask of a task: the clause that asks, apart from the context around it.
+
+A task often carries background before its request ("we've been going back and forth about the lineage from
+Fivetran through dbt into Tableau … but right now all I need is the name of the warehouse") or an aside that
+rules things out ("ignore the bits about Snowflake and dbt — I only want to know …"). The ask is found by
+plain rules, in this order:
+
+1. **a marker**: the last occurrence of a phrase that introduces a request (``can you``, ``I need``, ``all I
+   want``, ``just tell me``, ``before any of that``, …) starts the ask, which runs to the end of the task
+   (or, when a colon follows the marker closely, starts after the colon: "I only want to know: what …";
+   when a wh-question follows the marker, starts at it: "my question is who approved it?");
+2. otherwise, when the task ends with a question of at least :data:`MIN_QUESTION_WORDS` words after other
+   sentences, that last question is the ask;
+3. otherwise the whole task is the ask.
+
+Then every **aside** (``ignore …``, ``leaving aside …``, ``don't worry about …``) is cut out of the ask, up to
+the end of its clause (``.``, ``;``, ``:``, ``!``, ``?``, a dash or a line break). An ask that **refers back**
+to its context ("… and how it gets to all three", "who does what") takes the context with it: the ask is
+then the whole task (less its asides).
+
+The ask is returned as the folded task with everything outside the ask blanked out with spaces, so offsets
+stay those of the task and a pattern anchored at ``^`` matches where the ask starts. The markers and asides
+are in the set matcher beside the signals (:class:`AskRules` gives their patterns), so a task without any
+costs nothing more than that one pass.
+"""
+
+from __future__ import annotations
+
+from re import compile as _python_regex
+from typing import Iterable, NamedTuple, Sequence
+
+import re2
+
+from engine.detect.literals import SEPARATOR, forms_pattern, literal_forms, words_of
+
+MARKERS = (
+    "can you", "could you", "can u", "could u", "would you", "will you", "i need", "i just need", "all i need",
+    "all i want", "all i'm asking", "i only want", "i only need", "i just want", "i'd like", "i would like",
+    "just tell me", "just need", "just want", "before any of that", "none of that matters", "for today",
+    "long story short", "anyway", "anyways", "my question is", "the question is", "the ask is",
+    "what i need is", "what i want is", "tl;dr", "tldr", "bottom line", "for this ticket",
+)
+ASIDES = (
+    "ignore", "ignoring", "leave aside", "leaving aside", "set aside", "setting aside", "putting aside",
+    "never mind", "nevermind", "not asking about", "don't worry about", "do not worry about", "forget about",
+    "no need to look at", "no need to touch", "no need to dig into", "no need to check",
+)
+_BOUNDARY = r"[.!?:;]\s|\n|\x{2014}"
+MAX_LEAD = 40  # a colon this close after a marker introduces the ask itself ("I only want to know: …")
+REFERENCES = (
+    "all three", "all four", "all five", "all of them", "each of them", "both of them", "each one", "all these",
+    "all of these", "every one of them", "who does what", "who needs to do what", "what each",
+)
+MIN_QUESTION_WORDS = 4  # "what gives?" after a story refers back to it; it is not an ask of its own
+_CLAUSE_END = r"[.;:!?\n\x{2013}\x{2014}]"
+_SENTENCE_ENDS = ".!?:\n\u2014"
+
+
+class Ask(NamedTuple):
+    """Where the ask is: ``text`` is the folded task blanked outside the ask (same length), ``start`` the
+    index the ask starts at; ``narrowed`` is False when the ask is the whole task."""
+
+    text: str
+    start: int
+    narrowed: bool
+
+
+def _alternation(literals: Iterable[str]) -> str:
+    return "|".join(forms_pattern(*literal_forms(lit, False)) for lit in literals)
+
+
+class AskRules:
+    """The compiled ask rules of a policy (the defaults, or its ``detection.ask`` lists)."""
+
+    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "_last_marker", "_aside", "_reference")
+
+    def __init__(self, markers: Sequence[str] = MARKERS, asides: Sequence[str] = ASIDES,
+                 references: Sequence[str] = REFERENCES):
+        self.markers = tuple(m for m in markers if words_of(m))
+        self.asides = tuple(a for a in asides if words_of(a))
+        self.references = tuple(r for r in references if words_of(r))
+        # One entry per list in the set matcher: "some marker occurs", "some aside occurs".
+        lists = [(kind, lits) for kind, lits in (("marker", self.markers), ("aside", self.asides),
+                                                 ("reference", self.references)) if lits]
+        # A sentence boundary: only a task with one can end with a question after other sentences.
+        self.patterns = tuple(_alternation(lits) for _, lits in lists) + (_BOUNDARY,)
+        self.kinds = tuple(kind for kind, _ in lists) + ("boundary",)  # what each pattern says when it fires
+        from engine.detect.matcher import options
+
+        # Markers are found left to right (a DFA search, no captures); the last one counts.
+        self._last_marker = (re2.compile(_alternation(self.markers).encode("utf-8"), options())
+                             if self.markers else None)
+        self._reference = (re2.compile(_alternation(self.references).encode("utf-8"), options())
+                           if self.references else None)
+        self._aside = (re2.compile(("(?:" + _alternation(self.asides) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*")
+                                   .encode("utf-8"), options()) if self.asides else None)
+
+    def find(self, folded: str, data: bytes, marker: bool, aside: bool, reference: bool = False,
+             boundary: bool = True) -> Ask:
+        """The ask of a task (``folded``, its UTF-8 ``data``); ``marker``, ``aside``, ``reference`` and
+        ``boundary`` say whether the set matcher found a marker, an aside, a reference back or a sentence
+        boundary in it."""
+        start = 0
+        if marker and self._last_marker is not None:
+            found = None
+            for found in self._last_marker.finditer(data):
+                pass
+            if found is not None:
+                start = _characters(found.start(), folded, data)
+                colon = folded.find(": ", start, start + MAX_LEAD)  # "before any of that: what's …"
+                wh = _WH_QUESTION.match(folded, _characters(found.end(), folded, data))
+                if colon >= 0:
+                    start = colon + 2
+                elif wh is not None:  # "my question is who approved it?"
+                    start = wh.start(1)
+        if not start and boundary and folded.rstrip().endswith("?"):
+            start = _last_question(folded)
+        if start and not _has_word(folded, 0, start):
+            start = 0  # only greetings and punctuation before the marker: the whole task asks
+        if start and reference and self._reference is not None and any(
+                _characters(m.start(), folded, data) >= start for m in self._reference.finditer(data)):
+            start = 0  # the ask refers back to its context
+        spans = []
+        if aside and self._aside is not None:
+            for match in self._aside.finditer(data):
+                a, b = _characters(match.start(), folded, data), _characters(match.end(), folded, data)
+                if b > start:
+                    spans.append((max(a, start), b))
+        if not start and not spans:
+            return Ask(folded, 0, False)
+        pieces, at = [" " * start], start
+        for a, b in spans:
+            if a >= at:
+                pieces += (folded[at:a], " " * (b - a))
+                at = b
+        pieces.append(folded[at:])
+        return Ask("".join(pieces), start, True)
+
+
+def _characters(offset: int, text: str, data: bytes) -> int:
+    """A byte offset of ``data`` (``text`` as UTF-8) as a character offset of ``text``."""
+    if len(data) == len(text):
+        return offset
+    return len(data[:offset].decode("utf-8", "surrogatepass"))
+
+
+def _has_word(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` says more than a greeting ("hey", "hi team,", "ok so")."""
+    for word in _WORD.finditer(text, start, end):  # usually the first word decides
+        if word.group() not in _GREETINGS:
+            return True
+    return False
+
+
+_WORD = _python_regex(r"\w+")
+_WH_QUESTION = _python_regex(r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b")
+
+
+_GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "so", "team", "all", "folks", "quick", "q", "question",
+                        "please", "pls", "thanks", "morning", "yo", "um", "hmm", "also", "and", "but"})
+
+
+def _last_question(text: str) -> int:
+    """Where the final question starts when it follows other sentences and has enough words, else 0."""
+    end = len(text.rstrip().rstrip("?"))
+    i = end
+    while True:
+        i = max(text.rfind(ch, 0, i) for ch in _SENTENCE_ENDS)
+        if i <= 0:
+            return 0
+        if text[i] in "\n\u2014" or text[i + 1:i + 2].isspace():
+            break
+    start = i + 1
+    if len(text[start:end].split()) < MIN_QUESTION_WORDS:
+        return 0
+    while start < end and text[start].isspace():
+        start += 1
+    return start
+
+
+__all__ = ["ASIDES", "Ask", "AskRules", "MARKERS", "REFERENCES", "SEPARATOR"]

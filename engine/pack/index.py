@@ -1,0 +1,617 @@
+"""The memory index: an SQLite database (FTS5, BM25) of every markdown file under a memory root.
+
+One row per file (path relative to the root, size, mtime, content hash, token count, sidecar metadata, and a
+status: ``ok`` or why it cannot load), one row per section (a file above ``split_above`` tokens is split at
+its headings; a smaller one is one section), and the sections' text in an FTS5 table for ranking. A refresh
+stats every file and re-reads only those whose size or mtime changed (or whose sidecar did); token counts are
+cached with the file, so a counter runs once per change.
+
+Where it lives: ``$CTXBUDGET_CACHE_DIR/memory/`` (default ``~/.cache/ctxbudget/memory/``), one database per
+memory root, named by a hash of the root's real path — never beside the root, which may be a read-only
+checkout or shared by a team. The cache trust rules apply: a folder or database not owned by the user, a
+symlink, or one writable by group or others is not used, and the index is built in memory instead (as it is
+with ``CTXBUDGET_NO_CACHE=1``). WAL mode and a busy timeout make concurrent readers safe beside one writer;
+a refresh that cannot get the write lock uses the index as it stands. A database that is not one (or is
+corrupt) is deleted and rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import stat
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
+
+from engine.pack.tokens import Counter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datetime import datetime
+
+try:  # CPython's own SHA-256: importing hashlib first initialises OpenSSL, milliseconds of a hook's start
+    from _sha256 import sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other versions and interpreters
+    try:
+        from _sha2 import sha256  # Python ≥ 3.12
+    except ImportError:
+        from hashlib import sha256
+
+
+
+def _log(level: str, message: str, *args: Any) -> None:
+    """Log to the ``engine.pack`` logger (imported only when there is something to say)."""
+    import logging
+
+    logger = logging.getLogger("engine.pack")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())  # a library: the application decides where this goes
+    getattr(logger, level)(message, *args)
+
+FORMAT = 5  # bump when the tables change
+SIDECAR_LIMIT = 64 * 1024
+MARKDOWN = (".md", ".markdown")
+MARKDOWN_ENDINGS = (".md", ".markdown")  # as written; other cases (FOO.MD) take the slower path
+SIDECAR = ".metadata.json"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, size INTEGER, mtime_ns INTEGER, sidecar TEXT,
+    sidecar_bad INTEGER, hash TEXT, tokens INTEGER, sections INTEGER, use_count INTEGER, last_used REAL,
+    confidence REAL, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sections (
+    id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, ord INTEGER NOT NULL, heading TEXT, tokens INTEGER,
+    hash TEXT);
+CREATE INDEX IF NOT EXISTS sections_file ON sections (file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (path UNINDEXED, heading, body, tokenize = 'porter unicode61');
+"""
+
+
+class IndexStats(NamedTuple):
+    """What a refresh did."""
+
+    files: int  # markdown files under the root
+    changed: int  # (re)read
+    removed: int
+    bytes_read: int
+    skipped: dict  # path -> reason, for files found but not indexable (a symlink leaving the root, …)
+    corrupt_sidecars: tuple[str, ...]
+    rebuilt: bool
+    location: str
+    seconds: float
+
+
+# -- where the index lives -------------------------------------------------------------------------------
+
+def _cache_base() -> str | None:
+    if os.environ.get("CTXBUDGET_NO_CACHE"):
+        return None
+    chosen = os.environ.get("CTXBUDGET_CACHE_DIR")
+    if chosen:
+        return chosen
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "ctxbudget")
+
+
+def trusted(path: str) -> bool:
+    """Whether ``path`` may be used as a cache: the user's own, not a symlink, not group/other-writable."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if stat.S_ISLNK(info.st_mode) or info.st_mode & 0o022:
+        return False
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+
+
+def index_location(root: str) -> str:
+    """The database file for the memory root ``root`` (a real path), or ``:memory:`` when no trusted cache
+    folder can be had."""
+    base = _cache_base()
+    if base is None:
+        return ":memory:"
+    folder = os.path.join(base, "memory")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return ":memory:"
+    if not trusted(folder):
+        _log("warning", "%s is not a trusted cache folder (owner or permissions): indexing in memory", folder)
+        return ":memory:"
+    key = sha256(root.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+    path = os.path.join(folder, f"{key}.sqlite")
+    if os.path.lexists(path) and not trusted(path):
+        _log("warning", "%s is not a trusted cache file (owner, permissions or a symlink): indexing in memory", path)
+        return ":memory:"
+    return path
+
+
+# -- reading files -----------------------------------------------------------------------------------
+
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$")
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
+_TITLE = re.compile(r"^#[ \t]+(.+)$", re.M)
+
+
+def split_sections(text: str) -> list[tuple[str, str]]:
+    """``text`` split before each Markdown heading outside code fences: (heading, text) pairs, the text
+    including its heading line; a preamble before the first heading has the heading ``""``."""
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    fence = None
+    for line in text.splitlines(keepends=True):
+        opened = _FENCE.match(line)
+        if opened:
+            fence = None if fence == opened.group(1) else (fence or opened.group(1))
+        elif fence is None:
+            heading = _HEADING.match(line.rstrip("\r\n"))
+            if heading:
+                sections.append((heading.group(1).strip(), []))
+        sections[-1][1].append(line)
+    return [(h, "".join(lines)) for h, lines in sections if "".join(lines).strip()]
+
+
+def _merge_small(parts: list[tuple[str, str]], counts: list[int], least: int) -> tuple[list, list[int]]:
+    """Sections smaller than ``least`` tokens joined to the next (a run of short sections loads as one, under
+    the first one's heading); a short last section joins the one before."""
+    merged: list[list] = []
+    for (heading, body), count in zip(parts, counts):
+        if merged and merged[-1][2] < least:
+            merged[-1][1] += body
+            merged[-1][2] += count
+        else:
+            merged.append([heading, body, count])
+    if len(merged) > 1 and merged[-1][2] < least:
+        last = merged.pop()
+        merged[-1][1] += last[1]
+        merged[-1][2] += last[2]
+    return [(h, b) for h, b, _ in merged], [c for _, _, c in merged]
+
+
+def read_sidecar(path: str) -> tuple[dict | None, bool]:
+    """(use_count, last_used, confidence) from a sidecar, and whether it was corrupt. A missing one is
+    (None, False)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(SIDECAR_LIMIT + 1)
+    except FileNotFoundError:
+        return None, False
+    except OSError:
+        return None, True
+    try:
+        if len(raw) > SIDECAR_LIMIT:
+            raise ValueError("too large")
+        import json
+
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        use_count = data.get("use_count", 0)
+        if type(use_count) is not int or use_count < 0:
+            raise ValueError("use_count")
+        confidence = data.get("confidence")
+        if confidence is not None and (type(confidence) not in (int, float) or not 0 <= confidence <= 1):
+            raise ValueError("confidence")
+        last_used = data.get("last_used")
+        if isinstance(last_used, str):
+            from datetime import datetime, timezone
+
+            moment = datetime.fromisoformat(last_used.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+            last_used = moment.timestamp()
+        elif last_used is not None and type(last_used) not in (int, float):
+            raise ValueError("last_used")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None, True
+    return {"use_count": use_count, "last_used": last_used,
+            "confidence": None if confidence is None else float(confidence)}, False
+
+
+def sidecar_of(path: str) -> str:
+    """``foo.md`` → ``foo.metadata.json`` (the seed's ``Path.with_suffix``)."""
+    return os.path.splitext(path)[0] + SIDECAR
+
+
+# -- the index ---------------------------------------------------------------------------------------
+
+class MemoryIndex:
+    """The index of one memory root. Not thread-safe (one per thread); safe across processes."""
+
+    def __init__(self, root: str, counter: Counter, counter_name: str, split_above: int, max_file_bytes: int,
+                 location: str | None = None):
+        self.root = os.path.realpath(root)
+        self.counter = counter
+        self.settings = f"{FORMAT}:{counter_name}:{split_above}:{max_file_bytes}"
+        self.split_above = split_above
+        self.max_file_bytes = max_file_bytes
+        self.location = location or index_location(self.root)
+        self.rebuilt = False
+        self._rows: dict[str, list[tuple]] = {}  # candidate rows by path prefix, until the index changes
+        self._whole = False  # the whole root has been indexed once
+        self.db = self._open()
+
+    # opening, and rebuilding when the file is not a (healthy) database
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.location, timeout=2.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 2000")
+        if self.location != ":memory:":
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            db = self._connect()
+            found = db.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone()
+            if found is None:
+                db.executescript(_SCHEMA)
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (self.settings,))
+                return db
+            row = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+            if row is None or row[0] != self.settings:
+                db.close()
+                return self._rebuild("it was built with other settings")
+            db.execute("SELECT count(*) FROM files").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):  # another process holds it past the busy timeout
+                _log("warning", "memory index %s is busy (%s): indexing in memory", self.location, exc)
+                self.location = ":memory:"
+                return self._rebuild(str(exc))
+            return self._rebuild(str(exc))
+        except sqlite3.DatabaseError as exc:
+            return self._rebuild(str(exc))
+
+    def reset(self, why: str) -> None:
+        """Delete and rebuild the database (it turned out corrupt while in use)."""
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass
+        self._rows.clear()
+        self.db = self._rebuild(why)
+
+    def _rebuild(self, why: str) -> sqlite3.Connection:
+        if self.location != ":memory:":
+            _log("warning", "memory index %s rebuilt: %s", self.location, why)
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(self.location + suffix)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    self.location = ":memory:"
+        self.rebuilt = True
+        db = self._connect()
+        db.executescript(_SCHEMA)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (self.settings,))
+        return db
+
+    def close(self) -> None:
+        self.db.close()
+
+    # the walk
+
+    def folders(self, prefixes: Iterable[str] | None) -> list[str]:
+        """The folders (relative, ``""`` for the root) to walk to see every path starting with a prefix."""
+        if prefixes is None:
+            return [""]
+        out = []
+        for prefix in prefixes:
+            folder = prefix if prefix.endswith("/") else prefix[:prefix.rfind("/") + 1]
+            if prefix and not prefix.endswith("/") and os.path.isdir(os.path.join(self.root, prefix)):
+                folder = prefix + "/"
+            out.append(folder)
+        return [f.rstrip("/") for f in _disjoint(out)]
+
+    def scan(self, folders: list[str] | None = None) -> tuple[dict[str, tuple[int, int, str]], dict[str, str]]:
+        """Every markdown file under the root (or under ``folders`` of it): path → (size, mtime_ns, sidecar
+        signature); and the files found but not indexable, path → reason. Symlinked folders are not entered;
+        a symlinked file is followed only when it stays inside the root."""
+        found: dict[str, tuple[int, int, str]] = {}
+        skipped: dict[str, str] = {}
+        stack = list(folders) if folders is not None else [""]
+        top = set(stack)
+        while stack:
+            rel = stack.pop()
+            folder = os.path.join(self.root, rel) if rel else self.root
+            if rel and os.path.islink(folder) and rel in top:
+                continue  # a source folder that is a symlink: not followed
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue  # a source folder that does not exist (an agent without recent/)
+            except OSError as exc:
+                skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
+                continue
+            prefix = rel + "/" if rel else ""
+            sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
+            files = []
+            for entry in entries:
+                name = entry.name
+                if name[0] == ".":
+                    continue
+                try:
+                    if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(prefix + name)
+                        else:
+                            files.append((name, entry.stat(follow_symlinks=False)))
+                    elif name.endswith(SIDECAR):
+                        sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
+                    elif entry.is_dir(follow_symlinks=False):
+                        stack.append(prefix + name)
+                    elif entry.is_symlink():
+                        if name.lower().endswith(MARKDOWN):
+                            target = os.path.realpath(entry.path)
+                            if not target.startswith(self.root + os.sep):
+                                skipped[prefix + name] = "symlink leaving the memory root (not followed)"
+                            elif os.path.isfile(target):
+                                files.append((name, os.stat(target)))
+                    elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
+                        files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
+                except OSError as exc:
+                    skipped[prefix + name] = f"unreadable ({exc.strerror})"
+            for name, info in files:
+                if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
+                    side = sidecars.get(name.rpartition(".")[0])
+                    found[prefix + name] = (info.st_size, info.st_mtime_ns,
+                                            f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
+        return found, skipped
+
+    def refresh(self, progress: Callable[[int, int], None] | None = None,
+                prefixes: Iterable[str] | None = None) -> IndexStats:
+        """Bring the index up to date with the files (see the module's documentation); with ``prefixes``,
+        only the files whose paths start with one of them (what one pack can load) — once the whole root has
+        been indexed: BM25's statistics are the whole store's, so the first refresh reads everything."""
+        started = time.perf_counter()
+        if prefixes is not None and not self._complete():
+            prefixes = None
+        folders = self.folders(prefixes)
+        found, skipped = self.scan(folders)
+        known = {}
+        for folder in folders:
+            low = folder + "/" if folder else ""
+            known.update((path, (fid, size, mtime, sidecar)) for fid, path, size, mtime, sidecar in self.db.execute(
+                "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ?",
+                (low, low + "\U0010ffff")))
+        changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
+        removed = [p for p in known if p not in found]
+        corrupt: list[str] = []
+        read = 0
+        if changed or removed:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
+                _log("info", "memory index busy (%s): using it as it stands", exc)
+                changed, removed = [], []
+            else:
+                try:
+                    for path in removed:
+                        self._delete(known[path][0])
+                    total = sum(found[p][0] for p in changed)
+                    for path in changed:
+                        old = known.get(path)
+                        if old is not None and old[1:3] == found[path][:2]:
+                            self._update_sidecar(old[0], path, found[path][2], corrupt)
+                        else:
+                            if old is not None:
+                                self._delete(old[0])
+                            read += self._add(path, found[path], corrupt)
+                        if progress is not None:
+                            progress(min(read, total), total)
+                    if prefixes is None:
+                        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+                    self.db.execute("COMMIT")
+                    self._rows.clear()
+                    self._whole = self._whole or prefixes is None
+                except BaseException:
+                    self.db.execute("ROLLBACK")
+                    raise
+        else:
+            # unchanged files may still carry corrupt sidecars: report them on every pack
+            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
+        if prefixes is None and not self._whole:
+            try:  # nothing changed, but the whole root has now been seen
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+                self._whole = True
+            except sqlite3.OperationalError:
+                pass
+        if changed or removed:
+            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
+        for path in corrupt:
+            _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
+        return IndexStats(len(found), len(changed), len(removed), read, skipped, tuple(corrupt), self.rebuilt,
+                          self.location, time.perf_counter() - started)
+
+    def _complete(self) -> bool:
+        """Whether the whole root has been indexed once."""
+        if not self._whole:
+            self._whole = self.db.execute("SELECT 1 FROM meta WHERE key = 'complete'").fetchone() is not None
+        return self._whole
+
+    def _delete(self, file_id: int) -> None:
+        self.db.execute("DELETE FROM fts WHERE rowid IN (SELECT id FROM sections WHERE file_id = ?)", (file_id,))
+        self.db.execute("DELETE FROM sections WHERE file_id = ?", (file_id,))
+        self.db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+
+    def _sidecar(self, path: str, signature: str, corrupt: list[str]) -> tuple[int, dict]:
+        if not signature:
+            return 0, {}
+        meta, bad = read_sidecar(os.path.join(self.root, sidecar_of(path)))
+        if bad:
+            corrupt.append(path)
+            return 1, {}
+        return 0, meta or {}
+
+    def _update_sidecar(self, file_id: int, path: str, signature: str, corrupt: list[str]) -> None:
+        bad, meta = self._sidecar(path, signature, corrupt)
+        self.db.execute("UPDATE files SET sidecar = ?, sidecar_bad = ?, use_count = ?, last_used = ?, confidence = ? "
+                        "WHERE id = ?", (signature, bad, meta.get("use_count", 0), meta.get("last_used"),
+                         meta.get("confidence"), file_id))
+
+    def _add(self, path: str, signature: tuple[int, int, str], corrupt: list[str]) -> int:
+        size, mtime_ns, sidecar = signature
+        status, text, raw_len, digest = "ok", "", 0, None
+        try:
+            with open(os.path.join(self.root, path), "rb") as handle:
+                raw = handle.read(self.max_file_bytes + 1)
+            raw_len = len(raw)
+            if len(raw) > self.max_file_bytes:
+                status = f"too large (over {self.max_file_bytes:,} bytes)"
+            elif b"\0" in raw[:8192]:
+                status = "binary"
+            else:
+                text = raw.decode("utf-8-sig")
+                digest = sha256(raw).hexdigest()
+        except UnicodeDecodeError:
+            status = "not UTF-8 text"
+        except OSError as exc:
+            status = f"unreadable ({exc.strerror})"
+        if status == "ok" and not text.strip():
+            status = "empty"
+        bad, meta = self._sidecar(path, sidecar, corrupt)
+        parts: list = []
+        tokens = 0
+        if status == "ok":
+            # a file that may be above split_above (about 3 bytes a token at the least) is split first, and
+            # its sections counted: a file's count is the sum of its sections'
+            if len(raw) > self.split_above * 3:
+                parts = split_sections(text)
+            if len(parts) > 1:
+                counts = [self.counter(body) for _, body in parts]
+                tokens = sum(counts)
+                if tokens <= self.split_above:  # small enough after all: one section, counted once
+                    parts, counts = [("", text)], [tokens]
+                else:
+                    parts, counts = _merge_small(parts, counts, self.split_above // 8)
+            else:
+                parts, tokens = [("", text)], self.counter(text)
+                counts = [tokens]
+        cursor = self.db.execute(
+            "INSERT INTO files (path, size, mtime_ns, sidecar, sidecar_bad, hash, tokens, sections, use_count, "
+            "last_used, confidence, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (path, size, mtime_ns, sidecar, bad, digest, tokens, len(parts), meta.get("use_count", 0),
+             meta.get("last_used"), meta.get("confidence"), status))
+        if status != "ok":
+            return raw_len
+        file_id = cursor.lastrowid
+        # What ranks a section besides its text: the file's name, the document's title and the section's heading
+        # (a "## Pitfalls" section of incremental-models.md is about incremental models).
+        name = re.sub(r"[-_.]+", " ", os.path.splitext(os.path.basename(path))[0])
+        title = _TITLE.search(text[:4096])
+        label = f"{name} {title.group(1).strip() if title else ''}"
+        for order, (heading, body) in enumerate(parts):
+            count = counts[order]
+            section_hash = digest if len(parts) == 1 else sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+            sid = self.db.execute("INSERT INTO sections (file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?)",
+                                  (file_id, order, heading, count, section_hash)).lastrowid
+            self.db.execute("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
+                            (sid, path, f"{label} {heading}", body))
+        return raw_len
+
+    # queries
+
+    def candidates(self, prefixes: Iterable[str]) -> list[tuple]:
+        """The sections of the loadable files whose paths start with one of ``prefixes``, as tuples
+        (id, path, ord, heading, tokens, file_tokens, hash, last_used, use_count, confidence): ``last_used``
+        in seconds since the epoch, from the sidecar, else the file's mtime; ``confidence`` 0.5 without a
+        sidecar. Kept in memory until a refresh changes the index."""
+        query = ("SELECT s.id, f.path, s.ord, s.heading, s.tokens, f.tokens, s.hash, "
+                 "coalesce(f.last_used, f.mtime_ns / 1e9), coalesce(f.use_count, 0), coalesce(f.confidence, 0.5) "
+                 "FROM files f JOIN sections s ON s.file_id = f.id "
+                 "WHERE f.status = 'ok' AND f.path >= ? AND f.path < ?")
+        out: list[tuple] = []
+        for prefix in _disjoint(prefixes):
+            rows = self._rows.get(prefix)
+            if rows is None:
+                rows = self._rows[prefix] = self.db.execute(query, (prefix, prefix + "\U0010ffff")).fetchall()
+            out += rows
+        return out
+
+    def unloadable(self, prefixes: Iterable[str]) -> list[tuple[str, str]]:
+        """(path, reason) of indexed files under ``prefixes`` that cannot load (binary, not UTF-8, …)."""
+        out = []
+        for prefix in _disjoint(prefixes):
+            out += self.db.execute("SELECT path, status FROM files WHERE status != 'ok' AND path >= ? AND path < ?",
+                                   (prefix, prefix + "\U0010ffff")).fetchall()
+        return out
+
+    def lexical(self, terms: list[str]) -> dict[int, float]:
+        """BM25 relevance (higher is better, > 0) of every section matching any of ``terms``. (One query over
+        the whole store: a filter on the path would make FTS5 read each matching row, several times slower.)"""
+        if not terms:
+            return {}
+        query = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        try:
+            rows = self.db.execute("SELECT rowid, bm25(fts, 0.0, 2.0, 1.0) FROM fts WHERE fts MATCH ?",
+                                   (query,)).fetchall()
+        except sqlite3.OperationalError:  # a term FTS5 cannot parse: no lexical evidence
+            return {}
+        return {rowid: -score for rowid, score in rows}
+
+    def texts(self, ids: list[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT rowid, body FROM fts WHERE rowid IN ({marks})", chunk).fetchall())
+        return out
+
+    def count(self) -> tuple[int, int, int]:
+        """(files, sections, tokens) in the index."""
+        files, tokens = self.db.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM files").fetchone()
+        return files, self.db.execute("SELECT count(*) FROM sections").fetchone()[0], tokens
+
+
+def _disjoint(prefixes: Iterable[str]) -> list[str]:
+    """The prefixes, without one that another covers (``a/`` covers ``a/b/``), so no row comes twice."""
+    out: list[str] = []
+    for prefix in sorted(set(prefixes)):
+        if not out or not prefix.startswith(out[-1]):
+            out.append(prefix)
+    return out
+
+
+def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = None) -> list[str]:
+    """Add one to ``use_count`` and set ``last_used`` in the sidecar of each path (created when missing),
+    atomically (a temporary file replaced into place). A corrupt sidecar is left alone. Returns the paths
+    touched."""
+    import json
+    from datetime import datetime, timezone
+
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    stamp = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    touched = []
+    for path in dict.fromkeys(paths):
+        target = os.path.join(root, sidecar_of(path))
+        data: Any = {}
+        if os.path.lexists(target):
+            if os.path.islink(target):
+                continue
+            try:
+                with open(target, "rb") as handle:
+                    data = json.loads(handle.read(SIDECAR_LIMIT + 1).decode("utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not isinstance(data, dict):
+                continue
+        count = data.get("use_count", 0)
+        data["use_count"] = (count if type(count) is int and count >= 0 else 0) + 1
+        data["last_used"] = stamp
+        temporary = f"{target}.{os.getpid()}.tmp"
+        try:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=2)
+                handle.write("\n")
+            os.replace(temporary, target)
+            touched.append(path)
+        except OSError as exc:
+            _log("warning", "cannot update %s: %s", target, exc)
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+    return touched

@@ -1,0 +1,111 @@
+"""What a pack returns: :class:`Pack` (items per scope, the manifest, markdown ready to inject)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, NamedTuple
+
+from engine.model import Allocation
+
+
+class PackItem(NamedTuple):
+    """One loaded piece of memory: a whole file (``section`` None) or one section of a split file."""
+
+    path: str  # relative to the memory root, with forward slashes
+    section: str | None
+    scope: str
+    tokens: int  # tokens loaded
+    file_tokens: int  # tokens of the whole file
+    score: float
+    why: str
+    text: str
+    pinned: bool = False
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "section": self.section, "scope": self.scope, "tokens": self.tokens,
+                "file_tokens": self.file_tokens, "score": self.score, "why": self.why}
+
+
+class Skipped(NamedTuple):
+    """A candidate that was not loaded, and why."""
+
+    path: str
+    section: str | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "section": self.section, "reason": self.reason}
+
+
+class Pack:
+    """The memory chosen for one agent invocation.
+
+    ``allowances``: the budget's split per scope; ``used``: tokens loaded per scope (spill included);
+    ``spilled``: tokens each scope loaded beyond its allowance from others' leftovers; ``items`` in load
+    order; ``skipped``: candidates not loaded; ``provenance``: where the tier came from (see
+    :attr:`engine.usage.UsageRecord.tier_source`); ``stats``: what the index refresh did; ``log_error``: why
+    its usage record could not be written, when it could not.
+    """
+
+    __slots__ = ("allocation", "root", "allowances", "used", "spilled", "items", "_skipped", "provenance", "stats",
+                 "seconds", "log_error")
+
+    def __init__(self, *, allocation: Allocation, root: str, allowances: Mapping[str, int],
+                 used: Mapping[str, int], spilled: Mapping[str, int], items: tuple[PackItem, ...],
+                 skipped: Any, provenance: Mapping[str, Any], stats: Any, seconds: float):
+        self.allocation, self.root, self.allowances, self.used = allocation, root, allowances, used
+        self.spilled, self.items, self._skipped, self.provenance = spilled, items, skipped, provenance
+        self.stats, self.seconds = stats, seconds
+        self.log_error: str | None = None  # why the usage record could not be written, when it could not
+
+    @property
+    def skipped(self) -> tuple[Skipped, ...]:
+        """The candidates not loaded, with why (written on first use)."""
+        if not isinstance(self._skipped, tuple):
+            self._skipped = tuple(Skipped(path, section, reason if isinstance(reason, str) else
+                                          "does not fit ({:,} tokens; {:,} left of {}'s {:,})".format(*reason))
+                                  for path, section, reason in self._skipped)
+        return self._skipped
+
+    @property
+    def agent(self) -> str:
+        return self.allocation.agent
+
+    @property
+    def budget(self) -> int:
+        return self.allocation.budget
+
+    @property
+    def tokens(self) -> int:
+        """Tokens loaded in all."""
+        return sum(item.tokens for item in self.items)
+
+    def __repr__(self) -> str:
+        return f"Pack(agent={self.agent!r}, budget={self.budget}, tokens={self.tokens}, items={len(self.items)})"
+
+    def manifest(self) -> dict:
+        """The JSON manifest (docs/memory.md)."""
+        a = self.allocation
+        return {
+            "agent": a.agent, "profile": a.profile, "tier": a.tier, "budget": a.budget, "tokens": self.tokens,
+            "root": self.root,
+            "scopes": {s: {"allowance": self.allowances[s], "used": self.used.get(s, 0),
+                           "spilled": self.spilled.get(s, 0)} for s in self.allowances},
+            "provenance": {k: v for k, v in self.provenance.items() if k != "task"},
+            "loaded": [item.to_dict() for item in self.items],
+            "skipped": [s.to_dict() for s in self.skipped],
+            "warnings": [f"{p}: corrupt sidecar ignored" for p in self.stats.corrupt_sidecars],
+        }
+
+    def markdown(self) -> str:
+        """The loaded memory, ready to inject: each item under a heading with its path (and section)."""
+        a = self.allocation
+        out = [f"# Memory for {a.agent} ({self.tokens:,} of {a.budget:,} tokens, tier {a.tier})\n"]
+        for item in self.items:
+            where = item.path + (f" § {item.section}" if item.section else "")
+            out.append(f"\n## {where}\n<!-- scope {item.scope}, {item.tokens:,} tokens -->\n\n")
+            out.append(item.text.rstrip("\n") + "\n")
+        return "".join(out)
+
+    def paths(self) -> list[str]:
+        """The loaded files' paths (relative to the root), once each, in load order."""
+        return list(dict.fromkeys(item.path for item in self.items))

@@ -1,0 +1,265 @@
+"""`ctxbudget hook`: Claude Code events in, memory out, usage records written — and never a broken session.
+
+Every event is a fixture in tests/data/claude-code/events/ (fields as the Claude Agent SDK types them; the
+fixtures and every output here are type-checked against the SDK's `sdk.d.ts` in test_sdk_types), fed to the
+command in a subprocess as Claude Code runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.claude_code.settings import CONTEXT_CAP
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "tests" / "data" / "claude-code" / "events"
+SESSION = ["session-start", "instructions-loaded", "user-prompt-submit", "pre-tool-use-task", "subagent-start",
+           "subagent-stop", "stop", "session-end"]
+OUTPUTS: list[dict] = []  # every hook output of this module, for the SDK type check
+
+
+def event(name: str, project: Path, **changes) -> dict:
+    data = json.loads((EVENTS / f"{name}.json").read_text().replace("__CWD__", str(project)))
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project with the sample memory store in .claude/memory and a CLAUDE.md."""
+    from engine.resources import sample_memory_dir
+
+    root = tmp_path / "shop"
+    shutil.copytree(sample_memory_dir(), root / ".claude" / "memory")
+    (root / "CLAUDE.md").write_text("# Shop\n\nUse dbt build, never dbt run, before pushing. " * 20)
+    return root
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict:
+    values = {**os.environ, "CTXBUDGET_LOG": str(tmp_path / "usage.jsonl"),
+              "CTXBUDGET_HOOK_LOG": str(tmp_path / "hook.log"), "NO_COLOR": "1"}
+    values.pop("CTXBUDGET_POLICY", None)
+    return values
+
+
+def hook(payload: dict | bytes, project: Path, env: dict) -> subprocess.CompletedProcess:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    done = subprocess.run([sys.executable, "-m", "engine", "hook"], input=data, cwd=project, env=env,
+                          capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    if done.stdout.strip():
+        OUTPUTS.append(json.loads(done.stdout))
+    return done
+
+
+def context_of(done: subprocess.CompletedProcess, name: str) -> str:
+    output = json.loads(done.stdout)
+    assert set(output) == {"hookSpecificOutput"}
+    assert output["hookSpecificOutput"]["hookEventName"] == name
+    text = output["hookSpecificOutput"]["additionalContext"]
+    assert 0 < len(text) <= CONTEXT_CAP
+    return text
+
+
+def records(env: dict) -> list[dict]:
+    path = Path(env["CTXBUDGET_LOG"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def hook_log(env: dict) -> list[str]:
+    path = Path(env["CTXBUDGET_HOOK_LOG"])
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_a_scripted_session_injects_and_records(project: Path, env: dict, run_cli, monkeypatch) -> None:
+    outputs = {name: hook(event(name, project), project, env) for name in SESSION}
+    for name in ("pre-tool-use-task", "instructions-loaded", "subagent-stop", "stop", "session-end"):
+        assert outputs[name].stdout == b"", name
+
+    start = context_of(outputs["session-start"], "SessionStart")
+    assert "roles/data-architect-role" in start
+    assert "patterns/" in start and "specialists/" not in start  # the global scope only
+
+    prompt = context_of(outputs["user-prompt-submit"], "UserPromptSubmit")
+    for line in start.splitlines():  # what the session start gave is not given again
+        if line.startswith("### "):
+            assert line not in prompt
+
+    subagent = context_of(outputs["subagent-start"], "SubagentStart")
+    assert "specialists/dbt-expert" in subagent
+    assert "specialists/dbt-expert/patterns/incremental-models.md" in subagent  # the task is about incrementals
+
+    found = {r["run_id"]: r for r in records(env)}
+    session_id = event("session-start", project)["session_id"]
+    task = event("pre-tool-use-task", project)["tool_input"]["prompt"]
+    prompt_id = event("user-prompt-submit", project)["prompt_id"]
+    assert set(found) == {f"{session_id}:session", f"{session_id}:prompt:{prompt_id}", "a7c1e9f3"}
+    sub = found["a7c1e9f3"]
+    assert sub["agent"] == "specialists/dbt-expert" and sub["session_id"] == session_id
+    assert sub["tier_source"] == "detected" and 0 < sub["confidence"] <= 1
+    assert sub["task_hash"] == "sha256:" + hashlib.sha256(task.encode()).hexdigest()[:16]
+    assert "task" not in sub or sub["task"] is None  # only with log_task: true
+    assert sub["tokens_loaded"] == sum(sub["scopes"].values()) and 0 < sub["tokens_loaded"] <= sub["budget"]
+    assert sub["items"] > 0 and sub["success"] is True and sub["duration_s"] >= 0
+    session = found[f"{session_id}:session"]
+    assert session["tier_source"] in ("default", "given") and session["scopes"]["instructions"] > 0
+    assert set(session["scopes"]) == {"global", "instructions"}
+    turn = found[f"{session_id}:prompt:{prompt_id}"]
+    assert turn["tier_source"] == "detected" and "instructions" not in turn["scopes"]
+    assert hook_log(env) == []
+
+    monkeypatch.setenv("CTXBUDGET_LOG", env["CTXBUDGET_LOG"])
+    code, out, err = run_cli("analyze", "--json")
+    assert code == 0, err
+    assert json.loads(out)["runs"] == 3
+
+
+def test_subagents_started_together_take_different_prompts(project: Path, env: dict) -> None:
+    prompts = {"toolu_1": "List the dbt models tagged finance.",
+               "toolu_2": "Refactor the orders incremental model to merge on order_id and add a snapshot."}
+    for tool_use_id, prompt in prompts.items():
+        hook(event("pre-tool-use-task", project, tool_use_id=tool_use_id,
+                   tool_input={"description": "x", "prompt": prompt, "subagent_type": "dbt-expert"}), project, env)
+    starts = [subprocess.Popen([sys.executable, "-m", "engine", "hook"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=project, env=env)
+              for _ in range(2)]
+    for n, process in enumerate(starts):
+        payload = event("subagent-start", project, agent_id=f"agent-{n}")
+        process.communicate(json.dumps(payload).encode(), timeout=120)
+        assert process.returncode == 0
+    for n in range(2):
+        hook(event("subagent-stop", project, agent_id=f"agent-{n}"), project, env)
+    hashes = {r["task_hash"] for r in records(env)}
+    assert hashes == {"sha256:" + hashlib.sha256(p.encode()).hexdigest()[:16] for p in prompts.values()}
+
+
+@pytest.mark.parametrize("tier", ["simple", "medium", "complex", "multi-system"])
+def test_injections_stay_under_the_cap_at_every_tier(project: Path, env: dict, tmp_path: Path, tier: str) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"version: 1\nextends: default\ndefault_tier: {tier}\n"
+                      "claude_code:\n  main_agent: data-architect\n")
+    env = {**env, "CTXBUDGET_POLICY": str(policy)}
+    text = context_of(hook(event("session-start", project), project, env), "SessionStart")
+    sub = context_of(hook(event("subagent-start", project, agent_type="data-architect", agent_id="arch"),
+                          project, env), "SubagentStart")
+    for injected in (text, sub):
+        if "is longer than a hook may inject" in injected:
+            spilled = Path(injected.split("`")[1])
+            assert spilled.is_file() and spilled.stat().st_size > CONTEXT_CAP
+            assert spilled.is_relative_to(project / ".claude" / "ctxbudget" / "packs")
+
+
+def test_a_large_pack_goes_to_a_file_with_an_index(project: Path, env: dict, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nextends: default\nclaude_code:\n  context_cap: 1500\n")
+    env = {**env, "CTXBUDGET_POLICY": str(policy)}
+    text = context_of(hook(event("subagent-start", project), project, env), "SubagentStart")
+    assert len(text) <= 1500 and "is longer than a hook may inject" in text
+    spilled = Path(text.split("`")[1])
+    whole = spilled.read_text()
+    listed = [line[2:].split(" (")[0] for line in text.splitlines() if line.startswith("- ") and "more in" not in line]
+    assert listed and all(f"### {where} (" in whole for where in listed)
+    assert (project / ".claude" / "ctxbudget" / ".gitignore").read_text().strip().endswith("*")
+
+
+@pytest.mark.parametrize("payload", [
+    b"", b"garbage", b"\xff\xfe\x00", b"[" * 100_000, b'{"hook_event_name": "SessionStart"}', b"[1, 2]",
+    b'{"hook_event_name": "SessionStart", "session_id": "s", "cwd": "/nonexistent/project", "source": "startup"}',
+])
+def test_garbage_on_stdin_fails_open(project: Path, env: dict, payload: bytes) -> None:
+    done = hook(payload, project, env)
+    assert done.stdout == b"" and b"Traceback" not in done.stderr
+    assert len(hook_log(env)) == 1
+
+
+def test_a_broken_policy_fails_open(project: Path, env: dict, tmp_path: Path) -> None:
+    policy = tmp_path / "broken.yaml"
+    policy.write_text("version: 1\nprofiles: [\n")
+    done = hook(event("user-prompt-submit", project), project, {**env, "CTXBUDGET_POLICY": str(policy)})
+    assert done.stdout == b"" and records(env) == []
+    (line,) = hook_log(env)
+    assert "UserPromptSubmit" in line and "yaml-syntax" in line
+
+
+def test_a_missing_memory_root_fails_open(project: Path, env: dict) -> None:
+    shutil.rmtree(project / ".claude" / "memory")
+    done = hook(event("subagent-start", project), project, env)
+    assert done.stdout == b""
+    (line,) = hook_log(env)
+    assert "memory root" in line
+
+
+def test_a_corrupt_index_is_rebuilt_not_fatal(project: Path, env: dict) -> None:
+    hook(event("subagent-start", project), project, env)
+    indexes = list(project.rglob("*.sqlite*")) + list(Path(env.get("CTXBUDGET_CACHE_DIR", "/nonexistent")).rglob("*.sqlite*"))
+    for path in indexes:
+        path.write_bytes(b"not a database" * 100)
+    done = hook(event("subagent-start", project, agent_id="again"), project, env)
+    assert "specialists/dbt-expert" in context_of(done, "SubagentStart")
+
+
+def test_unknown_and_skipped_agents_get_nothing(project: Path, env: dict, tmp_path: Path) -> None:
+    done = hook(event("subagent-start", project, agent_type="general-purpose"), project, env)
+    assert done.stdout == b"" and hook_log(env) == []  # not an error: the policy has no such agent
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nextends: default\nclaude_code:\n  skip_agents: [dbt-expert]\n"
+                      "  unknown_agents: main\n")
+    env = {**env, "CTXBUDGET_POLICY": str(policy)}
+    assert hook(event("subagent-start", project), project, env).stdout == b""
+    text = context_of(hook(event("subagent-start", project, agent_type="Explore", agent_id="e1"), project, env),
+                      "SubagentStart")
+    assert "roles/data-architect-role" in text
+
+
+def test_a_session_started_with_an_agent_uses_it(project: Path, env: dict) -> None:
+    done = hook(event("session-start", project, agent_type="snowflake-expert"), project, env)
+    assert "specialists/snowflake-expert" in context_of(done, "SessionStart")
+
+
+def test_the_hook_times_out_open(project: Path, env: dict, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nextends: default\nclaude_code:\n  timeout_ms: 100\n")
+    slow = tmp_path / "sitecustomize.py"  # makes packing hang, as a stuck file system would
+    slow.write_text("import time, engine.claude_code.packing as p\n"
+                    "p.pack_items = lambda *a, **k: time.sleep(30)\n")
+    env = {**env, "CTXBUDGET_POLICY": str(policy), "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    done = hook(event("user-prompt-submit", project), project, env)
+    assert done.stdout == b""
+    (line,) = hook_log(env)
+    assert "gave up after 100 ms" in line
+
+
+def test_sdk_types(project: Path, env: dict, tmp_path: Path) -> None:
+    """Every fixture is a valid input of its event and every output a valid SyncHookJSONOutput, by the
+    TypeScript compiler against the SDK's published types; deliberately wrong values are rejected."""
+    from sdk_types import install_hint, node_modules, typecheck
+
+    if node_modules() is None:
+        pytest.skip("the Claude Agent SDK's types are not installed (.ci/run installs them): " + install_hint)
+    if not OUTPUTS:  # run alone: make some
+        for name in SESSION:
+            hook(event(name, project), project, env)
+    values: list[tuple[str, object, bool]] = []
+    for path in sorted(EVENTS.glob("*.json")):
+        payload = event(path.stem, project)
+        values.append((payload["hook_event_name"] + "HookInput", payload, False))
+    values += [("SyncHookJSONOutput", output, False) for output in OUTPUTS]
+    start = event("session-start", project)
+    values += [
+        ("SessionStartHookInput", {**start, "source": "reboot"}, True),
+        ("SubagentStartHookInput", {k: v for k, v in event("subagent-start", project).items() if k != "agent_id"},
+         True),
+        ("SyncHookJSONOutput", {"hookSpecificOutput": {"hookEventName": "SubagentStart", "additionalContext": "x",
+                                                       "context": "y"}}, True),
+        ("SyncHookJSONOutput", {"hookSpecificOutput": {"hookEventName": "SubagentStart", "additionalContext": 3}}, True),
+    ]
+    assert typecheck(values, tmp_path) == ""

@@ -1,0 +1,102 @@
+"""`ctxbudget init claude-code`: merges ctxbudget's hooks into a Claude Code settings file, keeping the rest."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.claude_code.install import EVENTS, is_ours, merge_settings
+
+DATA = Path(__file__).parent / "data" / "claude-code" / "settings"
+
+
+def _ours(settings: dict) -> dict[str, list[dict]]:
+    return {event: [h for g in groups for h in g["hooks"] if is_ours(h.get("command"))]
+            for event, groups in settings["hooks"].items()}
+
+
+def test_merge_keeps_every_existing_setting_and_hook(tmp_path: Path, run_cli) -> None:
+    path = tmp_path / ".claude" / "settings.json"
+    path.parent.mkdir()
+    shutil.copy(DATA / "existing.json", path)
+    before = json.loads(path.read_text())
+    code, out, err = run_cli("init", "claude-code", "--settings", str(path))
+    assert code == 0, err
+    after = json.loads(path.read_text())
+    for key in ("$schema", "model", "permissions", "env", "statusLine"):
+        assert after[key] == before[key]
+    for event, groups in before["hooks"].items():  # every existing group survives, unchanged, in order
+        assert after["hooks"][event][:len(groups)] == groups
+    ours = _ours(after)
+    assert {event for event, _ in EVENTS} <= set(ours)
+    assert all(len(hooks) == 1 and hooks[0]["command"] == "ctxbudget hook" for e, hooks in ours.items()
+               if e in dict(EVENTS))
+    task_groups = [g for g in after["hooks"]["PreToolUse"] if any(is_ours(h["command"]) for h in g["hooks"])]
+    assert task_groups == [{"matcher": "Task|Agent", "hooks": [{"type": "command", "command": "ctxbudget hook",
+                                                                  "timeout": 10}]}]
+    assert out.startswith("--- a/settings.json\n+++ b/settings.json\n")
+    assert '+        "matcher": "Task|Agent",' in out
+
+
+def test_merge_is_idempotent(tmp_path: Path, run_cli) -> None:
+    path = tmp_path / "settings.json"
+    shutil.copy(DATA / "existing.json", path)
+    assert run_cli("init", "claude-code", "--settings", str(path))[0] == 0
+    first = path.read_bytes()
+    code, out, _ = run_cli("init", "claude-code", "--settings", str(path))
+    assert code == 0 and "already set up; nothing to change" in out
+    assert path.read_bytes() == first
+
+
+def test_a_new_command_replaces_ours_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"hooks": {"Stop": [{"hooks": [
+        {"type": "command", "command": "/old/venv/bin/ctxbudget hook", "timeout": 3},
+        {"type": "command", "command": "say done"}]}]}}))
+    merged = json.loads(merge_settings(str(path), "/opt/cb/bin/ctxbudget hook").after)
+    assert merged["hooks"]["Stop"] == [{"hooks": [
+        {"type": "command", "command": "/opt/cb/bin/ctxbudget hook", "timeout": 10},
+        {"type": "command", "command": "say done"}]}]
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, run_cli) -> None:
+    path = tmp_path / ".claude" / "settings.json"
+    code, out, _ = run_cli("init", "claude-code", "--settings", str(path), "--dry-run")
+    assert code == 0 and not path.exists()
+    assert out.startswith("--- /dev/null\n+++ b/settings.json\n") and "(dry run:" in out
+
+
+def test_project_default_and_mode_kept(tmp_path: Path, run_cli, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".claude").mkdir()
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.write_text('{"model": "opus"}\n')
+    os.chmod(settings, 0o600)
+    assert run_cli("init", "claude-code")[0] == 0
+    assert json.loads(settings.read_text())["model"] == "opus"
+    assert settings.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in settings.parent.iterdir() if p.name.startswith(".settings-")]
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"hooks": ', "not valid JSON"),
+    ("[1, 2]", "a settings file is a JSON object"),
+    ('{"hooks": []}', "'hooks' must be an object"),
+    ('{"hooks": {"Stop": {}}}', "'hooks.Stop' must be a list"),
+    ('{"hooks": {"Stop": [{"command": "x"}]}}', "must be an object with a 'hooks' list"),
+])
+def test_bad_settings_are_reported_and_left_alone(tmp_path: Path, run_cli, text: str, message: str) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(text)
+    code, _, err = run_cli("init", "claude-code", "--settings", str(path))
+    assert code == 1 and message in err and "Traceback" not in err
+    assert path.read_text() == text
+
+
+def test_command_must_be_ctxbudget_hook(tmp_path: Path, run_cli) -> None:
+    code, _, err = run_cli("init", "claude-code", "--settings", str(tmp_path / "s.json"), "--command", "rm -rf /")
+    assert code == 2 and "must run 'ctxbudget hook'" in err

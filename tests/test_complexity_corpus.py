@@ -1,0 +1,82 @@
+"""The labelled corpus of tests/data/complexity/ and the default policy's gates on it (issue 12's targets)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from conftest import DATA
+from engine.detect.accuracy import measure
+
+CORPUS = DATA / "complexity"
+TIERS = ["simple", "medium", "complex", "multi-system"]
+
+
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (CORPUS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def tasks(name: str) -> list[tuple]:
+    return [(t["id"], t["text"], t["tier"], None, t["agent"]) for t in load(name)]
+
+
+def test_the_corpus_is_wide_and_split_once() -> None:
+    train, held = load("train"), load("heldout")
+    both = train + held
+    assert len(both) >= 600
+    assert all(n >= 150 for n in Counter(t["tier"] for t in both).values())
+    assert all(n >= 45 for n in Counter(t["tier"] for t in held).values())
+    assert len({t["id"] for t in both}) == len(both)  # no task in both splits
+    assert len({t["text"] for t in both}) == len(both)
+    assert all(set(t) == {"id", "text", "tier", "agent", "why"} and t["tier"] in TIERS for t in both)
+
+
+def test_the_split_is_the_documented_rule() -> None:
+    """Every third task of a tier in writing order is held out, except the guide's and the seed's examples."""
+    by_prefix: dict[str, list[dict]] = {}
+    for t in load("train") + load("heldout"):
+        by_prefix.setdefault(t["id"][0], []).append(t)
+    held = {t["id"] for t in load("heldout")}
+    for items in by_prefix.values():
+        for position, t in enumerate(sorted(items, key=lambda t: t["id"])):
+            golden = t["why"].startswith(("guide example", "seed example"))
+            assert (t["id"] in held) == (position % 3 == 1 and not golden), t["id"]
+
+
+@pytest.mark.parametrize(("split", "minimum"), [("heldout", 0.88), ("train", 0.90)])
+def test_default_policy_accuracy(default_policy, split: str, minimum: float) -> None:
+    report = measure(default_policy, tasks(split))
+    assert report.accuracy >= minimum
+    assert all(t.recall >= 0.75 for t in report.per_tier), [(t.tier, t.recall) for t in report.per_tier]
+
+
+def test_default_policy_confidence_is_calibrated(default_policy) -> None:
+    report = measure(default_policy, tasks("heldout"))
+    assert report.calibration_error <= 0.08
+    assert abs(report.mean_confidence - report.accuracy) <= 0.08
+
+
+# The hard cases issue 12 names, each written differently from any task of the corpus.
+HARD_CASES = [
+    ("Morning! Context: the lineage goes HubSpot → Fivetran → Snowflake → dbt → Tableau and the roadmap says we "
+     "move it all to Dagster in Q3. Anyway, what's the row count of stg_hubspot__contacts today?", "simple"),
+    ("Ignore the Salesforce, Airflow and Looker stuff in that email — just tell me the name of the S3 bucket for "
+     "raw events.", "simple"),
+    ("Write a short explainer page on our current platform architecture for the analyst wiki", "medium"),
+    ("Draft an FAQ for analysts about the Looker migration: what changes for them day to day", "medium"),
+    ("Add a GitHub Actions job that runs sqlfluff, dbt build and pytest on every PR", "medium"),
+    ("Propose a better folder layout for the finance models in dbt and move them", "medium"),
+    ("Add an owner tag to the seven dbt models that lack one", "medium"),
+    ("Find the downstream models of stg_payments in dbt and add the new currency column to them", "medium"),
+    ("Analyze query performance on the finance warehouse and list the five slowest queries", "medium"),
+    ("Investigate data issue: 30 orders have no region since Monday; find the source rows", "medium"),
+    ("Agree table ownership with the data, BI and app teams and roll it out across Snowflake and Tableau",
+     "multi-system"),
+]
+
+
+@pytest.mark.parametrize(("task", "tier"), HARD_CASES)
+def test_hard_cases(default_policy, task: str, tier: str) -> None:
+    assert default_policy.detect(task).tier == tier

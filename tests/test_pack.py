@@ -1,0 +1,432 @@
+"""Memory packing: scopes from the layout, selection within the allocation, the index, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from engine import load_policy
+from engine.expr import compile as compile_expression
+from engine.model import DEFAULT_RELEVANCE, RELEVANCE_FEATURES, Allocation
+from engine.pack.index import MemoryIndex, index_location, split_sections, touch_sidecars, trusted
+from engine.pack.packer import Packer, query_terms
+from engine.pack.settings import MemorySettings, glob_regex, literal_prefix
+from engine.pack.tokens import estimate
+
+AGENT = "specialists/dbt-expert"
+NOW = 1_800_000_000.0
+
+
+def write(root: Path, rel: str, text: str, meta: dict | None = None) -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    if meta is not None:
+        path.with_suffix(".metadata.json").write_text(json.dumps(meta), encoding="utf-8")
+    return path
+
+
+def words(n: int, word: str = "lorem") -> str:
+    return " ".join([word] * n) + "\n"
+
+
+def packer(relevance: str = DEFAULT_RELEVANCE, **options) -> Packer:
+    settings = MemorySettings(relevance=relevance, **options)
+    program = compile_expression(relevance, names=RELEVANCE_FEATURES)
+    return Packer(settings, program, ("global", "agent_recent", "agent_patterns"))
+
+
+def allocation(budget: int, scopes: dict[str, int], agent: str = AGENT) -> Allocation:
+    return Allocation(agent, "p", "medium", 1.0, budget, False, MappingProxyType(scopes))
+
+
+def loaded(pack) -> list[str]:
+    return [item.path + (f"#{item.section}" if item.section else "") for item in pack.items]
+
+
+# -- the layout ---------------------------------------------------------------------------------------
+
+def test_default_sources_follow_the_seed_layout(tmp_path: Path) -> None:
+    for rel in ("patterns/a.md", "recent/b.md", f"{AGENT}/patterns/c.md", f"{AGENT}/recent/d.md",
+                f"{AGENT}/intermediate/e.md", "specialists/snowflake-expert/patterns/f.md", "notes/g.md",
+                "roles/dbt-expert/patterns/h.md"):
+        write(tmp_path, rel, words(10) + rel + "\n")
+    pack = packer().pack(allocation(3000, {"global": 1000, "agent_recent": 1000, "agent_patterns": 1000}),
+                         "lorem", root=tmp_path, now=NOW)
+    assert {(i.path, i.scope) for i in pack.items} == {
+        ("patterns/a.md", "global"), ("recent/b.md", "global"), (f"{AGENT}/patterns/c.md", "agent_patterns"),
+        (f"{AGENT}/recent/d.md", "agent_recent"), (f"{AGENT}/intermediate/e.md", "agent_recent")}
+
+
+@pytest.mark.parametrize(("glob", "path", "matches"), [
+    ("patterns/**", "patterns/a.md", True),
+    ("patterns/**", "patterns/deep/er/a.md", True),
+    ("patterns/**", "patternsx/a.md", False),
+    ("patterns/*.md", "patterns/deep/a.md", False),
+    ("**/notes.md", "a/b/notes.md", True),
+    ("**/notes.md", "notes.md", True),
+    ("recent", "recent/x.md", True),
+    ("a?c/[!x]*.md", "abc/y1.md", True),
+    ("a?c/[!x]*.md", "abc/x1.md", False),
+])
+def test_glob(glob: str, path: str, matches: bool) -> None:
+    import re
+
+    assert bool(re.fullmatch(glob_regex(glob), path)) is matches
+    assert path.startswith(literal_prefix(glob)) or not matches
+
+
+def test_query_terms_drop_stop_words_and_keep_context() -> None:
+    assert query_terms("Why is the fct_orders model slow?", {"technologies": ["Snowflake"], "n": 3}) == [
+        "fct", "orders", "model", "slow", "snowflake"]
+
+
+# -- selection ----------------------------------------------------------------------------------------
+
+def test_a_file_that_does_not_fit_is_skipped_not_a_stop(tmp_path: Path) -> None:
+    write(tmp_path, "patterns/big.md", words(500, "orders"))  # the most relevant, and too large
+    write(tmp_path, "patterns/small1.md", words(50, "orders") + words(50))
+    write(tmp_path, "patterns/small2.md", words(60))
+    pack = packer().pack(allocation(300, {"global": 300}), "orders", root=tmp_path, now=NOW)
+    assert loaded(pack) == ["patterns/small1.md", "patterns/small2.md"]
+    assert [(s.path, s.reason.split(" (")[0]) for s in pack.skipped] == [("patterns/big.md", "does not fit")]
+    assert pack.tokens <= 300
+
+
+def test_pinned_items_load_first(tmp_path: Path) -> None:
+    write(tmp_path, "patterns/relevant.md", words(80, "orders"))
+    write(tmp_path, "patterns/rules.md", words(80, "other"))
+    pack = packer(pinned=("patterns/rules.md",)).pack(allocation(100, {"global": 100}), "orders", root=tmp_path,
+                                                      now=NOW)
+    assert loaded(pack) == ["patterns/rules.md"]
+    assert pack.items[0].pinned and "pinned" in pack.items[0].why
+
+
+def test_a_large_file_loads_its_relevant_section(tmp_path: Path) -> None:
+    text = "# Guide\n\n" + "".join(f"## Part {i}\n\n{words(300, 'filler')}\n" for i in range(8))
+    text += "## Snapshots\n\n" + words(200, "snapshot") + "\n"
+    write(tmp_path, f"{AGENT}/patterns/guide.md", text)
+    pack = packer(split_above=1000).pack(allocation(600, {"agent_patterns": 600}), "snapshot strategy",
+                                         root=tmp_path, now=NOW)
+    first = pack.items[0]
+    assert (first.section, first.scope) == ("Snapshots", "agent_patterns")
+    assert first.file_tokens > 2000 and first.tokens < 300
+    assert first.text.startswith("## Snapshots")
+    assert pack.tokens <= 600
+
+
+def test_identical_content_loads_once(tmp_path: Path) -> None:
+    write(tmp_path, "patterns/a.md", words(40, "orders"))
+    write(tmp_path, f"{AGENT}/patterns/copy-of-a.md", words(40, "orders"))
+    pack = packer().pack(allocation(1000, {"global": 500, "agent_patterns": 500}), "orders", root=tmp_path, now=NOW)
+    assert len(pack.items) == 1
+    assert [s.reason for s in pack.skipped] == ["duplicate of content already loaded"]
+
+
+def test_leftover_spills_in_the_policy_order(tmp_path: Path) -> None:
+    for i in range(4):
+        write(tmp_path, f"{AGENT}/patterns/p{i}.md", words(90, "word" + "abcd"[i]))
+    write(tmp_path, f"{AGENT}/recent/r.md", words(90, "recent"))
+    scopes = {"global": 200, "agent_recent": 100, "agent_patterns": 100}  # global has no files at all
+    pack = packer().pack(allocation(400, scopes), "x", root=tmp_path, now=NOW)
+    # 10 + 10 + 200 tokens left over: two more 90-token pattern files
+    assert pack.used == {"global": 0, "agent_recent": 90, "agent_patterns": 270}
+    assert pack.spilled == {"global": 0, "agent_recent": 0, "agent_patterns": 180}
+    assert sum(1 for i in pack.items if i.why.endswith("spilled")) == 2
+    none = packer(spill=()).pack(allocation(400, scopes), "x", root=tmp_path, now=NOW)
+    assert none.used == {"global": 0, "agent_recent": 90, "agent_patterns": 90}
+
+
+def test_relevance_ranks_by_lexical_score(tmp_path: Path) -> None:
+    write(tmp_path, "patterns/unrelated.md", words(50, "marketing"))
+    write(tmp_path, "patterns/incremental.md", "# Incremental models\n\n" + words(40, "incremental"))
+    write(tmp_path, "patterns/partly.md", words(40, "merge") + "incremental\n")
+    pack = packer("lexical").pack(allocation(90, {"global": 90}), "incremental models", root=tmp_path, now=NOW)
+    assert loaded(pack) == ["patterns/incremental.md"]
+    assert pack.items[0].score == 1.0
+
+
+store = st.lists(st.tuples(st.sampled_from(["patterns", "recent", f"{AGENT}/patterns", f"{AGENT}/recent",
+                                            f"{AGENT}/intermediate"]),
+                           st.integers(0, 400), st.sampled_from(["orders", "model", "slow", "x"]),
+                           st.booleans()),
+                 min_size=0, max_size=25)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=store, budget=st.integers(0, 3000), weights=st.lists(st.integers(0, 10), min_size=3, max_size=3),
+       spill=st.permutations(["global", "agent_recent", "agent_patterns"]).map(tuple) | st.just(()))
+def test_never_over_budget(tmp_path_factory, files, budget, weights, spill) -> None:
+    from engine.budget import split
+
+    root = tmp_path_factory.mktemp("store")
+    for n, (folder, size, word, headed) in enumerate(files):
+        text = "".join(f"# Part {k}\n\n{words(size // 4 + 1, word)}" for k in range(4)) if headed else words(size, word)
+        write(root, f"{folder}/f{n}.md", text if n % 5 else words(size, "same"))  # some identical files
+    total = sum(weights) or 1
+    scopes = split(budget, {"global": weights[0] / total, "agent_recent": weights[1] / total,
+                            "agent_patterns": weights[2] / total})
+    pack = packer(split_above=150, spill=spill).pack(allocation(budget, scopes), "orders slow", root=root, now=NOW)
+    assert pack.tokens <= budget
+    assert sum(pack.used.values()) == pack.tokens
+    for scope, used in pack.used.items():
+        assert used <= scopes.get(scope, 0) + pack.spilled[scope]
+        assert pack.spilled[scope] == 0 or scope in spill
+    assert len({i.text for i in pack.items}) == len(pack.items)
+
+
+# -- the index ----------------------------------------------------------------------------------------
+
+def make_index(root: Path, location: str | None = None, counter=estimate) -> MemoryIndex:
+    return MemoryIndex(str(root), counter, "estimate", 2000, 1024 * 1024, location=location)
+
+
+def test_the_index_is_incremental(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    for i in range(5):
+        write(root, f"patterns/p{i}.md", words(20 + i))
+    index = make_index(root, str(tmp_path / "i.sqlite"))
+    assert index.refresh().changed == 5
+    assert index.refresh()[1:3] == (0, 0)
+    write(root, "patterns/p1.md", words(99))
+    (root / "patterns/p2.md").unlink()
+    stats = index.refresh()
+    assert (stats.changed, stats.removed, stats.files) == (1, 1, 4)
+    write(root, "patterns/p3.md", words(23), meta={"use_count": 7})  # same text, a sidecar appears
+    os.utime(root / "patterns/p3.md", ns=(1, index.db.execute(
+        "SELECT mtime_ns FROM files WHERE path = 'patterns/p3.md'").fetchone()[0]))
+    assert index.refresh().changed == 1
+    assert index.db.execute("SELECT use_count FROM files WHERE path = 'patterns/p3.md'").fetchone() == (7,)
+    assert index.count()[0] == 4
+
+
+def test_a_corrupt_index_is_rebuilt(tmp_path: Path, caplog) -> None:
+    root = tmp_path / "memory"
+    write(root, "patterns/a.md", words(10))
+    location = tmp_path / "i.sqlite"
+    location.write_bytes(b"this is not a database at all\0" * 200)
+    with caplog.at_level(logging.WARNING, "engine.pack"):
+        index = make_index(root, str(location))
+    assert index.rebuilt and "rebuilt" in caplog.text
+    assert index.refresh().files == 1 and index.count()[0] == 1
+
+
+def test_the_index_survives_concurrent_readers_and_a_busy_writer(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    write(root, "patterns/a.md", words(10, "alpha"))
+    location = str(tmp_path / "i.sqlite")
+    first, second = make_index(root, location), make_index(root, location)
+    first.refresh()
+    write(root, "patterns/b.md", words(10, "beta"))
+    holder = sqlite3.connect(location, timeout=0.1, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process is writing
+    first.db.execute("PRAGMA busy_timeout = 50")
+    stats = first.refresh()  # uses the index as it stands
+    assert stats.changed == 0 and first.lexical(["alpha"])
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert second.refresh().changed == 1 and first.lexical(["beta"])
+
+
+def test_cache_trust_rules(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path / "cache"))
+    place = index_location("/some/root")
+    assert place.startswith(str(tmp_path / "cache" / "memory")) and place.endswith(".sqlite")
+    os.symlink(tmp_path / "elsewhere.sqlite", place)
+    assert index_location("/some/root") == ":memory:"  # a symlink is not trusted
+    os.unlink(place)
+    os.chmod(tmp_path / "cache" / "memory", 0o777)
+    assert not trusted(str(tmp_path / "cache" / "memory"))
+    assert index_location("/some/root") == ":memory:"
+    monkeypatch.setenv("CTXBUDGET_NO_CACHE", "1")
+    assert index_location("/some/root") == ":memory:"
+
+
+def test_sections_split_at_headings_outside_code() -> None:
+    text = "intro\n# One\nbody\n```\n# not a heading\n```\n## Two ##\nmore\n"
+    assert [h for h, _ in split_sections(text)] == ["", "One", "Two"]
+    assert "".join(t for _, t in split_sections(text)) == text
+
+
+# -- bad input ----------------------------------------------------------------------------------------
+
+def test_bad_files_are_skipped_with_reasons(tmp_path: Path, caplog, monkeypatch) -> None:
+    root = tmp_path / "memory"
+    write(root, "patterns/good.md", words(10, "orders"))
+    (root / "patterns/binary.md").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0data")
+    (root / "patterns/latin1.md").write_bytes("caf\xe9 orders\n".encode("latin-1"))
+    write(root, "patterns/unreadable.md", words(5))
+    (root / "patterns/empty.md").write_text("\n\n", encoding="utf-8")
+    with open(root / "patterns/huge.md", "wb") as handle:  # 50 MB, sparse: bounded, never read whole
+        handle.truncate(50 * 1024 * 1024)
+    write(root, "patterns/sidecar.md", words(10, "sidecar"))
+    (root / "patterns/sidecar.metadata.json").write_text("{not json", encoding="utf-8")
+    outside = write(tmp_path, "outside/secret.md", words(10, "secret"))
+    os.symlink(outside, root / "patterns/link-out.md")
+    os.symlink(root / "patterns/good.md", root / "patterns/link-in.md")
+    os.symlink(tmp_path / "outside", root / "patterns/folder-link")
+
+    import engine.pack.index as index_module
+
+    real_open = open
+
+    def failing_open(path, *args, **kwargs):
+        if str(path).endswith("unreadable.md"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(index_module, "open", failing_open, raising=False)
+    import tracemalloc
+
+    tracemalloc.start()
+    with caplog.at_level(logging.WARNING, "engine.pack"):
+        pack = packer(max_file_bytes=4 * 1024 * 1024).pack(allocation(5000, {"global": 5000}), "orders secret",
+                                                           root=root, now=NOW)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024
+    reasons = {s.path: s.reason for s in pack.skipped}
+    assert reasons == {
+        "patterns/binary.md": "binary", "patterns/latin1.md": "not UTF-8 text",
+        "patterns/unreadable.md": "unreadable (Permission denied)", "patterns/empty.md": "empty",
+        "patterns/huge.md": "too large (over 4,194,304 bytes)",
+        "patterns/link-out.md": "symlink leaving the memory root (not followed)",
+        "patterns/link-in.md": "duplicate of content already loaded"}
+    assert sorted(loaded(pack)) == ["patterns/good.md", "patterns/sidecar.md"]
+    assert pack.stats.corrupt_sidecars == ("patterns/sidecar.md",)
+    assert "corrupt sidecar" in caplog.text
+    assert "secret" not in "".join(i.text for i in pack.items)
+
+
+def test_a_missing_root_is_a_usage_error(tmp_path: Path) -> None:
+    from engine.diagnostics import UsageError
+
+    with pytest.raises(UsageError, match="does not exist"):
+        packer().pack(allocation(10, {"global": 10}), "x", root=tmp_path / "nope")
+
+
+# -- the policy API and closing the loop ------------------------------------------------------------------
+
+def test_policy_pack_records_provenance(tmp_path: Path, monkeypatch) -> None:
+    log = tmp_path / "usage.jsonl"
+    root = tmp_path / "memory"
+    write(root, f"{AGENT}/patterns/incremental.md", words(30, "incremental"), meta={"use_count": 2})
+    policy = load_policy("default")
+    pack = policy.pack("dbt-expert", task="Why did last night's dbt run fail?", root=root, log=log)
+    assert pack.allocation.tier == "complex" and pack.budget == 30000
+    [record] = [json.loads(line) for line in log.read_text().splitlines()]
+    assert record["tier_source"] == "detected" and 0 < record["confidence"] <= 1
+    assert "dbt" in record["signals"] and record["items"] == 1 and record["task"] is None
+    assert record["task_hash"].startswith("sha256:") and len(record["task_hash"]) == 23
+    assert record["scopes"] == {"agent_patterns": pack.tokens} and record["tokens_loaded"] == pack.tokens
+    given = policy.pack("dbt-expert", tier="simple", root=root, log=log, budget=100)
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert (record["tier_source"], record["confidence"], record["budget"]) == ("given", None, 100)
+    assert given.allowances == {"global": 20, "agent_recent": 30, "agent_patterns": 50}
+
+
+def test_log_task_writes_the_text(tmp_path: Path) -> None:
+    policy_file = tmp_path / "p.yaml"
+    policy_file.write_text("version: 1\nextends: default\nmemory: {log_task: true}\n", encoding="utf-8")
+    write(tmp_path / "m", "patterns/a.md", words(5))
+    log = tmp_path / "usage.jsonl"
+    load_policy(str(policy_file)).pack("dbt-expert", task="List all models", root=tmp_path / "m", log=log)
+    assert json.loads(log.read_text())["task"] == "List all models"
+
+
+def test_touch_updates_sidecars_atomically(tmp_path: Path) -> None:
+    write(tmp_path, "patterns/a.md", words(5), meta={"use_count": 4, "confidence": 0.9})
+    write(tmp_path, "patterns/b.md", words(5, "b"))
+    (tmp_path / "patterns/c.metadata.json").write_text("[]", encoding="utf-8")
+    write(tmp_path, "patterns/c.md", words(5, "c"))
+    from datetime import datetime, timezone
+
+    touched = touch_sidecars(str(tmp_path), ["patterns/a.md", "patterns/b.md", "patterns/c.md"],
+                             datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
+    assert touched == ["patterns/a.md", "patterns/b.md"]  # c's sidecar is not an object: left alone
+    assert json.loads((tmp_path / "patterns/a.metadata.json").read_text()) == {
+        "use_count": 5, "confidence": 0.9, "last_used": "2026-11-30T12:00:00Z"}
+    assert json.loads((tmp_path / "patterns/b.metadata.json").read_text())["use_count"] == 1
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_policy_without_a_memory_section_packs_with_the_defaults(tmp_path: Path) -> None:
+    policy_file = tmp_path / "p.yaml"
+    text = Path(load_policy("default").files[0][0]).read_text(encoding="utf-8")
+    start = text.index("\nmemory:")
+    end = text.index("\n# Profile recommendations")
+    policy_file.write_text(text[:start] + text[end:], encoding="utf-8")
+    write(tmp_path / "m", "patterns/a.md", words(5))
+    pack = load_policy(str(policy_file)).pack("dbt-expert", tier="simple", root=tmp_path / "m")
+    assert loaded(pack) == ["patterns/a.md"]
+
+
+def test_the_estimator_is_close_to_an_exact_counter() -> None:
+    bpe = pytest.importorskip("bpe_openai")
+    from engine.resources import sample_memory_dir
+
+    encoding = bpe.get_encoding("cl100k_base")
+    errors = []
+    for path in Path(sample_memory_dir()).rglob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        exact = len(encoding.encode_ordinary(text))
+        errors.append(abs(estimate(text) - exact) / exact)
+    assert len(errors) >= 30
+    assert sum(errors) / len(errors) < 0.10 and max(errors) < 0.25
+
+
+def test_exact_counters_count_offline(monkeypatch) -> None:
+    pytest.importorskip("bpe_openai")
+    from engine.pack.tokens import counter
+
+    assert counter("cl100k")("hello world") == 2
+    assert counter("o200k")("hello world") == 2
+
+
+def test_an_index_that_turns_corrupt_in_use_is_rebuilt(tmp_path: Path, monkeypatch, caplog) -> None:
+    write(tmp_path, "patterns/a.md", words(10, "orders"))
+    p = packer()
+    index = p.index(tmp_path)
+    real = type(index).candidates
+    calls = []
+
+    def corrupt_once(self, prefixes):
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return real(self, prefixes)
+
+    monkeypatch.setattr(type(index), "candidates", corrupt_once)
+    with caplog.at_level(logging.WARNING, "engine.pack"):
+        pack = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
+    assert loaded(pack) == ["patterns/a.md"] and pack.stats.rebuilt
+    assert "malformed" in caplog.text
+
+
+def test_the_first_refresh_indexes_the_whole_root(tmp_path: Path) -> None:
+    """BM25's statistics are the whole store's: the first pack reads every file, later ones only the agent's."""
+    write(tmp_path, "patterns/a.md", words(10, "orders"))
+    write(tmp_path, "specialists/other/patterns/b.md", words(10, "orders"))
+    p = packer()
+    first = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
+    assert first.stats.files == 2
+    write(tmp_path, "specialists/other/patterns/c.md", words(10, "other"))
+    second = p.pack(allocation(100, {"global": 100}), "orders", root=tmp_path, now=NOW)
+    assert (second.stats.files, second.stats.changed) == (1, 0)  # patterns/ and the agent's folders only
+
+
+def test_refresh_reports_progress_in_bytes(tmp_path: Path) -> None:
+    for i in range(3):
+        write(tmp_path, f"patterns/p{i}.md", words(100 + i))
+    calls: list[tuple[int, int]] = []
+    make_index(tmp_path, ":memory:").refresh(lambda done, total: calls.append((done, total)))
+    total = sum(p.stat().st_size for p in tmp_path.rglob("*.md"))
+    assert len(calls) == 3 and calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)

@@ -1,0 +1,219 @@
+"""`ctxbudget pack` and `ctxbudget index`: whole outputs on the sample store, errors, the usage record."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.resources import sample_memory_dir
+
+SAMPLE = sample_memory_dir()
+TASK = "Why is fct_orders slow in the incremental run?"
+
+
+@pytest.fixture
+def lexical_policy(tmp_path: Path) -> str:
+    """The default policy ranking by lexical relevance alone (scores that do not change with the clock)."""
+    path = tmp_path / "lexical.yaml"
+    path.write_text('version: 1\nextends: default\nmemory:\n  relevance: "lexical + (agent_specific ? 0.1 : 0.0)"\n',
+                    encoding="utf-8")
+    return str(path)
+
+
+def test_pack_paths_whole_output(run_cli, lexical_policy: str) -> None:
+    code, out, err = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--task", TASK, "--root", SAMPLE,
+                             "--budget", "1500", "--format", "paths", "--no-log", "--policy", lexical_policy)
+    assert (code, err) == (0, "")
+    assert out == """\
+recent/2026-11-incident-orders-late.md
+patterns/cost-guardrails.md
+recent/2026-10-dbt-upgrade.md
+specialists/dbt-expert/recent/2026-11-orders-slow.md
+specialists/dbt-expert/recent/2026-10-semantic-layer.md
+specialists/dbt-expert/recent/2026-11-test-failures.md
+specialists/dbt-expert/intermediate/open-questions.md
+specialists/dbt-expert/intermediate/refactor-plan.md
+specialists/dbt-expert/patterns/performance-tuning.md
+specialists/dbt-expert/patterns/incremental-models.md
+specialists/dbt-expert/patterns/dbt-style-guide.md
+specialists/dbt-expert/patterns/snapshots.md
+"""
+
+
+def test_pack_json_manifest(run_cli, lexical_policy: str) -> None:
+    code, out, err = run_cli("pack", "--agent", "dbt-expert", "--task", "How do we declare exposures for dashboards?",
+                             "--tier", "simple", "--root", SAMPLE, "--budget", "1000", "--json", "--no-log",
+                             "--policy", lexical_policy)
+    assert (code, err) == (0, "")
+    manifest = json.loads(out)
+    for item in manifest["loaded"]:
+        assert set(item) == {"path", "section", "scope", "tokens", "file_tokens", "score", "why"}
+        del item["why"]  # it quotes each file's age
+    assert manifest["budget"] == 1000 and manifest["tokens"] == 986 and manifest["root"] == SAMPLE
+    assert manifest["scopes"] == {"global": {"allowance": 200, "used": 179, "spilled": 0},
+                                  "agent_recent": {"allowance": 300, "used": 270, "spilled": 0},
+                                  "agent_patterns": {"allowance": 500, "used": 537, "spilled": 126}}
+    assert manifest["provenance"] == {"tier_source": "given", "confidence": None, "signals": [],
+                                      "task_hash": "sha256:353ac1cad9e921fb", "run_id": None, "session_id": None}
+    assert [(i["path"].rsplit("/", 1)[1], i["section"], i["tokens"]) for i in manifest["loaded"]] == [
+        ("data-quality-checks.md", None, 116),
+        ("2026-10-dbt-upgrade.md", None, 63),
+        ("open-questions.md", None, 67),
+        ("refactor-plan.md", None, 60),
+        ("2026-10-semantic-layer.md", None, 62),
+        ("2026-11-orders-slow.md", None, 81),
+        ("dbt-style-guide.md", "Exposures", 328),  # the relevant section of a file split at its headings
+        ("macros-and-jinja.md", None, 83),
+        ("performance-tuning.md", None, 126),  # spilled: unused allowance of the other scopes
+    ]
+    # lexical is BM25 scaled to the best match of the pack (the Exposures section), + 0.1 for the agent's own files
+    assert [i["score"] for i in manifest["loaded"]] == pytest.approx([0.16, 0, 0.1, 0.1, 0.1, 0.1, 1.1, 0.1, 0.1],
+                                                                     abs=0.03)
+    assert manifest["loaded"][6] == {"path": "specialists/dbt-expert/patterns/dbt-style-guide.md",
+                                     "section": "Exposures", "scope": "agent_patterns", "tokens": 328,
+                                     "file_tokens": 3615, "score": 1.1}
+    assert {"path": "specialists/dbt-expert/patterns/dbt-style-guide.md", "section": "Sources",
+            "reason": "does not fit (350 tokens; 89 left of agent_patterns's 500)"} in manifest["skipped"]
+    assert len(manifest["skipped"]) == 22
+    assert manifest["warnings"] == []
+
+
+def test_pack_markdown_and_the_sample_fallback(run_cli, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no ./.claude/memory here
+    monkeypatch.setenv("CTXBUDGET_LOG", str(tmp_path / "usage.jsonl"))
+    code, out, err = run_cli("pack", "--agent", "snowflake-expert", "--task", "Reduce warehouse credit cost")
+    assert code == 0
+    assert err == (f"ctxbudget: ./.claude/memory does not exist; packing the sample memory store ({SAMPLE}). "
+                   "Use --root DIR for yours.\n")
+    assert out.startswith("# Memory for specialists/snowflake-expert (")
+    assert "\n## specialists/snowflake-expert/patterns/warehouse-sizing.md\n<!-- scope agent_patterns, " in out
+    assert "dbt-expert/" not in out and "data-architect" not in out
+    [record] = [json.loads(line) for line in (tmp_path / "usage.jsonl").read_text().splitlines()]
+    assert record["agent"] == "specialists/snowflake-expert" and record["tier_source"] == "detected"
+    assert record["items"] == out.count("\n<!-- scope ")
+
+
+def test_pack_explain(run_cli, lexical_policy: str) -> None:
+    code, out, err = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--task", TASK, "--root", SAMPLE,
+                             "--budget", "1500", "--explain", "--no-log", "--policy", lexical_policy)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:6] == [
+        "specialists/dbt-expert: 1,476 of 1,500 tokens loaded — tier simple (given), 12 items, 19 skipped",
+        "scope           allowance  used  spilled",
+        "--------------  ---------  ----  -------",
+        "global                300   291        0",
+        "agent_recent          450   363        0",
+        "agent_patterns        750   822       98",
+    ]
+    assert lines[9].split()[:4] == ["global", "124", "0.350", "recent/2026-11-incident-orders-late.md"]
+    assert lines[-1].endswith("; spilled")
+
+
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["--agent", "dbt-expert", "--task", "x", "--root", "/nonexistent/memory"], 2,
+     "ctxbudget: error: --root /nonexistent/memory: no such folder\n"),
+    (["--agent", "dbt-expert"], 2, "ctxbudget: error: pack needs --task TEXT or --tier TIER (or both)\n"),
+    (["--agent", "dbt-exprt", "--tier", "simple"], 1, "ctxbudget: error: unknown agent 'dbt-exprt'"),
+    (["--agent", "dbt-expert", "--tier", "simple", "--budget", "-5"], 2, "a budget cannot be negative"),
+])
+def test_pack_errors(run_cli, args: list[str], code: int, message: str) -> None:
+    got, out, err = run_cli("pack", *args, "--no-log")
+    assert got == code and out == ""
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_pack_errors_in_json(run_cli) -> None:
+    code, out, err = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--root", "/nonexistent/memory",
+                             "--json", "--no-log")
+    assert code == 2
+    assert json.loads(out)["error"]["message"] == "--root /nonexistent/memory: no such folder"
+
+
+def test_a_failed_usage_record_does_not_lose_the_pack(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "log.jsonl").mkdir()  # a folder where the log should be
+    code, out, err = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--root", SAMPLE, "--format", "paths",
+                             "--log", str(tmp_path / "log.jsonl"))
+    assert code == 0 and out.count("\n") > 3
+    assert err.startswith(f"ctxbudget: warning: cannot write the usage record to {tmp_path / 'log.jsonl'}: ")
+
+
+def test_index_whole_output(run_cli, tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    (root / "patterns").mkdir(parents=True)
+    (root / "patterns" / "a.md").write_text("# A\n\norders are late\n", encoding="utf-8")
+    (root / "patterns" / "b.md").write_bytes(b"\0\0binary")
+    code, out, err = run_cli("index", "--root", str(root), "--json")
+    assert (code, err) == (0, "")
+    result = json.loads(out)
+    assert result.pop("index").endswith(".sqlite")
+    assert result == {"root": str(root), "files": 2, "indexed": 2, "sections": 1, "tokens": 5, "changed": 2,
+                      "removed": 0, "bytes_read": 29, "rebuilt": False, "skipped": [], "corrupt_sidecars": []}
+    code, out, err = run_cli("index", "--root", str(root))
+    assert code == 0
+    assert out.splitlines()[1] == "0 read, 0 removed (0 bytes) in " + out.splitlines()[1].split(" in ")[1]
+
+
+def test_index_of_the_sample(run_cli) -> None:
+    code, out, _ = run_cli("index", "--root", SAMPLE, "--json")
+    result = json.loads(out)
+    assert code == 0 and result["files"] == result["indexed"] == 38 and result["sections"] > 38
+
+
+def test_pack_touch(run_cli, tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    (root / "patterns").mkdir(parents=True)
+    (root / "patterns" / "a.md").write_text("orders\n", encoding="utf-8")
+    (root / "patterns" / "a.metadata.json").write_text('{"use_count": 2}', encoding="utf-8")
+    code, _, _ = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--root", str(root), "--touch",
+                         "--no-log")
+    assert code == 0
+    assert json.loads((root / "patterns" / "a.metadata.json").read_text())["use_count"] == 3
+
+
+PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(code, sorted(m for m in sys.modules if m in ("sqlite3", "engine.pack", "engine.pack.packer", "engine.pack.index",
+                                                   "lark", "ruamel", "jsonschema", "rich")))
+"""
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["budget", "dbt-expert", "complex"], "0 []"),
+    (["pack", "--agent", "dbt-expert", "--tier", "simple", "--root", SAMPLE, "--no-log"],
+     "0 ['engine.pack', 'engine.pack.index', 'engine.pack.packer', 'sqlite3']"),
+])
+def test_what_a_warm_command_imports(args: list[str], expected: str, tmp_path: Path) -> None:
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    for _ in range(2):  # the first run fills the policy cache
+        done = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
+
+
+def test_the_sample_store_ships_in_the_wheel() -> None:
+    import tomllib
+
+    from conftest import ROOT
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"]["engine.examples"] == "examples" and "engine.examples" in config["packages"]
+    assert config["package-data"]["engine.examples"] == ["memory/**/*.md", "memory/**/*.json"]
+    files = list(Path(SAMPLE).rglob("*"))
+    assert {p.suffix for p in files if p.is_file()} == {".md", ".json"}
+    markdown = [p for p in files if p.suffix == ".md"]
+    assert 30 <= len(markdown) <= 60
+    parts = [p.relative_to(SAMPLE).parts for p in markdown]
+    agents = {part[1] for part in parts if part[0] in ("specialists", "roles")}
+    assert agents == {"dbt-expert", "snowflake-expert", "data-architect-role"}
