@@ -22,8 +22,7 @@ names (``_v1``). So an expression cannot reach Python attributes, builtins or im
 
 from __future__ import annotations
 
-import re
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from engine.expr import functions, limits, macros, runtime
 from engine.expr.errors import ExprSyntaxError, UnknownNameError
@@ -42,6 +41,7 @@ from engine.expr.tree import (
     Select,
     Unary,
 )
+from engine.expr.writer import Writer
 
 INT_MIN = runtime.INT_MIN
 INT_MAX = runtime.INT_MAX
@@ -80,41 +80,22 @@ def _literal(value: Any) -> str:
     raise TypeError(f"not a literal: {value!r}")  # pragma: no cover
 
 
-class Compiler:
+class Compiler(Writer):
     """One expression: ``compile_tree`` returns the Python module's text and the free names."""
 
     def __init__(self, source: str, allowed: Iterable[str] | None = None):
+        super().__init__()
         self.source = source
         self.allowed = None if allowed is None else frozenset(allowed)
         self.free: dict[str, None] = {}
-        self.helpers: set[str] = set()
         self.constants: list[str] = []  # module-level definitions (compiled regular expressions)
         self.patterns: dict[str, str] = {}  # pattern -> its name among the constants
-        self.counter = 0
-        self.budget = False  # does the code charge a cost budget (macros, operations on sizes)?
-        self.fn = _Function("evaluate", "B=_EMPTY")  # the function being written
         self.macros = 0  # macro bodies being written (errors absorbed there are charged)
-        # Selections not yet written: (temporary, Python lookup, (_path, position, its arguments...)). The
-        # operation that uses them computes them in its own try statement; anything else writes them first.
-        self.pending: list[tuple[str, str, tuple[str, ...]]] = []
-        self.last: tuple = (None, 0, "")  # (function, its line count, temporary) after the last operation
 
     # --- errors and names --------------------------------------------------------------------------------
 
     def error(self, message: str, node: Node) -> ExprSyntaxError:
         return ExprSyntaxError(message, self.source, node.pos)
-
-    def temp(self) -> str:
-        self.counter += 1
-        return f"_t{self.counter}"
-
-    def use(self, *helpers: str) -> None:
-        self.helpers.update(helpers)
-
-    def metered(self) -> str:
-        """The name of the evaluation's budget, for a helper that charges it."""
-        self.budget = True
-        return "_m"
 
     # --- checking: names, functions, macros ---------------------------------------------------------------
 
@@ -186,104 +167,6 @@ class Compiler:
                 functions._regex(pattern.value)
             except Exception as e:
                 raise self.error(getattr(e, "message", str(e)), pattern) from None
-
-    # --- statements ----------------------------------------------------------------------------------------
-
-    def emit(self, line: str) -> None:
-        if self.pending:
-            self.flush()
-        self.fn.lines.append((self.fn.level, line))
-
-    def flush(self) -> None:
-        """Write the pending selections as statements of their own."""
-        pending, self.pending = self.pending, []
-        for t, inline, fallback in pending:
-            self.write_op(t, [], inline, int(fallback[1]), fallback[0], fallback[2:])
-
-    def op(self, node: Node, inline: str, fallback: str | None = None, *args: str) -> str:
-        """A statement that computes ``inline`` into a new temporary; if it raises, ``_fix`` returns what
-        ``fallback(*args)`` (the reference semantics, same operands) returns or tags the error with the
-        position of ``node``. Pending selections among the operands are computed in the same ``try``; the
-        fallback reads them again through their reference semantics (``_path``)."""
-        if self.pending and (fallback is None or any(
-                a != name and name in a for name, _code, _fb in self.pending for a in args)):
-            self.flush()  # the fallback could not read them again: compute them first
-        t = self.temp()
-        pending, self.pending = self.pending, []
-        paths = {name: f"_Read({', '.join(fb[2:])})" for name, _inline, fb in pending}
-        if paths:
-            self.use("_Read")
-        self.write_op(t, [(name, inline) for name, inline, _fb in pending], inline, node.pos, fallback,
-                      tuple(paths.get(a, a) for a in args))
-        return t
-
-    def write_op(self, t: str, before: list, inline: str, pos: int, fallback: str | None, args: tuple) -> None:
-        self.use("_fix")
-        extra = "".join(", " + a for a in ((fallback,) + args if fallback else ()))
-        if fallback:
-            self.use(fallback)
-        lines = self.fn.lines
-        level = self.fn.level
-        lines.append((level, "try:"))
-        uses = _TEMP.findall(inline) if before else ()
-        for name, code in before:
-            # A selection used once goes in its place (`_len(B['a']['b'])`); one the operation's guard looks at
-            # first is computed there (`if (_t1 := B['a']).__class__`: each operation's template starts its
-            # condition with the operand it checks); others are statements of their own.
-            guard = f"if {name}.__class__"
-            if uses.count(name) == 1:
-                inline = re.sub(rf"\b{name}\b", lambda _m: code, inline, count=1)
-            elif guard in inline:
-                inline = inline.replace(guard, f"if ({name} := {code}).__class__", 1)
-            else:
-                lines.append((level + 1, f"{name} = {code}"))
-        lines.append((level + 1, f"{t} = {inline}"))
-        lines.append((level, "except Exception as e:"))
-        lines.append((level + 1, f"{t} = _fix(e, {pos}{extra})"))
-        self.last = (self.fn, len(lines), t)
-
-    def assign(self, name: str, code: str) -> None:
-        """``name = code``; when ``code`` is the temporary the last statement computed, it computes ``name``."""
-        if not self.retarget(code, f"{name} = "):
-            self.emit(f"{name} = {code}")
-
-    def give(self, code: str) -> None:
-        """``return code`` (from the last statement itself when it computed ``code``)."""
-        if not self.retarget(code, "return "):
-            self.emit(f"return {code}")
-
-    def retarget(self, code: str, target: str) -> bool:
-        fn, count, t = self.last
-        lines = self.fn.lines
-        if fn is not self.fn or code != t or count != len(lines) or self.pending:
-            return False
-        for i in (-3, -1):
-            level, text = lines[i]
-            lines[i] = (level, text.replace(f"{t} = ", target, 1))
-        self.last = (None, 0, "")
-        return True
-
-    def atom(self, code: str) -> str:
-        """``code`` as a name or literal (bound to a temporary if it is a larger expression)."""
-        if code.isidentifier() or code.startswith(("'", '"')) or _NUMBER.fullmatch(code):
-            return code
-        t = self.temp()
-        self.emit(f"{t} = {code}")
-        return t
-
-    def local(self, params: str, build: Callable[[], str]) -> str:
-        """A local function of the current one whose body ``build`` writes (returning its result's code);
-        defined at the top of the current function, so the indentation starts again."""
-        self.counter += 1
-        outer, pending, last = self.fn, self.pending, self.last  # the current function's, kept for it
-        inner = self.fn = _Function(f"_f{self.counter}", params)
-        self.pending = []
-        try:
-            self.give(build())
-        finally:
-            self.fn, self.pending, self.last = outer, pending, last
-        outer.defs.append(inner)
-        return inner.name
 
     # --- operations --------------------------------------------------------------------------------------
 
@@ -676,9 +559,6 @@ class Compiler:
         return "\n".join(lines), frozenset(names)
 
 
-_TEMP = re.compile(r"\b_t\d+\b")
-_NUMBER = re.compile(r"\(?-?[0-9.e+-]+\)?|\(?-?_INF\)?|_NAN")
-
 # Python's limits on nesting: 100 levels of indentation, 20 nested blocks (try). Logic and ?: nested deeper
 # than these continue in a local function.
 _MAX_LEVEL = 40
@@ -687,27 +567,6 @@ _MAX_TRIES = 12
 _MACRO_HELPERS = {("all", 1): "_all", ("exists", 1): "_exists", ("exists_one", 1): "_exists_one",
                   ("map", 1): "_transform", ("map", 2): "_transform_filtered", ("filter", 1): "_filter"}
 
-
-class _Function:
-    """A Python function being written: its statements as (indentation level, text) and its local functions."""
-
-    __slots__ = ("name", "params", "lines", "defs", "level", "tries")
-
-    def __init__(self, name: str, params: str):
-        self.name = name
-        self.params = params
-        self.lines: list[tuple[int, str]] = []
-        self.defs: list[_Function] = []
-        self.level = 0  # indentation of the next statement, relative to the body
-        self.tries = 0  # try blocks around it
-
-    def render(self, indent: int) -> list[str]:
-        pad = "    " * (indent + 1)
-        out = ["    " * indent + f"def {self.name}({self.params}):"]
-        for d in self.defs:
-            out += d.render(indent + 1)
-        out += [pad + "    " * level + text for level, text in self.lines]
-        return out
 
 
 def _comparable(lk: str, rk: str, exact: bool) -> bool:
