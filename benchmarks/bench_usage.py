@@ -1,4 +1,5 @@
-"""analyze + recommend over a 1,000,000-record usage log, against plain json-per-line loops in the same run.
+"""analyze + recommend over a 1,000,000-record usage log: DuckDB (the engine), the previous home-made scanner
+(engine="scan") and plain json-per-line loops, in the same run.
 
     python benchmarks/bench_usage.py                  # the full report: times, and peak memory 100k vs 1M
     python benchmarks/bench_usage.py --records 200000
@@ -109,9 +110,15 @@ def json_loop_with_lists(path: Path) -> dict[str, dict]:
     return result
 
 
-def analyze_and_recommend(policy, path: Path, jobs: int | None = None):
-    analysis = analyze(policy, path, jobs=jobs)
+def analyze_and_recommend(policy, path: Path, jobs: int | None = None, engine: str = "duckdb"):
+    analysis = analyze(policy, path, jobs=jobs, engine=engine)
     return analysis, recommend(policy, analysis)
+
+
+def whole_process(path: Path) -> None:
+    """``ctxbudget recommend --log PATH --json`` in a fresh process: start-up, analyze and recommend."""
+    subprocess.run([sys.executable, "-m", "engine", "recommend", "--log", str(path), "--json"], check=True,
+                   capture_output=True, cwd=ROOT)
 
 
 # -- peak memory in a fresh process --------------------------------------------------------------------------
@@ -122,8 +129,10 @@ sys.path.insert(0, sys.argv[3])
 import engine
 from bench_usage import analyze_and_recommend, json_loop_with_lists
 path, jobs = sys.argv[1], int(sys.argv[2])
-if jobs:
-    analyze_and_recommend(engine.load_policy("default"), path, jobs=jobs)
+if jobs < 0:
+    analyze_and_recommend(engine.load_policy("default"), path)
+elif jobs:
+    analyze_and_recommend(engine.load_policy("default"), path, jobs=jobs, engine="scan")
 else:
     json_loop_with_lists(path)
 try:  # this process's own high-water mark; ru_maxrss would include the parent's from before exec
@@ -175,13 +184,15 @@ def main() -> int:
         best, median, naive = timed(args.repeat, json_loop_with_lists, big)
         assert {a: (v["runs"], v["exceeded"]) for a, v in naive.items()} == known
         rows.append(("baseline: json loop + lists (seed-style)", best, median))
-        best, median, analysis = timed(args.repeat, analyze, policy, big, jobs=1)
+        best, median, (analysis, _) = timed(args.repeat, analyze_and_recommend, policy, big, engine="scan")
         check(analysis, known)
-        rows.append(("analyze, 1 process", best, median))
+        rows.append(("previous scanner: analyze + recommend", best, median))
         best, median, (analysis, recommendations) = timed(args.repeat, analyze_and_recommend, policy, big)
         check(analysis, known)
         assert len(recommendations) == len(known)
-        rows.append(("analyze + recommend, default processes", best, median))
+        rows.append(("DuckDB: analyze + recommend", best, median))
+        best, median, _ = timed(args.repeat, whole_process, big)
+        rows.append(("DuckDB: `ctxbudget recommend` whole process", best, median))
         width = max(len(label) for label, _, _ in rows)
         for label, best, median in rows:
             print(f"  {label:<{width}}  best {best:5.2f} s  median {median:5.2f} s  "
@@ -191,8 +202,8 @@ def main() -> int:
             actions[rec.action] += 1
         print("  recommendations: " + ", ".join(f"{n} {a}" for a, n in sorted(actions.items())))
         print("peak memory of a fresh process (VmHWM; workers: ru_maxrss):")
-        for jobs, label in ((0, "baseline: json loop + lists"), (1, "analyze + recommend, 1 process"),
-                            (2, "analyze + recommend, 2 processes")):
+        for jobs, label in ((0, "baseline: json loop + lists"), (1, "scanner, 1 process"),
+                            (2, "scanner, 2 processes"), (-1, "DuckDB")):
             (own_small, workers_small), (own_big, workers_big) = peak_kib(small, jobs), peak_kib(big, jobs)
             workers = (f" (largest worker {workers_small / 1024:.0f} → {workers_big / 1024:.0f} MiB)"
                        if workers_big else "")
@@ -217,14 +228,19 @@ if pytest is not None:
         return path, generate(path, RECORDS)
 
     @pytest.mark.parametrize("name", ["json loop (parse only)", "json loop + lists (seed-style)",
-                                      "analyze + recommend"])
+                                      "analyze + recommend", "analyze + recommend (previous scanner)",
+                                      "recommend, whole process"])
     def test_usage_log(benchmark, log, name):
         path, known = log
         policy = engine.load_policy("default")
-        if name == "analyze + recommend":
-            analysis, _ = analyze_and_recommend(policy, path)
+        if name.startswith("analyze + recommend"):
+            engine_name = "scan" if "scanner" in name else "duckdb"
+            analysis, _ = analyze_and_recommend(policy, path, engine=engine_name)
             check(analysis, known)
-            benchmark.pedantic(analyze_and_recommend, args=(policy, path), rounds=3, iterations=1)
+            benchmark.pedantic(analyze_and_recommend, args=(policy, path), kwargs={"engine": engine_name},
+                               rounds=3, iterations=1)
+        elif name.startswith("recommend"):
+            benchmark.pedantic(whole_process, args=(path,), rounds=3, iterations=1)
         elif name.startswith("json loop +"):
             benchmark.pedantic(json_loop_with_lists, args=(path,), rounds=3, iterations=1)
         else:

@@ -112,6 +112,30 @@ def policy_file(policy: Any) -> Path:
     return path
 
 
+def suggested_command(policy: Any, log: str | os.PathLike, since: Any = None, until: Any = None) -> str:
+    """The ``ctxbudget apply --dry-run`` command line that plans these recommendations: the same log, period
+    and policy file. A bundled policy is not edited, so the line first makes a policy that extends it."""
+    import shlex
+    from datetime import timezone
+
+    def stamp(value: Any) -> str:
+        return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+    period = (f" --since {stamp(since)}" if since else "") + (f" --until {stamp(until)}" if until else "")
+    try:
+        target, prefix = shlex.quote(_shown(policy_file(policy))), ""
+    except UsageError:
+        name = Path(policy.files[0][0]).stem if policy.files else "default"
+        target, prefix = "ctxbudget.yaml", f"test -e ctxbudget.yaml || printf 'extends: {name}\\n' > ctxbudget.yaml; "
+    return f"{prefix}ctxbudget apply --policy {target} --log {shlex.quote(os.fspath(log))}{period} --dry-run"
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working folder when it is inside it, else absolute."""
+    relative = os.path.relpath(path)
+    return path.as_posix() if relative.startswith("..") else relative
+
+
 def plan_apply(policy: Any, recommendations: Sequence[Recommendation], path: Path | None = None) -> ApplyPlan:
     """The edit the confident recommendations make to the policy file, validated."""
     from engine.policy.edit import PolicyEditor
@@ -124,6 +148,33 @@ def plan_apply(policy: Any, recommendations: Sequence[Recommendation], path: Pat
                             f"again to plan against the file as it is now")
     plan = ApplyPlan(path, policy.source, editor.original, editor.original, reformatted=editor.reformatted,
                      raw=editor.raw)
+    plan_changes(policy, recommendations, plan, editor)
+    plan.updated = editor.text()
+    if plan.changes:
+        plan.problems, edited = validate_text(path, plan.updated, policy.source)
+        if edited is not None:
+            plan.stale_examples = stale_examples(edited)
+    return plan
+
+
+class _Unwritten:
+    """An editor that edits nothing: the changes of a plan without a policy file (``recommend`` counts
+    them with exactly the rules ``apply`` writes them by)."""
+
+    def set_agent_profile(self, agent: str, profile: str) -> None:
+        pass
+
+    def set_weights(self, profile: str, weights: Any) -> None:
+        pass
+
+
+def plan_changes(policy: Any, recommendations: Sequence[Recommendation], plan: Any = None,
+                 editor: Any = None) -> Any:
+    """Record in ``plan`` (``.changes``, ``.skipped``) what ``apply`` writes of ``recommendations`` and
+    what it leaves out, making the edits through ``editor`` (none: only counted). Returns ``plan``."""
+    if plan is None:
+        plan = ApplyPlan(Path(), policy.source, "", "")
+    editor = editor if editor is not None else _Unwritten()
     threshold = policy.recommendations.min_confidence
     by_profile: dict[str, list[Recommendation]] = {}
     for rec in recommendations:
@@ -144,11 +195,6 @@ def plan_apply(policy: Any, recommendations: Sequence[Recommendation], path: Pat
                                        rec.confidence))
     for profile, group in by_profile.items():
         _plan_weights(editor, plan, policy, profile, group, threshold)
-    plan.updated = editor.text()
-    if plan.changes:
-        plan.problems, edited = validate_text(path, plan.updated, policy.source)
-        if edited is not None:
-            plan.stale_examples = stale_examples(edited)
     return plan
 
 

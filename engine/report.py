@@ -33,6 +33,8 @@ class Report:
     recommendations: list[Recommendation] | None  # monthly only
     min_confidence: float
     min_samples: int
+    apply_command: str = ""  # the `ctxbudget apply --dry-run` line that plans the recommendations
+    upgrade_exceedance_rate: float = 0.2  # the policy's threshold (a line in the HTML chart)
 
     def to_dict(self) -> dict:
         data = {"period": self.period, "since": self.since.isoformat(), "until": self.until.isoformat(),
@@ -45,13 +47,17 @@ class Report:
     def markdown(self) -> str:
         return render_markdown(self)
 
+    def html(self) -> str:
+        return render_html(self)
+
 
 def build_report(policy: Any, log: str | os.PathLike, period: str, until: datetime | None = None,
-                 progress: Progress | None = None) -> Report:
+                 progress: Progress | None = None, engine: str = "duckdb", spark_master: str | None = None) -> Report:
     """The report of ``period`` (week or month) ending at ``until``."""
     until = until or datetime.now(timezone.utc)
     since = until - timedelta(days=PERIODS[period])
-    analysis = analyze(policy, log, since=since, until=until, progress=progress)
+    analysis = analyze(policy, log, since=since, until=until, progress=progress, engine=engine,
+                       spark_master=spark_master)
     settings = policy.recommendations
     watch = []
     for name, item in analysis.agents.items():
@@ -64,8 +70,13 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
         elif stats.mean < settings.downgrade_mean_usage:
             watch.append((name, f"mean usage {_pct(stats.mean)} over {stats.runs} runs"))
     recommendations = recommend(policy, analysis) if period == "month" else None
+    from engine.apply import plan_changes, suggested_command
+
+    command = ""
+    if recommendations and plan_changes(policy, recommendations).changes:
+        command = suggested_command(policy, log, since, until)
     return Report(period, since, until, policy.source, analysis, watch, recommendations, settings.min_confidence,
-                  settings.min_samples)
+                  settings.min_samples, command, settings.upgrade_exceedance_rate)
 
 
 def _pct(value: float) -> str:
@@ -91,7 +102,8 @@ def render_markdown(report: Report) -> str:
     a = report.analysis
     title = {"week": "Weekly usage report", "month": "Monthly usage report and recommendations"}[report.period]
     out = [f"# ctxbudget: {title}", "",
-           f"{PERIODS[report.period]} days, {report.since:%Y-%m-%d %H:%M} to {report.until:%Y-%m-%d %H:%M} UTC · "
+           f"{PERIODS[report.period]} days, {report.since.astimezone(timezone.utc):%Y-%m-%d %H:%M} to "
+           f"{report.until.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC · "
            f"policy `{report.policy}` · log `{a.log}`", ""]
     o = a.overall
     skipped = ""
@@ -100,7 +112,8 @@ def render_markdown(report: Report) -> str:
     if not a.runs:
         out += [f"No runs in this period{skipped}.", ""]
     else:
-        out += [f"**{a.runs:,} runs** of {len(a.agents)} agents · mean usage {_pct(o.mean)} · median "
+        agents = len(a.agents)
+        out += [f"**{_runs(a.runs)}** of {agents:,} agent{'s' if agents != 1 else ''} · mean usage {_pct(o.mean)} · median "
                 f"{_pct(o.quantile(0.5))} · p90 {_pct(o.quantile(0.9))} · over budget in {_runs(o.exceeded)} "
                 f"({_pct(o.exceedance_rate)}) · {o.failed:,} failed{skipped}", "", "## Agents", ""]
         out += _table(["Agent", "Profile", "Runs", "Mean", "Median", "P90", "Max", "Over budget"],
@@ -121,8 +134,106 @@ def render_markdown(report: Report) -> str:
             out += _table(["Agent", "Profile", "Action", "Confidence", "Reason"],
                           [[r.agent, r.profile, r.action, f"{r.confidence:.2f}", r.reason]
                            for r in report.recommendations], right=(3,))
-            out += ["", f"To write the changes at confidence ≥ {report.min_confidence:g} into the policy: "
-                        f"`ctxbudget apply --days {PERIODS[report.period]} --dry-run`, then `--yes`."]
+            if report.apply_command:
+                out += ["", f"To see the changes at confidence ≥ {report.min_confidence:g} as an edit of the "
+                            f"policy: `{report.apply_command}`; to write them, run it with `--yes` for "
+                            f"`--dry-run`."]
+            else:
+                out += ["", f"No recommendation at confidence ≥ {report.min_confidence:g} changes the policy."]
         else:
             out += ["No runs to recommend from."]
     return "\n".join(out) + "\n"
+
+
+# -- HTML: one self-contained page (plotly's JavaScript inlined; nothing is fetched when it is viewed) --------
+
+def render_html(report: Report) -> str:
+    """The report as one HTML page: per-agent usage distribution, exceedance over time, scope shares against
+    weights, and (monthly) the recommendations with their evidence. Charts are plotly figures whose library is
+    inlined once, so the page needs no network."""
+    import html
+
+    import plotly.graph_objects as go
+
+    a = report.analysis
+    charts: list[str] = []
+
+    def add(fig: Any) -> None:
+        fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 60}, height=420)
+        charts.append(fig.to_html(full_html=False, include_plotlyjs=not charts, config={"displaylogo": False}))
+
+    if a.runs:
+        box = go.Figure()
+        for name, item in a.agents.items():
+            s = item.stats
+            box.add_trace(go.Box(name=name, x=[name], q1=[100 * s.quantile(0.25)], median=[100 * s.quantile(0.5)],
+                                 q3=[100 * s.quantile(0.75)], lowerfence=[100 * s.quantile(1 / max(s.runs, 1))],
+                                 upperfence=[100 * s.usage_max], mean=[100 * s.mean], boxpoints=False))
+        box.add_hline(y=100, line_dash="dot", annotation_text="budget")
+        box.update_layout(title="Usage per agent (% of budget: quartiles, mean, min to max)", showlegend=False,
+                          yaxis_title="% of budget")
+        add(box)
+        if a.daily:
+            days: dict[str, list[int]] = {}
+            for day, _agent, runs, exceeded in a.daily:
+                total = days.setdefault(day, [0, 0])
+                total[0] += runs
+                total[1] += exceeded
+            over = go.Figure(go.Scatter(x=list(days), y=[100 * e / r for r, e in days.values()],
+                                        mode="lines+markers", name="over budget",
+                                        text=[f"{e} of {r} runs" for r, e in days.values()]))
+            over.add_hline(y=100 * report.upgrade_exceedance_rate, line_dash="dot",
+                           annotation_text="upgrade threshold")
+            over.update_layout(title="Runs over budget per day (%)", yaxis_title="% of runs", xaxis_title="day (UTC)")
+            add(over)
+        scopes = go.Figure()
+        names, shares, weights, labels = [], [], [], []
+        for name, item in a.agents.items():
+            found = item.stats.scope_shares()
+            for scope in dict.fromkeys([*item.weights, *found]):
+                names.append(name)
+                labels.append(scope)
+                shares.append(100 * found.get(scope, 0.0))
+                weights.append(100 * float(item.weights.get(scope, 0.0)))
+        scopes.add_trace(go.Bar(x=[names, labels], y=shares, name="share of loaded tokens"))
+        scopes.add_trace(go.Bar(x=[names, labels], y=weights, name="profile weight"))
+        scopes.update_layout(title="Scope shares against the profile's weights (%)", barmode="group",
+                             yaxis_title="%", height=480)
+        add(scopes)
+    rows = ""
+    for rec in report.recommendations or []:
+        evidence = ", ".join(f"{k}: {v}" for k, v in rec.evidence.items() if k not in ("weights", "rule"))
+        rows += (f"<tr><td>{html.escape(rec.agent)}</td><td>{html.escape(rec.profile)}</td>"
+                 f"<td>{html.escape(rec.action)}</td><td class=n>{rec.confidence:.2f}</td>"
+                 f"<td>{html.escape(rec.reason)}</td><td class=e>{html.escape(evidence)}</td></tr>\n")
+    recommendations = ""
+    if report.recommendations is not None:
+        recommendations = ("<h2>Recommendations</h2>\n" + (
+            "<table><tr><th>Agent</th><th>Profile</th><th>Action</th><th>Confidence</th><th>Reason</th>"
+            f"<th>Evidence</th></tr>\n{rows}</table>\n" if rows else "<p>No runs to recommend from.</p>\n"))
+        if report.apply_command:
+            recommendations += f"<p>To see the changes as an edit: <code>{html.escape(report.apply_command)}</code></p>\n"
+    title = {"week": "Weekly usage report", "month": "Monthly usage report and recommendations"}[report.period]
+    summary = render_markdown(report).split("\n")[2]  # the period, policy and log line
+    skipped = f" · {a.skipped_lines:,} log lines skipped" if a.skipped_lines else ""
+    head = (f"{_runs(a.runs)} of {len(a.agents):,} agent{'s' if len(a.agents) != 1 else ''} · mean usage "
+            f"{_pct(a.overall.mean)} · over budget in {_runs(a.overall.exceeded)}{skipped}") if a.runs else \
+        "No runs in this period."
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ctxbudget: {html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; font-size: 0.9rem; }}
+td, th {{ border-bottom: 1px solid #ddd; padding: 0.35rem 0.5rem; text-align: left; vertical-align: top; }}
+td.n {{ text-align: right; }} td.e {{ font-size: 0.8rem; color: #555; }}
+code {{ background: #f4f4f4; padding: 0.1rem 0.3rem; }}
+</style></head>
+<body>
+<h1>ctxbudget: {html.escape(title)}</h1>
+<p>{html.escape(summary.replace('`', ''))}</p>
+<p><strong>{html.escape(head)}</strong></p>
+{''.join(charts)}
+{recommendations}</body></html>
+"""
+
+

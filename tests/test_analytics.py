@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
 import engine
-from engine.analytics import analyze, scan
-from engine.analytics.stats import UsageStats
+from engine.analytics import OTHER_PROFILE, analyze, scan
+from engine.analytics.stats import NO_TIER, UsageStats
 from engine.diagnostics import LookupFailed
+from engine.usage.log import MAX_LINE_BYTES, NESTED, OVERLONG, SkippedLine, read_log
 from engine.usage.record import RecordFields
-from usage_synth import START, native_record, write_known_log
+from usage_synth import START, native_record, seed_record, write_known_log
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +127,12 @@ def test_one_answer_however_the_log_is_cut(policy, tmp_path, monkeypatch, jobs):
         handle.write("garbage\n")
         handle.write(log.read_text().splitlines()[0] + "\n")
         handle.write('{"torn')
-    expected = analyze(policy, log, jobs=1).to_dict()
+    expected = analyze(policy, log).to_dict()
+    del expected["tiers"]  # per tier with provenance: DuckDB only
+    expected["tiers"] = None
+    assert analyze(policy, log, jobs=1, engine="scan").to_dict() == expected
     monkeypatch.setattr(scan, "CHUNK_BYTES", 4096)  # many chunks, and for jobs > 1 many segments
-    assert analyze(policy, log, jobs=jobs).to_dict() == expected
+    assert analyze(policy, log, jobs=jobs, engine="scan").to_dict() == expected
     assert expected["runs"] == 296 and expected["skipped_lines"] == 2
     assert [s["line"] for s in expected["skipped"]] == [296, 298]
 
@@ -135,7 +141,7 @@ def test_progress_is_reported_in_bytes(policy, tmp_path, monkeypatch):
     log = write_known_log(tmp_path / "k.jsonl")
     monkeypatch.setattr(scan, "CHUNK_BYTES", 8192)
     seen: list[tuple[int, int]] = []
-    analyze(policy, log, progress=lambda done, total: seen.append((done, total)))
+    analyze(policy, log, progress=lambda done, total: seen.append((done, total)), engine="scan")
     size = log.stat().st_size
     assert len(seen) > 3 and seen[-1] == (size, size) and seen == sorted(seen)
 
@@ -144,3 +150,88 @@ def test_an_empty_log(policy, tmp_path):
     (tmp_path / "u.jsonl").write_text("")
     data = analyze(policy, tmp_path / "u.jsonl").to_dict()
     assert (data["runs"], data["agents"], data["overall"]["mean_usage"]) == (0, {}, 0.0)
+
+
+# -- hostile logs (issue 8): skipped and counted, never a traceback, bounded memory ---------------------------
+
+HOSTILE = Path(__file__).parent / "data" / "usage-hostile.jsonl"
+
+
+@pytest.mark.parametrize("engine, nested", [("duckdb", ["not a JSON object", "missing key 'budget'"]),
+                                            ("scan", [NESTED, NESTED])])
+def test_hostile_records_are_skipped_and_counted(policy, engine, nested):
+    data = analyze(policy, HOSTILE, engine=engine).to_dict()
+    assert (data["runs"], data["skipped_lines"]) == (2, 6)
+    assert [(s["line"], s["reason"]) for s in data["skipped"]] == [
+        (2, "'tier' and 'profile' must be strings"), (4, "'tier' and 'profile' must be strings"),
+        (5, "'tier' and 'profile' must be strings"), (6, nested[0]), (7, nested[1]),
+        (8, "'tier' and 'profile' must be strings")]
+    assert data["overall"]["tiers"] == {"medium": {"runs": 1, "mean_usage": 0.75, "exceeded": 0,
+                                                   "exceedance_rate": 0.0},
+                                        NO_TIER: {"runs": 1, "mean_usage": 0.75, "exceeded": 0,
+                                                  "exceedance_rate": 0.0}}
+
+
+def test_the_log_reader_skips_the_same_lines():
+    reader = read_log(HOSTILE)
+    assert [r.tier for r in reader] == ["medium", ""]
+    assert [s.line for s in reader.skipped] == [2, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize("where", ["middle", "end", "unterminated"])
+def test_an_overlong_line_is_skipped_without_being_read_whole(policy, tmp_path, monkeypatch, where):
+    good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,
+                                    {"global": 10000})) + "\n"
+    huge = '{"x": "' + "a" * (24 << 20) + '"}'
+    text = {"middle": good + huge + "\n" + good, "end": good + good + huge + "\n",
+            "unterminated": good + good + huge}[where]
+    log = tmp_path / "u.jsonl"
+    log.write_text(text)
+    monkeypatch.setattr(scan, "CHUNK_BYTES", 1 << 20)
+    tracemalloc.start()
+    try:
+        data = analyze(policy, log, jobs=1).to_dict()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (data["runs"], data["skipped_lines"]) == (2, 1)
+    assert data["skipped"] == [{"line": 2 if where == "middle" else 3, "reason": OVERLONG}]
+    assert peak < 8 << 20  # the line is 24 MiB; a chunk is 1 MiB and a line at most MAX_LINE_BYTES
+    reader = read_log(log)
+    assert len(list(reader)) == 2 and reader.skipped == [SkippedLine(data["skipped"][0]["line"], OVERLONG)]
+
+
+def test_a_line_of_exactly_the_bound_is_read(tmp_path):
+    record = native_record(START, "a", "p", 100, 10, {"global": 10})
+    record["error"] = ""
+    line = json.dumps(record)
+    record["error"] = "e" * (MAX_LINE_BYTES - len(line))
+    log = tmp_path / "u.jsonl"
+    log.write_text(json.dumps(record) + "\n")
+    assert len(log.read_bytes()) == MAX_LINE_BYTES + 1
+    reader = read_log(log)
+    assert len(list(reader)) == 1 and reader.skipped_lines == 0
+
+
+def test_an_agent_only_the_log_knows_answers_to_its_short_name(policy, tmp_path):
+    records = [native_record(START, name, "specialist-narrow", 20000, 10000, {"global": 10000})
+               for name in ("specialists/looker-expert", "specialists/looker-expert", "specialists/dbt-expert")]
+    log = write(tmp_path / "u.jsonl", records)
+    only = analyze(policy, log, agent="looker-expert")
+    assert (list(only.agents), only.runs) == (["specialists/looker-expert"], 2)
+    with pytest.raises(LookupFailed, match="unknown agent 'looker'"):
+        analyze(policy, log, agent="looker")
+
+
+def test_seed_records_without_a_profile_are_told_apart_by_their_budget(policy, tmp_path):
+    def seed(budget, tier="medium"):
+        record = seed_record(START, "specialists/dbt-expert", "", budget, budget // 2, {"global": budget // 2},
+                             tier=tier)
+        del record["profile"]
+        return record
+
+    # 20,000 at medium is specialist-narrow (current); 35,000 is specialist-broad; 12,345 is no profile's
+    records = [seed(20000)] * 3 + [seed(30000, "complex")] + [seed(35000)] * 4 + [seed(12345)] * 2
+    [item] = analyze(policy, write(tmp_path / "u.jsonl", records)).agents.values()
+    assert (item.stats.runs, item.current().runs) == (10, 4)
+    assert {p: s.runs for p, s in item.by_profile.items()} == {"": 4, "specialist-broad": 4, OTHER_PROFILE: 2}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,7 +101,8 @@ def test_analyze_json(capsys):
                        "--json")
     data = json.loads(out)
     assert code == 0 and list(data) == ["log", "since", "until", "runs", "skipped_lines", "skipped", "overall",
-                                        "agents"]
+                                        "agents", "tiers"]
+    assert data["tiers"] is None  # per tier across agents: not with --agent
     assert (data["runs"], data["skipped_lines"], list(data["agents"])) == (3, 1, ["specialists/dbt-expert"])
     assert data["since"] == "2025-10-13T00:00:00+00:00"
     assert data["agents"]["specialists/dbt-expert"] == {
@@ -125,7 +129,8 @@ specialists/dbt-expert         specialist-narrow  upgrade                  0.99 
 specialists/snowflake-expert   specialist-narrow  adjust-weights           1.00  agent_patterns takes 70.0 % of loaded tokens against a weight of 50.0 % (20.0 points off, more than 10)
 specialists/tableau-expert     specialist-narrow  insufficient-data        0.00  5 runs; at least 10 needed
 
-3 changes at confidence ≥ 0.7; `ctxbudget apply --dry-run` shows the policy edit
+3 changes at confidence ≥ 0.7; this shows the policy edit:
+  ctxbudget apply --policy ctxbudget.yaml --log known.jsonl --dry-run
 """
 
 
@@ -257,7 +262,9 @@ def test_report_month(capsys, workdir):
 | specialists/snowflake-expert | specialist-narrow | adjust-weights | 1.00 | agent_patterns takes 70.0 % of loaded tokens against a weight of 50.0 % (20.0 points off, more than 10) |
 | specialists/tableau-expert | specialist-narrow | insufficient-data | 0.00 | 5 runs; at least 10 needed |
 
-To write the changes at confidence ≥ 0.7 into the policy: `ctxbudget apply --days 30 --dry-run`, then `--yes`.
+To see the changes at confidence ≥ 0.7 as an edit of the policy: `ctxbudget apply --policy ctxbudget.yaml --log \
+known.jsonl --since 2025-09-15T00:00:00Z --until 2025-10-15T00:00:00Z --dry-run`; to write them, run it with `--yes` \
+for `--dry-run`.
 """
 
 
@@ -273,7 +280,7 @@ def test_report_json(capsys):
 
 @pytest.mark.parametrize("argv, code, message", [
     (["analyze", "--log", "missing.jsonl"], 2, "the usage log missing.jsonl does not exist"),
-    (["analyze", "--log", "."], 2, "is not a file"),
+    (["analyze", "--log", "/dev"], 2, "cannot read the usage log /dev: no *.jsonl or *.parquet files in the folder"),
     (["analyze", "--log", "tiny.jsonl", "--since", "last tuesday"], 2, "not a date"),
     (["analyze", "--log", "tiny.jsonl", "--days", "0"], 2, "must be at least 1"),
     (["analyze", "--log", "tiny.jsonl", "--agent", "dbt-exprt"], 1, "unknown agent 'dbt-exprt'"),
@@ -398,3 +405,106 @@ def test_analyze_says_one_run_of_one_agent(run_cli, tmp_path) -> None:
     assert code == 0
     code, out, _ = run_cli("analyze", "--log", str(log))
     assert code == 0 and out.splitlines()[0] == f"{log}: 1 run of 1 agent"
+
+
+# -- issue 8: hostile logs, the zone of --since, names only the log knows, commands that work -----------------
+
+HOSTILE = Path(__file__).parent / "data" / "usage-hostile.jsonl"
+
+
+@pytest.mark.parametrize("argv", [["analyze"], ["analyze", "--json"], ["recommend"], ["report", "--period", "week",
+                                  "--until", "2025-10-20"], ["report", "--period", "month", "--until", "2025-10-20"]])
+def test_hostile_records_are_skipped_not_fatal(capsys, argv):
+    code, out, err = run(capsys, *argv, "--log", str(HOSTILE))
+    assert code == 0 and "Traceback" not in err
+    assert err.count("warning: skipped:") == 6 and "usage-hostile.jsonl:6: warning: skipped: not a JSON object" in err
+
+
+def test_the_report_says_one_run_of_one_agent(capsys, workdir):
+    (workdir / "one.jsonl").write_text(TINY.read_text().splitlines()[0] + "\n")
+    code, out, _ = run(capsys, "report", "--period", "week", "--log", "one.jsonl", "--until", "2025-10-15")
+    assert code == 0 and "**1 run** of 1 agent · mean usage 75.0 %" in out
+
+
+@pytest.mark.parametrize("argv, shown", [
+    (["analyze", "--since", "2025-10-14T12:00:00+02:00"], "since 2025-10-14 10:00 UTC"),
+    (["analyze", "--since", "2025-10-13T05:00-05:00", "--until", "2025-10-14T13:00+02:00"],
+     "since 2025-10-13 10:00 UTC until 2025-10-14 11:00 UTC"),
+    (["report", "--period", "week", "--until", "2025-10-15T02:00:00+02:00"], "2025-10-08 00:00 to 2025-10-15 00:00 UTC"),
+])
+def test_times_with_a_zone_are_shown_in_utc(capsys, argv, shown):
+    code, out, _ = run(capsys, *argv, "--log", "tiny.jsonl")
+    assert code == 0 and shown in out.splitlines()[0] + out.splitlines()[min(2, len(out.splitlines()) - 1)]
+
+
+def test_until_bounds_the_runs(capsys):
+    code, out, _ = run(capsys, "analyze", "--log", "tiny.jsonl", "--since", "2025-10-13T05:00-05:00", "--until",
+                       "2025-10-14T13:00+02:00", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["runs"] == 1 and data["until"] == "2025-10-14T13:00:00+02:00"
+
+
+def test_an_agent_only_in_the_log_by_short_name(capsys, workdir):
+    line = TINY.read_text().splitlines()[0].replace("specialists/dbt-expert", "specialists/looker-expert")
+    (workdir / "looker.jsonl").write_text(line + "\n")
+    code, out, _ = run(capsys, "analyze", "--log", "looker.jsonl", "--agent", "looker-expert", "--json")
+    assert code == 0 and list(json.loads(out)["agents"]) == ["specialists/looker-expert"]
+
+
+def _suggested(out: str) -> str:
+    return out.split("policy: `")[1].split("`;")[0]
+
+
+def _shell(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``command`` as a user would, with this interpreter's ctxbudget first on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTXBUDGET_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_monthly_reports_apply_command_works(capsys, workdir):
+    write_known_log(workdir / "known.jsonl")
+    code, out, _ = run(capsys, "report", "--period", "month", "--log", "known.jsonl", "--until", "2025-10-15")
+    command = _suggested(out)
+    assert "--log known.jsonl" in command and "--policy ctxbudget.yaml" in command
+    done = _shell(command, workdir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == DIFF + CHANGES + "dry run: nothing written\n"
+
+
+def test_the_monthly_reports_apply_command_works_with_the_bundled_policy(capsys, workdir):
+    (workdir / "ctxbudget.yaml").unlink()
+    write_known_log(workdir / "known.jsonl")
+    code, out, _ = run(capsys, "report", "--period", "month", "--log", "known.jsonl", "--until", "2025-10-15",
+                       "--policy", "default")
+    command = _suggested(out)
+    done = _shell(command, workdir)
+    assert done.returncode == 0, done.stderr
+    assert "specialists/dbt-expert: specialist-narrow → specialist-broad" in done.stdout
+    assert (workdir / "ctxbudget.yaml").read_text() == "extends: default\n"
+
+
+def test_recommend_counts_the_changes_apply_makes(capsys, workdir):
+    """The largest profile has nowhere to go: recommend says upgrade but counts no change, as apply does."""
+    from usage_synth import native_record, START
+
+    budget = 75000
+    records = [native_record(START, "roles/research-role", "role-architect", budget, int(budget * 1.2),
+                             {"global": int(budget * 1.2)}) for _ in range(30)]
+    (workdir / "big.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    code, out, _ = run(capsys, "recommend", "--log", "big.jsonl")
+    assert code == 0 and "upgrade" in out and "change" not in out.split("\n\n")[-1]
+    code, out, _ = run(capsys, "apply", "--log", "big.jsonl", "--dry-run")
+    assert code == 0 and out.endswith("nothing to apply: no recommendation at confidence ≥ 0.7 changes "
+                                      "ctxbudget.yaml\n")
+
+
+@pytest.mark.parametrize("argv", [["analyze"], ["analyze", "--json"], ["recommend", "--json"],
+                                  ["report", "--period", "week", "--until", "2025-10-15"]])
+def test_both_engines_print_the_same(capsys, argv):
+    duck, scan = run(capsys, *argv, "--log", "tiny.jsonl"), run(capsys, *argv, "--log", "tiny.jsonl", "--engine", "scan")
+    if argv == ["analyze", "--json"]:  # only DuckDB reads the per-tier provenance
+        duck_data, scan_data = json.loads(duck[1]), json.loads(scan[1])
+        assert scan_data.pop("tiers") is None and duck_data.pop("tiers")["medium"]["sources"]["unknown"] == 3
+        duck, scan = (duck[0], duck_data, duck[2]), (scan[0], scan_data, scan[2])
+    assert duck == scan

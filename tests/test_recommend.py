@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import engine
+from engine.apply import plan_changes
 from engine.analytics import analyze
 from engine.budget import split
 from engine.diagnostics import PolicyError
@@ -96,11 +97,25 @@ def log_of(tmp_path, records):
     return path
 
 
-def test_the_largest_profile_has_nowhere_to_go(policy, tmp_path):
-    log = log_of(tmp_path, runs_of("roles/research-role", "role-architect", 75000, [1.2] * 20))
-    [rec] = recommend(policy, analyze(policy, log))
+@pytest.mark.parametrize("profile_max, tiers, advice", [
+    # the max (150,000) does not cap role-architect at medium (75,000): raising it would change nothing
+    (None, ["medium"], "raise its base (its max does not cap the budget at medium, where runs went over)"),
+    (100000, ["complex"], "raise its max"),  # 1.5 × 75,000 is capped at 100,000
+    (100000, ["medium", "complex"], "raise its max (it caps the budget at complex) and its base (for medium)"),
+])
+def test_the_largest_profile_has_nowhere_to_go(policy, tmp_path, profile_max, tiers, advice):
+    if profile_max is not None:
+        path = tmp_path / "policy.yaml"
+        path.write_text(f"extends: default\nprofiles:\n  role-architect: {{max: {profile_max}}}\n")
+        policy = engine.load_policy(path)
+    records = []
+    for tier in tiers:
+        budget = policy.allocate("roles/research-role", tier).budget
+        records += [native_record(START, "roles/research-role", "role-architect", budget, int(budget * 1.2),
+                                  {"global": int(budget * 1.2)}, tier=tier) for _ in range(20)]
+    [rec] = recommend(policy, analyze(policy, log_of(tmp_path, records)))
     assert (rec.action, rec.target_profile) == ("upgrade", None)
-    assert rec.reason.endswith("role-architect is the largest profile: raise its max")
+    assert rec.reason.endswith("role-architect is the largest profile: " + advice)
 
 
 def test_only_runs_under_the_current_profile_count(policy, tmp_path):
@@ -188,3 +203,45 @@ def test_rules_are_compiled_with_the_policy_and_cached(tmp_path, monkeypatch):
     # the second start reads the policy from the cache (no YAML) and compiles the rules from their source (the
     # cache holds data only)
     assert outputs == ["5 True True\n", "5 True False\n"]
+
+
+# -- tiers: a multiplier off for every agent, and tasks detected one tier too low ------------------------------
+
+def _runs_at(policy, agent, tier, usages):
+    allocation = policy.allocate(agent, tier)
+    return [native_record(START, allocation.agent, allocation.profile, allocation.budget,
+                          int(allocation.budget * u), {"global": int(allocation.budget * u)}, tier=tier)
+            for u in usages]
+
+
+def test_a_tier_off_for_every_agent_is_the_tiers_fault(policy, tmp_path):
+    records = []
+    for agent in ("dbt-expert", "aws-expert", "data-architect"):  # three profiles, all over budget at complex
+        records += _runs_at(policy, agent, "complex", [1.3] * 15 + [0.9] * 5)
+        records += _runs_at(policy, agent, "medium", [0.8] * 20)
+    recs = recommend(policy, analyze(policy, log_of(tmp_path, records)))
+    [tier] = [r for r in recs if r.action == "adjust-tier"]
+    assert (tier.agent, tier.tier, tier.evidence["multiplier"]) == ("(all agents)", "complex", 1.5)
+    # pooled mean usage 1.2; the middle of the good band is (0.5 + 1) / 2 = 0.75: 1.5 × 1.2 / 0.75 = 2.4
+    assert tier.evidence["proposed_multiplier"] == 2.4 and tier.confidence > 0.9
+    assert tier.reason.endswith("set complex's multiplier 1.5 → 2.4")
+    assert tier.to_dict()["tier"] == "complex"
+    assert "adjust-tier" not in [c.action for c in plan_changes(policy, recs).changes]  # apply does not write it
+
+
+def test_one_agent_off_at_a_tier_is_not_the_tiers_fault(policy, tmp_path):
+    records = _runs_at(policy, "dbt-expert", "complex", [1.3] * 20) + _runs_at(policy, "aws-expert", "complex",
+                                                                                [0.8] * 20)
+    assert not [r for r in recommend(policy, analyze(policy, log_of(tmp_path, records))) if r.action == "adjust-tier"]
+
+
+@pytest.mark.parametrize("complex_usage, diagnosis", [
+    (1.2, "tier-too-low"),        # 1.2 × 30,000 fits multi-system's 40,000 (specialist-narrow, max 50,000)
+    (1.8, "profile-too-small"),   # 1.8 × 30,000 = 54,000 does not
+])
+def test_tasks_detected_one_tier_too_low_are_told_from_a_small_profile(policy, tmp_path, complex_usage, diagnosis):
+    records = (_runs_at(policy, "dbt-expert", "complex", [complex_usage] * 20)
+               + _runs_at(policy, "dbt-expert", "medium", [0.7] * 30))
+    [rec] = [r for r in recommend(policy, analyze(policy, log_of(tmp_path, records))) if r.agent.endswith("dbt-expert")]
+    assert rec.action == "upgrade" and rec.evidence["diagnosis"] == diagnosis
+    assert ("detected one tier too low" in rec.reason) == (diagnosis == "tier-too-low")

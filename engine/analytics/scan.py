@@ -11,10 +11,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import BinaryIO, Callable
 
 from engine.analytics.stats import UsageStats
-from engine.usage.log import SKIPPED_KEPT, SkippedLine
+from engine.usage.log import MAX_LINE_BYTES, NESTED, OVERLONG, SKIPPED_KEPT, SkippedLine
 from engine.usage.record import CorruptRecord, parse_timestamp, record_fields
 
 CHUNK_BYTES = 4 << 20
@@ -24,7 +24,9 @@ PARALLEL_MIN_BYTES = 16 << 20
 Progress = Callable[[int, int], None]
 """Called with (bytes done, bytes in all) as chunks finish."""
 
-GroupKey = tuple[str, str]  # (agent as logged, profile as logged)
+GroupKey = tuple[str, str, str, int]
+"""(agent as logged, profile as logged, and for runs that name no profile their tier and budget, by which
+the profile they were made under is told; else "" and 0)."""
 
 
 @dataclass
@@ -35,6 +37,8 @@ class LogScan:
     lines: int = 0
     skipped_lines: int = 0
     skipped: list[SkippedLine] = field(default_factory=list)
+    tiers: dict[str, dict] | None = None  # per tier with provenance (the DuckDB engine reads it; None: not read)
+    daily: list[tuple[str, str, int, int]] | None = None  # (day, agent as logged, runs, exceeded); DuckDB only
 
     def merge_totals(self, other: "LogScan") -> None:
         """Add ``other``'s runs and skipped-line count (not its line numbers, which depend on order)."""
@@ -95,14 +99,26 @@ def line_bounds(path: str | os.PathLike, start: int, end: int, step: int) -> lis
     with open(path, "rb") as handle:
         position = start + step
         while position < end:
-            handle.seek(position)
-            handle.readline()
-            begin = handle.tell()
+            begin = _next_line(handle, position)
             if begin >= end:
                 break
             starts.append(begin)
             position = begin + step
     return list(zip(starts, starts[1:] + [end]))
+
+
+def _next_line(handle: BinaryIO, position: int) -> int:
+    """The offset just past the first newline at or after ``position`` (the file's end when none), read in
+    small pieces: a line of any length is never held whole."""
+    handle.seek(position)
+    while True:
+        piece = handle.read(1 << 16)
+        if not piece:
+            return handle.tell()
+        found = piece.find(b"\n")
+        if found >= 0:
+            return position + found + 1
+        position += len(piece)
 
 
 def _scan_task(item: tuple[int, tuple]) -> tuple[int, LogScan]:
@@ -115,13 +131,44 @@ def _scan_task(item: tuple[int, tuple]) -> tuple[int, LogScan]:
 def scan_range(path: str, start: int, end: int, since: datetime | None, until: datetime | None,
                result: LogScan, on_chunk: Callable[[int], None] | None = None) -> None:
     """Fold bytes ``start``..``end`` of the log (whole lines) into ``result``, a chunk at a time; skipped
-    lines are numbered from ``start``. ``on_chunk`` gets the bytes done after each chunk."""
+    lines are numbered from ``start``. ``on_chunk`` gets the bytes done after each chunk.
+
+    A line longer than :data:`~engine.usage.log.MAX_LINE_BYTES` is skipped and counted; at most one chunk
+    and one line of that length are held at once, whatever the file holds."""
     with open(path, "rb") as handle:
-        for chunk_start, chunk_end in line_bounds(path, start, end, CHUNK_BYTES):
-            handle.seek(chunk_start)
-            scan_chunk(handle.read(chunk_end - chunk_start), since, until, result)
+        handle.seek(start)
+        position = start
+        carry = b""  # the start of a line the chunks so far did not finish
+        skipping = False  # inside an overlong line, already counted
+        while position < end:
+            block = handle.read(min(CHUNK_BYTES, end - position))
+            if not block:
+                break
+            position += len(block)
+            if skipping:
+                found = block.find(b"\n")
+                if found < 0:
+                    continue
+                block, skipping = block[found + 1:], False
+            data = carry + block if carry else block
+            cut = data.rfind(b"\n") + 1
+            carry = data[cut:]
+            if cut:
+                scan_chunk(data[:cut], since, until, result)
+            if len(carry) > MAX_LINE_BYTES:
+                _skip(result, result.lines + 1, OVERLONG)
+                result.lines += 1
+                carry, skipping = b"", True
             if on_chunk is not None:
-                on_chunk(chunk_end - start)
+                on_chunk(position - start)
+        if carry:
+            scan_chunk(carry, since, until, result)
+
+
+def _skip(result: LogScan, number: int, reason: str) -> None:
+    result.skipped_lines += 1
+    if len(result.skipped) < SKIPPED_KEPT:
+        result.skipped.append(SkippedLine(number, reason))
 
 
 def scan_chunk(data: bytes, since: datetime | None, until: datetime | None, result: LogScan) -> None:
@@ -140,13 +187,17 @@ def scan_chunk(data: bytes, since: datetime | None, until: datetime | None, resu
     last = len(lines)
     filtered = since is not None or until is not None
     for number, raw in enumerate(lines, 1):
+        if len(raw) > MAX_LINE_BYTES:  # a whole line in one chunk (longer ones never reach here)
+            _skip(result, offset + number, OVERLONG)
+            continue
         try:
             fields = record_fields(loads(raw))
             if filtered:
                 when = parse_timestamp(fields.timestamp)
                 if (since is not None and when < since) or (until is not None and when >= until):
                     continue
-            key = (fields.agent, fields.profile)
+            profile = fields.profile
+            key = (fields.agent, profile, "", 0) if profile else (fields.agent, "", fields.tier, fields.budget)
             stats = groups.get(key)
             if stats is None:
                 stats = UsageStats()
@@ -154,16 +205,15 @@ def scan_chunk(data: bytes, since: datetime | None, until: datetime | None, resu
                 groups[key] = stats
             else:
                 stats.add(fields)
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
             if not raw.strip():
                 continue  # a blank line is not a record, nor a skipped one
-            result.skipped_lines += 1
-            if len(result.skipped) < SKIPPED_KEPT:
-                unterminated = number == last and not terminated
-                result.skipped.append(SkippedLine(offset + number, _reason(exc, unterminated)))
+            _skip(result, offset + number, _reason(exc, number == last and not terminated))
 
 
 def _reason(exc: Exception, unterminated: bool) -> str:
+    if isinstance(exc, RecursionError):
+        return NESTED
     if isinstance(exc, CorruptRecord):
         return str(exc)
     if isinstance(exc, json.JSONDecodeError) or isinstance(exc, UnicodeDecodeError):

@@ -14,6 +14,9 @@ from engine.usage.record import RecordFields
 BINS_PER_UNIT = 1000
 """Histogram bins per 100 % of the budget: quantiles are exact to 0.1 percentage point."""
 
+NO_TIER = "(none)"
+"""The tier runs are counted under when their record names none."""
+
 
 class UsageStats:
     """Running totals over a group of runs (one agent under one profile, or everything)."""
@@ -54,9 +57,9 @@ class UsageStats:
         key = int(usage * BINS_PER_UNIT + 0.5)
         histogram = self.histogram
         histogram[key] = histogram.get(key, 0) + 1
-        tier = self.tiers.get(f.tier)
+        tier = self.tiers.get(f.tier or NO_TIER)
         if tier is None:
-            tier = self.tiers[f.tier] = [0, 0.0, 0]
+            tier = self.tiers[f.tier or NO_TIER] = [0, 0.0, 0]
         tier[0] += 1
         tier[1] += usage
         if exceeded:

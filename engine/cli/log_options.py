@@ -4,16 +4,25 @@ reading itself (with a progress bar on a terminal)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 
-def add_log(parser: argparse.ArgumentParser) -> None:
+def add_log(parser: argparse.ArgumentParser, engine: bool = False) -> None:
+    """``--log``, and with ``engine`` (the commands that analyse) ``--engine``."""
     parser.add_argument("--log", metavar="PATH",
-                        help="usage log (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
+                        help="usage log: a file, a folder of *.jsonl / *.parquet, a glob, or a URL DuckDB's httpfs "
+                             "reads (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
                              "~/.local/state/ctxbudget/usage.jsonl)")
+    if engine:
+        parser.add_argument("--engine", choices=("duckdb", "spark", "scan"), default="duckdb",
+                            help="duckdb (default; every location), spark (Parquet, e.g. from `ctxbudget export`; "
+                                 "the [spark] extra) or scan (the earlier in-process scanner; one local JSONL file)")
+        parser.add_argument("--spark-master", metavar="URL",
+                            help="with --engine spark: the cluster (default: $CTXBUDGET_SPARK_MASTER, else local[*])")
 
 
 def add_period(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +30,8 @@ def add_period(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--days", type=_positive_int, metavar="N", help="only the runs of the last N days")
     group.add_argument("--since", type=_date, metavar="DATE",
                        help="only the runs since DATE (2025-10-01 or an ISO 8601 time; UTC unless it says)")
+    parser.add_argument("--until", type=_date, metavar="DATE",
+                        help="only the runs before DATE (same forms as --since)")
 
 
 def add_agent(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +66,17 @@ def since_from(args: argparse.Namespace, now: datetime | None = None) -> datetim
     return getattr(args, "since", None)
 
 
+def log_location(args: argparse.Namespace, policy: Any) -> Path | str:
+    """What ``--log`` names for the analytics commands: a file, a folder, a glob or a remote URL (checked when
+    read); the default log when it names nothing."""
+    from engine.analytics.duck import GLOB, is_remote
+
+    given = getattr(args, "log", None)
+    if given and (is_remote(given) or os.path.isdir(given) or any(c in given for c in GLOB)):
+        return given
+    return log_path(args, policy)
+
+
 def log_path(args: argparse.Namespace, policy: Any, must_exist: bool = True) -> Path:
     """The usage log the command uses; UsageError when it must exist and does not."""
     from engine.diagnostics import UsageError
@@ -82,20 +104,29 @@ def analyze_log(args: argparse.Namespace, policy: Any, since: datetime | None = 
     from engine.cli.progress import progress_bar
     from engine.diagnostics import UsageError
 
-    path = log_path(args, policy)
+    path = log_location(args, policy)
     try:
-        with progress_bar(show_progress(args), f"reading {path.name}") as advance:
-            analysis = analyze(policy, path, since=since, until=until, agent=agent, progress=advance)
+        with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
+            analysis = analyze(policy, path, since=since, until=until, agent=agent, progress=advance,
+                               engine=getattr(args, "engine", "duckdb"), spark_master=getattr(args, "spark_master", None))
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
+    except ImportError as exc:
+        raise UsageError(f"--engine {args.engine} needs {exc.name}: pip install 'ctxbudget[spark]'") from None
+    except ValueError as exc:  # a location the engine cannot read (Spark: not Parquet)
+        raise UsageError(str(exc)) from None
     report_skipped(analysis)
     return analysis
 
 
 def report_skipped(analysis: Any) -> None:
     """``path:line: warning: skipped: reason`` on stderr for the first skipped lines, and how many more."""
-    for skipped in analysis.skipped:
-        print(f"{analysis.log}:{skipped.line}: warning: skipped: {skipped.reason}", file=sys.stderr)
-    more = analysis.skipped_lines - len(analysis.skipped)
+    report_skipped_lines(analysis.log, analysis.skipped_lines, analysis.skipped)
+
+
+def report_skipped_lines(log: str, count: int, skipped: Any) -> None:
+    for line in skipped:
+        print(f"{log}:{line.line}: warning: skipped: {line.reason}", file=sys.stderr)
+    more = count - len(skipped)
     if more > 0:
-        print(f"{analysis.log}: warning: {more:,} more line{'s' if more > 1 else ''} skipped", file=sys.stderr)
+        print(f"{log}: warning: {more:,} more line{'s' if more > 1 else ''} skipped", file=sys.stderr)

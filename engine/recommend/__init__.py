@@ -19,7 +19,7 @@ from engine.diagnostics import PolicyError, Problem
 from engine.recommend import confidence as conf
 from engine.recommend.rules import RuleError, first_match
 
-ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-data")
+ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-data", "adjust-tier")
 CHANGES = ("upgrade", "downgrade", "adjust-weights")  # the actions `apply` writes
 
 
@@ -35,11 +35,22 @@ class Recommendation:
     evidence: Mapping[str, Any] = field(default_factory=dict)
     target_profile: str | None = None  # upgrade / downgrade: the profile to move to (None: there is none)
     weights: Mapping[str, float] | None = None  # adjust-weights: the proposed weights
+    tier: str | None = None  # adjust-tier: the tier whose multiplier is off (agent is then ALL_AGENTS)
 
     def to_dict(self) -> dict:
-        """The ``recommend --json`` contract."""
-        return {"agent": self.agent, "profile": self.profile, "action": self.action,
+        """The ``recommend --json`` contract (``tier`` only in a tier's recommendation)."""
+        data = {"agent": self.agent, "profile": self.profile, "action": self.action,
                 "confidence": round(self.confidence, 4), "reason": self.reason, "evidence": dict(self.evidence)}
+        if self.tier is not None:
+            data["tier"] = self.tier
+        return data
+
+
+ALL_AGENTS = "(all agents)"
+"""The ``agent`` of a tier's recommendation."""
+
+MIN_TIER_AGENTS = 2
+"""A tier's multiplier is judged only when at least this many agents have enough runs at it."""
 
 
 def profile_ladder(policy: Any) -> list[str]:
@@ -51,7 +62,7 @@ def profile_ladder(policy: Any) -> list[str]:
 def recommend(policy: Any, analysis: Analysis) -> list[Recommendation]:
     """One recommendation per agent in ``analysis``. Raises PolicyError when a rule is broken."""
     try:
-        return [_recommend_one(policy, item) for item in analysis.agents.values()]
+        return [_recommend_one(policy, item) for item in analysis.agents.values()] + recommend_tiers(policy, analysis)
     except RuleError as exc:
         raise PolicyError([rule_problem(policy, exc)]) from None
 
@@ -87,11 +98,61 @@ def _recommend_one(policy: Any, item: AgentAnalysis) -> Recommendation:
     evidence = _evidence(item, stats, weight_drift, index)
     if action in ("upgrade", "downgrade"):
         evidence["target_profile"] = target
+    if action == "upgrade":
+        lower = _one_tier_too_low(policy, item, stats)
+        evidence["diagnosis"] = "tier-too-low" if lower else "profile-too-small"
     if weights is not None:
         evidence["proposed_weights"] = weights
     reason = (rule.reason if rule is not None and rule.reason else
-              _reason(action, stats, settings, item, target, drift, worst))
+              _reason(action, stats, settings, item, target, drift, worst, policy))
+    if action == "upgrade" and evidence.get("diagnosis") == "tier-too-low":
+        tier, higher = _one_tier_too_low(policy, item, stats)
+        reason += (f"; but only runs at {tier} went over, and they would fit {higher}'s budget: the tasks may be "
+                   f"detected one tier too low (check detection before moving the profile)")
     return Recommendation(item.agent, item.profile, action, confidence, reason, evidence, target, weights)
+
+
+def recommend_tiers(policy: Any, analysis: Analysis) -> list[Recommendation]:
+    """``adjust-tier`` for a tier whose usage is off in the same direction for every agent with enough runs at
+    it (at least :data:`MIN_TIER_AGENTS` of them): over budget more often than the upgrade threshold for all of
+    them, or under the downgrade threshold on average for all of them. The proposed multiplier brings the
+    pooled mean usage to the middle of the good band ((downgrade threshold + 1) / 2). The confidence is the
+    least sure agent's: Wilson's bound on its exceedance rate (over), or on its rarely exceeding (under)."""
+    settings = policy.recommendations
+    target = (settings.downgrade_mean_usage + 1.0) / 2
+    found = []
+    for tier in policy.tiers:
+        agents = {}
+        for item in analysis.agents.values():
+            runs, usage, exceeded = item.current().tiers.get(tier.id, (0, 0.0, 0))
+            if runs >= settings.min_samples:
+                agents[item.agent] = (runs, usage / runs, exceeded)
+        if len(agents) < MIN_TIER_AGENTS:
+            continue
+        over = all(e / r > settings.upgrade_exceedance_rate for r, _, e in agents.values())
+        under = all(m < settings.downgrade_mean_usage for _, m, _ in agents.values())
+        if not (over or under):
+            continue
+        runs = sum(r for r, _, _ in agents.values())
+        pooled = sum(r * m for r, m, _ in agents.values()) / runs
+        proposed = round(tier.multiplier * pooled / target, 2)
+        if over:
+            confidence = min(conf.rate_above(e, r, settings.upgrade_exceedance_rate) for r, _, e in agents.values())
+            why = (f"over budget in more than {_pct(settings.upgrade_exceedance_rate)} of runs for all "
+                   f"{len(agents)} agents with enough runs at {tier.id}")
+        else:
+            confidence = min(1.0 - conf.wilson_interval(e, r)[1] for r, _, e in agents.values())
+            why = (f"mean usage under {_pct(settings.downgrade_mean_usage)} for all {len(agents)} agents with "
+                   f"enough runs at {tier.id}")
+        evidence = {"tier": tier.id, "multiplier": tier.multiplier, "proposed_multiplier": proposed, "runs": runs,
+                    "mean_usage": round(pooled, 4),
+                    "agents": {a: {"runs": r, "mean_usage": round(m, 4), "exceedance_rate": round(e / r, 4)}
+                               for a, (r, m, e) in agents.items()}}
+        found.append(Recommendation(ALL_AGENTS, "", "adjust-tier", confidence,
+                                    f"{why} (pooled mean usage {_pct(pooled)}): the tier, not the profiles, is "
+                                    f"off; set {tier.id}'s multiplier {tier.multiplier:g} → {proposed:g}",
+                                    evidence, tier=tier.id))
+    return found
 
 
 def _neighbours(ladder: list[str], profile: str) -> tuple[str | None, str | None]:
@@ -196,11 +257,11 @@ def _pct(value: float) -> str:
 
 
 def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, target: str | None,
-            drift: Mapping[str, float], worst: str | None) -> str:
+            drift: Mapping[str, float], worst: str | None, policy: Any = None) -> str:
     if action == "insufficient-data":
         return f"{stats.runs} run{'s' if stats.runs != 1 else ''}; at least {settings.min_samples} needed"
     if action == "upgrade":
-        move = f"move to {target}" if target else f"{item.profile} is the largest profile: raise its max"
+        move = f"move to {target}" if target else f"{item.profile} is the largest profile: " + _grow(policy, item, stats)
         return (f"over budget in {stats.exceeded} of {stats.runs} runs ({_pct(stats.exceedance_rate)}, "
                 f"above {_pct(settings.upgrade_exceedance_rate)}); {move}")
     if action == "downgrade":
@@ -214,6 +275,57 @@ def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, 
                 f"more than {settings.weight_drift * 100:g})")
     return (f"within thresholds: mean usage {_pct(stats.mean)}, over budget in {stats.exceeded} of "
             f"{stats.runs} runs")
+
+
+def _one_tier_too_low(policy: Any, item: AgentAnalysis, stats: UsageStats) -> tuple[str, str] | None:
+    """(tier, next tier) when the agent's runs went over budget at one tier only, the next tier's budget would
+    hold their mean load, and at another tier it has enough runs, within the upgrade threshold; else None (the
+    profile itself is too small, or the runs cannot tell)."""
+    settings = policy.recommendations
+    over = [t for t, (r, _, e) in stats.tiers.items() if e / r > settings.upgrade_exceedance_rate]
+    # the profile must be seen to fit elsewhere: enough runs at some other tier, none of them over
+    fitting = [t for t, (r, _, e) in stats.tiers.items() if t not in over and r >= settings.min_samples]
+    if len(over) != 1 or not fitting or item.profile not in policy.profiles:
+        return None
+    ladder = list(policy.tiers)
+    try:
+        tier = policy.tier(over[0])
+    except Exception:  # noqa: BLE001 - a tier the policy no longer has
+        return None
+    if tier.rank + 1 >= len(ladder):
+        return None
+    higher = ladder[tier.rank + 1]
+    runs, usage, _ = stats.tiers[over[0]]
+    profile = policy.profiles[item.profile]
+    try:
+        fits = (usage / runs) * policy.budget_of(item.agent, profile, tier) <= policy.budget_of(
+            item.agent, profile, higher)
+    except Exception:  # noqa: BLE001 - a failing budget formula: no diagnosis
+        return None
+    return (tier.id, higher.id) if fits else None
+
+
+def _grow(policy: Any, item: AgentAnalysis, stats: UsageStats) -> str:
+    """What to raise for the largest profile: its max where the max caps the budget at the tiers that went
+    over, its base (or the tiers' multipliers) where it does not."""
+    capped, uncapped = [], []
+    profile = policy.profiles.get(item.profile) if policy is not None else None
+    for tier_id, (_runs, _usage, exceeded) in stats.tiers.items():
+        if not exceeded or profile is None:
+            continue
+        try:
+            tier = policy.tier(tier_id)
+            budget = policy.budget_of(item.agent, profile, tier)
+        except Exception:  # noqa: BLE001 - a tier the policy no longer has, or a failing formula
+            continue
+        (capped if budget < profile.base * tier.multiplier else uncapped).append(tier.id)
+    if uncapped and not capped:
+        return (f"raise its base (its max does not cap the budget at {', '.join(uncapped)}, where runs went "
+                f"over)")
+    if uncapped:
+        return (f"raise its max (it caps the budget at {', '.join(capped)}) and its base (for "
+                f"{', '.join(uncapped)})")
+    return "raise its max"
 
 
 def rule_problem(policy: Any, error: RuleError) -> Problem:

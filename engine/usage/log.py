@@ -13,7 +13,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping
 
 from engine.usage.record import CorruptRecord, UsageRecord
 
@@ -27,6 +27,12 @@ MAX_RECORD_BYTES = 1 << 20
 
 SKIPPED_KEPT = 20
 """How many skipped lines a reader keeps the details of (it counts them all)."""
+
+MAX_LINE_BYTES = MAX_RECORD_BYTES
+"""A reader skips (and counts) a line longer than this, without ever holding it whole."""
+
+OVERLONG = f"longer than {MAX_LINE_BYTES:,} bytes (a usage record is a few hundred)"
+NESTED = "not a usage record (nested too deeply)"
 
 
 class LogRefused(OSError):
@@ -129,6 +135,8 @@ def decode_line(raw: bytes, last: bool = False) -> Any:
     """The JSON value of one log line; :class:`CorruptRecord` with a reason when it is not JSON."""
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise CorruptRecord(NESTED) from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         if last and not raw.endswith(b"\n"):
             raise CorruptRecord("torn line (the file ends in the middle of it)") from None
@@ -154,15 +162,33 @@ class LogReader:
 
     def __iter__(self) -> Iterator[UsageRecord]:
         with open(self.path, "rb") as handle:
-            number = 0
-            for raw in handle:
-                number += 1
+            for number, raw in bounded_lines(handle):
+                if raw is None:
+                    self.skip(number, OVERLONG)
+                    continue
                 if not raw.strip():
                     continue
                 try:
                     yield UsageRecord.from_dict(decode_line(raw, last=not raw.endswith(b"\n")))
                 except CorruptRecord as exc:
                     self.skip(number, str(exc))
+
+
+def bounded_lines(handle: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based number, line) for each line of ``handle``; the line is None when it is longer than ``limit``
+    bytes, which is read past in small pieces and never held whole."""
+    number = 0
+    while True:
+        raw = handle.readline(limit + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limit and not (len(raw) == limit + 1 and raw.endswith(b"\n")):
+            while raw and not raw.endswith(b"\n"):
+                raw = handle.readline(1 << 16)
+            yield number, None
+        else:
+            yield number, raw
 
 
 def read_log(path: str | os.PathLike) -> LogReader:

@@ -87,6 +87,8 @@ def record_fields(obj: Any) -> RecordFields:
     elif type(exceeded) is not bool or type(success) is not bool:
         raise CorruptRecord("'exceeded' and 'success' must be true or false")
     profile = obj.get("profile") or ""
+    if type(tier) is not str or type(profile) is not str:
+        raise CorruptRecord("'tier' and 'profile' must be strings")
     return _make(RecordFields, (timestamp, agent, profile, tier, budget, loaded, usage, exceeded, scopes, success))
 
 

@@ -20,7 +20,7 @@ ORDER = 51
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_log(parser)
+    add_log(parser, engine=True)
     add_period(parser)
     add_agent(parser)
     add_policy(parser)
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.output import print_json
 
     policy = policy_from(args)
-    analysis = analyze_log(args, policy, since=since_from(args), agent=args.agent)
+    analysis = analyze_log(args, policy, since=since_from(args), until=args.until, agent=args.agent)
     if args.json:
         print_json(analysis.to_dict())
         return 0
@@ -51,7 +51,11 @@ def print_analysis(analysis) -> None:  # noqa: ANN001 - an engine.analytics.Anal
 
     data = analysis.to_dict()
     overall = data["overall"]
-    period = f" since {analysis.since:%Y-%m-%d %H:%M} UTC" if analysis.since else ""
+    from datetime import timezone
+
+    period = f" since {analysis.since.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC" if analysis.since else ""
+    if analysis.until:
+        period += f" until {analysis.until.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
     skipped = f"; {analysis.skipped_lines:,} line{'s' if analysis.skipped_lines != 1 else ''} skipped" \
         if analysis.skipped_lines else ""
     agents = len(data["agents"])
@@ -74,6 +78,14 @@ def print_analysis(analysis) -> None:  # noqa: ANN001 - an engine.analytics.Anal
           [(name, tier, t["runs"], pct(t["mean_usage"]), pct(t["exceedance_rate"]))
            for name, a in agents.items() for tier, t in a["tiers"].items()],
           title="usage per tier", right=(2, 3, 4))
+    tiers = data.get("tiers") or {}
+    if any(t["sources"]["detected"] + t["sources"]["given"] + t["sources"]["default"] for t in tiers.values()):
+        say()
+        table(["tier", "runs", "mean", "over budget", "detected", "given", "mean confidence"],
+              [(tier, t["runs"], pct(t["mean_usage"]), pct(t["exceedance_rate"]), pct(t["detected_share"]),
+                pct(t["given_share"]), "" if t["mean_confidence"] is None else f"{t['mean_confidence']:.2f}")
+               for tier, t in tiers.items()],
+              title="tiers: where each run's tier came from", right=(1, 2, 3, 4, 5, 6))
     say()
     table(["agent", "scope", "tokens", "share", "weight", "drift"],
           [(name, scope, s["tokens"], pct(s["share"]), "" if s["weight"] is None else pct(s["weight"]),

@@ -23,7 +23,7 @@ ORDER = 53
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_log(parser)
+    add_log(parser, engine=True)
     add_period(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
 
     policy = policy_from(args)
     policy_file(policy)  # refuse the bundled policy before reading a large log
-    analysis = analyze_log(args, policy, since=since_from(args))
+    analysis = analyze_log(args, policy, since=since_from(args), until=args.until)
     plan = plan_apply(policy, recommend(policy, analysis))
     if not plan.valid:
         if args.json:

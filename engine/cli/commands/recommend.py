@@ -20,7 +20,7 @@ ORDER = 52
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_log(parser)
+    add_log(parser, engine=True)
     add_period(parser)
     add_agent(parser)
     add_policy(parser)
@@ -34,27 +34,30 @@ def run(args: argparse.Namespace) -> int:
     from engine.recommend import recommend
 
     policy = policy_from(args)
-    analysis = analyze_log(args, policy, since=since_from(args), agent=args.agent)
+    since = since_from(args)
+    analysis = analyze_log(args, policy, since=since, until=args.until, agent=args.agent)
     recommendations = recommend(policy, analysis)
     if args.json:
         print_json([r.to_dict() for r in recommendations])
         return 0
-    print_recommendations(recommendations, policy.recommendations.min_confidence, analysis.runs)
+    print_recommendations(policy, recommendations, analysis, since, args.until)
     return 0
 
 
-def print_recommendations(recommendations, min_confidence: float, runs: int) -> None:  # noqa: ANN001
+def print_recommendations(policy, recommendations, analysis, since=None, until=None) -> None:  # noqa: ANN001
+    """The table, then how many changes `apply` would write (counted by apply's own rules) and its command."""
+    from engine.apply import plan_changes, suggested_command
     from engine.cli.output import say, table
 
     if not recommendations:
-        say(f"no runs to recommend from ({runs} runs in the log for this selection)")
+        say(f"no runs to recommend from ({analysis.runs} runs in the log for this selection)")
         return
     table(["agent", "profile", "action", "confidence", "reason"],
           [(r.agent, r.profile, r.action, f"{r.confidence:.2f}", r.reason) for r in recommendations],
           right=(3,))
-    from engine.recommend import CHANGES
-
-    sure = [r for r in recommendations if r.action in CHANGES and r.confidence >= min_confidence]
+    plan = plan_changes(policy, recommendations)
+    sure = plan.changes
     if sure:
-        say(f"\n{len(sure)} change{'s' if len(sure) > 1 else ''} at confidence ≥ {min_confidence:g}; "
-            f"`ctxbudget apply --dry-run` shows the policy edit")
+        say(f"\n{len(sure)} change{'s' if len(sure) > 1 else ''} at confidence ≥ "
+            f"{policy.recommendations.min_confidence:g}; this shows the policy edit:\n  "
+            f"{suggested_command(policy, analysis.log, since, until)}")

@@ -7,11 +7,12 @@ import argparse
 from engine.cli.log_options import add_log
 from engine.cli.options import add_policy
 
-HELP = "the weekly usage summary or the monthly recommendations, as Markdown or JSON"
+HELP = "the weekly usage summary or the monthly recommendations, as Markdown, JSON or an HTML page"
 DESCRIPTION = """\
 A report for a schedule: `week` summarises the last 7 days of the usage log (per agent and per tier, with a
 watch list of agents past the policy's thresholds); `month` covers 30 days and adds one recommendation per
-agent. Markdown by default (for a chat message, an issue or a wiki page), JSON with --format json.
+agent. Markdown by default (for a chat message, an issue or a wiki page), JSON with --format json, one
+self-contained HTML page with charts with --format html.
 
   ctxbudget report --period week > weekly.md
   0 6 * * 0  ctxbudget report --period week --log /var/log/agents/usage.jsonl > ~/reports/week-$(date +\\%F).md
@@ -22,10 +23,11 @@ ORDER = 54
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period", choices=("week", "month"), required=True, help="week (7 days) or month (30)")
-    parser.add_argument("--format", choices=("md", "json"), default="md", help="md (default) or json")
+    parser.add_argument("--format", choices=("md", "json", "html"), default="md",
+                        help="md (default), json, or html (one self-contained page with charts; needs plotly)")
     parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
     parser.add_argument("--until", type=_date, metavar="DATE", help="the end of the period (default: now)")
-    add_log(parser)
+    add_log(parser, engine=True)
     add_policy(parser)
 
 
@@ -38,7 +40,9 @@ def _date(text: str):  # noqa: ANN202 - argparse type
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from engine.cli.log_options import log_path, report_skipped, show_progress
+    from pathlib import Path
+
+    from engine.cli.log_options import log_location, report_skipped, show_progress
     from engine.cli.options import policy_from
     from engine.cli.output import print_json
     from engine.cli.progress import progress_bar
@@ -46,16 +50,27 @@ def run(args: argparse.Namespace) -> int:
     from engine.report import build_report
 
     policy = policy_from(args)
-    path = log_path(args, policy)
+    path = log_location(args, policy)
     args.json = args.format == "json"
     try:
-        with progress_bar(show_progress(args), f"reading {path.name}") as advance:
-            report = build_report(policy, path, args.period, until=args.until, progress=advance)
+        with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
+            report = build_report(policy, path, args.period, until=args.until, progress=advance,
+                                  engine=args.engine, spark_master=args.spark_master)
     except OSError as exc:
         raise UsageError(f"cannot read the usage log {path}: {exc.strerror or exc}") from None
+    except ImportError as exc:
+        raise UsageError(f"--engine {args.engine} needs {exc.name}: pip install 'ctxbudget[spark]'") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     report_skipped(report.analysis)
     if args.format == "json":
         print_json(report.to_dict())
+    elif args.format == "html":
+        try:
+            page = report.html()
+        except ImportError:
+            raise UsageError("report --format html needs plotly: pip install 'ctxbudget[html]'") from None
+        sys.stdout.write(page)
     else:
         sys.stdout.write(report.markdown())
     return 0

@@ -1,0 +1,21 @@
+-- Per group of runs and per usage bin: the sums every figure of `analyze` is derived from.
+-- A group is an agent and profile as logged; runs that name no profile are also kept apart by their tier
+-- and budget (by which the profile they ran under is told). A bin is 0.1 percentage point of usage: the
+-- median and p90 are read from these bins, so they are exact to that step however many runs there are.
+-- Input: the table `runs` (records.sql, usage records only).
+SELECT agent, profile,
+       CASE WHEN profile = '' THEN tier ELSE '' END AS key_tier,
+       CASE WHEN profile = '' THEN budget ELSE 0 END AS key_budget,
+       tier,
+       floor(usage * 1000 + 0.5)::BIGINT AS bin,
+       count(*) AS runs,
+       sum(usage) AS usage_sum,
+       sum(usage * usage) AS usage_sq,
+       max(usage) AS usage_max,
+       count(*) FILTER (WHERE exceeded) AS exceeded,
+       count(*) FILTER (WHERE NOT success) AS failed,
+       coalesce(sum(total) FILTER (WHERE total > 0), 0) AS tokens,
+       count(*) FILTER (WHERE total > 0) AS share_runs
+FROM runs
+GROUP BY ALL
+ORDER BY ALL

@@ -1,0 +1,223 @@
+"""The DuckDB engine reads what the scanner read, gives the same answers, and stays out of other commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine.analytics import analyze
+from engine.cli.commands import __path__ as commands_path
+from engine.usage.log import MAX_LINE_BYTES, OVERLONG
+from usage_synth import START, native_record, write_known_log
+
+pytest.importorskip("duckdb")
+
+
+@pytest.fixture(scope="module")
+def policy():
+    return engine.load_policy()
+
+
+@pytest.mark.parametrize("fmt", ["native", "seed", "seed-breakdown"])
+def test_the_same_answers_as_the_scanner_on_the_known_logs(policy, tmp_path, fmt):
+    log = write_known_log(tmp_path / "k.jsonl", fmt)
+    duck = analyze(policy, log).to_dict()
+    scan = analyze(policy, log, engine="scan").to_dict()
+    assert duck.pop("tiers")["medium"]["runs"] == 295 and scan.pop("tiers") is None
+    assert duck == scan
+    assert (duck["runs"], duck["skipped_lines"], len(duck["agents"])) == (295, 0, 5)
+
+
+def _mangled(tmp_path: Path) -> Path:
+    """The known log with every kind of bad line the scanner skips, blank lines and CRLF endings mixed in."""
+    lines = write_known_log(tmp_path / "k.jsonl").read_text().splitlines()
+    good = json.loads(lines[0])
+    bad = [
+        "garbage", "", "   ", "[1, 2]", '"a string"', "null", "{}",
+        json.dumps({k: v for k, v in good.items() if k != "agent"}),
+        json.dumps(dict(good, agent="")), json.dumps(dict(good, agent=7)), json.dumps(dict(good, budget=-1)),
+        json.dumps(dict(good, budget=1.5)), json.dumps(dict(good, budget="20000")), json.dumps(dict(good, usage=-0.5)),
+        json.dumps(dict(good, usage="high")), json.dumps(dict(good, usage=True)), json.dumps(dict(good, scopes=[1])),
+        json.dumps(dict(good, scopes={"global": "x"})), json.dumps(dict(good, scopes={"global": None})),
+        json.dumps(dict(good, exceeded="no")), json.dumps(dict(good, exceeded=False, success="yes")),
+        json.dumps(dict(good, tier=3)), json.dumps(dict(good, profile=["p"])), json.dumps(dict(good, timestamp=5)),
+        '{"a": 1} trailing', "{\x01}", json.dumps(dict(good, usage=None, exceeded=None, scopes=None, tier=None)),
+        json.dumps(dict(good, scopes={}, tier="", profile="")),
+    ]
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line + ("\r\n" if i % 7 == 0 else "\n"))
+        if i < len(bad):
+            out.append(bad[i] + "\n")
+    path = tmp_path / "mangled.jsonl"
+    path.write_text("".join(out) + '{"torn', newline="")
+    return path
+
+
+def test_bad_lines_are_skipped_counted_and_located_as_the_scanner_does(policy, tmp_path):
+    log = _mangled(tmp_path)
+    duck, scan = analyze(policy, log).to_dict(), analyze(policy, log, engine="scan").to_dict()
+    del duck["tiers"], scan["tiers"]
+    assert duck["skipped_lines"] == scan["skipped_lines"] == 25
+    assert [s["line"] for s in duck["skipped"]] == [s["line"] for s in scan["skipped"]]
+    assert duck["skipped"][0] == {"line": 2, "reason": "not JSON (Expecting value: line 1 column 1 (char 0))"}
+    del duck["skipped"], scan["skipped"]
+    assert duck == scan
+
+
+def test_an_overlong_line_shifts_no_line_number(policy, tmp_path):
+    good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,
+                                    {"global": 10000}))
+    log = tmp_path / "u.jsonl"
+    log.write_text("\n".join([good, "x" * (MAX_LINE_BYTES + 10), good, "oops", "y" * (3 * MAX_LINE_BYTES), "",
+                              "oops", good]) + "\n")
+    data = analyze(policy, log).to_dict()
+    assert (data["runs"], data["skipped_lines"]) == (3, 4)
+    assert [(s["line"], s["reason"][:8]) for s in data["skipped"]] == [
+        (2, OVERLONG[:8]), (4, "not JSON"), (5, OVERLONG[:8]), (7, "not JSON")]
+
+
+def test_a_folder_a_glob_and_several_files(policy, tmp_path):
+    whole = analyze(policy, write_known_log(tmp_path / "k.jsonl")).to_dict()
+    lines = (tmp_path / "k.jsonl").read_text().splitlines(keepends=True)
+    folder = tmp_path / "logs"
+    for day, part in enumerate((lines[:100], lines[100:200], lines[200:])):
+        (folder / f"date=2025-10-0{day + 1}").mkdir(parents=True)
+        (folder / f"date=2025-10-0{day + 1}" / "usage.jsonl").write_text("".join(part))
+    (folder / "date=2025-10-02" / "usage.jsonl").open("a").write("broken\n")
+    for location in (folder, f"{folder}/*/usage.jsonl"):
+        data = analyze(policy, location).to_dict()
+        assert data["skipped_lines"] == 1
+        assert data["skipped"] == [{"line": 101, "reason": f"{folder}/date=2025-10-02/usage.jsonl: not JSON "
+                                                           "(Expecting value: line 1 column 1 (char 0))"}]
+        for key in ("log", "skipped_lines", "skipped"):
+            del data[key]
+        assert data == {k: v for k, v in whole.items() if k not in ("log", "skipped_lines", "skipped")}
+
+
+def test_a_location_that_names_nothing_is_an_os_error(policy, tmp_path):
+    with pytest.raises(OSError):
+        analyze(policy, tmp_path / "none-*.jsonl")
+    with pytest.raises(OSError):
+        analyze(policy, tmp_path)
+
+
+PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    try:
+        main(sys.argv[1:])
+    except SystemExit:
+        pass
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("duckdb", "pyspark")))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["budget", "dbt-expert", "complex"],
+    ["evaluate", "dbt-expert", "Add a date filter to the revenue dashboard", "--json"],
+    ["pack", "--help"],
+    ["hook", "--help"],
+])
+def test_commands_that_do_not_analyse_import_no_duckdb(args, tmp_path):
+    if not (Path(commands_path[0]) / f"{args[0]}.py").exists():
+        pytest.skip(f"no `{args[0]}` command in this tree")
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_analyze_does_use_duckdb(tmp_path):
+    log = write_known_log(tmp_path / "k.jsonl")
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    done = subprocess.run([sys.executable, "-c", PROBE, "analyze", "--log", str(log)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert "'duckdb'" in done.stdout
+
+
+# -- export: Parquet partitioned by date (and host), read back with the same answers --------------------------
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_export_writes_parquet_by_date_idempotently(policy, tmp_path, capsys):
+    from engine.cli import main
+
+    log = _mangled(tmp_path)
+    out = tmp_path / "parquet"
+    assert main(["export", "--log", str(log), "--to", str(out), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert (first["runs"], first["skipped_lines"], first["partitions"]) == (297, 25, 3)
+    tree = _tree(out)
+    assert sorted({name.split("/")[0] for name in tree}) == ["date=2025-10-01", "date=2025-10-02", "date=2025-10-03"]
+    assert main(["export", "--log", str(log), "--to", str(out)]) == 0  # again: the same files, nothing added
+    assert _tree(out) == tree
+    from_parquet = analyze(policy, out).to_dict()
+    from_jsonl = analyze(policy, log).to_dict()
+    assert from_parquet["skipped_lines"] == 0
+    for data in (from_parquet, from_jsonl):
+        for key in ("log", "skipped_lines", "skipped"):
+            del data[key]
+    assert from_parquet == from_jsonl
+
+
+def test_export_partitions_by_host_when_records_carry_one(policy, tmp_path):
+    from engine.analytics import duck
+
+    lines = write_known_log(tmp_path / "k.jsonl").read_text().splitlines()
+    (tmp_path / "hosts.jsonl").write_text("".join(
+        json.dumps(dict(json.loads(line), host=f"runner-{i % 2}")) + "\n" for i, line in enumerate(lines)))
+    result = duck.export([str(tmp_path / "hosts.jsonl")], tmp_path / "out")
+    assert result["partitions"] == 6
+    assert {Path(f).parent.name for f in result["files"]} == {"host=runner-0", "host=runner-1"}
+    only = analyze(policy, f"{tmp_path}/out/*/host=runner-1/*.parquet")
+    assert only.runs == len(lines) // 2
+    assert analyze(policy, tmp_path / "out").to_dict()["agents"] == analyze(policy, tmp_path / "k.jsonl").to_dict()["agents"]
+
+
+def test_a_parquet_folder_honours_the_period(policy, tmp_path):
+    from datetime import datetime, timezone
+
+    from engine.analytics import duck
+
+    log = write_known_log(tmp_path / "k.jsonl")
+    duck.export([str(log)], tmp_path / "out")
+    since, until = datetime(2025, 10, 2, tzinfo=timezone.utc), datetime(2025, 10, 3, 6, tzinfo=timezone.utc)
+    assert analyze(policy, tmp_path / "out", since=since, until=until).to_dict()["agents"] == \
+        analyze(policy, log, since=since, until=until).to_dict()["agents"]
+
+
+def test_tier_provenance(policy, tmp_path, capsys):
+    from engine.cli import main
+
+    def run_at(tier, source, confidence, usage=0.5):
+        record = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, int(20000 * usage),
+                               {"global": int(20000 * usage)}, tier=tier)
+        return dict(record, tier_source=source, confidence=confidence)
+
+    records = ([run_at("medium", "detected", 0.8)] * 6 + [run_at("medium", "given", None, 1.2)] * 2
+               + [run_at("complex", "default", None)] + [native_record(START, "specialists/dbt-expert",
+                                                                        "specialist-narrow", 20000, 100, {})])
+    log = tmp_path / "p.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    tiers = analyze(policy, log).to_dict()["tiers"]
+    assert list(tiers) == ["medium", "complex"]
+    assert tiers["medium"] == {"runs": 9, "mean_usage": round((6 * 0.5 + 2 * 1.2 + 0.005) / 9, 4), "exceeded": 2,
+                               "exceedance_rate": round(2 / 9, 4),
+                               "sources": {"detected": 6, "given": 2, "default": 0, "unknown": 1},
+                               "detected_share": round(6 / 9, 4), "given_share": round(2 / 9, 4),
+                               "mean_confidence": 0.8}
+    assert tiers["complex"]["sources"]["default"] == 1 and tiers["complex"]["mean_confidence"] is None
+    assert main(["analyze", "--log", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "tiers: where each run's tier came from" in out
+    assert "medium      9  60.1 %       22.2 %    66.7 %  22.2 %             0.80" in out

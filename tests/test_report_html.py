@@ -1,0 +1,71 @@
+"""`report --format html`: one self-contained page that a browser renders with no console error."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+from usage_synth import write_known_log
+
+pytest.importorskip("plotly", reason="report --format html needs plotly (the [html] extra)")
+
+
+@pytest.fixture()
+def page(tmp_path, capsys, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    write_known_log(tmp_path / "known.jsonl")
+    code = main(["report", "--period", "month", "--log", "known.jsonl", "--until", "2025-10-15", "--format", "html",
+                 "--policy", "default"])
+    out = capsys.readouterr().out
+    assert code == 0
+    path = tmp_path / "report.html"
+    path.write_text(out, encoding="utf-8")
+    return path
+
+
+def test_the_page_is_self_contained(page):
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and text.count('class="plotly-graph-div"') == 3
+    assert not re.search(r"<script[^>]*\bsrc\s*=|<link\b|<img\b|<iframe\b", text)  # nothing to fetch when viewed
+    assert "Monthly usage report and recommendations" in text and "specialists/dbt-expert" in text
+    assert "move to specialist-broad" in text and "exceedance_rate_95" in text  # recommendations with evidence
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.mark.slow
+def test_headless_chromium_renders_it_without_console_errors(page, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright drives the browser")
+    browser_path = _chromium()
+    if browser_path is None:
+        pytest.skip("no Chromium on this machine (.ci/run installs the `chromium` package)")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
+        try:
+            view = browser.new_page(viewport={"width": 1200, "height": 900})
+            view.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            view.on("pageerror", lambda e: errors.append(str(e)))
+            view.on("request", lambda r: errors.append(f"fetched {r.url}") if not r.url.startswith("file:") else None)
+            view.goto(page.as_uri())
+            view.wait_for_selector(".plotly-graph-div .main-svg", timeout=30000)
+            rendered = view.locator(".plotly-graph-div .main-svg").count()
+            shot = Path(os.environ.get("CTXBUDGET_ARTIFACTS", tmp_path)) / "report-month.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
+            view.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert rendered >= 3
+    assert shot.stat().st_size > 10_000
