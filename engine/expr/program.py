@@ -43,7 +43,7 @@ class Program:
     without parsing (for a cache of compiled policies).
     """
 
-    __slots__ = ("source", "names", "python_source", "evaluate", "_careful")
+    __slots__ = ("source", "names", "python_source", "evaluate")
 
     source: str
     names: frozenset[str]
@@ -78,7 +78,6 @@ class Program:
         self.names = frozenset(namespace["NAMES"])
         self.python_source = python_source
         self.evaluate = namespace["evaluate"]
-        self._careful = namespace["_careful"]
 
     @classmethod
     def from_python(cls, source: str, python_source: str) -> "Program":

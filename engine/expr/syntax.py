@@ -1,10 +1,10 @@
-"""Source text to syntax tree: the LALR(1) tables lark computed from ``cel.lark`` (``_tables.py``, see
-:mod:`engine.expr.grammar`), run by a 40-line loop that does what lark's own ``ParserState.feed_token`` does,
-with callbacks that build :mod:`engine.expr.tree`.
+"""Source text to syntax tree: lark's LALR(1) parser for ``cel.lark`` with :class:`Builder` as its transformer.
 
-That keeps ``import lark`` (35 ms) and lark's standalone runtime (30 ms even with bytecode) out of a CLI call:
-loading the tables takes about a millisecond. The loop runs the callbacks as it reduces, so building the tree
-never recurses; nesting depth is checked as each node is made.
+The parser is the one lark's standalone generator wrote to ``_parser.py`` (see :mod:`engine.expr.grammar`),
+driven through lark's public API: ``Lark_StandAlone(transformer=Builder())``. lark calls the Builder's method
+named after each rule or ``-> alias`` as it reduces, so building the tree never recurses; nesting depth is
+checked as each node is made. Each method unpacks the fixed children of its rule: a grammar change that adds or
+drops a child fails loudly there (and in tests/test_expr_parser.py), it cannot shift silently.
 """
 
 from __future__ import annotations
@@ -61,6 +61,13 @@ def _check_name(tok: Any) -> str:
     return name
 
 
+def _check_run(tokens: list) -> None:
+    """A run of prefix operators (``!!!x``, ``--x``): each is a level of nesting."""
+    if len(tokens) > limits.MAX_DEPTH + 1:
+        raise _Reject(f"expression is nested too deeply (more than {limits.MAX_DEPTH} levels)",
+                      tokens[limits.MAX_DEPTH + 1].start_pos)
+
+
 # --- string literals --------------------------------------------------------------------------------------
 
 _ESCAPE = re.compile(r"\\(?:([0-3][0-7]{2})|[xX]([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.S)
@@ -100,7 +107,8 @@ def decode_string(token: str, pos: int) -> str:
 
 
 class Builder:
-    """Callbacks named after the grammar's rules and aliases; each gets the children list of one reduction."""
+    """lark's callbacks, one per rule or alias of ``cel.lark`` (lark finds them by name); each gets the children
+    of one reduction, with ``None`` for an absent ``[optional]`` part."""
 
     def cond(self, c):
         test, q, then, orelse = c
@@ -120,12 +128,14 @@ class Builder:
 
     def not_(self, c):
         *nots, node = c
+        _check_run(nots)
         for tok in reversed(nots):
             node = _check_depth(Unary(tok.start_pos, "!", node))
         return node
 
     def neg(self, c):
         *minuses, node = c
+        _check_run(minuses)
         for i, tok in enumerate(reversed(minuses)):
             if i == 0 and isinstance(node, Literal) and node.bare and node.kind in ("int", "double"):
                 node = Literal(tok.start_pos, -node.value, node.kind, bare=False)
@@ -228,131 +238,38 @@ class Builder:
 
 # --- the parser -----------------------------------------------------------------------------------------
 
-
-class Token:
-    __slots__ = ("type", "value", "start_pos")
-
-    def __init__(self, type: str, value: str, start_pos: int):
-        self.type = type
-        self.value = value
-        self.start_pos = start_pos
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __repr__(self) -> str:
-        return f"Token({self.type}, {self.value!r})"
-
-
-class _Inline(list):
-    """Children of a ``_rule`` (lark's ``x+`` helpers), spliced into the parent's children."""
-
-
-_BUILDER = Builder()
-_tables: Any = None
-_token_re: Any = None
-_callbacks: list = []
+_parser: Any = None
+_errors: Any = None
 
 # How tokens are named in messages.
 _SPELLING = {"RPAR": "')'", "RSQB": "']'", "RBRACE": "'}'", "COLON": "':'", "COMMA": "','", "$END": "end of expression"}
 
 
 def _load() -> None:
-    global _tables, _token_re, _callbacks
-    from engine.expr import _tables as tables
+    global _parser, _errors
+    from engine.expr import _parser as generated
 
-    _token_re = re.compile(tables.TOKEN_RE)
-    _callbacks = [getattr(_BUILDER, rule[1]) if rule[1] and not rule[3] else None for rule in tables.RULES]
-    _tables = tables
-
-
-def _tokens(source: str):
-    tables = _tables
-    keywords = tables.KEYWORDS
-    ignore = tables.IGNORE
-    match = _token_re.match
-    pos = 0
-    end = len(source)
-    while pos < end:
-        m = match(source, pos)
-        if m is None:
-            if source[pos] in "'\"" or source[pos : pos + 2] in ("r'", 'r"', "R'", 'R"'):
-                raise _Reject("unterminated string", pos)
-            raise _Reject(f"unexpected character {source[pos]!r}", pos)
-        kind = m.lastgroup
-        text = m.group()
-        if kind not in ignore:
-            if kind == "IDENT":
-                kind = keywords.get(text, kind)
-            yield Token(kind, text, pos)
-        pos = m.end()
-    yield Token("$END", "", len(source.rstrip()))
+    _errors = (generated.UnexpectedCharacters, generated.UnexpectedToken, generated.UnexpectedEOF)
+    _parser = generated.Lark_StandAlone(transformer=Builder())
 
 
-def _reduce(rule: tuple, callback: Any, values: list) -> Any:
-    _origin, _name, filtered, expand1, placeholders = rule
-    children: list = []
-    for i, value in enumerate(values):
-        if i in placeholders:
-            children.extend([None] * placeholders[i])
-        if i in filtered:
-            continue
-        if isinstance(value, _Inline):
-            children.extend(value)
-        else:
-            children.append(value)
-    if len(values) in placeholders:
-        children.extend([None] * placeholders[len(values)])
-    if expand1 and len(children) == 1:
-        return children[0]
-    if callback is None:
-        return _Inline(children)
-    return callback(children)
-
-
-def _unexpected(tok: Token, expected: Any) -> _Reject:
-    if tok.type == "$END":
-        return _Reject("unexpected end of expression", tok.start_pos)
+def _reject(error: Any, source: str) -> _Reject:
+    """lark's UnexpectedInput as our message and position."""
+    end = len(source.rstrip())
+    token = getattr(error, "token", None)
+    if token is None:  # UnexpectedCharacters (or UnexpectedEOF)
+        pos = getattr(error, "pos_in_stream", None)
+        if pos is None or pos >= len(source):
+            return _Reject("unexpected end of expression", end)
+        if source[pos] in "'\"" or source[pos : pos + 2] in ("r'", 'r"', "R'", 'R"'):
+            return _Reject("unterminated string", pos)
+        return _Reject(f"unexpected character {source[pos]!r}", pos)
+    if token.type == "$END":
+        return _Reject("unexpected end of expression", end)
+    expected = set(getattr(error, "expected", ()) or ())
     names = sorted(_SPELLING[t] for t in expected if t in _SPELLING and t != "$END")
     hint = f" (expected {' or '.join(names)})" if names and len(names) == len(expected) else ""
-    return _Reject(f"unexpected {tok.value!r}{hint}", tok.start_pos)
-
-
-def _run(source: str) -> Node:
-    """The LALR(1) loop over lark's tables (as lark's own ``ParserState.feed_token`` runs it)."""
-    tables = _tables
-    states = tables.STATES
-    rules = tables.RULES
-    lengths = tables.LENGTHS
-    callbacks = _callbacks
-    state_stack = [tables.START]
-    value_stack: list = []
-    run = 0  # consecutive '!' and '-': each is a level of nesting (reject long runs before reducing them)
-    for tok in _tokens(source):
-        run = run + 1 if tok.type in ("NOT", "MINUS") else 0
-        if run > limits.MAX_DEPTH + 1:
-            raise _Reject(f"expression is nested too deeply (more than {limits.MAX_DEPTH} levels)", tok.start_pos)
-        while True:
-            try:
-                action = states[state_stack[-1]][tok.type]
-            except KeyError:
-                raise _unexpected(tok, states[state_stack[-1]].keys()) from None
-            if action >= 0:  # shift
-                state_stack.append(action)
-                value_stack.append(tok)
-                break
-            index = ~action  # reduce by rules[index]
-            size = lengths[index]
-            values = value_stack[-size:] if size else []
-            if size:
-                del state_stack[-size:]
-                del value_stack[-size:]
-            value = _reduce(rules[index], callbacks[index], values)
-            state_stack.append(states[state_stack[-1]][rules[index][0]])
-            value_stack.append(value)
-            if tok.type == "$END" and state_stack[-1] == tables.END:
-                return value_stack[-1]
-    raise _Reject("unexpected end of expression", len(source.rstrip()))  # pragma: no cover - loop returns
+    return _Reject(f"unexpected {str(token)!r}{hint}", token.start_pos)
 
 
 def parse(source: str) -> Node:
@@ -367,10 +284,13 @@ def parse(source: str) -> Node:
         )
     if not source.strip():
         raise ExprSyntaxError("empty expression", source, 0)
-    if _tables is None:
+    if _parser is None:
         _load()
     try:
-        return _run(source)
+        try:
+            return _parser.parse(source)
+        except _errors as e:
+            raise _reject(e, source) from None
     except _Reject as e:
         raise ExprSyntaxError(e.message, source, e.pos) from None
     except RecursionError:  # pragma: no cover - the depth limit comes first
