@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -25,19 +27,49 @@ def dump(node):
     return node
 
 
-def test_parser_is_generated_from_the_current_grammar():
+def test_tables_are_generated_from_the_current_grammar():
     assert grammar.generated_digest() == grammar.current_digest(), (
         "engine/expr/cel.lark changed: run `python -m engine.expr.grammar --regen`"
     )
+    pytest.importorskip("lark")
+    assert Path(grammar.GENERATED).read_text(encoding="utf-8") == grammar.generate(), (
+        "engine/expr/_tables.py is not what the generator writes: run `python -m engine.expr.grammar --regen`"
+    )
 
 
-def test_every_rule_and_alias_has_a_builder_method():
-    """lark finds callbacks by name: a rule or alias without one would hand lark's Tree to the compiler."""
-    lark = pytest.importorskip("lark")
-    parser = lark.Lark(Path(grammar.GRAMMAR).read_text(encoding="utf-8"), **grammar.OPTIONS)
-    names = {str(r.alias or r.origin.name) for r in parser.rules if not str(r.origin.name).startswith("_")}
-    names -= {str(r.origin.name) for r in parser.rules if r.options.expand1 and not r.alias}
-    assert names and not [n for n in names if not callable(getattr(syntax.Builder, n, None))], names
+def test_builder_methods_take_exactly_the_children_of_their_rules():
+    """Children are passed by name: each method must accept every alternative of its rules (no missing or
+    unknown child), and every public method must be some rule's."""
+    from engine.expr import _tables
+
+    used = set()
+    for origin, method, names in _tables.RULES:
+        kept = [n for n in names if n is not None]
+        if method is None:
+            assert len(kept) == 1, (origin, names)
+            continue
+        used.add(method)
+        function = getattr(syntax.Builder, method, None)
+        assert callable(function), f"rule {origin} -> {method}: Builder has no method {method!r}"
+        try:
+            inspect.signature(function).bind(None, **dict.fromkeys(kept))
+        except TypeError as e:
+            raise AssertionError(f"rule {origin} -> {method}({', '.join(kept)}): {e}") from None
+    public = {n for n in vars(syntax.Builder) if not n.startswith("_")}
+    assert public == used, public ^ used
+
+
+@pytest.mark.parametrize("text, message", [
+    ("start: a b\na: \"x\"+\nb: \"y\"", "inline rules"),
+    ("!start: a\na: \"x\"", "`!` rules"),
+    ("start: a a\na: A\nA: \"x\"", "children must have distinct names"),
+    ("?start: a b\na: A\nb: B\nA: \"x\"\nB: \"y\"", "needs an `-> alias`"),
+    ("start: A\nA: /x/i", "flags are not supported"),
+])
+def test_generator_refuses_what_the_loop_does_not_run(text, message):
+    pytest.importorskip("lark")
+    with pytest.raises(grammar.GrammarError, match=re.escape(message)):
+        grammar.generate(text)
 
 
 CORPUS = [
@@ -62,17 +94,25 @@ CORPUS = [
 
 def _lark_parser():
     lark = pytest.importorskip("lark")
+    return grammar.lark_parser(), lark
 
-    class Callbacks(lark.Transformer):
-        pass
 
-    callbacks = Callbacks()
-    builder = syntax.Builder()
-    for name in dir(syntax.Builder):
-        if not name.startswith("_"):
-            setattr(callbacks, name, getattr(builder, name))
-    text = Path(grammar.GRAMMAR).read_text(encoding="utf-8")
-    return lark.Lark(text, transformer=callbacks, **grammar.OPTIONS), lark
+def _plain(value):
+    """A parse tree as nested tuples: lark's Tree and Token, or what :func:`_named` builds."""
+    if hasattr(value, "data"):  # lark's Tree
+        return (str(value.data), tuple(_plain(c) for c in value.children))
+    if hasattr(value, "start_pos"):  # lark's Token or syntax.Token
+        return (value.type, str(value), value.start_pos)
+    return (value[0], tuple(_plain(c) for c in value[1]))
+
+
+def _named():
+    """Methods for syntax.run that build plain trees, as lark does without a transformer: (rule or alias,
+    children in order). Each gets its children by name; their order is the grammar's."""
+    from engine.expr import _tables
+
+    return [None if method is None else (lambda _m=method, **children: (_m, tuple(children.values())))
+            for _origin, method, _names in _tables.RULES]
 
 
 def _conformance_expressions():
@@ -85,12 +125,12 @@ def _conformance_expressions():
     return [case.expr for case in cel_conformance.cases()]
 
 
-def test_generated_parser_parses_the_corpus_exactly_as_lark_does():
-    """The standalone parser builds the same trees as ``lark.Lark(cel.lark)`` with the same callbacks."""
+def test_tables_parse_the_corpus_exactly_as_lark_does():
+    """The loop over the generated tables builds the same trees, token for token, as ``lark.Lark(cel.lark)``."""
     _same_trees_as_lark(CORPUS)
 
 
-def test_generated_parser_parses_exactly_as_lark_does():
+def test_tables_parse_exactly_as_lark_does():
     """... on every expression of cel-spec's conformance data (kept in ../shared, not in the repository)."""
     expressions = _conformance_expressions()
     if not expressions:
@@ -101,14 +141,15 @@ def test_generated_parser_parses_exactly_as_lark_does():
 
 def _same_trees_as_lark(expressions):
     parser, lark = _lark_parser()
+    methods = _named()
     for text in expressions:
         try:
-            expected = dump(parser.parse(text))
-        except (lark.exceptions.LarkError, syntax._Reject):
+            expected = _plain(parser.parse(text))
+        except lark.exceptions.LarkError:
             expected = "error"
         try:
-            actual = dump(syntax.parse(text))
-        except ExprSyntaxError:
+            actual = _plain(syntax.run(text, methods))
+        except syntax._Reject:
             actual = "error"
         assert actual == expected, text
 
