@@ -98,7 +98,7 @@ def _lark_parser():
 
 
 def _plain(value):
-    """A parse tree as nested tuples: lark's Tree and Token, or what :func:`_named` builds."""
+    """A parse tree as nested tuples: lark's Tree and Token, or what :class:`_Named` builds."""
     if hasattr(value, "data"):  # lark's Tree
         return (str(value.data), tuple(_plain(c) for c in value.children))
     if hasattr(value, "start_pos"):  # lark's Token or syntax.Token
@@ -106,13 +106,12 @@ def _plain(value):
     return (value[0], tuple(_plain(c) for c in value[1]))
 
 
-def _named():
+class _Named:
     """Methods for syntax.run that build plain trees, as lark does without a transformer: (rule or alias,
     children in order). Each gets its children by name; their order is the grammar's."""
-    from engine.expr import _tables
 
-    return [None if method is None else (lambda _m=method, **children: (_m, tuple(children.values())))
-            for _origin, method, _names in _tables.RULES]
+    def __getattr__(self, method):
+        return lambda **children: (method, tuple(children.values()))
 
 
 def _conformance_expressions():
@@ -141,7 +140,7 @@ def test_tables_parse_exactly_as_lark_does():
 
 def _same_trees_as_lark(expressions):
     parser, lark = _lark_parser()
-    methods = _named()
+    methods = syntax.reductions(_Named())
     for text in expressions:
         try:
             expected = _plain(parser.parse(text))

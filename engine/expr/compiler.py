@@ -579,11 +579,15 @@ def _keep(into: list, result: tuple[str, str]) -> str:
     return result[0]
 
 
+_HOMES: dict[str, str] = {}
+
+
 def _home(helper: str) -> str:
-    for module in HELPER_MODULES:
-        if helper in vars(module):
-            return module.__name__
-    raise LookupError(helper)  # pragma: no cover - a compiler bug
+    """The module a helper is imported from (looked up once per helper and process)."""
+    home = _HOMES.get(helper)
+    if home is None:
+        home = _HOMES[helper] = next(m.__name__ for m in HELPER_MODULES if helper in vars(m))
+    return home
 
 
 def _count(arities: tuple[int, ...]) -> str:

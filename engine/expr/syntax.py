@@ -277,25 +277,61 @@ class Token:
 
 _tables: Any = None
 _token_re: Any = None
-_callbacks: list = []
+_reductions: list = []
 
 # How tokens are named in messages.
 _SPELLING = {"RPAR": "')'", "RSQB": "']'", "RBRACE": "'}'", "COLON": "':'", "COMMA": "','", "$END": "end of expression"}
 
 
-def callbacks(builder: Any) -> list:
-    """Per rule of the tables: ``builder``'s method for it, or None for a rule that hands its one child up."""
+def reductions(builder: Any) -> list:
+    """Per rule of the tables, what reducing by it does: ``(symbol, size, method, pick, by_name)``.
+
+    ``method`` is ``builder``'s method named in the tables, or ``None`` for a rule that hands its one kept
+    child up (``pick``: its offset). A method gets the kept children by name: matched to its parameters here,
+    once, so that the loop calls it with ``method(*pick(values))``; ``by_name`` (offsets and names, for
+    keyword arguments) only when its parameters cannot be lined up so (a child missing before one present)."""
+    from operator import itemgetter
+
     from engine.expr import _tables as tables
 
-    return [getattr(builder, method) if method else None for _origin, method, _names in tables.RULES]
+    out = []
+    for origin, method_name, names in tables.RULES:
+        kept = {name: i for i, name in enumerate(names) if name is not None}
+        if method_name is None:
+            out.append((origin, len(names), None, next(iter(kept.values())), None))
+            continue
+        method = getattr(builder, method_name)
+        order = _positions(method, kept)
+        if order is None:
+            out.append((origin, len(names), method, None, tuple((i, n) for n, i in kept.items())))
+        elif order and order == list(range(order[0], order[-1] + 1)):
+            out.append((origin, len(names), method, itemgetter(slice(order[0], order[-1] + 1)), None))
+        else:
+            out.append((origin, len(names), method, itemgetter(*order) if len(order) > 1 else
+                        itemgetter(slice(order[0], order[0] + 1)), None))
+    return out
+
+
+def _positions(method: Any, kept: dict[str, int]) -> list[int] | None:
+    """The offsets of the children to pass positionally, in the order of ``method``'s parameters (those after
+    the last child present keep their defaults); None when that cannot be done."""
+    code = getattr(method, "__code__", None)
+    if code is None or set(kept) - set(code.co_varnames[1 : code.co_argcount]):
+        return None
+    params = code.co_varnames[1 : code.co_argcount]
+    order = [kept[p] for p in params if p in kept]
+    present = [p in kept for p in params]
+    if len(order) != len(kept) or (False in present and True in present[present.index(False):]) or not order:
+        return None
+    return order
 
 
 def _load() -> None:
-    global _tables, _token_re, _callbacks
+    global _tables, _token_re, _reductions
     from engine.expr import _tables as tables
 
     _token_re = re.compile(tables.TOKEN_RE)
-    _callbacks = callbacks(Builder())
+    _reductions = reductions(Builder())
     _tables = tables
 
 
@@ -303,18 +339,18 @@ def _tokens(source: str):
     tables = _tables
     keywords = tables.KEYWORDS
     ignore = tables.IGNORE
-    match = _token_re.match
+    match = _token_re.scanner(source).match  # each match starts where the last one ended
     pos = 0
     end = len(source)
     while pos < end:
-        m = match(source, pos)
+        m = match()
         if m is None:
             if source[pos] in "'\"" or source[pos : pos + 2] in ("r'", 'r"', "R'", 'R"'):
                 raise _Reject("unterminated string", pos)
             raise _Reject(f"unexpected character {source[pos]!r}", pos)
         kind = m.lastgroup
-        text = m.group()
         if kind not in ignore:
+            text = m.group()
             if kind in keywords:
                 kind = keywords[kind].get(text, kind)
             yield Token(kind, text, pos)
@@ -331,43 +367,66 @@ def _unexpected(tok: Token, row: dict) -> _Reject:
     return _Reject(f"unexpected {tok.value!r}{hint}", tok.start_pos)
 
 
-def run(source: str, methods: list) -> Any:
-    """The LALR(1) loop over the tables (as lark's own parser runs them): ``methods[i]`` builds the value of a
-    reduction by ``RULES[i]`` from its kept children, passed by name (``None``: hand up the one kept child)."""
+def run(source: str, reductions: list) -> Any:
+    """The LALR(1) loop over the tables, as lark's own parser runs them; ``reductions`` (see
+    :func:`reductions`) builds the value of each reduction."""
     if _tables is None:
         _load()
     tables = _tables
     states = tables.STATES
-    rules = tables.RULES
+    end = tables.END
+    units = _units
     state_stack = [tables.START]
     value_stack: list = []
     for tok in _tokens(source):
+        kind = tok.type
         while True:
-            row = states[state_stack[-1]]
             try:
-                action = row[tok.type]
+                action = states[state_stack[-1]][kind]
             except KeyError:
-                raise _unexpected(tok, row) from None
+                raise _unexpected(tok, states[state_stack[-1]]) from None
             if action >= 0:  # shift
                 state_stack.append(action)
                 value_stack.append(tok)
                 break
-            index = ~action  # reduce by rules[index]
-            origin, _method, names = rules[index]
-            size = len(names)
-            values = value_stack[-size:]
-            del state_stack[-size:]
-            del value_stack[-size:]
-            method = methods[index]
-            if method is None:
-                value = next(v for n, v in zip(names, values) if n is not None)
+            origin, size, method, pick, by_name = reductions[~action]
+            if method is None and size == 1:
+                # A chain of rules that hand their one child up (`?member: primary`, `?unary: member`, ...):
+                # the value stays, only the state on top changes; where the chain ends is remembered.
+                key = (state_stack[-2], state_stack[-1], kind)
+                top = units.get(key)
+                if top is None:
+                    top = units[key] = _unit_chain(states, reductions, state_stack[-2], state_stack[-1], kind)
+                state_stack[-1] = top
             else:
-                value = method(**{n: v for n, v in zip(names, values) if n is not None})
-            state_stack.append(states[state_stack[-1]][origin])
-            value_stack.append(value)
-            if tok.type == "$END" and state_stack[-1] == tables.END:
+                values = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+                if method is None:
+                    value_stack.append(values[pick])
+                elif by_name is None:
+                    value_stack.append(method(*pick(values)))
+                else:
+                    value_stack.append(method(**{name: values[i] for i, name in by_name}))
+                state_stack.append(states[state_stack[-1]][origin])
+            if kind == "$END" and state_stack[-1] == end:
                 return value_stack[-1]
     raise _Reject("unexpected end of expression", len(source.rstrip()))  # pragma: no cover - loop returns
+
+
+# (state below, state on top, next terminal) -> the state on top after the chain of hand-up rules it starts
+_units: dict[tuple[int, int, str], int] = {}
+
+
+def _unit_chain(states: tuple, reductions: list, below: int, top: int, kind: str) -> int:
+    while True:
+        action = states[top].get(kind)
+        if action is None or action >= 0:
+            return top
+        origin, size, method, _pick, _by_name = reductions[~action]
+        if method is not None or size != 1:
+            return top
+        top = states[below][origin]
 
 
 def parse(source: str) -> Node:
@@ -385,7 +444,7 @@ def parse(source: str) -> Node:
     if _tables is None:
         _load()
     try:
-        return run(source, _callbacks)
+        return run(source, _reductions)
     except _Reject as e:
         raise ExprSyntaxError(e.message, source, e.pos) from None
     except RecursionError:  # pragma: no cover - the depth limit comes first

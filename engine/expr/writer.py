@@ -106,7 +106,7 @@ class Writer:
             # condition with the operand it checks); others are statements of their own.
             guard = f"if {name}.__class__"
             if uses.count(name) == 1:
-                inline = re.sub(rf"\b{name}\b", lambda _m: code, inline, count=1)
+                inline = _TEMP.sub(lambda m, name=name, code=code: code if m.group() == name else m.group(), inline)
             elif guard in inline:
                 inline = inline.replace(guard, f"if ({name} := {code}).__class__", 1)
             else:
