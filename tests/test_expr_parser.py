@@ -298,3 +298,15 @@ def test_cel_requires_these_depths():
     assert compile(" + ".join(["3 - 3"] * 12) + " + 3").evaluate() == 3
     assert compile("!" * 32 + "true").evaluate() is True
     assert compile("-" * 32 + "19").evaluate() == 19
+
+
+def test_a_compile_imports_no_parser_runtime():
+    """The first compile in a process loads the tables as a plain module: no lark, no standalone runtime."""
+    import json
+    import subprocess
+
+    code = ("import json, sys; before = set(sys.modules); from engine.expr import compile; compile('a.b > 1 && c'); "
+            "print(json.dumps(sorted(set(sys.modules) - before)))")
+    new = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert "engine.expr._tables" in new
+    assert not [m for m in new if m.split(".")[0] == "lark" or m in ("logging", "pickle", "dataclasses")], new

@@ -118,13 +118,24 @@ class Writer:
 
     def assign(self, name: str, code: str) -> None:
         """``name = code``; when ``code`` is the temporary the last statement computed, it computes ``name``."""
+        self.write_pending(code)
         if not self.retarget(code, f"{name} = "):
             self.emit(f"{name} = {code}")
 
     def give(self, code: str) -> None:
         """``return code`` (from the last statement itself when it computed ``code``)."""
+        self.write_pending(code)
         if not self.retarget(code, "return "):
             self.emit(f"return {code}")
+
+    def write_pending(self, code: str) -> None:
+        """When ``code`` is the last pending selection, write it now as the last statement (which ``retarget``
+        then points at its destination)."""
+        if self.pending and self.pending[-1][0] == code:
+            t, inline, fallback = self.pending.pop()
+            if self.pending:
+                self.flush()
+            self.write_op(t, [], inline, int(fallback[1]), fallback[0], fallback[2:])
 
     def retarget(self, code: str, target: str) -> bool:
         fn, count, t = self.last
