@@ -5,7 +5,7 @@ implements it (called by generated code). ``docs/expressions.md`` describes each
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 from engine.expr import limits
 from engine.expr.errors import EvaluationError
@@ -15,15 +15,19 @@ _INF = math.inf
 _NAN = math.nan
 
 
-class Function(NamedTuple):
+class Function:
     """A function of the language: how it may be called and what implements it."""
 
-    helper: str  # runtime helper (reference semantics)
-    arities: tuple[int, ...] = (1,)  # as a global function f(x, ...); () = not callable so
-    method_arities: tuple[int, ...] = ()  # as a method x.f(...), not counting the receiver
-    kind: str = "dyn"  # static type of the result
-    varargs: bool = False  # any number >= 1 of arguments
-    metered: bool = False  # the helper takes the evaluation's budget as its last argument
+    __slots__ = ("helper", "arities", "method_arities", "kind", "varargs", "metered")
+
+    def __init__(self, helper: str, arities: tuple[int, ...] = (1,), method_arities: tuple[int, ...] = (),
+                 kind: str = "dyn", varargs: bool = False, metered: bool = False):
+        self.helper = helper  # runtime helper (reference semantics)
+        self.arities = arities  # as a global function f(x, ...); () = not callable so
+        self.method_arities = method_arities  # as a method x.f(...), not counting the receiver
+        self.kind = kind  # static type of the result
+        self.varargs = varargs  # any number >= 1 of arguments
+        self.metered = metered  # the helper takes the evaluation's budget as its last argument
 
 
 FUNCTIONS: dict[str, Function] = {
