@@ -39,8 +39,8 @@ class Detector:
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries",
-                 "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators", "_conditions",
-                 "_conditions_plain", "_confidences")
+                 "_locators", "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators",
+                 "_steps", "_steps_plain", "_confidences", "_hit_parts")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -61,10 +61,13 @@ class Detector:
         self._zero_counts = dict.fromkeys((s.group for s in self.signals if s.group), 0)  # copied per task
         self._confidences: dict[float, float] = {}  # margin → confidence, as worked out in _decide
         self._effects = tuple(self._effect(s) for s in self.signals)
+        # What a Hit of each signal holds besides its text and span: (id, tier, weight), (boost, weights, group).
+        self._hit_parts = tuple(((s.id, *s.main), (s.boost, s.weights, s.group)) for s in self.signals)
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
         items = plan["entries"]
-        entries = _EntryTable(items, self._effects)  # built per entry when it first fires
+        self._entries = _EntryTable(items, self._effects)  # built per entry when it first fires
+        self._locators = _LocatorTable(items)  # built per entry when its span is first asked for
         patterns = list(plan["patterns"])
         # The ask is found only when some signal is scoped to it or some condition reads it.
         uses_ask = any(s.scope == "ask" for s in self.signals) or any(
@@ -80,9 +83,7 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_kind = self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, entries, items)
-        # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
-        self._entries = entries
+        self._matcher = Matcher(patterns, self._locators, items)
         self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.
@@ -95,36 +96,30 @@ class Detector:
                                     if not _NEEDS_CONTEXT.match(self.signals[d[0]].when or ""))
         self._index_conditions()
 
-    def _index_conditions(self, memo: bool = True) -> None:
-        """The hot path's view of :attr:`_derived`: per condition ``(slot, pick, ids, memo, hit, ranked,
-        lift, group)``: its evaluator's slot, what its value is remembered by, and its effect.
+    def _index_conditions(self, remember: bool = True) -> None:
+        """The hot path's view of :attr:`_derived`: :attr:`_steps` (and :attr:`_steps_plain`, without the
+        conditions that need a context), each either one condition ``(None, row)`` or a run of consecutive
+        conditions that read only counts and hits ``(memo, pick, ids, rows)``; a row is ``(slot, hit, ranked,
+        lift, group)``: the condition's evaluator slot and its effect.
 
-        A condition that reads only counts and hits (``quiet``) is a function of those few numbers and flags, so
-        its value is remembered per their values (``memo``; ``count`` and ``ask.count`` when the ask is
-        narrower, else ``count`` alone, which ``ask.count`` then is). The values with nothing fired are known
-        from the plan and seeded, so such a condition is neither compiled nor evaluated while none of its
-        inputs fired. ``memo=False`` evaluates every condition every time (the tests' reference)."""
+        A run of such conditions (``quiet``) is a function of the counts and flags its conditions read, at the
+        start of the run: which of them hold is remembered per those values (``count``, and ``ask.count`` when
+        the ask is narrower; else ``ask.count`` is ``count``), up to :data:`_MEMO_MAX` per run. Which hold when
+        nothing fired is known from the plan and seeded, so such conditions are neither compiled nor evaluated
+        while none of their inputs fired. ``remember=False`` evaluates every condition every time (the tests'
+        reference)."""
         self._evaluators = []
-        rows = {}
         zero = self._zero_counts
-        for d in self._derived:
-            index, evaluate, quiet = d
+        rows = {}
+        for index, evaluate, quiet in self._derived:
             slot = len(self._evaluators)
             self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
             before, after, ranked, lift, group = self._effects[index]
-            effect = (_new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
-            if quiet is None or not memo:
-                rows[index] = (slot, None, None, None, *effect)
-                continue
-            groups, ids, value = quiet
-            if any(g not in zero for g in groups):  # a count of no group: evaluated every time
-                rows[index] = (slot, None, None, None, *effect)
-                continue
-            pick = itemgetter(*groups) if groups else None
-            seen = {_memo_key(pick, ids, zero, {}, None): value, _memo_key(pick, ids, zero, {}, zero): value}
-            rows[index] = (slot, pick, ids, seen, *effect)
-        self._conditions = tuple(rows[d[0]] for d in self._derived)
-        self._conditions_plain = tuple(rows[d[0]] for d in self._derived_plain)
+            hit = _new_tuple(Hit, before + ("", None) + after)  # a derived hit is constant
+            remembered = remember and quiet is not None and all(g in zero for g in quiet[0])
+            rows[index] = ((slot, hit, ranked, lift, group), quiet if remembered else None)
+        self._steps = _steps([rows[d[0]] for d in self._derived], zero)
+        self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
 
     @property
     def conditions(self) -> tuple:
@@ -149,7 +144,10 @@ class Detector:
     # -- the hot path -----------------------------------------------------------------------------------
 
     def detect(self, text: str, context: Mapping[str, Any] | None = None) -> Detection:
-        """The tier of ``text`` (a task description), with the signals that fired and where."""
+        """The tier of ``text`` (a task description), with the signals that fired and where.
+
+        The tier, confidence and scores come from which entries of the matcher fired; where they matched (the
+        hits and their spans) is worked out when :attr:`Detection.hits` is first read."""
         if text.isascii():  # NFKC leaves ASCII alone, and folding it keeps every offset
             norm, folded = None, text.lower()
             data = folded.encode("ascii")
@@ -159,7 +157,6 @@ class Detector:
             data = folded.encode("utf-8", "surrogatepass")
         scores = [0.0] * len(self.tiers)
         boost = 0
-        hits: list[Hit] = []
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
         count = self._zero_counts.copy()  # for the conditions' `count`
         fired = self._matcher.fired(data)
@@ -170,30 +167,50 @@ class Detector:
                 if ask is not None:
                     return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
             entries = self._entries
-            current, first = -1, (0, 0)
+            current = -1
             for i in fired:
-                signal, locate, before, after, ranked, lift, group = entries[i]
-                found = locate(folded, data)
-                if found is None:
-                    continue
-                if signal == current:  # another word of the same signal: keep the earliest
-                    if found < first:
-                        first = start, end = found if norm is None else norm.span(*found)
-                        hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+                signal, ranked, lift, group, name = entries[i]
+                if signal == current:  # another word of the same signal: it counts once
                     continue
                 current = signal
-                first = found
-                start, end = found if norm is None else norm.span(*found)
-                hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
                 for rank, weight in ranked:
                     scores[rank] += weight
                 boost += lift
-                named[before[0]] = True
+                named[name] = True
                 if group is not None:
                     count[group] += 1
-        if self._derived:
-            boost += self._derive(text, folded, hits, scores, named, count, context, None, count)
-        return self._decide(scores, boost, hits, None)
+        derived: list[Hit] = []
+        steps = self._steps if context else self._steps_plain
+        if steps:
+            boost += self._derive(steps, text, folded, derived, scores, named, count, context, None, count)
+        return self._decide(scores, boost, None, (self._hits, text, norm, folded, data, fired, derived))
+
+    def _hits(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]
+              ) -> tuple[Hit, ...]:
+        """The hits of a detection without a narrower ask: each fired signal at its earliest match, then the
+        derived ones (:attr:`Detection.hits` calls this when first read)."""
+        hits: list[Hit] = []
+        locators = self._locators
+        parts = self._hit_parts
+        entries = self._entries
+        current, first = -1, (0, 0)
+        for i in fired:
+            signal = entries[i][0]
+            found = locators[i](folded, data)
+            if found is None:
+                continue
+            before, after = parts[signal]
+            if signal == current:  # another word of the same signal: keep the earliest
+                if found < first:
+                    first = start, end = found if norm is None else norm.span(*found)
+                    hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+                continue
+            current = signal
+            first = found
+            start, end = found if norm is None else norm.span(*found)
+            hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
+        hits += derived
+        return tuple(hits)
 
     def _find_ask(self, fired: list[int], folded: str, data: bytes) -> Any:
         """The ask when it is narrower than the task, else None; pops the ask rules' entries off ``fired``."""
@@ -213,7 +230,8 @@ class Detector:
                          context: Mapping[str, Any] | None) -> Detection:
         """:meth:`detect` for a task whose ask is narrower than it: a second pass of the matcher over the ask
         alone (the task blanked outside it) says which signals occur in the ask; signals scoped to the ask
-        count only there, and ``ask.count`` counts the groups' signals that occur there."""
+        count only there, and ``ask.count`` counts the groups' signals that occur there. Whether a scoped
+        signal counts depends on locating it, so the hits are built here, not when first read."""
         scores = [0.0] * len(self.tiers)
         boost = 0
         hits: list[Hit] = []
@@ -226,19 +244,21 @@ class Detector:
         ask_named: set[int] = set()
         whole = frozenset(fired)
         entries = self._entries
+        locators = self._locators
+        parts = self._hit_parts
         scoped_entries = self._scoped_entries
         current, first = -1, (0, 0)
         for i in sorted(whole | in_ask):
-            signal, locate, before, after, ranked, lift, group = entries[i]
+            signal, ranked, lift, group, name = entries[i]
             inside = i in in_ask
             if i in scoped_entries:
                 if not inside:
                     continue
-                found = locate(ask_text, ask_data)
+                found = locators[i](ask_text, ask_data)
                 if found is not None and found[0] < ask.start:  # an anchored pattern's blank lead
                     found = (min(ask.start, found[1]), found[1])
             elif i in whole:
-                found = locate(folded, data)
+                found = locators[i](folded, data)
             else:
                 continue
             if found is None:
@@ -246,6 +266,7 @@ class Detector:
             if inside and group is not None and signal not in ask_named:
                 ask_named.add(signal)
                 ask_count[group] += 1
+            before, after = parts[signal]
             if signal == current:
                 if found < first:
                     first = start, end = found if norm is None else norm.span(*found)
@@ -258,58 +279,72 @@ class Detector:
             for rank, weight in ranked:
                 scores[rank] += weight
             boost += lift
-            named[before[0]] = True
+            named[name] = True
             if group is not None:
                 count[group] += 1
-        if self._derived:
-            boost += self._derive(text, folded, hits, scores, named, count, context, ask, ask_count)
+        steps = self._steps if context else self._steps_plain
+        if steps:
+            boost += self._derive(steps, text, folded, hits, scores, named, count, context, ask, ask_count)
         span = (ask.start, len(folded)) if norm is None else norm.span(ask.start, len(folded))
-        return self._decide(scores, boost, hits, span)
+        return self._decide(scores, boost, span, None, tuple(hits))
 
-    def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float], named: dict[str, bool],
-                count: dict[str, int], context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> int:
-        """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
-        A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
+    def _derive(self, steps: tuple, text: str, folded: str, hits: list[Hit], scores: list[float],
+                named: dict[str, bool], count: dict[str, int], context: Mapping[str, Any] | None, ask: Any,
+                ask_count: dict[str, int]) -> int:
+        """Evaluate the derived signals in order; each sees the hits before it, and its hit is appended to
+        ``hits``. Returns their net boost. A condition that cannot be evaluated (a missing context key, a type
+        mismatch) does not hold."""
         bindings = None  # built when a condition is first evaluated
         boost = 0
         evaluators = self._evaluators
         narrowed = ask_count is not count
-        for slot, pick, ids, memo, hit, ranked, lift, group in self._conditions if context else self._conditions_plain:
-            if memo is not None:  # the key as _memo_key builds it, inline
-                key = pick(count) if pick is not None else ()
+        for step in steps:
+            if step[0] is None:  # one condition, evaluated
+                if bindings is None:
+                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                row = step[1]
+                try:
+                    if evaluators[row[0]](bindings) is not True:
+                        continue
+                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                    continue
+                held = (row,)
+            else:  # a run of conditions that read only counts and hits: which hold is remembered
+                memo, pick, ids, rows = step
+                key = pick(count) if pick is not None else ()  # the key as _memo_key builds it, inline
                 if ids:
                     key = (key, *map(named.__contains__, ids))
                 if narrowed:
                     key = ("ask", key, pick(ask_count) if pick is not None else ())
                 held = memo.get(key)
-                if held is None:
+                if held is not None:
+                    pass
+                else:
                     if bindings is None:
                         bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
-                    try:
-                        held = evaluators[slot](bindings) is True
-                    except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
-                        held = False
+                    found = []
+                    for row in rows:  # in order: each sees what the ones before it did
+                        try:
+                            if evaluators[row[0]](bindings) is not True:
+                                continue
+                        except Exception:  # noqa: BLE001 - as above
+                            continue
+                        found.append(row)
+                        boost += _apply(row, hits, scores, named, count, ask_count if narrowed else None)
                     if len(memo) < _MEMO_MAX:
-                        memo[key] = held
-                if not held:
+                        memo[key] = tuple(found)
                     continue
-            else:
-                if bindings is None:
-                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
-                try:
-                    if evaluators[slot](bindings) is not True:
-                        continue
-                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
-                    continue
-            hits.append(hit)
-            for rank, weight in ranked:
-                scores[rank] += weight
-            boost += lift
-            named[hit[0]] = True
-            if group is not None:
-                count[group] += 1
-                if narrowed:
-                    ask_count[group] += 1
+            for row in held:
+                _, hit, ranked, lift, group = row
+                hits.append(hit)
+                for rank, weight in ranked:
+                    scores[rank] += weight
+                boost += lift
+                named[hit[0]] = True
+                if group is not None:
+                    count[group] += 1
+                    if narrowed:
+                        ask_count[group] += 1
         return boost
 
     def _bindings(self, text: str, folded: str, named: dict[str, bool], count: dict[str, int],
@@ -321,7 +356,10 @@ class Detector:
         bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
         return bindings
 
-    def _decide(self, scores: list[float], boost: int, hits: list[Hit], ask: tuple[int, int] | None) -> Detection:
+    def _decide(self, scores: list[float], boost: int, ask: tuple[int, int] | None, pending: tuple | None,
+                hits: tuple[Hit, ...] | None = None) -> Detection:
+        """The detection of these scores and boost; its hits are ``hits``, or ``pending`` (a function and its
+        arguments) works them out when they are first read."""
         ordered = sorted(scores)
         top = ordered[-1]
         second = ordered[-2] if len(ordered) > 1 else 0.0
@@ -345,8 +383,85 @@ class Detector:
         if boost:
             final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
         tiers = self.tiers
-        return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
-                                      tuple(hits), tiers[best], boost, ask))
+        detection = _new_detection(Detection)
+        _set(detection, "tier", tiers[final])
+        _set(detection, "confidence", confidence)
+        _set(detection, "base_tier", tiers[best])
+        _set(detection, "boost", boost)
+        _set(detection, "ask", ask)
+        _set(detection, "_scores", scores)  # a list: Detection.scores makes it a mapping when first read
+        _set(detection, "_tiers", tiers)
+        _set(detection, "_hits", hits)
+        _set(detection, "_pending", pending)
+        return detection
+
+
+def _apply(row: tuple, hits: list[Hit], scores: list[float], named: dict[str, bool], count: dict[str, int],
+           ask_count: dict[str, int] | None) -> int:
+    """The effect of a derived signal that holds (Detector._derive applies remembered ones inline); its boost."""
+    _, hit, ranked, lift, group = row
+    hits.append(hit)
+    for rank, weight in ranked:
+        scores[rank] += weight
+    named[hit[0]] = True
+    if group is not None:
+        count[group] += 1
+        if ask_count is not None:
+            ask_count[group] += 1
+    return lift
+
+
+def _steps(rows: list[tuple[tuple, Any]], zero: dict[str, int]) -> tuple:
+    """:meth:`Detector._index_conditions`'s steps of ``rows`` (``(row, quiet)``, quiet None when a condition is
+    evaluated every time): runs of remembered conditions become one step each, seeded with what holds when
+    none of their inputs fired."""
+    steps: list[tuple] = []
+    run: list[tuple[tuple, Any]] = []
+
+    def close() -> None:
+        if not run:
+            return
+        groups = sorted({g for _, quiet in run for g in quiet[0]})
+        ids = tuple(sorted({i for _, quiet in run for i in quiet[1]}))
+        pick = itemgetter(*groups) if groups else None
+        memo: dict = {}
+        held = _seed(run)
+        if held is not None:
+            memo[_memo_key(pick, ids, zero, {}, None)] = held
+            memo[_memo_key(pick, ids, zero, {}, zero)] = held
+        steps.append((memo, pick, ids, tuple(row for row, _ in run)))
+        run.clear()
+
+    for row, quiet in rows:
+        if quiet is None:
+            close()
+            steps.append((None, row))
+        else:
+            run.append((row, quiet))
+    close()
+    return tuple(steps)
+
+
+def _seed(run: list[tuple[tuple, Any]]) -> tuple | None:
+    """Which conditions of a run hold when none of its inputs fired, from the plan's values with nothing
+    fired; None when that cannot be told without evaluating (a condition that holds then changes the inputs of
+    a later one)."""
+    groups: set[str] = set()
+    names: set[str] = set()
+    held = []
+    for row, (reads, ids, value) in run:
+        if groups.intersection(reads) or names.intersection(ids):
+            return None
+        if value:
+            held.append(row)
+            names.add(row[1][0])
+            if row[4] is not None:
+                groups.add(row[4])
+    return tuple(held)
+
+
+_new_detection = object.__new__
+_set = object.__setattr__
 
 
 class _AskBinding(dict):
@@ -367,8 +482,9 @@ class _AskBinding(dict):
 
 
 class _EntryTable(dict):
-    """Entry index → (signal, locator, *effect), built the first time the entry fires: a policy of thousands of
-    literals builds the few a task fires, not all of them (a dict look-up on the hot path, as a tuple's)."""
+    """Entry index → ``(signal, ranked, lift, group, id)``: the signal an entry of the matcher stands for and
+    its effect, built the first time the entry fires (a policy of thousands of literals builds the few a task
+    fires, not all of them; a dict look-up on the hot path, as a tuple's)."""
 
     __slots__ = ("items", "effects")
 
@@ -378,14 +494,30 @@ class _EntryTable(dict):
         self.effects = effects
 
     def __missing__(self, index: int) -> tuple:
-        entry = plan_entry(self.items[index])
-        value = self[index] = (entry.signal, entry.locate, *self.effects[entry.signal])
+        signal = self.items[index][0]
+        before, _, ranked, lift, group = self.effects[signal]
+        value = self[index] = (signal, ranked, lift, group, before[0])
+        return value
+
+
+class _LocatorTable(dict):
+    """Entry index → the :class:`~engine.detect.matcher.Entry` that locates it, built when first needed (the
+    matcher's ``entries``)."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Sequence[Any]):
+        super().__init__()
+        self.items = items
+
+    def __missing__(self, index: int) -> Any:
+        value = self[index] = plan_entry(self.items[index]).locate
         return value
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):  # the Matcher's view: its entries, in order
+    def __iter__(self):  # the Matcher's view: its entries' locators, in order
         return (self[i] for i in range(len(self.items)))
 
 
