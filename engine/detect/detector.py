@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
+from engine.detect.parts import FACTS, conjuncts, inputs
 from engine.detect.plan import plan_detection, signals_from_data, usable, weights_digest
 from engine.detect.model import Detection, Hit, Signal
 
@@ -27,6 +28,8 @@ DEFAULT_CONFIDENCE_SCALE = 2.0
 _ASK_NAME = _regex(r"\bask\b")
 _NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
 _MEMO_MAX = 512  # values remembered per condition (count combinations); past that, evaluated each time
+_GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
+_QUESTION = _regex(r"(?<![\w.])question\b")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -39,7 +42,7 @@ class Detector:
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries",
-                 "_locators", "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators",
+                 "_locators", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
                  "_steps", "_steps_plain", "_confidences", "_hit_parts")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
@@ -73,7 +76,7 @@ class Detector:
         uses_ask = any(s.scope == "ask" for s in self.signals) or any(
             s.when is not None and _ASK_NAME.search(s.when) for s in self.signals)
         self.ask_rules = None
-        self._boundary_kind = -1
+        self._boundary_entry = -1
         self._ask_entry = len(items)  # entries from here on are the ask rules' marker and aside entries
         if uses_ask:
             from engine.detect.ask import ASIDES, MARKERS, REFERENCES, AskRules
@@ -81,7 +84,7 @@ class Detector:
             ask = ask or {}
             self.ask_rules = AskRules(ask.get("markers", MARKERS), ask.get("asides", ASIDES),
                                       ask.get("references", REFERENCES))
-            self._boundary_kind = self.ask_rules.kinds.index("boundary")
+            self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
         self._matcher = Matcher(patterns, self._locators, items)
         self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
@@ -98,28 +101,62 @@ class Detector:
 
     def _index_conditions(self, remember: bool = True) -> None:
         """The hot path's view of :attr:`_derived`: :attr:`_steps` (and :attr:`_steps_plain`, without the
-        conditions that need a context), each either one condition ``(None, row)`` or a run of consecutive
-        conditions that read only counts and hits ``(memo, pick, ids, rows)``; a row is ``(slot, hit, ranked,
-        lift, group)``: the condition's evaluator slot and its effect.
+        conditions that need a context). A step is a run of consecutive conditions that read only counts and
+        hits, ``(memo, pick, ids, rows)``, or one condition, ``(None, row, guards, complete, uses)``; a row is
+        ``(slot, hit, ranked, lift, group)``: the condition's evaluator slot and its effect.
 
         A run of such conditions (``quiet``) is a function of the counts and flags its conditions read, at the
         start of the run: which of them hold is remembered per those values (``count``, and ``ask.count`` when
         the ask is narrower; else ``ask.count`` is ``count``), up to :data:`_MEMO_MAX` per run. Which hold when
         nothing fired is known from the plan and seeded, so such conditions are neither compiled nor evaluated
-        while none of their inputs fired. ``remember=False`` evaluates every condition every time (the tests'
-        reference)."""
+        while none of their inputs fired.
+
+        Another condition may have conjuncts that read only counts, hits and scalar facts (see
+        :mod:`engine.detect.parts`): its ``guards``, each remembered per the values it reads. One that does not
+        hold decides the condition; when all hold and they are the whole condition (``complete``), it holds.
+        Guards are compiled from their source, so they are used only once the condition has been evaluated
+        :data:`_GUARDS_AFTER` times (``uses``), in a process that detects many tasks.
+
+        ``remember=False`` evaluates every condition every time (the tests' reference)."""
         self._evaluators = []
         zero = self._zero_counts
+        sources = [self.signals[index].when or "" for index, _, _ in self._derived]
+        # `ask.question` is remembered only if no condition reads `question`: when the ask is the task, the
+        # bindings take `ask.question` from `question` once that was read (the original task's last character,
+        # not the folded one's).
+        facts = set(FACTS) - ({"ask.question"} if any(_QUESTION.search(s) for s in sources) else set())
         rows = {}
-        for index, evaluate, quiet in self._derived:
+        for (index, evaluate, quiet), source in zip(self._derived, sources):
             slot = len(self._evaluators)
             self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
             before, after, ranked, lift, group = self._effects[index]
-            hit = _new_tuple(Hit, before + ("", None) + after)  # a derived hit is constant
-            remembered = remember and quiet is not None and all(g in zero for g in quiet[0])
-            rows[index] = ((slot, hit, ranked, lift, group), quiet if remembered else None)
+            row = (slot, _new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
+            if not remember:
+                rows[index] = (row, None, None)
+            elif quiet is not None and all(g in zero for g in quiet[0]):
+                rows[index] = (row, quiet, None)
+            else:
+                rows[index] = (row, None, self._guards(source, zero, facts))
         self._steps = _steps([rows[d[0]] for d in self._derived], zero)
         self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
+
+    def _guards(self, source: str, zero: Mapping[str, int], facts: set[str]) -> tuple[tuple, bool] | None:
+        """The guards of a condition and whether they are the whole of it (see :meth:`_index_conditions`); a
+        guard is ``(memo, pick, ids, facts, slot)``."""
+        parts = conjuncts(source) or [source]
+        guards = []
+        for part in parts:
+            found = inputs(part)
+            if found is None or not all(g in zero for g in found.groups) or not facts.issuperset(found.facts):
+                continue
+            slot = len(self._evaluators)
+            self._evaluators.append(_first_call(self._evaluators, slot, _lazy_condition(part, None)))
+            pick = itemgetter(*found.groups) if found.groups else None
+            guards.append(({}, pick, found.ids, found.facts, slot))
+        # Any guard that does not hold decides, so the cheap ones go first: facts that cost nothing to tell
+        # (question, chars, narrowed), then counts and hits, then word counts (a pass over the text).
+        guards.sort(key=lambda g: 2 if {"words", "ask.words"}.intersection(g[3]) else 0 if not (g[1] or g[2]) else 1)
+        return (tuple(guards), len(guards) == len(parts)) if guards else None
 
     @property
     def conditions(self) -> tuple:
@@ -162,10 +199,15 @@ class Detector:
         fired = self._matcher.fired(data)
         if fired:
             fired.sort()  # entries are in policy order, a signal's entries next to each other
-            if fired[-1] >= self._ask_entry:  # the ask rules' entries come last (none without ask rules)
-                ask = self._find_ask(fired, folded, data)
-                if ask is not None:
-                    return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
+            last = fired[-1]
+            if last >= self._ask_entry:  # the ask rules' entries come last (none without ask rules)
+                if last == self._boundary_entry and not (len(fired) > 1 and fired[-2] >= self._ask_entry) \
+                        and not folded.rstrip().endswith("?"):
+                    fired.pop()  # only a sentence boundary, and no final question: the whole task asks
+                else:
+                    ask = self._find_ask(fired, folded, data)
+                    if ask is not None:
+                        return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
             entries = self._entries
             current = -1
             for i in fired:
@@ -183,7 +225,7 @@ class Detector:
         steps = self._steps if context else self._steps_plain
         if steps:
             boost += self._derive(steps, text, folded, derived, scores, named, count, context, None, count)
-        return self._decide(scores, boost, None, (self._hits, text, norm, folded, data, fired, derived))
+        return self._decide(scores, boost, None, (self, text, norm, folded, data, fired, derived))
 
     def _hits(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]
               ) -> tuple[Hit, ...]:
@@ -215,7 +257,7 @@ class Detector:
     def _find_ask(self, fired: list[int], folded: str, data: bytes) -> Any:
         """The ask when it is narrower than the task, else None; pops the ask rules' entries off ``fired``."""
         last = fired.pop()
-        if last - self._ask_entry == self._boundary_kind and not (fired and fired[-1] >= self._ask_entry) \
+        if last == self._boundary_entry and not (fired and fired[-1] >= self._ask_entry) \
                 and not folded.rstrip().endswith("?"):
             return None  # only a sentence boundary, and no final question: the whole task asks
         kinds = self.ask_rules.kinds
@@ -295,18 +337,60 @@ class Detector:
         ``hits``. Returns their net boost. A condition that cannot be evaluated (a missing context key, a type
         mismatch) does not hold."""
         bindings = None  # built when a condition is first evaluated
+        facts = None  # the task's scalar facts, worked out when a guard first reads one
         boost = 0
         evaluators = self._evaluators
         narrowed = ask_count is not count
         for step in steps:
-            if step[0] is None:  # one condition, evaluated
-                if bindings is None:
-                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
-                row = step[1]
-                try:
-                    if evaluators[row[0]](bindings) is not True:
+            if step[0] is None:  # one condition
+                _, row, guards, complete, uses = step
+                holds = None  # decided by its guards: True or False; None: evaluate it
+                if guards is not None:
+                    if uses[0] < _GUARDS_AFTER:
+                        uses[0] += 1
+                    else:
+                        holds = True if complete else None
+                        for memo, pick, ids, reads, slot in guards:
+                            if pick is None and not ids:  # facts alone (they are the ask's when it is narrower)
+                                key = ()
+                            else:
+                                key = pick(count) if pick is not None else ()
+                                if ids:
+                                    key = (key, *map(named.__contains__, ids))
+                                if narrowed:
+                                    key = ("ask", key, pick(ask_count) if pick is not None else ())
+                            if reads:
+                                if facts is None:
+                                    facts = {}
+                                values = []
+                                for name in reads:
+                                    value = facts.get(name)
+                                    if value is None:
+                                        value = facts[name] = _fact(name, text, folded, ask)
+                                    values.append(value)
+                                key = (key, *values)
+                            value = memo.get(key)
+                            if value is None:
+                                if bindings is None:
+                                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                                try:
+                                    value = evaluators[slot](bindings) is True
+                                except Exception:  # noqa: BLE001 - the language raises EvaluationError
+                                    value = False
+                                if len(memo) < _MEMO_MAX:
+                                    memo[key] = value
+                            if not value:
+                                holds = False
+                                break
+                if holds is None:
+                    if bindings is None:
+                        bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                    try:
+                        if evaluators[row[0]](bindings) is not True:
+                            continue
+                    except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
                         continue
-                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                elif not holds:
                     continue
                 held = (row,)
             else:  # a run of conditions that read only counts and hits: which hold is remembered
@@ -317,9 +401,7 @@ class Detector:
                 if narrowed:
                     key = ("ask", key, pick(ask_count) if pick is not None else ())
                 held = memo.get(key)
-                if held is not None:
-                    pass
-                else:
+                if held is None:
                     if bindings is None:
                         bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
                     found = []
@@ -358,8 +440,8 @@ class Detector:
 
     def _decide(self, scores: list[float], boost: int, ask: tuple[int, int] | None, pending: tuple | None,
                 hits: tuple[Hit, ...] | None = None) -> Detection:
-        """The detection of these scores and boost; its hits are ``hits``, or ``pending`` (a function and its
-        arguments) works them out when they are first read."""
+        """The detection of these scores and boost; its hits are ``hits``, or ``pending`` (this detector and the
+        arguments of its :meth:`_hits`) gives them when they are first read."""
         ordered = sorted(scores)
         top = ordered[-1]
         second = ordered[-2] if len(ordered) > 1 else 0.0
@@ -384,15 +466,15 @@ class Detector:
             final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
         tiers = self.tiers
         detection = _new_detection(Detection)
-        _set(detection, "tier", tiers[final])
-        _set(detection, "confidence", confidence)
-        _set(detection, "base_tier", tiers[best])
-        _set(detection, "boost", boost)
-        _set(detection, "ask", ask)
-        _set(detection, "_scores", scores)  # a list: Detection.scores makes it a mapping when first read
-        _set(detection, "_tiers", tiers)
-        _set(detection, "_hits", hits)
-        _set(detection, "_pending", pending)
+        detection._tier = tiers[final]
+        detection._confidence = confidence
+        detection._base_tier = tiers[best]
+        detection._boost = boost
+        detection._ask = ask
+        detection._scores = scores  # a list: Detection.scores makes it a mapping when first read
+        detection._tiers = tiers
+        detection._hits = hits
+        detection._pending = pending
         return detection
 
 
@@ -411,10 +493,9 @@ def _apply(row: tuple, hits: list[Hit], scores: list[float], named: dict[str, bo
     return lift
 
 
-def _steps(rows: list[tuple[tuple, Any]], zero: dict[str, int]) -> tuple:
-    """:meth:`Detector._index_conditions`'s steps of ``rows`` (``(row, quiet)``, quiet None when a condition is
-    evaluated every time): runs of remembered conditions become one step each, seeded with what holds when
-    none of their inputs fired."""
+def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
+    """:meth:`Detector._index_conditions`'s steps of ``rows`` (``(row, quiet, guards)``): runs of remembered
+    conditions become one step each, seeded with what holds when none of their inputs fired."""
     steps: list[tuple] = []
     run: list[tuple[tuple, Any]] = []
 
@@ -432,14 +513,29 @@ def _steps(rows: list[tuple[tuple, Any]], zero: dict[str, int]) -> tuple:
         steps.append((memo, pick, ids, tuple(row for row, _ in run)))
         run.clear()
 
-    for row, quiet in rows:
+    for row, quiet, guards in rows:
         if quiet is None:
             close()
-            steps.append((None, row))
+            found, complete = guards if guards is not None else (None, False)
+            steps.append((None, row, found, complete, [0]))
         else:
             run.append((row, quiet))
     close()
     return tuple(steps)
+
+
+def _fact(name: str, text: str, folded: str, ask: Any) -> Any:
+    """One scalar fact of a task, as :class:`_Bindings` and :class:`_AskBinding` work it out."""
+    if name == "words":
+        return len(folded.split())
+    if name == "chars":
+        return len(text)
+    if name == "question":
+        return text.rstrip().endswith("?")
+    if name == "ask.narrowed":
+        return ask is not None
+    body = ask.text if ask is not None else folded
+    return len(body.split()) if name == "ask.words" else body.rstrip().endswith("?")
 
 
 def _seed(run: list[tuple[tuple, Any]]) -> tuple | None:
@@ -461,7 +557,6 @@ def _seed(run: list[tuple[tuple, Any]]) -> tuple | None:
 
 
 _new_detection = object.__new__
-_set = object.__setattr__
 
 
 class _AskBinding(dict):

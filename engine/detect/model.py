@@ -6,6 +6,7 @@ these classes at start-up.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
@@ -53,36 +54,37 @@ class Detection:
     over :attr:`_fields` (the JSON form: ``hits`` as ``signals``, without ``ask``).
     """
 
-    __slots__ = ("tier", "confidence", "base_tier", "boost", "ask", "_scores", "_tiers", "_hits", "_pending")
+    __slots__ = ("_tier", "_confidence", "_base_tier", "_boost", "_ask", "_scores", "_tiers", "_hits", "_pending")
     _fields = ("tier", "confidence", "scores", "base_tier", "boost", "hits", "ask")
     _json_names = {"hits": "signals"}
     _json_omit = ("ask",)
     to_dict = to_dict
 
-    tier: str
-    confidence: float
-    base_tier: str
-    boost: int
-    ask: tuple[int, int] | None
+    # Read-only: the fields are properties over private slots (the detector fills the slots directly; a
+    # __setattr__ that refused writes would make every detection pay for it).
+    tier: str = property(attrgetter("_tier"))  # type: ignore[assignment]
+    confidence: float = property(attrgetter("_confidence"))  # type: ignore[assignment]
+    base_tier: str = property(attrgetter("_base_tier"))  # type: ignore[assignment]
+    boost: int = property(attrgetter("_boost"))  # type: ignore[assignment]
+    ask: "tuple[int, int] | None" = property(attrgetter("_ask"))  # type: ignore[assignment]
 
     def __init__(self, tier: str, confidence: float, scores: Mapping[str, float], base_tier: str, boost: int = 0,
                  hits: tuple[Hit, ...] = (), ask: tuple[int, int] | None = None):
-        for name, value in (("tier", tier), ("confidence", confidence), ("base_tier", base_tier),
-                            ("boost", boost), ("ask", ask), ("_hits", tuple(hits)), ("_pending", None),
-                            ("_tiers", tuple(scores)), ("_scores", MappingProxyType(dict(scores)))):
-            object.__setattr__(self, name, value)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Detection is immutable: cannot set {name!r}")
-
-    __delattr__ = __setattr__
+        self._tier = tier
+        self._confidence = confidence
+        self._base_tier = base_tier
+        self._boost = boost
+        self._ask = ask
+        self._hits = tuple(hits)
+        self._pending = None
+        self._tiers = tuple(scores)
+        self._scores = MappingProxyType(dict(scores))
 
     @property
     def scores(self) -> Mapping[str, float]:
         scores = self._scores
         if type(scores) is list:  # as the detector left it: built when first read
-            scores = MappingProxyType(dict(zip(self._tiers, scores)))
-            object.__setattr__(self, "_scores", scores)
+            scores = self._scores = MappingProxyType(dict(zip(self._tiers, scores)))
         return scores
 
     @property
@@ -91,9 +93,9 @@ class Detection:
         hits = self._hits
         if hits is None:
             pending = self._pending
-            hits = pending[0](*pending[1:])
-            object.__setattr__(self, "_hits", hits)
-            object.__setattr__(self, "_pending", None)
+            detector, *arguments = pending
+            hits = self._hits = detector._hits(*arguments)
+            self._pending = None
         return hits
 
     @property
