@@ -144,7 +144,8 @@ class Detector:
         """The guards of a condition and whether they are the whole of it (see :meth:`_index_conditions`); a
         guard is ``(memo, pick, ids, facts, slot)``."""
         parts = conjuncts(source) or [source]
-        guards = []
+        guards: list[tuple] = []
+        costs: list[int] = []
         for part in parts:
             found = inputs(part)
             if found is None or not all(g in zero for g in found.groups) or not facts.issuperset(found.facts):
@@ -152,10 +153,11 @@ class Detector:
             slot = len(self._evaluators)
             self._evaluators.append(_first_call(self._evaluators, slot, _lazy_condition(part, None)))
             pick = itemgetter(*found.groups) if found.groups else None
-            guards.append(({}, pick, found.ids, found.facts, slot))
+            guards.append(({}, pick, found.ids, _facts(found.facts), slot))
+            costs.append(2 if {"words", "ask.words"}.intersection(found.facts) else 1 if pick or found.ids else 0)
         # Any guard that does not hold decides, so the cheap ones go first: facts that cost nothing to tell
         # (question, chars, narrowed), then counts and hits, then word counts (a pass over the text).
-        guards.sort(key=lambda g: 2 if {"words", "ask.words"}.intersection(g[3]) else 0 if not (g[1] or g[2]) else 1)
+        guards = [guard for _, guard in sorted(zip(costs, guards), key=itemgetter(0))]
         return (tuple(guards), len(guards) == len(parts)) if guards else None
 
     @property
@@ -337,7 +339,6 @@ class Detector:
         ``hits``. Returns their net boost. A condition that cannot be evaluated (a missing context key, a type
         mismatch) does not hold."""
         bindings = None  # built when a condition is first evaluated
-        facts = None  # the task's scalar facts, worked out when a guard first reads one
         boost = 0
         evaluators = self._evaluators
         narrowed = ask_count is not count
@@ -352,23 +353,15 @@ class Detector:
                         holds = True if complete else None
                         for memo, pick, ids, reads, slot in guards:
                             if pick is None and not ids:  # facts alone (they are the ask's when it is narrower)
-                                key = ()
+                                key = reads(text, folded, ask)
                             else:
                                 key = pick(count) if pick is not None else ()
                                 if ids:
                                     key = (key, *map(named.__contains__, ids))
                                 if narrowed:
                                     key = ("ask", key, pick(ask_count) if pick is not None else ())
-                            if reads:
-                                if facts is None:
-                                    facts = {}
-                                values = []
-                                for name in reads:
-                                    value = facts.get(name)
-                                    if value is None:
-                                        value = facts[name] = _fact(name, text, folded, ask)
-                                    values.append(value)
-                                key = (key, *values)
+                                if reads is not None:
+                                    key = (key, reads(text, folded, ask))
                             value = memo.get(key)
                             if value is None:
                                 if bindings is None:
@@ -524,18 +517,43 @@ def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
     return tuple(steps)
 
 
-def _fact(name: str, text: str, folded: str, ask: Any) -> Any:
-    """One scalar fact of a task, as :class:`_Bindings` and :class:`_AskBinding` work it out."""
-    if name == "words":
-        return len(folded.split())
-    if name == "chars":
-        return len(text)
-    if name == "question":
-        return text.rstrip().endswith("?")
-    if name == "ask.narrowed":
-        return ask is not None
-    body = ask.text if ask is not None else folded
-    return len(body.split()) if name == "ask.words" else body.rstrip().endswith("?")
+# The task's scalar facts, as _Bindings and _AskBinding work them out, for guards (text, folded, ask → value).
+def _words(text: str, folded: str, ask: Any) -> int:
+    return len(folded.split())
+
+
+def _chars(text: str, folded: str, ask: Any) -> int:
+    return len(text)
+
+
+def _question(text: str, folded: str, ask: Any) -> bool:
+    return text.rstrip().endswith("?")
+
+
+def _ask_words(text: str, folded: str, ask: Any) -> int:
+    return len((folded if ask is None else ask.text).split())
+
+
+def _ask_question(text: str, folded: str, ask: Any) -> bool:
+    return (folded if ask is None else ask.text).rstrip().endswith("?")
+
+
+def _ask_narrowed(text: str, folded: str, ask: Any) -> bool:
+    return ask is not None
+
+
+_FACTS = {"words": _words, "chars": _chars, "question": _question, "ask.words": _ask_words,
+          "ask.question": _ask_question, "ask.narrowed": _ask_narrowed}
+
+
+def _facts(names: Sequence[str]) -> Any:
+    """``(text, folded, ask) → value`` of the facts ``names`` (one fact: its value; several: a tuple), or None."""
+    if not names:
+        return None
+    if len(names) == 1:
+        return _FACTS[names[0]]
+    functions = tuple(_FACTS[name] for name in names)
+    return lambda text, folded, ask: tuple([fact(text, folded, ask) for fact in functions])
 
 
 def _seed(run: list[tuple[tuple, Any]]) -> tuple | None:
