@@ -121,10 +121,12 @@ class Detector:
         self._evaluators = []
         zero = self._zero_counts
         sources = [self.signals[index].when or "" for index, _, _ in self._derived]
-        # `ask.question` is remembered only if no condition reads `question`: when the ask is the task, the
-        # bindings take `ask.question` from `question` once that was read (the original task's last character,
-        # not the folded one's).
-        facts = set(FACTS) - ({"ask.question"} if any(_QUESTION.search(s) for s in sources) else set())
+        # When the ask is the task, the bindings take `ask.question` from `question` once a condition has read
+        # that (the original task's last character, not the folded one's: "？" is not "?"). So when some
+        # condition reads `question`, `ask.question` is not remembered, and the conditions that read `question`
+        # have no guards: they are evaluated, as before guards, and read it when they did.
+        reads_question = any(_QUESTION.search(s) for s in sources)
+        facts = set(FACTS) - ({"ask.question"} if reads_question else set())
         rows = {}
         for (index, evaluate, quiet), source in zip(self._derived, sources):
             slot = len(self._evaluators)
@@ -136,7 +138,8 @@ class Detector:
             elif quiet is not None and all(g in zero for g in quiet[0]):
                 rows[index] = (row, quiet, None)
             else:
-                rows[index] = (row, None, self._guards(source, zero, facts))
+                guards = None if reads_question and _QUESTION.search(source) else self._guards(source, zero, facts)
+                rows[index] = (row, None, guards)
         self._steps = _steps([rows[d[0]] for d in self._derived], zero)
         self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
 
