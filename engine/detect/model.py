@@ -123,9 +123,6 @@ class Detection:
     def __repr__(self) -> str:
         return "Detection(" + ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self)) + ")"
 
-    def __reduce__(self):
-        return Detection, tuple(self)
-
 
 class Evaluation(NamedTuple):
     """A task evaluated for an agent: its tier (detected, or given) and the budget that follows."""
