@@ -343,7 +343,7 @@ class Detector:
         mismatch) does not hold."""
         bindings = None  # built when a condition is first evaluated
         boost = 0
-        evaluators = self._evaluators
+        evaluators = self._evaluators  # a list: a condition's slot changes once it is compiled
         narrowed = ask_count is not count
         for step in steps:
             if step[0] is None:  # one condition
