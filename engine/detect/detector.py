@@ -62,7 +62,7 @@ class Detector:
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
         self._zero_counts = dict.fromkeys((s.group for s in self.signals if s.group), 0)  # copied per task
-        self._confidences: dict[float, float] = {}  # margin → confidence, as worked out in _decide
+        self._confidences: dict[float, float] = {}  # margin → confidence (see _confidence)
         self._effects = tuple(self._effect(s) for s in self.signals)
         # What a Hit of each signal holds besides its text and span: (id, tier, weight), (boost, weights, group).
         self._hit_parts = tuple(((s.id, *s.main), (s.boost, s.weights, s.group)) for s in self.signals)
@@ -163,6 +163,16 @@ class Detector:
         guards = [guard for _, guard in sorted(zip(costs, guards), key=itemgetter(0))]
         return (tuple(guards), len(guards) == len(parts)) if guards else None
 
+    def _arm(self) -> None:
+        """From now on, use the guards of the conditions evaluated :data:`_GUARDS_AFTER` times (their steps no
+        longer count)."""
+
+        def armed(steps: tuple) -> tuple:
+            return tuple(step[:4] + (None,) if step[0] is None and step[4] is not None
+                         and step[4][0] >= _GUARDS_AFTER else step for step in steps)
+
+        self._steps, self._steps_plain = armed(self._steps), armed(self._steps_plain)
+
     @property
     def conditions(self) -> tuple:
         """The derived signals' compiled conditions, in policy order (compiled now if not yet)."""
@@ -201,6 +211,7 @@ class Detector:
         boost = 0
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
         count = self._zero_counts.copy()  # for the conditions' `count`
+        hits = span = pending = None
         fired = self._matcher.fired(data)
         if fired:
             fired.sort()  # entries are in policy order, a signal's entries next to each other
@@ -212,25 +223,60 @@ class Detector:
                 else:
                     ask = self._find_ask(fired, folded, data)
                     if ask is not None:
-                        return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
-            entries = self._entries
-            current = -1
-            for i in fired:
-                signal, ranked, lift, group, name = entries[i]
-                if signal == current:  # another word of the same signal: it counts once
-                    continue
-                current = signal
-                for rank, weight in ranked:
+                        scores, boost, hits, span = self._score_with_ask(text, norm, folded, data, fired, ask,
+                                                                         context)
+            if hits is None:
+                entries = self._entries
+                current = -1
+                for i in fired:
+                    signal, rank, weight, more, lift, group, name = entries[i]
+                    if signal == current:  # another word of the same signal: it counts once
+                        continue
+                    current = signal
                     scores[rank] += weight
-                boost += lift
-                named[name] = True
-                if group is not None:
-                    count[group] += 1
-        derived: list[Hit] = []
-        steps = self._steps if context else self._steps_plain
-        if steps:
-            boost += self._derive(steps, text, folded, derived, scores, named, count, context, None, count)
-        return self._decide(scores, boost, None, (self, text, norm, folded, data, fired, derived))
+                    if more:
+                        for rank, weight in more:
+                            scores[rank] += weight
+                    boost += lift
+                    named[name] = True
+                    if group is not None:
+                        count[group] += 1
+        if hits is None:
+            derived: list[Hit] = []
+            steps = self._steps if context else self._steps_plain
+            if steps:
+                boost += self._derive(steps, text, folded, derived, scores, named, count, context, None, count)
+            pending = (self, text, norm, folded, data, fired, derived)  # the hits: Detection.hits calls _hits
+
+        # The decision: the best score's tier (ties: nearest the default, then the smaller), moved by the boosts.
+        ordered = sorted(scores)
+        top = ordered[-1]
+        second = ordered[-2] if len(ordered) > 1 else 0.0
+        if second != top:  # one best tier
+            best = scores.index(top)
+        else:
+            for best in self._tie_order:
+                if scores[best] == top:
+                    break
+        margin = top - second
+        confidence = self._confidences.get(margin)  # weights are few: so are the margins
+        if confidence is None:
+            confidence = self._confidence(margin)
+        final = best + boost
+        if boost:
+            final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
+        tiers = self.tiers
+        detection = _new_detection(Detection)
+        detection._tier = tiers[final]
+        detection._confidence = confidence
+        detection._base_tier = tiers[best]
+        detection._boost = boost
+        detection._ask = span
+        detection._scores = scores  # a list: Detection.scores makes it a mapping when first read
+        detection._tiers = tiers
+        detection._hits = hits
+        detection._pending = pending
+        return detection
 
     def _hits(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]
               ) -> tuple[Hit, ...]:
@@ -273,12 +319,13 @@ class Detector:
                                   "boundary" in found)
         return ask if ask.narrowed else None
 
-    def _detect_with_ask(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], ask: Any,
-                         context: Mapping[str, Any] | None) -> Detection:
-        """:meth:`detect` for a task whose ask is narrower than it: a second pass of the matcher over the ask
-        alone (the task blanked outside it) says which signals occur in the ask; signals scoped to the ask
-        count only there, and ``ask.count`` counts the groups' signals that occur there. Whether a scoped
-        signal counts depends on locating it, so the hits are built here, not when first read."""
+    def _score_with_ask(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], ask: Any,
+                        context: Mapping[str, Any] | None) -> tuple[list[float], int, tuple[Hit, ...], tuple]:
+        """The scores, boost, hits and the ask's span of a task whose ask is narrower than it: a second pass of
+        the matcher over the ask alone (the task blanked outside it) says which signals occur in the ask;
+        signals scoped to the ask count only there, and ``ask.count`` counts the groups' signals that occur
+        there. Whether a scoped signal counts depends on locating it, so the hits are built here, not when
+        first read."""
         scores = [0.0] * len(self.tiers)
         boost = 0
         hits: list[Hit] = []
@@ -296,7 +343,7 @@ class Detector:
         scoped_entries = self._scoped_entries
         current, first = -1, (0, 0)
         for i in sorted(whole | in_ask):
-            signal, ranked, lift, group, name = entries[i]
+            signal, rank, weight, more, lift, group, name = entries[i]
             inside = i in in_ask
             if i in scoped_entries:
                 if not inside:
@@ -323,8 +370,10 @@ class Detector:
             first = found
             start, end = found if norm is None else norm.span(*found)
             hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
-            for rank, weight in ranked:
-                scores[rank] += weight
+            scores[rank] += weight
+            if more:
+                for rank, weight in more:
+                    scores[rank] += weight
             boost += lift
             named[name] = True
             if group is not None:
@@ -333,7 +382,7 @@ class Detector:
         if steps:
             boost += self._derive(steps, text, folded, hits, scores, named, count, context, ask, ask_count)
         span = (ask.start, len(folded)) if norm is None else norm.span(ask.start, len(folded))
-        return self._decide(scores, boost, span, None, tuple(hits))
+        return scores, boost, tuple(hits), span
 
     def _derive(self, steps: tuple, text: str, folded: str, hits: list[Hit], scores: list[float],
                 named: dict[str, bool], count: dict[str, int], context: Mapping[str, Any] | None, ask: Any,
@@ -350,8 +399,10 @@ class Detector:
                 _, row, guards, complete, uses = step
                 holds = None  # decided by its guards: True or False; None: evaluate it
                 if guards is not None:
-                    if uses[0] < _GUARDS_AFTER:
+                    if uses is not None and uses[0] < _GUARDS_AFTER:
                         uses[0] += 1
+                        if uses[0] == _GUARDS_AFTER:
+                            self._arm()
                     else:
                         holds = True if complete else None
                         for memo, pick, ids, reads, slot in guards:
@@ -393,7 +444,7 @@ class Detector:
                 memo, pick, ids, rows = step
                 key = pick(count) if pick is not None else ()  # the key as _memo_key builds it, inline
                 if ids:
-                    key = (key, *map(named.__contains__, ids))
+                    key = (key, ids[0] in named) if len(ids) == 1 else (key, *map(named.__contains__, ids))
                 if narrowed:
                     key = ("ask", key, pick(ask_count) if pick is not None else ())
                 held = memo.get(key)
@@ -434,44 +485,16 @@ class Detector:
         bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
         return bindings
 
-    def _decide(self, scores: list[float], boost: int, ask: tuple[int, int] | None, pending: tuple | None,
-                hits: tuple[Hit, ...] | None = None) -> Detection:
-        """The detection of these scores and boost; its hits are ``hits``, or ``pending`` (this detector and the
-        arguments of its :meth:`_hits`) gives them when they are first read."""
-        ordered = sorted(scores)
-        top = ordered[-1]
-        second = ordered[-2] if len(ordered) > 1 else 0.0
-        if second != top:
-            best = scores.index(top)
-        else:  # a tie: the tier nearest the default, then the smaller
-            for best in self._tie_order:
-                if scores[best] == top:
-                    break
-        margin = top - second
-        confidence = self._confidences.get(margin)  # weights are few: so are the margins
-        if confidence is None:
-            if self.calibration is not None:
-                slope, intercept = self.calibration
-                confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
-            else:
-                confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
-            if len(self._confidences) < _MEMO_MAX:
-                self._confidences[margin] = confidence
-        final = best + boost
-        if boost:
-            final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
-        tiers = self.tiers
-        detection = _new_detection(Detection)
-        detection._tier = tiers[final]
-        detection._confidence = confidence
-        detection._base_tier = tiers[best]
-        detection._boost = boost
-        detection._ask = ask
-        detection._scores = scores  # a list: Detection.scores makes it a mapping when first read
-        detection._tiers = tiers
-        detection._hits = hits
-        detection._pending = pending
-        return detection
+    def _confidence(self, margin: float) -> float:
+        """The confidence of a margin between the best and the second-best score (remembered per margin)."""
+        if self.calibration is not None:
+            slope, intercept = self.calibration
+            confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
+        else:
+            confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+        if len(self._confidences) < _MEMO_MAX:
+            self._confidences[margin] = confidence
+        return confidence
 
 
 def _apply(row: tuple, hits: list[Hit], scores: list[float], named: dict[str, bool], count: dict[str, int],
@@ -598,9 +621,10 @@ class _AskBinding(dict):
 
 
 class _EntryTable(dict):
-    """Entry index → ``(signal, ranked, lift, group, id)``: the signal an entry of the matcher stands for and
-    its effect, built the first time the entry fires (a policy of thousands of literals builds the few a task
-    fires, not all of them; a dict look-up on the hot path, as a tuple's)."""
+    """Entry index → ``(signal, rank, weight, more, lift, group, id)``: the signal an entry of the matcher stands
+    for and its effect — its first weight (rank 0 and 0.0 when it has none: adding 0.0 changes no score), the
+    others, its boost, group and id —, built the first time the entry fires (a policy of thousands of literals
+    builds the few a task fires, not all of them; a dict look-up on the hot path, as a tuple's)."""
 
     __slots__ = ("items", "effects")
 
@@ -612,7 +636,8 @@ class _EntryTable(dict):
     def __missing__(self, index: int) -> tuple:
         signal = self.items[index][0]
         before, _, ranked, lift, group = self.effects[signal]
-        value = self[index] = (signal, ranked, lift, group, before[0])
+        rank, weight = ranked[0] if ranked else (0, 0.0)
+        value = self[index] = (signal, rank, weight, ranked[1:], lift, group, before[0])
         return value
 
 
