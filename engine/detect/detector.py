@@ -1,12 +1,16 @@
 """The compiled detector: signals → one matcher and compiled conditions, then per task one pass and a score.
 
-Per task: normalise once (NFKC, case-folded), run the set matcher once over the UTF-8 bytes, locate the
-signals that fired, evaluate the derived signals in policy order, add up the weights per tier, pick the best
-tier (ties go to the tier nearest the default, then the smaller), apply the boosts, and derive a confidence
-from the margin between the best and the second-best score: ``margin / (margin + confidence_scale)``.
+Per task: normalise once (NFKC, case-folded), run the set matcher once over the UTF-8 bytes, add up the
+weights of the signals that fired per tier, evaluate the derived signals in policy order, pick the best tier
+(ties go to the tier nearest the default, then the smaller), apply the boosts, and derive a confidence from
+the margin between the best and the second-best score (``margin / (margin + confidence_scale)``, or the
+calibration's). Where the signals matched (the hits and their spans) is located when
+:attr:`~engine.detect.model.Detection.hits` is first read.
 
 The hot path is written for CPython's speed: effects are precomputed tuples, hits are built with
-``tuple.__new__``, and bindings that cost a pass over the text are computed only when a condition uses them.
+``tuple.__new__``, conditions that read only counts and hits are remembered per their inputs (and guards,
+:mod:`engine.detect.parts`, decide others), and bindings that cost a pass over the text are computed only
+when a condition uses them. docs/detection.md ("Speed") has the figures.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from engine.detect.model import Detection, Hit, Signal
 DEFAULT_CONFIDENCE_SCALE = 2.0
 _ASK_NAME = _regex(r"\bask\b")
 _NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
-_MEMO_MAX = 512  # values remembered per condition (count combinations); past that, evaluated each time
+_MEMO_MAX = 512  # values remembered per step or guard (count combinations); past that, evaluated each time
 _GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
 _QUESTION = _regex(r"(?<![\w.])question\b")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
