@@ -45,8 +45,8 @@ class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
-                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries",
-                 "_locators", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
+                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries", "_items",
+                 "_locators", "_locate", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
                  "_steps", "_steps_plain", "_confidences", "_hit_parts")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
@@ -73,8 +73,13 @@ class Detector:
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
         items = plan["entries"]
-        self._entries = _EntryTable(items, self._effects)  # built per entry when it first fires
-        self._locators = _LocatorTable(items)  # built per entry when its span is first asked for
+        self._items = items
+        # Entry index → (signal, rank, weight, more, lift, group, id), built by _entry the first time the entry
+        # fires (a policy of thousands of literals builds the few a task fires); a plain dict, which CPython's
+        # specialised look-up serves faster than a subclass with __missing__.
+        self._entries: dict[int, tuple] = {}
+        table = _LocatorTable(items)  # built per entry when its span is first asked for
+        self._locate, self._locators = table.__getitem__, table.built
         patterns = list(plan["patterns"])
         # The ask is found only when some signal is scoped to it or some condition reads it.
         uses_ask = any(s.scope == "ask" for s in self.signals) or any(
@@ -90,7 +95,7 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, self._locators, items)
+        self._matcher = Matcher(patterns, table, items)
         self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.
@@ -167,6 +172,16 @@ class Detector:
         guards = [guard for _, guard in sorted(zip(costs, guards), key=itemgetter(0))]
         return (tuple(guards), len(guards) == len(parts)) if guards else None
 
+    def _entry(self, index: int) -> tuple:
+        """The hot path's view of an entry of the matcher, built the first time it fires: the signal it stands
+        for and its effect — its first weight (rank 0 and 0.0 when it has none: adding 0.0 changes no score),
+        the others, its boost, group and id."""
+        signal = self._items[index][0]
+        before, _, ranked, lift, group = self._effects[signal]
+        rank, weight = ranked[0] if ranked else (0, 0.0)
+        entry = self._entries[index] = (signal, rank, weight, ranked[1:], lift, group, before[0])
+        return entry
+
     def _arm(self) -> None:
         """From now on, use the guards of the conditions evaluated :data:`_GUARDS_AFTER` times (their steps no
         longer count)."""
@@ -233,7 +248,10 @@ class Detector:
                 entries = self._entries
                 current = -1
                 for i in fired:
-                    signal, rank, weight, more, lift, group, name = entries[i]
+                    try:
+                        signal, rank, weight, more, lift, group, name = entries[i]
+                    except KeyError:  # the first time this entry fires
+                        signal, rank, weight, more, lift, group, name = self._entry(i)
                     if signal == current:  # another word of the same signal: it counts once
                         continue
                     current = signal
@@ -292,8 +310,11 @@ class Detector:
         entries = self._entries
         current, first = -1, (0, 0)
         for i in fired:
-            signal = entries[i][0]
-            found = locators[i](folded, data)
+            signal = entries[i][0]  # it fired: its entry is built
+            try:
+                found = locators[i](folded, data)
+            except KeyError:  # the first time this entry is located
+                found = self._locate(i)(folded, data)
             if found is None:
                 continue
             before, after = parts[signal]
@@ -342,21 +363,20 @@ class Detector:
         ask_named: set[int] = set()
         whole = frozenset(fired)
         entries = self._entries
-        locators = self._locators
         parts = self._hit_parts
         scoped_entries = self._scoped_entries
         current, first = -1, (0, 0)
         for i in sorted(whole | in_ask):
-            signal, rank, weight, more, lift, group, name = entries[i]
+            signal, rank, weight, more, lift, group, name = entries[i] if i in entries else self._entry(i)
             inside = i in in_ask
             if i in scoped_entries:
                 if not inside:
                     continue
-                found = locators[i](ask_text, ask_data)
+                found = self._locate(i)(ask_text, ask_data)
                 if found is not None and found[0] < ask.start:  # an anchored pattern's blank lead
                     found = (min(ask.start, found[1]), found[1])
             elif i in whole:
-                found = locators[i](folded, data)
+                found = self._locate(i)(folded, data)
             else:
                 continue
             if found is None:
@@ -624,45 +644,26 @@ class _AskBinding(dict):
         return value
 
 
-class _EntryTable(dict):
-    """Entry index → ``(signal, rank, weight, more, lift, group, id)``: the signal an entry of the matcher stands
-    for and its effect — its first weight (rank 0 and 0.0 when it has none: adding 0.0 changes no score), the
-    others, its boost, group and id —, built the first time the entry fires (a policy of thousands of literals
-    builds the few a task fires, not all of them; a dict look-up on the hot path, as a tuple's)."""
+class _LocatorTable:
+    """The matcher's ``entries``: entry index → the function that locates it (``locate(text, data)``), built
+    when first needed into ``built`` (a plain dict: the detector's hot path looks it up directly)."""
 
-    __slots__ = ("items", "effects")
-
-    def __init__(self, items: Sequence[Any], effects: Sequence[Any]):
-        super().__init__()
-        self.items = items
-        self.effects = effects
-
-    def __missing__(self, index: int) -> tuple:
-        signal = self.items[index][0]
-        before, _, ranked, lift, group = self.effects[signal]
-        rank, weight = ranked[0] if ranked else (0, 0.0)
-        value = self[index] = (signal, rank, weight, ranked[1:], lift, group, before[0])
-        return value
-
-
-class _LocatorTable(dict):
-    """Entry index → the :class:`~engine.detect.matcher.Entry` that locates it, built when first needed (the
-    matcher's ``entries``)."""
-
-    __slots__ = ("items",)
+    __slots__ = ("items", "built")
 
     def __init__(self, items: Sequence[Any]):
-        super().__init__()
         self.items = items
+        self.built: dict[int, Any] = {}
 
-    def __missing__(self, index: int) -> Any:
-        value = self[index] = plan_entry(self.items[index]).locate
-        return value
+    def __getitem__(self, index: int) -> Any:
+        found = self.built.get(index)
+        if found is None:
+            found = self.built[index] = plan_entry(self.items[index]).locate
+        return found
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):  # the Matcher's view: its entries' locators, in order
+    def __iter__(self):  # in entry order
         return (self[i] for i in range(len(self.items)))
 
 
