@@ -45,7 +45,7 @@ class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
-                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries", "_items",
+                 "_matcher", "_effects", "_derived", "_ranks", "_size", "_zero_counts", "_tie_order", "_entries", "_items",
                  "_locators", "_locate", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
                  "_steps", "_steps_plain", "_confidences", "_hit_parts")
 
@@ -63,6 +63,7 @@ class Detector:
         if calibration and calibration.get("signals") in (None, weights_digest(self.signals)):
             self.calibration = (float(calibration["slope"]), float(calibration.get("intercept", 0.0)))
         self._ranks = {t: i for i, t in enumerate(self.tiers)}
+        self._size = len(self.tiers)
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
         self._zero_counts = dict.fromkeys((s.group for s in self.signals if s.group), 0)  # copied per task
@@ -111,7 +112,7 @@ class Detector:
     def _index_conditions(self, remember: bool = True) -> None:
         """The hot path's view of :attr:`_derived`: :attr:`_steps` (and :attr:`_steps_plain`, without the
         conditions that need a context). A step is a run of consecutive conditions that read only counts and
-        hits, ``(memo, pick, ids, rows)``, or one condition, ``(None, row, guards, complete, uses)``; a row is
+        hits, ``(memo, pick, flag, ids, rows)`` (``flag``: the one id it reads, if one), or one condition, ``(None, row, guards, complete, uses)``; a row is
         ``(slot, hit, ranked, lift, group)``: the condition's evaluator slot and its effect.
 
         A run of such conditions (``quiet``) is a function of the counts and flags its conditions read, at the
@@ -226,7 +227,7 @@ class Detector:
             norm = normalize(text)
             folded = norm.text
             data = folded.encode("utf-8", "surrogatepass")
-        scores = [0.0] * len(self.tiers)
+        scores = [0.0] * self._size
         boost = 0
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
         count = self._zero_counts.copy()  # for the conditions' `count`
@@ -273,7 +274,7 @@ class Detector:
         # The decision: the best score's tier (ties: nearest the default, then the smaller), moved by the boosts.
         ordered = sorted(scores)
         top = ordered[-1]
-        second = ordered[-2] if len(ordered) > 1 else 0.0
+        second = ordered[-2] if self._size > 1 else 0.0
         if second != top:  # one best tier
             best = scores.index(top)
         else:
@@ -465,10 +466,12 @@ class Detector:
                     continue
                 held = (row,)
             else:  # a run of conditions that read only counts and hits: which hold is remembered
-                memo, pick, ids, rows = step
+                memo, pick, flag, ids, rows = step
                 key = pick(count) if pick is not None else ()  # the key as _memo_key builds it, inline
-                if ids:
-                    key = (key, ids[0] in named) if len(ids) == 1 else (key, *map(named.__contains__, ids))
+                if flag is not None:  # one signal id
+                    key = (key, flag in named)
+                elif ids:
+                    key = (key, *map(named.__contains__, ids))
                 if narrowed:
                     key = ("ask", key, pick(ask_count) if pick is not None else ())
                 held = memo.get(key)
@@ -553,7 +556,7 @@ def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
         if held is not None:
             memo[_memo_key(pick, ids, zero, {}, None)] = held
             memo[_memo_key(pick, ids, zero, {}, zero)] = held
-        steps.append((memo, pick, ids, tuple(row for row, _ in run)))
+        steps.append((memo, pick, ids[0] if len(ids) == 1 else None, ids, tuple(row for row, _ in run)))
         run.clear()
 
     for row, quiet, guards in rows:
