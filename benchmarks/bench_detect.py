@@ -399,7 +399,7 @@ def test_no_slower_than_a_baseline_tree() -> None:
     # "No slower" (issue 12: the 100-character task and the corpus), with 5% for a shared machine's noise
     # between medians. A baseline from before hits were located lazily always built them, so the one task is
     # also held to it with its spans read. The corpus with every hit read is printed, not asserted: it is at
-    # parity with 66ec818 within this machine's noise (0.83-1.17× over four sessions), the locating being the
+    # parity with 66ec818 within this machine's noise (0.83-1.17× over three sessions), the locating being the
     # same work for more signals (the newer policy fires about 7% more per task).
     for key in ("one_us", "corpus_ms", "one_spans_us"):
         if key in old:
