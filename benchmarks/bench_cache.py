@@ -57,7 +57,8 @@ def saved(tmp_path_factory) -> str:
     from engine.expr.program import code_table
 
     policy = load_policy("default", cache=False)
-    sources = list(policy.artifacts["programs"]) + list(policy.artifacts["detection"]["conditions"])
+    sources = ([policy.budget_formula.source] + [r.when for r in policy.recommendations.rules]
+               + list(policy.artifacts["detection"]["conditions"]))
     programs = [(source, compile(source).python_source) for source in sources]
     path = tmp_path_factory.mktemp("bench-cache") / "programs.json"
     path.write_text(json.dumps(programs))

@@ -21,6 +21,7 @@ from functools import lru_cache
 import pytest
 
 from engine import load_policy
+from engine.policy import load_data
 from engine.detect import Detector
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data
@@ -310,7 +311,7 @@ def test_scaling_targets(policy, corpus: list[dict]) -> None:
 @pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a|aa)+$", r"^(\w+\s?)*$"])
 def test_hostile_input(benchmark, pattern: str) -> None:
     """10,000 'a' and a '!' against a pattern that makes a backtracking engine run for ages."""
-    data = json.loads(json.dumps(load_policy("default").data))
+    data = load_data("default")
     data["detection"]["signals"].append({"id": "evil", "pattern": pattern, "weights": {"complex": 1}})
     detector = Detector.from_data(data["detection"], TIERS, "medium")
     text = "a" * 10_000 + "!"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not `from typing import TYPE_CHECKING`: importing typing costs every start (--version)
 
-__version__ = "0.1.0"
+from engine.version import __version__
 
 __all__ = ["__version__", "load_policy", "Policy", "PolicyError"]
 

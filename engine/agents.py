@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from engine.diagnostics import LookupFailed
+from engine.diagnostics import LookupFailed, close_matches
 
 
 def short_forms(agent: str) -> list[str]:
@@ -40,24 +40,13 @@ def resolve(name: str, agents: Mapping[str, object], index: Mapping[str, tuple[s
         return found[0]
     if len(found) > 1:
         raise LookupFailed("agent", name, found, f"agent name {name!r} is ambiguous")
-    near = _closest(name.lower(), list(index))
+    near = close_matches(name.lower(), index, n=5, spread=0.08)  # one clear guess beats three vague ones
     suggestions: list[str] = []
     for candidate in near:
         for agent in index[candidate]:
             if agent not in suggestions:
                 suggestions.append(agent)
     return _fail(name, suggestions[:3])
-
-
-def _closest(name: str, options: list[str]) -> list[str]:
-    """Close matches, keeping only those nearly as close as the best (one clear guess beats three vague ones)."""
-    import difflib
-
-    scored = []
-    for option in difflib.get_close_matches(name, options, n=5, cutoff=0.6):
-        scored.append((difflib.SequenceMatcher(None, name, option).ratio(), option))
-    best = scored[0][0] if scored else 0
-    return [option for ratio, option in scored if ratio >= best - 0.08]
 
 
 def _fail(name: str, suggestions: list[str]) -> str:

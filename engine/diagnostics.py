@@ -6,7 +6,7 @@ Lines and columns are 1-based, as editors show them.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from typing import Iterable, NamedTuple, Sequence
 
 
 class Problem(NamedTuple):
@@ -69,7 +69,32 @@ class LookupFailed(Exception):
         self.kind = kind
         self.name = name
         self.suggestions = list(suggestions)
-        message = detail or f"unknown {kind} {name!r}"
-        if self.suggestions:
-            message += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
-        super().__init__(message)
+        super().__init__((detail or f"unknown {kind} {name!r}") + suggest(self.suggestions))
+
+
+def close_matches(name: object, options: Iterable[object], n: int = 1, cutoff: float = 0.6,
+                  spread: float | None = None) -> list[str]:
+    """The options closest to ``name`` (at most ``n``, at least ``cutoff`` similar), best first; with
+    ``spread``, only those within ``spread`` of the best one's similarity (one clear guess beats three vague
+    ones). Names and options are compared as text."""
+    import difflib
+
+    text = str(name)
+    found = difflib.get_close_matches(text, [str(o) for o in options], n=n, cutoff=cutoff)
+    if spread is None or not found:
+        return found
+    ratios = [difflib.SequenceMatcher(None, text, option).ratio() for option in found]
+    return [option for option, ratio in zip(found, ratios) if ratio >= ratios[0] - spread]
+
+
+def suggest(suggestions: Sequence[str], otherwise: str = "") -> str:
+    """``"; did you mean 'a'?"`` (or ``'a', 'b'``) for a message's end; ``otherwise`` when there are none."""
+    if not suggestions:
+        return otherwise
+    return "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+
+
+def did_you_mean(name: object, options: Iterable[object], otherwise: str = "") -> str:
+    """The one "did you mean" of every message: ``"; did you mean 'x'?"`` with the option closest to
+    ``name``, or ``otherwise`` when none is close."""
+    return suggest(close_matches(name, options), otherwise)

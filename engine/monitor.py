@@ -1,6 +1,6 @@
 """The budget monitor: watch what one agent run loads against its budget, alert, record the run.
 
-    with policy.monitor("dbt-expert", tier="complex", log="usage.jsonl") as run:
+    with monitor(policy, "dbt-expert", tier="complex", log="usage.jsonl") as run:
         run.load("global", 4000)
         if not run.try_load("agent_patterns", 30000):   # refused under hard enforcement
             ...
@@ -22,8 +22,6 @@ not writable), the error goes to the ``engine.monitor`` logger and to ``run.log_
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
@@ -32,7 +30,7 @@ from datetime import datetime, timezone
 from types import MappingProxyType, TracebackType
 from typing import Any, Callable, Mapping
 
-from engine.diagnostics import LookupFailed
+from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Thresholds
 from engine.usage import UsageRecord, append_record, resolve_log_path
 from engine.usage.record import MAX_TOKENS
@@ -238,9 +236,7 @@ def _provenance_fields(provenance: Mapping[str, Any] | None) -> dict:
 
 def unknown_scope(scope: str, scopes: tuple[str, ...]) -> LookupFailed:
     """The error for a scope name that is not one of ``scopes``, with the close matches agent names get."""
-    from engine.agents import _closest
-
-    return LookupFailed("scope", scope, _closest(str(scope), list(scopes)),
+    return LookupFailed("scope", scope, close_matches(scope, scopes, n=5, spread=0.08),
                         f"unknown scope {scope!r} (scopes: {', '.join(scopes)})")
 
 
@@ -325,10 +321,5 @@ def record_pack(policy: Any, pack: Any, log: str | os.PathLike | None = None) ->
 
 
 def policy_digest(policy: Any) -> str:
-    """A short digest of the policy a budget came from: its files' contents, or its data."""
-    files = getattr(policy, "files", ())
-    if files:
-        text = ";".join(digest for _, digest in files)
-    else:
-        text = json.dumps(getattr(policy, "data", {}), sort_keys=True, default=str)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A short digest of the policy a budget came from (:attr:`engine.policy.Policy.digest`)."""
+    return policy.digest

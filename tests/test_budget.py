@@ -62,7 +62,7 @@ def test_budget_formula(formula, base: int, multiplier: float, maximum: int, exp
 
 
 def test_formula_is_an_expression_in_the_default_policy(default_policy) -> None:
-    assert default_policy.data["budget"]["formula"] == "min(round(profile.base * tier.multiplier), profile.max)"
+    assert default_policy.budget_formula.source == "min(round(profile.base * tier.multiplier), profile.max)"
 
 
 @pytest.mark.parametrize(("value", "expected"), [(0, 0), (7, 7), (7.5, 8), (7.49, 7), (1e6, 1000000)])

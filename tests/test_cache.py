@@ -24,7 +24,9 @@ import sys, json
 from engine.policy import load_policy
 policy = load_policy(sys.argv[1])
 print(json.dumps({"budget": policy.allocate("dbt-expert", "complex").budget,
-                  "heavy": sorted(m for m in ("ruamel.yaml", "jsonschema", "lark", "rich") if m in sys.modules)}))
+                  "heavy": sorted(m for m in ("ruamel.yaml", "jsonschema", "lark", "rich") if m in sys.modules),
+                  "jobs": sorted(m for m in sys.modules if m == "re2" or m.startswith(
+                      ("engine.detect", "engine.pack", "engine.recommend", "engine.claude_code", "engine.monitor")))}))
 """
 
 
@@ -116,8 +118,10 @@ def test_the_planted_payload_is_live(tmp_path: Path) -> None:
 
 def test_second_load_comes_from_the_cache_without_heavy_imports(team: Path, tmp_path: Path) -> None:
     folder = tmp_path / "cache"
-    assert _probe(team, folder) == {"budget": 45000, "heavy": ["jsonschema", "ruamel.yaml"]}
-    assert _probe(team, folder) == {"budget": 45000, "heavy": []}
+    cold = _probe(team, folder)
+    assert (cold["budget"], cold["heavy"]) == (45000, ["jsonschema", "ruamel.yaml"])
+    # warm: a budget imports nothing of detection (nor RE2), packing, recommendations or the monitor
+    assert _probe(team, folder) == {"budget": 45000, "heavy": [], "jobs": []}
 
 
 def test_a_changed_parent_makes_the_entry_stale(team: Path, tmp_path: Path) -> None:
@@ -133,8 +137,11 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     assert [e.suffix for e in entries] == [".entry"]
     found = _read_entry(entries[0])
     assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked"}
-    assert set(found["artifacts"]) == {"detection", "example_origins"}
+    assert set(found["artifacts"]) == {"detection", "example_origins", "rule_positions"}
     assert found["artifacts"]["detection"]["conditions"] == {}
+    # where the (inherited) recommendation rules are written: file label, line, column — data
+    assert found["artifacts"]["rule_positions"][0]["when"][0].endswith("default.yaml")
+    assert all(type(n) is int for at in found["artifacts"]["rule_positions"] for p in at.values() for n in p[1:])
     text = entries[0].read_text()
     assert "def evaluate" not in text and "from engine" not in text  # no generated Python anywhere
     assert stat.S_IMODE(cache_dir.stat().st_mode) == 0o700 and stat.S_IMODE(entries[0].stat().st_mode) == 0o600

@@ -135,13 +135,14 @@ def test_a_cold_detector_answers_as_a_warm_one() -> None:
     changes nothing: a detector built for each task gives the same digests as one that saw every task."""
     from engine import load_policy
     from engine.detect import Detector
+    from engine.policy import load_data
 
     default = load_policy("default", cache=False)
     texts = [e.task for e in default.task_examples] + _labelled()[::7]
     warm = digests(default, texts)
     cold = []
     for i, text in enumerate(texts):
-        fresh = Detector.from_data(default.data["detection"], [t.id for t in default.tiers], default.default_tier,
+        fresh = Detector.from_data(load_data("default")["detection"], [t.id for t in default.tiers], default.default_tier,
                                    plan=default.artifacts["detection"])
         cold.append(digest(fresh.detect(text, CONTEXTS[i % len(CONTEXTS)])))
     assert cold == warm

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from engine.policy import Policy, check_policy
+from engine.policy import Policy, load_data
 from engine.detect.plan import PLAN_FORMAT
 
 TASKS = ["Show current Snowflake status", "Troubleshoot cross-system freshness", "Ｄｅｓｉｇｎ end–to–end ＡＲＣＨ",
@@ -20,8 +20,7 @@ TASKS = ["Show current Snowflake status", "Troubleshoot cross-system freshness",
 
 @pytest.fixture(scope="module")
 def data() -> dict:
-    _, policy = check_policy(ROOT / "policies" / "default.yaml")
-    return dict(policy.data)
+    return load_data(ROOT / "policies" / "default.yaml")
 
 
 def test_compiling_a_policy_plans_its_detection(data: dict) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine import load_policy
+from engine.policy import load_data
 from engine.detect import Detector
 from engine.detect.matcher import Matcher
 from engine.detect.normalize import normalize
@@ -184,7 +185,7 @@ def test_a_task_without_hits_compiles_only_the_conditions_it_must_evaluate(polic
     compiled = []
     real = module.compile_condition
     monkeypatch.setattr(module, "compile_condition", lambda source, *a: compiled.append(source) or real(source, *a))
-    detector = Detector.from_data(policy.data["detection"], [t.id for t in policy.tiers], policy.default_tier,
+    detector = Detector.from_data(load_data("default")["detection"], [t.id for t in policy.tiers], policy.default_tier,
                                   plan=policy.artifacts["detection"])
     assert compiled == []
     detector.detect("zzz qqq")
@@ -239,7 +240,7 @@ def test_remembered_conditions_stay_bounded_and_answer_the_same(policy, monkeypa
 
     monkeypatch.setattr(module, "_MEMO_MAX", 2 + 2)  # the two seeded values and two more
     monkeypatch.setattr(module, "_GUARDS_AFTER", 3)  # guards in use after three evaluations
-    detector = Detector.from_data(policy.data["detection"], [t.id for t in policy.tiers], policy.default_tier,
+    detector = Detector.from_data(load_data("default")["detection"], [t.id for t in policy.tiers], policy.default_tier,
                                   plan=policy.artifacts["detection"])
     twin = _baseline(detector)
     texts = generated(policy, count=400, seed=3) + [e.task for e in policy.task_examples]

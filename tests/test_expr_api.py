@@ -139,7 +139,7 @@ def test_import_is_cheap():
         "import sys, json, engine.expr\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('lark', 're2', 'engine'))))"
     )
-    assert loaded == ["engine", "engine.expr", "engine.expr.errors", "engine.expr.program"]
+    assert loaded == ["engine", "engine.expr", "engine.expr.errors", "engine.expr.program", "engine.version"]
 
 
 def test_compile_and_evaluate_never_import_lark():

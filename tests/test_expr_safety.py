@@ -188,9 +188,11 @@ def test_huge_number_literals_are_syntax_errors(text):
         compile(text)
 
 
-def test_programs_generated_by_another_version_are_compiled_again():
-    from engine.policy.programs import ProgramTable
+def test_programs_generated_by_another_version_are_refused():
+    """What a reader of generated code relies on to compile again (the policy's programs always compile from
+    source: engine/policy/programs.py)."""
+    from engine.expr import ExprError, Program
 
     stale = compile("1 + x").python_source.replace(f"FORMAT = {runtime.FORMAT}", "FORMAT = 1")
-    table = ProgramTable({"1 + x": stale})
-    assert table.get("1 + x", {"x"}).evaluate({"x": 2}) == 3
+    with pytest.raises(ExprError):
+        Program.from_python("1 + x", stale)

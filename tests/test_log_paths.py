@@ -20,6 +20,7 @@ from engine.policy import check_policy
 from engine.policy.locate import expand_policy_path, log_path_problem
 from engine.usage import UsageRecord, append_record, read_log, resolve_log_path
 from engine.usage.log import LogRefused
+from engine.monitor import monitor
 
 RECORD = UsageRecord(datetime(2025, 10, 14, 20, tzinfo=timezone.utc), "specialists/dbt-expert", "specialist-narrow",
                      "medium", 20000, 15432, 0.7716, False, {"global": 3200, "agent_recent": 4100,
@@ -86,7 +87,7 @@ def test_validate_refuses_any_other_variable_or_name_at_the_key(env, written, wh
 @pytest.mark.parametrize("written, why", REFUSED)
 def test_the_run_time_refuses_them_too(env, written, why):
     """A policy that skipped validation (built from data) is refused when its log is resolved, not expanded."""
-    policy = SimpleNamespace(data={"usage_log": written}, files=((str(env / "p.yaml"), "0"),), source="p.yaml")
+    policy = SimpleNamespace(usage_log=written, files=((str(env / "p.yaml"), "0"),), source="p.yaml")
     with pytest.raises(UsageError, match="usage_log") as caught:
         resolve_log_path(None, policy)
     assert why in str(caught.value) and SECRET not in str(caught.value)
@@ -97,7 +98,7 @@ def test_the_run_time_refuses_them_too(env, written, why):
 
 def test_an_allowed_variable_that_is_not_set_is_an_error(env, monkeypatch):
     monkeypatch.delenv("CTXBUDGET_TEAM")
-    policy = SimpleNamespace(data={"usage_log": "$CTXBUDGET_TEAM/u.jsonl"}, files=(), source="p.yaml")
+    policy = SimpleNamespace(usage_log="$CTXBUDGET_TEAM/u.jsonl", files=(), source="p.yaml")
     with pytest.raises(UsageError, match=r"\$CTXBUDGET_TEAM is not set"):
         resolve_log_path(None, policy)
 
@@ -219,6 +220,6 @@ def test_a_usage_log_policy_reaches_the_monitor(env):
     policy_file = env / "ctxbudget.yaml"
     policy_file.write_text("version: 1\nextends: default\nusage_log: $XDG_STATE_HOME/team/u.jsonl\n")
     policy = engine.load_policy(policy_file)
-    with policy.monitor("dbt-expert", tier="simple") as run:
+    with monitor(policy, "dbt-expert", tier="simple") as run:
         run.load("global", 100)
     assert [r.tokens_loaded for r in read_log(env / "state" / "team" / "u.jsonl")] == [100]

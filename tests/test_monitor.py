@@ -10,7 +10,7 @@ import os
 import pytest
 
 import engine
-from engine.monitor import Alert, BudgetExceeded
+from engine.monitor import Alert, BudgetExceeded, monitor
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def policy():
 ])
 def test_alerts_fire_once_at_each_threshold(policy, loads, alerts):
     seen: list[Alert] = []
-    with policy.monitor("dbt-expert", tier="medium", log=False, on_alert=seen.append) as run:  # budget 20,000
+    with monitor(policy, "dbt-expert", tier="medium", log=False, on_alert=seen.append) as run:  # budget 20,000
         for tokens in loads:
             run.load("global", tokens)
     assert [a.level for a in seen] == alerts
@@ -38,7 +38,7 @@ def test_alerts_fire_once_at_each_threshold(policy, loads, alerts):
 
 def test_alerts_go_to_logging_and_nothing_is_printed(policy, caplog, capsys):
     with caplog.at_level(logging.INFO, logger="engine.monitor"):
-        with policy.monitor("dbt-expert", tier="medium", log=False) as run:
+        with monitor(policy, "dbt-expert", tier="medium", log=False) as run:
             run.load("agent_patterns", 21000)
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("INFO", "specialists/dbt-expert: info: 105% of the budget loaded (21,000 of 20,000 tokens; threshold 75%)"),
@@ -51,7 +51,7 @@ def test_alerts_go_to_logging_and_nothing_is_printed(policy, caplog, capsys):
 
 
 def test_status(policy):
-    with policy.monitor("dbt-expert", tier="complex", log=False) as run:
+    with monitor(policy, "dbt-expert", tier="complex", log=False) as run:
         run.load("global", 6000)
         run.load("agent_patterns", 12000)
         run.load("global", 1000)
@@ -69,7 +69,7 @@ def read(log):
 
 def test_soft_enforcement_loads_past_the_budget_and_records_it(policy, tmp_path):
     log = tmp_path / "u.jsonl"
-    with policy.monitor("dbt-expert", tier="simple", log=log) as run:  # budget 10,000
+    with monitor(policy, "dbt-expert", tier="simple", log=log) as run:  # budget 10,000
         run.load("global", 8000)
         assert run.try_load("agent_recent", 4000) is True
     [record] = read(log)
@@ -80,7 +80,7 @@ def test_soft_enforcement_loads_past_the_budget_and_records_it(policy, tmp_path)
 
 def test_hard_enforcement_refuses_and_records_the_refusal(policy, tmp_path):
     log = tmp_path / "u.jsonl"
-    with policy.monitor("dbt-expert", tier="simple", log=log, enforcement="hard") as run:
+    with monitor(policy, "dbt-expert", tier="simple", log=log, enforcement="hard") as run:
         run.load("global", 8000)
         assert run.try_load("agent_recent", 4000) is False
         with pytest.raises(BudgetExceeded, match="would exceed the budget"):
@@ -95,14 +95,14 @@ def test_hard_enforcement_refuses_and_records_the_refusal(policy, tmp_path):
 def test_a_hard_policy_refuses_by_default(tmp_path):
     path = tmp_path / "hard.yaml"
     path.write_text("extends: default\nenforcement: hard\n")
-    with engine.load_policy(path).monitor("dbt-expert", log=False) as run:
+    with monitor(engine.load_policy(path), "dbt-expert", log=False) as run:
         assert run.try_load("global", 20001) is False
 
 
 def test_a_block_that_raises_is_recorded_as_failed(policy, tmp_path):
     log = tmp_path / "u.jsonl"
     with pytest.raises(RuntimeError):
-        with policy.monitor("aws-expert", tier="medium", log=log) as run:
+        with monitor(policy, "aws-expert", tier="medium", log=log) as run:
             run.load("global", 100)
             raise RuntimeError("warehouse unreachable")
     [record] = read(log)
@@ -113,7 +113,7 @@ def test_a_block_that_raises_is_recorded_as_failed(policy, tmp_path):
 
 def test_run_fail_marks_the_record_without_raising(policy, tmp_path):
     log = tmp_path / "u.jsonl"
-    with policy.monitor("aws-expert", log=log) as run:
+    with monitor(policy, "aws-expert", log=log) as run:
         run.fail("gave up")
     assert read(log)[0]["error"] == "gave up" and read(log)[0]["tier"] == "medium"
 
@@ -148,7 +148,7 @@ def test_the_tier_of_a_task(policy, task, tier, detects, expected):
                                     pytest.param(10**5000, id="5001-digits"), pytest.param(-10**5000, id="-5001-digits")])
 def test_bad_token_counts_are_refused_before_anything_is_recorded(policy, tokens, tmp_path):
     log = tmp_path / "u.jsonl"
-    with policy.monitor("dbt-expert", log=log) as run:
+    with monitor(policy, "dbt-expert", log=log) as run:
         run.load("global", 10)
         with pytest.raises(ValueError, match="tokens must be a whole number from 0 to 9,007,199,254,740,991"):
             run.load("global", tokens)
@@ -160,7 +160,7 @@ def test_bad_token_counts_are_refused_before_anything_is_recorded(policy, tokens
 
 @pytest.mark.parametrize("scope", ["", None, 3])
 def test_a_scope_is_a_non_empty_string(policy, scope):
-    with policy.monitor("dbt-expert", log=False) as run:
+    with monitor(policy, "dbt-expert", log=False) as run:
         with pytest.raises(ValueError, match="a scope is a non-empty string"):
             run.load(scope, 10)
         assert run.loaded == 0
@@ -169,7 +169,7 @@ def test_a_scope_is_a_non_empty_string(policy, scope):
 def test_a_run_loads_at_most_max_tokens_in_all(policy):
     from engine.usage.record import MAX_TOKENS
 
-    with policy.monitor("dbt-expert", log=False) as run:
+    with monitor(policy, "dbt-expert", log=False) as run:
         run.load("global", MAX_TOKENS)
         with pytest.raises(ValueError, match="at most"):
             run.load("global", 1)
@@ -180,7 +180,7 @@ def test_an_unwritable_log_does_not_hide_the_blocks_error(policy, tmp_path, capl
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(KeyError):
-        with policy.monitor("dbt-expert", log=blocker / "u.jsonl"):
+        with monitor(policy, "dbt-expert", log=blocker / "u.jsonl"):
             raise KeyError("x")
     assert "cannot write the usage record" in caplog.text
 
@@ -207,7 +207,7 @@ def test_a_failed_log_write_keeps_the_blocks_result(policy, tmp_path, caplog, mo
         log = "/dev/full"
     result = None
     with caplog.at_level(logging.ERROR, logger="engine.monitor"):
-        with policy.monitor("dbt-expert", tier="medium", log=log) as run:
+        with monitor(policy, "dbt-expert", tier="medium", log=log) as run:
             run.load("global", 1200)
             if how == "record too large":
                 run.fail("x" * (2 << 20))  # over the log's 1 MiB line limit
@@ -222,7 +222,7 @@ def test_a_failed_log_write_keeps_the_blocks_result(policy, tmp_path, caplog, mo
 
 
 def test_a_written_record_leaves_no_log_error(policy, tmp_path):
-    with policy.monitor("dbt-expert", tier="medium", log=tmp_path / "u.jsonl") as run:
+    with monitor(policy, "dbt-expert", tier="medium", log=tmp_path / "u.jsonl") as run:
         run.load("global", 1200)
     assert run.log_error is None and run.status().log_error is None
 
@@ -234,6 +234,6 @@ def test_a_written_record_leaves_no_log_error(policy, tmp_path):
 ])
 def test_the_policy_detects_the_tier_of_a_task(policy, tmp_path, task, tier):
     log = tmp_path / "u.jsonl"
-    with policy.monitor("dbt-expert", task=task, log=log) as run:
+    with monitor(policy, "dbt-expert", task=task, log=log) as run:
         run.load("global", 1000)
     assert run.status().tier == tier and read(log)[0]["tier"] == tier

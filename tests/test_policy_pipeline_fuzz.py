@@ -33,6 +33,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from engine.diagnostics import LookupFailed, PolicyError, UsageError
+from engine.monitor import monitor
 
 EXAMPLES = int(os.environ.get("CTXBUDGET_FUZZ_EXAMPLES", 2000))
 # What a step may raise for a policy that passed validation (besides the monitor's documented ValueError for a
@@ -309,7 +310,7 @@ def run_pipeline(policy_data: dict, folder: Path, rng: random.Random) -> None:
     # monitor
     for allocation in rng.sample(allocated, min(len(allocated), 2)):
         try:
-            with policy.monitor(allocation.agent, tier=allocation.tier, log=log) as run:
+            with monitor(policy, allocation.agent, tier=allocation.tier, log=log) as run:
                 for scope in list(policy.scopes)[:2] + ["nosuch-scope"]:
                     for tokens in rng.sample(LOADS, 4):
                         try:
@@ -321,7 +322,7 @@ def run_pipeline(policy_data: dict, folder: Path, rng: random.Random) -> None:
         except UNKNOWN_NAME as exc:
             _clear(exc)
     try:
-        with policy.monitor(rng.choice(agents), task=rng.choice(TEXTS), log=log) as run:
+        with monitor(policy, rng.choice(agents), task=rng.choice(TEXTS), log=log) as run:
             run.try_load(policy.scopes[0], 1000)
     except UNKNOWN_NAME as exc:
         _clear(exc)

@@ -10,7 +10,7 @@ import pytest
 
 import engine
 from engine.diagnostics import LookupFailed
-from engine.monitor import BudgetExceeded
+from engine.monitor import BudgetExceeded, monitor
 
 # dbt-expert at complex: 30,000 tokens = global 6,000 + agent_recent 9,000 + agent_patterns 15,000
 
@@ -25,7 +25,7 @@ def _policy(tmp_path: Path, *lines: str):
                                                                 ("hard", "hard"), ("soft", "hard")])
 def test_an_unknown_scope_is_an_error_with_a_suggestion(tmp_path, enforcement, scope_enforcement) -> None:
     policy = _policy(tmp_path, f"enforcement: {enforcement}", f"scope_enforcement: {scope_enforcement}")
-    with policy.monitor("dbt-expert", tier="complex", log=False) as run:
+    with monitor(policy, "dbt-expert", tier="complex", log=False) as run:
         with pytest.raises(LookupFailed) as raised:
             run.load("glboal", 100)
         assert str(raised.value) == ("unknown scope 'glboal' (scopes: global, agent_recent, agent_patterns); "
@@ -42,10 +42,10 @@ def test_a_scope_of_the_policy_the_profile_does_not_weigh_is_known(tmp_path) -> 
     policy = _policy(tmp_path, "scopes: [global, agent_recent, agent_patterns, team]",
                      "profiles: {role-architect: {weights: {global: 0.25, agent_recent: 0.15, agent_patterns: 0.5, "
                      "team: 0.1}}}", "enforcement: hard", "scope_enforcement: hard")
-    with policy.monitor("dbt-expert", tier="complex", log=False) as run:  # specialist-narrow: no team share
+    with monitor(policy, "dbt-expert", tier="complex", log=False) as run:  # specialist-narrow: no team share
         assert run.try_load("team", 1) is False  # known, but its share is 0
         assert run.try_load("global", 6000) is True
-    with policy.monitor("data-architect", tier="simple", log=False) as run:
+    with monitor(policy, "data-architect", tier="simple", log=False) as run:
         assert run.try_load("team", 3750) is True  # 37,500 × 0.1
         assert run.try_load("team", 1) is False
 
@@ -53,7 +53,7 @@ def test_a_scope_of_the_policy_the_profile_does_not_weigh_is_known(tmp_path) -> 
 def test_soft_scope_enforcement_lets_a_scope_pass_its_share(tmp_path) -> None:
     policy = _policy(tmp_path, "enforcement: hard")  # scope_enforcement: soft by default
     assert policy.scope_enforcement == "soft"
-    with policy.monitor("dbt-expert", tier="complex", log=False) as run:
+    with monitor(policy, "dbt-expert", tier="complex", log=False) as run:
         run.load("global", 20000)  # 14,000 past global's share: allowed, the budget is what binds
         assert run.try_load("agent_patterns", 10001) is False
     assert (run.loaded, run.refused_tokens, run.scopes) == (20000, 10001, {"global": 20000})
@@ -63,7 +63,7 @@ def test_hard_scope_enforcement_refuses_a_load_past_the_scope_share(tmp_path, ca
     policy = _policy(tmp_path, "enforcement: hard", "scope_enforcement: hard")
     log = tmp_path / "usage.jsonl"
     with caplog.at_level(logging.WARNING, logger="engine.monitor"):
-        with policy.monitor("dbt-expert", tier="complex", log=log) as run:
+        with monitor(policy, "dbt-expert", tier="complex", log=log) as run:
             run.load("global", 5000)
             assert run.try_load("global", 1001) is False  # 6,001 > 6,000
             run.load("global", 1000)  # exactly the share is allowed
@@ -86,7 +86,7 @@ def test_hard_scope_enforcement_refuses_a_load_past_the_scope_share(tmp_path, ca
 
 def test_the_budget_is_checked_before_the_share(tmp_path) -> None:
     policy = _policy(tmp_path, "enforcement: hard", "scope_enforcement: hard")
-    with policy.monitor("dbt-expert", tier="complex", log=False) as run:
+    with monitor(policy, "dbt-expert", tier="complex", log=False) as run:
         with pytest.raises(BudgetExceeded, match="would exceed the budget") as raised:
             run.load("global", 30001)
     assert raised.value.share is None
@@ -94,18 +94,18 @@ def test_the_budget_is_checked_before_the_share(tmp_path) -> None:
 
 def test_scope_enforcement_has_no_effect_under_soft_enforcement(tmp_path) -> None:
     policy = _policy(tmp_path, "scope_enforcement: hard")
-    with policy.monitor("dbt-expert", tier="complex", log=False) as run:
+    with monitor(policy, "dbt-expert", tier="complex", log=False) as run:
         run.load("global", 40000)
     assert (run.loaded, run.refused_tokens, run.exceeded) == (40000, 0, True)
 
 
 def test_the_run_can_override_both(tmp_path) -> None:
     policy = _policy(tmp_path)
-    with policy.monitor("dbt-expert", tier="complex", log=False, enforcement="hard",
+    with monitor(policy, "dbt-expert", tier="complex", log=False, enforcement="hard",
                         scope_enforcement="hard") as run:
         assert run.try_load("global", 6001) is False
     with pytest.raises(ValueError, match="scope_enforcement is 'soft' or 'hard'"):
-        policy.monitor("dbt-expert", tier="complex", log=False, scope_enforcement="strict")
+        monitor(policy, "dbt-expert", tier="complex", log=False, scope_enforcement="strict")
 
 
 @pytest.mark.parametrize("value", ["strict", "Hard", 1, True])

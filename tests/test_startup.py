@@ -75,7 +75,7 @@ def test_version_imports_nothing_of_the_engine(run: str) -> None:
     assert done.returncode == 0, done.stderr
     loaded = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr of a list of names
     ours = [m for m in loaded if m == "engine" or m.startswith("engine.")]
-    assert set(ours) <= {"engine", "engine.cli", "engine.__main__"}, ours
+    assert set(ours) <= {"engine", "engine.version", "engine.cli", "engine.__main__"}, ours
     assert not {"argparse", "typing", "engine.cli.parser"} & set(loaded), loaded
 
 
@@ -95,7 +95,7 @@ COMPILED_PROBE = """
 import sys, engine
 policy = engine.load_policy()
 {use}
-print(sorted(policy.artifacts["programs"]))
+print(policy.compiled_expressions())
 """
 
 
@@ -109,8 +109,8 @@ def test_expressions_compile_only_when_used(use: str, expected: set, tmp_path: P
     from engine import load_policy
 
     default = load_policy("default", cache=False)
-    formula = default.data["budget"]["formula"]
-    rules = {r["when"] for r in default.data["recommendations"]["rules"]}
+    formula = default.budget_formula.source
+    rules = {r.when for r in default.recommendations.rules}
     env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path)}
     env.pop("CTXBUDGET_POLICY", None)
     for _ in range(2):  # cold, then from the cache

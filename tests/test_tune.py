@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import load_policy
+from engine.policy import load_data
 from engine.detect.tune import (Problem, Sample, calibration_error, cross_validate, edit_policy_text, fit,
                                 fit_platt, folds_of, plan_tune, predict)
 from engine.policy.edit import PolicyEditor
@@ -217,7 +218,7 @@ def test_a_calibration_fitted_for_other_signals_is_not_used(tmp_path: Path) -> N
 
     default = load_policy("default")
     assert default.detector.calibration is not None
-    assert default.data["detection"]["calibration"]["signals"] == weights_digest(default.signals)
+    assert load_data("default")["detection"]["calibration"]["signals"] == weights_digest(default.signals)
     replaced = load_policy_text(tmp_path, POLICY)  # extends default, its own signals
     assert replaced.detector.calibration is None and replaced.detect("troubleshoot it").confidence == 0.6
     text = "extends: default\ndetection:\n  calibration: {slope: 2, intercept: 0}\n"

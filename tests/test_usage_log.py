@@ -13,6 +13,7 @@ import engine
 from engine.usage import (CorruptRecord, UsageRecord, append_record, default_log_path, read_log,
                           resolve_log_path)
 from engine.resources import schema_path
+from engine.monitor import monitor
 
 RECORD = UsageRecord(datetime(2025, 10, 14, 20, tzinfo=timezone.utc), "specialists/dbt-expert", "specialist-narrow",
                      "medium", 20000, 15432, 0.7716, False, {"global": 3200, "agent_recent": 4100,
@@ -115,7 +116,7 @@ def _write_runs(log: str, worker: int) -> None:
     policy = engine.load_policy()
     agents = list(policy.agents)
     for i in range(RUNS_EACH):
-        with policy.monitor(agents[(worker + i) % len(agents)], tier="medium", log=log) as run:
+        with monitor(policy, agents[(worker + i) % len(agents)], tier="medium", log=log) as run:
             run.load("global", 1000 + i)
             run.load("agent_patterns", worker * 100 + 7)
 

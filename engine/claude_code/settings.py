@@ -48,4 +48,7 @@ class HookSettings(NamedTuple):
 
     @classmethod
     def of(cls, policy: Any) -> "HookSettings":
-        return cls.from_data((getattr(policy, "data", None) or {}).get("claude_code"))
+        """The settings a policy compiled (:attr:`engine.policy.Policy.hook_settings`); the defaults when the
+        object has none."""
+        found = getattr(policy, "hook_settings", None)
+        return found if found is not None else cls()

@@ -82,7 +82,6 @@ class ErrorCost(NamedTuple):
 
 def measure(policy: Any, tasks: Iterable[tuple]) -> AccuracyReport:
     """Detect each ``(id, text, expected tier, context[, agent])`` with ``policy`` and compare."""
-    from engine.detect.tune import calibration_error
 
     tiers = tuple(t.id for t in policy.tiers)
     confusion = {e: {d: 0 for d in tiers} for e in tiers}
@@ -156,3 +155,22 @@ class _Costing:
             return None
         return ErrorCost(self.over, self.over_n, self.under, self.under_n, self.labelled,
                          self.reference if self.used_reference else None)
+
+
+ECE_BINS = 10
+
+
+def calibration_error(confidences: "list[float]", correct: "list[bool]", bins: int = ECE_BINS) -> float:
+    """Expected calibration error: the support-weighted mean gap between confidence and accuracy over
+    ``bins`` equal-width confidence bins. (Here rather than in :mod:`engine.detect.tune`, which imports this
+    module: the import graph has no cycles.)"""
+    if not confidences:
+        return 0.0
+    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of confidence, correct
+    for c, ok in zip(confidences, correct):
+        b = min(int(c * bins), bins - 1)
+        totals[b][0] += 1
+        totals[b][1] += c
+        totals[b][2] += bool(ok)
+    n = len(confidences)
+    return sum(abs(s / cnt - right / cnt) * cnt / n for cnt, s, right in totals if cnt)

@@ -61,6 +61,12 @@ def user_pattern(pattern: str) -> str:
     return "(?i:" + pattern + ")" if any(ch.isupper() for ch in letters) else pattern
 
 
+def plan_section(detection: Mapping[str, Any]) -> dict:
+    """The detection job's compile step for what the compiled-policy cache keeps: the plan of a validated
+    ``detection:`` section (the :class:`~engine.detect.Detector` built from the section later takes it)."""
+    return plan_detection(signals_from_data(detection))
+
+
 def plan_detection(signals: Sequence[Signal]) -> dict:
     """The plan of ``signals`` (see the module's docstring); raises ConditionError for a bad condition.
     Compiles the conditions, so it imports the expression parser."""

@@ -24,12 +24,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
+from engine.detect.accuracy import ECE_BINS, calibration_error  # noqa: F401 - ECE_BINS: public here too
+
 DEFAULT_L2 = (0.001, 0.003, 0.01, 0.03)
 DEFAULT_FOLDS = 5
 ITERATIONS = 300
 LEARNING_RATE = 0.05
 MIN_WEIGHT = 0.05  # fitted weights smaller than this are left out of the policy
-ECE_BINS = 10
 
 
 # -- the data ---------------------------------------------------------------------------------------------
@@ -219,21 +220,6 @@ def _sigmoid(z: float) -> float:
 
 def platt(slope: float, intercept: float, margin: float) -> float:
     return _sigmoid(slope * margin + intercept)
-
-
-def calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = ECE_BINS) -> float:
-    """Expected calibration error: the support-weighted mean gap between confidence and accuracy over
-    ``bins`` equal-width confidence bins."""
-    if not confidences:
-        return 0.0
-    totals = [[0, 0.0, 0] for _ in range(bins)]  # count, sum of confidence, correct
-    for c, ok in zip(confidences, correct):
-        b = min(int(c * bins), bins - 1)
-        totals[b][0] += 1
-        totals[b][1] += c
-        totals[b][2] += bool(ok)
-    n = len(confidences)
-    return sum(abs(s / cnt - right / cnt) * cnt / n for cnt, s, right in totals if cnt)
 
 
 # -- the plan ---------------------------------------------------------------------------------------------

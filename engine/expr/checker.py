@@ -11,9 +11,9 @@ Not modelled (they cannot fail a declared expression): integer overflow, which n
 
 from __future__ import annotations
 
-import difflib
 from typing import Iterable, Mapping, NamedTuple
 
+from engine.diagnostics import did_you_mean
 from engine.expr import limits
 from engine.expr.errors import ExprCostError, ExprTypeError
 from engine.expr.functions import MACROS, regex_cost, search_cost
@@ -72,8 +72,7 @@ class Checker:
         """The type of ``field`` of a value of type ``t``, and the errors it may raise (as cost)."""
         if t.kind == "object":
             if field not in t.fields:
-                near = difflib.get_close_matches(field, list(t.fields), n=1)
-                hint = f"; did you mean '{near[0]}'?" if near else f" (fields: {', '.join(sorted(t.fields))})"
+                hint = did_you_mean(field, t.fields, otherwise=f" (fields: {', '.join(sorted(t.fields))})")
                 raise self.error(f"{t.name or 'this map'} has no field '{field}'" + hint, node)
             return t.fields[field], 0
         if t.kind in ("map", "dyn"):

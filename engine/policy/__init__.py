@@ -4,6 +4,10 @@ The pipeline in one place::
 
     problems, policy = check_policy(path)     # for `ctxbudget validate`
     policy = load_policy(path)                # raises PolicyError with the problems
+
+This is where the stages are wired together, so it is the one module of the policy package that imports the
+jobs (their rule modules, which register their checks; see :func:`rule_registry`), and no job imports it
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -14,7 +18,23 @@ from engine.diagnostics import PolicyError, Problem
 from engine.policy.compiled import Policy
 from engine.policy.locate import locate_policy
 
-__all__ = ["Policy", "PolicyError", "check_policy", "load_policy", "locate_policy"]
+__all__ = ["Policy", "PolicyError", "check_policy", "load_data", "load_policy", "locate_policy", "rule_registry"]
+
+
+def rule_registry() -> dict:
+    """Every rule id, registered: the stages' own and the jobs' (importing a job's rule module registers its
+    checks). Returns :data:`engine.policy.rules.RULES`."""
+    import engine.claude_code.rules  # noqa: F401 - each registers its checks when imported
+    import engine.detect.rules  # noqa: F401
+    import engine.pack.rules  # noqa: F401
+    import engine.policy.extends  # noqa: F401
+    import engine.policy.schema  # noqa: F401
+    import engine.policy.semantics  # noqa: F401
+    import engine.policy.yamlsource  # noqa: F401
+    import engine.recommend.rules  # noqa: F401
+    from engine.policy.rules import RULES
+
+    return RULES
 
 
 def _label(path: str | os.PathLike | None, file: str) -> str:
@@ -39,7 +59,7 @@ def check_policy(path: str | os.PathLike | None = None, *,
     as valid — checked under the same label, from the same folder, by the same checking code — answers from the
     cache with the problems (warnings) that check gave, and a valid policy checked afresh is recorded."""
     if not cache:
-        return _check(path)
+        return _check(path)[:2]
     from engine.policy import cache as policy_cache
 
     file, label, entry = _entry(path)
@@ -47,17 +67,21 @@ def check_policy(path: str | os.PathLike | None = None, *,
     if found is not None:
         recorded = policy_cache.checked_problems(found, label)
         if recorded is not None:
-            try:
-                policy = Policy.from_data(found["data"], source=label, files=tuple(map(tuple, found["files"])),
-                                          artifacts=found["artifacts"])
-            except Exception:  # noqa: BLE001 - an entry that does not rebuild is a miss (and is rewritten)
-                policy = None
+            policy = _rebuild(found, label)
             if policy is not None:
                 return [Problem(**p) for p in recorded], policy
-    problems, policy = _check(path)
+    problems, policy, compiled = _check(path)
     if policy is not None:
-        _store(entry, policy, problems)
+        _store(entry, compiled, problems)
     return problems, policy
+
+
+def _rebuild(found: "policy_cache.Entry", label: str) -> Policy | None:
+    """The policy of a cache entry; None when it does not rebuild (a miss, then rewritten)."""
+    try:
+        return Policy.from_data(found.data, source=label, files=found.files, artifacts=found.artifacts, copy=False)
+    except Exception:  # noqa: BLE001 - an entry that does not rebuild is a miss (and is rewritten)
+        return None
 
 
 def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None]:
@@ -75,25 +99,29 @@ def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None]:
     return file, label, policy_cache.entry_path(file, raw)
 
 
-def _store(entry: str | None, policy: Policy, problems: list[Problem]) -> None:
+def _store(entry: str | None, compiled: "policy_cache.Entry | None", problems: list[Problem]) -> None:
     from engine.policy import cache as policy_cache
 
-    if entry is not None:
-        policy_cache.write(entry, policy.source, [list(f) for f in policy.files], dict(policy.data),
-                           dict(policy.artifacts), policy_cache.checked_record(policy.source, problems))
+    if entry is not None and compiled is not None:
+        policy_cache.write(entry, compiled._replace(checked=policy_cache.checked_record(compiled.source, problems)))
 
 
-def _check(path: str | os.PathLike | None) -> tuple[list[Problem], Policy | None]:
+def _check(path: str | os.PathLike | None) -> tuple[list[Problem], Policy | None, "policy_cache.Entry | None"]:
+    """Load, check and compile: the problems, the policy (None when there are errors) and what the cache
+    keeps of it."""
+    from engine.policy import cache as policy_cache
     from engine.policy.extends import load_chain
     from engine.policy.schema import schema_problems, well_formed_part
     from engine.policy.semantics import semantic_problems
+    from engine.recommend.rules import rule_positions
 
+    rule_registry()  # the jobs' checks, registered
     file = locate_policy(path)
     label = _label(path, file)
     try:
         loaded = load_chain(file, label)
     except PolicyError as exc:
-        return exc.problems, None
+        return exc.problems, None, None
     problems = schema_problems(loaded.doc)
     if problems:  # report the semantic problems of the well-formed parts too, in one run
         shown = {p.json_path for p in problems}
@@ -101,13 +129,20 @@ def _check(path: str | os.PathLike | None) -> tuple[list[Problem], Policy | None
         # a reference into a section the schema rejected (part of) is not known to be wrong
         unsure = {rule for rule, section in _REFERENCES if section in pruned}
         semantic = semantic_problems(loaded.doc, data)
-        return problems + [p for p in semantic if p.json_path not in shown and p.rule not in unsure], None
+        return problems + [p for p in semantic if p.json_path not in shown and p.rule not in unsure], None, None
     problems = semantic_problems(loaded.doc)
     if any(p.severity == "error" for p in problems):
-        return problems, None
-    origins = {"example_origins": _example_origins(loaded.doc)} if len(loaded.files) > 1 else None
-    policy = Policy.from_data(loaded.doc.data, source=label, files=tuple(loaded.files), artifacts=origins)
-    return problems, policy
+        return problems, None, None
+    artifacts = {}
+    if len(loaded.files) > 1:
+        artifacts["example_origins"] = _example_origins(loaded.doc)
+    positions = rule_positions(loaded.doc)
+    if positions is not None:
+        artifacts["rule_positions"] = positions
+    files = tuple(tuple(f) for f in loaded.files)
+    policy = Policy.from_data(loaded.doc.data, source=label, files=files, artifacts=artifacts)
+    # the data as loaded (the policy copied what it keeps), and what compiling worked out
+    return problems, policy, policy_cache.Entry(label, files, loaded.doc.data, policy.artifacts)
 
 
 def _example_origins(doc) -> dict[str, list[str]]:
@@ -136,13 +171,21 @@ def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) ->
         file, label, entry = _entry(path)
         found = policy_cache.read(entry, file)
         if found is not None:
-            try:
-                return Policy.from_data(found["data"], source=label,
-                                        files=tuple(map(tuple, found["files"])), artifacts=found["artifacts"])
-            except Exception:  # noqa: BLE001 - an entry that does not rebuild is a miss (and is rewritten)
-                pass
-    problems, policy = _check(path)
+            policy = _rebuild(found, label)
+            if policy is not None:
+                return policy
+    problems, policy, compiled = _check(path)
     if policy is None:
         raise PolicyError(problems)
-    _store(entry, policy, problems)
+    _store(entry, compiled, problems)
     return policy
+
+
+def load_data(path: str | os.PathLike | None = None) -> dict:
+    """The merged, validated data of the policy at ``path`` (located as :func:`load_policy` does): a fresh
+    copy, for tools and tests that work on the data itself (a :class:`Policy` keeps none). Raises
+    :class:`PolicyError` when the policy is invalid."""
+    problems, policy, compiled = _check(path)
+    if compiled is None:
+        raise PolicyError(problems)
+    return compiled.data

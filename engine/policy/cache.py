@@ -1,11 +1,12 @@
 """A cache of validated policies, so a command that only *uses* a policy skips YAML, the schema and the
 semantic checks (about 150 ms of imports) when the policy has not changed.
 
-**Data only.** An entry holds the merged, validated policy data, the detection plan (patterns and word
-forms) and which file wrote each golden example, as plain JSON — never code: no generated Python, no
-bytecode. Expressions are compiled from their source on every start (what that costs is measured by
-benchmarks/bench_cache.py and quoted in docs/security.md). So the worst a tampered entry can do is what a
-tampered policy can do.
+**One artifact, data only.** An entry is an :class:`Entry`, written and read only here: the merged,
+validated policy data and what compiling it worked out (:attr:`engine.policy.Policy.artifacts`: the detection
+plan — patterns and word forms —, which file wrote each golden example, where each recommendation rule is
+written), as plain JSON — never code: no generated Python, no bytecode. Expressions are compiled from their
+source on every start (what that costs is measured by benchmarks/bench_cache.py and quoted in
+docs/security.md). So the worst a tampered entry can do is what a tampered policy can do.
 
 **Trusted only when it is yours** (the rule ssh applies to ``~/.ssh``): the cache folder and the entry must be
 owned by the current user, must not be symbolic links, and must be writable by nobody else (no group or
@@ -49,11 +50,15 @@ import os
 import stat
 import sys
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
-from engine import __version__
+from engine.version import __version__
 
-try:  # CPython's own SHA-256: `hashlib` first initialises OpenSSL, ~3 ms of every start
+# Every SHA-256 of ctxbudget (cache keys, file digests, the policy digest of usage records) is this one function:
+# CPython's own implementation, the one `hashlib` falls back to. `import hashlib` first initialises OpenSSL,
+# which costs every start that hashes: measured 46.3 ms against 35.3 ms for `python -S -c` (median of 40
+# interleaved runs on the shared 2-core machine; ~3 ms on a quiet one), against a warm `budget` of ~140 ms.
+try:
     from _sha256 import sha256  # Python 3.11
 except ImportError:  # pragma: no cover - other versions and interpreters
     try:
@@ -61,7 +66,7 @@ except ImportError:  # pragma: no cover - other versions and interpreters
     except ImportError:
         from hashlib import sha256
 
-FORMAT = 4  # bump when what an entry holds changes
+FORMAT = 5  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
 MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
@@ -79,6 +84,22 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 # Once one check fails, the cache stays off for the rest of the process (and the warning is not repeated).
 _distrust: list[str] = []
+
+
+class Entry(NamedTuple):
+    """What the cache keeps of a checked policy: data only (see the module's docstring)."""
+
+    source: str
+    """The label the policy was checked under."""
+    files: tuple[tuple[str, str], ...]
+    """The ``extends`` chain: (real path, SHA-256 of the bytes), the policy's own file first."""
+    data: dict
+    """The merged, validated policy data."""
+    artifacts: dict
+    """:attr:`engine.policy.Policy.artifacts` (the detection plan with its conditions left out, compiled from
+    source on every start; the examples' origins; the rules' positions)."""
+    checked: dict | None = None
+    """What validation said (:func:`checked_record`)."""
 
 
 class Untrusted(Exception):
@@ -249,6 +270,18 @@ def _origins_ok(origins: Any) -> bool:
             and all(type(v) is list and all(type(f) is str for f in v) for v in origins.values()))
 
 
+def _positions_ok(positions: Any, data: dict) -> bool:
+    """Where each recommendation rule's expressions are written (engine.recommend.rules.rule_positions): one
+    {field: [file, line, col]} per rule of the policy."""
+    section = data.get("recommendations")
+    rules = section.get("rules") if isinstance(section, dict) else None
+    return (type(positions) is list and isinstance(rules, list) and len(positions) == len(rules)
+            and all(type(p) is dict and set(p) <= {"when", "confidence"}
+                    and all(type(at) is list and len(at) == 3 and type(at[0]) is str and _is_index(at[1])
+                            and _is_index(at[2]) for at in p.values())
+                    for p in positions))
+
+
 _PROBLEM_FIELDS = {"path": str, "line": int, "col": int, "severity": str, "rule": str, "message": str,
                    "json_path": str}
 
@@ -296,10 +329,10 @@ def checked_record(label: str, problems: list) -> dict:
             "problems": [p.to_dict() for p in problems]}
 
 
-def checked_problems(found: dict, label: str) -> list[dict] | None:
+def checked_problems(found: Entry, label: str) -> list[dict] | None:
     """The problems (as dicts) a check of the policy shown as ``label`` gives now, when the entry recorded that
     same check — same label, working folder and checking code; else None (check afresh)."""
-    checked = found["checked"]
+    checked = found.checked
     if checked["label"] != label:
         return None
     try:
@@ -324,9 +357,13 @@ def _shape_ok(found: Any) -> bool:
     detection = data.get("detection")
     planned = isinstance(detection, dict) and bool(detection.get("signals"))  # a plan exactly when there are signals
     extends = len(found["files"]) > 1  # the examples' origins exactly when it extends another policy
-    return (set(artifacts) == {*(["detection"] if planned else []), *(["example_origins"] if extends else [])}
+    section = data.get("recommendations")
+    ruled = isinstance(section, dict) and bool(section.get("rules"))  # positions exactly when it writes rules
+    return (set(artifacts) == {*(["detection"] if planned else []), *(["example_origins"] if extends else []),
+                               *(["rule_positions"] if ruled else [])}
             and (not planned or _plan_ok(artifacts["detection"]))
-            and (not extends or _origins_ok(artifacts["example_origins"])))
+            and (not extends or _origins_ok(artifacts["example_origins"]))
+            and (not ruled or _positions_ok(artifacts["rule_positions"], data)))
 
 
 # -- the extends chain as it resolves now ------------------------------------------------------------------------
@@ -427,10 +464,9 @@ def _usable(found: Any, policy_file: str | os.PathLike | None = None) -> bool:
 
 # -- reading and writing ----------------------------------------------------------------------------------------
 
-def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> dict[str, Any] | None:
-    """The cached entry (of ``policy_file``, when given) if the cache is trusted, the entry is whole, and
-    everything it came from is unchanged; else None. Its ``artifacts`` hold only data (the detection plan and
-    the golden examples' origins)."""
+def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> Entry | None:
+    """The cached :class:`Entry` (of ``policy_file``, when given) if the cache is trusted, the entry is whole,
+    and everything it came from is unchanged; else None."""
     if entry is None or _distrust:
         return None
     directory, name = os.path.split(entry)
@@ -461,7 +497,8 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> dic
                     os.utime(fd)  # used: keep it among the newest
                 except OSError:
                     pass
-            return found
+            return Entry(found["source"], tuple(tuple(f) for f in found["files"]), found["data"],
+                         found["artifacts"], found["checked"])
         finally:
             os.close(fd)
     except Untrusted as exc:
@@ -473,20 +510,20 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> dic
         os.close(folder)
 
 
-def write(entry: str | None, source: str, files: list, data: dict, artifacts: dict, checked: dict) -> None:
-    """Store an entry (data only: of ``artifacts``, the ``detection`` plan without compiled conditions and the
-    ``example_origins``; ``checked``, what validation said: :func:`checked_record`) and evict old ones; give up
-    quietly on any OS error."""
+def write(entry: str | None, found: Entry) -> None:
+    """Store ``found`` at ``entry`` (data only: the detection plan without compiled conditions; ``checked``,
+    what validation said: :func:`checked_record`) and evict old ones; give up quietly on any OS error."""
     if entry is None or _distrust:
         return
+    source, data, artifacts, checked = found.source, found.data, found.artifacts, found.checked
     directory, name = os.path.split(entry)
-    files = [list(f) for f in files]
+    files = [list(f) for f in found.files]
     if not _files_ok(files) or files[0][0] != os.path.realpath(files[0][0]):
         return
     links = _links(files)
     if links is None:
         return
-    kept = {key: artifacts[key] for key in ("detection", "example_origins") if key in artifacts}
+    kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions") if key in artifacts}
     if isinstance(kept.get("detection"), dict):
         kept["detection"] = {**kept["detection"], "conditions": {}}  # conditions are compiled from source
     payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,

@@ -1,7 +1,16 @@
-"""The compiled policy: immutable, built once from validated data, queried many times.
+"""The compiled policy: a thin, immutable assembly of what each job compiled from its own section.
 
-Nothing here knows about YAML, the schema or ruamel; :meth:`Policy.from_data` takes the merged, validated
-policy as plain data (which is also what the compiled-policy cache stores).
+:meth:`Policy.from_data` takes the merged, validated policy as plain data (what the compiled-policy cache
+stores) and keeps the policy-wide values (profiles, agents, tiers, alerts, enforcement, the usage log, the golden
+examples) and the budget formula. Each other section is compiled by the job that owns it, on first use, from a
+private copy nobody else holds: ``detection:`` → :class:`~engine.detect.Detector` (with the plan the cache
+kept), ``memory:`` → :class:`~engine.pack.Packer`, ``claude_code:`` →
+:class:`~engine.claude_code.settings.HookSettings`, ``recommendations:`` →
+:class:`~engine.recommend.rules.RuleSet` (with its rules' positions). So ``budget`` imports nothing of
+detection, packing or recommendations, and no raw data is in a Policy's interface.
+
+This module sits above the jobs (it wires them together, as the CLI does); no job imports it
+(tests/test_import_graph.py). Nothing here knows about YAML, the schema or ruamel.
 """
 
 from __future__ import annotations
@@ -10,102 +19,19 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from engine import agents as agent_names
 from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, detection_binding, formula_bindings, split, tokens
-from engine.diagnostics import LookupFailed
+from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
+from engine.policy.programs import LazyProgram, ProgramTable
 
 if TYPE_CHECKING:  # pragma: no cover
+    from engine.claude_code.settings import HookSettings
     from engine.detect import Detector
     from engine.detect.model import Detection, Evaluation, Signal
     from engine.pack import Pack, Packer
+    from engine.recommend.rules import RuleSet
 
-
-RULE_NAMES = ("agent", "stats", "params", "profile", "confidence")
-"""What a recommendation rule's expressions may refer to (see docs/usage.md)."""
-
-
-class RecommendationRule(NamedTuple):
-    """When (an expression over ``stats``, ``params``, ``profile``, ``confidence``) to recommend ``action``.
-
-    ``confidence`` (an expression) and ``reason`` (text) replace the built-in ones (see docs/usage.md).
-    ``when_program`` and ``confidence_program`` are the compiled expressions."""
-
-    action: str
-    when: str
-    confidence: str | None = None
-    reason: str | None = None
-    when_program: Any = None
-    confidence_program: Any = None
-
-
-DEFAULT_RULES = (
-    {"action": "insufficient-data", "when": "stats.samples < params.min_samples"},
-    {"action": "upgrade", "when": "stats.exceedance_rate > params.upgrade_exceedance_rate"},
-    {"action": "downgrade", "when": "stats.mean_usage < params.downgrade_mean_usage"},
-    {"action": "adjust-weights", "when": "stats.weight_drift > params.weight_drift"},
-    {"action": "maintain", "when": "true"},
-)
-"""The rules when a policy gives none (the bundled default writes these out)."""
-
-
-class LazyProgram:
-    """An expression compiled the first time it is evaluated (or any other attribute of its program is read).
-
-    Every hook is a new process, and most commands use few of a policy's expressions: ``budget`` only the
-    formula, ``evaluate`` never the recommendation rules. ``validate`` compiles every expression itself (its
-    checks), so a policy whose expressions do not compile is never loaded."""
-
-    __slots__ = ("_programs", "source", "_names", "evaluate")
-
-    def __init__(self, programs: Any, source: str, names: Any):
-        self._programs = programs
-        self.source = source
-        self._names = names
-
-    @property
-    def program(self) -> Any:
-        """The compiled program (from the policy's :class:`~engine.policy.programs.ProgramTable`)."""
-        return self._programs.get(self.source, self._names)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only for what is not set yet: the first `evaluate` compiles, then binds the program's own method.
-        program = self.program
-        if name == "evaluate":
-            self.evaluate = program.evaluate
-            return self.evaluate
-        return getattr(program, name)
-
-    def __repr__(self) -> str:
-        return f"LazyProgram({self.source!r})"
-
-
-class RecommendationSettings(NamedTuple):
-    """Thresholds and rules of the profile recommendations (see docs/usage.md); rules apply first match."""
-
-    min_samples: int = 10
-    min_confidence: float = 0.7
-    upgrade_exceedance_rate: float = 0.20
-    downgrade_mean_usage: float = 0.50
-    weight_drift: float = 0.10
-    rules: tuple[RecommendationRule, ...] = ()
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any], programs: Any) -> "RecommendationSettings":
-        """Settings from the policy's ``recommendations`` section, their expressions compiled by ``programs``
-        (a :class:`~engine.policy.programs.ProgramTable`)."""
-        values = {k: v for k, v in data.items() if k != "rules"}
-        rules = tuple(
-            RecommendationRule(r["action"], r["when"], r.get("confidence"), r.get("reason"),
-                               LazyProgram(programs, r["when"], RULE_NAMES),
-                               LazyProgram(programs, r["confidence"], RULE_NAMES) if r.get("confidence") else None)
-            for r in data.get("rules") or DEFAULT_RULES
-        )
-        return cls(**values, rules=rules)
-
-    def params(self) -> dict[str, float]:
-        """The numeric settings, as the rules see them (``params.min_samples``, …)."""
-        return {"min_samples": self.min_samples, "min_confidence": self.min_confidence,
-                "upgrade_exceedance_rate": self.upgrade_exceedance_rate,
-                "downgrade_mean_usage": self.downgrade_mean_usage, "weight_drift": self.weight_drift}
+_LAZY_SECTIONS = ("detection", "memory", "claude_code", "recommendations")
+"""The sections a job compiles on first use (the others are compiled by :meth:`Policy.from_data`)."""
 
 
 class BudgetExample(NamedTuple):
@@ -142,12 +68,13 @@ class Policy:
     """A validated, compiled policy. Build it with :func:`engine.load_policy`.
 
     Immutable: its attributes cannot be set. (A plain class rather than a frozen dataclass, for start-up;
-    see :mod:`engine.model`.) What it computes on demand — allocations, the detector — it keeps in private
-    memo tables.
+    see :mod:`engine.model`.) What it computes on demand — allocations, each job's compiled section — it keeps
+    in private memo tables.
     """
 
     name: str
     source: str
+    files: tuple[tuple[str, str], ...]
     scopes: tuple[str, ...]
     profiles: Mapping[str, Profile]
     agents: Mapping[str, str]
@@ -156,34 +83,25 @@ class Policy:
     thresholds: Thresholds
     enforcement: str
     scope_enforcement: str
-    recommendations: RecommendationSettings
+    usage_log: str | None
+    budget_formula: Any
     budget_examples: tuple[BudgetExample, ...]
     task_examples: tuple[TaskExample, ...]
-    data: Mapping[str, Any]
-    files: tuple[tuple[str, str], ...]
-    artifacts: Mapping[str, Any]
-    budget_formula: Any
 
-    __slots__ = ("name", "source", "scopes", "profiles", "agents", "tiers", "default_tier", "thresholds",
-                 "enforcement", "recommendations", "budget_examples", "task_examples", "data", "files",
-                 "artifacts", "budget_formula", "_agent_index", "_tier_index", "_allocations", "_detector", "_packer",
-                 "scope_enforcement")
+    __slots__ = ("name", "source", "files", "_digest", "scopes", "profiles", "agents", "tiers", "default_tier",
+                 "thresholds", "enforcement", "scope_enforcement", "usage_log", "budget_formula", "budget_examples",
+                 "task_examples", "_sections", "_plan", "_origins", "_positions", "_programs", "_agent_index",
+                 "_tier_index", "_allocations", "_detector", "_jobs")
 
-    def __init__(self, *, budget_examples: tuple = (), task_examples: tuple = (), data: Mapping | None = None,
-                 files: tuple = (), artifacts: Mapping | None = None, **fields: Any):
+    def __init__(self, **fields: Any):
         init = object.__setattr__
         for key, value in fields.items():
             init(self, key, value)
-        init(self, "budget_examples", budget_examples)
-        init(self, "task_examples", task_examples)
-        init(self, "data", data if data is not None else {})
-        init(self, "files", tuple(files))
-        init(self, "artifacts", artifacts if artifacts is not None else {})
         init(self, "_agent_index", agent_names.build_index(self.agents))
         init(self, "_tier_index", {t.id: t for t in self.tiers})
         init(self, "_allocations", {})
         init(self, "_detector", None)
-        init(self, "_packer", None)
+        init(self, "_jobs", {})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"a Policy is immutable (cannot set {name!r})")
@@ -196,19 +114,22 @@ class Policy:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], source: str = "<data>",
-                  files: tuple[tuple[str, str], ...] = (), artifacts: Mapping[str, Any] | None = None) -> "Policy":
+                  files: tuple[tuple[str, str], ...] = (), artifacts: Mapping[str, Any] | None = None, *,
+                  copy: bool = True) -> "Policy":
         """Compile validated policy data (see schemas/policy.schema.json).
 
-        ``artifacts`` are compiled forms from an earlier compilation of the same data (the cache keeps them);
-        the result's ``artifacts`` are what a later call may reuse. ``artifacts["example_origins"]`` (section →
-        one file label per example, "" for the policy's own file; a section left out is all its own) says which
-        golden examples were inherited; loading writes it for every policy that extends another.
-        """
-        from engine.policy.programs import ProgramTable
+        ``artifacts`` are what an earlier compilation of the same data worked out (the compiled-policy cache
+        keeps them; :attr:`artifacts` gives them): ``detection``, the detection plan; ``example_origins``
+        (section → one file label per example, "" for the policy's own file; a section left out is all its
+        own), which golden examples were inherited; ``rule_positions``, where each recommendation rule's
+        expressions are written. Loading writes the last two when it has the YAML positions.
 
-        programs = ProgramTable((artifacts or {}).get("programs"))
+        The sections compiled on first use are copied, so changing ``data`` afterwards changes nothing;
+        ``copy=False`` (for the loaders) skips that for data nobody else holds.
+        """
+        artifacts = artifacts or {}
+        programs = ProgramTable()
         formula = LazyProgram(programs, data.get("budget", {}).get("formula", DEFAULT_FORMULA), FORMULA_NAMES)
-        recommendations = RecommendationSettings.from_data(data.get("recommendations", {}), programs)
         profiles = {
             pid: Profile(pid, int(p["base"]), int(p["max"]), frozen_map(p["weights"]), p.get("description", ""))
             for pid, p in data["profiles"].items()
@@ -220,50 +141,84 @@ class Policy:
         )
         default_tier = data.get("default_tier") or tiers[(len(tiers) - 1) // 2].id
         examples = data.get("examples", {})
-        agents = dict(data.get("agents", {}))
-        kept = {"programs": programs.artifacts()}  # filled as expressions are compiled (lazily)
-        origins = (artifacts or {}).get("example_origins")
-        if isinstance(origins, dict):  # (else unknown: a cache entry of another shape)
-            kept["example_origins"] = origins
-        else:
-            origins = {}
-        if (data.get("detection") or {}).get("signals"):
+        origins = artifacts.get("example_origins")
+        if not isinstance(origins, dict):  # unknown: a cache entry of another shape
+            origins = None
+        sections = {key: data.get(key) for key in _LAZY_SECTIONS if data.get(key) is not None}
+        for key, section in sections.items():  # (validated data always passes; a damaged cache entry may not)
+            if not isinstance(section, Mapping):
+                raise ValueError(f"the {key} section is not a mapping")
+        if copy:
+            sections = _copy(sections)
+        plan = None
+        if (sections.get("detection") or {}).get("signals"):
             # The detection plan: plain data the cache keeps, so a warm start only compiles the RE2 set. A
             # cached one is passed on untouched (the detector checks it when it is first needed, and
             # rebuilds it if it does not fit): commands that only allocate import nothing of detection.
-            cached = (artifacts or {}).get("detection")
-            if cached is None:
-                from engine.detect.plan import plan_detection, signals_from_data
+            plan = artifacts.get("detection")
+            if plan is None:
+                from engine.detect.plan import plan_section
 
-                cached = plan_detection(signals_from_data(data["detection"]))
-            kept["detection"] = cached
+                plan = plan_section(sections["detection"])
+            elif copy:
+                plan = _copy(plan)
+        positions = artifacts.get("rule_positions") if isinstance(artifacts.get("rule_positions"), list) else None
         return cls(
             name=data.get("name", ""),
             source=source,
+            files=tuple(tuple(f) for f in files),
+            _digest=None if files else _digest_of(None, data),
             scopes=scopes,
             profiles=frozen_map(profiles),
-            agents=frozen_map(agents),
+            agents=frozen_map(data.get("agents", {})),
             tiers=tiers,
             default_tier=default_tier,
             thresholds=Thresholds(**data.get("alerts", {})),
             enforcement=data.get("enforcement", "soft"),
             scope_enforcement=data.get("scope_enforcement", "soft"),
-            recommendations=recommendations,
+            usage_log=data.get("usage_log"),
+            budget_formula=formula,
             budget_examples=tuple(
                 BudgetExample(e["agent"], e["tier"], e["budget"], frozen_map(e["scopes"]) if "scopes" in e else None,
-                              _origin(origins, "budgets", i))
+                              _origin(origins or {}, "budgets", i))
                 for i, e in enumerate(examples.get("budgets", ()))
             ),
             task_examples=tuple(
                 TaskExample(e["task"], e["tier"], e.get("agent"), frozen_map(e.get("context", {})),
-                            _origin(origins, "tasks", i))
+                            _origin(origins or {}, "tasks", i))
                 for i, e in enumerate(examples.get("tasks", ()))
             ),
-            data=data,
-            files=tuple(files),
-            artifacts=kept,
-            budget_formula=formula,
+            _sections=sections,
+            _plan=plan,
+            _origins=origins,
+            _positions=positions,
+            _programs=programs,
         )
+
+    @property
+    def artifacts(self) -> dict[str, Any]:
+        """What compiling worked out that a later compilation of the same data may reuse (see
+        :meth:`from_data`), as a fresh copy: the cache stores it, and changing it changes nothing here."""
+        found: dict[str, Any] = {}
+        if self._plan is not None:
+            found["detection"] = _copy(self._plan)
+        if self._origins is not None:
+            found["example_origins"] = _copy(self._origins)
+        if self._positions is not None:
+            found["rule_positions"] = _copy(self._positions)
+        return found
+
+    @property
+    def digest(self) -> str:
+        """A short digest of what the policy came from (usage records carry it): its files' contents, or its
+        data when it was compiled from data alone."""
+        if self._digest is None:
+            object.__setattr__(self, "_digest", _digest_of(self.files, None))
+        return self._digest
+
+    def compiled_expressions(self) -> list[str]:
+        """The sources of the expressions compiled so far (they compile when first used)."""
+        return self._programs.compiled()
 
     # -- look-ups ---------------------------------------------------------------------------------------
 
@@ -280,9 +235,7 @@ class Policy:
             return self._tier_index[self.default_tier]
         found = self._tier_index.get(name) or self._tier_index.get(name.strip().lower())
         if found is None:
-            import difflib
-
-            near = difflib.get_close_matches(name.lower(), list(self._tier_index), n=2, cutoff=0.5)
+            near = close_matches(name.lower(), self._tier_index, n=2, cutoff=0.5)
             raise LookupFailed("tier", name, near, f"unknown tier {name!r} (tiers: {', '.join(self._tier_index)})")
         return found
 
@@ -323,14 +276,13 @@ class Policy:
 
     @property
     def detector(self) -> "Detector":
-        """The compiled detector of the ``detection:`` section, built on first use (commands that only
-        allocate never import re2)."""
+        """The ``detection:`` section compiled by the detection job (with the plan the cache kept), on first use:
+        commands that only allocate never import engine.detect or re2."""
         if self._detector is None:
             from engine.detect import Detector
 
             object.__setattr__(self, "_detector", Detector.from_data(
-                self.data.get("detection") or {}, [t.id for t in self.tiers], self.default_tier,
-                plan=self.artifacts.get("detection")))
+                self._sections.get("detection") or {}, [t.id for t in self.tiers], self.default_tier, plan=self._plan))
         return self._detector
 
     @property
@@ -357,15 +309,36 @@ class Policy:
 
     @property
     def packer(self) -> "Packer":
-        """The compiled ``memory:`` section, built on first use (commands that do not pack never import
-        engine.pack's packer or sqlite3)."""
-        if self._packer is None:
+        """The ``memory:`` section compiled by the packing job, on first use (commands that do not pack never
+        import engine.pack's packer or sqlite3)."""
+        found = self._jobs.get("packer")
+        if found is None:
             from engine.pack import build_packer
-            from engine.policy.programs import ProgramTable
 
-            object.__setattr__(self, "_packer", build_packer(
-                self.data.get("memory"), self.scopes, ProgramTable(self.artifacts.get("programs"))))
-        return self._packer
+            found = self._jobs["packer"] = build_packer(self._sections.get("memory"), self.scopes, self._programs)
+        return found
+
+    @property
+    def hook_settings(self) -> "HookSettings":
+        """The ``claude_code:`` section compiled by the Claude Code adapter, on first use."""
+        found = self._jobs.get("hook_settings")
+        if found is None:
+            from engine.claude_code.settings import HookSettings
+
+            found = self._jobs["hook_settings"] = HookSettings.from_data(self._sections.get("claude_code"))
+        return found
+
+    @property
+    def recommendations(self) -> "RuleSet":
+        """The ``recommendations:`` section compiled by the recommendation job (thresholds, and rules that keep
+        their positions), on first use; its expressions compile when first evaluated."""
+        found = self._jobs.get("recommendations")
+        if found is None:
+            from engine.recommend.rules import RuleSet
+
+            found = self._jobs["recommendations"] = RuleSet.from_data(
+                self._sections.get("recommendations"), self._programs, self._positions)
+        return found
 
     def pack(self, agent: str, task: str | None = None, tier: str | None = None, root: Any = None,
              context: Mapping[str, Any] | None = None, *, budget: int | None = None, log: Any = False,
@@ -384,7 +357,7 @@ class Policy:
         detection = None
         if tier is not None:
             source, tier_id = "given", self.tier(tier).id
-        elif task is not None and self.data.get("detection"):
+        elif task is not None and self._sections.get("detection"):
             detection = self.detect(task, context)
             source, tier_id = "detected", detection.tier
         else:
@@ -413,11 +386,27 @@ class Policy:
             result.log_error = record_pack(self, result, log)
         return result
 
-    # -- monitoring -------------------------------------------------------------------------------------
 
-    def monitor(self, agent: str, task: str | None = None, tier: str | None = None, log: Any = None,
-                **options: Any) -> Any:
-        """A context manager watching one run of ``agent`` (see :func:`engine.monitor.monitor`)."""
-        from engine.monitor import monitor
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, tuples and scalars)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_copy(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
 
-        return monitor(self, agent, task=task, tier=tier, log=log, **options)
+
+def _digest_of(files: Any, data: Any) -> str:
+    """A short digest of what a policy came from: its files' contents, else its data."""
+    from engine.policy.cache import sha256
+
+    if files:
+        text = ";".join(digest for _, digest in files)
+    else:
+        import json
+
+        text = json.dumps(data, sort_keys=True, default=str)
+    return "sha256:" + sha256(text.encode()).hexdigest()[:16]

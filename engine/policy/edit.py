@@ -18,7 +18,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from engine.diagnostics import UsageError
 
@@ -31,8 +31,7 @@ _STYLES = _COMMON + tuple((m, o + d, o) for m in (2, 4, 3) for o in range(0, m +
 _PLAIN_END = re.compile(r"\s+#|[,\]}]|\s*$")
 
 
-@dataclass
-class _Insert:
+class _Insert(NamedTuple):
     path: tuple[str, ...]  # mappings leading to the key (created when missing)
     key: str
     value: Any

@@ -10,26 +10,35 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from engine.diagnostics import PolicyError, Problem, UsageError
+from engine.diagnostics import PolicyError, Problem, UsageError, suggest
 from engine.policy.locate import NotRegularFile, display_path, read_bytes
+from engine.policy.rules import register
 from engine.policy.yamlsource import Document, read_document
 from engine.resources import bundled_policy
 
 MAX_CHAIN = 16
+
+for _id, _summary in (
+    ("extends-missing", "the parent named by `extends` does not exist"),
+    ("extends-cycle", "policies extend each other in a cycle (or a chain longer than 16)"),
+    ("extends-path", "the parent is not a regular `.yaml`, `.yml` or `.json` file (another suffix, a FIFO, a "
+                     "device, a folder)"),
+    ("extends-not-policy", "the parent is not a ctxbudget policy (a mapping with `version` or `extends`); the "
+                           "error quotes none of it"),
+):
+    register(_id, _summary, "extends")
 PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 """What a parent policy file's name may end with."""
 
 
-@dataclass
-class Loaded:
+class Loaded(NamedTuple):
     """A merged policy document and the files it came from (label, sha256 of the bytes)."""
 
     doc: Document
-    files: list[tuple[str, str]] = field(default_factory=list)
+    files: list[tuple[str, str]]
 
 
 def load_chain(path: str | os.PathLike, label: str | None = None) -> Loaded:
@@ -130,7 +139,7 @@ def _hint(name: str, child: Path) -> str:
     if is_bundled_name(name):
         for suffix in PARENT_SUFFIXES:
             if (child.parent / (name + suffix)).is_file():
-                return f"a bare name is a bundled policy; did you mean {name + suffix!r}?"
+                return "a bare name is a bundled policy" + suggest([name + suffix])
         return "not a bundled policy; a file is named with its .yaml, .yml or .json suffix"
     return "a path relative to this file, or a bundled policy such as 'default'"
 

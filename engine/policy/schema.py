@@ -7,15 +7,19 @@ mean 'base'?" rather than "Additional properties are not allowed").
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from functools import lru_cache
 from typing import Any
 
-from engine.diagnostics import Problem
+from engine.diagnostics import Problem, did_you_mean
+from engine.policy.rules import register
 from engine.policy.yamlsource import Document, json_path
 from engine.resources import schema_path
+
+register("schema-*", "the policy does not match the schema; the suffix is the JSON Schema keyword (`schema-type`, "
+         "`schema-required`, `schema-additional-properties`, `schema-enum`, `schema-minimum`, `schema-pattern`, …)",
+         "schema")
 
 
 @lru_cache(maxsize=None)
@@ -122,9 +126,8 @@ def _problem(error: Any, doc: Document) -> Problem:
             extra = extras[0]
             path = path + (extra,)
             key = True
-            near = difflib.get_close_matches(str(extra), sorted(allowed), n=1)
-            message = f"unknown key {extra!r}" + (f"; did you mean {near[0]!r}?" if near else
-                                                   f"; allowed here: {', '.join(sorted(allowed))}")
+            message = f"unknown key {extra!r}" + did_you_mean(extra, sorted(allowed),
+                                                              f"; allowed here: {', '.join(sorted(allowed))}")
     elif keyword == "required":
         missing = [k for k in error.validator_value if isinstance(instance, dict) and k not in instance]
         message = f"missing required key {missing[0]!r}" if missing else message

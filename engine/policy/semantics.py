@@ -1,59 +1,67 @@
 """Checks the schema cannot express: references between sections, sums, orderings, duplicates.
 
-Each rule is a small generator over the (schema-valid) policy data yielding :class:`Problem` records; the
-table ``RULES`` at the bottom is the one list of them.
+Each check is a small generator over the (schema-valid) policy data yielding :class:`Problem` records,
+registered once with :func:`engine.policy.rules.check`. The checks of the policy-wide sections (profiles,
+agents, tiers, alerts, the budget formula, examples, the usage log) are here; each job's are beside it
+(``engine/detect/rules.py``, ``engine/pack/rules.py``, ``engine/claude_code/rules.py``,
+``engine/recommend/rules.py``) and register themselves when imported — this module imports none of them.
 """
 
 from __future__ import annotations
 
-import difflib
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from engine import agents as agent_names
-from engine.diagnostics import LookupFailed, Problem
-from engine.claude_code.rules import claude_code_agents
-from engine.pack import rules as memory_rules
-from engine.policy import signal_rules
+from engine.diagnostics import LookupFailed, Problem, did_you_mean
+from engine.policy.rules import CHECKS, Check, check, register
 from engine.policy.yamlsource import Document, json_path
 
 WEIGHT_TOLERANCE = 0.001
 
+register("expression-type", "an expression (formula, condition, rule) uses an unknown field, a value of the wrong "
+         "type, or is not true/false where a condition must be ([expressions.md](expressions.md#type-checking))",
+         "expressions")
+register("expression-cost", "an expression could cost more than the evaluation budget for the largest inputs it "
+         "may see ([expressions.md](expressions.md#cost))", "expressions")
 
-def _at(doc: Document, path: tuple, rule: str, message: str, key: bool = False) -> Problem:
+
+def problem_at(doc: Document, path: tuple, rule: str, message: str, key: bool = False,
+               severity: str = "error") -> Problem:
+    """A problem at the YAML position of the value (``key``: of the mapping key) at ``path``."""
     pos = doc.pos(path, key=key)
-    return Problem(pos.file, pos.line, pos.col, rule, message, json_path(path))
+    return Problem(pos.file, pos.line, pos.col, rule, message, json_path(path), severity)
 
 
-def _did_you_mean(name: str, options: Any) -> str:
-    near = difflib.get_close_matches(str(name), [str(o) for o in options], n=1)
-    return f"; did you mean {near[0]!r}?" if near else ""
-
-
+@check("policy", ("unknown-profile", "an agent is assigned to a profile that does not exist"))
 def unknown_profile(data: dict, doc: Document) -> Iterator[Problem]:
     profiles = data.get("profiles", {})
     for agent, profile in data.get("agents", {}).items():
         if profile not in profiles:
-            yield _at(doc, ("agents", agent), "unknown-profile",
-                      f"agent {agent!r} is assigned to unknown profile {profile!r}" + _did_you_mean(profile, profiles))
+            yield problem_at(doc, ("agents", agent), "unknown-profile",
+                             f"agent {agent!r} is assigned to unknown profile {profile!r}"
+                             + did_you_mean(profile, profiles))
 
 
+@check("policy", ("weights-sum", "a profile's scope weights do not sum to 1 (±0.001)"))
 def weights_sum(data: dict, doc: Document) -> Iterator[Problem]:
     for name, profile in data.get("profiles", {}).items():
         weights = profile.get("weights", {})
         total = sum(weights.values())
         if abs(total - 1.0) > WEIGHT_TOLERANCE:
             terms = " + ".join(f"{scope} {w:g}" for scope, w in weights.items())
-            yield _at(doc, ("profiles", name, "weights"), "weights-sum",
-                      f"the scope weights of profile {name!r} sum to {total:g}, not 1 ({terms})")
+            yield problem_at(doc, ("profiles", name, "weights"), "weights-sum",
+                             f"the scope weights of profile {name!r} sum to {total:g}, not 1 ({terms})")
 
 
+@check("policy", ("base-above-max", "a profile's base is above its max"))
 def base_above_max(data: dict, doc: Document) -> Iterator[Problem]:
     for name, profile in data.get("profiles", {}).items():
         if profile.get("base", 0) > profile.get("max", 0):
-            yield _at(doc, ("profiles", name, "base"), "base-above-max",
-                      f"profile {name!r} has base {profile['base']} above its max {profile['max']}")
+            yield problem_at(doc, ("profiles", name, "base"), "base-above-max",
+                             f"profile {name!r} has base {profile['base']} above its max {profile['max']}")
 
 
+@check("policy", ("unknown-scope", "a profile weighs a scope missing from `scopes`"))
 def unknown_scope(data: dict, doc: Document) -> Iterator[Problem]:
     scopes = data.get("scopes")
     if scopes is None:
@@ -61,18 +69,20 @@ def unknown_scope(data: dict, doc: Document) -> Iterator[Problem]:
     for name, profile in data.get("profiles", {}).items():
         for scope in profile.get("weights", {}):
             if scope not in scopes:
-                yield _at(doc, ("profiles", name, "weights", scope), "unknown-scope",
-                          f"profile {name!r} weighs scope {scope!r}, which is not in 'scopes'"
-                          + _did_you_mean(scope, scopes), key=True)
+                yield problem_at(doc, ("profiles", name, "weights", scope), "unknown-scope",
+                                 f"profile {name!r} weighs scope {scope!r}, which is not in 'scopes'"
+                                 + did_you_mean(scope, scopes), key=True)
 
 
+@check("policy", ("duplicate-id", "two tiers, or two signals, share an id"))
 def duplicate_id(data: dict, doc: Document) -> Iterator[Problem]:
     first: dict[str, int] = {}
     for i, tier in enumerate(data.get("tiers", [])):
         tier_id = tier.get("id")
         if tier_id in first:
             line = doc.pos(("tiers", first[tier_id], "id")).line
-            yield _at(doc, ("tiers", i, "id"), "duplicate-id", f"tier id {tier_id!r} is already used at line {line}")
+            yield problem_at(doc, ("tiers", i, "id"), "duplicate-id",
+                             f"tier id {tier_id!r} is already used at line {line}")
         else:
             first[tier_id] = i
 
@@ -83,21 +93,23 @@ def _inherited(doc: Document, path: tuple) -> bool:
     return doc.pos(path).file != doc.file
 
 
+@check("policy", ("unknown-tier", "a tier name (`default_tier`, an example, a signal's weights) that is not a tier"))
 def unknown_tier(data: dict, doc: Document) -> Iterator[Problem]:
     tiers = [t.get("id") for t in data.get("tiers", [])]
     default = data.get("default_tier")
     if default is not None and default not in tiers:
-        yield _at(doc, ("default_tier",), "unknown-tier", f"default tier {default!r} is not a tier"
-                  + _did_you_mean(default, tiers))
+        yield problem_at(doc, ("default_tier",), "unknown-tier", f"default tier {default!r} is not a tier"
+                         + did_you_mean(default, tiers))
     examples = data.get("examples", {})
     for section in ("budgets", "tasks"):
         for i, example in enumerate(examples.get(section, [])):
             tier = example.get("tier")
             if tier not in tiers and not _inherited(doc, ("examples", section, i)):
-                yield _at(doc, ("examples", section, i, "tier"), "unknown-tier",
-                          f"example uses unknown tier {tier!r}" + _did_you_mean(tier, tiers))
+                yield problem_at(doc, ("examples", section, i, "tier"), "unknown-tier",
+                                 f"example uses unknown tier {tier!r}" + did_you_mean(tier, tiers))
 
 
+@check("policy", ("unknown-agent", "an example, or `claude_code.main_agent`, names an agent the policy does not have"))
 def unknown_agent(data: dict, doc: Document) -> Iterator[Problem]:
     assigned = data.get("agents", {})
     index = agent_names.build_index(assigned)
@@ -110,15 +122,16 @@ def unknown_agent(data: dict, doc: Document) -> Iterator[Problem]:
             try:
                 agent_names.resolve(agent, assigned, index)
             except LookupFailed as exc:
-                yield _at(doc, ("examples", section, i, "agent"), "unknown-agent", f"example: {exc}")
+                yield problem_at(doc, ("examples", section, i, "agent"), "unknown-agent", f"example: {exc}")
 
 
+@check("policy", ("thresholds-order", "alert thresholds do not rise info ≤ warning ≤ critical"))
 def thresholds_order(data: dict, doc: Document) -> Iterator[Problem]:
     alerts = {"info": 0.75, "warning": 0.90, "critical": 1.0, **data.get("alerts", {})}
     if not alerts["info"] <= alerts["warning"] <= alerts["critical"]:
-        yield _at(doc, ("alerts",), "thresholds-order",
-                  f"alert thresholds must rise: info {alerts['info']} ≤ warning {alerts['warning']} "
-                  f"≤ critical {alerts['critical']}")
+        yield problem_at(doc, ("alerts",), "thresholds-order",
+                         f"alert thresholds must rise: info {alerts['info']} ≤ warning {alerts['warning']} "
+                         f"≤ critical {alerts['critical']}")
 
 
 def expression_problem(doc: Document, path: tuple, rule: str, what: str, exc: Any) -> Problem:
@@ -147,6 +160,9 @@ def check_expression(doc: Document, path: tuple, source: str, variables: dict, r
     return None
 
 
+@check("policy", ("budget-formula", "the budget formula does not compile, uses an unknown name, or fails (an error, "
+                                   "a negative or non-number result) for some agent and tier"),
+       reports=("expression-type", "expression-cost"))
 def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
     """The formula compiles with only its names, type-checks, and gives whole, non-negative tokens for every
     agent and tier."""
@@ -178,27 +194,13 @@ def budget_formula(data: dict, doc: Document) -> Iterator[Problem]:
             try:
                 tokens(program.evaluate(formula_bindings(agent, profile, tier)))
             except (EvaluationError, ValueError) as exc:
-                yield _at(doc, path, "budget-formula", f"budget formula fails for {agent} at tier {tier.id}: {exc}")
+                yield problem_at(doc, path, "budget-formula",
+                                 f"budget formula fails for {agent} at tier {tier.id}: {exc}")
                 return
 
 
-def recommendation_rules(data: dict, doc: Document) -> Iterator[Problem]:
-    """Each recommendation rule's expressions compile, with only the names a rule may use."""
-    from engine.recommend import rule_variables
-
-    variables = rule_variables()
-    for i, rule in enumerate(data.get("recommendations", {}).get("rules") or ()):
-        for field, expect, what in (("when", ("bool",), "the condition"),
-                                    ("confidence", ("double",), "the confidence")):
-            source = rule.get(field)
-            if not isinstance(source, str):
-                continue
-            problem = check_expression(doc, ("recommendations", "rules", i, field), source, variables,
-                                       "recommendation-rule", f"recommendation rule {i + 1}, {field},", expect, what)
-            if problem is not None:
-                yield problem
-
-
+@check("paths", ("usage-log-path", "`usage_log` does not end in `.jsonl`, or uses a variable other than `$HOME`, "
+                                  "`$XDG_*`, `$CTXBUDGET_*` (or `~user`)"))
 def usage_log_path(data: dict, doc: Document) -> Iterator[Problem]:
     """``usage_log`` names a ``.jsonl`` file and expands only ``~``, $HOME, $XDG_*, $CTXBUDGET_* (policy.md)."""
     from engine.policy.locate import log_path_problem
@@ -206,28 +208,22 @@ def usage_log_path(data: dict, doc: Document) -> Iterator[Problem]:
     value = data.get("usage_log")
     why = log_path_problem(value) if isinstance(value, str) else None
     if why:
-        yield _at(doc, ("usage_log",), "usage-log-path", f"usage_log: {why}", key=True)
+        yield problem_at(doc, ("usage_log",), "usage-log-path", f"usage_log: {why}", key=True)
 
 
-Rule = Callable[[dict, Document], Iterator[Problem]]
-
-RULES: tuple[Rule, ...] = (
-    unknown_profile, weights_sum, base_above_max, unknown_scope, duplicate_id, unknown_tier, unknown_agent,
-    thresholds_order, budget_formula, recommendation_rules, *signal_rules.RULES, *memory_rules.RULES,
-    usage_log_path, claude_code_agents,
-)
-
-
-def semantic_problems(doc: Document, data: Any = None) -> list[Problem]:
-    """Every semantic problem of the policy, in file order. ``data``: the part of ``doc.data`` that passed the
-    schema (:func:`engine.policy.schema.well_formed_part`) when it did not all pass; each rule then checks
-    what is left, and a rule that cannot make sense of it reports nothing (the schema's problems say why)."""
+def semantic_problems(doc: Document, data: Any = None, checks: "list[Check] | None" = None) -> list[Problem]:
+    """Every semantic problem of the policy, in file order, by every registered check (``checks``: these
+    instead; the pipeline imports the jobs' rule modules first, see :func:`engine.policy.rule_registry`).
+    ``data``: the part of ``doc.data`` that passed the schema (:func:`engine.policy.schema.well_formed_part`)
+    when it did not all pass; each check then checks what is left, and a check that cannot make sense of it
+    reports nothing (the schema's problems say why)."""
+    checks = CHECKS if checks is None else checks
     if data is None:
-        return sorted((p for rule in RULES for p in rule(doc.data, doc)), key=lambda p: (p.path, p.line, p.col))
+        return sorted((p for rule in checks for p in rule(doc.data, doc)), key=lambda p: (p.path, p.line, p.col))
     problems: list[Problem] = []
     if not isinstance(data, dict):
         return problems
-    for rule in RULES:
+    for rule in checks:
         try:
             problems.extend(rule(data, doc))
         except Exception:  # noqa: BLE001 - a section the schema rejected; its schema problem is reported

@@ -14,10 +14,28 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.diagnostics import PolicyError, Problem
 from engine.policy.locate import MAX_BYTES
+from engine.policy.rules import register
+
+for _id, _summary in (
+    ("file-too-large", "the file is larger than a policy may be (1 MiB)"),
+    ("yaml-encoding", "the file is not UTF-8 text"),
+    ("yaml-control-character", "a control character (a binary file?)"),
+    ("empty-policy", "the file holds no YAML document"),
+    ("yaml-syntax", "the file is not valid YAML"),
+    ("yaml-tab", "a tab character where YAML needs spaces"),
+    ("yaml-duplicate-key", "a mapping key written twice"),
+    ("yaml-too-deep", "mappings and lists nested more than 64 levels"),
+    ("yaml-alias-expansion", 'aliases expanding to more than 200,000 nodes (a "billion laughs")'),
+    ("yaml-multiple-documents", "more than one YAML document in the file"),
+    ("yaml-tag", "an unsupported or mismatched YAML tag"),
+    ("yaml-complex-key", "a mapping or list used as a mapping key"),
+    ("yaml-number", "a number no setting can hold: an integer beyond 64 bits, or `.nan` / `.inf`"),
+):
+    register(_id, _summary, "reading")
 
 MAX_DEPTH = 64  # nesting of mappings and sequences
 MAX_NODES = 200_000  # nodes after alias expansion
@@ -25,8 +43,7 @@ MAX_NODES = 200_000  # nodes after alias expansion
 Path = tuple  # of str | int
 
 
-@dataclass(frozen=True, slots=True)
-class Pos:
+class Pos(NamedTuple):
     """Where something is written: file label, 1-based line and column."""
 
     file: str

@@ -17,7 +17,7 @@ from engine.analytics import AgentAnalysis, Analysis
 from engine.analytics.stats import UsageStats
 from engine.diagnostics import PolicyError, Problem
 from engine.recommend import confidence as conf
-from engine.recommend.rules import RuleError, first_match
+from engine.recommend.rules import RuleError, first_match, rule_variables  # noqa: F401 - rule_variables: public here
 
 ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-data", "adjust-tier")
 CHANGES = ("upgrade", "downgrade", "adjust-weights")  # the actions `apply` writes
@@ -175,30 +175,6 @@ def _confidences(stats: UsageStats, settings: Any, worst: str | None, weight_dri
     return found
 
 
-SCOPES_BOUND = 64  # scopes (and tiers) a rule's maps are assumed to hold, for the static cost bound
-
-
-def rule_variables() -> dict:
-    """The types of the bindings :func:`_recommend_one` gives a rule's expressions (``validate`` checks the
-    rules against them; tests/test_recommend.py checks they match the real bindings)."""
-    from engine.expr.types import DOUBLE, DYN, INT, Map, Object, String
-
-    number_map = Map(DOUBLE, SCOPES_BOUND)
-    tier = Object("stats.tiers[...]", {"runs": INT, "mean_usage": DOUBLE, "exceedance_rate": DOUBLE})
-    stats = Object("stats", {
-        "samples": INT, "runs": INT, "exceeded": INT, "exceedance_rate": DOUBLE, "mean_usage": DOUBLE,
-        "median_usage": DOUBLE, "p90_usage": DOUBLE, "max_usage": DOUBLE, "stdev_usage": DOUBLE, "failed": INT,
-        "failure_rate": DOUBLE, "weight_drift": DOUBLE, "drift": number_map, "shares": number_map,
-        "tiers": Map(tier, SCOPES_BOUND)})
-    params = Object("params", {"min_samples": INT, "min_confidence": DOUBLE, "upgrade_exceedance_rate": DOUBLE,
-                               "downgrade_mean_usage": DOUBLE, "weight_drift": DOUBLE})
-    profile = Object("profile", {"id": String(64), "base": INT, "max": INT, "weights": number_map,
-                                 "larger": DYN, "smaller": DYN})  # a profile id, or null at either end
-    confidence = Object("confidence", {"upgrade": DOUBLE, "downgrade": DOUBLE, "adjust_weights": DOUBLE,
-                                       "maintain": DOUBLE})
-    return {"agent": String(200), "stats": stats, "params": params, "profile": profile, "confidence": confidence}
-
-
 def _stats_binding(stats: UsageStats, drift: Mapping[str, float], weight_drift: float) -> dict:
     return {
         "samples": stats.runs, "runs": stats.runs, "exceeded": stats.exceeded,
@@ -329,18 +305,10 @@ def _grow(policy: Any, item: AgentAnalysis, stats: UsageStats) -> str:
 
 
 def rule_problem(policy: Any, error: RuleError) -> Problem:
-    """A rule that failed while recommending, at its YAML position when the policy file can be read again."""
-    path = ("recommendations", "rules", error.index, error.field)
+    """A rule that failed while recommending, at the position its rule kept when the policy was compiled."""
     where = f"$.recommendations.rules[{error.index}].{error.field}"
-    line = col = 1
-    label = policy.source
-    if policy.files:
-        try:
-            from engine.policy.extends import load_chain
-
-            pos = load_chain(policy.files[0][0], policy.source).doc.pos(path)
-            label, line, col = pos.file, pos.line, pos.col
-        except Exception:  # noqa: BLE001 - positions are a nicety; the message stands without them
-            pass
+    rules = policy.recommendations.rules
+    at = rules[error.index].where.get(error.field) if 0 <= error.index < len(rules) else None
+    label, line, col = at if at is not None else (policy.source, 1, 1)
     return Problem(label, line, col, "recommendation-rule",
                    f"recommendation rule {error.index + 1}, {error.field}: {error}", where)

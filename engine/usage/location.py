@@ -32,7 +32,7 @@ def resolve_log_path(explicit: str | os.PathLike | None = None, policy: Any = No
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(os.path.expanduser(env))
-    configured = policy.data.get("usage_log") if policy is not None else None
+    configured = getattr(policy, "usage_log", None)
     if configured:
         return _policy_log_path(str(configured), policy)
     return default_log_path()

@@ -1,17 +1,29 @@
-"""Semantic checks of the ``detection:`` section: what the schema cannot say about signals.
+"""Semantic checks of the ``detection:`` section (what the schema cannot say about signals), and the rules of
+the task files detection reads (``detect --batch``, ``accuracy``, ``bench``; reported by
+:mod:`engine.detect.taskfile`).
 
-Each rule is a generator over the schema-valid policy data yielding :class:`Problem` records at the YAML
-position of the offending node; :data:`engine.policy.semantics.RULES` lists them with the other rules.
+Each check is a generator over the schema-valid policy data yielding :class:`Problem` records at the YAML
+position of the offending node, registered with :func:`engine.policy.rules.check` (docs/policy.md lists them).
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any, Iterator
 
-from engine.diagnostics import Problem
-from engine.policy.yamlsource import Document, json_path
+from engine.diagnostics import Problem, did_you_mean
+from engine.policy.rules import check, register
+from engine.policy.semantics import check_expression, problem_at
+from engine.policy.yamlsource import Document
+
+register("task-encoding", "a line of a task file that is not UTF-8", "tasks")
+register("task-too-long", "a line of a task file longer than 4 MiB; like every bad task line, it is skipped and "
+         "the others are read ([detection.md](detection.md#bad-lines-in-a-task-file))", "tasks")
+register("task-json", "a line of a task file starting with `{` that is not valid JSON (nested deeper than 64, a "
+         "number out of range, ...)", "tasks")
+register("task-shape", "a task line without a string `text`, or with a wrongly typed field", "tasks")
+register("task-label", "a labelled task (`accuracy`, `tune`) that is not a JSON object with `text` and `tier`",
+         "tasks")
 
 _KINDS = ("words", "pattern", "when")
 
@@ -19,11 +31,6 @@ _KINDS = ("words", "pattern", "when")
 def _signals(data: dict) -> list[tuple[int, dict]]:
     detection = data.get("detection") or {}
     return list(enumerate(detection.get("signals") or []))
-
-
-def _at(doc: Document, path: tuple, rule: str, message: str, key: bool = False, severity: str = "error") -> Problem:
-    pos = doc.pos(path, key=key)
-    return Problem(pos.file, pos.line, pos.col, rule, message, json_path(path), severity)
 
 
 def _where(i: int, *rest: Any) -> tuple:
@@ -37,39 +44,44 @@ def _items(value: Any) -> list[tuple[tuple, str]]:
     return [((j,), v) for j, v in enumerate(value or [])]
 
 
+@check("detection", ("signal-kind", "a signal without exactly one of `words`, `pattern`, `when` "
+                                    "([detection.md](detection.md))"))
 def signal_kind(data: dict, doc: Document) -> Iterator[Problem]:
     """Exactly one of ``words``, ``pattern`` and ``when`` says when a signal fires."""
     for i, signal in _signals(data):
         kinds = [k for k in _KINDS if k in signal]
         if len(kinds) != 1:
             found = " and ".join(repr(k) for k in kinds) if kinds else "none"
-            yield _at(doc, _where(i, "id"), "signal-kind",
-                      f"signal {signal.get('id')!r} needs exactly one of 'words', 'pattern' or 'when' (found {found})")
+            yield problem_at(doc, _where(i, "id"), "signal-kind",
+                             f"signal {signal.get('id')!r} needs exactly one of 'words', 'pattern' or 'when' "
+                             f"(found {found})")
 
 
+@check("detection", reports=("duplicate-id",))
 def duplicate_signal(data: dict, doc: Document) -> Iterator[Problem]:
     first: dict[str, int] = {}
     for i, signal in _signals(data):
         sid = signal.get("id")
         if sid in first:
             line = doc.pos(_where(first[sid], "id")).line
-            yield _at(doc, _where(i, "id"), "duplicate-id", f"signal id {sid!r} is already used at line {line}")
+            yield problem_at(doc, _where(i, "id"), "duplicate-id", f"signal id {sid!r} is already used at line {line}")
         else:
             first[sid] = i
 
 
+@check("detection", reports=("unknown-tier",))
 def signal_tier(data: dict, doc: Document) -> Iterator[Problem]:
     """Signal weights name tiers of the policy."""
     tiers = [t.get("id") for t in data.get("tiers", [])]
     for i, signal in _signals(data):
         for tier in (signal.get("weights") or {}):
             if tier not in tiers:
-                near = difflib.get_close_matches(str(tier), [str(t) for t in tiers], n=1)
-                yield _at(doc, _where(i, "weights", tier), "unknown-tier",
-                          f"signal {signal.get('id')!r} weighs unknown tier {tier!r}"
-                          + (f"; did you mean {near[0]!r}?" if near else f" (tiers: {', '.join(tiers)})"), key=True)
+                yield problem_at(doc, _where(i, "weights", tier), "unknown-tier",
+                                 f"signal {signal.get('id')!r} weighs unknown tier {tier!r}"
+                                 + did_you_mean(tier, tiers, f" (tiers: {', '.join(tiers)})"), key=True)
 
 
+@check("detection", ("bad-word", "a signal's literal has no word to match"))
 def signal_words(data: dict, doc: Document) -> Iterator[Problem]:
     """Every literal has at least one word once normalised."""
     from engine.detect.literals import words_of
@@ -77,10 +89,11 @@ def signal_words(data: dict, doc: Document) -> Iterator[Problem]:
     for i, signal in _signals(data):
         for suffix, word in _items(signal.get("words")):
             if not words_of(word):
-                yield _at(doc, _where(i, "words", *suffix), "bad-word",
-                          f"signal {signal.get('id')!r}: {word!r} has no word to match")
+                yield problem_at(doc, _where(i, "words", *suffix), "bad-word",
+                                 f"signal {signal.get('id')!r}: {word!r} has no word to match")
 
 
+@check("detection", ("bad-pattern", "a signal's pattern is not valid RE2 (no lookaround or backreferences)"))
 def signal_pattern(data: dict, doc: Document) -> Iterator[Problem]:
     """Patterns are valid RE2 (no backreferences or lookaround: they could not run in linear time)."""
     import re2
@@ -94,16 +107,17 @@ def signal_pattern(data: dict, doc: Document) -> Iterator[Problem]:
                 try:
                     re2.compile(candidate, options())
                 except re2.error as exc:
-                    yield _at(doc, _where(i, "pattern", *suffix), "bad-pattern",
-                              f"signal {signal.get('id')!r}: {_re2_message(exc, pattern)}")
+                    yield problem_at(doc, _where(i, "pattern", *suffix), "bad-pattern",
+                                     f"signal {signal.get('id')!r}: {_re2_message(exc, pattern)}")
                     break
 
 
+@check("detection", ("bad-expression", "a signal's `when` condition does not compile"),
+       reports=("expression-type", "expression-cost"))
 def signal_condition(data: dict, doc: Document) -> Iterator[Problem]:
     """``when`` conditions compile (syntax, known names), type-check against what a condition sees, and
     cannot cost more than the evaluation budget."""
     from engine.detect.conditions import condition_variables
-    from engine.policy.semantics import check_expression
 
     signals = _signals(data)
     groups = {s.get("group") for _, s in signals if isinstance(s, dict) and s.get("group")}
@@ -119,6 +133,7 @@ def signal_condition(data: dict, doc: Document) -> Iterator[Problem]:
             yield problem
 
 
+@check("detection", ("signal-no-effect", "(warning) a signal with no weights, boost or group that no condition names"))
 def signal_effect(data: dict, doc: Document) -> Iterator[Problem]:
     """A warning for a signal that changes nothing: no weights, no boost, no group, and no condition names it."""
     conditions = " ".join(s.get("when", "") for _, s in _signals(data) if isinstance(s.get("when"), str))
@@ -128,10 +143,12 @@ def signal_effect(data: dict, doc: Document) -> Iterator[Problem]:
             continue
         if re.search(r"(?<![\w-])" + re.escape(sid) + r"(?![\w-])", conditions):
             continue
-        yield _at(doc, _where(i, "id"), "signal-no-effect",
-                  f"signal {sid!r} has no weights, boost or group and no condition refers to it", severity="warning")
+        yield problem_at(doc, _where(i, "id"), "signal-no-effect",
+                         f"signal {sid!r} has no weights, boost or group and no condition refers to it",
+                         severity="warning")
 
 
+@check("detection", ("pattern-set-too-large", "the words and patterns of all signals do not fit in one matcher"))
 def pattern_set(data: dict, doc: Document) -> Iterator[Problem]:
     """All patterns together fit in one RE2 set (its memory budget bounds a hostile policy)."""
     import re2
@@ -159,9 +176,9 @@ def pattern_set(data: dict, doc: Document) -> Iterator[Problem]:
             matcher.Add(pattern)
         matcher.Compile()
     except re2.error:
-        yield _at(doc, ("detection", "signals"), "pattern-set-too-large",
-                  f"the {len(patterns)} words and patterns of the signals do not fit in one matcher; "
-                  "use fewer or simpler patterns")
+        yield problem_at(doc, ("detection", "signals"), "pattern-set-too-large",
+                         f"the {len(patterns)} words and patterns of the signals do not fit in one matcher; "
+                         "use fewer or simpler patterns")
 
 
 def _re2_message(exc: Exception, pattern: str) -> str:
@@ -177,7 +194,3 @@ def _re2_message(exc: Exception, pattern: str) -> str:
     if re.match(r"\\[1-9]|\(\?<?[=!]", fragment):
         message += "; RE2 has no lookaround or backreferences"
     return message
-
-
-RULES = (signal_kind, duplicate_signal, signal_tier, signal_words, signal_pattern, signal_condition,
-         signal_effect, pattern_set)
