@@ -1,11 +1,8 @@
+"""``python -m engine``: the ``ctxbudget`` command line (``--version`` is answered before anything else is imported:
+:mod:`engine.cli` itself imports only ``gc`` and ``sys``)."""
+
 import sys
 
-if sys.argv[1:] == ["--version"]:  # answered before importing the command line (argparse, typing, ...)
-    from engine import __version__
-
-    sys.stdout.write(f"ctxbudget {__version__}\n")
-    sys.exit(0)
-
-from engine.cli import main  # noqa: E402
+from engine.cli import main
 
 sys.exit(main())

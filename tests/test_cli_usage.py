@@ -324,7 +324,8 @@ def test_a_progress_bar_only_on_a_terminal(monkeypatch, stdout_tty, stderr_tty, 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: stdout_tty)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: stderr_tty)
     monkeypatch.delenv("TERM", raising=False)
-    assert show_progress(argparse.Namespace(json=json_flag)) is shown
+    # issue 9: one --format option (--json is its alias), so the flag is args.format, not args.json
+    assert show_progress(argparse.Namespace(format="json" if json_flag else "text")) is shown
 
 
 class _Stream:

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from engine.cli.commands import expr as command
+from engine.cli.render import render
 from engine.diagnostics import UsageError
 
 
@@ -18,7 +19,9 @@ def run(capsys):
     def go(*argv: str):
         parser = argparse.ArgumentParser(prog="ctxbudget expr")
         command.configure(parser)
-        code = command.run(parser.parse_args(list(argv)))
+        parser.set_defaults(run=command.run)
+        args = parser.parse_args(list(argv))
+        code = render(command.run(args), args)  # the command's result, printed by the CLI's one renderer
         out, err = capsys.readouterr()
         return code, out, err
 

@@ -41,6 +41,41 @@ def test_warm_commands_import_nothing_heavy(args: list[str], tmp_path: Path) -> 
     assert _imports(args, tmp_path) == "0 []"
 
 
+QUICK_PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+sys.stdin = io.TextIOWrapper(io.BytesIO({stdin!r}))
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(sys.argv[1:])
+print(code, sorted(m for m in ("argparse", "gettext", "engine.cli.parser") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args, stdin", [
+    (["budget", "dbt-expert", "complex", "--json"], b""),
+    (["budget", "dbt-expert", "--format", "text", "--policy", "default"], b""),
+    (["evaluate", "Analyze slow queries", "--agent", "dbt-expert", "--json"], b""),
+    (["evaluate", "-", "-a", "dbt-expert", "--explain"], b"Analyze slow queries"),
+    (["detect", "Analyze slow queries", "--json"], b""),
+    (["hook"], b'{"hook_event_name": "SessionStart", "session_id": "s", "cwd": "/nonexistent"}'),
+])
+def test_hot_commands_start_without_argparse(args: list[str], stdin: bytes, tmp_path: Path) -> None:
+    """budget, evaluate, detect and hook read a simple command line without argparse (engine/cli/quick.py)."""
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1",
+           "CTXBUDGET_HOOK_LOG": str(tmp_path / "hook.log")}
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-c", QUICK_PROBE.format(stdin=stdin), *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def test_a_command_line_argparse_must_read_still_works(run_cli) -> None:
+    """What the quick reader declines (an abbreviation here) is argparse's, with the same result."""
+    code, out, _ = run_cli("budget", "dbt-expert", "complex", "--js")
+    assert code == 0 and out == run_cli("budget", "dbt-expert", "complex", "--json")[1]
+
+
 def test_help_imports_nothing_heavy(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "import sys; from engine.cli import build_parser; "
                            "build_parser().format_help(); print(json.dumps(sorted(sys.modules)))".replace(
@@ -76,7 +111,7 @@ def test_version_imports_nothing_of_the_engine(run: str) -> None:
     loaded = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr of a list of names
     ours = [m for m in loaded if m == "engine" or m.startswith("engine.")]
     assert set(ours) <= {"engine", "engine.version", "engine.cli", "engine.__main__"}, ours
-    assert not {"argparse", "typing", "engine.cli.parser"} & set(loaded), loaded
+    assert not {"argparse", "typing", "engine.cli.parser", "__future__"} & set(loaded), loaded
 
 
 def test_version_output_is_argparse_s(capsys) -> None:
@@ -120,3 +155,50 @@ def test_expressions_compile_only_when_used(use: str, expected: set, tmp_path: P
         compiled = set(eval(done.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own repr
         want = ({formula} if "formula" in expected else set()) | (rules if "rules" in expected else set())
         assert compiled == want, (compiled, want)
+
+
+GC_PROBE = """
+import sys, io, contextlib, gc
+import engine.cli
+from engine.cli.render import render as real_render
+seen = []
+def spy(result, args):
+    seen.append(gc.isenabled())
+    return real_render(result, args)
+import engine.cli.render
+engine.cli.render.render = spy
+sys.stdin = io.TextIOWrapper(io.BytesIO(b"Analyze slow queries\\n"))
+with contextlib.redirect_stdout(io.StringIO()):
+    code = engine.cli.main(sys.argv[1:])
+print(code, seen, gc.isenabled())
+"""
+
+
+@pytest.mark.parametrize("args, collecting", [
+    (["budget", "dbt-expert", "--json"], False),
+    (["evaluate", "Analyze slow queries", "--agent", "dbt-expert"], False),
+    (["detect", "Analyze slow queries"], False),
+    (["agents"], True),
+    (["validate", "--json"], True),
+])
+def test_the_short_commands_run_without_the_cyclic_collector(args: list[str], collecting: bool,
+                                                             tmp_path: Path) -> None:
+    """GC is off while a short command runs (start-up allocates no cycles worth collecting), on for the others,
+    and main() leaves it as it found it (in-process callers such as these tests keep theirs)."""
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-c", GC_PROBE, *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == f"0 [{collecting}] True"
+
+
+def test_version_imports_only_engine_and_engine_cli() -> None:
+    """What the console script's `ctxbudget --version` loads beyond Python's start: engine/__init__ and
+    engine/cli/__init__ (which imports only the built-in gc and sys) — no __future__, typing or command module."""
+    probe = ("import sys, io, contextlib\nbefore = set(sys.modules)\nfrom engine.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n"
+             "print(sorted(set(sys.modules) - before))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert set(eval(done.stdout.strip().splitlines()[-1])) <= {"engine", "engine.version", "engine.cli", "gc"}  # noqa: S307

@@ -1,15 +1,24 @@
 """The ``ctxbudget`` command line.
 
 Each command is one module in :mod:`engine.cli.commands` with ``HELP`` (one line), ``ORDER`` (its place in
-``--help``), ``configure(parser)`` and ``run(args) -> int``. Command modules import only argparse-level
+``--help``), ``configure(parser)`` and ``run(args)``, which returns a :class:`engine.cli.render.Result` that
+:func:`engine.cli.render.render` prints in the format ``--format`` / ``--json`` chose (or, for a command that
+streams or asks, prints as it goes and returns the exit code). Command modules import only argparse-level
 things at the top; what a command needs to do its work is imported inside ``run``, so ``ctxbudget budget``
 never pays for jsonschema, and ``--help`` pays for nothing.
+
+Start-up (every Claude Code hook is a new process): ``--version`` is answered before anything is imported; a
+simple command line is read by :mod:`engine.cli.quick` from the command's own ``configure`` without argparse
+(anything else goes to argparse, which gives the same answer or its usual error); the short commands run
+with the cyclic garbage collector off. The hot commands' modules import neither argparse nor typing at the
+top. ``tests/test_startup.py`` checks what each imports.
 
 Exit codes: 0 ok, 1 findings (invalid policy, failed policy test, unknown name, below a gate), 2 usage or
 I/O error. No traceback reaches a user for bad input.
 
-Errors go to stderr as text. When the command was given ``--json`` (or ``--format json``), an error is also
-printed on stdout as one line of JSON, so a pipeline can parse every outcome::
+Errors go to stderr as text, whatever the format. When the command was given ``--format json`` (or its
+alias ``--json``), an error is also printed on stdout as one line of JSON, so a pipeline can parse every
+outcome::
 
     {"error": {"code": "usage" | "policy" | "lookup", "message": str, "exit_code": 1 | 2,
                "problems": [Problem.to_dict(), ...], "kind": str | null, "name": str | null,
@@ -19,9 +28,7 @@ printed on stdout as one line of JSON, so a pipeline can parse every outcome::
 for a name that does not resolve.
 """
 
-from __future__ import annotations
-
-import os
+import gc
 import sys
 
 TYPE_CHECKING = False  # not typing's: `ctxbudget --version` imports nothing it does not print
@@ -40,7 +47,15 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'engine.cli' has no attribute {name!r}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# Commands that answer one question and exit (and `detect TASK`, not --batch or -i): the cyclic garbage
+# collector stays off for their whole run.
+# Start-up allocates many objects and no cycles worth collecting (imports, the cache entry's JSON), and the
+# collections it triggers cost a warm `budget --json` ~3 ms and `evaluate --json` ~3-5 ms of CPU (interleaved
+# medians, `gc.disable()` against not, this machine). Every other command runs with it, as Python's default.
+_SHORT = frozenset({"budget", "evaluate", "hook"})
+
+
+def main(argv: "Sequence[str] | None" = None) -> int:
     """Entry point of the ``ctxbudget`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # before argparse and the command modules: nothing of the engine is needed
@@ -48,24 +63,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(f"ctxbudget {__version__}\n")
         return 0
-    from engine.cli.parser import _UsageExit, build_parser, command_names
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv, collecting)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv: "list[str]", collecting: bool) -> int:
+    from engine.cli.quick import parse
+
+    args = parse(argv)  # a simple command line, read without argparse (start-up); None: argparse reads it
+    if args is None:
+        from engine.cli.options import asks_json
+        from engine.cli.parser import _UsageExit, build_parser, command_names
+
+        first = next((a for a in argv if not a.startswith("-")), None)
+        parser = build_parser(first if first in command_names() else None)
+        try:
+            args = parser.parse_args(argv)
+        except _UsageExit as exc:
+            if not asks_json(argv):
+                raise
+            _json_error("usage", exc.message, 2)
+            return 2
+        if not getattr(args, "run", None):
+            parser.print_help(sys.stderr)
+            return 2
     from engine.diagnostics import LookupFailed, PolicyError, UsageError
 
-    first = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(first if first in command_names() else None)
+    command = args.run.__module__.rsplit(".", 1)[-1]
+    if collecting and not (command in _SHORT or (command == "detect" and getattr(args, "task", None) is not None)):
+        gc.enable()
+    as_json = getattr(args, "format", None) == "json"
     try:
-        args = parser.parse_args(argv)
-    except _UsageExit as exc:
-        if not _asks_json(argv):
-            raise
-        _json_error("usage", exc.message, 2)
-        return 2
-    if not getattr(args, "run", None):
-        parser.print_help(sys.stderr)
-        return 2
-    as_json = bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
-    try:
-        return int(args.run(args) or 0)
+        outcome = args.run(args)
+        if isinstance(outcome, tuple):  # a Result: the one renderer prints it in the chosen --format
+            from engine.cli.render import render
+
+            return render(outcome, args)
+        return int(outcome or 0)
     except PolicyError as exc:
         for problem in exc.problems:
             print(problem.format(), file=sys.stderr)
@@ -91,19 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _asks_json(argv: Sequence[str]) -> bool:
-    """Whether the command line asks for JSON (read before parsing, for argparse's own errors)."""
-    words = list(argv[:argv.index("--")] if "--" in argv else argv)
-    for i, word in enumerate(words):
-        if len(word) > 3 and "--json".startswith(word):  # argparse takes --js for --json
-            return True
-        if word == "--format=json" or (word == "--format" and words[i + 1:i + 2] == ["json"]):
-            return True
-    return False
-
-
-def _json_error(code: str, message: str, exit_code: int, problems: Sequence[dict] = (), kind: str | None = None,
-                name: str | None = None, suggestions: Sequence[str] = ()) -> None:
+def _json_error(code: str, message: str, exit_code: int, problems: "Sequence[dict]" = (), kind: "str | None" = None,
+                name: "str | None" = None, suggestions: "Sequence[str]" = ()) -> None:
     """An error as one line of JSON on stdout (the shape is in this module's documentation)."""
     from engine.cli.output import json_line
 

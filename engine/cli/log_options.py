@@ -91,10 +91,10 @@ def log_path(args: argparse.Namespace, policy: Any, must_exist: bool = True) -> 
 
 
 def show_progress(args: argparse.Namespace) -> bool:
-    """A progress bar only on a terminal, never with --json or when output is piped."""
+    """A progress bar only on a terminal, never with --format json or when output is piped."""
     from engine.cli.output import fancy
 
-    return not getattr(args, "json", False) and fancy() and sys.stderr.isatty()
+    return getattr(args, "format", None) != "json" and fancy() and sys.stderr.isatty()
 
 
 def analyze_log(args: argparse.Namespace, policy: Any, since: datetime | None = None,

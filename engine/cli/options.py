@@ -1,8 +1,16 @@
-"""Options several commands share, and loading the policy they name."""
+"""Options several commands share, and loading the policy they name.
+
+The output option is added here and nowhere else: :func:`add_format` gives a command ``--format`` (``text``
+and ``json``, plus the command's own renderings) with ``--json`` as its alias; every command then reads
+``args.format``, and :mod:`engine.cli.render` turns the command's result into that format.
+"""
 
 from __future__ import annotations
 
-import argparse
+TYPE_CHECKING = False  # not typing's: the hot commands import this module before their parser exists
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+    from typing import Sequence
 
 
 def add_policy(parser: argparse.ArgumentParser) -> None:
@@ -11,8 +19,27 @@ def add_policy(parser: argparse.ArgumentParser) -> None:
                              "default); 'default' names the bundled one")
 
 
-def add_json(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+def add_format(parser: argparse.ArgumentParser, default: str = "text", **more: str) -> None:
+    """``--format`` and its alias ``--json``: ``default`` (``text`` unless the command's main rendering has
+    another name, such as ``md``), ``json``, and the command's own renderings (``name="what it is"``). The
+    command module renders each name but ``json`` with a ``render_NAME(result, args)`` function (see
+    :mod:`engine.cli.render`)."""
+    formats = {default: "", "json": "for machines", **more}
+    described = ", ".join(f"{name} ({what})" if what else name for name, what in formats.items() if name != default)
+    parser.add_argument("--format", choices=tuple(formats), default=default,
+                        help=f"output: {default} (default), {described}")
+    parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+
+
+def asks_json(argv: Sequence[str]) -> bool:
+    """Whether a command line asks for JSON, read before it is parsed (for the parser's own errors)."""
+    words = list(argv[:argv.index("--")] if "--" in argv else argv)
+    for i, word in enumerate(words):
+        if len(word) > 3 and "--json".startswith(word):  # argparse takes --js for --json
+            return True
+        if word == "--format=json" or (word == "--format" and words[i + 1:i + 2] == ["json"]):
+            return True
+    return False
 
 
 def add_write_mode(parser: argparse.ArgumentParser) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from engine.cli.options import add_format, add_policy, policy_from
 
-from engine.cli.options import add_json, add_policy, policy_from
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "how well the policy's detection agrees with labelled tasks (exit 1 below --min)"
 DESCRIPTION = """\
@@ -26,13 +30,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("labels", metavar="LABELS.jsonl", help="labelled tasks, one JSON object per line")
     parser.add_argument("--min", type=float, metavar="X", help="exit 1 when the accuracy is below X (0..1)")
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result | int:
     import sys
 
-    from engine.cli.output import print_json, say, table
+    from engine.cli.render import Result
     from engine.detect.accuracy import measure
     from engine.diagnostics import UsageError
 
@@ -50,9 +54,14 @@ def run(args: argparse.Namespace) -> int:
     report = measure(policy, tasks)
     below = args.min is not None and report.accuracy < args.min
     code = 2 if problems else 1 if below else 0
-    if args.json:
-        print_json({**report.to_dict(), "min": args.min, "passed": not below, "bad_lines": len(problems)})
-        return code
+    return Result({**report.to_dict(), "min": args.min, "passed": not below, "bad_lines": len(problems)},
+                  view=report, exit_code=code)
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    from engine.cli.output import say, table
+
+    report, below = result.view, not result.data["passed"]
     say(f"{args.labels}: {report.correct} of {report.total} tasks detected as labelled — accuracy "
         f"{report.accuracy:.1%}" + (f" (minimum {args.min:.1%})" if args.min is not None else ""))
     table(["tier", "precision", "recall", "tasks"],
@@ -76,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
               title="misclassified")
     if below:
         say(f"accuracy {report.accuracy:.1%} is below the minimum {args.min:.1%}")
-    return code
 
 
 def _labelled(path: str, tiers: set[str]) -> tuple[list, list]:

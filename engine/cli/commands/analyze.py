@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
 from engine.cli.log_options import add_agent, add_log, add_period
-from engine.cli.options import add_json, add_policy
+from engine.cli.options import add_format, add_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "usage statistics from the usage log, overall and per agent"
 DESCRIPTION = """\
@@ -24,21 +28,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_period(parser)
     add_agent(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result:
     from engine.cli.log_options import analyze_log, since_from
     from engine.cli.options import policy_from
-    from engine.cli.output import print_json
+    from engine.cli.render import Result
 
     policy = policy_from(args)
-    analysis = analyze_log(args, policy, since=since_from(args), until=args.until, agent=args.agent)
-    if args.json:
-        print_json(analysis.to_dict())
-        return 0
-    print_analysis(analysis)
-    return 0
+    return Result(analyze_log(args, policy, since=since_from(args), until=args.until, agent=args.agent))
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    print_analysis(result.data)
 
 
 def pct(value: float) -> str:

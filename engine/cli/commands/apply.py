@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.log_options import add_log, add_period
-from engine.cli.options import add_json, add_policy, add_write_mode
+from engine.cli.options import add_format, add_policy, add_write_mode
 
 HELP = "write the confident recommendations into the policy file (shows the diff first)"
 DESCRIPTION = """\
@@ -20,6 +20,8 @@ rewritten (exit 2). The file keeps its mode and line endings and is replaced ato
   ctxbudget apply --dry-run --days 30
   ctxbudget apply --policy ctxbudget.yaml --yes"""
 ORDER = 53
+# It asks before it writes, so it prints as it goes (engine.cli.render): the diff, then the question.
+PRINTS_AS_IT_GOES = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_period(parser)
     add_write_mode(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,12 +54,13 @@ def _run(args: argparse.Namespace) -> int:
     from engine.diagnostics import UsageError
     from engine.recommend import recommend
 
+    as_json = args.format == "json"  # apply asks before it writes: it prints as it goes
     policy = policy_from(args)
     policy_file(policy)  # refuse the bundled policy before reading a large log
     analysis = analyze_log(args, policy, since=since_from(args), until=args.until)
     plan = plan_apply(policy, recommend(policy, analysis))
     if not plan.valid:
-        if args.json:
+        if as_json:
             print_json(plan.to_dict(written=False))
         for problem in plan.problems:
             print(problem.format(), file=sys.stderr)
@@ -67,11 +70,11 @@ def _run(args: argparse.Namespace) -> int:
     if write:
         check_writable(plan.path, plan.label)  # a read-only policy: say so before showing and asking
     if write and not args.yes:
-        if args.json or not sys.stdin.isatty():
-            if not args.json:
+        if as_json or not sys.stdin.isatty():
+            if not as_json:
                 sys.stdout.write(plan.diff())
             raise UsageError("not writing without --yes when not on a terminal (or --dry-run to only see the diff)")
-    if args.json:
+    if as_json:
         if write:
             write_plan(plan)
         print_json(plan.to_dict(written=write))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from engine.cli.options import add_format, add_policy, policy_from
 
-from engine.cli.options import add_json, add_policy, policy_from
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "measure detection throughput and latency with a policy"
 DESCRIPTION = """\
@@ -20,14 +24,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", metavar="FILE", help="tasks to time (default: the bundled sample corpus)")
     parser.add_argument("--seconds", type=float, default=1.0, help="how long to time (default 1)")
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result | int:
     import sys
     import time
 
-    from engine.cli.output import print_json, say
+    from engine.cli.render import Result
     from engine.detect.taskfile import TaskLine, read_tasks
     from engine.detect.throughput import sample_corpus, time_detection
     from engine.diagnostics import UsageError
@@ -57,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
     if not texts:
         raise UsageError(f"{path}: no tasks")
     result = time_detection(detector.detect, texts, args.seconds)
-    if args.json:
-        print_json({"policy": policy.source, "corpus": path, "signals": len(detector.signals),
-                    "compile_ms": round(compile_ms, 2), **result.to_dict()})
-        return 0
-    say(f"{policy.source}: {len(detector.signals)} signals, compiled in {compile_ms:.1f} ms")
-    say(f"{path}: {result.tasks} tasks, {result.mean_chars:.0f} characters on average")
+    return Result({"policy": policy.source, "corpus": path, "signals": len(detector.signals),
+                   "compile_ms": round(compile_ms, 2), **result.to_dict()}, view=result)
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    from engine.cli.output import say
+
+    data, result = result.data, result.view
+    say(f"{data['policy']}: {data['signals']} signals, compiled in {data['compile_ms']:.1f} ms")
+    say(f"{data['corpus']}: {result.tasks} tasks, {result.mean_chars:.0f} characters on average")
     say(f"{result.per_second:,.0f} tasks/s over {result.calls:,} detections; "
         f"p50 {result.p50_us:.1f} µs, p99 {result.p99_us:.1f} µs per task")
-    return 0

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any, Callable
+from engine.cli.options import add_context, add_format, add_policy, context_from, policy_from
 
-from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
+TYPE_CHECKING = False  # a hot command: no argparse or typing at import (the fast path parses without them)
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+    from typing import Any, Callable
+
+    from engine.cli.render import Result
 
 HELP = "the complexity tier of a task, of every task in a file, or interactively"
 DESCRIPTION = """\
@@ -36,10 +40,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--explain", action="store_true", help="show the signals, their spans and the scores")
     add_context(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result | int:
+    from engine.cli.render import Result
     from engine.diagnostics import UsageError
 
     given = sum(x for x in (args.task is not None, args.batch is not None, args.interactive))
@@ -52,17 +57,14 @@ def run(args: argparse.Namespace) -> int:
     if args.interactive:
         return _interactive(policy, context, args)
     task = _task(args.task)
-    _show(policy, task, policy.detect(task, context), args)
-    return 0
+    return Result(policy.detect(task, context), view=(policy, task))
 
 
-def _show(policy: Any, text: str, detection: Any, args: argparse.Namespace) -> None:
+def render_text(result: Result, args: argparse.Namespace) -> None:
     from engine.cli.explain import explain, signal_line
-    from engine.cli.output import print_json, say
+    from engine.cli.output import say
 
-    if args.json:
-        print_json(detection.to_dict())
-        return
+    detection, (policy, text) = result.data, result.view
     say(f"{detection.tier} (confidence {detection.confidence:g})")
     if args.explain:
         explain(text, detection, policy.default_tier, policy.detector)
@@ -79,6 +81,7 @@ def _batch(policy: Any, source: str, context: dict | None) -> int:
     from engine.detect.taskfile import TaskLine, read_tasks
     from engine.diagnostics import UsageError
     from engine.jsonio import dumps
+    from engine.records import to_json
 
     label = "<stdin>" if source == "-" else source
     try:  # bytes: each line is decoded on its own, so a bad byte costs one line
@@ -97,7 +100,7 @@ def _batch(policy: Any, source: str, context: dict | None) -> int:
                     bad += 1
                     continue
                 detection = policy.detect(item.text, item.context if item.context is not None else context)
-                write(dumps({"id": item.id, **detection.to_dict()}) + "\n")
+                write(dumps({"id": item.id, **to_json(detection)}) + "\n")
                 flush()
                 answered += 1
             if advance is not None:
@@ -116,6 +119,8 @@ def _batch(policy: Any, source: str, context: dict | None) -> int:
 def _interactive(policy: Any, context: dict | None, args: argparse.Namespace) -> int:
     import re
     import sys
+
+    from engine.cli.render import Result, render
 
     control = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")  # C0 codes but tab and newline, DEL, C1
     terminal = sys.stdin.isatty()
@@ -137,7 +142,7 @@ def _interactive(policy: Any, context: dict | None, args: argparse.Namespace) ->
             # An arrow or function key read without line editing arrives as an escape sequence: not a task.
             print("ignored: the line holds terminal control codes (an arrow key?), not a task", file=sys.stderr)
             continue
-        _show(policy, text, policy.detect(text, context), args)
+        render(Result(policy.detect(text, context), view=(policy, text)), args)
         sys.stdout.flush()
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from engine.cli.options import add_context, add_format, add_policy, context_from, policy_from
 
-from engine.cli.options import add_context, add_json, add_policy, context_from, policy_from
+TYPE_CHECKING = False  # a hot command: no argparse or typing at import (the fast path parses without them)
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "the budget of an agent for a task: detect the task's tier, then allocate"
 DESCRIPTION = """\
@@ -32,20 +36,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--explain", action="store_true", help="show the signals, their spans and the scores")
     add_context(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json
+def run(args: argparse.Namespace) -> Result:
+    from engine.cli.render import Result
 
     policy = policy_from(args)
     task = _task(args.task)
-    evaluation = policy.evaluate(task, args.agent, context_from(args), args.tier)
-    if args.json:
-        print_json(evaluation.to_dict())
-        return 0
+    return Result(policy.evaluate(task, args.agent, context_from(args), args.tier), view=(policy, task))
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
     from engine.cli.explain import explain, signal_line
     from engine.cli.output import say, table
+
+    evaluation, (policy, task) = result.data, result.view
     allocation = evaluation.allocation
     how = "given" if evaluation.detection is None else f"detected, confidence {evaluation.confidence:g}"
     capped = " (capped at the profile's max)" if allocation.capped else ""
@@ -61,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     weights = policy.profiles[allocation.profile].weights
     table(["scope", "weight", "tokens"],
           [(scope, weights[scope], tokens) for scope, tokens in allocation.scopes.items()], right=(1, 2))
-    return 0
 
 
 def _task(value: str) -> str:

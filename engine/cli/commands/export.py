@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
 from engine.cli.log_options import add_log, add_period
-from engine.cli.options import add_json, add_policy
+from engine.cli.options import add_format, add_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "compact usage logs into Parquet partitioned by date (and host), for object storage or a warehouse"
 DESCRIPTION = """\
@@ -25,14 +29,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_log(parser)
     add_period(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result:
     from engine.analytics import duck
     from engine.cli.log_options import log_location, report_skipped_lines, since_from
     from engine.cli.options import policy_from
-    from engine.cli.output import print_json, say
+    from engine.cli.render import Result
     from engine.diagnostics import UsageError
 
     policy = policy_from(args)
@@ -43,10 +47,13 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot export {location} to {args.to}: {exc.strerror or exc}") from None
     report_skipped_lines(str(location), result["skipped_lines"], result["skipped"])
-    if args.json:
-        print_json({k: v for k, v in result.items() if k != "skipped"} | {"log": str(location), "to": args.to})
-        return 0
+    return Result({k: v for k, v in result.items() if k != "skipped"} | {"log": str(location), "to": args.to})
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    from engine.cli.output import say
+
+    result, location = result.data, result.data["log"]
     say(f"{location}: {result['runs']:,} run{'s' if result['runs'] != 1 else ''} → {len(result['files'])} Parquet "
         f"file{'s' if len(result['files']) != 1 else ''} in {result['partitions']} partition"
         f"{'s' if result['partitions'] != 1 else ''} of {args.to}")
-    return 0

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from engine.cli.options import add_format
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "evaluate an expression of the policy language (a quick way to try it)"
 DESCRIPTION = """\
@@ -22,12 +29,11 @@ ORDER = 60
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("expression", metavar="EXPR", help="the expression")
     parser.add_argument("--vars", metavar="JSON", default="{}", help="variables as a JSON object (default: none)")
-    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    import json
-
+def run(args: argparse.Namespace) -> Result:
+    from engine.cli.render import Result
     from engine.diagnostics import UsageError
     from engine.expr import EvaluationError, ExprSyntaxError, compile
     from engine.jsonio import JSONInputError, loads
@@ -45,13 +51,22 @@ def run(args: argparse.Namespace) -> int:
         return _fail(args, "syntax", e, hint=_hint(e, variables))
     except EvaluationError as e:
         return _fail(args, "evaluation", e)
-    if args.json:
-        from engine.cli.output import print_json
+    return Result({"expression": args.expression, "value": _jsonable(value)})
 
-        print_json({"expression": args.expression, "value": _jsonable(value)})
-    else:
-        _print(json.dumps(_jsonable(value), ensure_ascii=False))
-    return 0
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    """The value as one line of JSON; a failure as ``ctxbudget: error: ...`` on stderr (exit 1)."""
+    import json
+
+    data = result.data
+    if "error" not in data:
+        sys.stdout.write(json.dumps(data["value"], ensure_ascii=False) + "\n")
+        return
+    prefix = "" if data["error"]["kind"] == "syntax" else "evaluation failed: "
+    text = f"ctxbudget: error: {prefix}{result.view[0]}"
+    if result.view[1]:
+        text += f"\n({result.view[1]})"
+    print(text, file=sys.stderr)
 
 
 def _jsonable(value):
@@ -77,22 +92,10 @@ def _hint(e, variables: dict) -> str:
     return ""
 
 
-def _fail(args: argparse.Namespace, kind: str, e, hint: str = "") -> int:
-    import json
+def _fail(args: argparse.Namespace, kind: str, e, hint: str = "") -> Result:
+    """An expression that does not compile or evaluate: the command's finding (exit 1), with the error's
+    position; its text rendering is the error with a caret (``view``: the error and the hint)."""
+    from engine.cli.render import Result
 
-    if args.json:
-        from engine.cli.output import print_json
-
-        error = {"kind": kind, "message": e.message, "line": e.line, "column": e.column}
-        print_json({"expression": args.expression, "error": error})
-    else:
-        prefix = "" if kind == "syntax" else "evaluation failed: "
-        text = f"ctxbudget: error: {prefix}{e}"
-        if hint:
-            text += f"\n({hint})"
-        print(text, file=sys.stderr)
-    return 1
-
-
-def _print(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    error = {"kind": kind, "message": e.message, "line": e.line, "column": e.column}
+    return Result({"expression": args.expression, "error": error}, view=(e, hint), exit_code=1)

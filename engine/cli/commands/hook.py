@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 from engine.cli.options import add_policy
+
+TYPE_CHECKING = False  # a hot command (a new process on every prompt): no argparse at import
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
 
 HELP = "Claude Code hook: one event's JSON on stdin, the memory to inject on stdout (never fails a session)"
 DESCRIPTION = """\

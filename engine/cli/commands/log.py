@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 
 from engine.cli.log_options import add_log
-from engine.cli.options import add_json, add_policy
+from engine.cli.options import add_format, add_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.cli.render import Result
 
 HELP = "record one agent run in the usage log (for shell scripts and agents not written in Python)"
 DESCRIPTION = """\
@@ -32,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=_seconds, metavar="SECONDS", help="how long the run took")
     add_log(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
 def _scope_tokens(text: str) -> tuple[str, int]:
@@ -65,10 +69,10 @@ def _seconds(text: str) -> float:
     return value
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result:
     from engine.cli.log_options import log_path
     from engine.cli.options import policy_from
-    from engine.cli.output import print_json, say
+    from engine.cli.render import Result
     from engine.diagnostics import UsageError
     from engine.monitor import monitor, policy_digest
     from engine.usage import append_record
@@ -87,13 +91,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot write the usage log {path}: {exc.strerror or exc}") from None
     except ValueError as exc:  # a record over the log's line limit (a very long --failed message)
         raise UsageError(f"cannot write the usage log {path}: {exc}") from None
-    if args.json:
-        print_json(record.to_dict())
-        return 0
+    return Result(record, view=path)
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    from engine.cli.output import say
+
+    record, path = result.data, result.view
     refused = f", {record.refused_tokens:,} refused" if record.refused_tokens else ""
     alerts = f" [{', '.join(record.alerts)}]" if record.alerts else ""
     outcome = "" if record.success else f" — failed: {record.error}"
     say(f"{record.agent} @ {record.tier}: {record.tokens_loaded:,} of {record.budget:,} tokens "
         f"({record.usage:.1%}){refused}{alerts}{outcome} → {path}")
-    return 0
 

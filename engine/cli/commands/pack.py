@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.options import add_context, add_policy
+from engine.cli.options import add_context, add_format, add_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.cli.render import Result
 
 HELP = "the memory an agent should load for a task, within its budget (markdown, JSON manifest or paths)"
 DESCRIPTION = """\
@@ -32,8 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "./.claude/memory; else the bundled sample)")
     parser.add_argument("--budget", type=_tokens, metavar="N", help="use N tokens instead of the allocated budget "
                         "(split by the profile's weights)")
-    parser.add_argument("--format", choices=("md", "json", "paths"), default="md", help="output (default md)")
-    parser.add_argument("--json", dest="format", action="store_const", const="json", help="same as --format json")
+    add_format(parser, default="md", paths="the loaded files")
     parser.add_argument("--explain", action="store_true", help="a table of the loaded items and why, per scope")
     parser.add_argument("--touch", action="store_true",
                         help="add one use to the loaded files' sidecars (use_count, last_used)")
@@ -78,11 +81,11 @@ def memory_root(args: argparse.Namespace, policy) -> str:
     return sample
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result | int:
     import sys
 
     from engine.cli.options import context_from, policy_from
-    from engine.cli.output import print_json, say, table
+    from engine.cli.render import Result
     from engine.diagnostics import UsageError
 
     if args.task is None and args.tier is None:
@@ -97,25 +100,38 @@ def run(args: argparse.Namespace) -> int:
         print(f"ctxbudget: warning: {path}: corrupt sidecar ignored", file=sys.stderr)
     if result.log_error:
         print(f"ctxbudget: warning: {result.log_error}", file=sys.stderr)
-    if args.explain:
-        a = result.allocation
-        say(f"{a.agent}: {result.tokens:,} of {a.budget:,} tokens loaded — tier {a.tier} "
-            f"({result.provenance.get('tier_source')}), {len(result.items)} items, {len(result.skipped)} skipped")
-        table(["scope", "allowance", "used", "spilled"],
-              [(s, result.allowances[s], result.used.get(s, 0), result.spilled.get(s, 0)) for s in result.allowances],
-              right=(1, 2, 3))
-        say()
-        table(["scope", "tokens", "score", "item", "why"],
-              [(i.scope, i.tokens, f"{i.score:.3f}", i.path + (f" § {i.section}" if i.section else ""), i.why)
-               for i in result.items], right=(1, 2))
+    if args.explain:  # the table of what loaded and why, whatever the format
+        _explain(result)
         return 0
-    if args.format == "json":
-        manifest = result.manifest()
-        manifest["root"] = root
-        print_json(manifest)
-    elif args.format == "paths":
-        for path in result.paths():
-            say(path)
-    else:
-        sys.stdout.write(result.markdown())
-    return 0
+    manifest = result.manifest()
+    manifest["root"] = root
+    return Result(manifest, view=result)
+
+
+def render_md(result: Result, args: argparse.Namespace) -> None:
+    import sys
+
+    sys.stdout.write(result.view.markdown())
+
+
+def render_paths(result: Result, args: argparse.Namespace) -> None:
+    from engine.cli.output import say
+
+    for path in result.view.paths():
+        say(path)
+
+
+def _explain(result) -> None:  # noqa: ANN001 - an engine.pack.PackResult
+    """--explain: the allowance and use per scope, then each loaded item and why."""
+    from engine.cli.output import say, table
+
+    a = result.allocation
+    say(f"{a.agent}: {result.tokens:,} of {a.budget:,} tokens loaded — tier {a.tier} "
+        f"({result.provenance.get('tier_source')}), {len(result.items)} items, {len(result.skipped)} skipped")
+    table(["scope", "allowance", "used", "spilled"],
+          [(s, result.allowances[s], result.used.get(s, 0), result.spilled.get(s, 0)) for s in result.allowances],
+          right=(1, 2, 3))
+    say()
+    table(["scope", "tokens", "score", "item", "why"],
+          [(i.scope, i.tokens, f"{i.score:.3f}", i.path + (f" § {i.section}" if i.section else ""), i.why)
+           for i in result.items], right=(1, 2))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
 from engine.cli.log_options import add_agent, add_log, add_period
-from engine.cli.options import add_json, add_policy
+from engine.cli.options import add_format, add_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "one recommendation per agent from the usage log: upgrade, downgrade, adjust-weights, maintain"
 DESCRIPTION = """\
@@ -24,24 +28,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_period(parser)
     add_agent(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> Result:
     from engine.cli.log_options import analyze_log, since_from
     from engine.cli.options import policy_from
-    from engine.cli.output import print_json
+    from engine.cli.render import Result
     from engine.recommend import recommend
 
     policy = policy_from(args)
     since = since_from(args)
     analysis = analyze_log(args, policy, since=since, until=args.until, agent=args.agent)
-    recommendations = recommend(policy, analysis)
-    if args.json:
-        print_json([r.to_dict() for r in recommendations])
-        return 0
-    print_recommendations(policy, recommendations, analysis, since, args.until)
-    return 0
+    return Result(list(recommend(policy, analysis)), view=(policy, analysis, since))
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    policy, analysis, since = result.view
+    print_recommendations(policy, result.data, analysis, since, args.until)
 
 
 def print_recommendations(policy, recommendations, analysis, since=None, until=None) -> None:  # noqa: ANN001

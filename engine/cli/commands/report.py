@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
 from engine.cli.log_options import add_log
-from engine.cli.options import add_policy
+from engine.cli.options import add_format, add_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "the weekly usage summary or the monthly recommendations, as Markdown, JSON or an HTML page"
 DESCRIPTION = """\
@@ -23,9 +27,7 @@ ORDER = 54
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--period", choices=("week", "month"), required=True, help="week (7 days) or month (30)")
-    parser.add_argument("--format", choices=("md", "json", "html"), default="md",
-                        help="md (default), json, or html (one self-contained page with charts; needs plotly)")
-    parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    add_format(parser, default="md", html="one self-contained page with charts; needs plotly")
     parser.add_argument("--until", type=_date, metavar="DATE", help="the end of the period (default: now)")
     add_log(parser, engine=True)
     add_policy(parser)
@@ -37,21 +39,18 @@ def _date(text: str):  # noqa: ANN202 - argparse type
     return parse_date(text)
 
 
-def run(args: argparse.Namespace) -> int:
-    import sys
-
+def run(args: argparse.Namespace) -> Result:
     from pathlib import Path
 
     from engine.cli.log_options import log_location, report_skipped, show_progress
     from engine.cli.options import policy_from
-    from engine.cli.output import print_json
     from engine.cli.progress import progress_bar
+    from engine.cli.render import Result
     from engine.diagnostics import UsageError
     from engine.report import build_report
 
     policy = policy_from(args)
     path = log_location(args, policy)
-    args.json = args.format == "json"
     try:
         with progress_bar(show_progress(args), f"reading {Path(path).name}") as advance:
             report = build_report(policy, path, args.period, until=args.until, progress=advance,
@@ -63,14 +62,22 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     report_skipped(report.analysis)
-    if args.format == "json":
-        print_json(report.to_dict())
-    elif args.format == "html":
-        try:
-            page = report.html()
-        except ImportError:
-            raise UsageError("report --format html needs plotly: pip install 'ctxbudget[html]'") from None
-        sys.stdout.write(page)
-    else:
-        sys.stdout.write(report.markdown())
-    return 0
+    return Result(report)
+
+
+def render_md(result: Result, args: argparse.Namespace) -> None:
+    import sys
+
+    sys.stdout.write(result.data.markdown())
+
+
+def render_html(result: Result, args: argparse.Namespace) -> None:
+    import sys
+
+    from engine.diagnostics import UsageError
+
+    try:
+        page = result.data.html()
+    except ImportError:
+        raise UsageError("report --format html needs plotly: pip install 'ctxbudget[html]'") from None
+    sys.stdout.write(page)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
-from engine.cli.options import add_json, add_policy, policy_from
+from engine.cli.options import add_format, add_policy, policy_from
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "list the policy's complexity signals"
 DESCRIPTION = """\
@@ -20,11 +25,11 @@ ORDER = 32
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group", help="only the signals of this group")
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json, table
+def run(args: argparse.Namespace) -> Result:
+    from engine.cli.render import Result
     from engine.diagnostics import LookupFailed
 
     policy = policy_from(args)
@@ -34,13 +39,15 @@ def run(args: argparse.Namespace) -> int:
         if args.group not in groups:
             raise LookupFailed("group", args.group, groups)
         signals = tuple(s for s in signals if s.group == args.group)
-    if args.json:
-        print_json([s.to_dict() for s in signals])
-        return 0
+    return Result(list(signals))
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    from engine.cli.output import table
+
     rows = [(s.id, s.kind, _what(s), ", ".join(f"{t} {w:+g}" for t, w in s.weights.items()),
-             f"{s.boost:+d}" if s.boost else "", s.group or "") for s in signals]
+             f"{s.boost:+d}" if s.boost else "", s.group or "") for s in result.data]
     table(["signal", "kind", "fires on", "weights", "boost", "group"], rows)
-    return 0
 
 
 def _what(signal: Any, width: int = 60) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
+from engine.cli.options import add_format, add_policy
 
-from engine.cli.options import add_json, add_policy
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "run the policy's golden examples (exit 1 on a mismatch)"
 DESCRIPTION = """\
@@ -25,11 +29,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inherited", action="store_true",
                         help="also run the examples inherited from the policies it extends")
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json, say, table
+def run(args: argparse.Namespace) -> Result:
+    from engine.cli.render import Result
     from engine.golden import inherited_count, knows_origins, run_examples
     from engine.policy import load_policy
 
@@ -39,17 +43,21 @@ def run(args: argparse.Namespace) -> int:
     results = run_examples(policy, inherited=args.inherited)
     failed = [r for r in results if not r.passed]
     not_run = 0 if args.inherited else inherited_count(policy)
-    if args.json:
-        print_json({"policy": policy.source, "passed": len(results) - len(failed), "failed": len(failed),
-                    "inherited_not_run": not_run, "results": [r.to_dict() for r in results]})
-        return 1 if failed else 0
+    return Result({"policy": policy.source, "passed": len(results) - len(failed), "failed": len(failed),
+                   "inherited_not_run": not_run, "results": results}, view=failed, exit_code=1 if failed else 0)
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    from engine.cli.output import say, table
+
+    summary, failed = result.data, result.view
     if failed:
         headers = ["kind", "#", "subject", "expected", "actual"] + (["from"] if args.inherited else [])
         rows = [(r.kind, r.index, r.subject, _show(r.expected), r.detail or _show(r.actual), r.origin or "(own)")
                 for r in failed]
         table(headers, [row[:len(headers)] for row in rows], title="failed examples")
-    say(_summary(policy.source, len(results), len(failed), not_run))
-    return 1 if failed else 0
+    say(_summary(summary["policy"], summary["passed"] + summary["failed"], summary["failed"],
+                 summary["inherited_not_run"]))
 
 
 def _summary(source: str, ran: int, failed: int, not_run: int) -> str:

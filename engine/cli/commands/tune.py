@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from engine.cli.options import add_json, add_policy, add_write_mode
+from engine.cli.options import add_format, add_policy, add_write_mode
 
 HELP = "fit the signal weights and confidence calibration to labelled tasks (shows the diff first)"
 DESCRIPTION = """\
@@ -20,6 +20,8 @@ With --calibrate-only the weights stay as they are. Exit 1 when the edited polic
   ctxbudget tune labels.jsonl --policy ctxbudget.yaml --dry-run
   ctxbudget tune labels.jsonl --policy ctxbudget.yaml --calibrate-only --yes"""
 ORDER = 42
+# It asks before it writes, so it prints as it goes (engine.cli.render): the diff, then the question.
+PRINTS_AS_IT_GOES = True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibrate-only", action="store_true", help="keep the weights; fit the calibration only")
     add_write_mode(parser)
     add_policy(parser)
-    add_json(parser)
+    add_format(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--folds takes a whole number of at least 2")
     if args.l2 is not None and any(not 0 <= x <= 100 for x in args.l2):
         raise UsageError("--l2 takes a penalty between 0 and 100")
+    as_json = args.format == "json"  # tune asks before it writes: it prints as it goes
     policy = policy_from(args)
     path = policy_file(policy)  # refuses the bundled policy
     tasks, problems = _labelled(args.labels, {t.id for t in policy.tiers})
@@ -62,19 +65,19 @@ def run(args: argparse.Namespace) -> int:
     except TuneError as exc:
         raise UsageError(str(exc)) from None
     if not plan.valid:
-        if args.json:
+        if as_json:
             print_json(plan.to_dict(written=False))
         for problem in plan.problems:
             print(problem.format(), file=sys.stderr)
         print(f"ctxbudget: error: the tuned policy would not validate; {plan.label} is unchanged", file=sys.stderr)
         return 1
     write = plan.changed and not args.dry_run
-    if write and not args.yes and (args.json or not sys.stdin.isatty()):
-        if not args.json:
+    if write and not args.yes and (as_json or not sys.stdin.isatty()):
+        if not as_json:
             sys.stdout.write(plan.diff())
         raise UsageError("not writing without --yes when not on a terminal (or --dry-run to only see the diff)")
     writer = ApplyPlan(plan.path, plan.label, plan.original, plan.updated)
-    if args.json:
+    if as_json:
         if write:
             write_plan(writer)
         print_json(plan.to_dict(written=write))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from engine.cli.options import add_policy
+from engine.cli.options import add_format, add_policy
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
+    from engine.cli.render import Result
 
 HELP = "check policy files against the schema and the semantic rules"
 DESCRIPTION = """\
@@ -24,20 +29,18 @@ ORDER = 10
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="*", metavar="POLICY", help="policy files to check")
-    parser.add_argument("--format", choices=("text", "json", "github"), default="text",
-                        help="text (default), json, or github (workflow annotations)")
-    parser.add_argument("--json", action="store_const", const="json", dest="format", help="same as --format json")
+    add_format(parser, github="workflow annotations")
     parser.add_argument("--all", action="store_true", help="show every schema error, not only the best one")
     add_policy(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from engine.cli.output import print_json
+def run(args: argparse.Namespace) -> Result:
+    from engine.cli.render import Result
     from engine.diagnostics import UsageError
     from engine.policy import check_policy
 
     targets = args.files or [args.policy]
-    reports = []
+    reports, checked = [], []
     exit_code = 0
     for target in targets:
         try:
@@ -58,18 +61,23 @@ def run(args: argparse.Namespace) -> int:
         reports.append({"path": label, "valid": not errors, "problems": [p.to_dict() for p in problems]})
         if errors and exit_code == 0:
             exit_code = 1
-        if args.format == "text":
-            for problem in shown:
-                print(problem.format())
-            if hidden:
-                print(f"{label}: {hidden} more schema error{'s' if hidden > 1 else ''} (--all shows them)")
-            if not errors:
-                summary = (f"{len(policy.agents)} agents, {len(policy.profiles)} profiles, {len(policy.tiers)} tiers"
-                           if policy is not None else "")
-                print(f"{label}: valid ({summary})")
-        elif args.format == "github":
-            for problem in problems if args.all else shown:
-                print(problem.github())
-    if args.format == "json":
-        print_json({"valid": exit_code == 0, "policies": reports})
-    return exit_code
+        checked.append((label, problems, shown, hidden, policy))
+    return Result({"valid": exit_code == 0, "policies": reports}, view=checked, exit_code=exit_code)
+
+
+def render_text(result: Result, args: argparse.Namespace) -> None:
+    for label, problems, shown, hidden, policy in result.view:
+        for problem in shown:
+            print(problem.format())
+        if hidden:
+            print(f"{label}: {hidden} more schema error{'s' if hidden > 1 else ''} (--all shows them)")
+        if not any(p.severity == "error" for p in problems):
+            summary = (f"{len(policy.agents)} agents, {len(policy.profiles)} profiles, {len(policy.tiers)} tiers"
+                       if policy is not None else "")
+            print(f"{label}: valid ({summary})")
+
+
+def render_github(result: Result, args: argparse.Namespace) -> None:
+    for label, problems, shown, hidden, policy in result.view:
+        for problem in problems if args.all else shown:
+            print(problem.github())
