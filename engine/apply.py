@@ -24,12 +24,12 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from engine.diagnostics import Problem, UsageError
 from engine.recommend import Recommendation, hundredths
+from engine.records import rounded, to_dict
 from engine.resources import policies_dir
 
 
@@ -44,8 +44,7 @@ class PolicyChanged(Exception):
     """The policy file changed on disk since apply read it; nothing was written (exit 1)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """One edit the plan makes."""
 
     action: str
@@ -53,37 +52,38 @@ class Change:
     description: str
     confidence: float
 
-    def to_dict(self) -> dict:
-        return {"action": self.action, "target": self.target, "description": self.description,
-                "confidence": round(self.confidence, 4)}
+    _json_convert = {"confidence": rounded(4)}
+    to_dict = to_dict
 
 
-@dataclass(frozen=True, slots=True)
-class Skipped:
+class Skipped(NamedTuple):
     """A recommendation the plan does not write, and why."""
 
     agent: str
     action: str
     why: str
 
-    def to_dict(self) -> dict:
-        return {"agent": self.agent, "action": self.action, "why": self.why}
+    to_dict = to_dict
 
 
-@dataclass
-class ApplyPlan:
-    """The edited policy text, the changes in it, what was left out, and the result's validation."""
+class ApplyPlan(NamedTuple):
+    """The edited policy text, the changes in it, what was left out, and the result's validation.
+
+    Its JSON form is the ``apply --json`` contract; ``written`` says whether the plan was written to the policy
+    (``plan._replace(written=True)`` once :func:`write_plan` did).
+    """
 
     path: Path
     label: str
     original: str
     updated: str
-    changes: list[Change] = field(default_factory=list)
+    changes: tuple[Change, ...] = ()
     raw: bytes | None = None  # the bytes the plan was made from (compare-and-swap); None: ``original`` in UTF-8
-    skipped: list[Skipped] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    stale_examples: list[str] = field(default_factory=list)  # golden examples the edit makes fail
+    skipped: tuple[Skipped, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    stale_examples: tuple[str, ...] = ()  # golden examples the edit makes fail
     reformatted: int = 0
+    written: bool = False
 
     @property
     def valid(self) -> bool:
@@ -94,11 +94,12 @@ class ApplyPlan:
 
         return unified_diff(self.label, self.original.replace("\r\n", "\n"), self.updated.replace("\r\n", "\n"))
 
-    def to_dict(self, written: bool) -> dict:
-        return {"policy": self.label, "changes": [c.to_dict() for c in self.changes],
-                "skipped": [s.to_dict() for s in self.skipped], "valid": self.valid,
-                "problems": [p.to_dict() for p in self.problems], "stale_examples": self.stale_examples,
-                "diff": self.diff(), "written": written}
+    _json_fields = ("label", "changes", "skipped", "valid", "problems", "stale_examples", "diff", "written")
+    _json_names = {"label": "policy"}
+
+    def to_dict(self, written: bool | None = None) -> dict:
+        """The JSON form; ``written`` given, as if ``written`` were that (the ``apply`` command says)."""
+        return to_dict(self if written is None else self._replace(written=written))
 
 
 def policy_file(policy: Any) -> Path:
@@ -146,15 +147,16 @@ def plan_apply(policy: Any, recommendations: Sequence[Recommendation], path: Pat
     if files and Path(files[0][0]) == path and hashlib.sha256(editor.raw).hexdigest() != files[0][1]:
         raise PolicyChanged(f"{policy.source} changed on disk since it was loaded; nothing written — run apply "
                             f"again to plan against the file as it is now")
-    plan = ApplyPlan(path, policy.source, editor.original, editor.original, reformatted=editor.reformatted,
-                     raw=editor.raw)
-    plan_changes(policy, recommendations, plan, editor)
-    plan.updated = editor.text()
-    if plan.changes:
-        plan.problems, edited = validate_text(path, plan.updated, policy.source)
+    counted = plan_changes(policy, recommendations, editor)
+    updated = editor.text()
+    problems: list[Problem] = []
+    stale: list[str] = []
+    if counted.changes:
+        problems, edited = validate_text(path, updated, policy.source)
         if edited is not None:
-            plan.stale_examples = stale_examples(edited)
-    return plan
+            stale = stale_examples(edited)
+    return ApplyPlan(path, policy.source, editor.original, updated, counted.changes, editor.raw, counted.skipped,
+                     tuple(problems), tuple(stale), editor.reformatted)
 
 
 class _Unwritten:
@@ -168,14 +170,13 @@ class _Unwritten:
         pass
 
 
-def plan_changes(policy: Any, recommendations: Sequence[Recommendation], plan: Any = None,
-                 editor: Any = None) -> Any:
-    """Record in ``plan`` (``.changes``, ``.skipped``) what ``apply`` writes of ``recommendations`` and
-    what it leaves out, making the edits through ``editor`` (none: only counted). Returns ``plan``."""
-    if plan is None:
-        plan = ApplyPlan(Path(), policy.source, "", "")
+def plan_changes(policy: Any, recommendations: Sequence[Recommendation], editor: Any = None) -> ApplyPlan:
+    """What ``apply`` writes of ``recommendations`` (``.changes``) and what it leaves out (``.skipped``),
+    making the edits through ``editor`` (none: only counted), as a plan of no file."""
     editor = editor if editor is not None else _Unwritten()
     threshold = policy.recommendations.min_confidence
+    changes: list[Change] = []
+    skipped: list[Skipped] = []
     by_profile: dict[str, list[Recommendation]] = {}
     for rec in recommendations:
         by_profile.setdefault(rec.profile, []).append(rec)
@@ -183,34 +184,34 @@ def plan_changes(policy: Any, recommendations: Sequence[Recommendation], plan: A
         if rec.action not in ("upgrade", "downgrade"):
             continue
         if rec.confidence < threshold:
-            plan.skipped.append(Skipped(rec.agent, rec.action, f"confidence {rec.confidence:.2f} < {threshold:g}"))
+            skipped.append(Skipped(rec.agent, rec.action, f"confidence {rec.confidence:.2f} < {threshold:g}"))
         elif rec.agent not in policy.agents:
-            plan.skipped.append(Skipped(rec.agent, rec.action, "the policy has no such agent"))
+            skipped.append(Skipped(rec.agent, rec.action, "the policy has no such agent"))
         elif rec.target_profile is None:
             size = "larger" if rec.action == "upgrade" else "smaller"
-            plan.skipped.append(Skipped(rec.agent, rec.action, f"no {size} profile than {rec.profile}"))
+            skipped.append(Skipped(rec.agent, rec.action, f"no {size} profile than {rec.profile}"))
         else:
             editor.set_agent_profile(rec.agent, rec.target_profile)
-            plan.changes.append(Change(rec.action, rec.agent, f"{rec.agent}: {rec.profile} → {rec.target_profile}",
-                                       rec.confidence))
+            changes.append(Change(rec.action, rec.agent, f"{rec.agent}: {rec.profile} → {rec.target_profile}",
+                                  rec.confidence))
     for profile, group in by_profile.items():
-        _plan_weights(editor, plan, policy, profile, group, threshold)
-    return plan
+        _plan_weights(editor, changes, skipped, policy, profile, group, threshold)
+    return ApplyPlan(Path(), policy.source, "", "", tuple(changes), None, tuple(skipped))
 
 
-def _plan_weights(editor: Any, plan: ApplyPlan, policy: Any, profile: str, group: list[Recommendation],
-                  threshold: float) -> None:
+def _plan_weights(editor: Any, changes: list[Change], skipped: list[Skipped], policy: Any, profile: str,
+                  group: list[Recommendation], threshold: float) -> None:
     asking = [r for r in group if r.action == "adjust-weights" and r.confidence >= threshold and r.weights]
     for rec in group:
         if rec.action == "adjust-weights" and rec not in asking:
-            plan.skipped.append(Skipped(rec.agent, rec.action, f"confidence {rec.confidence:.2f} < {threshold:g}"))
+            skipped.append(Skipped(rec.agent, rec.action, f"confidence {rec.confidence:.2f} < {threshold:g}"))
     if not asking:
         return
     staying = [r.agent for r in group if r.action in ("maintain", "adjust-weights") and r not in asking]
     if staying or profile not in policy.profiles:
         why = (f"profile {profile} is shared with {', '.join(staying)}, whose usage does not ask for new "
                f"weights; give the agent its own profile to tune it" if staying else "the policy has no such profile")
-        plan.skipped.extend(Skipped(r.agent, r.action, why) for r in asking)
+        skipped.extend(Skipped(r.agent, r.action, why) for r in asking)
         return
     runs = sum(r.evidence.get("runs", 1) for r in asking)
     scopes = list(asking[0].weights or {})
@@ -221,8 +222,8 @@ def _plan_weights(editor: Any, plan: ApplyPlan, policy: Any, profile: str, group
         return
     editor.set_weights(profile, weights)
     shown = ", ".join(f"{s} {old.get(s, 0):g}→{w:g}" for s, w in weights.items() if abs(old.get(s, 0) - w) > 1e-9)
-    plan.changes.append(Change("adjust-weights", profile, f"{profile} weights: {shown} "
-                               f"(from {', '.join(r.agent for r in asking)})", min(r.confidence for r in asking)))
+    changes.append(Change("adjust-weights", profile, f"{profile} weights: {shown} "
+                          f"(from {', '.join(r.agent for r in asking)})", min(r.confidence for r in asking)))
 
 
 def validate_text(path: Path, text: str, label: str) -> tuple[list[Problem], Any]:

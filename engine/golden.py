@@ -9,14 +9,13 @@ examples run unless ``inherited=True`` (``ctxbudget test --inherited``); each ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.diagnostics import LookupFailed
+from engine.records import to_dict
 
 
-@dataclass(frozen=True, slots=True)
-class ExampleResult:
+class ExampleResult(NamedTuple):
     """One golden case: what the policy says it should give, and what it gives."""
 
     kind: str  # "budget" or "task"
@@ -26,12 +25,15 @@ class ExampleResult:
     actual: Any
     passed: bool
     detail: str = ""
-    origin: str = ""  # the parent file that wrote the example; "" for the policy's own
+    origin: str | None = None  # the parent file that wrote the example; None for the policy's own
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "index": self.index, "subject": self.subject, "expected": self.expected,
-                "actual": self.actual, "passed": self.passed, "detail": self.detail,
-                "inherited": bool(self.origin), "origin": self.origin or None}
+    @property
+    def inherited(self) -> bool:
+        """Whether one of the policy's ``extends`` parents wrote the example."""
+        return self.origin is not None
+
+    _json_fields = ("kind", "index", "subject", "expected", "actual", "passed", "detail", "inherited", "origin")
+    to_dict = to_dict
 
 
 def knows_origins(policy: Any) -> bool:
@@ -58,12 +60,14 @@ def run_examples(policy: Any, inherited: bool = False) -> list[ExampleResult]:
         try:
             allocation = policy.allocate(example.agent, example.tier)
         except LookupFailed as exc:
-            results.append(ExampleResult("budget", i, subject, expected, None, False, str(exc), example.origin))
+            results.append(ExampleResult("budget", i, subject, expected, None, False, str(exc),
+                                         example.origin or None))
             continue
         actual: dict = {"budget": allocation.budget}
         if example.scopes is not None:
             actual["scopes"] = dict(allocation.scopes)
-        results.append(ExampleResult("budget", i, subject, expected, actual, actual == expected, "", example.origin))
+        results.append(ExampleResult("budget", i, subject, expected, actual, actual == expected, "",
+                                     example.origin or None))
     for i, example in enumerate(policy.task_examples):
         if example.origin and not inherited:
             continue
@@ -72,5 +76,5 @@ def run_examples(policy: Any, inherited: bool = False) -> list[ExampleResult]:
         results.append(ExampleResult("task", i, example.task, example.tier, detection.tier,
                                      detection.tier == example.tier,
                                      "" if detection.tier == example.tier else f"{detection.tier} ({fired})",
-                                     example.origin))
+                                     example.origin or None))
     return results

@@ -11,6 +11,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
+from engine.records import to_dict
+
 
 def frozen_map(items: Mapping) -> Mapping:
     """A read-only view of a copy of ``items`` (keeps insertion order)."""
@@ -26,14 +28,8 @@ class Profile(NamedTuple):
     weights: Mapping[str, float]
     description: str = ""
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "description": self.description,
-            "base": self.base,
-            "max": self.max,
-            "weights": dict(self.weights),
-        }
+    _json_fields = ("id", "description", "base", "max", "weights")
+    to_dict = to_dict
 
 
 class Tier(NamedTuple):
@@ -45,13 +41,8 @@ class Tier(NamedTuple):
     description: str = ""
     examples: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "multiplier": self.multiplier,
-            "description": self.description,
-            "examples": list(self.examples),
-        }
+    _json_omit = ("rank",)
+    to_dict = to_dict
 
 
 class Thresholds(NamedTuple):
@@ -76,18 +67,7 @@ class Allocation(NamedTuple):
     capped: bool
     scopes: Mapping[str, int] = MappingProxyType({})
 
-    def to_dict(self) -> dict:
-        """The ``budget --json`` contract."""
-        return {
-            "agent": self.agent,
-            "profile": self.profile,
-            "tier": self.tier,
-            "multiplier": self.multiplier,
-            "budget": self.budget,
-            "capped": self.capped,
-            "scopes": dict(self.scopes),
-        }
-
+    to_dict = to_dict  # the ``budget --json`` contract
 
 
 # The memory section's relevance expression (docs/memory.md): the features it sees for each memory item, and

@@ -25,15 +25,15 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType, TracebackType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Thresholds
+from engine.records import to_dict
 from engine.usage import UsageRecord, append_record, resolve_log_path
-from engine.usage.record import MAX_TOKENS
+from engine.usage.record import MAX_TOKENS, PROVENANCE_FIELDS
 
 logger = logging.getLogger("engine.monitor")
 logger.addHandler(logging.NullHandler())  # a library: the application decides where alerts go
@@ -64,8 +64,7 @@ class BudgetExceeded(Exception):
         super().__init__(f"{agent}: loading {tokens:,} tokens of {scope!r} {message}")
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(NamedTuple):
     """A threshold the run's usage reached."""
 
     level: str  # info, warning or critical
@@ -81,8 +80,7 @@ class Alert:
                 f"({self.loaded:,} of {self.budget:,} tokens; threshold {self.threshold:.0%})")
 
 
-@dataclass(frozen=True, slots=True)
-class RunStatus:
+class RunStatus(NamedTuple):
     """Where a run stands."""
 
     agent: str
@@ -92,17 +90,13 @@ class RunStatus:
     loaded: int
     usage: float
     remaining: int
-    scopes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    scopes: Mapping[str, int] = MappingProxyType({})
     alerts: tuple[str, ...] = ()
     exceeded: bool = False
     refused_tokens: int = 0
     log_error: str | None = None  # why the run's usage record could not be written, when it could not
 
-    def to_dict(self) -> dict:
-        return {"agent": self.agent, "profile": self.profile, "tier": self.tier, "budget": self.budget,
-                "loaded": self.loaded, "usage": self.usage, "remaining": self.remaining,
-                "scopes": dict(self.scopes), "alerts": list(self.alerts), "exceeded": self.exceeded,
-                "refused_tokens": self.refused_tokens, "log_error": self.log_error}
+    to_dict = to_dict
 
 
 AlertCallback = Callable[[Alert], Any]
@@ -224,11 +218,8 @@ class Run:
             error=self.error, policy_hash=policy_hash, **_provenance_fields(provenance))
 
 
-_PROVENANCE = ("tier_source", "confidence", "signals", "task_hash", "task", "items", "run_id", "session_id")
-
-
 def _provenance_fields(provenance: Mapping[str, Any] | None) -> dict:
-    found = {k: v for k, v in (provenance or {}).items() if k in _PROVENANCE and v is not None}
+    found = {k: v for k, v in (provenance or {}).items() if k in PROVENANCE_FIELDS and v is not None}
     if "signals" in found:
         found["signals"] = tuple(found["signals"])
     return found

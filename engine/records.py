@@ -10,36 +10,86 @@ mappings → dicts). A class shapes it with class-level data, never with a hand-
 
 - ``_json_omit``: field names left out (internal fields such as a tier's ``rank``);
 - ``_json_names``: a field's name in JSON when it differs from the attribute (``{"signal": "id"}``);
-- ``_json_skip_none``: field names left out when their value is ``None``.
+- ``_json_skip_none``: field names left out when their value is ``None``;
+- ``_json_convert``: a field's conversion, applied to its value unless it is ``None`` (``{"usage": rounded(6)}``,
+  ``{"timestamp": format_timestamp}``);
+- ``_json_fields``: the names written, in order, when they are not the fields in order: fields, and properties
+  or methods without arguments (their result) for a value derived from the fields.
+
+A record class offers the generated form as its own method with ``to_dict = to_dict`` in its body, so callers
+write ``record.to_dict()`` whatever the record. The class data is read once per class (its first ``to_dict``).
 
 Stateful runtime objects (a ``Detector``, a ``Run``, a ``Packer``) are plain classes, not records.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
-__all__ = ["to_dict", "to_json"]
+__all__ = ["rounded", "to_dict", "to_json"]
 
 
 def to_dict(record: Any) -> dict:
-    """The JSON form of one record (a ``NamedTuple`` instance), shaped by its class's ``_json_*`` data."""
-    cls = type(record)
+    """The JSON form of one record, shaped by its class's ``_json_*`` data: a ``NamedTuple`` instance, or an
+    object that reads like one (``_fields``, and iteration yielding their values in that order)."""
+    plan = _plans.get(type(record))
+    if plan is None:
+        plan = _plans[type(record)] = _plan(type(record))
+    values = record if isinstance(record, tuple) else tuple(record)  # a class that reads like a record: iterated
+    out: dict = {}
+    for key, index, name, convert, skip_none in plan:
+        value = values[index] if index is not None else _attribute(record, name)
+        if value is None:
+            if not skip_none:
+                out[key] = None
+            continue
+        if convert is not None:
+            value = convert(value)
+        out[key] = value if type(value) in _PLAIN else to_json(value)
+    return out
+
+
+_PLAIN = frozenset({str, int, float, bool})
+_plans: dict[type, tuple] = {}
+
+
+def _plan(cls: type) -> tuple:
+    """What :func:`to_dict` writes of a record of ``cls``, read once from its class data: (JSON key, field index
+    or None, attribute name, conversion or None, left out when None) for each key, in order."""
+    fields = cls._fields  # type: ignore[attr-defined]
     omit = getattr(cls, "_json_omit", ())
     names = getattr(cls, "_json_names", {})
     skip_none = getattr(cls, "_json_skip_none", ())
-    out: dict = {}
-    for field, value in zip(cls._fields, record):
-        if field in omit or (value is None and field in skip_none):
-            continue
-        out[names.get(field, field)] = to_json(value)
-    return out
+    convert = getattr(cls, "_json_convert", {})
+    chosen = getattr(cls, "_json_fields", fields)
+    return tuple((names.get(name, name), fields.index(name) if name in fields else None, name, convert.get(name),
+                  name in skip_none) for name in chosen if name not in omit)
+
+
+def _attribute(record: Any, name: str) -> Any:
+    """A property's value, or a no-argument method's result (``_json_fields``)."""
+    value = getattr(record, name)
+    return value() if callable(value) else value
+
+
+def rounded(digits: int) -> Callable[[float], float]:
+    """A ``_json_convert`` entry: the number rounded to ``digits`` decimals."""
+    def convert(value: float) -> float:
+        return round(value, digits)
+
+    return convert
 
 
 def to_json(value: Any) -> Any:
     """``value`` as plain JSON data: records through :func:`to_dict`, their own ``to_dict`` if they keep one."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    kind = type(value)
+    if value is None or kind in _PLAIN:
         return value
+    if kind is list or kind is tuple:  # the common containers first: the checks below cost more
+        return [v if v is None or type(v) in _PLAIN else to_json(v) for v in value]
+    if kind is dict or kind is MappingProxyType:
+        return {str(k): v if v is None or type(v) in _PLAIN else to_json(v) for k, v in value.items()}
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         method = getattr(value, "to_dict", None)
         return method() if method is not None else to_dict(value)
@@ -48,6 +98,8 @@ def to_json(value: Any) -> Any:
     if isinstance(value, (tuple, list, frozenset, set)):
         items = sorted(value) if isinstance(value, (frozenset, set)) else value
         return [to_json(v) for v in items]
+    if isinstance(value, (str, bool, int, float)):  # subclasses of the plain types
+        return value
     method = getattr(value, "to_dict", None)
     if method is not None:
         return method()

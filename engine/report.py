@@ -11,38 +11,48 @@ recommendation per agent.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.analytics import Analysis, analyze
 from engine.analytics.stats import Progress
 from engine.recommend import Recommendation, recommend
+from engine.records import to_dict
 
 PERIODS = {"week": 7, "month": 30}
 
 
-@dataclass
-class Report:
+class Watch(NamedTuple):
+    """An agent on a report's watch list, and why."""
+
+    agent: str
+    why: str
+
+
+class Report(NamedTuple):
+    """A week's or a month's usage (and, monthly, recommendations); its JSON form is ``report --format json``."""
+
     period: str
     since: datetime
     until: datetime
     policy: str
     analysis: Analysis
-    watch: list[tuple[str, str]]  # (agent, why)
-    recommendations: list[Recommendation] | None  # monthly only
+    watch: tuple[Watch, ...]
+    recommendations: tuple[Recommendation, ...] | None  # monthly only
     min_confidence: float
     min_samples: int
     apply_command: str = ""  # the `ctxbudget apply --dry-run` line that plans the recommendations
     upgrade_exceedance_rate: float = 0.2  # the policy's threshold (a line in the HTML chart)
 
-    def to_dict(self) -> dict:
-        data = {"period": self.period, "since": self.since.isoformat(), "until": self.until.isoformat(),
-                "policy": self.policy, "log": self.analysis.log, "analysis": self.analysis.to_dict(),
-                "watch": [{"agent": agent, "why": why} for agent, why in self.watch]}
-        if self.recommendations is not None:
-            data["recommendations"] = [r.to_dict() for r in self.recommendations]
-        return data
+    @property
+    def log(self) -> str:
+        """The usage log the report read."""
+        return self.analysis.log
+
+    _json_fields = ("period", "since", "until", "policy", "log", "analysis", "watch", "recommendations")
+    _json_convert = {"since": datetime.isoformat, "until": datetime.isoformat}
+    _json_skip_none = ("recommendations",)
+    to_dict = to_dict
 
     def markdown(self) -> str:
         return render_markdown(self)
@@ -75,7 +85,8 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
     command = ""
     if recommendations and plan_changes(policy, recommendations).changes:
         command = suggested_command(policy, log, since, until)
-    return Report(period, since, until, policy.source, analysis, watch, recommendations, settings.min_confidence,
+    return Report(period, since, until, policy.source, analysis, tuple(Watch(*w) for w in watch),
+                  None if recommendations is None else tuple(recommendations), settings.min_confidence,
                   settings.min_samples, command, settings.upgrade_exceedance_rate)
 
 

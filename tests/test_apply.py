@@ -18,7 +18,7 @@ import pytest
 import engine
 import engine.apply as apply_module
 from engine.analytics import analyze
-from engine.apply import PolicyChanged, plan_apply, policy_file, remove_stale_temps, validate_text, write_plan
+from engine.apply import PolicyChanged, plan_apply, plan_changes, policy_file, remove_stale_temps, validate_text, write_plan
 from engine.diagnostics import UsageError
 from engine.policy import check_policy
 from engine.policy.edit import PolicyEditor
@@ -99,6 +99,25 @@ def test_shared_weights_change_only_when_every_agent_of_the_profile_asks(tmp_pat
     [skipped] = plan.skipped
     assert (skipped.agent, skipped.action) == ("specialists/snowflake-expert", "adjust-weights")
     assert "shared with specialists/react-expert" in skipped.why
+
+
+def test_the_plan_is_a_record_whose_json_form_is_the_apply_contract(tmp_path):
+    policy_path = tmp_path / "ctxbudget.yaml"
+    policy_path.write_text("version: 1\nextends: default\n")
+    plan = plan_for(policy_path, write_known_log(tmp_path / "k.jsonl"))
+    data = plan.to_dict()
+    assert list(data) == ["policy", "changes", "skipped", "valid", "problems", "stale_examples", "diff", "written"]
+    assert data["policy"] == plan.label and data["diff"] == plan.diff() and data["written"] is False
+    assert data["changes"][1] == {"action": "upgrade", "target": "specialists/dbt-expert",
+                                  "description": "specialists/dbt-expert: specialist-narrow → specialist-broad",
+                                  "confidence": round(plan.changes[1].confidence, 4)}
+    assert plan.to_dict(written=True) == plan._replace(written=True).to_dict() == {**data, "written": True}
+    with pytest.raises(AttributeError):
+        plan.changes = ()  # type: ignore[misc]
+    # recommend and report count the same changes without a file
+    policy = engine.load_policy(policy_path)
+    counted = plan_changes(policy, recommend(policy, analyze(policy, tmp_path / "k.jsonl")))
+    assert (counted.changes, counted.skipped) == (plan.changes, plan.skipped) and counted.updated == ""
 
 
 def test_unsure_recommendations_are_not_written(tmp_path):

@@ -430,3 +430,22 @@ def test_refresh_reports_progress_in_bytes(tmp_path: Path) -> None:
     total = sum(p.stat().st_size for p in tmp_path.rglob("*.md"))
     assert len(calls) == 3 and calls[-1] == (total, total)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_a_pack_is_a_record_that_says_why_its_usage_record_was_not_written(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    write(root, f"{AGENT}/patterns/incremental.md", words(30, "incremental"))
+    write(root, f"{AGENT}/patterns/huge.md", words(3000, "incremental"))
+    (tmp_path / "folder.jsonl").mkdir()  # not a file: the record cannot be written, the pack stands
+    policy = load_policy("default")
+    pack = policy.pack("dbt-expert", tier="simple", root=root, log=tmp_path / "folder.jsonl", budget=200)
+    assert pack.log_error.startswith(f"cannot write the usage record to {tmp_path / 'folder.jsonl'}: ")
+    assert loaded(pack) == [f"{AGENT}/patterns/incremental.md"]
+    with pytest.raises(AttributeError):
+        pack.log_error = None  # type: ignore[misc]
+    [skipped] = pack.skipped
+    assert skipped.path == f"{AGENT}/patterns/huge.md" and skipped.section is None
+    assert skipped.reason.startswith("does not fit (") and "left of agent_patterns's " in skipped.reason
+    assert pack.manifest()["skipped"] == [{"path": skipped.path, "section": None, "reason": skipped.reason}]
+    written = policy.pack("dbt-expert", tier="simple", root=root, log=tmp_path / "usage.jsonl")
+    assert written.log_error is None and written._replace(log_error="x").items == written.items

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import pytest
 
-from engine.records import to_dict, to_json
+from engine.records import rounded, to_dict, to_json
 
 
 class Inner(NamedTuple):
@@ -51,3 +51,115 @@ def test_to_dict_kept_by_a_class_is_used_inside_others():
             return {"custom": self.x}
 
     assert to_json([Custom(1)]) == [{"custom": 1}]
+
+
+class Derived(NamedTuple):
+    """_json_fields: a chosen order, with a property and a method's result; _json_convert: per-field conversions."""
+
+    name: str
+    base: int
+    when: str | None = None
+    ratio: float | None = None
+
+    @property
+    def doubled(self) -> int:
+        return 2 * self.base
+
+    def label(self) -> str:
+        return f"<{self.name}>"
+
+    _json_fields = ("label", "ratio", "name", "doubled", "when")
+    _json_names = {"doubled": "twice"}
+    _json_convert = {"ratio": rounded(2), "when": str.upper}
+    _json_skip_none = ("when",)
+    to_dict = to_dict
+
+
+def test_chosen_fields_derived_values_and_conversions():
+    record = Derived("n", 21, "monday", 0.12345)
+    assert record.to_dict() == to_dict(record)
+    assert list(record.to_dict().items()) == [("label", "<n>"), ("ratio", 0.12), ("name", "n"), ("twice", 42),
+                                              ("when", "MONDAY")]
+    # a conversion never sees None: the value stays None (or is skipped, as _json_skip_none says)
+    assert record._replace(ratio=None, when=None).to_dict() == {"label": "<n>", "ratio": None, "name": "n",
+                                                                 "twice": 42}
+
+
+def test_a_field_holding_a_callable_is_written_not_called():
+    class Holder(NamedTuple):
+        call: object
+        _json_fields = ("call",)
+        _json_convert = {"call": lambda f: f.__name__}
+
+    assert to_dict(Holder(test_sets_sorted_and_unknown_types_refused)) == {
+        "call": "test_sets_sorted_and_unknown_types_refused"}
+
+
+def test_rounded_rounds_like_round():
+    assert rounded(4)(0.123456) == 0.1235 and rounded(0)(2.5) == 2 and rounded(3)(7) == 7
+
+
+# Modules whose value types still wait for their owners' conversion (issue 9 point 5). A module leaves this list
+# when it is converted; nothing may join it.
+DATACLASSES_LEFT = {"detect/model.py", "detect/tune.py", "detect/accuracy.py", "detect/throughput.py",
+                    "policy/compiled.py", "policy/extends.py", "policy/edit.py", "policy/yamlsource.py",
+                    "recommend/__init__.py", "analytics/stats.py", "analytics/__init__.py"}
+TO_DICT_LEFT = {"diagnostics.py", "detect/model.py", "detect/tune.py", "detect/accuracy.py",
+                "detect/throughput.py", "recommend/__init__.py", "analytics/__init__.py",
+                "apply.py"}  # ApplyPlan.to_dict(written): the generated form, as if written were given
+
+
+def _engine_modules():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "engine"
+    for path in sorted(root.rglob("*.py")):
+        yield path.relative_to(root).as_posix(), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def test_one_record_style():
+    """No new dataclass and no new hand-written ``to_dict``: value types are NamedTuples shaped by class data."""
+    import ast
+
+    with_dataclasses, with_to_dict = set(), set()
+    for name, tree in _engine_modules():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if module == "dataclasses":
+                    with_dataclasses.add(name)
+            elif isinstance(node, ast.FunctionDef) and node.name == "to_dict" and name != "records.py":
+                with_to_dict.add(name)
+    assert with_dataclasses <= DATACLASSES_LEFT, sorted(with_dataclasses - DATACLASSES_LEFT)
+    assert with_to_dict <= TO_DICT_LEFT, sorted(with_to_dict - TO_DICT_LEFT)
+
+
+def test_nested_plain_containers_and_subclasses_of_plain_types():
+    class Name(str):
+        pass
+
+    record = Inner(1, ({"k": [Inner(2), None, Name("n")]}, MappingProxyType({1: (0.5, True)})))
+    assert to_dict(record) == {"a": 1, "b": [{"k": [{"a": 2, "b": []}, None, "n"]}, {"1": [0.5, True]}]}
+    assert type(to_dict(record)["b"][0]["k"][2]) is Name  # written as it is: json.dumps takes a str subclass
+
+
+def test_a_class_that_reads_like_a_record():
+    """Not a tuple (a lazy result, say): ``_fields`` and iteration in their order are enough."""
+    class Lazy:
+        _fields = ("tier", "hits")
+        _json_names = {"hits": "signals"}
+        to_dict = to_dict
+
+        def __init__(self, tier):
+            self.tier = tier
+
+        @property
+        def hits(self):
+            return (Inner(1),)
+
+        def __iter__(self):
+            return iter((self.tier, self.hits))
+
+    assert Lazy("complex").to_dict() == {"tier": "complex", "signals": [{"a": 1, "b": []}]}
+    assert to_json([Lazy("simple")]) == [{"tier": "simple", "signals": [{"a": 1, "b": []}]}]

@@ -192,11 +192,12 @@ def test_the_default_log_is_per_user(monkeypatch, tmp_path):
     ("budget", -1, "budget must be a non-negative integer"),
 ])
 def test_a_record_no_log_should_hold_is_a_value_error(field, value, message) -> None:
-    """The Python API refuses such a record before anything is written (CorruptRecord is a ValueError)."""
-    import dataclasses
-
+    """The Python API refuses such a record before anything is written (CorruptRecord is a ValueError), built
+    or changed with ``_replace``."""
     with pytest.raises(ValueError, match=message):
-        dataclasses.replace(RECORD, **{field: value})
+        RECORD._replace(**{field: value})
+    with pytest.raises(ValueError, match=message):
+        UsageRecord(**{**RECORD._asdict(), field: value})
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -216,3 +217,40 @@ def test_hostile_numbers_in_a_log_line_are_corrupt_records(change, reason) -> No
 def test_an_odd_duration_in_a_log_line_is_dropped() -> None:
     for duration in (float("inf"), 10**400, -1, True, "1.5"):
         assert UsageRecord.from_dict({**RECORD.to_dict(), "duration_s": duration}).duration_s is None
+
+
+def test_the_record_fields_are_defined_once() -> None:
+    """UsageRecord is the one definition: the schema, the log line, the analytic tuple, the provenance a reader
+    defaults and a monitor fills all follow its fields (issue 9)."""
+    from engine.monitor import _provenance_fields
+    from engine.usage import RECORD_FIELDS
+    from engine.usage.record import (ANALYTIC_FIELDS, PROVENANCE_FIELDS, RecordFields, _provenance,
+                                     record_fields)
+
+    schema = json.loads(Path(schema_path("usage-record")).read_text())
+    assert tuple(schema["properties"]) == RECORD_FIELDS == UsageRecord._fields
+    assert tuple(RECORD.to_dict()) == RECORD_FIELDS
+    assert set(schema["required"]) <= set(ANALYTIC_FIELDS)
+    assert RecordFields._fields == ANALYTIC_FIELDS and set(ANALYTIC_FIELDS) <= set(RECORD_FIELDS)
+    assert tuple(_provenance({})) == PROVENANCE_FIELDS == RECORD_FIELDS[-len(PROVENANCE_FIELDS):]
+    every = {name: f"value of {name}" for name in (*PROVENANCE_FIELDS, "not a field")}
+    assert tuple(_provenance_fields(every)) == PROVENANCE_FIELDS
+    # the analytic tuple of a log line holds the record's values (the timestamp as its text)
+    line = RECORD.to_dict()
+    fields = record_fields(line)
+    assert fields._replace(timestamp=RECORD.timestamp, scopes=dict(fields.scopes)) == tuple(
+        getattr(RECORD, name) for name in ANALYTIC_FIELDS)
+    assert fields.timestamp == line["timestamp"] == "2025-10-14T20:00:00.000Z"
+
+
+def test_the_log_line_is_the_generated_json_form() -> None:
+    """Timestamps in UTC with milliseconds, usage and confidence to 6 decimals, durations to 3."""
+    record = RECORD._replace(usage=1 / 3, duration_s=2 / 3, confidence=0.1234567,
+                             timestamp=datetime.fromisoformat("2025-10-14T22:00:00.5+02:00"))
+    line = record.to_dict()
+    assert (line["timestamp"], line["usage"], line["duration_s"], line["confidence"]) == (
+        "2025-10-14T20:00:00.500Z", 0.333333, 0.667, 0.123457)
+    assert line["scopes"] == {"global": 3200, "agent_recent": 4100, "agent_patterns": 8132}
+    assert line["alerts"] == ["info"] and line["signals"] == [] and line["duration_s"] is not None
+    assert RECORD._replace(duration_s=None).to_dict()["duration_s"] is None
+    validator().validate(line)

@@ -212,7 +212,7 @@ class Packer:
                      texts.get(r[0], ""), ch[2])
             for scope, ch, spill in taken for r in (ch[3],))
         return Pack(allocation=allocation, root=index.root, allowances=allowances, used=used, spilled=spilled,
-                    items=items, skipped=skipped, provenance=dict(provenance or {}), stats=stats,
+                    items=items, passed_over=tuple(skipped), provenance=dict(provenance or {}), stats=stats,
                     seconds=time.perf_counter() - started)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from engine.model import Allocation
+from engine.records import to_dict
 
 
 class PackItem(NamedTuple):
@@ -20,9 +21,8 @@ class PackItem(NamedTuple):
     text: str
     pinned: bool = False
 
-    def to_dict(self) -> dict:
-        return {"path": self.path, "section": self.section, "scope": self.scope, "tokens": self.tokens,
-                "file_tokens": self.file_tokens, "score": self.score, "why": self.why}
+    _json_omit = ("text", "pinned")
+    to_dict = to_dict
 
 
 class Skipped(NamedTuple):
@@ -32,39 +32,40 @@ class Skipped(NamedTuple):
     section: str | None
     reason: str
 
-    def to_dict(self) -> dict:
-        return {"path": self.path, "section": self.section, "reason": self.reason}
+    to_dict = to_dict
 
 
-class Pack:
+class Pack(NamedTuple):
     """The memory chosen for one agent invocation.
 
     ``allowances``: the budget's split per scope; ``used``: tokens loaded per scope (spill included);
     ``spilled``: tokens each scope loaded beyond its allowance from others' leftovers; ``items`` in load
-    order; ``skipped``: candidates not loaded; ``provenance``: where the tier came from (see
-    :attr:`engine.usage.UsageRecord.tier_source`); ``stats``: what the index refresh did; ``log_error``: why
-    its usage record could not be written, when it could not.
+    order; ``passed_over``: the candidates not loaded, as the packer found them (:attr:`skipped` writes their
+    reasons); ``provenance``: where the tier came from (see :attr:`engine.usage.UsageRecord.tier_source`);
+    ``stats``: what the index refresh did; ``log_error``: why its usage record could not be written, when it
+    could not (set with ``_replace`` once the record was tried).
     """
 
-    __slots__ = ("allocation", "root", "allowances", "used", "spilled", "items", "_skipped", "provenance", "stats",
-                 "seconds", "log_error")
-
-    def __init__(self, *, allocation: Allocation, root: str, allowances: Mapping[str, int],
-                 used: Mapping[str, int], spilled: Mapping[str, int], items: tuple[PackItem, ...],
-                 skipped: Any, provenance: Mapping[str, Any], stats: Any, seconds: float):
-        self.allocation, self.root, self.allowances, self.used = allocation, root, allowances, used
-        self.spilled, self.items, self._skipped, self.provenance = spilled, items, skipped, provenance
-        self.stats, self.seconds = stats, seconds
-        self.log_error: str | None = None  # why the usage record could not be written, when it could not
+    allocation: Allocation
+    root: str
+    allowances: Mapping[str, int]
+    used: Mapping[str, int]
+    spilled: Mapping[str, int]
+    items: tuple[PackItem, ...]
+    # (path, section, reason): the reason is text, or (tokens, left, scope, allowance) for a candidate that did
+    # not fit, written only when asked (most packs never show their skipped items)
+    passed_over: Sequence[tuple]
+    provenance: Mapping[str, Any]
+    stats: Any
+    seconds: float
+    log_error: str | None = None
 
     @property
     def skipped(self) -> tuple[Skipped, ...]:
-        """The candidates not loaded, with why (written on first use)."""
-        if not isinstance(self._skipped, tuple):
-            self._skipped = tuple(Skipped(path, section, reason if isinstance(reason, str) else
-                                          "does not fit ({:,} tokens; {:,} left of {}'s {:,})".format(*reason))
-                                  for path, section, reason in self._skipped)
-        return self._skipped
+        """The candidates not loaded, with why."""
+        return tuple(Skipped(path, section, reason if isinstance(reason, str) else
+                             "does not fit ({:,} tokens; {:,} left of {}'s {:,})".format(*reason))
+                     for path, section, reason in self.passed_over)
 
     @property
     def agent(self) -> str:
@@ -91,8 +92,8 @@ class Pack:
             "scopes": {s: {"allowance": self.allowances[s], "used": self.used.get(s, 0),
                            "spilled": self.spilled.get(s, 0)} for s in self.allowances},
             "provenance": {k: v for k, v in self.provenance.items() if k != "task"},
-            "loaded": [item.to_dict() for item in self.items],
-            "skipped": [s.to_dict() for s in self.skipped],
+            "loaded": [to_dict(item) for item in self.items],
+            "skipped": [to_dict(s) for s in self.skipped],
             "warnings": [f"{p}: corrupt sidecar ignored" for p in self.stats.corrupt_sidecars],
         }
 

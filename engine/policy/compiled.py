@@ -383,7 +383,7 @@ class Policy:
         if log is not False:
             from engine.monitor import record_pack
 
-            result.log_error = record_pack(self, result, log)
+            result = result._replace(log_error=record_pack(self, result, log))
         return result
 
 

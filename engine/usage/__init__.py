@@ -7,7 +7,7 @@
 
 from engine.usage.location import ENV_VAR, default_log_path, resolve_log_path
 from engine.usage.log import LogReader, LogRefused, SkippedLine, append_record, read_log
-from engine.usage.record import CorruptRecord, UsageRecord
+from engine.usage.record import RECORD_FIELDS, CorruptRecord, UsageRecord
 
-__all__ = ["ENV_VAR", "CorruptRecord", "LogReader", "LogRefused", "SkippedLine", "UsageRecord", "append_record",
-           "default_log_path", "read_log", "resolve_log_path"]
+__all__ = ["ENV_VAR", "RECORD_FIELDS", "CorruptRecord", "LogReader", "LogRefused", "SkippedLine", "UsageRecord",
+           "append_record", "default_log_path", "read_log", "resolve_log_path"]

@@ -11,10 +11,10 @@ import errno
 import json
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping
+from typing import Any, BinaryIO, Iterator, Mapping, NamedTuple
 
+from engine.records import to_dict
 from engine.usage.record import CorruptRecord, UsageRecord
 
 try:
@@ -120,15 +120,13 @@ def _kind(mode: int) -> str:
     return file_kind(mode)
 
 
-@dataclass(frozen=True, slots=True)
-class SkippedLine:
+class SkippedLine(NamedTuple):
     """A log line that is not a usage record: its 1-based number and why."""
 
     line: int
     reason: str
 
-    def to_dict(self) -> dict:
-        return {"line": self.line, "reason": self.reason}
+    to_dict = to_dict
 
 
 def decode_line(raw: bytes, last: bool = False) -> Any:

@@ -4,16 +4,20 @@ The native format (``schemas/usage-record.schema.json``) carries the usage as a 
 (``budget_allocated``, ``usage_pct``, ``exceeded_budget``, ``scopes_loaded`` or ``scope_breakdown``,
 ``task_complexity``, ``warnings_triggered``) carries it as a percentage. :func:`record_fields` reads either
 into one tuple, which is all the analytics need; :meth:`UsageRecord.from_dict` builds the full record.
+
+The fields are defined once, in :class:`UsageRecord` (their order is a log line's): :data:`RECORD_FIELDS` names
+them, :class:`RecordFields` is the analytic ones among them (:data:`ANALYTIC_FIELDS`), :data:`PROVENANCE_FIELDS`
+the optional provenance, and the log line is the record's generated JSON form.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
 from engine.model import task_hash  # noqa: F401 - part of this module's interface (the record's task_hash)
+from engine.records import rounded, to_dict
 
 
 class CorruptRecord(ValueError):
@@ -22,21 +26,6 @@ class CorruptRecord(ValueError):
 
 MAX_TOKENS = 2**53 - 1
 """The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact."""
-
-
-class RecordFields(NamedTuple):
-    """What analytics read from a record, whichever format it was written in."""
-
-    timestamp: str
-    agent: str
-    profile: str
-    tier: str
-    budget: int
-    tokens_loaded: int
-    usage: float
-    exceeded: bool
-    scopes: Mapping[str, int]
-    success: bool
 
 
 # The seed's alert labels, by the policy's default thresholds.
@@ -134,39 +123,8 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True, slots=True)
-class UsageRecord:
-    """One agent run: what it was allowed (budget), what it loaded, per scope, and how it ended.
-
-    ``usage`` is ``tokens_loaded / budget`` as a fraction. ``exceeded`` means the run wanted more than its
-    budget: it loaded more (soft enforcement) or a load was refused (hard enforcement, ``refused_tokens``).
-    """
-
-    def __post_init__(self) -> None:
-        """:class:`CorruptRecord` (a ValueError) for a record no log should hold: token counts that are not whole
-        numbers from 0 to :data:`MAX_TOKENS`, a usage or duration that is negative, NaN or infinite, wrongly
-        typed fields. (Written before the fields; dataclass runs it after setting them all.)"""
-        if not isinstance(self.timestamp, datetime):
-            raise CorruptRecord(f"timestamp must be a datetime, not {type(self.timestamp).__name__}")
-        for name in ("agent", "profile", "tier"):
-            if type(getattr(self, name)) is not str:
-                raise CorruptRecord(f"{name} must be a string, not {type(getattr(self, name)).__name__}")
-        if type(self.budget) is not int or self.budget < 0:
-            raise CorruptRecord("budget must be a non-negative integer")
-        for name in ("tokens_loaded", "refused_tokens"):
-            if not _whole(getattr(self, name)):
-                raise CorruptRecord(f"{name} must be a whole number from 0 to {MAX_TOKENS:,}")
-        if not all(type(s) is str and _whole(t) for s, t in self.scopes.items()):
-            raise CorruptRecord(f"per-scope tokens must be whole numbers from 0 to {MAX_TOKENS:,}, by scope name")
-        if type(self.usage) not in (int, float) or not 0 <= self.usage < _INFINITY:
-            raise CorruptRecord(f"usage must be a finite non-negative number, not {self.usage!r}")
-        if self.duration_s is not None and (type(self.duration_s) not in (int, float)
-                                            or not 0 <= self.duration_s < _INFINITY):
-            raise CorruptRecord(f"duration_s must be a finite non-negative number, not {self.duration_s!r}")
-        if type(self.exceeded) is not bool or type(self.success) is not bool:
-            raise CorruptRecord("exceeded and success must be True or False")
-        if not all(type(a) is str for a in self.alerts):
-            raise CorruptRecord("alerts must be strings")
+class _Fields(NamedTuple):
+    """The fields of a usage record: the one list of them (:class:`UsageRecord` adds the checks)."""
 
     timestamp: datetime
     agent: str
@@ -176,7 +134,7 @@ class UsageRecord:
     tokens_loaded: int
     usage: float
     exceeded: bool
-    scopes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    scopes: Mapping[str, int] = MappingProxyType({})
     alerts: tuple[str, ...] = ()
     refused_tokens: int = 0
     duration_s: float | None = None
@@ -195,42 +153,42 @@ class UsageRecord:
     run_id: str | None = None
     session_id: str | None = None
 
-    def to_dict(self) -> dict:
-        """The log line, as ``schemas/usage-record.schema.json`` describes it."""
-        return {
-            "timestamp": format_timestamp(self.timestamp),
-            "agent": self.agent,
-            "profile": self.profile,
-            "tier": self.tier,
-            "budget": self.budget,
-            "tokens_loaded": self.tokens_loaded,
-            "usage": round(self.usage, 6),
-            "exceeded": self.exceeded,
-            "scopes": dict(self.scopes),
-            "alerts": list(self.alerts),
-            "refused_tokens": self.refused_tokens,
-            "duration_s": None if self.duration_s is None else round(self.duration_s, 3),
-            "success": self.success,
-            "error": self.error,
-            "policy_hash": self.policy_hash,
-            "tier_source": self.tier_source,
-            "confidence": None if self.confidence is None else round(self.confidence, 6),
-            "signals": list(self.signals),
-            "task_hash": self.task_hash,
-            "task": self.task,
-            "items": self.items,
-            "run_id": self.run_id,
-            "session_id": self.session_id,
-        }
+
+class UsageRecord(_Fields):
+    """One agent run: what it was allowed (budget), what it loaded, per scope, and how it ended.
+
+    ``usage`` is ``tokens_loaded / budget`` as a fraction. ``exceeded`` means the run wanted more than its
+    budget: it loaded more (soft enforcement) or a load was refused (hard enforcement, ``refused_tokens``).
+
+    Building one (``_replace`` included) raises :class:`CorruptRecord` (a ValueError) for a record no log
+    should hold: token counts that are not whole numbers from 0 to :data:`MAX_TOKENS`, a usage or duration that
+    is negative, NaN or infinite, wrongly typed fields. Its JSON form (:meth:`to_dict`) is the log line, as
+    ``schemas/usage-record.schema.json`` describes it.
+    """
+
+    __slots__ = ()
+
+    _json_convert = {"timestamp": format_timestamp, "usage": rounded(6), "duration_s": rounded(3),
+                     "confidence": rounded(6)}
+    to_dict = to_dict
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "UsageRecord":
+        return _checked(super().__new__(cls, *args, **kwargs))
+
+    @classmethod
+    def _make(cls, iterable: Any) -> "UsageRecord":
+        return _checked(tuple.__new__(cls, iterable))
 
     @classmethod
     def from_dict(cls, obj: Any) -> "UsageRecord":
         """A record from a decoded log line in either format; :class:`CorruptRecord` when it is not one."""
-        fields = record_fields(obj)
+        values = record_fields(obj)._asdict()
         try:
-            timestamp = parse_timestamp(fields.timestamp)
+            values["timestamp"] = parse_timestamp(values["timestamp"])
         except ValueError:
-            raise CorruptRecord(f"'timestamp' is not an ISO 8601 time: {fields.timestamp!r}") from None
+            raise CorruptRecord(f"'timestamp' is not an ISO 8601 time: {values['timestamp']!r}") from None
+        values["usage"] = _fraction(values["usage"])
+        values["scopes"] = MappingProxyType(_scope_tokens(values["scopes"]))
         seed = "budget_allocated" in obj
         alerts = obj.get("warnings_triggered" if seed else "alerts")
         alerts = [] if alerts is None else alerts
@@ -241,30 +199,63 @@ class UsageRecord:
             raise CorruptRecord("'refused_tokens' must be a non-negative integer")
         error = obj.get("error")
         return cls(
-            timestamp=timestamp,
-            agent=fields.agent,
-            profile=fields.profile,
-            tier=fields.tier,
-            budget=fields.budget,
-            tokens_loaded=fields.tokens_loaded,
-            usage=_fraction(fields.usage),
-            exceeded=fields.exceeded,
-            scopes=MappingProxyType(_scope_tokens(fields.scopes)),
+            **values,
             alerts=tuple(SEED_ALERTS.get(a, a) for a in alerts) if seed else tuple(alerts),
             refused_tokens=refused,
             duration_s=_seconds(obj.get("duration_s")),
-            success=fields.success,
             error=error if isinstance(error, str) else None,
             policy_hash=obj.get("policy_hash") if isinstance(obj.get("policy_hash"), str) else None,
             **_provenance(obj),
         )
 
 
+def _checked(record: UsageRecord) -> UsageRecord:
+    """``record``, or :class:`CorruptRecord` when no log should hold it (see :class:`UsageRecord`)."""
+    if not isinstance(record.timestamp, datetime):
+        raise CorruptRecord(f"timestamp must be a datetime, not {type(record.timestamp).__name__}")
+    for name in ("agent", "profile", "tier"):
+        if type(getattr(record, name)) is not str:
+            raise CorruptRecord(f"{name} must be a string, not {type(getattr(record, name)).__name__}")
+    if type(record.budget) is not int or record.budget < 0:
+        raise CorruptRecord("budget must be a non-negative integer")
+    for name in ("tokens_loaded", "refused_tokens"):
+        if not _whole(getattr(record, name)):
+            raise CorruptRecord(f"{name} must be a whole number from 0 to {MAX_TOKENS:,}")
+    if not all(type(s) is str and _whole(t) for s, t in record.scopes.items()):
+        raise CorruptRecord(f"per-scope tokens must be whole numbers from 0 to {MAX_TOKENS:,}, by scope name")
+    if type(record.usage) not in (int, float) or not 0 <= record.usage < _INFINITY:
+        raise CorruptRecord(f"usage must be a finite non-negative number, not {record.usage!r}")
+    if record.duration_s is not None and (type(record.duration_s) not in (int, float)
+                                          or not 0 <= record.duration_s < _INFINITY):
+        raise CorruptRecord(f"duration_s must be a finite non-negative number, not {record.duration_s!r}")
+    if type(record.exceeded) is not bool or type(record.success) is not bool:
+        raise CorruptRecord("exceeded and success must be True or False")
+    if not all(type(a) is str for a in record.alerts):
+        raise CorruptRecord("alerts must be strings")
+    return record
+
+
+RECORD_FIELDS: tuple[str, ...] = UsageRecord._fields
+"""The fields of a usage record, in the order a log line writes them: the native format's keys."""
+
+PROVENANCE_FIELDS: tuple[str, ...] = RECORD_FIELDS[RECORD_FIELDS.index("tier_source"):]
+"""The optional provenance fields (absent in older logs; a reader defaults them)."""
+
+ANALYTIC_FIELDS = ("timestamp", "agent", "profile", "tier", "budget", "tokens_loaded", "usage", "exceeded", "scopes",
+                   "success")
+"""The fields analytics read (:class:`RecordFields`), whichever format a record was written in."""
+
+RecordFields = NamedTuple("RecordFields", [  # type: ignore[misc]
+    (name, str if name == "timestamp" else _Fields.__annotations__[name]) for name in ANALYTIC_FIELDS])
+RecordFields.__doc__ = """What analytics read from a record, whichever format it was written in: the fields of
+:data:`ANALYTIC_FIELDS`, typed as in :class:`UsageRecord` but for the timestamp, kept as its ISO 8601 text."""
+
 _TIER_SOURCES = ("detected", "given", "default")
 
 
 def _provenance(obj: dict) -> dict:
-    """The optional provenance fields of a log line; absent or mistyped ones take their defaults."""
+    """The optional provenance fields of a log line (:data:`PROVENANCE_FIELDS`, in order); absent or mistyped
+    ones take their defaults."""
     def text(key: str) -> str | None:
         value = obj.get(key)
         return value if isinstance(value, str) else None
