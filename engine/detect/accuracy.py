@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from engine.records import to_dict
+from engine.records import rounded, to_dict
 
 
 class TierScore(NamedTuple):
@@ -56,15 +56,12 @@ class AccuracyReport(NamedTuple):
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
-    def to_dict(self) -> dict:
-        """Written out: the JSON form orders, renames and rounds (accuracy, the rates) what the fields hold."""
-        return {"total": self.total, "correct": self.correct, "accuracy": round(self.accuracy, 4),
-                "per_tier": [to_dict(t) for t in self.per_tier],
-                "confusion": {e: dict(row) for e, row in self.confusion.items()},
-                "cost": to_dict(self.cost) if self.cost is not None else None,
-                "calibration_error": round(self.calibration_error, 4),
-                "mean_confidence": round(self.mean_confidence, 4),
-                "misclassified": [to_dict(m) for m in self.misses]}
+    # The JSON form: the accuracy (a property) after the counts, the rates rounded, the misses last.
+    _json_fields = ("total", "correct", "accuracy", "per_tier", "confusion", "cost", "calibration_error",
+                    "mean_confidence", "misses")
+    _json_names = {"misses": "misclassified"}
+    _json_convert = {"accuracy": rounded(4), "calibration_error": rounded(4), "mean_confidence": rounded(4)}
+    to_dict = to_dict
 
 
 class ErrorCost(NamedTuple):
