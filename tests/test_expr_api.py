@@ -163,7 +163,7 @@ def test_from_python_does_not_load_the_parser():
         "assert q.evaluate({'hits': {'systems': [1, 2, 3]}}) is True\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('lark', 'engine.expr.')))))"
     )
-    parser = {"engine.expr.syntax", "engine.expr._tables", "engine.expr.tree", "engine.expr.compiler"}
+    parser = {"engine.expr.syntax", "engine.expr._parser", "engine.expr.tree", "engine.expr.compiler"}
     assert not [m for m in loaded if m.startswith("lark") or m in parser], loaded
     assert "engine.expr.runtime" in loaded
 

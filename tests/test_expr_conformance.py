@@ -33,28 +33,6 @@ def test_cel_conformance(case):
     if outcome.status == "skip":
         pytest.skip(outcome.reason)
     assert outcome.status == "pass", outcome.reason
-    assert_careful_path_agrees(case)
-
-
-def assert_careful_path_agrees(case):
-    """The careful path (taken when the fast path raises) gives the same answer as the fast path."""
-    from engine.expr import EvaluationError, ExprSyntaxError, compile
-
-    values = conformance.bindings(case)
-    try:
-        program = compile(case.expr)
-    except ExprSyntaxError:
-        return
-    results = []
-    for fn in (program.evaluate, program._careful):
-        try:
-            results.append(("value", fn(values)))
-        except EvaluationError:
-            results.append(("error", None))
-    (fast_kind, fast), (careful_kind, careful) = results
-    assert fast_kind == careful_kind, (fast, careful)
-    if fast_kind == "value":
-        assert conformance.same(fast, careful), (fast, careful)
 
 
 def test_summary():

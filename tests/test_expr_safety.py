@@ -122,7 +122,7 @@ def test_python_is_out_of_reach(text):
 
 def test_python_names_are_just_variables():
     # Names that mean something in Python or in the generated code are ordinary CEL variables here.
-    names = ["B", "e", "_m", "_t1", "_v1", "_X", "_recover", "evaluate", "lambda", "def", "class", "True",
+    names = ["B", "e", "_m", "_t1", "_v1", "_f1", "_fix", "_absorb", "evaluate", "lambda", "def", "class", "True",
              "None", "eval", "exec", "open", "os", "sys", "bool", "dict", "Exception", "self", "print"]
     bindings = {n: i for i, n in enumerate(names)}
     program = compile(" + ".join(names))
@@ -132,7 +132,7 @@ def test_python_names_are_just_variables():
 
 
 # Names generated code may use: Python keywords, its own locals, the runtime's helpers, a few types.
-_GENERATED = {"B", "e", "evaluate", "_careful", "FORMAT", "NAMES", "_m", "m", "_SOURCE", "engine", "expr", "runtime",
+_GENERATED = {"B", "e", "evaluate", "EvaluationError", "FORMAT", "NAMES", "_m", "m", "_SOURCE", "engine", "expr", "runtime",
               "macros", "functions", "bool", "int", "dict", "list", "str", "Exception"}
 _ATTRIBUTES = {"__class__", "startswith", "endswith", "search", "expr", "runtime", "macros", "functions"}
 
@@ -146,7 +146,7 @@ def assert_generated_names_are_safe(python_source: str) -> None:
                 assert tok.string in _ATTRIBUTES, tok
             else:
                 assert (keyword.iskeyword(tok.string) or tok.string in _GENERATED or tok.string in helpers
-                        or tok.string[:2] in ("_t", "_v", "_P") and tok.string[2:].isdigit()), tok
+                        or tok.string[:2] in ("_t", "_v", "_P", "_f") and tok.string[2:].isdigit()), tok
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT):
             previous = tok
 

@@ -2,8 +2,8 @@
 
 :func:`check` walks the syntax tree once, as CEL's checker and cost estimator do for Kubernetes admission
 policies. Each node gets a :class:`~engine.expr.types.Type` (with a bound on its size) and a bound on the cost
-units evaluating it may be charged (the same figures :mod:`engine.expr.limits` charges at run time: a static
-bound of the careful path, which charges at least as much as the fast one). Values of type ``dyn`` are not
+units evaluating it may be charged (the figures :mod:`engine.expr.limits` charges at run time, with a margin
+per operation and per error that evaluation charges less of). Values of type ``dyn`` are not
 checked; sizes nothing declares are assumed to be :data:`~engine.expr.limits.UNKNOWN_SIZE`.
 
 Not modelled (they cannot fail a declared expression): integer overflow, which needs values near 2**63.
@@ -58,7 +58,7 @@ class Checker:
     def visit(self, node: Node, scope: Mapping[str, Type]) -> tuple[Type, int]:
         return getattr(self, "visit_" + type(node).__name__)(node, scope)
 
-    # each visit returns (type, cost bound); STEP is one careful-path operation
+    # each visit returns (type, cost bound); STEP is the margin per operation
     def visit_Literal(self, node: Literal, scope):
         t = _LITERAL[node.kind]
         return (t._replace(size=len(node.value)) if node.kind == "string" else t), 0

@@ -1,15 +1,19 @@
 """Syntax tree to Python: checks names and functions, then writes one Python module per expression.
 
-The module has two functions over the bindings ``B``:
+One generator. Each operation becomes a statement that computes it the fast way Python can, with the type checks
+it cannot know statically, and hands the same operand values to its reference implementation
+(:mod:`engine.expr.runtime`, :mod:`engine.expr.macros`, :mod:`engine.expr.functions`) when the fast way does not
+apply or raises::
 
-``evaluate`` -- the fast path: one Python expression with the operators inlined. Where CEL and Python
-    differ (``true == 1``, ``[1] < [2]``, ``"a" * 3``, int overflow, ...) it checks the types it cannot know
-    statically and calls a runtime helper or gives up (``_X()``). Whenever it returns, the value is the CEL
-    result; when it raises anything, it hands over to
+    try:
+        _t3 = _t1[_t2] if _t1.__class__ is list else _index(_t1, _t2)
+    except Exception as e:
+        _t3 = _fix(e, 14, _index, _t1, _t2)      # the CEL result, or an EvaluationError at offset 14
 
-``_careful`` -- every operation is a call to its reference implementation (:mod:`engine.expr.runtime`,
-    :mod:`engine.expr.macros`, :mod:`engine.expr.functions`);
-    ``&&``, ``||`` and the macros absorb errors as CEL says; errors carry the position of the operation.
+Where CEL absorbs errors the generated code says so explicitly: ``&&`` and ``||`` evaluate their operands in
+``try`` blocks and decide as CEL's commutative rules say (:func:`engine.expr.runtime._absorb`); ``?:`` is an
+``if``; macros call :mod:`engine.expr.macros` with their body as a local function (``all`` and ``exists`` absorb
+errors of single elements). Deep nesting is split into local functions so Python's block limits hold.
 
 Nothing from the expression's text reaches the Python source except through ``repr()`` of a literal value
 (strings, numbers, map keys, field names); identifiers become ``B['name']`` lookups or generated local
@@ -37,6 +41,7 @@ from engine.expr.tree import (
     Select,
     Unary,
 )
+from engine.expr.writer import Writer
 
 INT_MIN = runtime.INT_MIN
 INT_MAX = runtime.INT_MAX
@@ -75,35 +80,22 @@ def _literal(value: Any) -> str:
     raise TypeError(f"not a literal: {value!r}")  # pragma: no cover
 
 
-class Compiler:
+class Compiler(Writer):
     """One expression: ``compile_tree`` returns the Python module's text and the free names."""
 
     def __init__(self, source: str, allowed: Iterable[str] | None = None):
+        super().__init__()
         self.source = source
         self.allowed = None if allowed is None else frozenset(allowed)
         self.free: dict[str, None] = {}
-        self.helpers: set[str] = set()
         self.constants: list[str] = []  # module-level definitions (compiled regular expressions)
         self.patterns: dict[str, str] = {}  # pattern -> its name among the constants
-        self.counter = 0
-        self.budget = False  # does the fast path charge a cost budget (macros, operations on sizes)?
+        self.macros = 0  # macro bodies being written (errors absorbed there are charged)
 
     # --- errors and names --------------------------------------------------------------------------------
 
     def error(self, message: str, node: Node) -> ExprSyntaxError:
         return ExprSyntaxError(message, self.source, node.pos)
-
-    def temp(self) -> str:
-        self.counter += 1
-        return f"_t{self.counter}"
-
-    def use(self, *helpers: str) -> None:
-        self.helpers.update(helpers)
-
-    def metered(self) -> str:
-        """The name of the evaluation's budget, for a helper that charges it."""
-        self.budget = True
-        return "_m"
 
     # --- checking: names, functions, macros ---------------------------------------------------------------
 
@@ -116,17 +108,20 @@ class Compiler:
             return
         if isinstance(node, Ident):
             if node.name not in scope:
-                if self.allowed is not None and node.name not in self.allowed:
-                    known = ", ".join(sorted(self.allowed)) or "none"
-                    raise UnknownNameError(f"unknown name '{node.name}' (known names: {known})",
-                                           self.source, node.pos, node.name)
-                self.free.setdefault(node.name, None)
+                self.check_free(node)
             return
         if isinstance(node, Call):
             self.check_call(node, scope)
             return
         for child in node.children():
             self.check(child, scope)
+
+    def check_free(self, node: Ident) -> None:
+        """A variable read from the bindings: one of the allowed names."""
+        if self.allowed is not None and node.name not in self.allowed:
+            known = ", ".join(sorted(self.allowed)) or "none"
+            raise UnknownNameError(f"unknown name '{node.name}' (known names: {known})", self.source, node.pos, node.name)
+        self.free.setdefault(node.name, None)
 
     def check_call(self, node: Call, scope: frozenset[str]) -> None:
         name = node.function
@@ -173,257 +168,325 @@ class Compiler:
             except Exception as e:
                 raise self.error(getattr(e, "message", str(e)), pattern) from None
 
-    # --- the fast path ---------------------------------------------------------------------------------
+    # --- operations --------------------------------------------------------------------------------------
 
-    def fast(self, node: Node, scope: dict[str, str]) -> tuple[str, str]:
-        """(Python expression, static kind) that yields the CEL value or raises."""
-        method = getattr(self, "fast_" + type(node).__name__)
-        return method(node, scope)
+    def expr(self, node: Node, scope: dict[str, str]) -> tuple[str, str]:
+        """(code, static kind): code is a name, a literal or an expression of names that cannot raise."""
+        if isinstance(node, (Logic, Cond)) and (self.fn.level > _MAX_LEVEL or self.fn.tries > _MAX_TRIES):
+            kind = []
+            name = self.local("", lambda: _keep(kind, getattr(self, "gen_" + type(node).__name__)(node, scope)))
+            return self.op(node, f"{name}()"), kind[0]
+        return getattr(self, "gen_" + type(node).__name__)(node, scope)
 
-    def fast_Literal(self, node: Literal, scope):
-        return _literal(node.value), node.kind
+    def gen_Literal(self, node: Literal, scope):
+        code = _literal(node.value)
+        if node.kind == "int" and code[0] != "(":
+            code = f"({code})"  # so that `(2).__class__` is Python
+        return code, node.kind
 
-    def fast_Ident(self, node: Ident, scope):
+    def gen_Ident(self, node: Ident, scope):
         if node.name in scope:
             return scope[node.name], "dyn"
-        return f"B[{node.name!r}]", "dyn"
+        t = self.temp()
+        self.pending.append((t, f"B[{node.name!r}]", ("_path", str(node.pos), "B", repr(node.name), str(node.pos), "()")))
+        return t, "dyn"
 
-    def fast_Select(self, node: Select, scope):
-        # A dict lookup by a str key: only a map has it (list, str, int, ... raise TypeError -> careful path).
-        operand, _ = self.fast(node.operand, scope)
-        return f"{operand}[{node.field!r}]", "dyn"
+    def gen_Select(self, node: Select, scope):
+        # A lookup by a str key: a map has it, anything else raises (and the reference semantics, _path, says
+        # what is wrong and where). A chain of selections from a variable is one lookup: `B['a']['b']`.
+        fields: list[Select] = []
+        base: Node = node
+        while isinstance(base, Select):
+            fields.append(base)
+            base = base.operand
+        fields.reverse()
+        if isinstance(base, Ident) and base.name not in scope:
+            self.check_free(base)
+            start, var, offset = "B", repr(base.name), base.pos
+            inline = f"B[{var}]"
+        else:
+            start = self.atom(self.expr(base, scope)[0])
+            var, offset, inline = "None", base.pos, start
+        inline += "".join(f"[{f.field!r}]" for f in fields)
+        steps = "(" + "".join(f"({f.field!r}, {f.pos}), " for f in fields) + ")"
+        t = self.temp()
+        self.pending.append((t, inline, ("_path", str(node.pos), start, var, str(offset), steps)))
+        return t, "dyn"
 
-    def fast_Index(self, node: Index, scope):
-        operand, _ = self.fast(node.operand, scope)
-        index, index_kind = self.fast(node.index, scope)
-        if index_kind == "string":
-            return f"{operand}[{index}]", "dyn"
-        if isinstance(node.index, Literal) and node.index.kind == "int" and node.index.value >= 0:
-            t = self.temp()
-            self.use("_index")
-            return f"({t}[{index}] if ({t} := {operand}).__class__ is list else _index({t}, {index}))", "dyn"
+    def gen_Index(self, node: Index, scope):
+        o = self.atom(self.expr(node.operand, scope)[0])
+        i, ik = self.expr(node.index, scope)
+        i = self.atom(i)
+        if ik == "string":
+            return self.op(node, f"{o}[{i}]", "_index", o, i), "dyn"
         self.use("_index")
-        return f"_index({operand}, {index})", "dyn"
+        if isinstance(node.index, Literal) and node.index.kind == "int" and node.index.value >= 0:
+            return self.op(node, f"{o}[{i}] if {o}.__class__ is list else _index({o}, {i})", "_index", o, i), "dyn"
+        return self.op(node, f"_index({o}, {i})", "_index", o, i), "dyn"
 
-    def fast_Unary(self, node: Unary, scope):
-        operand, k = self.fast(node.operand, scope)
+    def gen_Unary(self, node: Unary, scope):
+        a, k = self.expr(node.operand, scope)
+        a = self.atom(a)
         if node.op == "!":
             if k == "bool":
-                return f"(not {operand})", "bool"
-            t = self.temp()
-            self.use("_X")
-            return f"(not {t} if ({t} := {operand}).__class__ is bool else _X())", "bool"
-        if k == "int":
-            t = self.temp()
-            self.use("_X")
-            return f"({t} if ({t} := -{operand}) <= {INT_MAX} else _X())", "int"
-        if k == "double":
-            return f"(-{operand})", "double"
+                return f"(not {a})", "bool"
+            self.use("_not")
+            return self.op(node, f"(not {a}) if {a}.__class__ is bool else _not({a})", "_not", a), "bool"
         self.use("_neg")
-        return f"_neg({operand})", "dyn"
+        if k == "int":
+            return self.op(node, f"-{a} if {a} != {INT_MIN} else _neg({a})", "_neg", a), "int"
+        if k == "double":
+            return f"(-{a})", "double"
+        return self.op(node, f"_neg({a})", "_neg", a), "dyn"
 
-    def fast_Binary(self, node: Binary, scope):
+    def gen_Binary(self, node: Binary, scope):
         op = node.op
-        if op in ("==", "!="):
-            return self.fast_equality(node, scope)
         if op == "in":
-            return self.fast_in(node, scope)
-        left, lk = self.fast(node.left, scope)
-        right, rk = self.fast(node.right, scope)
+            return self.gen_in(node, scope)
+        a, lk = self.expr(node.left, scope)
+        b, rk = self.expr(node.right, scope)
+        a, b = self.atom(a), self.atom(b)
+        helper = _OPS[op]
+        if op in ("==", "!="):
+            return self.gen_equality(node, a, lk, b, rk), "bool"
         if op in ("<", "<=", ">", ">="):
             exact = _exact(node.left) or _exact(node.right)
-            return self.fast_order(op, left, lk, right, rk, exact), "bool"
-        # arithmetic
+            if _comparable(lk, rk, exact):  # cannot raise
+                return f"({a} {op} {b})", "bool"
+            return self.op(node, self.order(op, a, lk, b, rk, exact), helper, a, b), "bool"
         if lk == "int" and rk == "int":
+            self.use(helper)
             if op in ("+", "-", "*"):
                 t = self.temp()
-                self.use("_X")
-                return f"({t} if {INT_MIN} <= ({t} := {left} {op} {right}) <= {INT_MAX} else _X())", "int"
-            helper = _OPS[op]
-            self.use(helper)
-            return f"{helper}({left}, {right})", "int"
+                inline = f"{t} if {INT_MIN} <= ({t} := {a} {op} {b}) <= {INT_MAX} else {helper}({a}, {b})"
+                return self.op(node, inline), "int"
+            return self.op(node, f"{helper}({a}, {b})", helper, a, b), "int"
         if lk in NUMERIC and rk in NUMERIC and op in ("+", "-", "*", "/"):
             # double arithmetic (int operands promote: the documented deviation); x / 0.0 raises
-            # ZeroDivisionError in Python, and the careful path gives IEEE's inf or nan.
-            return f"({left} {op} {right})", "double"
-        helper = _OPS[op]
+            # ZeroDivisionError in Python, and _div gives IEEE's inf or nan.
+            return self.op(node, f"{a} {op} {b}", helper, a, b), "double"
         self.use(helper)
         if op == "+":
-            self.metered()
+            m = self.metered()
             kind = lk if lk == rk and lk in ("string", "list") else "dyn"
             if kind == "dyn" and "string" not in (lk, rk) and "list" not in (lk, rk):
-                # Counting things (`count.system + count.layer`) is the common case: ints add inline, the
-                # helper takes everything else. `&` evaluates both operands, so both temporaries are bound.
-                a, b, r = self.temp(), self.temp(), self.temp()
-                return (f"({r} if (({a} := {left}).__class__ is int) & (({b} := {right}).__class__ is int) "
-                        f"and {INT_MIN} <= ({r} := {a} + {b}) <= {INT_MAX} else _add({a}, {b}, _m))"), kind
-            return f"_add({left}, {right}, _m)", kind
+                # Counting things (`count.system + count.layer`) is the common case: ints add inline.
+                r = self.temp()
+                inline = (f"{r} if {a}.__class__ is int and {b}.__class__ is int "
+                          f"and {INT_MIN} <= ({r} := {a} + {b}) <= {INT_MAX} else _add({a}, {b}, {m})")
+                return self.op(node, inline, "_add", a, b, m), kind
+            return self.op(node, f"_add({a}, {b}, {m})", "_add", a, b, m), kind
         # The helpers start with the common numeric cases, so a call is nearly as fast as inline checks.
-        return f"{helper}({left}, {right})", "dyn"
+        return self.op(node, f"{helper}({a}, {b})", helper, a, b), "dyn"
 
-    def fast_order(self, op: str, left: str, lk: str, right: str, rk: str, exact: bool) -> str:
+    def order(self, op: str, a: str, lk: str, b: str, rk: str, exact: bool) -> str:
         # Python compares int with float exactly, CEL as doubles: the same unless a number beyond 2**53
         # meets one of the other type, so mixed comparisons are inlined only against small literals.
-        if (lk == rk and lk in ("int", "double", "string", "bool")) or (lk in NUMERIC and rk in NUMERIC and exact):
-            return f"({left} {op} {right})"
-        if "string" in (lk, rk) and "dyn" in (lk, rk):
-            # str against anything but str raises TypeError in Python: no guard needed
-            return f"({left} {op} {right})"
-        if exact and ((lk in NUMERIC and rk == "dyn") or (rk in NUMERIC and lk == "dyn")):
-            # Python orders bool with numbers; CEL does not. Strings, lists, null... raise TypeError.
-            t = self.temp()
-            self.use("_X")
-            if lk == "dyn":
-                return f"({t} {op} {right} if ({t} := {left}).__class__ is not bool else _X())"
-            return f"({left} {op} {t} if ({t} := {right}).__class__ is not bool else _X())"
-        if "bool" in (lk, rk) and "dyn" in (lk, rk):
-            t = self.temp()
-            self.use("_X")
-            if lk == "dyn":
-                return f"({t} {op} {right} if ({t} := {left}).__class__ is bool else _X())"
-            return f"({left} {op} {t} if ({t} := {right}).__class__ is bool else _X())"
+        # Whatever raises TypeError (str against a number, ...) is left to the helper by ``op``.
         helper = _OPS[op]
         self.use(helper)
-        return f"{helper}({left}, {right})"
+        if _comparable(lk, rk, exact):
+            return f"{a} {op} {b}"
+        if "string" in (lk, rk) and "dyn" in (lk, rk):
+            # str against anything but str raises TypeError in Python, which hands over to the helper
+            return f"{a} {op} {b}"
+        if exact and ((lk in NUMERIC and rk == "dyn") or (rk in NUMERIC and lk == "dyn")):
+            # Python orders bool with numbers; CEL does not. Strings, lists, null... raise TypeError.
+            t = a if lk == "dyn" else b
+            return f"{a} {op} {b} if {t}.__class__ is not bool else {helper}({a}, {b})"
+        if "bool" in (lk, rk) and "dyn" in (lk, rk):
+            t = a if lk == "dyn" else b
+            return f"{a} {op} {b} if {t}.__class__ is bool else {helper}({a}, {b})"
+        return f"{helper}({a}, {b})"
 
-    def fast_equality(self, node: Binary, scope):
+    def gen_equality(self, node: Binary, a: str, lk: str, b: str, rk: str) -> str:
         negate = node.op == "!="
-        left, lk = self.fast(node.left, scope)
-        right, rk = self.fast(node.right, scope)
         py = "!=" if negate else "=="
+        helper = "_ne" if negate else "_eq"
         if isinstance(node.left, Literal) and isinstance(node.right, Literal):
-            return repr(runtime._eq(node.left.value, node.right.value) != negate), "bool"
+            return repr(runtime._eq(node.left.value, node.right.value) != negate)
+        m = "None"  # where no list or map can be compared, nothing needs to be charged
         exact = _exact(node.left) or _exact(node.right)
-        if (lk == rk and lk in ("int", "double", "string", "bool")) or (lk in NUMERIC and rk in NUMERIC and exact):
-            return f"({left} {py} {right})", "bool"
-        for lit, other, other_kind in ((node.left, right, rk), (node.right, left, lk)):
+        if _comparable(lk, rk, exact):  # cannot raise
+            return f"({a} {py} {b})"
+        for lit, other in ((node.left, b), (node.right, a)):
             if not isinstance(lit, Literal) or (lit.kind in NUMERIC and not _exact(lit)):
                 continue
-            if lit.kind == "null" or (lit.kind == "bool"):
-                return f"({other} {'is not' if negate else 'is'} {_literal(lit.value)})", "bool"
+            value = _literal(lit.value)
+            if lit.kind == "null" or lit.kind == "bool":
+                return f"({other} {'is not' if negate else 'is'} {value})"
             if lit.kind == "string" or (lit.kind in NUMERIC and lit.value not in (0, 1)):
                 # str equals only str; a number other than 0 and 1 cannot equal a bool in Python either
-                return f"({other} {py} {_literal(lit.value)})", "bool"
+                return self.op(node, f"{other} {py} {value}", helper, a, b, m)
             if lit.kind in NUMERIC:
-                t = self.temp()
-                return (f"({t} {py} {_literal(lit.value)} if ({t} := {other}).__class__ is not bool "
-                        f"else {negate})"), "bool"
-        a, b = self.temp(), self.temp()
-        helper = "_ne" if negate else "_eq"
+                return self.op(node, f"{other} {py} {value} if {other}.__class__ is not bool else {negate}",
+                               helper, a, b, m)
         self.use(helper, "_SIMPLE")
-        return (f"({a} {py} {b} if ({a} := {left}).__class__ is ({b} := {right}).__class__ "
-                f"and {a}.__class__ in _SIMPLE else {helper}({a}, {b}, {self.metered()}))"), "bool"
+        m = self.metered()
+        inline = (f"{a} {py} {b} if {a}.__class__ is {b}.__class__ and {a}.__class__ in _SIMPLE "
+                  f"else {helper}({a}, {b}, {m})")
+        return self.op(node, inline, helper, a, b, m)
 
-    def fast_in(self, node: Binary, scope):
-        item, _ = self.fast(node.left, scope)
+    def gen_in(self, node: Binary, scope):
+        item = self.atom(self.expr(node.left, scope)[0])
         container = node.right
         if isinstance(container, ListExpr) and container.items and all(
             isinstance(i, Literal) and (i.kind == "string" or _exact(i)) for i in container.items
         ):
             values = [i.value for i in container.items]
+            listed = "[" + ", ".join(_literal(v) for v in values) + "]"
             if len(values) >= 4 and all(v == v for v in values):
                 literal = "{" + ", ".join(_literal(v) for v in values) + "}"
             else:
                 literal = "(" + "".join(_literal(v) + ", " for v in values) + ")"
             if all(isinstance(v, str) for v in values):
-                return f"({item} in {literal})", "bool"
-            t = self.temp()
-            return f"({t} in {literal} if ({t} := {item}).__class__ is not bool else False)", "bool"
-        right, _ = self.fast(container, scope)
+                return self.op(node, f"{item} in {literal}", "_in", item, listed), "bool"
+            return self.op(node, f"{item} in {literal} if {item}.__class__ is not bool else False",
+                           "_in", item, listed), "bool"
+        right = self.atom(self.expr(container, scope)[0])
         self.use("_in")
-        return f"_in({item}, {right}, {self.metered()})", "bool"
+        m = self.metered()
+        return self.op(node, f"_in({item}, {right}, {m})", "_in", item, right, m), "bool"
 
-    def fast_bool(self, node: Node, scope) -> str:
-        code, k = self.fast(node, scope)
-        if k == "bool":
-            return code
-        self.use("_X")
-        if k == "dyn":
-            t = self.temp()
-            return f"({t} if ({t} := {code}).__class__ is bool else _X())"
-        return "_X()"
+    def gen_Logic(self, node: Logic, scope):
+        """``&&`` / ``||`` as CEL says: the first operand that gives false (``&&``) or true (``||``) decides,
+        whatever errors the others raise; else the first error; else true (``&&``) or false (``||``).
 
-    def fast_Logic(self, node: Logic, scope):
-        # Python's and/or stop at the first false/true operand, which also decides CEL's result; an
-        # operand that raises before that sends the whole expression down the careful path.
-        joiner = " and " if node.op == "&&" else " or "
-        return "(" + joiner.join(self.fast_bool(o, scope) for o in node.operands) + ")", "bool"
+        ``result`` holds the deciding value once one is found; until then it is the other bool, which an
+        operand that fails also leaves there (its error waits in ``error``). An operand that is one operation
+        absorbs its error in that operation's own ``except`` (``_fix_absorb``); a longer one is wrapped."""
+        absorbing = node.op == "||"
+        result, error = self.temp(), self.temp()
+        self.use("EvaluationError")
+        m = self.metered() if self.macros else "None"
+        fn = self.fn
+        undecided = result if node.op == "&&" else f"not {result}"
+        self.emit(f"{error} = None")
+        for i, operand in enumerate(node.operands):
+            if i:
+                self.emit(f"if {undecided}:")
+                fn.level += 1
+            start = len(fn.lines)
+            self.emit("try:")
+            fn.level += 1
+            fn.tries += 1
+            code, k = self.expr(operand, scope)
+            self.assign(result, code)
+            fn.level -= 1
+            fn.tries -= 1
+            body = fn.lines[start + 1:]
+            if (len(body) == 4 and body[0][1] == "try:" and body[2][1] == "except Exception as e:"
+                    and body[1][1].startswith(f"{result} = ") and body[3][1].startswith(f"{result} = _fix(e, ")):
+                # one operation: its except clause absorbs the error
+                self.use("_fix_absorb")
+                fix = body[3][1][len(f"{result} = _fix(e, "):]
+                fn.lines[start:] = [(level - 1, text) for level, text in body[:3]] + [
+                    (body[3][0] - 1, f"{result}, {error} = _fix_absorb(e, {error}, {m}, {not absorbing}, {fix}")]
+            else:
+                self.use("_absorb")
+                self.emit("except EvaluationError as e:")
+                self.emit(f"    {error} = _absorb(e, {error}, {m})")
+                self.emit(f"    {result} = {not absorbing}")
+            if k != "bool":
+                self.use("_not_bool")
+                self.emit(f"if {result} is not True and {result} is not False:")
+                self.emit(f"    {error} = {error} or _not_bool({node.op!r}, {result}, {operand.pos})")
+                self.emit(f"    {result} = {not absorbing}")
+            if i:
+                fn.level -= 1
+        self.emit(f"if {error} and {undecided}:")  # an error (an exception object) is true
+        self.emit(f"    raise {error}")
+        return result, "bool"
 
-    def fast_Cond(self, node: Cond, scope):
-        test, tk = self.fast(node.test, scope)
-        then, k1 = self.fast(node.then, scope)
-        orelse, k2 = self.fast(node.orelse, scope)
-        kind = k1 if k1 == k2 else "dyn"
-        if tk == "bool":
-            return f"({then} if {test} else {orelse})", kind
-        t = self.temp()
-        self.use("_X")
-        return f"({then} if ({t} := {test}) is True else {orelse} if {t} is False else _X())", kind
+    def gen_Cond(self, node: Cond, scope):
+        test, tk = self.expr(node.test, scope)
+        test = self.atom(test)
+        result = self.temp()
+        fn = self.fn
+        kinds = []
+        for header, branch in ((f"if {test} is True:" if tk != "bool" else f"if {test}:", node.then),
+                               ("elif True:" if tk == "bool" else f"elif {test} is False:", node.orelse)):
+            self.emit(header if header != "elif True:" else "else:")
+            fn.level += 1
+            code, k = self.expr(branch, scope)
+            kinds.append(k)
+            self.assign(result, code)
+            fn.level -= 1
+        if tk != "bool":
+            self.use("_at", "_test")
+            self.emit("else:")
+            self.emit(f"    {result} = _at({node.pos}, _test, {test})")
+        return result, (kinds[0] if kinds[0] == kinds[1] else "dyn")
 
-    def fast_ListExpr(self, node: ListExpr, scope):
-        return "[" + ", ".join(self.fast(i, scope)[0] for i in node.items) + "]", "list"
+    def gen_ListExpr(self, node: ListExpr, scope):
+        return "[" + ", ".join(self.atom(self.expr(i, scope)[0]) for i in node.items) + "]", "list"
 
-    def fast_MapExpr(self, node: MapExpr, scope):
+    def gen_MapExpr(self, node: MapExpr, scope):
         keys = [k for k, _ in node.entries]
         if all(isinstance(k, Literal) and k.kind == "string" for k in keys) and len({k.value for k in keys}) == len(
             keys
         ):
-            items = ", ".join(f"{_literal(k.value)}: {self.fast(v, scope)[0]}" for k, v in node.entries)
+            items = ", ".join(f"{_literal(k.value)}: {self.atom(self.expr(v, scope)[0])}" for k, v in node.entries)
             return "{" + items + "}", "map"
+        ks, vs = [], []
+        for k, v in node.entries:
+            ks.append(self.atom(self.expr(k, scope)[0]))
+            vs.append(self.atom(self.expr(v, scope)[0]))
         self.use("_map")
-        ks = ", ".join(self.fast(k, scope)[0] for k in keys)
-        vs = ", ".join(self.fast(v, scope)[0] for _, v in node.entries)
-        return f"_map([{ks}], [{vs}])", "map"
+        keys, values = f"[{', '.join(ks)}]", f"[{', '.join(vs)}]"
+        return self.op(node, f"_map({keys}, {values})", "_map", keys, values), "map"
 
-    def fast_Call(self, node: Call, scope):
+    def gen_Call(self, node: Call, scope):
         name = node.function
         if node.target is None and name == "has":
             select = node.args[0]
-            operand, _ = self.fast(select.operand, scope)
-            t = self.temp()
-            self.use("_has")
+            o = self.atom(self.expr(select.operand, scope)[0])
             field = repr(select.field)
-            return f"({field} in {t} if ({t} := {operand}).__class__ is dict else _has({t}, {field}))", "bool"
+            self.use("_has")
+            return self.op(select, f"{field} in {o} if {o}.__class__ is dict else _has({o}, {field})", "_has", o, field), "bool"
         if node.target is not None and name in MACROS:
-            return self.macro(node, scope, fast=True)
+            return self.macro(node, scope)
         function = FUNCTIONS[name]
         args = ([node.target] if node.target is not None else []) + node.args
-        codes = [self.fast(a, scope) for a in args]
+        codes = []
+        for a in args:
+            code, k = self.expr(a, scope)
+            codes.append((self.atom(code), k))
         if name == "dyn":
-            return codes[0][0], codes[0][1]
+            return codes[0]
+        helper = function.helper
+        self.use(helper)
         if name == "size":
             self.use("_len")
-            return f"_len({codes[0][0]})", "int"
+            return self.op(node, f"_len({codes[0][0]})", helper, codes[0][0]), "int"
         if name in ("contains", "startsWith", "endsWith") and isinstance(args[1], Literal) and args[1].kind == "string":
             # Searching a short string costs less than a node: inline; longer ones are charged by the helper.
-            t = self.temp()
-            target, sub = codes[0][0], codes[1][0]
+            t, sub = codes[0][0], codes[1][0]
             test = {"contains": f"{sub} in {t}", "startsWith": f"{t}.startswith({sub})",
                     "endsWith": f"{t}.endswith({sub})"}[name]
-            self.use(function.helper, "_len")
+            self.use("_len")
             short = limits.NODE_COST // max(limits.CHAR_COST, 1)
-            return (f"({test} if ({t} := {target}).__class__ is str and _len({t}) <= {short} "
-                    f"else {function.helper}({t}, {sub}, {self.metered()}))"), "bool"
+            m = self.metered()
+            return self.op(node, f"{test} if {t}.__class__ is str and _len({t}) <= {short} "
+                                 f"else {helper}({t}, {sub}, {m})", helper, t, sub, m), "bool"
         if name == "matches" and isinstance(args[1], Literal) and args[1].kind == "string":
             pattern = self.regex_constant(args[1].value)
             self.use("_matches_re")
-            return f"_matches_re({codes[0][0]}, {pattern}, {self.metered()})", "bool"
+            m = self.metered()
+            return self.op(node, f"_matches_re({codes[0][0]}, {pattern}, {m})", "_matches_re", codes[0][0], pattern, m), "bool"
         if name in ("min", "max") and len(codes) == 2:
-            a, b = self.temp(), self.temp()
-            self.use(function.helper, "_NUMS", "_NAN")
+            (a, ak), (b, bk) = codes
             le, lt = ("<=", "<") if name == "min" else (">=", ">")
+            self.use("_NUMS", "_NAN")
             # the first of equal values; NaN when they do not compare (as the helper does)
-            if all(k in NUMERIC for _, k in codes):
-                return (f"({a} if ({a} := {codes[0][0]}) {le} ({b} := {codes[1][0]}) "
-                        f"else {b} if {b} {lt} {a} else _NAN)"), "dyn"
-            # `&` (not `and`) so that both operands are always evaluated and assigned
-            guard = f"(({a} := {codes[0][0]}).__class__ in _NUMS) & (({b} := {codes[1][0]}).__class__ in _NUMS)"
-            pick = f"({a} if {a} {le} {b} else {b} if {b} {lt} {a} else _NAN)"
-            return f"({pick} if {guard} else {function.helper}({a}, {b}))", "dyn"
-        self.use(function.helper)
-        if function.metered:
-            codes.append((f"m={self.metered()}", ""))
-        return f"{function.helper}({', '.join(c for c, _ in codes)})", function.kind
+            pick = f"{a} if {a} {le} {b} else {b} if {b} {lt} {a} else _NAN"
+            if ak in NUMERIC and bk in NUMERIC:
+                return self.op(node, pick), "dyn"
+            # two values: bounded work, nothing to charge
+            guard = f"{a}.__class__ in _NUMS and {b}.__class__ in _NUMS"
+            return self.op(node, f"({pick}) if {guard} else {helper}({a}, {b})", helper, a, b), "dyn"
+        args = [c for c, _ in codes] + ([f"m={self.metered()}"] if function.metered else [])
+        return self.op(node, f"{helper}({', '.join(args)})", helper, *args), function.kind
 
     def regex_constant(self, pattern: str) -> str:
         """The module-level name of ``pattern`` compiled once, when the program is loaded."""
@@ -434,103 +497,27 @@ class Compiler:
             self.constants.append(f"{name} = _regex({_literal(pattern)})")
         return name
 
-    # --- macros (both paths) -----------------------------------------------------------------------------
-
-    def macro(self, node: Call, scope, fast: bool):
-        self.metered()
+    def macro(self, node: Call, scope):
+        """``target.all(x, body)`` and the others: the body is a local function of ``x``; the helper of
+        :mod:`engine.expr.macros` charges the iterations, runs it and absorbs errors where CEL says."""
+        m = self.metered()
         name = node.function
         var = node.args[0].name
+        target = self.atom(self.expr(node.target, scope)[0])
         self.counter += 1
         py = f"_v{self.counter}"
         inner = {**scope, var: py}
-        target = self.fast(node.target, scope)[0] if fast else self.careful(node.target, scope)
-        bodies = [self.fast(a, inner)[0] if fast else self.careful(a, inner) for a in node.args[1:]]
-        # Charged per element before the first iteration: the body's nodes and what it builds (a careful
-        # body's operations also charge themselves as they run).
-        units = iteration_cost(node)
-        if not fast:
-            units += limits.STEP_COST
-        suffix = "_f" if fast else "_c"
-        base = "_map3" if name == "map" and len(bodies) == 2 else "_" + name
-        helper = base + suffix
+        self.macros += 1
+        try:
+            bodies = [self.local(py, lambda a=a: self.expr(a, inner)[0]) for a in node.args[1:]]
+        finally:
+            self.macros -= 1
+        helper = _MACRO_HELPERS[name, len(bodies)]
         self.use(helper)
-        lambdas = ", ".join(f"lambda {py}: {b}" for b in bodies)
-        call = f"{helper}(_m, {target}, {units}, {lambdas})"
         kind = "list" if name in ("map", "filter") else "bool"
-        if fast:
-            return call, kind
-        self.use("_at")
-        return f"_at(_m, {node.pos}, {helper}, _m, {target}, {units}, {lambdas})", kind
-
-    # --- the careful path --------------------------------------------------------------------------------
-
-    def careful(self, node: Node, scope: dict[str, str]) -> str:
-        """A Python expression in which every operation calls its runtime helper."""
-        method = getattr(self, "careful_" + type(node).__name__)
-        return method(node, scope)
-
-    def at(self, node: Node, helper: str, *args: str) -> str:
-        self.use("_at", helper)
-        return f"_at(_m, {node.pos}, {helper}, {', '.join(args)})"
-
-    def careful_Literal(self, node: Literal, scope):
-        return _literal(node.value)
-
-    def careful_Ident(self, node: Ident, scope):
-        if node.name in scope:
-            return scope[node.name]
-        return self.at(node, "_var", "B", repr(node.name))
-
-    def careful_Select(self, node: Select, scope):
-        return self.at(node, "_select", self.careful(node.operand, scope), repr(node.field))
-
-    def careful_Index(self, node: Index, scope):
-        return self.at(node, "_index", self.careful(node.operand, scope), self.careful(node.index, scope))
-
-    def careful_Unary(self, node: Unary, scope):
-        return self.at(node, "_not" if node.op == "!" else "_neg", self.careful(node.operand, scope))
-
-    def careful_Binary(self, node: Binary, scope):
-        left = self.careful(node.left, scope)
-        right = self.careful(node.right, scope)
-        if node.op in ("+", "==", "!=", "in"):
-            return self.at(node, _OPS[node.op], left, right, "_m")
-        return self.at(node, _OPS[node.op], left, right)
-
-    def careful_Logic(self, node: Logic, scope):
-        helper = "_and" if node.op == "&&" else "_or"
-        self.use(helper)
-        return f"{helper}(" + ", ".join(f"lambda: {self.careful(o, scope)}" for o in node.operands) + ")"
-
-    def careful_Cond(self, node: Cond, scope):
-        test = self.at(node, "_test", self.careful(node.test, scope))
-        return f"({self.careful(node.then, scope)} if {test} else {self.careful(node.orelse, scope)})"
-
-    def careful_ListExpr(self, node: ListExpr, scope):
-        return "[" + ", ".join(self.careful(i, scope) for i in node.items) + "]"
-
-    def careful_MapExpr(self, node: MapExpr, scope):
-        keys = ", ".join(self.careful(k, scope) for k, _ in node.entries)
-        values = ", ".join(self.careful(v, scope) for _, v in node.entries)
-        return self.at(node, "_map", f"[{keys}]", f"[{values}]")
-
-    def careful_Call(self, node: Call, scope):
-        name = node.function
-        if node.target is None and name == "has":
-            select = node.args[0]
-            return self.at(select, "_has", self.careful(select.operand, scope), repr(select.field))
-        if node.target is not None and name in MACROS:
-            return self.macro(node, scope, fast=False)[0]
-        function = FUNCTIONS[name]
-        args = ([node.target] if node.target is not None else []) + node.args
-        codes = [self.careful(a, scope) for a in args]
-        if name == "dyn":
-            return codes[0]
-        if name == "matches" and isinstance(args[1], Literal) and args[1].kind == "string":
-            return self.at(node, "_matches_re", codes[0], self.regex_constant(args[1].value), "_m")
-        if function.metered:
-            codes.append("m=_m")
-        return self.at(node, function.helper, *codes)
+        args = (m, target, str(iteration_cost(node)), *bodies)
+        # the helper raises only EvaluationError: the fallback runs only when reading the target failed
+        return self.op(node, f"{helper}({', '.join(args)})", helper, *args), kind
 
     # --- the module ----------------------------------------------------------------------------------------
 
@@ -542,9 +529,20 @@ class Compiler:
 
     def compile_tree(self, tree: Node) -> tuple[str, frozenset[str]]:
         self.check(tree)
-        fast, _kind = self.fast(tree, {})
-        careful = self.careful(tree, {})
-        self.use("_recover", "_EMPTY", "_new_budget")
+        fn = self.fn
+        fn.level = 1
+        fn.tries = 1
+        code, _kind = self.expr(tree, {})
+        self.give(code)
+        self.use("_EMPTY", "_placed", "EvaluationError")
+        body = fn.lines
+        fn.lines = []
+        if self.budget:
+            self.use("_new_budget")
+            fn.lines.append((0, "_m = _new_budget()"))
+        fn.lines += [(0, "try:"), *body, (0, "except EvaluationError as e:"), (1, "raise _placed(e, _SOURCE)"),
+                     (0, "except Exception as e:"), (1, "raise _placed(_fix(e, None), _SOURCE)")]
+        self.use("_fix")
         names = tuple(self.free)
         lines = [
             "# A compiled ctxbudget expression (engine.expr); generated code, do not edit.",
@@ -555,27 +553,41 @@ class Compiler:
             *self.constants,
             "",
             "",
-            "def _careful(B):",
-            "    _m = _new_budget()",
-            f"    return {careful}",
-            "",
-            "",
-            "def evaluate(B=_EMPTY):",
-            *(["    _m = _new_budget()"] if self.budget else []),
-            "    try:",
-            f"        return {fast}",
-            "    except Exception as e:",
-            "        return _recover(e, _careful, B, _SOURCE)",
+            *fn.render(0),
             "",
         ]
         return "\n".join(lines), frozenset(names)
 
 
+# Python's limits on nesting: 100 levels of indentation, 20 nested blocks (try). Logic and ?: nested deeper
+# than these continue in a local function.
+_MAX_LEVEL = 40
+_MAX_TRIES = 12
+
+_MACRO_HELPERS = {("all", 1): "_all", ("exists", 1): "_exists", ("exists_one", 1): "_exists_one",
+                  ("map", 1): "_transform", ("map", 2): "_transform_filtered", ("filter", 1): "_filter"}
+
+
+
+def _comparable(lk: str, rk: str, exact: bool) -> bool:
+    """Values of these static kinds compare in Python as in CEL, without raising."""
+    return (lk == rk and lk in ("int", "double", "string", "bool")) or (lk in NUMERIC and rk in NUMERIC and exact)
+
+
+def _keep(into: list, result: tuple[str, str]) -> str:
+    into.append(result[1])
+    return result[0]
+
+
+_HOMES: dict[str, str] = {}
+
+
 def _home(helper: str) -> str:
-    for module in HELPER_MODULES:
-        if helper in vars(module):
-            return module.__name__
-    raise LookupError(helper)  # pragma: no cover - a compiler bug
+    """The module a helper is imported from (looked up once per helper and process)."""
+    home = _HOMES.get(helper)
+    if home is None:
+        home = _HOMES[helper] = next(m.__name__ for m in HELPER_MODULES if helper in vars(m))
+    return home
 
 
 def _count(arities: tuple[int, ...]) -> str:

@@ -8,7 +8,6 @@ expression's own text, so a caller that knows where the expression sits in a fil
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
 
 
 class ExprError(Exception):
@@ -122,26 +121,3 @@ class LimitExceeded(EvaluationError):
 
     Unlike other evaluation errors it is not absorbed by ``&&``, ``||`` or the macros: it stops evaluation.
     """
-
-
-def absorb(operands: Iterable[Callable[[], Any]], absorbing: bool, not_bool: Callable[[Any], EvaluationError]) -> bool:
-    """CEL's commutative error absorption, for ``&&`` (``absorbing=False``), ``||`` (True) and the ``all`` /
-    ``exists`` macros: the first operand that gives ``absorbing`` decides, whatever errors the others raise;
-    else the first error (a value that is not a bool is one, made by ``not_bool``); else ``not absorbing``.
-    A :class:`LimitExceeded` is never absorbed."""
-    error: EvaluationError | None = None
-    for operand in operands:
-        try:
-            value = operand()
-        except LimitExceeded:
-            raise
-        except EvaluationError as e:
-            error = error or e
-            continue
-        if value is absorbing:
-            return absorbing
-        if value is not (not absorbing):
-            error = error or not_bool(value)
-    if error is not None:
-        raise error
-    return not absorbing

@@ -1,23 +1,37 @@
 """The grammar, ``cel.lark``, and the parse tables generated from it (development time; needs lark).
 
-lark reads the grammar and computes its LALR(1) parse table; :func:`generate` writes it, with one regular
-expression for the terminals, to ``_tables.py``, which :mod:`engine.expr.syntax` runs. After editing the
-grammar::
+lark analyses the grammar; its serialisation tool (``lark.tools.serialize``, the public way to hand lark's LALR(1)
+analysis to another program) gives the terminals, rules and parse table as JSON data. :func:`generate` turns that
+into ``_tables.py``: plain tuples and dicts (one regular expression for the terminals, the rules with the names of
+the children they keep, the states), which :mod:`engine.expr.syntax` runs with a short LALR(1) loop. So a
+compile imports neither lark (about 45 ms) nor lark's standalone runtime (about 25 ms to load its tables). After
+editing the grammar::
 
     python -m engine.expr.grammar --regen
 
-``tests/test_expr_parser.py`` fails while the tables are out of date, and checks that the tables parse exactly
-as lark's own parser does.
+``tests/test_expr_parser.py`` fails while ``_tables.py`` differs from what this module generates, when a
+Builder method does not take exactly the children of its rules, and when the loop parses anything differently
+from ``lark.Lark(cel.lark, parser="lalr")``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import re
 import sys
 
 GRAMMAR = os.path.join(os.path.dirname(__file__), "cel.lark")
 GENERATED = os.path.join(os.path.dirname(__file__), "_tables.py")
+#: The options lark analyses the grammar with (a test builds lark's own parser with them too). No placeholders:
+#: an absent ``[optional]`` child is an absent keyword argument.
+OPTIONS = {"parser": "lalr", "lexer": "basic", "maybe_placeholders": False}
+
+
+class GrammarError(Exception):
+    """The grammar uses something the tables or the loop in syntax.py do not support."""
 
 
 def _read(path: str) -> str:
@@ -25,87 +39,150 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def generate() -> str:
-    """The text of ``_tables.py`` for the current ``cel.lark``: lark's LALR(1) tables and terminals."""
-    import hashlib
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+
+def current_digest() -> str:
+    return _digest(_read(GRAMMAR))
+
+
+def lark_parser(text: str | None = None, **options):
+    """lark's own parser for ``text`` (default: ``cel.lark``), for the generator and the tests."""
     from lark import Lark
 
-    grammar = _read(GRAMMAR)
-    lark_inst = Lark(grammar, parser="lalr", lexer="basic", maybe_placeholders=True)
-    table = lark_inst.parser.parser.parser.parse_table
+    return Lark(_read(GRAMMAR) if text is None else text, **{**OPTIONS, **options})
 
-    # Rules, numbered in a stable order; reduce actions refer to them by number.
-    rules = list(lark_inst.rules)
-    rules.sort(key=lambda r: (str(r.origin.name), [str(s.name) for s in r.expansion], str(r.alias or "")))
-    number = {id(r): i for i, r in enumerate(rules)}
-    rule_rows = []
-    for r in rules:
-        origin = str(r.origin.name)
-        callback = str(r.alias) if r.alias else (None if origin.startswith("_") else origin)
-        filtered = tuple(i for i, s in enumerate(r.expansion) if s.is_term and s.filter_out)
-        placeholders: dict[int, int] = {}
-        if r.options.empty_indices:
-            position = 0
-            for flag in r.options.empty_indices:
-                if flag:
-                    placeholders[position] = placeholders.get(position, 0) + 1
-                else:
-                    position += 1
-        expand1 = bool(r.options.expand1 and not r.alias)
-        rule_rows.append((origin, callback, frozenset(filtered), expand1, placeholders, len(r.expansion)))
 
-    # States numbered in the order a breadth-first walk from the start state meets them (lark's own
-    # numbering follows set iteration order, which changes from run to run).
-    renumber: dict[int, int] = {}
-    queue = [table.start_states["start"]]
+def analysis(parser) -> tuple[dict, dict]:
+    """lark's analysis of the grammar as data, through ``lark.tools.serialize``: ``(data, memo)``."""
+    from lark.tools.serialize import serialize
+
+    out = io.StringIO()
+    serialize(parser, out)
+    document = json.loads(out.getvalue())
+    return document["data"], document["memo"]
+
+
+def _resolve(value, memo: dict):
+    if isinstance(value, dict) and set(value) == {"@"}:
+        return memo[str(value["@"])]
+    return value
+
+
+def _rule_key(rule: dict) -> tuple:
+    return (rule["origin"]["name"], [s["name"] for s in rule["expansion"]], rule["alias"] or "")
+
+
+def _rules(data: dict, memo: dict) -> tuple[list[dict], dict[int, int]]:
+    """The rules in a stable order, and the memo number of each → its index in that order."""
+    refs = [r["@"] for r in data["rules"]]
+    rules = sorted(((memo[str(ref)], ref) for ref in refs), key=lambda pair: _rule_key(pair[0]))
+    return [r for r, _ in rules], {ref: i for i, (_r, ref) in enumerate(rules)}
+
+
+def _rule_row(rule: dict) -> tuple:
+    """``(origin, callback, names)``: ``names`` has one entry per symbol of the expansion, the symbol's name
+    when the child is kept, ``None`` when lark drops it (anonymous punctuation); ``callback`` is ``None`` when the
+    rule hands its one kept child up unchanged (a ``?rule`` without an alias)."""
+    origin = rule["origin"]["name"]
+    options = rule["options"]
+    if origin.startswith("_"):
+        raise GrammarError(f"rule {origin!r}: inline rules (and `x+`, `x*`) are not supported; write a named list "
+                           "rule (`items: item | items item`)")
+    if options["keep_all_tokens"]:
+        raise GrammarError(f"rule {origin!r}: `!` rules (keep all tokens) are not supported")
+    names = tuple(None if s.get("filter_out") else s["name"] for s in rule["expansion"])
+    kept = [n for n in names if n is not None]
+    if len(set(kept)) != len(kept):
+        raise GrammarError(f"rule {origin!r} ({' '.join(kept)}): children must have distinct names; "
+                           "name one through a `?name: symbol` rule")
+    if options["expand1"] and not rule["alias"]:
+        if len(kept) != 1:
+            raise GrammarError(f"rule {origin!r}: an alternative of a `?rule` with other than one kept child needs "
+                               "an `-> alias`")
+        return (origin, None, names)
+    return (origin, rule["alias"] or origin, names)
+
+
+def _lexer(parser, data: dict, memo: dict) -> tuple[str, dict, list[str]]:
+    """One regular expression for the terminals, alternatives in the order lark's basic lexer tries them; the
+    keywords (string terminals that a regular-expression terminal of the same priority also matches whole, which
+    lark's lexer retypes after matching); the terminals it ignores."""
+    conf = data["parser"]["lexer_conf"]
+    terminals = [parser.get_terminal(_resolve(t, memo)["name"]) for t in conf["terminals"]]
+    for t in terminals:
+        if t.pattern.flags:
+            raise GrammarError(f"terminal {t.name}: regular-expression flags are not supported")
+    strings = [t for t in terminals if t.pattern.type == "str"]
+    keywords: dict[str, dict[str, str]] = {}
+    embedded = set()
+    for regex in (t for t in terminals if t.pattern.type == "re"):
+        compiled = re.compile(regex.pattern.to_regexp())
+        for s in strings:
+            m = compiled.match(s.pattern.value)
+            if s.priority == regex.priority and m and m.group() == s.pattern.value:
+                keywords.setdefault(regex.name, {})[s.pattern.value] = s.name
+                embedded.add(s.name)
+    rest = [t for t in terminals if t.name not in embedded]
+    rest.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
+    token_re = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in rest)
+    return token_re, keywords, sorted(conf["ignore"])
+
+
+def generate(text: str | None = None) -> str:
+    """The text of ``_tables.py`` for the current ``cel.lark`` (or for the grammar ``text``); raises
+    :class:`GrammarError` for what the loop in syntax.py does not support."""
+    text = _read(GRAMMAR) if text is None else text
+    parser = lark_parser(text)
+    data, memo = analysis(parser)
+    table = data["parser"]["parser"]
+    tokens = table["tokens"]  # symbol number → name
+    rules, rule_index = _rules(data, memo)
+    rule_rows = [_rule_row(r) for r in rules]
+
+    # States numbered in the order a breadth-first walk from the start state meets them (lark's own numbering
+    # follows set iteration order, which changes from run to run).
+    states = table["states"]
+    start, end = str(table["start_states"]["start"]), str(table["end_states"]["start"])
+    renumber: dict[str, int] = {}
+    queue = [start]
     while queue:
         old = queue.pop(0)
         if old in renumber:
             continue
         renumber[old] = len(renumber)
-        for sym, (action, arg) in sorted(table.states[old].items(), key=lambda item: str(item[0])):
-            if action.name == "Shift" and arg not in renumber:
-                queue.append(arg)
-    assert len(renumber) == len(table.states)
-    states = []
-    for old in sorted(renumber, key=renumber.get):
+        for symbol, (action, arg) in sorted(states[old].items(), key=lambda item: tokens[item[0]]):
+            if action == 0 and str(arg) not in renumber:  # 0: shift (or go to), 1: reduce
+                queue.append(str(arg))
+    if len(renumber) != len(states):
+        raise GrammarError("unreachable parser states")
+    rows = []
+    for old in sorted(renumber, key=renumber.__getitem__):
         row = {}
-        for sym, (action, arg) in sorted(table.states[old].items(), key=lambda item: str(item[0])):
-            row[str(sym)] = renumber[arg] if action.name == "Shift" else ~number[id(arg)]
-        states.append(row)
+        for symbol, (action, arg) in sorted(states[old].items(), key=lambda item: tokens[item[0]]):
+            row[tokens[symbol]] = renumber[str(arg)] if action == 0 else ~rule_index[arg["@"]]
+        rows.append(row)
 
-    # One regular expression for the lexer, alternatives ordered as lark's basic lexer orders terminals.
-    # Keywords (strings the IDENT pattern also matches) are recognised after matching IDENT.
-    ident = re.compile(next(t.pattern.to_regexp() for t in lark_inst.terminals if t.name == "IDENT"))
-    keywords = {}
-    terminals = []
-    for t in lark_inst.terminals:
-        if t.pattern.type == "str" and ident.fullmatch(t.pattern.value):
-            keywords[t.pattern.value] = str(t.name)
-        else:
-            terminals.append(t)
-    terminals.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
-    token_re = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in terminals)
-
+    token_re, keywords, ignore = _lexer(parser, data, memo)
     lines = [
         "# Generated from engine/expr/cel.lark by `python -m engine.expr.grammar --regen`; do not edit.",
-        f"# grammar-sha256: {hashlib.sha256(grammar.encode('utf-8')).hexdigest()}",
-        "# lark computed these LALR(1) tables; engine/expr/syntax.py runs them.",
+        f"# grammar-sha256: {_digest(text)}",
+        "# lark's LALR(1) analysis (lark.tools.serialize) as plain data; engine/expr/syntax.py runs it.",
         "# fmt: off",
         f"TOKEN_RE = {token_re!r}",
-        f"KEYWORDS = {dict(sorted(keywords.items()))!r}",
-        f"IGNORE = frozenset({sorted(lark_inst.ignore_tokens)!r})",
-        f"START = {renumber[table.start_states['start']]!r}",
-        f"END = {renumber[table.end_states['start']]!r}",
-        "# (origin, callback, filtered child positions, expand a single child, placeholders before position)",
+        "# terminal → {text: keyword terminal}: retyped after matching, as lark's lexer does",
+        f"KEYWORDS = {dict(sorted((k, dict(sorted(v.items()))) for k, v in keywords.items()))!r}",
+        f"IGNORE = frozenset({ignore!r})",
+        f"START = {renumber[start]!r}",
+        f"END = {renumber[end]!r}",
+        "# (symbol it reduces to, Builder method or None to hand up its one child, each child's name or None: dropped)",
         "RULES = (",
-        *[f"    {(o, c, tuple(sorted(f)), e, p)!r}," for o, c, f, e, p, _n in rule_rows],
+        *[f"    {row!r}," for row in rule_rows],
         ")",
-        f"LENGTHS = {tuple(n for *_rest, n in rule_rows)!r}",
-        "# state -> {symbol: shift to state (>= 0) or reduce by rule ~n (< 0)}",
+        "# state → {symbol: shift to (or go to) state n >= 0, or reduce by RULES[~n] when n < 0}",
         "STATES = (",
-        *[f"    {row!r}," for row in states],
+        *[f"    {row!r}," for row in rows],
         ")",
         "",
     ]
@@ -120,12 +197,6 @@ def generated_digest() -> str | None:
             if line.startswith("# grammar-sha256: "):
                 return line.split(":", 1)[1].strip()
     return None
-
-
-def current_digest() -> str:
-    import hashlib
-
-    return hashlib.sha256(_read(GRAMMAR).encode("utf-8")).hexdigest()
 
 
 if __name__ == "__main__":  # pragma: no cover - developer tool

@@ -18,15 +18,16 @@ MAX_SOURCE_LENGTH = 4096
 #: Chains of ``&&`` / ``||`` count once. CEL requires at least 32 (12 nested parentheses, 24 chained ``?:``).
 MAX_DEPTH = 64
 
-#: Cost units one evaluation may spend (about 10 ms on a quiet machine). The careful path, which runs only
-#: when the fast path hands over, has a budget of its own, so one evaluation stays well below 50 ms.
+#: Cost units one evaluation may spend (about 10 ms on a quiet machine).
 MAX_COST = 10_000_000
 
-#: Each node of a macro's body, for each iteration of the fast path.
+#: Each node of a macro's body, for each iteration.
 NODE_COST = 100
-#: Each operation of the careful path (which tags errors with their position).
+#: Each operation, in the static bound of :func:`engine.expr.check` (a margin for an operation that hands its
+#: operands to its reference implementation; evaluation does not charge it).
 STEP_COST = 400
-#: Each error raised on the careful path (absorbed by ``&&``, ``||``, ``all`` and ``exists``).
+#: Each error absorbed by ``all`` or ``exists``, or by ``&&`` / ``||`` in a macro's body (where it may repeat
+#: per element).
 ERROR_COST = 4000
 #: Each element of a list or map built (by a literal in a macro, by ``map``/``filter``, by ``+``).
 ELEMENT_COST = 20

@@ -1,18 +1,19 @@
-"""The macros ``all`` ``exists`` ``exists_one`` ``map`` ``filter``: a fast and a careful version of each.
+"""The macros ``all`` ``exists`` ``exists_one`` ``map`` ``filter``, called by generated code with their body as a
+function of the macro's variable.
 
-The fast versions (``_f``) run in the generated fast path: they stop at the first result that decides and raise
-on anything unexpected, handing over to the careful path. The careful versions (``_c``) absorb errors as CEL
-says: ``all`` is false as soon as one element gives false, ``exists`` true as soon as one gives true, whatever
-errors other elements raise; ``exists_one``, ``map`` and ``filter`` fail on the first error. Each charges its
-iterations to the evaluation's work budget before it starts (see :mod:`engine.expr.limits`).
+``all`` is false as soon as one element gives false, ``exists`` true as soon as one gives true, whatever errors
+other elements raise (CEL's commutative error absorption); ``exists_one``, ``map`` and ``filter`` fail on the
+first error. Each charges its iterations to the evaluation's work budget before it starts, and each error it
+absorbs (see :mod:`engine.expr.limits`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from engine.expr.errors import EvaluationError, absorb
-from engine.expr.values import Fallback, charge, kind, type_name
+from engine.expr import limits
+from engine.expr.errors import EvaluationError, LimitExceeded
+from engine.expr.values import charge, kind, type_name
 
 
 def _range(m: list, target: Any, units: int) -> Any:
@@ -28,61 +29,55 @@ def _range(m: list, target: Any, units: int) -> Any:
     return items
 
 
-def _all_f(m: list, target: Any, units: int, body: Callable) -> bool:
+def _decide(m: list, target: Any, units: int, body: Callable, absorbing: bool, macro: str) -> bool:
+    """``all`` (``absorbing=False``) and ``exists`` (True): the first element whose body gives ``absorbing``
+    decides; else the first error (a body that gives no bool is one); else ``not absorbing``."""
+    error: EvaluationError | None = None
     for x in _range(m, target, units):
-        v = body(x)
-        if v is False:
-            return False
-        if v is not True:
-            raise Fallback
-    return True
+        try:
+            v = body(x)
+        except LimitExceeded:
+            raise
+        except EvaluationError as e:
+            charge(m, limits.ERROR_COST)
+            error = error or e
+            continue
+        if v is absorbing:
+            return absorbing
+        if v is not (not absorbing):
+            error = error or _not_bool(macro, v)
+    if error is not None:
+        raise error
+    return not absorbing
 
 
-def _exists_f(m: list, target: Any, units: int, body: Callable) -> bool:
-    for x in _range(m, target, units):
-        v = body(x)
-        if v is True:
-            return True
-        if v is not False:
-            raise Fallback
-    return False
+def _all(m: list, target: Any, units: int, body: Callable) -> bool:
+    return _decide(m, target, units, body, False, "all")
 
 
-def _exists_one_f(m: list, target: Any, units: int, body: Callable) -> bool:
+def _exists(m: list, target: Any, units: int, body: Callable) -> bool:
+    return _decide(m, target, units, body, True, "exists")
+
+
+def _exists_one(m: list, target: Any, units: int, body: Callable) -> bool:
     count = 0
     for x in _range(m, target, units):
-        v = body(x)
-        if v is True:
+        if _predicate(body(x), "exists_one"):
             count += 1
-        elif v is not False:
-            raise Fallback
     return count == 1
 
 
-def _map_f(m: list, target: Any, units: int, body: Callable) -> list:
+def _transform(m: list, target: Any, units: int, body: Callable) -> list:
     return [body(x) for x in _range(m, target, units)]
 
 
-def _filter_f(m: list, target: Any, units: int, body: Callable) -> list:
-    out = []
-    for x in _range(m, target, units):
-        v = body(x)
-        if v is True:
-            out.append(x)
-        elif v is not False:
-            raise Fallback
-    return out
+def _filter(m: list, target: Any, units: int, body: Callable) -> list:
+    return [x for x in _range(m, target, units) if _predicate(body(x), "filter")]
 
 
-def _map3_f(m: list, target: Any, units: int, predicate: Callable, body: Callable) -> list:
-    out = []
-    for x in _range(m, target, units):
-        v = predicate(x)
-        if v is True:
-            out.append(body(x))
-        elif v is not False:
-            raise Fallback
-    return out
+def _transform_filtered(m: list, target: Any, units: int, predicate: Callable, body: Callable) -> list:
+    """``map(x, predicate, body)``."""
+    return [body(x) for x in _range(m, target, units) if _predicate(predicate(x), "map")]
 
 
 def _predicate(value: Any, macro: str) -> bool:
@@ -93,31 +88,3 @@ def _predicate(value: Any, macro: str) -> bool:
 
 def _not_bool(macro: str, value: Any) -> EvaluationError:
     return EvaluationError(f"the condition of {macro}() must be a bool, not {type_name(value)}")
-
-
-def _all_c(m: list, target: Any, units: int, body: Callable) -> bool:
-    return absorb((lambda x=x: body(x) for x in _range(m, target, units)), False, lambda v: _not_bool("all", v))
-
-
-def _exists_c(m: list, target: Any, units: int, body: Callable) -> bool:
-    return absorb((lambda x=x: body(x) for x in _range(m, target, units)), True, lambda v: _not_bool("exists", v))
-
-
-def _exists_one_c(m: list, target: Any, units: int, body: Callable) -> bool:
-    count = 0
-    for x in _range(m, target, units):
-        if _predicate(body(x), "exists_one"):
-            count += 1
-    return count == 1
-
-
-def _map_c(m: list, target: Any, units: int, body: Callable) -> list:
-    return [body(x) for x in _range(m, target, units)]
-
-
-def _filter_c(m: list, target: Any, units: int, body: Callable) -> list:
-    return [x for x in _range(m, target, units) if _predicate(body(x), "filter")]
-
-
-def _map3_c(m: list, target: Any, units: int, predicate: Callable, body: Callable) -> list:
-    return [body(x) for x in _range(m, target, units) if _predicate(predicate(x), "map")]

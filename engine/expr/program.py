@@ -24,14 +24,14 @@ _BUILTINS = {"__import__": _import_helpers_only, "bool": bool, "int": int, "dict
              "Exception": Exception}
 
 
-# Generated source → its code object: each distinct program is compiled by Python once per process. The
-# compiled-policy cache saves and restores this table (marshal, for the same Python build only), so a warm
-# start skips `compile` — about 0.25 ms a program.
+# Generated source → its code object: each distinct program is compiled by Python once per process (about
+# 0.25 ms a program). The compiled-policy cache does not keep it (it holds data only: caches never run code);
+# benchmarks/bench_cache.py measures what restoring it would save.
 _CODE: dict[str, Any] = {}
 
 
 def code_table() -> dict[str, Any]:
-    """The process's table of compiled generated code (for :mod:`engine.policy.cache`)."""
+    """The process's table of compiled generated code (``benchmarks/bench_cache.py`` fills it from a file)."""
     return _CODE
 
 
@@ -43,7 +43,7 @@ class Program:
     without parsing (for a cache of compiled policies).
     """
 
-    __slots__ = ("source", "names", "python_source", "evaluate", "_careful")
+    __slots__ = ("source", "names", "python_source", "evaluate")
 
     source: str
     names: frozenset[str]
@@ -78,7 +78,6 @@ class Program:
         self.names = frozenset(namespace["NAMES"])
         self.python_source = python_source
         self.evaluate = namespace["evaluate"]
-        self._careful = namespace["_careful"]
 
     @classmethod
     def from_python(cls, source: str, python_source: str) -> "Program":

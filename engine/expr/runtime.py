@@ -1,11 +1,10 @@
 """What compiled expressions call at run time: CEL's operators on plain Python values (see
-:mod:`engine.expr.values`), the positions of errors, and the hand-over from the fast path to the careful one.
+:mod:`engine.expr.values`), the positions of errors and what ``&&`` / ``||`` do with them.
 
 Generated code (see :mod:`engine.expr.compiler`) imports only from this module, :mod:`engine.expr.macros` and
 :mod:`engine.expr.functions`. Each helper is the reference semantics of one operation: it returns the CEL
-result or raises :class:`EvaluationError`. The generated fast path inlines the common cases and calls helpers
-for the rest; the careful path (taken when the fast path raises) calls only helpers, so that errors are
-absorbed by ``&&``, ``||`` and the macros exactly as CEL says, and carry a position.
+result or raises :class:`EvaluationError`. Generated code inlines the common cases and calls a helper, with the
+same operands, for the rest (:func:`_fix`).
 """
 
 from __future__ import annotations
@@ -15,13 +14,12 @@ from collections.abc import Mapping
 from typing import Any, Callable
 
 from engine.expr import limits
-from engine.expr.errors import EvaluationError, LimitExceeded, absorb
+from engine.expr.errors import EvaluationError, LimitExceeded
 from engine.expr.errors import position
 from engine.expr.values import (
     INT_MAX,
     INT_MIN,
     NUMERIC,
-    Fallback,
     charge,
     int_result,
     kind,
@@ -34,65 +32,96 @@ from engine.expr.values import (
 )
 
 #: Version of the generated code's contract with this module; ``Program.from_python`` refuses other versions.
-FORMAT = 2
+FORMAT = 3
 
 _INF = math.inf
 _NAN = math.nan
 _EMPTY: Mapping[str, Any] = {}
 _MAX_COST = limits.MAX_COST
 _new_budget = new_budget
-_STEP_COST = limits.STEP_COST
 _ERROR_COST = limits.ERROR_COST
 _len = len
 _NUMS = (int, float)
 _SIMPLE = (str, int, float, bool, type(None))
 
 
-def _X() -> Any:
-    raise Fallback
+# --- positions and absorbed errors ------------------------------------------------------------------------
 
 
-# --- positions and recovery -------------------------------------------------------------------------------
+def _fix(e: BaseException, offset: int | None, fn: Callable | None = None, /, *args: Any, **kw: Any) -> Any:
+    """An operation of generated code raised ``e``: an EvaluationError gets the operation's ``offset`` (where in
+    the source it failed) and goes on; anything else (Python's own TypeError, KeyError, ... from the inlined
+    fast way) means the reference implementation ``fn`` decides, with the same operands (a :class:`_Read`
+    operand is read again, through the reference semantics of selection): its result, or its error at
+    ``offset``."""
+    if isinstance(e, EvaluationError):
+        if e.offset is None:
+            e.offset = offset
+        raise e
+    if fn is not None and not isinstance(e, (RecursionError, MemoryError)):
+        try:
+            return fn(*[a.read() if a.__class__ is _Read else a for a in args], **kw)
+        except EvaluationError as error:
+            if error.offset is None:
+                error.offset = offset
+            raise
+        except (RecursionError, MemoryError) as error:
+            e = error
+        except Exception as error:  # pragma: no cover - a bug in a helper; still only EvaluationError escapes
+            e = error
+    if isinstance(e, RecursionError):
+        error = EvaluationError("evaluation nested too deeply (a value that contains itself?)")
+    elif isinstance(e, MemoryError):
+        error = LimitExceeded("evaluation ran out of memory")
+    else:  # pragma: no cover - a bug in generated code or a helper
+        error = EvaluationError(f"internal error: {type(e).__name__}: {e}")
+    error.offset = offset
+    raise error from None
 
 
-def _at(m: list, offset: int, fn: Callable, /, *args: Any, **kw: Any) -> Any:
-    """One operation of the careful path: charge it to the budget ``m``, call ``fn``; an EvaluationError it
-    raises is charged too and tagged with ``offset`` (where in the source it failed)."""
-    if m[0] < _STEP_COST:
-        m[0] = -1
-        raise over_budget()
-    m[0] -= _STEP_COST
+def _at(offset: int, fn: Callable, /, *args: Any) -> Any:
+    """``fn(*args)``, its EvaluationError tagged with ``offset``."""
     try:
-        return fn(*args, **kw)
+        return fn(*args)
     except EvaluationError as e:
-        m[0] -= _ERROR_COST
         if e.offset is None:
             e.offset = offset
         raise
 
 
-def _recover(exc: BaseException, careful: Callable, bindings: Any, source: str) -> Any:
-    """The fast path raised ``exc``: evaluate again with the careful path, which raises the right error."""
-    if isinstance(exc, LimitExceeded):
-        _place(exc, source)
-        raise exc
+def _absorb(e: EvaluationError, first: EvaluationError | None, m: list | None) -> EvaluationError:
+    """An operand of ``&&`` / ``||`` failed: remember the first error (charged to ``m`` inside a macro's body,
+    where it may repeat per element); a :class:`LimitExceeded` is never absorbed."""
+    if isinstance(e, LimitExceeded):
+        raise e
+    if m is not None:
+        charge(m, _ERROR_COST)
+    return first or e
+
+
+def _fix_absorb(e: BaseException, first: EvaluationError | None, m: list | None, undecided: bool,
+                offset: int | None, fn: Callable | None = None, /, *args: Any, **kw: Any) -> tuple[Any, EvaluationError | None]:
+    """An operation that is a whole operand of ``&&`` / ``||`` raised ``e``: (its value, ``first``) when its
+    reference implementation gives one (:func:`_fix`), else (``undecided``, the first error) (:func:`_absorb`)."""
     try:
-        return careful(bindings)
-    except EvaluationError as e:
-        _place(e, source)
-        raise
-    except RecursionError:
-        raise EvaluationError("evaluation nested too deeply (a value that contains itself?)") from None
-    except MemoryError:
-        raise LimitExceeded("evaluation ran out of memory") from None
-    except Exception as e:  # pragma: no cover - a bug in a helper; still only EvaluationError escapes
-        raise EvaluationError(f"internal error: {type(e).__name__}: {e}") from None
+        return _fix(e, offset, fn, *args, **kw), first
+    except EvaluationError as error:
+        return undecided, _absorb(error, first, m)
 
 
-def _place(e: EvaluationError, source: str) -> None:
+def _not_bool(op: str, value: Any, offset: int) -> EvaluationError:
+    """An operand of ``&&`` / ``||`` that is not a bool."""
+    error = no_overload(op, value)
+    error.offset = offset
+    return error
+
+
+def _placed(e: EvaluationError, source: str) -> EvaluationError:
+    """``e`` with the line and column of its offset in ``source``."""
     if e.offset is not None and e.line is None:
         e.source = source
         e.line, e.column = position(source, e.offset)
+    return e
 
 
 # --- variables, fields, indexes ---------------------------------------------------------------------------
@@ -114,6 +143,28 @@ def _select(value: Any, field: str) -> Any:
         return value[field]
     except KeyError:
         raise EvaluationError(f"no such key: '{field}'") from None
+
+
+class _Read:
+    """A selection an operation's fallback reads again (``_path``), when the fallback runs."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, *args: Any):
+        self.args = args
+
+    def read(self) -> Any:
+        return _path(*self.args)
+
+
+def _path(value: Any, var: str | None, offset: int, fields: tuple[tuple[str, int], ...]) -> Any:
+    """A variable (``var`` of the bindings ``value``; ``None``: ``value`` itself) and the selections of
+    ``fields`` ((field, offset), ...) after it, each error at the offset of its own step."""
+    if var is not None:
+        value = _at(offset, _var, value, var)
+    for field, at in fields:
+        value = _at(at, _select, value, field)
+    return value
 
 
 def _has(value: Any, field: str) -> bool:
@@ -414,17 +465,7 @@ def _not(a: Any) -> bool:
     raise no_overload("!", a)
 
 
-# --- logic ------------------------------------------------------------------------------------------------
-
-
-def _and(*operands: Callable[[], Any]) -> bool:
-    """``a && b && ...``: false if any operand is false, whatever errors the others raise."""
-    return absorb(operands, False, lambda value: no_overload("&&", value))
-
-
-def _or(*operands: Callable[[], Any]) -> bool:
-    """``a || b || ...``: true if any operand is true, whatever errors the others raise."""
-    return absorb(operands, True, lambda value: no_overload("||", value))
+# --- conditions ---------------------------------------------------------------------------------------------
 
 
 def _test(value: Any) -> bool:

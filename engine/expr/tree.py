@@ -14,7 +14,11 @@ class Node:
 
     def __init__(self, pos: int, *children: "Node"):
         self.pos = pos
-        self.depth = 1 + max((c.depth for c in children), default=0)
+        depth = 0
+        for c in children:  # (a loop: cheaper than max() over a generator for the usual one or two children)
+            if c.depth > depth:
+                depth = c.depth
+        self.depth = depth + 1
 
     def children(self) -> tuple["Node", ...]:
         return ()

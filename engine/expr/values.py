@@ -21,10 +21,6 @@ _KINDS = {bool: "bool", int: "int", float: "double", str: "string", type(None): 
           list: "list", tuple: "list", dict: "map"}
 
 
-class Fallback(Exception):
-    """Raised by the fast path when it cannot be sure of the result; the careful path takes over."""
-
-
 def kind(value: Any) -> str:
     """The CEL type name of a value: int double string bool null list map (or raise for other objects)."""
     k = _KINDS.get(value.__class__)
