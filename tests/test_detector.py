@@ -191,3 +191,29 @@ def test_every_entry_that_fires_is_located(default_policy) -> None:
             assert matcher_detector._locate(i)(folded, data) is not None, (text, i)
             fired_entries += 1
     assert fired_entries > 5000
+
+
+def test_signal_ids_without_locating_equal_the_ids_of_the_hits(default_policy) -> None:
+    """What a usage record's provenance needs (`Policy.pack`, the hook): the ids of the signals that fired, in
+    hit order, worked out without locating a span — and the same as reading the hits."""
+    from test_detect_equivalence import _labelled
+    from test_detect_words import EDGES, generated
+
+    compared = 0
+    for text in _labelled() + generated(default_policy) + EDGES:
+        found = default_policy.detect(text)
+        ids = found.signal_ids
+        assert found._hits is None or found._pending is None  # reading the ids located nothing
+        assert ids == tuple(dict.fromkeys(h.signal for h in found.hits)), text
+        compared += bool(ids)
+    assert compared > 500
+
+
+def test_the_earliest_match_of_a_signal_is_kept_in_non_ascii_text() -> None:
+    """Three words of one signal, matched in the policy's word order but found in the reverse order in a task
+    whose folding moves offsets ("ß" folds to "ss"): the hit is the earliest match, with its span in the
+    original text. (An earlier version compared a folded offset with an original one after the second word.)"""
+    d = detector({"id": "greek", "words": ["alpha", "beta", "gamma"], "weights": {"complex": 1}})
+    text = "ß" * 20 + " gamma beta alpha"
+    (hit,) = d.detect(text).hits
+    assert (hit.text, hit.span) == ("gamma", (21, 26))

@@ -319,9 +319,10 @@ class Detector:
             if found is None:
                 continue
             before, after = parts[signal]
-            if signal == current:  # another word of the same signal: keep the earliest
+            if signal == current:  # another word of the same signal: keep the earliest (in folded offsets)
                 if found < first:
-                    first = start, end = found if norm is None else norm.span(*found)
+                    first = found
+                    start, end = found if norm is None else norm.span(*found)
                     hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
                 continue
             current = signal
@@ -330,6 +331,13 @@ class Detector:
             hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
         hits += derived
         return tuple(hits)
+
+    def _signal_ids(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]
+                    ) -> tuple[str, ...]:
+        """The ids of the signals that fired, in the order of :meth:`_hits`, without locating any span
+        (:attr:`Detection.signal_ids` calls this when the hits were not read)."""
+        parts, entries = self._hit_parts, self._entries
+        return (*dict.fromkeys(parts[entries[i][0]][0][0] for i in fired), *(h.signal for h in derived))
 
     def _find_ask(self, fired: list[int], folded: str, data: bytes) -> Any:
         """The ask when it is narrower than the task, else None; pops the ask rules' entries off ``fired``."""

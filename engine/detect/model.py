@@ -99,6 +99,16 @@ class Detection:
         return hits
 
     @property
+    def signal_ids(self) -> tuple[str, ...]:
+        """The ids of the signals that fired, in the order of :attr:`hits`, without locating their spans when
+        the hits were not read (what a usage record's provenance needs)."""
+        pending = self._pending
+        if pending is None:
+            return tuple(dict.fromkeys(h.signal for h in self.hits))
+        detector, *arguments = pending
+        return detector._signal_ids(*arguments)
+
+    @property
     def runner_up(self) -> str | None:
         """The best-scoring tier other than ``tier``; ties go to the tier nearest ``tier``, then the smaller
         (None with a single tier). Worked out when read, off the detector's hot path."""
