@@ -143,7 +143,7 @@ def test_the_ask_lists_come_from_the_policy() -> None:
 def test_the_runner_up_is_the_best_other_tier(scores: dict, tier: str, runner_up: str) -> None:
     from engine.detect.model import Detection
 
-    assert Detection(tier, 0.5, scores, (), tier).runner_up == runner_up
+    assert Detection(tier, 0.5, scores, base_tier=tier).runner_up == runner_up
 
 
 def test_default_policy_reads_the_ask(default_policy) -> None:

@@ -86,8 +86,8 @@ def _baseline(detector: Detector) -> Detector:
     twin._matcher = Matcher(matcher.patterns, matcher.entries, words=False)
     twin._derived = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived)
     twin._derived_plain = tuple((i, evaluate, None) for i, evaluate, _ in twin._derived_plain)
-    twin._index_conditions(memo=False)
-    assert all(row[3] is None for row in twin._conditions)  # memo: none
+    twin._index_conditions(remember=False)
+    assert all(step[0] is None and step[2] is None for step in twin._steps)  # nothing remembered, no guards
     assert any(quiet for _, _, quiet in detector._derived)
     return twin
 
@@ -239,15 +239,21 @@ def test_remembered_conditions_stay_bounded_and_answer_the_same(policy, monkeypa
     import engine.detect.detector as module
 
     monkeypatch.setattr(module, "_MEMO_MAX", 2 + 2)  # the two seeded values and two more
+    monkeypatch.setattr(module, "_GUARDS_AFTER", 3)  # guards in use after three evaluations
     detector = Detector.from_data(load_data("default")["detection"], [t.id for t in policy.tiers], policy.default_tier,
                                   plan=policy.artifacts["detection"])
     twin = _baseline(detector)
     texts = generated(policy, count=400, seed=3) + [e.task for e in policy.task_examples]
-    for text in texts:
-        assert detector.detect(text) == twin.detect(text), text
-    memos = [row[3] for row in detector._conditions if row[3] is not None]
-    assert memos and all(len(memo) <= 4 for memo in memos)
-    assert any(len(memo) > 2 for memo in memos)  # values other than "nothing fired" were remembered
+    for i, text in enumerate(texts):
+        context = {"agent_count": 2, "previous_tier": "complex"} if i % 5 == 0 else None
+        assert detector.detect(text, context) == twin.detect(text, context), text
+    runs = [step[0] for step in detector._steps + detector._steps_plain if step[0] is not None]
+    guards = [guard[0] for step in detector._steps + detector._steps_plain if step[0] is None and step[2]
+              for guard in step[2]]
+    assert runs and guards
+    assert all(len(memo) <= 4 for memo in runs + guards)
+    assert any(len(memo) > 2 for memo in runs)  # values other than "nothing fired" were remembered
+    assert any(memo for memo in guards)  # the guards were used
     assert len(detector._confidences) <= 4
 
 

@@ -134,3 +134,86 @@ def test_backtracking_traps_give_the_right_answer(pattern: str, matches_a_run: b
 def test_lone_surrogates_and_control_characters_do_not_break_detection() -> None:
     d = detector(DIAGNOSIS, LOOKUP)
     assert d.detect("troubleshoot \ud800 this\x00").tier == "complex"
+
+
+# -- the detection's lazy parts ---------------------------------------------------------------------------------
+
+def test_hits_are_located_when_first_read_and_equal_a_detection_built_whole() -> None:
+    """The tier, confidence and scores come from what fired; the hits and spans are worked out when first
+    read, once, and the detection then equals one built with them (and compares, iterates and renders as the
+    NamedTuple it replaced)."""
+    from engine.detect.model import Detection
+    from engine.records import to_dict
+
+    d = detector(DIAGNOSIS, LOOKUP, *SYSTEMS, MANY)
+    found = d.detect("Show why: Snowflake, dbt and Tableau root causes")
+    assert found._hits is None and found._pending is not None  # nothing located yet
+    assert (found.tier, found.base_tier, found.confidence) == ("multi-system", "multi-system", 0.333)
+    hits = found.hits
+    assert found._pending is None and found.hits is hits  # located once
+    assert [(h.signal, h.text, h.span) for h in hits] == [  # policy order, derived signals last
+        ("diagnosis", "root causes", (37, 48)), ("lookup", "Show", (0, 4)), ("snowflake", "Snowflake", (10, 19)),
+        ("dbt", "dbt", (21, 24)), ("tableau", "Tableau", (29, 36)), ("many-systems", "", None)]
+    whole = Detection(found.tier, found.confidence, dict(found.scores), found.base_tier, found.boost, hits, None)
+    assert found == whole and whole == found and found != d.detect("troubleshoot")
+    assert tuple(found) == (found.tier, found.confidence, found.scores, found.base_tier, found.boost, hits, None)
+    assert to_dict(found) == found.to_dict() == whole.to_dict()
+    assert list(found.to_dict()) == ["tier", "confidence", "scores", "base_tier", "boost", "signals"]
+    assert repr(found).startswith("Detection(tier='multi-system', confidence=0.333, scores=")
+
+
+def test_a_detection_is_read_only() -> None:
+    found = detector(DIAGNOSIS).detect("troubleshoot")
+    for name in ("tier", "confidence", "scores", "base_tier", "boost", "hits", "ask"):
+        with pytest.raises(AttributeError):
+            setattr(found, name, None)
+    with pytest.raises(TypeError):
+        found.scores["complex"] = 0.0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        hash(found)
+
+
+def test_every_entry_that_fires_is_located(default_policy) -> None:
+    """Scores count a signal when its entry fires, before any span is located: that is right only because
+    every entry the matcher says fired is found by its locator (the same boundary and separator rules)."""
+    from test_detect_equivalence import _labelled
+    from test_detect_words import EDGES, generated
+
+    matcher_detector = default_policy.detector
+    fired_entries = 0
+    for text in _labelled() + generated(default_policy) + EDGES:
+        found = matcher_detector.detect(text)
+        pending = found._pending
+        if pending is None:  # an ask narrower than the task: located as it was detected
+            continue
+        _, _, norm, folded, data, fired, _ = pending
+        for i in fired:
+            assert matcher_detector._locate(i)(folded, data) is not None, (text, i)
+            fired_entries += 1
+    assert fired_entries > 5000
+
+
+def test_signal_ids_without_locating_equal_the_ids_of_the_hits(default_policy) -> None:
+    """What a usage record's provenance needs (`Policy.pack`, the hook): the ids of the signals that fired, in
+    hit order, worked out without locating a span — and the same as reading the hits."""
+    from test_detect_equivalence import _labelled
+    from test_detect_words import EDGES, generated
+
+    compared = 0
+    for text in _labelled() + generated(default_policy) + EDGES:
+        found = default_policy.detect(text)
+        ids = found.signal_ids
+        assert found._hits is None or found._pending is None  # reading the ids located nothing
+        assert ids == tuple(dict.fromkeys(h.signal for h in found.hits)), text
+        compared += bool(ids)
+    assert compared > 500
+
+
+def test_the_earliest_match_of_a_signal_is_kept_in_non_ascii_text() -> None:
+    """Three words of one signal, matched in the policy's word order but found in the reverse order in a task
+    whose folding moves offsets ("ß" folds to "ss"): the hit is the earliest match, with its span in the
+    original text. (An earlier version compared a folded offset with an original one after the second word.)"""
+    d = detector({"id": "greek", "words": ["alpha", "beta", "gamma"], "weights": {"complex": 1}})
+    text = "ß" * 20 + " gamma beta alpha"
+    (hit,) = d.detect(text).hits
+    assert (hit.text, hit.span) == ("gamma", (21, 26))

@@ -10,12 +10,12 @@ the expected calibration error (ECE) of the confidence over 10 equal-width bins.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
+
+from engine.records import rounded, to_dict
 
 
-@dataclass(frozen=True, slots=True)
-class TierScore:
+class TierScore(NamedTuple):
     """Precision and recall of one tier (None when undefined: nothing detected as / labelled with it)."""
 
     tier: str
@@ -23,12 +23,10 @@ class TierScore:
     recall: float | None
     support: int  # tasks labelled with this tier
 
-    def to_dict(self) -> dict:
-        return {"tier": self.tier, "precision": self.precision, "recall": self.recall, "support": self.support}
+    to_dict = to_dict
 
 
-@dataclass(frozen=True, slots=True)
-class Miss:
+class Miss(NamedTuple):
     """A task detected as another tier than its label."""
 
     id: Any
@@ -38,13 +36,10 @@ class Miss:
     confidence: float
     signals: tuple[str, ...]
 
-    def to_dict(self) -> dict:
-        return {"id": self.id, "text": self.text, "expected": self.expected, "detected": self.detected,
-                "confidence": self.confidence, "signals": list(self.signals)}
+    to_dict = to_dict
 
 
-@dataclass(frozen=True, slots=True)
-class AccuracyReport:
+class AccuracyReport(NamedTuple):
     """The agreement of a detector with labelled tasks."""
 
     total: int
@@ -52,7 +47,7 @@ class AccuracyReport:
     tiers: tuple[str, ...]
     per_tier: tuple[TierScore, ...]
     confusion: Mapping[str, Mapping[str, int]]  # expected tier → detected tier → count
-    misses: tuple[Miss, ...] = field(default=())
+    misses: tuple[Miss, ...] = ()
     cost: "ErrorCost | None" = None
     calibration_error: float = 0.0
     mean_confidence: float = 0.0
@@ -61,18 +56,15 @@ class AccuracyReport:
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
-    def to_dict(self) -> dict:
-        return {"total": self.total, "correct": self.correct, "accuracy": round(self.accuracy, 4),
-                "per_tier": [t.to_dict() for t in self.per_tier],
-                "confusion": {e: dict(row) for e, row in self.confusion.items()},
-                "cost": self.cost.to_dict() if self.cost is not None else None,
-                "calibration_error": round(self.calibration_error, 4),
-                "mean_confidence": round(self.mean_confidence, 4),
-                "misclassified": [m.to_dict() for m in self.misses]}
+    # The JSON form: the accuracy (a property) after the counts, the rates rounded, the misses last.
+    _json_fields = ("total", "correct", "accuracy", "per_tier", "confusion", "cost", "calibration_error",
+                    "mean_confidence", "misses")
+    _json_names = {"misses": "misclassified"}
+    _json_convert = {"accuracy": rounded(4), "calibration_error": rounded(4), "mean_confidence": rounded(4)}
+    to_dict = to_dict
 
 
-@dataclass(frozen=True, slots=True)
-class ErrorCost:
+class ErrorCost(NamedTuple):
     """What the misclassified tasks cost in tokens, against the budgets their labels would give."""
 
     over_tokens: int  # sum of (detected budget − labelled budget) where positive
@@ -82,10 +74,7 @@ class ErrorCost:
     labelled_tokens: int  # the budgets of all tasks at their labels
     reference_agent: str | None  # the agent that costed tasks without a known one
 
-    def to_dict(self) -> dict:
-        return {"over_tokens": self.over_tokens, "over_tasks": self.over_tasks, "under_tokens": self.under_tokens,
-                "under_tasks": self.under_tasks, "labelled_tokens": self.labelled_tokens,
-                "reference_agent": self.reference_agent}
+    to_dict = to_dict
 
 
 def measure(policy: Any, tasks: Iterable[tuple]) -> AccuracyReport:

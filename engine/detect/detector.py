@@ -1,12 +1,16 @@
 """The compiled detector: signals → one matcher and compiled conditions, then per task one pass and a score.
 
-Per task: normalise once (NFKC, case-folded), run the set matcher once over the UTF-8 bytes, locate the
-signals that fired, evaluate the derived signals in policy order, add up the weights per tier, pick the best
-tier (ties go to the tier nearest the default, then the smaller), apply the boosts, and derive a confidence
-from the margin between the best and the second-best score: ``margin / (margin + confidence_scale)``.
+Per task: normalise once (NFKC, case-folded), run the set matcher once over the UTF-8 bytes, add up the
+weights of the signals that fired per tier, evaluate the derived signals in policy order, pick the best tier
+(ties go to the tier nearest the default, then the smaller), apply the boosts, and derive a confidence from
+the margin between the best and the second-best score (``margin / (margin + confidence_scale)``, or the
+calibration's). Where the signals matched (the hits and their spans) is located when
+:attr:`~engine.detect.model.Detection.hits` is first read.
 
 The hot path is written for CPython's speed: effects are precomputed tuples, hits are built with
-``tuple.__new__``, and bindings that cost a pass over the text are computed only when a condition uses them.
+``tuple.__new__``, conditions that read only counts and hits are remembered per their inputs (and guards,
+:mod:`engine.detect.parts`, decide others), and bindings that cost a pass over the text are computed only
+when a condition uses them. docs/detection.md ("Speed") has the figures.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from typing import Any, Mapping, Sequence
 from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
+from engine.detect.parts import FACTS, conjuncts, inputs
 from engine.detect.plan import plan_detection, signals_from_data, usable, weights_digest
 from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
 _ASK_NAME = _regex(r"\bask\b")
 _NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
-_MEMO_MAX = 512  # values remembered per condition (count combinations); past that, evaluated each time
+_MEMO_MAX = 512  # values remembered per step or guard (count combinations); past that, evaluated each time
+_GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
+_QUESTION = _regex(r"(?<![\w.])question\b")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -38,9 +45,9 @@ class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
     __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
-                 "_matcher", "_effects", "_derived", "_ranks", "_zero_counts", "_tie_order", "_entries",
-                 "_ask_entry", "_derived_plain", "_boundary_kind", "_scoped_entries", "_evaluators", "_conditions",
-                 "_conditions_plain", "_confidences")
+                 "_matcher", "_effects", "_derived", "_ranks", "_size", "_zero_counts", "_tie_order", "_entries", "_items",
+                 "_locators", "_locate", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
+                 "_steps", "_steps_plain", "_confidences", "_hit_parts")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -56,21 +63,30 @@ class Detector:
         if calibration and calibration.get("signals") in (None, weights_digest(self.signals)):
             self.calibration = (float(calibration["slope"]), float(calibration.get("intercept", 0.0)))
         self._ranks = {t: i for i, t in enumerate(self.tiers)}
+        self._size = len(self.tiers)
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
         self._zero_counts = dict.fromkeys((s.group for s in self.signals if s.group), 0)  # copied per task
-        self._confidences: dict[float, float] = {}  # margin → confidence, as worked out in _decide
+        self._confidences: dict[float, float] = {}  # margin → confidence (see _confidence)
         self._effects = tuple(self._effect(s) for s in self.signals)
+        # What a Hit of each signal holds besides its text and span: (id, tier, weight), (boost, weights, group).
+        self._hit_parts = tuple(((s.id, *s.main), (s.boost, s.weights, s.group)) for s in self.signals)
         if plan is None or not usable(plan, self.signals):
             plan = plan_detection(self.signals)
         items = plan["entries"]
-        entries = _EntryTable(items, self._effects)  # built per entry when it first fires
+        self._items = items
+        # Entry index → (signal, rank, weight, more, lift, group, id), built by _entry the first time the entry
+        # fires (a policy of thousands of literals builds the few a task fires); a plain dict, which CPython's
+        # specialised look-up serves faster than a subclass with __missing__.
+        self._entries: dict[int, tuple] = {}
+        table = _LocatorTable(items)  # built per entry when its span is first asked for
+        self._locate, self._locators = table.__getitem__, table.built
         patterns = list(plan["patterns"])
         # The ask is found only when some signal is scoped to it or some condition reads it.
         uses_ask = any(s.scope == "ask" for s in self.signals) or any(
             s.when is not None and _ASK_NAME.search(s.when) for s in self.signals)
         self.ask_rules = None
-        self._boundary_kind = -1
+        self._boundary_entry = -1
         self._ask_entry = len(items)  # entries from here on are the ask rules' marker and aside entries
         if uses_ask:
             from engine.detect.ask import ASIDES, MARKERS, REFERENCES, AskRules
@@ -78,11 +94,9 @@ class Detector:
             ask = ask or {}
             self.ask_rules = AskRules(ask.get("markers", MARKERS), ask.get("asides", ASIDES),
                                       ask.get("references", REFERENCES))
-            self._boundary_kind = self.ask_rules.kinds.index("boundary")
+            self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, entries, items)
-        # Per entry of the set: its signal, locator and effect, unpacked in one step on the hot path.
-        self._entries = entries
+        self._matcher = Matcher(patterns, table, items)
         self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.
@@ -95,36 +109,89 @@ class Detector:
                                     if not _NEEDS_CONTEXT.match(self.signals[d[0]].when or ""))
         self._index_conditions()
 
-    def _index_conditions(self, memo: bool = True) -> None:
-        """The hot path's view of :attr:`_derived`: per condition ``(slot, pick, ids, memo, hit, ranked,
-        lift, group)``: its evaluator's slot, what its value is remembered by, and its effect.
+    def _index_conditions(self, remember: bool = True) -> None:
+        """The hot path's view of :attr:`_derived`: :attr:`_steps` (and :attr:`_steps_plain`, without the
+        conditions that need a context). A step is a run of consecutive conditions that read only counts and
+        hits, ``(memo, pick, flag, ids, rows)`` (``flag``: the one id it reads, if one), or one condition, ``(None, row, guards, complete, uses)``; a row is
+        ``(slot, hit, ranked, lift, group)``: the condition's evaluator slot and its effect.
 
-        A condition that reads only counts and hits (``quiet``) is a function of those few numbers and flags, so
-        its value is remembered per their values (``memo``; ``count`` and ``ask.count`` when the ask is
-        narrower, else ``count`` alone, which ``ask.count`` then is). The values with nothing fired are known
-        from the plan and seeded, so such a condition is neither compiled nor evaluated while none of its
-        inputs fired. ``memo=False`` evaluates every condition every time (the tests' reference)."""
+        A run of such conditions (``quiet``) is a function of the counts and flags its conditions read, at the
+        start of the run: which of them hold is remembered per those values (``count``, and ``ask.count`` when
+        the ask is narrower; else ``ask.count`` is ``count``), up to :data:`_MEMO_MAX` per run. Which hold when
+        nothing fired is known from the plan and seeded, so such conditions are neither compiled nor evaluated
+        while none of their inputs fired.
+
+        Another condition may have conjuncts that read only counts, hits and scalar facts (see
+        :mod:`engine.detect.parts`): its ``guards``, each remembered per the values it reads. One that does not
+        hold decides the condition; when all hold and they are the whole condition (``complete``), it holds.
+        Guards are compiled from their source, so they are used only once the condition has been evaluated
+        :data:`_GUARDS_AFTER` times (``uses``), in a process that detects many tasks.
+
+        ``remember=False`` evaluates every condition every time (the tests' reference)."""
         self._evaluators = []
-        rows = {}
         zero = self._zero_counts
-        for d in self._derived:
-            index, evaluate, quiet = d
+        sources = [self.signals[index].when or "" for index, _, _ in self._derived]
+        # When the ask is the task, the bindings take `ask.question` from `question` once a condition has read
+        # that (the original task's last character, not the folded one's: "？" is not "?"). So when some
+        # condition reads `question`, `ask.question` is not remembered, and the conditions that read `question`
+        # have no guards: they are evaluated, as before guards, and read it when they did.
+        reads_question = any(_QUESTION.search(s) for s in sources)
+        facts = set(FACTS) - ({"ask.question"} if reads_question else set())
+        rows = {}
+        for (index, evaluate, quiet), source in zip(self._derived, sources):
             slot = len(self._evaluators)
             self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
             before, after, ranked, lift, group = self._effects[index]
-            effect = (_new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
-            if quiet is None or not memo:
-                rows[index] = (slot, None, None, None, *effect)
+            row = (slot, _new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
+            if not remember:
+                rows[index] = (row, None, None)
+            elif quiet is not None and all(g in zero for g in quiet[0]):
+                rows[index] = (row, quiet, None)
+            else:
+                guards = None if reads_question and _QUESTION.search(source) else self._guards(source, zero, facts)
+                rows[index] = (row, None, guards)
+        self._steps = _steps([rows[d[0]] for d in self._derived], zero)
+        self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
+
+    def _guards(self, source: str, zero: Mapping[str, int], facts: set[str]) -> tuple[tuple, bool] | None:
+        """The guards of a condition and whether they are the whole of it (see :meth:`_index_conditions`); a
+        guard is ``(memo, pick, ids, facts, slot)``."""
+        parts = conjuncts(source) or [source]
+        guards: list[tuple] = []
+        costs: list[int] = []
+        for part in parts:
+            found = inputs(part)
+            if found is None or not all(g in zero for g in found.groups) or not facts.issuperset(found.facts):
                 continue
-            groups, ids, value = quiet
-            if any(g not in zero for g in groups):  # a count of no group: evaluated every time
-                rows[index] = (slot, None, None, None, *effect)
-                continue
-            pick = itemgetter(*groups) if groups else None
-            seen = {_memo_key(pick, ids, zero, {}, None): value, _memo_key(pick, ids, zero, {}, zero): value}
-            rows[index] = (slot, pick, ids, seen, *effect)
-        self._conditions = tuple(rows[d[0]] for d in self._derived)
-        self._conditions_plain = tuple(rows[d[0]] for d in self._derived_plain)
+            slot = len(self._evaluators)
+            self._evaluators.append(_first_call(self._evaluators, slot, _lazy_condition(part, None)))
+            pick = itemgetter(*found.groups) if found.groups else None
+            guards.append(({}, pick, found.ids, _facts(found.facts), slot))
+            costs.append(2 if {"words", "ask.words"}.intersection(found.facts) else 1 if pick or found.ids else 0)
+        # Any guard that does not hold decides, so the cheap ones go first: facts that cost nothing to tell
+        # (question, chars, narrowed), then counts and hits, then word counts (a pass over the text).
+        guards = [guard for _, guard in sorted(zip(costs, guards), key=itemgetter(0))]
+        return (tuple(guards), len(guards) == len(parts)) if guards else None
+
+    def _entry(self, index: int) -> tuple:
+        """The hot path's view of an entry of the matcher, built the first time it fires: the signal it stands
+        for and its effect — its first weight (rank 0 and 0.0 when it has none: adding 0.0 changes no score),
+        the others, its boost, group and id."""
+        signal = self._items[index][0]
+        before, _, ranked, lift, group = self._effects[signal]
+        rank, weight = ranked[0] if ranked else (0, 0.0)
+        entry = self._entries[index] = (signal, rank, weight, ranked[1:], lift, group, before[0])
+        return entry
+
+    def _arm(self) -> None:
+        """From now on, use the guards of the conditions evaluated :data:`_GUARDS_AFTER` times (their steps no
+        longer count)."""
+
+        def armed(steps: tuple) -> tuple:
+            return tuple(step[:4] + (None,) if step[0] is None and step[4] is not None
+                         and step[4][0] >= _GUARDS_AFTER else step for step in steps)
+
+        self._steps, self._steps_plain = armed(self._steps), armed(self._steps_plain)
 
     @property
     def conditions(self) -> tuple:
@@ -149,7 +216,10 @@ class Detector:
     # -- the hot path -----------------------------------------------------------------------------------
 
     def detect(self, text: str, context: Mapping[str, Any] | None = None) -> Detection:
-        """The tier of ``text`` (a task description), with the signals that fired and where."""
+        """The tier of ``text`` (a task description), with the signals that fired and where.
+
+        The tier, confidence and scores come from which entries of the matcher fired; where they matched (the
+        hits and their spans) is worked out when :attr:`Detection.hits` is first read."""
         if text.isascii():  # NFKC leaves ASCII alone, and folding it keeps every offset
             norm, folded = None, text.lower()
             data = folded.encode("ascii")
@@ -157,48 +227,122 @@ class Detector:
             norm = normalize(text)
             folded = norm.text
             data = folded.encode("utf-8", "surrogatepass")
-        scores = [0.0] * len(self.tiers)
+        scores = [0.0] * self._size
         boost = 0
-        hits: list[Hit] = []
         named: dict[str, bool] = {}  # signal id → True, for the conditions' `hits`
         count = self._zero_counts.copy()  # for the conditions' `count`
+        hits = span = pending = None
         fired = self._matcher.fired(data)
         if fired:
             fired.sort()  # entries are in policy order, a signal's entries next to each other
-            if fired[-1] >= self._ask_entry:  # the ask rules' entries come last (none without ask rules)
-                ask = self._find_ask(fired, folded, data)
-                if ask is not None:
-                    return self._detect_with_ask(text, norm, folded, data, fired, ask, context)
-            entries = self._entries
-            current, first = -1, (0, 0)
-            for i in fired:
-                signal, locate, before, after, ranked, lift, group = entries[i]
-                found = locate(folded, data)
-                if found is None:
-                    continue
-                if signal == current:  # another word of the same signal: keep the earliest
-                    if found < first:
-                        first = start, end = found if norm is None else norm.span(*found)
-                        hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
-                    continue
-                current = signal
-                first = found
-                start, end = found if norm is None else norm.span(*found)
-                hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
-                for rank, weight in ranked:
+            last = fired[-1]
+            if last >= self._ask_entry:  # the ask rules' entries come last (none without ask rules)
+                if last == self._boundary_entry and not (len(fired) > 1 and fired[-2] >= self._ask_entry) \
+                        and not folded.rstrip().endswith("?"):
+                    fired.pop()  # only a sentence boundary, and no final question: the whole task asks
+                else:
+                    ask = self._find_ask(fired, folded, data)
+                    if ask is not None:
+                        scores, boost, hits, span = self._score_with_ask(text, norm, folded, data, fired, ask,
+                                                                         context)
+            if hits is None:
+                entries = self._entries
+                current = -1
+                for i in fired:
+                    try:
+                        signal, rank, weight, more, lift, group, name = entries[i]
+                    except KeyError:  # the first time this entry fires
+                        signal, rank, weight, more, lift, group, name = self._entry(i)
+                    if signal == current:  # another word of the same signal: it counts once
+                        continue
+                    current = signal
                     scores[rank] += weight
-                boost += lift
-                named[before[0]] = True
-                if group is not None:
-                    count[group] += 1
-        if self._derived:
-            boost += self._derive(text, folded, hits, scores, named, count, context, None, count)
-        return self._decide(scores, boost, hits, None)
+                    if more:
+                        for rank, weight in more:
+                            scores[rank] += weight
+                    boost += lift
+                    named[name] = True
+                    if group is not None:
+                        count[group] += 1
+        if hits is None:
+            derived: list[Hit] = []
+            steps = self._steps if context else self._steps_plain
+            if steps:
+                boost += self._derive(steps, text, folded, derived, scores, named, count, context, None, count)
+            pending = (self, text, norm, folded, data, fired, derived)  # the hits: Detection.hits calls _hits
+
+        # The decision: the best score's tier (ties: nearest the default, then the smaller), moved by the boosts.
+        ordered = sorted(scores)
+        top = ordered[-1]
+        second = ordered[-2] if self._size > 1 else 0.0
+        if second != top:  # one best tier
+            best = scores.index(top)
+        else:
+            for best in self._tie_order:
+                if scores[best] == top:
+                    break
+        margin = top - second
+        confidence = self._confidences.get(margin)  # weights are few: so are the margins
+        if confidence is None:
+            confidence = self._confidence(margin)
+        final = best + boost
+        if boost:
+            final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
+        tiers = self.tiers
+        detection = _new_detection(Detection)
+        detection._tier = tiers[final]
+        detection._confidence = confidence
+        detection._base_tier = tiers[best]
+        detection._boost = boost
+        detection._ask = span
+        detection._scores = scores  # a list: Detection.scores makes it a mapping when first read
+        detection._tiers = tiers
+        detection._hits = hits
+        detection._pending = pending
+        return detection
+
+    def _hits(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]
+              ) -> tuple[Hit, ...]:
+        """The hits of a detection without a narrower ask: each fired signal at its earliest match, then the
+        derived ones (:attr:`Detection.hits` calls this when first read)."""
+        hits: list[Hit] = []
+        locators = self._locators
+        parts = self._hit_parts
+        entries = self._entries
+        current, first = -1, (0, 0)
+        for i in fired:
+            signal = entries[i][0]  # it fired: its entry is built
+            try:
+                found = locators[i](folded, data)
+            except KeyError:  # the first time this entry is located
+                found = self._locate(i)(folded, data)
+            if found is None:
+                continue
+            before, after = parts[signal]
+            if signal == current:  # another word of the same signal: keep the earliest (in folded offsets)
+                if found < first:
+                    first = found
+                    start, end = found if norm is None else norm.span(*found)
+                    hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+                continue
+            current = signal
+            first = found
+            start, end = found if norm is None else norm.span(*found)
+            hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
+        hits += derived
+        return tuple(hits)
+
+    def _signal_ids(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]
+                    ) -> tuple[str, ...]:
+        """The ids of the signals that fired, in the order of :meth:`_hits`, without locating any span
+        (:attr:`Detection.signal_ids` calls this when the hits were not read)."""
+        parts, entries = self._hit_parts, self._entries
+        return (*dict.fromkeys(parts[entries[i][0]][0][0] for i in fired), *(h.signal for h in derived))
 
     def _find_ask(self, fired: list[int], folded: str, data: bytes) -> Any:
         """The ask when it is narrower than the task, else None; pops the ask rules' entries off ``fired``."""
         last = fired.pop()
-        if last - self._ask_entry == self._boundary_kind and not (fired and fired[-1] >= self._ask_entry) \
+        if last == self._boundary_entry and not (fired and fired[-1] >= self._ask_entry) \
                 and not folded.rstrip().endswith("?"):
             return None  # only a sentence boundary, and no final question: the whole task asks
         kinds = self.ask_rules.kinds
@@ -209,11 +353,13 @@ class Detector:
                                   "boundary" in found)
         return ask if ask.narrowed else None
 
-    def _detect_with_ask(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], ask: Any,
-                         context: Mapping[str, Any] | None) -> Detection:
-        """:meth:`detect` for a task whose ask is narrower than it: a second pass of the matcher over the ask
-        alone (the task blanked outside it) says which signals occur in the ask; signals scoped to the ask
-        count only there, and ``ask.count`` counts the groups' signals that occur there."""
+    def _score_with_ask(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], ask: Any,
+                        context: Mapping[str, Any] | None) -> tuple[list[float], int, tuple[Hit, ...], tuple]:
+        """The scores, boost, hits and the ask's span of a task whose ask is narrower than it: a second pass of
+        the matcher over the ask alone (the task blanked outside it) says which signals occur in the ask;
+        signals scoped to the ask count only there, and ``ask.count`` counts the groups' signals that occur
+        there. Whether a scoped signal counts depends on locating it, so the hits are built here, not when
+        first read."""
         scores = [0.0] * len(self.tiers)
         boost = 0
         hits: list[Hit] = []
@@ -226,19 +372,20 @@ class Detector:
         ask_named: set[int] = set()
         whole = frozenset(fired)
         entries = self._entries
+        parts = self._hit_parts
         scoped_entries = self._scoped_entries
         current, first = -1, (0, 0)
         for i in sorted(whole | in_ask):
-            signal, locate, before, after, ranked, lift, group = entries[i]
+            signal, rank, weight, more, lift, group, name = entries[i] if i in entries else self._entry(i)
             inside = i in in_ask
             if i in scoped_entries:
                 if not inside:
                     continue
-                found = locate(ask_text, ask_data)
+                found = self._locate(i)(ask_text, ask_data)
                 if found is not None and found[0] < ask.start:  # an anchored pattern's blank lead
                     found = (min(ask.start, found[1]), found[1])
             elif i in whole:
-                found = locate(folded, data)
+                found = self._locate(i)(folded, data)
             else:
                 continue
             if found is None:
@@ -246,6 +393,7 @@ class Detector:
             if inside and group is not None and signal not in ask_named:
                 ask_named.add(signal)
                 ask_count[group] += 1
+            before, after = parts[signal]
             if signal == current:
                 if found < first:
                     first = start, end = found if norm is None else norm.span(*found)
@@ -255,29 +403,82 @@ class Detector:
             first = found
             start, end = found if norm is None else norm.span(*found)
             hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
-            for rank, weight in ranked:
-                scores[rank] += weight
+            scores[rank] += weight
+            if more:
+                for rank, weight in more:
+                    scores[rank] += weight
             boost += lift
-            named[before[0]] = True
+            named[name] = True
             if group is not None:
                 count[group] += 1
-        if self._derived:
-            boost += self._derive(text, folded, hits, scores, named, count, context, ask, ask_count)
+        steps = self._steps if context else self._steps_plain
+        if steps:
+            boost += self._derive(steps, text, folded, hits, scores, named, count, context, ask, ask_count)
         span = (ask.start, len(folded)) if norm is None else norm.span(ask.start, len(folded))
-        return self._decide(scores, boost, hits, span)
+        return scores, boost, tuple(hits), span
 
-    def _derive(self, text: str, folded: str, hits: list[Hit], scores: list[float], named: dict[str, bool],
-                count: dict[str, int], context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> int:
-        """Evaluate the derived signals in order; each sees the hits before it. Returns their net boost.
-        A condition that cannot be evaluated (a missing context key, a type mismatch) does not hold."""
+    def _derive(self, steps: tuple, text: str, folded: str, hits: list[Hit], scores: list[float],
+                named: dict[str, bool], count: dict[str, int], context: Mapping[str, Any] | None, ask: Any,
+                ask_count: dict[str, int]) -> int:
+        """Evaluate the derived signals in order; each sees the hits before it, and its hit is appended to
+        ``hits``. Returns their net boost. A condition that cannot be evaluated (a missing context key, a type
+        mismatch) does not hold."""
         bindings = None  # built when a condition is first evaluated
         boost = 0
-        evaluators = self._evaluators
+        evaluators = self._evaluators  # a list: a condition's slot changes once it is compiled
         narrowed = ask_count is not count
-        for slot, pick, ids, memo, hit, ranked, lift, group in self._conditions if context else self._conditions_plain:
-            if memo is not None:  # the key as _memo_key builds it, inline
-                key = pick(count) if pick is not None else ()
-                if ids:
+        for step in steps:
+            if step[0] is None:  # one condition
+                _, row, guards, complete, uses = step
+                holds = None  # decided by its guards: True or False; None: evaluate it
+                if guards is not None:
+                    if uses is not None and uses[0] < _GUARDS_AFTER:
+                        uses[0] += 1
+                        if uses[0] == _GUARDS_AFTER:
+                            self._arm()
+                    else:
+                        holds = True if complete else None
+                        for memo, pick, ids, reads, slot in guards:
+                            if pick is None and not ids:  # facts alone (they are the ask's when it is narrower)
+                                key = reads(text, folded, ask)
+                            else:
+                                key = pick(count) if pick is not None else ()
+                                if ids:
+                                    key = (key, *map(named.__contains__, ids))
+                                if narrowed:
+                                    key = ("ask", key, pick(ask_count) if pick is not None else ())
+                                if reads is not None:
+                                    key = (key, reads(text, folded, ask))
+                            value = memo.get(key)
+                            if value is None:
+                                if bindings is None:
+                                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                                try:
+                                    value = evaluators[slot](bindings) is True
+                                except Exception:  # noqa: BLE001 - the language raises EvaluationError
+                                    value = False
+                                if len(memo) < _MEMO_MAX:
+                                    memo[key] = value
+                            if not value:
+                                holds = False
+                                break
+                if holds is None:
+                    if bindings is None:
+                        bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
+                    try:
+                        if evaluators[row[0]](bindings) is not True:
+                            continue
+                    except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
+                        continue
+                elif not holds:
+                    continue
+                held = (row,)
+            else:  # a run of conditions that read only counts and hits: which hold is remembered
+                memo, pick, flag, ids, rows = step
+                key = pick(count) if pick is not None else ()  # the key as _memo_key builds it, inline
+                if flag is not None:  # one signal id
+                    key = (key, flag in named)
+                elif ids:
                     key = (key, *map(named.__contains__, ids))
                 if narrowed:
                     key = ("ask", key, pick(ask_count) if pick is not None else ())
@@ -285,31 +486,29 @@ class Detector:
                 if held is None:
                     if bindings is None:
                         bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
-                    try:
-                        held = evaluators[slot](bindings) is True
-                    except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
-                        held = False
+                    found = []
+                    for row in rows:  # in order: each sees what the ones before it did
+                        try:
+                            if evaluators[row[0]](bindings) is not True:
+                                continue
+                        except Exception:  # noqa: BLE001 - as above
+                            continue
+                        found.append(row)
+                        boost += _apply(row, hits, scores, named, count, ask_count if narrowed else None)
                     if len(memo) < _MEMO_MAX:
-                        memo[key] = held
-                if not held:
+                        memo[key] = tuple(found)
                     continue
-            else:
-                if bindings is None:
-                    bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
-                try:
-                    if evaluators[slot](bindings) is not True:
-                        continue
-                except Exception:  # noqa: BLE001 - the language raises EvaluationError; nothing may escape
-                    continue
-            hits.append(hit)
-            for rank, weight in ranked:
-                scores[rank] += weight
-            boost += lift
-            named[hit[0]] = True
-            if group is not None:
-                count[group] += 1
-                if narrowed:
-                    ask_count[group] += 1
+            for row in held:
+                _, hit, ranked, lift, group = row
+                hits.append(hit)
+                for rank, weight in ranked:
+                    scores[rank] += weight
+                boost += lift
+                named[hit[0]] = True
+                if group is not None:
+                    count[group] += 1
+                    if narrowed:
+                        ask_count[group] += 1
         return boost
 
     def _bindings(self, text: str, folded: str, named: dict[str, bool], count: dict[str, int],
@@ -321,32 +520,122 @@ class Detector:
         bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
         return bindings
 
-    def _decide(self, scores: list[float], boost: int, hits: list[Hit], ask: tuple[int, int] | None) -> Detection:
-        ordered = sorted(scores)
-        top = ordered[-1]
-        second = ordered[-2] if len(ordered) > 1 else 0.0
-        if second != top:
-            best = scores.index(top)
-        else:  # a tie: the tier nearest the default, then the smaller
-            for best in self._tie_order:
-                if scores[best] == top:
-                    break
-        margin = top - second
-        confidence = self._confidences.get(margin)  # weights are few: so are the margins
-        if confidence is None:
-            if self.calibration is not None:
-                slope, intercept = self.calibration
-                confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
-            else:
-                confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
-            if len(self._confidences) < _MEMO_MAX:
-                self._confidences[margin] = confidence
-        final = best + boost
-        if boost:
-            final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
-        tiers = self.tiers
-        return _new_tuple(Detection, (tiers[final], confidence, MappingProxyType(dict(zip(tiers, scores))),
-                                      tuple(hits), tiers[best], boost, ask))
+    def _confidence(self, margin: float) -> float:
+        """The confidence of a margin between the best and the second-best score (remembered per margin)."""
+        if self.calibration is not None:
+            slope, intercept = self.calibration
+            confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
+        else:
+            confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
+        if len(self._confidences) < _MEMO_MAX:
+            self._confidences[margin] = confidence
+        return confidence
+
+
+def _apply(row: tuple, hits: list[Hit], scores: list[float], named: dict[str, bool], count: dict[str, int],
+           ask_count: dict[str, int] | None) -> int:
+    """The effect of a derived signal that holds (Detector._derive applies remembered ones inline); its boost."""
+    _, hit, ranked, lift, group = row
+    hits.append(hit)
+    for rank, weight in ranked:
+        scores[rank] += weight
+    named[hit[0]] = True
+    if group is not None:
+        count[group] += 1
+        if ask_count is not None:
+            ask_count[group] += 1
+    return lift
+
+
+def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
+    """:meth:`Detector._index_conditions`'s steps of ``rows`` (``(row, quiet, guards)``): runs of remembered
+    conditions become one step each, seeded with what holds when none of their inputs fired."""
+    steps: list[tuple] = []
+    run: list[tuple[tuple, Any]] = []
+
+    def close() -> None:
+        if not run:
+            return
+        groups = sorted({g for _, quiet in run for g in quiet[0]})
+        ids = tuple(sorted({i for _, quiet in run for i in quiet[1]}))
+        pick = itemgetter(*groups) if groups else None
+        memo: dict = {}
+        held = _seed(run)
+        if held is not None:
+            memo[_memo_key(pick, ids, zero, {}, None)] = held
+            memo[_memo_key(pick, ids, zero, {}, zero)] = held
+        steps.append((memo, pick, ids[0] if len(ids) == 1 else None, ids, tuple(row for row, _ in run)))
+        run.clear()
+
+    for row, quiet, guards in rows:
+        if quiet is None:
+            close()
+            found, complete = guards if guards is not None else (None, False)
+            steps.append((None, row, found, complete, [0]))
+        else:
+            run.append((row, quiet))
+    close()
+    return tuple(steps)
+
+
+# The task's scalar facts, as _Bindings and _AskBinding work them out, for guards (text, folded, ask → value).
+def _words(text: str, folded: str, ask: Any) -> int:
+    return len(folded.split())
+
+
+def _chars(text: str, folded: str, ask: Any) -> int:
+    return len(text)
+
+
+def _question(text: str, folded: str, ask: Any) -> bool:
+    return text.rstrip().endswith("?")
+
+
+def _ask_words(text: str, folded: str, ask: Any) -> int:
+    return len((folded if ask is None else ask.text).split())
+
+
+def _ask_question(text: str, folded: str, ask: Any) -> bool:
+    return (folded if ask is None else ask.text).rstrip().endswith("?")
+
+
+def _ask_narrowed(text: str, folded: str, ask: Any) -> bool:
+    return ask is not None
+
+
+_FACTS = {"words": _words, "chars": _chars, "question": _question, "ask.words": _ask_words,
+          "ask.question": _ask_question, "ask.narrowed": _ask_narrowed}
+
+
+def _facts(names: Sequence[str]) -> Any:
+    """``(text, folded, ask) → value`` of the facts ``names`` (one fact: its value; several: a tuple), or None."""
+    if not names:
+        return None
+    if len(names) == 1:
+        return _FACTS[names[0]]
+    functions = tuple(_FACTS[name] for name in names)
+    return lambda text, folded, ask: tuple([fact(text, folded, ask) for fact in functions])
+
+
+def _seed(run: list[tuple[tuple, Any]]) -> tuple | None:
+    """Which conditions of a run hold when none of its inputs fired, from the plan's values with nothing
+    fired; None when that cannot be told without evaluating (a condition that holds then changes the inputs of
+    a later one)."""
+    groups: set[str] = set()
+    names: set[str] = set()
+    held = []
+    for row, (reads, ids, value) in run:
+        if groups.intersection(reads) or names.intersection(ids):
+            return None
+        if value:
+            held.append(row)
+            names.add(row[1][0])
+            if row[4] is not None:
+                groups.add(row[4])
+    return tuple(held)
+
+
+_new_detection = object.__new__
 
 
 class _AskBinding(dict):
@@ -366,26 +655,26 @@ class _AskBinding(dict):
         return value
 
 
-class _EntryTable(dict):
-    """Entry index → (signal, locator, *effect), built the first time the entry fires: a policy of thousands of
-    literals builds the few a task fires, not all of them (a dict look-up on the hot path, as a tuple's)."""
+class _LocatorTable:
+    """The matcher's ``entries``: entry index → the function that locates it (``locate(text, data)``), built
+    when first needed into ``built`` (a plain dict: the detector's hot path looks it up directly)."""
 
-    __slots__ = ("items", "effects")
+    __slots__ = ("items", "built")
 
-    def __init__(self, items: Sequence[Any], effects: Sequence[Any]):
-        super().__init__()
+    def __init__(self, items: Sequence[Any]):
         self.items = items
-        self.effects = effects
+        self.built: dict[int, Any] = {}
 
-    def __missing__(self, index: int) -> tuple:
-        entry = plan_entry(self.items[index])
-        value = self[index] = (entry.signal, entry.locate, *self.effects[entry.signal])
-        return value
+    def __getitem__(self, index: int) -> Any:
+        found = self.built.get(index)
+        if found is None:
+            found = self.built[index] = plan_entry(self.items[index]).locate
+        return found
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):  # the Matcher's view: its entries, in order
+    def __iter__(self):  # in entry order
         return (self[i] for i in range(len(self.items)))
 
 

@@ -6,10 +6,12 @@ these classes at start-up.
 
 from __future__ import annotations
 
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Mapping, NamedTuple
 
 from engine.model import Allocation
+from engine.records import to_dict, to_json
 
 
 class Hit(NamedTuple):
@@ -31,42 +33,105 @@ class Hit(NamedTuple):
     weights: Mapping[str, float] = MappingProxyType({})
     group: str | None = None
 
-    def to_dict(self) -> dict:
-        """The ``signals`` entries of ``evaluate --json`` and ``detect --json``."""
-        return {"id": self.signal, "tier": self.tier, "weight": self.weight, "text": self.text,
-                "span": list(self.span) if self.span is not None else None}
+    # The ``signals`` entries of ``evaluate --json`` and ``detect --json``: id, tier, weight, text, span.
+    _json_names = {"signal": "id"}
+    _json_omit = ("boost", "weights", "group")
+    to_dict = to_dict
 
 
-class Detection(NamedTuple):
+class Detection:
     """The complexity tier of a task, how sure the detector is, and why.
 
     ``scores`` per tier are the sums of the weights of the signals that fired; the best score gives
-    ``base_tier``, the boosts of the signals that fired move it by ``boost`` steps to ``tier``. A NamedTuple,
-    like :class:`Hit`, because the detector builds one per task on its hot path.
+    ``base_tier``, the boosts of the signals that fired move it by ``boost`` steps to ``tier``; ``ask`` is the
+    span of the ask when it is narrower than the task.
+
+    Not a NamedTuple, unlike the other records: the detector decides the tier from which signals fired, and
+    where they matched (``hits``, with their spans) is worked out only when ``hits`` is first read — by
+    ``--explain``, ``--json`` or a caller that wants them — because locating the spans and building the hit
+    objects is most of the time of a detection that only needs its tier (docs/detection.md, "Speed"). It reads
+    like the record it was: immutable fields, equality by value, iteration and :func:`engine.records.to_dict`
+    over :attr:`_fields` (the JSON form: ``hits`` as ``signals``, without ``ask``).
     """
 
-    tier: str
-    confidence: float
-    scores: Mapping[str, float]
-    hits: tuple[Hit, ...]
-    base_tier: str
-    boost: int = 0
-    ask: tuple[int, int] | None = None  # the span of the ask when it is narrower than the task
+    __slots__ = ("_tier", "_confidence", "_base_tier", "_boost", "_ask", "_scores", "_tiers", "_hits", "_pending")
+    _fields = ("tier", "confidence", "scores", "base_tier", "boost", "hits", "ask")
+    _json_names = {"hits": "signals"}
+    _json_omit = ("ask",)
+    to_dict = to_dict
+
+    # Read-only: the fields are properties over private slots (the detector fills the slots directly; a
+    # __setattr__ that refused writes would make every detection pay for it).
+    tier: str = property(attrgetter("_tier"))  # type: ignore[assignment]
+    confidence: float = property(attrgetter("_confidence"))  # type: ignore[assignment]
+    base_tier: str = property(attrgetter("_base_tier"))  # type: ignore[assignment]
+    boost: int = property(attrgetter("_boost"))  # type: ignore[assignment]
+    ask: "tuple[int, int] | None" = property(attrgetter("_ask"))  # type: ignore[assignment]
+
+    def __init__(self, tier: str, confidence: float, scores: Mapping[str, float], base_tier: str, boost: int = 0,
+                 hits: tuple[Hit, ...] = (), ask: tuple[int, int] | None = None):
+        self._tier = tier
+        self._confidence = confidence
+        self._base_tier = base_tier
+        self._boost = boost
+        self._ask = ask
+        self._hits = tuple(hits)
+        self._pending = None
+        self._tiers = tuple(scores)
+        self._scores = MappingProxyType(dict(scores))
+
+    @property
+    def scores(self) -> Mapping[str, float]:
+        scores = self._scores
+        if type(scores) is list:  # as the detector left it: built when first read
+            scores = self._scores = MappingProxyType(dict(zip(self._tiers, scores)))
+        return scores
+
+    @property
+    def hits(self) -> tuple[Hit, ...]:
+        """The signals that fired, in policy order (derived ones last), with what they matched and where."""
+        hits = self._hits
+        if hits is None:
+            pending = self._pending
+            detector, *arguments = pending
+            hits = self._hits = detector._hits(*arguments)
+            self._pending = None
+        return hits
+
+    @property
+    def signal_ids(self) -> tuple[str, ...]:
+        """The ids of the signals that fired, in the order of :attr:`hits`, without locating their spans when
+        the hits were not read (what a usage record's provenance needs)."""
+        pending = self._pending
+        if pending is None:
+            return tuple(dict.fromkeys(h.signal for h in self.hits))
+        detector, *arguments = pending
+        return detector._signal_ids(*arguments)
 
     @property
     def runner_up(self) -> str | None:
         """The best-scoring tier other than ``tier``; ties go to the tier nearest ``tier``, then the smaller
         (None with a single tier). Worked out when read, off the detector's hot path."""
-        names = list(self.scores)
+        scores = self.scores
+        names = list(scores)
         chosen = names.index(self.tier)
         others = [r for r in range(len(names)) if r != chosen]
         if not others:
             return None
-        return names[min(others, key=lambda r: (-self.scores[names[r]], abs(r - chosen), r))]
+        return names[min(others, key=lambda r: (-scores[names[r]], abs(r - chosen), r))]
 
-    def to_dict(self) -> dict:
-        return {"tier": self.tier, "confidence": self.confidence, "scores": dict(self.scores),
-                "base_tier": self.base_tier, "boost": self.boost, "signals": [h.to_dict() for h in self.hits]}
+    def __iter__(self):
+        return iter((self.tier, self.confidence, self.scores, self.base_tier, self.boost, self.hits, self.ask))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Detection:
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]  # scores are a mapping, as they were in the NamedTuple
+
+    def __repr__(self) -> str:
+        return "Detection(" + ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self)) + ")"
 
 
 class Evaluation(NamedTuple):
@@ -86,8 +151,8 @@ class Evaluation(NamedTuple):
 
     def to_dict(self) -> dict:
         """The ``evaluate --json`` contract: ``budget --json`` plus tier, confidence and signals."""
-        return {**self.allocation.to_dict(), "confidence": self.confidence,
-                "signals": [h.to_dict() for h in self.hits]}
+        return {**to_json(self.allocation), "confidence": self.confidence,
+                "signals": [to_dict(h) for h in self.hits]}
 
 
 class Signal(NamedTuple):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
+
+from engine.records import rounded, to_dict
 
 
-@dataclass(frozen=True, slots=True)
-class Throughput:
+class Throughput(NamedTuple):
     """Detections timed one by one over a corpus."""
 
     tasks: int  # distinct tasks in the corpus
@@ -23,10 +23,14 @@ class Throughput:
     def per_second(self) -> float:
         return self.calls / self.seconds if self.seconds else 0.0
 
-    def to_dict(self) -> dict:
-        return {"tasks": self.tasks, "calls": self.calls, "seconds": round(self.seconds, 4),
-                "tasks_per_second": round(self.per_second), "p50_us": round(self.p50_us, 2),
-                "p99_us": round(self.p99_us, 2), "mean_chars": round(self.mean_chars, 1)}
+    @property
+    def tasks_per_second(self) -> int:
+        return round(self.per_second)
+
+    # The JSON form: the figures rounded, the rate after the time.
+    _json_fields = ("tasks", "calls", "seconds", "tasks_per_second", "p50_us", "p99_us", "mean_chars")
+    _json_convert = {"seconds": rounded(4), "p50_us": rounded(2), "p99_us": rounded(2), "mean_chars": rounded(1)}
+    to_dict = to_dict
 
 
 def sample_corpus() -> Path:

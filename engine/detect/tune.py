@@ -20,9 +20,9 @@ every task is detected once and the fitting works on the sets of signals that fi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from engine.detect.accuracy import ECE_BINS, calibration_error  # noqa: F401 - ECE_BINS: public here too
 
@@ -35,8 +35,7 @@ MIN_WEIGHT = 0.05  # fitted weights smaller than this are left out of the policy
 
 # -- the data ---------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One labelled task as the fit sees it: the weighted signals that fired (feature indices), the net boost
     of the signals that fired, and the label's tier rank."""
 
@@ -45,8 +44,7 @@ class Sample:
     label: int
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(NamedTuple):
     """What ``tune`` fits: the features (weighted signals, in policy order) and the samples."""
 
     tiers: tuple[str, ...]
@@ -147,8 +145,7 @@ def folds_of(samples: Sequence[Sample], k: int) -> list[list[int]]:
     return [sorted(f) for f in folds if f]
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """Predictions for samples: (predicted rank, margin, label rank) each."""
 
     predictions: tuple[tuple[int, float, int], ...]
@@ -227,8 +224,7 @@ def platt(slope: float, intercept: float, margin: float) -> float:
 
 # -- the plan ---------------------------------------------------------------------------------------------
 
-@dataclass
-class TunePlan:
+class TunePlan(NamedTuple):
     """What ``tune`` found and the edit it makes to the policy file."""
 
     path: Path
@@ -242,9 +238,9 @@ class TunePlan:
     ece_before: float
     ece_after: float  # out-of-fold
     calibration: tuple[float, float]
-    weights: dict[str, dict[str, float]] = field(default_factory=dict)  # signal → tier → new weight
-    problems: list = field(default_factory=list)
-    stale_examples: list[str] = field(default_factory=list)
+    weights: Mapping[str, Mapping[str, float]] = MappingProxyType({})  # signal → tier → new weight
+    problems: tuple = ()
+    stale_examples: tuple[str, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -260,12 +256,16 @@ class TunePlan:
         return unified_diff(self.label, self.original, self.updated)
 
     def to_dict(self, written: bool) -> dict:
+        """Written out: the JSON form rounds, adds the diff and whether the file was written."""
+        from engine.records import to_json
+
         return {"policy": self.label, "tasks": self.tasks, "accuracy_before": round(self.accuracy_before, 4),
                 "cv_accuracy": None if self.cv_accuracy is None else round(self.cv_accuracy, 4), "l2": self.l2,
                 "calibration": {"slope": self.calibration[0], "intercept": self.calibration[1]},
                 "ece_before": round(self.ece_before, 4), "ece_after": round(self.ece_after, 4),
-                "weights": self.weights, "valid": self.valid, "problems": [p.to_dict() for p in self.problems],
-                "stale_examples": self.stale_examples, "diff": self.diff(), "written": written}
+                "weights": {signal: dict(row) for signal, row in self.weights.items()}, "valid": self.valid,
+                "problems": [to_json(p) for p in self.problems],
+                "stale_examples": list(self.stale_examples), "diff": self.diff(), "written": written}
 
 
 def plan_tune(policy: Any, tasks: Sequence[tuple[Any, str, str, Mapping | None]], path: Path,
@@ -308,9 +308,9 @@ def plan_tune(policy: Any, tasks: Sequence[tuple[Any, str, str, Mapping | None]]
     if plan.changed:
         from engine.apply import stale_examples, validate_text
 
-        plan.problems, edited = validate_text(path, updated, policy.source)
-        if edited is not None:
-            plan.stale_examples = stale_examples(edited)
+        problems, edited = validate_text(path, updated, policy.source)
+        plan = plan._replace(problems=tuple(problems),
+                             stale_examples=tuple(stale_examples(edited)) if edited is not None else ())
     return plan
 
 

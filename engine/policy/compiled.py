@@ -371,7 +371,7 @@ class Policy:
         packer = self.packer
         provenance = {"tier_source": source,
                       "confidence": detection.confidence if detection is not None else None,
-                      "signals": list(dict.fromkeys(h.signal for h in detection.hits)) if detection is not None else [],
+                      "signals": list(detection.signal_ids) if detection is not None else [],
                       "task_hash": task_hash(task),
                       "task": task if packer.settings.log_task else None,
                       "run_id": run_id, "session_id": session_id}

@@ -1,0 +1,101 @@
+"""The parts of a condition that can be decided without evaluating it: its top-level conjuncts, and what each reads.
+
+A ``when:`` condition ``a && b && c`` holds only when each of ``a``, ``b`` and ``c`` evaluates to true (CEL's
+``&&`` gives true for true operands only; false or an error, which does not hold, otherwise). So a conjunct
+that does not hold decides the whole condition: it does not hold either, whatever the other conjuncts and the
+cost limit would do. A conjunct that reads only group counts (``count.G``, ``ask.count.G``), signals that fired
+(``hits.ID``, ``has(hits.ID)``, ``'ID' in hits``) and the task's scalar facts (``words``, ``chars``,
+``question``, ``ask.words``, ``ask.question``, ``ask.narrowed``), with numbers, comparisons and logic, is a
+function of those few values: the detector remembers its value per those values instead of evaluating it
+(``count.lookup == 0 && ask.question && ask.words <= 12`` is decided by ``ask.question`` on most tasks without
+building the bindings a condition sees).
+
+This is plain text analysis of the condition's source, deliberately conservative: a condition with a string
+escape, a comment, a top-level ``||`` or ``?:`` is not split, and a conjunct that reads anything else is not
+remembered.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# What a remembered conjunct may read (see the module's docstring), each reference replaced by a number.
+_REFERENCE = re.compile(r"(?<![\w.'\"])(?:(?:ask\.)?count\.([A-Za-z_]\w*)|hits\.([A-Za-z_]\w*)"
+                        r"|'([^'\\]*)'\s+in\s+hits|\"([^\"\\]*)\"\s+in\s+hits"
+                        r"|(ask\.(?:words|question|narrowed)|words|chars|question))(?![\w.(\[])")
+_CONSTANT = re.compile(r"\b(?:true|false|has)\b|\b\d+(?:\.\d+)?\b")
+_OPERATORS = re.compile(r"[\s<>=!&|+\-*/%()?:]*")
+_OPEN, _CLOSE = "([{", ")]}"
+
+#: The task's scalar facts a remembered conjunct may read.
+FACTS = ("words", "chars", "question", "ask.words", "ask.question", "ask.narrowed")
+
+
+class Inputs(NamedTuple):
+    """What a conjunct reads: group names, signal ids, and scalar facts (names of :data:`FACTS`)."""
+
+    groups: tuple[str, ...]
+    ids: tuple[str, ...]
+    facts: tuple[str, ...]
+
+
+def conjuncts(source: str) -> list[str] | None:
+    """The top-level conjuncts of a condition (``a && (b || c) && d`` → ``["a", "(b || c)", "d"]``), or None
+    when it is not a conjunction of two or more, or has what this scan does not follow (escapes, comments,
+    triple quotes), or a top-level ``||`` or ``?:`` (which bind more loosely than ``&&``)."""
+    if "\\" in source or "//" in source or "'''" in source or '"""' in source:
+        return None
+    parts: list[str] = []
+    depth, start, i, size = 0, 0, 0, len(source)
+    while i < size:
+        ch = source[i]
+        if ch in "'\"":
+            end = source.find(ch, i + 1)
+            if end < 0:
+                return None
+            i = end + 1
+            continue
+        if ch in _OPEN:
+            depth += 1
+        elif ch in _CLOSE:
+            depth -= 1
+            if depth < 0:
+                return None
+        elif depth == 0:
+            pair = source[i:i + 2]
+            if pair == "||" or ch == "?":
+                return None
+            if pair == "&&":
+                parts.append(source[start:i].strip())
+                i += 2
+                start = i
+                continue
+        i += 1
+    if depth != 0:
+        return None
+    parts.append(source[start:].strip())
+    return parts if len(parts) > 1 and all(parts) else None
+
+
+def inputs(source: str) -> Inputs | None:
+    """What ``source`` reads when it reads only counts, hits and scalar facts (see the module's docstring);
+    else None."""
+    groups: list[str] = []
+    ids: list[str] = []
+    facts: list[str] = []
+
+    def note(match: re.Match) -> str:
+        group, hit, quoted, double, fact = match.groups()
+        if group is not None:
+            groups.append(group)
+        elif fact is not None:
+            facts.append(fact)
+        else:
+            ids.append(hit if hit is not None else quoted if quoted is not None else double)
+        return " 0 "
+
+    rest = _CONSTANT.sub(" ", _REFERENCE.sub(note, source))
+    if not _OPERATORS.fullmatch(rest) or not (groups or ids or facts):
+        return None
+    return Inputs(tuple(sorted(set(groups))), tuple(sorted(set(ids))), tuple(f for f in FACTS if f in facts))

@@ -1,0 +1,138 @@
+"""Guards (engine/detect/parts.py): the conjuncts of a condition that read only counts, hits and the task's scalar
+facts are remembered per those values and decide the condition when one does not hold — with the same result as
+evaluating every condition every time."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from engine.detect import Detector
+from engine.detect.parts import Inputs, conjuncts, inputs
+from engine.detect.plan import signals_from_data
+from test_detect_words import _baseline
+
+TIERS = ["simple", "medium", "complex", "multi-system"]
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("a && b", ["a", "b"]),
+    ("count.lookup == 0 && ask.question && ask.words <= 12", ["count.lookup == 0", "ask.question", "ask.words <= 12"]),
+    ("a && (b || c) && d", ["a", "(b || c)", "d"]),
+    ("f(a && b, c) && [1, 2].exists(x, x > 1 && y)", ["f(a && b, c)", "[1, 2].exists(x, x > 1 && y)"]),
+    ("'a && b' in hits && c", ["'a && b' in hits", "c"]),
+    ('"x" in hits && count.a > 1', ['"x" in hits', "count.a > 1"]),
+    ("a", None),  # one conjunct: nothing to split
+    ("a && b || c", None),  # || binds more loosely: not a conjunction
+    ("a || b && c", None),
+    ("a ? b && c : d", None),
+    ("a && b ? c : d", None),
+    ("'it\\'s' in hits && a", None),  # an escape: not followed
+    ("a && '''x''' == b", None),
+    ("a && (b", None), ("a) && (b", None), ("a && 'b", None),
+    ("a && && b", None),  # an empty conjunct
+])
+def test_conjuncts(source: str, expected) -> None:
+    assert conjuncts(source) == expected
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("count.lookup == 0", Inputs(("lookup",), (), ())),
+    ("ask.question", Inputs((), (), ("ask.question",))),
+    ("ask.words <= 12", Inputs((), (), ("ask.words",))),
+    ("words > 8 && chars > 40 && question", Inputs((), (), ("words", "chars", "question"))),
+    ("ask.narrowed && ask.count.system >= 2", Inputs(("system",), (), ("ask.narrowed",))),
+    ("!has(hits.migration) || 'a-b' in hits", Inputs((), ("a-b", "migration"), ())),
+    ("count.a + count.b >= words", Inputs(("a", "b"), (), ("words",))),
+    ("text.contains('x')", None), ("context.n > 1", None), ("has(context.n)", None), ("tiers['a'] > 1", None),
+    ("size(text) > words", None), ("ask.text == 'x'", None), ("count.a.b > 1", None), ("words.size() > 1", None),
+    ("true", None), ("1 > 0", None), ("question_mark", None), ("x.words > 1", None),
+])
+def test_inputs(source: str, expected) -> None:
+    assert inputs(source) == expected
+
+
+# Conditions of every shape the guards meet: complete (every conjunct remembered), partial (a guard, then the
+# whole condition), a whole condition that is one remembered part, ones a guard cannot help, and contexts.
+CONDITIONS = [
+    {"id": "x", "words": ["alpha", "beta gamma"], "weights": {"complex": 1}, "group": "a"},
+    {"id": "y", "in": "ask", "words": ["delta", "epsilon"], "weights": {"simple": 1}, "group": "b"},
+    {"id": "z", "pattern": r"\bzeta\b", "weights": {"medium": 1}},
+    {"id": "short", "when": "count.b == 0 && ask.question && ask.words <= 4", "weights": {"simple": 1.5}},
+    {"id": "long", "when": "words > 8 && chars > 40", "weights": {"complex": -0.5}, "group": "b"},
+    {"id": "narrow", "when": "ask.narrowed && count.a >= 1", "weights": {"medium": 0.25}},
+    {"id": "both", "when": "count.a >= 1 && count.b >= 1", "weights": {"multi-system": 1}, "group": "a"},
+    {"id": "partial", "when": "count.a >= 1 && text.contains('gamma')", "boost": 1},
+    {"id": "either", "when": "words <= 3 || count.a > 1", "weights": {"medium": 0.5}},
+    {"id": "chain", "when": "has(hits.short) && !('long' in hits) && ask.words < 3", "weights": {"simple": 1}},
+    {"id": "agents", "when": "has(context.n) && context.n > 1 && count.a > 0", "weights": {"multi-system": 2}},
+    {"id": "previous", "when": "tiers[context.previous] >= 2 && words <= 6", "boost": 1},
+]
+VOCABULARY = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "can you", "ignore", "all three", "?", "？",
+              ".", "the", "a", "of", "ＡＬＰＨＡ", "\u00a8", "\n", "i need", "what", "—"]
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(0, 16))) for _ in range(count)]
+
+
+@pytest.mark.parametrize("reads_question", [False, True])
+def test_guards_answer_as_evaluating_every_condition(monkeypatch, reads_question: bool) -> None:
+    """With guards in use from the first task and room for only a few values each, every detection equals
+    the reference's. With a condition reading ``question``, ``ask.question`` is not remembered (the bindings
+    then take it from ``question``: the original text's last character, "？" is not "?")."""
+    import engine.detect.detector as module
+
+    monkeypatch.setattr(module, "_GUARDS_AFTER", 0)
+    monkeypatch.setattr(module, "_MEMO_MAX", 6)
+    asks = [{"id": "asks", "when": "question && count.a == 0", "weights": {"simple": 0.5}}] if reads_question else []
+    items = CONDITIONS[:3] + asks + CONDITIONS[3:]  # `question` read before `ask.question`
+    detector = Detector(signals_from_data({"signals": items}), TIERS, "medium")
+    twin = _baseline(detector)
+    guarded = [step for step in detector._steps if step[0] is None and step[2]]
+    assert len(guarded) >= 5
+    facts = {name for step in guarded for guard in step[2] for name in _fact_names(guard)}
+    assert ("ask.question" in facts) is not reads_question
+    contexts = [None, {"n": 2}, {"n": 1}, {"previous": "complex"}, {"previous": "nope"}, {}]
+    for i, text in enumerate(_texts(1500, seed=21)):
+        context = contexts[i % len(contexts)]
+        assert detector.detect(text, context) == twin.detect(text, context), (text, context)
+    assert any(guard[0] for step in guarded for guard in step[2])
+
+
+def _fact_names(guard: tuple) -> set[str]:
+    from engine.detect.detector import _FACTS
+
+    reads = guard[3]
+    return {name for name, fact in _FACTS.items() if reads is fact} if reads is not None else set()
+
+
+def test_guards_are_compiled_only_in_a_process_that_detects_many_tasks(monkeypatch) -> None:
+    """A guard is a conjunct compiled from its source (the parser): a one-shot process never pays for it."""
+    import engine.detect.detector as module
+
+    compiled = []
+    real = module.compile_condition
+    monkeypatch.setattr(module, "compile_condition", lambda source, *a: compiled.append(source) or real(source, *a))
+    monkeypatch.setattr(module, "_GUARDS_AFTER", 4)
+    detector = Detector(signals_from_data({"signals": CONDITIONS[:4]}), TIERS, "medium")
+    for _ in range(4):
+        detector.detect("what is alpha?")
+    assert compiled == ["count.b == 0 && ask.question && ask.words <= 4"]
+    detector.detect("what is beta?")
+    assert "ask.question" in compiled and "ask.words <= 4" in compiled
+
+
+def test_a_guard_that_does_not_hold_decides_without_evaluating() -> None:
+    detector = Detector(signals_from_data({"signals": CONDITIONS[:4]}), TIERS, "medium")
+    step = next(step for step in detector._steps_plain if step[0] is None)
+    step[4][0] = 10**6  # in use
+    calls = []
+    slot = step[1][0]
+    real = detector._evaluators[slot]
+    detector._evaluators[slot] = lambda bindings: calls.append(1) or real(bindings)
+    for _ in range(3):
+        assert detector.detect("alpha beta. no question here").hits == (detector.detect("alpha").hits[0],)
+    assert calls == []  # not a question: the guard decides, the condition is never evaluated
