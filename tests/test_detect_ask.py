@@ -162,3 +162,14 @@ def test_explain_shows_the_ask_and_the_calibration(run_cli) -> None:
     assert code == 0
     assert "the ask (the rest is context): \"what's the ticket for the SSO bug?\"" in out
     assert "best score: simple" in out and "(calibrated)" in out and "× margin 3.5 +" in out
+
+
+def test_the_earliest_match_is_kept_when_an_ask_narrows_the_task() -> None:
+    """The ask path keeps a signal's earliest match as the whole-task path does: offsets compared folded
+    ("ß" folds to "ss", so folded and original offsets differ by 20 here)."""
+    signals = [{"id": "greek", "in": "ask", "words": ["alpha", "beta", "gamma"], "weights": {"complex": 1}}]
+    found = Detector(signals_from_data({"signals": signals}), TIERS, "medium").detect(
+        "Long story. All I need is this: " + "ß" * 20 + " gamma beta alpha?")
+    assert found.ask is not None
+    (hit,) = found.hits
+    assert hit.text == "gamma" and found._pending is None  # located as it was detected

@@ -394,9 +394,10 @@ class Detector:
                 ask_named.add(signal)
                 ask_count[group] += 1
             before, after = parts[signal]
-            if signal == current:
+            if signal == current:  # keep the earliest (in folded offsets)
                 if found < first:
-                    first = start, end = found if norm is None else norm.span(*found)
+                    first = found
+                    start, end = found if norm is None else norm.span(*found)
                     hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
                 continue
             current = signal
