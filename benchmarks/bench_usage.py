@@ -3,6 +3,7 @@ line-by-line reader as a reference) and plain json-per-line loops, in the same r
 
     python benchmarks/bench_usage.py                  # the full report: times, and peak memory 100k vs 1M
     python benchmarks/bench_usage.py --records 200000
+    python benchmarks/bench_usage.py --records 1000000 --copies 10 --no-lines --repeat 1   # 10,000,000 records
     pytest benchmarks/bench_usage.py --benchmark-enable --benchmark-columns=median,min,max,rounds
 
 The log is generated in a temporary folder (about 380 MB for a million records) with known answers, and
@@ -78,6 +79,19 @@ def generate(path: Path, records: int, seed: int = 1) -> dict[str, tuple[int, in
                 batch.clear()
         out.write("".join(batch))
     return {agent: (runs, exceeded) for agent, (runs, exceeded) in known.items()}
+
+
+def replicate(path: Path, copies: int) -> None:
+    """Make ``path`` its own content ``copies`` times over (each copy has the same known answers)."""
+    import shutil
+
+    once = path.with_suffix(".once")
+    path.rename(once)
+    with open(path, "wb") as out:
+        for _ in range(copies):
+            with open(once, "rb") as source:
+                shutil.copyfileobj(source, out, 1 << 24)
+    once.unlink()
 
 
 def check(analysis, known: dict[str, tuple[int, int]]) -> None:
@@ -161,6 +175,14 @@ def peak_kib(path: Path, how: str) -> tuple[int, int]:
     return int(own), int(workers)
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the whole-process run is a child)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def timed(repeat: int, function, *args, **kwargs):
     """(best seconds, median seconds, result) over ``repeat`` runs: a shared machine is noisy."""
     times = []
@@ -174,6 +196,8 @@ def timed(repeat: int, function, *args, **kwargs):
 def main() -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--copies", type=int, default=1,
+                        help="the log is the generated records this many times over (a 10M log in seconds)")
     parser.add_argument("--small", type=int, default=100_000, help="the smaller log of the memory comparison")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (best and median shown)")
     parser.add_argument("--no-lines", action="store_true", help="skip the line-by-line reader (slow)")
@@ -183,30 +207,43 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         big, small = Path(folder) / "big.jsonl", Path(folder) / "small.jsonl"
         seconds, _, known = timed(1, generate, big, args.records)
+        if args.copies > 1:
+            replicate(big, args.copies)
+            known = {agent: (runs * args.copies, exceeded * args.copies) for agent, (runs, exceeded) in known.items()}
+            args.records *= args.copies
         generate(small, args.small)
         print(f"log: {args.records:,} records, {big.stat().st_size / 2**20:,.0f} MiB (generated in {seconds:.1f} s); "
               f"{os.cpu_count()} CPUs; best and median of {args.repeat}")
-        rows = []
-        best, median, n = timed(args.repeat, json_loop, big)
-        assert n == args.records
-        rows.append(("baseline: json loop (parse only)", best, median))
-        best, median, naive = timed(args.repeat, json_loop_with_lists, big)
+        # correctness first, then the timings, interleaved round by round (a shared machine drifts)
+        assert json_loop(big) == args.records
+        naive = json_loop_with_lists(big)
         assert {a: (v["runs"], v["exceeded"]) for a, v in naive.items()} == known
-        rows.append(("baseline: json loop + lists (seed-style)", best, median))
-        if not args.no_lines:
-            best, median, (analysis, _) = timed(args.repeat, analyze_and_recommend, policy, big, fast=False)
-            check(analysis, known)
-            rows.append(("DuckDB, line by line: analyze + recommend", best, median))
-        best, median, (analysis, recommendations) = timed(args.repeat, analyze_and_recommend, policy, big)
+        analysis, recommendations = analyze_and_recommend(policy, big)
         check(analysis, known)
         assert len(recommendations) == len(known)
-        rows.append(("DuckDB: analyze + recommend", best, median))
-        best, median, _ = timed(args.repeat, whole_process, big)
-        rows.append(("DuckDB: `ctxbudget recommend` whole process", best, median))
-        width = max(len(label) for label, _, _ in rows)
+        if not args.no_lines:
+            check(analyze_and_recommend(policy, big, fast=False)[0], known)
+        methods = [("baseline: json loop (parse only)", json_loop, {}),
+                   ("baseline: json loop + lists (seed-style)", json_loop_with_lists, {})]
+        if not args.no_lines:
+            methods.append(("DuckDB, line by line: analyze + recommend", analyze_and_recommend,
+                            {"policy": policy, "fast": False}))
+        methods += [("DuckDB: analyze + recommend", analyze_and_recommend, {"policy": policy}),
+                    ("DuckDB: `ctxbudget recommend` whole process", whole_process, {})]
+        times: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+        cpu: dict[str, list[float]] = {label: [] for label, _, _ in methods}
+        for _ in range(args.repeat):
+            for label, function, kwargs in methods:
+                began, used = time.perf_counter(), _cpu_seconds()
+                function(path=big, **kwargs)
+                times[label].append(time.perf_counter() - began)
+                cpu[label].append(_cpu_seconds() - used)
+        rows = [(label, min(times[label]), statistics.median(times[label]), statistics.median(cpu[label]))
+                for label, _, _ in methods]
+        width = max(len(row[0]) for row in rows)
         loop = rows[0][2]
-        for label, best, median in rows:
-            print(f"  {label:<{width}}  best {best:5.2f} s  median {median:5.2f} s  "
+        for label, best, median, seconds in rows:
+            print(f"  {label:<{width}}  best {best:5.2f} s  median {median:5.2f} s  (CPU {seconds:5.2f} s)  "
                   f"{args.records / best / 1e3:5.0f} k records/s  {median / loop:4.2f}× the json loop")
         actions: dict[str, int] = defaultdict(int)
         for rec in recommendations:

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from engine.analytics import Analysis, analyze
 from engine.analytics.stats import Progress
+from engine.analytics.stats import percent as _pct
 from engine.recommend import Recommendation, recommend
 from engine.records import to_dict
 
@@ -77,8 +78,8 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
         if stats.exceedance_rate > settings.upgrade_exceedance_rate:
             watch.append((name, f"over budget in {stats.exceeded} of {stats.runs} runs "
                                 f"({_pct(stats.exceedance_rate)})"))
-        elif stats.mean < settings.downgrade_mean_usage:
-            watch.append((name, f"mean usage {_pct(stats.mean)} over {stats.runs} runs"))
+        elif stats.mean_usage < settings.downgrade_mean_usage:
+            watch.append((name, f"mean usage {_pct(stats.mean_usage)} over {stats.runs} runs"))
     recommendations = recommend(policy, analysis) if period == "month" else None
     from engine.apply import plan_changes, suggested_command
 
@@ -88,10 +89,6 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
     return Report(period, since, until, policy.source, analysis, tuple(Watch(*w) for w in watch),
                   None if recommendations is None else tuple(recommendations), settings.min_confidence,
                   settings.min_samples, command, settings.upgrade_exceedance_rate)
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f} %"
 
 
 def _runs(count: int) -> str:
@@ -124,12 +121,12 @@ def render_markdown(report: Report) -> str:
         out += [f"No runs in this period{skipped}.", ""]
     else:
         agents = len(a.agents)
-        out += [f"**{_runs(a.runs)}** of {agents:,} agent{'s' if agents != 1 else ''} · mean usage {_pct(o.mean)} · median "
-                f"{_pct(o.quantile(0.5))} · p90 {_pct(o.quantile(0.9))} · over budget in {_runs(o.exceeded)} "
+        out += [f"**{_runs(a.runs)}** of {agents:,} agent{'s' if agents != 1 else ''} · mean usage {_pct(o.mean_usage)} · median "
+                f"{_pct(o.median_usage)} · p90 {_pct(o.p90_usage)} · over budget in {_runs(o.exceeded)} "
                 f"({_pct(o.exceedance_rate)}) · {o.failed:,} failed{skipped}", "", "## Agents", ""]
         out += _table(["Agent", "Profile", "Runs", "Mean", "Median", "P90", "Max", "Over budget"],
-                      [[name, i.profile, f"{i.stats.runs:,}", _pct(i.stats.mean), _pct(i.stats.quantile(0.5)),
-                        _pct(i.stats.quantile(0.9)), _pct(i.stats.usage_max), _pct(i.stats.exceedance_rate)]
+                      [[name, i.profile, f"{i.stats.runs:,}", _pct(i.stats.mean_usage), _pct(i.stats.median_usage),
+                        _pct(i.stats.p90_usage), _pct(i.stats.max_usage), _pct(i.stats.exceedance_rate)]
                        for name, i in a.agents.items()], right=(2, 3, 4, 5, 6, 7))
         tiers = a.to_dict()["overall"]["tiers"]
         out += ["", "## Usage per tier", ""]
@@ -177,9 +174,9 @@ def render_html(report: Report) -> str:
         box = go.Figure()
         for name, item in a.agents.items():
             s = item.stats
-            box.add_trace(go.Box(name=name, x=[name], q1=[100 * s.quantile(0.25)], median=[100 * s.quantile(0.5)],
-                                 q3=[100 * s.quantile(0.75)], lowerfence=[100 * s.quantile(1 / max(s.runs, 1))],
-                                 upperfence=[100 * s.usage_max], mean=[100 * s.mean], boxpoints=False))
+            box.add_trace(go.Box(name=name, x=[name], q1=[100 * s.q1_usage], median=[100 * s.median_usage],
+                                 q3=[100 * s.q3_usage], lowerfence=[100 * s.min_usage],
+                                 upperfence=[100 * s.max_usage], mean=[100 * s.mean_usage], boxpoints=False))
         box.add_hline(y=100, line_dash="dot", annotation_text="budget")
         box.update_layout(title="Usage per agent (% of budget: quartiles, mean, min to max)", showlegend=False,
                           yaxis_title="% of budget")
@@ -228,7 +225,7 @@ def render_html(report: Report) -> str:
     summary = render_markdown(report).split("\n")[2]  # the period, policy and log line
     skipped = f" · {a.skipped_lines:,} log lines skipped" if a.skipped_lines else ""
     head = (f"{_runs(a.runs)} of {len(a.agents):,} agent{'s' if len(a.agents) != 1 else ''} · mean usage "
-            f"{_pct(a.overall.mean)} · over budget in {_runs(a.overall.exceeded)}{skipped}") if a.runs else \
+            f"{_pct(a.overall.mean_usage)} · over budget in {_runs(a.overall.exceeded)}{skipped}") if a.runs else \
         "No runs in this period."
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>ctxbudget: {html.escape(title)}</title>

@@ -11,10 +11,9 @@ import pytest
 
 import engine
 from engine.analytics import OTHER_PROFILE, analyze, duck
-from engine.analytics.stats import NO_TIER, UsageStats
+from engine.analytics.stats import NO_TIER
 from engine.diagnostics import LookupFailed
 from engine.usage.log import MAX_LINE_BYTES, OVERLONG, SkippedLine, read_log
-from engine.usage.record import RecordFields
 from usage_oracle import analyze_plain, comparable
 from usage_synth import START, native_record, seed_record, write_known_log
 
@@ -24,39 +23,36 @@ def policy():
     return engine.load_policy()
 
 
-def fields(usage: float, exceeded: bool = False, tier: str = "medium", scopes: dict | None = None,
-           success: bool = True) -> RecordFields:
-    return RecordFields("2025-10-01T00:00:00Z", "a", "p", tier, 100, int(usage * 100), usage, exceeded,
-                        scopes if scopes is not None else {"global": 1}, success)
-
-
 @pytest.mark.parametrize("usages, median, p90, maximum", [
     ([0.5], 0.5, 0.5, 0.5),
     ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0], 0.5, 0.9, 1.0),
     ([0.3] * 50, 0.3, 0.3, 0.3),
     ([0.2, 0.9, 0.4], 0.4, 0.9, 0.9),
     ([0.77161], 0.772, 0.772, 0.77161),  # quantiles to 0.1 point, max exact
+    ([i / 100 for i in range(1, 71)], 0.35, 0.63, 0.7),  # the rank of p90 is 63 exactly (0.9 * 70 in floats is not)
 ])
-def test_quantiles(usages, median, p90, maximum):
-    stats = UsageStats()
-    for usage in usages:
-        stats.add(fields(usage))
-    assert (stats.quantile(0.5), stats.quantile(0.9), stats.usage_max) == (median, p90, maximum)
-    assert stats.mean == pytest.approx(sum(usages) / len(usages))
+def test_quantiles(policy, tmp_path, monkeypatch, usages, median, p90, maximum):
+    """The SQL's nearest-rank quantiles (sql/figures.sql), and the oracle's, on known usages."""
+    records = [dict(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, int(u * 20000),
+                                  {"global": 1}), usage=u) for u in usages]
+    log = write(tmp_path / "u.jsonl", records)
+    analysis = analyze(policy, log)
+    stats = analysis.agents["specialists/dbt-expert"].stats
+    assert (stats.median_usage, stats.p90_usage, stats.max_usage) == (median, p90, maximum)
+    assert stats.mean_usage == pytest.approx(sum(usages) / len(usages))
+    assert comparable(analysis.to_dict()) == comparable(analyze_plain(policy, log, monkeypatch))
 
 
-def test_merging_equals_one_pass():
-    runs = [fields(u / 37, u % 3 == 0, ["simple", "medium"][u % 2], {"global": u, "agent_recent": 2 * u + 1},
-                   u % 5 != 0) for u in range(60)]
-    whole, left, right = UsageStats(), UsageStats(), UsageStats()
-    for i, run in enumerate(runs):
-        whole.add(run)
-        (left if i < 25 else right).add(run)
-    merged = left.merge(right)
-    assert merged.summary() == whole.summary()
-    assert merged.tier_summary() == whole.tier_summary()
-    assert merged.scope_shares() == pytest.approx(whole.scope_shares())
-    assert merged.share_stdev("global") == pytest.approx(whole.share_stdev("global"))
+@pytest.mark.parametrize("exceeded, runs", [(0, 1), (3, 10), (30, 100), (10, 10), (0, 40)])
+def test_wilson_bounds_come_from_the_counts(policy, tmp_path, exceeded, runs):
+    from engine.recommend.confidence import wilson_interval
+
+    records = [native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000,
+                             25000 if i < exceeded else 10000, {"global": 1}) for i in range(runs)]
+    stats = analyze(policy, write(tmp_path / "u.jsonl", records)).agents["specialists/dbt-expert"].stats
+    assert (stats.exceeded, stats.runs) == (exceeded, runs)
+    assert (stats.exceedance_low, stats.exceedance_high) == pytest.approx(wilson_interval(exceeded, runs), abs=1e-12)
+    assert stats.tiers["medium"].exceedance_high == pytest.approx(stats.exceedance_high, abs=1e-12)
 
 
 def test_the_known_log(policy, tmp_path):
@@ -234,4 +230,4 @@ def test_seed_records_without_a_profile_are_told_apart_by_their_budget(policy, t
     records = [seed(20000)] * 3 + [seed(30000, "complex")] + [seed(35000)] * 4 + [seed(12345)] * 2
     [item] = analyze(policy, write(tmp_path / "u.jsonl", records)).agents.values()
     assert (item.stats.runs, item.current().runs) == (10, 4)
-    assert {p: s.runs for p, s in item.by_profile.items()} == {"": 4, "specialist-broad": 4, OTHER_PROFILE: 2}
+    assert item.profiles == {"": 4, "specialist-broad": 4, OTHER_PROFILE: 2}

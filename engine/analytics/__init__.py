@@ -11,53 +11,45 @@ the loaded tokens against the profile's weight. Log names are resolved against t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
-from engine.analytics.stats import LogScan, Progress, UsageStats
+from engine.analytics.stats import AgentKey, Progress, UsageStats, Weight, rounded
 from engine.diagnostics import LookupFailed
 from engine.usage.log import SkippedLine
 
 __all__ = ["AgentAnalysis", "Analysis", "UsageStats", "analyze"]
 
 
-@dataclass
-class AgentAnalysis:
-    """One agent's runs: all of them, and per profile they were recorded under."""
+class AgentAnalysis(NamedTuple):
+    """One agent's runs: all of them, those under its current profile, and how many under each profile."""
 
     agent: str
     profile: str  # the agent's profile in the policy, else one it was logged with
     known: bool  # whether the policy has the agent
     weights: Mapping[str, float]  # the profile's scope weights ({} when the policy lacks the profile)
-    stats: UsageStats = field(default_factory=UsageStats)
-    by_profile: dict[str, UsageStats] = field(default_factory=dict)
+    stats: UsageStats = UsageStats()
+    current_stats: UsageStats = UsageStats()  # the runs recorded under the current profile (and runs that did not say)
+    profiles: Mapping[str, int] = {}  # runs per profile recorded under ("" is the current profile told by budget)
 
     def current(self) -> UsageStats:
         """The runs recorded under the agent's current profile (and runs that did not say)."""
-        stats = UsageStats()
-        for profile, group in self.by_profile.items():
-            if profile in (self.profile, ""):
-                stats.merge(group)
-        return stats
+        return self.current_stats
 
     def to_dict(self, tier_order: Mapping[str, int] | None = None) -> dict:
         data: dict[str, Any] = {"profile": self.profile, "known": self.known, **self.stats.summary()}
-        if len(self.by_profile) > 1:
-            data["profiles"] = {p or "(none)": s.runs for p, s in self.by_profile.items()}
+        if len(self.profiles) > 1:
+            data["profiles"] = {p or "(none)": runs for p, runs in self.profiles.items()}
         data["tiers"] = _ordered(self.stats.tier_summary(), tier_order or {})
-        shares = self.stats.scope_shares()
-        drift = self.stats.drift(self.weights)
         data["scopes"] = {
-            scope: {"tokens": self.stats.scopes.get(scope, [0])[0], "share": round(shares.get(scope, 0.0), 4),
-                    "weight": self.weights.get(scope), "drift": round(drift[scope], 4) + 0.0 if self.weights else None}
-            for scope in drift
+            scope: {"tokens": s.tokens, "share": round(s.share, 4), "weight": s.weight,
+                    "drift": rounded(s.drift) if s.drift is not None else None}
+            for scope, s in self.stats.scopes.items()
         }
         return data
 
 
-@dataclass
-class Analysis:
+class Analysis(NamedTuple):
     """The result of :func:`analyze`."""
 
     log: str
@@ -68,9 +60,9 @@ class Analysis:
     until: datetime | None
     overall: UsageStats
     agents: dict[str, AgentAnalysis]
-    tier_order: dict[str, int] = field(default_factory=dict)
+    tier_order: dict[str, int] = {}
     tiers: dict[str, dict] | None = None  # per tier across agents, with provenance (None: the engine lacks it)
-    daily: list[tuple[str, str, int, int]] | None = None  # (UTC day, agent as logged, runs, exceeded); DuckDB only
+    daily: list[tuple[str, str, int, int]] | None = None  # (UTC day, agent as logged, runs, exceeded)
 
     def to_dict(self) -> dict:
         """The ``analyze --json`` contract."""
@@ -98,7 +90,9 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             engine: str = "duckdb", spark_master: str | None = None) -> Analysis:
     """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``.
 
-    ``log`` is a file, a folder of ``*.jsonl`` files, a glob or (DuckDB) a remote URL.
+    ``log`` is a file, a folder of ``*.jsonl`` files, a glob or (DuckDB) a remote URL. The engine sums the runs
+    per group key; the policy says which agent and profile each key counts for (:func:`agent_keys`); the SQL
+    (``engine/analytics/sql/figures.sql``) turns the sums into every figure.
 
     Raises OSError when the log cannot be read, LookupFailed when ``agent`` is neither in the policy nor in
     the log.
@@ -110,32 +104,47 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             wanted = policy.resolve_agent(agent)
         except LookupFailed as exc:  # perhaps an agent the policy no longer has, known only to the log
             wanted, unknown = agent, exc
-    scan = read_log_scan(log, since, until, engine=engine, progress=progress, spark_master=spark_master)
-    agents = _by_agent(policy, scan)
-    if wanted is not None:
-        if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name
-            from engine import agents as agent_names
+    with open_scan(log, since, until, engine=engine, progress=progress, spark_master=spark_master) as scan:
+        keys, agents = agent_keys(policy, scan.keys())
+        if wanted is not None:
+            if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name
+                from engine import agents as agent_names
 
-            others = {name: item for name, item in agents.items() if not item.known}
-            try:
-                wanted = agent_names.resolve(agent, others, agent_names.build_index(others))
-            except LookupFailed:
-                raise unknown from None
-        agents = {name: a for name, a in agents.items() if name == wanted}
-    overall = UsageStats()
-    for item in agents.values():
-        overall.merge(item.stats)
-    tiers = scan.tiers
-    if tiers is not None and wanted is not None:  # per tier across agents: only when all agents are read
-        tiers = None
-    return Analysis(os.fspath(log), overall.runs, scan.skipped_lines, scan.skipped, since, until, overall,
-                    agents, {t.id: t.rank for t in policy.tiers}, tiers, scan.daily)
+                others = {name: item for name, item in agents.items() if not item[1]}
+                try:
+                    wanted = agent_names.resolve(agent, others, agent_names.build_index(others))
+                except LookupFailed:
+                    raise unknown from None
+            agents = {name: a for name, a in agents.items() if name == wanted}
+            keys = [k for k in keys if k.name == wanted]
+        weights = [Weight(name, scope, float(weight), place) for name, (_p, _k, found) in agents.items()
+                   for place, (scope, weight) in enumerate(found.items())]
+        figures = scan.figures(keys, weights)
+        tiers = scan.tiers() if wanted is None else None  # per tier across agents: only when all agents are read
+        daily = scan.daily()
+        skipped_lines, skipped = scan.skipped_lines, scan.skipped
+    order: dict[str, dict[str, None]] = {}  # each agent's profiles in the order of its group keys
+    for key in keys:
+        order.setdefault(key.name, {})[key.run_profile] = None
+    items = {}
+    for name, (profile, known, found) in sorted(agents.items()):
+        runs = figures.profiles.get(name, {})
+        items[name] = AgentAnalysis(name, profile, known, found, figures.agents.get(name, UsageStats()),
+                                    figures.current.get(name, UsageStats()),
+                                    {p: runs[p] for p in order.get(name, {}) if p in runs})
+    return Analysis(os.fspath(log), figures.overall.runs, skipped_lines, skipped, since, until, figures.overall,
+                    items, {t.id: t.rank for t in policy.tiers}, tiers, daily)
 
 
-def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
+def agent_keys(policy: Any, keys: list[tuple]) -> tuple[list[AgentKey], dict[str, tuple[str, bool, dict]]]:
+    """How the runs of each group key (agent, profile, key_tier, key_budget as logged) count, by the policy:
+    the agent a logged name resolves to (``dbt-expert`` and ``specialists/dbt-expert`` are one; an agent the
+    policy lacks keeps its logged name), the profile they ran under (a run that names none: the one its budget
+    tells), and whether that is the agent's current profile. Also {agent: (profile, known, weights)}."""
     names: dict[str, tuple[str, bool]] = {}
-    agents: dict[str, AgentAnalysis] = {}
-    for (logged, profile, tier, budget), stats in sorted(scan.groups.items()):
+    agents: dict[str, list] = {}
+    placed: list[tuple[tuple, str, str]] = []
+    for logged, profile, tier, budget in sorted(keys):
         if logged not in names:
             try:
                 names[logged] = (policy.resolve_agent(logged), True)
@@ -145,21 +154,26 @@ def _by_agent(policy: Any, scan: LogScan) -> dict[str, AgentAnalysis]:
         item = agents.get(name)
         if item is None:
             current = policy.agents[name] if known else profile
-            found = policy.profiles.get(current)
-            item = agents[name] = AgentAnalysis(name, current, known, dict(found.weights) if found else {})
-        elif not known and profile and not item.profile:
-            item.profile = profile
+            item = agents[name] = [current, known]
+        elif not known and profile and not item[0]:
+            item[0] = profile
+        run_profile = profile
         if not profile and known:  # a record that does not say (the seed's format may not): by its budget
-            profile = _profile_by_budget(policy, name, tier, budget)
-        item.stats.merge(stats)
-        item.by_profile.setdefault(profile, UsageStats()).merge(stats)
-    return dict(sorted(agents.items()))
+            run_profile = _profile_by_budget(policy, name, tier, budget)
+        placed.append(((logged, profile, tier, budget), name, run_profile))
+    found = {}
+    for name, (current, known) in agents.items():
+        profile = policy.profiles.get(current)
+        found[name] = (current, known, dict(profile.weights) if profile else {})
+    rows = [AgentKey(*key, name, run_profile, run_profile in (agents[name][0], ""))
+            for key, name, run_profile in placed]
+    return rows, found
 
 
-def read_log_scan(log: str | os.PathLike, since: datetime | None, until: datetime | None, engine: str = "duckdb",
-                  progress: Progress | None = None,
-                  spark_master: str | None = None) -> LogScan:
-    """The runs of ``log`` grouped, and its skipped lines, read by ``engine``."""
+def open_scan(log: str | os.PathLike, since: datetime | None, until: datetime | None, engine: str = "duckdb",
+              progress: Progress | None = None, spark_master: str | None = None) -> Any:
+    """The runs of ``log``, read by ``engine`` and summed per group key (a context manager with ``keys()``,
+    ``figures(agent_keys, weights)``, ``tiers()``, ``daily()``, ``skipped_lines`` and ``skipped``)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
     from engine.analytics import duck
@@ -171,9 +185,9 @@ def read_log_scan(log: str | os.PathLike, since: datetime | None, until: datetim
     if engine == "spark":
         from engine.analytics import spark
 
-        scan = spark.scan_files(files, since, until, master=spark_master)
+        scan = spark.SparkScan(files, since, until, master=spark_master)
     else:
-        scan = duck.scan_files(files, since, until)
+        scan = duck.DuckScan(files, since, until)
     if progress is not None:
         progress(size, size)
     return scan
@@ -207,7 +221,7 @@ OTHER_PROFILE = "(another profile)"
 
 def _rounded(value: Any) -> Any:
     if isinstance(value, float):
-        return round(value, 4) + 0.0
+        return rounded(value)
     if isinstance(value, dict):
         return {k: _rounded(v) for k, v in value.items()}
     return value

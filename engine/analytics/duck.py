@@ -1,12 +1,15 @@
-"""Reading usage logs with DuckDB: JSONL files, globs, folders, remote URLs; the SQL in ``sql/`` does the rest.
+"""Reading usage logs with DuckDB: JSONL files, globs, folders, remote URLs, Parquet; the SQL in ``sql/`` does the rest.
 
-Each line is read as text (DuckDB's CSV reader with a delimiter no JSON line holds), so that a line that is not
-a usage record is not dropped silently as ``read_json(ignore_errors=true)`` would: ``sql/records.sql`` parses
-each line with DuckDB's JSON functions and gives the reason it is not a record, and the lines the reader
-itself rejects (longer than :data:`~engine.usage.log.MAX_LINE_BYTES`) come from its rejects table. Every
-skipped line is counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and
-line number. ``sql/groups.sql`` and ``sql/scopes.sql`` fold the runs into the sums of
-:class:`~engine.analytics.stats.UsageStats`.
+A local JSONL file is read by DuckDB's JSON reader with every field a record may carry kept as JSON, and
+``sql/records.sql`` checks each line's types (a cheap test for the usual record, the careful checks for the
+rest) and gives the reason a line is not a record; its lines are counted apart, so that a line the reader drops
+is still counted. Logs the JSON reader cannot vouch for, and remote logs, are read line by line as text (DuckDB's
+CSV reader with a delimiter no JSON line holds) through the same ``records.sql``. Every skipped line is
+counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and line number.
+
+:class:`DuckScan` then sums the runs per group key (``sql/groups.sql``, ``sql/scopes.sql``), and every figure
+comes from ``sql/figures.sql``, ``sql/scope_figures.sql``, ``sql/profile_runs.sql``, ``sql/tiers.sql`` and
+``sql/daily.sql``, given the policy's ``agent_keys`` and ``weights`` tables.
 
 DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to ``ctxbudget-duckdb-UID`` in the system's temporary
 folder, not the working folder) and at most :data:`THREADS`
@@ -24,7 +27,6 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, Sequence
 
-from engine.analytics.stats import UsageStats
 from engine.usage.log import MAX_LINE_BYTES, OVERLONG, SKIPPED_KEPT, SkippedLine
 
 MEMORY_LIMIT = os.environ.get("CTXBUDGET_DUCKDB_MEMORY", "1GB")
@@ -79,7 +81,7 @@ def connect() -> Any:
 
     spill = os.path.join(tempfile.gettempdir(), f"ctxbudget-duckdb-{os.getuid() if hasattr(os, 'getuid') else 0}")
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": spill,
-                                 "preserve_insertion_order": True})
+                                 "preserve_insertion_order": False})  # every query orders what it must
     con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --json output
     con.execute(sql("macros"))
     return con
@@ -89,26 +91,136 @@ def is_parquet(location: str) -> bool:
     return location.lower().split("?")[0].endswith(".parquet")
 
 
-def scan_files(files: Sequence[str], since: datetime | None, until: datetime | None) -> Any:
-    """Fold the runs of ``files`` (JSONL or Parquet) into a :class:`~engine.analytics.stats.LogScan`."""
-    from engine.analytics.stats import LogScan
+class Skipped:
+    """The lines of a log that are not runs: how many, and the first few with line numbers and reasons."""
 
-    result = LogScan()
-    con = load_runs(files, since, until)
-    if con is None:
-        return result
-    try:
-        _fold(con, result)
-        _skipped(con, result, [f for f in files if not is_parquet(f)])
-        result.tiers = _tiers(con)
-        result.daily = [tuple(row) for row in con.execute(sql("daily")).fetchall()]
-    finally:
-        con.close()
-    return result
+    def __init__(self) -> None:
+        self.skipped_lines = 0
+        self.skipped: list[SkippedLine] = []
+        self.lines = 0
 
 
-def _tiers(con: Any) -> dict[str, dict]:
-    return tier_rows(con.execute(sql("tiers")).fetchall())
+class DuckScan:
+    """The runs of some files, read by DuckDB and summed per group key (``sql/groups.sql``, ``sql/scopes.sql``),
+    from which ``sql/figures.sql`` and the others give every figure. Use as a context manager."""
+
+    def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
+        self.con = load_runs(files, since, until)
+        self.counted = Skipped()
+        empty = self.con is None
+        if empty:
+            self.con = connect()
+            for statement in EMPTY:
+                self.con.execute(statement)
+        try:
+            if not empty:
+                self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
+                self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
+                _skipped(self.con, self.counted, [f for f in files if not is_parquet(f)])
+            self._tiers = tier_rows(self.con.execute(sql("tiers")).fetchall())
+            self._daily = [tuple(row) for row in self.con.execute(sql("daily")).fetchall()]
+            if not empty:  # the runs, one row each, are not needed past here: their memory goes back
+                self.con.execute("DROP VIEW runs")
+                self.con.execute("DROP TABLE all_runs")
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> "DuckScan":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    @property
+    def skipped_lines(self) -> int:
+        return self.counted.skipped_lines
+
+    @property
+    def skipped(self) -> list[SkippedLine]:
+        return self.counted.skipped
+
+    def keys(self) -> list[tuple]:
+        """The group keys (agent, profile, key_tier, key_budget) the runs fall in, in order."""
+        return [tuple(row) for row in self.con.execute(
+            "SELECT DISTINCT agent, profile, key_tier, key_budget FROM groups ORDER BY ALL").fetchall()]
+
+    def figures(self, agent_keys: Sequence[Any], weights: Sequence[Any]) -> Any:
+        """The figures of the runs whose keys are in ``agent_keys`` (``AgentKey`` rows), with ``weights``."""
+        con = self.con
+        con.execute("CREATE OR REPLACE TEMP TABLE agent_keys (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, "
+                    "key_budget BIGINT, name VARCHAR, run_profile VARCHAR, is_current BOOLEAN)")
+        con.execute("CREATE OR REPLACE TEMP TABLE weights (name VARCHAR, scope VARCHAR, weight DOUBLE, place BIGINT)")
+        _insert(con, "agent_keys", agent_keys, 7)
+        _insert(con, "weights", weights, 4)
+        return figures_from_rows(con.execute(sql("figures")).fetchall(), con.execute(sql("scope_figures")).fetchall(),
+                                 con.execute(sql("profile_runs")).fetchall())
+
+    def tiers(self) -> dict[str, dict]:
+        return self._tiers
+
+    def daily(self) -> list[tuple[str, str, int, int]]:
+        return self._daily
+
+
+EMPTY = (
+    "CREATE TEMP TABLE groups (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, tier VARCHAR, "
+    "bin BIGINT, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, exceeded BIGINT, failed BIGINT, "
+    "tokens DECIMAL(38, 0), share_runs BIGINT)",
+    "CREATE TEMP TABLE scope_sums (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
+    "scope VARCHAR, tokens DECIMAL(38, 0), share_sum DOUBLE, share_sq DOUBLE, first_seen STRUCT(file VARCHAR, n BIGINT, "
+    "place BIGINT))",
+    "CREATE TEMP TABLE runs (tier VARCHAR, usage DOUBLE, exceeded BOOLEAN, tier_source VARCHAR, confidence DOUBLE, "
+    "ran_at TIMESTAMPTZ, agent VARCHAR)",
+)
+"""The tables of a log with no runs (an empty file)."""
+
+
+def _insert(con: Any, table: str, rows: Sequence[Any], width: int) -> None:
+    """Insert ``rows`` into ``table`` in one statement (a list parameter per column, unnested side by side)."""
+    if not rows:
+        return
+    columns = list(zip(*rows))
+    con.execute(f"INSERT INTO {table} SELECT {', '.join(f'unnest(${i + 1})' for i in range(width))}",
+                [list(c) for c in columns])
+
+
+def figures_from_rows(rows: Any, scope_rows: Any, profile_rows: Any) -> Any:
+    """:class:`~engine.analytics.stats.Figures` from the rows of figures.sql, scope_figures.sql and
+    profile_runs.sql (any engine)."""
+    from engine.analytics.stats import Figures, ScopeStats, TierStats, UsageStats
+
+    scopes: dict[tuple[str, str], dict[str, ScopeStats]] = {}
+    for name, part, scope, tokens, share, share_stdev, weight, drift, seen in scope_rows:
+        scopes.setdefault((name, part), {})[scope] = ScopeStats(_number(tokens), share, share_stdev, weight, drift,
+                                                                bool(seen))
+    tiers: dict[tuple[str, str, str], dict[str, TierStats]] = {}
+    whole: dict[tuple[str, str, str], tuple] = {}
+    for (subject, name, part, tier, runs, mean, median, p90, max_usage, exceeded, rate, failed, tokens, q1, q3,
+         low_bin, stdev, low, high, share_runs) in rows:
+        if tier is not None:
+            tiers.setdefault((subject, name, part), {})[tier] = TierStats(runs, mean, int(exceeded), rate, low, high)
+        else:
+            whole[(subject, name, part)] = (runs, mean, median, p90, max_usage, int(exceeded), rate, int(failed),
+                                            _number(tokens), q1, q3, low_bin, stdev, low, high, int(share_runs))
+    found: dict[str, dict[str, UsageStats]] = {"all": {}, "current": {}}
+    overall = UsageStats()
+    for (subject, name, part), values in whole.items():
+        stats = UsageStats(*values, tiers=tiers.get((subject, name, part), {}),
+                           scopes=scopes.get((name, part), {}) if subject == "agent" else {})
+        if subject == "overall":
+            overall = stats
+        else:
+            found[part][name] = stats
+    profiles: dict[str, dict[str, int]] = {}
+    for name, run_profile, runs in profile_rows:
+        profiles.setdefault(name, {})[run_profile] = int(runs)
+    return Figures(found["all"], found["current"], overall, profiles)
 
 
 def tier_rows(rows: Any) -> dict[str, dict]:
@@ -142,7 +254,7 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
     None when there is nothing.
 
     Local JSONL files are read by DuckDB's JSON reader, one row per non-blank line, and their lines counted
-    apart (:func:`_count_lines`): when the counts agree and every row is a record, nothing was skipped. Else
+    apart (:func:`_count_lines`, which also notes the keys whose null the reader drops): when the counts agree and every row is a record, nothing was skipped. Else
     one pass over the file's bytes (:func:`_locate`) numbers the skipped lines and hands the first few to the
     exact reader for their reasons. Remote files, and logs the fast reader cannot vouch for, are read line by
     line as text (:func:`_lines_sql`): slower, the same answers."""
@@ -201,7 +313,7 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
             period["files"] = list(parquet)
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
-        con.execute("CREATE TEMP VIEW runs AS SELECT * FROM all_runs WHERE reason IS NULL AND in_period")
+        con.execute(f"CREATE TEMP VIEW runs AS {sql('runs')}")
         con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR)")
     except BaseException:
         con.close()
@@ -213,26 +325,27 @@ CHUNK_BYTES = 1 << 20
 """How much of a log the line counter and :func:`_locate` read at a time."""
 
 
-def _count_lines(path: str) -> tuple[int, bool]:
-    """(lines, whether the last one ends with a newline) of the local file ``path``, counted in C-speed chunks."""
+NULLABLE_KEYS = (b'"success"', b'"budget_allocated"')
+"""Keys whose value null DuckDB's JSON reader cannot tell from a missing key (see :func:`_checked`)."""
+
+
+def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
+    """(lines, whether the last one ends with a newline, which of :data:`NULLABLE_KEYS` the file holds anywhere)
+    of the local file ``path``, counted in C-speed chunks in one pass."""
     lines = 0
     last = b"\n"
+    found: set[bytes] = set()
+    longest = max(len(key) for key in NULLABLE_KEYS)
+    tail = b""
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK_BYTES):
             lines += block.count(b"\n")
             last = block[-1:]
-    return lines + (last != b"\n"), last == b"\n"
-
-
-def _mentions(path: str, key: bytes) -> bool:
-    """Whether the local file ``path`` holds ``key`` anywhere (a C-speed search, chunk by chunk)."""
-    tail = b""
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK_BYTES):
-            if key in tail + block[:len(key)] or key in block:
-                return True
-            tail = block[-len(key):]
-    return False
+            if len(found) < len(NULLABLE_KEYS):
+                window = tail + block
+                found.update(key for key in NULLABLE_KEYS if key not in found and key in window)
+                tail = block[-longest:]
+    return lines + (last != b"\n"), last == b"\n", frozenset(found)
 
 
 def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, dict[int, tuple[int, str | None]],
@@ -290,9 +403,9 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
     detail: list[tuple[int, str, int, str | None, bool]] = []  # (file's place, file, line number, text, torn)
     for place, file in enumerate(files):
         rows, bad, unsaid, native = counts.get(file, (0, 0, 0, 0))
-        lines, terminated = counted[place]
+        lines, terminated, mentioned = counted[place]
         # the reader reads a key whose value is null as missing: where that would change the answer, it cannot
-        if (unsaid and _mentions(file, b'"success"')) or (native and _mentions(file, b'"budget_allocated"')):
+        if (unsaid and b'"success"' in mentioned) or (native and b'"budget_allocated"' in mentioned):
             return False
         total += bad
         if rows == lines and not bad:
@@ -376,39 +489,9 @@ def _lines_sql(files: Sequence[str]) -> str:
         """
 
 
-def _fold(con: Any, result: Any) -> None:
-    fold(result, con.execute(sql("groups")).fetchall(), con.execute(sql("scopes")).fetchall())
-
-
-def fold(result: Any, group_rows: Any, scope_rows: Any) -> None:
-    """Add the rows of ``groups.sql`` and ``scopes.sql`` (from any engine) to ``result``'s groups."""
-    groups = result.groups
-    for (agent, profile, key_tier, key_budget, tier, bin_, runs, usage_sum, usage_sq, usage_max, exceeded, failed,
-         tokens, share_runs) in group_rows:
-        key = (agent, profile, key_tier, int(key_budget))
-        stats = groups.get(key)
-        if stats is None:
-            stats = groups[key] = UsageStats()
-        stats.runs += runs
-        stats.usage_sum += usage_sum
-        stats.usage_sq += usage_sq
-        stats.usage_max = max(stats.usage_max, usage_max)
-        stats.exceeded += exceeded
-        stats.failed += failed
-        stats.tokens += _number(tokens)
-        stats.share_runs += share_runs
-        stats.histogram[bin_] = stats.histogram.get(bin_, 0) + runs
-        by_tier = stats.tiers.setdefault(tier or "(none)", [0, 0.0, 0])
-        by_tier[0] += runs
-        by_tier[1] += usage_sum
-        by_tier[2] += exceeded
-    for agent, profile, key_tier, key_budget, scope, tokens, share_sum, share_sq, _first in scope_rows:
-        stats = groups[(agent, profile, key_tier, int(key_budget))]
-        stats.scopes[scope] = [_number(tokens), share_sum, share_sq]
-
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
+def _number(value: Any) -> int | float:
+    """A token count as the engines give it (an int, a Decimal, a float) as an int when it is whole."""
+    return int(value) if float(value).is_integer() else float(value)
 
 
 def _skipped(con: Any, result: Any, files: Sequence[str]) -> None:
@@ -505,8 +588,6 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     import shutil
     import tempfile
 
-    from engine.analytics.stats import LogScan
-
     target = os.fspath(folder)
     os.makedirs(target, exist_ok=True)
     sources = sorted(f if is_remote(f) else os.path.abspath(f) for f in files)
@@ -516,7 +597,7 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
         return {"runs": 0, "skipped_lines": 0, "skipped": [], "partitions": 0, "files": []}
     staging = tempfile.mkdtemp(prefix=".export-", dir=target)
     try:
-        counted = LogScan()
+        counted = Skipped()
         _skipped(con, counted, [f for f in files if not is_parquet(f)])
         runs, hosts = con.execute("SELECT count(*), count(host) FROM runs").fetchone()
         by = "date, host" if hosts else "date"

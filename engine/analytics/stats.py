@@ -1,179 +1,99 @@
-"""Usage statistics that stream: constant memory per group of runs, mergeable across chunks and processes.
+"""The figures of a group of runs, as the SQL in ``sql/figures.sql`` and ``sql/scope_figures.sql`` gives them.
 
-Quantiles come from a histogram of usage in bins of 0.1 percentage point (:data:`BINS_PER_UNIT`), so a
-median or p90 is exact to that resolution however many runs there are.
+These are plain records: every number in them is computed by the SQL (DuckDB, or the same SQL on Spark), which
+is their only definition — runs, mean / median / p90 / max usage, exceedance rate with its Wilson bounds, scope
+shares against weights. Quantiles are read from a histogram of usage in bins of 0.1 percentage point
+(:data:`BINS_PER_UNIT`), so a median or p90 is exact to that resolution however many runs there are.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 from engine.usage.log import SkippedLine
-from engine.usage.record import RecordFields
 
 BINS_PER_UNIT = 1000
-"""Histogram bins per 100 % of the budget: quantiles are exact to 0.1 percentage point."""
+"""Histogram bins per 100 % of the budget: quantiles are exact to 0.1 percentage point (sql/groups.sql)."""
 
 NO_TIER = "(none)"
 """The tier runs are counted under when their record names none."""
 
 
-class UsageStats:
-    """Running totals over a group of runs (one agent under one profile, or everything)."""
+def percent(value: float) -> str:
+    """A fraction as people read it: ``0.7716`` is ``77.2 %``."""
+    return f"{value * 100:.1f} %"
 
-    __slots__ = ("runs", "usage_sum", "usage_sq", "usage_max", "exceeded", "failed", "tokens", "histogram",
-                 "tiers", "scopes", "share_runs")
 
-    def __init__(self) -> None:
-        self.runs = 0
-        self.usage_sum = 0.0
-        self.usage_sq = 0.0
-        self.usage_max = 0.0
-        self.exceeded = 0
-        self.failed = 0
-        self.tokens = 0
-        self.histogram: dict[int, int] = {}
-        self.tiers: dict[str, list] = {}  # tier -> [runs, usage sum, exceeded]
-        self.scopes: dict[str, list] = {}  # scope -> [tokens, share sum, share² sum] (shares of a run's load)
-        self.share_runs = 0  # runs that loaded anything (the denominator of the shares)
+def rounded(value: float) -> float:
+    """A figure as ``analyze --json`` shows it: 4 decimals, and never -0.0."""
+    return round(value, 4) + 0.0
 
-    def add(self, f: RecordFields) -> None:
-        """Count one run."""
-        scopes = f.scopes
-        total = 0
-        for tokens in scopes.values():  # first, so a bad value changes nothing
-            total += tokens
-        usage = f.usage
-        exceeded = f.exceeded
-        self.runs += 1
-        self.usage_sum += usage
-        self.usage_sq += usage * usage
-        if usage > self.usage_max:
-            self.usage_max = usage
-        if exceeded:
-            self.exceeded += 1
-        if not f.success:
-            self.failed += 1
-        key = int(usage * BINS_PER_UNIT + 0.5)
-        histogram = self.histogram
-        histogram[key] = histogram.get(key, 0) + 1
-        tier = self.tiers.get(f.tier or NO_TIER)
-        if tier is None:
-            tier = self.tiers[f.tier or NO_TIER] = [0, 0.0, 0]
-        tier[0] += 1
-        tier[1] += usage
-        if exceeded:
-            tier[2] += 1
-        if total > 0:
-            self.tokens += total
-            self.share_runs += 1
-            accumulators = self.scopes
-            for scope, tokens in scopes.items():
-                acc = accumulators.get(scope)
-                if acc is None:
-                    acc = accumulators[scope] = [0, 0.0, 0.0]
-                share = tokens / total
-                acc[0] += tokens
-                acc[1] += share
-                acc[2] += share * share
 
-    def merge(self, other: "UsageStats") -> "UsageStats":
-        """Add ``other``'s runs to these (in place); returns self."""
-        self.runs += other.runs
-        self.usage_sum += other.usage_sum
-        self.usage_sq += other.usage_sq
-        self.usage_max = max(self.usage_max, other.usage_max)
-        self.exceeded += other.exceeded
-        self.failed += other.failed
-        self.tokens += other.tokens
-        self.share_runs += other.share_runs
-        for key, count in other.histogram.items():
-            self.histogram[key] = self.histogram.get(key, 0) + count
-        for name, (runs, total, exceeded) in other.tiers.items():
-            tier = self.tiers.setdefault(name, [0, 0.0, 0])
-            tier[0] += runs
-            tier[1] += total
-            tier[2] += exceeded
-        for name, values in other.scopes.items():
-            acc = self.scopes.setdefault(name, [0, 0.0, 0.0])
-            for i, value in enumerate(values):
-                acc[i] += value
-        return self
+class TierStats(NamedTuple):
+    """The runs of a group at one tier."""
 
-    # -- derived figures --------------------------------------------------------------------------------
+    runs: int
+    mean_usage: float
+    exceeded: int
+    exceedance_rate: float
+    exceedance_low: float  # the 95 % Wilson interval of the exceedance rate
+    exceedance_high: float
 
-    @property
-    def mean(self) -> float:
-        return self.usage_sum / self.runs if self.runs else 0.0
+    def summary(self) -> dict:
+        return {"runs": self.runs, "mean_usage": rounded(self.mean_usage), "exceeded": self.exceeded,
+                "exceedance_rate": rounded(self.exceedance_rate)}
 
-    @property
-    def stdev(self) -> float:
-        """Sample standard deviation of usage."""
-        if self.runs < 2:
-            return 0.0
-        variance = (self.usage_sq - self.usage_sum * self.usage_sum / self.runs) / (self.runs - 1)
-        return math.sqrt(max(variance, 0.0))
 
-    @property
-    def exceedance_rate(self) -> float:
-        return self.exceeded / self.runs if self.runs else 0.0
+class ScopeStats(NamedTuple):
+    """One scope of a group: the tokens it loaded, its mean share of a run's load (runs that loaded nothing
+    left out; runs without the scope count as 0), the share's sample standard deviation, and the profile's
+    weight (None when the profile does not weigh it), the drift (share − weight; None without weights), and
+    whether any run loaded it (a weighted scope may not have been)."""
 
-    def quantile(self, q: float) -> float:
-        """The nearest-rank ``q`` quantile of usage (0 < q ≤ 1), to the histogram's resolution."""
-        if not self.runs:
-            return 0.0
-        rank = max(1, math.ceil(q * self.runs))
-        seen = 0
-        for key in sorted(self.histogram):
-            seen += self.histogram[key]
-            if seen >= rank:
-                return key / BINS_PER_UNIT
-        return self.usage_max  # pragma: no cover - ranks never pass the total
+    tokens: int
+    share: float
+    share_stdev: float
+    weight: float | None
+    drift: float | None
+    seen: bool
 
-    def scope_shares(self) -> dict[str, float]:
-        """Each scope's mean share of a run's loaded tokens (runs that loaded nothing are left out)."""
-        n = self.share_runs
-        return {scope: (acc[1] / n if n else 0.0) for scope, acc in self.scopes.items()}
 
-    def share_stdev(self, scope: str) -> float:
-        """Sample standard deviation of ``scope``'s share across runs (runs without the scope count as 0)."""
-        n = self.share_runs
-        acc = self.scopes.get(scope)
-        if acc is None or n < 2:
-            return 0.0
-        variance = (acc[2] - acc[1] * acc[1] / n) / (n - 1)
-        return math.sqrt(max(variance, 0.0))
+class UsageStats(NamedTuple):
+    """The figures of a group of runs (one agent, its runs under its current profile, or everything)."""
 
-    def drift(self, weights: Mapping[str, float]) -> dict[str, float]:
-        """Share minus weight, per scope in either (a weighted scope never loaded drifts by -weight)."""
-        shares = self.scope_shares()
-        names = list(weights) + [s for s in shares if s not in weights]
-        return {s: shares.get(s, 0.0) - float(weights.get(s, 0.0)) for s in names}
+    runs: int = 0
+    mean_usage: float = 0.0
+    median_usage: float = 0.0
+    p90_usage: float = 0.0
+    max_usage: float = 0.0
+    exceeded: int = 0
+    exceedance_rate: float = 0.0
+    failed: int = 0
+    tokens_loaded: int = 0
+    # not in the summary: the report's box plot, the recommendations' confidence
+    q1_usage: float = 0.0
+    q3_usage: float = 0.0
+    min_usage: float = 0.0  # the lowest bin, as the quantiles are
+    stdev_usage: float = 0.0
+    exceedance_low: float = 0.0  # the 95 % Wilson interval of the exceedance rate
+    exceedance_high: float = 1.0
+    share_runs: int = 0  # runs that loaded anything (the denominator of the shares)
+    tiers: Mapping[str, TierStats] = {}
+    scopes: Mapping[str, ScopeStats] = {}  # weighted scopes first (in the profile's order), then as first seen
 
     def summary(self) -> dict:
         """The figures ``analyze --json`` shows for a group of runs."""
-        return {
-            "runs": self.runs,
-            "mean_usage": _r(self.mean),
-            "median_usage": _r(self.quantile(0.5)),
-            "p90_usage": _r(self.quantile(0.9)),
-            "max_usage": _r(self.usage_max),
-            "exceeded": self.exceeded,
-            "exceedance_rate": _r(self.exceedance_rate),
-            "failed": self.failed,
-            "tokens_loaded": self.tokens,
-        }
+        return {"runs": self.runs, "mean_usage": rounded(self.mean_usage), "median_usage": rounded(self.median_usage),
+                "p90_usage": rounded(self.p90_usage), "max_usage": rounded(self.max_usage), "exceeded": self.exceeded,
+                "exceedance_rate": rounded(self.exceedance_rate), "failed": self.failed,
+                "tokens_loaded": self.tokens_loaded}
 
     def tier_summary(self) -> dict[str, dict]:
-        return {tier: {"runs": runs, "mean_usage": _r(total / runs), "exceeded": exceeded,
-                       "exceedance_rate": _r(exceeded / runs)}
-                for tier, (runs, total, exceeded) in self.tiers.items()}
+        return {tier: figures.summary() for tier, figures in self.tiers.items()}
 
-
-def _r(value: float) -> float:
-    return round(value, 4) + 0.0  # + 0.0 turns -0.0 into 0.0
+    def scope_shares(self) -> dict[str, float]:
+        """Each scope's mean share of a run's loaded tokens (scopes the runs loaded, not weights alone)."""
+        return {scope: s.share for scope, s in self.scopes.items() if s.seen}
 
 
 Progress = Callable[[int, int], None]
@@ -184,13 +104,35 @@ GroupKey = tuple[str, str, str, int]
 the profile they were made under is told; else "" and 0)."""
 
 
-@dataclass
-class LogScan:
-    """What reading a log found: per-group totals, and how many lines it skipped, and where."""
+class AgentKey(NamedTuple):
+    """How the runs of one group key count: for the agent ``name`` (the policy's, or as logged), under
+    ``run_profile`` ("" when it is the agent's current profile told by the budget), and whether they are runs
+    of the agent's current profile. The policy decides this; sql/figures.sql reads it as the table
+    ``agent_keys``."""
 
-    groups: dict[GroupKey, UsageStats] = field(default_factory=dict)
-    lines: int = 0
-    skipped_lines: int = 0
-    skipped: list[SkippedLine] = field(default_factory=list)
-    tiers: dict[str, dict] | None = None  # per tier with provenance (None: the engine does not read it)
-    daily: list[tuple[str, str, int, int]] | None = None  # (day, agent as logged, runs, exceeded)
+    agent: str
+    profile: str
+    key_tier: str
+    key_budget: int
+    name: str
+    run_profile: str
+    is_current: bool
+
+
+class Weight(NamedTuple):
+    """One scope weight of an agent's profile (the table ``weights`` of sql/scope_figures.sql)."""
+
+    name: str
+    scope: str
+    weight: float
+    place: int
+
+
+class Figures(NamedTuple):
+    """What the figures SQL gives for the agents read: per agent its runs all told and under its current
+    profile, everything together, the runs per profile, and per tier across agents (with provenance)."""
+
+    agents: Mapping[str, UsageStats]
+    current: Mapping[str, UsageStats]
+    overall: UsageStats
+    profiles: Mapping[str, Mapping[str, int]]  # agent -> {run profile: runs}

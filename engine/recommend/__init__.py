@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from engine.analytics import AgentAnalysis, Analysis
 from engine.analytics.stats import UsageStats
+from engine.analytics.stats import percent as _pct
 from engine.diagnostics import PolicyError, Problem
 from engine.recommend import confidence as conf
 from engine.recommend.rules import RuleError, first_match, rule_variables  # noqa: F401 - rule_variables: public here
@@ -71,7 +72,7 @@ def _recommend_one(policy: Any, item: AgentAnalysis) -> Recommendation:
     settings = policy.recommendations
     stats = item.current()
     smaller, larger = _neighbours(profile_ladder(policy), item.profile)
-    drift = stats.drift(item.weights) if item.weights else {}
+    drift = {scope: s.drift for scope, s in stats.scopes.items()} if item.weights else {}
     worst = max(drift, key=lambda s: abs(drift[s]), default=None)
     weight_drift = abs(drift[worst]) if worst is not None else 0.0
     confidences = _confidences(stats, settings, worst, weight_drift)
@@ -122,11 +123,12 @@ def recommend_tiers(policy: Any, analysis: Analysis) -> list[Recommendation]:
     target = (settings.downgrade_mean_usage + 1.0) / 2
     found = []
     for tier in policy.tiers:
-        agents = {}
+        agents, wilson = {}, {}
         for item in analysis.agents.values():
-            runs, usage, exceeded = item.current().tiers.get(tier.id, (0, 0.0, 0))
-            if runs >= settings.min_samples:
-                agents[item.agent] = (runs, usage / runs, exceeded)
+            at = item.current().tiers.get(tier.id)
+            if at is not None and at.runs >= settings.min_samples:
+                agents[item.agent] = (at.runs, at.mean_usage, at.exceeded)
+                wilson[item.agent] = at.exceedance_high
         if len(agents) < MIN_TIER_AGENTS:
             continue
         over = all(e / r > settings.upgrade_exceedance_rate for r, _, e in agents.values())
@@ -141,7 +143,7 @@ def recommend_tiers(policy: Any, analysis: Analysis) -> list[Recommendation]:
             why = (f"over budget in more than {_pct(settings.upgrade_exceedance_rate)} of runs for all "
                    f"{len(agents)} agents with enough runs at {tier.id}")
         else:
-            confidence = min(1.0 - conf.wilson_interval(e, r)[1] for r, _, e in agents.values())
+            confidence = min(1.0 - high for high in wilson.values())  # sure it rarely exceeds: Wilson's bound
             why = (f"mean usage under {_pct(settings.downgrade_mean_usage)} for all {len(agents)} agents with "
                    f"enough runs at {tier.id}")
         evidence = {"tier": tier.id, "multiplier": tier.multiplier, "proposed_multiplier": proposed, "runs": runs,
@@ -167,8 +169,8 @@ def _confidences(stats: UsageStats, settings: Any, worst: str | None, weight_dri
     """How sure each action would be (see :mod:`engine.recommend.confidence`)."""
     found = {
         "upgrade": conf.rate_above(stats.exceeded, stats.runs, settings.upgrade_exceedance_rate),
-        "downgrade": conf.mean_below(stats.mean, stats.stdev, stats.runs, settings.downgrade_mean_usage),
-        "adjust_weights": (conf.mean_above(weight_drift, stats.share_stdev(worst), stats.share_runs,
+        "downgrade": conf.mean_below(stats.mean_usage, stats.stdev_usage, stats.runs, settings.downgrade_mean_usage),
+        "adjust_weights": (conf.mean_above(weight_drift, stats.scopes[worst].share_stdev, stats.share_runs,
                                            settings.weight_drift) if worst is not None else 0.0),
     }
     found["maintain"] = min(1.0 - c for c in found.values())
@@ -178,26 +180,26 @@ def _confidences(stats: UsageStats, settings: Any, worst: str | None, weight_dri
 def _stats_binding(stats: UsageStats, drift: Mapping[str, float], weight_drift: float) -> dict:
     return {
         "samples": stats.runs, "runs": stats.runs, "exceeded": stats.exceeded,
-        "exceedance_rate": stats.exceedance_rate, "mean_usage": stats.mean, "median_usage": stats.quantile(0.5),
-        "p90_usage": stats.quantile(0.9), "max_usage": stats.usage_max, "stdev_usage": stats.stdev,
+        "exceedance_rate": stats.exceedance_rate, "mean_usage": stats.mean_usage, "median_usage": stats.median_usage,
+        "p90_usage": stats.p90_usage, "max_usage": stats.max_usage, "stdev_usage": stats.stdev_usage,
         "failed": stats.failed, "failure_rate": stats.failed / stats.runs if stats.runs else 0.0,
         "weight_drift": weight_drift, "drift": dict(drift), "shares": stats.scope_shares(),
-        "tiers": {t: {"runs": r, "mean_usage": s / r, "exceedance_rate": e / r}
-                  for t, (r, s, e) in stats.tiers.items()},
+        "tiers": {t: {"runs": x.runs, "mean_usage": x.mean_usage, "exceedance_rate": x.exceedance_rate}
+                  for t, x in stats.tiers.items()},
     }
 
 
 def _evidence(item: AgentAnalysis, stats: UsageStats, weight_drift: float, rule: int | None) -> dict:
-    low, high = conf.wilson_interval(stats.exceeded, stats.runs)
+    low, high = stats.exceedance_low, stats.exceedance_high
     evidence: dict[str, Any] = {
         "runs": stats.runs,
         "exceeded": stats.exceeded,
         "exceedance_rate": round(stats.exceedance_rate, 4),
         "exceedance_rate_95": [round(low, 4), round(high, 4)],
-        "mean_usage": round(stats.mean, 4),
-        "median_usage": round(stats.quantile(0.5), 4),
-        "p90_usage": round(stats.quantile(0.9), 4),
-        "max_usage": round(stats.usage_max, 4),
+        "mean_usage": round(stats.mean_usage, 4),
+        "median_usage": round(stats.median_usage, 4),
+        "p90_usage": round(stats.p90_usage, 4),
+        "max_usage": round(stats.max_usage, 4),
         "weight_drift": round(weight_drift, 4),
         "scope_shares": {s: round(v, 4) for s, v in stats.scope_shares().items()},
         "weights": dict(item.weights),
@@ -228,10 +230,6 @@ def hundredths(values: Mapping[str, float]) -> dict[str, float]:
     return {s: floors[s] / 100 for s in names}
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f} %"
-
-
 def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, target: str | None,
             drift: Mapping[str, float], worst: str | None, policy: Any = None) -> str:
     if action == "insufficient-data":
@@ -242,14 +240,14 @@ def _reason(action: str, stats: UsageStats, settings: Any, item: AgentAnalysis, 
                 f"above {_pct(settings.upgrade_exceedance_rate)}); {move}")
     if action == "downgrade":
         move = f"move to {target}" if target else f"{item.profile} is the smallest profile: lower its base"
-        return (f"mean usage {_pct(stats.mean)} over {stats.runs} runs (below "
+        return (f"mean usage {_pct(stats.mean_usage)} over {stats.runs} runs (below "
                 f"{_pct(settings.downgrade_mean_usage)}); {move}")
     if action == "adjust-weights" and worst is not None:
         share = stats.scope_shares().get(worst, 0.0)
         return (f"{worst} takes {_pct(share)} of loaded tokens against a weight of "
                 f"{_pct(float(item.weights.get(worst, 0.0)))} ({abs(drift[worst]) * 100:.1f} points off, "
                 f"more than {settings.weight_drift * 100:g})")
-    return (f"within thresholds: mean usage {_pct(stats.mean)}, over budget in {stats.exceeded} of "
+    return (f"within thresholds: mean usage {_pct(stats.mean_usage)}, over budget in {stats.exceeded} of "
             f"{stats.runs} runs")
 
 
@@ -258,9 +256,9 @@ def _one_tier_too_low(policy: Any, item: AgentAnalysis, stats: UsageStats) -> tu
     hold their mean load, and at another tier it has enough runs, within the upgrade threshold; else None (the
     profile itself is too small, or the runs cannot tell)."""
     settings = policy.recommendations
-    over = [t for t, (r, _, e) in stats.tiers.items() if e / r > settings.upgrade_exceedance_rate]
+    over = [t for t, x in stats.tiers.items() if x.exceedance_rate > settings.upgrade_exceedance_rate]
     # the profile must be seen to fit elsewhere: enough runs at some other tier, none of them over
-    fitting = [t for t, (r, _, e) in stats.tiers.items() if t not in over and r >= settings.min_samples]
+    fitting = [t for t, x in stats.tiers.items() if t not in over and x.runs >= settings.min_samples]
     if len(over) != 1 or not fitting or item.profile not in policy.profiles:
         return None
     ladder = list(policy.tiers)
@@ -271,10 +269,10 @@ def _one_tier_too_low(policy: Any, item: AgentAnalysis, stats: UsageStats) -> tu
     if tier.rank + 1 >= len(ladder):
         return None
     higher = ladder[tier.rank + 1]
-    runs, usage, _ = stats.tiers[over[0]]
+    mean = stats.tiers[over[0]].mean_usage
     profile = policy.profiles[item.profile]
     try:
-        fits = (usage / runs) * policy.budget_of(item.agent, profile, tier) <= policy.budget_of(
+        fits = mean * policy.budget_of(item.agent, profile, tier) <= policy.budget_of(
             item.agent, profile, higher)
     except Exception:  # noqa: BLE001 - a failing budget formula: no diagnosis
         return None
@@ -286,8 +284,8 @@ def _grow(policy: Any, item: AgentAnalysis, stats: UsageStats) -> str:
     over, its base (or the tiers' multipliers) where it does not."""
     capped, uncapped = [], []
     profile = policy.profiles.get(item.profile) if policy is not None else None
-    for tier_id, (_runs, _usage, exceeded) in stats.tiers.items():
-        if not exceeded or profile is None:
+    for tier_id, at in stats.tiers.items():
+        if not at.exceeded or profile is None:
             continue
         try:
             tier = policy.tier(tier_id)

@@ -27,18 +27,29 @@ CREATE OR REPLACE TEMP MACRO falsy_or_null(j) AS
 
 CREATE OR REPLACE TEMP MACRO truthy(j) AS falsy_or_null(j) IS NOT NULL;
 
--- The tokens one scope entry stands for: a number, or (the seed's scope_breakdown) {"tokens": n, "pct": p};
--- NULL when it is neither (the record is then not a usage record).
+-- The tokens one scope entry stands for: a whole number from 0 to MAX_TOKENS, or (the seed's scope_breakdown)
+-- {"tokens": n, "pct": p}; NULL when it is neither (the record is then not a usage record).
 CREATE OR REPLACE TEMP MACRO scope_tokens(value, seed) AS
     CASE WHEN seed AND json_kind(value) = 'OBJECT'
-             THEN CASE WHEN json_extract(value, '$.tokens') IS NULL THEN 0.0
+             THEN CASE WHEN json_extract(value, '$.tokens') IS NULL THEN 0::BIGINT  -- no "tokens": none
                        ELSE scope_number(json_extract(value, '$.tokens')) END
          ELSE scope_number(value) END;
 
 CREATE OR REPLACE TEMP MACRO scope_number(value) AS
-    CASE json_kind(value)
-        WHEN 'UBIGINT' THEN try_cast(value AS DOUBLE)
-        WHEN 'BIGINT' THEN try_cast(value AS DOUBLE)
-        WHEN 'DOUBLE' THEN try_cast(value AS DOUBLE)
-        WHEN 'BOOLEAN' THEN try_cast(value AS BOOLEAN)::INT::DOUBLE
-    END;
+    CASE WHEN json_kind(value) IN ('UBIGINT', 'BIGINT')
+              AND try_cast(value AS BIGINT) BETWEEN 0 AND 9007199254740991  -- MAX_TOKENS: 2^53 - 1
+         THEN try_cast(value AS BIGINT) END;
+
+-- A whole number from 0 (a JSON integer: no fraction, no exponent), as minified JSON text.
+CREATE OR REPLACE TEMP MACRO is_count(j) AS
+    try_cast(j::VARCHAR AS UBIGINT) IS NOT NULL
+    AND NOT (contains(j::VARCHAR, '.') OR contains(j::VARCHAR, 'e') OR contains(j::VARCHAR, 'E'));
+
+-- The entries of a scopes object given its keys and values in order (json_keys, json_extract '$.*'), as a JSON
+-- decoder reads them: a key given twice counts once, at its first place, with its last value.
+CREATE OR REPLACE TEMP MACRO scope_entries(keys, vals, seed) AS
+    list_transform(
+        list_filter(range(1, len(keys) + 1), lambda i: list_position(keys, keys[i]) = i),
+        lambda i, place: {'place': place, 'name': keys[i],
+                          'tokens': scope_tokens(vals[len(keys) + 1 - list_position(list_reverse(keys), keys[i])],
+                                                 seed)});

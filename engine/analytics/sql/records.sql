@@ -22,62 +22,97 @@ WITH picked AS (
            CASE WHEN j_budget_allocated IS NOT NULL THEN coalesce(falsy_or_null(j_task_complexity), falsy_or_null(j_tier))
                 ELSE falsy_or_null(j_tier) END AS tier
     FROM fields
-), typed AS (
+), sorted AS (
     SELECT *,
-           json_kind(timestamp) AS t_timestamp, json_kind(agent) AS t_agent, json_kind(budget) AS t_budget,
-           json_kind(loaded) AS t_loaded, json_kind(usage) AS t_usage, json_kind(exceeded) AS t_exceeded,
-           json_kind(success) AS t_success, json_kind(scopes) AS t_scopes, json_kind(tier) AS t_tier,
-           falsy_or_null(profile) AS given_profile
+           falsy_or_null(profile) AS given_profile,
+           -- scopes written the usual way: an object of plain whole numbers under 10^15, keys without escapes
+           coalesce(regexp_full_match(scopes::VARCHAR,
+                    '\{"[^"\\]*":(0|[1-9][0-9]{0,14})(,"[^"\\]*":(0|[1-9][0-9]{0,14}))*\}'), false) AS plain_scopes,
+           starts_with(scopes::VARCHAR, '{') AS scopes_object,
+           try_cast(timestamp ->> '$' AS TIMESTAMPTZ) AS ran_at
     FROM picked
+), flagged AS (
+    SELECT *,
+           -- a record written the usual way, told by cheap tests of its values' text, is a usage record; every
+           -- other line takes the careful checks of `reasoned` below (only those lines: the checks are written
+           -- inside its CASE, so they run for them alone)
+           coalesce(is_object AND NOT no_budget
+                    AND starts_with(timestamp::VARCHAR, '"') AND starts_with(agent::VARCHAR, '"')
+                    AND agent::VARCHAR <> '""'
+                    AND is_count(budget) AND is_count(loaded)
+                    AND try_cast(loaded::VARCHAR AS UBIGINT) <= 9007199254740991
+                    AND (usage IS NULL OR (left(usage::VARCHAR, 1) BETWEEN '0' AND '9'
+                                           AND try_cast(usage::VARCHAR AS DOUBLE) < 'inf'::DOUBLE))
+                    AND (exceeded IS NULL OR exceeded::VARCHAR IN ('true', 'false'))
+                    AND (success IS NULL OR success::VARCHAR IN ('true', 'false'))
+                    AND (tier IS NULL OR starts_with(tier::VARCHAR, '"'))
+                    AND (given_profile IS NULL OR starts_with(given_profile::VARCHAR, '"'))
+                    AND (scopes IS NULL OR plain_scopes)
+                    AND (($since IS NULL AND $until IS NULL) OR ran_at IS NOT NULL), false) AS plain
+    FROM sorted
+), listed AS (
+    SELECT *,
+           CASE WHEN scopes_object THEN json_keys(scopes) END AS scope_keys,
+           CASE WHEN scopes_object THEN json_extract(scopes, '$.*') END AS scope_texts
+    FROM flagged
 ), mapped AS (
     SELECT *,
-           -- the scopes in the record's order: [{place, name, tokens}] (tokens NULL when not a number)
-           -- (an object of plain numbers, the usual case, is read in one step; else entry by entry)
-           CASE WHEN t_scopes <> 'OBJECT' OR t_scopes IS NULL THEN []
-                -- (in minified JSON every value follows a colon: none is a string, object, array or null)
-                WHEN NOT (contains(scopes::VARCHAR, ':"') OR contains(scopes::VARCHAR, ':{')
-                          OR contains(scopes::VARCHAR, ':[') OR contains(scopes::VARCHAR, ':n'))
-                THEN list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, DOUBLE)"')),
-                                    lambda e, i: {'place': i, 'name': e.key, 'tokens': e.value})
-                ELSE list_transform(map_entries(json_transform(scopes, '"MAP(VARCHAR, JSON)"')),
-                                    lambda e, i: {'place': i, 'name': e.key, 'tokens': scope_tokens(e.value, seed)})
-                END AS scope_list
-    FROM typed
+           -- a key given twice counts once, at its first place, with its last value (as a JSON decoder reads it):
+           -- scope_entries reads such scopes (few scopes are compared directly: cheaper than list_unique)
+           CASE WHEN NOT plain_scopes THEN false
+                WHEN len(scope_keys) = 1 THEN true
+                WHEN len(scope_keys) = 2 THEN scope_keys[1] <> scope_keys[2]
+                WHEN len(scope_keys) = 3
+                    THEN scope_keys[1] <> scope_keys[2] AND scope_keys[1] <> scope_keys[3]
+                         AND scope_keys[2] <> scope_keys[3]
+                ELSE list_unique(scope_keys) = len(scope_keys) END AS plain_list
+    FROM listed
+), entered AS (
+    SELECT *,
+           CASE WHEN NOT plain_list AND scopes_object THEN scope_entries(scope_keys, scope_texts, seed) END AS entries
+    FROM mapped
 ), checked AS (
     SELECT *,
-           list_transform(scope_list, lambda s: s.tokens) AS scope_values,
+           -- the scopes in the record's order: their names, and their tokens (NULL when not a token count)
+           CASE WHEN NOT scopes_object OR scopes_object IS NULL THEN []
+                WHEN plain_list THEN scope_keys
+                ELSE list_transform(entries, lambda s: s.name) END AS scope_names,
+           CASE WHEN NOT scopes_object OR scopes_object IS NULL THEN []
+                WHEN plain_list THEN scope_texts::BIGINT[]
+                ELSE list_transform(entries, lambda s: s.tokens) END AS scope_values
+    FROM entered
+), reasoned AS (
+    SELECT *,
         CASE
+            WHEN plain THEN NULL
             WHEN NOT is_object THEN CASE WHEN is_json THEN 'not a JSON object' ELSE 'not JSON' END
             WHEN no_budget THEN 'missing key ''budget'''
             WHEN timestamp IS NULL THEN 'missing key ''timestamp'''
             WHEN agent IS NULL THEN 'missing key ''agent'''
             WHEN loaded IS NULL THEN 'missing key ''tokens_loaded'''
-            WHEN t_agent <> 'VARCHAR' OR agent = '""' THEN '''agent'' must be a non-empty string'
-            WHEN t_timestamp <> 'VARCHAR' THEN '''timestamp'' must be a string'
-            WHEN t_budget NOT IN ('UBIGINT', 'BIGINT') OR t_loaded NOT IN ('UBIGINT', 'BIGINT')
+            WHEN json_kind(agent) <> 'VARCHAR' OR agent = '""' THEN '''agent'' must be a non-empty string'
+            WHEN json_kind(timestamp) <> 'VARCHAR' THEN '''timestamp'' must be a string'
+            WHEN json_kind(budget) NOT IN ('UBIGINT', 'BIGINT') OR json_kind(loaded) NOT IN ('UBIGINT', 'BIGINT')
                  OR try_cast(budget AS BIGINT) < 0 OR try_cast(loaded AS BIGINT) < 0
+                 OR try_cast(loaded AS BIGINT) > 9007199254740991
                 THEN 'budget and tokens loaded must be non-negative integers'
-            WHEN t_usage IS NOT NULL AND t_usage <> 'NULL'
-                 AND (t_usage NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE') OR NOT (try_cast(usage AS DOUBLE) >= 0)
+            WHEN usage IS NOT NULL AND json_kind(usage) <> 'NULL'
+                 AND (json_kind(usage) NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE') OR NOT (try_cast(usage AS DOUBLE) >= 0)
                       OR isinf(try_cast(usage AS DOUBLE)))
                 THEN 'usage must be a non-negative number'
-            WHEN scopes IS NOT NULL AND t_scopes <> 'OBJECT' THEN 'per-scope tokens must be a mapping'
-            WHEN t_exceeded IS NOT NULL AND t_exceeded <> 'NULL'
-                 AND (t_exceeded <> 'BOOLEAN' OR (t_success IS NOT NULL AND t_success <> 'BOOLEAN'))
+            WHEN scopes IS NOT NULL AND NOT scopes_object THEN 'per-scope tokens must be a mapping'
+            WHEN exceeded IS NOT NULL AND json_kind(exceeded) <> 'NULL'
+                 AND (json_kind(exceeded) <> 'BOOLEAN' OR (success IS NOT NULL AND json_kind(success) <> 'BOOLEAN'))
                 THEN '''exceeded'' and ''success'' must be true or false'
-            WHEN (tier IS NOT NULL AND t_tier <> 'VARCHAR')
+            WHEN (tier IS NOT NULL AND json_kind(tier) <> 'VARCHAR')
                  OR (given_profile IS NOT NULL AND json_kind(given_profile) <> 'VARCHAR')
                 THEN '''tier'' and ''profile'' must be strings'
             WHEN list_count(scope_values) <> len(scope_values)
-                THEN 'per-scope tokens must be numbers'
-            WHEN len(scope_values) > 0 AND NOT (list_max(scope_values) < 'inf'::DOUBLE
-                                                AND list_min(scope_values) > '-inf'::DOUBLE)
-                THEN 'per-scope tokens must be finite numbers'
-            WHEN ($since IS NOT NULL OR $until IS NOT NULL)
-                 AND try_cast(timestamp ->> '$' AS TIMESTAMPTZ) IS NULL
+                THEN 'per-scope tokens must be non-negative integers'
+            WHEN ($since IS NOT NULL OR $until IS NOT NULL) AND ran_at IS NULL
                 THEN '''timestamp'' is not an ISO 8601 time'
         END AS reason
-    FROM mapped
+    FROM checked
 )
 SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        agent ->> '$' AS agent,
@@ -85,25 +120,25 @@ SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        coalesce(tier ->> '$', '') AS tier,
        try_cast(budget AS BIGINT) AS budget,
        try_cast(loaded AS BIGINT) AS tokens_loaded,
-       CASE WHEN t_usage IS NULL OR t_usage = 'NULL'
+       CASE WHEN usage IS NULL OR usage::VARCHAR = 'null'  -- missing: loaded / budget
             THEN CASE WHEN try_cast(budget AS BIGINT) > 0
                       THEN try_cast(loaded AS BIGINT) / try_cast(budget AS BIGINT) ELSE 0.0 END
             ELSE try_cast(usage AS DOUBLE) / CASE WHEN seed THEN 100.0 ELSE 1.0 END END AS usage,
-       CASE WHEN t_exceeded IS NULL OR t_exceeded = 'NULL' THEN try_cast(loaded AS BIGINT) > try_cast(budget AS BIGINT)
-            ELSE exceeded = 'true' END AS exceeded,
+       CASE WHEN exceeded IS NULL OR exceeded::VARCHAR = 'null'  -- missing: loaded more than the budget
+            THEN try_cast(loaded AS BIGINT) > try_cast(budget AS BIGINT)
+            ELSE exceeded::VARCHAR = 'true' END AS exceeded,
        CASE WHEN success IS NULL THEN TRUE ELSE truthy(success) END AS success,  -- missing: it succeeded
-       scope_list,
-       coalesce(list_sum(scope_values), 0.0) AS total,
+       scope_names, scope_values,
+       CAST(coalesce(list_sum(scope_values), 0) AS DECIMAL(38, 0)) AS total,  -- exact: tokens are whole numbers
        -- optional: the host that wrote the run, and where its tier came from (absent in older logs)
-       CASE WHEN json_kind(host) = 'VARCHAR' THEN host ->> '$' END AS host,
-       CASE WHEN json_kind(tier_source) = 'VARCHAR' THEN tier_source ->> '$' END AS tier_source,
+       CASE WHEN starts_with(host::VARCHAR, '"') THEN host ->> '$' END AS host,
+       CASE WHEN starts_with(tier_source::VARCHAR, '"') THEN tier_source ->> '$' END AS tier_source,
        CASE WHEN json_kind(confidence) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN try_cast(confidence AS DOUBLE)
             END AS confidence,
-       try_cast(timestamp ->> '$' AS TIMESTAMPTZ) AS ran_at,
-       ($since IS NULL OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) >= $since)
-           AND ($until IS NULL OR try_cast(timestamp ->> '$' AS TIMESTAMPTZ) < $until) AS in_period,
+       ran_at,
+       ($since IS NULL OR ran_at >= $since) AND ($until IS NULL OR ran_at < $until) AS in_period,
        -- DuckDB's JSON reader reads a key whose value is null as if it were missing, which changes the answer
        -- for 'success' (missing: it succeeded; null: it did not) and 'budget_allocated' (present: the seed's
        -- format): duck.py reads a log line by line where these could differ
        success IS NULL AS success_unsaid, NOT seed AS native
-FROM checked
+FROM reasoned

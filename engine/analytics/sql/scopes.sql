@@ -5,8 +5,8 @@
 -- (Written so that sqlglot transpiles it for Spark: one unnest, struct fields by name.)
 SELECT agent, profile, key_tier, key_budget, scope.name AS scope,
        sum(scope.tokens) AS tokens,
-       sum(scope.tokens / total) AS share_sum,
-       sum((scope.tokens / total) * (scope.tokens / total)) AS share_sq,
+       sum(CAST(scope.tokens AS DOUBLE) / CAST(total AS DOUBLE)) AS share_sum,
+       sum((CAST(scope.tokens AS DOUBLE) / CAST(total AS DOUBLE)) * (CAST(scope.tokens AS DOUBLE) / CAST(total AS DOUBLE))) AS share_sq,
        min({'file': file, 'n': n, 'place': scope.place}) AS first_seen
 FROM (
     SELECT agent, profile,
