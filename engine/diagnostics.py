@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Iterable, NamedTuple, Sequence
 
+from engine.records import to_dict
+
 
 class Problem(NamedTuple):
     """A finding about a policy (or any input file) at a source position."""
@@ -24,16 +26,8 @@ class Problem(NamedTuple):
         """``path:line:col: severity: message [rule]`` — the format editors and CI understand."""
         return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message} [{self.rule}]"
 
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "line": self.line,
-            "col": self.col,
-            "severity": self.severity,
-            "rule": self.rule,
-            "message": self.message,
-            "json_path": self.json_path,
-        }
+    _json_fields = ("path", "line", "col", "severity", "rule", "message", "json_path")
+    to_dict = to_dict
 
     def github(self) -> str:
         """A GitHub Actions workflow command that annotates the line in a pull request."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
@@ -38,7 +37,6 @@ class _Insert(NamedTuple):
     flow: bool = False  # a new innermost mapping is written {a: 1, b: 2}
 
 
-@dataclass
 class PolicyEditor:
     """A policy file loaded for round-trip editing.
 
@@ -47,21 +45,21 @@ class PolicyEditor:
     back with CRLF, so the result keeps the file's line endings, inserted lines included.
     """
 
-    path: Path
-    original: str
-    data: Any  # ruamel.yaml's round-trip document of the text being edited
-    raw: bytes = b""
-    newline: str = "\n"
-    _source: str = ""  # ``original`` with CRLF line ends as LF (when ``newline`` is CRLF): what the edits address
-    _replacements: dict[tuple[int, int], tuple[int, str]] = field(default_factory=dict)  # (line, col) → end, text
-    _inserts: list[_Insert] = field(default_factory=list)
-    reformatted: int = 0  # lines outside the edits that the dumper rewrote (0 unless a section it dumps differs)
+    # A stateful editor (edits accumulate until the file is written), so a plain class, not a record.
+    __slots__ = ("path", "original", "data", "raw", "newline", "_source", "_replacements", "_inserts", "reformatted")
 
-    def __post_init__(self) -> None:
-        if not self._source:
-            self._source = self.original
-        if not self.raw:
-            self.raw = self.original.encode("utf-8")
+    def __init__(self, path: Path, original: str, data: Any, raw: bytes = b"", newline: str = "\n",
+                 _source: str = "") -> None:
+        self.path = path
+        self.original = original
+        self.data = data  # ruamel.yaml's round-trip document of the text being edited
+        self.raw = raw or original.encode("utf-8")
+        self.newline = newline
+        # ``original`` with CRLF line ends as LF (when ``newline`` is CRLF): what the edits address
+        self._source = _source or original
+        self._replacements: dict[tuple[int, int], tuple[int, str]] = {}  # (line, col) → end, text
+        self._inserts: list[_Insert] = []
+        self.reformatted = 0  # lines outside the edits that the dumper rewrote (0 unless a section it dumps differs)
 
     @classmethod
     def open(cls, path: str | Path) -> "PolicyEditor":

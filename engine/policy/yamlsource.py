@@ -13,7 +13,6 @@ Positions are keyed by JSON path tuples (``("profiles", "role-architect", "max")
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from engine.diagnostics import PolicyError, Problem
@@ -51,15 +50,23 @@ class Pos(NamedTuple):
     col: int
 
 
-@dataclass
 class Document:
-    """A YAML document as plain data, with the positions of values (``values``) and mapping keys (``keys``)."""
+    """A YAML document as plain data, with the positions of values (``values``) and mapping keys (``keys``).
 
-    file: str
-    data: Any
-    values: dict[Path, Pos] = field(default_factory=dict)
-    keys: dict[Path, Pos] = field(default_factory=dict)
-    lines: dict[str, list[str]] = field(default_factory=dict)  # file → its source lines
+    Filled while the YAML is composed (and merged along ``extends``), so a plain class, not a record."""
+
+    __slots__ = ("file", "data", "values", "keys", "lines")
+
+    def __init__(self, file: str, data: Any, values: dict[Path, Pos] | None = None,
+                 keys: dict[Path, Pos] | None = None, lines: dict[str, list[str]] | None = None) -> None:
+        self.file = file
+        self.data = data
+        self.values: dict[Path, Pos] = {} if values is None else values
+        self.keys: dict[Path, Pos] = {} if keys is None else keys
+        self.lines: dict[str, list[str]] = {} if lines is None else lines  # file → its source lines
+
+    def __repr__(self) -> str:
+        return f"Document(file={self.file!r}, {len(self.values)} values)"
 
     def pos_in_scalar(self, path: Path, line: int, column: int) -> Pos:
         """The file position of (1-based) ``line``/``column`` inside the string scalar at ``path``.

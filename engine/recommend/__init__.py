@@ -10,13 +10,14 @@ profile change is judged on its own runs. Profiles are ordered by base, then max
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import Any, Mapping, NamedTuple
 
 from engine.analytics import AgentAnalysis, Analysis
 from engine.analytics.stats import UsageStats
 from engine.analytics.stats import percent as _pct
 from engine.diagnostics import PolicyError, Problem
+from engine.records import rounded, to_dict
 from engine.recommend import confidence as conf
 from engine.recommend.rules import RuleError, first_match, rule_variables  # noqa: F401 - rule_variables: public here
 
@@ -24,8 +25,7 @@ ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-d
 CHANGES = ("upgrade", "downgrade", "adjust-weights")  # the actions `apply` writes
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
     """What to do about one agent's budget, how sure that is, and the numbers behind it."""
 
     agent: str
@@ -33,18 +33,16 @@ class Recommendation:
     action: str
     confidence: float
     reason: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = MappingProxyType({})
     target_profile: str | None = None  # upgrade / downgrade: the profile to move to (None: there is none)
     weights: Mapping[str, float] | None = None  # adjust-weights: the proposed weights
     tier: str | None = None  # adjust-tier: the tier whose multiplier is off (agent is then ALL_AGENTS)
 
-    def to_dict(self) -> dict:
-        """The ``recommend --json`` contract (``tier`` only in a tier's recommendation)."""
-        data = {"agent": self.agent, "profile": self.profile, "action": self.action,
-                "confidence": round(self.confidence, 4), "reason": self.reason, "evidence": dict(self.evidence)}
-        if self.tier is not None:
-            data["tier"] = self.tier
-        return data
+    # The ``recommend --json`` contract: ``tier`` only in a tier's recommendation.
+    _json_fields = ("agent", "profile", "action", "confidence", "reason", "evidence", "tier")
+    _json_convert = {"confidence": rounded(4)}
+    _json_skip_none = ("tier",)
+    to_dict = to_dict
 
 
 ALL_AGENTS = "(all agents)"
