@@ -138,7 +138,9 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     found = _read_entry(entries[0])
     assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked"}
     assert set(found["artifacts"]) == {"detection", "example_origins", "rule_positions"}
-    assert found["artifacts"]["detection"]["conditions"] == {}
+    plan = found["artifacts"]["detection"]
+    assert type(plan) is str and json.loads(plan)["conditions"] == {}  # JSON text, decoded when detection needs it
+    assert cache.decode_plan(plan) == json.loads(plan)
     # where the (inherited) recommendation rules are written: file label, line, column — data
     assert found["artifacts"]["rule_positions"][0]["when"][0].endswith("default.yaml")
     assert all(type(n) is int for at in found["artifacts"]["rule_positions"] for p in at.values() for n in p[1:])
@@ -168,14 +170,21 @@ def test_generated_python_in_the_artifacts_is_a_miss(team: Path, cache_dir: Path
     if where == "programs":
         found["artifacts"]["programs"] = {"profile.base * tier.multiplier": _payload(marker)}
     else:
-        found["artifacts"]["detection"]["conditions"] = {"count.team >= 2": _payload(marker)}
+        plan = json.loads(found["artifacts"]["detection"])
+        plan["conditions"] = {"count.team >= 2": _payload(marker)}
+        found["artifacts"]["detection"] = json.dumps(plan)
     entry.write_bytes(_plant(entry, found))
-    assert cache.read(str(entry)) is None
+    if where == "programs":
+        assert cache.read(str(entry)) is None  # the entry's shape is wrong: a miss
+    else:
+        # the plan is JSON text, checked when detection first needs it: refused there, and planned afresh
+        assert cache.decode_plan(cache.read(str(entry)).artifacts["detection"]) is None
     policy = load_policy(team)
     assert policy.allocate("dbt-expert", "complex").budget == 45000
     assert policy.evaluate("Why did the dbt run fail?", "dbt-expert").detection.tier == "complex"
     assert not marker.exists()
-    assert "__globals__" not in entry.read_text()  # rewritten
+    if where == "programs":
+        assert "__globals__" not in entry.read_text()  # rewritten
 
 
 def _paths(value, prefix=()):
@@ -238,7 +247,7 @@ def test_the_plan_format_is_the_detectors() -> None:
     (("data", "profiles", "specialist-narrow", "weights"), "x"), (("data", "tiers"), {"a": 1}),
     (("data", "tiers", 0), "simple"), (("data", "agents"), 5), (("data", "budget"), []),
     (("data", "recommendations"), 3), (("data", "detection"), "x"), (("data", "examples"), 5),
-    (("data", "alerts"), [1]), (("artifacts", "detection", "entries", 0, 2), 5),
+    (("data", "alerts"), [1]), (("artifacts", "detection"), {"format": 3}),
 ])
 def test_a_well_formed_entry_with_wrong_shapes_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path,
                                                                           path: tuple, wrong) -> None:
@@ -248,6 +257,23 @@ def test_a_well_formed_entry_with_wrong_shapes_is_a_miss_and_is_rewritten(team: 
     entry.write_bytes(_plant(entry, _replace(_read_entry(entry), path, wrong)))
     assert _budget(team) == 45000
     assert entry.read_bytes() == good
+
+
+def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team: Path, cache_dir: Path) -> None:
+    """The plan is kept as JSON text, checked on first use of the detector: a wrong shape inside it (with the
+    checksum recomputed) leaves `budget` untouched and makes detection plan afresh, with the same answers."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    found = _read_entry(entry)
+    expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
+    plan = json.loads(found["artifacts"]["detection"])
+    for path, wrong in ((("entries", 0, 2), 5), (("patterns",), "x"), (("format",), 99), ((), [])):
+        found["artifacts"]["detection"] = json.dumps(_replace(plan, path, wrong))
+        entry.write_bytes(_plant(entry, found))
+        assert cache.decode_plan(found["artifacts"]["detection"]) is None, path
+        assert _budget(team) == 45000
+        assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
+    assert cache.decode_plan("{not json") is None
 
 
 def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path) -> None:

@@ -160,7 +160,7 @@ class Policy:
                 from engine.detect.plan import plan_section
 
                 plan = plan_section(sections["detection"])
-            elif copy:
+            elif copy and type(plan) is not str:  # a str: the cache's JSON text of it, decoded on first use
                 plan = _copy(plan)
         positions = artifacts.get("rule_positions") if isinstance(artifacts.get("rule_positions"), list) else None
         return cls(
@@ -195,13 +195,26 @@ class Policy:
             _programs=programs,
         )
 
+    def _decoded_plan(self) -> Any:
+        """The detection plan; a cache hands it over as its JSON text, decoded (and shape-checked) only here, when
+        a job needs it — `budget` and `validate` never do. A text that does not decode to a plan of the right shape
+        gives None, and the detector plans afresh."""
+        plan = self._plan
+        if type(plan) is str:
+            from engine.policy.cache import decode_plan
+
+            plan = decode_plan(plan)
+            object.__setattr__(self, "_plan", plan)
+        return plan
+
     @property
     def artifacts(self) -> dict[str, Any]:
         """What compiling worked out that a later compilation of the same data may reuse (see
         :meth:`from_data`), as a fresh copy: the cache stores it, and changing it changes nothing here."""
         found: dict[str, Any] = {}
-        if self._plan is not None:
-            found["detection"] = _copy(self._plan)
+        plan = self._decoded_plan()
+        if plan is not None:
+            found["detection"] = _copy(plan)
         if self._origins is not None:
             found["example_origins"] = _copy(self._origins)
         if self._positions is not None:
@@ -282,7 +295,8 @@ class Policy:
             from engine.detect import Detector
 
             object.__setattr__(self, "_detector", Detector.from_data(
-                self._sections.get("detection") or {}, [t.id for t in self.tiers], self.default_tier, plan=self._plan))
+                self._sections.get("detection") or {}, [t.id for t in self.tiers], self.default_tier,
+                plan=self._decoded_plan()))
         return self._detector
 
     @property
