@@ -100,36 +100,20 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
             "conditions": conditions, "quiet": quiet}
 
 
-# What a condition may read to be decided without evaluating it when none of its inputs fired: counts of groups
-# (`count.G`, `ask.count.G`) and signals (`hits.ID`, `has(hits.ID)`, `'ID' in hits`), numbers, comparisons and
-# logic. Anything else (another name, a function, a string, an index) and the condition is always evaluated.
-_REFERENCE = re.compile(r"(?<![\w.'\"])(?:(?:ask\.)?count\.([A-Za-z_]\w*)|hits\.([A-Za-z_]\w*)"
-                        r"|'([^'\\]*)'\s+in\s+hits|\"([^\"\\]*)\"\s+in\s+hits)(?![\w.(\[])")
-_CONSTANT = re.compile(r"\b(?:true|false|has)\b|\b\d+(?:\.\d+)?\b")
-_OPERATORS = re.compile(r"[\s<>=!&|+\-*/%()?:]*")
-
-
 def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
-    """The groups and the signal ids a condition reads, when those are all it reads (see above); else None.
+    """The groups and the signal ids a condition reads, when those are all it reads; else None.
 
-    When none of them fired — every such group counts 0 and none of the signals is among the hits — the
-    condition's value is the one it has with no hits at all, which the plan records (``quiet``), so the
+    What qualifies: counts of groups (`count.G`, `ask.count.G`) and signals (`hits.ID`, `has(hits.ID)`,
+    `'ID' in hits`), numbers, comparisons and logic — :func:`engine.detect.parts.inputs` without the task's
+    scalar facts. When none of them fired — every such group counts 0 and none of the signals is among the hits —
+    the condition's value is the one it has with no hits at all, which the plan records (``quiet``), so the
     detector neither compiles nor evaluates it then."""
-    groups: list[str] = []
-    ids: list[str] = []
+    from engine.detect.parts import inputs
 
-    def note(match: re.Match) -> str:
-        group, hit, quoted, double = match.groups()
-        if group is not None:
-            groups.append(group)
-        else:
-            ids.append(hit if hit is not None else quoted if quoted is not None else double)
-        return " 0 "
-
-    rest = _CONSTANT.sub(" ", _REFERENCE.sub(note, source))
-    if not _OPERATORS.fullmatch(rest) or not (groups or ids):
+    found = inputs(source)
+    if found is None or found.facts:
         return None
-    return sorted(set(groups)), sorted(set(ids))
+    return list(found.groups), list(found.ids)
 
 
 def usable(plan: Any, signals: Sequence[Signal]) -> bool:
