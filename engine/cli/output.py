@@ -71,6 +71,17 @@ def say(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
+def refuse_invalid(plan: Any, as_json: bool, what: str) -> int:
+    """The end of a command whose edited policy would not validate (``plan.valid`` false): the plan as JSON
+    when asked, its problems and one error line on stderr, exit 1 — the file is not touched."""
+    if as_json:
+        print_json(plan.to_dict(written=False))
+    for problem in plan.problems:
+        print(problem.format(), file=sys.stderr)
+    print(f"ctxbudget: error: the {what} policy would not validate; {plan.label} is unchanged", file=sys.stderr)
+    return 1
+
+
 def confirm_and_write(args, question: str, write, label: str) -> int:
     """The end of a command that edits a file: nothing with ``--dry-run``; else ask ``question`` unless
     ``--yes``; then ``write()`` and say so. Returns the exit code (0)."""

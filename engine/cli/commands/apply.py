@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     from engine.apply import check_writable, plan_apply, policy_file, write_plan
     from engine.cli.log_options import analyze_log, since_from
     from engine.cli.options import policy_from
-    from engine.cli.output import confirm_and_write, print_json, say
+    from engine.cli.output import confirm_and_write, print_json, refuse_invalid, say
     from engine.diagnostics import UsageError
     from engine.recommend import recommend
 
@@ -60,12 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     analysis = analyze_log(args, policy, since=since_from(args), until=args.until)
     plan = plan_apply(policy, recommend(policy, analysis))
     if not plan.valid:
-        if as_json:
-            print_json(plan.to_dict(written=False))
-        for problem in plan.problems:
-            print(problem.format(), file=sys.stderr)
-        print(f"ctxbudget: error: the edited policy would not validate; {plan.label} is unchanged", file=sys.stderr)
-        return 1
+        return refuse_invalid(plan, as_json, "edited")
     write = bool(plan.changes) and not args.dry_run
     if write:
         check_writable(plan.path, plan.label)  # a read-only policy: say so before showing and asking

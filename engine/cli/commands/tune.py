@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.apply import ApplyPlan, policy_file, write_plan
     from engine.cli.commands.accuracy import _labelled
     from engine.cli.options import policy_from
-    from engine.cli.output import confirm_and_write, print_json, say
+    from engine.cli.output import confirm_and_write, print_json, refuse_invalid, say
     from engine.detect.tune import DEFAULT_L2, TuneError, plan_tune
     from engine.diagnostics import UsageError
 
@@ -65,12 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except TuneError as exc:
         raise UsageError(str(exc)) from None
     if not plan.valid:
-        if as_json:
-            print_json(plan.to_dict(written=False))
-        for problem in plan.problems:
-            print(problem.format(), file=sys.stderr)
-        print(f"ctxbudget: error: the tuned policy would not validate; {plan.label} is unchanged", file=sys.stderr)
-        return 1
+        return refuse_invalid(plan, as_json, "tuned")
     write = plan.changed and not args.dry_run
     if write and not args.yes and (as_json or not sys.stdin.isatty()):
         if not as_json:
