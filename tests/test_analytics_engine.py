@@ -364,3 +364,16 @@ def test_the_runs_per_day_are_read_only_for_the_report(policy, tmp_path):
     assert analyze(policy, log).daily is None
     daily = analyze(policy, log, daily=True).daily
     assert sum(runs for _day, _agent, runs, _exceeded in daily) == 295
+
+
+def test_a_log_of_the_seeds_records_is_read_once(policy, tmp_path, monkeypatch):
+    """The seed's records are never taken by the first pass: a file that starts with one is read numbered, by
+    records.sql, at once — not twice."""
+    log = write_known_log(tmp_path / "k.jsonl", "seed")
+    unchecked = []
+    recheck = duck._recheck
+    monkeypatch.setattr(duck, "_recheck", lambda con, *a: unchecked.append(con.execute(
+        "SELECT count(*) FILTER (WHERE reason = 'unchecked'), count(*) FILTER (WHERE n IS NULL) FROM all_runs"
+    ).fetchone()) or recheck(con, *a))
+    assert analyze(policy, log).runs == 295
+    assert unchecked == [(0, 0)] and duck.last_reader == "json"

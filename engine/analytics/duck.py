@@ -171,11 +171,13 @@ class DuckScan:
         """Read the runs that were read unnumbered again, numbered (one thread), and sum their scopes anew: the
         order scopes first appear in decides the order of an agent's scopes its profile does not weigh."""
         con = self.con
-        numbered = _fast_runs(_fields_select(self._jsonl, numbered=True))
+        unnumbered = {file for (file,) in con.execute(
+            "SELECT DISTINCT file FROM all_runs WHERE n IS NULL AND list_contains(?, file)", [self._jsonl]).fetchall()}
+        numbered = _fast_runs(_fields_select([f for f in self._jsonl if f in unnumbered], numbered=True))
         con.execute(f"CREATE TEMP TABLE numbered_runs AS SELECT * FROM ({numbered}) WHERE reason IS NULL",
                     {"since": self._since, "until": self._until, "times": False})
         con.execute("INSERT INTO numbered_runs BY NAME SELECT * FROM all_runs "
-                    "WHERE n IS NOT NULL OR NOT list_contains(?, file)", [self._jsonl])
+                    "WHERE n IS NOT NULL OR NOT list_contains(?, file)", [sorted(unnumbered)])
         con.execute("DROP TABLE all_runs; ALTER TABLE numbered_runs RENAME TO all_runs")
         con.execute(f"CREATE OR REPLACE TEMP TABLE scope_sums AS {sql('scopes')}")
         self._numbered = True
@@ -329,10 +331,14 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
         period: dict[str, Any] = {"since": since, "until": until}
         parts = []
         if jsonl:
-            if fast:
-                con.execute("CREATE TEMP VIEW fields AS " + _fields_select(jsonl, numbered=False))
-                parts.append(_fast_runs())
-                period["times"] = times
+            if fast:  # the seed's records are never fast: such files are read numbered, by records.sql alone
+                seed = [f for f in jsonl if _seed_like(f)]
+                usual = [f for f in jsonl if f not in seed]
+                if usual:
+                    parts.append(_fast_runs(_fields_select(usual, numbered=False)))
+                    period["times"] = times
+                if seed:
+                    parts.append(_with(sql("records"), "fields", _fields_select(seed, numbered=True)))
             else:
                 con.execute(_lines_sql(jsonl))
                 con.execute("CREATE TEMP VIEW fields AS " + sql("line_fields"))
@@ -353,6 +359,17 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
         con.close()
         raise
     return con
+
+
+SNIFF_BYTES = 1 << 16
+"""How much of the start of a JSONL file tells whether it holds the seed's records."""
+
+
+def _seed_like(path: str) -> bool:
+    """Whether the start of the local file ``path`` names the seed's ``budget_allocated`` (its records are not
+    ours, so the first pass would take none of them: the file is read numbered, once)."""
+    with open(path, "rb") as handle:
+        return b'"budget_allocated"' in handle.read(SNIFF_BYTES)
 
 
 def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
