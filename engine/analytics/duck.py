@@ -374,13 +374,18 @@ def _seed_like(path: str) -> bool:
 
 def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
     """The second pass of the JSON reader: the lines the first left unchecked, read again numbered (the files
-    that have some), through records.sql; they replace the first pass's rows for them."""
+    that have some) and found by the hash of their values (``unusual_line_hash``), through records.sql; they
+    replace the first pass's rows for them."""
     unchecked = {file for (file,) in con.execute(
         "SELECT DISTINCT file FROM all_runs WHERE reason = 'unchecked'").fetchall()}
     if not unchecked:
         return
-    numbered = _with(sql("fast_lines"), "fields", _fields_select([f for f in files if f in unchecked], numbered=True))
-    lines = f"SELECT * EXCLUDE (scope_keys, fast) FROM ({numbered}) WHERE NOT fast"
+    numbered = _fields_select([f for f in files if f in unchecked], numbered=True)
+    candidates = (f"SELECT * FROM ({numbered}) WHERE unusual_line_hash(j_budget_allocated, j_timestamp, j_agent, "
+                  "j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success, j_scopes) IN "
+                  "(SELECT unchecked_hash FROM all_runs WHERE reason = 'unchecked')")
+    checked = _with(sql("fast_lines"), "fields", candidates)
+    lines = f"SELECT * EXCLUDE (scope_keys, fast) FROM ({checked}) WHERE NOT fast"
     con.execute(f"INSERT INTO all_runs BY NAME {_with(sql('records'), 'fields', lines)}",
                 {"since": since, "until": until})
     con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'")

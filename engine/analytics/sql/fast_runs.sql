@@ -1,12 +1,14 @@
 -- The usage records written the usual way (fast_lines.sql: `fast`), read without the careful checks of
 -- records.sql, in records.sql's columns. Every other line gives a row with reason 'unchecked' and no values:
 -- duck.py reads those lines again, numbered, through records.sql (their reasons, and the records written some
--- other way).
+-- other way). Such a row keeps the hash of the values that decide `fast` (unchecked_hash), so that the second
+-- pass gives records.sql only the lines with that hash (and not fast).
 --
 -- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql), $times
 -- (BOOLEAN: whether each run's time is read when no period needs it — the runs per day and export do).
 WITH valued AS (
-    SELECT file, n, fast, j_host, j_tier_source, j_confidence, j_success,
+    SELECT file, n, fast, j_host, j_tier_source, j_confidence, j_success, j_budget_allocated, j_timestamp,
+           j_agent, j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_scopes,
            CASE WHEN fast AND ($times OR $since IS NOT NULL OR $until IS NOT NULL)
                 THEN try_cast(j_timestamp ->> '$' AS TIMESTAMPTZ) END AS ran_at,
            CASE WHEN fast THEN j_agent ->> '$' END AS agent,
@@ -36,5 +38,9 @@ SELECT file, n, NULL::VARCHAR AS line, CASE WHEN fast THEN NULL ELSE 'unchecked'
        CASE WHEN fast THEN number_or_null(j_confidence) END AS confidence,
        ran_at,
        fast AND ($since IS NULL OR ran_at >= $since) AND ($until IS NULL OR ran_at < $until) AS in_period,
-       fast AND j_success IS NULL AS success_unsaid, fast AS native
+       fast AND j_success IS NULL AS success_unsaid, fast AS native,
+       -- a line left unchecked: the hash of the values that decide `fast`, by which the second pass finds it
+       CASE WHEN NOT fast THEN unusual_line_hash(j_budget_allocated, j_timestamp, j_agent, j_profile, j_tier,
+                                                 j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success,
+                                                 j_scopes) END AS unchecked_hash
 FROM valued

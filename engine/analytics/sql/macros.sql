@@ -77,3 +77,9 @@ CREATE OR REPLACE TEMP MACRO plain_record(budget_allocated, ts, agent, profile, 
     AND (tier IS NULL OR starts_with(tier::VARCHAR, '"'))
     AND (profile IS NULL OR starts_with(profile::VARCHAR, '"'))
     AND ((since IS NULL AND until IS NULL) OR try_cast(ts ->> '$' AS TIMESTAMPTZ) IS NOT NULL);
+
+-- The hash of the values of a line that decide whether it is plain (fast_lines.sql): lines alike in them are alike
+-- in that, so the lines the first pass left unchecked are found again by it (and checked again: hashes collide).
+CREATE OR REPLACE TEMP MACRO unusual_line_hash(budget_allocated, ts, agent, profile, tier, budget, loaded, usage,
+                                               exceeded, success, scopes) AS
+    hash(budget_allocated, ts, agent, profile, tier, budget, loaded, usage, exceeded, success, scopes);
