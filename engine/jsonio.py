@@ -26,7 +26,10 @@ import math
 import re
 import sys
 from functools import lru_cache
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_INT_DIGITS", "JSONInputError", "dumps", "finite", "loads"]
 

@@ -14,7 +14,10 @@ nesting depth is checked as each node is made.
 from __future__ import annotations
 
 import re
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.expr import limits
 from engine.expr.errors import ExprSyntaxError

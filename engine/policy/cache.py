@@ -50,8 +50,12 @@ import os
 import stat
 import sys
 import time
-from typing import Any, NamedTuple
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
+from engine.records import Record
 from engine.version import __version__
 
 # Every SHA-256 of ctxbudget (cache keys, file digests, the policy digest of usage records) is this one function:
@@ -86,7 +90,7 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _distrust: list[str] = []
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     """What the cache keeps of a checked policy: data only (see the module's docstring)."""
 
     source: str

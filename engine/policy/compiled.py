@@ -15,15 +15,19 @@ This module sits above the jobs (it wires them together, as the CLI does); no jo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from collections.abc import Mapping
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
 from engine import agents as agent_names
 from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, detection_binding, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 from engine.policy.programs import LazyProgram, ProgramTable
+from engine.records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
     from engine.claude_code.settings import HookSettings
     from engine.detect import Detector
     from engine.detect.model import Detection, Evaluation, Signal
@@ -34,7 +38,7 @@ _LAZY_SECTIONS = ("detection", "memory", "claude_code", "recommendations")
 """The sections a job compiles on first use (the others are compiled by :meth:`Policy.from_data`)."""
 
 
-class BudgetExample(NamedTuple):
+class BudgetExample(Record):
     """A golden case: ``agent`` at ``tier`` gets ``budget`` tokens (and, if given, these ``scopes``).
 
     ``origin`` is the parent policy file that wrote it, or "" when the policy's own file did."""
@@ -46,7 +50,7 @@ class BudgetExample(NamedTuple):
     origin: str = ""
 
 
-class TaskExample(NamedTuple):
+class TaskExample(Record):
     """A golden case: ``task`` is detected as ``tier``."""
 
     task: str

@@ -8,7 +8,10 @@ import errno
 import os
 import re
 import stat
-from typing import Mapping
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Mapping
 
 from engine.resources import bundled_policy
 
