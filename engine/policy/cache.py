@@ -4,7 +4,7 @@ semantic checks (about 150 ms of imports) when the policy has not changed.
 **One artifact, data only.** An entry is an :class:`Entry`, written and read only here: the merged,
 validated policy data and what compiling it worked out (:attr:`engine.policy.Policy.artifacts`: the detection
 plan — patterns and word forms —, which file wrote each golden example, where each recommendation rule is
-written), as plain JSON — never code: no generated Python, no bytecode. Expressions are compiled from their
+written, the budget formula's value for every profile or agent at every tier), as plain JSON — never code: no generated Python, no bytecode. Expressions are compiled from their
 source on every start (what that costs is measured by benchmarks/bench_cache.py and quoted in
 docs/security.md). So the worst a tampered entry can do is what a tampered policy can do.
 
@@ -70,7 +70,7 @@ except ImportError:  # pragma: no cover - other versions and interpreters
     except ImportError:
         from hashlib import sha256
 
-FORMAT = 6  # bump when what an entry holds changes
+FORMAT = 7  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
 MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
@@ -101,7 +101,7 @@ class Entry(Record):
     """The merged, validated policy data."""
     artifacts: dict
     """:attr:`engine.policy.Policy.artifacts` (the detection plan with its conditions left out, compiled from
-    source on every start; the examples' origins; the rules' positions)."""
+    source when used; the examples' origins; the rules' positions; the budget table)."""
     checked: dict | None = None
     """What validation said (:func:`checked_record`)."""
 
@@ -297,6 +297,15 @@ def _positions_ok(positions: Any, data: dict) -> bool:
                     for p in positions))
 
 
+def _budgets_ok(budgets: Any) -> bool:
+    """The budget formula's values (engine.policy.compiled.budget_table): {"by": "profile" | "agent", "detection":
+    bool, "table": {name: [whole tokens per tier]}} — names and numbers, data only."""
+    return (type(budgets) is dict and budgets.keys() == {"by", "detection", "table"}
+            and budgets["by"] in ("profile", "agent") and type(budgets["detection"]) is bool
+            and type(budgets["table"]) is dict
+            and all(type(row) is list and all(_is_index(b) for b in row) for row in budgets["table"].values()))
+
+
 _PROBLEM_FIELDS = {"path": str, "line": int, "col": int, "severity": str, "rule": str, "message": str,
                    "json_path": str}
 
@@ -374,8 +383,12 @@ def _shape_ok(found: Any) -> bool:
     extends = len(found["files"]) > 1  # the examples' origins exactly when it extends another policy
     section = data.get("recommendations")
     ruled = isinstance(section, dict) and bool(section.get("rules"))  # positions exactly when it writes rules
-    return (set(artifacts) == {*(["detection"] if planned else []), *(["example_origins"] if extends else []),
-                               *(["rule_positions"] if ruled else [])}
+    # the budget table is optional (left out when it would be too large, or the formula failed somewhere); its
+    # fit to the profiles, agents and tiers is checked when the policy is rebuilt (a misfit is a miss)
+    return (set(artifacts) - {"budgets"} == {*(["detection"] if planned else []),
+                                             *(["example_origins"] if extends else []),
+                                             *(["rule_positions"] if ruled else [])}
+            and ("budgets" not in artifacts or _budgets_ok(artifacts["budgets"]))
             and (not planned or type(artifacts["detection"]) is str)
             and (not extends or _origins_ok(artifacts["example_origins"]))
             and (not ruled or _positions_ok(artifacts["rule_positions"], data)))
@@ -538,7 +551,8 @@ def write(entry: str | None, found: Entry) -> None:
     links = _links(files)
     if links is None:
         return
-    kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions") if key in artifacts}
+    kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions", "budgets")
+            if key in artifacts}
     if "detection" in kept:
         plan = kept["detection"]
         if not isinstance(plan, dict):
