@@ -4,9 +4,10 @@ semantic checks (about 150 ms of imports) when the policy has not changed.
 **One artifact, data only.** An entry is an :class:`Entry`, written and read only here: the merged,
 validated policy data and what compiling it worked out (:attr:`engine.policy.Policy.artifacts`: the detection
 plan — patterns and word forms —, which file wrote each golden example, where each recommendation rule is
-written, the budget formula's value for every profile or agent at every tier), as plain JSON — never code: no generated Python, no bytecode. Expressions are compiled from their
-source on every start (what that costs is measured by benchmarks/bench_cache.py and quoted in
-docs/security.md). So the worst a tampered entry can do is what a tampered policy can do.
+written, the budget formula's value for every profile or agent at every tier), as plain JSON — never code: no
+generated Python, no bytecode. Expressions are compiled from their source when first used (what that costs is
+measured by benchmarks/bench_cache.py and quoted in docs/security.md); with the budget table a warm allocation
+compiles none. So the worst a tampered entry can do is what a tampered policy can do.
 
 **Trusted only when it is yours** (the rule ssh applies to ``~/.ssh``): the cache folder and the entry must be
 owned by the current user, must not be symbolic links, and must be writable by nobody else (no group or
