@@ -204,3 +204,37 @@ def test_version_imports_only_engine_and_engine_cli() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert set(eval(done.stdout.strip().splitlines()[-1])) <= {"engine", "engine.version", "engine.cli", "gc"}  # noqa: S307
+
+
+FRESH_PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(sys.argv[1:])
+sys.stdout.write(repr((code, out.getvalue(), "json" in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["budget", "dbt-expert", "complex", "--json"],
+    ["budget", "analytics-engineer", "--json"],
+    ["budget", "dbt-expert", "complex"],
+    ["validate", "--json"],
+    ["validate"],
+    ["budget", "no-such-agent", "--json"],  # an error, as JSON
+])
+def test_warm_commands_answer_the_same_without_json_imported(args: list[str], tmp_path: Path, run_cli,
+                                                             monkeypatch) -> None:
+    """A warm budget or validate reads its cache entry and writes its answer without importing json (or re):
+    the output is the same, byte for byte, as a process where json is imported gets (this one)."""
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path))
+    for _ in range(2):  # cold (writes the entry), then warm
+        done = subprocess.run([sys.executable, "-c", FRESH_PROBE, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+    code, out, json_imported = eval(done.stdout)  # noqa: S307 - our own repr
+    assert not json_imported
+    assert (code, out) == run_cli(*args)[:2]

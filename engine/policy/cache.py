@@ -46,7 +46,6 @@ there is no cache.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -56,6 +55,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
+from engine.jsonio import loads_own
 from engine.records import Record
 from engine.version import __version__
 
@@ -246,7 +246,7 @@ def decode_plan(text: str) -> dict | None:
     writes (conditions left out: they are compiled from source); else None. Called on first use of the detector,
     never by a command that only allocates or validates."""
     try:
-        plan = json.loads(text)
+        plan = loads_own(text)
     except (ValueError, RecursionError):
         return None
     return plan if _plan_ok(plan) else None
@@ -518,7 +518,7 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> Ent
             header, _, body = raw.partition(b"\n")
             if header != f"{FORMAT} {sha256(body).hexdigest()}".encode():
                 return None
-            found = json.loads(body)
+            found = loads_own(body)  # json.loads, without importing json (engine/jsonio.py)
             if not _usable(found, policy_file):
                 return None
             if time.time() - os.fstat(fd).st_mtime > TOUCH_SECONDS:
@@ -544,6 +544,8 @@ def write(entry: str | None, found: Entry) -> None:
     what validation said: :func:`checked_record`) and evict old ones; give up quietly on any OS error."""
     if entry is None or _distrust:
         return
+    import json
+
     source, data, artifacts, checked = found.source, found.data, found.artifacts, found.checked
     directory, name = os.path.split(entry)
     files = [list(f) for f in found.files]
