@@ -80,7 +80,8 @@ def _prefix_run(run: list | None, tok: Any) -> list:
 
 # --- string literals --------------------------------------------------------------------------------------
 
-_ESCAPE = re.compile(r"\\(?:([0-3][0-7]{2})|[xX]([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))", re.S)
+# compiled by re's own cache on first use: most policies' expressions have no string literal
+_ESCAPE = r"\\(?:([0-3][0-7]{2})|[xX]([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.))"
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
            "\\": "\\", "'": "'", '"': '"', "`": "`", "?": "?"}
 
@@ -96,7 +97,7 @@ def decode_string(token: str, pos: int) -> str:
         return body
     out = []
     last = 0
-    for m in _ESCAPE.finditer(body):
+    for m in re.finditer(_ESCAPE, body, re.S):
         out.append(body[last : m.start()])
         octal, hex2, u4, u8, simple = m.groups()
         if simple is not None:
