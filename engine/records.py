@@ -36,13 +36,13 @@ from collections import namedtuple
 from collections.abc import Mapping
 from types import MappingProxyType
 
+__all__ = ["Record", "rounded", "to_dict", "to_json"]
+
 TYPE_CHECKING = False  # not typing's: importing typing is what Record saves
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Callable
     from typing import NamedTuple as Record
 else:
-    __all__ = ["Record", "rounded", "to_dict", "to_json"]
-
     # What a namedtuple class has of its own: a class body may not set these (as typing.NamedTuple refuses).
     _PROHIBITED = frozenset({"__new__", "__init__", "__slots__", "__getnewargs__", "_fields", "_field_defaults",
                              "_make", "_replace", "_asdict", "_source"})

@@ -94,8 +94,8 @@ class Policy:
 
     __slots__ = ("name", "source", "files", "_digest", "scopes", "profiles", "agents", "tiers", "default_tier",
                  "thresholds", "enforcement", "scope_enforcement", "usage_log", "budget_formula", "budget_examples",
-                 "task_examples", "_sections", "_plan", "_origins", "_positions", "_budgets", "_programs", "_agent_index",
-                 "_tier_index", "_allocations", "_detector", "_jobs")
+                 "task_examples", "_sections", "_plan", "_origins", "_positions", "_budgets", "_programs",
+                 "_agent_index", "_tier_index", "_allocations", "_detector", "_jobs")
 
     def __init__(self, **fields: Any):
         init = object.__setattr__
