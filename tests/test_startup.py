@@ -238,3 +238,32 @@ def test_warm_commands_answer_the_same_without_json_imported(args: list[str], tm
     code, out, json_imported = eval(done.stdout)  # noqa: S307 - our own repr
     assert not json_imported
     assert (code, out) == run_cli(*args)[:2]
+
+
+LEAN_PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(sys.argv[1:])
+print(code, sorted(m for m in ("typing", "json", "re", "enum", "argparse", "engine.expr", "engine.detect") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["budget", "dbt-expert", "complex", "--json"],
+    ["budget", "dbt-expert"],
+    ["validate"],
+    ["validate", "--json"],
+])
+def test_a_warm_budget_or_validate_imports_no_typing_json_or_re(args: list[str], tmp_path: Path) -> None:
+    """Each of typing, json and re (with enum) costs a start several milliseconds (docs/architecture.md, Start-up).
+    Run with -S and the checkout on the path: an editable install's import finder imports re itself."""
+    _imports(args, tmp_path)  # fills the cache
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-S", "-c", LEAN_PROBE, *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
