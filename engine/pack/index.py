@@ -29,8 +29,8 @@ from engine.pack.tokens import Counter
 from engine.records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Callable, Iterable
     from datetime import datetime
+    from typing import Any, Callable, Iterable
 
 try:  # CPython's own SHA-256: importing hashlib first initialises OpenSSL, milliseconds of a hook's start
     from _sha256 import sha256  # Python 3.11

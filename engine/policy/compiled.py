@@ -28,6 +28,7 @@ from engine.records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
+
     from engine.claude_code.settings import HookSettings
     from engine.detect import Detector
     from engine.detect.model import Detection, Evaluation, Signal

@@ -20,8 +20,8 @@ from engine.diagnostics import PolicyError, Problem, UsageError, suggest
 from engine.policy.locate import NotRegularFile, display_path, read_bytes
 from engine.policy.rules import register
 from engine.policy.yamlsource import Document, read_document
-from engine.resources import bundled_policy
 from engine.records import Record
+from engine.resources import bundled_policy
 
 MAX_CHAIN = 16
 

@@ -20,9 +20,9 @@ from engine.analytics import AgentAnalysis, Analysis
 from engine.analytics.stats import UsageStats
 from engine.analytics.stats import percent as _pct
 from engine.diagnostics import PolicyError, Problem
-from engine.records import Record, rounded, to_dict
 from engine.recommend import confidence as conf
 from engine.recommend.rules import RuleError, first_match, rule_variables  # noqa: F401 - rule_variables: public here
+from engine.records import Record, rounded, to_dict
 
 ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-data", "adjust-tier")
 CHANGES = ("upgrade", "downgrade", "adjust-weights")  # the actions `apply` writes
