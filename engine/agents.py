@@ -6,7 +6,9 @@ and ``data-architect``.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Iterable, Mapping
 
 from engine.diagnostics import LookupFailed, close_matches
 

@@ -25,11 +25,14 @@ import re
 import stat
 import time
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Sequence
 
 from engine.diagnostics import Problem, UsageError
 from engine.recommend import Recommendation, hundredths
-from engine.records import rounded, to_dict
+from engine.records import Record, rounded, to_dict
 from engine.resources import policies_dir
 
 
@@ -44,7 +47,7 @@ class PolicyChanged(Exception):
     """The policy file changed on disk since apply read it; nothing was written (exit 1)."""
 
 
-class Change(NamedTuple):
+class Change(Record):
     """One edit the plan makes."""
 
     action: str
@@ -56,7 +59,7 @@ class Change(NamedTuple):
     to_dict = to_dict
 
 
-class Skipped(NamedTuple):
+class Skipped(Record):
     """A recommendation the plan does not write, and why."""
 
     agent: str
@@ -66,7 +69,7 @@ class Skipped(NamedTuple):
     to_dict = to_dict
 
 
-class ApplyPlan(NamedTuple):
+class ApplyPlan(Record):
     """The edited policy text, the changes in it, what was left out, and the result's validation.
 
     Its JSON form is the ``apply --json`` contract; ``written`` says whether the plan was written to the policy

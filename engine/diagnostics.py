@@ -6,12 +6,14 @@ Lines and columns are 1-based, as editors show them.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Sequence
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Iterable, Sequence
 
-from engine.records import to_dict
+from engine.records import Record, to_dict
 
 
-class Problem(NamedTuple):
+class Problem(Record):
     """A finding about a policy (or any input file) at a source position."""
 
     path: str

@@ -9,13 +9,15 @@ examples run unless ``inherited=True`` (``ctxbudget test --inherited``); each ex
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.diagnostics import LookupFailed
-from engine.records import to_dict
+from engine.records import Record, to_dict
 
 
-class ExampleResult(NamedTuple):
+class ExampleResult(Record):
     """One golden case: what the policy says it should give, and what it gives."""
 
     kind: str  # "budget" or "task"

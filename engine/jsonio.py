@@ -16,17 +16,27 @@ or raises :class:`JSONInputError` (a ValueError) with a message, never Recursion
 Writing (:func:`dumps`) never produces ``NaN`` or ``Infinity`` (strict parsers reject them): a non-finite
 float is written as ``null``, as JavaScript's ``JSON.stringify`` does. Every ``--json`` output goes through it.
 
-This module imports nothing from ctxbudget (anything may use it) and only the standard library's ``json``.
+Reading what ctxbudget wrote itself (:func:`loads_own`: a compiled-policy cache entry) is ``json.loads``.
+
+**Start-up.** Importing :mod:`json` imports :mod:`re` (and enum, functools): about 6 ms of CPU of every process
+here, 0.45x of ``python -c pass``, which a warm ``budget`` or ``validate`` paid for one cache entry read and one
+answer written. So, until something else has imported :mod:`json`, :func:`loads_own` runs CPython's own C scanner
+(``_json.make_scanner``, what ``json.loads`` runs) directly, and :func:`dumps` writes plain data (dicts with string
+keys, lists, tuples, strings, ints, finite floats, booleans, None) itself, with ``_json.encode_basestring`` for
+strings — the same text, byte for byte (tests/test_jsonio.py compares them on generated values). Anything else
+(another type, a non-finite float, deep nesting, an interpreter without ``_json``) goes to :mod:`json`.
+
+This module imports nothing from ctxbudget (anything may use it) and only the standard library.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import sys
-from functools import lru_cache
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_INT_DIGITS", "JSONInputError", "dumps", "finite", "loads"]
 
@@ -71,10 +81,21 @@ def _float(text: str) -> float:
     return value
 
 
-@lru_cache(maxsize=8)
-def _decoder(max_int_digits: int, limit: int) -> json.JSONDecoder:
+_decoders: dict = {}
+
+
+def _decoder(max_int_digits: int, limit: int) -> Any:
     """A decoder with strict constants and floats; it checks integers itself only when the interpreter's own
     ``limit`` is looser than ``max_int_digits`` (the check costs a Python call per integer)."""
+    found = _decoders.get((max_int_digits, limit))
+    if found is None:
+        found = _decoders[max_int_digits, limit] = _new_decoder(max_int_digits, limit)
+    return found
+
+
+def _new_decoder(max_int_digits: int, limit: int) -> Any:
+    import json
+
     if limit and limit <= max_int_digits:
         return json.JSONDecoder(parse_float=_float, parse_constant=_constant)
 
@@ -108,6 +129,8 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX
         deep = _too_deep(text, max_depth)
         if deep is not None:
             raise JSONInputError(f"nested more than {max_depth} levels deep", deep, text)
+    import json
+
     try:
         return _decoder(max_int_digits, sys.get_int_max_str_digits()).decode(text)
     except json.JSONDecodeError as exc:
@@ -124,13 +147,15 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX
 
 
 # A JSON string (its escapes skipped), or a bracket outside strings.
-_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_TOKENS = r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]'
 
 
 def _too_deep(text: str, max_depth: int) -> int | None:
     """The offset of the first bracket that opens level ``max_depth + 1`` outside strings, or None."""
+    import re
+
     depth = 0
-    for match in _TOKENS.finditer(text):
+    for match in re.finditer(_TOKENS, text, re.DOTALL):
         token = match.group()
         if token == "[" or token == "{":
             depth += 1
@@ -148,6 +173,12 @@ def _clip(text: str, width: int = 24) -> str:
 def dumps(value: Any, *, indent: int | None = None, separators: tuple[str, str] | None = None,
           sort_keys: bool = False) -> str:
     """``value`` as strict JSON (UTF-8 characters kept, not escaped): a non-finite float becomes ``null``."""
+    if "json" not in sys.modules and separators is None and not sort_keys and _encode_str is not None:
+        text = plain_dumps(value, indent)  # json.dumps's text, without importing json (see the module's docs)
+        if text is not None:
+            return text
+    import json
+
     try:
         return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators,
                           sort_keys=sort_keys)
@@ -167,3 +198,98 @@ def finite(value: Any, _depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite(v, _depth + 1) for v in value]
     return value
+
+
+# -- without importing json (see the module's documentation) -----------------------------------------------------
+
+try:
+    from _json import encode_basestring as _encode_str
+    from _json import make_scanner as _make_scanner
+except ImportError:  # pragma: no cover - not CPython
+    _encode_str = _make_scanner = None
+
+_PLAIN_DEPTH = 64  # deeper values go to json (which also finds cycles)
+
+
+class _NotPlain(Exception):
+    """A value :func:`plain_dumps` leaves to json."""
+
+
+def plain_dumps(value: Any, indent: int | None = None) -> str | None:
+    """``json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent)`` for plain data (see the module's
+    documentation), written without importing json; None for anything else (then json writes it, or says why
+    it cannot)."""
+    if _encode_str is None or (indent is not None and (type(indent) is not int or indent < 0)):
+        return None
+    try:
+        return _plain(value, None if indent is None else "\n", " " * (indent or 0), 0)
+    except (_NotPlain, ValueError, RecursionError):  # ValueError: an int past the interpreter's digit limit
+        return None
+
+
+def _plain(value: Any, newline: str | None, step: str, depth: int) -> str:
+    kind = type(value)
+    if kind is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float:
+        if value != value or value - value != 0.0:  # NaN, an infinity: json's finite() replacement
+            raise _NotPlain
+        return float.__repr__(value)
+    if depth >= _PLAIN_DEPTH or (kind is not list and kind is not tuple and kind is not dict):
+        raise _NotPlain
+    if not value:
+        return "{}" if kind is dict else "[]"
+    inner = None if newline is None else newline + step
+    between = ", " if inner is None else "," + inner
+    if kind is dict:
+        if any(type(key) is not str for key in value):
+            raise _NotPlain  # json converts other keys (and refuses some): its own rules
+        body = between.join(_encode_str(key) + ": " + _plain(item, inner, step, depth + 1)
+                            for key, item in value.items())
+        opening, closing = "{", "}"
+    else:
+        body = between.join(_plain(item, inner, step, depth + 1) for item in value)
+        opening, closing = "[", "]"
+    if inner is None:
+        return opening + body + closing
+    return opening + inner + body + newline + closing
+
+
+class _Context:
+    """What ``_json.make_scanner`` reads of a decoder: ``json.loads``'s defaults."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+
+
+_scanner = _make_scanner(_Context()) if _make_scanner is not None else None
+
+
+def loads_own(data: str | bytes) -> Any:
+    """``json.loads(data)`` for a JSON text ctxbudget wrote itself (UTF-8 bytes or text): through the C scanner
+    ``json.loads`` uses, without importing json, when the text is one value from its first character to its
+    last; anything else (whitespace around it, extra data, an error) is json.loads's to read or refuse."""
+    text = data.decode("utf-8", "surrogatepass") if isinstance(data, (bytes, bytearray)) else data
+    if _scanner is not None:
+        try:
+            value, end = _scanner(text, 0)
+        except Exception:  # noqa: BLE001 - json.loads below gives the value or its own error
+            pass
+        else:
+            if end == len(text):
+                return value
+    import json
+
+    return json.loads(text)

@@ -9,9 +9,12 @@ just as immutable and typed.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
 
-from engine.records import to_dict
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Mapping
+
+from engine.records import Record, to_dict
 
 
 def frozen_map(items: Mapping) -> Mapping:
@@ -19,7 +22,7 @@ def frozen_map(items: Mapping) -> Mapping:
     return MappingProxyType(dict(items))
 
 
-class Profile(NamedTuple):
+class Profile(Record):
     """A budget profile: the base and maximum tokens of an agent class and how they split across scopes."""
 
     id: str
@@ -32,7 +35,7 @@ class Profile(NamedTuple):
     to_dict = to_dict
 
 
-class Tier(NamedTuple):
+class Tier(Record):
     """A complexity tier; ``rank`` is its position in the policy's ordered list (0 = smallest)."""
 
     id: str
@@ -45,7 +48,7 @@ class Tier(NamedTuple):
     to_dict = to_dict
 
 
-class Thresholds(NamedTuple):
+class Thresholds(Record):
     """Usage fractions at which the monitor raises alerts."""
 
     info: float = 0.75
@@ -56,7 +59,7 @@ class Thresholds(NamedTuple):
         return (("info", self.info), ("warning", self.warning), ("critical", self.critical))
 
 
-class Allocation(NamedTuple):
+class Allocation(Record):
     """The token budget of one agent invocation and its split across memory scopes."""
 
     agent: str

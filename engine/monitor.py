@@ -27,11 +27,11 @@ import os
 import time
 from datetime import datetime, timezone
 from types import MappingProxyType, TracebackType
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping
 
 from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Thresholds
-from engine.records import to_dict
+from engine.records import Record, to_dict
 from engine.usage import UsageRecord, append_record, resolve_log_path
 from engine.usage.record import MAX_TOKENS, PROVENANCE_FIELDS
 
@@ -64,7 +64,7 @@ class BudgetExceeded(Exception):
         super().__init__(f"{agent}: loading {tokens:,} tokens of {scope!r} {message}")
 
 
-class Alert(NamedTuple):
+class Alert(Record):
     """A threshold the run's usage reached."""
 
     level: str  # info, warning or critical
@@ -80,7 +80,7 @@ class Alert(NamedTuple):
                 f"({self.loaded:,} of {self.budget:,} tokens; threshold {self.threshold:.0%})")
 
 
-class RunStatus(NamedTuple):
+class RunStatus(Record):
     """Where a run stands."""
 
     agent: str

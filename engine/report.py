@@ -12,25 +12,28 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.analytics import Analysis, analyze
 from engine.analytics.stats import Progress
 from engine.analytics.stats import percent as _pct
 from engine.recommend import Recommendation, recommend
-from engine.records import to_dict
+from engine.records import Record, to_dict
 
 PERIODS = {"week": 7, "month": 30}
 
 
-class Watch(NamedTuple):
+class Watch(Record):
     """An agent on a report's watch list, and why."""
 
     agent: str
     why: str
 
 
-class Report(NamedTuple):
+class Report(Record):
     """A week's or a month's usage (and, monthly, recommendations); its JSON form is ``report --format json``."""
 
     period: str

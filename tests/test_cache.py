@@ -100,6 +100,7 @@ def _hostile(found: dict, marker: Path, budget_base: int = 1000) -> dict:
     wherever the earlier format kept it: a marshalled code blob and generated Python."""
     hostile = json.loads(json.dumps(found))
     hostile["data"]["profiles"]["specialist-narrow"]["base"] = budget_base
+    del hostile["artifacts"]["budgets"]  # else the formula's values it keeps would answer: allocate from the data
     code = compile(_payload(marker), "<planted>", "exec")
     hostile["code"] = {"python": sys.version, "blob": base64.b64encode(marshal.dumps({"x": code})).decode()}
     hostile["programs"] = {"1 + 1": _payload(marker)}
@@ -137,7 +138,10 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     assert [e.suffix for e in entries] == [".entry"]
     found = _read_entry(entries[0])
     assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked"}
-    assert set(found["artifacts"]) == {"detection", "example_origins", "rule_positions"}
+    assert set(found["artifacts"]) == {"detection", "example_origins", "rule_positions", "budgets"}
+    # the budget formula's value for every profile at every tier: names and whole numbers
+    assert found["artifacts"]["budgets"]["by"] == "profile" and found["artifacts"]["budgets"]["detection"] is False
+    assert found["artifacts"]["budgets"]["table"]["specialist-narrow"] == [15000, 30000, 45000, 50000]  # max 50,000
     plan = found["artifacts"]["detection"]
     assert type(plan) is str and json.loads(plan)["conditions"] == {}  # JSON text, decoded when detection needs it
     assert cache.decode_plan(plan) == json.loads(plan)
@@ -248,6 +252,15 @@ def test_the_plan_format_is_the_detectors() -> None:
     (("data", "tiers", 0), "simple"), (("data", "agents"), 5), (("data", "budget"), []),
     (("data", "recommendations"), 3), (("data", "detection"), "x"), (("data", "examples"), 5),
     (("data", "alerts"), [1]), (("artifacts", "detection"), {"format": 3}),
+    (("artifacts", "budgets"), []), (("artifacts", "budgets", "by"), "tier"),
+    (("artifacts", "budgets", "detection"), 0), (("artifacts", "budgets", "table"), [1]),
+    (("artifacts", "budgets", "table", "specialist-narrow"), [1, 2, 3]),  # a tier missing
+    (("artifacts", "budgets", "table", "specialist-narrow", 2), -45000),
+    (("artifacts", "budgets", "table", "specialist-narrow", 2), 45000.0),
+    (("artifacts", "budgets", "table", "specialist-narrow", 2), True),
+    (("artifacts", "budgets", "table", "specialist-narrow", 2), "45000"),
+    (("artifacts", "budgets", "table", "specialist-narrow"), {"complex": 45000}),
+    (("artifacts", "budgets", "table", "no-such-profile"), [1, 2, 3, 4]),  # a key the policy does not have
 ])
 def test_a_well_formed_entry_with_wrong_shapes_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path,
                                                                           path: tuple, wrong) -> None:
@@ -259,6 +272,20 @@ def test_a_well_formed_entry_with_wrong_shapes_is_a_miss_and_is_rewritten(team: 
     assert entry.read_bytes() == good
 
 
+def test_the_budget_table_is_used_as_data(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """A warm allocation reads the formula's value from the entry (whole numbers, nothing compiled): a planted
+    table of the right shape is believed — as planted data is — and its scopes are split from it."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    found = _read_entry(entry)
+    found["artifacts"]["budgets"]["table"]["specialist-narrow"][2] = 12345
+    entry.write_bytes(_plant(entry, found))
+    policy = load_policy(team)
+    allocation = policy.allocate("dbt-expert", "complex")
+    assert allocation.budget == 12345 == sum(allocation.scopes.values()) and policy.compiled_expressions() == []
+    assert _served_from_cache(team, monkeypatch) == 12345
+
+
 def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team: Path, cache_dir: Path) -> None:
     """The plan is kept as JSON text, checked on first use of the detector: a wrong shape inside it (with the
     checksum recomputed) leaves `budget` untouched and makes detection plan afresh, with the same answers."""
@@ -267,7 +294,16 @@ def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team:
     found = _read_entry(entry)
     expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
     plan = json.loads(found["artifacts"]["detection"])
-    for path, wrong in ((("entries", 0, 2), 5), (("patterns",), "x"), (("format",), 99), ((), [])):
+    word = next(i for i, e in enumerate(plan["entries"]) if e[1] == "word")
+    phrase = next(i for i, e in enumerate(plan["entries"]) if e[1] == "phrase")
+    regex = next(i for i, e in enumerate(plan["entries"]) if e[1] == "regex")
+    for path, wrong in ((("entries", 0, 2), 5), (("patterns",), "x"), (("format",), 99), ((), []),
+                        (("entries", word), [0, "word"]), (("entries", word, 0), -1), (("entries", word, 0), True),
+                        (("entries", word, 1), "words"), (("entries", word, 2), []), (("entries", word, 2), [""]),
+                        (("entries", word, 2, 0), 7), (("entries", phrase, 3), "x"),
+                        (("entries", phrase), [0, "phrase", ["a"]]),
+                        (("entries", regex, 2), ["x"]), (("entries", regex), [0, "regex", "x", "y"]),
+                        (("entries", 0), "x"), (("entries",), {}), (("entries",), plan["entries"][:-1])):
         found["artifacts"]["detection"] = json.dumps(_replace(plan, path, wrong))
         entry.write_bytes(_plant(entry, found))
         assert cache.decode_plan(found["artifacts"]["detection"]) is None, path

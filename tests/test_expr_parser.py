@@ -310,3 +310,61 @@ def test_a_compile_imports_no_parser_runtime():
     new = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert "engine.expr._tables" in new
     assert not [m for m in new if m.split(".")[0] == "lark" or m in ("logging", "pickle", "dataclasses")], new
+
+
+# -- the lexer of a source without quotes ----------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CEL_CHARS = st.text(alphabet="abrRbBxXeEuU_019.`/- \t\n()[]{}<>=!&|+*%?:,~#\\$@^", max_size=40)
+
+
+def _lex(source: str, quoted: bool) -> list:
+    """The tokens of ``source`` (or the error) with the full lexer or the unquoted one, forced."""
+    syntax._load()
+    saved = dict(syntax._token_res)
+    compiled = re.compile(syntax._tables.TOKEN_RE if quoted else syntax._tables.UNQUOTED_TOKEN_RE)
+    syntax._token_res.update({False: compiled, True: compiled})
+    try:
+        return [(t.type, str(t), t.start_pos) for t in syntax._tokens(source)]
+    except syntax._Reject as exc:
+        return [("error", exc.message, exc.pos)]
+    finally:
+        syntax._token_res.clear()
+        syntax._token_res.update(saved)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_CEL_CHARS)
+def test_without_quotes_the_unquoted_lexer_gives_the_same_tokens(source):
+    assert _lex(source, quoted=False) == _lex(source, quoted=True)
+
+
+def test_the_unquoted_lexer_on_the_corpus():
+    sources = [s for s in CORPUS + _conformance_expressions() if "'" not in s and '"' not in s]
+    assert len(sources) > 10
+    for source in sources:
+        assert _lex(source, quoted=False) == _lex(source, quoted=True), source
+
+
+def test_the_quoted_terminals_need_a_quote():
+    """What lets a quote-free source leave them out: STRING and BYTES match no text without a quote."""
+    parser, _ = _lark_parser()
+    patterns = {name: re.compile(parser.get_terminal(name).pattern.to_regexp()) for name in grammar.QUOTED_TERMINALS}
+
+    @settings(max_examples=300, deadline=None)
+    @given(_CEL_CHARS)
+    def check(text):
+        for name, pattern in patterns.items():
+            assert all(pattern.match(text, i) is None for i in range(len(text) + 1)), name
+
+    check()
+
+
+def test_a_source_with_a_quote_uses_the_whole_lexer():
+    syntax._token_res.clear()
+    assert compile("x.size() > 2", names={"x"}) and list(syntax._token_res) == [False]
+    assert compile("x == 'a'", names={"x"}) and sorted(syntax._token_res) == [False, True]
+    with pytest.raises(ExprSyntaxError, match="unterminated string"):
+        compile("x == 'a")

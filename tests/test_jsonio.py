@@ -170,3 +170,113 @@ def _leaves(value):
             yield from _leaves(v)
     else:
         yield value
+
+
+# -- without importing json: plain_dumps and loads_own are json's, byte for byte and value for value ---------------
+
+from engine.jsonio import loads_own, plain_dumps  # noqa: E402
+
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20)
+
+
+def _json_text(value, indent):
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent)
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN, st.sampled_from([None, 0, 2, 4]))
+def test_plain_dumps_writes_json_s_text(value, indent) -> None:
+    """The same text as json.dumps — or None, leaving the value to json (a non-finite float here)."""
+    text = plain_dumps(value, indent)
+    assert text == _json_text(value, indent) or (text is None and _json_text(finite(value), indent) is not None)
+
+
+class _Text(str):
+    pass
+
+
+class _Count(int):
+    pass
+
+
+def _cycle():
+    loop: list = []
+    loop.append(loop)
+    return loop
+
+
+@pytest.mark.parametrize("value", [
+    float("nan"), [1, float("inf")], {"a": -float("inf")}, _Text("x"), [_Count(3)], {1: "a"}, {None: 1},
+    {(1, 2): 1}, {1, 2}, b"x", _cycle(), eval("[" * 70 + "]" * 70), int("9" * 4000) ** 2, object(),
+], ids=lambda value: type(value).__name__)
+def test_plain_dumps_leaves_what_is_not_plain_to_json(value) -> None:
+    assert plain_dumps(value) is None and plain_dumps(value, 2) is None
+
+
+@pytest.mark.parametrize("value", [
+    {}, [], (), "", {"": ""}, [[], {}, ()], "\ud800 lone surrogate", "\x00\x1f\x7f\u2028\u2029 \"\\/ tab\t",
+    "café 日本 🎉", {"k": {"n": [1, -0.0, 1e-320, 1.7976931348623157e308, 2**63, -(2**70)]}},
+    eval("[" * 63 + "]" * 63), {"a": True, "b": False, "c": None},
+])
+@pytest.mark.parametrize("indent", [None, 0, 2])
+def test_plain_dumps_on_edge_values(value, indent) -> None:
+    assert plain_dumps(value, indent) == _json_text(value, indent)
+
+
+def test_dumps_without_json_imported_writes_the_same_text(tmp_path) -> None:
+    """In a fresh process (json not imported) dumps writes plain data itself: the same text as here, where json is
+    imported and writes it."""
+    import subprocess
+
+    values = [{"agent": "a", "budget": 30000, "scopes": {"global": 6000}, "ratio": 0.25, "note": None, "ok": True},
+              ["café", [1, 2.5], {}], {"x": float("nan")}]
+    probe = ("import sys, engine.jsonio as j\nvalues = " + repr(values).replace("nan", "float('nan')") +
+             "\nfor v in values:\n    print(repr(j.dumps(v, indent=2)), repr(j.dumps(v)))\n"
+             "print('json' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines == [f"{dumps(v, indent=2)!r} {dumps(v)!r}" for v in values] + ["True"]  # nan: json wrote it
+    done = subprocess.run([sys.executable, "-c", probe.replace(", {'x': float('nan')}", "")], capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.splitlines()[-1] == "False"  # plain data only: json was never imported
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN)
+def test_loads_own_reads_what_json_loads_reads(value) -> None:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    expected = json.loads(text)
+    assert _same(loads_own(text), expected) and _same(loads_own(text.encode("utf-8", "surrogatepass")), expected)
+
+
+def _same(a, b) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)  # NaN == NaN here
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "{", '{"a":1} ', ' {"a":1}', '{"a":1}x', "[1,]", "NaN", "-Infinity", "[NaN]", "nul", '"\\x"',
+    '"\x01"', "01", "1.", "[" * 100000 + "]" * 100000, '{"a":1,"a":2}', "\ufeff{}", '"\\ud800"', "1" * 5000,
+    b'{"caf\xc3\xa9":1}', b"\xff", b'{"a":"\xed\xa0\x80"}',
+], ids=lambda text: repr(text[:12]))
+def test_loads_own_is_json_loads_on_hostile_text(text) -> None:
+    """Whatever the text, loads_own gives json.loads's value or raises json.loads's kind of error."""
+    try:
+        expected = ("value", json.loads(text))
+    except (ValueError, RecursionError) as exc:
+        expected = ("error", type(exc))
+    try:
+        found = ("value", loads_own(text))
+    except (ValueError, RecursionError) as exc:
+        found = ("error", type(exc))
+    if expected[0] == "value":
+        assert found[0] == "value" and _same(found[1], expected[1])
+    else:
+        assert found[0] == "error" and issubclass(found[1], ValueError) == issubclass(expected[1], ValueError)

@@ -139,3 +139,58 @@ def test_a_rule_keeps_its_position_from_compile_time(tmp_path: Path, monkeypatch
     [problem] = caught.value.problems
     assert (Path(problem.path).name, problem.line, problem.col) == ("policy.yaml", 7, 13)
     assert problem.json_path == "$.recommendations.rules[1].when"
+
+
+# -- the budget table: the formula's values worked out once, kept as data ------------------------------------------
+
+FORMULAS = [
+    None,  # the default formula
+    "profile.base * tier.multiplier + size(agent)",  # reads agent: one row per agent
+    "profile.max / 3.0 * tier.rank",  # halves to round
+    "agent == 'specialists/dbt-expert' ? 7 : profile.base",
+    "detection.confidence < 0.6 ? profile.base * detection.runner_up.multiplier : min(round(profile.base * "
+    "tier.multiplier), profile.max)",  # reads detection: a detected tier's allocation evaluates it
+]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_allocations_from_the_budget_table_equal_the_formula_s(formula: str | None, tmp_path: Path) -> None:
+    """Every agent at every tier, given and detected: the table's answer is the formula's."""
+    path = tmp_path / "p.yaml"
+    path.write_text("extends: default\n" + (f"budget:\n  formula: {json.dumps(formula)}\n" if formula else ""))
+    data = load_data(path)
+    fresh = Policy.from_data(data)  # no table: every allocation evaluates the formula
+    table = fresh.artifacts["budgets"]
+    assert table["by"] == ("agent" if formula and "agent" in formula else "profile")
+    assert table["detection"] == bool(formula and "detection" in formula)
+    warm = Policy.from_data(json.loads(json.dumps(data)), artifacts=json.loads(json.dumps({"budgets": table})))
+    for agent in fresh.agents:
+        for tier in fresh.tiers:
+            assert warm.allocate(agent, tier.id) == fresh.allocate(agent, tier.id), (agent, tier.id)
+        for task in TASKS:
+            assert warm.evaluate(task, agent) == fresh.evaluate(task, agent), (agent, task)
+    assert warm.compiled_expressions() == ([warm.budget_formula.source] if table["detection"] else [])
+
+
+def test_no_table_past_its_size_bound_or_for_a_formula_that_fails(data: dict, monkeypatch) -> None:
+    import engine.policy.compiled as compiled
+
+    monkeypatch.setattr(compiled, "MAX_TABLE_CELLS", 10)  # 4 profiles × 4 tiers is over it
+    policy = Policy.from_data(data)
+    assert "budgets" not in policy.artifacts
+    assert policy.allocate("dbt-expert", "complex").budget == 30000
+    monkeypatch.undo()
+    failing = json.loads(json.dumps(data))
+    failing["budget"] = {"formula": "profile.base - 40000"}  # negative for the smaller profiles: validation refuses it
+    assert "budgets" not in Policy.from_data(failing).artifacts
+
+
+@pytest.mark.parametrize("table", [
+    {"by": "profile", "detection": False, "table": {}},  # a profile missing
+    {"by": "agent", "detection": False, "table": {"specialist-narrow": [1, 2, 3, 4]}},
+    {"by": "profile", "detection": "no", "table": None},
+    [1, 2],
+])
+def test_a_table_that_does_not_fit_the_policy_is_refused(data: dict, table) -> None:
+    with pytest.raises(ValueError, match="budgets"):
+        Policy.from_data(data, artifacts={"budgets": table})

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import pytest
 
-from engine.records import rounded, to_dict, to_json
+from engine.records import Record, rounded, to_dict, to_json
 
 
 class Inner(NamedTuple):
@@ -160,3 +160,93 @@ def test_a_class_that_reads_like_a_record():
 
     assert Lazy("complex").to_dict() == {"tier": "complex", "signals": [{"a": 1, "b": []}]}
     assert to_json([Lazy("simple")]) == [{"tier": "simple", "signals": [{"a": 1, "b": []}]}]
+
+
+# -- Record: typing.NamedTuple's class syntax without importing typing ---------------------------------------
+
+class TypedPoint(NamedTuple):
+    """A point."""
+
+    x: int
+    y: "int | None" = None
+    tags: tuple = ()
+
+    def norm(self) -> int:
+        return abs(self.x) + abs(self.y or 0)
+
+    _json_omit = ("tags",)
+    to_dict = to_dict
+
+
+class Point(Record):
+    """A point."""
+
+    x: int
+    y: "int | None" = None
+    tags: tuple = ()
+
+    def norm(self) -> int:
+        return abs(self.x) + abs(self.y or 0)
+
+    _json_omit = ("tags",)
+    to_dict = to_dict
+
+
+def test_a_record_is_the_namedtuple_typing_would_make():
+    """Same fields, defaults, methods, class data, tuple behaviour and JSON form as the typing.NamedTuple."""
+    import pickle
+
+    typed, ours = TypedPoint(3, -4, ("a",)), Point(3, -4, ("a",))
+    assert Point._fields == TypedPoint._fields and Point._field_defaults == TypedPoint._field_defaults
+    assert ours == typed and tuple(ours) == tuple(typed) and hash(ours) == hash(typed)
+    assert repr(ours) == repr(typed).replace("TypedPoint", "Point")
+    assert ours.norm() == typed.norm() == 7 and ours.to_dict() == typed.to_dict() == {"x": 3, "y": -4}
+    assert Point(1) == (1, None, ()) and Point(x=1, tags=(2,))._replace(y=5) == (1, 5, (2,))
+    assert ours._asdict() == typed._asdict() and Point._make([1, 2, 3]) == (1, 2, 3)
+    assert Point.__doc__ == "A point." and Point.__qualname__ == "Point" and Point.__module__ == __name__
+    assert Point.__mro__ == (Point, tuple, object) and isinstance(ours, tuple)
+    assert list(Point.__annotations__) == ["x", "y", "tags"]  # kept as written: nothing is evaluated
+    assert pickle.loads(pickle.dumps(ours)) == ours
+    with pytest.raises(AttributeError):
+        ours.x = 5
+    with pytest.raises(TypeError):
+        Point()
+
+
+def test_record_refuses_what_typing_refuses():
+    with pytest.raises(TypeError, match="cannot follow default"):
+        class Bad(Record):  # noqa: F841
+            a: int = 1
+            b: int
+    with pytest.raises(AttributeError, match="_replace"):
+        class Worse(Record):  # noqa: F841
+            a: int
+
+            def _replace(self):
+                return self
+    with pytest.raises(TypeError, match="only inherit from Record"):
+        class Mixed(Record, dict):  # noqa: F841
+            a: int
+    with pytest.raises(TypeError, match="base class"):
+        Record("X", [("a", int)])
+
+
+# Modules that still define their records with typing.NamedTuple, waiting for their owners this wave (s4-detect:
+# engine/detect; the integrator: engine/usage, engine/analytics). A module leaves this list when converted.
+NAMEDTUPLE_LEFT = {"detect/accuracy.py", "detect/ask.py", "detect/conditions.py", "detect/matcher.py",
+                   "detect/model.py", "detect/normalize.py", "detect/parts.py", "detect/taskfile.py",
+                   "detect/throughput.py", "detect/tune.py", "usage/log.py", "usage/record.py",
+                   "analytics/__init__.py", "analytics/stats.py"}
+
+
+def test_records_are_declared_with_record():
+    """``class X(Record)``, not ``typing.NamedTuple``: no module joins the list above."""
+    import ast
+
+    found = set()
+    for name, tree in _engine_modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "typing" and \
+                    any(a.name == "NamedTuple" for a in node.names) and name != "records.py":
+                found.add(name)
+    assert found <= NAMEDTUPLE_LEFT, sorted(found - NAMEDTUPLE_LEFT)

@@ -135,12 +135,14 @@ print(policy.compiled_expressions())
 
 
 @pytest.mark.parametrize("use, expected", [
-    ("policy.allocate('dbt-expert', 'complex')", {"formula"}),
-    ("policy.evaluate('Analyze slow queries', 'dbt-expert')", {"formula"}),
+    ("policy.allocate('dbt-expert', 'complex')", set()),
+    ("policy.evaluate('Analyze slow queries', 'dbt-expert')", set()),
     ("from engine.recommend.rules import *\nfor r in policy.recommendations.rules: r.when_program.evaluate", {"rules"}),
 ])
 def test_expressions_compile_only_when_used(use: str, expected: set, tmp_path: Path) -> None:
-    """Budget compiles the formula and nothing else; evaluate never compiles the recommendation rules."""
+    """From the cache, budget and evaluate compile no expression (the formula's values are in the entry's budget
+    table) and evaluate never compiles the recommendation rules. The first, cold start compiles the formula to
+    work out that table."""
     from engine import load_policy
 
     default = load_policy("default", cache=False)
@@ -148,13 +150,13 @@ def test_expressions_compile_only_when_used(use: str, expected: set, tmp_path: P
     rules = {r.when for r in default.recommendations.rules}
     env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path)}
     env.pop("CTXBUDGET_POLICY", None)
-    for _ in range(2):  # cold, then from the cache
+    for cold in (True, False):  # cold, then from the cache
         done = subprocess.run([sys.executable, "-c", COMPILED_PROBE.format(use=use)], env=env, capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 0, done.stderr
         compiled = set(eval(done.stdout.strip().splitlines()[-1]))  # noqa: S307 - our own repr
-        want = ({formula} if "formula" in expected else set()) | (rules if "rules" in expected else set())
-        assert compiled == want, (compiled, want)
+        want = ({formula} if cold else set()) | (rules if "rules" in expected else set())
+        assert compiled == want, (cold, compiled, want)
 
 
 GC_PROBE = """
@@ -202,3 +204,66 @@ def test_version_imports_only_engine_and_engine_cli() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert set(eval(done.stdout.strip().splitlines()[-1])) <= {"engine", "engine.version", "engine.cli", "gc"}  # noqa: S307
+
+
+FRESH_PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(sys.argv[1:])
+sys.stdout.write(repr((code, out.getvalue(), "json" in sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["budget", "dbt-expert", "complex", "--json"],
+    ["budget", "analytics-engineer", "--json"],
+    ["budget", "dbt-expert", "complex"],
+    ["validate", "--json"],
+    ["validate"],
+    ["budget", "no-such-agent", "--json"],  # an error, as JSON
+])
+def test_warm_commands_answer_the_same_without_json_imported(args: list[str], tmp_path: Path, run_cli,
+                                                             monkeypatch) -> None:
+    """A warm budget or validate reads its cache entry and writes its answer without importing json (or re):
+    the output is the same, byte for byte, as a process where json is imported gets (this one)."""
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(tmp_path))
+    for _ in range(2):  # cold (writes the entry), then warm
+        done = subprocess.run([sys.executable, "-c", FRESH_PROBE, *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr
+    code, out, json_imported = eval(done.stdout)  # noqa: S307 - our own repr
+    assert not json_imported
+    assert (code, out) == run_cli(*args)[:2]
+
+
+LEAN_PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(sys.argv[1:])
+print(code, sorted(m for m in ("typing", "json", "re", "enum", "argparse", "engine.expr", "engine.detect") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args", [
+    ["budget", "dbt-expert", "complex", "--json"],
+    ["budget", "dbt-expert"],
+    ["validate"],
+    ["validate", "--json"],
+])
+def test_a_warm_budget_or_validate_imports_no_typing_json_or_re(args: list[str], tmp_path: Path) -> None:
+    """Each of typing, json and re (with enum) costs a start several milliseconds (docs/architecture.md, Start-up).
+    Run with -S and the checkout on the path: an editable install's import finder imports re itself."""
+    _imports(args, tmp_path)  # fills the cache
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-S", "-c", LEAN_PROBE, *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"

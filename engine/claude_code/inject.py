@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import NamedTuple, Sequence
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Sequence
+
+from engine.records import Record
 
 
-class Item(NamedTuple):
+class Item(Record):
     """One piece of memory to inject: where it came from, its scope and size, and its text."""
 
     path: str

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.jsonio import JSONInputError, dumps, loads
+from engine.records import Record
 
 MAX_SETTINGS_BYTES = 4 << 20
 """A settings file larger than this is not merged (one over the bound reads as not valid JSON)."""
@@ -37,7 +41,7 @@ class SettingsError(ValueError):
     """The settings file cannot be merged (not JSON, not an object, hooks of the wrong shape)."""
 
 
-class Merge(NamedTuple):
+class Merge(Record):
     """The result of merging: the file, its text before (None when new) and after, and whether it changed."""
 
     path: str

@@ -4,12 +4,16 @@ scopes an event injects and to what this thread of the session has not been give
 from __future__ import annotations
 
 import os
-from typing import Any, Collection, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Collection
 
 from engine.claude_code.inject import Item
+from engine.records import Record
 
 
-class Packed(NamedTuple):
+class Packed(Record):
     """What one injection loads: the allocation it packed against, where its tier came from, the items."""
 
     allocation: Any

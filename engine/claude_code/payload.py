@@ -7,7 +7,11 @@ its fixtures against those types.
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, NamedTuple
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, BinaryIO
+
+from engine.records import Record
 
 MAX_PAYLOAD_BYTES = 8 << 20
 """A hook event larger than this is refused (a pasted prompt of a few hundred kB is fine)."""
@@ -16,7 +20,7 @@ class BadPayload(ValueError):
     """The event on stdin is not one the adapter can read (the message says why)."""
 
 
-class HookEvent(NamedTuple):
+class HookEvent(Record):
     """The fields of a hook event the adapter uses (absent ones are None)."""
 
     name: str

@@ -3,7 +3,11 @@ where it keeps its session files. Compiled here, by the adapter that uses it."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
+
+from engine.records import Record
 
 CONTEXT_CAP = 10_000
 """Claude Code's documented cap on a hook's injected context, in characters: larger output is replaced by a
@@ -13,7 +17,7 @@ EVENTS = ("SessionStart", "UserPromptSubmit", "SubagentStart")
 """The events that inject memory (the others only record)."""
 
 
-class HookSettings(NamedTuple):
+class HookSettings(Record):
     """What the hook does, from the policy's ``claude_code:`` section (see docs/claude-code.md)."""
 
     main_agent: str | None = "roles/data-architect-role"

@@ -8,7 +8,10 @@ import os
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 
 def add_log(parser: argparse.ArgumentParser, engine: bool = False) -> None:

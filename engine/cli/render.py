@@ -17,10 +17,15 @@ Commands that stream (``detect --batch``) or talk to a person (``apply`` and ``t
 from __future__ import annotations
 
 import sys
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
+from engine.records import Record
 
 
-class Result(NamedTuple):
+class Result(Record):
     """What a command answers.
 
     ``data`` is what ``--format json`` prints: a record, a sequence of records, or plain JSON data. ``view``

@@ -15,7 +15,9 @@ Importing this package is cheap: the parser loads on the first ``compile``.
 
 from __future__ import annotations
 
-from typing import Iterable
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Iterable
 
 from engine.expr.errors import (
     EvaluationError,

@@ -11,7 +11,9 @@ Not modelled (they cannot fail a declared expression): integer overflow, which n
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, NamedTuple
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Iterable, Mapping
 
 from engine.diagnostics import did_you_mean
 from engine.expr import limits
@@ -19,6 +21,7 @@ from engine.expr.errors import ExprCostError, ExprTypeError
 from engine.expr.functions import MACROS, regex_cost, search_cost
 from engine.expr.tree import Binary, Call, Cond, Ident, Index, ListExpr, Literal, Logic, MapExpr, Node, Select, Unary
 from engine.expr.types import BOOL, DOUBLE, DYN, INT, NULL, STRING, Type
+from engine.records import Record
 
 NUMERIC = ("int", "double")
 _LITERAL = {"int": INT, "double": DOUBLE, "string": STRING, "bool": BOOL, "null": NULL}
@@ -26,7 +29,7 @@ _LITERAL = {"int": INT, "double": DOUBLE, "string": STRING, "bool": BOOL, "null"
 DYNAMIC_PROGRAM_SIZE = limits.REGEX_MAX_MEM // 16
 
 
-class Checked(NamedTuple):
+class Checked(Record):
     """What :func:`check` found: the expression's type and a bound on its cost in units."""
 
     type: Type

@@ -22,7 +22,9 @@ names (``_v1``). So an expression cannot reach Python attributes, builtins or im
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable
 
 from engine.expr import functions, limits, macros, runtime
 from engine.expr.errors import ExprSyntaxError, UnknownNameError

@@ -5,7 +5,10 @@ implements it (called by generated code). ``docs/expressions.md`` describes each
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable
 
 from engine.expr import limits
 from engine.expr.errors import EvaluationError

@@ -105,10 +105,17 @@ def _rule_row(rule: dict) -> tuple:
     return (origin, rule["alias"] or origin, names)
 
 
-def _lexer(parser, data: dict, memo: dict) -> tuple[str, dict, list[str]]:
-    """One regular expression for the terminals, alternatives in the order lark's basic lexer tries them; the
-    keywords (string terminals that a regular-expression terminal of the same priority also matches whole, which
-    lark's lexer retypes after matching); the terminals it ignores."""
+QUOTED_TERMINALS = ("STRING", "BYTES")
+"""Terminals that match nothing without a quote character (``'`` or ``"``): the lexer of a source without one
+leaves them out of its regular expression, which then compiles in a tenth of the time (tests/test_expr_parser.py
+checks both claims: these need a quote, and the two lexers agree on quote-free sources)."""
+
+
+def _lexer(parser, data: dict, memo: dict) -> tuple[str, str, dict, list[str]]:
+    """One regular expression for the terminals, alternatives in the order lark's basic lexer tries them, and the
+    same without :data:`QUOTED_TERMINALS`; the keywords (string terminals that a regular-expression terminal of
+    the same priority also matches whole, which lark's lexer retypes after matching); the terminals it
+    ignores."""
     conf = data["parser"]["lexer_conf"]
     terminals = [parser.get_terminal(_resolve(t, memo)["name"]) for t in conf["terminals"]]
     for t in terminals:
@@ -127,7 +134,8 @@ def _lexer(parser, data: dict, memo: dict) -> tuple[str, dict, list[str]]:
     rest = [t for t in terminals if t.name not in embedded]
     rest.sort(key=lambda t: (-t.priority, -t.pattern.max_width, -len(t.pattern.value), t.name))
     token_re = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in rest)
-    return token_re, keywords, sorted(conf["ignore"])
+    unquoted = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in rest if t.name not in QUOTED_TERMINALS)
+    return token_re, unquoted, keywords, sorted(conf["ignore"])
 
 
 def generate(text: str | None = None) -> str:
@@ -164,13 +172,15 @@ def generate(text: str | None = None) -> str:
             row[tokens[symbol]] = renumber[str(arg)] if action == 0 else ~rule_index[arg["@"]]
         rows.append(row)
 
-    token_re, keywords, ignore = _lexer(parser, data, memo)
+    token_re, unquoted_re, keywords, ignore = _lexer(parser, data, memo)
     lines = [
         "# Generated from engine/expr/cel.lark by `python -m engine.expr.grammar --regen`; do not edit.",
         f"# grammar-sha256: {_digest(text)}",
         "# lark's LALR(1) analysis (lark.tools.serialize) as plain data; engine/expr/syntax.py runs it.",
         "# fmt: off",
         f"TOKEN_RE = {token_re!r}",
+        "# the same without the terminals that need a quote character (for a source without ' or \")",
+        f"UNQUOTED_TOKEN_RE = {unquoted_re!r}",
         "# terminal → {text: keyword terminal}: retyped after matching, as lark's lexer does",
         f"KEYWORDS = {dict(sorted((k, dict(sorted(v.items()))) for k, v in keywords.items()))!r}",
         f"IGNORE = frozenset({ignore!r})",

@@ -9,7 +9,9 @@ absorbs (see :mod:`engine.expr.limits`).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable
 
 from engine.expr import limits
 from engine.expr.errors import EvaluationError, LimitExceeded

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Mapping
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Mapping
 
 from engine.expr.errors import ExprError
 

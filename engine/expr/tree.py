@@ -6,7 +6,9 @@ Every node has ``pos`` (character offset of the token that names it, for error m
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 
 class Node:

@@ -13,10 +13,14 @@ elements of a list or map, for the static cost bound; ``None`` means unknown
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Mapping
+
+from engine.records import Record
 
 
-class Type(NamedTuple):
+class Type(Record):
     """``kind``: int double string bool null list map object dyn. ``item``: the element type of a list, the
     value type of a map. ``fields``: an object's fields. ``size``: an upper bound on its size, or None."""
 

@@ -8,7 +8,10 @@ enum) count as their base type. ``bool`` is not a number here, as in CEL, even t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.expr import limits
 from engine.expr.errors import EvaluationError, LimitExceeded

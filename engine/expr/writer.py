@@ -8,7 +8,9 @@ raises), selections wait (``pending``) until the operation that uses them puts t
 
 from __future__ import annotations
 
-from typing import Callable
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable
 
 # (No regular expressions here: compiling them cost every process that compiles an expression ~0.3 ms.)
 

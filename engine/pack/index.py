@@ -22,12 +22,15 @@ import re
 import sqlite3
 import stat
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
 from engine.pack.tokens import Counter
+from engine.records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
+    from typing import Any, Callable, Iterable
 
 try:  # CPython's own SHA-256: importing hashlib first initialises OpenSSL, milliseconds of a hook's start
     from _sha256 import sha256  # Python 3.11
@@ -68,7 +71,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (path UNINDEXED, heading, body
 """
 
 
-class IndexStats(NamedTuple):
+class IndexStats(Record):
     """What a refresh did."""
 
     files: int  # markdown files under the root

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, NamedTuple, Sequence
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping, Sequence
 
 from engine.model import Allocation
-from engine.records import to_dict
+from engine.records import Record, to_dict
 
 
-class PackItem(NamedTuple):
+class PackItem(Record):
     """One loaded piece of memory: a whole file (``section`` None) or one section of a split file."""
 
     path: str  # relative to the memory root, with forward slashes
@@ -25,7 +27,7 @@ class PackItem(NamedTuple):
     to_dict = to_dict
 
 
-class Skipped(NamedTuple):
+class Skipped(Record):
     """A candidate that was not loaded, and why."""
 
     path: str
@@ -35,7 +37,7 @@ class Skipped(NamedTuple):
     to_dict = to_dict
 
 
-class Pack(NamedTuple):
+class Pack(Record):
     """The memory chosen for one agent invocation.
 
     ``allowances``: the budget's split per scope; ``used``: tokens loaded per scope (spill included);

@@ -7,9 +7,13 @@ Imports nothing heavy (no sqlite3): the semantic rules of the section use it dur
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 from engine.model import DEFAULT_RELEVANCE, RELEVANCE_FEATURES
+from engine.records import Record
 
 DEFAULT_ROOT = "./.claude/memory"
 DEFAULT_SOURCES: Mapping[str, tuple[str, ...]] = {
@@ -26,7 +30,7 @@ COUNTERS = ("estimate", "cl100k", "o200k")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-class MemorySettings(NamedTuple):
+class MemorySettings(Record):
     """The compiled ``memory:`` section (see docs/memory.md)."""
 
     root: str = DEFAULT_ROOT

@@ -4,9 +4,10 @@ semantic checks (about 150 ms of imports) when the policy has not changed.
 **One artifact, data only.** An entry is an :class:`Entry`, written and read only here: the merged,
 validated policy data and what compiling it worked out (:attr:`engine.policy.Policy.artifacts`: the detection
 plan — patterns and word forms —, which file wrote each golden example, where each recommendation rule is
-written), as plain JSON — never code: no generated Python, no bytecode. Expressions are compiled from their
-source on every start (what that costs is measured by benchmarks/bench_cache.py and quoted in
-docs/security.md). So the worst a tampered entry can do is what a tampered policy can do.
+written, the budget formula's value for every profile or agent at every tier), as plain JSON — never code: no
+generated Python, no bytecode. Expressions are compiled from their source when first used (what that costs is
+measured by benchmarks/bench_cache.py and quoted in docs/security.md); with the budget table a warm allocation
+compiles none. So the worst a tampered entry can do is what a tampered policy can do.
 
 **Trusted only when it is yours** (the rule ssh applies to ``~/.ssh``): the cache folder and the entry must be
 owned by the current user, must not be symbolic links, and must be writable by nobody else (no group or
@@ -45,13 +46,17 @@ there is no cache.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
 import time
-from typing import Any, NamedTuple
 
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
+from engine.jsonio import loads_own
+from engine.records import Record
 from engine.version import __version__
 
 # Every SHA-256 of ctxbudget (cache keys, file digests, the policy digest of usage records) is this one function:
@@ -66,7 +71,7 @@ except ImportError:  # pragma: no cover - other versions and interpreters
     except ImportError:
         from hashlib import sha256
 
-FORMAT = 6  # bump when what an entry holds changes
+FORMAT = 7  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
 MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
@@ -86,7 +91,7 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _distrust: list[str] = []
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     """What the cache keeps of a checked policy: data only (see the module's docstring)."""
 
     source: str
@@ -97,7 +102,7 @@ class Entry(NamedTuple):
     """The merged, validated policy data."""
     artifacts: dict
     """:attr:`engine.policy.Policy.artifacts` (the detection plan with its conditions left out, compiled from
-    source on every start; the examples' origins; the rules' positions)."""
+    source when used; the examples' origins; the rules' positions; the budget table)."""
     checked: dict | None = None
     """What validation said (:func:`checked_record`)."""
 
@@ -212,26 +217,50 @@ def _is_index(value: Any) -> bool:
     return type(value) is int and value >= 0  # not a bool
 
 
-def _plan_entry_ok(item: Any) -> bool:
-    if type(item) is not list or len(item) < 3 or not _is_index(item[0]):
+def _plan_entries_ok(entries: Any, count: int) -> bool:
+    """``count`` entries, each [signal index, "word", [forms]], [index, "phrase", [words], [forms]] or
+    [index, "regex", pattern] (one loop with the checks inline: a 3,000-signal plan has as many entries)."""
+    if type(entries) is not list or len(entries) != count:
         return False
-    kind = item[1]
-    if kind == "word":
-        return len(item) == 3 and _is_str_list(item[2])
-    if kind == "phrase":
-        return len(item) == 4 and _is_str_list(item[2]) and _is_str_list(item[3])
-    if kind == "regex":
-        return len(item) == 3 and type(item[2]) is str
-    return False
+    for item in entries:
+        if type(item) is not list:
+            return False
+        size = len(item)
+        if size < 3 or type(item[0]) is not int or item[0] < 0:
+            return False
+        kind = item[1]
+        if kind == "word":
+            if size != 3:
+                return False
+            lists = (item[2],)
+        elif kind == "phrase":
+            if size != 4:
+                return False
+            lists = (item[2], item[3])
+        elif kind == "regex":
+            if size != 3 or type(item[2]) is not str:
+                return False
+            continue
+        else:
+            return False
+        for words in lists:
+            if type(words) is not list or not words:
+                return False
+            for word in words:
+                if type(word) is not str or not word:
+                    return False
+    return True
+
+
+_PLAN_KEYS = frozenset({"format", "patterns", "entries", "derived", "conditions", "quiet"})
 
 
 def _plan_ok(plan: Any) -> bool:
     """Whether a cached detection plan has the shape engine.detect.plan writes (the detector checks that it
     fits the policy's signals when it is first built, and rebuilds it when not)."""
-    return (isinstance(plan, dict) and set(plan) == {"format", "patterns", "entries", "derived", "conditions", "quiet"}
+    return (isinstance(plan, dict) and plan.keys() == _PLAN_KEYS
             and plan["format"] == PLAN_FORMAT and _is_str_list(plan["patterns"], nonempty=False)
-            and isinstance(plan["entries"], list) and len(plan["entries"]) == len(plan["patterns"])
-            and all(_plan_entry_ok(e) for e in plan["entries"])
+            and _plan_entries_ok(plan["entries"], len(plan["patterns"]))
             and isinstance(plan["derived"], list) and all(_is_index(i) for i in plan["derived"])
             and plan["conditions"] == {} and _quiet_ok(plan["quiet"]))
 
@@ -241,7 +270,7 @@ def decode_plan(text: str) -> dict | None:
     writes (conditions left out: they are compiled from source); else None. Called on first use of the detector,
     never by a command that only allocates or validates."""
     try:
-        plan = json.loads(text)
+        plan = loads_own(text)
     except (ValueError, RecursionError):
         return None
     return plan if _plan_ok(plan) else None
@@ -291,6 +320,15 @@ def _positions_ok(positions: Any, data: dict) -> bool:
                     and all(type(at) is list and len(at) == 3 and type(at[0]) is str and _is_index(at[1])
                             and _is_index(at[2]) for at in p.values())
                     for p in positions))
+
+
+def _budgets_ok(budgets: Any) -> bool:
+    """The budget formula's values (engine.policy.compiled.budget_table): {"by": "profile" | "agent", "detection":
+    bool, "table": {name: [whole tokens per tier]}} — names and numbers, data only."""
+    return (type(budgets) is dict and budgets.keys() == {"by", "detection", "table"}
+            and budgets["by"] in ("profile", "agent") and type(budgets["detection"]) is bool
+            and type(budgets["table"]) is dict
+            and all(type(row) is list and all(_is_index(b) for b in row) for row in budgets["table"].values()))
 
 
 _PROBLEM_FIELDS = {"path": str, "line": int, "col": int, "severity": str, "rule": str, "message": str,
@@ -370,8 +408,12 @@ def _shape_ok(found: Any) -> bool:
     extends = len(found["files"]) > 1  # the examples' origins exactly when it extends another policy
     section = data.get("recommendations")
     ruled = isinstance(section, dict) and bool(section.get("rules"))  # positions exactly when it writes rules
-    return (set(artifacts) == {*(["detection"] if planned else []), *(["example_origins"] if extends else []),
-                               *(["rule_positions"] if ruled else [])}
+    # the budget table is optional (left out when it would be too large, or the formula failed somewhere); its
+    # fit to the profiles, agents and tiers is checked when the policy is rebuilt (a misfit is a miss)
+    return (set(artifacts) - {"budgets"} == {*(["detection"] if planned else []),
+                                             *(["example_origins"] if extends else []),
+                                             *(["rule_positions"] if ruled else [])}
+            and ("budgets" not in artifacts or _budgets_ok(artifacts["budgets"]))
             and (not planned or type(artifacts["detection"]) is str)
             and (not extends or _origins_ok(artifacts["example_origins"]))
             and (not ruled or _positions_ok(artifacts["rule_positions"], data)))
@@ -500,7 +542,7 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> Ent
             header, _, body = raw.partition(b"\n")
             if header != f"{FORMAT} {sha256(body).hexdigest()}".encode():
                 return None
-            found = json.loads(body)
+            found = loads_own(body)  # json.loads, without importing json (engine/jsonio.py)
             if not _usable(found, policy_file):
                 return None
             if time.time() - os.fstat(fd).st_mtime > TOUCH_SECONDS:
@@ -526,6 +568,8 @@ def write(entry: str | None, found: Entry) -> None:
     what validation said: :func:`checked_record`) and evict old ones; give up quietly on any OS error."""
     if entry is None or _distrust:
         return
+    import json
+
     source, data, artifacts, checked = found.source, found.data, found.artifacts, found.checked
     directory, name = os.path.split(entry)
     files = [list(f) for f in found.files]
@@ -534,7 +578,8 @@ def write(entry: str | None, found: Entry) -> None:
     links = _links(files)
     if links is None:
         return
-    kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions") if key in artifacts}
+    kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions", "budgets")
+            if key in artifacts}
     if "detection" in kept:
         plan = kept["detection"]
         if not isinstance(plan, dict):

@@ -15,15 +15,20 @@ This module sits above the jobs (it wires them together, as the CLI does); no jo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
+from collections.abc import Mapping
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
 from engine import agents as agent_names
 from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, detection_binding, formula_bindings, split, tokens
 from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 from engine.policy.programs import LazyProgram, ProgramTable
+from engine.records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from engine.claude_code.settings import HookSettings
     from engine.detect import Detector
     from engine.detect.model import Detection, Evaluation, Signal
@@ -34,7 +39,7 @@ _LAZY_SECTIONS = ("detection", "memory", "claude_code", "recommendations")
 """The sections a job compiles on first use (the others are compiled by :meth:`Policy.from_data`)."""
 
 
-class BudgetExample(NamedTuple):
+class BudgetExample(Record):
     """A golden case: ``agent`` at ``tier`` gets ``budget`` tokens (and, if given, these ``scopes``).
 
     ``origin`` is the parent policy file that wrote it, or "" when the policy's own file did."""
@@ -46,7 +51,7 @@ class BudgetExample(NamedTuple):
     origin: str = ""
 
 
-class TaskExample(NamedTuple):
+class TaskExample(Record):
     """A golden case: ``task`` is detected as ``tier``."""
 
     task: str
@@ -90,8 +95,8 @@ class Policy:
 
     __slots__ = ("name", "source", "files", "_digest", "scopes", "profiles", "agents", "tiers", "default_tier",
                  "thresholds", "enforcement", "scope_enforcement", "usage_log", "budget_formula", "budget_examples",
-                 "task_examples", "_sections", "_plan", "_origins", "_positions", "_programs", "_agent_index",
-                 "_tier_index", "_allocations", "_detector", "_jobs")
+                 "task_examples", "_sections", "_plan", "_origins", "_positions", "_budgets", "_programs",
+                 "_agent_index", "_tier_index", "_allocations", "_detector", "_jobs")
 
     def __init__(self, **fields: Any):
         init = object.__setattr__
@@ -122,7 +127,10 @@ class Policy:
         keeps them; :attr:`artifacts` gives them): ``detection``, the detection plan; ``example_origins``
         (section → one file label per example, "" for the policy's own file; a section left out is all its
         own), which golden examples were inherited; ``rule_positions``, where each recommendation rule's
-        expressions are written. Loading writes the last two when it has the YAML positions.
+        expressions are written (loading writes these two when it has the YAML positions); ``budgets``, the
+        budget formula's value for every profile (or agent) at every tier (:func:`budget_table`), so that an
+        allocation needs no expression compiled. A ``budgets`` that does not fit the policy's profiles, agents
+        and tiers raises ValueError.
 
         The sections compiled on first use are copied, so changing ``data`` afterwards changes nothing;
         ``copy=False`` (for the loaders) skips that for data nobody else holds.
@@ -163,6 +171,9 @@ class Policy:
             elif copy and type(plan) is not str:  # a str: the cache's JSON text of it, decoded on first use
                 plan = _copy(plan)
         positions = artifacts.get("rule_positions") if isinstance(artifacts.get("rule_positions"), list) else None
+        budgets = artifacts.get("budgets")
+        if budgets is not None and not _table_fits(budgets, profiles, data.get("agents", {}), len(tiers)):
+            raise ValueError("the budgets artifact does not fit the policy")
         return cls(
             name=data.get("name", ""),
             source=source,
@@ -192,6 +203,7 @@ class Policy:
             _plan=plan,
             _origins=origins,
             _positions=positions,
+            _budgets=budgets,
             _programs=programs,
         )
 
@@ -219,6 +231,9 @@ class Policy:
             found["example_origins"] = _copy(self._origins)
         if self._positions is not None:
             found["rule_positions"] = _copy(self._positions)
+        budgets = self._budgets if self._budgets is not None else budget_table(self)
+        if budgets is not None:
+            found["budgets"] = _copy(budgets)
         return found
 
     @property
@@ -266,7 +281,9 @@ class Policy:
     def allocate(self, agent: str, tier: str | None = None, detection: "Detection | None" = None) -> Allocation:
         """The budget of ``agent`` at ``tier`` (the default tier when None) and its split across scopes. With
         the ``detection`` the tier came from, a formula that reads ``detection`` (confidence, runner-up) sees it."""
-        hedged = detection is not None and "detection" in self.budget_formula.names
+        table = self._budgets
+        hedged = detection is not None and (table["detection"] if table is not None else
+                                            "detection" in self.budget_formula.names)
         key = (agent, tier)
         found = None if hedged else self._allocations.get(key)
         if found is None:
@@ -277,7 +294,10 @@ class Policy:
             if hedged:
                 runner = self.tier(detection.runner_up) if detection.runner_up is not None else None
                 bound = detection_binding(detection.confidence, runner, tier_obj)
-            budget = self.budget_of(full, profile, tier_obj, bound)
+            if table is not None and not hedged:  # the formula's value, worked out when the policy was compiled
+                budget = table["table"][full if table["by"] == "agent" else profile.id][tier_obj.rank]
+            else:
+                budget = self.budget_of(full, profile, tier_obj, bound)
             capped = budget < tokens(profile.base * tier_obj.multiplier)
             found = Allocation(full, profile.id, tier_obj.id, tier_obj.multiplier, budget, capped,
                                frozen_map(split(budget, profile.weights)))
@@ -399,6 +419,47 @@ class Policy:
 
             result = result._replace(log_error=record_pack(self, result, log))
         return result
+
+
+MAX_TABLE_CELLS = 20_000
+"""The largest budget table kept (agents × tiers, for a formula that reads ``agent``); past it, allocations
+evaluate the formula."""
+
+
+def budget_table(policy: Policy) -> dict | None:
+    """The budget formula's value for every profile at every tier — or for every agent, when the formula reads
+    ``agent`` — as plain data: ``{"by": "profile" | "agent", "detection": whether the formula reads
+    ``detection`` (then a detected tier's allocation still evaluates it), "table": {key: [budget per tier, in
+    tier order]}}``. None when the formula fails somewhere (validation refuses such a policy) or the table
+    would be larger than :data:`MAX_TABLE_CELLS`. Compiles the formula (the cache keeps the table, so a warm
+    allocation compiles nothing)."""
+    try:
+        names = policy.budget_formula.names
+        by_agent = "agent" in names
+        if (len(policy.agents) if by_agent else len(policy.profiles)) * len(policy.tiers) > MAX_TABLE_CELLS:
+            return None
+        if by_agent:
+            keys = {agent: policy.profiles[profile] for agent, profile in policy.agents.items()}
+        else:
+            keys = {pid: profile for pid, profile in policy.profiles.items()}
+        # an agent for the profile's binding of `agent` is not read (the formula does not read it): any name does
+        table = {key: [policy.budget_of(key if by_agent else "", profile, tier) for tier in policy.tiers]
+                 for key, profile in keys.items()}
+    except Exception:  # noqa: BLE001 - a formula that fails is validation's to report; allocations evaluate it
+        return None
+    return {"by": "agent" if by_agent else "profile", "detection": "detection" in names, "table": table}
+
+
+def _table_fits(budgets: Any, profiles: Mapping[str, Any], agents: Mapping[str, Any], tiers: int) -> bool:
+    """Whether a budget table (:func:`budget_table`) has the shape it is written in, for these keys and tiers."""
+    if type(budgets) is not dict or budgets.keys() != {"by", "detection", "table"}:
+        return False
+    by, table = budgets["by"], budgets["table"]
+    keys = profiles if by == "profile" else agents if by == "agent" else None
+    return (keys is not None and type(budgets["detection"]) is bool and type(table) is dict
+            and table.keys() == keys.keys()
+            and all(type(row) is list and len(row) == tiers and all(type(b) is int and b >= 0 for b in row)
+                    for row in table.values()))
 
 
 def _copy(value: Any) -> Any:

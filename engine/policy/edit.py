@@ -17,9 +17,13 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 from engine.diagnostics import UsageError
+from engine.records import Record
 
 # (mapping, sequence, offset) indentation styles: the common ones first, then every other plausible one
 _COMMON = ((2, 4, 2), (2, 2, 0), (4, 4, 0), (4, 6, 4), (4, 6, 2), (4, 4, 2))
@@ -30,7 +34,7 @@ _STYLES = _COMMON + tuple((m, o + d, o) for m in (2, 4, 3) for o in range(0, m +
 _PLAIN_END = re.compile(r"\s+#|[,\]}]|\s*$")
 
 
-class _Insert(NamedTuple):
+class _Insert(Record):
     path: tuple[str, ...]  # mappings leading to the key (created when missing)
     key: str
     value: Any

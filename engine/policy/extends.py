@@ -11,12 +11,16 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.diagnostics import PolicyError, Problem, UsageError, suggest
 from engine.policy.locate import NotRegularFile, display_path, read_bytes
 from engine.policy.rules import register
 from engine.policy.yamlsource import Document, read_document
+from engine.records import Record
 from engine.resources import bundled_policy
 
 MAX_CHAIN = 16
@@ -34,7 +38,7 @@ PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 """What a parent policy file's name may end with."""
 
 
-class Loaded(NamedTuple):
+class Loaded(Record):
     """A merged policy document and the files it came from (label, sha256 of the bytes)."""
 
     doc: Document

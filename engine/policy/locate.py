@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
-from typing import Mapping
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    import re
+    from typing import Mapping
 
 from engine.resources import bundled_policy
 
@@ -109,8 +112,9 @@ def read_bytes(path: str | os.PathLike, limit: int = MAX_BYTES) -> bytes:
 LOG_SUFFIX = ".jsonl"
 """A usage log's name ends with this; nothing else is ever appended to."""
 
-_VARIABLE = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-_ALLOWED_VARIABLE = re.compile(r"HOME|XDG_[A-Z0-9_]+|CTXBUDGET_[A-Z0-9_]+")
+# Compiled when a path has a `$` (re is not imported by a warm `budget` otherwise: engine/jsonio.py says why)
+_VARIABLE = r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))"
+_ALLOWED_VARIABLE = r"HOME|XDG_[A-Z0-9_]+|CTXBUDGET_[A-Z0-9_]+"
 _XDG_DEFAULTS = {"XDG_STATE_HOME": (".local", "state"), "XDG_DATA_HOME": (".local", "share"),
                  "XDG_CONFIG_HOME": (".config",), "XDG_CACHE_HOME": (".cache",)}
 
@@ -125,9 +129,13 @@ def policy_path_problem(text: str) -> str | None:
     if text.startswith("~") and not (text == "~" or text.startswith("~/")):
         user = text[1:].split("/", 1)[0]
         return f"only ~ (your own home) expands in a policy's paths, not ~{user}"
-    for match in _VARIABLE.finditer(text):
+    if "$" not in text:
+        return None
+    import re
+
+    for match in re.finditer(_VARIABLE, text):
         name = match.group(1) if match.group(1) is not None else match.group(2)
-        if not _ALLOWED_VARIABLE.fullmatch(name):
+        if not re.fullmatch(_ALLOWED_VARIABLE, name):
             return (f"only $HOME, $XDG_* and $CTXBUDGET_* expand in a policy's paths, not {match.group()} "
                     f"(write the path out, or pass --log / set $CTXBUDGET_LOG)")
     return None
@@ -149,7 +157,7 @@ def expand_policy_path(text: str, environ: Mapping[str, str] | None = None) -> s
         raise ValueError(why)
     home = environ.get("HOME") or os.path.expanduser("~")
 
-    def value(match: re.Match) -> str:
+    def value(match: "re.Match") -> str:
         name = match.group(1) if match.group(1) is not None else match.group(2)
         found = environ.get(name) or (home if name == "HOME" else None)
         if not found and name in _XDG_DEFAULTS:
@@ -160,4 +168,8 @@ def expand_policy_path(text: str, environ: Mapping[str, str] | None = None) -> s
 
     if text == "~" or text.startswith("~/"):
         text = home + text[1:]
-    return _VARIABLE.sub(value, text)
+    if "$" not in text:
+        return text
+    import re
+
+    return re.sub(_VARIABLE, value, text)

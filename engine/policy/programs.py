@@ -8,7 +8,9 @@ to the first evaluation.
 
 from __future__ import annotations
 
-from typing import Any, Collection
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Collection
 
 
 class ProgramTable:

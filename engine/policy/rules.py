@@ -16,16 +16,17 @@ here, or in the check stage, imports a job. docs/policy.md's rule table is :func
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator
 
 from engine.diagnostics import Problem
+from engine.records import Record
 
 STAGES = ("reading", "extends", "schema", "policy", "detection", "tasks", "memory", "claude_code", "paths",
           "recommendations", "expressions")
 """Where a rule belongs, in the order docs/policy.md lists them."""
 
 
-class Rule(NamedTuple):
+class Rule(Record):
     """A rule id, what it means (markdown, as docs/policy.md shows it) and the stage that reports it."""
 
     id: str

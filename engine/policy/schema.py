@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.diagnostics import Problem, did_you_mean
 from engine.policy.rules import register

@@ -9,7 +9,9 @@ agents, tiers, alerts, the budget formula, examples, the usage log) are here; ea
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterator
 
 from engine import agents as agent_names
 from engine.diagnostics import LookupFailed, Problem, did_you_mean

@@ -13,11 +13,15 @@ Positions are keyed by JSON path tuples (``("profiles", "role-architect", "max")
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 from engine.diagnostics import PolicyError, Problem
 from engine.policy.locate import MAX_BYTES
 from engine.policy.rules import register
+from engine.records import Record
 
 for _id, _summary in (
     ("file-too-large", "the file is larger than a policy may be (1 MiB)"),
@@ -42,7 +46,7 @@ MAX_NODES = 200_000  # nodes after alias expansion
 Path = tuple  # of str | int
 
 
-class Pos(NamedTuple):
+class Pos(Record):
     """Where something is written: file label, 1-based line and column."""
 
     file: str

@@ -11,21 +11,24 @@ profile change is judged on its own runs. Profiles are ordered by base, then max
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 from engine.analytics import AgentAnalysis, Analysis
 from engine.analytics.stats import UsageStats
 from engine.analytics.stats import percent as _pct
 from engine.diagnostics import PolicyError, Problem
-from engine.records import rounded, to_dict
 from engine.recommend import confidence as conf
 from engine.recommend.rules import RuleError, first_match, rule_variables  # noqa: F401 - rule_variables: public here
+from engine.records import Record, rounded, to_dict
 
 ACTIONS = ("upgrade", "downgrade", "adjust-weights", "maintain", "insufficient-data", "adjust-tier")
 CHANGES = ("upgrade", "downgrade", "adjust-weights")  # the actions `apply` writes
 
 
-class Recommendation(NamedTuple):
+class Recommendation(Record):
     """What to do about one agent's budget, how sure that is, and the numbers behind it."""
 
     agent: str

@@ -4,10 +4,13 @@ of the section (registered with :func:`engine.policy.rules.check`)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, NamedTuple, Sequence
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterator, Mapping, Sequence
 
 from engine.diagnostics import Problem
 from engine.policy.rules import check
+from engine.records import Record
 
 RULE_NAMES = ("agent", "stats", "params", "profile", "confidence")
 """What a recommendation rule's expressions may refer to (see docs/usage.md)."""
@@ -24,7 +27,7 @@ DEFAULT_RULES = (
 SCOPES_BOUND = 64  # scopes (and tiers) a rule's maps are assumed to hold, for the static cost bound
 
 
-class RecommendationRule(NamedTuple):
+class RecommendationRule(Record):
     """When (an expression over ``stats``, ``params``, ``profile``, ``confidence``) to recommend ``action``.
 
     ``confidence`` (an expression) and ``reason`` (text) replace the built-in ones (see docs/usage.md).
@@ -41,7 +44,7 @@ class RecommendationRule(NamedTuple):
     where: Mapping[str, tuple[str, int, int]] = {}
 
 
-class RuleSet(NamedTuple):
+class RuleSet(Record):
     """The compiled ``recommendations:`` section: thresholds and rules (applied first match; see
     docs/usage.md)."""
 
