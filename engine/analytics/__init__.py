@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any, Mapping, NamedTuple
 
 from engine.analytics.stats import AgentKey, Progress, UsageStats, Weight, rounded
 from engine.diagnostics import LookupFailed
+from engine.records import Record
 from engine.usage.log import SkippedLine
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 __all__ = ["AgentAnalysis", "Analysis", "UsageStats", "analyze"]
 
 
-class AgentAnalysis(NamedTuple):
+class AgentAnalysis(Record):
     """One agent's runs: all of them, those under its current profile, and how many under each profile."""
 
     agent: str
@@ -49,7 +53,7 @@ class AgentAnalysis(NamedTuple):
         return data
 
 
-class Analysis(NamedTuple):
+class Analysis(Record):
     """The result of :func:`analyze`."""
 
     log: str

@@ -8,9 +8,13 @@ shares against weights. Quantiles are read from a histogram of usage in bins of 
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, NamedTuple
 
+from engine.records import Record
 from engine.usage.log import SkippedLine
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable, Mapping
 
 BINS_PER_UNIT = 1000
 """Histogram bins per 100 % of the budget: quantiles are exact to 0.1 percentage point (sql/groups.sql)."""
@@ -29,7 +33,7 @@ def rounded(value: float) -> float:
     return round(value, 4) + 0.0
 
 
-class TierStats(NamedTuple):
+class TierStats(Record):
     """The runs of a group at one tier."""
 
     runs: int
@@ -44,7 +48,7 @@ class TierStats(NamedTuple):
                 "exceedance_rate": rounded(self.exceedance_rate)}
 
 
-class ScopeStats(NamedTuple):
+class ScopeStats(Record):
     """One scope of a group: the tokens it loaded, its mean share of a run's load (runs that loaded nothing
     left out; runs without the scope count as 0), the share's sample standard deviation, and the profile's
     weight (None when the profile does not weigh it), the drift (share − weight; None without weights), and
@@ -58,7 +62,7 @@ class ScopeStats(NamedTuple):
     seen: bool
 
 
-class UsageStats(NamedTuple):
+class UsageStats(Record):
     """The figures of a group of runs (one agent, its runs under its current profile, or everything)."""
 
     runs: int = 0
@@ -96,7 +100,7 @@ class UsageStats(NamedTuple):
         return {scope: s.share for scope, s in self.scopes.items() if s.seen}
 
 
-Progress = Callable[[int, int], None]
+Progress = "Callable[[int, int], None]"  # a type for annotations (typing is not imported at run time)
 """Called with (bytes done, bytes in all) as a log is read."""
 
 GroupKey = tuple[str, str, str, int]
@@ -104,7 +108,7 @@ GroupKey = tuple[str, str, str, int]
 the profile they were made under is told; else "" and 0)."""
 
 
-class AgentKey(NamedTuple):
+class AgentKey(Record):
     """How the runs of one group key count: for the agent ``name`` (the policy's, or as logged), under
     ``run_profile`` ("" when it is the agent's current profile told by the budget), and whether they are runs
     of the agent's current profile. The policy decides this; sql/figures.sql reads it as the table
@@ -119,7 +123,7 @@ class AgentKey(NamedTuple):
     is_current: bool
 
 
-class Weight(NamedTuple):
+class Weight(Record):
     """One scope weight of an agent's profile (the table ``weights`` of sql/scope_figures.sql)."""
 
     name: str
@@ -128,7 +132,7 @@ class Weight(NamedTuple):
     place: int
 
 
-class Figures(NamedTuple):
+class Figures(Record):
     """What the figures SQL gives for the agents read: per agent its runs all told and under its current
     profile, everything together, the runs per profile, and per tier across agents (with provenance)."""
 

@@ -12,10 +12,13 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Mapping, NamedTuple
 
-from engine.records import to_dict
+from engine.records import Record, to_dict
 from engine.usage.record import CorruptRecord, UsageRecord
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, BinaryIO, Iterator, Mapping
 
 try:
     import fcntl
@@ -120,7 +123,7 @@ def _kind(mode: int) -> str:
     return file_kind(mode)
 
 
-class SkippedLine(NamedTuple):
+class SkippedLine(Record):
     """A log line that is not a usage record: its 1-based number and why."""
 
     line: int

@@ -13,11 +13,14 @@ the optional provenance, and the log line is the record's generated JSON form.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from types import MappingProxyType
-from typing import Any, Mapping, NamedTuple
+from types import MappingProxyType, new_class
 
 from engine.model import task_hash  # noqa: F401 - part of this module's interface (the record's task_hash)
-from engine.records import rounded, to_dict
+from engine.records import Record, rounded, to_dict
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 
 class CorruptRecord(ValueError):
@@ -123,7 +126,7 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class _Fields(NamedTuple):
+class _Fields(Record):
     """The fields of a usage record: the one list of them (:class:`UsageRecord` adds the checks)."""
 
     timestamp: datetime
@@ -245,10 +248,12 @@ ANALYTIC_FIELDS = ("timestamp", "agent", "profile", "tier", "budget", "tokens_lo
                    "success")
 """The fields analytics read (:class:`RecordFields`), whichever format a record was written in."""
 
-RecordFields = NamedTuple("RecordFields", [  # type: ignore[misc]
-    (name, str if name == "timestamp" else _Fields.__annotations__[name]) for name in ANALYTIC_FIELDS])
-RecordFields.__doc__ = """What analytics read from a record, whichever format it was written in: the fields of
-:data:`ANALYTIC_FIELDS`, typed as in :class:`UsageRecord` but for the timestamp, kept as its ISO 8601 text."""
+RecordFields = new_class("RecordFields", (Record,), exec_body=lambda body: body.update(
+    __module__=__name__,
+    __annotations__={name: "str" if name == "timestamp" else _Fields.__annotations__[name]
+                     for name in ANALYTIC_FIELDS},
+    __doc__="""What analytics read from a record, whichever format it was written in: the fields of
+:data:`ANALYTIC_FIELDS`, typed as in :class:`UsageRecord` but for the timestamp, kept as its ISO 8601 text."""))
 
 _TIER_SOURCES = ("detected", "given", "default")
 
