@@ -211,15 +211,18 @@ class Matcher:
     __slots__ = ("patterns", "entries", "fired", "index")
 
     def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
-                 words: bool = True):
+                 words: bool = True, index: dict[str, list[int]] | None = None):
         from engine.detect.words import WordIndex
 
         self.patterns = tuple(patterns)
         self.entries = entries
         self.fired: Callable[[bytes], list[int]]
         """``fired(data)``: indices of the entries matching somewhere in ``data`` (folded text, UTF-8)."""
-        self.index = WordIndex(items if words and items is not None else ())
-        rest = [i for i in range(len(patterns)) if i not in self.index.covered]
+        if words and items is not None:
+            self.index = WordIndex(items, index)  # ``index``: the plan's, when it kept one
+        else:
+            self.index = WordIndex(())
+        rest = sorted(set(range(len(patterns))) - self.index.covered)
         if not rest:
             self.fired = self.index.fired
             return

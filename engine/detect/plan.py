@@ -10,33 +10,66 @@ and only compiles the RE2 set.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from itertools import chain
+from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from engine.detect.conditions import compile_condition
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
-PLAN_FORMAT = 3
+PLAN_FORMAT = 4
 _ESCAPE = re.compile(r"\\.")
+_ASK_NAME = re.compile(r"\bask\b")
 
 
 def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
     """The signals of a validated ``detection:`` section."""
-    signals = []
-    for item in detection.get("signals", ()):
-        words, pattern = item.get("words"), item.get("pattern")
-        kind = "words" if words is not None else "pattern" if pattern is not None else "when"
-        signals.append(Signal(
-            id=item["id"], kind=kind,
-            words=tuple([words] if isinstance(words, str) else words or ()),
-            patterns=tuple([pattern] if isinstance(pattern, str) else pattern or ()),
-            when=item.get("when"),
-            weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
-            boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
-            description=item.get("description", ""), scope=item.get("in", "anywhere"),
-        ))
-    return tuple(signals)
+    return tuple(map(signal_from_data, detection.get("signals", ())))
+
+
+def signal_from_data(item: Mapping[str, Any]) -> Signal:
+    """One signal of a validated ``detection:`` section."""
+    words, pattern = item.get("words"), item.get("pattern")
+    kind = "words" if words is not None else "pattern" if pattern is not None else "when"
+    return Signal(
+        id=item["id"], kind=kind,
+        words=tuple([words] if isinstance(words, str) else words or ()),
+        patterns=tuple([pattern] if isinstance(pattern, str) else pattern or ()),
+        when=item.get("when"),
+        weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
+        boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
+        description=item.get("description", ""), scope=item.get("in", "anywhere"),
+    )
+
+
+class SignalTable(Sequence):
+    """The signals of a validated ``detection:`` section, each built when first read: a detector with a
+    cached plan reads only the signals a task fires (and the derived ones), so a policy of thousands of
+    signals does not build them all on every start."""
+
+    __slots__ = ("_items", "_built")
+
+    def __init__(self, items: Sequence[Mapping[str, Any]]):
+        self._items = items
+        self._built: list[Signal | None] = [None] * len(items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: Any) -> Any:
+        if type(index) is slice:
+            return tuple(self[i] for i in range(*index.indices(len(self._items))))
+        found = self._built[index]
+        if found is None:
+            found = self._built[index] = signal_from_data(self._items[index])
+        return found
+
+    def derived(self) -> list[int]:
+        """The indices of the derived (``when``) signals, without building any signal."""
+        return [i for i, item in enumerate(self._items) if item.get("words") is None and item.get("pattern") is None]
 
 
 def weights_digest(signals: Sequence[Signal]) -> str:
@@ -96,8 +129,15 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
         if inputs is not None:
             zero = {"hits": {}, "count": dict.fromkeys(groups, 0), "ask": {"count": dict.fromkeys(groups, 0)}}
             quiet[source] = [inputs[0], inputs[1], condition.holds(zero)]
+    from engine.detect.words import index_entries
+
+    asks = any(s.scope == "ask" for s in signals) or any(s.when is not None and _ASK_NAME.search(s.when)
+                                                         for s in signals)
     return {"format": PLAN_FORMAT, "patterns": patterns, "entries": entries, "derived": derived,
-            "conditions": conditions, "quiet": quiet}
+            "conditions": conditions, "quiet": quiet, "index": index_entries(entries),
+            "groups": list(dict.fromkeys(s.group for s in signals if s.group)),
+            "scoped": [i for i, entry in enumerate(entries) if signals[entry[0]].scope == "ask"],
+            "asks": asks, "digest": weights_digest(signals)}
 
 
 def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
@@ -117,15 +157,31 @@ def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
 
 
 def usable(plan: Any, signals: Sequence[Signal]) -> bool:
-    """Whether ``plan`` (from a cache) has the shape this version writes for this many signals."""
+    """Whether ``plan`` (from a cache) has the shape this version writes for these signals (the cache checks
+    the shape of each entry, :func:`engine.policy.cache.decode_plan`). Checked in C-speed passes (``map`` and
+    ``set``): it runs on every start that detects, for every entry of the policy."""
     try:
-        return (plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == len(plan["entries"])
-                and all(0 <= e[0] < len(signals) for e in plan["entries"])
-                and [i for i, s in enumerate(signals) if s.kind == "when"] == list(plan["derived"])
+        entries = plan["entries"]
+        size = len(entries)
+        derived = signals.derived() if isinstance(signals, SignalTable) else [
+            i for i, s in enumerate(signals) if s.kind == "when"]
+        return (plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == size
+                and _indices_ok(list(map(itemgetter(0), entries)), len(signals))
+                and derived == list(plan["derived"])
                 and isinstance(plan["conditions"], dict) and _quiet_ok(plan.get("quiet"))
-                and all(isinstance(v, str) for v in plan["conditions"].values()))
+                and all(isinstance(v, str) for v in plan["conditions"].values())
+                and type(plan["index"]) is dict and set(map(type, plan["index"].values())) <= {list}
+                and _indices_ok(list(chain.from_iterable(plan["index"].values())), size)
+                and type(plan["scoped"]) is list and _indices_ok(plan["scoped"], size)
+                and type(plan["groups"]) is list and set(map(type, plan["groups"])) <= {str}
+                and type(plan["asks"]) is bool and type(plan["digest"]) is str)
     except (TypeError, KeyError, IndexError):
         return False
+
+
+def _indices_ok(values: list, size: int) -> bool:
+    """Whether ``values`` are ints (not bools) from 0 to ``size - 1``."""
+    return not values or (set(map(type, values)) == {int} and min(values) >= 0 and max(values) < size)
 
 
 def _quiet_ok(quiet: Any) -> bool:

@@ -17,6 +17,7 @@ words and gaps and one dict look-up per word find every matching entry. Literals
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Any, Sequence
 
 from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS
@@ -30,29 +31,53 @@ _SEPARATORS = "".join(sorted(SEPARATOR_CHARS))
 _PLAIN = re.compile("[" + "".join(sorted(WORD_CHARS)) + "]+").fullmatch  # words joined: all word characters
 
 
+def index_entries(items: Sequence[Any]) -> dict[str, list[int]]:
+    """The word index of a plan's entries (``items``): each word form → the entries made only of word
+    characters that start with it (a word entry under each of its forms, a phrase under its first word), in
+    entry order. Plain data: the plan keeps it (``index``), so a warm start builds nothing."""
+    starts: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        kind = item[1]
+        if kind == "word":
+            forms = item[2]
+            if forms and all(forms) and _PLAIN("".join(forms)):
+                for form in dict.fromkeys(forms):
+                    starts.setdefault(form, []).append(index)
+        elif kind == "phrase":
+            lead, last = item[2], item[3]
+            if lead and last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
+                starts.setdefault(lead[0], []).append(index)
+    return starts
+
+
 class WordIndex:
-    """The word and phrase entries of a plan made only of word characters (``covered``: their indices)."""
+    """The word and phrase entries of a plan made only of word characters (``covered``: their indices).
 
-    __slots__ = ("covered", "_starts")
+    ``index`` is :func:`index_entries` of ``items`` when a plan kept it (else it is worked out here). A form's
+    entries become ``(entry, later leading words or None, last word's forms or None)`` the first time a text
+    has that form: a policy of thousands of literals expands the few its tasks reach."""
 
-    def __init__(self, items: Sequence[Any]):
-        starts: dict[str, list[tuple[int, tuple[str, ...] | None, frozenset[str] | None]]] = {}
-        covered = set()
-        for index, item in enumerate(items):
-            kind = item[1]
-            if kind == "word":
-                forms = item[2]
-                if forms and all(forms) and _PLAIN("".join(forms)):
-                    for form in dict.fromkeys(forms):
-                        starts.setdefault(form, []).append((index, None, None))
-                    covered.add(index)
-            elif kind == "phrase":
-                lead, last = item[2], item[3]
-                if lead and last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
-                    starts.setdefault(lead[0], []).append((index, tuple(lead[1:]), frozenset(last)))
-                    covered.add(index)
-        self.covered = frozenset(covered)
-        self._starts = {form: tuple(found) for form, found in starts.items()}
+    __slots__ = ("covered", "_starts", "_items")
+
+    def __init__(self, items: Sequence[Any], index: dict[str, list[int]] | None = None):
+        if index is None:
+            index = index_entries(items)
+        self._items = items
+        self.covered = frozenset(chain.from_iterable(index.values()))
+        self._starts = dict(index)  # its values are replaced as they are expanded
+
+    def _expand(self, form: str) -> tuple:
+        """The entries under ``form``, expanded (see the class docstring) and kept."""
+        items = self._items
+        found = []
+        for index in self._starts[form]:
+            item = items[index]
+            if item[1] == "phrase":
+                found.append((index, tuple(item[2][1:]), frozenset(item[3])))
+            elif item[1] == "word":
+                found.append((index, None, None))
+        expanded = self._starts[form] = tuple(found)
+        return expanded
 
     def fired(self, data: bytes) -> list[int]:
         """The covered entries that match somewhere in ``data`` (folded text, UTF-8), in no particular order,
@@ -65,7 +90,10 @@ class WordIndex:
         starts = self._starts
         found: dict[int, None] = {}
         for form in filter(starts.__contains__, set(words)):  # in C: no Python loop over the text's words
-            for index, lead, last in starts[form]:
+            entries = starts[form]
+            if type(entries) is list:  # the first text with this form
+                entries = self._expand(form)
+            for index, lead, last in entries:
                 if lead is None:
                     found[index] = None
                 elif index not in found:
