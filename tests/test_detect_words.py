@@ -144,7 +144,7 @@ def test_a_generated_policy_of_odd_literals_screens_the_same() -> None:
     tiers = ["simple", "medium", "complex", "multi-system"]
     detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
     plan = plan_detection(detector.signals)
-    sets = Matcher(plan["patterns"], detector._matcher.entries, words=False)
+    sets = Matcher(plan["patterns"], detector._matcher.entries, plan["entries"], words=False)
     rng = random.Random(5)
     vocabulary = ["x", "a", "b", "q_1", "2fa", "e2e", "planned", "planning", "plans", "stopped", "goes", "applies",
                   "applied", "step", "by", "c++", "c", "ci/cd", "café", "cafe", "end", "to", "re", "run", "reruns",

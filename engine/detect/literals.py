@@ -83,6 +83,14 @@ def forms_pattern(lead: list[str], last: list[str]) -> str:
     return (r"\b" if first in WORD_CHARS else "") + body
 
 
+def entry_pattern(item: list, stored: str) -> str:
+    """The set pattern of a detection plan's entry ``item``: ``stored``, the pattern the plan keeps, or when
+    that is "" (a literal the plan's word index covers) the pattern of its forms."""
+    if stored:
+        return stored
+    return forms_pattern(item[2], item[3]) if item[1] == "phrase" else forms_pattern([], item[2])
+
+
 def quote(word: str) -> str:
     """``word`` (no whitespace) as an RE2 literal: ASCII punctuation escaped, everything else as is."""
     return word if word.isalnum() else _RE2_SPECIAL.sub(r"\\\1", word)

@@ -10,11 +10,12 @@ pattern fires. Every locator is linear in the text.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
 
 import re2
 
-from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, forms_pattern, literal_forms
+from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, entry_pattern, forms_pattern, literal_forms
 
 # RE2's memory budgets. One pattern may compile to about 40,000 instructions (the default policy's largest
 # is 2,400), so no pattern makes compilation slow; all of them together get 64 MiB, which 3,000 signals fit
@@ -214,7 +215,7 @@ class Matcher:
                  words: bool = True, index: dict[str, list[int]] | None = None):
         from engine.detect.words import WordIndex
 
-        self.patterns = tuple(patterns)
+        self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
         self.entries = entries
         self.fired: Callable[[bytes], list[int]]
         """``fired(data)``: indices of the entries matching somewhere in ``data`` (folded text, UTF-8)."""
@@ -227,9 +228,9 @@ class Matcher:
             self.fired = self.index.fired
             return
         if not self.index.covered:
-            self.fired = self._rebinding(_lazy_set(patterns))
+            self.fired = self._rebinding(_lazy_set(self.patterns))
             return
-        screen_rest = _lazy_set([patterns[i] for i in rest])
+        screen_rest = _lazy_set([self.patterns[i] for i in rest])
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
@@ -237,7 +238,7 @@ class Matcher:
         def by_words(data: bytes) -> list[int]:
             calls[0] += 1
             if calls[0] > SWITCH_AFTER:  # from now on one RE2 set of everything, called directly
-                return self._rebinding(_lazy_set(patterns))(data)
+                return self._rebinding(_lazy_set(self.patterns))(data)
             found = screen_words(data)
             found.extend([back[i] for i in screen_rest(data)])
             return found
@@ -256,6 +257,29 @@ class Matcher:
 
         self.fired = first
         return first
+
+
+class Patterns(Sequence):
+    """The set patterns of a matcher's entries. A plan keeps "" for the literals its word index covers (a
+    third of a large plan's text); their patterns are made from their forms when first read — when the matcher
+    switches to one set of everything, or a test compares with one."""
+
+    __slots__ = ("_stored", "_items")
+
+    def __init__(self, stored: Sequence[str], items: Sequence[Any] | None):
+        self._stored = list(stored)
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __getitem__(self, index: Any) -> Any:
+        if type(index) is slice:
+            return [self[i] for i in range(*index.indices(len(self._stored)))]
+        found = self._stored[index]
+        if not found:
+            found = self._stored[index] = entry_pattern(self._items[index], found)
+        return found
 
 
 def _lazy_set(patterns: Sequence[str]) -> Callable[[bytes], list[int]]:

@@ -131,10 +131,13 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
             quiet[source] = [inputs[0], inputs[1], condition.holds(zero)]
     from engine.detect.words import index_entries
 
+    index = index_entries(entries)
+    for i in chain.from_iterable(index.values()):  # the word index finds these: their pattern is made when needed
+        patterns[i] = ""
     asks = any(s.scope == "ask" for s in signals) or any(s.when is not None and _ASK_NAME.search(s.when)
                                                          for s in signals)
     return {"format": PLAN_FORMAT, "patterns": patterns, "entries": entries, "derived": derived,
-            "conditions": conditions, "quiet": quiet, "index": index_entries(entries),
+            "conditions": conditions, "quiet": quiet, "index": index,
             "groups": list(dict.fromkeys(s.group for s in signals if s.group)),
             "scoped": [i for i, entry in enumerate(entries) if signals[entry[0]].scope == "ask"],
             "asks": asks, "digest": weights_digest(signals)}

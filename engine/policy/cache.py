@@ -259,7 +259,8 @@ def _plan_ok(plan: Any) -> bool:
     """Whether a cached detection plan has the shape engine.detect.plan writes (the detector checks that it
     fits the policy's signals when it is first built, and rebuilds it when not)."""
     return (isinstance(plan, dict) and set(plan) == _PLAN_KEYS
-            and plan["format"] == PLAN_FORMAT and _is_str_list(plan["patterns"], nonempty=False)
+            and plan["format"] == PLAN_FORMAT
+            and type(plan["patterns"]) is list and set(map(type, plan["patterns"])) <= {str}  # "": from its forms
             and isinstance(plan["entries"], list) and len(plan["entries"]) == len(plan["patterns"])
             and _plan_entries_ok(plan["entries"])
             and isinstance(plan["derived"], list) and all(_is_index(i) for i in plan["derived"])
