@@ -15,6 +15,7 @@ import pytest
 from engine import load_policy
 from engine.policy import load_data
 from engine.detect import Detector
+from engine.detect.literals import entry_forms
 from engine.detect.matcher import Matcher
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data
@@ -48,10 +49,11 @@ def generated(policy, count: int = 2000, seed: int = 7) -> list[str]:
     plan = policy.artifacts["detection"]
     pieces = []
     for item in plan["entries"]:
-        if item[1] == "word":
-            pieces += item[2]
-        elif item[1] == "phrase":
-            pieces.append(" ".join(item[2] + [rng.choice(item[3])]))
+        forms = entry_forms(item)
+        if forms is not None and not forms[0]:  # a word: all its forms
+            pieces += forms[1]
+        elif forms is not None:  # a phrase: its leading words and one form of its last
+            pieces.append(" ".join(forms[0] + [rng.choice(forms[1])]))
     filler = ("the a of to and in for on with from by at data run job table model query report team why how "
               "can you i need ignore all three what each?").split()
     glue = [" ", " ", " ", "  ", "-", "\u2014", "\u2013", "\u2010", ", ", ". ", "; ", ": ", "\n", "_", "/", "'",
@@ -157,8 +159,7 @@ def test_a_generated_policy_of_odd_literals_screens_the_same() -> None:
 
 
 def test_the_index_is_plain_data() -> None:
-    index = WordIndex([[0, "word", ["query", "queries"]], [1, "phrase", ["root"], ["cause", "causes"]],
-                       [2, "word", ["c++"]], [3, "regex", "x"]])
+    index = WordIndex([[0, "literal", "Query"], [1, "literal", "root cause"], [2, "literal", "c++"], [3, "regex", "x"]])
     assert index.covered == {0, 1}
     assert sorted(index.fired(b"root - causes of queries")) == [0, 1]
     assert index.fired(b"root/cause") == [] and index.fired(b"rootcause queriesx") == []

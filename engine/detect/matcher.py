@@ -15,7 +15,8 @@ from typing import Any, Callable, NamedTuple
 
 import re2
 
-from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, entry_pattern, forms_pattern, literal_forms
+from engine.detect.literals import (SEPARATOR_CHARS, WORD_CHARS, entry_forms, entry_pattern, forms_pattern,
+                                    literal_forms)
 
 # RE2's memory budgets. One pattern may compile to about 40,000 instructions (the default policy's largest
 # is 2,400), so no pattern makes compilation slow; all of them together get 64 MiB, which 3,000 signals fit
@@ -41,22 +42,23 @@ class Entry(NamedTuple):
 
 
 def plan_entry(item: Sequence[Any]) -> Entry:
-    """The entry of one item of a detection plan: ``[signal, "word", forms]``, ``[signal, "phrase", lead,
-    last]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`)."""
+    """The entry of one item of a detection plan: ``[signal, "literal", text]`` (inflected), ``[signal,
+    "exact", text]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`); a literal's forms are
+    worked out here, when the entry is first located."""
     signal, kind = item[0], item[1]
-    if kind == "word":
-        return Entry(signal, word_locator(item[2]))
-    if kind == "phrase":
-        return Entry(signal, phrase_locator(item[2], item[3]))
     if kind == "regex":
         return Entry(signal, regex_locator(item[2]))
-    raise ValueError(f"unknown plan entry kind {kind!r}")
+    forms = entry_forms(item)
+    if forms is None:
+        raise ValueError(f"unknown plan entry kind {kind!r}")
+    lead, last = forms
+    return Entry(signal, phrase_locator(lead, last) if lead else word_locator(last))
 
 
 def literal_entry(signal: int, literal: str, inflect: bool) -> tuple[str, Entry]:
     """The set pattern and the entry of one literal word or phrase."""
-    lead, last = literal_forms(literal, inflect)
-    return forms_pattern(lead, last), plan_entry([signal, "phrase", lead, last] if lead else [signal, "word", last])
+    return forms_pattern(*literal_forms(literal, inflect)), plan_entry([signal, "literal" if inflect else "exact",
+                                                                        literal])
 
 
 def word_locator(forms: Sequence[str]) -> Locate:

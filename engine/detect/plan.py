@@ -1,10 +1,15 @@
 """The detection plan: everything about a policy's signals that can be worked out without RE2, as plain data.
 
-A plan lists the patterns of the set matcher in entry order, how to locate each entry (a word's inflected
-forms, a phrase's words, or an RE2 pattern), which signals are derived, and the generated Python of their
-conditions (by condition source). It is JSON: the compiled-policy cache keeps it among a policy's
-artefacts, so a warm start skips inflecting literals, building patterns and parsing conditions (no lark),
-and only compiles the RE2 set.
+A plan lists the entries of the matcher in order (``[signal, "literal" or "exact", text]`` for a literal
+word or phrase, inflected or not, and ``[signal, "regex", pattern]``), their set patterns ("" for a literal
+the word index covers: made from its forms if ever needed), the word index (each word form → the entries
+that start with it, :func:`engine.detect.words.index_entries`), which signals are derived, the generated
+Python of their conditions (by condition source) and what decides them when nothing they read fired, the
+groups, the entries scoped to the ask, whether the ask is needed and the weights' digest. It is JSON: the
+compiled-policy cache keeps it among a policy's artefacts, so a warm start builds no per-signal state —
+no inflecting, no patterns, no index, no parsing of conditions (no lark): a literal's forms are worked out
+when it first fires. What the start still pays grows with the plan's size (decoding and checking its
+JSON); docs/detection.md ("Speed") has the figures.
 """
 
 from __future__ import annotations
@@ -105,19 +110,21 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
     Compiles the conditions, so it imports the expression parser."""
     patterns: list[str] = []
     entries: list[list] = []
+    forms: list[tuple[list[str], list[str]] | None] = []  # the word index's input
     derived: list[int] = []
     for index, signal in enumerate(signals):
         if signal.kind == "when":
             derived.append(index)
         elif signal.kind == "words":
             for literal in signal.words:
-                lead, last = literal_forms(literal, signal.inflect)
-                patterns.append(forms_pattern(lead, last))
-                entries.append([index, "phrase", lead, last] if lead else [index, "word", last])
+                forms.append(literal_forms(literal, signal.inflect))
+                patterns.append(forms_pattern(*forms[-1]))
+                entries.append([index, "literal" if signal.inflect else "exact", literal])
         else:
             for pattern in signal.patterns:
                 patterns.append(user_pattern(pattern))
                 entries.append([index, "regex", patterns[-1]])
+                forms.append(None)
     conditions = {}
     quiet = {}
     groups = sorted({s.group for s in signals if s.group})
@@ -131,7 +138,7 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
             quiet[source] = [inputs[0], inputs[1], condition.holds(zero)]
     from engine.detect.words import index_entries
 
-    index = index_entries(entries)
+    index = index_entries(forms)
     for i in chain.from_iterable(index.values()):  # the word index finds these: their pattern is made when needed
         patterns[i] = ""
     asks = any(s.scope == "ask" for s in signals) or any(s.when is not None and _ASK_NAME.search(s.when)

@@ -20,7 +20,7 @@ import re
 from itertools import chain
 from typing import Any, Sequence
 
-from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS
+from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, entry_forms
 
 # Words and the gaps between them, in one C call: [word, gap, word, gap, ..., word] (the first and the last
 # word may be "").
@@ -31,22 +31,22 @@ _SEPARATORS = "".join(sorted(SEPARATOR_CHARS))
 _PLAIN = re.compile("[" + "".join(sorted(WORD_CHARS)) + "]+").fullmatch  # words joined: all word characters
 
 
-def index_entries(items: Sequence[Any]) -> dict[str, list[int]]:
-    """The word index of a plan's entries (``items``): each word form → the entries made only of word
-    characters that start with it (a word entry under each of its forms, a phrase under its first word), in
-    entry order. Plain data: the plan keeps it (``index``), so a warm start builds nothing."""
+def index_entries(forms: Sequence[tuple[list[str], list[str]] | None]) -> dict[str, list[int]]:
+    """The word index of a plan's entries, given each entry's :func:`~engine.detect.literals.entry_forms`:
+    each word form → the entries made only of word characters that start with it (a word under each of its
+    forms, a phrase under its first word), in entry order. Plain data: the plan keeps it (``index``), so a warm
+    start builds nothing."""
     starts: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        kind = item[1]
-        if kind == "word":
-            forms = item[2]
-            if forms and all(forms) and _PLAIN("".join(forms)):
-                for form in dict.fromkeys(forms):
+    for index, found in enumerate(forms):
+        if found is None:
+            continue
+        lead, last = found
+        if not lead:
+            if last and all(last) and _PLAIN("".join(last)):
+                for form in dict.fromkeys(last):
                     starts.setdefault(form, []).append(index)
-        elif kind == "phrase":
-            lead, last = item[2], item[3]
-            if lead and last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
-                starts.setdefault(lead[0], []).append(index)
+        elif last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
+            starts.setdefault(lead[0], []).append(index)
     return starts
 
 
@@ -61,7 +61,7 @@ class WordIndex:
 
     def __init__(self, items: Sequence[Any], index: dict[str, list[int]] | None = None):
         if index is None:
-            index = index_entries(items)
+            index = index_entries([entry_forms(item) for item in items])
         self._items = items
         self.covered = frozenset(chain.from_iterable(index.values()))
         self._starts = dict(index)  # its values are replaced as they are expanded
@@ -71,11 +71,10 @@ class WordIndex:
         items = self._items
         found = []
         for index in self._starts[form]:
-            item = items[index]
-            if item[1] == "phrase":
-                found.append((index, tuple(item[2][1:]), frozenset(item[3])))
-            elif item[1] == "word":
-                found.append((index, None, None))
+            forms = entry_forms(items[index])
+            if forms is not None:
+                lead, last = forms
+                found.append((index, tuple(lead[1:]), frozenset(last)) if lead else (index, None, None))
         expanded = self._starts[form] = tuple(found)
         return expanded
 

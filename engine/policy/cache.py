@@ -50,7 +50,7 @@ import os
 import stat
 import sys
 import time
-from itertools import chain, compress
+from itertools import chain
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -214,35 +214,28 @@ def _is_index(value: Any) -> bool:
     return type(value) is int and value >= 0  # not a bool
 
 
-# A plan entry's kind → its length and the type of its third field (see _plan_entries_ok).
-_ENTRY_LENGTHS = {"word": 3, "phrase": 4, "regex": 3}
-_ENTRY_THIRDS = {"word": list, "phrase": list, "regex": str}
 _PLAN_KEYS = {"format", "patterns", "entries", "derived", "conditions", "quiet", "index", "groups", "scoped", "asks",
               "digest"}
+_ENTRY_KINDS = {"literal", "exact", "regex"}
 
 
 def _plan_entries_ok(entries: Any) -> bool:
-    """Whether every entry is ``[signal, "word", forms]``, ``[signal, "phrase", lead, last]`` or ``[signal,
-    "regex", pattern]`` (forms, lead and last: non-empty lists of non-empty strings). Checked column by column
-    in C-speed passes (``map``, ``set``): a plan of 3,000 signals has some 8,000 entries, checked on every start
-    that detects."""
+    """Whether every entry is ``[signal, kind, text]`` (an index, "literal", "exact" or "regex", and a non-empty
+    string). Checked column by column in C-speed passes (``map``, ``set``): a plan of 3,000 signals has some
+    8,000 entries, checked on every start that detects."""
     if type(entries) is not list:
         return False
     if not entries:
         return True
-    if set(map(type, entries)) != {list} or min(map(len, entries)) < 3:
+    if set(map(type, entries)) != {list} or set(map(len, entries)) != {3}:
         return False
-    kinds = list(map(itemgetter(1), entries))
-    if set(map(type, kinds)) != {str} or not set(kinds) <= _ENTRY_LENGTHS.keys():
+    try:
+        kinds = set(map(itemgetter(1), entries))
+    except TypeError:  # an unhashable kind
         return False
     thirds = list(map(itemgetter(2), entries))
-    if (list(map(len, entries)) != list(map(_ENTRY_LENGTHS.__getitem__, kinds))
-            or list(map(type, thirds)) != list(map(_ENTRY_THIRDS.__getitem__, kinds))
-            or not _indices_ok(list(map(itemgetter(0), entries)))):
-        return False
-    words = [*compress(thirds, map("regex".__ne__, kinds)),
-             *map(itemgetter(3), compress(entries, map("phrase".__eq__, kinds)))]
-    return all(words) and _strings_ok(list(chain.from_iterable(words)))
+    return (kinds <= _ENTRY_KINDS and set(map(type, thirds)) == {str} and all(thirds)
+            and _indices_ok(list(map(itemgetter(0), entries))))
 
 
 def _indices_ok(values: list) -> bool:
