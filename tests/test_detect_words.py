@@ -19,7 +19,7 @@ from engine.detect.literals import entry_forms
 from engine.detect.matcher import Matcher
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data
-from engine.detect.words import WordIndex
+from engine.detect.words import WordIndex, gate_literal
 
 SHARED = [Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")]
 EDGES = [
@@ -141,12 +141,16 @@ def test_a_generated_policy_of_odd_literals_screens_the_same() -> None:
         {"id": "b", "words": ["plan", "stop", "go", "apply"], "weights": {"simple": 1}},
         {"id": "c", "words": ["step by step", "c++", "ci/cd", "café"], "inflect": False, "weights": {"medium": 1}},
         {"id": "d", "pattern": r"\bplan\w*", "weights": {"medium": 1}},
+        # gated patterns (see gate_literal): compiled and run only when a word starts with their literal
+        {"id": "f", "pattern": [r"\bstop(?:ped|ping)?\s+go\b", r"\bappl(?:y|ies)\b", r"\bcaf[ée]\b",
+                                r"\bstep\W+by", r"\bgoe?s?\b", r"\bplans?[-_]", r"\b2fa\d*"], "weights": {"simple": 1}},
         {"id": "e", "words": ["end-to-end", "Re-Run"], "weights": {"complex": 2}, "group": "g"},
     ]
     tiers = ["simple", "medium", "complex", "multi-system"]
     detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
     plan = plan_detection(detector.signals)
     sets = Matcher(plan["patterns"], detector._matcher.entries, plan["entries"], words=False)
+    assert len(detector._matcher.index.gated) == 7  # d and all of f but `\bgoe?s?\b` (its literal: "go")
     rng = random.Random(5)
     vocabulary = ["x", "a", "b", "q_1", "2fa", "e2e", "planned", "planning", "plans", "stopped", "goes", "applies",
                   "applied", "step", "by", "c++", "c", "ci/cd", "café", "cafe", "end", "to", "re", "run", "reruns",
@@ -275,3 +279,31 @@ def test_spans_are_those_of_finditer() -> None:
                            for _ in range(rng.randint(0, 12)))
             data = text.encode("utf-8")
             assert list(_spans(regex, data)) == [m.span() for m in regex.finditer(data)], (pattern, text)
+
+
+@pytest.mark.parametrize("pattern, literal", [
+    (r"\bversus\b", "versus"), (r"\boptions?\b", "option"), (r"\bshould (?:we|i)\b", "should"),
+    (r"\babcd?e", "abc"), (r"\bfooo{2}", "foo"), (r"\bfoo(bar|baz)qux", "foo"), (r"\bfoo[|]bar", "foo"),
+    (r"\bfoo\|bar", "foo"), (r"\bfoo[]|]", "foo"), (r"\bfoo[^]|]x", "foo"), (r"\bq_1\d", "q_1"),
+    (r"\babc|d", None), (r"\bfoo)|(bar", None), (r"\b(?:a|b)c", None), (r"\bab", None), (r"\bab?c", None),
+    (r"foo\b", None), (r"\Bfoo", None), (r"(?i:\bfoo)", None), (r"\bFoo", None), (r"\bfoo[[:alpha:]]|x", None),
+    (r"\bfoo\Q|\E", None), (r"\b\w+foo", None),
+])
+def test_a_pattern_is_gated_by_a_literal_only_when_every_match_starts_a_word_with_it(pattern, literal) -> None:
+    assert gate_literal(pattern) == literal
+
+
+def test_gated_patterns_are_compiled_only_for_a_text_that_could_match(monkeypatch) -> None:
+    import engine.detect.matcher as module
+
+    compiled = []
+    real = module._spans_function
+    monkeypatch.setattr(module, "_spans_function", lambda pattern: compiled.append(pattern) or real(pattern))
+    items = [{"id": f"p{i}", "pattern": rf"\bw{i}x(?:ing|ed)?\s+o{i}x\b", "weights": {"simple": 1}}
+             for i in range(50)] + [{"id": "w", "words": ["plain"], "weights": {"medium": 1}}]
+    detector = Detector(signals_from_data({"signals": items}), ["simple", "medium"], "medium")
+    assert len(detector._matcher.index.gated) == 50
+    found = detector.detect("plain words: w1x and o7x, w22xing o22x, xw3x")
+    assert [h.signal for h in found.hits] == ["p22", "w"]
+    # w1x and w22x were candidates (a word starts with their literal); w22x matched and was then located
+    assert sorted(compiled) == [r"\bw1x(?:ing|ed)?\s+o1x\b"] + [r"\bw22x(?:ing|ed)?\s+o22x\b"] * 2

@@ -96,7 +96,7 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, table, items, index=plan["index"])
+        self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"])
         self._scoped_entries = frozenset(plan["scoped"])
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.

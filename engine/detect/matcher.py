@@ -214,18 +214,21 @@ class Matcher:
     __slots__ = ("patterns", "entries", "fired", "index")
 
     def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
-                 words: bool = True, index: dict[str, list[int]] | None = None):
-        from engine.detect.words import WordIndex
+                 words: bool = True, index: dict[str, list[int]] | None = None,
+                 gates: Sequence[Sequence[Any]] | None = None):
+        from engine.detect.words import WordIndex, plan_gates
 
         self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
         self.entries = entries
         self.fired: Callable[[bytes], list[int]]
         """``fired(data)``: indices of the entries matching somewhere in ``data`` (folded text, UTF-8)."""
         if words and items is not None:
-            self.index = WordIndex(items, index)  # ``index``: the plan's, when it kept one
+            if gates is None:  # else the plan's (see engine.detect.words.gate_literal)
+                gates = plan_gates(items, self.patterns)
+            self.index = WordIndex(items, index, gates, _confirmer(self.patterns))
         else:
             self.index = WordIndex(())
-        rest = sorted(set(range(len(patterns))) - self.index.covered)
+        rest = sorted(set(range(len(patterns))) - self.index.covered - self.index.gated)
         if not rest:
             self.fired = self.index.fired
             return
@@ -259,6 +262,20 @@ class Matcher:
 
         self.fired = first
         return first
+
+
+def _confirmer(patterns: Sequence[str]) -> Callable[[int, bytes], bool]:
+    """``confirm(entry, data)``: whether the pattern of ``entry`` matches ``data``, each pattern compiled
+    the first time it is asked about (for the word index's gated patterns)."""
+    compiled: dict[int, Callable] = {}
+
+    def confirm(entry: int, data: bytes) -> bool:
+        match = compiled.get(entry)
+        if match is None:
+            match = compiled[entry] = _spans_function(patterns[entry])
+        return match(UNANCHORED, data, 0, len(data))[0][0] >= 0
+
+    return confirm
 
 
 class Patterns(Sequence):

@@ -136,7 +136,7 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
         if inputs is not None:
             zero = {"hits": {}, "count": dict.fromkeys(groups, 0), "ask": {"count": dict.fromkeys(groups, 0)}}
             quiet[source] = [inputs[0], inputs[1], condition.holds(zero)]
-    from engine.detect.words import index_entries
+    from engine.detect.words import index_entries, plan_gates
 
     index = index_entries(forms)
     for i in chain.from_iterable(index.values()):  # the word index finds these: their pattern is made when needed
@@ -147,7 +147,7 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
             "conditions": conditions, "quiet": quiet, "index": index,
             "groups": list(dict.fromkeys(s.group for s in signals if s.group)),
             "scoped": [i for i, entry in enumerate(entries) if signals[entry[0]].scope == "ask"],
-            "asks": asks, "digest": weights_digest(signals)}
+            "asks": asks, "digest": weights_digest(signals), "gates": plan_gates(entries, patterns)}
 
 
 def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
@@ -184,7 +184,10 @@ def usable(plan: Any, signals: Sequence[Signal]) -> bool:
                 and _indices_ok(list(chain.from_iterable(plan["index"].values())), size)
                 and type(plan["scoped"]) is list and _indices_ok(plan["scoped"], size)
                 and type(plan["groups"]) is list and set(map(type, plan["groups"])) <= {str}
-                and type(plan["asks"]) is bool and type(plan["digest"]) is str)
+                and type(plan["asks"]) is bool and type(plan["digest"]) is str
+                and type(plan["gates"]) is list and set(map(len, plan["gates"])) <= {2}
+                and _indices_ok(list(map(itemgetter(0), plan["gates"])), size)
+                and set(map(type, map(itemgetter(1), plan["gates"]))) <= {str})
     except (TypeError, KeyError, IndexError):
         return False
 

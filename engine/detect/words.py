@@ -50,6 +50,61 @@ def index_entries(forms: Sequence[tuple[list[str], list[str]] | None]) -> dict[s
     return starts
 
 
+GATE = 3  # a gated pattern is looked up by the first GATE characters of its literal
+_RUN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def gate_literal(pattern: str) -> str | None:
+    """A literal every match of ``pattern`` (a set pattern, for folded text) starts a word of the text with,
+    when it is plain to see: the pattern starts with ``\\b`` and then at least :data:`GATE` lower-case word
+    characters that no quantifier follows, and has no ``|`` outside parentheses (nor ``\\Q`` quoting or a
+    ``[:class:]``, which this reading does not follow). None otherwise.
+
+    RE2's ``\\b`` is an ASCII word boundary, so a match starts a maximal run of ASCII word characters —
+    a word, as :data:`_SPLIT` cuts the text — and the literal's characters are that word's first ones: a text
+    none of whose words starts with the literal cannot match (the matcher then neither compiles nor runs the
+    pattern)."""
+    if not pattern.startswith("\\b") or "\\Q" in pattern or "[:" in pattern:
+        return None
+    end = 2
+    while end < len(pattern) and pattern[end] in _RUN:
+        end += 1
+    literal = pattern[2:end]
+    if end < len(pattern) and pattern[end] in "?*+{":  # the last character is optional or repeated
+        literal = literal[:-1]
+    if len(literal) < GATE:
+        return None
+    depth, at, size = 0, 0, len(pattern)
+    while at < size:
+        char = pattern[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == "[":  # a class: skip to its end ("]" first, or after "^", is a member)
+            at += 1
+            if at < size and pattern[at] == "^":
+                at += 1
+            if at < size and pattern[at] == "]":
+                at += 1
+            while at < size and pattern[at] != "]":
+                at += 2 if pattern[at] == "\\" else 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth <= 0:
+            return None
+        at += 1
+    return literal
+
+
+def plan_gates(items: Sequence[Any], patterns: Sequence[str]) -> list[list]:
+    """``[entry, literal]`` of each pattern entry of a plan (``items``) with a :func:`gate_literal`: the plan
+    keeps them (``gates``)."""
+    return [[i, literal] for i, item in enumerate(items)
+            if item[1] == "regex" and (literal := gate_literal(patterns[i])) is not None]
+
+
 class WordIndex:
     """The word and phrase entries of a plan made only of word characters (``covered``: their indices).
 
@@ -57,14 +112,23 @@ class WordIndex:
     entries become ``(entry, later leading words or None, last word's forms or None)`` the first time a text
     has that form: a policy of thousands of literals expands the few its tasks reach."""
 
-    __slots__ = ("covered", "_starts", "_items")
+    __slots__ = ("covered", "gated", "_starts", "_items", "_gates", "_confirm")
 
-    def __init__(self, items: Sequence[Any], index: dict[str, list[int]] | None = None):
+    def __init__(self, items: Sequence[Any], index: dict[str, list[int]] | None = None,
+                 gates: Sequence[Sequence[Any]] = (), confirm: Any = None):
         if index is None:
             index = index_entries([entry_forms(item) for item in items])
         self._items = items
         self.covered = frozenset(chain.from_iterable(index.values()))
         self._starts = dict(index)  # its values are replaced as they are expanded
+        # Gated entries (``gates``: [entry, literal], see gate_literal): a text some word of which starts with
+        # the literal is a candidate, which ``confirm(entry, data)`` (its own RE2 pattern) decides.
+        self._gates: dict[str, list[tuple[str, int]]] = {}
+        if confirm is not None:
+            for entry, literal in gates:
+                self._gates.setdefault(literal[:GATE], []).append((literal, entry))
+        self.gated = frozenset(entry for found in self._gates.values() for _, entry in found)
+        self._confirm = confirm
 
     def _expand(self, form: str) -> tuple:
         """The entries under ``form``, expanded (see the class docstring) and kept."""
@@ -79,16 +143,23 @@ class WordIndex:
         return expanded
 
     def fired(self, data: bytes) -> list[int]:
-        """The covered entries that match somewhere in ``data`` (folded text, UTF-8), in no particular order,
-        each once."""
-        if not self._starts:
+        """The covered and gated entries that match somewhere in ``data`` (folded text, UTF-8), in no particular
+        order, each once."""
+        if not self._starts and not self._gates:
             return []
         text = data.decode("utf-8", "surrogatepass") if not data.isascii() else data.decode("ascii")
         parts = _SPLIT(text)
         words = parts[0::2]
         starts = self._starts
         found: dict[int, None] = {}
-        for form in filter(starts.__contains__, set(words)):  # in C: no Python loop over the text's words
+        distinct = set(words)
+        if self._gates:
+            gates = self._gates
+            for prefix in gates.keys() & {word[:GATE] for word in distinct}:
+                for literal, entry in gates[prefix]:
+                    if any(word.startswith(literal) for word in distinct) and self._confirm(entry, data):
+                        found[entry] = None
+        for form in filter(starts.__contains__, distinct):  # in C: no Python loop over the text's words
             entries = starts[form]
             if type(entries) is list:  # the first text with this form
                 entries = self._expand(form)

@@ -215,7 +215,7 @@ def _is_index(value: Any) -> bool:
 
 
 _PLAN_KEYS = {"format", "patterns", "entries", "derived", "conditions", "quiet", "index", "groups", "scoped", "asks",
-              "digest"}
+              "digest", "gates"}
 _ENTRY_KINDS = {"literal", "exact", "regex"}
 
 
@@ -262,7 +262,10 @@ def _plan_ok(plan: Any) -> bool:
             and all(plan["index"].values()) and _indices_ok(list(chain.from_iterable(plan["index"].values())))
             and type(plan["groups"]) is list and _strings_ok(plan["groups"])
             and type(plan["scoped"]) is list and _indices_ok(plan["scoped"])
-            and type(plan["asks"]) is bool and type(plan["digest"]) is str)
+            and type(plan["asks"]) is bool and type(plan["digest"]) is str
+            and type(plan["gates"]) is list and set(map(type, plan["gates"])) <= {list}
+            and set(map(len, plan["gates"])) <= {2} and _indices_ok(list(map(itemgetter(0), plan["gates"])))
+            and _strings_ok(list(map(itemgetter(1), plan["gates"]))))
 
 
 def decode_plan(text: str) -> dict | None:
