@@ -488,7 +488,7 @@ class Detector:
                         continue
                 elif not holds:
                     continue
-                held = (row,)
+                held, found = (row,), None
             else:  # a run of conditions that read only counts and hits: which hold is remembered
                 memo, pick, flag, ids, rows = step
                 key = pick(count) if pick is not None else ()  # the key as _memo_key builds it, inline
@@ -498,23 +498,19 @@ class Detector:
                     key = (key, *map(named.__contains__, ids))
                 if narrowed:
                     key = ("ask", key, pick(ask_count) if pick is not None else ())
-                held = memo.get(key)
-                if held is None:
+                held, found = memo.get(key), None
+                if held is None:  # evaluate the run's conditions, in order: each sees what the ones before did
                     if bindings is None:
                         bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
-                    found = []
-                    for row in rows:  # in order: each sees what the ones before it did
-                        try:
-                            if evaluators[row[0]](bindings) is not True:
-                                continue
-                        except Exception:  # noqa: BLE001 - as above
-                            continue
-                        found.append(row)
-                        boost += _apply(row, hits, scores, named, count, ask_count if narrowed else None)
-                    if len(memo) < _MEMO_MAX:
-                        memo[key] = tuple(found)
-                    continue
+                    held, found = rows, []
             for row in held:
+                if found is not None:
+                    try:
+                        if evaluators[row[0]](bindings) is not True:
+                            continue
+                    except Exception:  # noqa: BLE001 - as above
+                        continue
+                    found.append(row)
                 _, hit, ranked, lift, group = row
                 hits.append(hit)
                 for rank, weight in ranked:
@@ -525,6 +521,8 @@ class Detector:
                     count[group] += 1
                     if narrowed:
                         ask_count[group] += 1
+            if found is not None and len(memo) < _MEMO_MAX:
+                memo[key] = tuple(found)
         return boost
 
     def _bindings(self, text: str, folded: str, named: dict[str, bool], count: dict[str, int],
@@ -546,21 +544,6 @@ class Detector:
         if len(self._confidences) < _MEMO_MAX:
             self._confidences[margin] = confidence
         return confidence
-
-
-def _apply(row: tuple, hits: list[Hit], scores: list[float], named: dict[str, bool], count: dict[str, int],
-           ask_count: dict[str, int] | None) -> int:
-    """The effect of a derived signal that holds (Detector._derive applies remembered ones inline); its boost."""
-    _, hit, ranked, lift, group = row
-    hits.append(hit)
-    for rank, weight in ranked:
-        scores[rank] += weight
-    named[hit[0]] = True
-    if group is not None:
-        count[group] += 1
-        if ask_count is not None:
-            ask_count[group] += 1
-    return lift
 
 
 def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
