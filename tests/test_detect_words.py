@@ -307,3 +307,21 @@ def test_gated_patterns_are_compiled_only_for_a_text_that_could_match(monkeypatc
     assert [h.signal for h in found.hits] == ["p22", "w"]
     # w1x and w22x were candidates (a word starts with their literal); w22x matched and was then located
     assert sorted(compiled) == [r"\bw1x(?:ing|ed)?\s+o1x\b"] + [r"\bw22x(?:ing|ed)?\s+o22x\b"] * 2
+
+
+def test_a_policy_of_words_and_gated_patterns_also_switches_to_one_set(monkeypatch) -> None:
+    """Nothing left for the start's RE2 set (every literal indexed, every pattern gated): the matcher still
+    switches to one set of everything after SWITCH_AFTER texts, and answers the same."""
+    import engine.detect.matcher as module
+
+    monkeypatch.setattr(module, "SWITCH_AFTER", 3)
+    items = [{"id": "p", "pattern": [r"\bstop(?:ped)?\s+go\b", r"\bappl(?:y|ies)\b"], "weights": {"simple": 1}},
+             {"id": "w", "words": ["plan", "root cause"], "weights": {"medium": 1}}]
+    detector = Detector(signals_from_data({"signals": items}), ["simple", "medium"], "medium")
+    matcher = detector._matcher
+    assert matcher.index.gated == {0, 1} and matcher.index.covered == {2, 3}
+    texts = ["stopped go", "applies the plan", "root causes", "nothing", "stop  go, apply", "planning"]
+    expected = [sorted(Matcher(matcher.patterns, matcher.entries, words=False).fired(_folded(t))) for t in texts]
+    assert [sorted(matcher.fired(_folded(t))) for t in texts] == expected
+    fired = matcher.fired  # the set's own Match: neither a Python function nor the index's method
+    assert not isinstance(fired, type(_folded)) and getattr(fired, "__self__", None) is not matcher.index

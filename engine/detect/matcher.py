@@ -229,13 +229,10 @@ class Matcher:
         else:
             self.index = WordIndex(())
         rest = sorted(set(range(len(patterns))) - self.index.covered - self.index.gated)
-        if not rest:
-            self.fired = self.index.fired
-            return
         if not self.index.covered:
             self.fired = self._rebinding(_lazy_set(self.patterns))
             return
-        screen_rest = _lazy_set([self.patterns[i] for i in rest])
+        screen_rest = _lazy_set([self.patterns[i] for i in rest]) if rest else None
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
@@ -245,7 +242,8 @@ class Matcher:
             if calls[0] > SWITCH_AFTER:  # from now on one RE2 set of everything, called directly
                 return self._rebinding(_lazy_set(self.patterns))(data)
             found = screen_words(data)
-            found.extend([back[i] for i in screen_rest(data)])
+            if screen_rest is not None:
+                found.extend([back[i] for i in screen_rest(data)])
             return found
 
         self.fired = by_words

@@ -50,7 +50,7 @@ def index_entries(forms: Sequence[tuple[list[str], list[str]] | None]) -> dict[s
     return starts
 
 
-GATE = 3  # a gated pattern is looked up by the first GATE characters of its literal
+GATE = 3  # the shortest literal that gates a pattern
 _RUN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -112,7 +112,7 @@ class WordIndex:
     entries become ``(entry, later leading words or None, last word's forms or None)`` the first time a text
     has that form: a policy of thousands of literals expands the few its tasks reach."""
 
-    __slots__ = ("covered", "gated", "_starts", "_items", "_gates", "_confirm")
+    __slots__ = ("covered", "gated", "_starts", "_items", "_gates", "_lengths", "_confirm")
 
     def __init__(self, items: Sequence[Any], index: dict[str, list[int]] | None = None,
                  gates: Sequence[Sequence[Any]] = (), confirm: Any = None):
@@ -122,12 +122,14 @@ class WordIndex:
         self.covered = frozenset(chain.from_iterable(index.values()))
         self._starts = dict(index)  # its values are replaced as they are expanded
         # Gated entries (``gates``: [entry, literal], see gate_literal): a text some word of which starts with
-        # the literal is a candidate, which ``confirm(entry, data)`` (its own RE2 pattern) decides.
-        self._gates: dict[str, list[tuple[str, int]]] = {}
+        # the literal is a candidate, which ``confirm(entry, data)`` (its own RE2 pattern) decides. Looked up by
+        # each word's first n characters, for each length n of a literal.
+        self._gates: dict[str, list[int]] = {}
         if confirm is not None:
             for entry, literal in gates:
-                self._gates.setdefault(literal[:GATE], []).append((literal, entry))
-        self.gated = frozenset(entry for found in self._gates.values() for _, entry in found)
+                self._gates.setdefault(literal, []).append(entry)
+        self._lengths = sorted(set(map(len, self._gates)))
+        self.gated = frozenset(chain.from_iterable(self._gates.values()))
         self._confirm = confirm
 
     def _expand(self, form: str) -> tuple:
@@ -154,11 +156,12 @@ class WordIndex:
         found: dict[int, None] = {}
         distinct = set(words)
         if self._gates:
-            gates = self._gates
-            for prefix in gates.keys() & {word[:GATE] for word in distinct}:
-                for literal, entry in gates[prefix]:
-                    if any(word.startswith(literal) for word in distinct) and self._confirm(entry, data):
-                        found[entry] = None
+            gates, confirm = self._gates, self._confirm
+            for size in self._lengths:
+                for literal in gates.keys() & {word[:size] for word in distinct}:
+                    for entry in gates[literal]:
+                        if confirm(entry, data):
+                            found[entry] = None
         for form in filter(starts.__contains__, distinct):  # in C: no Python loop over the text's words
             entries = starts[form]
             if type(entries) is list:  # the first text with this form
