@@ -68,7 +68,7 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
     until = until or datetime.now(timezone.utc)
     since = until - timedelta(days=PERIODS[period])
     analysis = analyze(policy, log, since=since, until=until, progress=progress, engine=engine,
-                       spark_master=spark_master)
+                       spark_master=spark_master, daily=True)
     settings = policy.recommendations
     watch = []
     for name, item in analysis.agents.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 import os
 import subprocess
 import sys
@@ -288,3 +289,78 @@ def test_scope_values_are_checked_alike_by_both_readers(policy, tmp_path, monkey
 def test_scope_values_as_a_json_loop_reads_them(policy, tmp_path, monkeypatch, scopes):
     log = _with_scopes(tmp_path, scopes)
     assert comparable(analyze(policy, log).to_dict()) == comparable(analyze_plain(policy, log, monkeypatch))
+
+
+FIELDS = [tuple(line.split("\t")) for line in
+          (Path(__file__).parent / "data" / "usage-fields-hostile.txt").read_text(encoding="utf-8").splitlines()]
+"""Values a usage record's keys may hold (key TAB JSON text a line): at the edges of what the JSON reader's first
+pass takes as a record written the usual way (fast_lines.sql), and past them."""
+
+
+def _with_field(tmp_path: Path, key: str, value: str) -> Path:
+    good = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 15000,
+                         {"global": 3000, "agent_recent": 12000})
+    odd = json.dumps(dict(good, **{key: "@@"})).replace('"@@"', value)
+    log = tmp_path / "u.jsonl"
+    log.write_text(f"{json.dumps(good)}\n{odd}\n{json.dumps(good)}\n")
+    return log
+
+
+@pytest.mark.parametrize("period", [False, True], ids=["all", "period"])
+@pytest.mark.parametrize("key, value", FIELDS)
+def test_record_values_are_read_alike_by_both_readers(policy, tmp_path, monkeypatch, key, value, period):
+    """Each value gives the same answer from the two-pass JSON reader as from the line-by-line reader and from
+    a plain json loop: the first pass takes only what the careful checks would take, with the same values."""
+    log = _with_field(tmp_path, key, value)
+    options = {"since": START - timedelta(days=1), "until": START + timedelta(days=1)} if period else {}
+    fast = analyze(policy, log, **options).to_dict()
+    reader = duck.last_reader
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log, **options).to_dict() == fast
+    assert comparable(fast) == comparable(analyze_plain(policy, log, monkeypatch, **options))
+    if key not in ("budget_allocated", "success"):  # a null the JSON reader cannot tell from a missing key
+        assert reader == "json"
+
+
+def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch):
+    log = write_known_log(tmp_path / "k.jsonl", "native")
+    with log.open("a") as out:
+        out.write('{"torn')
+    calls = []
+    recheck = duck._recheck
+    monkeypatch.setattr(duck, "_recheck", lambda con, *a: calls.append(
+        con.execute("SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason = 'unchecked') "
+                    "FROM all_runs").fetchone()) or recheck(con, *a))
+    data = analyze(policy, log).to_dict()
+    assert calls == [(295, 1)]  # every record in the first pass; the torn line alone read again
+    assert (data["runs"], data["skipped_lines"], data["skipped"][0]["line"]) == (295, 1, 296)
+
+
+def test_unweighted_scopes_keep_the_order_the_log_first_has_them(policy, tmp_path, monkeypatch):
+    """Scopes an agent's profile does not weigh come in the order the log first has them, which the parallel
+    first pass does not know: the runs are read again numbered when (and only when) that order decides."""
+    records = [native_record(START + timedelta(minutes=i), "specialists/dbt-expert", "specialist-narrow", 20000,
+                             9000, scopes) for i, scopes in enumerate(
+        [{"global": 1000}] * 50 + [{"zeta": 1000, "global": 1000}] + [{"alpha": 1000, "zeta": 500}] * 30)]
+    log = tmp_path / "u.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in records))
+    numbered = []
+    number_runs = duck.DuckScan._number_runs
+    monkeypatch.setattr(duck.DuckScan, "_number_runs", lambda self: numbered.append(1) or number_runs(self))
+    fast = analyze(policy, log).to_dict()
+    scopes = list(fast["agents"]["specialists/dbt-expert"]["scopes"])
+    weighted = list(policy.profiles["specialist-narrow"].weights)
+    assert scopes == weighted + ["zeta", "alpha"] and numbered == [1]
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log).to_dict() == fast
+    log.write_text("".join(json.dumps(r) + "\n" for r in records[:51]))  # one unweighted scope: no order to keep
+    numbered.clear()
+    analyze(policy, log)
+    assert numbered == []
+
+
+def test_the_runs_per_day_are_read_only_for_the_report(policy, tmp_path):
+    log = write_known_log(tmp_path / "k.jsonl", "native")
+    assert analyze(policy, log).daily is None
+    daily = analyze(policy, log, daily=True).daily
+    assert sum(runs for _day, _agent, runs, _exceeded in daily) == 295

@@ -87,8 +87,9 @@ ENGINES = ("duckdb", "spark")
 
 def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, until: datetime | None = None,
             agent: str | None = None, progress: Progress | None = None,
-            engine: str = "duckdb", spark_master: str | None = None) -> Analysis:
-    """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``.
+            engine: str = "duckdb", spark_master: str | None = None, daily: bool = False) -> Analysis:
+    """Analyze the runs in ``log`` between ``since`` and ``until``, of every agent or of ``agent``; with ``daily``,
+    the runs per UTC day and agent too (the report's exceedance over time).
 
     ``log`` is a file, a folder of ``*.jsonl`` files, a glob or (DuckDB) a remote URL. The engine sums the runs
     per group key; the policy says which agent and profile each key counts for (:func:`agent_keys`); the SQL
@@ -104,7 +105,8 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             wanted = policy.resolve_agent(agent)
         except LookupFailed as exc:  # perhaps an agent the policy no longer has, known only to the log
             wanted, unknown = agent, exc
-    with open_scan(log, since, until, engine=engine, progress=progress, spark_master=spark_master) as scan:
+    with open_scan(log, since, until, engine=engine, progress=progress, spark_master=spark_master,
+                   daily=daily) as scan:
         keys, agents = agent_keys(policy, scan.keys())
         if wanted is not None:
             if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name
@@ -121,7 +123,7 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
                    for place, (scope, weight) in enumerate(found.items())]
         figures = scan.figures(keys, weights)
         tiers = scan.tiers() if wanted is None else None  # per tier across agents: only when all agents are read
-        daily = scan.daily()
+        days = scan.daily() if daily else None
         skipped_lines, skipped = scan.skipped_lines, scan.skipped
     order: dict[str, dict[str, None]] = {}  # each agent's profiles in the order of its group keys
     for key in keys:
@@ -133,7 +135,7 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
                                     figures.current.get(name, UsageStats()),
                                     {p: runs[p] for p in order.get(name, {}) if p in runs})
     return Analysis(os.fspath(log), figures.overall.runs, skipped_lines, skipped, since, until, figures.overall,
-                    items, {t.id: t.rank for t in policy.tiers}, tiers, daily)
+                    items, {t.id: t.rank for t in policy.tiers}, tiers, days)
 
 
 def agent_keys(policy: Any, keys: list[tuple]) -> tuple[list[AgentKey], dict[str, tuple[str, bool, dict]]]:
@@ -171,9 +173,10 @@ def agent_keys(policy: Any, keys: list[tuple]) -> tuple[list[AgentKey], dict[str
 
 
 def open_scan(log: str | os.PathLike, since: datetime | None, until: datetime | None, engine: str = "duckdb",
-              progress: Progress | None = None, spark_master: str | None = None) -> Any:
+              progress: Progress | None = None, spark_master: str | None = None, daily: bool = True) -> Any:
     """The runs of ``log``, read by ``engine`` and summed per group key (a context manager with ``keys()``,
-    ``figures(agent_keys, weights)``, ``tiers()``, ``daily()``, ``skipped_lines`` and ``skipped``)."""
+    ``figures(agent_keys, weights)``, ``tiers()``, ``daily()`` — None when not ``daily`` —, ``skipped_lines`` and
+    ``skipped``)."""
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r} (engines: {', '.join(ENGINES)})")
     from engine.analytics import duck
@@ -187,7 +190,7 @@ def open_scan(log: str | os.PathLike, since: datetime | None, until: datetime | 
 
         scan = spark.SparkScan(files, since, until, master=spark_master)
     else:
-        scan = duck.DuckScan(files, since, until)
+        scan = duck.DuckScan(files, since, until, daily=daily)
     if progress is not None:
         progress(size, size)
     return scan

@@ -104,9 +104,12 @@ class DuckScan:
     """The runs of some files, read by DuckDB and summed per group key (``sql/groups.sql``, ``sql/scopes.sql``),
     from which ``sql/figures.sql`` and the others give every figure. Use as a context manager."""
 
-    def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
-        self.con = load_runs(files, since, until)
+    def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None,
+                 daily: bool = True) -> None:
+        self.con = load_runs(files, since, until, times=daily)
         self.counted = Skipped()
+        self._jsonl = [f for f in files if not is_parquet(f)]
+        self._since, self._until = since, until
         empty = self.con is None
         if empty:
             self.con = connect()
@@ -116,12 +119,13 @@ class DuckScan:
             if not empty:
                 self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
                 self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
-                _skipped(self.con, self.counted, [f for f in files if not is_parquet(f)])
+                _skipped(self.con, self.counted, self._jsonl)
+            # runs read unnumbered (in parallel): the order scopes first appear in is not known until asked for
+            self._numbered = empty or not self.con.execute(
+                "SELECT count(*) FROM all_runs WHERE n IS NULL AND list_contains(?, file)",
+                [self._jsonl]).fetchone()[0]
             self._tiers = tier_rows(self.con.execute(sql("tiers")).fetchall())
-            self._daily = [tuple(row) for row in self.con.execute(sql("daily")).fetchall()]
-            if not empty:  # the runs, one row each, are not needed past here: their memory goes back
-                self.con.execute("DROP VIEW runs")
-                self.con.execute("DROP TABLE all_runs")
+            self._daily = [tuple(row) for row in self.con.execute(sql("daily")).fetchall()] if daily else None
         except BaseException:
             self.close()
             raise
@@ -158,19 +162,35 @@ class DuckScan:
         con.execute("CREATE OR REPLACE TEMP TABLE weights (name VARCHAR, scope VARCHAR, weight DOUBLE, place BIGINT)")
         _insert(con, "agent_keys", agent_keys, 7)
         _insert(con, "weights", weights, 4)
+        if not self._numbered and con.execute(sql("scope_order")).fetchone()[0]:
+            self._number_runs()
         return figures_from_rows(con.execute(sql("figures")).fetchall(), con.execute(sql("scope_figures")).fetchall(),
                                  con.execute(sql("profile_runs")).fetchall())
+
+    def _number_runs(self) -> None:
+        """Read the runs that were read unnumbered again, numbered (one thread), and sum their scopes anew: the
+        order scopes first appear in decides the order of an agent's scopes its profile does not weigh."""
+        con = self.con
+        numbered = _fast_runs(_fields_select(self._jsonl, numbered=True))
+        con.execute(f"CREATE TEMP TABLE numbered_runs AS SELECT * FROM ({numbered}) WHERE reason IS NULL",
+                    {"since": self._since, "until": self._until, "times": False})
+        con.execute("INSERT INTO numbered_runs BY NAME SELECT * FROM all_runs "
+                    "WHERE n IS NOT NULL OR NOT list_contains(?, file)", [self._jsonl])
+        con.execute("DROP TABLE all_runs; ALTER TABLE numbered_runs RENAME TO all_runs")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE scope_sums AS {sql('scopes')}")
+        self._numbered = True
 
     def tiers(self) -> dict[str, dict]:
         return self._tiers
 
-    def daily(self) -> list[tuple[str, str, int, int]]:
+    def daily(self) -> list[tuple[str, str, int, int]] | None:
+        """Per UTC day and agent: runs and runs over budget (None when the scan was opened with daily=False)."""
         return self._daily
 
 
 EMPTY = (
     "CREATE TEMP TABLE groups (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, tier VARCHAR, "
-    "bin BIGINT, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, exceeded BIGINT, failed BIGINT, "
+    "bin DOUBLE, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, exceeded BIGINT, failed BIGINT, "
     "tokens DECIMAL(38, 0), share_runs BIGINT)",
     "CREATE TEMP TABLE scope_sums (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
     "scope VARCHAR, tokens DECIMAL(38, 0), share_sum DOUBLE, share_sq DOUBLE, first_seen STRUCT(file VARCHAR, n BIGINT, "
@@ -247,17 +267,21 @@ last_reader = ""
 """How :func:`load_runs` last read JSONL: "json" (DuckDB's JSON reader) or "lines" (line by line as text)."""
 
 
-def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None) -> Any:
-    """A DuckDB connection with the table ``all_runs`` (every non-blank line of the JSONL files, records.sql, and
-    the runs of the Parquet files), the view ``runs`` (the usage records in the period among them) and the
-    table ``skipped_found`` (file, line, reason: the first skipped lines) with ``skipped_count`` its total;
-    None when there is nothing.
+def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
+    """A DuckDB connection with the table ``all_runs`` (every non-blank line of the JSONL files, and the runs of
+    the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them)
+    and the table ``skipped_found`` (file, line, reason: the first skipped lines) with ``skipped_count`` its
+    total; None when there is nothing. ``times``: whether each run's time is read when no period asks for it
+    (the runs per day and export need it).
 
-    Local JSONL files are read by DuckDB's JSON reader, one row per non-blank line, and their lines counted
-    apart (:func:`_count_lines`, which also notes the keys whose null the reader drops): when the counts agree and every row is a record, nothing was skipped. Else
-    one pass over the file's bytes (:func:`_locate`) numbers the skipped lines and hands the first few to the
-    exact reader for their reasons. Remote files, and logs the fast reader cannot vouch for, are read line by
-    line as text (:func:`_lines_sql`): slower, the same answers."""
+    Local JSONL files are read by DuckDB's JSON reader in two passes. The first reads every line unnumbered, in
+    parallel, and takes the records written the usual way (``sql/fast_runs.sql``); the second, only when some
+    line is not such a record, reads the files that have one again, numbered, and gives those lines to
+    records.sql (the careful checks, the reasons). Their lines are counted apart (:func:`_count_lines`, which
+    also notes the keys whose null the reader drops): when the counts agree and every row is a record,
+    nothing was skipped. Else one pass over the file's bytes (:func:`_locate`) numbers the skipped lines for
+    the first few. Remote files, and logs the JSON reader cannot vouch for, are read line by line as text
+    (:func:`_lines_sql`): slower, the same answers."""
     jsonl = [f for f in files if not is_parquet(f) and (is_remote(f) or os.path.getsize(f) > 0)]
     parquet = [f for f in files if is_parquet(f)]
     if not jsonl and not parquet:
@@ -271,15 +295,23 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
 
         with ThreadPoolExecutor(1) as pool:  # the lines are counted while DuckDB reads (it releases the GIL)
             counting = pool.submit(lambda: [_count_lines(f) for f in jsonl])
+            con = None
             try:
-                con = _load(jsonl, parquet, since, until, fast=True)
+                con = _load(jsonl, parquet, since, until, fast=True, times=times)
+                _recheck(con, jsonl, since, until)
             except duckdb.InvalidInputException:  # a line past the reader's buffer (several MAX_LINE_BYTES)
+                if con is not None:
+                    con.close()
                 con = None
+            except BaseException:
+                if con is not None:
+                    con.close()
+                raise
             counted = counting.result()
         try:
             if con is None:
                 pass
-            elif _checked(con, jsonl, counted):
+            elif _checked(con, jsonl, counted, since, until):
                 return con
         except BaseException:
             con.close()
@@ -287,22 +319,24 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
         if con is not None:
             con.close()
     last_reader = "lines" if jsonl else "json"
-    return _load(jsonl, parquet, since, until, fast=False)
+    return _load(jsonl, parquet, since, until, fast=False, times=times)
 
 
 def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, until: datetime | None,
-          fast: bool) -> Any:
+          fast: bool, times: bool) -> Any:
     con = connect()
     try:
-        period = {"since": since, "until": until}
+        period: dict[str, Any] = {"since": since, "until": until}
         parts = []
         if jsonl:
             if fast:
-                con.execute(_fields_sql(jsonl))
+                con.execute("CREATE TEMP VIEW fields AS " + _fields_select(jsonl, numbered=False))
+                parts.append(_fast_runs())
+                period["times"] = times
             else:
                 con.execute(_lines_sql(jsonl))
                 con.execute("CREATE TEMP VIEW fields AS " + sql("line_fields"))
-            parts.append(sql("records"))
+                parts.append(sql("records"))
         if not jsonl or fast:
             con.execute("CREATE TEMP TABLE rejected_lines (file_id BIGINT, scan_id BIGINT, line BIGINT); "
                         "CREATE TEMP TABLE rejected_scans (file_id BIGINT, scan_id BIGINT, file_path VARCHAR)")
@@ -319,6 +353,35 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
         con.close()
         raise
     return con
+
+
+def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
+    """The second pass of the JSON reader: the lines the first left unchecked, read again numbered (the files
+    that have some), through records.sql; they replace the first pass's rows for them."""
+    unchecked = {file for (file,) in con.execute(
+        "SELECT DISTINCT file FROM all_runs WHERE reason = 'unchecked'").fetchall()}
+    if not unchecked:
+        return
+    numbered = _with(sql("fast_lines"), "fields", _fields_select([f for f in files if f in unchecked], numbered=True))
+    lines = f"SELECT * EXCLUDE (scope_keys, fast) FROM ({numbered}) WHERE NOT fast"
+    con.execute(f"INSERT INTO all_runs BY NAME {_with(sql('records'), 'fields', lines)}",
+                {"since": since, "until": until})
+    con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'")
+
+
+def _with(query: str, name: str, relation: str) -> str:
+    """``query`` (one of the ``WITH …`` queries of ``sql/`` that read the relation ``name``) reading ``relation`` (a
+    query) as ``name``."""
+    head, found, rest = query.partition("\nWITH ")
+    if not found:
+        raise ValueError("the query does not start with WITH")
+    return f"{head}\nWITH {name} AS ({relation}), {rest}"
+
+
+def _fast_runs(fields: str | None = None) -> str:
+    """fast_runs.sql over fast_lines.sql over ``fields`` (a query; None: the view ``fields``)."""
+    lines = sql("fast_lines") if fields is None else _with(sql("fast_lines"), "fields", fields)
+    return _with(sql("fast_runs"), "fast_lines", lines)
 
 
 CHUNK_BYTES = 1 << 20
@@ -390,7 +453,8 @@ def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, d
     return kept, found, overlong
 
 
-def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]) -> bool:
+def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]], since: datetime | None,
+             until: datetime | None) -> bool:
     """Check what DuckDB's JSON reader read against the files' lines and locate the first skipped lines (the
     table ``skipped_found``, and ``skipped_total``), given each file's (lines, whether the last ends with a
     newline). False when the reader cannot be vouched for: the log is then read line by line."""
@@ -398,7 +462,7 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
         SELECT file, count(*), count(*) FILTER (WHERE reason IS NOT NULL),
                count(*) FILTER (WHERE reason IS NULL AND success_unsaid),
                count(*) FILTER (WHERE reason IS NULL AND native)
-        FROM all_runs WHERE n IS NOT NULL GROUP BY file""").fetchall()}
+        FROM all_runs WHERE list_contains(?, file) GROUP BY file""", [list(files)]).fetchall()}
     total = 0
     detail: list[tuple[int, str, int, str | None, bool]] = []  # (file's place, file, line number, text, torn)
     for place, file in enumerate(files):
@@ -431,9 +495,9 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
     texts = [(file, number, text) for _place, file, number, text, _torn in detail if text is not None]
     if texts:
         con.executemany("INSERT INTO lines VALUES (?, ?, ?)", texts)
-    exact = sql("records").replace("WITH picked AS (", f"WITH fields AS ({sql('line_fields')}), picked AS (", 1)
+    exact = _with(sql("records"), "fields", sql("line_fields"))
     reasons = {(file, n): (reason, line) for file, n, reason, line in con.execute(
-        f"SELECT file, n, reason, line FROM ({exact})", {"since": None, "until": None}).fetchall()}
+        f"SELECT file, n, reason, line FROM ({exact})", {"since": since, "until": until}).fetchall()}
     located = []
     for _place, file, number, text, torn in detail:
         if text is None:
@@ -452,18 +516,20 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _fields_sql(files: Sequence[str]) -> str:
-    """The view ``fields``: one row per non-blank line of each file (DuckDB's JSON reader), numbered among the
-    file's non-blank lines (``n``; :func:`_locate` turns it into a line number when the file has blank lines).
+def _fields_select(files: Sequence[str], numbered: bool) -> str:
+    """The relation ``fields`` as a SELECT: one row per non-blank line of each file (DuckDB's JSON reader),
+    numbered among the file's non-blank lines when ``numbered`` (``n``; :func:`_locate` turns it into a line
+    number when the file has blank lines; numbering makes the reader run in one thread), else with ``n`` NULL.
     A line that is not a JSON object gives a row of NULLs (``ignore_errors``)."""
     columns = "{" + ", ".join(f"'{key}': 'JSON'" for key in KEYS) + "}"
     keys = ", ".join(f"{key} AS j_{key}" for key in KEYS)
+    number, ordinality = ("ordinality", " WITH ORDINALITY") if numbered else ("NULL::BIGINT", "")
     reads = [f"""
-        SELECT {_quoted(f)} AS file, ordinality AS n, NULL::VARCHAR AS line, true AS is_json, true AS is_object,
+        SELECT {_quoted(f)} AS file, {number} AS n, NULL::VARCHAR AS line, true AS is_json, true AS is_object,
                {keys}
         FROM read_json({_quoted(f)}, format = 'newline_delimited', columns = {columns}, ignore_errors = true,
-                       maximum_object_size = {MAX_LINE_BYTES + 2}) WITH ORDINALITY""" for f in files]
-    return "CREATE TEMP VIEW fields AS " + " UNION ALL ".join(reads)
+                       maximum_object_size = {MAX_LINE_BYTES + 2}){ordinality}""" for f in files]
+    return " UNION ALL ".join(reads)
 
 
 SEPARATOR = "\x01\x02\x03\x04"

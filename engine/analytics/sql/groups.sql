@@ -2,12 +2,13 @@
 -- A group is an agent and profile as logged; runs that name no profile are also kept apart by their tier
 -- and budget (by which the profile they ran under is told). A bin is 0.1 percentage point of usage: the
 -- median and p90 are read from these bins, so they are exact to that step however many runs there are.
+-- (A bin is a DOUBLE holding a whole number: a usage far beyond any budget still has one.)
 -- Input: the table `runs` (records.sql, usage records only).
 SELECT agent, profile,
        CASE WHEN profile = '' THEN tier ELSE '' END AS key_tier,
        CASE WHEN profile = '' THEN budget ELSE 0 END AS key_budget,
        tier,
-       floor(usage * 1000 + 0.5)::BIGINT AS bin,
+       floor(usage * 1000 + 0.5) AS bin,
        count(*) AS runs,
        sum(usage) AS usage_sum,
        sum(usage * usage) AS usage_sq,

@@ -53,3 +53,21 @@ CREATE OR REPLACE TEMP MACRO scope_entries(keys, vals, seed) AS
         lambda i, place: {'place': place, 'name': keys[i],
                           'tokens': scope_tokens(vals[len(keys) + 1 - list_position(list_reverse(keys), keys[i])],
                                                  seed)});
+
+-- Whether a line's values (JSON text, NULL when missing) are those of a usage record of ours written the usual
+-- way, told by cheap tests of their text: a whole-number budget below 10^18 and tokens below 10^15, a string
+-- timestamp (a time, when a period is given: since, until), a non-empty string agent, a plain decimal usage (or
+-- none), true/false flags (or none), string tier and profile (or none). Such a line passes records.sql's checks
+-- for these values with the same values (fast_runs.sql checks its scopes); every other line takes them.
+-- (A line that gives NULL here is not plain either.)
+CREATE OR REPLACE TEMP MACRO plain_record(budget_allocated, ts, agent, profile, tier, budget, loaded, usage,
+                                          exceeded, success, since, until) AS
+    budget_allocated IS NULL
+    AND regexp_full_match(budget::VARCHAR, '[0-9]{1,18}') AND regexp_full_match(loaded::VARCHAR, '[0-9]{1,15}')
+    AND starts_with(ts::VARCHAR, '"') AND starts_with(agent::VARCHAR, '"') AND agent::VARCHAR <> '""'
+    AND (usage IS NULL OR regexp_full_match(usage::VARCHAR, '[0-9]{1,15}(\.[0-9]{1,17})?'))
+    AND (exceeded IS NULL OR exceeded::VARCHAR IN ('true', 'false'))
+    AND (success IS NULL OR success::VARCHAR IN ('true', 'false'))
+    AND (tier IS NULL OR starts_with(tier::VARCHAR, '"'))
+    AND (profile IS NULL OR starts_with(profile::VARCHAR, '"'))
+    AND ((since IS NULL AND until IS NULL) OR try_cast(ts ->> '$' AS TIMESTAMPTZ) IS NOT NULL);

@@ -1,0 +1,25 @@
+-- Which lines of a usage log are records of ours written the usual way: `fast` when the line's values pass the
+-- cheap tests of `plain_record` (macros.sql) and its scopes, if any, are an object of whole numbers below 10^15
+-- with distinct keys free of escapes (`scope_keys`, their names). Every such line records.sql reads as a usage
+-- record, with the values fast_runs.sql gives it; every other line takes records.sql's careful checks.
+--
+-- Input: the relation `fields` (duck.py: DuckDB's JSON reader; `n` is NULL when the lines are read unnumbered,
+-- which lets the reader run in parallel). Output: `fields`' columns, scope_keys and fast.
+-- Parameters: $since, $until (as records.sql).
+WITH keyed AS (
+    SELECT *,
+           CASE WHEN regexp_full_match(j_scopes::VARCHAR,
+                                       '\{"[^"\\]*":(0|[1-9][0-9]{0,14})(,"[^"\\]*":(0|[1-9][0-9]{0,14}))*\}')
+                THEN json_keys(j_scopes) END AS scope_keys
+    FROM fields
+)
+SELECT *,
+       coalesce(plain_record(j_budget_allocated, j_timestamp, j_agent, j_profile, j_tier, j_budget,
+                             j_tokens_loaded, j_usage, j_exceeded, j_success, $since, $until)
+                AND (j_scopes IS NULL OR CASE len(scope_keys)  -- distinct keys (few: compared directly)
+                         WHEN 1 THEN true
+                         WHEN 2 THEN scope_keys[1] <> scope_keys[2]
+                         WHEN 3 THEN scope_keys[1] <> scope_keys[2] AND scope_keys[1] <> scope_keys[3]
+                                     AND scope_keys[2] <> scope_keys[3]
+                         ELSE list_unique(scope_keys) = len(scope_keys) END), false) AS fast
+FROM keyed
