@@ -15,7 +15,7 @@ JSON); docs/detection.md ("Speed") has the figures.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain
 from operator import itemgetter
 from types import MappingProxyType
@@ -167,34 +167,34 @@ def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
 
 
 def usable(plan: Any, signals: Sequence[Signal]) -> bool:
-    """Whether ``plan`` (from a cache) has the shape this version writes for these signals (the cache checks
-    the shape of each entry, :func:`engine.policy.cache.decode_plan`). Checked in C-speed passes (``map`` and
-    ``set``): it runs on every start that detects, for every entry of the policy."""
+    """Whether ``plan`` has the shape this version writes, for these signals. A plan from the cache had the type
+    of every field checked when it was decoded (:func:`engine.policy.cache.decode_plan`), and a fresh one is
+    this version's, so what is checked here is what ties it to the signals — the format, the derived signals,
+    every index in range — in C-speed passes (``map``, ``max``): this runs on every start that detects."""
     try:
         entries = plan["entries"]
         size = len(entries)
         derived = signals.derived() if isinstance(signals, SignalTable) else [
             i for i, s in enumerate(signals) if s.kind == "when"]
         return (plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == size
-                and _indices_ok(list(map(itemgetter(0), entries)), len(signals))
+                and _below(map(itemgetter(0), entries), len(signals))
                 and derived == list(plan["derived"])
                 and isinstance(plan["conditions"], dict) and _quiet_ok(plan.get("quiet"))
                 and all(isinstance(v, str) for v in plan["conditions"].values())
-                and type(plan["index"]) is dict and set(map(type, plan["index"].values())) <= {list}
-                and _indices_ok(list(chain.from_iterable(plan["index"].values())), size)
-                and type(plan["scoped"]) is list and _indices_ok(plan["scoped"], size)
+                and type(plan["index"]) is dict and _below(chain.from_iterable(plan["index"].values()), size)
+                and type(plan["scoped"]) is list and _below(plan["scoped"], size)
                 and type(plan["groups"]) is list and set(map(type, plan["groups"])) <= {str}
                 and type(plan["asks"]) is bool and type(plan["digest"]) is str
                 and type(plan["gates"]) is list and set(map(len, plan["gates"])) <= {2}
-                and _indices_ok(list(map(itemgetter(0), plan["gates"])), size)
+                and _below(map(itemgetter(0), plan["gates"]), size)
                 and set(map(type, map(itemgetter(1), plan["gates"]))) <= {str})
     except (TypeError, KeyError, IndexError):
         return False
 
 
-def _indices_ok(values: list, size: int) -> bool:
-    """Whether ``values`` are ints (not bools) from 0 to ``size - 1``."""
-    return not values or (set(map(type, values)) == {int} and min(values) >= 0 and max(values) < size)
+def _below(values: Iterable[Any], size: int) -> bool:
+    """Whether ``values`` are all below ``size`` (none: True); a value that is not a number raises TypeError."""
+    return max(values, default=-1) < size
 
 
 def _quiet_ok(quiet: Any) -> bool:
