@@ -31,10 +31,9 @@ SELECT file, n, NULL::VARCHAR AS line, CASE WHEN fast THEN NULL ELSE 'unchecked'
        CASE WHEN NOT fast THEN NULL WHEN j_success IS NULL THEN TRUE ELSE j_success::VARCHAR = 'true' END AS success,
        scope_names, scope_values,
        CAST(coalesce(list_sum(scope_values), 0) AS DECIMAL(38, 0)) AS total,
-       CASE WHEN fast AND starts_with(j_host::VARCHAR, '"') THEN j_host ->> '$' END AS host,
-       CASE WHEN fast AND starts_with(j_tier_source::VARCHAR, '"') THEN j_tier_source ->> '$' END AS tier_source,
-       CASE WHEN fast AND json_kind(j_confidence) IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-            THEN try_cast(j_confidence AS DOUBLE) END AS confidence,
+       CASE WHEN fast THEN string_or_null(j_host) END AS host,
+       CASE WHEN fast THEN string_or_null(j_tier_source) END AS tier_source,
+       CASE WHEN fast THEN number_or_null(j_confidence) END AS confidence,
        ran_at,
        fast AND ($since IS NULL OR ran_at >= $since) AND ($until IS NULL OR ran_at < $until) AS in_period,
        fast AND j_success IS NULL AS success_unsaid, fast AS native

@@ -27,6 +27,12 @@ CREATE OR REPLACE TEMP MACRO falsy_or_null(j) AS
 
 CREATE OR REPLACE TEMP MACRO truthy(j) AS falsy_or_null(j) IS NOT NULL;
 
+-- An optional value of a record: the string a JSON string holds, the number a JSON number is; else NULL.
+CREATE OR REPLACE TEMP MACRO string_or_null(j) AS CASE WHEN starts_with(j::VARCHAR, '"') THEN j ->> '$' END;
+
+CREATE OR REPLACE TEMP MACRO number_or_null(j) AS
+    CASE WHEN json_kind(j) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN try_cast(j AS DOUBLE) END;
+
 -- The tokens one scope entry stands for: a whole number from 0 to MAX_TOKENS, or (the seed's scope_breakdown)
 -- {"tokens": n, "pct": p}; NULL when it is neither (the record is then not a usage record).
 CREATE OR REPLACE TEMP MACRO scope_tokens(value, seed) AS

@@ -131,10 +131,8 @@ SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        scope_names, scope_values,
        CAST(coalesce(list_sum(scope_values), 0) AS DECIMAL(38, 0)) AS total,  -- exact: tokens are whole numbers
        -- optional: the host that wrote the run, and where its tier came from (absent in older logs)
-       CASE WHEN starts_with(host::VARCHAR, '"') THEN host ->> '$' END AS host,
-       CASE WHEN starts_with(tier_source::VARCHAR, '"') THEN tier_source ->> '$' END AS tier_source,
-       CASE WHEN json_kind(confidence) IN ('UBIGINT', 'BIGINT', 'DOUBLE') THEN try_cast(confidence AS DOUBLE)
-            END AS confidence,
+       string_or_null(host) AS host, string_or_null(tier_source) AS tier_source,
+       number_or_null(confidence) AS confidence,
        ran_at,
        ($since IS NULL OR ran_at >= $since) AND ($until IS NULL OR ran_at < $until) AS in_period,
        -- DuckDB's JSON reader reads a key whose value is null as if it were missing, which changes the answer
