@@ -23,6 +23,7 @@ import pytest
 from engine import load_policy
 from engine.policy import load_data
 from engine.detect import Detector
+from engine.detect.literals import entry_pattern
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data
 from engine.detect.throughput import sample_corpus
@@ -48,7 +49,7 @@ class NaiveRegexDetector:
     def __init__(self, detector: Detector):
         self.detector = detector
         plan = plan_detection(detector.signals)
-        self.patterns = [(entry[0], re.compile(_python_syntax(pattern)))
+        self.patterns = [(entry[0], re.compile(_python_syntax(entry_pattern(entry, pattern))))
                          for pattern, entry in zip(plan["patterns"], plan["entries"])]
 
     def fired(self, text: str) -> dict[int, tuple[int, int]]:

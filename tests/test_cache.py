@@ -294,15 +294,14 @@ def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team:
     found = _read_entry(entry)
     expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
     plan = json.loads(found["artifacts"]["detection"])
-    word = next(i for i, e in enumerate(plan["entries"]) if e[1] == "word")
-    phrase = next(i for i, e in enumerate(plan["entries"]) if e[1] == "phrase")
+    literal = next(i for i, e in enumerate(plan["entries"]) if e[1] == "literal")
     regex = next(i for i, e in enumerate(plan["entries"]) if e[1] == "regex")
     for path, wrong in ((("entries", 0, 2), 5), (("patterns",), "x"), (("format",), 99), ((), []),
-                        (("entries", word), [0, "word"]), (("entries", word, 0), -1), (("entries", word, 0), True),
-                        (("entries", word, 1), "words"), (("entries", word, 2), []), (("entries", word, 2), [""]),
-                        (("entries", word, 2, 0), 7), (("entries", phrase, 3), "x"),
-                        (("entries", phrase), [0, "phrase", ["a"]]),
-                        (("entries", regex, 2), ["x"]), (("entries", regex), [0, "regex", "x", "y"]),
+                        (("entries", literal), [0, "literal"]), (("entries", literal, 0), -1),
+                        (("entries", literal, 0), True), (("entries", literal, 1), "word"),
+                        (("entries", literal, 1), ["literal"]), (("entries", literal, 2), ""),
+                        (("entries", literal, 2), ["x"]), (("entries", regex, 2), ["x"]),
+                        (("entries", regex), [0, "regex", "x", "y"]), (("index",), []), (("gates",), {}),
                         (("entries", 0), "x"), (("entries",), {}), (("entries",), plan["entries"][:-1])):
         found["artifacts"]["detection"] = json.dumps(_replace(plan, path, wrong))
         entry.write_bytes(_plant(entry, found))

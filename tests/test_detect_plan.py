@@ -80,3 +80,61 @@ def test_commands_that_only_allocate_load_nothing_of_detection(tmp_path: Path) -
         done = subprocess.run([sys.executable, "-c", probe, "budget", "dbt-expert", "complex", "--json"], env=env,
                               capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.stdout.strip() == "0 []", done.stderr
+
+
+def _many_signals(count: int) -> list[dict]:
+    """``count`` generated word, phrase and pattern signals (as bench_startup.py makes them), three derived."""
+    items = []
+    for i in range(count - 3):
+        a, b = f"gen{i}alpha", f"gen{i}beta"
+        if i % 10 == 9:
+            items.append({"id": f"p{i}", "pattern": rf"\b{a}(?:ing|ed)?\s+{b}\b", "weights": {"complex": 1}})
+        else:
+            items.append({"id": f"w{i}", "words": [a, f"{a} {b}"], "weights": {"simple": 1},
+                          **({"group": "system"} if i % 7 == 0 else {})})
+    return items + [{"id": "breadth", "when": "count.system >= 2", "weights": {"multi-system": 2}},
+                    {"id": "short", "when": "words <= 8", "weights": {"simple": 1}},
+                    {"id": "asks", "when": "question && !('breadth' in hits)", "weights": {"simple": 1}}]
+
+
+def test_a_detector_from_a_cached_plan_builds_only_what_a_task_reaches() -> None:
+    """With a plan, a detector of 3,000 signals builds the derived signals and the ones a task fires — not
+    every signal, effect or word-index entry — and detects exactly like one built from a fresh plan."""
+    from engine.detect import Detector
+    from engine.detect.plan import plan_section
+
+    detection = {"signals": _many_signals(3000)}
+    plan = json.loads(json.dumps(plan_section(detection)))
+    cached = Detector.from_data(detection, ["simple", "medium", "complex", "multi-system"], "medium", plan=plan)
+    fresh = Detector.from_data(detection, ["simple", "medium", "complex", "multi-system"], "medium")
+    task = "Is gen7alpha gen7beta related to gen19alphaing gen19beta and gen14alpha?"
+    assert [h.signal for h in cached.detect(task).hits] == ["w7", "w14", "p19", "breadth"]
+    built = [i for i, s in enumerate(cached._signals._built) if s is not None]
+    assert built == [7, 14, 19, 2997, 2998, 2999]
+    assert sorted(cached._effects) == built and len(cached._entries) == 4
+    expanded = [form for form, entries in cached._matcher.index._starts.items() if type(entries) is not list]
+    assert sorted(expanded) == ["gen14alpha", "gen7alpha"]
+    assert cached.signals == fresh.signals and len(cached.signals) == 3000  # all built when asked for
+    for text in (task, "gen1alpha gen2alpha gen2alpha gen2beta", "nothing here?", "gen9alphaed  gen9beta"):
+        assert cached.detect(text) == fresh.detect(text), text
+
+
+@pytest.mark.parametrize("key, wrong", [
+    ("index", []), ("index", {"x": 1}), ("index", {"x": ["1"]}), ("index", {"x": [-1]}), ("index", {"x": []}),
+    ("groups", "x"), ("groups", [1]), ("scoped", [True]), ("scoped", {}), ("asks", 1), ("asks", None),
+    ("digest", 5), ("gates", {}), ("gates", [[1]]), ("gates", [[1, 2]]), ("gates", [["x", "abc"]]),
+    ("entries", [[0, "word", ["x"]]]), ("entries", [[0, "literal", ""]]), ("entries", [[0, ["regex"], "x"]]),
+    ("entries", [[-1, "literal", "x"]]), ("patterns", [None]),
+])
+def test_a_cached_plan_with_a_field_of_the_wrong_shape_is_refused(data: dict, key: str, wrong: object) -> None:
+    from engine.policy.cache import decode_plan
+
+    plan = Policy.from_data(data).artifacts["detection"]
+    plan["conditions"] = {}  # as the cache keeps it
+    assert decode_plan(json.dumps(plan)) == plan
+    if key in ("entries", "patterns"):
+        plan["patterns"] = [""] * len(wrong) if key == "entries" else wrong
+        plan["entries"] = wrong if key == "entries" else [[0, "literal", "x"]]
+    else:
+        plan[key] = wrong
+    assert decode_plan(json.dumps(plan)) is None

@@ -15,10 +15,11 @@ import pytest
 from engine import load_policy
 from engine.policy import load_data
 from engine.detect import Detector
+from engine.detect.literals import entry_forms
 from engine.detect.matcher import Matcher
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data
-from engine.detect.words import WordIndex
+from engine.detect.words import WordIndex, gate_literal
 
 SHARED = [Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")]
 EDGES = [
@@ -48,10 +49,11 @@ def generated(policy, count: int = 2000, seed: int = 7) -> list[str]:
     plan = policy.artifacts["detection"]
     pieces = []
     for item in plan["entries"]:
-        if item[1] == "word":
-            pieces += item[2]
-        elif item[1] == "phrase":
-            pieces.append(" ".join(item[2] + [rng.choice(item[3])]))
+        forms = entry_forms(item)
+        if forms is not None and not forms[0]:  # a word: all its forms
+            pieces += forms[1]
+        elif forms is not None:  # a phrase: its leading words and one form of its last
+            pieces.append(" ".join(forms[0] + [rng.choice(forms[1])]))
     filler = ("the a of to and in for on with from by at data run job table model query report team why how "
               "can you i need ignore all three what each?").split()
     glue = [" ", " ", " ", "  ", "-", "\u2014", "\u2013", "\u2010", ", ", ". ", "; ", ": ", "\n", "_", "/", "'",
@@ -139,12 +141,16 @@ def test_a_generated_policy_of_odd_literals_screens_the_same() -> None:
         {"id": "b", "words": ["plan", "stop", "go", "apply"], "weights": {"simple": 1}},
         {"id": "c", "words": ["step by step", "c++", "ci/cd", "café"], "inflect": False, "weights": {"medium": 1}},
         {"id": "d", "pattern": r"\bplan\w*", "weights": {"medium": 1}},
+        # gated patterns (see gate_literal): compiled and run only when a word starts with their literal
+        {"id": "f", "pattern": [r"\bstop(?:ped|ping)?\s+go\b", r"\bappl(?:y|ies)\b", r"\bcaf[ée]\b",
+                                r"\bstep\W+by", r"\bgoe?s?\b", r"\bplans?[-_]", r"\b2fa\d*"], "weights": {"simple": 1}},
         {"id": "e", "words": ["end-to-end", "Re-Run"], "weights": {"complex": 2}, "group": "g"},
     ]
     tiers = ["simple", "medium", "complex", "multi-system"]
     detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
     plan = plan_detection(detector.signals)
-    sets = Matcher(plan["patterns"], detector._matcher.entries, words=False)
+    sets = Matcher(plan["patterns"], detector._matcher.entries, plan["entries"], words=False)
+    assert len(detector._matcher.index.gated) == 7  # d and all of f but `\bgoe?s?\b` (its literal: "go")
     rng = random.Random(5)
     vocabulary = ["x", "a", "b", "q_1", "2fa", "e2e", "planned", "planning", "plans", "stopped", "goes", "applies",
                   "applied", "step", "by", "c++", "c", "ci/cd", "café", "cafe", "end", "to", "re", "run", "reruns",
@@ -157,8 +163,7 @@ def test_a_generated_policy_of_odd_literals_screens_the_same() -> None:
 
 
 def test_the_index_is_plain_data() -> None:
-    index = WordIndex([[0, "word", ["query", "queries"]], [1, "phrase", ["root"], ["cause", "causes"]],
-                       [2, "word", ["c++"]], [3, "regex", "x"]])
+    index = WordIndex([[0, "literal", "Query"], [1, "literal", "root cause"], [2, "literal", "c++"], [3, "regex", "x"]])
     assert index.covered == {0, 1}
     assert sorted(index.fired(b"root - causes of queries")) == [0, 1]
     assert index.fired(b"root/cause") == [] and index.fired(b"rootcause queriesx") == []
@@ -274,3 +279,49 @@ def test_spans_are_those_of_finditer() -> None:
                            for _ in range(rng.randint(0, 12)))
             data = text.encode("utf-8")
             assert list(_spans(regex, data)) == [m.span() for m in regex.finditer(data)], (pattern, text)
+
+
+@pytest.mark.parametrize("pattern, literal", [
+    (r"\bversus\b", "versus"), (r"\boptions?\b", "option"), (r"\bshould (?:we|i)\b", "should"),
+    (r"\babcd?e", "abc"), (r"\bfooo{2}", "foo"), (r"\bfoo(bar|baz)qux", "foo"), (r"\bfoo[|]bar", "foo"),
+    (r"\bfoo\|bar", "foo"), (r"\bfoo[]|]", "foo"), (r"\bfoo[^]|]x", "foo"), (r"\bq_1\d", "q_1"),
+    (r"\babc|d", None), (r"\bfoo)|(bar", None), (r"\b(?:a|b)c", None), (r"\bab", None), (r"\bab?c", None),
+    (r"foo\b", None), (r"\Bfoo", None), (r"(?i:\bfoo)", None), (r"\bFoo", None), (r"\bfoo[[:alpha:]]|x", None),
+    (r"\bfoo\Q|\E", None), (r"\b\w+foo", None),
+])
+def test_a_pattern_is_gated_by_a_literal_only_when_every_match_starts_a_word_with_it(pattern, literal) -> None:
+    assert gate_literal(pattern) == literal
+
+
+def test_gated_patterns_are_compiled_only_for_a_text_that_could_match(monkeypatch) -> None:
+    import engine.detect.matcher as module
+
+    compiled = []
+    real = module._spans_function
+    monkeypatch.setattr(module, "_spans_function", lambda pattern: compiled.append(pattern) or real(pattern))
+    items = [{"id": f"p{i}", "pattern": rf"\bw{i}x(?:ing|ed)?\s+o{i}x\b", "weights": {"simple": 1}}
+             for i in range(50)] + [{"id": "w", "words": ["plain"], "weights": {"medium": 1}}]
+    detector = Detector(signals_from_data({"signals": items}), ["simple", "medium"], "medium")
+    assert len(detector._matcher.index.gated) == 50
+    found = detector.detect("plain words: w1x and o7x, w22xing o22x, xw3x")
+    assert [h.signal for h in found.hits] == ["p22", "w"]
+    # w1x and w22x were candidates (a word starts with their literal); w22x matched and was then located
+    assert sorted(compiled) == [r"\bw1x(?:ing|ed)?\s+o1x\b"] + [r"\bw22x(?:ing|ed)?\s+o22x\b"] * 2
+
+
+def test_a_policy_of_words_and_gated_patterns_also_switches_to_one_set(monkeypatch) -> None:
+    """Nothing left for the start's RE2 set (every literal indexed, every pattern gated): the matcher still
+    switches to one set of everything after SWITCH_AFTER texts, and answers the same."""
+    import engine.detect.matcher as module
+
+    monkeypatch.setattr(module, "SWITCH_AFTER", 3)
+    items = [{"id": "p", "pattern": [r"\bstop(?:ped)?\s+go\b", r"\bappl(?:y|ies)\b"], "weights": {"simple": 1}},
+             {"id": "w", "words": ["plan", "root cause"], "weights": {"medium": 1}}]
+    detector = Detector(signals_from_data({"signals": items}), ["simple", "medium"], "medium")
+    matcher = detector._matcher
+    assert matcher.index.gated == {0, 1} and matcher.index.covered == {2, 3}
+    texts = ["stopped go", "applies the plan", "root causes", "nothing", "stop  go, apply", "planning"]
+    expected = [sorted(Matcher(matcher.patterns, matcher.entries, words=False).fired(_folded(t))) for t in texts]
+    assert [sorted(matcher.fired(_folded(t))) for t in texts] == expected
+    fired = matcher.fired  # the set's own Match: neither a Python function nor the index's method
+    assert not isinstance(fired, type(_folded)) and getattr(fired, "__self__", None) is not matcher.index

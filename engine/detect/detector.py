@@ -25,11 +25,10 @@ from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
 from engine.detect.parts import FACTS, conjuncts, inputs
-from engine.detect.plan import plan_detection, signals_from_data, usable, weights_digest
+from engine.detect.plan import SignalTable, plan_detection, usable
 from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
-_ASK_NAME = _regex(r"\bask\b")
 _NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
 _MEMO_MAX = 512  # values remembered per step or guard (count combinations); past that, evaluated each time
 _GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
@@ -44,7 +43,7 @@ _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
 class Detector:
     """Signals compiled for one set of tiers. Build once; :meth:`detect` as often as you like."""
 
-    __slots__ = ("signals", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
+    __slots__ = ("_signals", "_signal_tuple", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_size", "_zero_counts", "_tie_order", "_entries", "_items",
                  "_locators", "_locate", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
                  "_steps", "_steps_plain", "_confidences", "_hit_parts")
@@ -55,24 +54,27 @@ class Detector:
         """Compile ``signals``; ``plan`` is their :func:`~engine.detect.plan.plan_detection`, when a cache kept it.
         ``calibration`` (``{"slope", "intercept", "signals"?}``) turns the margin into a probability (unless
         its ``signals`` digest is not that of these signals); ``ask`` may replace the ask rules' lists."""
-        self.signals = tuple(signals)
+        # A SignalTable (from_data) builds each signal when first read: the ones a task fires, the derived ones.
+        self._signals = signals if isinstance(signals, SignalTable) else tuple(signals)
+        self._signal_tuple: tuple[Signal, ...] | None = None
         self.tiers = tuple(tiers)
         self.default_tier = default_tier
         self.confidence_scale = float(confidence_scale)
+        if plan is None or not usable(plan, self._signals):
+            plan = plan_detection(self._signals)
         self.calibration = None
-        if calibration and calibration.get("signals") in (None, weights_digest(self.signals)):
+        if calibration and calibration.get("signals") in (None, plan["digest"]):
             self.calibration = (float(calibration["slope"]), float(calibration.get("intercept", 0.0)))
         self._ranks = {t: i for i, t in enumerate(self.tiers)}
         self._size = len(self.tiers)
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
-        self._zero_counts = dict.fromkeys((s.group for s in self.signals if s.group), 0)  # copied per task
+        self._zero_counts = dict.fromkeys(plan["groups"], 0)  # copied per task
         self._confidences: dict[float, float] = {}  # margin → confidence (see _confidence)
-        self._effects = tuple(self._effect(s) for s in self.signals)
-        # What a Hit of each signal holds besides its text and span: (id, tier, weight), (boost, weights, group).
-        self._hit_parts = tuple(((s.id, *s.main), (s.boost, s.weights, s.group)) for s in self.signals)
-        if plan is None or not usable(plan, self.signals):
-            plan = plan_detection(self.signals)
+        # Signal index → its effect (see _effect) and what a Hit of it holds besides its text and span: (id,
+        # tier, weight), (boost, weights, group); built the first time the signal fires.
+        self._effects: dict[int, _Effect] = {}
+        self._hit_parts: dict[int, tuple[tuple, tuple]] = {}
         items = plan["entries"]
         self._items = items
         # Entry index → (signal, rank, weight, more, lift, group, id), built by _entry the first time the entry
@@ -82,13 +84,11 @@ class Detector:
         table = _LocatorTable(items)  # built per entry when its span is first asked for
         self._locate, self._locators = table.__getitem__, table.built
         patterns = list(plan["patterns"])
-        # The ask is found only when some signal is scoped to it or some condition reads it.
-        uses_ask = any(s.scope == "ask" for s in self.signals) or any(
-            s.when is not None and _ASK_NAME.search(s.when) for s in self.signals)
+        # The ask is found only when some signal is scoped to it or some condition reads it (plan["asks"]).
         self.ask_rules = None
         self._boundary_entry = -1
         self._ask_entry = len(items)  # entries from here on are the ask rules' marker and aside entries
-        if uses_ask:
+        if plan["asks"]:
             from engine.detect.ask import ASIDES, MARKERS, REFERENCES, AskRules
 
             ask = ask or {}
@@ -96,17 +96,18 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, table, items)
-        self._scoped_entries = frozenset(i for i, item in enumerate(items) if self.signals[item[0]].scope == "ask")
+        self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"])
+        self._scoped_entries = frozenset(plan["scoped"])
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.
+        signals = self._signals
         cached, quiet = plan["conditions"], plan.get("quiet") or {}
-        self._derived = tuple((i, _lazy_condition(self.signals[i].when or "", cached.get(self.signals[i].when)),
-                               _quiet(quiet.get(self.signals[i].when)))
+        self._derived = tuple((i, _lazy_condition(signals[i].when or "", cached.get(signals[i].when)),
+                               _quiet(quiet.get(signals[i].when)))
                               for i in plan["derived"])
         # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
         self._derived_plain = tuple(d for d in self._derived
-                                    if not _NEEDS_CONTEXT.match(self.signals[d[0]].when or ""))
+                                    if not _NEEDS_CONTEXT.match(signals[d[0]].when or ""))
         self._index_conditions()
 
     def _index_conditions(self, remember: bool = True) -> None:
@@ -130,7 +131,7 @@ class Detector:
         ``remember=False`` evaluates every condition every time (the tests' reference)."""
         self._evaluators = []
         zero = self._zero_counts
-        sources = [self.signals[index].when or "" for index, _, _ in self._derived]
+        sources = [self._signals[index].when or "" for index, _, _ in self._derived]
         # When the ask is the task, the bindings take `ask.question` from `question` once a condition has read
         # that (the original task's last character, not the folded one's: "？" is not "?"). So when some
         # condition reads `question`, `ask.question` is not remembered, and the conditions that read `question`
@@ -141,7 +142,7 @@ class Detector:
         for (index, evaluate, quiet), source in zip(self._derived, sources):
             slot = len(self._evaluators)
             self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
-            before, after, ranked, lift, group = self._effects[index]
+            before, after, ranked, lift, group = self._effect(index)
             row = (slot, _new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
             if not remember:
                 rows[index] = (row, None, None)
@@ -178,7 +179,7 @@ class Detector:
         for and its effect — its first weight (rank 0 and 0.0 when it has none: adding 0.0 changes no score),
         the others, its boost, group and id."""
         signal = self._items[index][0]
-        before, _, ranked, lift, group = self._effects[signal]
+        before, _, ranked, lift, group = self._effect(signal)
         rank, weight = ranked[0] if ranked else (0, 0.0)
         entry = self._entries[index] = (signal, rank, weight, ranked[1:], lift, group, before[0])
         return entry
@@ -194,24 +195,38 @@ class Detector:
         self._steps, self._steps_plain = armed(self._steps), armed(self._steps_plain)
 
     @property
+    def signals(self) -> tuple[Signal, ...]:
+        """The signals, in policy order (from a ``detection:`` section: all built now, if not yet)."""
+        if self._signal_tuple is None:
+            self._signal_tuple = tuple(self._signals)
+        return self._signal_tuple
+
+    @property
     def conditions(self) -> tuple:
         """The derived signals' compiled conditions, in policy order (compiled now if not yet)."""
-        return tuple(compile_condition(self.signals[i].when or "") for i, _, _ in self._derived)
+        return tuple(compile_condition(self._signals[i].when or "") for i, _, _ in self._derived)
 
     @classmethod
     def from_data(cls, detection: Mapping[str, Any], tiers: Sequence[str], default_tier: str,
                   plan: Mapping[str, Any] | None = None) -> "Detector":
         """The detector of a validated ``detection:`` section (absent: no signals, always the default tier)."""
         detection = detection or {}
-        return cls(signals_from_data(detection), tiers, default_tier,
+        return cls(SignalTable(detection.get("signals", ())), tiers, default_tier,
                    detection.get("confidence_scale", DEFAULT_CONFIDENCE_SCALE), plan,
                    detection.get("calibration"), detection.get("ask"))
 
-    def _effect(self, signal: Signal) -> _Effect:
-        tier, weight = signal.main
-        ranked = tuple((self._ranks[t], w) for t, w in signal.weights.items() if w)
-        return (signal.id, tier, weight), (signal.boost, signal.weights, signal.group), ranked, signal.boost, \
-            signal.group
+    def _effect(self, index: int) -> _Effect:
+        """The effect of signal ``index`` (see _Effect), worked out the first time it is needed; its Hit's
+        fields go to :attr:`_hit_parts`."""
+        found = self._effects.get(index)
+        if found is None:
+            signal = self._signals[index]
+            tier, weight = signal.main
+            ranked = tuple((self._ranks[t], w) for t, w in signal.weights.items() if w)
+            found = self._effects[index] = ((signal.id, tier, weight), (signal.boost, signal.weights, signal.group),
+                                            ranked, signal.boost, signal.group)
+            self._hit_parts[index] = found[:2]
+        return found
 
     # -- the hot path -----------------------------------------------------------------------------------
 
@@ -473,7 +488,7 @@ class Detector:
                         continue
                 elif not holds:
                     continue
-                held = (row,)
+                held, found = (row,), None
             else:  # a run of conditions that read only counts and hits: which hold is remembered
                 memo, pick, flag, ids, rows = step
                 key = pick(count) if pick is not None else ()  # the key as _memo_key builds it, inline
@@ -483,23 +498,19 @@ class Detector:
                     key = (key, *map(named.__contains__, ids))
                 if narrowed:
                     key = ("ask", key, pick(ask_count) if pick is not None else ())
-                held = memo.get(key)
-                if held is None:
+                held, found = memo.get(key), None
+                if held is None:  # evaluate the run's conditions, in order: each sees what the ones before did
                     if bindings is None:
                         bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
-                    found = []
-                    for row in rows:  # in order: each sees what the ones before it did
-                        try:
-                            if evaluators[row[0]](bindings) is not True:
-                                continue
-                        except Exception:  # noqa: BLE001 - as above
-                            continue
-                        found.append(row)
-                        boost += _apply(row, hits, scores, named, count, ask_count if narrowed else None)
-                    if len(memo) < _MEMO_MAX:
-                        memo[key] = tuple(found)
-                    continue
+                    held, found = rows, []
             for row in held:
+                if found is not None:
+                    try:
+                        if evaluators[row[0]](bindings) is not True:
+                            continue
+                    except Exception:  # noqa: BLE001 - as above
+                        continue
+                    found.append(row)
                 _, hit, ranked, lift, group = row
                 hits.append(hit)
                 for rank, weight in ranked:
@@ -510,6 +521,8 @@ class Detector:
                     count[group] += 1
                     if narrowed:
                         ask_count[group] += 1
+            if found is not None and len(memo) < _MEMO_MAX:
+                memo[key] = tuple(found)
         return boost
 
     def _bindings(self, text: str, folded: str, named: dict[str, bool], count: dict[str, int],
@@ -531,21 +544,6 @@ class Detector:
         if len(self._confidences) < _MEMO_MAX:
             self._confidences[margin] = confidence
         return confidence
-
-
-def _apply(row: tuple, hits: list[Hit], scores: list[float], named: dict[str, bool], count: dict[str, int],
-           ask_count: dict[str, int] | None) -> int:
-    """The effect of a derived signal that holds (Detector._derive applies remembered ones inline); its boost."""
-    _, hit, ranked, lift, group = row
-    hits.append(hit)
-    for rank, weight in ranked:
-        scores[rank] += weight
-    named[hit[0]] = True
-    if group is not None:
-        count[group] += 1
-        if ask_count is not None:
-            ask_count[group] += 1
-    return lift
 
 
 def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:

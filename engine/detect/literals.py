@@ -83,6 +83,26 @@ def forms_pattern(lead: list[str], last: list[str]) -> str:
     return (r"\b" if first in WORD_CHARS else "") + body
 
 
+def entry_forms(item: list) -> tuple[list[str], list[str]] | None:
+    """The leading words and the last word's forms (:func:`literal_forms`) of a detection plan's literal entry
+    ``[signal, "literal" or "exact", text]`` ("exact": not inflected); None for a ``"regex"`` entry."""
+    kind = item[1]
+    if kind == "literal" or kind == "exact":
+        return literal_forms(item[2], kind == "literal")
+    return None
+
+
+def entry_pattern(item: list, stored: str) -> str:
+    """The set pattern of a detection plan's entry ``item``: ``stored``, the pattern the plan keeps, or when
+    that is "" (a literal the plan's word index covers) the pattern of its forms."""
+    if stored:
+        return stored
+    forms = entry_forms(item)
+    if forms is None:
+        raise ValueError(f"a plan entry of kind {item[1]!r} without its pattern")
+    return forms_pattern(*forms)
+
+
 def quote(word: str) -> str:
     """``word`` (no whitespace) as an RE2 literal: ASCII punctuation escaped, everything else as is."""
     return word if word.isalnum() else _RE2_SPECIAL.sub(r"\\\1", word)

@@ -10,11 +10,13 @@ pattern fires. Every locator is linear in the text.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable, NamedTuple
 
 import re2
 
-from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, forms_pattern, literal_forms
+from engine.detect.literals import (SEPARATOR_CHARS, WORD_CHARS, entry_forms, entry_pattern, forms_pattern,
+                                    literal_forms)
 
 # RE2's memory budgets. One pattern may compile to about 40,000 instructions (the default policy's largest
 # is 2,400), so no pattern makes compilation slow; all of them together get 64 MiB, which 3,000 signals fit
@@ -40,22 +42,23 @@ class Entry(NamedTuple):
 
 
 def plan_entry(item: Sequence[Any]) -> Entry:
-    """The entry of one item of a detection plan: ``[signal, "word", forms]``, ``[signal, "phrase", lead,
-    last]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`)."""
+    """The entry of one item of a detection plan: ``[signal, "literal", text]`` (inflected), ``[signal,
+    "exact", text]`` or ``[signal, "regex", pattern]`` (see :mod:`engine.detect.plan`); a literal's forms are
+    worked out here, when the entry is first located."""
     signal, kind = item[0], item[1]
-    if kind == "word":
-        return Entry(signal, word_locator(item[2]))
-    if kind == "phrase":
-        return Entry(signal, phrase_locator(item[2], item[3]))
     if kind == "regex":
         return Entry(signal, regex_locator(item[2]))
-    raise ValueError(f"unknown plan entry kind {kind!r}")
+    forms = entry_forms(item)
+    if forms is None:
+        raise ValueError(f"unknown plan entry kind {kind!r}")
+    lead, last = forms
+    return Entry(signal, phrase_locator(lead, last) if lead else word_locator(last))
 
 
 def literal_entry(signal: int, literal: str, inflect: bool) -> tuple[str, Entry]:
     """The set pattern and the entry of one literal word or phrase."""
-    lead, last = literal_forms(literal, inflect)
-    return forms_pattern(lead, last), plan_entry([signal, "phrase", lead, last] if lead else [signal, "word", last])
+    return forms_pattern(*literal_forms(literal, inflect)), plan_entry([signal, "literal" if inflect else "exact",
+                                                                        literal])
 
 
 def word_locator(forms: Sequence[str]) -> Locate:
@@ -211,22 +214,25 @@ class Matcher:
     __slots__ = ("patterns", "entries", "fired", "index")
 
     def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
-                 words: bool = True):
-        from engine.detect.words import WordIndex
+                 words: bool = True, index: dict[str, list[int]] | None = None,
+                 gates: Sequence[Sequence[Any]] | None = None):
+        from engine.detect.words import WordIndex, plan_gates
 
-        self.patterns = tuple(patterns)
+        self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
         self.entries = entries
         self.fired: Callable[[bytes], list[int]]
         """``fired(data)``: indices of the entries matching somewhere in ``data`` (folded text, UTF-8)."""
-        self.index = WordIndex(items if words and items is not None else ())
-        rest = [i for i in range(len(patterns)) if i not in self.index.covered]
-        if not rest:
-            self.fired = self.index.fired
-            return
+        if words and items is not None:
+            if gates is None:  # else the plan's (see engine.detect.words.gate_literal)
+                gates = plan_gates(items, self.patterns)
+            self.index = WordIndex(items, index, gates, _confirmer(self.patterns))
+        else:
+            self.index = WordIndex(())
+        rest = sorted(set(range(len(patterns))) - self.index.covered - self.index.gated)
         if not self.index.covered:
-            self.fired = self._rebinding(_lazy_set(patterns))
+            self.fired = self._rebinding(_lazy_set(self.patterns))
             return
-        screen_rest = _lazy_set([patterns[i] for i in rest])
+        screen_rest = _lazy_set([self.patterns[i] for i in rest]) if rest else None
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
@@ -234,9 +240,10 @@ class Matcher:
         def by_words(data: bytes) -> list[int]:
             calls[0] += 1
             if calls[0] > SWITCH_AFTER:  # from now on one RE2 set of everything, called directly
-                return self._rebinding(_lazy_set(patterns))(data)
+                return self._rebinding(_lazy_set(self.patterns))(data)
             found = screen_words(data)
-            found.extend([back[i] for i in screen_rest(data)])
+            if screen_rest is not None:
+                found.extend([back[i] for i in screen_rest(data)])
             return found
 
         self.fired = by_words
@@ -253,6 +260,43 @@ class Matcher:
 
         self.fired = first
         return first
+
+
+def _confirmer(patterns: Sequence[str]) -> Callable[[int, bytes], bool]:
+    """``confirm(entry, data)``: whether the pattern of ``entry`` matches ``data``, each pattern compiled
+    the first time it is asked about (for the word index's gated patterns)."""
+    compiled: dict[int, Callable] = {}
+
+    def confirm(entry: int, data: bytes) -> bool:
+        match = compiled.get(entry)
+        if match is None:
+            match = compiled[entry] = _spans_function(patterns[entry])
+        return match(UNANCHORED, data, 0, len(data))[0][0] >= 0
+
+    return confirm
+
+
+class Patterns(Sequence):
+    """The set patterns of a matcher's entries. A plan keeps "" for the literals its word index covers (a
+    third of a large plan's text); their patterns are made from their forms when first read — when the matcher
+    switches to one set of everything, or a test compares with one."""
+
+    __slots__ = ("_stored", "_items")
+
+    def __init__(self, stored: Sequence[str], items: Sequence[Any] | None):
+        self._stored = list(stored)
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __getitem__(self, index: Any) -> Any:
+        if type(index) is slice:
+            return [self[i] for i in range(*index.indices(len(self._stored)))]
+        found = self._stored[index]
+        if not found:
+            found = self._stored[index] = entry_pattern(self._items[index], found)
+        return found
 
 
 def _lazy_set(patterns: Sequence[str]) -> Callable[[bytes], list[int]]:

@@ -1,42 +1,80 @@
 """The detection plan: everything about a policy's signals that can be worked out without RE2, as plain data.
 
-A plan lists the patterns of the set matcher in entry order, how to locate each entry (a word's inflected
-forms, a phrase's words, or an RE2 pattern), which signals are derived, and the generated Python of their
-conditions (by condition source). It is JSON: the compiled-policy cache keeps it among a policy's
-artefacts, so a warm start skips inflecting literals, building patterns and parsing conditions (no lark),
-and only compiles the RE2 set.
+A plan lists the entries of the matcher in order (``[signal, "literal" or "exact", text]`` for a literal
+word or phrase, inflected or not, and ``[signal, "regex", pattern]``), their set patterns ("" for a literal
+the word index covers: made from its forms if ever needed), the word index (each word form → the entries
+that start with it, :func:`engine.detect.words.index_entries`), which signals are derived, the generated
+Python of their conditions (by condition source) and what decides them when nothing they read fired, the
+groups, the entries scoped to the ask, whether the ask is needed and the weights' digest. It is JSON: the
+compiled-policy cache keeps it among a policy's artefacts, so a warm start builds no per-signal state —
+no inflecting, no patterns, no index, no parsing of conditions (no lark): a literal's forms are worked out
+when it first fires. What the start still pays grows with the plan's size (decoding and checking its
+JSON); docs/detection.md ("Speed") has the figures.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from itertools import chain
+from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from engine.detect.conditions import compile_condition
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
-PLAN_FORMAT = 3
+PLAN_FORMAT = 4
 _ESCAPE = re.compile(r"\\.")
+_ASK_NAME = re.compile(r"\bask\b")
 
 
 def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
     """The signals of a validated ``detection:`` section."""
-    signals = []
-    for item in detection.get("signals", ()):
-        words, pattern = item.get("words"), item.get("pattern")
-        kind = "words" if words is not None else "pattern" if pattern is not None else "when"
-        signals.append(Signal(
-            id=item["id"], kind=kind,
-            words=tuple([words] if isinstance(words, str) else words or ()),
-            patterns=tuple([pattern] if isinstance(pattern, str) else pattern or ()),
-            when=item.get("when"),
-            weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
-            boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
-            description=item.get("description", ""), scope=item.get("in", "anywhere"),
-        ))
-    return tuple(signals)
+    return tuple(map(signal_from_data, detection.get("signals", ())))
+
+
+def signal_from_data(item: Mapping[str, Any]) -> Signal:
+    """One signal of a validated ``detection:`` section."""
+    words, pattern = item.get("words"), item.get("pattern")
+    kind = "words" if words is not None else "pattern" if pattern is not None else "when"
+    return Signal(
+        id=item["id"], kind=kind,
+        words=tuple([words] if isinstance(words, str) else words or ()),
+        patterns=tuple([pattern] if isinstance(pattern, str) else pattern or ()),
+        when=item.get("when"),
+        weights=MappingProxyType({t: float(w) for t, w in (item.get("weights") or {}).items()}),
+        boost=int(item.get("boost", 0)), group=item.get("group"), inflect=bool(item.get("inflect", True)),
+        description=item.get("description", ""), scope=item.get("in", "anywhere"),
+    )
+
+
+class SignalTable(Sequence):
+    """The signals of a validated ``detection:`` section, each built when first read: a detector with a
+    cached plan reads only the signals a task fires (and the derived ones), so a policy of thousands of
+    signals does not build them all on every start."""
+
+    __slots__ = ("_items", "_built")
+
+    def __init__(self, items: Sequence[Mapping[str, Any]]):
+        self._items = items
+        self._built: list[Signal | None] = [None] * len(items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __getitem__(self, index: Any) -> Any:
+        if type(index) is slice:
+            return tuple(self[i] for i in range(*index.indices(len(self._items))))
+        found = self._built[index]
+        if found is None:
+            found = self._built[index] = signal_from_data(self._items[index])
+        return found
+
+    def derived(self) -> list[int]:
+        """The indices of the derived (``when``) signals, without building any signal."""
+        return [i for i, item in enumerate(self._items) if item.get("words") is None and item.get("pattern") is None]
 
 
 def weights_digest(signals: Sequence[Signal]) -> str:
@@ -72,19 +110,21 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
     Compiles the conditions, so it imports the expression parser."""
     patterns: list[str] = []
     entries: list[list] = []
+    forms: list[tuple[list[str], list[str]] | None] = []  # the word index's input
     derived: list[int] = []
     for index, signal in enumerate(signals):
         if signal.kind == "when":
             derived.append(index)
         elif signal.kind == "words":
             for literal in signal.words:
-                lead, last = literal_forms(literal, signal.inflect)
-                patterns.append(forms_pattern(lead, last))
-                entries.append([index, "phrase", lead, last] if lead else [index, "word", last])
+                forms.append(literal_forms(literal, signal.inflect))
+                patterns.append(forms_pattern(*forms[-1]))
+                entries.append([index, "literal" if signal.inflect else "exact", literal])
         else:
             for pattern in signal.patterns:
                 patterns.append(user_pattern(pattern))
                 entries.append([index, "regex", patterns[-1]])
+                forms.append(None)
     conditions = {}
     quiet = {}
     groups = sorted({s.group for s in signals if s.group})
@@ -96,8 +136,18 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
         if inputs is not None:
             zero = {"hits": {}, "count": dict.fromkeys(groups, 0), "ask": {"count": dict.fromkeys(groups, 0)}}
             quiet[source] = [inputs[0], inputs[1], condition.holds(zero)]
+    from engine.detect.words import index_entries, plan_gates
+
+    index = index_entries(forms)
+    for i in chain.from_iterable(index.values()):  # the word index finds these: their pattern is made when needed
+        patterns[i] = ""
+    asks = any(s.scope == "ask" for s in signals) or any(s.when is not None and _ASK_NAME.search(s.when)
+                                                         for s in signals)
     return {"format": PLAN_FORMAT, "patterns": patterns, "entries": entries, "derived": derived,
-            "conditions": conditions, "quiet": quiet}
+            "conditions": conditions, "quiet": quiet, "index": index,
+            "groups": list(dict.fromkeys(s.group for s in signals if s.group)),
+            "scoped": [i for i, entry in enumerate(entries) if signals[entry[0]].scope == "ask"],
+            "asks": asks, "digest": weights_digest(signals), "gates": plan_gates(entries, patterns)}
 
 
 def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
@@ -117,15 +167,34 @@ def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
 
 
 def usable(plan: Any, signals: Sequence[Signal]) -> bool:
-    """Whether ``plan`` (from a cache) has the shape this version writes for this many signals."""
+    """Whether ``plan`` has the shape this version writes, for these signals. A plan from the cache had the type
+    of every field checked when it was decoded (:func:`engine.policy.cache.decode_plan`), and a fresh one is
+    this version's, so what is checked here is what ties it to the signals — the format, the derived signals,
+    every index in range — in C-speed passes (``map``, ``max``): this runs on every start that detects."""
     try:
-        return (plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == len(plan["entries"])
-                and all(0 <= e[0] < len(signals) for e in plan["entries"])
-                and [i for i, s in enumerate(signals) if s.kind == "when"] == list(plan["derived"])
+        entries = plan["entries"]
+        size = len(entries)
+        derived = signals.derived() if isinstance(signals, SignalTable) else [
+            i for i, s in enumerate(signals) if s.kind == "when"]
+        return (plan["format"] == PLAN_FORMAT and len(plan["patterns"]) == size
+                and _below(map(itemgetter(0), entries), len(signals))
+                and derived == list(plan["derived"])
                 and isinstance(plan["conditions"], dict) and _quiet_ok(plan.get("quiet"))
-                and all(isinstance(v, str) for v in plan["conditions"].values()))
+                and all(isinstance(v, str) for v in plan["conditions"].values())
+                and type(plan["index"]) is dict and _below(chain.from_iterable(plan["index"].values()), size)
+                and type(plan["scoped"]) is list and _below(plan["scoped"], size)
+                and type(plan["groups"]) is list and set(map(type, plan["groups"])) <= {str}
+                and type(plan["asks"]) is bool and type(plan["digest"]) is str
+                and type(plan["gates"]) is list and set(map(len, plan["gates"])) <= {2}
+                and _below(map(itemgetter(0), plan["gates"]), size)
+                and set(map(type, map(itemgetter(1), plan["gates"]))) <= {str})
     except (TypeError, KeyError, IndexError):
         return False
+
+
+def _below(values: Iterable[Any], size: int) -> bool:
+    """Whether ``values`` are all below ``size`` (none: True); a value that is not a number raises TypeError."""
+    return max(values, default=-1) < size
 
 
 def _quiet_ok(quiet: Any) -> bool:

@@ -17,9 +17,10 @@ words and gaps and one dict look-up per word find every matching entry. Literals
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Any, Sequence
 
-from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS
+from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, entry_forms
 
 # Words and the gaps between them, in one C call: [word, gap, word, gap, ..., word] (the first and the last
 # word may be "").
@@ -30,42 +31,142 @@ _SEPARATORS = "".join(sorted(SEPARATOR_CHARS))
 _PLAIN = re.compile("[" + "".join(sorted(WORD_CHARS)) + "]+").fullmatch  # words joined: all word characters
 
 
+def index_entries(forms: Sequence[tuple[list[str], list[str]] | None]) -> dict[str, list[int]]:
+    """The word index of a plan's entries, given each entry's :func:`~engine.detect.literals.entry_forms`:
+    each word form → the entries made only of word characters that start with it (a word under each of its
+    forms, a phrase under its first word), in entry order. Plain data: the plan keeps it (``index``), so a warm
+    start builds nothing."""
+    starts: dict[str, list[int]] = {}
+    for index, found in enumerate(forms):
+        if found is None:
+            continue
+        lead, last = found
+        if not lead:
+            if last and all(last) and _PLAIN("".join(last)):
+                for form in dict.fromkeys(last):
+                    starts.setdefault(form, []).append(index)
+        elif last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
+            starts.setdefault(lead[0], []).append(index)
+    return starts
+
+
+GATE = 3  # the shortest literal that gates a pattern
+_RUN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def gate_literal(pattern: str) -> str | None:
+    """A literal every match of ``pattern`` (a set pattern, for folded text) starts a word of the text with,
+    when it is plain to see: the pattern starts with ``\\b`` and then at least :data:`GATE` lower-case word
+    characters that no quantifier follows, and has no ``|`` outside parentheses (nor ``\\Q`` quoting or a
+    ``[:class:]``, which this reading does not follow). None otherwise.
+
+    RE2's ``\\b`` is an ASCII word boundary, so a match starts a maximal run of ASCII word characters —
+    a word, as :data:`_SPLIT` cuts the text — and the literal's characters are that word's first ones: a text
+    none of whose words starts with the literal cannot match (the matcher then neither compiles nor runs the
+    pattern)."""
+    if not pattern.startswith("\\b") or "\\Q" in pattern or "[:" in pattern:
+        return None
+    end = 2
+    while end < len(pattern) and pattern[end] in _RUN:
+        end += 1
+    literal = pattern[2:end]
+    if end < len(pattern) and pattern[end] in "?*+{":  # the last character is optional or repeated
+        literal = literal[:-1]
+    if len(literal) < GATE:
+        return None
+    depth, at, size = 0, 0, len(pattern)
+    while at < size:
+        char = pattern[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == "[":  # a class: skip to its end ("]" first, or after "^", is a member)
+            at += 1
+            if at < size and pattern[at] == "^":
+                at += 1
+            if at < size and pattern[at] == "]":
+                at += 1
+            while at < size and pattern[at] != "]":
+                at += 2 if pattern[at] == "\\" else 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth <= 0:
+            return None
+        at += 1
+    return literal
+
+
+def plan_gates(items: Sequence[Any], patterns: Sequence[str]) -> list[list]:
+    """``[entry, literal]`` of each pattern entry of a plan (``items``) with a :func:`gate_literal`: the plan
+    keeps them (``gates``)."""
+    return [[i, literal] for i, item in enumerate(items)
+            if item[1] == "regex" and (literal := gate_literal(patterns[i])) is not None]
+
+
 class WordIndex:
-    """The word and phrase entries of a plan made only of word characters (``covered``: their indices)."""
+    """The word and phrase entries of a plan made only of word characters (``covered``: their indices).
 
-    __slots__ = ("covered", "_starts")
+    ``index`` is :func:`index_entries` of ``items`` when a plan kept it (else it is worked out here). A form's
+    entries become ``(entry, later leading words or None, last word's forms or None)`` the first time a text
+    has that form: a policy of thousands of literals expands the few its tasks reach."""
 
-    def __init__(self, items: Sequence[Any]):
-        starts: dict[str, list[tuple[int, tuple[str, ...] | None, frozenset[str] | None]]] = {}
-        covered = set()
-        for index, item in enumerate(items):
-            kind = item[1]
-            if kind == "word":
-                forms = item[2]
-                if forms and all(forms) and _PLAIN("".join(forms)):
-                    for form in dict.fromkeys(forms):
-                        starts.setdefault(form, []).append((index, None, None))
-                    covered.add(index)
-            elif kind == "phrase":
-                lead, last = item[2], item[3]
-                if lead and last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
-                    starts.setdefault(lead[0], []).append((index, tuple(lead[1:]), frozenset(last)))
-                    covered.add(index)
-        self.covered = frozenset(covered)
-        self._starts = {form: tuple(found) for form, found in starts.items()}
+    __slots__ = ("covered", "gated", "_starts", "_items", "_gates", "_lengths", "_confirm")
+
+    def __init__(self, items: Sequence[Any], index: dict[str, list[int]] | None = None,
+                 gates: Sequence[Sequence[Any]] = (), confirm: Any = None):
+        if index is None:
+            index = index_entries([entry_forms(item) for item in items])
+        self._items = items
+        self.covered = frozenset(chain.from_iterable(index.values()))
+        self._starts = dict(index)  # its values are replaced as they are expanded
+        # Gated entries (``gates``: [entry, literal], see gate_literal): a text some word of which starts with
+        # the literal is a candidate, which ``confirm(entry, data)`` (its own RE2 pattern) decides. Looked up by
+        # each word's first n characters, for each length n of a literal.
+        self._gates: dict[str, list[int]] = {}
+        if confirm is not None:
+            for entry, literal in gates:
+                self._gates.setdefault(literal, []).append(entry)
+        self._lengths = sorted(set(map(len, self._gates)))
+        self.gated = frozenset(chain.from_iterable(self._gates.values()))
+        self._confirm = confirm
+
+    def _expand(self, form: str) -> tuple:
+        """The entries under ``form``, expanded (see the class docstring) and kept."""
+        items = self._items
+        found = []
+        for index in self._starts[form]:
+            forms = entry_forms(items[index])
+            if forms is not None:
+                lead, last = forms
+                found.append((index, tuple(lead[1:]), frozenset(last)) if lead else (index, None, None))
+        expanded = self._starts[form] = tuple(found)
+        return expanded
 
     def fired(self, data: bytes) -> list[int]:
-        """The covered entries that match somewhere in ``data`` (folded text, UTF-8), in no particular order,
-        each once."""
-        if not self._starts:
+        """The covered and gated entries that match somewhere in ``data`` (folded text, UTF-8), in no particular
+        order, each once."""
+        if not self._starts and not self._gates:
             return []
         text = data.decode("utf-8", "surrogatepass") if not data.isascii() else data.decode("ascii")
         parts = _SPLIT(text)
         words = parts[0::2]
         starts = self._starts
         found: dict[int, None] = {}
-        for form in filter(starts.__contains__, set(words)):  # in C: no Python loop over the text's words
-            for index, lead, last in starts[form]:
+        distinct = set(words)
+        if self._gates:
+            gates, confirm = self._gates, self._confirm
+            for size in self._lengths:
+                for literal in gates.keys() & {word[:size] for word in distinct}:
+                    for entry in gates[literal]:
+                        if confirm(entry, data):
+                            found[entry] = None
+        for form in filter(starts.__contains__, distinct):  # in C: no Python loop over the text's words
+            entries = starts[form]
+            if type(entries) is list:  # the first text with this form
+                entries = self._expand(form)
+            for index, lead, last in entries:
                 if lead is None:
                     found[index] = None
                 elif index not in found:
