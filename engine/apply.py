@@ -19,7 +19,6 @@ they loaded; otherwise the change is skipped, with the reason.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -31,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Sequence
 
 from engine.diagnostics import Problem, UsageError
+from engine.digest import sha256
 from engine.recommend import Recommendation, hundredths
 from engine.records import Record, rounded, to_dict
 from engine.resources import policies_dir
@@ -147,7 +147,7 @@ def plan_apply(policy: Any, recommendations: Sequence[Recommendation], path: Pat
     path = path or policy_file(policy)
     editor = PolicyEditor.open(path)
     files = getattr(policy, "files", ())
-    if files and Path(files[0][0]) == path and hashlib.sha256(editor.raw).hexdigest() != files[0][1]:
+    if files and Path(files[0][0]) == path and sha256(editor.raw).hexdigest() != files[0][1]:
         raise PolicyChanged(f"{policy.source} changed on disk since it was loaded; nothing written — run apply "
                             f"again to plan against the file as it is now")
     counted = plan_changes(policy, recommendations, editor)

@@ -89,8 +89,6 @@ def task_hash(task: str | None) -> str | None:
     records keep of a task unless the policy logs its text."""
     if task is None:
         return None
-    try:
-        from _sha256 import sha256  # CPython 3.11's own (hashlib initialises OpenSSL first, ~3 ms)
-    except ImportError:  # pragma: no cover
-        from hashlib import sha256
-    return "sha256:" + sha256(task.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    from engine.digest import sha256_hex
+
+    return "sha256:" + sha256_hex(task)[:16]

@@ -23,7 +23,7 @@ PACKAGE = ROOT / "engine"
 # name ending in "=" matches only that module (a package whose submodules sit in other layers).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("engine.version", "engine.records", "engine.diagnostics", "engine.jsonio", "engine.resources",
-              "engine.agents")),
+              "engine.agents", "engine.digest")),
     ("expression language", ("engine.expr",)),
     ("model", ("engine.model", "engine.budget")),
     ("load and check", ("engine.policy.locate", "engine.policy.yamlsource", "engine.policy.extends",
@@ -211,3 +211,22 @@ def test_dynamic_imports_are_declared_and_point_down() -> None:
         makers = [m for m in importers if _declared(m) == declared]
         assert makers, f"{declared}: declared, but nothing there imports by name"
         assert all(layer_of(target) <= layer_of(m) for m in makers), (declared, target)
+
+
+HASHLIB_ALLOWED = {
+    "engine.digest": "its fallback where CPython's own SHA-256 is missing",
+    "engine.expr.grammar": "the grammar tables' digest, when they are regenerated and in tests (never at run time)",
+    "engine.detect.plan": "its SHA-1's fallback, as engine.digest's",
+}
+
+
+def test_sha256_comes_from_engine_digest() -> None:
+    """``import hashlib`` initialises OpenSSL (milliseconds of every hook's start): every SHA-256 is
+    ``engine.digest``'s, and no other module imports hashlib."""
+    found = set()
+    for name, path in MODULES.items():
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if "hashlib" in names:
+                found.add(name)
+    assert found <= set(HASHLIB_ALLOWED), sorted(found - set(HASHLIB_ALLOWED))

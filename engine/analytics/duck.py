@@ -27,6 +27,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any, Sequence
 
+from engine.digest import sha256_hex
 from engine.usage.log import MAX_LINE_BYTES, OVERLONG, SKIPPED_KEPT, SkippedLine
 
 MEMORY_LIMIT = os.environ.get("CTXBUDGET_DUCKDB_MEMORY", "1GB")
@@ -671,14 +672,13 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
 
     Returns {"runs", "skipped_lines", "skipped" (the first few SkippedLine), "partitions", "files"}.
     """
-    import hashlib
     import shutil
     import tempfile
 
     target = os.fspath(folder)
     os.makedirs(target, exist_ok=True)
     sources = sorted(f if is_remote(f) else os.path.abspath(f) for f in files)
-    key = hashlib.sha256("\n".join(sources).encode()).hexdigest()[:12]
+    key = sha256_hex("\n".join(sources))[:12]
     con = load_runs(files, since, until)
     if con is None:
         return {"runs": 0, "skipped_lines": 0, "skipped": [], "partitions": 0, "files": []}

@@ -8,7 +8,6 @@ nothing" (hooks fail open).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from typing import Any, Iterable
@@ -284,7 +283,9 @@ def _key(item: Item) -> str:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    from engine.digest import sha256_hex
+
+    return sha256_hex(text)[:16]
 
 
 def _short(text: str) -> str:

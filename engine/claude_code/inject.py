@@ -66,9 +66,9 @@ def fit(items: Sequence[Item], header: str, cap: int, spill_path: str) -> tuple[
 
 def spill_file(folder: str, session_id: str, label: str) -> str:
     """Where a pack too large to inject goes: one file per session and agent (``label``)."""
-    import hashlib
+    from engine.digest import sha256_hex
 
-    session = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    session = sha256_hex(session_id)[:16]
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.")[:80] or "main"
     return os.path.join(folder, "packs", session, f"{safe}.md")
 

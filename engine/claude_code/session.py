@@ -12,12 +12,12 @@ injection: the run's allocation and what was loaded), ``instructions`` (a file C
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from engine.digest import sha256_hex
 from engine.jsonio import JSONInputError, dumps, loads
 
 try:
@@ -34,7 +34,7 @@ STALE_AFTER_S = 24 * 3600
 
 def session_file(folder: str, session_id: str) -> str:
     """The file of ``session_id`` in ``folder`` (named by a digest: a session id is not a file name)."""
-    digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    digest = sha256_hex(session_id)[:32]
     return os.path.join(folder, "sessions", f"{digest}.jsonl")
 
 

@@ -32,13 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
     from typing import Any, Callable, Iterable
 
-try:  # CPython's own SHA-256: importing hashlib first initialises OpenSSL, milliseconds of a hook's start
-    from _sha256 import sha256  # Python 3.11
-except ImportError:  # pragma: no cover - other versions and interpreters
-    try:
-        from _sha2 import sha256  # Python ≥ 3.12
-    except ImportError:
-        from hashlib import sha256
+from engine.digest import sha256  # not hashlib: it initialises OpenSSL, milliseconds of a hook's start
 
 
 

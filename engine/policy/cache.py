@@ -63,21 +63,11 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
+from engine.digest import sha256
 from engine.jsonio import loads_own
 from engine.records import Record
 from engine.version import __version__
 
-# Every SHA-256 of ctxbudget (cache keys, file digests, the policy digest of usage records) is this one function:
-# CPython's own implementation, the one `hashlib` falls back to. `import hashlib` first initialises OpenSSL,
-# which costs every start that hashes: measured 46.3 ms against 35.3 ms for `python -S -c` (median of 40
-# interleaved runs on the shared 2-core machine; ~3 ms on a quiet one), against a warm `budget` of ~140 ms.
-try:
-    from _sha256 import sha256  # Python 3.11
-except ImportError:  # pragma: no cover - other versions and interpreters
-    try:
-        from _sha2 import sha256  # Python ≥ 3.12
-    except ImportError:
-        from hashlib import sha256
 
 FORMAT = 9  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)

@@ -7,7 +7,6 @@ in a merged policy points into the file that wrote the offending value.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -17,6 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
 from engine.diagnostics import PolicyError, Problem, UsageError, suggest
+from engine.digest import sha256
 from engine.policy.locate import NotRegularFile, display_path, read_bytes
 from engine.policy.rules import register
 from engine.policy.yamlsource import Document, read_document
@@ -92,7 +92,7 @@ _BUNDLED_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def _load(path: Path, doc: Document, raw: bytes, chain: list[Path]) -> Loaded:
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = sha256(raw).hexdigest()
     label = doc.file
     data = doc.data
     parent_name = data.get("extends") if isinstance(data, dict) else None
