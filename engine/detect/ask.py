@@ -27,7 +27,11 @@ costs nothing more than that one pass.
 from __future__ import annotations
 
 from re import compile as _python_regex
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable, Iterator, Sequence
 
 import re2
 
@@ -56,7 +60,7 @@ _CLAUSE_END = r"[.;:!?\n\x{2013}\x{2014}]"
 _SENTENCE_ENDS = ".!?:\n\u2014"
 
 
-class Ask(NamedTuple):
+class Ask(Record):
     """Where the ask is: ``text`` is the folded task blanked outside the ask (same length), ``start`` the
     index the ask starts at; ``narrowed`` is False when the ask is the whole task."""
 
@@ -72,7 +76,7 @@ def _alternation(literals: Iterable[str]) -> str:
 class AskRules:
     """The compiled ask rules of a policy (the defaults, or its ``detection.ask`` lists)."""
 
-    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "_last_marker", "_aside", "_reference")
+    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "_compiled")
 
     def __init__(self, markers: Sequence[str] = MARKERS, asides: Sequence[str] = ASIDES,
                  references: Sequence[str] = REFERENCES):
@@ -85,15 +89,34 @@ class AskRules:
         # A sentence boundary: only a task with one can end with a question after other sentences.
         self.patterns = tuple(_alternation(lits) for _, lits in lists) + (_BOUNDARY,)
         self.kinds = tuple(kind for kind, _ in lists) + ("boundary",)  # what each pattern says when it fires
-        from engine.detect.matcher import options
+        self._compiled: dict[str, Any] = {}  # "marker", "reference", "aside" → RE2 regex, when first needed
 
-        # Markers are found left to right (a DFA search, no captures); the last one counts.
-        self._last_marker = (re2.compile(_alternation(self.markers).encode("utf-8"), options())
-                             if self.markers else None)
-        self._reference = (re2.compile(_alternation(self.references).encode("utf-8"), options())
-                           if self.references else None)
-        self._aside = (re2.compile(("(?:" + _alternation(self.asides) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*")
-                                   .encode("utf-8"), options()) if self.asides else None)
+    def _regex(self, kind: str) -> Any:
+        """The RE2 regex that locates the markers (left to right, a DFA search), references or asides (to the
+        end of their clause), compiled the first time a task has one (most tasks have none: the set matcher
+        says so, and the regex is never built)."""
+        regex = self._compiled.get(kind)
+        if regex is None:
+            from engine.detect.matcher import options
+
+            if kind == "aside":
+                source = "(?:" + _alternation(self.asides) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*"
+            else:
+                source = _alternation(self.markers if kind == "marker" else self.references)
+            regex = self._compiled[kind] = re2.compile(source.encode("utf-8"), options())
+        return regex
+
+    @property
+    def _last_marker(self) -> Any:
+        return self._regex("marker") if self.markers else None
+
+    @property
+    def _reference(self) -> Any:
+        return self._regex("reference") if self.references else None
+
+    @property
+    def _aside(self) -> Any:
+        return self._regex("aside") if self.asides else None
 
     def find(self, folded: str, data: bytes, marker: bool, aside: bool, reference: bool = False,
              boundary: bool = True) -> Ask:

@@ -19,7 +19,9 @@ from math import exp as _exp
 from operator import itemgetter
 from re import compile as _regex
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping, Sequence
 
 from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry

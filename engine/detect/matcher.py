@@ -11,12 +11,16 @@ pattern fires. Every locator is linear in the text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable
 
 import re2
 
 from engine.detect.literals import (SEPARATOR_CHARS, WORD_CHARS, entry_forms, entry_pattern, forms_pattern,
                                     literal_forms)
+from engine.records import Record
 
 # RE2's memory budgets. One pattern may compile to about 40,000 instructions (the default policy's largest
 # is 2,400), so no pattern makes compilation slow; all of them together get 64 MiB, which 3,000 signals fit
@@ -24,7 +28,7 @@ from engine.detect.literals import (SEPARATOR_CHARS, WORD_CHARS, entry_forms, en
 PATTERN_MAX_MEM = 1 << 20
 SET_MAX_MEM = 64 << 20
 
-Locate = Callable[[str, bytes], "tuple[int, int] | None"]
+Locate = "Callable[[str, bytes], tuple[int, int] | None]"  # a type alias for readers and type checkers
 
 
 def options(max_mem: int = PATTERN_MAX_MEM) -> re2.Options:
@@ -34,7 +38,7 @@ def options(max_mem: int = PATTERN_MAX_MEM) -> re2.Options:
     return opts
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     """What one entry of the set stands for: the signal it belongs to and how to locate it."""
 
     signal: int

@@ -18,7 +18,7 @@ remembered.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from engine.records import Record
 
 # What a remembered conjunct may read (see the module's docstring), each reference replaced by a number.
 _REFERENCE = re.compile(r"(?<![\w.'\"])(?:(?:ask\.)?count\.([A-Za-z_]\w*)|hits\.([A-Za-z_]\w*)"
@@ -32,7 +32,7 @@ _OPEN, _CLOSE = "([{", ")]}"
 FACTS = ("words", "chars", "question", "ask.words", "ask.question", "ask.narrowed")
 
 
-class Inputs(NamedTuple):
+class Inputs(Record):
     """What a conjunct reads: group names, signal ids, and scalar facts (names of :data:`FACTS`)."""
 
     groups: tuple[str, ...]

@@ -19,7 +19,9 @@ from collections.abc import Iterable, Sequence
 from itertools import chain
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, Mapping
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 from engine.detect.conditions import compile_condition
 from engine.detect.literals import forms_pattern, literal_forms

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import re
 from itertools import chain
-from typing import Any, Sequence
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Sequence
 
 from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, entry_forms
 
