@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
-from engine.detect.parts import FACTS, conjuncts, inputs
+from engine.detect.parts import FACTS, conjuncts, direct_conjunct, inputs
 from engine.detect.plan import SignalTable, plan_detection, usable
 from engine.detect.model import Detection, Hit, Signal
 
@@ -156,25 +156,30 @@ class Detector:
         self._steps = _steps([rows[d[0]] for d in self._derived], zero)
         self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
 
-    def _guards(self, source: str, zero: Mapping[str, int], facts: set[str]) -> tuple[tuple, bool] | None:
-        """The guards of a condition and whether they are the whole of it (see :meth:`_index_conditions`); a
-        guard is ``(memo, pick, ids, facts, slot)``."""
+    def _guards(self, source: str, zero: Mapping[str, int], facts: set[str]) -> tuple[tuple, bool, bool] | None:
+        """The guards of a condition, whether they are the whole of it and whether all of them are read directly
+        (see :meth:`_index_conditions`); a guard is ``(memo, pick, ids, facts, slot)``."""
         parts = conjuncts(source) or [source]
         guards: list[tuple] = []
         costs: list[int] = []
+        direct = True
         for part in parts:
             found = inputs(part)
             if found is None or not all(g in zero for g in found.groups) or not facts.issuperset(found.facts):
                 continue
             slot = len(self._evaluators)
-            self._evaluators.append(_first_call(self._evaluators, slot, _lazy_condition(part, None)))
+            read = direct_conjunct(part)
+            if read is None:
+                direct = False
+                read = _first_call(self._evaluators, slot, _lazy_condition(part, None))
+            self._evaluators.append(read)
             pick = itemgetter(*found.groups) if found.groups else None
             guards.append(({}, pick, found.ids, _facts(found.facts), slot))
             costs.append(2 if {"words", "ask.words"}.intersection(found.facts) else 1 if pick or found.ids else 0)
         # Any guard that does not hold decides, so the cheap ones go first: facts that cost nothing to tell
         # (question, chars, narrowed), then counts and hits, then word counts (a pass over the text).
         guards = [guard for _, guard in sorted(zip(costs, guards), key=itemgetter(0))]
-        return (tuple(guards), len(guards) == len(parts)) if guards else None
+        return (tuple(guards), len(guards) == len(parts), direct) if guards else None
 
     def _entry(self, index: int) -> tuple:
         """The hot path's view of an entry of the matcher, built the first time it fires: the signal it stands
@@ -571,8 +576,10 @@ def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
     for row, quiet, guards in rows:
         if quiet is None:
             close()
-            found, complete = guards if guards is not None else (None, False)
-            steps.append((None, row, found, complete, [0]))
+            found, complete, direct = guards if guards is not None else (None, False, False)
+            # Guards read directly (no compiling) are in use from the first task; compiled ones only in a
+            # process that has evaluated the condition _GUARDS_AFTER times.
+            steps.append((None, row, found, complete, None if direct else [0]))
         else:
             run.append((row, quiet))
     close()

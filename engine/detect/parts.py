@@ -18,7 +18,12 @@ remembered.
 from __future__ import annotations
 
 import re
+
 from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Mapping
 
 # What a remembered conjunct may read (see the module's docstring), each reference replaced by a number.
 _REFERENCE = re.compile(r"(?<![\w.'\"])(?:(?:ask\.)?count\.([A-Za-z_]\w*)|hits\.([A-Za-z_]\w*)"
@@ -99,3 +104,51 @@ def inputs(source: str) -> Inputs | None:
     if not _OPERATORS.fullmatch(rest) or not (groups or ids or facts):
         return None
     return Inputs(tuple(sorted(set(groups))), tuple(sorted(set(ids))), tuple(f for f in FACTS if f in facts))
+
+
+# What direct_conjunct reads: a scalar fact or a group count, and whether its value is a number or a boolean.
+_INT_FACTS = frozenset({"words", "chars", "ask.words"})
+_BOOL_FACTS = frozenset({"question", "ask.question", "ask.narrowed"})
+_COMPARE = {"==": int.__eq__, "!=": int.__ne__, "<": int.__lt__, "<=": int.__le__, ">": int.__gt__, ">=": int.__ge__}
+_CEL_SPACE = frozenset(" \t\n\r\f")
+
+
+def direct_conjunct(part: str) -> Callable[[Mapping[str, Any]], Any] | None:
+    """``read(bindings)``, the value of a conjunct of the simplest shapes, read from the bindings a condition
+    sees without compiling it: a boolean fact alone (``ask.question``, ``question``, ``ask.narrowed``), or a
+    number — ``words``, ``chars``, ``ask.words``, ``count.G``, ``ask.count.G`` — compared with a decimal integer
+    literal (``ask.words <= 12``, ``count.lookup == 0``), tokens apart. Both sides are integers, so Python's
+    comparison is CEL's. None for anything else (it is compiled): this is how a one-shot process decides
+    ``count.lookup == 0 && ask.question && ask.words <= 12`` without importing the expression compiler."""
+    if not part.isascii() or not all(ch.isprintable() or ch in _CEL_SPACE for ch in part):
+        return None
+    tokens = part.split()
+    if len(tokens) == 1 and tokens[0] in _BOOL_FACTS:
+        return _reader(tokens[0])
+    if len(tokens) != 3 or tokens[1] not in _COMPARE:
+        return None
+    name, operator, literal = tokens
+    if not (literal == "0" or (literal.isdigit() and literal[0] != "0" and len(literal) <= 18)):
+        return None
+    if name not in _INT_FACTS and not _is_count(name):
+        return None
+    read, compare, bound = _reader(name), _COMPARE[operator], int(literal)
+    return lambda bindings: compare(read(bindings), bound)
+
+
+def _is_count(name: str) -> bool:
+    group = name[6:] if name.startswith("count.") else name[10:] if name.startswith("ask.count.") else ""
+    return group.isidentifier() and "." not in group
+
+
+def _reader(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    """``bindings → value`` of a dotted name, as the compiled condition would select it."""
+    keys = name.split(".")
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda bindings: bindings[key]
+    if len(keys) == 2:
+        first, second = keys
+        return lambda bindings: bindings[first][second]
+    first, second, third = keys
+    return lambda bindings: bindings[first][second][third]
