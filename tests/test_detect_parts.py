@@ -164,8 +164,8 @@ def test_a_direct_conjunct_reads_what_the_compiled_one_evaluates(source: str) ->
     from engine.detect.conditions import compile_condition
     from engine.detect.parts import direct_conjunct
 
-    read = direct_conjunct(source)
-    assert read is not None
+    read, found = direct_conjunct(source)
+    assert found == inputs(source)
     compiled = compile_condition(source).evaluate
     rng = random.Random(source)
     for _ in range(200):

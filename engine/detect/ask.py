@@ -26,7 +26,6 @@ costs nothing more than that one pass.
 
 from __future__ import annotations
 
-from re import compile as _python_regex
 from engine.records import Record
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
@@ -131,7 +130,7 @@ class AskRules:
             if found is not None:
                 start = _characters(found[0], folded, data)
                 colon = folded.find(": ", start, start + MAX_LEAD)  # "before any of that: what's …"
-                wh = _WH_QUESTION.match(folded, _characters(found[1], folded, data))
+                wh = _python_regex("wh").match(folded, _characters(found[1], folded, data))
                 if colon >= 0:
                     start = colon + 2
                 elif wh is not None:  # "my question is who approved it?"
@@ -191,14 +190,25 @@ def _characters(offset: int, text: str, data: bytes) -> int:
 
 def _has_word(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` says more than a greeting ("hey", "hi team,", "ok so")."""
-    for word in _WORD.finditer(text, start, end):  # usually the first word decides
+    for word in _python_regex("word").finditer(text, start, end):  # usually the first word decides
         if word.group() not in _GREETINGS:
             return True
     return False
 
 
-_WORD = _python_regex(r"\w+")
-_WH_QUESTION = _python_regex(r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b")
+_PYTHON_REGEXES = {"word": r"\w+", "wh": r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b"}
+_compiled_regexes: dict = {}
+
+
+def _python_regex(name: str) -> Any:
+    """One of :data:`_PYTHON_REGEXES`, compiled (and ``re`` imported) the first time a task has an ask to look
+    at: most tasks have no marker and no final question, and a start that detects them imports no ``re``."""
+    regex = _compiled_regexes.get(name)
+    if regex is None:
+        import re
+
+        regex = _compiled_regexes[name] = re.compile(_PYTHON_REGEXES[name])
+    return regex
 
 
 _GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "so", "team", "all", "folks", "quick", "q", "question",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from math import exp as _exp
 from operator import itemgetter
-from re import compile as _regex
 from types import MappingProxyType
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,10 +30,8 @@ from engine.detect.plan import SignalTable, plan_detection, usable
 from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
-_NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
 _MEMO_MAX = 512  # values remembered per step or guard (count combinations); past that, evaluated each time
 _GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
-_QUESTION = _regex(r"(?<![\w.])question\b")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -109,7 +106,7 @@ class Detector:
                               for i in plan["derived"])
         # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
         self._derived_plain = tuple(d for d in self._derived
-                                    if not _NEEDS_CONTEXT.match(signals[d[0]].when or ""))
+                                    if not _needs_context(signals[d[0]].when or ""))
         self._index_conditions()
 
     def _index_conditions(self, remember: bool = True) -> None:
@@ -138,7 +135,7 @@ class Detector:
         # that (the original task's last character, not the folded one's: "？" is not "?"). So when some
         # condition reads `question`, `ask.question` is not remembered, and the conditions that read `question`
         # have no guards: they are evaluated, as before guards, and read it when they did.
-        reads_question = any(_QUESTION.search(s) for s in sources)
+        reads_question = any(map(_reads_question, sources))
         facts = set(FACTS) - ({"ask.question"} if reads_question else set())
         rows = {}
         for (index, evaluate, quiet), source in zip(self._derived, sources):
@@ -151,7 +148,7 @@ class Detector:
             elif quiet is not None and all(g in zero for g in quiet[0]):
                 rows[index] = (row, quiet, None)
             else:
-                guards = None if reads_question and _QUESTION.search(source) else self._guards(source, zero, facts)
+                guards = None if reads_question and _reads_question(source) else self._guards(source, zero, facts)
                 rows[index] = (row, None, guards)
         self._steps = _steps([rows[d[0]] for d in self._derived], zero)
         self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
@@ -164,11 +161,10 @@ class Detector:
         costs: list[int] = []
         direct = True
         for part in parts:
-            found = inputs(part)
+            read, found = direct_conjunct(part) or (None, inputs(part))
             if found is None or not all(g in zero for g in found.groups) or not facts.issuperset(found.facts):
                 continue
             slot = len(self._evaluators)
-            read = direct_conjunct(part)
             if read is None:
                 direct = False
                 read = _first_call(self._evaluators, slot, _lazy_condition(part, None))
@@ -551,6 +547,43 @@ class Detector:
         if len(self._confidences) < _MEMO_MAX:
             self._confidences[margin] = confidence
         return confidence
+
+
+def _is_word(ch: str) -> bool:
+    """Whether ``ch`` is a character of Python's ``\\w`` (in a str pattern)."""
+    return ch.isalnum() or ch == "_"
+
+
+def _needs_context(source: str) -> bool:
+    """Whether a condition has the form ``has(context.K) && …`` (and cannot hold without a context): the regex
+    ``\\s*has\\(\\s*context\\.\\w+\\s*\\)\\s*&&`` matched at its start, written with str methods (a start that
+    detects imports no ``re``)."""
+    rest = source.lstrip()
+    if not rest.startswith("has("):
+        return False
+    rest = rest[4:].lstrip()
+    if not rest.startswith("context."):
+        return False
+    at = 8
+    while at < len(rest) and _is_word(rest[at]):
+        at += 1
+    if at == 8:
+        return False
+    rest = rest[at:].lstrip()
+    return rest.startswith(")") and rest[1:].lstrip().startswith("&&")
+
+
+def _reads_question(source: str) -> bool:
+    """Whether a condition reads the name ``question`` (not ``ask.question``): the regex
+    ``(?<![\\w.])question\\b``, written with str methods."""
+    at = source.find("question")
+    while at >= 0:
+        end = at + 8
+        if (at == 0 or not (_is_word(source[at - 1]) or source[at - 1] == ".")) and (
+                end == len(source) or not _is_word(source[end])):
+            return True
+        at = source.find("question", at + 1)
+    return False
 
 
 def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
