@@ -295,6 +295,44 @@ def test_a_pattern_is_gated_by_a_literal_only_when_every_match_starts_a_word_wit
     assert gate_literal(pattern) == literal
 
 
+@pytest.mark.parametrize("pattern, literals", [
+    (r"\bversus\b", ("versus",)),
+    (r"\b(?:across|spanning|between)\b[^.;:?!]{0,40},", ("across", "spanning", "between")),
+    (r"\b(?:owners?|teams?)\s+(?:of|for)", ("owner", "team")), (r"\b(?:abc|def)(x|y)", ("abc", "def")),
+    (r"\b(?:abc|defg(?:h|i))z", ("abc", "defg")), (r"\b(?:ab[|]c|def)", None),
+    (r"\b(?:in half|by x)", None), (r"\b(?:abc|def)?x", None), (r"\b(?:abc|def)*x", None), (r"\b(?:abc|def)x|y", None),
+    (r"\b(?:abc|de)", None), (r"\b(?:abc|d[e|]f)", None), (r"\b(?:abc|def", None), (r"\b(?:abc|def)x)|(y", None),
+    (r"\b(?:abc|d(?:ef|gh))", None), (r"\b(?:abc|)", None), (r"\b(?:Abc|def)", None), (r"(?:abc|def)", None),
+    (r"\b(?:abc|\Qdef\E)", None), (r"\b(?:abc|[[:alpha:]]ef)", None),
+])
+def test_a_pattern_starting_with_alternatives_is_gated_by_each_alternative_s_literal(pattern, literals) -> None:
+    """Every match starts a word with one of the alternatives' literals (then the text is a candidate)."""
+    from engine.detect.words import gate_literals
+
+    assert gate_literals(pattern) == literals
+
+
+def test_patterns_gated_by_alternatives_screen_the_same() -> None:
+    """A pattern gated by several literals fires on exactly the texts one RE2 set of everything says it does."""
+    items = [{"id": "a", "pattern": [r"\b(?:across|spanning|between)\b[^.;:?!]{0,40},[^.;:?!]{0,60}\b(?:and|or)\b",
+                                     r"\b(?:owners?|teams?)\s+(?:of|for)\b", r"\b(?:all|every|each)\s+(?:the\s+)?tables?"],
+              "weights": {"complex": 1}},
+             {"id": "b", "words": ["table", "across"], "weights": {"simple": 1}}]
+    tiers = ["simple", "medium", "complex", "multi-system"]
+    detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
+    plan = plan_detection(detector.signals)
+    assert len(detector._matcher.index.gated) == 3
+    sets = Matcher(plan["patterns"], detector._matcher.entries, plan["entries"], words=False)
+    rng = random.Random(6)
+    vocabulary = ["across", "acrossing", "spanning", "between", "owner", "owners", "teams", "team", "of", "for", "all",
+                  "every", "each", "the", "tables", "table", "and", "or", "x", ",", ".", "_all", "all_", "é", "2team"]
+    glue = [" ", "-", ", ", ".", "", "\n", "é"]
+    for _ in range(2000):
+        text = "".join(rng.choice(vocabulary) + rng.choice(glue) for _ in range(rng.randint(1, 10)))
+        data = text.encode("utf-8")
+        assert sorted(detector._matcher.fired(data)) == sorted(sets.fired(data)), text
+
+
 def test_gated_patterns_are_compiled_only_for_a_text_that_could_match(monkeypatch) -> None:
     import engine.detect.matcher as module
 

@@ -115,11 +115,85 @@ def gate_literal(pattern: str) -> str | None:
     return literal
 
 
+def gate_literals(pattern: str) -> tuple[str, ...] | None:
+    """The literals one of which every match of ``pattern`` starts a word of the text with: its
+    :func:`gate_literal`, or for a pattern that starts with ``\\b`` and a group of alternatives
+    (``\\b(?:across|spanning|between)\\b…``, no quantifier after the group, no ``|`` outside parentheses), the
+    :func:`gate_literal` of each alternative — when every one has one. None otherwise."""
+    single = gate_literal(pattern)
+    if single is not None:
+        return (single,)
+    if not pattern.startswith("\\b(?:") or "\\Q" in pattern or "[:" in pattern:
+        return None
+    alternatives, at, size, depth, start = [], 5, len(pattern), 0, 5
+    while at < size:
+        char = pattern[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == "[":
+            at = _class_end(pattern, at)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                alternatives.append(pattern[start:at])
+                break
+            depth -= 1
+        elif char == "|" and depth == 0:
+            alternatives.append(pattern[start:at])
+            start = at + 1
+        at += 1
+    else:
+        return None
+    rest = pattern[at + 1:]
+    if rest[:1] in ("?", "*", "+", "{") or _top_level_bar(rest):
+        return None
+    found = tuple(gate_literal("\\b" + alternative) for alternative in alternatives)
+    return found if all(found) else None
+
+
+def _class_end(pattern: str, at: int) -> int:
+    """Where the character class that starts at ``pattern[at]`` ("[") ends (its "]")."""
+    size = len(pattern)
+    at += 1
+    if at < size and pattern[at] == "^":
+        at += 1
+    if at < size and pattern[at] == "]":
+        at += 1
+    while at < size and pattern[at] != "]":
+        at += 2 if pattern[at] == "\\" else 1
+    return at
+
+
+def _top_level_bar(text: str) -> bool:
+    """Whether ``text`` (the rest of a pattern) has a "|" outside parentheses (or unbalanced ones)."""
+    depth, at, size = 0, 0, len(text)
+    while at < size:
+        char = text[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == "[":
+            at = _class_end(text, at)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif char == "|" and depth == 0:
+            return True
+        at += 1
+    return depth != 0
+
+
 def plan_gates(items: Sequence[Any], patterns: Sequence[str]) -> list[list]:
-    """``[entry, literal]`` of each pattern entry of a plan (``items``) with a :func:`gate_literal`: the plan
-    keeps them (``gates``)."""
+    """``[entry, literal]`` for each of the :func:`gate_literals` of each pattern entry of a plan (``items``):
+    the plan keeps them (``gates``)."""
     return [[i, literal] for i, item in enumerate(items)
-            if item[1] == "regex" and (literal := gate_literal(patterns[i])) is not None]
+            if item[1] == "regex" and (literals := gate_literals(patterns[i])) is not None
+            for literal in dict.fromkeys(literals)]
 
 
 class WordIndex:
