@@ -22,7 +22,6 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Mapping, Sequence
 
-from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
 from engine.detect.parts import FACTS, conjuncts, direct_conjunct, inputs
@@ -584,6 +583,14 @@ def _reads_question(source: str) -> bool:
             return True
         at = source.find("question", at + 1)
     return False
+
+
+def compile_condition(source: str, python_source: str | None = None) -> Any:
+    """:func:`engine.detect.conditions.compile_condition`, imported when a condition is first compiled (a start
+    whose guards decide every condition never loads that module or the expression language)."""
+    from engine.detect.conditions import compile_condition as compile_
+
+    return compile_(source, python_source)
 
 
 def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:

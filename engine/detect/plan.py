@@ -22,7 +22,6 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Mapping
 
-from engine.detect.conditions import compile_condition
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
@@ -126,6 +125,8 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
                 patterns.append(user_pattern(pattern))
                 entries.append([index, "regex", patterns[-1]])
                 forms.append(None)
+    from engine.detect.conditions import compile_condition
+
     conditions = {}
     quiet = {}
     groups = sorted({s.group for s in signals if s.group})
