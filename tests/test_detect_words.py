@@ -15,7 +15,7 @@ import pytest
 from engine import load_policy
 from engine.policy import load_data
 from engine.detect import Detector
-from engine.detect.literals import entry_forms
+from engine.detect.literals import entry_forms, forms_pattern, literal_forms
 from engine.detect.matcher import Matcher
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data
@@ -365,3 +365,30 @@ def test_a_policy_of_words_and_gated_patterns_also_switches_to_one_set(monkeypat
     assert [sorted(matcher.fired(_folded(t))) for t in texts] == expected
     fired = matcher.fired  # the set's own Match: neither a Python function nor the index's method
     assert not isinstance(fired, type(_folded)) and getattr(fired, "__self__", None) is not matcher.index
+
+
+def test_the_ask_rules_lists_are_screened_by_the_word_index_as_by_their_alternations() -> None:
+    """The ask rules' entries (one alternation of literals per list): the literals of word characters are found
+    by a word index, the others by the alternation of just them in the set (none for a list of plain words);
+    which entries fire is what one RE2 set of the full alternations says."""
+    from engine.detect.ask import AskRules
+    from engine.detect.matcher import _split_alternations
+
+    rules = AskRules(markers=("can you", "all i'm asking", "tl;dr", "i need"), asides=("ignore", "don't worry about"),
+                     references=("all three", "each one"))
+    alternations = [(1 + i, literals) for i, literals in enumerate(rules.lists) if literals]
+    narrowed, _ = _split_alternations(alternations)
+    assert narrowed[3] == ""  # the references are all words: nothing of them goes to the set
+    assert "can" not in narrowed[1] and "tl" in narrowed[1]
+    items = [[0, "literal", "alpha"]]
+    patterns = [forms_pattern(*literal_forms("alpha"))] + list(rules.patterns)
+    matcher = Matcher(patterns, None, items, alternations=alternations)
+    reference = Matcher(patterns, None, items, words=False)
+    rng = random.Random(7)
+    vocabulary = ["can", "you", "can you", "all", "i'm", "asking", "tl;dr", "tl", "dr", "i", "need", "ignore",
+                  "ignored", "don't", "worry", "about", "three", "each", "one", "alpha", "é", "x"]
+    glue = [" ", "-", ". ", ";", "", "\n", "\u2014", "'", "\u2010"]
+    for _ in range(250):  # below SWITCH_AFTER: the word index in use
+        text = "".join(rng.choice(vocabulary) + rng.choice(glue) for _ in range(rng.randint(1, 10)))
+        data = text.encode("utf-8")
+        assert sorted(matcher.fired(data)) == sorted(reference.fired(data)), text

@@ -75,7 +75,7 @@ def _alternation(literals: Iterable[str]) -> str:
 class AskRules:
     """The compiled ask rules of a policy (the defaults, or its ``detection.ask`` lists)."""
 
-    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "_compiled")
+    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "lists", "_compiled")
 
     def __init__(self, markers: Sequence[str] = MARKERS, asides: Sequence[str] = ASIDES,
                  references: Sequence[str] = REFERENCES):
@@ -88,6 +88,8 @@ class AskRules:
         # A sentence boundary: only a task with one can end with a question after other sentences.
         self.patterns = tuple(_alternation(lits) for _, lits in lists) + (_BOUNDARY,)
         self.kinds = tuple(kind for kind, _ in lists) + ("boundary",)  # what each pattern says when it fires
+        # Each pattern's literals (uninflected; none for the boundary): a matcher screens most with its word index.
+        self.lists = tuple(lits for _, lits in lists) + ((),)
         self._compiled: dict[str, Any] = {}  # "marker", "reference", "aside" → RE2 regex, when first needed
 
     def _regex(self, kind: str) -> Any:

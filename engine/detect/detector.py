@@ -94,7 +94,10 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"])
+        alternations = () if self.ask_rules is None else tuple(
+            (self._ask_entry + i, literals) for i, literals in enumerate(self.ask_rules.lists) if literals)
+        self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"],
+                                alternations=alternations)
         self._scoped_entries = frozenset(plan["scoped"])
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.

@@ -219,7 +219,11 @@ class Matcher:
 
     def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
                  words: bool = True, index: dict[str, list[int]] | None = None,
-                 gates: Sequence[Sequence[Any]] | None = None):
+                 gates: Sequence[Sequence[Any]] | None = None,
+                 alternations: Sequence[tuple[int, Sequence[str]]] = ()):
+        """``alternations``: ``(entry, literals)`` for entries beyond ``items`` whose pattern is the alternation
+        of those literals, uninflected (the ask rules' lists): their literals the word index can take are
+        screened by it, and the set gets the alternation of the others (or nothing of the entry)."""
         from engine.detect.words import WordIndex, plan_gates
 
         self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
@@ -236,7 +240,9 @@ class Matcher:
         if not self.index.covered:
             self.fired = self._rebinding(_lazy_set(self.patterns))
             return
-        screen_rest = _lazy_set([self.patterns[i] for i in rest]) if rest else None
+        narrowed, screen_lists = _split_alternations(alternations)
+        rest = [i for i in rest if narrowed.get(i) != ""]
+        screen_rest = _lazy_set([narrowed.get(i) or self.patterns[i] for i in rest]) if rest else None
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
@@ -248,6 +254,8 @@ class Matcher:
             found = screen_words(data)
             if screen_rest is not None:
                 found.extend([back[i] for i in screen_rest(data)])
+            if screen_lists is not None:
+                found.extend(set(screen_lists(data)) - set(found))
             return found
 
         self.fired = by_words
@@ -264,6 +272,33 @@ class Matcher:
 
         self.fired = first
         return first
+
+
+def _split_alternations(alternations: Sequence[tuple[int, Sequence[str]]]) -> tuple[dict[int, str], Any]:
+    """For :class:`Matcher`'s ``alternations``: each entry's pattern for the set — the alternation of its
+    literals the word index cannot take, "" when it takes them all — and ``fired(data)``, the entries some
+    literal of which the word index finds (None without such literals)."""
+    from engine.detect.words import WordIndex, index_entries
+
+    narrowed: dict[int, str] = {}
+    items: list[list] = []
+    for entry, literals in alternations:
+        others = []
+        for literal in literals:
+            if index_entries([literal_forms(literal, False)]):
+                items.append([entry, "exact", literal])
+            else:
+                others.append(literal)
+        narrowed[entry] = "|".join(forms_pattern(*literal_forms(lit, False)) for lit in others)
+    if not items:
+        return narrowed, None
+    index = WordIndex(items)
+    owners = [item[0] for item in items]
+
+    def fired(data: bytes) -> list[int]:
+        return [owners[i] for i in index.fired(data)]
+
+    return narrowed, fired
 
 
 def _confirmer(patterns: Sequence[str]) -> Callable[[int, bytes], bool]:
