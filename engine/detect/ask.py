@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 import re2
 
-from engine.detect.literals import SEPARATOR, forms_pattern, literal_forms, words_of
+from engine.detect.literals import SEPARATOR, forms_pattern, literal_forms
 
 MARKERS = (
     "can you", "could you", "can u", "could u", "would you", "will you", "i need", "i just need", "all i need",
@@ -68,25 +68,32 @@ class Ask(Record):
     narrowed: bool
 
 
-def _alternation(literals: Iterable[str]) -> str:
-    return "|".join(forms_pattern(*literal_forms(lit, False)) for lit in literals)
+def _alternation(literals: Iterable[str], forms: dict | None = None) -> str:
+    """The RE2 alternation of ``literals`` (uninflected), their forms taken from ``forms`` when it has them."""
+    forms = forms or {}
+    return "|".join(forms_pattern(*(forms.get(lit) or literal_forms(lit, False))) for lit in literals)
 
 
 class AskRules:
     """The compiled ask rules of a policy (the defaults, or its ``detection.ask`` lists)."""
 
-    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "lists", "_compiled")
+    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "lists", "forms", "_compiled")
 
     def __init__(self, markers: Sequence[str] = MARKERS, asides: Sequence[str] = ASIDES,
                  references: Sequence[str] = REFERENCES):
-        self.markers = tuple(m for m in markers if words_of(m))
-        self.asides = tuple(a for a in asides if words_of(a))
-        self.references = tuple(r for r in references if words_of(r))
+        # Each literal's forms (literal_forms, uninflected), worked out once: a literal without words is left out.
+        self.forms: dict[str, tuple[list[str], list[str]]] = {}
+        for literal in (*markers, *asides, *references):
+            if literal not in self.forms:
+                self.forms[literal] = literal_forms(literal, False)
+        self.markers = tuple(m for m in markers if self.forms[m][1])
+        self.asides = tuple(a for a in asides if self.forms[a][1])
+        self.references = tuple(r for r in references if self.forms[r][1])
         # One entry per list in the set matcher: "some marker occurs", "some aside occurs".
         lists = [(kind, lits) for kind, lits in (("marker", self.markers), ("aside", self.asides),
                                                  ("reference", self.references)) if lits]
         # A sentence boundary: only a task with one can end with a question after other sentences.
-        self.patterns = tuple(_alternation(lits) for _, lits in lists) + (_BOUNDARY,)
+        self.patterns = tuple(_alternation(lits, self.forms) for _, lits in lists) + (_BOUNDARY,)
         self.kinds = tuple(kind for kind, _ in lists) + ("boundary",)  # what each pattern says when it fires
         # Each pattern's literals (uninflected; none for the boundary): a matcher screens most with its word index.
         self.lists = tuple(lits for _, lits in lists) + ((),)
@@ -101,9 +108,9 @@ class AskRules:
             from engine.detect.matcher import options
 
             if kind == "aside":
-                source = "(?:" + _alternation(self.asides) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*"
+                source = "(?:" + _alternation(self.asides, self.forms) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*"
             else:
-                source = _alternation(self.markers if kind == "marker" else self.references)
+                source = _alternation(self.markers if kind == "marker" else self.references, self.forms)
             regex = self._compiled[kind] = re2.compile(source.encode("utf-8"), options())
         return regex
 

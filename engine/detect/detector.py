@@ -97,7 +97,7 @@ class Detector:
         alternations = () if self.ask_rules is None else tuple(
             (self._ask_entry + i, literals) for i, literals in enumerate(self.ask_rules.lists) if literals)
         self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"],
-                                alternations=alternations)
+                                alternations=alternations, forms=self.ask_rules.forms if self.ask_rules else None)
         self._scoped_entries = frozenset(plan["scoped"])
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.

@@ -220,10 +220,11 @@ class Matcher:
     def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
                  words: bool = True, index: dict[str, list[int]] | None = None,
                  gates: Sequence[Sequence[Any]] | None = None,
-                 alternations: Sequence[tuple[int, Sequence[str]]] = ()):
+                 alternations: Sequence[tuple[int, Sequence[str]]] = (), forms: dict | None = None):
         """``alternations``: ``(entry, literals)`` for entries beyond ``items`` whose pattern is the alternation
-        of those literals, uninflected (the ask rules' lists): their literals the word index can take are
-        screened by it, and the set gets the alternation of the others (or nothing of the entry)."""
+        of those literals, uninflected (the ask rules' lists; ``forms``: their literal_forms, when known): their
+        literals the word index can take are screened by it, and the set gets the alternation of the others (or
+        nothing of the entry)."""
         from engine.detect.words import WordIndex, plan_gates
 
         self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
@@ -240,7 +241,7 @@ class Matcher:
         if not self.index.covered:
             self.fired = self._rebinding(_lazy_set(self.patterns))
             return
-        narrowed, screen_lists = _split_alternations(alternations)
+        narrowed, screen_lists = _split_alternations(alternations, forms or {})
         rest = [i for i in rest if narrowed.get(i) != ""]
         screen_rest = _lazy_set([narrowed.get(i) or self.patterns[i] for i in rest]) if rest else None
         screen_words = self.index.fired
@@ -274,7 +275,8 @@ class Matcher:
         return first
 
 
-def _split_alternations(alternations: Sequence[tuple[int, Sequence[str]]]) -> tuple[dict[int, str], Any]:
+def _split_alternations(alternations: Sequence[tuple[int, Sequence[str]]],
+                        forms: dict | None = None) -> tuple[dict[int, str], Any]:
     """For :class:`Matcher`'s ``alternations``: each entry's pattern for the set — the alternation of its
     literals the word index cannot take, "" when it takes them all — and ``fired(data)``, the entries some
     literal of which the word index finds (None without such literals)."""
@@ -282,17 +284,20 @@ def _split_alternations(alternations: Sequence[tuple[int, Sequence[str]]]) -> tu
 
     narrowed: dict[int, str] = {}
     items: list[list] = []
+    found: list = []
     for entry, literals in alternations:
         others = []
         for literal in literals:
-            if index_entries([literal_forms(literal, False)]):
+            split = (forms or {}).get(literal) or literal_forms(literal, False)
+            if index_entries([split]):
                 items.append([entry, "exact", literal])
+                found.append(split)
             else:
-                others.append(literal)
-        narrowed[entry] = "|".join(forms_pattern(*literal_forms(lit, False)) for lit in others)
+                others.append(forms_pattern(*split))
+        narrowed[entry] = "|".join(others)
     if not items:
         return narrowed, None
-    index = WordIndex(items)
+    index = WordIndex(items, index_entries(found))
     owners = [item[0] for item in items]
 
     def fired(data: bytes) -> list[int]:
