@@ -74,14 +74,14 @@ def _run(command: list[str]) -> None:
 
 @pytest.mark.parametrize("name", ["python -c pass", "from source", "from cached code"])
 def test_compile_the_default_policys_expressions(benchmark, saved: str, name: str) -> None:
-    benchmark.group = "the default policy's 14 expressions, fresh process"
+    benchmark.group = "the default policy's expressions, fresh process"
     if name == "python -c pass":
         command = [sys.executable, "-c", "pass"]
     else:
         command = [sys.executable, "-c", SCRIPT, "source" if name == "from source" else "code", saved]
         out = subprocess.run(command, env=ENV, capture_output=True, text=True, check=True).stdout
         expected = [python for _, python in json.loads(open(saved).read())]
-        assert json.loads(out) == expected and len(expected) == 14  # the same programs either way
+        assert json.loads(out) == expected and expected  # the same programs either way (however many)
     benchmark.pedantic(_run, args=(command,), rounds=30, iterations=1, warmup_rounds=1)
 
 

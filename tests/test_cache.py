@@ -76,14 +76,26 @@ def _served_from_cache(path: Path, monkeypatch) -> int:
 
 
 def _read_entry(entry: Path) -> dict:
-    header, _, body = entry.read_bytes().partition(b"\n")
-    return json.loads(body)
+    """The head of an entry (everything but the plan), decoded."""
+    head, _ = cache.unframe(entry.read_bytes())
+    return json.loads(head)
 
 
-def _plant(entry: Path, found: dict) -> bytes:
-    """The bytes of an entry holding ``found``, with a correct checksum (so only the trust rules reject it)."""
-    body = json.dumps(found).encode()
-    return f"{cache.FORMAT} {cache.sha256(body).hexdigest()}\n".encode() + body
+def _read_plan(entry: Path) -> bytes:
+    """The plan bytes after an entry's head."""
+    return cache.unframe(entry.read_bytes())[1]
+
+
+def _plant(entry: Path, found: dict, plan: bytes | None = None) -> bytes:
+    """The bytes of an entry holding the head ``found`` and ``plan`` (default: the entry's own plan), with a
+    correct checksum of the head (so only the trust rules, the plan's digest or the shape checks reject it)."""
+    return cache.frame(json.dumps(found).encode(), _read_plan(entry) if plan is None else plan)
+
+
+def _with_plan(found: dict, plan: dict) -> tuple[dict, bytes]:
+    """``found`` listing the digest of ``plan``'s bytes, and those bytes: an edited plan, its checksum recomputed."""
+    raw = json.dumps(plan).encode()
+    return _replace(found, ("artifacts", "detection"), cache.sha256(raw).hexdigest()), raw
 
 
 def _payload(marker: Path) -> str:
@@ -142,8 +154,8 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     # the budget formula's value for every profile at every tier: names and whole numbers
     assert found["artifacts"]["budgets"]["by"] == "profile" and found["artifacts"]["budgets"]["detection"] is False
     assert found["artifacts"]["budgets"]["table"]["specialist-narrow"] == [15000, 30000, 45000, 50000]  # max 50,000
-    plan = found["artifacts"]["detection"]
-    assert type(plan) is str and json.loads(plan)["conditions"] == {}  # JSON text, decoded when detection needs it
+    plan = _read_plan(entries[0])  # raw JSON after the head, decoded when detection needs it
+    assert found["artifacts"]["detection"] == cache.sha256(plan).hexdigest() and json.loads(plan)["conditions"] == {}
     assert cache.decode_plan(plan) == json.loads(plan)
     # where the (inherited) recommendation rules are written: file label, line, column — data
     assert found["artifacts"]["rule_positions"][0]["when"][0].endswith("default.yaml")
@@ -173,16 +185,15 @@ def test_generated_python_in_the_artifacts_is_a_miss(team: Path, cache_dir: Path
     found, marker = _read_entry(entry), tmp_path / "marker"
     if where == "programs":
         found["artifacts"]["programs"] = {"profile.base * tier.multiplier": _payload(marker)}
-    else:
-        plan = json.loads(found["artifacts"]["detection"])
-        plan["conditions"] = {"count.team >= 2": _payload(marker)}
-        found["artifacts"]["detection"] = json.dumps(plan)
-    entry.write_bytes(_plant(entry, found))
-    if where == "programs":
+        entry.write_bytes(_plant(entry, found))
         assert cache.read(str(entry)) is None  # the entry's shape is wrong: a miss
     else:
-        # the plan is JSON text, checked when detection first needs it: refused there, and planned afresh
-        assert cache.decode_plan(cache.read(str(entry)).artifacts["detection"]) is None
+        plan = json.loads(_read_plan(entry))
+        plan["conditions"] = {"count.team >= 2": _payload(marker)}
+        entry.write_bytes(_plant(entry, *_with_plan(found, plan)))
+        # the plan is checked when detection first needs it: refused there (and planned afresh)
+        assert cache.read(str(entry)).artifacts["detection"].decode() is None
+        assert not entry.exists()  # and its entry removed, so the next start rewrites it
     policy = load_policy(team)
     assert policy.allocate("dbt-expert", "complex").budget == 45000
     assert policy.evaluate("Why did the dbt run fail?", "dbt-expert").detection.tier == "complex"
@@ -293,7 +304,8 @@ def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team:
     entry = Path(entry_path(team, team.read_bytes()))
     found = _read_entry(entry)
     expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
-    plan = json.loads(found["artifacts"]["detection"])
+    good = entry.read_bytes()
+    plan = json.loads(_read_plan(entry))
     literal = next(i for i, e in enumerate(plan["entries"]) if e[1] == "literal")
     regex = next(i for i, e in enumerate(plan["entries"]) if e[1] == "regex")
     for path, wrong in ((("entries", 0, 2), 5), (("patterns",), "x"), (("format",), 99), ((), []),
@@ -303,12 +315,15 @@ def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team:
                         (("entries", literal, 2), ["x"]), (("entries", regex, 2), ["x"]),
                         (("entries", regex), [0, "regex", "x", "y"]), (("index",), []), (("gates",), {}),
                         (("entries", 0), "x"), (("entries",), {}), (("entries",), plan["entries"][:-1])):
-        found["artifacts"]["detection"] = json.dumps(_replace(plan, path, wrong))
-        entry.write_bytes(_plant(entry, found))
-        assert cache.decode_plan(found["artifacts"]["detection"]) is None, path
+        planted, raw = _with_plan(found, _replace(plan, path, wrong))
+        entry.write_bytes(_plant(entry, planted, raw))
+        assert cache.decode_plan(raw) is None, path
         assert _budget(team) == 45000
+        assert entry.exists()  # `budget` reads neither the plan nor its checksum
         assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
-    assert cache.decode_plan("{not json") is None
+        assert not entry.exists()  # refused when detection needed it: removed, so the next start rewrites it
+        assert _budget(team) == 45000 and entry.read_bytes() == good
+    assert cache.decode_plan("{not json") is None and cache.decode_plan(b"\xff{}") is None
 
 
 def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path) -> None:
@@ -316,16 +331,148 @@ def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path)
     load_policy(team)
     entry = Path(entry_path(team, team.read_bytes()))
     good = entry.read_bytes()
-    found = _read_entry(entry)
+    found, plan = _read_entry(entry), _read_plan(entry)
+    digest = good.split(b" ")[1].decode()
     for path in list(_paths(found))[::7]:
-        edited = _replace(found, path, ["edited"])
-        entry.write_bytes(good.partition(b"\n")[0] + b"\n" + json.dumps(edited).encode())
+        edited = json.dumps(_replace(found, path, ["edited"])).encode()
+        # the first line of the good entry, but the sizes made to fit: only the checksum can tell
+        entry.write_bytes(f"{cache.FORMAT} {digest} {len(edited)} {len(plan)}\n".encode() + edited + plan)
         assert cache.read(str(entry)) is None, path
     for garbage in (b"{not json", b"", b"\x00\x01", good[:-1], good[:100], good + b" ",
                     json.dumps({"format": 1, "data": [1]}).encode()):
         entry.write_bytes(garbage)
         assert _budget(team) == 45000
         assert entry.read_bytes() == good
+
+
+def _framed(entry: Path, first_line: str) -> bytes:
+    """The entry's head and plan under another first line."""
+    head, plan = cache.unframe(entry.read_bytes())
+    return first_line.encode() + b"\n" + head + plan
+
+
+def _layout_cases(entry: Path) -> list[tuple[str, bytes]]:
+    """Entries that break the layout (FORMAT, head checksum, sizes, then the head, then the plan bytes)."""
+    good = entry.read_bytes()
+    first, _, _ = good.partition(b"\n")
+    fmt, digest, head_size, plan_size = first.decode().split(" ")
+    head, plan = cache.unframe(good)
+    h, p = int(head_size), int(plan_size)
+    return [
+        ("head size one short", _framed(entry, f"{fmt} {digest} {h - 1} {p + 1}")),
+        ("head size one long", _framed(entry, f"{fmt} {digest} {h + 1} {p - 1}")),
+        ("plan size one long", _framed(entry, f"{fmt} {digest} {h} {p + 1}")),
+        ("plan size one short", _framed(entry, f"{fmt} {digest} {h} {p - 1}")),
+        ("negative size", _framed(entry, f"{fmt} {digest} {h} -{p}")),
+        ("size not a number", _framed(entry, f"{fmt} {digest} {h} 0x{p:x}")),
+        ("huge size", _framed(entry, f"{fmt} {digest} {h} 9999999999")),
+        ("a size of 11 digits", _framed(entry, f"{fmt} {digest} {h} {p:011d}")),
+        ("a size with spaces", _framed(entry, f"{fmt} {digest} {h}  {p}")),
+        ("no sizes (format 8's first line)", _framed(entry, f"{fmt} {digest}")),
+        ("another format", _framed(entry, f"8 {digest} {h} {p}")),
+        ("no first line", head + plan),
+        ("a first line too long to be one", b"9 " + b"0" * 200 + b"\n" + head + plan),
+        ("truncated tail", good[:-1]),
+        ("truncated to the head", good[:len(good) - p]),
+        ("a byte appended", good + b"}"),
+        ("empty", b""),
+    ]
+
+
+def test_an_entry_whose_layout_is_broken_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path) -> None:
+    """The first line's sizes must add up to the entry's size exactly, and the head must match its checksum:
+    a wrong, huge, negative or malformed size, a truncated tail, an extra byte — each a miss, then rewritten."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    good = entry.read_bytes()
+    assert cache.unframe(good) is not None
+    for name, raw in _layout_cases(entry):
+        entry.write_bytes(raw)
+        assert cache.unframe(raw) is None and cache.read(str(entry)) is None, name
+        assert _budget(team) == 45000, name
+        assert entry.read_bytes() == good, name
+
+
+def test_plan_bytes_edited_without_their_checksum_are_refused_and_the_entry_rewritten(team: Path,
+                                                                                    cache_dir: Path) -> None:
+    """The plan is checked against the SHA-256 its head lists when detection first needs it: an edit that keeps
+    it valid JSON of the right shape (a signal's pattern swapped) is refused, the detector plans afresh (same
+    answers), and the entry is removed so that the next start writes a good one."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    good = entry.read_bytes()
+    expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
+    head, plan = cache.unframe(good)
+    edited = plan.replace(b'"dbt"', b'"xyz"', 1)
+    assert edited != plan and len(edited) == len(plan) and cache.decode_plan(edited) is not None
+    entry.write_bytes(good[:len(good) - len(plan)] + edited)
+    found = cache.read(str(entry))
+    assert found is not None  # the head is whole: `budget` and `validate` use it without reading the plan
+    assert _budget(team) == 45000 and entry.exists()
+    assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
+    assert not entry.exists()
+    assert _budget(team) == 45000 and entry.read_bytes() == good
+
+
+def test_plan_bytes_edited_with_their_checksum_recomputed_are_data(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """With the plan's digest and the head's checksum recomputed, a plan of the right shape is believed — as
+    planted data is (the trust rules keep others out) — and one of the wrong shape is refused."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    found, plan = _read_entry(entry), json.loads(_read_plan(entry))
+    entry.write_bytes(_plant(entry, *_with_plan(found, plan)))  # the same plan, re-serialised: still used
+    policy = load_policy(team)
+    assert type(policy._plan) is cache.StoredPlan and policy._decoded_plan() == plan and entry.exists()
+    assert policy.detect("Why did the dbt run fail?").tier == "complex"
+    for wrong in ([], {"format": cache.PLAN_FORMAT}, dict(plan, entries=[[0, "literal", 3]])):
+        entry.write_bytes(_plant(entry, *_with_plan(found, wrong)))
+        policy = load_policy(team)
+        assert policy._decoded_plan() is None and not entry.exists()
+        assert policy.detect("Why did the dbt run fail?").tier == "complex"
+
+
+@pytest.mark.parametrize("plan", ["dropped", "added"])
+def test_a_plan_where_the_head_lists_none_or_none_where_it_lists_one_is_a_miss(team: Path, cache_dir: Path,
+                                                                                plan: str) -> None:
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    good, found = entry.read_bytes(), _read_entry(entry)
+    if plan == "dropped":
+        entry.write_bytes(_plant(entry, found, b""))
+    else:
+        del found["artifacts"]["detection"]
+        entry.write_bytes(_plant(entry, found))
+    assert cache.read(str(entry)) is None
+    assert _budget(team) == 45000 and entry.read_bytes() == good
+
+
+def test_an_entry_over_the_bound_is_not_read(team: Path, cache_dir: Path, monkeypatch) -> None:
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    assert cache.read(str(entry)) is not None
+    monkeypatch.setattr(cache, "MAX_ENTRY_BYTES", entry.stat().st_size - 1)
+    assert cache.read(str(entry)) is None
+
+
+def test_the_policy_file_is_hashed_once_per_start(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """A warm load hashes the policy's own file once (its digest names the entry and proves it unchanged) and
+    each parent once; the entry's head once; the plan not at all until detection needs it."""
+    load_policy(team)
+    hashed: list[int] = []
+    real = cache.sha256
+
+    def counting(data=b""):
+        hashed.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(cache, "sha256", counting)
+    chain = [Path(f) for f, _ in load_policy(team, cache=False).files]
+    assert len(chain) == 3  # team.yaml, base.yaml, the bundled default
+    hashed.clear()
+    assert _served_from_cache(team, monkeypatch) == 45000
+    sizes = [f.stat().st_size for f in chain]
+    assert len(set(sizes)) == 3 and all(hashed.count(n) == 1 for n in sizes), hashed
+    assert len(hashed) == 5  # each file of the chain, the entry's name (from the digest), the head
 
 
 def test_a_parent_repointed_by_a_symlink_is_not_served_stale(tmp_path: Path, cache_dir: Path, monkeypatch) -> None:
@@ -551,9 +698,10 @@ def test_an_entry_planted_by_another_user_is_refused(team: Path, tmp_path: Path,
                                                      shared_tmp: Path) -> None:
     entry, found = _warm(team, shared_tmp / "cache", monkeypatch)
     marker = tmp_path / "marker"
+    planted = _plant(entry, _hostile(found, marker))
     entry.unlink()
     os.chmod(entry.parent, 0o733)  # just long enough for the plant
-    _as_nobody('umask 022; cat > "$1"', str(entry), data=_plant(entry, _hostile(found, marker)))
+    _as_nobody('umask 022; cat > "$1"', str(entry), data=planted)
     os.chmod(entry.parent, 0o700)
     assert entry.stat().st_uid == NOBODY and stat.S_IMODE(entry.stat().st_mode) == 0o644
     _assert_refused(team, marker, capsys, f"is owned by uid {NOBODY}, not by you (uid 0)", entry)

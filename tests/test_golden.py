@@ -140,12 +140,12 @@ def test_a_cache_entry_that_does_not_know_the_origins_is_a_miss(tmp_path: Path, 
     path = _write(tmp_path, "team.yaml", TEAM)
     load_policy(path)
     [entry] = cache.glob("*.entry")
-    found = json.loads(entry.read_bytes().partition(b"\n")[2])
+    head, plan = policy_cache.unframe(entry.read_bytes())
+    found = json.loads(head)
     del found["artifacts"]["example_origins"]
-    body = json.dumps(found).encode()
-    entry.write_bytes(f"{policy_cache.FORMAT} {policy_cache.sha256(body).hexdigest()}\n".encode() + body)
+    entry.write_bytes(policy_cache.frame(json.dumps(found).encode(), plan))
     assert inherited_count(load_policy(path)) == DEFAULT_EXAMPLES
-    assert "example_origins" in json.loads(entry.read_bytes().partition(b"\n")[2])["artifacts"]  # rewritten
+    assert "example_origins" in json.loads(policy_cache.unframe(entry.read_bytes())[0])["artifacts"]  # rewritten
     code, out, _ = run_cli("test", str(path))
     assert code == 0 and f"no examples of its own; {DEFAULT_EXAMPLES} inherited examples not run" in out
 

@@ -31,9 +31,15 @@ checked under, the working folder — problems name parent files relative to it 
 checking code: the size and modification time of each module of ``engine`` and of the schema). ``ctxbudget
 validate`` answers from it when all of those are the same now; otherwise it checks afresh.
 
-**Whole or nothing.** The first line of an entry is the SHA-256 of the rest; an entry that does not match, is
-not JSON, or has any field of the wrong shape is a miss, and a miss is rewritten (atomically: a temporary
-file, then a rename).
+**Whole or nothing.** An entry is one line, ``FORMAT <SHA-256 of the head> <head bytes> <plan bytes>``, then
+the head — everything above, as JSON, with the SHA-256 of the plan where the plan would be — then the
+detection plan's JSON, raw (not a string inside the head: it is scanned once, and only when detection needs
+it). The entry is read with one ``os.read``; its size must be exactly what the first line says, and the head
+must match its checksum, decode and have every field of the right shape, else it is a miss, and a miss is
+rewritten (atomically: a temporary file, then a rename). The plan is checked against its SHA-256 (which the
+head's checksum covers) and decoded when detection first needs it — never by ``budget`` or ``validate`` —
+and a plan that does not match, decode or have the right shape is not used (the detector plans afresh) and
+its entry is removed, so the next start rewrites it.
 
 **Bounded.** After each write only the :data:`MAX_ENTRIES` most recently used entries are kept (an entry's
 time is refreshed when it is used, at most hourly); temporary files left by a killed process are removed after
@@ -73,7 +79,7 @@ except ImportError:  # pragma: no cover - other versions and interpreters
     except ImportError:
         from hashlib import sha256
 
-FORMAT = 8  # bump when what an entry holds changes
+FORMAT = 9  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
 MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
@@ -104,7 +110,8 @@ class Entry(Record):
     """The merged, validated policy data."""
     artifacts: dict
     """:attr:`engine.policy.Policy.artifacts` (the detection plan with its conditions left out, compiled from
-    source when used; the examples' origins; the rules' positions; the budget table)."""
+    source when used — read from an entry, a :class:`StoredPlan`, decoded on first use; the examples' origins;
+    the rules' positions; the budget table)."""
     checked: dict | None = None
     """What validation said (:func:`checked_record`)."""
 
@@ -124,14 +131,23 @@ def cache_dir() -> str | None:
     return os.path.join(base, "ctxbudget")
 
 
-def entry_path(policy_file: str | os.PathLike, raw: bytes) -> str | None:
-    """Where the entry for these bytes at this path lives (None when caching is off or not trusted)."""
+def entry_path(policy_file: str | os.PathLike, raw: bytes | None = None, *, digest: str | None = None) -> str | None:
+    """Where the entry for the policy at this path with these bytes lives — given as ``raw``, or as ``digest``,
+    the SHA-256 of them (:func:`file_digest`) — (None when caching is off or not trusted)."""
     directory = cache_dir()
     if directory is None or _distrust:
         return None
     where = os.path.realpath(policy_file)
-    key = sha256(f"{FORMAT}\0{__version__}\0{where}\0".encode() + raw).hexdigest()
+    if digest is None:
+        digest = file_digest(raw or b"")
+    key = sha256(f"{FORMAT}\0{__version__}\0{where}\0{digest}".encode()).hexdigest()
     return os.path.join(directory, key[:_KEY_CHARS] + SUFFIX)
+
+
+def file_digest(raw: bytes) -> str:
+    """The SHA-256 of a policy file's bytes, as an entry lists it (:attr:`Entry.files`): computed once per start
+    and passed to :func:`entry_path` and :func:`read` (a 3,000-signal policy is 360 KB to hash)."""
+    return sha256(raw).hexdigest()
 
 
 # -- trust ------------------------------------------------------------------------------------------------------
@@ -273,15 +289,33 @@ def _plan_ok(plan: Any) -> bool:
             and _strings_ok(list(map(itemgetter(1), plan["gates"]))))
 
 
-def decode_plan(text: str) -> dict | None:
-    """The detection plan an entry keeps as JSON text (:func:`write`), when it decodes to the shape this version
+def decode_plan(text: str | bytes) -> dict | None:
+    """The detection plan an entry keeps as JSON (:func:`write`), when it decodes to the shape this version
     writes (conditions left out: they are compiled from source); else None. Called on first use of the detector,
     never by a command that only allocates or validates."""
     try:
         plan = loads_own(text)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         return None
     return plan if _plan_ok(plan) else None
+
+
+class StoredPlan:
+    """The detection plan of an entry, as the bytes after its head: checked against the SHA-256 the head lists and
+    decoded (:func:`decode_plan`) when :meth:`decode` is first called — by the detector, never by ``budget`` or
+    ``validate``. A plan that fails is not used, and its entry is removed (the next start rewrites it)."""
+
+    __slots__ = ("raw", "digest", "entry")
+
+    def __init__(self, raw: bytes, digest: str, entry: str | None):
+        self.raw, self.digest, self.entry = raw, digest, entry
+
+    def decode(self) -> dict | None:
+        """The plan, or None when its bytes do not match the digest, decode or have the right shape."""
+        plan = decode_plan(self.raw) if sha256(self.raw).hexdigest() == self.digest else None
+        if plan is None and self.entry is not None:
+            discard(self.entry)
+        return plan
 
 
 def _quiet_ok(quiet: Any) -> bool:
@@ -402,6 +436,11 @@ def checked_problems(found: Entry, label: str) -> list[dict] | None:
     return checked["problems"]
 
 
+def _is_digest(value: Any) -> bool:
+    """Whether ``value`` is a SHA-256 as :func:`write` spells it (64 lower-case hexadecimal digits)."""
+    return type(value) is str and len(value) == 64 and not value.strip("0123456789abcdef")
+
+
 def _shape_ok(found: Any) -> bool:
     if not (isinstance(found, dict) and found.get("format") == FORMAT and found.get("version") == __version__):
         return False
@@ -422,7 +461,7 @@ def _shape_ok(found: Any) -> bool:
                                              *(["example_origins"] if extends else []),
                                              *(["rule_positions"] if ruled else [])}
             and ("budgets" not in artifacts or _budgets_ok(artifacts["budgets"]))
-            and (not planned or type(artifacts["detection"]) is str)
+            and (not planned or _is_digest(artifacts["detection"]))
             and (not extends or _origins_ok(artifacts["example_origins"]))
             and (not ruled or _positions_ok(artifacts["rule_positions"], data)))
 
@@ -480,13 +519,18 @@ def _sha256(path: str) -> str | None:
         os.close(fd)
 
 
-def _unchanged(found: dict, policy_file: str | os.PathLike | None) -> bool:
+def _unchanged(found: dict, policy_file: str | os.PathLike | None, digest: str | None = None) -> bool:
     """The entry is the one of ``policy_file``, every file of its chain hashes the same, and every reference
-    resolves as it did."""
+    resolves as it did. ``digest``: the SHA-256 of ``policy_file``'s bytes, when the caller has it (then that
+    file is not read and hashed again)."""
     files = found["files"]
     if policy_file is not None and files[0][0] != os.path.realpath(policy_file):
         return False
-    if any(_sha256(path) != digest for path, digest in files):
+    if policy_file is not None and digest is not None:
+        if files[0][1] != digest:
+            return False
+        files = files[1:]
+    if any(_sha256(path) != recorded for path, recorded in files):
         return False
     return all(_probe(referrer, reference) == places for referrer, reference, places in found["links"])
 
@@ -518,16 +562,58 @@ def _links(files: list[list[str]]) -> list[list] | None:
     return links
 
 
-def _usable(found: Any, policy_file: str | os.PathLike | None = None) -> bool:
-    """Whether a decoded entry has the right shape and still describes the files it came from."""
-    return _shape_ok(found) and _unchanged(found, policy_file)
+def _usable(found: Any, policy_file: str | os.PathLike | None = None, digest: str | None = None) -> bool:
+    """Whether a decoded entry head has the right shape and still describes the files it came from."""
+    return _shape_ok(found) and _unchanged(found, policy_file, digest)
 
 
 # -- reading and writing ----------------------------------------------------------------------------------------
 
-def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> Entry | None:
-    """The cached :class:`Entry` (of ``policy_file``, when given) if the cache is trusted, the entry is whole,
-    and everything it came from is unchanged; else None."""
+def frame(head: bytes, plan: bytes = b"") -> bytes:
+    """An entry's bytes: its first line (format, the head's SHA-256, the sizes), the head, the plan."""
+    return f"{FORMAT} {sha256(head).hexdigest()} {len(head)} {len(plan)}\n".encode() + head + plan
+
+
+_MAX_FIRST_LINE = 128
+
+
+def unframe(raw: bytes) -> tuple[bytes, bytes] | None:
+    """The head and the plan bytes of an entry, when its first line is this format's, its size is what that line
+    says and the head matches its checksum; else None. (The plan is checked when it is decoded.)"""
+    end = raw.find(b"\n", 0, _MAX_FIRST_LINE)
+    if end < 0:
+        return None
+    parts = raw[:end].split(b" ")
+    if len(parts) != 4 or parts[0] != b"%d" % FORMAT or not all(p.isdigit() and len(p) <= 10 for p in parts[2:]):
+        return None
+    head_size, plan_size = int(parts[2]), int(parts[3])
+    start = end + 1
+    if start + head_size + plan_size != len(raw):  # truncated, grown, or a length that lies
+        return None
+    view = memoryview(raw)
+    if sha256(view[start:start + head_size]).hexdigest().encode() != parts[1]:
+        return None
+    return raw[start:start + head_size], raw[start + head_size:]
+
+
+def _read_whole(fd: int, size: int) -> bytes | None:
+    """The ``size`` bytes of the open entry, in one read; None when it is larger than :data:`MAX_ENTRY_BYTES` or
+    does not have that size now."""
+    if size > MAX_ENTRY_BYTES:
+        return None
+    raw = os.read(fd, size + 1)  # one byte over tells a file that grew
+    while 0 < len(raw) < size:  # a short read (not seen on regular files; allowed by POSIX)
+        more = os.read(fd, size + 1 - len(raw))
+        if not more:
+            break
+        raw += more
+    return raw if len(raw) == size else None
+
+
+def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest: str | None = None) -> Entry | None:
+    """The cached :class:`Entry` (of ``policy_file``, when given; ``digest``: the SHA-256 of its bytes, when the
+    caller has it, see :func:`file_digest`) if the cache is trusted, the entry is whole, and everything it came
+    from is unchanged; else None. Its plan is a :class:`StoredPlan`, checked and decoded when first needed."""
     if entry is None or _distrust:
         return None
     directory, name = os.path.split(entry)
@@ -543,23 +629,27 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> Ent
         if fd is None:
             return None
         try:
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                raw = handle.read(MAX_ENTRY_BYTES + 1)
-            if len(raw) > MAX_ENTRY_BYTES:
+            st = os.fstat(fd)
+            raw = _read_whole(fd, st.st_size)
+            parts = unframe(raw) if raw is not None else None
+            if parts is None:
                 return None
-            header, _, body = raw.partition(b"\n")
-            if header != f"{FORMAT} {sha256(body).hexdigest()}".encode():
+            head, plan = parts
+            found = loads_own(head)  # json.loads, without importing json (engine/jsonio.py)
+            if not _usable(found, policy_file, digest):
                 return None
-            found = loads_own(body)  # json.loads, without importing json (engine/jsonio.py)
-            if not _usable(found, policy_file):
+            artifacts = found["artifacts"]
+            if bool(plan) != ("detection" in artifacts):
                 return None
-            if time.time() - os.fstat(fd).st_mtime > TOUCH_SECONDS:
+            if plan:
+                artifacts["detection"] = StoredPlan(plan, artifacts["detection"], entry)
+            if time.time() - st.st_mtime > TOUCH_SECONDS:
                 try:
                     os.utime(fd)  # used: keep it among the newest
                 except OSError:
                     pass
             return Entry(found["source"], tuple(tuple(f) for f in found["files"]), found["data"],
-                         found["artifacts"], found["checked"])
+                         artifacts, found["checked"])
         finally:
             os.close(fd)
     except Untrusted as exc:
@@ -567,6 +657,27 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None) -> Ent
         return None
     except (OSError, ValueError, RecursionError):
         return None
+    finally:
+        os.close(folder)
+
+
+def discard(entry: str) -> None:
+    """Remove ``entry`` from the trusted cache folder (its plan failed: the next start rewrites it); give up
+    quietly on any OS error."""
+    if _distrust:
+        return
+    directory, name = os.path.split(entry)
+    try:
+        folder = _open_folder(directory, create=False)
+    except Untrusted as exc:
+        _warn(str(exc))
+        return
+    if folder is None:
+        return
+    try:
+        os.unlink(name, dir_fd=folder)
+    except OSError:
+        pass
     finally:
         os.close(folder)
 
@@ -588,25 +699,27 @@ def write(entry: str | None, found: Entry) -> None:
         return
     kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions", "budgets")
             if key in artifacts}
-    if "detection" in kept:
-        plan = kept["detection"]
-        if not isinstance(plan, dict):
-            return
-        plan = {**plan, "conditions": {}}  # conditions are compiled from source
-        if not _plan_ok(plan):
-            return  # what would not be read back is not written
-        # Kept as its JSON text: a warm `budget` or `validate` reads the entry without decoding or checking the
-        # plan (77 of the default policy's 99 KB; 1.5 ms of its 4.6 ms read); decode_plan does both when needed.
-        kept["detection"] = json.dumps(plan, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
-               "data": data, "artifacts": kept, "checked": checked}
-    if not _shape_ok(payload):
-        return  # what would not be read back is not written
+    plan_bytes = b""
     try:
+        if "detection" in kept:
+            plan = kept["detection"]
+            if not isinstance(plan, dict):
+                return
+            plan = {**plan, "conditions": {}}  # conditions are compiled from source
+            if not _plan_ok(plan):
+                return  # what would not be read back is not written
+            # After the head, raw: a warm `budget` or `validate` neither hashes nor decodes it, and `evaluate`
+            # scans it once (as a JSON string inside the head it was scanned twice, every quote escaped).
+            plan_bytes = json.dumps(plan, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            kept["detection"] = sha256(plan_bytes).hexdigest()
+        payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
+                   "data": data, "artifacts": kept, "checked": checked}
+        if not _shape_ok(payload):
+            return  # what would not be read back is not written
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError):
         return
-    if len(body) > MAX_ENTRY_BYTES:
+    if len(body) + len(plan_bytes) > MAX_ENTRY_BYTES - _MAX_FIRST_LINE:
         return
     try:
         folder = _open_folder(directory, create=True)
@@ -620,7 +733,7 @@ def write(entry: str | None, found: Entry) -> None:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=folder)
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(f"{FORMAT} {sha256(body).hexdigest()}\n".encode() + body)
+                out.write(frame(body, plan_bytes))
             os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
         except BaseException:
             try:

@@ -168,7 +168,7 @@ class Policy:
                 from engine.detect.plan import plan_section
 
                 plan = plan_section(sections["detection"])
-            elif copy and type(plan) is not str:  # a str: the cache's JSON text of it, decoded on first use
+            elif copy and type(plan) is dict:  # else the cache's StoredPlan, decoded on first use
                 plan = _copy(plan)
         positions = artifacts.get("rule_positions") if isinstance(artifacts.get("rule_positions"), list) else None
         budgets = artifacts.get("budgets")
@@ -208,14 +208,14 @@ class Policy:
         )
 
     def _decoded_plan(self) -> Any:
-        """The detection plan; a cache hands it over as its JSON text, decoded (and shape-checked) only here, when
-        a job needs it — `budget` and `validate` never do. A text that does not decode to a plan of the right shape
-        gives None, and the detector plans afresh."""
+        """The detection plan; a cache hands it over as its bytes (:class:`engine.policy.cache.StoredPlan`),
+        checked and decoded only here, when a job needs it — `budget` and `validate` never do. Bytes that do not
+        decode to a plan of the right shape give None, and the detector plans afresh."""
         plan = self._plan
-        if type(plan) is str:
-            from engine.policy.cache import decode_plan
+        if plan is not None and type(plan) is not dict:
+            from engine.policy.cache import StoredPlan
 
-            plan = decode_plan(plan)
+            plan = plan.decode() if type(plan) is StoredPlan else None
             object.__setattr__(self, "_plan", plan)
         return plan
 
