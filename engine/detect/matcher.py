@@ -225,7 +225,7 @@ class Matcher:
         of those literals, uninflected (the ask rules' lists; ``forms``: their literal_forms, when known): their
         literals the word index can take are screened by it, and the set gets the alternation of the others (or
         nothing of the entry)."""
-        from engine.detect.words import WordIndex, plan_gates
+        from engine.detect.words import WordIndex, plan_gates, tokens
 
         self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
         self.entries = entries
@@ -252,11 +252,12 @@ class Matcher:
             calls[0] += 1
             if calls[0] > SWITCH_AFTER:  # from now on one RE2 set of everything, called directly
                 return self._rebinding(_lazy_set(self.patterns))(data)
-            found = screen_words(data)
+            words = tokens(data) if screen_lists is not None else None  # once, for both indexes
+            found = screen_words(data, words)
             if screen_rest is not None:
                 found.extend([back[i] for i in screen_rest(data)])
-            if screen_lists is not None:
-                found.extend(set(screen_lists(data)) - set(found))
+            if screen_lists is not None:  # an ask entry may be found by both the set and the index: once
+                found.extend(set(screen_lists(data, words)) - set(found))
             return found
 
         self.fired = by_words
@@ -300,8 +301,8 @@ def _split_alternations(alternations: Sequence[tuple[int, Sequence[str]]],
     index = WordIndex(items, index_entries(found))
     owners = [item[0] for item in items]
 
-    def fired(data: bytes) -> list[int]:
-        return [owners[i] for i in index.fired(data)]
+    def fired(data: bytes, words: list[str] | None = None) -> list[int]:
+        return [owners[i] for i in index.fired(data, words)]
 
     return narrowed, fired
 

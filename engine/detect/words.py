@@ -235,21 +235,27 @@ class WordIndex:
         expanded = self._starts[form] = tuple(found)
         return expanded
 
-    def fired(self, data: bytes) -> list[int]:
+    def fired(self, data: bytes, words: list[str] | None = None) -> list[int]:
         """The covered and gated entries that match somewhere in ``data`` (folded text, UTF-8), in no particular
-        order, each once."""
+        order, each once; ``words``: its :func:`tokens`, when the caller has them."""
         if not self._starts and not self._gates:
             return []
-        words = tokens(data)
+        if words is None:
+            words = tokens(data)
         starts = self._starts
         found: dict[int, None] = {}
         distinct = set(words)
         distinct.discard(_MARK)
         if self._gates:
             gates, confirm = self._gates, self._confirm
-            for size in self._lengths:
-                for literal in gates.keys() & {word[:size] for word in distinct}:
-                    for entry in gates[literal]:
+            # Each word's first n characters for each length n of a literal (a shorter word has none), looked
+            # up at once; an entry gated by several literals (alternatives) is confirmed once.
+            prefixes = {word[:size] for size in self._lengths for word in distinct if len(word) >= size}
+            asked = set()
+            for literal in gates.keys() & prefixes:
+                for entry in gates[literal]:
+                    if entry not in asked:
+                        asked.add(entry)
                         if confirm(entry, data):
                             found[entry] = None
         for form in filter(starts.__contains__, distinct):  # in C: no Python loop over the text's words
