@@ -400,10 +400,9 @@ def _with(query: str, name: str, relation: str) -> str:
     return f"{head}\nWITH {name} AS ({relation}), {rest}"
 
 
-def _fast_runs(fields: str | None = None) -> str:
-    """fast_runs.sql over fast_lines.sql over ``fields`` (a query; None: the view ``fields``)."""
-    lines = sql("fast_lines") if fields is None else _with(sql("fast_lines"), "fields", fields)
-    return _with(sql("fast_runs"), "fast_lines", lines)
+def _fast_runs(fields: str) -> str:
+    """fast_runs.sql over fast_lines.sql over ``fields`` (a query: :func:`_fields_select`)."""
+    return _with(sql("fast_runs"), "fast_lines", _with(sql("fast_lines"), "fields", fields))
 
 
 CHUNK_BYTES = 1 << 20

@@ -171,6 +171,15 @@ def _warn(reason: str) -> None:
     _distrust.append(reason)
 
 
+def _trusted_folder(directory: str, create: bool) -> int | None:
+    """:func:`_open_folder`, or None with a warning when the folder is not to be trusted."""
+    try:
+        return _open_folder(directory, create)
+    except Untrusted as exc:
+        _warn(str(exc))
+        return None
+
+
 def _open_folder(directory: str, create: bool) -> int | None:
     """A descriptor of the trusted cache folder; None when it is missing (and not ``create``) or unusable.
     Raises Untrusted."""
@@ -617,11 +626,7 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest
     if entry is None or _distrust:
         return None
     directory, name = os.path.split(entry)
-    try:
-        folder = _open_folder(directory, create=False)
-    except Untrusted as exc:
-        _warn(str(exc))
-        return None
+    folder = _trusted_folder(directory, create=False)
     if folder is None:
         return None
     try:
@@ -667,11 +672,7 @@ def discard(entry: str) -> None:
     if _distrust:
         return
     directory, name = os.path.split(entry)
-    try:
-        folder = _open_folder(directory, create=False)
-    except Untrusted as exc:
-        _warn(str(exc))
-        return
+    folder = _trusted_folder(directory, create=False)
     if folder is None:
         return
     try:
@@ -721,11 +722,7 @@ def write(entry: str | None, found: Entry) -> None:
         return
     if len(body) + len(plan_bytes) > MAX_ENTRY_BYTES - _MAX_FIRST_LINE:
         return
-    try:
-        folder = _open_folder(directory, create=True)
-    except Untrusted as exc:
-        _warn(str(exc))
-        return
+    folder = _trusted_folder(directory, create=True)
     if folder is None:
         return
     try:
