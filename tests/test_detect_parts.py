@@ -110,25 +110,88 @@ def _fact_names(guard: tuple) -> set[str]:
 
 
 def test_guards_are_compiled_only_in_a_process_that_detects_many_tasks(monkeypatch) -> None:
-    """A guard is a conjunct compiled from its source (the parser): a one-shot process never pays for it."""
+    """A guard that is not read directly is a conjunct compiled from its source (the parser): a one-shot process
+    never pays for it."""
     import engine.detect.detector as module
 
     compiled = []
     real = module.compile_condition
     monkeypatch.setattr(module, "compile_condition", lambda source, *a: compiled.append(source) or real(source, *a))
     monkeypatch.setattr(module, "_GUARDS_AFTER", 4)
-    detector = Detector(signals_from_data({"signals": CONDITIONS[:4]}), TIERS, "medium")
+    items = [{"id": "sum", "when": "count.b == 0 && ask.words + words <= 8", "weights": {"simple": 1}}]
+    detector = Detector(signals_from_data({"signals": items}), TIERS, "medium")
     for _ in range(4):
         detector.detect("what is alpha?")
-    assert compiled == ["count.b == 0 && ask.question && ask.words <= 4"]
+    assert compiled == ["count.b == 0 && ask.words + words <= 8"]
     detector.detect("what is beta?")
-    assert "ask.question" in compiled and "ask.words <= 4" in compiled
+    assert "ask.words + words <= 8" in compiled
+
+
+def test_guards_read_directly_decide_from_the_first_task_without_compiling(monkeypatch) -> None:
+    """``count.b == 0 && ask.question && ask.words <= 4``: each conjunct is read from the bindings
+    (:func:`direct_conjunct`), so the guards are in use at once and a one-shot process compiles nothing, whether
+    the condition holds or not — and answers as the reference does."""
+    import engine.detect.detector as module
+
+    compiled = []
+    real = module.compile_condition
+    monkeypatch.setattr(module, "compile_condition", lambda source, *a: compiled.append(source) or real(source, *a))
+    both = next(c for c in CONDITIONS if c["id"] == "both")  # a quiet condition, which the reference needs
+    detector = Detector(signals_from_data({"signals": CONDITIONS[:4] + [both]}), TIERS, "medium")
+    twin = _baseline(detector)
+    compiled.clear()
+    texts = ("what is alpha?", "alpha beta. no question here", "what is alpha and beta and gamma?",
+             "delta? what is it", "what is delta?")
+    found = [detector.detect(text) for text in texts]
+    assert both["when"] in compiled  # "alpha" and "delta" fired: the quiet condition is evaluated
+    assert not [source for source in compiled if source != both["when"]]
+    assert found == [twin.detect(text) for text in texts]
+    assert "short" in {h.signal for h in detector.detect("what is alpha?").hits}
+
+
+def _bindings(words: int, chars: int, question: bool, narrowed: bool, counts: dict, ask_counts: dict) -> dict:
+    return {"words": words, "chars": chars, "question": question, "count": counts,
+            "ask": {"words": words // 2, "question": not question, "narrowed": narrowed, "count": ask_counts}}
+
+
+@pytest.mark.parametrize("source", [
+    "ask.question", "question", "ask.narrowed", "words > 8", "chars >= 40", "ask.words <= 12", "ask.words < 0",
+    "count.lookup == 0", "count.lookup != 0", "ask.count.system >= 2", "count.team > 1", "words == 0",
+    "chars  <=\t3", "count.lookup == 999999999999999999",
+])
+def test_a_direct_conjunct_reads_what_the_compiled_one_evaluates(source: str) -> None:
+    """Table and random bindings: the direct reading equals the compiled condition's value."""
+    from engine.detect.conditions import compile_condition
+    from engine.detect.parts import direct_conjunct
+
+    read, found = direct_conjunct(source)
+    assert found == inputs(source)
+    compiled = compile_condition(source).evaluate
+    rng = random.Random(source)
+    for _ in range(200):
+        counts = {g: rng.randint(0, 4) for g in ("lookup", "system", "team")}
+        ask_counts = {g: rng.randint(0, n) for g, n in counts.items()}
+        bindings = _bindings(rng.randint(0, 30), rng.randint(0, 80), rng.random() < 0.5, rng.random() < 0.5,
+                             counts, ask_counts)
+        assert read(bindings) is compiled(bindings), (source, bindings)
+
+
+@pytest.mark.parametrize("source", [
+    "words", "count.a", "question == true", "!question", "ask.words <= 012", "ask.words <= 1u", "ask.words <= 0x1",
+    "ask.words <= -1", "ask.words <= 1.0", "words<=3", "3 >= words", "count.a.b > 1", "count. > 1", "hits.a",
+    "has(hits.a)", "'a' in hits", "words + chars > 3", "count.lookup == 0 && ask.question", "question\v",
+    "words > 1234567890123456789", "ask.words\u00a0<= 3", "text.size() > 1",
+])
+def test_what_is_not_read_directly_is_compiled(source: str) -> None:
+    from engine.detect.parts import direct_conjunct
+
+    assert direct_conjunct(source) is None
 
 
 def test_a_guard_that_does_not_hold_decides_without_evaluating() -> None:
     detector = Detector(signals_from_data({"signals": CONDITIONS[:4]}), TIERS, "medium")
     step = next(step for step in detector._steps_plain if step[0] is None)
-    step[4][0] = 10**6  # in use
+    assert step[4] is None  # read directly: in use from the first task
     calls = []
     slot = step[1][0]
     real = detector._evaluators[slot]

@@ -15,7 +15,7 @@ import pytest
 from engine import load_policy
 from engine.policy import load_data
 from engine.detect import Detector
-from engine.detect.literals import entry_forms
+from engine.detect.literals import entry_forms, forms_pattern, literal_forms
 from engine.detect.matcher import Matcher
 from engine.detect.normalize import normalize
 from engine.detect.plan import plan_detection, signals_from_data
@@ -193,9 +193,11 @@ def test_a_task_without_hits_compiles_only_the_conditions_it_must_evaluate(polic
     detector = Detector.from_data(load_data("default")["detection"], [t.id for t in policy.tiers], policy.default_tier,
                                   plan=policy.artifacts["detection"])
     assert compiled == []
-    detector.detect("zzz qqq")
-    derived = [s.when for s in detector.signals if s.when]
-    assert 0 < len(compiled) < len(derived) - 2, compiled
+    for text in ("zzz qqq", "zzz qqq?"):  # the one condition that is not quiet is decided by guards read directly
+        detector.detect(text)
+    assert compiled == []
+    detector.detect("zzz qqq", {"previous_tier": "complex"})  # with a context, the context's conditions are evaluated
+    assert compiled == [s.when for s in detector.signals if s.when and "has(context." in s.when]
 
 
 def test_quiet_conditions_that_hold_without_hits_give_the_same_detections() -> None:
@@ -293,6 +295,44 @@ def test_a_pattern_is_gated_by_a_literal_only_when_every_match_starts_a_word_wit
     assert gate_literal(pattern) == literal
 
 
+@pytest.mark.parametrize("pattern, literals", [
+    (r"\bversus\b", ("versus",)),
+    (r"\b(?:across|spanning|between)\b[^.;:?!]{0,40},", ("across", "spanning", "between")),
+    (r"\b(?:owners?|teams?)\s+(?:of|for)", ("owner", "team")), (r"\b(?:abc|def)(x|y)", ("abc", "def")),
+    (r"\b(?:abc|defg(?:h|i))z", ("abc", "defg")), (r"\b(?:ab[|]c|def)", None),
+    (r"\b(?:in half|by x)", None), (r"\b(?:abc|def)?x", None), (r"\b(?:abc|def)*x", None), (r"\b(?:abc|def)x|y", None),
+    (r"\b(?:abc|de)", None), (r"\b(?:abc|d[e|]f)", None), (r"\b(?:abc|def", None), (r"\b(?:abc|def)x)|(y", None),
+    (r"\b(?:abc|d(?:ef|gh))", None), (r"\b(?:abc|)", None), (r"\b(?:Abc|def)", None), (r"(?:abc|def)", None),
+    (r"\b(?:abc|\Qdef\E)", None), (r"\b(?:abc|[[:alpha:]]ef)", None),
+])
+def test_a_pattern_starting_with_alternatives_is_gated_by_each_alternative_s_literal(pattern, literals) -> None:
+    """Every match starts a word with one of the alternatives' literals (then the text is a candidate)."""
+    from engine.detect.words import gate_literals
+
+    assert gate_literals(pattern) == literals
+
+
+def test_patterns_gated_by_alternatives_screen_the_same() -> None:
+    """A pattern gated by several literals fires on exactly the texts one RE2 set of everything says it does."""
+    items = [{"id": "a", "pattern": [r"\b(?:across|spanning|between)\b[^.;:?!]{0,40},[^.;:?!]{0,60}\b(?:and|or)\b",
+                                     r"\b(?:owners?|teams?)\s+(?:of|for)\b", r"\b(?:all|every|each)\s+(?:the\s+)?tables?"],
+              "weights": {"complex": 1}},
+             {"id": "b", "words": ["table", "across"], "weights": {"simple": 1}}]
+    tiers = ["simple", "medium", "complex", "multi-system"]
+    detector = Detector(signals_from_data({"signals": items}), tiers, "medium")
+    plan = plan_detection(detector.signals)
+    assert len(detector._matcher.index.gated) == 3
+    sets = Matcher(plan["patterns"], detector._matcher.entries, plan["entries"], words=False)
+    rng = random.Random(6)
+    vocabulary = ["across", "acrossing", "spanning", "between", "owner", "owners", "teams", "team", "of", "for", "all",
+                  "every", "each", "the", "tables", "table", "and", "or", "x", ",", ".", "_all", "all_", "é", "2team"]
+    glue = [" ", "-", ", ", ".", "", "\n", "é"]
+    for _ in range(2000):
+        text = "".join(rng.choice(vocabulary) + rng.choice(glue) for _ in range(rng.randint(1, 10)))
+        data = text.encode("utf-8")
+        assert sorted(detector._matcher.fired(data)) == sorted(sets.fired(data)), text
+
+
 def test_gated_patterns_are_compiled_only_for_a_text_that_could_match(monkeypatch) -> None:
     import engine.detect.matcher as module
 
@@ -325,3 +365,31 @@ def test_a_policy_of_words_and_gated_patterns_also_switches_to_one_set(monkeypat
     assert [sorted(matcher.fired(_folded(t))) for t in texts] == expected
     fired = matcher.fired  # the set's own Match: neither a Python function nor the index's method
     assert not isinstance(fired, type(_folded)) and getattr(fired, "__self__", None) is not matcher.index
+
+
+def test_the_ask_rules_lists_are_screened_by_the_word_index_as_by_their_alternations() -> None:
+    """The ask rules' entries (one alternation of literals per list): the literals of word characters are found
+    by a word index, the others by the alternation of just them in the set (none for a list of plain words);
+    which entries fire is what one RE2 set of the full alternations says."""
+    from engine.detect.ask import AskRules
+    from engine.detect.matcher import _split_alternations
+
+    rules = AskRules(markers=("can you", "all i'm asking", "tl;dr", "i need"), asides=("ignore", "don't worry about"),
+                     references=("all three", "each one"))
+    alternations = [(1 + i, literals) for i, literals in enumerate(rules.lists) if literals]
+    narrowed, _ = _split_alternations(alternations)
+    assert narrowed[3] == ""  # the references are all words: nothing of them goes to the set
+    assert "can" not in narrowed[1] and "tl" in narrowed[1]
+    items = [[0, "literal", "alpha"]]
+    patterns = [forms_pattern(*literal_forms("alpha"))] + list(rules.patterns)
+    matcher = Matcher(patterns, None, items, alternations=alternations)
+    reference = Matcher(patterns, None, items, words=False)
+    rng = random.Random(7)
+    vocabulary = ["can", "you", "can you", "all", "i'm", "asking", "tl;dr", "tl", "dr", "i", "need", "ignore",
+                  "ignored", "don't", "worry", "about", "three", "each", "one", "alpha", "é", "x"]
+    glue = [" ", "-", ". ", ";", "", "\n", "\u2014", "'", "\u2010"]
+    for _ in range(250):  # below SWITCH_AFTER: the word index in use
+        text = "".join(rng.choice(vocabulary) + rng.choice(glue) for _ in range(rng.randint(1, 10)))
+        data = text.encode("utf-8")
+        fired = matcher.fired(data)
+        assert len(fired) == len(set(fired)) and sorted(fired) == sorted(reference.fired(data)), text

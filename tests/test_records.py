@@ -231,11 +231,8 @@ def test_record_refuses_what_typing_refuses():
         Record("X", [("a", int)])
 
 
-# Modules that still define their records with typing.NamedTuple, waiting for their owners this wave (s4-detect:
-# engine/detect; the integrator: engine/usage, engine/analytics). A module leaves this list when converted.
-NAMEDTUPLE_LEFT = {"detect/accuracy.py", "detect/ask.py", "detect/conditions.py", "detect/matcher.py",
-                   "detect/model.py", "detect/normalize.py", "detect/parts.py", "detect/taskfile.py",
-                   "detect/throughput.py", "detect/tune.py"}
+# Modules that still define their records with typing.NamedTuple: none (engine/detect was the last, issue 10).
+NAMEDTUPLE_LEFT: set[str] = set()
 
 
 def test_records_are_declared_with_record():

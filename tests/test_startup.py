@@ -267,3 +267,41 @@ def test_a_warm_budget_or_validate_imports_no_typing_json_or_re(args: list[str],
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+EVALUATE_PROBE = """
+import sys, io, contextlib
+from engine.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(sys.argv[1:])
+print(code, sorted(m for m in ("typing", "json", "re", "enum", "argparse", "engine.expr", "engine.detect.conditions",
+                               "re2", "engine.detect.detector") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args, expected", [
+    # not a question: `count.lookup == 0 && ask.question && ask.words <= 12` is decided by its guard
+    # `ask.question`, read from the bindings (engine.detect.parts.direct_conjunct), with nothing compiled
+    (["evaluate", "Analyze slow queries", "--agent", "dbt-expert", "--json"], "0 ['engine.detect.detector', 're2']"),
+    (["detect", "Analyze slow queries", "--json"], "0 ['engine.detect.detector', 're2']"),
+    # a marker ("can you"): the ask's Python regexes are compiled (re), still no expression
+    (["evaluate", "Some context. Can you check the freshness of orders?", "--agent", "dbt-expert", "--json"],
+     "0 ['engine.detect.detector', 'enum', 're', 're2']"),
+])
+def test_a_warm_evaluate_imports_no_typing_json_re_or_expressions(args: list[str], expected: str,
+                                                                   tmp_path: Path) -> None:
+    """A warm evaluate of a task its guards decide imports neither typing, json, re (with enum) nor the
+    expression language (docs/architecture.md, Start-up); RE2 it needs for the patterns of the set matcher.
+    Run with -S and the checkout on the path, as above."""
+    import re2
+
+    _imports(args, tmp_path)  # fills the cache
+    checkout, packages = Path(__file__).resolve().parents[1], Path(re2.__file__).resolve().parents[1]
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1",
+           "PYTHONPATH": os.pathsep.join([str(checkout), str(packages)])}  # RE2's directory, without its .pth files
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-S", "-c", EVALUATE_PROBE, *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == expected

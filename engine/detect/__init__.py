@@ -9,11 +9,13 @@ Importing this package is cheap; :class:`Detector` (and RE2) load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
 __all__ = ["Detector", "plan_detection", "signals_from_data"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from engine.detect.detector import Detector
     from engine.detect.plan import plan_detection, signals_from_data
 

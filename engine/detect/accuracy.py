@@ -10,12 +10,16 @@ the expected calibration error (ECE) of the confidence over 10 equal-width bins.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, NamedTuple
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable, Mapping
 
 from engine.records import rounded, to_dict
 
 
-class TierScore(NamedTuple):
+class TierScore(Record):
     """Precision and recall of one tier (None when undefined: nothing detected as / labelled with it)."""
 
     tier: str
@@ -26,7 +30,7 @@ class TierScore(NamedTuple):
     to_dict = to_dict
 
 
-class Miss(NamedTuple):
+class Miss(Record):
     """A task detected as another tier than its label."""
 
     id: Any
@@ -39,7 +43,7 @@ class Miss(NamedTuple):
     to_dict = to_dict
 
 
-class AccuracyReport(NamedTuple):
+class AccuracyReport(Record):
     """The agreement of a detector with labelled tasks."""
 
     total: int
@@ -64,7 +68,7 @@ class AccuracyReport(NamedTuple):
     to_dict = to_dict
 
 
-class ErrorCost(NamedTuple):
+class ErrorCost(Record):
     """What the misclassified tasks cost in tokens, against the budgets their labels would give."""
 
     over_tokens: int  # sum of (detected budget − labelled budget) where positive

@@ -26,12 +26,15 @@ costs nothing more than that one pass.
 
 from __future__ import annotations
 
-from re import compile as _python_regex
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable, Iterator, Sequence
 
 import re2
 
-from engine.detect.literals import SEPARATOR, forms_pattern, literal_forms, words_of
+from engine.detect.literals import SEPARATOR, forms_pattern, literal_forms
 
 MARKERS = (
     "can you", "could you", "can u", "could u", "would you", "will you", "i need", "i just need", "all i need",
@@ -56,7 +59,7 @@ _CLAUSE_END = r"[.;:!?\n\x{2013}\x{2014}]"
 _SENTENCE_ENDS = ".!?:\n\u2014"
 
 
-class Ask(NamedTuple):
+class Ask(Record):
     """Where the ask is: ``text`` is the folded task blanked outside the ask (same length), ``start`` the
     index the ask starts at; ``narrowed`` is False when the ask is the whole task."""
 
@@ -65,35 +68,63 @@ class Ask(NamedTuple):
     narrowed: bool
 
 
-def _alternation(literals: Iterable[str]) -> str:
-    return "|".join(forms_pattern(*literal_forms(lit, False)) for lit in literals)
+def _alternation(literals: Iterable[str], forms: dict | None = None) -> str:
+    """The RE2 alternation of ``literals`` (uninflected), their forms taken from ``forms`` when it has them."""
+    forms = forms or {}
+    return "|".join(forms_pattern(*(forms.get(lit) or literal_forms(lit, False))) for lit in literals)
 
 
 class AskRules:
     """The compiled ask rules of a policy (the defaults, or its ``detection.ask`` lists)."""
 
-    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "_last_marker", "_aside", "_reference")
+    __slots__ = ("markers", "asides", "references", "patterns", "kinds", "lists", "forms", "_compiled")
 
     def __init__(self, markers: Sequence[str] = MARKERS, asides: Sequence[str] = ASIDES,
                  references: Sequence[str] = REFERENCES):
-        self.markers = tuple(m for m in markers if words_of(m))
-        self.asides = tuple(a for a in asides if words_of(a))
-        self.references = tuple(r for r in references if words_of(r))
+        # Each literal's forms (literal_forms, uninflected), worked out once: a literal without words is left out.
+        self.forms: dict[str, tuple[list[str], list[str]]] = {}
+        for literal in (*markers, *asides, *references):
+            if literal not in self.forms:
+                self.forms[literal] = literal_forms(literal, False)
+        self.markers = tuple(m for m in markers if self.forms[m][1])
+        self.asides = tuple(a for a in asides if self.forms[a][1])
+        self.references = tuple(r for r in references if self.forms[r][1])
         # One entry per list in the set matcher: "some marker occurs", "some aside occurs".
         lists = [(kind, lits) for kind, lits in (("marker", self.markers), ("aside", self.asides),
                                                  ("reference", self.references)) if lits]
         # A sentence boundary: only a task with one can end with a question after other sentences.
-        self.patterns = tuple(_alternation(lits) for _, lits in lists) + (_BOUNDARY,)
+        self.patterns = tuple(_alternation(lits, self.forms) for _, lits in lists) + (_BOUNDARY,)
         self.kinds = tuple(kind for kind, _ in lists) + ("boundary",)  # what each pattern says when it fires
-        from engine.detect.matcher import options
+        # Each pattern's literals (uninflected; none for the boundary): a matcher screens most with its word index.
+        self.lists = tuple(lits for _, lits in lists) + ((),)
+        self._compiled: dict[str, Any] = {}  # "marker", "reference", "aside" → RE2 regex, when first needed
 
-        # Markers are found left to right (a DFA search, no captures); the last one counts.
-        self._last_marker = (re2.compile(_alternation(self.markers).encode("utf-8"), options())
-                             if self.markers else None)
-        self._reference = (re2.compile(_alternation(self.references).encode("utf-8"), options())
-                           if self.references else None)
-        self._aside = (re2.compile(("(?:" + _alternation(self.asides) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*")
-                                   .encode("utf-8"), options()) if self.asides else None)
+    def _regex(self, kind: str) -> Any:
+        """The RE2 regex that locates the markers (left to right, a DFA search), references or asides (to the
+        end of their clause), compiled the first time a task has one (most tasks have none: the set matcher
+        says so, and the regex is never built)."""
+        regex = self._compiled.get(kind)
+        if regex is None:
+            from engine.detect.matcher import options
+
+            if kind == "aside":
+                source = "(?:" + _alternation(self.asides, self.forms) + ")" + "[^.;:!?\\n\\x{2013}\\x{2014}]*"
+            else:
+                source = _alternation(self.markers if kind == "marker" else self.references, self.forms)
+            regex = self._compiled[kind] = re2.compile(source.encode("utf-8"), options())
+        return regex
+
+    @property
+    def _last_marker(self) -> Any:
+        return self._regex("marker") if self.markers else None
+
+    @property
+    def _reference(self) -> Any:
+        return self._regex("reference") if self.references else None
+
+    @property
+    def _aside(self) -> Any:
+        return self._regex("aside") if self.asides else None
 
     def find(self, folded: str, data: bytes, marker: bool, aside: bool, reference: bool = False,
              boundary: bool = True) -> Ask:
@@ -108,7 +139,7 @@ class AskRules:
             if found is not None:
                 start = _characters(found[0], folded, data)
                 colon = folded.find(": ", start, start + MAX_LEAD)  # "before any of that: what's …"
-                wh = _WH_QUESTION.match(folded, _characters(found[1], folded, data))
+                wh = _python_regex("wh").match(folded, _characters(found[1], folded, data))
                 if colon >= 0:
                     start = colon + 2
                 elif wh is not None:  # "my question is who approved it?"
@@ -168,14 +199,25 @@ def _characters(offset: int, text: str, data: bytes) -> int:
 
 def _has_word(text: str, start: int, end: int) -> bool:
     """Whether ``text[start:end]`` says more than a greeting ("hey", "hi team,", "ok so")."""
-    for word in _WORD.finditer(text, start, end):  # usually the first word decides
+    for word in _python_regex("word").finditer(text, start, end):  # usually the first word decides
         if word.group() not in _GREETINGS:
             return True
     return False
 
 
-_WORD = _python_regex(r"\w+")
-_WH_QUESTION = _python_regex(r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b")
+_PYTHON_REGEXES = {"word": r"\w+", "wh": r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b"}
+_compiled_regexes: dict = {}
+
+
+def _python_regex(name: str) -> Any:
+    """One of :data:`_PYTHON_REGEXES`, compiled (and ``re`` imported) the first time a task has an ask to look
+    at: most tasks have no marker and no final question, and a start that detects them imports no ``re``."""
+    regex = _compiled_regexes.get(name)
+    if regex is None:
+        import re
+
+        regex = _compiled_regexes[name] = re.compile(_PYTHON_REGEXES[name])
+    return regex
 
 
 _GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "so", "team", "all", "folks", "quick", "q", "question",

@@ -20,7 +20,11 @@ does not hold.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Mapping
 
 NAMES = ("hits", "count", "words", "chars", "question", "text", "context", "tiers", "ask")
 
@@ -34,7 +38,7 @@ class ConditionError(Exception):
         super().__init__(message)
 
 
-class Condition(NamedTuple):
+class Condition(Record):
     """A compiled condition: ``evaluate(bindings)`` is the expression's value; :meth:`holds` whether it is
     true (False when it cannot be evaluated)."""
 

@@ -17,22 +17,20 @@ from __future__ import annotations
 
 from math import exp as _exp
 from operator import itemgetter
-from re import compile as _regex
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping, Sequence
 
-from engine.detect.conditions import compile_condition
 from engine.detect.matcher import Matcher, plan_entry
 from engine.detect.normalize import normalize
-from engine.detect.parts import FACTS, conjuncts, inputs
+from engine.detect.parts import FACTS, conjuncts, direct_conjunct, inputs
 from engine.detect.plan import SignalTable, plan_detection, usable
 from engine.detect.model import Detection, Hit, Signal
 
 DEFAULT_CONFIDENCE_SCALE = 2.0
-_NEEDS_CONTEXT = _regex(r"\s*has\(\s*context\.\w+\s*\)\s*&&")
 _MEMO_MAX = 512  # values remembered per step or guard (count combinations); past that, evaluated each time
 _GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
-_QUESTION = _regex(r"(?<![\w.])question\b")
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
@@ -96,7 +94,10 @@ class Detector:
                                       ask.get("references", REFERENCES))
             self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
             patterns += self.ask_rules.patterns
-        self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"])
+        alternations = () if self.ask_rules is None else tuple(
+            (self._ask_entry + i, literals) for i, literals in enumerate(self.ask_rules.lists) if literals)
+        self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"],
+                                alternations=alternations, forms=self.ask_rules.forms if self.ask_rules else None)
         self._scoped_entries = frozenset(plan["scoped"])
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.
@@ -107,7 +108,7 @@ class Detector:
                               for i in plan["derived"])
         # Conditions of the form `has(context.K) && …` cannot hold without a context: skipped then.
         self._derived_plain = tuple(d for d in self._derived
-                                    if not _NEEDS_CONTEXT.match(signals[d[0]].when or ""))
+                                    if not _needs_context(signals[d[0]].when or ""))
         self._index_conditions()
 
     def _index_conditions(self, remember: bool = True) -> None:
@@ -136,7 +137,7 @@ class Detector:
         # that (the original task's last character, not the folded one's: "？" is not "?"). So when some
         # condition reads `question`, `ask.question` is not remembered, and the conditions that read `question`
         # have no guards: they are evaluated, as before guards, and read it when they did.
-        reads_question = any(_QUESTION.search(s) for s in sources)
+        reads_question = any(map(_reads_question, sources))
         facts = set(FACTS) - ({"ask.question"} if reads_question else set())
         rows = {}
         for (index, evaluate, quiet), source in zip(self._derived, sources):
@@ -149,30 +150,34 @@ class Detector:
             elif quiet is not None and all(g in zero for g in quiet[0]):
                 rows[index] = (row, quiet, None)
             else:
-                guards = None if reads_question and _QUESTION.search(source) else self._guards(source, zero, facts)
+                guards = None if reads_question and _reads_question(source) else self._guards(source, zero, facts)
                 rows[index] = (row, None, guards)
         self._steps = _steps([rows[d[0]] for d in self._derived], zero)
         self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
 
-    def _guards(self, source: str, zero: Mapping[str, int], facts: set[str]) -> tuple[tuple, bool] | None:
-        """The guards of a condition and whether they are the whole of it (see :meth:`_index_conditions`); a
-        guard is ``(memo, pick, ids, facts, slot)``."""
+    def _guards(self, source: str, zero: Mapping[str, int], facts: set[str]) -> tuple[tuple, bool, bool] | None:
+        """The guards of a condition, whether they are the whole of it and whether all of them are read directly
+        (see :meth:`_index_conditions`); a guard is ``(memo, pick, ids, facts, slot)``."""
         parts = conjuncts(source) or [source]
         guards: list[tuple] = []
         costs: list[int] = []
+        direct = True
         for part in parts:
-            found = inputs(part)
+            read, found = direct_conjunct(part) or (None, inputs(part))
             if found is None or not all(g in zero for g in found.groups) or not facts.issuperset(found.facts):
                 continue
             slot = len(self._evaluators)
-            self._evaluators.append(_first_call(self._evaluators, slot, _lazy_condition(part, None)))
+            if read is None:
+                direct = False
+                read = _first_call(self._evaluators, slot, _lazy_condition(part, None))
+            self._evaluators.append(read)
             pick = itemgetter(*found.groups) if found.groups else None
             guards.append(({}, pick, found.ids, _facts(found.facts), slot))
             costs.append(2 if {"words", "ask.words"}.intersection(found.facts) else 1 if pick or found.ids else 0)
         # Any guard that does not hold decides, so the cheap ones go first: facts that cost nothing to tell
         # (question, chars, narrowed), then counts and hits, then word counts (a pass over the text).
         guards = [guard for _, guard in sorted(zip(costs, guards), key=itemgetter(0))]
-        return (tuple(guards), len(guards) == len(parts)) if guards else None
+        return (tuple(guards), len(guards) == len(parts), direct) if guards else None
 
     def _entry(self, index: int) -> tuple:
         """The hot path's view of an entry of the matcher, built the first time it fires: the signal it stands
@@ -546,6 +551,51 @@ class Detector:
         return confidence
 
 
+def _is_word(ch: str) -> bool:
+    """Whether ``ch`` is a character of Python's ``\\w`` (in a str pattern)."""
+    return ch.isalnum() or ch == "_"
+
+
+def _needs_context(source: str) -> bool:
+    """Whether a condition has the form ``has(context.K) && …`` (and cannot hold without a context): the regex
+    ``\\s*has\\(\\s*context\\.\\w+\\s*\\)\\s*&&`` matched at its start, written with str methods (a start that
+    detects imports no ``re``)."""
+    rest = source.lstrip()
+    if not rest.startswith("has("):
+        return False
+    rest = rest[4:].lstrip()
+    if not rest.startswith("context."):
+        return False
+    at = 8
+    while at < len(rest) and _is_word(rest[at]):
+        at += 1
+    if at == 8:
+        return False
+    rest = rest[at:].lstrip()
+    return rest.startswith(")") and rest[1:].lstrip().startswith("&&")
+
+
+def _reads_question(source: str) -> bool:
+    """Whether a condition reads the name ``question`` (not ``ask.question``): the regex
+    ``(?<![\\w.])question\\b``, written with str methods."""
+    at = source.find("question")
+    while at >= 0:
+        end = at + 8
+        if (at == 0 or not (_is_word(source[at - 1]) or source[at - 1] == ".")) and (
+                end == len(source) or not _is_word(source[end])):
+            return True
+        at = source.find("question", at + 1)
+    return False
+
+
+def compile_condition(source: str, python_source: str | None = None) -> Any:
+    """:func:`engine.detect.conditions.compile_condition`, imported when a condition is first compiled (a start
+    whose guards decide every condition never loads that module or the expression language)."""
+    from engine.detect.conditions import compile_condition as compile_
+
+    return compile_(source, python_source)
+
+
 def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
     """:meth:`Detector._index_conditions`'s steps of ``rows`` (``(row, quiet, guards)``): runs of remembered
     conditions become one step each, seeded with what holds when none of their inputs fired."""
@@ -569,8 +619,10 @@ def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
     for row, quiet, guards in rows:
         if quiet is None:
             close()
-            found, complete = guards if guards is not None else (None, False)
-            steps.append((None, row, found, complete, [0]))
+            found, complete, direct = guards if guards is not None else (None, False, False)
+            # Guards read directly (no compiling) are in use from the first task; compiled ones only in a
+            # process that has evaluated the condition _GUARDS_AFTER times.
+            steps.append((None, row, found, complete, None if direct else [0]))
         else:
             run.append((row, quiet))
     close()

@@ -13,8 +13,6 @@ must not touch another one; an edge that is anything else (``c++``, ``é``) need
 
 from __future__ import annotations
 
-import re
-
 from engine.detect.normalize import fold
 
 # RE2's \b counts ASCII letters, digits and "_" as word characters; so does everything here.
@@ -23,15 +21,16 @@ WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 # U+2010..U+2015 (NFKC keeps them).
 SEPARATOR_CHARS = frozenset("\t\n\f\r -" + "".join(chr(c) for c in range(0x2010, 0x2016)))
 SEPARATOR = r"[\t\n\f\r \-\x{2010}-\x{2015}]+"
-_LITERAL_SPLIT = re.compile(r"[\s\-\u2010-\u2015]+")
-_RE2_SPECIAL = re.compile(r"([\x21-\x2f\x3a-\x40\x5b-\x60\x7b-\x7e])")  # ASCII punctuation
+# What splits a literal into words besides whitespace (str.split's, which is re's \s): "-" and the Unicode dashes.
+_DASHES_TO_SPACE = str.maketrans(dict.fromkeys("-" + "".join(chr(c) for c in range(0x2010, 0x2016)), " "))
+_RE2_SPECIAL = frozenset(chr(c) for c in (*range(0x21, 0x30), *range(0x3a, 0x41), *range(0x5b, 0x61), *range(0x7b, 0x7f)))  # ASCII punctuation
 _VOWELS = frozenset("aeiou")
 _SIBILANT_ENDINGS = ("s", "x", "z", "ch", "sh")
 
 
 def words_of(literal: str) -> list[str]:
     """The folded words of a literal (``"End-to-End"`` → ``["end", "to", "end"]``)."""
-    return [w for w in _LITERAL_SPLIT.split(fold(literal).strip()) if w]
+    return fold(literal).translate(_DASHES_TO_SPACE).split()
 
 
 def inflections(word: str) -> list[str]:
@@ -105,4 +104,4 @@ def entry_pattern(item: list, stored: str) -> str:
 
 def quote(word: str) -> str:
     """``word`` (no whitespace) as an RE2 literal: ASCII punctuation escaped, everything else as is."""
-    return word if word.isalnum() else _RE2_SPECIAL.sub(r"\\\1", word)
+    return word if word.isalnum() else "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in word)

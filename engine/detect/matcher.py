@@ -11,12 +11,16 @@ pattern fires. Every locator is linear in the text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Callable, NamedTuple
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable
 
 import re2
 
 from engine.detect.literals import (SEPARATOR_CHARS, WORD_CHARS, entry_forms, entry_pattern, forms_pattern,
                                     literal_forms)
+from engine.records import Record
 
 # RE2's memory budgets. One pattern may compile to about 40,000 instructions (the default policy's largest
 # is 2,400), so no pattern makes compilation slow; all of them together get 64 MiB, which 3,000 signals fit
@@ -24,7 +28,7 @@ from engine.detect.literals import (SEPARATOR_CHARS, WORD_CHARS, entry_forms, en
 PATTERN_MAX_MEM = 1 << 20
 SET_MAX_MEM = 64 << 20
 
-Locate = Callable[[str, bytes], "tuple[int, int] | None"]
+Locate = "Callable[[str, bytes], tuple[int, int] | None]"  # a type alias for readers and type checkers
 
 
 def options(max_mem: int = PATTERN_MAX_MEM) -> re2.Options:
@@ -34,7 +38,7 @@ def options(max_mem: int = PATTERN_MAX_MEM) -> re2.Options:
     return opts
 
 
-class Entry(NamedTuple):
+class Entry(Record):
     """What one entry of the set stands for: the signal it belongs to and how to locate it."""
 
     signal: int
@@ -215,8 +219,13 @@ class Matcher:
 
     def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
                  words: bool = True, index: dict[str, list[int]] | None = None,
-                 gates: Sequence[Sequence[Any]] | None = None):
-        from engine.detect.words import WordIndex, plan_gates
+                 gates: Sequence[Sequence[Any]] | None = None,
+                 alternations: Sequence[tuple[int, Sequence[str]]] = (), forms: dict | None = None):
+        """``alternations``: ``(entry, literals)`` for entries beyond ``items`` whose pattern is the alternation
+        of those literals, uninflected (the ask rules' lists; ``forms``: their literal_forms, when known): their
+        literals the word index can take are screened by it, and the set gets the alternation of the others (or
+        nothing of the entry)."""
+        from engine.detect.words import WordIndex, plan_gates, tokens
 
         self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
         self.entries = entries
@@ -232,7 +241,9 @@ class Matcher:
         if not self.index.covered:
             self.fired = self._rebinding(_lazy_set(self.patterns))
             return
-        screen_rest = _lazy_set([self.patterns[i] for i in rest]) if rest else None
+        narrowed, screen_lists = _split_alternations(alternations, forms or {})
+        rest = [i for i in rest if narrowed.get(i) != ""]
+        screen_rest = _lazy_set([narrowed.get(i) or self.patterns[i] for i in rest]) if rest else None
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
@@ -241,9 +252,12 @@ class Matcher:
             calls[0] += 1
             if calls[0] > SWITCH_AFTER:  # from now on one RE2 set of everything, called directly
                 return self._rebinding(_lazy_set(self.patterns))(data)
-            found = screen_words(data)
+            words = tokens(data) if screen_lists is not None else None  # once, for both indexes
+            found = screen_words(data, words)
             if screen_rest is not None:
                 found.extend([back[i] for i in screen_rest(data)])
+            if screen_lists is not None:  # an ask entry may be found by both the set and the index: once
+                found.extend(set(screen_lists(data, words)) - set(found))
             return found
 
         self.fired = by_words
@@ -260,6 +274,37 @@ class Matcher:
 
         self.fired = first
         return first
+
+
+def _split_alternations(alternations: Sequence[tuple[int, Sequence[str]]],
+                        forms: dict | None = None) -> tuple[dict[int, str], Any]:
+    """For :class:`Matcher`'s ``alternations``: each entry's pattern for the set — the alternation of its
+    literals the word index cannot take, "" when it takes them all — and ``fired(data)``, the entries some
+    literal of which the word index finds (None without such literals)."""
+    from engine.detect.words import WordIndex, index_entries
+
+    narrowed: dict[int, str] = {}
+    items: list[list] = []
+    found: list = []
+    for entry, literals in alternations:
+        others = []
+        for literal in literals:
+            split = (forms or {}).get(literal) or literal_forms(literal, False)
+            if index_entries([split]):
+                items.append([entry, "exact", literal])
+                found.append(split)
+            else:
+                others.append(forms_pattern(*split))
+        narrowed[entry] = "|".join(others)
+    if not items:
+        return narrowed, None
+    index = WordIndex(items, index_entries(found))
+    owners = [item[0] for item in items]
+
+    def fired(data: bytes, words: list[str] | None = None) -> list[int]:
+        return [owners[i] for i in index.fired(data, words)]
+
+    return narrowed, fired
 
 
 def _confirmer(patterns: Sequence[str]) -> Callable[[int, bytes], bool]:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Mapping, NamedTuple
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Mapping
 
 from engine.model import Allocation
 from engine.records import to_dict, to_json
 
 
-class Hit(NamedTuple):
+class Hit(Record):
     """A signal that fired on a task: what it adds to which tier, and where in the task it matched.
 
     A NamedTuple rather than a frozen dataclass because the detector builds several per task on its hot
@@ -134,7 +138,7 @@ class Detection:
         return "Detection(" + ", ".join(f"{name}={value!r}" for name, value in zip(self._fields, self)) + ")"
 
 
-class Evaluation(NamedTuple):
+class Evaluation(Record):
     """A task evaluated for an agent: its tier (detected, or given) and the budget that follows."""
 
     allocation: Allocation
@@ -155,7 +159,7 @@ class Evaluation(NamedTuple):
                 "signals": [to_dict(h) for h in self.hits]}
 
 
-class Signal(NamedTuple):
+class Signal(Record):
     """A complexity signal of the policy: what makes it fire, and what it does when it fires.
 
     Exactly one of ``words`` (literal words and phrases), ``patterns`` (RE2) or ``when`` (an expression)

@@ -8,10 +8,10 @@ combining marks — and every character of a segment's output maps back to the w
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from engine.records import Record
 
 
-class Normalized(NamedTuple):
+class Normalized(Record):
     """A task's normalised text and, when offsets differ, where each of its characters came from."""
 
     text: str

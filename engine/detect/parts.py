@@ -17,22 +17,29 @@ remembered.
 
 from __future__ import annotations
 
-import re
-from typing import NamedTuple
+from engine.records import Record
 
-# What a remembered conjunct may read (see the module's docstring), each reference replaced by a number.
-_REFERENCE = re.compile(r"(?<![\w.'\"])(?:(?:ask\.)?count\.([A-Za-z_]\w*)|hits\.([A-Za-z_]\w*)"
-                        r"|'([^'\\]*)'\s+in\s+hits|\"([^\"\\]*)\"\s+in\s+hits"
-                        r"|(ask\.(?:words|question|narrowed)|words|chars|question))(?![\w.(\[])")
-_CONSTANT = re.compile(r"\b(?:true|false|has)\b|\b\d+(?:\.\d+)?\b")
-_OPERATORS = re.compile(r"[\s<>=!&|+\-*/%()?:]*")
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Mapping
+
+# What a remembered conjunct may read (see the module's docstring), each reference replaced by a number; compiled
+# (and `re` imported) when a conjunct is first read that the cheap tests below do not settle.
+_REGEXES = (r"(?<![\w.'\"])(?:(?:ask\.)?count\.([A-Za-z_]\w*)|hits\.([A-Za-z_]\w*)"
+            r"|'([^'\\]*)'\s+in\s+hits|\"([^\"\\]*)\"\s+in\s+hits"
+            r"|(ask\.(?:words|question|narrowed)|words|chars|question))(?![\w.(\[])",
+            r"\b(?:true|false|has)\b|\b\d+(?:\.\d+)?\b",  # constants
+            r"[\s<>=!&|+\-*/%()?:]*")  # operators
+_compiled: list = []
+# The names a remembered conjunct's top level may have (besides those inside quotes).
+_NAMES = frozenset({"count", "ask", "hits", "words", "chars", "question", "true", "false", "has", "in"})
 _OPEN, _CLOSE = "([{", ")]}"
 
 #: The task's scalar facts a remembered conjunct may read.
 FACTS = ("words", "chars", "question", "ask.words", "ask.question", "ask.narrowed")
 
 
-class Inputs(NamedTuple):
+class Inputs(Record):
     """What a conjunct reads: group names, signal ids, and scalar facts (names of :data:`FACTS`)."""
 
     groups: tuple[str, ...]
@@ -95,7 +102,85 @@ def inputs(source: str) -> Inputs | None:
             ids.append(hit if hit is not None else quoted if quoted is not None else double)
         return " 0 "
 
-    rest = _CONSTANT.sub(" ", _REFERENCE.sub(note, source))
-    if not _OPERATORS.fullmatch(rest) or not (groups or ids or facts):
+    if "'" not in source and '"' not in source and _other_name(source):
+        return None  # settled without the regexes: `context`, `text`, `tiers` and the like are never remembered
+    if not _compiled:
+        import re
+
+        _compiled.extend(map(re.compile, _REGEXES))
+    reference, constant, operators = _compiled
+    rest = constant.sub(" ", reference.sub(note, source))
+    if not operators.fullmatch(rest) or not (groups or ids or facts):
         return None
     return Inputs(tuple(sorted(set(groups))), tuple(sorted(set(ids))), tuple(f for f in FACTS if f in facts))
+
+
+def _other_name(source: str) -> bool:
+    """Whether ``source`` (without quotes) names at its top level (not after a ".") something other than
+    :data:`_NAMES`; such a name survives every substitution of :func:`inputs`, which then answers None."""
+    at, size = 0, len(source)
+    while at < size:
+        ch = source[at]
+        if ch.isalpha() or ch == "_":
+            end = at + 1
+            while end < size and (source[end].isalnum() or source[end] == "_"):
+                end += 1
+            if (at == 0 or source[at - 1] != ".") and source[at:end] not in _NAMES:
+                return True
+            at = end
+        elif ch.isalnum():  # a number (or a digit before letters: 1e5): skip the run
+            while at < size and (source[at].isalnum() or source[at] == "_"):
+                at += 1
+        else:
+            at += 1
+    return False
+
+
+# What direct_conjunct reads: a scalar fact or a group count, and whether its value is a number or a boolean.
+_INT_FACTS = frozenset({"words", "chars", "ask.words"})
+_BOOL_FACTS = frozenset({"question", "ask.question", "ask.narrowed"})
+_COMPARE = {"==": int.__eq__, "!=": int.__ne__, "<": int.__lt__, "<=": int.__le__, ">": int.__gt__, ">=": int.__ge__}
+_CEL_SPACE = frozenset(" \t\n\r\f")
+
+
+def direct_conjunct(part: str) -> tuple[Callable[[Mapping[str, Any]], Any], Inputs] | None:
+    """``(read, inputs)``: ``read(bindings)`` is the value of a conjunct of the simplest shapes, read from the bindings a condition
+    sees without compiling it: a boolean fact alone (``ask.question``, ``question``, ``ask.narrowed``), or a
+    number — ``words``, ``chars``, ``ask.words``, ``count.G``, ``ask.count.G`` — compared with a decimal integer
+    literal (``ask.words <= 12``, ``count.lookup == 0``), tokens apart. Both sides are integers, so Python's
+    comparison is CEL's; ``inputs`` is what :func:`inputs` answers for it. None for anything else (it is
+    compiled): this is how a one-shot process decides
+    ``count.lookup == 0 && ask.question && ask.words <= 12`` without importing the expression compiler."""
+    if not part.isascii() or not all(ch.isprintable() or ch in _CEL_SPACE for ch in part):
+        return None
+    tokens = part.split()
+    if len(tokens) == 1 and tokens[0] in _BOOL_FACTS:
+        return _reader(tokens[0]), Inputs((), (), (tokens[0],))
+    if len(tokens) != 3 or tokens[1] not in _COMPARE:
+        return None
+    name, operator, literal = tokens
+    if not (literal == "0" or (literal.isdigit() and literal[0] != "0" and len(literal) <= 18)):
+        return None
+    if name not in _INT_FACTS and not _is_count(name):
+        return None
+    read, compare, bound = _reader(name), _COMPARE[operator], int(literal)
+    found = Inputs((), (), (name,)) if name in _INT_FACTS else Inputs((name.rpartition(".")[2],), (), ())
+    return (lambda bindings: compare(read(bindings), bound)), found
+
+
+def _is_count(name: str) -> bool:
+    group = name[6:] if name.startswith("count.") else name[10:] if name.startswith("ask.count.") else ""
+    return group.isidentifier() and "." not in group
+
+
+def _reader(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    """``bindings → value`` of a dotted name, as the compiled condition would select it."""
+    keys = name.split(".")
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda bindings: bindings[key]
+    if len(keys) == 2:
+        first, second = keys
+        return lambda bindings: bindings[first][second]
+    first, second, third = keys
+    return lambda bindings: bindings[first][second][third]

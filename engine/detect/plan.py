@@ -14,20 +14,18 @@ JSON); docs/detection.md ("Speed") has the figures.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Any, Mapping
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
-from engine.detect.conditions import compile_condition
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
 PLAN_FORMAT = 4
-_ESCAPE = re.compile(r"\\.")
-_ASK_NAME = re.compile(r"\bask\b")
 
 
 def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
@@ -95,7 +93,9 @@ def weights_digest(signals: Sequence[Signal]) -> str:
 def user_pattern(pattern: str) -> str:
     """A policy's RE2 pattern as matched against the folded (lower-case) text: as written, or, when it has an
     upper-case letter outside its escapes (``\\W`` is not one), case-insensitively."""
-    letters = _ESCAPE.sub("", pattern)
+    import re  # planning only: a warm start that detects imports no `re`
+
+    letters = re.sub(r"\\.", "", pattern)
     return "(?i:" + pattern + ")" if any(ch.isupper() for ch in letters) else pattern
 
 
@@ -125,6 +125,8 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
                 patterns.append(user_pattern(pattern))
                 entries.append([index, "regex", patterns[-1]])
                 forms.append(None)
+    from engine.detect.conditions import compile_condition
+
     conditions = {}
     quiet = {}
     groups = sorted({s.group for s in signals if s.group})
@@ -141,7 +143,9 @@ def plan_detection(signals: Sequence[Signal]) -> dict:
     index = index_entries(forms)
     for i in chain.from_iterable(index.values()):  # the word index finds these: their pattern is made when needed
         patterns[i] = ""
-    asks = any(s.scope == "ask" for s in signals) or any(s.when is not None and _ASK_NAME.search(s.when)
+    import re
+
+    asks = any(s.scope == "ask" for s in signals) or any(s.when is not None and re.search(r"\bask\b", s.when)
                                                          for s in signals)
     return {"format": PLAN_FORMAT, "patterns": patterns, "entries": entries, "derived": derived,
             "conditions": conditions, "quiet": quiet, "index": index,

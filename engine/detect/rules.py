@@ -9,7 +9,9 @@ position of the offending node, registered with :func:`engine.policy.rules.check
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterator
 
 from engine.diagnostics import Problem, did_you_mean
 from engine.policy.rules import check, register

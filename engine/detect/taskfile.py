@@ -12,7 +12,11 @@ one bad byte is one bad line. Text streams (lines already decoded) are read too.
 
 from __future__ import annotations
 
-from typing import IO, Any, Callable, Iterable, Iterator, NamedTuple
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import IO, Any, Callable, Iterable, Iterator
 
 from engine.diagnostics import Problem
 
@@ -23,7 +27,7 @@ PROGRESS_EVERY = 2000
 """Lines between two calls of the ``progress`` callback of :func:`read_tasks`."""
 
 
-class TaskLine(NamedTuple):
+class TaskLine(Record):
     """One task read from a file: where it was, and what it says."""
 
     line: int

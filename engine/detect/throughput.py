@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Callable, Sequence
 
 from engine.records import rounded, to_dict
 
 
-class Throughput(NamedTuple):
+class Throughput(Record):
     """Detections timed one by one over a corpus."""
 
     tasks: int  # distinct tasks in the corpus

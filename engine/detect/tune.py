@@ -22,7 +22,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from engine.records import Record
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable, Mapping, Sequence
 
 from engine.detect.accuracy import ECE_BINS, calibration_error  # noqa: F401 - ECE_BINS: public here too
 
@@ -35,7 +39,7 @@ MIN_WEIGHT = 0.05  # fitted weights smaller than this are left out of the policy
 
 # -- the data ---------------------------------------------------------------------------------------------
 
-class Sample(NamedTuple):
+class Sample(Record):
     """One labelled task as the fit sees it: the weighted signals that fired (feature indices), the net boost
     of the signals that fired, and the label's tier rank."""
 
@@ -44,7 +48,7 @@ class Sample(NamedTuple):
     label: int
 
 
-class Problem(NamedTuple):
+class Problem(Record):
     """What ``tune`` fits: the features (weighted signals, in policy order) and the samples."""
 
     tiers: tuple[str, ...]
@@ -145,7 +149,7 @@ def folds_of(samples: Sequence[Sample], k: int) -> list[list[int]]:
     return [sorted(f) for f in folds if f]
 
 
-class Outcome(NamedTuple):
+class Outcome(Record):
     """Predictions for samples: (predicted rank, margin, label rank) each."""
 
     predictions: tuple[tuple[int, float, int], ...]
@@ -224,7 +228,7 @@ def platt(slope: float, intercept: float, margin: float) -> float:
 
 # -- the plan ---------------------------------------------------------------------------------------------
 
-class TunePlan(NamedTuple):
+class TunePlan(Record):
     """What ``tune`` found and the edit it makes to the policy file."""
 
     path: Path

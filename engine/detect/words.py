@@ -16,19 +16,36 @@ words and gaps and one dict look-up per word find every matching entry. Literals
 
 from __future__ import annotations
 
-import re
 from itertools import chain
-from typing import Any, Sequence
+TYPE_CHECKING = False  # not typing's: importing typing costs every start
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Sequence
 
 from engine.detect.literals import SEPARATOR_CHARS, WORD_CHARS, entry_forms
 
-# Words and the gaps between them, in one C call: [word, gap, word, gap, ..., word] (the first and the last
-# word may be "").
-_SPLIT = re.compile("([^" + "".join(sorted(WORD_CHARS)) + "]+)").split
-_SEPARATORS = "".join(sorted(SEPARATOR_CHARS))
+# A text's words, with a mark between two words that something other than separators parts, in a few C calls
+# (no `re`): each byte of the folded text's UTF-8 becomes itself (a word character), a space (an ASCII
+# separator) or a mark (anything else, every byte of a non-ASCII character included; the Unicode dashes, which
+# are separators, become spaces first), and the marks are set apart, so `split()` gives words and marks.
+_MARK = "\x00"
+_BYTE_CLASSES = bytes(c if chr(c) in WORD_CHARS else 32 if chr(c) in SEPARATOR_CHARS else 0 for c in range(256))
+_DASHES = tuple(chr(c).encode("utf-8") for c in range(0x2010, 0x2016))  # E2 80 90..95: no other character's bytes
 
 
-_PLAIN = re.compile("[" + "".join(sorted(WORD_CHARS)) + "]+").fullmatch  # words joined: all word characters
+def _plain(word: str) -> bool:
+    """Whether ``word`` is one or more word characters."""
+    return bool(word) and WORD_CHARS.issuperset(word)
+
+
+def tokens(data: bytes) -> list[str]:
+    """The words of ``data`` (folded text, UTF-8) in order, with :data:`_MARK` between two words whose gap has
+    a character that is not a separator (whitespace, a hyphen, a Unicode dash): two words are consecutive here
+    exactly when only separators part them in the text."""
+    if not data.isascii():
+        for dash in _DASHES:
+            if dash in data:
+                data = data.replace(dash, b" ")
+    return data.translate(_BYTE_CLASSES).replace(b"\x00", b" \x00 ").decode("ascii").split()
 
 
 def index_entries(forms: Sequence[tuple[list[str], list[str]] | None]) -> dict[str, list[int]]:
@@ -42,10 +59,10 @@ def index_entries(forms: Sequence[tuple[list[str], list[str]] | None]) -> dict[s
             continue
         lead, last = found
         if not lead:
-            if last and all(last) and _PLAIN("".join(last)):
+            if last and all(last) and _plain("".join(last)):
                 for form in dict.fromkeys(last):
                     starts.setdefault(form, []).append(index)
-        elif last and all(lead) and all(last) and _PLAIN("".join(lead) + "".join(last)):
+        elif last and all(lead) and all(last) and _plain("".join(lead) + "".join(last)):
             starts.setdefault(lead[0], []).append(index)
     return starts
 
@@ -61,7 +78,7 @@ def gate_literal(pattern: str) -> str | None:
     ``[:class:]``, which this reading does not follow). None otherwise.
 
     RE2's ``\\b`` is an ASCII word boundary, so a match starts a maximal run of ASCII word characters —
-    a word, as :data:`_SPLIT` cuts the text — and the literal's characters are that word's first ones: a text
+    a word, as :func:`tokens` cuts the text — and the literal's characters are that word's first ones: a text
     none of whose words starts with the literal cannot match (the matcher then neither compiles nor runs the
     pattern)."""
     if not pattern.startswith("\\b") or "\\Q" in pattern or "[:" in pattern:
@@ -98,11 +115,85 @@ def gate_literal(pattern: str) -> str | None:
     return literal
 
 
+def gate_literals(pattern: str) -> tuple[str, ...] | None:
+    """The literals one of which every match of ``pattern`` starts a word of the text with: its
+    :func:`gate_literal`, or for a pattern that starts with ``\\b`` and a group of alternatives
+    (``\\b(?:across|spanning|between)\\b…``, no quantifier after the group, no ``|`` outside parentheses), the
+    :func:`gate_literal` of each alternative — when every one has one. None otherwise."""
+    single = gate_literal(pattern)
+    if single is not None:
+        return (single,)
+    if not pattern.startswith("\\b(?:") or "\\Q" in pattern or "[:" in pattern:
+        return None
+    alternatives, at, size, depth, start = [], 5, len(pattern), 0, 5
+    while at < size:
+        char = pattern[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == "[":
+            at = _class_end(pattern, at)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                alternatives.append(pattern[start:at])
+                break
+            depth -= 1
+        elif char == "|" and depth == 0:
+            alternatives.append(pattern[start:at])
+            start = at + 1
+        at += 1
+    else:
+        return None
+    rest = pattern[at + 1:]
+    if rest[:1] in ("?", "*", "+", "{") or _top_level_bar(rest):
+        return None
+    found = tuple(gate_literal("\\b" + alternative) for alternative in alternatives)
+    return found if all(found) else None
+
+
+def _class_end(pattern: str, at: int) -> int:
+    """Where the character class that starts at ``pattern[at]`` ("[") ends (its "]")."""
+    size = len(pattern)
+    at += 1
+    if at < size and pattern[at] == "^":
+        at += 1
+    if at < size and pattern[at] == "]":
+        at += 1
+    while at < size and pattern[at] != "]":
+        at += 2 if pattern[at] == "\\" else 1
+    return at
+
+
+def _top_level_bar(text: str) -> bool:
+    """Whether ``text`` (the rest of a pattern) has a "|" outside parentheses (or unbalanced ones)."""
+    depth, at, size = 0, 0, len(text)
+    while at < size:
+        char = text[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == "[":
+            at = _class_end(text, at)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif char == "|" and depth == 0:
+            return True
+        at += 1
+    return depth != 0
+
+
 def plan_gates(items: Sequence[Any], patterns: Sequence[str]) -> list[list]:
-    """``[entry, literal]`` of each pattern entry of a plan (``items``) with a :func:`gate_literal`: the plan
-    keeps them (``gates``)."""
+    """``[entry, literal]`` for each of the :func:`gate_literals` of each pattern entry of a plan (``items``):
+    the plan keeps them (``gates``)."""
     return [[i, literal] for i, item in enumerate(items)
-            if item[1] == "regex" and (literal := gate_literal(patterns[i])) is not None]
+            if item[1] == "regex" and (literals := gate_literals(patterns[i])) is not None
+            for literal in dict.fromkeys(literals)]
 
 
 class WordIndex:
@@ -144,22 +235,27 @@ class WordIndex:
         expanded = self._starts[form] = tuple(found)
         return expanded
 
-    def fired(self, data: bytes) -> list[int]:
+    def fired(self, data: bytes, words: list[str] | None = None) -> list[int]:
         """The covered and gated entries that match somewhere in ``data`` (folded text, UTF-8), in no particular
-        order, each once."""
+        order, each once; ``words``: its :func:`tokens`, when the caller has them."""
         if not self._starts and not self._gates:
             return []
-        text = data.decode("utf-8", "surrogatepass") if not data.isascii() else data.decode("ascii")
-        parts = _SPLIT(text)
-        words = parts[0::2]
+        if words is None:
+            words = tokens(data)
         starts = self._starts
         found: dict[int, None] = {}
         distinct = set(words)
+        distinct.discard(_MARK)
         if self._gates:
             gates, confirm = self._gates, self._confirm
-            for size in self._lengths:
-                for literal in gates.keys() & {word[:size] for word in distinct}:
-                    for entry in gates[literal]:
+            # Each word's first n characters for each length n of a literal (a shorter word has none), looked
+            # up at once; an entry gated by several literals (alternatives) is confirmed once.
+            prefixes = {word[:size] for size in self._lengths for word in distinct if len(word) >= size}
+            asked = set()
+            for literal in gates.keys() & prefixes:
+                for entry in gates[literal]:
+                    if entry not in asked:
+                        asked.add(entry)
                         if confirm(entry, data):
                             found[entry] = None
         for form in filter(starts.__contains__, distinct):  # in C: no Python loop over the text's words
@@ -172,7 +268,7 @@ class WordIndex:
                 elif index not in found:
                     at = words.index(form)
                     while True:
-                        if _phrase_at(parts, 2 * at, lead, last):
+                        if _phrase_at(words, at, lead, last):
                             found[index] = None
                             break
                         try:
@@ -182,13 +278,8 @@ class WordIndex:
         return list(found)
 
 
-def _phrase_at(parts: list[str], k: int, lead: tuple[str, ...], last: frozenset[str]) -> bool:
-    """Whether the words from ``parts[k]`` on (its first leading word) continue with ``lead`` and then one of
-    ``last``, with only separators between them."""
-    size = len(parts)
-    for word in lead:
-        k += 2
-        if k >= size or parts[k] != word or parts[k - 1].strip(_SEPARATORS):
-            return False
-    k += 2
-    return k < size and parts[k] in last and not parts[k - 1].strip(_SEPARATORS)
+def _phrase_at(words: list[str], k: int, lead: tuple[str, ...], last: frozenset[str]) -> bool:
+    """Whether the words from ``words[k]`` on (its first leading word) continue with ``lead`` and then one of
+    ``last``, with only separators between them (no :data:`_MARK` between them in :func:`tokens`)."""
+    end = k + 1 + len(lead)
+    return end < len(words) and words[end] in last and (not lead or tuple(words[k + 1:end]) == lead)
