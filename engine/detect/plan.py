@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
-PLAN_FORMAT = 4
+PLAN_FORMAT = 5
 
 
 def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:

@@ -75,7 +75,7 @@ MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a p
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
 TOUCH_SECONDS = 3600  # a used entry's time is refreshed when it is older than this
 SUFFIX = ".entry"
-PLAN_FORMAT = 4  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
+PLAN_FORMAT = 5  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
 _KEY_CHARS = 40
 _PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 
