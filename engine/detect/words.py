@@ -125,29 +125,15 @@ def gate_literals(pattern: str) -> tuple[str, ...] | None:
         return (single,)
     if not pattern.startswith("\\b(?:") or "\\Q" in pattern or "[:" in pattern:
         return None
-    alternatives, at, size, depth, start = [], 5, len(pattern), 0, 5
-    while at < size:
-        char = pattern[at]
-        if char == "\\":
-            at += 2
-            continue
-        if char == "[":
-            at = _class_end(pattern, at)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            if depth == 0:
-                alternatives.append(pattern[start:at])
-                break
-            depth -= 1
-        elif char == "|" and depth == 0:
-            alternatives.append(pattern[start:at])
-            start = at + 1
-        at += 1
-    else:
+    bars, close, _ = _scan(pattern, 5)
+    if close is None:
         return None
-    rest = pattern[at + 1:]
-    if rest[:1] in ("?", "*", "+", "{") or _top_level_bar(rest):
+    alternatives = [pattern[start:end] for start, end in zip([5, *(bar + 1 for bar in bars)], [*bars, close])]
+    rest = pattern[close + 1:]
+    if rest[:1] in ("?", "*", "+", "{"):
+        return None
+    bars, close, left_open = _scan(rest)
+    if bars or close is not None or left_open:  # an alternative, or unbalanced parentheses, past the group
         return None
     found = tuple(gate_literal("\\b" + alternative) for alternative in alternatives)
     return found if all(found) else None
@@ -166,9 +152,11 @@ def _class_end(pattern: str, at: int) -> int:
     return at
 
 
-def _top_level_bar(text: str) -> bool:
-    """Whether ``text`` (the rest of a pattern) has a "|" outside parentheses (or unbalanced ones)."""
-    depth, at, size = 0, 0, len(text)
+def _scan(text: str, at: int = 0) -> tuple[list[int], int | None, int]:
+    """From ``text[at]`` on: the offsets of the "|" outside parentheses, the offset of the first ")" that closes a
+    parenthesis opened before ``at`` (the scan ends there; None when there is none), and how many parentheses
+    are left open at the end. Escapes and character classes are skipped."""
+    bars, depth, size = [], 0, len(text)
     while at < size:
         char = text[at]
         if char == "\\":
@@ -179,13 +167,13 @@ def _top_level_bar(text: str) -> bool:
         elif char == "(":
             depth += 1
         elif char == ")":
+            if depth == 0:
+                return bars, at, 0
             depth -= 1
-            if depth < 0:
-                return True
         elif char == "|" and depth == 0:
-            return True
+            bars.append(at)
         at += 1
-    return depth != 0
+    return bars, None, depth
 
 
 def plan_gates(items: Sequence[Any], patterns: Sequence[str]) -> list[list]:
