@@ -98,13 +98,7 @@ def gate_literal(pattern: str) -> str | None:
             at += 2
             continue
         if char == "[":  # a class: skip to its end ("]" first, or after "^", is a member)
-            at += 1
-            if at < size and pattern[at] == "^":
-                at += 1
-            if at < size and pattern[at] == "]":
-                at += 1
-            while at < size and pattern[at] != "]":
-                at += 2 if pattern[at] == "\\" else 1
+            at = _class_end(pattern, at)
         elif char == "(":
             depth += 1
         elif char == ")":
