@@ -33,6 +33,14 @@ _MEMO_MAX = 512  # values remembered per step or guard (count combinations); pas
 _GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
 
+
+def _located(text: str, norm: Any, found: tuple[int, int], before: tuple, after: tuple) -> Hit:
+    """The hit of a signal (its fields ``before`` and ``after`` the text and span) found at ``found`` in the
+    folded text: the span in ``text``'s offsets (``norm`` maps them when the text was normalised)."""
+    start, end = found if norm is None else norm.span(*found)
+    return _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+
+
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
 # boost, group).
 _Effect = tuple[tuple, tuple, tuple[tuple[int, float], ...], int, "str | None"]
@@ -342,13 +350,11 @@ class Detector:
             if signal == current:  # another word of the same signal: keep the earliest (in folded offsets)
                 if found < first:
                     first = found
-                    start, end = found if norm is None else norm.span(*found)
-                    hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+                    hits[-1] = _located(text, norm, found, before, after)
                 continue
             current = signal
             first = found
-            start, end = found if norm is None else norm.span(*found)
-            hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
+            hits.append(_located(text, norm, found, before, after))
         hits += derived
         return tuple(hits)
 
@@ -417,13 +423,11 @@ class Detector:
             if signal == current:  # keep the earliest (in folded offsets)
                 if found < first:
                     first = found
-                    start, end = found if norm is None else norm.span(*found)
-                    hits[-1] = _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+                    hits[-1] = _located(text, norm, found, before, after)
                 continue
             current = signal
             first = found
-            start, end = found if norm is None else norm.span(*found)
-            hits.append(_new_tuple(Hit, before + (text[start:end], (start, end)) + after))
+            hits.append(_located(text, norm, found, before, after))
             scores[rank] += weight
             if more:
                 for rank, weight in more:
