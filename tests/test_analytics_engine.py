@@ -84,11 +84,20 @@ def test_bad_lines_are_skipped_counted_and_located_exactly(policy, tmp_path, mon
     ({"budget_allocated": None}, "lines"),
     ({"success": False}, "json"),
     ({"note": "success budget_allocated"}, "json"),
+    ({"\x00budget_allocated": None}, "lines"),  # written "\u0062udget_allocated": the byte search misses it
+    ({"\x00success": None}, "lines"),
+    ({"note": "caf\u00e9 \u2014 \x1f"}, "json"),  # escaped non-ASCII and control characters: as JSON writers do
 ])
 def test_a_key_whose_value_is_null_is_read_line_by_line(policy, tmp_path, monkeypatch, extra, reader):
     good = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000, {"global": 10000})
+    if any(key.startswith("\x00") for key in extra):  # nowhere else the key's name as it is
+        good.pop("success")
     log = tmp_path / "u.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in [good, dict(good, **extra), good]))
+    odd = json.dumps(dict(good, **extra))
+    for key in extra:
+        if key.startswith("\x00"):
+            odd = odd.replace(json.dumps(key), '"\\u%04x%s"' % (ord(key[1]), key[2:]))
+    log.write_text(f"{json.dumps(good)}\n{odd}\n{json.dumps(good)}\n")
     data = analyze(policy, log).to_dict()
     assert duck.last_reader == reader
     assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))

@@ -414,13 +414,22 @@ NULLABLE_KEYS = (b'"success"', b'"budget_allocated"')
 """Keys whose value null DuckDB's JSON reader cannot tell from a missing key (see :func:`_checked`)."""
 
 
+_ESCAPED_ASCII = rb"\\u00[2-7]"
+"""An escaped printable ASCII character (``\\u0073`` is ``s``), which a JSON writer never needs: the only way to
+write a key of :data:`NULLABLE_KEYS` that the byte search for it misses."""
+
+
 def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
-    """(lines, whether the last one ends with a newline, which of :data:`NULLABLE_KEYS` the file holds anywhere)
-    of the local file ``path``, counted in C-speed chunks in one pass."""
+    """(lines, whether the last one ends with a newline, which of :data:`NULLABLE_KEYS` the file may hold
+    anywhere — all of them when it escapes a printable ASCII character somewhere) of the local file ``path``,
+    counted in C-speed chunks in one pass."""
+    import re
+
     lines = 0
     last = b"\n"
     found: set[bytes] = set()
     longest = max(len(key) for key in NULLABLE_KEYS)
+    escaped = re.compile(_ESCAPED_ASCII)
     tail = b""
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK_BYTES):
@@ -429,6 +438,8 @@ def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
             if len(found) < len(NULLABLE_KEYS):
                 window = tail + block
                 found.update(key for key in NULLABLE_KEYS if key not in found and key in window)
+                if b"\\u00" in window and escaped.search(window):  # a key may be written "\\u0073uccess"
+                    found.update(NULLABLE_KEYS)
                 tail = block[-longest:]
     return lines + (last != b"\n"), last == b"\n", frozenset(found)
 
