@@ -20,7 +20,8 @@ from collections.abc import Mapping
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
 from engine import agents as agent_names
-from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, detection_binding, formula_bindings, split, tokens
+from engine.budget import (DEFAULT_FORMULA, FORMULA_NAMES, MAX_BUDGET, detection_binding, formula_bindings, split,
+                           tokens)
 from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 from engine.policy.programs import LazyProgram, ProgramTable
@@ -398,8 +399,8 @@ class Policy:
             source, tier_id = "default", self.default_tier
         allocation = self.allocate(full, tier_id, detection)
         if budget is not None:
-            if type(budget) is not int or budget < 0:
-                raise ValueError(f"budget must be a non-negative integer, not {budget!r}")
+            if type(budget) is not int or not 0 <= budget <= MAX_BUDGET:
+                raise ValueError(f"budget must be a whole number from 0 to {MAX_BUDGET:,}, not {budget!r}")
             weights = self.profiles[allocation.profile].weights
             allocation = allocation._replace(budget=budget, capped=False, scopes=frozen_map(split(budget, weights)))
         packer = self.packer

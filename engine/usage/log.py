@@ -153,31 +153,23 @@ def loads_line(raw: bytes | str) -> Any:
     value = json.loads(raw, object_pairs_hook=first_values)
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if b"\\u" in data and any(escape in data.lower() for escape in _SURROGATE_ESCAPES):
-        _refuse_lone_surrogates(value)
+        # every string of the line, those of a key's dropped values too (its objects as lists of pairs)
+        _refuse_lone_surrogates(json.loads(raw, object_pairs_hook=list))
     return value
 
 
 def _refuse_lone_surrogates(value: Any) -> None:
-    """ValueError when a string of ``value`` (keys too) holds a lone surrogate (a pair decodes to one character)."""
+    """ValueError when a string in ``value`` holds a lone surrogate (a pair decodes to one character)."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str):
-            texts: Any = (item,)
-        elif isinstance(item, dict):
-            texts = item.keys()
-            stack.extend(item.values())
-        elif isinstance(item, list):
+        if isinstance(item, (list, tuple)):
             stack.extend(item)
-            continue
-        else:
-            continue
-        for text in texts:
-            if not text.isascii():
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise ValueError("a string holds a lone UTF-16 surrogate, which is not text") from None
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a string holds a lone UTF-16 surrogate, which is not text") from None
 
 
 def decode_line(raw: bytes, last: bool = False) -> Any:

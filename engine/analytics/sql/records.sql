@@ -40,7 +40,7 @@ WITH picked AS (
                     AND starts_with(timestamp::VARCHAR, '"') AND starts_with(agent::VARCHAR, '"')
                     AND agent::VARCHAR <> '""'
                     AND is_count(budget) AND is_count(loaded)
-                    AND try_cast(budget::VARCHAR AS BIGINT) IS NOT NULL  -- MAX_BUDGET: 2^63 - 1
+                    AND try_cast(budget::VARCHAR AS BIGINT) IS NOT NULL  -- MAX_READ_BUDGET: 2^63 - 1
                     AND try_cast(loaded::VARCHAR AS UBIGINT) <= 9007199254740991
                     AND (usage IS NULL OR (left(usage::VARCHAR, 1) BETWEEN '0' AND '9'
                                            AND try_cast(usage::VARCHAR AS DOUBLE) < 'inf'::DOUBLE))
@@ -94,7 +94,7 @@ WITH picked AS (
             WHEN json_kind(agent) <> 'VARCHAR' OR agent = '""' THEN '''agent'' must be a non-empty string'
             WHEN json_kind(timestamp) <> 'VARCHAR' THEN '''timestamp'' must be a string'
             WHEN json_kind(budget) NOT IN ('UBIGINT', 'BIGINT') OR json_kind(loaded) NOT IN ('UBIGINT', 'BIGINT')
-                 OR coalesce(try_cast(budget AS BIGINT) < 0, true)  -- past a BIGINT (2^63 - 1): MAX_BUDGET
+                 OR coalesce(try_cast(budget AS BIGINT) < 0, true)  -- past a BIGINT (2^63 - 1): MAX_READ_BUDGET
                  OR try_cast(loaded AS BIGINT) < 0
                  OR try_cast(loaded AS BIGINT) > 9007199254740991
                 THEN 'budget and tokens loaded must be non-negative integers'
