@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
-PLAN_FORMAT = 5
+PLAN_FORMAT = 6
 
 
 def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
@@ -171,11 +171,15 @@ def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
 
 
 def usable(plan: Any, signals: Sequence[Signal]) -> bool:
-    """Whether ``plan`` has the shape this version writes, for these signals. A plan from the cache had the type
-    of every field checked when it was decoded (:func:`engine.policy.cache.decode_plan`), and a fresh one is
-    this version's, so what is checked here is what ties it to the signals — the format, the derived signals,
-    every index in range — in C-speed passes (``map``, ``max``): this runs on every start that detects."""
+    """Whether ``plan`` has the shape this version writes, for these signals. A fresh plan is this version's, so
+    what is checked here is what ties it to the signals — the format, the derived signals, every index in
+    range — in C-speed passes (``map``, ``max``). A plan the cache keeps in sections (it has ``rest``: see
+    engine/policy/sections.py) had its head checked against the number of signals when it was decoded, and
+    has each chunk checked when it is read: only its format and derived signals are checked here, so a start
+    does work proportional to its task, not to the policy."""
     try:
+        if "rest" in plan:  # read from the cache's sections: each checked when it is read
+            return plan["format"] == PLAN_FORMAT and _below(plan["derived"], len(signals))
         entries = plan["entries"]
         size = len(entries)
         derived = signals.derived() if isinstance(signals, SignalTable) else [

@@ -65,17 +65,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.digest import sha256
 from engine.jsonio import loads_own
+from engine.policy import sections
 from engine.records import Record
 from engine.version import __version__
 
 
-FORMAT = 9  # bump when what an entry holds changes
+FORMAT = 10  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
 MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
 TOUCH_SECONDS = 3600  # a used entry's time is refreshed when it is older than this
 SUFFIX = ".entry"
-PLAN_FORMAT = 5  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
+PLAN_FORMAT = 6  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
 _KEY_CHARS = 40
 _PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -289,9 +290,9 @@ def _plan_ok(plan: Any) -> bool:
 
 
 def decode_plan(text: str | bytes) -> dict | None:
-    """The detection plan an entry keeps as JSON (:func:`write`), when it decodes to the shape this version
-    writes (conditions left out: they are compiled from source); else None. Called on first use of the detector,
-    never by a command that only allocates or validates."""
+    """A detection plan written whole as JSON (as :func:`write` checks it before cutting it into sections), when
+    it decodes to the shape this version writes (conditions left out: they are compiled from source); else
+    None."""
     try:
         plan = loads_own(text)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
@@ -300,21 +301,26 @@ def decode_plan(text: str | bytes) -> dict | None:
 
 
 class StoredPlan:
-    """The detection plan of an entry, as the bytes after its head: checked against the SHA-256 the head lists and
-    decoded (:func:`decode_plan`) when :meth:`decode` is first called — by the detector, never by ``budget`` or
-    ``validate``. A plan that fails is not used, and its entry is removed (the next start rewrites it)."""
+    """The detection plan of an entry, as the span of its head in the entry's body
+    (:mod:`engine.policy.sections`): checked against its checksum and decoded when :meth:`decode` is first
+    called — by the detector, never by ``budget`` or ``validate``. A head that fails is not used (the detector
+    plans afresh) and the entry is removed (the next start rewrites it); its chunks are read as detection
+    needs them."""
 
-    __slots__ = ("raw", "digest", "entry")
+    __slots__ = ("body", "span", "signals", "entry")
 
-    def __init__(self, raw: bytes, digest: str, entry: str | None):
-        self.raw, self.digest, self.entry = raw, digest, entry
+    def __init__(self, body: sections.Body, span: list, signals: int, entry: str | None):
+        self.body, self.span, self.signals, self.entry = body, span, signals, entry
 
     def decode(self) -> dict | None:
-        """The plan, or None when its bytes do not match the digest, decode or have the right shape."""
-        plan = decode_plan(self.raw) if sha256(self.raw).hexdigest() == self.digest else None
-        if plan is None and self.entry is not None:
+        """The plan (:func:`engine.policy.sections.lazy_plan`), or None when its head does not match its checksum,
+        decode or have the right shape."""
+        head = self.body.part(*self.span)
+        if sections.plan_head_ok(head, self.signals, len(self.body.raw)) and head["format"] == PLAN_FORMAT:
+            return sections.lazy_plan(head, self.body)
+        if self.entry is not None:
             discard(self.entry)
-        return plan
+        return None
 
 
 def _quiet_ok(quiet: Any) -> bool:
@@ -440,7 +446,10 @@ def _is_digest(value: Any) -> bool:
     return type(value) is str and len(value) == 64 and not value.strip("0123456789abcdef")
 
 
-def _shape_ok(found: Any) -> bool:
+def _shape_ok(found: Any, size: int | None = None) -> bool:
+    """Whether a decoded head has the shape :func:`write` gives it, for a body of ``size`` bytes (None: any)."""
+    if size is None:
+        size = MAX_ENTRY_BYTES
     if not (isinstance(found, dict) and found.get("format") == FORMAT and found.get("version") == __version__):
         return False
     if not _checked_ok(found.get("checked")):
@@ -450,7 +459,14 @@ def _shape_ok(found: Any) -> bool:
             and _files_ok(found.get("files")) and _links_ok(found.get("links"), found["files"])):
         return False
     detection = data.get("detection")
-    planned = isinstance(detection, dict) and bool(detection.get("signals"))  # a plan exactly when there are signals
+    if detection is not None and (type(detection) is not dict or "signals" in detection):
+        return False  # the signals are in the body
+    stored = found.get("signals")
+    planned = stored is not None  # the signals in the body, and a plan, exactly when there are signals
+    if planned and not (type(stored) is dict and stored.keys() == {"count", "table"} and type(detection) is dict
+                        and type(stored["count"]) is int and stored["count"] > 0
+                        and sections.table_ok(stored["table"], sections.chunk_count(stored["count"]), size)):
+        return False
     extends = len(found["files"]) > 1  # the examples' origins exactly when it extends another policy
     section = data.get("recommendations")
     ruled = isinstance(section, dict) and bool(section.get("rules"))  # positions exactly when it writes rules
@@ -460,7 +476,7 @@ def _shape_ok(found: Any) -> bool:
                                              *(["example_origins"] if extends else []),
                                              *(["rule_positions"] if ruled else [])}
             and ("budgets" not in artifacts or _budgets_ok(artifacts["budgets"]))
-            and (not planned or _is_digest(artifacts["detection"]))
+            and (not planned or sections.span_ok(artifacts["detection"], size))
             and (not extends or _origins_ok(artifacts["example_origins"]))
             and (not ruled or _positions_ok(artifacts["rule_positions"], data)))
 
@@ -561,9 +577,11 @@ def _links(files: list[list[str]]) -> list[list] | None:
     return links
 
 
-def _usable(found: Any, policy_file: str | os.PathLike | None = None, digest: str | None = None) -> bool:
-    """Whether a decoded entry head has the right shape and still describes the files it came from."""
-    return _shape_ok(found) and _unchanged(found, policy_file, digest)
+def _usable(found: Any, policy_file: str | os.PathLike | None = None, digest: str | None = None,
+            size: int | None = None) -> bool:
+    """Whether a decoded entry head has the right shape (for a body of ``size`` bytes) and still describes the
+    files it came from."""
+    return _shape_ok(found, size) and _unchanged(found, policy_file, digest)
 
 
 # -- reading and writing ----------------------------------------------------------------------------------------
@@ -629,15 +647,22 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest
             parts = unframe(raw) if raw is not None else None
             if parts is None:
                 return None
-            head, plan = parts
+            head, body = parts
             found = loads_own(head)  # json.loads, without importing json (engine/jsonio.py)
-            if not _usable(found, policy_file, digest):
+            if not _usable(found, policy_file, digest, len(body)):
                 return None
             artifacts = found["artifacts"]
-            if bool(plan) != ("detection" in artifacts):
+            stored = found.get("signals")
+            if bool(body) != (stored is not None):
                 return None
-            if plan:
-                artifacts["detection"] = StoredPlan(plan, artifacts["detection"], entry)
+            if stored is not None:  # the sections of the body, each read when first needed
+                lazy = sections.Body(body, sections.Recovery(entry, found["source"], found["files"]))
+                listed = found["data"].get("tiers")
+                tiers = {t["id"] for t in listed if type(t) is dict and type(t.get("id")) is str} if type(
+                    listed) is list else set()
+                found["data"]["detection"]["signals"] = sections.Chunked(
+                    lazy, stored["table"], stored["count"], sections.signals_check(tiers), sections.signals_fresh)
+                artifacts["detection"] = StoredPlan(lazy, artifacts["detection"], stored["count"], entry)
             if time.time() - st.st_mtime > TOUCH_SECONDS:
                 try:
                     os.utime(fd)  # used: keep it among the newest
@@ -690,26 +715,33 @@ def write(entry: str | None, found: Entry) -> None:
         return
     kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions", "budgets")
             if key in artifacts}
-    plan_bytes = b""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    writer = sections.BodyWriter(dumps)
+    stored = None
     try:
-        if "detection" in kept:
-            plan = kept["detection"]
+        detection = data.get("detection") if isinstance(data, dict) else None
+        signals = detection.get("signals") if isinstance(detection, dict) else None
+        if signals:
+            plan = kept.get("detection")
             if not isinstance(plan, dict):
                 return
             plan = {**plan, "conditions": {}}  # conditions are compiled from source
             if not _plan_ok(plan):
                 return  # what would not be read back is not written
-            # After the head, raw: a warm `budget` or `validate` neither hashes nor decodes it, and `evaluate`
-            # scans it once (as a JSON string inside the head it was scanned twice, every quote escaped).
-            plan_bytes = json.dumps(plan, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-            kept["detection"] = sha256(plan_bytes).hexdigest()
+            # In sections after the head (engine/policy/sections.py): a warm start reads the few a task needs.
+            stored = {"count": len(signals), "table": writer.table(sections.chunks(signals))}
+            kept["detection"] = sections.plan_sections(plan, len(signals), writer)
+            data = {**data, "detection": {k: v for k, v in detection.items() if k != "signals"}}
         payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
                    "data": data, "artifacts": kept, "checked": checked}
-        if not _shape_ok(payload):
+        if stored is not None:
+            payload["signals"] = stored
+        if not _shape_ok(payload, writer.size):
             return  # what would not be read back is not written
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        body = dumps(payload).encode("utf-8")
     except (TypeError, ValueError, RecursionError):
         return
+    plan_bytes = writer.bytes()
     if len(body) + len(plan_bytes) > MAX_ENTRY_BYTES - _MAX_FIRST_LINE:
         return
     folder = _trusted_folder(directory, create=True)
