@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.policy import cache, load_policy
+from engine.policy import cache, load_policy, sections
 from engine.policy.cache import entry_path
 
 PROBE = """
@@ -82,7 +82,7 @@ def _read_entry(entry: Path) -> dict:
 
 
 def _read_plan(entry: Path) -> bytes:
-    """The plan bytes after an entry's head."""
+    """The body after an entry's head: its sections (the signals, the detection plan)."""
     return cache.unframe(entry.read_bytes())[1]
 
 
@@ -92,10 +92,26 @@ def _plant(entry: Path, found: dict, plan: bytes | None = None) -> bytes:
     return cache.frame(json.dumps(found).encode(), _read_plan(entry) if plan is None else plan)
 
 
-def _with_plan(found: dict, plan: dict) -> tuple[dict, bytes]:
-    """``found`` listing the digest of ``plan``'s bytes, and those bytes: an edited plan, its checksum recomputed."""
-    raw = json.dumps(plan).encode()
-    return _replace(found, ("artifacts", "detection"), cache.sha256(raw).hexdigest()), raw
+def _plan_head(entry: Path) -> dict:
+    """The head of an entry's detection plan (engine/policy/sections.py), decoded."""
+    head, body = cache.unframe(entry.read_bytes())
+    start, end, _ = json.loads(head)["artifacts"]["detection"]
+    return json.loads(body[start:end])
+
+
+def _write_plan_head(entry: Path, plan: dict, fix: bool = True) -> None:
+    """Replace the head of the entry's plan (the body's last section) with ``plan``, with its checksum recomputed
+    when ``fix`` (the entry's head, which lists it, always gets a correct checksum)."""
+    head, body = cache.unframe(entry.read_bytes())
+    found = json.loads(head)
+    start, end, _ = found["artifacts"]["detection"]
+    raw = json.dumps(plan, separators=(",", ":"), ensure_ascii=False).encode()
+    assert end == len(body), "the plan's head is the body's last section"
+    body = body[:start] + raw
+    found["artifacts"]["detection"][1] = len(body)
+    if fix:
+        found["artifacts"]["detection"][2] = sections.checksum(body[start:end])
+    entry.write_bytes(cache.frame(json.dumps(found).encode(), body))
 
 
 def _payload(marker: Path) -> str:
@@ -149,14 +165,15 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     entries = list(cache_dir.iterdir())
     assert [e.suffix for e in entries] == [".entry"]
     found = _read_entry(entries[0])
-    assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked"}
+    assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked", "signals"}
     assert set(found["artifacts"]) == {"detection", "example_origins", "rule_positions", "budgets"}
     # the budget formula's value for every profile at every tier: names and whole numbers
     assert found["artifacts"]["budgets"]["by"] == "profile" and found["artifacts"]["budgets"]["detection"] is False
     assert found["artifacts"]["budgets"]["table"]["specialist-narrow"] == [15000, 30000, 45000, 50000]  # max 50,000
-    plan = _read_plan(entries[0])  # raw JSON after the head, decoded when detection needs it
-    assert found["artifacts"]["detection"] == cache.sha256(plan).hexdigest() and json.loads(plan)["conditions"] == {}
-    assert cache.decode_plan(plan) == json.loads(plan)
+    # the signals and the detection plan are in sections after the head, each decoded when a task needs it
+    assert "signals" not in found["data"]["detection"] and found["signals"]["count"] > 0
+    plan = _plan_head(entries[0])
+    assert plan["conditions"] == {} and plan["size"] > 0 and plan["signals"] == found["signals"]["count"]
     # where the (inherited) recommendation rules are written: file label, line, column — data
     assert found["artifacts"]["rule_positions"][0]["when"][0].endswith("default.yaml")
     assert all(type(n) is int for at in found["artifacts"]["rule_positions"] for p in at.values() for n in p[1:])
@@ -188,9 +205,9 @@ def test_generated_python_in_the_artifacts_is_a_miss(team: Path, cache_dir: Path
         entry.write_bytes(_plant(entry, found))
         assert cache.read(str(entry)) is None  # the entry's shape is wrong: a miss
     else:
-        plan = json.loads(_read_plan(entry))
+        plan = _plan_head(entry)
         plan["conditions"] = {"count.team >= 2": _payload(marker)}
-        entry.write_bytes(_plant(entry, *_with_plan(found, plan)))
+        _write_plan_head(entry, plan)
         # the plan is checked when detection first needs it: refused there (and planned afresh)
         assert cache.read(str(entry)).artifacts["detection"].decode() is None
         assert not entry.exists()  # and its entry removed, so the next start rewrites it
@@ -297,33 +314,67 @@ def test_the_budget_table_is_used_as_data(team: Path, cache_dir: Path, monkeypat
     assert _served_from_cache(team, monkeypatch) == 12345
 
 
-def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team: Path, cache_dir: Path) -> None:
-    """The plan is kept as JSON text, checked on first use of the detector: a wrong shape inside it (with the
-    checksum recomputed) leaves `budget` untouched and makes detection plan afresh, with the same answers."""
+def test_a_plan_head_of_the_wrong_shape_is_refused_when_detection_needs_it(team: Path, cache_dir: Path) -> None:
+    """The plan's head is checked on first use of the detector: a wrong shape inside it (with the checksum
+    recomputed) leaves `budget` untouched and makes detection plan afresh, with the same answers."""
     load_policy(team)
     entry = Path(entry_path(team, team.read_bytes()))
-    found = _read_entry(entry)
     expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
     good = entry.read_bytes()
-    plan = json.loads(_read_plan(entry))
-    literal = next(i for i, e in enumerate(plan["entries"]) if e[1] == "literal")
-    regex = next(i for i, e in enumerate(plan["entries"]) if e[1] == "regex")
-    for path, wrong in ((("entries", 0, 2), 5), (("patterns",), "x"), (("format",), 99), ((), []),
-                        (("entries", literal), [0, "literal"]), (("entries", literal, 0), -1),
-                        (("entries", literal, 0), True), (("entries", literal, 1), "word"),
-                        (("entries", literal, 1), ["literal"]), (("entries", literal, 2), ""),
-                        (("entries", literal, 2), ["x"]), (("entries", regex, 2), ["x"]),
-                        (("entries", regex), [0, "regex", "x", "y"]), (("index",), []), (("gates",), {}),
-                        (("entries", 0), "x"), (("entries",), {}), (("entries",), plan["entries"][:-1])):
-        planted, raw = _with_plan(found, _replace(plan, path, wrong))
-        entry.write_bytes(_plant(entry, planted, raw))
-        assert cache.decode_plan(raw) is None, path
+    plan = _plan_head(entry)
+    size, signals, body = plan["size"], plan["signals"], len(cache.unframe(good)[1])
+    for path, wrong in ((("format",), 99), ((), []), (("size",), size + 10 ** 9), (("signals",), signals + 1),
+                        (("derived", 0), signals), (("derived", 0), -1), (("derived", 0), True),
+                        (("scoped", 0), size), (("gates", 0), [size, "abc"]), (("gates", 0, 1), ""),
+                        (("rest", 0), [size, "x"]), (("rest", 0, 1), ""), (("rest",), {}),
+                        (("entries", "at", 1), body + 1), (("entries", "at", 0), -1),
+                        (("entries", "at", 2), plan["entries"]["at"][1] - 1),  # overlapping chunks
+                        (("entries", "at"), plan["entries"]["at"][:-1]), (("entries", "sums"), "x" * 16),
+                        (("entries", "sums"), plan["entries"]["sums"][:-1]), (("index", "at"), [0]),
+                        (("index", "at", 0), "0"), (("forms",), -1), (("quiet",), [])):
+        edited = _replace(plan, path, wrong)
+        _write_plan_head(entry, edited)
         assert _budget(team) == 45000
         assert entry.exists()  # `budget` reads neither the plan nor its checksum
-        assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
-        assert not entry.exists()  # refused when detection needed it: removed, so the next start rewrites it
+        assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected, path
+        assert not entry.exists(), path  # refused when detection needed it: removed, so the next start rewrites it
         assert _budget(team) == 45000 and entry.read_bytes() == good
-    assert cache.decode_plan("{not json") is None and cache.decode_plan(b"\xff{}") is None
+
+
+def test_a_plan_head_edited_without_its_checksum_is_refused_and_the_entry_rewritten(team: Path,
+                                                                                   cache_dir: Path) -> None:
+    """An edit that keeps the plan's head valid JSON of the right shape (a gate's literal swapped) is refused by
+    its checksum: the detector plans afresh (same answers), and the entry is removed and rewritten."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    good = entry.read_bytes()
+    expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
+    plan = _plan_head(entry)
+    plan["gates"][0][1] = "zzz"
+    _write_plan_head(entry, plan, fix=False)
+    assert cache.read(str(entry)) is not None  # the head is whole: `budget` and `validate` use it
+    assert _budget(team) == 45000 and entry.exists()
+    assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
+    assert not entry.exists()
+    assert _budget(team) == 45000 and entry.read_bytes() == good
+
+
+def test_a_plan_head_edited_with_its_checksum_recomputed_is_data(team: Path, cache_dir: Path) -> None:
+    """With the checksums recomputed, a plan head of the right shape is believed — as planted data is (the trust
+    rules keep others out) — and one of the wrong shape is refused."""
+    load_policy(team)
+    entry = Path(entry_path(team, team.read_bytes()))
+    plan = _plan_head(entry)
+    _write_plan_head(entry, plan)  # the same head, re-serialised: still used
+    policy = load_policy(team)
+    assert type(policy._plan) is cache.StoredPlan and policy._decoded_plan()["gates"] == plan["gates"]
+    assert entry.exists() and policy.detect("Why did the dbt run fail?").tier == "complex"
+    for wrong in ([], {"format": cache.PLAN_FORMAT}, dict(plan, derived=[10 ** 6])):
+        _write_plan_head(entry, wrong)
+        policy = load_policy(team)
+        assert policy._decoded_plan() is None and not entry.exists()
+        assert policy.detect("Why did the dbt run fail?").tier == "complex"
+        load_policy(team)  # rewritten
 
 
 def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path) -> None:
@@ -391,44 +442,6 @@ def test_an_entry_whose_layout_is_broken_is_a_miss_and_is_rewritten(team: Path, 
         assert cache.unframe(raw) is None and cache.read(str(entry)) is None, name
         assert _budget(team) == 45000, name
         assert entry.read_bytes() == good, name
-
-
-def test_plan_bytes_edited_without_their_checksum_are_refused_and_the_entry_rewritten(team: Path,
-                                                                                    cache_dir: Path) -> None:
-    """The plan is checked against the SHA-256 its head lists when detection first needs it: an edit that keeps
-    it valid JSON of the right shape (a signal's pattern swapped) is refused, the detector plans afresh (same
-    answers), and the entry is removed so that the next start writes a good one."""
-    load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
-    good = entry.read_bytes()
-    expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
-    head, plan = cache.unframe(good)
-    edited = plan.replace(b'"dbt"', b'"xyz"', 1)
-    assert edited != plan and len(edited) == len(plan) and cache.decode_plan(edited) is not None
-    entry.write_bytes(good[:len(good) - len(plan)] + edited)
-    found = cache.read(str(entry))
-    assert found is not None  # the head is whole: `budget` and `validate` use it without reading the plan
-    assert _budget(team) == 45000 and entry.exists()
-    assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
-    assert not entry.exists()
-    assert _budget(team) == 45000 and entry.read_bytes() == good
-
-
-def test_plan_bytes_edited_with_their_checksum_recomputed_are_data(team: Path, cache_dir: Path, monkeypatch) -> None:
-    """With the plan's digest and the head's checksum recomputed, a plan of the right shape is believed — as
-    planted data is (the trust rules keep others out) — and one of the wrong shape is refused."""
-    load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
-    found, plan = _read_entry(entry), json.loads(_read_plan(entry))
-    entry.write_bytes(_plant(entry, *_with_plan(found, plan)))  # the same plan, re-serialised: still used
-    policy = load_policy(team)
-    assert type(policy._plan) is cache.StoredPlan and policy._decoded_plan() == plan and entry.exists()
-    assert policy.detect("Why did the dbt run fail?").tier == "complex"
-    for wrong in ([], {"format": cache.PLAN_FORMAT}, dict(plan, entries=[[0, "literal", 3]])):
-        entry.write_bytes(_plant(entry, *_with_plan(found, wrong)))
-        policy = load_policy(team)
-        assert policy._decoded_plan() is None and not entry.exists()
-        assert policy.detect("Why did the dbt run fail?").tier == "complex"
 
 
 @pytest.mark.parametrize("plan", ["dropped", "added"])

@@ -240,7 +240,9 @@ class Matcher:
             self.index = WordIndex(items, index, gates, _confirmer(self.patterns))
         else:
             self.index = WordIndex(())
+        kept = {}  # the patterns of `rest`, as the plan kept them
         if rest is not None and words and items is not None:
+            kept = dict(rest)
             rest = [entry for entry, _ in rest] + list(range(len(items), len(self.patterns)))
         else:
             rest = sorted(set(range(len(self.patterns))) - self.index.covered - self.index.gated)
@@ -249,7 +251,7 @@ class Matcher:
             return
         narrowed, screen_lists = _split_alternations(alternations, forms or {})
         rest = [i for i in rest if narrowed.get(i) != ""]
-        screen_rest = _lazy_set([narrowed.get(i) or self.patterns[i] for i in rest]) if rest else None
+        screen_rest = _lazy_set([narrowed.get(i) or kept.get(i) or self.patterns[i] for i in rest]) if rest else None
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]

@@ -63,7 +63,7 @@ def check_policy(path: str | os.PathLike | None = None, *,
     from engine.policy import cache as policy_cache
 
     file, label, entry, digest = _entry(path)
-    found = policy_cache.read(entry, file, digest)
+    found = policy_cache.read(entry, file, digest, _recompiled)
     if found is not None:
         recorded = policy_cache.checked_problems(found, label)
         if recorded is not None:
@@ -82,6 +82,21 @@ def _rebuild(found: "policy_cache.Entry", label: str) -> Policy | None:
         return Policy.from_data(found.data, source=label, files=found.files, artifacts=found.artifacts, copy=False)
     except Exception:  # noqa: BLE001 - an entry that does not rebuild is a miss (and is rewritten)
         return None
+
+
+def _recompiled(entry: str | None, source: str, files: list) -> tuple[dict, dict]:
+    """The data and the detection plan of the policy of a cache entry one of whose sections failed its checks
+    (engine/policy/sections.py), compiled afresh from its files — the same as the entry held, when they are
+    unchanged — and stored in place of the entry. Raises UsageError when the files changed since the entry was
+    read (its other sections, already in use, would not belong with these)."""
+    from engine.diagnostics import UsageError
+
+    path = source if os.path.isfile(source) else files[0][0]
+    problems, policy, compiled = _check(path)
+    if compiled is None or [list(f) for f in compiled.files] != [list(f) for f in files]:
+        raise UsageError(f"{source}: the policy changed while it was in use; run the command again")
+    _store(entry, compiled, problems)
+    return compiled.data, compiled.artifacts.get("detection") or {}
 
 
 def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None, str]:
@@ -171,7 +186,7 @@ def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) ->
     entry = None
     if cache:
         file, label, entry, digest = _entry(path)
-        found = policy_cache.read(entry, file, digest)
+        found = policy_cache.read(entry, file, digest, _recompiled)
         if found is not None:
             policy = _rebuild(found, label)
             if policy is not None:

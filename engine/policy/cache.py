@@ -323,12 +323,7 @@ class StoredPlan:
         return None
 
 
-def _quiet_ok(quiet: Any) -> bool:
-    """Per condition source, what decides it when none of its inputs fired (engine.detect.plan.quiet_inputs):
-    [groups, signal ids, value] — names and a boolean, data only."""
-    return type(quiet) is dict and all(
-        type(v) is list and len(v) == 3 and _is_str_list(v[0], nonempty=False) and _is_str_list(v[1], nonempty=False)
-        and type(v[2]) is bool for v in quiet.values())
+_quiet_ok = sections.quiet_ok
 
 
 def _files_ok(files: Any) -> bool:
@@ -627,10 +622,13 @@ def _read_whole(fd: int, size: int) -> bytes | None:
     return raw if len(raw) == size else None
 
 
-def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest: str | None = None) -> Entry | None:
+def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest: str | None = None,
+         recompile: Any = None) -> Entry | None:
     """The cached :class:`Entry` (of ``policy_file``, when given; ``digest``: the SHA-256 of its bytes, when the
     caller has it, see :func:`file_digest`) if the cache is trusted, the entry is whole, and everything it came
-    from is unchanged; else None. Its plan is a :class:`StoredPlan`, checked and decoded when first needed."""
+    from is unchanged; else None. Its plan is a :class:`StoredPlan`, checked and decoded when first needed, and
+    its signals and the plan's parts are read from sections when first needed; a section that fails is served
+    from ``recompile`` (see :class:`engine.policy.sections.Recovery`)."""
     if entry is None or _distrust:
         return None
     directory, name = os.path.split(entry)
@@ -656,7 +654,8 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest
             if bool(body) != (stored is not None):
                 return None
             if stored is not None:  # the sections of the body, each read when first needed
-                lazy = sections.Body(body, sections.Recovery(entry, found["source"], found["files"]))
+                lazy = sections.Body(body, sections.Recovery(entry, found["source"], found["files"],
+                                                                 recompile, discard))
                 listed = found["data"].get("tiers")
                 tiers = {t["id"] for t in listed if type(t) is dict and type(t.get("id")) is str} if type(
                     listed) is list else set()

@@ -137,33 +137,31 @@ def chunk_count(items: int) -> int:
 
 class Recovery:
     """What a damaged chunk of one entry is served from: the policy compiled afresh from its files, once per
-    process (it imports the YAML and schema machinery: a damaged entry costs one full check), after which the
-    entry is removed and a good one written."""
+    process, by ``recompile(entry, source, files)`` → (data, detection plan) — :func:`engine.policy._recompiled`,
+    passed down by the loader (this layer does not import the one above it), which writes a good entry in
+    place of the damaged one. It imports the YAML and schema machinery: a damaged entry costs one full check.
+    Without ``recompile`` (the cache read on its own) a damaged chunk is a usage error."""
 
-    __slots__ = ("entry", "source", "files", "_fresh")
+    __slots__ = ("entry", "source", "files", "recompile", "discard", "_fresh")
 
-    def __init__(self, entry: str | None, source: str, files: list):
-        self.entry, self.source, self.files = entry, source, files
+    def __init__(self, entry: str | None, source: str, files: list, recompile: Callable | None = None,
+                 discard: Callable[[str], None] | None = None):
+        """``discard(entry)`` removes the damaged entry (:func:`engine.policy.cache.discard`)."""
+        self.entry, self.source, self.files, self.recompile = entry, source, files, recompile
+        self.discard = discard
         self._fresh: tuple[dict, dict] | None = None
 
     def fresh(self) -> tuple[dict, dict]:
-        """The policy's data and its detection plan, compiled afresh. Raises UsageError (a clear error) when the
-        policy's files changed since the entry was read (its other chunks would not belong to this one)."""
+        """The policy's data and its detection plan, compiled afresh (the damaged entry is removed first)."""
         if self._fresh is None:
-            import os
+            if self.entry is not None and self.discard is not None:
+                self.discard(self.entry)
+            if self.recompile is None:
+                from engine.diagnostics import UsageError
 
-            from engine.diagnostics import UsageError
-            from engine.policy import _check, _store
-            from engine.policy.cache import discard
-
-            if self.entry is not None:
-                discard(self.entry)
-            path = self.source if os.path.isfile(self.source) else self.files[0][0]
-            problems, policy, compiled = _check(path)
-            if compiled is None or [list(f) for f in compiled.files] != [list(f) for f in self.files]:
-                raise UsageError(f"{self.source}: the policy changed while it was in use; run the command again")
-            _store(self.entry, compiled, problems)
-            self._fresh = (compiled.data, compiled.artifacts.get("detection") or {})
+                raise UsageError(f"the compiled-policy cache entry of {self.source} was damaged (now removed); "
+                                 f"run the command again")
+            self._fresh = self.recompile(self.entry, self.source, self.files)
         return self._fresh
 
 
@@ -314,6 +312,14 @@ def _is_str_list(value: Any) -> bool:
     return type(value) is list and set(map(type, value)) <= {str}
 
 
+def quiet_ok(quiet: Any) -> bool:
+    """Per condition source, what decides it when none of its inputs fired (engine.detect.plan.quiet_inputs):
+    [groups, signal ids, value] — names and a boolean, data only."""
+    return type(quiet) is dict and all(
+        type(v) is list and len(v) == 3 and _is_str_list(v[0]) and all(v[0]) and _is_str_list(v[1])
+        and all(v[1]) and type(v[2]) is bool for v in quiet.values())
+
+
 _SIGNAL_TEXT = {"description": str, "group": str, "in": str, "when": str}
 
 
@@ -379,8 +385,6 @@ def entries_fresh(recovery: Recovery, chunk: int) -> list:
 def plan_head_ok(head: Any, signals: int, size: int) -> bool:
     """Whether a plan's head (:func:`plan_sections`) has its shape, for ``signals`` signals, in a body of
     ``size`` bytes. (The detector's own check, :func:`engine.detect.plan.usable`, then ties it to the format.)"""
-    from engine.policy.cache import _quiet_ok
-
     if type(head) is not dict or head.keys() != _PLAN_HEAD_KEYS:
         return False
     entries = head["size"]
@@ -395,7 +399,7 @@ def plan_head_ok(head: Any, signals: int, size: int) -> bool:
             and type(rest) is list and all(type(r) is list and len(r) == 2 and type(r[1]) is str and r[1]
                                            for r in rest)
             and _indices_below([r[0] for r in rest], entries)
-            and head["conditions"] == {} and _quiet_ok(head["quiet"])
+            and head["conditions"] == {} and quiet_ok(head["quiet"])
             and _is_str_list(head["groups"]) and all(head["groups"])
             and type(head["asks"]) is bool and type(head["digest"]) is str
             and type(head["forms"]) is int and head["forms"] >= 0
