@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import marshal
 import os
 import shutil
@@ -38,10 +39,25 @@ def _probe(policy: Path, cache_dir: Path) -> dict:
     return json.loads(done.stdout)
 
 
+class _Clock:
+    """``time`` as engine.policy.cache reads it, with ``time_ns`` fixed an hour ahead of the tests' start."""
+
+    time = staticmethod(time.time)
+
+    def time_ns(self) -> int:
+        return _CLOCK_NS
+
+
+_CLOCK_NS = time.time_ns() + 3600 * 10 ** 9
+
+
 @pytest.fixture(autouse=True)
 def _fresh_trust(monkeypatch):
     """Each test starts with a cache this process has not yet distrusted."""
     monkeypatch.setattr(cache, "_distrust", [])
+    # One clock for what the entries record of when their files were hashed (engine.policy.cache.settled): an
+    # entry rewritten by a test is then byte for byte the entry written before, and every file is settled.
+    monkeypatch.setattr(cache, "time", _Clock())
 
 
 @pytest.fixture
@@ -165,7 +181,8 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     entries = list(cache_dir.iterdir())
     assert [e.suffix for e in entries] == [".entry"]
     found = _read_entry(entries[0])
-    assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked", "signals"}
+    assert set(found) == {"format", "version", "source", "files", "links", "stamps", "hashed_at", "data",
+                          "artifacts", "checked", "signals"}
     assert set(found["artifacts"]) == {"detection", "example_origins", "rule_positions", "budgets"}
     # the budget formula's value for every profile at every tier: names and whole numbers
     assert found["artifacts"]["budgets"]["by"] == "profile" and found["artifacts"]["budgets"]["detection"] is False
@@ -186,7 +203,7 @@ def test_a_planted_entry_with_code_runs_nothing_even_where_it_is_trusted(team: P
                                                                           tmp_path: Path, monkeypatch) -> None:
     """The trust model: an entry in your own folder is used — but only as data; its code never runs."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     marker = tmp_path / "marker"
     entry.write_bytes(_plant(entry, _hostile(_read_entry(entry), marker)))
     policy = load_policy(team)
@@ -198,7 +215,7 @@ def test_a_planted_entry_with_code_runs_nothing_even_where_it_is_trusted(team: P
 @pytest.mark.parametrize("where", ["programs", "conditions"])
 def test_generated_python_in_the_artifacts_is_a_miss(team: Path, cache_dir: Path, tmp_path: Path, where: str) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     found, marker = _read_entry(entry), tmp_path / "marker"
     if where == "programs":
         found["artifacts"]["programs"] = {"profile.base * tier.multiplier": _payload(marker)}
@@ -248,7 +265,7 @@ def test_any_field_of_the_wrong_shape_is_a_miss(team: Path, cache_dir: Path) -> 
     """With the checksum recomputed, so the shape checks must catch it: every field the cache itself reads
     (files, links, the detection plan, at every depth), replaced with values of the wrong type."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = _read_entry(entry)
     assert cache.read(str(entry)) is not None and cache._usable(good, team)
     tried = 0
@@ -293,7 +310,7 @@ def test_the_plan_format_is_the_detectors() -> None:
 def test_a_well_formed_entry_with_wrong_shapes_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path,
                                                                           path: tuple, wrong) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = entry.read_bytes()
     entry.write_bytes(_plant(entry, _replace(_read_entry(entry), path, wrong)))
     assert _budget(team) == 45000
@@ -304,7 +321,7 @@ def test_the_budget_table_is_used_as_data(team: Path, cache_dir: Path, monkeypat
     """A warm allocation reads the formula's value from the entry (whole numbers, nothing compiled): a planted
     table of the right shape is believed — as planted data is — and its scopes are split from it."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     found = _read_entry(entry)
     found["artifacts"]["budgets"]["table"]["specialist-narrow"][2] = 12345
     entry.write_bytes(_plant(entry, found))
@@ -318,7 +335,7 @@ def test_a_plan_head_of_the_wrong_shape_is_refused_when_detection_needs_it(team:
     """The plan's head is checked on first use of the detector: a wrong shape inside it (with the checksum
     recomputed) leaves `budget` untouched and makes detection plan afresh, with the same answers."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
     good = entry.read_bytes()
     plan = _plan_head(entry)
@@ -346,7 +363,7 @@ def test_a_plan_head_edited_without_its_checksum_is_refused_and_the_entry_rewrit
     """An edit that keeps the plan's head valid JSON of the right shape (a gate's literal swapped) is refused by
     its checksum: the detector plans afresh (same answers), and the entry is removed and rewritten."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = entry.read_bytes()
     expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
     plan = _plan_head(entry)
@@ -363,7 +380,7 @@ def test_a_plan_head_edited_with_its_checksum_recomputed_is_data(team: Path, cac
     """With the checksums recomputed, a plan head of the right shape is believed — as planted data is (the trust
     rules keep others out) — and one of the wrong shape is refused."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     plan = _plan_head(entry)
     _write_plan_head(entry, plan)  # the same head, re-serialised: still used
     policy = load_policy(team)
@@ -380,7 +397,7 @@ def test_a_plan_head_edited_with_its_checksum_recomputed_is_data(team: Path, cac
 def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path) -> None:
     """Any change to what the cache wrote — anywhere, the policy data included — fails its checksum."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = entry.read_bytes()
     found, plan = _read_entry(entry), _read_plan(entry)
     digest = good.split(b" ")[1].decode()
@@ -434,7 +451,7 @@ def test_an_entry_whose_layout_is_broken_is_a_miss_and_is_rewritten(team: Path, 
     """The first line's sizes must add up to the entry's size exactly, and the head must match its checksum:
     a wrong, huge, negative or malformed size, a truncated tail, an extra byte — each a miss, then rewritten."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = entry.read_bytes()
     assert cache.unframe(good) is not None
     for name, raw in _layout_cases(entry):
@@ -448,7 +465,7 @@ def test_an_entry_whose_layout_is_broken_is_a_miss_and_is_rewritten(team: Path, 
 def test_a_plan_where_the_head_lists_none_or_none_where_it_lists_one_is_a_miss(team: Path, cache_dir: Path,
                                                                                 plan: str) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good, found = entry.read_bytes(), _read_entry(entry)
     if plan == "dropped":
         entry.write_bytes(_plant(entry, found, b""))
@@ -461,16 +478,14 @@ def test_a_plan_where_the_head_lists_none_or_none_where_it_lists_one_is_a_miss(t
 
 def test_an_entry_over_the_bound_is_not_read(team: Path, cache_dir: Path, monkeypatch) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     assert cache.read(str(entry)) is not None
     monkeypatch.setattr(cache, "MAX_ENTRY_BYTES", entry.stat().st_size - 1)
     assert cache.read(str(entry)) is None
 
 
-def test_the_policy_file_is_hashed_once_per_start(team: Path, cache_dir: Path, monkeypatch) -> None:
-    """A warm load hashes the policy's own file once (its digest names the entry and proves it unchanged) and
-    each parent once; the entry's head once; the plan not at all until detection needs it."""
-    load_policy(team)
+def _counting_hashes(monkeypatch) -> list[int]:
+    """The sizes of what engine.policy.cache hashes from now on."""
     hashed: list[int] = []
     real = cache.sha256
 
@@ -479,13 +494,77 @@ def test_the_policy_file_is_hashed_once_per_start(team: Path, cache_dir: Path, m
         return real(data)
 
     monkeypatch.setattr(cache, "sha256", counting)
+    return hashed
+
+
+def test_a_warm_load_hashes_no_policy_file_whose_stamp_is_settled(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """A warm load reads and hashes none of the chain's files when each one's stamp (size, modification time,
+    inode, status-change time) is what the entry recorded and was settled when it was hashed: only the entry's
+    head is hashed (its name is a hash of the path, the plan's sections are checked when read)."""
+    load_policy(team)
     chain = [Path(f) for f, _ in load_policy(team, cache=False).files]
     assert len(chain) == 3  # team.yaml, base.yaml, the bundled default
-    hashed.clear()
+    hashed = _counting_hashes(monkeypatch)
     assert _served_from_cache(team, monkeypatch) == 45000
-    sizes = [f.stat().st_size for f in chain]
-    assert len(set(sizes)) == 3 and all(hashed.count(n) == 1 for n in sizes), hashed
-    assert len(hashed) == 5  # each file of the chain, the entry's name (from the digest), the head
+    sizes = {f.stat().st_size for f in chain}
+    assert not sizes & set(hashed) and len(hashed) == 2, hashed  # the entry's name, its head
+
+
+def test_a_file_not_settled_when_hashed_is_hashed_until_it_is_then_its_stamp_is_trusted(team: Path, cache_dir: Path,
+                                                                                        monkeypatch) -> None:
+    """git's "racily clean" rule: a file changed less than SETTLED_NS before it was hashed could change again
+    within the clock's granularity and keep its stamp, so its bytes are hashed on each load; once it has settled,
+    the entry is refreshed with the stamps and later loads trust them."""
+    monkeypatch.setattr(cache, "time", time)  # the real clock
+    monkeypatch.setattr(cache, "SETTLED_NS", 400_000_000)
+    team.write_text(team.read_text())  # changed just now
+    load_policy(team)  # written: team.yaml is not settled
+    entry = Path(entry_path(team))
+    hashed = _counting_hashes(monkeypatch)
+    size = team.stat().st_size
+    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # hashed: not settled then
+    written = entry.read_bytes()
+    time.sleep(0.5)
+    hashed.clear()
+    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # hashed, now settled: refreshed
+    assert entry.read_bytes() != written and cache.unframe(entry.read_bytes())[1] == cache.unframe(written)[1]
+    hashed.clear()
+    assert _served_from_cache(team, monkeypatch) == 45000 and size not in hashed  # trusted by its stamp
+
+
+@pytest.mark.parametrize("settled", [False, True])
+def test_the_racy_case_a_change_that_keeps_the_stamp(team: Path, cache_dir: Path, monkeypatch, settled: bool) -> None:
+    """An entry whose recorded digest is not the file's bytes, with the file's stamp as it is now — what a change
+    within the same clock tick as the hashing leaves. Recorded as hashed right after the file's last change (not
+    settled), the file is hashed and the entry is stale; recorded as hashed long after it, the stamp is trusted
+    (the residual: a change that keeps size, both times and inode, which writing a file does not)."""
+    load_policy(team)
+    entry = Path(entry_path(team))
+    found = _read_entry(entry)
+    found["files"][0][1] = "0" * 64  # as if team.yaml had other bytes when it was hashed
+    st = os.stat(team)
+    found["stamps"][0] = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+    found["hashed_at"] = max(st.st_mtime_ns, st.st_ctime_ns) + (10 ** 10 if settled else 10 ** 6)
+    entry.write_bytes(_plant(entry, found))
+    assert (cache.read(str(entry), team) is not None) is settled
+
+
+def test_a_touched_policy_is_hashed_not_recompiled(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """A new stamp with the same bytes (a checkout, `touch`) is a hit: the file is hashed and found unchanged."""
+    load_policy(team)
+    os.utime(team, ns=(time.time_ns(), time.time_ns() + 10 ** 9))
+    assert _served_from_cache(team, monkeypatch) == 45000
+
+
+def test_a_change_that_keeps_size_and_modification_time_is_seen(team: Path, cache_dir: Path) -> None:
+    """Bytes changed, size and modification time put back (as `touch -r` or `rsync -t` can): the status-change
+    time moved, so the file is hashed and the entry is stale."""
+    load_policy(team)
+    st = os.stat(team)
+    team.write_text(team.read_text().replace("name: team", "name: maet"))
+    os.utime(team, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(team).st_size == st.st_size and os.stat(team).st_mtime_ns == st.st_mtime_ns
+    assert load_policy(team).name == "maet"
 
 
 def test_a_parent_repointed_by_a_symlink_is_not_served_stale(tmp_path: Path, cache_dir: Path, monkeypatch) -> None:
@@ -574,7 +653,7 @@ def test_the_folder_keeps_only_the_most_recently_used_entries(tmp_path: Path, ca
         path.write_text(f"extends: default\nname: p{i}\n")
         policies.append(path)
     load_policy(policies[0])
-    first = Path(entry_path(policies[0], policies[0].read_bytes()))
+    first = Path(entry_path(policies[0]))
     os.utime(first, (1, 1))  # long unused
     (cache_dir / "notes.txt").write_text("not an entry: left alone")
     stale, fresh = cache_dir / ".tmp-1-dead", cache_dir / ".tmp-2-busy"
@@ -583,9 +662,9 @@ def test_the_folder_keeps_only_the_most_recently_used_entries(tmp_path: Path, ca
     os.utime(stale, (1, 1))
     for i, path in enumerate(policies[1:], start=1):
         load_policy(path)
-        os.utime(entry_path(path, path.read_bytes()), (1000 + i, 1000 + i))
+        os.utime(entry_path(path), (1000 + i, 1000 + i))
     kept = sorted(p.name for p in cache_dir.iterdir() if p.suffix == ".entry")
-    newest = sorted(Path(entry_path(p, p.read_bytes())).name for p in policies[3:])
+    newest = sorted(Path(entry_path(p)).name for p in policies[3:])
     assert kept == newest
     assert (cache_dir / "notes.txt").exists() and fresh.exists() and not stale.exists()
 
@@ -594,7 +673,7 @@ def test_a_used_entry_is_refreshed_so_it_survives_eviction(tmp_path: Path, cache
     team = tmp_path / "t.yaml"
     team.write_text("extends: default\n")
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     os.utime(entry, (1, 1))
     _served_from_cache(team, monkeypatch)
     assert entry.stat().st_mtime > 1_000_000
@@ -611,7 +690,7 @@ def _warm(team: Path, folder: Path, monkeypatch) -> tuple[Path, dict]:
     """Fill ``folder`` with team's entry; return the entry's path and content."""
     monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(folder))
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     return entry, _read_entry(entry)
 
 

@@ -5,6 +5,7 @@ fresh compilation of the policy — the same answers, never a traceback — and 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,24 @@ from engine.policy.cache import entry_path
 TASK = "Why did the dbt run fail?"
 
 
+class _Clock:
+    """``time`` as engine.policy.cache reads it, with ``time_ns`` fixed an hour ahead of the tests' start."""
+
+    time = staticmethod(time.time)
+
+    def time_ns(self) -> int:
+        return _CLOCK_NS
+
+
+_CLOCK_NS = time.time_ns() + 3600 * 10 ** 9
+
+
 @pytest.fixture(autouse=True)
 def _fresh_trust(monkeypatch):
     monkeypatch.setattr(cache, "_distrust", [])
+    # One clock for what the entries record of when their files were hashed (engine.policy.cache.settled): an
+    # entry rewritten by a test is then byte for byte the entry written before, and every file is settled.
+    monkeypatch.setattr(cache, "time", _Clock())
 
 
 @pytest.fixture
@@ -37,7 +53,7 @@ def team(tmp_path: Path) -> Path:
 
 def _entry(policy: Path) -> Path:
     load_policy(policy)
-    return Path(entry_path(policy, policy.read_bytes()))
+    return Path(entry_path(policy))
 
 
 class Layout:
@@ -126,7 +142,7 @@ def test_a_warm_evaluate_decodes_only_what_its_task_touches(tmp_path: Path, cach
     assert read == []  # `budget` reads no section
     assert warm.evaluate(TASK + " zq77alpha", "dbt-expert") == expected
     assert "gen-77" in expected.detection.signal_ids
-    body = len(cache.unframe(Path(entry_path(policy, policy.read_bytes())).read_bytes())[1])
+    body = len(cache.unframe(Path(entry_path(policy)).read_bytes())[1])
     # the plan head, the buckets of seven words, a few chunks of entries and of signals (the derived ones last)
     assert 3 <= len(read) <= 20 and sum(read) < body / 5, (len(read), sum(read), body)
 

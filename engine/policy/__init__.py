@@ -62,8 +62,8 @@ def check_policy(path: str | os.PathLike | None = None, *,
         return _check(path)[:2]
     from engine.policy import cache as policy_cache
 
-    file, label, entry, digest = _entry(path)
-    found = policy_cache.read(entry, file, digest, _recompiled)
+    file, label, entry = _entry(path)
+    found = policy_cache.read(entry, file, _recompiled)
     if found is not None:
         recorded = policy_cache.checked_problems(found, label)
         if recorded is not None:
@@ -99,21 +99,13 @@ def _recompiled(entry: str | None, source: str, files: list) -> tuple[dict, dict
     return compiled.data, compiled.artifacts.get("detection") or {}
 
 
-def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None, str]:
-    """The policy file, its label, its cache entry (None when caching is off) and the SHA-256 of its bytes (hashed
-    once: the entry's name and the check that the file is unchanged both use it)."""
-    from engine.diagnostics import UsageError
+def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None]:
+    """The policy file, its label and its cache entry (None when caching is off). The file is not read: an
+    entry says whether it is unchanged (engine/policy/cache.py, by its stamp or its bytes)."""
     from engine.policy import cache as policy_cache
-    from engine.policy.locate import read_bytes
 
     file = locate_policy(path)
-    label = _label(path, file)
-    try:
-        raw = read_bytes(file)
-    except OSError as exc:
-        raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from None
-    digest = policy_cache.file_digest(raw)
-    return file, label, policy_cache.entry_path(file, digest=digest), digest
+    return file, _label(path, file), policy_cache.entry_path(file)
 
 
 def _store(entry: str | None, compiled: "policy_cache.Entry | None", problems: list[Problem]) -> None:
@@ -185,8 +177,8 @@ def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) ->
 
     entry = None
     if cache:
-        file, label, entry, digest = _entry(path)
-        found = policy_cache.read(entry, file, digest, _recompiled)
+        file, label, entry = _entry(path)
+        found = policy_cache.read(entry, file, _recompiled)
         if found is not None:
             policy = _rebuild(found, label)
             if policy is not None:

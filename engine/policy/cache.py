@@ -122,23 +122,36 @@ def cache_dir() -> str | None:
     return os.path.join(base, "ctxbudget")
 
 
-def entry_path(policy_file: str | os.PathLike, raw: bytes | None = None, *, digest: str | None = None) -> str | None:
-    """Where the entry for the policy at this path with these bytes lives — given as ``raw``, or as ``digest``,
-    the SHA-256 of them (:func:`file_digest`) — (None when caching is off or not trusted)."""
+def entry_path(policy_file: str | os.PathLike) -> str | None:
+    """Where the entry for the policy at this path lives (None when caching is off or not trusted)."""
     directory = cache_dir()
     if directory is None or _distrust:
         return None
     where = os.path.realpath(policy_file)
-    if digest is None:
-        digest = file_digest(raw or b"")
-    key = sha256(f"{FORMAT}\0{__version__}\0{where}\0{digest}".encode()).hexdigest()
+    key = sha256(f"{FORMAT}\0{__version__}\0{where}".encode()).hexdigest()
     return os.path.join(directory, key[:_KEY_CHARS] + SUFFIX)
 
 
-def file_digest(raw: bytes) -> str:
-    """The SHA-256 of a policy file's bytes, as an entry lists it (:attr:`Entry.files`): computed once per start
-    and passed to :func:`entry_path` and :func:`read` (a 3,000-signal policy is 360 KB to hash)."""
-    return sha256(raw).hexdigest()
+SETTLED_NS = 3_000_000_000
+"""How long before it was hashed a file must have last changed (its modification and status-change times) for
+its stamp to stand for its bytes: a change within the clock's granularity of the hashing could leave the stamp
+as it was (git's "racily clean" files). 3 s covers coarse file-system clocks (FAT's 2 s) with room to spare."""
+
+
+def stamp(path: str) -> list[int] | None:
+    """What a file's status says of its bytes: [size, modification time, inode, status-change time] (ns);
+    None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+def settled(found: list[int], hashed_at: int) -> bool:
+    """Whether a file with stamp ``found``, hashed at ``hashed_at`` (ns since the epoch), had last changed
+    :data:`SETTLED_NS` before: then a later change of its bytes changes its stamp."""
+    return found[1] + SETTLED_NS <= hashed_at and found[3] + SETTLED_NS <= hashed_at
 
 
 # -- trust ------------------------------------------------------------------------------------------------------
@@ -341,6 +354,12 @@ def _links_ok(links: Any, files: list) -> bool:
                     for i, link in enumerate(links)))
 
 
+def _stamps_ok(stamps: Any, files: int) -> bool:
+    """One :func:`stamp` per file of the chain: four whole numbers ≥ 0."""
+    return type(stamps) is list and len(stamps) == files and all(
+        type(s) is list and len(s) == 4 and all(_is_index(n) for n in s) for s in stamps)
+
+
 def _fact_ok(fact: Any) -> bool:
     return fact is None or (isinstance(fact, list) and len(fact) == 2 and isinstance(fact[0], str)
                             and fact[1] in ("file", "dir", "other"))
@@ -451,7 +470,8 @@ def _shape_ok(found: Any, size: int | None = None) -> bool:
         return False
     artifacts, data = found.get("artifacts"), found.get("data")
     if not (isinstance(found.get("source"), str) and isinstance(data, dict) and isinstance(artifacts, dict)
-            and _files_ok(found.get("files")) and _links_ok(found.get("links"), found["files"])):
+            and _files_ok(found.get("files")) and _links_ok(found.get("links"), found["files"])
+            and _stamps_ok(found.get("stamps"), len(found["files"])) and _is_index(found.get("hashed_at"))):
         return False
     detection = data.get("detection")
     if detection is not None and (type(detection) is not dict or "signals" in detection):
@@ -529,20 +549,30 @@ def _sha256(path: str) -> str | None:
         os.close(fd)
 
 
-def _unchanged(found: dict, policy_file: str | os.PathLike | None, digest: str | None = None) -> bool:
-    """The entry is the one of ``policy_file``, every file of its chain hashes the same, and every reference
-    resolves as it did. ``digest``: the SHA-256 of ``policy_file``'s bytes, when the caller has it (then that
-    file is not read and hashed again)."""
+def _unchanged(found: dict, policy_file: str | os.PathLike | None) -> tuple[bool, list | None]:
+    """Whether the entry is the one of ``policy_file`` and every file of its chain has the same bytes, and every
+    reference resolves as it did; and, when some file had to be hashed to tell and all are settled now, their
+    new stamps (the entry is refreshed with them). A file whose stamp is what the entry recorded when it hashed
+    it, and was :func:`settled` then, is not read: its bytes are what they were."""
     files = found["files"]
     if policy_file is not None and files[0][0] != os.path.realpath(policy_file):
-        return False
-    if policy_file is not None and digest is not None:
-        if files[0][1] != digest:
-            return False
-        files = files[1:]
-    if any(_sha256(path) != recorded for path, recorded in files):
-        return False
-    return all(_probe(referrer, reference) == places for referrer, reference, places in found["links"])
+        return False, None
+    now = time.time_ns()
+    stamps, hashed_at = found["stamps"], found["hashed_at"]
+    fresh, hashed = [], False
+    for (path, recorded), old in zip(files, stamps):
+        current = stamp(path)
+        if current is None:
+            return False, None
+        if current != old or old is None or not settled(old, hashed_at):
+            if _sha256(path) != recorded:
+                return False, None
+            hashed = True
+        fresh.append(current)
+    if not all(_probe(referrer, reference) == places for referrer, reference, places in found["links"]):
+        return False, None
+    refresh = [fresh, now] if hashed and all(settled(s, now) for s in fresh) else None
+    return True, refresh
 
 
 def _links(files: list[list[str]]) -> list[list] | None:
@@ -572,11 +602,10 @@ def _links(files: list[list[str]]) -> list[list] | None:
     return links
 
 
-def _usable(found: Any, policy_file: str | os.PathLike | None = None, digest: str | None = None,
-            size: int | None = None) -> bool:
+def _usable(found: Any, policy_file: str | os.PathLike | None = None, size: int | None = None) -> bool:
     """Whether a decoded entry head has the right shape (for a body of ``size`` bytes) and still describes the
     files it came from."""
-    return _shape_ok(found, size) and _unchanged(found, policy_file, digest)
+    return _shape_ok(found, size) and _unchanged(found, policy_file)[0]
 
 
 # -- reading and writing ----------------------------------------------------------------------------------------
@@ -622,11 +651,9 @@ def _read_whole(fd: int, size: int) -> bytes | None:
     return raw if len(raw) == size else None
 
 
-def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest: str | None = None,
-         recompile: Any = None) -> Entry | None:
-    """The cached :class:`Entry` (of ``policy_file``, when given; ``digest``: the SHA-256 of its bytes, when the
-    caller has it, see :func:`file_digest`) if the cache is trusted, the entry is whole, and everything it came
-    from is unchanged; else None. Its plan is a :class:`StoredPlan`, checked and decoded when first needed, and
+def read(entry: str | None, policy_file: str | os.PathLike | None = None, recompile: Any = None) -> Entry | None:
+    """The cached :class:`Entry` (of ``policy_file``, when given) if the cache is trusted, the entry is whole, and
+    everything it came from is unchanged (:func:`_unchanged`: by its files' stamps, or their bytes); else None. Its plan is a :class:`StoredPlan`, checked and decoded when first needed, and
     its signals and the plan's parts are read from sections when first needed; a section that fails is served
     from ``recompile`` (see :class:`engine.policy.sections.Recovery`)."""
     if entry is None or _distrust:
@@ -647,8 +674,13 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest
                 return None
             head, body = parts
             found = loads_own(head)  # json.loads, without importing json (engine/jsonio.py)
-            if not _usable(found, policy_file, digest, len(body)):
+            if not _shape_ok(found, len(body)):
                 return None
+            same, refresh = _unchanged(found, policy_file)
+            if not same:
+                return None
+            if refresh is not None:  # hashed, unchanged and settled now: from now on, its stamps tell
+                _refresh(folder, name, dict(found, stamps=refresh[0], hashed_at=refresh[1]), body)
             artifacts = found["artifacts"]
             stored = found.get("signals")
             if bool(body) != (stored is not None):
@@ -678,6 +710,35 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest
         return None
     finally:
         os.close(folder)
+
+
+def _refresh(folder: int, name: str, found: dict, body: bytes) -> None:
+    """Rewrite the entry ``name`` with the head ``found`` (new stamps) and the same body, atomically; give up
+    quietly on any error. Written by jsonio's own writer: a start that refreshes imports no json."""
+    from engine.jsonio import plain_dumps
+
+    text = plain_dumps(found)
+    if text is not None and _shape_ok(loads_own(text), len(body)):
+        _replace_entry(folder, name, frame(text.encode("utf-8"), body))
+
+
+def _replace_entry(folder: int, name: str, raw: bytes) -> None:
+    """Write ``raw`` as the entry ``name`` of the folder open as ``folder``: a temporary file, then a rename."""
+    temp = f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(raw)
+            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            try:
+                os.unlink(temp, dir_fd=folder)
+            except OSError:
+                pass
+            raise
+    except OSError:
+        pass
 
 
 def discard(entry: str) -> None:
@@ -712,6 +773,10 @@ def write(entry: str | None, found: Entry) -> None:
     links = _links(files)
     if links is None:
         return
+    hashed_at = time.time_ns()  # before the stamps: a change after this makes a stamp that is not settled
+    stamps = [stamp(path) for path, _ in files]
+    if None in stamps or any(_sha256(path) != digest for path, digest in files):
+        return  # changed since it was loaded
     kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions", "budgets")
             if key in artifacts}
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
@@ -732,7 +797,7 @@ def write(entry: str | None, found: Entry) -> None:
             kept["detection"] = sections.plan_sections(plan, len(signals), writer)
             data = {**data, "detection": {k: v for k, v in detection.items() if k != "signals"}}
         payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
-                   "data": data, "artifacts": kept, "checked": checked}
+                   "stamps": stamps, "hashed_at": hashed_at, "data": data, "artifacts": kept, "checked": checked}
         if stored is not None:
             payload["signals"] = stored
         if not _shape_ok(payload, writer.size):
@@ -747,18 +812,7 @@ def write(entry: str | None, found: Entry) -> None:
     if folder is None:
         return
     try:
-        temp = f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=folder)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(frame(body, plan_bytes))
-            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
-        except BaseException:
-            try:
-                os.unlink(temp, dir_fd=folder)
-            except OSError:
-                pass
-            raise
+        _replace_entry(folder, name, frame(body, plan_bytes))
         evict(folder)
     except OSError:
         pass
