@@ -17,13 +17,15 @@ everything else is done relative to that descriptor, each entry opened with ``O_
 the cache is not used at all (not read, not written) for the rest of the process, and one warning on stderr
 says why. A missing folder is created with mode 0700.
 
-**Keyed by everything it came from.** The entry's name is a hash of the policy file's resolved path and
-bytes; inside, every file of the ``extends`` chain is listed with the SHA-256 of its bytes, and for every
-``extends:`` reference the places that reference could resolve to (the path beside the referring file, with
-and without a ``.yaml``/``.yml``/``.json`` suffix, and the bundled policy of that name), with what each
-resolved to when the entry was written. An entry is used only when every file still hashes the same and every
-one of those places still resolves the same way — so a parent re-pointed by a symlink, or a new local file
-that shadows a bundled name, is a miss.
+**Keyed by everything it came from.** The entry's name is a hash of the policy file's resolved path; inside,
+every file of the ``extends`` chain is listed with the SHA-256 of its bytes and its :func:`stamp` when it was
+hashed, and for every ``extends:`` reference the places that reference could resolve to (the path beside the
+referring file, with and without a ``.yaml``/``.yml``/``.json`` suffix, and the bundled policy of that name),
+with what each resolved to when the entry was written. An entry is used only when every file has the same
+bytes and every one of those places still resolves the same way — so a parent re-pointed by a symlink, or a
+new local file that shadows a bundled name, is a miss. A file whose stamp is the recorded one is not read,
+when it had :func:`settled` (changed :data:`SETTLED_NS` or more before it was hashed: git's rule for racily
+clean files); any other is hashed, and once all are settled the entry is refreshed with their stamps.
 
 **What validation said.** An entry also records, as data, that the policy was valid when it was written and
 the warnings the check gave (``checked``: the problems as ``Problem.to_dict()``, with the label the policy was
@@ -31,15 +33,17 @@ checked under, the working folder — problems name parent files relative to it 
 checking code: the size and modification time of each module of ``engine`` and of the schema). ``ctxbudget
 validate`` answers from it when all of those are the same now; otherwise it checks afresh.
 
-**Whole or nothing.** An entry is one line, ``FORMAT <SHA-256 of the head> <head bytes> <plan bytes>``, then
-the head — everything above, as JSON, with the SHA-256 of the plan where the plan would be — then the
-detection plan's JSON, raw (not a string inside the head: it is scanned once, and only when detection needs
-it). The entry is read with one ``os.read``; its size must be exactly what the first line says, and the head
-must match its checksum, decode and have every field of the right shape, else it is a miss, and a miss is
-rewritten (atomically: a temporary file, then a rename). The plan is checked against its SHA-256 (which the
-head's checksum covers) and decoded when detection first needs it — never by ``budget`` or ``validate`` —
-and a plan that does not match, decode or have the right shape is not used (the detector plans afresh) and
-its entry is removed, so the next start rewrites it.
+**Whole or nothing; sections checked when read.** An entry is one line, ``FORMAT <SHA-256 of the head>
+<head bytes> <body bytes>``, then the head — everything above, as JSON: the policy data without its signals,
+the artifacts, and the tables of the body's sections — then the body (:mod:`engine.policy.sections`: the
+signals, the detection plan's head, its entries and word index, in chunks with their own checksums). The entry
+is read with one ``os.read``; its size must be exactly what the first line says, and the head must match its
+checksum, decode and have every field of the right shape (the tables within the body), else it is a miss,
+and a miss is rewritten (atomically: a temporary file, then a rename). ``budget`` and ``validate`` read no
+section. The plan's head is checked and decoded when detection first needs it (:class:`StoredPlan`; one that
+fails is not used — the detector plans afresh — and its entry is removed, so the next start rewrites it), and
+each chunk when a task first reads it; a chunk that fails is served from the policy compiled afresh and the
+entry rewritten (:class:`engine.policy.sections.Recovery`).
 
 **Bounded.** After each write only the :data:`MAX_ENTRIES` most recently used entries are kept (an entry's
 time is refreshed when it is used, at most hourly); temporary files left by a killed process are removed after
