@@ -294,3 +294,27 @@ def test_bucket_of_is_stable() -> None:
     assert sections.bucket_of("dbt", 1) == 0
     assert [sections.bucket_of(w, 1000) for w in ("dbt", "snowflake")] == [
         int.from_bytes(sections.sha256(w.encode()).digest()[:4], "little") % 1000 for w in ("dbt", "snowflake")]
+
+
+@pytest.mark.parametrize("seen_max", [None, 40])
+def test_a_warm_detector_from_sections_gives_the_recorded_detections(cache_dir: Path, monkeypatch,
+                                                                      seen_max: int | None) -> None:
+    """The default policy from a warm entry (every part read from sections as tasks need it) gives the
+    detections tests/data/detection-equivalence.json records — 2,000 generated tasks, the edge cases and the
+    golden examples — across the matcher's switch to one RE2 set, and (``seen_max``) when the word index is
+    read whole after a few words."""
+    from test_detect_equivalence import _expected, digests, sources
+
+    from engine.detect import words
+
+    if seen_max is not None:
+        monkeypatch.setattr(words, "SEEN_MAX", seen_max)
+    load_policy("default")  # written
+    warm = load_policy("default")
+    assert type(warm._plan) is cache.StoredPlan
+    expected = _expected()
+    corpora = {name: texts for name, _, texts in sources() if name in ("generated", "edges", "golden examples")}
+    for name in ("golden examples", "edges", "generated"):
+        assert digests(warm, corpora[name]) == expected[name]["digests"], name
+    index = warm.detector._matcher.index
+    assert index._stored is None  # read whole (every bucket was read, or SEEN_MAX words seen): no more look-ups

@@ -388,7 +388,8 @@ def plan_head_ok(head: Any, signals: int, size: int) -> bool:
     if type(head) is not dict or head.keys() != _PLAN_HEAD_KEYS:
         return False
     entries = head["size"]
-    if type(entries) is not int or not 0 <= entries <= MAX_CHUNKS * CHUNK or head["signals"] != signals:
+    if (type(entries) is not int or not 0 <= entries <= MAX_CHUNKS * CHUNK or type(head["signals"]) is not int
+            or head["signals"] != signals):
         return False
     derived, scoped, gates, rest = head["derived"], head["scoped"], head["gates"], head["rest"]
     return (type(derived) is list and _indices_below(derived, signals)
