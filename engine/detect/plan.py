@@ -8,8 +8,9 @@ Python of their conditions (by condition source) and what decides them when noth
 groups, the entries scoped to the ask, whether the ask is needed and the weights' digest. It is JSON: the
 compiled-policy cache keeps it among a policy's artefacts, so a warm start builds no per-signal state —
 no inflecting, no patterns, no index, no parsing of conditions (no lark): a literal's forms are worked out
-when it first fires. What the start still pays grows with the plan's size (decoding and checking its
-JSON); docs/detection.md ("Speed") has the figures.
+when it first fires. The cache keeps it in sections (engine/policy/sections.py): its head up front, its
+entries, patterns and word index in chunks read when a task reaches them, so what a warm start pays grows
+with its task, not with the plan; docs/detection.md ("Speed") has the figures.
 """
 
 from __future__ import annotations

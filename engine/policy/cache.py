@@ -243,11 +243,6 @@ def _open_entry(folder: int, name: str, shown: str) -> int | None:
 
 # -- what an entry holds ------------------------------------------------------------------------------------------
 
-def _is_str_list(value: Any, nonempty: bool = True) -> bool:
-    # `type(v) is str` rather than isinstance: JSON gives exact types, and this runs on every warm start
-    return type(value) is list and (bool(value) or not nonempty) and all(type(v) is str and v for v in value)
-
-
 def _is_index(value: Any) -> bool:
     return type(value) is int and value >= 0  # not a bool
 
