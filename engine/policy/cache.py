@@ -328,7 +328,7 @@ class StoredPlan:
         """The plan (:func:`engine.policy.sections.lazy_plan`), or None when its head does not match its checksum,
         decode or have the right shape."""
         head = self.body.part(*self.span)
-        if sections.plan_head_ok(head, self.signals, len(self.body.raw)) and head["format"] == PLAN_FORMAT:
+        if sections.plan_head_ok(head, self.signals, self.body.size) and head["format"] == PLAN_FORMAT:
             return sections.lazy_plan(head, self.body)
         if self.entry is not None:
             discard(self.entry)
@@ -617,37 +617,49 @@ def frame(head: bytes, plan: bytes = b"") -> bytes:
 _MAX_FIRST_LINE = 128
 
 
-def unframe(raw: bytes) -> tuple[bytes, bytes] | None:
-    """The head and the plan bytes of an entry, when its first line is this format's, its size is what that line
-    says and the head matches its checksum; else None. (The plan is checked when it is decoded.)"""
+def _first_line(raw: bytes) -> tuple[bytes, int, int, int] | None:
+    """From the start of an entry: the head's checksum, the sizes of the head and the body, and where the head
+    starts — when its first line is this format's; else None."""
     end = raw.find(b"\n", 0, _MAX_FIRST_LINE)
     if end < 0:
         return None
     parts = raw[:end].split(b" ")
     if len(parts) != 4 or parts[0] != b"%d" % FORMAT or not all(p.isdigit() and len(p) <= 10 for p in parts[2:]):
         return None
-    head_size, plan_size = int(parts[2]), int(parts[3])
-    start = end + 1
-    if start + head_size + plan_size != len(raw):  # truncated, grown, or a length that lies
+    return parts[1], int(parts[2]), int(parts[3]), end + 1
+
+
+def unframe(raw: bytes) -> tuple[bytes, bytes] | None:
+    """The head and the body of an entry's bytes, when its first line is this format's, its size is what that
+    line says and the head matches its checksum; else None. (Each section of the body is checked when read.)"""
+    layout = _first_line(raw)
+    if layout is None:
+        return None
+    digest, head_size, body_size, start = layout
+    if start + head_size + body_size != len(raw):  # truncated, grown, or a length that lies
         return None
     view = memoryview(raw)
-    if sha256(view[start:start + head_size]).hexdigest().encode() != parts[1]:
+    if sha256(view[start:start + head_size]).hexdigest().encode() != digest:
         return None
     return raw[start:start + head_size], raw[start + head_size:]
 
 
-def _read_whole(fd: int, size: int) -> bytes | None:
-    """The ``size`` bytes of the open entry, in one read; None when it is larger than :data:`MAX_ENTRY_BYTES` or
-    does not have that size now."""
+def _read_head(fd: int, size: int) -> tuple[bytes, int, int] | None:
+    """The head of the open entry of ``size`` bytes, where its body starts and the body's size, when its first
+    line is this format's, the sizes add up to ``size`` and the head matches its checksum; else None. Only the
+    first line and the head are read: the body's sections are read when first needed."""
     if size > MAX_ENTRY_BYTES:
         return None
-    raw = os.read(fd, size + 1)  # one byte over tells a file that grew
-    while 0 < len(raw) < size:  # a short read (not seen on regular files; allowed by POSIX)
-        more = os.read(fd, size + 1 - len(raw))
-        if not more:
-            break
-        raw += more
-    return raw if len(raw) == size else None
+    layout = _first_line(os.pread(fd, _MAX_FIRST_LINE, 0))
+    if layout is None:
+        return None
+    digest, head_size, body_size, start = layout
+    if start + head_size + body_size != size:  # truncated, grown, or a length that lies
+        return None
+    head = sections.pread(fd, start, head_size)
+    if head is None or sha256(head).hexdigest().encode() != digest:
+        return None
+    return head, start + head_size, body_size
 
 
 def read(entry: str | None, policy_file: str | os.PathLike | None = None, recompile: Any = None) -> Entry | None:
@@ -667,22 +679,25 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, recomp
             return None
         try:
             st = os.fstat(fd)
-            raw = _read_whole(fd, st.st_size)
-            parts = unframe(raw) if raw is not None else None
-            if parts is None:
+            layout = _read_head(fd, st.st_size)
+            if layout is None:
                 return None
-            head, body = parts
+            head, offset, size = layout
             found = loads_own(head)  # json.loads, without importing json (engine/jsonio.py)
-            if not _shape_ok(found, len(body)):
+            if not _shape_ok(found, size):
                 return None
             same, refresh = _unchanged(found, policy_file)
             if not same:
                 return None
+            body = sections.OpenBody(fd, offset, size)  # it owns the descriptor from now on
+            fd = None
             if refresh is not None:  # hashed, unchanged and settled now: from now on, its stamps tell
-                _refresh(folder, name, dict(found, stamps=refresh[0], hashed_at=refresh[1]), body)
+                whole = body.read(0, size)
+                if whole is not None:
+                    _refresh(folder, name, dict(found, stamps=refresh[0], hashed_at=refresh[1]), whole)
             artifacts = found["artifacts"]
             stored = found.get("signals")
-            if bool(body) != (stored is not None):
+            if bool(size) != (stored is not None):
                 return None
             if stored is not None:  # the sections of the body, each read when first needed
                 lazy = sections.Body(body, sections.Recovery(entry, found["source"], found["files"],
@@ -695,13 +710,14 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, recomp
                 artifacts["detection"] = StoredPlan(lazy, artifacts["detection"], stored["count"], entry)
             if time.time() - st.st_mtime > TOUCH_SECONDS:
                 try:
-                    os.utime(fd)  # used: keep it among the newest
+                    os.utime(body.fd)  # used: keep it among the newest
                 except OSError:
                     pass
             return Entry(found["source"], tuple(tuple(f) for f in found["files"]), found["data"],
                          artifacts, found["checked"])
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
     except Untrusted as exc:
         _warn(str(exc))
         return None

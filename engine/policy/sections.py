@@ -25,6 +25,7 @@ answer — and the entry is removed and rewritten. Nothing here raises for bad b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
@@ -165,21 +166,59 @@ class Recovery:
         return self._fresh
 
 
+def pread(fd: int, offset: int, size: int) -> bytes | None:
+    """``size`` bytes of the open file at ``offset`` (None when it has fewer, or cannot be read)."""
+    try:
+        data = os.pread(fd, size, offset)
+        while 0 < len(data) < size:  # a short read (not seen on regular files; allowed by POSIX)
+            more = os.pread(fd, size - len(data), offset + len(data))
+            if not more:
+                break
+            data += more
+    except OSError:
+        return None
+    return data if len(data) == size else None
+
+
+class OpenBody:
+    """The body of an entry, as ``size`` bytes at ``offset`` of its open (and checked) descriptor, which it owns
+    and closes when it is collected: a section is read when first needed — an entry of 0.9 MB is not read
+    whole (reading it cost a 3,000-signal policy's warm start 1.2 ms, most of it paging in fresh memory)."""
+
+    __slots__ = ("fd", "offset", "size")
+
+    def __init__(self, fd: int, offset: int, size: int):
+        self.fd, self.offset, self.size = fd, offset, size
+
+    def read(self, start: int, end: int) -> bytes | None:
+        if not 0 <= start <= end <= self.size:
+            return None
+        return pread(self.fd, self.offset + start, end - start)
+
+    def __del__(self) -> None:
+        try:
+            os.close(self.fd)
+        except (OSError, TypeError, AttributeError):  # closed, or at interpreter exit
+            pass
+
+
 class Body:
-    """An entry's body and its :class:`Recovery`: :meth:`part` gives a section's decoded JSON when its checksum
-    holds, else None."""
+    """An entry's body (an :class:`OpenBody`, or its bytes) and its :class:`Recovery`: :meth:`part` gives a
+    section's decoded JSON when its checksum holds, else None."""
 
-    __slots__ = ("raw", "recovery")
+    __slots__ = ("source", "size", "recovery")
 
-    def __init__(self, raw: bytes, recovery: Recovery):
-        self.raw, self.recovery = raw, recovery
+    def __init__(self, source: OpenBody | bytes, recovery: Recovery):
+        self.source, self.recovery = source, recovery
+        self.size = source.size if type(source) is OpenBody else len(source)
 
     def part(self, start: int, end: int, digest: str) -> Any:
-        part = memoryview(self.raw)[start:end]
-        if checksum(part) != digest:
+        source = self.source
+        part = source.read(start, end) if type(source) is OpenBody else source[start:end]
+        if part is None or checksum(part) != digest:
             return None
         try:
-            return loads_own(bytes(part))
+            return loads_own(part)
         except (ValueError, RecursionError):
             return None
 
