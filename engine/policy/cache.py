@@ -36,8 +36,9 @@ validate`` answers from it when all of those are the same now; otherwise it chec
 **Whole or nothing; sections checked when read.** An entry is one line, ``FORMAT <SHA-256 of the head>
 <head bytes> <body bytes>``, then the head — everything above, as JSON: the policy data without its signals,
 the artifacts, and the tables of the body's sections — then the body (:mod:`engine.policy.sections`: the
-signals, the detection plan's head, its entries and word index, in chunks with their own checksums). The entry
-is read with one ``os.read``; its size must be exactly what the first line says, and the head must match its
+signals, the detection plan's head, its entries and word index, in chunks with their own checksums). Only the
+first line and the head are read up front (the body's sections are read from the open entry, an
+:class:`engine.policy.sections.OpenBody`, when first needed); its size must be exactly what the first line says, and the head must match its
 checksum, decode and have every field of the right shape (the tables within the body), else it is a miss,
 and a miss is rewritten (atomically: a temporary file, then a rename). ``budget`` and ``validate`` read no
 section. The plan's head is checked and decoded when detection first needs it (:class:`StoredPlan`; one that
