@@ -514,20 +514,35 @@ def test_a_file_not_settled_when_hashed_is_hashed_until_it_is_then_its_stamp_is_
                                                                                         monkeypatch) -> None:
     """git's "racily clean" rule: a file changed less than SETTLED_NS before it was hashed could change again
     within the clock's granularity and keep its stamp, so its bytes are hashed on each load; once it has settled,
-    the entry is refreshed with the stamps and later loads trust them."""
-    monkeypatch.setattr(cache, "time", time)  # the real clock
-    monkeypatch.setattr(cache, "SETTLED_NS", 400_000_000)
+    the entry is refreshed with the stamps and later loads trust them. (The clock is set by the test, relative
+    to the file's own times.)"""
+
+    class Clock:
+        time = staticmethod(time.time)
+        at = 0
+
+        def time_ns(self) -> int:
+            return self.at
+
+    clock = Clock()
+    monkeypatch.setattr(cache, "time", clock)
     team.write_text(team.read_text())  # changed just now
-    load_policy(team)  # written: team.yaml is not settled
+    st = os.stat(team)
+    changed = max(st.st_mtime_ns, st.st_ctime_ns)
+    clock.at = changed + 10 ** 6  # hashed 1 ms after the change
+    load_policy(team)
     entry = Path(entry_path(team))
+    written = entry.read_bytes()
     hashed = _counting_hashes(monkeypatch)
     size = team.stat().st_size
-    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # hashed: not settled then
-    written = entry.read_bytes()
-    time.sleep(0.5)
+    clock.at = changed + 2 * 10 ** 6
+    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # not settled when hashed
+    assert entry.read_bytes() == written  # nor now: not refreshed
+    clock.at = changed + cache.SETTLED_NS + 1
     hashed.clear()
-    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # hashed, now settled: refreshed
+    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # hashed, settled now: refreshed
     assert entry.read_bytes() != written and cache.unframe(entry.read_bytes())[1] == cache.unframe(written)[1]
+    assert _read_entry(entry)["hashed_at"] == clock.at
     hashed.clear()
     assert _served_from_cache(team, monkeypatch) == 45000 and size not in hashed  # trusted by its stamp
 
