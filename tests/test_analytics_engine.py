@@ -14,7 +14,7 @@ import pytest
 import engine
 from engine.analytics import analyze, duck
 from engine.cli.commands import __path__ as commands_path
-from engine.usage.log import MAX_LINE_BYTES, OVERLONG
+from engine.usage.log import MAX_LINE_BYTES, OVERLONG, loads_line
 from usage_oracle import analyze_plain, comparable
 from usage_synth import START, native_record, write_known_log
 
@@ -320,6 +320,31 @@ def test_record_values_are_read_alike_by_both_readers(policy, tmp_path, monkeypa
     assert comparable(fast) == comparable(analyze_plain(policy, log, monkeypatch, **options))
     if key not in ("budget_allocated", "success"):  # a null the JSON reader cannot tell from a missing key
         assert reader == "json"
+
+
+DUPLICATES = [
+    '"success": true, "success": "yes"', '"success": "yes", "success": true', '"usage": 0.5, "usage": 0.9',
+    '"agent": "specialists/dbt-expert", "agent": 7', '"budget": 20000, "\\u0062udget": 10000',
+    '"tier": "medium", "tier": "simple"', '"scopes": {"global": 1}, "scopes": {"global": 2, "agent_recent": 3}',
+    '"success": null, "success": true', '"alerts": [], "alerts": 5', '"exceeded": false, "exceeded": true',
+]
+
+
+@pytest.mark.parametrize("pair", DUPLICATES)
+def test_a_key_written_twice_counts_with_its_first_value_in_every_reader(policy, tmp_path, monkeypatch, pair):
+    """DuckDB's JSON reader takes a key's first value (json.loads the last): the line-by-line reader, the Python
+    reader's decoding (engine.usage.log.loads_line) and the json loop take it too: the same answers."""
+    good = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 15000, {"global": 15000})
+    text = json.dumps({k: v for k, v in good.items() if k not in ("success", "usage", "exceeded", "scopes")})
+    odd = text[:-1] + ", " + pair + "}"
+    log = tmp_path / "u.jsonl"
+    log.write_text(f"{json.dumps(good)}\n{odd}\n{json.dumps(good)}\n")
+    fast = analyze(policy, log).to_dict()
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log).to_dict() == fast
+    assert comparable(fast) == comparable(analyze_plain(policy, log, monkeypatch))
+    first = json.loads("{" + pair + "}", object_pairs_hook=lambda pairs: dict(reversed(pairs)))
+    assert loads_line(odd).items() >= first.items()  # read_log's decoding: the first value of each key
 
 
 def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch):

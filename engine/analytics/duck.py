@@ -635,10 +635,10 @@ def _detail(reason: str, text: str | None, torn: bool) -> str:
         return reason
     if torn:
         return "torn line (the file ends in the middle of it)"
-    import json
+    from engine.usage.log import loads_line
 
     try:
-        json.loads(text)
+        loads_line(text)
     except RecursionError:
         return reason
     except ValueError as exc:

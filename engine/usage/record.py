@@ -30,6 +30,9 @@ class CorruptRecord(ValueError):
 MAX_TOKENS = 2**53 - 1
 """The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact."""
 
+MAX_BUDGET = 2**63 - 1
+"""The largest budget a record may give: what the analytics engine (a BIGINT) and Parquet hold."""
+
 
 # The seed's alert labels, by the policy's default thresholds.
 SEED_ALERTS = {"75%": "info", "90%": "warning", "100%": "critical"}
@@ -63,7 +66,8 @@ def record_fields(obj: Any) -> RecordFields:
         raise CorruptRecord("'agent' must be a non-empty string")
     if type(timestamp) is not str:
         raise CorruptRecord("'timestamp' must be a string")
-    if type(budget) is not int or type(loaded) is not int or budget < 0 or not 0 <= loaded <= MAX_TOKENS:
+    if type(budget) is not int or type(loaded) is not int or not 0 <= budget <= MAX_BUDGET \
+            or not 0 <= loaded <= MAX_TOKENS:
         raise CorruptRecord("budget and tokens loaded must be non-negative integers")
     if usage is None:
         usage = loaded / budget if budget > 0 else 0.0
