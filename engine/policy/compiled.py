@@ -220,12 +220,21 @@ class Policy:
             object.__setattr__(self, "_plan", plan)
         return plan
 
+    def _whole_plan(self) -> dict | None:
+        """The detection plan as plain data, every section of a cached one read (for :attr:`artifacts`)."""
+        plan = self._decoded_plan()
+        if plan is not None and "rest" in plan:  # read from the cache's sections
+            from engine.policy.sections import whole_plan
+
+            plan = whole_plan(plan)
+        return plan
+
     @property
     def artifacts(self) -> dict[str, Any]:
         """What compiling worked out that a later compilation of the same data may reuse (see
         :meth:`from_data`), as a fresh copy: the cache stores it, and changing it changes nothing here."""
         found: dict[str, Any] = {}
-        plan = self._decoded_plan()
+        plan = self._whole_plan()
         if plan is not None:
             found["detection"] = _copy(plan)
         if self._origins is not None:
