@@ -11,7 +11,8 @@ or raises :class:`JSONInputError` (a ValueError) with a message, never Recursion
   ValueError, and converts long ones in quadratic time);
 - strict JSON numbers: ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (Python accepts them by default),
   and a number too large for a double (``1e400``) is rejected rather than read as infinity;
-- ``bytes`` must be UTF-8 (no other encoding is guessed).
+- ``bytes`` must be UTF-8 (no other encoding is guessed), and every string text: an escaped lone UTF-16
+  surrogate (``"\\ud800"``, which Python's parser takes and no UTF-8 output can hold) is refused.
 
 Writing (:func:`dumps`) never produces ``NaN`` or ``Infinity`` (strict parsers reject them): a non-finite
 float is written as ``null``, as JavaScript's ``JSON.stringify`` does. Every ``--json`` output goes through it.
@@ -132,7 +133,7 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX
     import json
 
     try:
-        return _decoder(max_int_digits, sys.get_int_max_str_digits()).decode(text)
+        value = _decoder(max_int_digits, sys.get_int_max_str_digits()).decode(text)
     except json.JSONDecodeError as exc:
         raise JSONInputError(exc.msg, exc.pos, text) from None
     except _Refused as exc:
@@ -144,6 +145,49 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX
             raise JSONInputError(f"an integer has more than {min(max_int_digits, sys.get_int_max_str_digits()):,} "
                                  f"digits") from None
         raise JSONInputError(str(exc)) from None
+    if "\\u" in text and may_hold_surrogates(text):
+        at = lone_surrogate_at(text)
+        if at is not None:
+            raise JSONInputError(LONE_SURROGATE, at, text)
+    return value
+
+
+LONE_SURROGATE = "a string holds a lone UTF-16 surrogate, which is not text"
+_SURROGATE_ESCAPES = ("\\ud8", "\\ud9", "\\uda", "\\udb", "\\udc", "\\udd", "\\ude", "\\udf")
+
+
+def may_hold_surrogates(text: str) -> bool:
+    """Whether JSON ``text`` has an escape of a UTF-16 surrogate (``\\ud800``–``\\udfff``; a cheap screen: only
+    then can a decoded string hold a lone one)."""
+    lowered = text.lower()
+    return any(escape in lowered for escape in _SURROGATE_ESCAPES)
+
+
+def lone_surrogate_at(text: str) -> int | None:
+    """The offset in JSON ``text`` of the first string that decodes to a lone surrogate (a pair is one character;
+    no UTF-8 text can hold a lone one, so no strict reader takes it), else None. Every string counts: the values
+    of a key written twice too."""
+    import json
+    import re
+
+    stack = [json.loads(text, object_pairs_hook=list)]
+    found = False
+    while stack and not found:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                found = True
+    if not found:
+        return None
+    # where: the first escape of a high surrogate without a low one after it, or of a low one without a high
+    # one before it (an escaped backslash before "u" is not an escape; such a text is only located roughly)
+    match = re.search(r"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|"
+                      r"(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})", text)
+    return match.start(1) if match else 0
 
 
 # A JSON string (its escapes skipped), or a bracket outside strings.

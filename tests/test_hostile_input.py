@@ -37,6 +37,9 @@ def _strict(text: str):
         "batch-non-finite.jsonl:2:1: error: not valid JSON: NaN is not a JSON number [task-json]",
         "batch-non-finite.jsonl:3:1: error: not valid JSON: the number 1e400 is too large [task-json]",
         "batch-non-finite.jsonl:4:1: error: not valid JSON: -Infinity is not a JSON number [task-json]"]),
+    ("batch-lone-surrogate.jsonl", [  # no UTF-8 output could hold the id: it was a UnicodeEncodeError traceback
+        f"batch-lone-surrogate.jsonl:{line}:{col}: error: not valid JSON: a string holds a lone UTF-16 surrogate, "
+        "which is not text [task-json]" for line, col in ((2, 10), (3, 41), (4, 49))]),
 ])
 def test_a_bad_batch_line_costs_only_that_line(run_cli, monkeypatch, name: str, problem: list[str]) -> None:
     monkeypatch.chdir(INPUT)

@@ -48,6 +48,10 @@ def test_reads_json_within_the_bounds(text, value) -> None:
     pytest.param(b"\xef\xbb\xbf{}", "starts with a byte order mark", 1, id="bom"),
     pytest.param('{"a": 1', "Expecting ',' delimiter", 8, id="truncated"),
     pytest.param("", "Expecting value", 1, id="empty"),
+    pytest.param('{"id": "x\\ud800"}', "lone UTF-16 surrogate", 10, id="lone-high"),
+    pytest.param('["\\udc00"]', "lone UTF-16 surrogate", 3, id="lone-low"),
+    pytest.param('{"a": 1, "a": "\\uDBFF"}', "lone UTF-16 surrogate", 16, id="in-a-value-a-twice-key-drops"),
+    pytest.param('{"\\ud83d\\ud83d": 1}', "lone UTF-16 surrogate", 3, id="two-highs"),
 ])
 def test_refuses_with_a_message(text, message, column) -> None:
     with pytest.raises(JSONInputError) as caught:
@@ -147,6 +151,25 @@ def _refuse(name: str):
 def test_dumps_never_writes_nan_or_infinity(value) -> None:
     out = json.loads(dumps(value), parse_constant=_refuse)
     assert json.dumps(out, allow_nan=False)  # and it is all finite
+
+
+@pytest.mark.parametrize("text, value", [('"\\ud83d\\ude00"', "\U0001f600"), ('"\\\\ud800"', "\\ud800"),
+                                         ('"\\u00e9\\uD800\\uDC00"', "\xe9\U00010000")])
+def test_a_surrogate_pair_or_an_escaped_backslash_is_text(text, value) -> None:
+    assert loads(text) == value
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.sampled_from(["\\ud800", "\\udbff", "\\udc00", "\\udfff", "\\\\", "a", "\\u00e9", "\\ud83d\\ude00"]),
+                max_size=6))
+def test_strings_with_surrogate_escapes_are_text_or_refused(parts) -> None:
+    """Whatever escapes a string holds, loads gives text that UTF-8 can encode, or refuses it."""
+    try:
+        value = loads('"' + "".join(parts) + '"')
+    except JSONInputError as exc:
+        assert exc.msg.startswith("a string holds a lone UTF-16 surrogate") and exc.colno is not None
+        return
+    value.encode("utf-8")
 
 
 @settings(max_examples=500, deadline=None, derandomize=True, database=None)

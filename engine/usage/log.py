@@ -142,34 +142,18 @@ def first_values(pairs: list[tuple[str, Any]]) -> dict:
     return found
 
 
-_SURROGATE_ESCAPES = (b"\\ud8", b"\\ud9", b"\\uda", b"\\udb", b"\\udc", b"\\udd", b"\\ude", b"\\udf")
-
-
 def loads_line(raw: bytes | str) -> Any:
     """The JSON value of one log line as every reader of the log takes it — DuckDB's, in the analytics engine,
     and this module's: a key written twice counts with its first value (:func:`first_values`), and a string
     with a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8 text can hold) makes the line not JSON.
     ValueError (or RecursionError) when it is not."""
+    from engine.jsonio import LONE_SURROGATE, lone_surrogate_at, may_hold_surrogates
+
     value = json.loads(raw, object_pairs_hook=first_values)
-    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
-    if b"\\u" in data and any(escape in data.lower() for escape in _SURROGATE_ESCAPES):
-        # every string of the line, those of a key's dropped values too (its objects as lists of pairs)
-        _refuse_lone_surrogates(json.loads(raw, object_pairs_hook=list))
+    text = raw if isinstance(raw, str) else raw.decode("utf-8")  # json.loads took it: UTF-8
+    if "\\u" in text and may_hold_surrogates(text) and lone_surrogate_at(text) is not None:
+        raise ValueError(LONE_SURROGATE)
     return value
-
-
-def _refuse_lone_surrogates(value: Any) -> None:
-    """ValueError when a string in ``value`` holds a lone surrogate (a pair decodes to one character)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, (list, tuple)):
-            stack.extend(item)
-        elif isinstance(item, str) and not item.isascii():
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("a string holds a lone UTF-16 surrogate, which is not text") from None
 
 
 def decode_line(raw: bytes, last: bool = False) -> Any:
