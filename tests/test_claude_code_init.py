@@ -97,6 +97,17 @@ def test_bad_settings_are_reported_and_left_alone(tmp_path: Path, run_cli, text:
     assert path.read_text() == text
 
 
+@pytest.mark.parametrize("text", ["", "  \n"])
+def test_an_empty_settings_file_is_an_empty_object(tmp_path: Path, run_cli, text: str) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(text)  # an empty file was a traceback (the change check re-read it as JSON)
+    code, out, err = run_cli("init", "claude-code", "--settings", str(path))
+    assert code == 0 and "Traceback" not in err
+    assert set(json.loads(path.read_text())) == {"hooks"}
+    assert run_cli("init", "claude-code", "--settings", str(path))[0] == 0
+    assert set(json.loads(path.read_text())) == {"hooks"}
+
+
 def test_command_must_be_ctxbudget_hook(tmp_path: Path, run_cli) -> None:
     code, _, err = run_cli("init", "claude-code", "--settings", str(tmp_path / "s.json"), "--command", "rm -rf /")
     assert code == 2 and "must run 'ctxbudget hook'" in err

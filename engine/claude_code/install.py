@@ -83,7 +83,7 @@ def merge_settings(path: str, command: str = "ctxbudget hook") -> Merge:
             raise SettingsError(f"{path}: 'hooks.{event}' must be a list")
         _merge_event(path, event, groups, matcher, command)
     after = dumps(settings, indent=2) + "\n"
-    return Merge(path, before, after, before is None or loads(before, max_bytes=MAX_SETTINGS_BYTES) != settings)
+    return Merge(path, before, after, before is None or _parse(path, before) != settings)  # (an empty file: {})
 
 
 def write_settings(merge: Merge) -> None:
