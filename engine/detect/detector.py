@@ -52,7 +52,7 @@ class Detector:
     __slots__ = ("_signals", "_signal_tuple", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_size", "_zero_counts", "_tie_order", "_entries", "_items",
                  "_locators", "_locate", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
-                 "_steps", "_steps_plain", "_confidences", "_hit_parts")
+                 "_steps", "_steps_plain", "_decisions", "_hit_parts")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -76,7 +76,7 @@ class Detector:
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
         self._zero_counts = dict.fromkeys(plan["groups"], 0)  # copied per task
-        self._confidences: dict[float, float] = {}  # margin → confidence (see _confidence)
+        self._decisions: dict[tuple, tuple[int, float]] = {}  # scores → best rank, confidence (see _decide)
         # Signal index → its effect (see _effect) and what a Hit of it holds besides its text and span: (id,
         # tier, weight), (boost, weights, group); built the first time the signal fires.
         self._effects: dict[int, _Effect] = {}
@@ -299,20 +299,14 @@ class Detector:
                 boost += self._derive(steps, text, folded, derived, scores, named, count, context, None, count)
             pending = (self, text, norm, folded, data, fired, derived)  # the hits: Detection.hits calls _hits
 
-        # The decision: the best score's tier (ties: nearest the default, then the smaller), moved by the boosts.
-        ordered = sorted(scores)
-        top = ordered[-1]
-        second = ordered[-2] if self._size > 1 else 0.0
-        if second != top:  # one best tier
-            best = scores.index(top)
-        else:
-            for best in self._tie_order:
-                if scores[best] == top:
-                    break
-        margin = top - second
-        confidence = self._confidences.get(margin)  # weights are few: so are the margins
-        if confidence is None:
-            confidence = self._confidence(margin)
+        # The decision: the best score's tier and the confidence are a function of the scores alone, remembered
+        # per scores (weights are few, so scores repeat: 169 distinct among the 320 labelled tasks); it saves
+        # sorting them, about 5 % of a 100-character task. Then the boosts move the tier.
+        key = tuple(scores)
+        decided = self._decisions.get(key)
+        if decided is None:
+            decided = self._decide(scores, key)
+        best, confidence = decided
         final = best + boost
         if boost:
             final = 0 if final < 0 else len(scores) - 1 if final >= len(scores) else final
@@ -543,16 +537,27 @@ class Detector:
         bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
         return bindings
 
-    def _confidence(self, margin: float) -> float:
-        """The confidence of a margin between the best and the second-best score (remembered per margin)."""
+    def _decide(self, scores: list[float], key: tuple[float, ...]) -> tuple[int, float]:
+        """The rank of the best score (ties go to the tier nearest the default, then the smaller) and the
+        confidence of its margin over the second-best score; remembered under ``key`` (``scores`` as a tuple)."""
+        ordered = sorted(scores)
+        top = ordered[-1]
+        second = ordered[-2] if self._size > 1 else 0.0
+        if second != top:  # one best tier
+            best = scores.index(top)
+        else:
+            for best in self._tie_order:
+                if scores[best] == top:
+                    break
+        margin = top - second
         if self.calibration is not None:
             slope, intercept = self.calibration
             confidence = round(1.0 / (1.0 + _exp(-(slope * margin + intercept))), 3)
         else:
             confidence = round(margin / (margin + self.confidence_scale), 3) if margin > 0 else 0.0
-        if len(self._confidences) < _MEMO_MAX:
-            self._confidences[margin] = confidence
-        return confidence
+        if len(self._decisions) < _MEMO_MAX:
+            self._decisions[key] = best, confidence
+        return best, confidence
 
 
 def _is_word(ch: str) -> bool:
