@@ -37,8 +37,9 @@ _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's a
 def _located(text: str, norm: Any, found: tuple[int, int], before: tuple, after: tuple) -> Hit:
     """The hit of a signal (its fields ``before`` and ``after`` the text and span) found at ``found`` in the
     folded text: the span in ``text``'s offsets (``norm`` maps them when the text was normalised)."""
-    start, end = found if norm is None else norm.span(*found)
-    return _new_tuple(Hit, before + (text[start:end], (start, end)) + after)
+    if norm is not None:
+        found = norm.span(*found)
+    return _new_tuple(Hit, before + (text[found[0]:found[1]], found) + after)  # found: a new (start, end) tuple
 
 
 # A fired signal's effect: (Hit fields before text and span, Hit fields after them, ((tier rank, weight), ...),
