@@ -53,7 +53,7 @@ class Detector:
     __slots__ = ("_signals", "_signal_tuple", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_size", "_zero_counts", "_tie_order", "_entries", "_items",
                  "_locators", "_locate", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
-                 "_steps", "_steps_plain", "_decisions", "_hit_parts")
+                 "_steps", "_steps_plain", "_decisions", "_hit_parts", "_groups")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -76,7 +76,10 @@ class Detector:
         self._size = len(self.tiers)
         default = self._ranks[default_tier]
         self._tie_order = tuple(sorted(range(len(self.tiers)), key=lambda r: (abs(r - default), r)))
-        self._zero_counts = dict.fromkeys(plan["groups"], 0)  # copied per task
+        # A task's group counts are a list (group → its index: _groups), copied per task: cheaper to copy, count and
+        # read than a dict (about 5 % of a 100-character task); the conditions see them as a dict (_bindings).
+        self._groups = {group: i for i, group in enumerate(plan["groups"])}
+        self._zero_counts = [0] * len(self._groups)
         self._decisions: dict[tuple, tuple[int, float]] = {}  # scores → best rank, confidence (see _decide)
         # Signal index → its effect (see _effect) and what a Hit of it holds besides its text and span: (id,
         # tier, weight), (boost, weights, group); built the first time the signal fires.
@@ -140,7 +143,7 @@ class Detector:
 
         ``remember=False`` evaluates every condition every time (the tests' reference)."""
         self._evaluators = []
-        zero = self._zero_counts
+        zero = self._groups  # the groups, with their indices in a task's counts
         sources = [self._signals[index].when or "" for index, _, _ in self._derived]
         # When the ask is the task, the bindings take `ask.question` from `question` once a condition has read
         # that (the original task's last character, not the folded one's: "？" is not "?"). So when some
@@ -153,7 +156,8 @@ class Detector:
             slot = len(self._evaluators)
             self._evaluators.append(_first_call(self._evaluators, slot, evaluate))
             before, after, ranked, lift, group = self._effect(index)
-            row = (slot, _new_tuple(Hit, before + ("", None) + after), ranked, lift, group)  # a derived hit is constant
+            row = (slot, _new_tuple(Hit, before + ("", None) + after), ranked, lift,  # a derived hit is constant
+                   None if group is None else zero[group])
             if not remember:
                 rows[index] = (row, None, None)
             elif quiet is not None and all(g in zero for g in quiet[0]):
@@ -180,7 +184,7 @@ class Detector:
                 direct = False
                 read = _first_call(self._evaluators, slot, _lazy_condition(part, None))
             self._evaluators.append(read)
-            pick = itemgetter(*found.groups) if found.groups else None
+            pick = _pick(found.groups, zero) if found.groups else None
             guards.append(({}, pick, found.ids, _facts(found.facts), slot))
             costs.append(2 if {"words", "ask.words"}.intersection(found.facts) else 1 if pick or found.ids else 0)
         # Any guard that does not hold decides, so the cheap ones go first: facts that cost nothing to tell
@@ -195,7 +199,8 @@ class Detector:
         signal = self._items[index][0]
         before, _, ranked, lift, group = self._effect(signal)
         rank, weight = ranked[0] if ranked else (0, 0.0)
-        entry = self._entries[index] = (signal, rank, weight, ranked[1:], lift, group, before[0])
+        entry = self._entries[index] = (signal, rank, weight, ranked[1:], lift,
+                                        None if group is None else self._groups[group], before[0])
         return entry
 
     def _arm(self) -> None:
@@ -438,8 +443,8 @@ class Detector:
         return scores, boost, tuple(hits), span
 
     def _derive(self, steps: tuple, text: str, folded: str, hits: list[Hit], scores: list[float],
-                named: dict[str, bool], count: dict[str, int], context: Mapping[str, Any] | None, ask: Any,
-                ask_count: dict[str, int]) -> int:
+                named: dict[str, bool], count: list[int], context: Mapping[str, Any] | None, ask: Any,
+                ask_count: list[int]) -> int:
         """Evaluate the derived signals in order; each sees the hits before it, and its hit is appended to
         ``hits``. Returns their net boost. A condition that cannot be evaluated (a missing context key, a type
         mismatch) does not hold."""
@@ -525,17 +530,23 @@ class Detector:
                     count[group] += 1
                     if narrowed:
                         ask_count[group] += 1
+                    if bindings is not None:
+                        bindings.counted(group)
             if found is not None and len(memo) < _MEMO_MAX:
                 memo[key] = tuple(found)
         return boost
 
-    def _bindings(self, text: str, folded: str, named: dict[str, bool], count: dict[str, int],
-                  context: Mapping[str, Any] | None, ask: Any, ask_count: dict[str, int]) -> "_Bindings":
-        bindings = _Bindings({"hits": named, "count": count, "chars": len(text), "text": folded,
+    def _bindings(self, text: str, folded: str, named: dict[str, bool], count: list[int],
+                  context: Mapping[str, Any] | None, ask: Any, ask_count: list[int]) -> "_Bindings":
+        groups = self._groups
+        counts = dict(zip(groups, count))  # the conditions' `count` (then kept in step by _Bindings.counted)
+        bindings = _Bindings({"hits": named, "count": counts, "chars": len(text), "text": folded,
                               "tiers": self._ranks,
                               "context": context if type(context) is dict else {} if context is None else dict(context)})
         bindings.task = text
-        bindings.ask = (ask, ask_count)  # `ask` is built when a condition first reads it
+        bindings.groups = tuple(groups)
+        # `ask` is built when a condition first reads it; its `count` is the task's when the ask is the task
+        bindings.ask = (ask, counts if ask_count is count else dict(zip(groups, ask_count)))
         return bindings
 
     def _decide(self, scores: list[float], key: tuple[float, ...]) -> tuple[int, float]:
@@ -606,18 +617,20 @@ def compile_condition(source: str, python_source: str | None = None) -> Any:
     return compile_(source, python_source)
 
 
-def _steps(rows: list[tuple[tuple, Any, Any]], zero: dict[str, int]) -> tuple:
+def _steps(rows: list[tuple[tuple, Any, Any]], groups: dict[str, int]) -> tuple:
     """:meth:`Detector._index_conditions`'s steps of ``rows`` (``(row, quiet, guards)``): runs of remembered
-    conditions become one step each, seeded with what holds when none of their inputs fired."""
+    conditions become one step each, seeded with what holds when none of their inputs fired (``groups``: each
+    group's index in a task's counts)."""
+    zero = [0] * len(groups)
     steps: list[tuple] = []
     run: list[tuple[tuple, Any]] = []
 
     def close() -> None:
         if not run:
             return
-        groups = sorted({g for _, quiet in run for g in quiet[0]})
+        read = {g for _, quiet in run for g in quiet[0]}
         ids = tuple(sorted({i for _, quiet in run for i in quiet[1]}))
-        pick = itemgetter(*groups) if groups else None
+        pick = _pick(read, groups) if read else None
         memo: dict = {}
         held = _seed(run)
         if held is not None:
@@ -690,9 +703,9 @@ def _seed(run: list[tuple[tuple, Any]]) -> tuple | None:
             return None
         if value:
             held.append(row)
-            names.add(row[1][0])
-            if row[4] is not None:
-                groups.add(row[4])
+            names.add(row[1].signal)
+            if row[1].group is not None:
+                groups.add(row[1].group)
     return tuple(held)
 
 
@@ -753,8 +766,8 @@ def _lazy_condition(source: str, python_source: str | None) -> Any:
     return evaluate
 
 
-def _memo_key(pick: Any, ids: Sequence[str], count: Mapping[str, int], named: Mapping[str, bool],
-              ask_count: Mapping[str, int] | None) -> Any:
+def _memo_key(pick: Any, ids: Sequence[str], count: list[int], named: Mapping[str, bool],
+              ask_count: list[int] | None) -> Any:
     """What a remembered condition's value is kept under (Detector._derive builds the same inline): the counts
     of its groups, whether each of its signals fired, and, when the ask is narrower, the ask's counts."""
     key = pick(count) if pick is not None else ()
@@ -763,6 +776,14 @@ def _memo_key(pick: Any, ids: Sequence[str], count: Mapping[str, int], named: Ma
     if ask_count is not None:
         key = ("ask", key, pick(ask_count) if pick is not None else ())
     return key
+
+
+def _pick(read: Any, groups: Mapping[str, int]) -> Any:
+    """The key of the counts of the groups ``read`` (names) in a task's list of counts (``groups``: name →
+    index): ``tuple`` when they are all of them (one C call), else an itemgetter of their indices (in index
+    order: a key only needs to be the same for the same counts)."""
+    positions = sorted(groups[g] for g in read)
+    return tuple if positions == list(range(len(groups))) else itemgetter(*positions)
 
 
 def _first_call(table: list, slot: int, evaluate: Any) -> Any:
@@ -788,7 +809,16 @@ class _Bindings(dict):
     """What conditions see. ``words`` and ``question`` cost a pass over the task, so they are worked out the
     first time a condition reads them (most tasks never get that far in the conditions that use them)."""
 
-    __slots__ = ("task", "ask")
+    __slots__ = ("task", "ask", "groups")
+
+    def counted(self, group: int) -> None:
+        """One more signal of group ``group`` (its index) fired: the conditions' dicts of counts say so."""
+        name = self.groups[group]
+        counts = self["count"]
+        counts[name] += 1
+        ask_counts = self.ask[1]
+        if ask_counts is not counts:
+            ask_counts[name] += 1
 
     def __missing__(self, name: str) -> Any:
         if name == "ask":
