@@ -195,11 +195,12 @@ class Detector:
     def _entry(self, index: int) -> tuple:
         """The hot path's view of an entry of the matcher, built the first time it fires: the signal it stands
         for and its effect — its first weight (rank 0 and 0.0 when it has none: adding 0.0 changes no score),
-        the others, its boost, group and id."""
+        the rare rest (its other weights and its boost; None when it has neither), its group's index and its id."""
         signal = self._items[index][0]
         before, _, ranked, lift, group = self._effect(signal)
         rank, weight = ranked[0] if ranked else (0, 0.0)
-        entry = self._entries[index] = (signal, rank, weight, ranked[1:], lift,
+        rest = (ranked[1:], lift) if len(ranked) > 1 or lift else None
+        entry = self._entries[index] = (signal, rank, weight, rest,
                                         None if group is None else self._groups[group], before[0])
         return entry
 
@@ -284,17 +285,18 @@ class Detector:
                 current = -1
                 for i in fired:
                     try:
-                        signal, rank, weight, more, lift, group, name = entries[i]
+                        signal, rank, weight, rest, group, name = entries[i]
                     except KeyError:  # the first time this entry fires
-                        signal, rank, weight, more, lift, group, name = self._entry(i)
+                        signal, rank, weight, rest, group, name = self._entry(i)
                     if signal == current:  # another word of the same signal: it counts once
                         continue
                     current = signal
                     scores[rank] += weight
-                    if more:
+                    if rest is not None:  # more weights or a boost: few signals have them (-2 % instructions here)
+                        more, lift = rest
                         for rank, weight in more:
                             scores[rank] += weight
-                    boost += lift
+                        boost += lift
                     named[name] = True
                     if group is not None:
                         count[group] += 1
@@ -402,7 +404,7 @@ class Detector:
         scoped_entries = self._scoped_entries
         current, first = -1, (0, 0)
         for i in sorted(whole | in_ask):
-            signal, rank, weight, more, lift, group, name = entries[i] if i in entries else self._entry(i)
+            signal, rank, weight, rest, group, name = entries[i] if i in entries else self._entry(i)
             inside = i in in_ask
             if i in scoped_entries:
                 if not inside:
@@ -429,10 +431,11 @@ class Detector:
             first = found
             hits.append(_located(text, norm, found, before, after))
             scores[rank] += weight
-            if more:
+            if rest is not None:
+                more, lift = rest
                 for rank, weight in more:
                     scores[rank] += weight
-            boost += lift
+                boost += lift
             named[name] = True
             if group is not None:
                 count[group] += 1
