@@ -46,12 +46,20 @@ def formula_bindings(agent: str, profile: Any, tier: Any, detection: dict | None
             {"detected": False, "confidence": 1.0, "runner_up": bound}}
 
 
+MAX_BUDGET = 2**53 - 1
+"""The largest budget a formula may give: a whole number every JSON reader keeps exact (the usage log holds it),
+as the most tokens a run may load (engine.usage.record.MAX_TOKENS)."""
+
+
 def tokens(value: Any) -> int:
-    """A formula's result as whole tokens (halves round up); ValueError unless it is a finite number ≥ 0."""
+    """A formula's result as whole tokens (halves round up); ValueError unless it is a finite number from 0 to
+    :data:`MAX_BUDGET`."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in _INFINITE:
         raise ValueError(f"a budget formula must give a number of tokens, not {value!r}")
     if value < 0:
         raise ValueError(f"a budget formula gave a negative budget ({value:g})")
+    if value > MAX_BUDGET:
+        raise ValueError(f"a budget formula gave more than {MAX_BUDGET:,} tokens ({value:g})")
     return int(value) if isinstance(value, int) else int(value + 0.5)
 
 

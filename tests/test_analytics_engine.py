@@ -14,7 +14,7 @@ import pytest
 import engine
 from engine.analytics import analyze, duck
 from engine.cli.commands import __path__ as commands_path
-from engine.usage.log import MAX_LINE_BYTES, OVERLONG
+from engine.usage.log import MAX_LINE_BYTES, OVERLONG, loads_line
 from usage_oracle import analyze_plain, comparable
 from usage_synth import START, native_record, write_known_log
 
@@ -84,11 +84,20 @@ def test_bad_lines_are_skipped_counted_and_located_exactly(policy, tmp_path, mon
     ({"budget_allocated": None}, "lines"),
     ({"success": False}, "json"),
     ({"note": "success budget_allocated"}, "json"),
+    ({"\x00budget_allocated": None}, "lines"),  # written "\u0062udget_allocated": the byte search misses it
+    ({"\x00success": None}, "lines"),
+    ({"note": "caf\u00e9 \u2014 \x1f"}, "json"),  # escaped non-ASCII and control characters: as JSON writers do
 ])
 def test_a_key_whose_value_is_null_is_read_line_by_line(policy, tmp_path, monkeypatch, extra, reader):
     good = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000, {"global": 10000})
+    if any(key.startswith("\x00") for key in extra):  # nowhere else the key's name as it is
+        good.pop("success")
     log = tmp_path / "u.jsonl"
-    log.write_text("".join(json.dumps(r) + "\n" for r in [good, dict(good, **extra), good]))
+    odd = json.dumps(dict(good, **extra))
+    for key in extra:
+        if key.startswith("\x00"):
+            odd = odd.replace(json.dumps(key), '"\\u%04x%s"' % (ord(key[1]), key[2:]))
+    log.write_text(f"{json.dumps(good)}\n{odd}\n{json.dumps(good)}\n")
     data = analyze(policy, log).to_dict()
     assert duck.last_reader == reader
     assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
@@ -320,6 +329,37 @@ def test_record_values_are_read_alike_by_both_readers(policy, tmp_path, monkeypa
     assert comparable(fast) == comparable(analyze_plain(policy, log, monkeypatch, **options))
     if key not in ("budget_allocated", "success"):  # a null the JSON reader cannot tell from a missing key
         assert reader == "json"
+
+
+DUPLICATES = [
+    '"success": true, "success": "yes"', '"success": "yes", "success": true', '"usage": 0.5, "usage": 0.9',
+    '"agent": "specialists/dbt-expert", "agent": 7', '"budget": 20000, "\\u0062udget": 10000',
+    '"tier": "medium", "tier": "simple"', '"scopes": {"global": 1}, "scopes": {"global": 2, "agent_recent": 3}',
+    '"success": null, "success": true', '"alerts": [], "alerts": 5', '"exceeded": false, "exceeded": true',
+    '"budget": 20000, "budget": "\\ud800"',  # the value dropped holds a lone surrogate: the line is not JSON
+]
+
+
+@pytest.mark.parametrize("pair", DUPLICATES)
+def test_a_key_written_twice_counts_with_its_first_value_in_every_reader(policy, tmp_path, monkeypatch, pair):
+    """DuckDB's JSON reader takes a key's first value (json.loads the last): the line-by-line reader, the Python
+    reader's decoding (engine.usage.log.loads_line) and the json loop take it too: the same answers."""
+    good = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 15000, {"global": 15000})
+    text = json.dumps({k: v for k, v in good.items() if k not in ("success", "usage", "exceeded", "scopes")})
+    odd = text[:-1] + ", " + pair + "}"
+    log = tmp_path / "u.jsonl"
+    log.write_text(f"{json.dumps(good)}\n{odd}\n{json.dumps(good)}\n")
+    fast = analyze(policy, log).to_dict()
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log).to_dict() == fast
+    assert comparable(fast) == comparable(analyze_plain(policy, log, monkeypatch))
+    if "\\ud800" in pair:
+        assert fast["skipped_lines"] == 1
+        with pytest.raises(ValueError, match="lone UTF-16 surrogate"):
+            loads_line(odd)
+    else:
+        first = json.loads("{" + pair + "}", object_pairs_hook=lambda pairs: dict(reversed(pairs)))
+        assert loads_line(odd).items() >= first.items()  # read_log's decoding: the first value of each key
 
 
 def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch):

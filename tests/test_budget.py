@@ -65,12 +65,13 @@ def test_formula_is_an_expression_in_the_default_policy(default_policy) -> None:
     assert default_policy.budget_formula.source == "min(round(profile.base * tier.multiplier), profile.max)"
 
 
-@pytest.mark.parametrize(("value", "expected"), [(0, 0), (7, 7), (7.5, 8), (7.49, 7), (1e6, 1000000)])
+@pytest.mark.parametrize(("value", "expected"), [(0, 0), (7, 7), (7.5, 8), (7.49, 7), (1e6, 1000000),
+                                                (2**53 - 1, 2**53 - 1)])
 def test_tokens(value, expected: int) -> None:
     assert tokens(value) == expected
 
 
-@pytest.mark.parametrize("value", [-1, -0.6, float("nan"), float("inf"), True, "10", None, [1]])
+@pytest.mark.parametrize("value", [-1, -0.6, float("nan"), float("inf"), True, "10", None, [1], 2**53, 1e19])
 def test_tokens_rejects(value) -> None:
     with pytest.raises(ValueError):
         tokens(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import marshal
 import os
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.policy import cache, load_policy
+from engine.policy import cache, load_policy, sections
 from engine.policy.cache import entry_path
 
 PROBE = """
@@ -38,10 +39,25 @@ def _probe(policy: Path, cache_dir: Path) -> dict:
     return json.loads(done.stdout)
 
 
+class _Clock:
+    """``time`` as engine.policy.cache reads it, with ``time_ns`` fixed an hour ahead of the tests' start."""
+
+    time = staticmethod(time.time)
+
+    def time_ns(self) -> int:
+        return _CLOCK_NS
+
+
+_CLOCK_NS = time.time_ns() + 3600 * 10 ** 9
+
+
 @pytest.fixture(autouse=True)
 def _fresh_trust(monkeypatch):
     """Each test starts with a cache this process has not yet distrusted."""
     monkeypatch.setattr(cache, "_distrust", [])
+    # One clock for what the entries record of when their files were hashed (engine.policy.cache.settled): an
+    # entry rewritten by a test is then byte for byte the entry written before, and every file is settled.
+    monkeypatch.setattr(cache, "time", _Clock())
 
 
 @pytest.fixture
@@ -82,7 +98,7 @@ def _read_entry(entry: Path) -> dict:
 
 
 def _read_plan(entry: Path) -> bytes:
-    """The plan bytes after an entry's head."""
+    """The body after an entry's head: its sections (the signals, the detection plan)."""
     return cache.unframe(entry.read_bytes())[1]
 
 
@@ -92,10 +108,26 @@ def _plant(entry: Path, found: dict, plan: bytes | None = None) -> bytes:
     return cache.frame(json.dumps(found).encode(), _read_plan(entry) if plan is None else plan)
 
 
-def _with_plan(found: dict, plan: dict) -> tuple[dict, bytes]:
-    """``found`` listing the digest of ``plan``'s bytes, and those bytes: an edited plan, its checksum recomputed."""
-    raw = json.dumps(plan).encode()
-    return _replace(found, ("artifacts", "detection"), cache.sha256(raw).hexdigest()), raw
+def _plan_head(entry: Path) -> dict:
+    """The head of an entry's detection plan (engine/policy/sections.py), decoded."""
+    head, body = cache.unframe(entry.read_bytes())
+    start, end, _ = json.loads(head)["artifacts"]["detection"]
+    return json.loads(body[start:end])
+
+
+def _write_plan_head(entry: Path, plan: dict, fix: bool = True) -> None:
+    """Replace the head of the entry's plan (the body's last section) with ``plan``, with its checksum recomputed
+    when ``fix`` (the entry's head, which lists it, always gets a correct checksum)."""
+    head, body = cache.unframe(entry.read_bytes())
+    found = json.loads(head)
+    start, end, _ = found["artifacts"]["detection"]
+    raw = json.dumps(plan, separators=(",", ":"), ensure_ascii=False).encode()
+    assert end == len(body), "the plan's head is the body's last section"
+    body = body[:start] + raw
+    found["artifacts"]["detection"][1] = len(body)
+    if fix:
+        found["artifacts"]["detection"][2] = sections.checksum(body[start:end])
+    entry.write_bytes(cache.frame(json.dumps(found).encode(), body))
 
 
 def _payload(marker: Path) -> str:
@@ -149,14 +181,16 @@ def test_the_cache_holds_data_only(team: Path, cache_dir: Path) -> None:
     entries = list(cache_dir.iterdir())
     assert [e.suffix for e in entries] == [".entry"]
     found = _read_entry(entries[0])
-    assert set(found) == {"format", "version", "source", "files", "links", "data", "artifacts", "checked"}
+    assert set(found) == {"format", "version", "source", "files", "links", "stamps", "hashed_at", "data",
+                          "artifacts", "checked", "signals"}
     assert set(found["artifacts"]) == {"detection", "example_origins", "rule_positions", "budgets"}
     # the budget formula's value for every profile at every tier: names and whole numbers
     assert found["artifacts"]["budgets"]["by"] == "profile" and found["artifacts"]["budgets"]["detection"] is False
     assert found["artifacts"]["budgets"]["table"]["specialist-narrow"] == [15000, 30000, 45000, 50000]  # max 50,000
-    plan = _read_plan(entries[0])  # raw JSON after the head, decoded when detection needs it
-    assert found["artifacts"]["detection"] == cache.sha256(plan).hexdigest() and json.loads(plan)["conditions"] == {}
-    assert cache.decode_plan(plan) == json.loads(plan)
+    # the signals and the detection plan are in sections after the head, each decoded when a task needs it
+    assert "signals" not in found["data"]["detection"] and found["signals"]["count"] > 0
+    plan = _plan_head(entries[0])
+    assert plan["conditions"] == {} and plan["size"] > 0 and plan["signals"] == found["signals"]["count"]
     # where the (inherited) recommendation rules are written: file label, line, column — data
     assert found["artifacts"]["rule_positions"][0]["when"][0].endswith("default.yaml")
     assert all(type(n) is int for at in found["artifacts"]["rule_positions"] for p in at.values() for n in p[1:])
@@ -169,7 +203,7 @@ def test_a_planted_entry_with_code_runs_nothing_even_where_it_is_trusted(team: P
                                                                           tmp_path: Path, monkeypatch) -> None:
     """The trust model: an entry in your own folder is used — but only as data; its code never runs."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     marker = tmp_path / "marker"
     entry.write_bytes(_plant(entry, _hostile(_read_entry(entry), marker)))
     policy = load_policy(team)
@@ -181,16 +215,16 @@ def test_a_planted_entry_with_code_runs_nothing_even_where_it_is_trusted(team: P
 @pytest.mark.parametrize("where", ["programs", "conditions"])
 def test_generated_python_in_the_artifacts_is_a_miss(team: Path, cache_dir: Path, tmp_path: Path, where: str) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     found, marker = _read_entry(entry), tmp_path / "marker"
     if where == "programs":
         found["artifacts"]["programs"] = {"profile.base * tier.multiplier": _payload(marker)}
         entry.write_bytes(_plant(entry, found))
         assert cache.read(str(entry)) is None  # the entry's shape is wrong: a miss
     else:
-        plan = json.loads(_read_plan(entry))
+        plan = _plan_head(entry)
         plan["conditions"] = {"count.team >= 2": _payload(marker)}
-        entry.write_bytes(_plant(entry, *_with_plan(found, plan)))
+        _write_plan_head(entry, plan)
         # the plan is checked when detection first needs it: refused there (and planned afresh)
         assert cache.read(str(entry)).artifacts["detection"].decode() is None
         assert not entry.exists()  # and its entry removed, so the next start rewrites it
@@ -231,7 +265,7 @@ def test_any_field_of_the_wrong_shape_is_a_miss(team: Path, cache_dir: Path) -> 
     """With the checksum recomputed, so the shape checks must catch it: every field the cache itself reads
     (files, links, the detection plan, at every depth), replaced with values of the wrong type."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = _read_entry(entry)
     assert cache.read(str(entry)) is not None and cache._usable(good, team)
     tried = 0
@@ -276,7 +310,7 @@ def test_the_plan_format_is_the_detectors() -> None:
 def test_a_well_formed_entry_with_wrong_shapes_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path,
                                                                           path: tuple, wrong) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = entry.read_bytes()
     entry.write_bytes(_plant(entry, _replace(_read_entry(entry), path, wrong)))
     assert _budget(team) == 45000
@@ -287,7 +321,7 @@ def test_the_budget_table_is_used_as_data(team: Path, cache_dir: Path, monkeypat
     """A warm allocation reads the formula's value from the entry (whole numbers, nothing compiled): a planted
     table of the right shape is believed — as planted data is — and its scopes are split from it."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     found = _read_entry(entry)
     found["artifacts"]["budgets"]["table"]["specialist-narrow"][2] = 12345
     entry.write_bytes(_plant(entry, found))
@@ -297,39 +331,73 @@ def test_the_budget_table_is_used_as_data(team: Path, cache_dir: Path, monkeypat
     assert _served_from_cache(team, monkeypatch) == 12345
 
 
-def test_a_plan_text_of_the_wrong_shape_is_refused_when_detection_needs_it(team: Path, cache_dir: Path) -> None:
-    """The plan is kept as JSON text, checked on first use of the detector: a wrong shape inside it (with the
-    checksum recomputed) leaves `budget` untouched and makes detection plan afresh, with the same answers."""
+def test_a_plan_head_of_the_wrong_shape_is_refused_when_detection_needs_it(team: Path, cache_dir: Path) -> None:
+    """The plan's head is checked on first use of the detector: a wrong shape inside it (with the checksum
+    recomputed) leaves `budget` untouched and makes detection plan afresh, with the same answers."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
-    found = _read_entry(entry)
+    entry = Path(entry_path(team))
     expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
     good = entry.read_bytes()
-    plan = json.loads(_read_plan(entry))
-    literal = next(i for i, e in enumerate(plan["entries"]) if e[1] == "literal")
-    regex = next(i for i, e in enumerate(plan["entries"]) if e[1] == "regex")
-    for path, wrong in ((("entries", 0, 2), 5), (("patterns",), "x"), (("format",), 99), ((), []),
-                        (("entries", literal), [0, "literal"]), (("entries", literal, 0), -1),
-                        (("entries", literal, 0), True), (("entries", literal, 1), "word"),
-                        (("entries", literal, 1), ["literal"]), (("entries", literal, 2), ""),
-                        (("entries", literal, 2), ["x"]), (("entries", regex, 2), ["x"]),
-                        (("entries", regex), [0, "regex", "x", "y"]), (("index",), []), (("gates",), {}),
-                        (("entries", 0), "x"), (("entries",), {}), (("entries",), plan["entries"][:-1])):
-        planted, raw = _with_plan(found, _replace(plan, path, wrong))
-        entry.write_bytes(_plant(entry, planted, raw))
-        assert cache.decode_plan(raw) is None, path
+    plan = _plan_head(entry)
+    size, signals, body = plan["size"], plan["signals"], len(cache.unframe(good)[1])
+    for path, wrong in ((("format",), 99), ((), []), (("size",), size + 10 ** 9), (("signals",), signals + 1),
+                        (("derived", 0), signals), (("derived", 0), -1), (("derived", 0), True),
+                        (("scoped", 0), size), (("gates", 0), [size, "abc"]), (("gates", 0, 1), ""),
+                        (("rest", 0), [size, "x"]), (("rest", 0, 1), ""), (("rest",), {}),
+                        (("entries", "at", 1), body + 1), (("entries", "at", 0), -1),
+                        (("entries", "at", 2), plan["entries"]["at"][1] - 1),  # overlapping chunks
+                        (("entries", "at"), plan["entries"]["at"][:-1]), (("entries", "sums"), "x" * 16),
+                        (("entries", "sums"), plan["entries"]["sums"][:-1]), (("index", "at"), [0]),
+                        (("index", "at", 0), "0"), (("forms",), -1), (("quiet",), [])):
+        edited = _replace(plan, path, wrong)
+        _write_plan_head(entry, edited)
         assert _budget(team) == 45000
         assert entry.exists()  # `budget` reads neither the plan nor its checksum
-        assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
-        assert not entry.exists()  # refused when detection needed it: removed, so the next start rewrites it
+        assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected, path
+        assert not entry.exists(), path  # refused when detection needed it: removed, so the next start rewrites it
         assert _budget(team) == 45000 and entry.read_bytes() == good
-    assert cache.decode_plan("{not json") is None and cache.decode_plan(b"\xff{}") is None
+
+
+def test_a_plan_head_edited_without_its_checksum_is_refused_and_the_entry_rewritten(team: Path,
+                                                                                   cache_dir: Path) -> None:
+    """An edit that keeps the plan's head valid JSON of the right shape (a gate's literal swapped) is refused by
+    its checksum: the detector plans afresh (same answers), and the entry is removed and rewritten."""
+    load_policy(team)
+    entry = Path(entry_path(team))
+    good = entry.read_bytes()
+    expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
+    plan = _plan_head(entry)
+    plan["gates"][0][1] = "zzz"
+    _write_plan_head(entry, plan, fix=False)
+    assert cache.read(str(entry)) is not None  # the head is whole: `budget` and `validate` use it
+    assert _budget(team) == 45000 and entry.exists()
+    assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
+    assert not entry.exists()
+    assert _budget(team) == 45000 and entry.read_bytes() == good
+
+
+def test_a_plan_head_edited_with_its_checksum_recomputed_is_data(team: Path, cache_dir: Path) -> None:
+    """With the checksums recomputed, a plan head of the right shape is believed — as planted data is (the trust
+    rules keep others out) — and one of the wrong shape is refused."""
+    load_policy(team)
+    entry = Path(entry_path(team))
+    plan = _plan_head(entry)
+    _write_plan_head(entry, plan)  # the same head, re-serialised: still used
+    policy = load_policy(team)
+    assert type(policy._plan) is cache.StoredPlan and policy._decoded_plan()["gates"] == plan["gates"]
+    assert entry.exists() and policy.detect("Why did the dbt run fail?").tier == "complex"
+    for wrong in ([], {"format": cache.PLAN_FORMAT}, dict(plan, derived=[10 ** 6])):
+        _write_plan_head(entry, wrong)
+        policy = load_policy(team)
+        assert policy._decoded_plan() is None and not entry.exists()
+        assert policy.detect("Why did the dbt run fail?").tier == "complex"
+        load_policy(team)  # rewritten
 
 
 def test_an_edited_entry_is_a_miss_and_is_rewritten(team: Path, cache_dir: Path) -> None:
     """Any change to what the cache wrote — anywhere, the policy data included — fails its checksum."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = entry.read_bytes()
     found, plan = _read_entry(entry), _read_plan(entry)
     digest = good.split(b" ")[1].decode()
@@ -383,7 +451,7 @@ def test_an_entry_whose_layout_is_broken_is_a_miss_and_is_rewritten(team: Path, 
     """The first line's sizes must add up to the entry's size exactly, and the head must match its checksum:
     a wrong, huge, negative or malformed size, a truncated tail, an extra byte — each a miss, then rewritten."""
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good = entry.read_bytes()
     assert cache.unframe(good) is not None
     for name, raw in _layout_cases(entry):
@@ -393,49 +461,11 @@ def test_an_entry_whose_layout_is_broken_is_a_miss_and_is_rewritten(team: Path, 
         assert entry.read_bytes() == good, name
 
 
-def test_plan_bytes_edited_without_their_checksum_are_refused_and_the_entry_rewritten(team: Path,
-                                                                                    cache_dir: Path) -> None:
-    """The plan is checked against the SHA-256 its head lists when detection first needs it: an edit that keeps
-    it valid JSON of the right shape (a signal's pattern swapped) is refused, the detector plans afresh (same
-    answers), and the entry is removed so that the next start writes a good one."""
-    load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
-    good = entry.read_bytes()
-    expected = load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert")
-    head, plan = cache.unframe(good)
-    edited = plan.replace(b'"dbt"', b'"xyz"', 1)
-    assert edited != plan and len(edited) == len(plan) and cache.decode_plan(edited) is not None
-    entry.write_bytes(good[:len(good) - len(plan)] + edited)
-    found = cache.read(str(entry))
-    assert found is not None  # the head is whole: `budget` and `validate` use it without reading the plan
-    assert _budget(team) == 45000 and entry.exists()
-    assert load_policy(team).evaluate("Why did the dbt run fail?", "dbt-expert") == expected
-    assert not entry.exists()
-    assert _budget(team) == 45000 and entry.read_bytes() == good
-
-
-def test_plan_bytes_edited_with_their_checksum_recomputed_are_data(team: Path, cache_dir: Path, monkeypatch) -> None:
-    """With the plan's digest and the head's checksum recomputed, a plan of the right shape is believed — as
-    planted data is (the trust rules keep others out) — and one of the wrong shape is refused."""
-    load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
-    found, plan = _read_entry(entry), json.loads(_read_plan(entry))
-    entry.write_bytes(_plant(entry, *_with_plan(found, plan)))  # the same plan, re-serialised: still used
-    policy = load_policy(team)
-    assert type(policy._plan) is cache.StoredPlan and policy._decoded_plan() == plan and entry.exists()
-    assert policy.detect("Why did the dbt run fail?").tier == "complex"
-    for wrong in ([], {"format": cache.PLAN_FORMAT}, dict(plan, entries=[[0, "literal", 3]])):
-        entry.write_bytes(_plant(entry, *_with_plan(found, wrong)))
-        policy = load_policy(team)
-        assert policy._decoded_plan() is None and not entry.exists()
-        assert policy.detect("Why did the dbt run fail?").tier == "complex"
-
-
 @pytest.mark.parametrize("plan", ["dropped", "added"])
 def test_a_plan_where_the_head_lists_none_or_none_where_it_lists_one_is_a_miss(team: Path, cache_dir: Path,
                                                                                 plan: str) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     good, found = entry.read_bytes(), _read_entry(entry)
     if plan == "dropped":
         entry.write_bytes(_plant(entry, found, b""))
@@ -448,16 +478,14 @@ def test_a_plan_where_the_head_lists_none_or_none_where_it_lists_one_is_a_miss(t
 
 def test_an_entry_over_the_bound_is_not_read(team: Path, cache_dir: Path, monkeypatch) -> None:
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     assert cache.read(str(entry)) is not None
     monkeypatch.setattr(cache, "MAX_ENTRY_BYTES", entry.stat().st_size - 1)
     assert cache.read(str(entry)) is None
 
 
-def test_the_policy_file_is_hashed_once_per_start(team: Path, cache_dir: Path, monkeypatch) -> None:
-    """A warm load hashes the policy's own file once (its digest names the entry and proves it unchanged) and
-    each parent once; the entry's head once; the plan not at all until detection needs it."""
-    load_policy(team)
+def _counting_hashes(monkeypatch) -> list[int]:
+    """The sizes of what engine.policy.cache hashes from now on."""
     hashed: list[int] = []
     real = cache.sha256
 
@@ -466,13 +494,92 @@ def test_the_policy_file_is_hashed_once_per_start(team: Path, cache_dir: Path, m
         return real(data)
 
     monkeypatch.setattr(cache, "sha256", counting)
+    return hashed
+
+
+def test_a_warm_load_hashes_no_policy_file_whose_stamp_is_settled(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """A warm load reads and hashes none of the chain's files when each one's stamp (size, modification time,
+    inode, status-change time) is what the entry recorded and was settled when it was hashed: only the entry's
+    head is hashed (its name is a hash of the path, the plan's sections are checked when read)."""
+    load_policy(team)
     chain = [Path(f) for f, _ in load_policy(team, cache=False).files]
     assert len(chain) == 3  # team.yaml, base.yaml, the bundled default
-    hashed.clear()
+    hashed = _counting_hashes(monkeypatch)
     assert _served_from_cache(team, monkeypatch) == 45000
-    sizes = [f.stat().st_size for f in chain]
-    assert len(set(sizes)) == 3 and all(hashed.count(n) == 1 for n in sizes), hashed
-    assert len(hashed) == 5  # each file of the chain, the entry's name (from the digest), the head
+    sizes = {f.stat().st_size for f in chain}
+    assert not sizes & set(hashed) and len(hashed) == 2, hashed  # the entry's name, its head
+
+
+def test_a_file_not_settled_when_hashed_is_hashed_until_it_is_then_its_stamp_is_trusted(team: Path, cache_dir: Path,
+                                                                                        monkeypatch) -> None:
+    """git's "racily clean" rule: a file changed less than SETTLED_NS before it was hashed could change again
+    within the clock's granularity and keep its stamp, so its bytes are hashed on each load; once it has settled,
+    the entry is refreshed with the stamps and later loads trust them. (The clock is set by the test, relative
+    to the file's own times.)"""
+
+    class Clock:
+        time = staticmethod(time.time)
+        at = 0
+
+        def time_ns(self) -> int:
+            return self.at
+
+    clock = Clock()
+    monkeypatch.setattr(cache, "time", clock)
+    team.write_text(team.read_text())  # changed just now
+    st = os.stat(team)
+    changed = max(st.st_mtime_ns, st.st_ctime_ns)
+    clock.at = changed + 10 ** 6  # hashed 1 ms after the change
+    load_policy(team)
+    entry = Path(entry_path(team))
+    written = entry.read_bytes()
+    hashed = _counting_hashes(monkeypatch)
+    size = team.stat().st_size
+    clock.at = changed + 2 * 10 ** 6
+    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # not settled when hashed
+    assert entry.read_bytes() == written  # nor now: not refreshed
+    clock.at = changed + cache.SETTLED_NS + 1
+    hashed.clear()
+    assert _served_from_cache(team, monkeypatch) == 45000 and size in hashed  # hashed, settled now: refreshed
+    assert entry.read_bytes() != written and cache.unframe(entry.read_bytes())[1] == cache.unframe(written)[1]
+    assert _read_entry(entry)["hashed_at"] == clock.at
+    hashed.clear()
+    assert _served_from_cache(team, monkeypatch) == 45000 and size not in hashed  # trusted by its stamp
+
+
+@pytest.mark.parametrize("settled", [False, True])
+def test_the_racy_case_a_change_that_keeps_the_stamp(team: Path, cache_dir: Path, monkeypatch, settled: bool) -> None:
+    """An entry whose recorded digest is not the file's bytes, with the file's stamp as it is now — what a change
+    within the same clock tick as the hashing leaves. Recorded as hashed right after the file's last change (not
+    settled), the file is hashed and the entry is stale; recorded as hashed long after it, the stamp is trusted
+    (the residual: a change that keeps size, both times and inode, which writing a file does not)."""
+    load_policy(team)
+    entry = Path(entry_path(team))
+    found = _read_entry(entry)
+    found["files"][0][1] = "0" * 64  # as if team.yaml had other bytes when it was hashed
+    st = os.stat(team)
+    found["stamps"][0] = [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+    found["hashed_at"] = max(st.st_mtime_ns, st.st_ctime_ns) + (10 ** 10 if settled else 10 ** 6)
+    entry.write_bytes(_plant(entry, found))
+    assert (cache.read(str(entry), team) is not None) is settled
+
+
+def test_a_touched_policy_is_hashed_not_recompiled(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """A new stamp with the same bytes (a checkout, `touch`) is a hit: the file is hashed and found unchanged."""
+    load_policy(team)
+    os.utime(team, ns=(time.time_ns(), time.time_ns() + 10 ** 9))
+    assert _served_from_cache(team, monkeypatch) == 45000
+
+
+def test_a_change_that_keeps_size_and_modification_time_is_seen(team: Path, cache_dir: Path) -> None:
+    """Bytes changed, size and modification time put back (as `touch -r` or `rsync -t` can): the status-change
+    time moved, so the file is hashed and the entry is stale."""
+    load_policy(team)
+    st = os.stat(team)
+    team.write_text(team.read_text().replace("name: team", "name: maet"))
+    os.utime(team, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(team).st_size == st.st_size and os.stat(team).st_mtime_ns == st.st_mtime_ns
+    assert load_policy(team).name == "maet"
 
 
 def test_a_parent_repointed_by_a_symlink_is_not_served_stale(tmp_path: Path, cache_dir: Path, monkeypatch) -> None:
@@ -561,7 +668,7 @@ def test_the_folder_keeps_only_the_most_recently_used_entries(tmp_path: Path, ca
         path.write_text(f"extends: default\nname: p{i}\n")
         policies.append(path)
     load_policy(policies[0])
-    first = Path(entry_path(policies[0], policies[0].read_bytes()))
+    first = Path(entry_path(policies[0]))
     os.utime(first, (1, 1))  # long unused
     (cache_dir / "notes.txt").write_text("not an entry: left alone")
     stale, fresh = cache_dir / ".tmp-1-dead", cache_dir / ".tmp-2-busy"
@@ -570,9 +677,9 @@ def test_the_folder_keeps_only_the_most_recently_used_entries(tmp_path: Path, ca
     os.utime(stale, (1, 1))
     for i, path in enumerate(policies[1:], start=1):
         load_policy(path)
-        os.utime(entry_path(path, path.read_bytes()), (1000 + i, 1000 + i))
+        os.utime(entry_path(path), (1000 + i, 1000 + i))
     kept = sorted(p.name for p in cache_dir.iterdir() if p.suffix == ".entry")
-    newest = sorted(Path(entry_path(p, p.read_bytes())).name for p in policies[3:])
+    newest = sorted(Path(entry_path(p)).name for p in policies[3:])
     assert kept == newest
     assert (cache_dir / "notes.txt").exists() and fresh.exists() and not stale.exists()
 
@@ -581,7 +688,7 @@ def test_a_used_entry_is_refreshed_so_it_survives_eviction(tmp_path: Path, cache
     team = tmp_path / "t.yaml"
     team.write_text("extends: default\n")
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     os.utime(entry, (1, 1))
     _served_from_cache(team, monkeypatch)
     assert entry.stat().st_mtime > 1_000_000
@@ -598,7 +705,7 @@ def _warm(team: Path, folder: Path, monkeypatch) -> tuple[Path, dict]:
     """Fill ``folder`` with team's entry; return the entry's path and content."""
     monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(folder))
     load_policy(team)
-    entry = Path(entry_path(team, team.read_bytes()))
+    entry = Path(entry_path(team))
     return entry, _read_entry(entry)
 
 

@@ -179,6 +179,24 @@ def test_garbage_on_stdin_fails_open(project: Path, env: dict, payload: str) -> 
     assert len(hook_log(env)) == 1
 
 
+@pytest.mark.parametrize(("cwd", "reason"), [
+    ("relative/project", "is not an absolute path"), ("/tmp/x\x00y", "is not an absolute path"),
+    (7, "has no 'cwd'"), ("", "has no 'cwd'")])
+def test_a_cwd_that_is_not_an_absolute_path_is_a_bad_payload(cwd, reason: str) -> None:
+    from engine.claude_code.payload import BadPayload, parse_event
+
+    with pytest.raises(BadPayload, match=reason):
+        parse_event(json.dumps({"hook_event_name": "Stop", "session_id": "s", "cwd": cwd}).encode())
+
+
+def test_a_file_path_with_a_nul_is_no_file_path() -> None:
+    from engine.claude_code.payload import parse_event
+
+    base = {"hook_event_name": "InstructionsLoaded", "session_id": "s", "cwd": "/p"}
+    assert parse_event(json.dumps({**base, "file_path": "/p/CLAUDE.md"}).encode()).file_path == "/p/CLAUDE.md"
+    assert parse_event(json.dumps({**base, "file_path": "/p/x\x00.md"}).encode()).file_path is None
+
+
 def test_a_broken_policy_fails_open(project: Path, env: dict, tmp_path: Path) -> None:
     policy = tmp_path / "broken.yaml"
     policy.write_text("version: 1\nprofiles: [\n")

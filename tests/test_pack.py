@@ -341,6 +341,44 @@ def test_log_task_writes_the_text(tmp_path: Path) -> None:
     assert json.loads(log.read_text())["task"] == "List all models"
 
 
+# Sidecars come from many hands: every value a JSON parser accepts, and some it should not (Python's reads
+# NaN and Infinity), is either read or the sidecar is corrupt (ignored, counted, its file still loads).
+HOSTILE_SIDECARS = [
+    ('{"use_count": 9223372036854775807}', False),  # the largest the index stores
+    ('{"use_count": 9223372036854775808}', True),  # one more: SQLite's INTEGER cannot hold it
+    ('{"use_count": 1180591620717411303424}', True),
+    ('{"use_count": 1e400}', True), ('{"use_count": -1}', True), ('{"use_count": true}', True),
+    ('{"last_used": 99999999999999999999999999999}', False),  # far future: read as a double
+    ('{"last_used": ' + "9" * 400 + '}', True),  # past a double's range
+    ('{"last_used": Infinity}', True), ('{"last_used": -Infinity}', True), ('{"last_used": NaN}', True),
+    ('{"last_used": 1e400}', True), ('{"last_used": -1e308}', False),
+    ('{"last_used": "0001-01-01T00:00:00+14:00"}', False), ('{"last_used": "9999-12-31T23:59:59Z"}', False),
+    ('{"confidence": NaN}', True), ('{"confidence": 1e-400}', False),
+    ('[' * 5000, True), ('{"a": ' + '[' * 3000 + ']' * 3000 + '}', True), ('\ufeff{}', True),
+]
+
+
+@pytest.mark.parametrize(("text", "corrupt"), HOSTILE_SIDECARS, ids=[t[:40] for t, _ in HOSTILE_SIDECARS])
+def test_hostile_sidecars_are_read_or_corrupt_never_a_crash(tmp_path: Path, text: str, corrupt: bool) -> None:
+    write(tmp_path, "patterns/a.md", words(10, "orders"))
+    (tmp_path / "patterns/a.metadata.json").write_text(text, encoding="utf-8")
+    pack = packer().pack(allocation(5000, {"global": 5000}), "orders", root=tmp_path, now=NOW)
+    assert loaded(pack) == ["patterns/a.md"]
+    assert pack.stats.corrupt_sidecars == (("patterns/a.md",) if corrupt else ())
+    if not corrupt:
+        assert touch_sidecars(str(tmp_path), ["patterns/a.md"]) == ["patterns/a.md"]
+        again = packer().pack(allocation(5000, {"global": 5000}), "orders", root=tmp_path, now=NOW)
+        assert again.stats.corrupt_sidecars == ()  # what touch wrote back is still a good sidecar
+
+
+def test_touch_saturates_use_count_at_what_the_index_holds(tmp_path: Path) -> None:
+    from engine.pack.index import MAX_USE_COUNT
+
+    write(tmp_path, "patterns/a.md", words(5), meta={"use_count": MAX_USE_COUNT})
+    assert touch_sidecars(str(tmp_path), ["patterns/a.md"]) == ["patterns/a.md"]
+    assert json.loads((tmp_path / "patterns/a.metadata.json").read_text())["use_count"] == MAX_USE_COUNT
+
+
 def test_touch_updates_sidecars_atomically(tmp_path: Path) -> None:
     write(tmp_path, "patterns/a.md", words(5), meta={"use_count": 4, "confidence": 0.9})
     write(tmp_path, "patterns/b.md", words(5, "b"))

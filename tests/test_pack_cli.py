@@ -121,6 +121,7 @@ def test_pack_explain(run_cli, lexical_policy: str) -> None:
     (["--agent", "dbt-expert"], 2, "ctxbudget: error: pack needs --task TEXT or --tier TIER (or both)\n"),
     (["--agent", "dbt-exprt", "--tier", "simple"], 1, "ctxbudget: error: unknown agent 'dbt-exprt'"),
     (["--agent", "dbt-expert", "--tier", "simple", "--budget", "-5"], 2, "a budget cannot be negative"),
+    (["--agent", "dbt-expert", "--tier", "simple", "--budget", str(2**53)], 2, "a budget is at most 9,007,199,"),
 ])
 def test_pack_errors(run_cli, args: list[str], code: int, message: str) -> None:
     got, out, err = run_cli("pack", *args, "--no-log")

@@ -190,6 +190,7 @@ def test_the_default_log_is_per_user(monkeypatch, tmp_path):
     ("duration_s", -1.0, "duration_s must be a finite"),
     ("tier", 3, "tier must be a string"),
     ("budget", -1, "budget must be a non-negative integer"),
+    ("budget", 2**63, "budget must be at most 9,223,372,036,854,775,807"),
 ])
 def test_a_record_no_log_should_hold_is_a_value_error(field, value, message) -> None:
     """The Python API refuses such a record before anything is written (CorruptRecord is a ValueError), built

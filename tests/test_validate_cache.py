@@ -5,6 +5,7 @@ checking code (see engine/policy/cache.py). Anything else is a fresh, full check
 from __future__ import annotations
 
 import json
+import time
 import os
 from pathlib import Path
 
@@ -24,9 +25,24 @@ detection:
 """
 
 
+class _Clock:
+    """``time`` as engine.policy.cache reads it, with ``time_ns`` fixed an hour ahead of the tests' start."""
+
+    time = staticmethod(time.time)
+
+    def time_ns(self) -> int:
+        return _CLOCK_NS
+
+
+_CLOCK_NS = time.time_ns() + 3600 * 10 ** 9
+
+
 @pytest.fixture(autouse=True)
 def _fresh_trust(monkeypatch):
     monkeypatch.setattr(cache, "_distrust", [])
+    # One clock for what the entries record of when their files were hashed (engine.policy.cache.settled): an
+    # entry rewritten by a test is then byte for byte the entry written before, and every file is settled.
+    monkeypatch.setattr(cache, "time", _Clock())
 
 
 @pytest.fixture
@@ -155,7 +171,7 @@ def test_an_edited_policy_is_checked_again(warned: Path, cache_dir: Path, capsys
 def test_a_recorded_check_of_the_wrong_shape_is_a_miss(warned: Path, cache_dir: Path, checked) -> None:
     """A recorded check can only hold a valid policy's warnings: an error, or a malformed record, is a miss."""
     check_policy("warned.yaml", cache=True)
-    entry = Path(entry_path(warned, warned.read_bytes()))
+    entry = Path(entry_path(warned))
     found = json.loads(cache.unframe(entry.read_bytes())[0])
     assert cache._usable(found, warned)
     found["checked"] = checked

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from engine.analytics.stats import BINS_PER_UNIT, NO_TIER, Figures, ScopeStats, TierStats, UsageStats
 from engine.recommend.confidence import wilson_interval
-from engine.usage.log import MAX_LINE_BYTES, SKIPPED_KEPT, SkippedLine
+from engine.usage.log import MAX_LINE_BYTES, SKIPPED_KEPT, SkippedLine, loads_line
 from engine.usage.record import RecordFields, parse_timestamp, record_fields
 
 
@@ -167,7 +167,7 @@ def read_plain(path: str | os.PathLike, since: datetime | None = None, until: da
         try:
             if len(raw) > MAX_LINE_BYTES:
                 raise ValueError("overlong")
-            fields = record_fields(json.loads(raw))
+            fields = record_fields(loads_line(raw))  # a key twice: its first value; no lone surrogates
             if since is not None or until is not None:
                 when = parse_timestamp(fields.timestamp)
                 if (since is not None and when < since) or (until is not None and when >= until):

@@ -414,13 +414,28 @@ NULLABLE_KEYS = (b'"success"', b'"budget_allocated"')
 """Keys whose value null DuckDB's JSON reader cannot tell from a missing key (see :func:`_checked`)."""
 
 
+def _escaped_key(key: bytes) -> bytes:
+    """A bytes pattern of ``key`` (a quoted name) written with any of its characters escaped (``"\\u0073uccess"``):
+    DuckDB's reader unescapes key names, so the byte search for :data:`NULLABLE_KEYS` must see these too."""
+    import re
+
+    parts = []
+    for ch in key.decode("ascii")[1:-1]:
+        code = "".join(f"[{h}{h.upper()}]" if h.isalpha() else h for h in f"{ord(ch):04x}")
+        parts.append(f"(?:{re.escape(ch)}|\\\\u{code})")
+    return ('"' + "".join(parts) + '"').encode("ascii")
+
+
 def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
-    """(lines, whether the last one ends with a newline, which of :data:`NULLABLE_KEYS` the file holds anywhere)
-    of the local file ``path``, counted in C-speed chunks in one pass."""
+    """(lines, whether the last one ends with a newline, which of :data:`NULLABLE_KEYS` the file holds anywhere,
+    its name written plainly or with escapes) of the local file ``path``, counted in C-speed chunks in one pass."""
+    import re
+
     lines = 0
     last = b"\n"
     found: set[bytes] = set()
-    longest = max(len(key) for key in NULLABLE_KEYS)
+    longest = 6 * max(len(key) for key in NULLABLE_KEYS)  # every character escaped
+    escaped = {key: re.compile(_escaped_key(key)) for key in NULLABLE_KEYS}
     tail = b""
     with open(path, "rb") as handle:
         while block := handle.read(CHUNK_BYTES):
@@ -429,6 +444,8 @@ def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
             if len(found) < len(NULLABLE_KEYS):
                 window = tail + block
                 found.update(key for key in NULLABLE_KEYS if key not in found and key in window)
+                if b"\\u" in window:  # rare: a key's name may be written with escapes
+                    found.update(key for key in NULLABLE_KEYS if key not in found and escaped[key].search(window))
                 tail = block[-longest:]
     return lines + (last != b"\n"), last == b"\n", frozenset(found)
 
@@ -635,10 +652,10 @@ def _detail(reason: str, text: str | None, torn: bool) -> str:
         return reason
     if torn:
         return "torn line (the file ends in the middle of it)"
-    import json
+    from engine.usage.log import loads_line
 
     try:
-        json.loads(text)
+        loads_line(text)
     except RecursionError:
         return reason
     except ValueError as exc:

@@ -7,6 +7,8 @@ its fixtures against those types.
 
 from __future__ import annotations
 
+import os
+
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, BinaryIO
@@ -67,12 +69,14 @@ def parse_event(raw: bytes) -> HookEvent:
         raise BadPayload("the event has no 'session_id'")
     if not isinstance(cwd, str) or not cwd:
         raise BadPayload("the event has no 'cwd'")
+    if "\x00" in cwd or not os.path.isabs(cwd):
+        raise BadPayload("the event's 'cwd' is not an absolute path")  # Claude Code sends the project's
     return HookEvent(
         name=name, session_id=session, cwd=cwd,
         transcript_path=_text(obj, "transcript_path"), agent_id=_text(obj, "agent_id"),
         agent_type=_text(obj, "agent_type"), prompt=_text(obj, "prompt"), source=_text(obj, "source"),
         tool_name=_text(obj, "tool_name"), tool_input=obj.get("tool_input"), tool_use_id=_text(obj, "tool_use_id"),
-        file_path=_text(obj, "file_path"), memory_type=_text(obj, "memory_type"),
+        file_path=_path(obj, "file_path"), memory_type=_text(obj, "memory_type"),
         load_reason=_text(obj, "load_reason"), prompt_id=_text(obj, "prompt_id"),
     )
 
@@ -80,3 +84,10 @@ def parse_event(raw: bytes) -> HookEvent:
 def _text(obj: dict, key: str) -> str | None:
     value = obj.get(key)
     return value if isinstance(value, str) else None
+
+
+def _path(obj: dict, key: str) -> str | None:
+    """A path field: a string no file system refuses outright (no NUL), else None (as when missing)."""
+    value = _text(obj, key)
+    return value if value and "\x00" not in value else None
+

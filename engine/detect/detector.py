@@ -22,7 +22,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Mapping, Sequence
 
-from engine.detect.matcher import Matcher, plan_entry
+from engine.detect.matcher import Matcher, Patterns, plan_entry
 from engine.detect.normalize import normalize
 from engine.detect.parts import FACTS, conjuncts, direct_conjunct, inputs
 from engine.detect.plan import SignalTable, plan_detection, usable
@@ -93,7 +93,7 @@ class Detector:
         self._entries: dict[int, tuple] = {}
         table = _LocatorTable(items)  # built per entry when its span is first asked for
         self._locate, self._locators = table.__getitem__, table.built
-        patterns = list(plan["patterns"])
+        extra: list[str] = []  # the ask rules' patterns, after the plan's entries
         # The ask is found only when some signal is scoped to it or some condition reads it (plan["asks"]).
         self.ask_rules = None
         self._boundary_entry = -1
@@ -105,11 +105,12 @@ class Detector:
             self.ask_rules = AskRules(ask.get("markers", MARKERS), ask.get("asides", ASIDES),
                                       ask.get("references", REFERENCES))
             self._boundary_entry = self._ask_entry + self.ask_rules.kinds.index("boundary")
-            patterns += self.ask_rules.patterns
+            extra = list(self.ask_rules.patterns)
         alternations = () if self.ask_rules is None else tuple(
             (self._ask_entry + i, literals) for i, literals in enumerate(self.ask_rules.lists) if literals)
-        self._matcher = Matcher(patterns, table, items, index=plan["index"], gates=plan["gates"],
-                                alternations=alternations, forms=self.ask_rules.forms if self.ask_rules else None)
+        self._matcher = Matcher(Patterns(plan["patterns"], items, extra), table, items, index=plan["index"],
+                                gates=plan["gates"], alternations=alternations,
+                                forms=self.ask_rules.forms if self.ask_rules else None, rest=plan.get("rest"))
         self._scoped_entries = frozenset(plan["scoped"])
         # Conditions compile when first evaluated; one that reads only counts and hits (see plan.quiet_inputs) is
         # decided without evaluating it while none of those fired.

@@ -220,11 +220,14 @@ class Matcher:
     def __init__(self, patterns: Sequence[str], entries: Any, items: Sequence[Any] | None = None,
                  words: bool = True, index: dict[str, list[int]] | None = None,
                  gates: Sequence[Sequence[Any]] | None = None,
-                 alternations: Sequence[tuple[int, Sequence[str]]] = (), forms: dict | None = None):
+                 alternations: Sequence[tuple[int, Sequence[str]]] = (), forms: dict | None = None,
+                 rest: Sequence[Sequence[Any]] | None = None):
         """``alternations``: ``(entry, literals)`` for entries beyond ``items`` whose pattern is the alternation
         of those literals, uninflected (the ask rules' lists; ``forms``: their literal_forms, when known): their
         literals the word index can take are screened by it, and the set gets the alternation of the others (or
-        nothing of the entry)."""
+        nothing of the entry). ``rest``: ``[entry, pattern]`` of the entries of ``items`` neither the index nor
+        a gate screens, when a plan kept them (one read from the cache's sections: then the index is not read
+        whole to work them out)."""
         from engine.detect.words import WordIndex, plan_gates, tokens
 
         self.patterns = patterns if isinstance(patterns, Patterns) else Patterns(patterns, items)
@@ -237,13 +240,18 @@ class Matcher:
             self.index = WordIndex(items, index, gates, _confirmer(self.patterns))
         else:
             self.index = WordIndex(())
-        rest = sorted(set(range(len(patterns))) - self.index.covered - self.index.gated)
-        if not self.index.covered:
+        kept = {}  # the patterns of `rest`, as the plan kept them
+        if rest is not None and words and items is not None:
+            kept = dict(rest)
+            rest = [entry for entry, _ in rest] + list(range(len(items), len(self.patterns)))
+        else:
+            rest = sorted(set(range(len(self.patterns))) - self.index.covered - self.index.gated)
+        if not self.index.words:
             self.fired = self._rebinding(_lazy_set(self.patterns))
             return
         narrowed, screen_lists = _split_alternations(alternations, forms or {})
         rest = [i for i in rest if narrowed.get(i) != ""]
-        screen_rest = _lazy_set([narrowed.get(i) or self.patterns[i] for i in rest]) if rest else None
+        screen_rest = _lazy_set([narrowed.get(i) or kept.get(i) or self.patterns[i] for i in rest]) if rest else None
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
@@ -328,19 +336,31 @@ class Patterns(Sequence):
 
     __slots__ = ("_stored", "_items")
 
-    def __init__(self, stored: Sequence[str], items: Sequence[Any] | None):
-        self._stored = list(stored)
+    __slots__ = ("_stored", "_items", "_extra", "_size", "_made")
+
+    def __init__(self, stored: Sequence[str], items: Sequence[Any] | None, extra: Sequence[str] = ()):
+        """``extra``: the patterns of entries after the plan's (the ask rules')."""
+        self._stored = stored  # a plan's: read, never changed
         self._items = items
+        self._extra = list(extra)
+        self._size = len(stored)
+        self._made: dict[int, str] = {}
 
     def __len__(self) -> int:
-        return len(self._stored)
+        return self._size + len(self._extra)
 
     def __getitem__(self, index: Any) -> Any:
         if type(index) is slice:
-            return [self[i] for i in range(*index.indices(len(self._stored)))]
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if index >= self._size:
+            return self._extra[index - self._size]
         found = self._stored[index]
         if not found:
-            found = self._stored[index] = entry_pattern(self._items[index], found)
+            found = self._made.get(index)
+            if found is None:
+                found = self._made[index] = entry_pattern(self._items[index], "")
         return found
 
 

@@ -8,8 +8,9 @@ Python of their conditions (by condition source) and what decides them when noth
 groups, the entries scoped to the ask, whether the ask is needed and the weights' digest. It is JSON: the
 compiled-policy cache keeps it among a policy's artefacts, so a warm start builds no per-signal state —
 no inflecting, no patterns, no index, no parsing of conditions (no lark): a literal's forms are worked out
-when it first fires. What the start still pays grows with the plan's size (decoding and checking its
-JSON); docs/detection.md ("Speed") has the figures.
+when it first fires. The cache keeps it in sections (engine/policy/sections.py): its head up front, its
+entries, patterns and word index in chunks read when a task reaches them, so what a warm start pays grows
+with its task, not with the plan; docs/detection.md ("Speed") has the figures.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 from engine.detect.literals import forms_pattern, literal_forms
 from engine.detect.model import Signal
 
-PLAN_FORMAT = 5
+PLAN_FORMAT = 6
 
 
 def signals_from_data(detection: Mapping[str, Any]) -> tuple[Signal, ...]:
@@ -171,11 +172,15 @@ def quiet_inputs(source: str) -> tuple[list[str], list[str]] | None:
 
 
 def usable(plan: Any, signals: Sequence[Signal]) -> bool:
-    """Whether ``plan`` has the shape this version writes, for these signals. A plan from the cache had the type
-    of every field checked when it was decoded (:func:`engine.policy.cache.decode_plan`), and a fresh one is
-    this version's, so what is checked here is what ties it to the signals — the format, the derived signals,
-    every index in range — in C-speed passes (``map``, ``max``): this runs on every start that detects."""
+    """Whether ``plan`` has the shape this version writes, for these signals. A fresh plan is this version's, so
+    what is checked here is what ties it to the signals — the format, the derived signals, every index in
+    range — in C-speed passes (``map``, ``max``). A plan the cache keeps in sections (it has ``rest``: see
+    engine/policy/sections.py) had its head checked against the number of signals when it was decoded, and
+    has each chunk checked when it is read: only its format and derived signals are checked here, so a start
+    does work proportional to its task, not to the policy."""
     try:
+        if "rest" in plan:  # read from the cache's sections: each checked when it is read
+            return plan["format"] == PLAN_FORMAT and _below(plan["derived"], len(signals))
         entries = plan["entries"]
         size = len(entries)
         derived = signals.derived() if isinstance(signals, SignalTable) else [

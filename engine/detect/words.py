@@ -185,15 +185,28 @@ class WordIndex:
     entries become ``(entry, later leading words or None, last word's forms or None)`` the first time a text
     has that form: a policy of thousands of literals expands the few its tasks reach."""
 
-    __slots__ = ("covered", "gated", "_starts", "_items", "_gates", "_lengths", "_confirm")
+    __slots__ = ("covered", "gated", "words", "_starts", "_items", "_gates", "_lengths", "_confirm", "_stored",
+                 "_seen")
 
-    def __init__(self, items: Sequence[Any], index: dict[str, list[int]] | None = None,
-                 gates: Sequence[Sequence[Any]] = (), confirm: Any = None):
+    def __init__(self, items: Sequence[Any], index: Any = None, gates: Sequence[Sequence[Any]] = (),
+                 confirm: Any = None):
+        """``index``: a dict, or an index stored in buckets (engine.policy.sections.Buckets: ``find(forms)``
+        gives the entries of the forms it holds, decoding only their buckets), which is then looked up a text's
+        new words at a time (its forms are kept; so are the words it does not hold: each word is looked up once)
+        and ``covered`` is not known (a matcher given the plan's ``rest`` does not need it)."""
         if index is None:
             index = index_entries([entry_forms(item) for item in items])
         self._items = items
-        self.covered = frozenset(chain.from_iterable(index.values()))
-        self._starts = dict(index)  # its values are replaced as they are expanded
+        self.words = len(index) > 0
+        """Whether any entry is screened by words."""
+        self._stored = self._seen = None
+        if type(index) is dict:
+            self.covered = frozenset(chain.from_iterable(index.values()))
+            self._starts = dict(index)  # its values are replaced as they are expanded
+        else:
+            self.covered = frozenset()
+            self._starts = {}
+            self._stored, self._seen = index, set()
         # Gated entries (``gates``: [entry, literal], see gate_literal): a text some word of which starts with
         # the literal is a candidate, which ``confirm(entry, data)`` (its own RE2 pattern) decides. Looked up by
         # each word's first n characters, for each length n of a literal.
@@ -220,7 +233,7 @@ class WordIndex:
     def fired(self, data: bytes, words: list[str] | None = None) -> list[int]:
         """The covered and gated entries that match somewhere in ``data`` (folded text, UTF-8), in no particular
         order, each once; ``words``: its :func:`tokens`, when the caller has them."""
-        if not self._starts and not self._gates:
+        if not self.words and not self._gates:
             return []
         if words is None:
             words = tokens(data)
@@ -228,6 +241,10 @@ class WordIndex:
         found: dict[int, None] = {}
         distinct = set(words)
         distinct.discard(_MARK)
+        if self._seen is not None:
+            new = distinct - self._seen
+            if new:
+                self._look_up(new)
         if self._gates:
             gates, confirm = self._gates, self._confirm
             # Each word's first n characters for each length n of a literal (a shorter word has none), looked
@@ -258,6 +275,23 @@ class WordIndex:
                         except ValueError:
                             break
         return list(found)
+
+
+    def _look_up(self, new: set[str]) -> None:
+        """Look ``new`` words up in the stored index; once it has been read whole (or this process has seen
+        :data:`SEEN_MAX` words), the index is a plain dict and nothing is looked up any more."""
+        stored = self._stored
+        for form, entries in stored.find(new).items():
+            self._starts.setdefault(form, entries)
+        self._seen |= new
+        if stored.complete or len(self._seen) > SEEN_MAX:
+            for form, entries in stored.whole().items():
+                self._starts.setdefault(form, entries)
+            self._stored = self._seen = None
+
+
+SEEN_MAX = 1 << 16
+"""Words a stored index is looked up by before it is read whole."""
 
 
 def _phrase_at(words: list[str], k: int, lead: tuple[str, ...], last: frozenset[str]) -> bool:

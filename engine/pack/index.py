@@ -47,6 +47,7 @@ def _log(level: str, message: str, *args: Any) -> None:
 
 FORMAT = 5  # bump when the tables change
 SIDECAR_LIMIT = 64 * 1024
+MAX_USE_COUNT = (1 << 63) - 1  # a sidecar's use_count above it is corrupt (SQLite's INTEGER holds no more)
 MARKDOWN = (".md", ".markdown")
 MARKDOWN_ENDINGS = (".md", ".markdown")  # as written; other cases (FOO.MD) take the slower path
 SIDECAR = ".metadata.json"
@@ -172,16 +173,14 @@ def read_sidecar(path: str) -> tuple[dict | None, bool]:
         return None, False
     except OSError:
         return None, True
-    try:
-        if len(raw) > SIDECAR_LIMIT:
-            raise ValueError("too large")
-        import json
+    from engine.jsonio import loads
 
-        data = json.loads(raw.decode("utf-8"))
+    try:
+        data = loads(raw, max_bytes=SIDECAR_LIMIT)  # strict: no NaN, no infinity, bounded depth and digits
         if not isinstance(data, dict):
             raise ValueError("not an object")
         use_count = data.get("use_count", 0)
-        if type(use_count) is not int or use_count < 0:
+        if type(use_count) is not int or not 0 <= use_count <= MAX_USE_COUNT:
             raise ValueError("use_count")
         confidence = data.get("confidence")
         if confidence is not None and (type(confidence) not in (int, float) or not 0 <= confidence <= 1):
@@ -194,9 +193,11 @@ def read_sidecar(path: str) -> tuple[dict | None, bool]:
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=timezone.utc)
             last_used = moment.timestamp()
-        elif last_used is not None and type(last_used) not in (int, float):
-            raise ValueError("last_used")
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        elif last_used is not None:
+            if type(last_used) not in (int, float):
+                raise ValueError("last_used")
+            last_used = float(last_used)  # an integer past a double's range: OverflowError
+    except (ValueError, OverflowError):
         return None, True
     return {"use_count": use_count, "last_used": last_used,
             "confidence": None if confidence is None else float(confidence)}, False
@@ -576,6 +577,8 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
     import json
     from datetime import datetime, timezone
 
+    from engine.jsonio import loads
+
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     stamp = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
     touched = []
@@ -587,13 +590,14 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
                 continue
             try:
                 with open(target, "rb") as handle:
-                    data = json.loads(handle.read(SIDECAR_LIMIT + 1).decode("utf-8"))
+                    data = loads(handle.read(SIDECAR_LIMIT + 1), max_bytes=SIDECAR_LIMIT)
             except (OSError, ValueError):
                 continue
             if not isinstance(data, dict):
                 continue
         count = data.get("use_count", 0)
-        data["use_count"] = (count if type(count) is int and count >= 0 else 0) + 1
+        count = count if type(count) is int and 0 <= count <= MAX_USE_COUNT else 0
+        data["use_count"] = min(count + 1, MAX_USE_COUNT)  # saturates: the index stores a 64-bit integer
         data["last_used"] = stamp
         temporary = f"{target}.{os.getpid()}.tmp"
         try:

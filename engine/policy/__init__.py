@@ -62,8 +62,8 @@ def check_policy(path: str | os.PathLike | None = None, *,
         return _check(path)[:2]
     from engine.policy import cache as policy_cache
 
-    file, label, entry, digest = _entry(path)
-    found = policy_cache.read(entry, file, digest)
+    file, label, entry = _entry(path)
+    found = policy_cache.read(entry, file, _recompiled)
     if found is not None:
         recorded = policy_cache.checked_problems(found, label)
         if recorded is not None:
@@ -84,21 +84,28 @@ def _rebuild(found: "policy_cache.Entry", label: str) -> Policy | None:
         return None
 
 
-def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None, str]:
-    """The policy file, its label, its cache entry (None when caching is off) and the SHA-256 of its bytes (hashed
-    once: the entry's name and the check that the file is unchanged both use it)."""
+def _recompiled(entry: str | None, source: str, files: list) -> tuple[dict, dict]:
+    """The data and the detection plan of the policy of a cache entry one of whose sections failed its checks
+    (engine/policy/sections.py), compiled afresh from its files — the same as the entry held, when they are
+    unchanged — and stored in place of the entry. Raises UsageError when the files changed since the entry was
+    read (its other sections, already in use, would not belong with these)."""
     from engine.diagnostics import UsageError
+
+    path = source if os.path.isfile(source) else files[0][0]
+    problems, policy, compiled = _check(path)
+    if compiled is None or [list(f) for f in compiled.files] != [list(f) for f in files]:
+        raise UsageError(f"{source}: the policy changed while it was in use; run the command again")
+    _store(entry, compiled, problems)
+    return compiled.data, compiled.artifacts.get("detection") or {}
+
+
+def _entry(path: str | os.PathLike | None) -> tuple[str, str, str | None]:
+    """The policy file, its label and its cache entry (None when caching is off). The file is not read: an
+    entry says whether it is unchanged (engine/policy/cache.py, by its stamp or its bytes)."""
     from engine.policy import cache as policy_cache
-    from engine.policy.locate import read_bytes
 
     file = locate_policy(path)
-    label = _label(path, file)
-    try:
-        raw = read_bytes(file)
-    except OSError as exc:
-        raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from None
-    digest = policy_cache.file_digest(raw)
-    return file, label, policy_cache.entry_path(file, digest=digest), digest
+    return file, _label(path, file), policy_cache.entry_path(file)
 
 
 def _store(entry: str | None, compiled: "policy_cache.Entry | None", problems: list[Problem]) -> None:
@@ -170,8 +177,8 @@ def load_policy(path: str | os.PathLike | None = None, *, cache: bool = True) ->
 
     entry = None
     if cache:
-        file, label, entry, digest = _entry(path)
-        found = policy_cache.read(entry, file, digest)
+        file, label, entry = _entry(path)
+        found = policy_cache.read(entry, file, _recompiled)
         if found is not None:
             policy = _rebuild(found, label)
             if policy is not None:

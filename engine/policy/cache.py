@@ -17,13 +17,15 @@ everything else is done relative to that descriptor, each entry opened with ``O_
 the cache is not used at all (not read, not written) for the rest of the process, and one warning on stderr
 says why. A missing folder is created with mode 0700.
 
-**Keyed by everything it came from.** The entry's name is a hash of the policy file's resolved path and
-bytes; inside, every file of the ``extends`` chain is listed with the SHA-256 of its bytes, and for every
-``extends:`` reference the places that reference could resolve to (the path beside the referring file, with
-and without a ``.yaml``/``.yml``/``.json`` suffix, and the bundled policy of that name), with what each
-resolved to when the entry was written. An entry is used only when every file still hashes the same and every
-one of those places still resolves the same way — so a parent re-pointed by a symlink, or a new local file
-that shadows a bundled name, is a miss.
+**Keyed by everything it came from.** The entry's name is a hash of the policy file's resolved path; inside,
+every file of the ``extends`` chain is listed with the SHA-256 of its bytes and its :func:`stamp` when it was
+hashed, and for every ``extends:`` reference the places that reference could resolve to (the path beside the
+referring file, with and without a ``.yaml``/``.yml``/``.json`` suffix, and the bundled policy of that name),
+with what each resolved to when the entry was written. An entry is used only when every file has the same
+bytes and every one of those places still resolves the same way — so a parent re-pointed by a symlink, or a
+new local file that shadows a bundled name, is a miss. A file whose stamp is the recorded one is not read,
+when it had :func:`settled` (changed :data:`SETTLED_NS` or more before it was hashed: git's rule for racily
+clean files); any other is hashed, and once all are settled the entry is refreshed with their stamps.
 
 **What validation said.** An entry also records, as data, that the policy was valid when it was written and
 the warnings the check gave (``checked``: the problems as ``Problem.to_dict()``, with the label the policy was
@@ -31,15 +33,18 @@ checked under, the working folder — problems name parent files relative to it 
 checking code: the size and modification time of each module of ``engine`` and of the schema). ``ctxbudget
 validate`` answers from it when all of those are the same now; otherwise it checks afresh.
 
-**Whole or nothing.** An entry is one line, ``FORMAT <SHA-256 of the head> <head bytes> <plan bytes>``, then
-the head — everything above, as JSON, with the SHA-256 of the plan where the plan would be — then the
-detection plan's JSON, raw (not a string inside the head: it is scanned once, and only when detection needs
-it). The entry is read with one ``os.read``; its size must be exactly what the first line says, and the head
-must match its checksum, decode and have every field of the right shape, else it is a miss, and a miss is
-rewritten (atomically: a temporary file, then a rename). The plan is checked against its SHA-256 (which the
-head's checksum covers) and decoded when detection first needs it — never by ``budget`` or ``validate`` —
-and a plan that does not match, decode or have the right shape is not used (the detector plans afresh) and
-its entry is removed, so the next start rewrites it.
+**Whole or nothing; sections checked when read.** An entry is one line, ``FORMAT <SHA-256 of the head>
+<head bytes> <body bytes>``, then the head — everything above, as JSON: the policy data without its signals,
+the artifacts, and the tables of the body's sections — then the body (:mod:`engine.policy.sections`: the
+signals, the detection plan's head, its entries and word index, in chunks with their own checksums). Only the
+first line and the head are read up front (the body's sections are read from the open entry, an
+:class:`engine.policy.sections.OpenBody`, when first needed); its size must be exactly what the first line says, and the head must match its
+checksum, decode and have every field of the right shape (the tables within the body), else it is a miss,
+and a miss is rewritten (atomically: a temporary file, then a rename). ``budget`` and ``validate`` read no
+section. The plan's head is checked and decoded when detection first needs it (:class:`StoredPlan`; one that
+fails is not used — the detector plans afresh — and its entry is removed, so the next start rewrites it), and
+each chunk when a task first reads it; a chunk that fails is served from the policy compiled afresh and the
+entry rewritten (:class:`engine.policy.sections.Recovery`).
 
 **Bounded.** After each write only the :data:`MAX_ENTRIES` most recently used entries are kept (an entry's
 time is refreshed when it is used, at most hourly); temporary files left by a killed process are removed after
@@ -65,17 +70,18 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.digest import sha256
 from engine.jsonio import loads_own
+from engine.policy import sections
 from engine.records import Record
 from engine.version import __version__
 
 
-FORMAT = 9  # bump when what an entry holds changes
+FORMAT = 10  # bump when what an entry holds changes
 MAX_ENTRIES = 32  # entries kept after a write (the most recently used)
 MAX_ENTRY_BYTES = 16 << 20  # an entry is about twice its policy's size, and a policy is at most 1 MiB
 STALE_TEMP_SECONDS = 3600  # a temporary file this old was left by a killed process
 TOUCH_SECONDS = 3600  # a used entry's time is refreshed when it is older than this
 SUFFIX = ".entry"
-PLAN_FORMAT = 5  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
+PLAN_FORMAT = 6  # engine.detect.plan.PLAN_FORMAT, not imported: `budget` loads nothing of detection (a test checks)
 _KEY_CHARS = 40
 _PARENT_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -121,23 +127,36 @@ def cache_dir() -> str | None:
     return os.path.join(base, "ctxbudget")
 
 
-def entry_path(policy_file: str | os.PathLike, raw: bytes | None = None, *, digest: str | None = None) -> str | None:
-    """Where the entry for the policy at this path with these bytes lives — given as ``raw``, or as ``digest``,
-    the SHA-256 of them (:func:`file_digest`) — (None when caching is off or not trusted)."""
+def entry_path(policy_file: str | os.PathLike) -> str | None:
+    """Where the entry for the policy at this path lives (None when caching is off or not trusted)."""
     directory = cache_dir()
     if directory is None or _distrust:
         return None
     where = os.path.realpath(policy_file)
-    if digest is None:
-        digest = file_digest(raw or b"")
-    key = sha256(f"{FORMAT}\0{__version__}\0{where}\0{digest}".encode()).hexdigest()
+    key = sha256(f"{FORMAT}\0{__version__}\0{where}".encode()).hexdigest()
     return os.path.join(directory, key[:_KEY_CHARS] + SUFFIX)
 
 
-def file_digest(raw: bytes) -> str:
-    """The SHA-256 of a policy file's bytes, as an entry lists it (:attr:`Entry.files`): computed once per start
-    and passed to :func:`entry_path` and :func:`read` (a 3,000-signal policy is 360 KB to hash)."""
-    return sha256(raw).hexdigest()
+SETTLED_NS = 3_000_000_000
+"""How long before it was hashed a file must have last changed (its modification and status-change times) for
+its stamp to stand for its bytes: a change within the clock's granularity of the hashing could leave the stamp
+as it was (git's "racily clean" files). 3 s covers coarse file-system clocks (FAT's 2 s) with room to spare."""
+
+
+def stamp(path: str) -> list[int] | None:
+    """What a file's status says of its bytes: [size, modification time, inode, status-change time] (ns);
+    None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
+
+
+def settled(found: list[int], hashed_at: int) -> bool:
+    """Whether a file with stamp ``found``, hashed at ``hashed_at`` (ns since the epoch), had last changed
+    :data:`SETTLED_NS` before: then a later change of its bytes changes its stamp."""
+    return found[1] + SETTLED_NS <= hashed_at and found[3] + SETTLED_NS <= hashed_at
 
 
 # -- trust ------------------------------------------------------------------------------------------------------
@@ -225,11 +244,6 @@ def _open_entry(folder: int, name: str, shown: str) -> int | None:
 
 # -- what an entry holds ------------------------------------------------------------------------------------------
 
-def _is_str_list(value: Any, nonempty: bool = True) -> bool:
-    # `type(v) is str` rather than isinstance: JSON gives exact types, and this runs on every warm start
-    return type(value) is list and (bool(value) or not nonempty) and all(type(v) is str and v for v in value)
-
-
 def _is_index(value: Any) -> bool:
     return type(value) is int and value >= 0  # not a bool
 
@@ -289,9 +303,9 @@ def _plan_ok(plan: Any) -> bool:
 
 
 def decode_plan(text: str | bytes) -> dict | None:
-    """The detection plan an entry keeps as JSON (:func:`write`), when it decodes to the shape this version
-    writes (conditions left out: they are compiled from source); else None. Called on first use of the detector,
-    never by a command that only allocates or validates."""
+    """A detection plan written whole as JSON (as :func:`write` checks it before cutting it into sections), when
+    it decodes to the shape this version writes (conditions left out: they are compiled from source); else
+    None."""
     try:
         plan = loads_own(text)
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
@@ -300,29 +314,29 @@ def decode_plan(text: str | bytes) -> dict | None:
 
 
 class StoredPlan:
-    """The detection plan of an entry, as the bytes after its head: checked against the SHA-256 the head lists and
-    decoded (:func:`decode_plan`) when :meth:`decode` is first called — by the detector, never by ``budget`` or
-    ``validate``. A plan that fails is not used, and its entry is removed (the next start rewrites it)."""
+    """The detection plan of an entry, as the span of its head in the entry's body
+    (:mod:`engine.policy.sections`): checked against its checksum and decoded when :meth:`decode` is first
+    called — by the detector, never by ``budget`` or ``validate``. A head that fails is not used (the detector
+    plans afresh) and the entry is removed (the next start rewrites it); its chunks are read as detection
+    needs them."""
 
-    __slots__ = ("raw", "digest", "entry")
+    __slots__ = ("body", "span", "signals", "entry")
 
-    def __init__(self, raw: bytes, digest: str, entry: str | None):
-        self.raw, self.digest, self.entry = raw, digest, entry
+    def __init__(self, body: sections.Body, span: list, signals: int, entry: str | None):
+        self.body, self.span, self.signals, self.entry = body, span, signals, entry
 
     def decode(self) -> dict | None:
-        """The plan, or None when its bytes do not match the digest, decode or have the right shape."""
-        plan = decode_plan(self.raw) if sha256(self.raw).hexdigest() == self.digest else None
-        if plan is None and self.entry is not None:
+        """The plan (:func:`engine.policy.sections.lazy_plan`), or None when its head does not match its checksum,
+        decode or have the right shape."""
+        head = self.body.part(*self.span)
+        if sections.plan_head_ok(head, self.signals, self.body.size) and head["format"] == PLAN_FORMAT:
+            return sections.lazy_plan(head, self.body)
+        if self.entry is not None:
             discard(self.entry)
-        return plan
+        return None
 
 
-def _quiet_ok(quiet: Any) -> bool:
-    """Per condition source, what decides it when none of its inputs fired (engine.detect.plan.quiet_inputs):
-    [groups, signal ids, value] — names and a boolean, data only."""
-    return type(quiet) is dict and all(
-        type(v) is list and len(v) == 3 and _is_str_list(v[0], nonempty=False) and _is_str_list(v[1], nonempty=False)
-        and type(v[2]) is bool for v in quiet.values())
+_quiet_ok = sections.quiet_ok
 
 
 def _files_ok(files: Any) -> bool:
@@ -338,6 +352,12 @@ def _links_ok(links: Any, files: list) -> bool:
                     and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and _fact_ok(p[1])
                             for p in link[2])
                     for i, link in enumerate(links)))
+
+
+def _stamps_ok(stamps: Any, files: int) -> bool:
+    """One :func:`stamp` per file of the chain: four whole numbers ≥ 0."""
+    return type(stamps) is list and len(stamps) == files and all(
+        type(s) is list and len(s) == 4 and all(_is_index(n) for n in s) for s in stamps)
 
 
 def _fact_ok(fact: Any) -> bool:
@@ -440,17 +460,28 @@ def _is_digest(value: Any) -> bool:
     return type(value) is str and len(value) == 64 and not value.strip("0123456789abcdef")
 
 
-def _shape_ok(found: Any) -> bool:
+def _shape_ok(found: Any, size: int | None = None) -> bool:
+    """Whether a decoded head has the shape :func:`write` gives it, for a body of ``size`` bytes (None: any)."""
+    if size is None:
+        size = MAX_ENTRY_BYTES
     if not (isinstance(found, dict) and found.get("format") == FORMAT and found.get("version") == __version__):
         return False
     if not _checked_ok(found.get("checked")):
         return False
     artifacts, data = found.get("artifacts"), found.get("data")
     if not (isinstance(found.get("source"), str) and isinstance(data, dict) and isinstance(artifacts, dict)
-            and _files_ok(found.get("files")) and _links_ok(found.get("links"), found["files"])):
+            and _files_ok(found.get("files")) and _links_ok(found.get("links"), found["files"])
+            and _stamps_ok(found.get("stamps"), len(found["files"])) and _is_index(found.get("hashed_at"))):
         return False
     detection = data.get("detection")
-    planned = isinstance(detection, dict) and bool(detection.get("signals"))  # a plan exactly when there are signals
+    if detection is not None and (type(detection) is not dict or "signals" in detection):
+        return False  # the signals are in the body
+    stored = found.get("signals")
+    planned = stored is not None  # the signals in the body, and a plan, exactly when there are signals
+    if planned and not (type(stored) is dict and stored.keys() == {"count", "table"} and type(detection) is dict
+                        and type(stored["count"]) is int and stored["count"] > 0
+                        and sections.table_ok(stored["table"], sections.chunk_count(stored["count"]), size)):
+        return False
     extends = len(found["files"]) > 1  # the examples' origins exactly when it extends another policy
     section = data.get("recommendations")
     ruled = isinstance(section, dict) and bool(section.get("rules"))  # positions exactly when it writes rules
@@ -460,7 +491,7 @@ def _shape_ok(found: Any) -> bool:
                                              *(["example_origins"] if extends else []),
                                              *(["rule_positions"] if ruled else [])}
             and ("budgets" not in artifacts or _budgets_ok(artifacts["budgets"]))
-            and (not planned or _is_digest(artifacts["detection"]))
+            and (not planned or sections.span_ok(artifacts["detection"], size))
             and (not extends or _origins_ok(artifacts["example_origins"]))
             and (not ruled or _positions_ok(artifacts["rule_positions"], data)))
 
@@ -518,20 +549,30 @@ def _sha256(path: str) -> str | None:
         os.close(fd)
 
 
-def _unchanged(found: dict, policy_file: str | os.PathLike | None, digest: str | None = None) -> bool:
-    """The entry is the one of ``policy_file``, every file of its chain hashes the same, and every reference
-    resolves as it did. ``digest``: the SHA-256 of ``policy_file``'s bytes, when the caller has it (then that
-    file is not read and hashed again)."""
+def _unchanged(found: dict, policy_file: str | os.PathLike | None) -> tuple[bool, list | None]:
+    """Whether the entry is the one of ``policy_file`` and every file of its chain has the same bytes, and every
+    reference resolves as it did; and, when some file had to be hashed to tell and all are settled now, their
+    new stamps (the entry is refreshed with them). A file whose stamp is what the entry recorded when it hashed
+    it, and was :func:`settled` then, is not read: its bytes are what they were."""
     files = found["files"]
     if policy_file is not None and files[0][0] != os.path.realpath(policy_file):
-        return False
-    if policy_file is not None and digest is not None:
-        if files[0][1] != digest:
-            return False
-        files = files[1:]
-    if any(_sha256(path) != recorded for path, recorded in files):
-        return False
-    return all(_probe(referrer, reference) == places for referrer, reference, places in found["links"])
+        return False, None
+    now = time.time_ns()
+    stamps, hashed_at = found["stamps"], found["hashed_at"]
+    fresh, hashed = [], False
+    for (path, recorded), old in zip(files, stamps):
+        current = stamp(path)
+        if current is None:
+            return False, None
+        if current != old or old is None or not settled(old, hashed_at):
+            if _sha256(path) != recorded:
+                return False, None
+            hashed = True
+        fresh.append(current)
+    if not all(_probe(referrer, reference) == places for referrer, reference, places in found["links"]):
+        return False, None
+    refresh = [fresh, now] if hashed and all(settled(s, now) for s in fresh) else None
+    return True, refresh
 
 
 def _links(files: list[list[str]]) -> list[list] | None:
@@ -561,9 +602,10 @@ def _links(files: list[list[str]]) -> list[list] | None:
     return links
 
 
-def _usable(found: Any, policy_file: str | os.PathLike | None = None, digest: str | None = None) -> bool:
-    """Whether a decoded entry head has the right shape and still describes the files it came from."""
-    return _shape_ok(found) and _unchanged(found, policy_file, digest)
+def _usable(found: Any, policy_file: str | os.PathLike | None = None, size: int | None = None) -> bool:
+    """Whether a decoded entry head has the right shape (for a body of ``size`` bytes) and still describes the
+    files it came from."""
+    return _shape_ok(found, size) and _unchanged(found, policy_file)[0]
 
 
 # -- reading and writing ----------------------------------------------------------------------------------------
@@ -576,43 +618,56 @@ def frame(head: bytes, plan: bytes = b"") -> bytes:
 _MAX_FIRST_LINE = 128
 
 
-def unframe(raw: bytes) -> tuple[bytes, bytes] | None:
-    """The head and the plan bytes of an entry, when its first line is this format's, its size is what that line
-    says and the head matches its checksum; else None. (The plan is checked when it is decoded.)"""
+def _first_line(raw: bytes) -> tuple[bytes, int, int, int] | None:
+    """From the start of an entry: the head's checksum, the sizes of the head and the body, and where the head
+    starts — when its first line is this format's; else None."""
     end = raw.find(b"\n", 0, _MAX_FIRST_LINE)
     if end < 0:
         return None
     parts = raw[:end].split(b" ")
     if len(parts) != 4 or parts[0] != b"%d" % FORMAT or not all(p.isdigit() and len(p) <= 10 for p in parts[2:]):
         return None
-    head_size, plan_size = int(parts[2]), int(parts[3])
-    start = end + 1
-    if start + head_size + plan_size != len(raw):  # truncated, grown, or a length that lies
+    return parts[1], int(parts[2]), int(parts[3]), end + 1
+
+
+def unframe(raw: bytes) -> tuple[bytes, bytes] | None:
+    """The head and the body of an entry's bytes, when its first line is this format's, its size is what that
+    line says and the head matches its checksum; else None. (Each section of the body is checked when read.)"""
+    layout = _first_line(raw)
+    if layout is None:
+        return None
+    digest, head_size, body_size, start = layout
+    if start + head_size + body_size != len(raw):  # truncated, grown, or a length that lies
         return None
     view = memoryview(raw)
-    if sha256(view[start:start + head_size]).hexdigest().encode() != parts[1]:
+    if sha256(view[start:start + head_size]).hexdigest().encode() != digest:
         return None
     return raw[start:start + head_size], raw[start + head_size:]
 
 
-def _read_whole(fd: int, size: int) -> bytes | None:
-    """The ``size`` bytes of the open entry, in one read; None when it is larger than :data:`MAX_ENTRY_BYTES` or
-    does not have that size now."""
+def _read_head(fd: int, size: int) -> tuple[bytes, int, int] | None:
+    """The head of the open entry of ``size`` bytes, where its body starts and the body's size, when its first
+    line is this format's, the sizes add up to ``size`` and the head matches its checksum; else None. Only the
+    first line and the head are read: the body's sections are read when first needed."""
     if size > MAX_ENTRY_BYTES:
         return None
-    raw = os.read(fd, size + 1)  # one byte over tells a file that grew
-    while 0 < len(raw) < size:  # a short read (not seen on regular files; allowed by POSIX)
-        more = os.read(fd, size + 1 - len(raw))
-        if not more:
-            break
-        raw += more
-    return raw if len(raw) == size else None
+    layout = _first_line(os.pread(fd, _MAX_FIRST_LINE, 0))
+    if layout is None:
+        return None
+    digest, head_size, body_size, start = layout
+    if start + head_size + body_size != size:  # truncated, grown, or a length that lies
+        return None
+    head = sections.pread(fd, start, head_size)
+    if head is None or sha256(head).hexdigest().encode() != digest:
+        return None
+    return head, start + head_size, body_size
 
 
-def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest: str | None = None) -> Entry | None:
-    """The cached :class:`Entry` (of ``policy_file``, when given; ``digest``: the SHA-256 of its bytes, when the
-    caller has it, see :func:`file_digest`) if the cache is trusted, the entry is whole, and everything it came
-    from is unchanged; else None. Its plan is a :class:`StoredPlan`, checked and decoded when first needed."""
+def read(entry: str | None, policy_file: str | os.PathLike | None = None, recompile: Any = None) -> Entry | None:
+    """The cached :class:`Entry` (of ``policy_file``, when given) if the cache is trusted, the entry is whole, and
+    everything it came from is unchanged (:func:`_unchanged`: by its files' stamps, or their bytes); else None. Its plan is a :class:`StoredPlan`, checked and decoded when first needed, and
+    its signals and the plan's parts are read from sections when first needed; a section that fails is served
+    from ``recompile`` (see :class:`engine.policy.sections.Recovery`)."""
     if entry is None or _distrust:
         return None
     directory, name = os.path.split(entry)
@@ -625,28 +680,45 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest
             return None
         try:
             st = os.fstat(fd)
-            raw = _read_whole(fd, st.st_size)
-            parts = unframe(raw) if raw is not None else None
-            if parts is None:
+            layout = _read_head(fd, st.st_size)
+            if layout is None:
                 return None
-            head, plan = parts
+            head, offset, size = layout
             found = loads_own(head)  # json.loads, without importing json (engine/jsonio.py)
-            if not _usable(found, policy_file, digest):
+            if not _shape_ok(found, size):
                 return None
+            same, refresh = _unchanged(found, policy_file)
+            if not same:
+                return None
+            body = sections.OpenBody(fd, offset, size)  # it owns the descriptor from now on
+            fd = None
+            if refresh is not None:  # hashed, unchanged and settled now: from now on, its stamps tell
+                whole = body.read(0, size)
+                if whole is not None:
+                    _refresh(folder, name, dict(found, stamps=refresh[0], hashed_at=refresh[1]), whole)
             artifacts = found["artifacts"]
-            if bool(plan) != ("detection" in artifacts):
+            stored = found.get("signals")
+            if bool(size) != (stored is not None):
                 return None
-            if plan:
-                artifacts["detection"] = StoredPlan(plan, artifacts["detection"], entry)
+            if stored is not None:  # the sections of the body, each read when first needed
+                lazy = sections.Body(body, sections.Recovery(entry, found["source"], found["files"],
+                                                                 recompile, discard))
+                listed = found["data"].get("tiers")
+                tiers = {t["id"] for t in listed if type(t) is dict and type(t.get("id")) is str} if type(
+                    listed) is list else set()
+                found["data"]["detection"]["signals"] = sections.Chunked(
+                    lazy, stored["table"], stored["count"], sections.signals_check(tiers), sections.signals_fresh)
+                artifacts["detection"] = StoredPlan(lazy, artifacts["detection"], stored["count"], entry)
             if time.time() - st.st_mtime > TOUCH_SECONDS:
                 try:
-                    os.utime(fd)  # used: keep it among the newest
+                    os.utime(body.fd)  # used: keep it among the newest
                 except OSError:
                     pass
             return Entry(found["source"], tuple(tuple(f) for f in found["files"]), found["data"],
                          artifacts, found["checked"])
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)
     except Untrusted as exc:
         _warn(str(exc))
         return None
@@ -654,6 +726,35 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, digest
         return None
     finally:
         os.close(folder)
+
+
+def _refresh(folder: int, name: str, found: dict, body: bytes) -> None:
+    """Rewrite the entry ``name`` with the head ``found`` (new stamps) and the same body, atomically; give up
+    quietly on any error. Written by jsonio's own writer: a start that refreshes imports no json."""
+    from engine.jsonio import plain_dumps
+
+    text = plain_dumps(found)
+    if text is not None and _shape_ok(loads_own(text), len(body)):
+        _replace_entry(folder, name, frame(text.encode("utf-8"), body))
+
+
+def _replace_entry(folder: int, name: str, raw: bytes) -> None:
+    """Write ``raw`` as the entry ``name`` of the folder open as ``folder``: a temporary file, then a rename."""
+    temp = f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=folder)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(raw)
+            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        except BaseException:
+            try:
+                os.unlink(temp, dir_fd=folder)
+            except OSError:
+                pass
+            raise
+    except OSError:
+        pass
 
 
 def discard(entry: str) -> None:
@@ -688,46 +789,46 @@ def write(entry: str | None, found: Entry) -> None:
     links = _links(files)
     if links is None:
         return
+    hashed_at = time.time_ns()  # before the stamps: a change after this makes a stamp that is not settled
+    stamps = [stamp(path) for path, _ in files]
+    if None in stamps or any(_sha256(path) != digest for path, digest in files):
+        return  # changed since it was loaded
     kept = {key: artifacts[key] for key in ("detection", "example_origins", "rule_positions", "budgets")
             if key in artifacts}
-    plan_bytes = b""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    writer = sections.BodyWriter(dumps)
+    stored = None
     try:
-        if "detection" in kept:
-            plan = kept["detection"]
+        detection = data.get("detection") if isinstance(data, dict) else None
+        signals = detection.get("signals") if isinstance(detection, dict) else None
+        if signals:
+            plan = kept.get("detection")
             if not isinstance(plan, dict):
                 return
             plan = {**plan, "conditions": {}}  # conditions are compiled from source
             if not _plan_ok(plan):
                 return  # what would not be read back is not written
-            # After the head, raw: a warm `budget` or `validate` neither hashes nor decodes it, and `evaluate`
-            # scans it once (as a JSON string inside the head it was scanned twice, every quote escaped).
-            plan_bytes = json.dumps(plan, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-            kept["detection"] = sha256(plan_bytes).hexdigest()
+            # In sections after the head (engine/policy/sections.py): a warm start reads the few a task needs.
+            stored = {"count": len(signals), "table": writer.table(sections.chunks(signals))}
+            kept["detection"] = sections.plan_sections(plan, len(signals), writer)
+            data = {**data, "detection": {k: v for k, v in detection.items() if k != "signals"}}
         payload = {"format": FORMAT, "version": __version__, "source": source, "files": files, "links": links,
-                   "data": data, "artifacts": kept, "checked": checked}
-        if not _shape_ok(payload):
+                   "stamps": stamps, "hashed_at": hashed_at, "data": data, "artifacts": kept, "checked": checked}
+        if stored is not None:
+            payload["signals"] = stored
+        if not _shape_ok(payload, writer.size):
             return  # what would not be read back is not written
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        body = dumps(payload).encode("utf-8")
     except (TypeError, ValueError, RecursionError):
         return
+    plan_bytes = writer.bytes()
     if len(body) + len(plan_bytes) > MAX_ENTRY_BYTES - _MAX_FIRST_LINE:
         return
     folder = _trusted_folder(directory, create=True)
     if folder is None:
         return
     try:
-        temp = f".tmp-{os.getpid()}-{os.urandom(6).hex()}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600, dir_fd=folder)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(frame(body, plan_bytes))
-            os.replace(temp, name, src_dir_fd=folder, dst_dir_fd=folder)
-        except BaseException:
-            try:
-                os.unlink(temp, dir_fd=folder)
-            except OSError:
-                pass
-            raise
+        _replace_entry(folder, name, frame(body, plan_bytes))
         evict(folder)
     except OSError:
         pass

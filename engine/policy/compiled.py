@@ -20,7 +20,8 @@ from collections.abc import Mapping
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
 from engine import agents as agent_names
-from engine.budget import DEFAULT_FORMULA, FORMULA_NAMES, detection_binding, formula_bindings, split, tokens
+from engine.budget import (DEFAULT_FORMULA, FORMULA_NAMES, MAX_BUDGET, detection_binding, formula_bindings, split,
+                           tokens)
 from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Profile, Thresholds, Tier, frozen_map
 from engine.policy.programs import LazyProgram, ProgramTable
@@ -219,12 +220,21 @@ class Policy:
             object.__setattr__(self, "_plan", plan)
         return plan
 
+    def _whole_plan(self) -> dict | None:
+        """The detection plan as plain data, every section of a cached one read (for :attr:`artifacts`)."""
+        plan = self._decoded_plan()
+        if plan is not None and "rest" in plan:  # read from the cache's sections
+            from engine.policy.sections import whole_plan
+
+            plan = whole_plan(plan)
+        return plan
+
     @property
     def artifacts(self) -> dict[str, Any]:
         """What compiling worked out that a later compilation of the same data may reuse (see
         :meth:`from_data`), as a fresh copy: the cache stores it, and changing it changes nothing here."""
         found: dict[str, Any] = {}
-        plan = self._decoded_plan()
+        plan = self._whole_plan()
         if plan is not None:
             found["detection"] = _copy(plan)
         if self._origins is not None:
@@ -398,8 +408,8 @@ class Policy:
             source, tier_id = "default", self.default_tier
         allocation = self.allocate(full, tier_id, detection)
         if budget is not None:
-            if type(budget) is not int or budget < 0:
-                raise ValueError(f"budget must be a non-negative integer, not {budget!r}")
+            if type(budget) is not int or not 0 <= budget <= MAX_BUDGET:
+                raise ValueError(f"budget must be a whole number from 0 to {MAX_BUDGET:,}, not {budget!r}")
             weights = self.profiles[allocation.profile].weights
             allocation = allocation._replace(budget=budget, capped=False, scopes=frozen_map(split(budget, weights)))
         packer = self.packer

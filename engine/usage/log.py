@@ -132,10 +132,51 @@ class SkippedLine(Record):
     to_dict = to_dict
 
 
+def first_values(pairs: list[tuple[str, Any]]) -> dict:
+    """An object's keys with their *first* values: a key written twice counts once, as DuckDB's JSON reader reads
+    it (``json.loads`` keeps the last). The analytics engine and this reader must agree on such a line; DuckDB
+    cannot be told otherwise, so the rule is its rule (``object_pairs_hook``, for every object of a line)."""
+    found: dict = {}
+    for key, value in pairs:
+        found.setdefault(key, value)
+    return found
+
+
+_SURROGATE_ESCAPES = (b"\\ud8", b"\\ud9", b"\\uda", b"\\udb", b"\\udc", b"\\udd", b"\\ude", b"\\udf")
+
+
+def loads_line(raw: bytes | str) -> Any:
+    """The JSON value of one log line as every reader of the log takes it — DuckDB's, in the analytics engine,
+    and this module's: a key written twice counts with its first value (:func:`first_values`), and a string
+    with a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8 text can hold) makes the line not JSON.
+    ValueError (or RecursionError) when it is not."""
+    value = json.loads(raw, object_pairs_hook=first_values)
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    if b"\\u" in data and any(escape in data.lower() for escape in _SURROGATE_ESCAPES):
+        # every string of the line, those of a key's dropped values too (its objects as lists of pairs)
+        _refuse_lone_surrogates(json.loads(raw, object_pairs_hook=list))
+    return value
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    """ValueError when a string in ``value`` holds a lone surrogate (a pair decodes to one character)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a string holds a lone UTF-16 surrogate, which is not text") from None
+
+
 def decode_line(raw: bytes, last: bool = False) -> Any:
-    """The JSON value of one log line; :class:`CorruptRecord` with a reason when it is not JSON."""
+    """The JSON value of one log line (:func:`loads_line`); :class:`CorruptRecord` with a reason when it is not
+    JSON."""
     try:
-        return json.loads(raw)
+        return loads_line(raw)
     except RecursionError:
         raise CorruptRecord(NESTED) from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError

@@ -30,6 +30,10 @@ class CorruptRecord(ValueError):
 MAX_TOKENS = 2**53 - 1
 """The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact."""
 
+MAX_READ_BUDGET = 2**63 - 1
+"""The largest budget a record read from a log may give: what the analytics engine (a BIGINT) and Parquet hold.
+(ctxbudget itself writes at most engine.budget.MAX_BUDGET.)"""
+
 
 # The seed's alert labels, by the policy's default thresholds.
 SEED_ALERTS = {"75%": "info", "90%": "warning", "100%": "critical"}
@@ -63,7 +67,8 @@ def record_fields(obj: Any) -> RecordFields:
         raise CorruptRecord("'agent' must be a non-empty string")
     if type(timestamp) is not str:
         raise CorruptRecord("'timestamp' must be a string")
-    if type(budget) is not int or type(loaded) is not int or budget < 0 or not 0 <= loaded <= MAX_TOKENS:
+    if type(budget) is not int or type(loaded) is not int or not 0 <= budget <= MAX_READ_BUDGET \
+            or not 0 <= loaded <= MAX_TOKENS:
         raise CorruptRecord("budget and tokens loaded must be non-negative integers")
     if usage is None:
         usage = loaded / budget if budget > 0 else 0.0
@@ -221,6 +226,8 @@ def _checked(record: UsageRecord) -> UsageRecord:
             raise CorruptRecord(f"{name} must be a string, not {type(getattr(record, name)).__name__}")
     if type(record.budget) is not int or record.budget < 0:
         raise CorruptRecord("budget must be a non-negative integer")
+    if record.budget > MAX_READ_BUDGET:  # a record no reader of the log would take
+        raise CorruptRecord(f"budget must be at most {MAX_READ_BUDGET:,}")
     for name in ("tokens_loaded", "refused_tokens"):
         if not _whole(getattr(record, name)):
             raise CorruptRecord(f"{name} must be a whole number from 0 to {MAX_TOKENS:,}")

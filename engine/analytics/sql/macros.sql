@@ -51,14 +51,13 @@ CREATE OR REPLACE TEMP MACRO is_count(j) AS
     try_cast(j::VARCHAR AS UBIGINT) IS NOT NULL
     AND NOT (contains(j::VARCHAR, '.') OR contains(j::VARCHAR, 'e') OR contains(j::VARCHAR, 'E'));
 
--- The entries of a scopes object given its keys and values in order (json_keys, json_extract '$.*'), as a JSON
--- decoder reads them: a key given twice counts once, at its first place, with its last value.
+-- The entries of a scopes object given its keys and values in order (json_keys, json_extract '$.*'): a key given
+-- twice counts once, with its first value — as DuckDB's JSON reader reads a record's own keys, so every key of a
+-- line follows one rule (engine.usage.log.first_values, for the Python reader).
 CREATE OR REPLACE TEMP MACRO scope_entries(keys, vals, seed) AS
     list_transform(
         list_filter(range(1, len(keys) + 1), lambda i: list_position(keys, keys[i]) = i),
-        lambda i, place: {'place': place, 'name': keys[i],
-                          'tokens': scope_tokens(vals[len(keys) + 1 - list_position(list_reverse(keys), keys[i])],
-                                                 seed)});
+        lambda i, place: {'place': place, 'name': keys[i], 'tokens': scope_tokens(vals[i], seed)});
 
 -- Whether a line's values (JSON text, NULL when missing) are those of a usage record of ours written the usual
 -- way, told by cheap tests of their text: a whole-number budget below 10^18 and tokens below 10^15, a string

@@ -40,6 +40,7 @@ WITH picked AS (
                     AND starts_with(timestamp::VARCHAR, '"') AND starts_with(agent::VARCHAR, '"')
                     AND agent::VARCHAR <> '""'
                     AND is_count(budget) AND is_count(loaded)
+                    AND try_cast(budget::VARCHAR AS BIGINT) IS NOT NULL  -- MAX_READ_BUDGET: 2^63 - 1
                     AND try_cast(loaded::VARCHAR AS UBIGINT) <= 9007199254740991
                     AND (usage IS NULL OR (left(usage::VARCHAR, 1) BETWEEN '0' AND '9'
                                            AND try_cast(usage::VARCHAR AS DOUBLE) < 'inf'::DOUBLE))
@@ -57,7 +58,7 @@ WITH picked AS (
     FROM flagged
 ), mapped AS (
     SELECT *,
-           -- a key given twice counts once, at its first place, with its last value (as a JSON decoder reads it):
+           -- a key given twice counts once, with its first value (as DuckDB reads a record's own keys):
            -- scope_entries reads such scopes (few scopes are compared directly: cheaper than list_unique)
            CASE WHEN NOT plain_scopes THEN false
                 WHEN len(scope_keys) = 1 THEN true
@@ -93,7 +94,8 @@ WITH picked AS (
             WHEN json_kind(agent) <> 'VARCHAR' OR agent = '""' THEN '''agent'' must be a non-empty string'
             WHEN json_kind(timestamp) <> 'VARCHAR' THEN '''timestamp'' must be a string'
             WHEN json_kind(budget) NOT IN ('UBIGINT', 'BIGINT') OR json_kind(loaded) NOT IN ('UBIGINT', 'BIGINT')
-                 OR try_cast(budget AS BIGINT) < 0 OR try_cast(loaded AS BIGINT) < 0
+                 OR coalesce(try_cast(budget AS BIGINT) < 0, true)  -- past a BIGINT (2^63 - 1): MAX_READ_BUDGET
+                 OR try_cast(loaded AS BIGINT) < 0
                  OR try_cast(loaded AS BIGINT) > 9007199254740991
                 THEN 'budget and tokens loaded must be non-negative integers'
             WHEN usage IS NOT NULL AND json_kind(usage) <> 'NULL'

@@ -56,6 +56,10 @@ def _tokens(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a number of tokens: {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError("a budget cannot be negative")
+    from engine.budget import MAX_BUDGET
+
+    if value > MAX_BUDGET:
+        raise argparse.ArgumentTypeError(f"a budget is at most {MAX_BUDGET:,} tokens")
     return value
 
 
