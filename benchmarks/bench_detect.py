@@ -296,6 +296,11 @@ def test_scaling_targets(policy, corpus: list[dict]) -> None:
         print(f"{signals:>5} signals: 10,000 / 1,000 characters {table[signals, 10_000] / table[signals, 1_000]:.1f}×"
               f", with the spans read {table[signals, 10_000, 'spans'] / table[signals, 1_000, 'spans']:.1f}×")
     assert theirs / ours >= 10
+    # Issue 10: one 100-character task at least 10x faster than the seed-style yardstick (tier, confidence and
+    # scores: 10.8-10.9x by pytest-benchmark medians, 11.3x by minimums, on a loaded 2-CPU machine). These nine
+    # interleaved rounds swing by about 10 % under load (10.1-11.5x in two runs), so the floor asserted is 9x:
+    # it catches a hot path that lost a step of its speed, not the last few percent.
+    assert seed / one >= 9
     assert table[3_000, 100] <= 1.5 * table[30, 100]
     for signals in (30, 300, 3_000):
         assert table[signals, 1_000] <= 10 * table[signals, 100]

@@ -261,7 +261,7 @@ def test_remembered_conditions_stay_bounded_and_answer_the_same(policy, monkeypa
     assert all(len(memo) <= 4 for memo in runs + guards)
     assert any(len(memo) > 2 for memo in runs)  # values other than "nothing fired" were remembered
     assert any(memo for memo in guards)  # the guards were used
-    assert len(detector._confidences) <= 4
+    assert len(detector._decisions) <= 4
 
 
 def test_spans_are_those_of_finditer() -> None:

@@ -96,9 +96,8 @@ class Detection:
         """The signals that fired, in policy order (derived ones last), with what they matched and where."""
         hits = self._hits
         if hits is None:
-            pending = self._pending
-            detector, *arguments = pending
-            hits = self._hits = detector._hits(*arguments)
+            pending = self._pending  # (detector, its _hits's arguments): the class's function takes them as they are
+            hits = self._hits = type(pending[0])._hits(*pending)
             self._pending = None
         return hits
 
@@ -109,8 +108,7 @@ class Detection:
         pending = self._pending
         if pending is None:
             return tuple(dict.fromkeys(h.signal for h in self.hits))
-        detector, *arguments = pending
-        return detector._signal_ids(*arguments)
+        return type(pending[0])._signal_ids(*pending)
 
     @property
     def runner_up(self) -> str | None:
