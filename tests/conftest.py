@@ -11,6 +11,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,36 @@ def run_cli(capsys, monkeypatch):
         return code, out, err
 
     return run
+
+
+# -- the compiled-policy cache (tests/test_cache*.py, tests/test_validate_cache.py) --------------------------------
+
+_CLOCK_NS = time.time_ns() + 3600 * 10 ** 9
+
+
+class _Clock:
+    """``time`` as engine.policy.cache reads it, with ``time_ns`` fixed an hour ahead of the tests' start."""
+
+    time = staticmethod(time.time)
+
+    def time_ns(self) -> int:
+        return _CLOCK_NS
+
+
+@pytest.fixture
+def fresh_trust(monkeypatch):
+    """A cache this process has not yet distrusted, and one clock for what entries record of when their files
+    were hashed (engine.policy.cache.settled): an entry a test rewrites is then byte for byte the entry written
+    before, and every file is settled. Cache test modules use it for every test (``pytestmark``)."""
+    from engine.policy import cache
+
+    monkeypatch.setattr(cache, "_distrust", [])
+    monkeypatch.setattr(cache, "time", _Clock())
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch) -> Path:
+    """A cache folder of the test's own ($CTXBUDGET_CACHE_DIR)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(folder))
+    return folder

@@ -39,25 +39,7 @@ def _probe(policy: Path, cache_dir: Path) -> dict:
     return json.loads(done.stdout)
 
 
-class _Clock:
-    """``time`` as engine.policy.cache reads it, with ``time_ns`` fixed an hour ahead of the tests' start."""
-
-    time = staticmethod(time.time)
-
-    def time_ns(self) -> int:
-        return _CLOCK_NS
-
-
-_CLOCK_NS = time.time_ns() + 3600 * 10 ** 9
-
-
-@pytest.fixture(autouse=True)
-def _fresh_trust(monkeypatch):
-    """Each test starts with a cache this process has not yet distrusted."""
-    monkeypatch.setattr(cache, "_distrust", [])
-    # One clock for what the entries record of when their files were hashed (engine.policy.cache.settled): an
-    # entry rewritten by a test is then byte for byte the entry written before, and every file is settled.
-    monkeypatch.setattr(cache, "time", _Clock())
+pytestmark = pytest.mark.usefixtures("fresh_trust")  # tests/conftest.py
 
 
 @pytest.fixture
@@ -67,12 +49,6 @@ def team(tmp_path: Path) -> Path:
     path.write_text("extends: base.yaml\nname: team\n")
     return path
 
-
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(folder))
-    return folder
 
 
 def _budget(path: Path, **kw) -> int:

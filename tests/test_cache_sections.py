@@ -5,7 +5,6 @@ fresh compilation of the policy — the same answers, never a traceback — and 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -17,31 +16,7 @@ from engine.policy.cache import entry_path
 TASK = "Why did the dbt run fail?"
 
 
-class _Clock:
-    """``time`` as engine.policy.cache reads it, with ``time_ns`` fixed an hour ahead of the tests' start."""
-
-    time = staticmethod(time.time)
-
-    def time_ns(self) -> int:
-        return _CLOCK_NS
-
-
-_CLOCK_NS = time.time_ns() + 3600 * 10 ** 9
-
-
-@pytest.fixture(autouse=True)
-def _fresh_trust(monkeypatch):
-    monkeypatch.setattr(cache, "_distrust", [])
-    # One clock for what the entries record of when their files were hashed (engine.policy.cache.settled): an
-    # entry rewritten by a test is then byte for byte the entry written before, and every file is settled.
-    monkeypatch.setattr(cache, "time", _Clock())
-
-
-@pytest.fixture
-def cache_dir(tmp_path: Path, monkeypatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("CTXBUDGET_CACHE_DIR", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("fresh_trust")  # tests/conftest.py
 
 
 @pytest.fixture
