@@ -47,8 +47,8 @@ def formula_bindings(agent: str, profile: Any, tier: Any, detection: dict | None
 
 
 MAX_BUDGET = 2**53 - 1
-"""The largest budget a formula may give: a whole number every JSON reader keeps exact (the usage log holds it),
-as the most tokens a run may load (engine.usage.record.MAX_TOKENS)."""
+"""The largest budget a formula may give, and the most tokens a run may load (engine.usage.record.MAX_TOKENS): the
+largest integer every JSON reader keeps exact (the usage log holds both)."""
 
 
 def tokens(value: Any) -> int:

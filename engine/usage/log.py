@@ -13,6 +13,7 @@ import os
 import stat
 from pathlib import Path
 
+from engine.jsonio import LONE_SURROGATE, lone_surrogate_at, may_hold_surrogates
 from engine.records import Record, to_dict
 from engine.usage.record import CorruptRecord, UsageRecord
 
@@ -147,12 +148,11 @@ def loads_line(raw: bytes | str) -> Any:
     and this module's: a key written twice counts with its first value (:func:`first_values`), and a string
     with a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8 text can hold) makes the line not JSON.
     ValueError (or RecursionError) when it is not."""
-    from engine.jsonio import LONE_SURROGATE, lone_surrogate_at, may_hold_surrogates
-
     value = json.loads(raw, object_pairs_hook=first_values)
-    text = raw if isinstance(raw, str) else raw.decode("utf-8")  # json.loads took it: UTF-8
-    if "\\u" in text and may_hold_surrogates(text) and lone_surrogate_at(text) is not None:
-        raise ValueError(LONE_SURROGATE)
+    if (b"\\u" if isinstance(raw, bytes) else "\\u") in raw:  # only an escape can make a lone surrogate
+        text = raw if isinstance(raw, str) else raw.decode("utf-8")  # json.loads took it: UTF-8
+        if may_hold_surrogates(text) and lone_surrogate_at(text) is not None:
+            raise ValueError(LONE_SURROGATE)
     return value
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from types import MappingProxyType, new_class
 
+from engine.budget import MAX_BUDGET
 from engine.model import task_hash  # noqa: F401 - part of this module's interface (the record's task_hash)
 from engine.records import Record, rounded, to_dict
 
@@ -27,8 +28,9 @@ class CorruptRecord(ValueError):
     """A line that is JSON but not a usage record (the reason is the message)."""
 
 
-MAX_TOKENS = 2**53 - 1
-"""The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact."""
+MAX_TOKENS = MAX_BUDGET
+"""The most tokens a run may load (in one scope or in all): the largest integer every JSON reader keeps exact, as
+the largest budget (engine.budget.MAX_BUDGET)."""
 
 MAX_READ_BUDGET = 2**63 - 1
 """The largest budget a record read from a log may give: what the analytics engine (a BIGINT) and Parquet hold.
