@@ -331,13 +331,9 @@ def test_record_values_are_read_alike_by_both_readers(policy, tmp_path, monkeypa
         assert reader == "json"
 
 
-DUPLICATES = [
-    '"success": true, "success": "yes"', '"success": "yes", "success": true', '"usage": 0.5, "usage": 0.9',
-    '"agent": "specialists/dbt-expert", "agent": 7', '"budget": 20000, "\\u0062udget": 10000',
-    '"tier": "medium", "tier": "simple"', '"scopes": {"global": 1}, "scopes": {"global": 2, "agent_recent": 3}',
-    '"success": null, "success": true', '"alerts": [], "alerts": 5', '"exceeded": false, "exceeded": true',
-    '"budget": 20000, "budget": "\\ud800"',  # the value dropped holds a lone surrogate: the line is not JSON
-]
+DUPLICATES = (Path(__file__).parent / "data" / "usage-duplicate-keys.txt").read_text(encoding="utf-8").splitlines()
+"""Keys written twice in a usage record (one line: the pairs added to a record; the last holds a lone surrogate,
+which makes the line not JSON)."""
 
 
 @pytest.mark.parametrize("pair", DUPLICATES)

@@ -343,19 +343,10 @@ def test_log_task_writes_the_text(tmp_path: Path) -> None:
 
 # Sidecars come from many hands: every value a JSON parser accepts, and some it should not (Python's reads
 # NaN and Infinity), is either read or the sidecar is corrupt (ignored, counted, its file still loads).
-HOSTILE_SIDECARS = [
-    ('{"use_count": 9223372036854775807}', False),  # the largest the index stores
-    ('{"use_count": 9223372036854775808}', True),  # one more: SQLite's INTEGER cannot hold it
-    ('{"use_count": 1180591620717411303424}', True),
-    ('{"use_count": 1e400}', True), ('{"use_count": -1}', True), ('{"use_count": true}', True),
-    ('{"last_used": 99999999999999999999999999999}', False),  # far future: read as a double
-    ('{"last_used": ' + "9" * 400 + '}', True),  # past a double's range
-    ('{"last_used": Infinity}', True), ('{"last_used": -Infinity}', True), ('{"last_used": NaN}', True),
-    ('{"last_used": 1e400}', True), ('{"last_used": -1e308}', False),
-    ('{"last_used": "0001-01-01T00:00:00+14:00"}', False), ('{"last_used": "9999-12-31T23:59:59Z"}', False),
-    ('{"confidence": NaN}', True), ('{"confidence": 1e-400}', False),
-    ('[' * 5000, True), ('{"a": ' + '[' * 3000 + ']' * 3000 + '}', True), ('\ufeff{}', True),
-]
+# tests/data/memory-sidecars-hostile.txt: "read" or "corrupt", a tab, the sidecar's text (one a line).
+HOSTILE_SIDECARS = [(text, outcome == "corrupt") for outcome, text in (
+    line.split("\t", 1) for line in (Path(__file__).parent / "data" / "memory-sidecars-hostile.txt")
+    .read_text(encoding="utf-8").splitlines())]
 
 
 @pytest.mark.parametrize(("text", "corrupt"), HOSTILE_SIDECARS, ids=[t[:40] for t, _ in HOSTILE_SIDECARS])
