@@ -104,6 +104,30 @@ def word_locator(forms: Sequence[str]) -> Locate:
     return locate_edged
 
 
+# Whole words of ASCII text by one ``bytes.find``: in ``b" %s " % data.translate(WORD_BYTES)`` (every byte that is
+# not a word character a space, and one space at each end) a word of only word characters occurs as a whole
+# word at offset p of ``data`` exactly where ``b" " + word + b" "`` occurs at offset p of the padded copy (its
+# leading space stands for the character before the word, or the text's start). RE2's ``\b`` is ASCII, so this is
+# the boundary of the set's pattern. One C call instead of a locator's find, boundary tests and form loop.
+WORD_BYTES = bytes(c if chr(c) in WORD_CHARS else 32 for c in range(256))
+
+
+def word_needles(item: Sequence[Any]) -> tuple[bytes, bytes, int] | None:
+    """For a plan's literal entry of one word whose forms are ASCII word characters (almost every literal):
+    ``(head, whole, size)``, with ``head`` the space and the forms' common prefix, ``whole`` the space-framed
+    first (base) form and ``size`` its length. In a padded copy (see :data:`WORD_BYTES`), the first ``head``
+    is where the earliest match of any form can start; when ``whole`` is there, the entry's earliest match is
+    the base form there (one form at most matches at a word's start). None for other entries: phrases,
+    patterns, forms with other characters (their locators find them)."""
+    forms = entry_forms(item)
+    if forms is None or forms[0] or not forms[1]:
+        return None
+    last = forms[1]
+    if not all(form.isascii() and WORD_CHARS.issuperset(form) for form in last):
+        return None
+    return (b" " + _common_prefix(last).encode("ascii"), b" " + last[0].encode("ascii") + b" ", len(last[0]))
+
+
 def phrase_locator(lead: Sequence[str], last: Sequence[str]) -> Locate:
     """Finds the first occurrence of the words ``lead`` then one of ``last``, separated by separator runs."""
     head = lead[0]
