@@ -349,19 +349,21 @@ class Detector:
             except KeyError:  # the first time this entry is located
                 signal, head, whole, size, locate, name, tier, weight, boost, weights, group = self._spot(i)
             if head is not None and padded is not None and padded.startswith(whole, start := padded.find(head)):
-                found = (start, start + size)  # the first word that starts like a form is the base form
+                end = start + size  # the first word that starts like one of the forms is the base form
+                found = (start, end)
             else:
                 found = locate(folded, data)
                 if found is None:
                     continue
+                start, end = found
             if signal == current:  # another word of the same signal: keep the earliest (in folded offsets)
                 if found >= first:
                     continue
                 hits.pop()
             current, first = signal, found
-            span = found if norm is None else norm.span(*found)
-            # A Hit built inline: one tuple.__new__ of the fields, no call per hit
-            hits.append(_new_tuple(Hit, (name, tier, weight, text[span[0]:span[1]], span, boost, weights, group)))
+            if norm is not None:
+                found = start, end = norm.span(start, end)
+            hits.append(_new_tuple(Hit, (name, tier, weight, text[start:end], found, boost, weights, group)))
         hits += derived
         return tuple(hits)
 
