@@ -8,7 +8,7 @@ calibration's). Where the signals matched (the hits and their spans) is located 
 :attr:`~engine.detect.model.Detection.hits` is first read.
 
 The hot path is written for CPython's speed: effects are precomputed tuples, hits are built with
-``tuple.__new__``, conditions that read only counts and hits are remembered per their inputs (and guards,
+``tuple.__new__`` (a one-word literal of ASCII text located with one ``bytes.find``), conditions that read only counts and hits are remembered per their inputs (and guards,
 :mod:`engine.detect.parts`, decide others), and bindings that cost a pass over the text are computed only
 when a condition uses them. docs/detection.md ("Speed") has the figures.
 """
