@@ -103,6 +103,34 @@ def test_a_key_whose_value_is_null_is_read_line_by_line(policy, tmp_path, monkey
     assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
 
 
+@pytest.mark.parametrize("success, outcome", [
+    ("true", "run"), ("false", "failed"), (None, "run"),
+    ('"yes"', "skipped"), ('"true"', "skipped"), ("1", "skipped"), ("0", "skipped"), ("null", "skipped"),
+    ("[]", "skipped"), ("{}", "skipped"),
+])
+def test_success_is_true_or_false_even_when_exceeded_is_not_given(policy, tmp_path, monkeypatch, success, outcome):
+    """A record that leaves out `exceeded` (it is worked out from the tokens) still says `success` as true or
+    false, or not at all: every reader — DuckDB's two, the json loop, `read_log` — skips it otherwise."""
+    good = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000, {"global": 10000})
+    odd = {k: v for k, v in good.items() if k not in ("exceeded", "success")}
+    odd = json.dumps(odd) if success is None else json.dumps(dict(odd, success="@@")).replace('"@@"', success)
+    log = tmp_path / "u.jsonl"
+    log.write_text(f"{json.dumps(good)}\n{odd}\n")
+    data = analyze(policy, log).to_dict()
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log).to_dict() == data
+    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
+    records = list(engine.usage.read_log(log))
+    if outcome == "skipped":
+        assert (data["runs"], data["skipped_lines"]) == (1, 1)
+        assert data["skipped"] == [{"line": 2, "reason": "'exceeded' and 'success' must be true or false"}]
+        assert len(records) == 1
+    else:
+        assert (data["runs"], data["skipped_lines"], len(records)) == (2, 0, 2)
+        assert data["agents"]["specialists/dbt-expert"]["failed"] == (outcome == "failed")
+        assert records[1].success is (outcome != "failed") and records[1].exceeded is False
+
+
 def test_many_skipped_lines_among_blank_ones(policy, tmp_path, monkeypatch):
     """More bad lines than are reported, after blank lines: the count is exact, the first few located."""
     good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,

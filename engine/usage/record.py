@@ -83,7 +83,7 @@ def record_fields(obj: Any) -> RecordFields:
             raise CorruptRecord("per-scope tokens must be non-negative integers")
     if exceeded is None:
         exceeded = loaded > budget
-    elif type(exceeded) is not bool or type(success) is not bool:
+    if type(exceeded) is not bool or type(success) is not bool:  # success: also when exceeded is not given
         raise CorruptRecord("'exceeded' and 'success' must be true or false")
     profile = obj.get("profile") or ""
     if type(tier) is not str or type(profile) is not str:

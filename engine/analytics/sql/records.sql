@@ -103,8 +103,8 @@ WITH picked AS (
                       OR isinf(try_cast(usage AS DOUBLE)))
                 THEN 'usage must be a non-negative number'
             WHEN scopes IS NOT NULL AND NOT scopes_object THEN 'per-scope tokens must be a mapping'
-            WHEN exceeded IS NOT NULL AND json_kind(exceeded) <> 'NULL'
-                 AND (json_kind(exceeded) <> 'BOOLEAN' OR (success IS NOT NULL AND json_kind(success) <> 'BOOLEAN'))
+            WHEN (exceeded IS NOT NULL AND json_kind(exceeded) NOT IN ('NULL', 'BOOLEAN'))  -- null: not given
+                 OR (success IS NOT NULL AND json_kind(success) <> 'BOOLEAN')  -- null: not a run's outcome
                 THEN '''exceeded'' and ''success'' must be true or false'
             WHEN (tier IS NOT NULL AND json_kind(tier) <> 'VARCHAR')
                  OR (given_profile IS NOT NULL AND json_kind(given_profile) <> 'VARCHAR')
@@ -138,7 +138,7 @@ SELECT file, n, CASE WHEN reason IS NOT NULL THEN line END AS line, reason,
        ran_at,
        ($since IS NULL OR ran_at >= $since) AND ($until IS NULL OR ran_at < $until) AS in_period,
        -- DuckDB's JSON reader reads a key whose value is null as if it were missing, which changes the answer
-       -- for 'success' (missing: it succeeded; null: it did not) and 'budget_allocated' (present: the seed's
+       -- for 'success' (missing: it succeeded; null: the line is not a record) and 'budget_allocated' (present: the seed's
        -- format): duck.py reads a log line by line where these could differ
        success IS NULL AS success_unsaid, NOT seed AS native
 FROM reasoned
