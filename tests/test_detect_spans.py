@@ -18,7 +18,8 @@ from engine.detect.matcher import WORD_BYTES, word_needles
 TIERS = ["simple", "medium", "complex", "multi-system"]
 
 SIGNALS = [
-    {"id": "slow", "words": ["slow", "query", "migrate"], "weights": {"complex": 1}},  # inflected: -s/-ed/-ing, y/e stems
+    # inflected: -s, -ed, -ing; "query" and "migrate" have stems shorter than the word (queries, migrating)
+    {"id": "slow", "words": ["slow", "query", "migrate"], "weights": {"complex": 1}},
     {"id": "dbt", "words": ["dbt"], "weights": {"medium": 1}, "group": "system"},
     {"id": "dbt-too", "words": ["dbt", "dbt cloud"], "weights": {"simple": 0.5}},  # the same form as "dbt"
     {"id": "exact", "words": ["run_id", "x2"], "inflect": False, "weights": {"simple": 1}},

@@ -109,7 +109,8 @@ def word_locator(forms: Sequence[str]) -> Locate:
 # not a word character a space, and one space at each end) a word of only word characters occurs as a whole
 # word at offset p of ``data`` exactly where ``b" " + word + b" "`` occurs at offset p of the padded copy (its
 # leading space stands for the character before the word, or the text's start). RE2's ``\b`` is ASCII, so this is
-# the boundary of the set's pattern. One C call instead of a locator's find, boundary tests and form loop.
+# the boundary of the set's pattern. A find and a startswith (0.14 + 0.09 µs) instead of a locator's call, find,
+# boundary tests and form loop (~0.45 µs); the translation is 0.2 µs for 100 characters.
 WORD_BYTES = bytes(c if chr(c) in WORD_CHARS else 32 for c in range(256))
 
 
