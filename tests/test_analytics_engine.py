@@ -512,6 +512,14 @@ def test_many_bad_parquet_rows_after_bad_log_lines(policy, exported, tmp_path):
     assert len(data["skipped"]) == 20 and [s["line"] for s in data["skipped"][1:4]] == [1, 3, 5]
 
 
+def _damaged(data: bytes) -> bytes:
+    """A Parquet file's bytes with its first pages garbled and its footer left as it was."""
+    garbled = bytearray(data)
+    for i in range(8, min(400, len(data) // 2), 3):
+        garbled[i] ^= 0xFF
+    return bytes(garbled)
+
+
 def _foreign(tmp_path: Path, name: str, select: str) -> Path:
     import duckdb
 
@@ -533,6 +541,8 @@ def _foreign(tmp_path: Path, name: str, select: str) -> Path:
     (lambda t, e: (t / "f.parquet").write_bytes(b"PAR1" + bytes(range(256)) * 2 + b"PAR1") or t / "f.parquet",
      "f.parquet: cannot read it as Parquet: "),
     (lambda t, e: (t / "f.parquet").write_bytes(b"") or t / "f.parquet", "f.parquet: cannot read it as Parquet: "),
+    (lambda t, e: (t / "f.parquet").write_bytes(_damaged(e.read_bytes())) or t / "f.parquet",
+     "f.parquet: cannot read it as Parquet: "),  # pages damaged, the footer sound: the error comes mid-read
 ])
 def test_a_parquet_file_that_is_not_a_usage_log_is_an_error_naming_it(policy, exported, tmp_path, capsys, make,
                                                                        message):
