@@ -566,3 +566,26 @@ def test_an_older_export_without_the_provenance_columns_is_read(policy, exported
     data, now = analyze(policy, old).to_dict(), analyze(policy, exported).to_dict()
     assert data["agents"] == now["agents"] and data["skipped_lines"] == 0
     assert all(t["sources"]["unknown"] == t["runs"] for t in data["tiers"].values())
+
+
+def test_a_log_file_whose_name_is_not_utf8_is_an_error_naming_it(tmp_path, capsys):
+    """DuckDB takes file names as UTF-8, so a name from other bytes cannot be opened: an error says which and
+    what to do (exit 2), for a folder, the file itself and export's target."""
+    from engine.cli import main
+
+    folder = tmp_path / "log"
+    folder.mkdir()
+    good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,
+                                    {"global": 10000}))
+    (folder / "a.jsonl").write_text(good + "\n")
+    odd = os.path.join(os.fsencode(folder), b"b\xff.jsonl")
+    with open(odd, "w") as handle:
+        handle.write(good + "\n")
+    for argv in (["analyze", "--log", str(folder)], ["recommend", "--log", os.fsdecode(odd)],
+                 ["export", "--log", str(folder / "a.jsonl"), "--to", os.fsdecode(os.path.join(os.fsencode(tmp_path),
+                                                                                              b"out\xfe"))]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "\\xff.jsonl: the name is not UTF-8 text" in err or "out\\xfe: the name is not UTF-8 text" in err
+        assert "Traceback" not in err
+    assert not os.path.exists(os.path.join(os.fsencode(tmp_path), b"out\xfe"))

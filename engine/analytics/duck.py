@@ -55,8 +55,22 @@ FOLDER_DEPTH = 3
 def log_files(location: str | os.PathLike) -> list[str]:
     """The files a log location names: a file, a folder (its ``*.jsonl`` and ``*.parquet`` files, and those of
     its sub-folders down to :data:`FOLDER_DEPTH`, in name order), a glob,
-    or a remote URL (passed to DuckDB as it is). OSError when a local location names nothing."""
-    text = os.fspath(location)
+    or a remote URL (passed to DuckDB as it is). OSError when a local location names nothing; ValueError when
+    a file's name is not UTF-8 text (DuckDB takes names as UTF-8, so it cannot open such a file)."""
+    return [utf8_name(f) for f in _log_files(os.fspath(location))]
+
+
+def utf8_name(path: str) -> str:
+    """``path`` when it is UTF-8 text; ValueError otherwise (a name from bytes that are not UTF-8)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise ValueError(f"{shown}: the name is not UTF-8 text, which DuckDB cannot open: rename it") from None
+    return path
+
+
+def _log_files(text: str) -> list[str]:
     if is_remote(text):
         return [text]
     if os.path.isdir(text):  # its logs, and those of partition folders (date=…/host=…/) below it
@@ -812,7 +826,7 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     import shutil
     import tempfile
 
-    target = os.fspath(folder)
+    target = utf8_name(os.fspath(folder))
     sources = sorted(f if is_remote(f) else os.path.abspath(f) for f in files)
     key = sha256_hex("\n".join(sources))[:12]
     con = load_runs(files, since, until)  # before the folder is made: a log that cannot be read leaves nothing
