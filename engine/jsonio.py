@@ -216,19 +216,38 @@ def _clip(text: str, width: int = 24) -> str:
 
 def dumps(value: Any, *, indent: int | None = None, separators: tuple[str, str] | None = None,
           sort_keys: bool = False) -> str:
-    """``value`` as strict JSON (UTF-8 characters kept, not escaped): a non-finite float becomes ``null``."""
+    """``value`` as strict JSON (UTF-8 characters kept, not escaped): a non-finite float becomes ``null``, and a
+    lone surrogate in a string (a file name from bytes that are not UTF-8) is written as text, ``\\xNN``."""
+    text = None
     if "json" not in sys.modules and separators is None and not sort_keys and _encode_str is not None:
         text = plain_dumps(value, indent)  # json.dumps's text, without importing json (see the module's docs)
-        if text is not None:
-            return text
-    import json
+    if text is None:
+        import json
 
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators,
+                              sort_keys=sort_keys)
+        except ValueError:  # NaN or an infinity somewhere (rare): replace them, and try once more
+            text = json.dumps(finite(value), ensure_ascii=False, allow_nan=False, indent=indent,
+                              separators=separators, sort_keys=sort_keys)
+    if not text.isascii() and _holds_surrogates(text):
+        text = "".join(_surrogate_text(ch) if "\ud800" <= ch <= "\udfff" else ch for ch in text)
+    return text
+
+
+def _holds_surrogates(text: str) -> bool:
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators,
-                          sort_keys=sort_keys)
-    except ValueError:  # NaN or an infinity somewhere (rare): replace them, and try once more
-        return json.dumps(finite(value), ensure_ascii=False, allow_nan=False, indent=indent,
-                          separators=separators, sort_keys=sort_keys)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _surrogate_text(ch: str) -> str:
+    """A lone surrogate inside a JSON string, as JSON text that decodes to ``\\xNN`` (one undecodable byte, as
+    os.fsdecode keeps it) or ``\\uDXXX``: UTF-8 output cannot hold the character itself."""
+    code = ord(ch)
+    return "\\\\x%02x" % (code - 0xDC00) if 0xDC80 <= code <= 0xDCFF else "\\\\u%04x" % code
 
 
 def finite(value: Any, _depth: int = 0) -> Any:

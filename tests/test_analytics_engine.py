@@ -441,3 +441,151 @@ def test_a_log_of_the_seeds_records_is_read_once(policy, tmp_path, monkeypatch):
     ).fetchone()) or recheck(con, *a))
     assert analyze(policy, log).runs == 295
     assert unchecked == [(0, 0)] and duck.last_reader == "json"
+
+
+# -- Parquet logs from many hands -------------------------------------------------------------------------------
+
+PARQUET_ROWS = [tuple(line.split("\t")) for line in
+                (Path(__file__).parent / "data" / "usage-parquet-hostile.txt").read_text(encoding="utf-8").splitlines()
+                if line and not line.startswith("#")]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Path:
+    """The known log as one Parquet file, as `ctxbudget export` writes its rows (row order kept)."""
+    import duckdb
+
+    folder = tmp_path_factory.mktemp("exported")
+    duck.export([str(write_known_log(folder / "k.jsonl"))], folder / "out")
+    one = folder / "one.parquet"
+    duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet('{folder}/out/*/*.parquet', hive_partitioning = false) "
+                             f"ORDER BY ran_at, agent) TO '{one}' (FORMAT parquet)")
+    return one
+
+
+def _rewritten(source: Path, target: Path, select: str, where: str = "true") -> Path:
+    import duckdb
+
+    duckdb.connect().execute(f"COPY (SELECT {select} FROM read_parquet('{source}', file_row_number = true) "
+                             f"WHERE {where} ORDER BY file_row_number) TO '{target}' (FORMAT parquet)")
+    return target
+
+
+@pytest.mark.parametrize("column, value, reason", PARQUET_ROWS, ids=[f"{c}={v}"[:60] for c, v, _ in PARQUET_ROWS])
+def test_a_parquet_row_that_is_not_a_run_is_skipped_counted_and_located(policy, exported, tmp_path, column, value,
+                                                                        reason):
+    """Each hostile row value: the row is skipped, counted and reported with its file and row number (or taken
+    as a run, with the values a log line would give), and the other rows give what they give alone."""
+    odd = _rewritten(exported, tmp_path / "odd.parquet", f"* EXCLUDE (file_row_number) REPLACE ("
+                     f"CASE WHEN file_row_number = 1 THEN {value} ELSE {column} END AS {column})")
+    data = analyze(policy, odd).to_dict()
+    good = analyze(policy, exported).to_dict()
+    if reason == "run":
+        assert (data["runs"], data["skipped_lines"]) == (good["runs"], 0)
+        if column in ("total", "ran_at", "confidence", "tier_source"):  # not trusted, or not read by analyze
+            assert data["agents"] == good["agents"]
+        return
+    assert (data["runs"], data["skipped_lines"]) == (good["runs"] - 1, 1)
+    assert data["skipped"] == [{"line": 2, "reason": f"{odd}: Parquet row 2: {reason}"}]
+    rest = analyze(policy, _rewritten(exported, tmp_path / "rest.parquet",
+                                      "* EXCLUDE (file_row_number)", "file_row_number <> 1")).to_dict()
+    assert data["agents"] == rest["agents"] and data["overall"] == rest["overall"]
+
+
+def test_many_bad_parquet_rows_after_bad_log_lines(policy, exported, tmp_path):
+    """Bad rows are counted exactly; the first few are reported after the log's bad lines."""
+    folder = tmp_path / "log"
+    folder.mkdir()
+    _rewritten(exported, folder / "b.parquet", "* EXCLUDE (file_row_number) REPLACE ("
+               "CASE WHEN file_row_number % 2 = 0 THEN -1 ELSE budget END AS budget)")
+    good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,
+                                    {"global": 10000}))
+    (folder / "a.jsonl").write_text(f"{good}\noops\n{good}\n")
+    data = analyze(policy, folder).to_dict()
+    rows = analyze(policy, exported).to_dict()["runs"]
+    assert data["skipped_lines"] == 1 + (rows + 1) // 2
+    assert data["runs"] == 2 + rows // 2
+    assert data["skipped"][0] == {"line": 2, "reason": f"{folder / 'a.jsonl'}: not JSON (Expecting value: line 1 "
+                                                       f"column 1 (char 0))"}
+    assert data["skipped"][1] == {"line": 1, "reason": f"{folder / 'b.parquet'}: Parquet row 1: budget and tokens "
+                                                       f"loaded must be non-negative integers"}
+    assert len(data["skipped"]) == 20 and [s["line"] for s in data["skipped"][1:4]] == [1, 3, 5]
+
+
+def _damaged(data: bytes) -> bytes:
+    """A Parquet file's bytes with its first pages garbled and its footer left as it was."""
+    garbled = bytearray(data)
+    for i in range(8, min(400, len(data) // 2), 3):
+        garbled[i] ^= 0xFF
+    return bytes(garbled)
+
+
+def _foreign(tmp_path: Path, name: str, select: str) -> Path:
+    import duckdb
+
+    path = tmp_path / name
+    duckdb.connect().execute(f"COPY (SELECT {select}) TO '{path}' (FORMAT parquet)")
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda t, e: _foreign(t, "f.parquet", "1 AS a, 'x' AS b"),
+     "f.parquet: not a usage log written by `ctxbudget export`: no column 'agent'"),
+    (lambda t, e: _rewritten(e, t / "f.parquet", "* EXCLUDE (file_row_number) REPLACE (budget::VARCHAR AS budget)"),
+     "f.parquet: not a usage log written by `ctxbudget export`: column 'budget' is VARCHAR, not BIGINT or "),
+    (lambda t, e: _rewritten(e, t / "f.parquet", "* EXCLUDE (file_row_number, ran_at)"),
+     "f.parquet: not a usage log written by `ctxbudget export`: no column 'ran_at'"),
+    (lambda t, e: _rewritten(e, t / "f.parquet", "* EXCLUDE (file_row_number) REPLACE (confidence::VARCHAR AS "
+                                                 "confidence)"),
+     "f.parquet: not a usage log written by `ctxbudget export`: column 'confidence' is VARCHAR, not DOUBLE"),
+    (lambda t, e: (t / "f.parquet").write_bytes(b"PAR1" + bytes(range(256)) * 2 + b"PAR1") or t / "f.parquet",
+     "f.parquet: cannot read it as Parquet: "),
+    (lambda t, e: (t / "f.parquet").write_bytes(b"") or t / "f.parquet", "f.parquet: cannot read it as Parquet: "),
+    (lambda t, e: (t / "f.parquet").write_bytes(_damaged(e.read_bytes())) or t / "f.parquet",
+     "f.parquet: cannot read it as Parquet: "),  # pages damaged, the footer sound: the error comes mid-read
+])
+def test_a_parquet_file_that_is_not_a_usage_log_is_an_error_naming_it(policy, exported, tmp_path, capsys, make,
+                                                                       message):
+    """A foreign or damaged Parquet file among a log's files: `ctxbudget: error: FILE: …`, exit 2, no traceback."""
+    from engine.cli import main
+
+    folder = tmp_path / "log"
+    folder.mkdir()
+    _rewritten(exported, folder / "a.parquet", "* EXCLUDE (file_row_number)")
+    make(folder, exported)
+    assert main(["analyze", "--log", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ctxbudget: error: {folder / message}") and "Traceback" not in err
+    with pytest.raises(ValueError, match="f.parquet"):
+        analyze(policy, folder)
+
+
+def test_an_older_export_without_the_provenance_columns_is_read(policy, exported, tmp_path):
+    old = _rewritten(exported, tmp_path / "old.parquet",
+                     "* EXCLUDE (file_row_number, host, tier_source, confidence)")
+    data, now = analyze(policy, old).to_dict(), analyze(policy, exported).to_dict()
+    assert data["agents"] == now["agents"] and data["skipped_lines"] == 0
+    assert all(t["sources"]["unknown"] == t["runs"] for t in data["tiers"].values())
+
+
+def test_a_log_file_whose_name_is_not_utf8_is_an_error_naming_it(tmp_path, capsys):
+    """DuckDB takes file names as UTF-8, so a name from other bytes cannot be opened: an error says which and
+    what to do (exit 2), for a folder, the file itself and export's target."""
+    from engine.cli import main
+
+    folder = tmp_path / "log"
+    folder.mkdir()
+    good = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 10000,
+                                    {"global": 10000}))
+    (folder / "a.jsonl").write_text(good + "\n")
+    odd = os.path.join(os.fsencode(folder), b"b\xff.jsonl")
+    with open(odd, "w") as handle:
+        handle.write(good + "\n")
+    for argv in (["analyze", "--log", str(folder)], ["recommend", "--log", os.fsdecode(odd)],
+                 ["export", "--log", str(folder / "a.jsonl"), "--to", os.fsdecode(os.path.join(os.fsencode(tmp_path),
+                                                                                              b"out\xfe"))]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "\\xff.jsonl: the name is not UTF-8 text" in err or "out\\xfe: the name is not UTF-8 text" in err
+        assert "Traceback" not in err
+    assert not os.path.exists(os.path.join(os.fsencode(tmp_path), b"out\xfe"))

@@ -179,3 +179,26 @@ def test_every_command_prints_json_through_the_strict_path() -> None:
         if count:
             found[module.name] = count
     assert found == allowed
+
+
+def test_a_policy_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
+    """A name from bytes that are not UTF-8: text output prints those bytes (as `ls` does) even where stdout is
+    strict UTF-8, --json output stays UTF-8 JSON (the bytes as the text \\xNN), and the policy loads and caches."""
+    import os
+    import subprocess
+    import sys
+
+    name = os.path.join(os.fsencode(tmp_path), b"odd\xff.yaml")
+    with open(name, "w", encoding="utf-8") as handle:
+        handle.write("extends: default\n")
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict")  # a UTF-8 locale's stdout
+    run = [sys.executable, "-m", "engine"]
+    text = subprocess.run(run + ["validate", os.fsdecode(name)], capture_output=True, env=env)
+    assert text.returncode == 0 and text.stdout.startswith(name + b": valid") and b"Traceback" not in text.stderr
+    out = subprocess.run(run + ["validate", "--json", os.fsdecode(name)], capture_output=True, env=env)
+    assert out.returncode == 0
+    assert json.loads(out.stdout.decode("utf-8"))["policies"][0]["path"] == os.fsdecode(name).replace("\udcff", "\\xff")
+    for _ in range(2):  # cold, then from the cache
+        found = subprocess.run(run + ["evaluate", "Why is the dbt run slow?", "--agent", "dbt-expert", "--json",
+                                      "--policy", os.fsdecode(name)], capture_output=True, env=env)
+        assert found.returncode == 0 and json.loads(found.stdout)["tier"] == "complex"

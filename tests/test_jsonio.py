@@ -118,6 +118,17 @@ def test_dumps_is_strict_json(value, text) -> None:
     assert dumps(value) == text
 
 
+@pytest.mark.parametrize("options", [{}, {"sort_keys": True}, {"indent": 2}])
+def test_dumps_writes_a_lone_surrogate_as_text(options) -> None:
+    """A file name from bytes that are not UTF-8 (os.fsdecode's lone surrogates) cannot be UTF-8 output: it is
+    written as the text \\xNN (\\uDXXX for another lone surrogate), so the output is UTF-8 JSON that reads back."""
+    value = {"path": "odd\udcff.yaml", "other": "x\ud800y", "café": ["\udc80"]}
+    text = dumps(value, **options)
+    assert text.encode("utf-8")  # no lone surrogate left
+    assert loads(text) == {"path": "odd\\xff.yaml", "other": "x\\ud800y", "café": ["\\x80"]}
+    assert json.loads(text) == loads(text)
+
+
 def test_finite_leaves_finite_values_alone() -> None:
     value = {"a": [1, 2.5, "s", None, True], "b": {"c": 0.0}}
     assert finite(value) == value

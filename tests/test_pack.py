@@ -305,6 +305,29 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path, caplog, monkeypatch)
     assert "secret" not in "".join(i.text for i in pack.items)
 
 
+def test_names_that_are_not_utf8_are_skipped_with_reasons(tmp_path: Path, capsys) -> None:
+    """A memory file or folder whose name is not UTF-8 (the index holds names as text) is skipped and named
+    with its odd bytes as \\xNN; the rest packs, and `index` and `pack --format json` print it."""
+    from engine.cli import main
+
+    root = tmp_path / "memory"
+    write(root, "patterns/good.md", words(10, "orders"))
+    base = os.fsencode(root / "patterns")
+    with open(os.path.join(base, b"odd\xff.md"), "w", encoding="utf-8") as handle:
+        handle.write(words(10, "orders"))
+    os.mkdir(os.path.join(base, b"dir\xfe"))
+    with open(os.path.join(base, b"dir\xfe", b"inner.md"), "w", encoding="utf-8") as handle:
+        handle.write(words(10, "orders"))
+    pack = packer().pack(allocation(5000, {"global": 5000}), "orders", root=root, now=NOW)
+    assert {s.path: s.reason for s in pack.skipped} == {
+        "patterns/odd\\xff.md": "name is not UTF-8 text (not indexed)",
+        "patterns/dir\\xfe": "name is not UTF-8 text (not indexed)"}
+    assert loaded(pack) == ["patterns/good.md"]
+    assert main(["index", "--root", str(root), "--json"]) == 0
+    assert {s["path"] for s in json.loads(capsys.readouterr().out)["skipped"]} == {"patterns/odd\\xff.md",
+                                                                                 "patterns/dir\\xfe"}
+
+
 def test_a_missing_root_is_a_usage_error(tmp_path: Path) -> None:
     from engine.diagnostics import UsageError
 

@@ -55,8 +55,22 @@ FOLDER_DEPTH = 3
 def log_files(location: str | os.PathLike) -> list[str]:
     """The files a log location names: a file, a folder (its ``*.jsonl`` and ``*.parquet`` files, and those of
     its sub-folders down to :data:`FOLDER_DEPTH`, in name order), a glob,
-    or a remote URL (passed to DuckDB as it is). OSError when a local location names nothing."""
-    text = os.fspath(location)
+    or a remote URL (passed to DuckDB as it is). OSError when a local location names nothing; ValueError when
+    a file's name is not UTF-8 text (DuckDB takes names as UTF-8, so it cannot open such a file)."""
+    return [utf8_name(f) for f in _log_files(os.fspath(location))]
+
+
+def utf8_name(path: str) -> str:
+    """``path`` when it is UTF-8 text; ValueError otherwise (a name from bytes that are not UTF-8)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise ValueError(f"{shown}: the name is not UTF-8 text, which DuckDB cannot open: rename it") from None
+    return path
+
+
+def _log_files(text: str) -> list[str]:
     if is_remote(text):
         return [text]
     if os.path.isdir(text):  # its logs, and those of partition folders (date=…/host=…/) below it
@@ -120,7 +134,7 @@ class DuckScan:
             if not empty:
                 self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
                 self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
-                _skipped(self.con, self.counted, self._jsonl)
+                _skipped(self.con, self.counted, files)
             # runs read unnumbered (in parallel): the order scopes first appear in is not known until asked for
             self._numbered = empty or not self.con.execute(
                 "SELECT count(*) FROM all_runs WHERE n IS NULL AND list_contains(?, file)",
@@ -350,16 +364,113 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
         if not jsonl:
             con.execute("CREATE TEMP VIEW lines AS SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n LIMIT 0")
         if parquet:
-            parts.append(sql("parquet_runs"))
-            period["files"] = list(parquet)
+            parts.append(_parquet_runs(_parquet_rows(con, parquet)))
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
-        con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
+        try:
+            con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
+        except duckdb_error():
+            broken = _broken_parquet(con, parquet, since, until)  # a damaged page past a sound footer
+            if broken is not None:
+                raise ValueError(broken) from None
+            raise  # the JSON reader's (load_runs then reads the lines as text)
         con.execute(f"CREATE TEMP VIEW runs AS {sql('runs')}")
         con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR)")
     except BaseException:
         con.close()
         raise
     return con
+
+
+PARQUET_COLUMNS = {
+    "agent": ("VARCHAR",), "profile": ("VARCHAR",), "tier": ("VARCHAR",),
+    "budget": ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"),
+    "tokens_loaded": ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER", "USMALLINT", "UTINYINT"),
+    "usage": ("DOUBLE", "FLOAT"), "exceeded": ("BOOLEAN",), "success": ("BOOLEAN",),
+    "scope_list": ('STRUCT(place BIGINT, "name" VARCHAR, tokens BIGINT)[]',),
+    "ran_at": ("TIMESTAMP WITH TIME ZONE",),
+}
+"""The columns of a Parquet log (what ``ctxbudget export`` writes; ``total`` is worked out again) and the types
+read as them. A file without them, or with other types, is not a usage log: an error names it."""
+
+PARQUET_OPTIONAL = {"host": "VARCHAR", "tier_source": "VARCHAR", "confidence": "DOUBLE"}
+"""Columns older exports lack (NULL when no file has them)."""
+
+
+def duckdb_error() -> type:
+    import duckdb
+
+    return duckdb.Error
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _parquet_read(files: Sequence[str]) -> str:
+    listed = ", ".join(_quoted(f) for f in files)
+    return (f"read_parquet([{listed}], hive_partitioning = true, hive_types_autocast = false, "
+            f"union_by_name = true, filename = true, file_row_number = true)")
+
+
+def _parquet_rows(con: Any, files: Sequence[str]) -> str:
+    """The relation ``parquet_rows`` of parquet_runs.sql over ``files``: their rows, with the optional columns
+    no file has as NULL. ValueError naming a file that cannot be read as Parquet, or whose columns are not those
+    of a usage log (:data:`PARQUET_COLUMNS`)."""
+    listed = ", ".join(map(_quoted, files))
+    found: dict[str, str] | None = None
+    try:
+        found = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {_parquet_read(files)})"
+                                 ).fetchall())
+        # union_by_name gives a file's missing columns as NULL: each file must have them (names from its footer)
+        lacking = con.execute(f"SELECT count(*) FROM (SELECT file_name, list(name) AS names FROM parquet_schema("
+                              f"[{listed}]) GROUP BY file_name) WHERE NOT list_has_all(names, ?)",
+                              [list(PARQUET_COLUMNS)]).fetchone()[0]
+    except duckdb_error():
+        lacking = None
+    if lacking == 0 and _parquet_problem(found) is None:
+        missing = [f"NULL::{kind} AS {name}" for name, kind in PARQUET_OPTIONAL.items() if name not in found]
+        return f"SELECT *{''.join(', ' + m for m in missing)} FROM {_parquet_read(files)}"
+    for file in files:  # which file: each read alone
+        try:
+            alone = dict(con.execute(
+                f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {_parquet_read([file])})").fetchall())
+        except duckdb_error() as exc:
+            raise ValueError(f"{file}: cannot read it as Parquet: {_first_line(exc)}") from None
+        problem = _parquet_problem(alone)
+        if problem is not None:
+            raise ValueError(f"{file}: not a usage log written by `ctxbudget export`: {problem}")
+    raise ValueError("the Parquet files of the log cannot be read together (a column's type differs between files)")
+
+
+def _parquet_runs(rows: str) -> str:
+    """parquet_runs.sql over parquet_checks.sql over ``rows`` (a query: :func:`_parquet_rows`)."""
+    return _with(sql("parquet_runs"), "checked", _with(sql("parquet_checks"), "parquet_rows", rows))
+
+
+def _broken_parquet(con: Any, files: Sequence[str], since: datetime | None, until: datetime | None) -> str | None:
+    """The error of the first of ``files`` that cannot be read through parquet_runs.sql alone (None when each can)."""
+    for file in files:
+        try:  # hashing every column reads every value (a count would read only what it must)
+            con.execute(f"SELECT max(hash(COLUMNS(*))) FROM ({_parquet_runs(_parquet_rows(con, [file]))})",
+                        {"since": since, "until": until}).fetchone()
+        except duckdb_error() as exc:
+            return f"{file}: cannot read it as Parquet: {_first_line(exc)}"
+    return None
+
+
+def _parquet_problem(columns: dict[str, str] | None) -> str | None:
+    """What makes ``columns`` (name → DuckDB type) not those of a Parquet usage log; None when nothing does."""
+    if columns is None:
+        return "unreadable"
+    for name, kinds in PARQUET_COLUMNS.items():
+        if name not in columns:
+            return f"no column {name!r}"
+        if columns[name] not in kinds:
+            return f"column {name!r} is {columns[name]}, not {' or '.join(kinds)}"
+    for name, kind in PARQUET_OPTIONAL.items():
+        if name in columns and columns[name] != kind and not (kind == "DOUBLE" and columns[name] == "FLOAT"):
+            return f"column {name!r} is {columns[name]}, not {kind}"
+    return None
 
 
 SNIFF_BYTES = 1 << 16
@@ -393,11 +504,11 @@ def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: date
 
 
 def _with(query: str, name: str, relation: str) -> str:
-    """``query`` (one of the ``WITH …`` queries of ``sql/`` that read the relation ``name``) reading ``relation`` (a
-    query) as ``name``."""
+    """``query`` (one of the queries of ``sql/`` that read the relation ``name``) reading ``relation`` (a query)
+    as ``name``."""
     head, found, rest = query.partition("\nWITH ")
-    if not found:
-        raise ValueError("the query does not start with WITH")
+    if not found:  # a plain SELECT (after its comments)
+        return f"WITH {name} AS ({relation})\n{query}"
     return f"{head}\nWITH {name} AS ({relation}), {rest}"
 
 
@@ -599,11 +710,34 @@ def _number(value: Any) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _skipped(con: Any, result: Any, files: Sequence[str]) -> None:
-    """Count the lines that are not runs, and keep the first few with their line numbers and reasons."""
+def _skipped(con: Any, result: Any, every: Sequence[str]) -> None:
+    """Count the lines (and Parquet rows) of the log's files ``every`` that are not runs, and keep the first few
+    with their line numbers and reasons."""
+    files = [f for f in every if not is_parquet(f)]
+    parquet = [f for f in every if is_parquet(f)]
+    _skipped_lines(con, result, files, multi=len(every) > 1)
+    if parquet:
+        _skipped_rows(con, result, parquet)
+
+
+def _skipped_rows(con: Any, result: Any, parquet: Sequence[str]) -> None:
+    """The rows of Parquet files that are not runs (parquet_runs.sql), after the log lines: counted, and the first
+    few kept with their files and row numbers."""
+    count = con.execute("SELECT count(*) FROM all_runs WHERE reason IS NOT NULL AND list_contains(?, file)",
+                        [list(parquet)]).fetchone()[0]
+    result.skipped_lines += count
+    room = SKIPPED_KEPT - len(result.skipped)
+    if count and room > 0:
+        result.skipped += [SkippedLine(n, f"{file}: Parquet row {n}: {reason}") for file, n, reason in con.execute(
+            "SELECT file, n, reason FROM all_runs WHERE reason IS NOT NULL AND list_contains(?, file) "
+            "ORDER BY file, n LIMIT ?", [list(parquet), room]).fetchall()]
+
+
+def _skipped_lines(con: Any, result: Any, files: Sequence[str], multi: bool) -> None:
+    """Count the lines of the JSONL ``files`` that are not runs, and keep the first few with their line numbers
+    and reasons (named by file when the log has several files)."""
     if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'skipped_total'").fetchone()[0]:
         result.skipped_lines = con.execute("SELECT count FROM skipped_total").fetchone()[0]
-        multi = len(files) > 1
         result.skipped = [SkippedLine(line, reason if not multi else f"{file}: {reason}") for file, line, reason
                           in con.execute("SELECT * FROM skipped_found").fetchall()]
         result.lines = 0
@@ -611,11 +745,12 @@ def _skipped(con: Any, result: Any, files: Sequence[str]) -> None:
     rejects = con.execute("""
         SELECT s.file_path, e.line FROM rejected_lines e JOIN rejected_scans s USING (scan_id, file_id)
         ORDER BY s.file_path, e.line""").fetchall()
-    bad = con.execute("SELECT count(*) FROM all_runs WHERE reason IS NOT NULL").fetchone()[0]
+    bad = con.execute("SELECT count(*) FROM all_runs WHERE reason IS NOT NULL AND list_contains(?, file)",
+                      [list(files)]).fetchone()[0]
     result.skipped_lines = bad + len(rejects)
     first = con.execute(f"""
-        SELECT file, n, reason, line FROM all_runs WHERE reason IS NOT NULL ORDER BY file, n
-        LIMIT {SKIPPED_KEPT}""").fetchall()
+        SELECT file, n, reason, line FROM all_runs WHERE reason IS NOT NULL AND list_contains(?, file)
+        ORDER BY file, n LIMIT {SKIPPED_KEPT}""", [list(files)]).fetchall()
     order = {f: i for i, f in enumerate(files)}
     located: list[tuple[int, int, str]] = []
     for file, line in rejects:
@@ -629,7 +764,6 @@ def _skipped(con: Any, result: Any, files: Sequence[str]) -> None:
         torn = n == last.get(file) and _ends_unterminated(file)
         located.append((order.get(file, len(order)), physical, _detail(reason, text, torn)))
     located.sort()
-    multi = len(files) > 1
     result.skipped = [SkippedLine(line, reason if not multi else f"{files[index]}: {reason}")
                       for index, line, reason in located[:SKIPPED_KEPT]]
     result.lines = 0
@@ -692,17 +826,18 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     import shutil
     import tempfile
 
-    target = os.fspath(folder)
-    os.makedirs(target, exist_ok=True)
+    target = utf8_name(os.fspath(folder))
     sources = sorted(f if is_remote(f) else os.path.abspath(f) for f in files)
     key = sha256_hex("\n".join(sources))[:12]
-    con = load_runs(files, since, until)
+    con = load_runs(files, since, until)  # before the folder is made: a log that cannot be read leaves nothing
     if con is None:
         return {"runs": 0, "skipped_lines": 0, "skipped": [], "partitions": 0, "files": []}
-    staging = tempfile.mkdtemp(prefix=".export-", dir=target)
+    staging = None
     try:
+        os.makedirs(target, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".export-", dir=target)
         counted = Skipped()
-        _skipped(con, counted, [f for f in files if not is_parquet(f)])
+        _skipped(con, counted, files)
         runs, hosts = con.execute("SELECT count(*), count(host) FROM runs").fetchone()
         by = "date, host" if hosts else "date"
         out = staging.replace("'", "''")
@@ -726,4 +861,5 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
                 "partitions": len(partitions), "files": sorted(written)}
     finally:
         con.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -40,6 +40,42 @@ def session(master: str | None = None) -> Any:
             .getOrCreate())
 
 
+SPARK_COLUMNS = {  # duck.PARQUET_COLUMNS in Spark's names
+    "agent": ("string",), "profile": ("string",), "tier": ("string",),
+    "budget": ("bigint", "int", "smallint", "tinyint"), "tokens_loaded": ("bigint", "int", "smallint", "tinyint"),
+    "usage": ("double", "float"), "exceeded": ("boolean",), "success": ("boolean",),
+    "scope_list": ("array<struct<place:bigint,name:string,tokens:bigint>>",), "ran_at": ("timestamp",),
+}
+SPARK_OPTIONAL = {"host": "string", "tier_source": "string", "confidence": "double"}
+
+
+def schema_problem(columns: dict[str, str]) -> str | None:
+    """What makes ``columns`` (name → Spark type) not those of a Parquet usage log; None when nothing does."""
+    for name, kinds in SPARK_COLUMNS.items():
+        if name not in columns:
+            return f"no column {name!r}"
+        if columns[name] not in kinds:
+            return f"column {name!r} is {columns[name]}, not {' or '.join(kinds)}"
+    for name, kind in SPARK_OPTIONAL.items():
+        if name in columns and columns[name] != kind and not (kind == "double" and columns[name] == "float"):
+            return f"column {name!r} is {columns[name]}, not {kind}"
+    return None
+
+
+class _read_errors:
+    """Spark's errors reading the files (a damaged or foreign file: pyspark and py4j exceptions) as ValueError,
+    which the CLI reports as `ctxbudget: error: …` (exit 2)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if exc is None or isinstance(exc, ValueError) or not type(exc).__module__.startswith(("pyspark", "py4j")):
+            return False
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"cannot read the Parquet files of the log: {message}") from None
+
+
 AGENT_KEYS = ("agent STRING, profile STRING, key_tier STRING, key_budget BIGINT, name STRING, run_profile STRING, "
               "is_current BOOLEAN")
 WEIGHTS = "name STRING, scope STRING, weight DOUBLE, place BIGINT"
@@ -48,8 +84,7 @@ WEIGHTS = "name STRING, scope STRING, weight DOUBLE, place BIGINT"
 class SparkScan:
     """The runs of the Parquet ``files``, summed per group key by Spark (the interface of ``duck.DuckScan``)."""
 
-    skipped_lines = 0  # Parquet written by `ctxbudget export` holds runs only
-    skipped: list = []
+    skipped: list = []  # the rows that are not runs are counted (skipped_lines); Spark gives no row numbers
 
     def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None,
                  master: str | None = None) -> None:
@@ -61,15 +96,31 @@ class SparkScan:
                              f"writes it, or use --engine duckdb)")
         self.spark = spark = session(master)
         spark.sparkContext.setLogLevel("ERROR")
-        runs = (spark.read.option("mergeSchema", "true").parquet(*files)
-                .withColumn("file", F.input_file_name()).withColumn("n", F.lit(None).cast("bigint")))
-        if since is not None:
-            runs = runs.where(F.col("ran_at") >= F.lit(since))
-        if until is not None:
-            runs = runs.where(F.col("ran_at") < F.lit(until))
-        runs.createOrReplaceTempView("runs")
-        spark.sql(spark_sql("groups")).cache().createOrReplaceTempView("groups")
-        spark.sql(spark_sql("scopes")).cache().createOrReplaceTempView("scope_sums")
+        with _read_errors():
+            rows = spark.read.option("mergeSchema", "true").parquet(*files).withColumn("filename",
+                                                                                    F.input_file_name())
+            problem = schema_problem({f.name: f.dataType.simpleString() for f in rows.schema.fields})
+            if problem is not None:
+                raise ValueError(f"the Parquet files of the log are not a usage log written by `ctxbudget export`: "
+                                 f"{problem}")
+            for name, kind in SPARK_OPTIONAL.items():  # older exports lack them
+                if name not in rows.columns:
+                    rows = rows.withColumn(name, F.lit(None).cast(kind))
+            if since is not None:
+                rows = rows.where(F.col("ran_at") >= F.lit(since))
+            if until is not None:
+                rows = rows.where(F.col("ran_at") < F.lit(until))
+            rows.createOrReplaceTempView("parquet_rows")
+            checked = spark.sql(spark_sql("parquet_checks")).cache()
+            self.skipped_lines = checked.where(F.col("reason").isNotNull()).count()
+            # a file's own total is not trusted: the sum of its scopes' tokens, as DuckDB works it out
+            runs = (checked.where(F.col("reason").isNull())
+                    .withColumn("total", F.aggregate(F.col("scope_list"), F.lit(0).cast("decimal(38,0)"),
+                                                     lambda sum_, s: sum_ + s["tokens"].cast("decimal(38,0)")))
+                    .withColumn("file", F.col("filename")).withColumn("n", F.lit(None).cast("bigint")))
+            runs.createOrReplaceTempView("runs")
+            spark.sql(spark_sql("groups")).cache().createOrReplaceTempView("groups")
+            spark.sql(spark_sql("scopes")).cache().createOrReplaceTempView("scope_sums")
 
     def __enter__(self) -> "SparkScan":
         return self
@@ -79,11 +130,13 @@ class SparkScan:
             self.spark.catalog.dropTempView(view)
 
     def _rows(self, name: str) -> list[tuple]:
-        return [tuple(row) for row in self.spark.sql(spark_sql(name)).collect()]
+        with _read_errors():
+            return [tuple(row) for row in self.spark.sql(spark_sql(name)).collect()]
 
     def keys(self) -> list[tuple]:
-        return [tuple(row) for row in self.spark.sql(
-            "SELECT DISTINCT agent, profile, key_tier, key_budget FROM groups").collect()]
+        with _read_errors():
+            return [tuple(row) for row in self.spark.sql(
+                "SELECT DISTINCT agent, profile, key_tier, key_budget FROM groups").collect()]
 
     def figures(self, agent_keys: Sequence[Any], weights: Sequence[Any]) -> Any:
         spark = self.spark

@@ -63,6 +63,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
 
         sys.stdout.write(f"ctxbudget {__version__}\n")
         return 0
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        # a file name from bytes that are not UTF-8 (lone surrogates in Python) prints as those bytes, as `ls`
+        # prints it, instead of failing (a UTF-8 locale's stdout is strict; the C locale's is not)
+        sys.stdout.reconfigure(errors="surrogateescape")
     collecting = gc.isenabled()
     gc.disable()
     try:

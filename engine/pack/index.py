@@ -328,6 +328,9 @@ class MemoryIndex:
                 name = entry.name
                 if name[0] == ".":
                     continue
+                if not name.isascii() and not _utf8(name):  # bytes that are not UTF-8: SQLite holds text
+                    skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
+                    continue
                 try:
                     if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
                         if entry.is_dir(follow_symlinks=False):
@@ -559,6 +562,20 @@ class MemoryIndex:
         """(files, sections, tokens) in the index."""
         files, tokens = self.db.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM files").fetchone()
         return files, self.db.execute("SELECT count(*) FROM sections").fetchone()[0], tokens
+
+
+def _utf8(name: str) -> bool:
+    """Whether ``name`` (from the file system: undecodable bytes as lone surrogates) is UTF-8 text."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """``name`` with the bytes that are not UTF-8 written as ``\\xNN`` (printable, and JSON can hold it)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _disjoint(prefixes: Iterable[str]) -> list[str]:

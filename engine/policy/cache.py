@@ -133,7 +133,7 @@ def entry_path(policy_file: str | os.PathLike) -> str | None:
     if directory is None or _distrust:
         return None
     where = os.path.realpath(policy_file)
-    key = sha256(f"{FORMAT}\0{__version__}\0{where}".encode()).hexdigest()
+    key = sha256(f"{FORMAT}\0{__version__}\0{where}".encode("utf-8", "surrogateescape")).hexdigest()  # any name
     return os.path.join(directory, key[:_KEY_CHARS] + SUFFIX)
 
 

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> Result:
         result = duck.export(files, args.to, since=since_from(args), until=args.until)
     except OSError as exc:
         raise UsageError(f"cannot export {location} to {args.to}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a Parquet file among the log's that is not a usage log
+        raise UsageError(f"cannot export {location}: {exc}") from None
     report_skipped_lines(str(location), result["skipped_lines"], result["skipped"])
     return Result({k: v for k, v in result.items() if k != "skipped"} | {"log": str(location), "to": args.to})
 
