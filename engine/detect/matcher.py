@@ -5,7 +5,8 @@ normalised UTF-8 bytes says which entries match, in time linear in the text and 
 entries (RE2 builds a DFA lazily and never backtracks). Only the entries that fired are then located, to
 report the matched text and its span: literals with ``str.find`` and the same boundary and separator rules
 as their RE2 pattern (no regex needed), patterns with their own RE2 regex, compiled the first time the
-pattern fires. Every locator is linear in the text.
+pattern fires; in ASCII text a one-word literal is found with one ``bytes.find`` in a copy whose non-word
+bytes are spaces (:func:`word_needles`). Every locator is linear in the text.
 """
 
 from __future__ import annotations
@@ -102,6 +103,31 @@ def word_locator(forms: Sequence[str]) -> Locate:
         return None
 
     return locate_edged
+
+
+# Whole words of ASCII text by one ``bytes.find``: in ``b" %s " % data.translate(WORD_BYTES)`` (every byte that is
+# not a word character a space, and one space at each end) a word of only word characters occurs as a whole
+# word at offset p of ``data`` exactly where ``b" " + word + b" "`` occurs at offset p of the padded copy (its
+# leading space stands for the character before the word, or the text's start). RE2's ``\b`` is ASCII, so this is
+# the boundary of the set's pattern. A find and a startswith (0.14 + 0.09 µs) instead of a locator's call, find,
+# boundary tests and form loop (~0.45 µs); the translation is 0.2 µs for 100 characters.
+WORD_BYTES = bytes(c if chr(c) in WORD_CHARS else 32 for c in range(256))
+
+
+def word_needles(item: Sequence[Any]) -> tuple[bytes, bytes, int] | None:
+    """For a plan's literal entry of one word whose forms are ASCII word characters (almost every literal):
+    ``(head, whole, size)``, with ``head`` the space and the forms' common prefix, ``whole`` the space-framed
+    first (base) form and ``size`` its length. In a padded copy (see :data:`WORD_BYTES`), the first ``head``
+    is where the earliest match of any form can start; when ``whole`` is there, the entry's earliest match is
+    the base form there (one form at most matches at a word's start). None for other entries: phrases,
+    patterns, forms with other characters (their locators find them)."""
+    forms = entry_forms(item)
+    if forms is None or forms[0] or not forms[1]:
+        return None
+    last = forms[1]
+    if not all(form.isascii() and WORD_CHARS.issuperset(form) for form in last):
+        return None
+    return (b" " + _common_prefix(last).encode("ascii"), b" " + last[0].encode("ascii") + b" ", len(last[0]))
 
 
 def phrase_locator(lead: Sequence[str], last: Sequence[str]) -> Locate:
