@@ -589,3 +589,23 @@ def test_a_log_file_whose_name_is_not_utf8_is_an_error_naming_it(tmp_path, capsy
         assert "\\xff.jsonl: the name is not UTF-8 text" in err or "out\\xfe: the name is not UTF-8 text" in err
         assert "Traceback" not in err
     assert not os.path.exists(os.path.join(os.fsencode(tmp_path), b"out\xfe"))
+
+
+@pytest.mark.parametrize("limit, message", [
+    ("abc", "CTXBUDGET_DUCKDB_MEMORY='abc' is not a memory size DuckDB takes (such as 1GB or 512MB)"),
+    ("1e400GB", "CTXBUDGET_DUCKDB_MEMORY='1e400GB' is not a memory size DuckDB takes"),
+    ("1KB", "DuckDB needed more memory than its limit, 1KB (set CTXBUDGET_DUCKDB_MEMORY higher)"),
+])
+def test_a_memory_limit_duckdb_cannot_take_or_keep_is_an_error(tmp_path, monkeypatch, capsys, limit, message):
+    """$CTXBUDGET_DUCKDB_MEMORY comes from the environment: a value DuckDB refuses, or one too small for the log,
+    is `ctxbudget: error: …` with what to do (exit 2), for the analytics commands and export alike."""
+    from engine.cli import main
+
+    monkeypatch.setattr(duck, "MEMORY_LIMIT", limit)
+    log = write_known_log(tmp_path / "k.jsonl")
+    for argv in (["analyze", "--log", str(log)], ["recommend", "--log", str(log), "--json"],
+                 ["export", "--log", str(log), "--to", str(tmp_path / "out")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -109,8 +109,10 @@ def analyze(policy: Any, log: str | os.PathLike, since: datetime | None = None, 
             wanted = policy.resolve_agent(agent)
         except LookupFailed as exc:  # perhaps an agent the policy no longer has, known only to the log
             wanted, unknown = agent, exc
-    with open_scan(log, since, until, engine=engine, progress=progress, spark_master=spark_master,
-                   daily=daily) as scan:
+    from engine.analytics.duck import memory_errors
+
+    with memory_errors(), open_scan(log, since, until, engine=engine, progress=progress, spark_master=spark_master,
+                                    daily=daily) as scan:
         keys, agents = agent_keys(policy, scan.keys())
         if wanted is not None:
             if unknown is not None:  # an agent only the log knows: by its full or unambiguous short name

@@ -95,11 +95,30 @@ def connect() -> Any:
     import tempfile
 
     spill = os.path.join(tempfile.gettempdir(), f"ctxbudget-duckdb-{os.getuid() if hasattr(os, 'getuid') else 0}")
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": spill,
-                                 "preserve_insertion_order": False})  # every query orders what it must
+    try:
+        con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "threads": THREADS, "temp_directory": spill,
+                                     "preserve_insertion_order": False})  # every query orders what it must
+    except duckdb.Error as exc:  # the memory limit comes from the environment: the rest is ours
+        raise ValueError(f"CTXBUDGET_DUCKDB_MEMORY={MEMORY_LIMIT!r} is not a memory size DuckDB takes (such as "
+                         f"1GB or 512MB): {_first_line(exc)}") from None
     con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --json output
     con.execute(sql("macros"))
     return con
+
+
+class memory_errors:
+    """DuckDB running out of memory within :data:`MEMORY_LIMIT` as a ValueError that says what to do (the CLI
+    reports it as `ctxbudget: error: …`, exit 2) instead of DuckDB's traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        if exc is not None and type(exc).__name__ == "OutOfMemoryException" and \
+                type(exc).__module__.startswith(("duckdb", "_duckdb")):
+            raise ValueError(f"DuckDB needed more memory than its limit, {MEMORY_LIMIT} (set CTXBUDGET_DUCKDB_MEMORY "
+                             f"higher): {_first_line(exc)}") from None
+        return False
 
 
 def is_parquet(location: str) -> bool:
@@ -829,7 +848,8 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     target = utf8_name(os.fspath(folder))
     sources = sorted(f if is_remote(f) else os.path.abspath(f) for f in files)
     key = sha256_hex("\n".join(sources))[:12]
-    con = load_runs(files, since, until)  # before the folder is made: a log that cannot be read leaves nothing
+    with memory_errors():
+        con = load_runs(files, since, until)  # before the folder is made: a log that cannot be read leaves nothing
     if con is None:
         return {"runs": 0, "skipped_lines": 0, "skipped": [], "partitions": 0, "files": []}
     staging = None
@@ -837,12 +857,13 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
         os.makedirs(target, exist_ok=True)
         staging = tempfile.mkdtemp(prefix=".export-", dir=target)
         counted = Skipped()
-        _skipped(con, counted, files)
-        runs, hosts = con.execute("SELECT count(*), count(host) FROM runs").fetchone()
-        by = "date, host" if hosts else "date"
-        out = staging.replace("'", "''")
-        con.execute(f"COPY ({sql('export')}) TO '{out}' (FORMAT parquet, PARTITION_BY ({by}), "
-                    f"FILENAME_PATTERN 'usage-{key}-{{i}}', OVERWRITE_OR_IGNORE true)")
+        with memory_errors():
+            _skipped(con, counted, files)
+            runs, hosts = con.execute("SELECT count(*), count(host) FROM runs").fetchone()
+            by = "date, host" if hosts else "date"
+            out = staging.replace("'", "''")
+            con.execute(f"COPY ({sql('export')}) TO '{out}' (FORMAT parquet, PARTITION_BY ({by}), "
+                        f"FILENAME_PATTERN 'usage-{key}-{{i}}', OVERWRITE_OR_IGNORE true)")
         written = []
         partitions = set()
         for root, _dirs, names in os.walk(staging):
