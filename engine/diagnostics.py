@@ -58,6 +58,11 @@ class UsageError(Exception):
     """A command-line mistake or an unreadable input (exit code 2)."""
 
 
+class OutputError(UsageError):
+    """The output could not be written (a full disk, a device that refuses writes): said on stderr only (exit
+    code 2)."""
+
+
 class LookupFailed(Exception):
     """A name (agent, tier, profile) that does not resolve; carries close matches (exit code 1)."""
 

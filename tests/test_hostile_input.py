@@ -202,3 +202,39 @@ def test_a_policy_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
         found = subprocess.run(run + ["evaluate", "Why is the dbt run slow?", "--agent", "dbt-expert", "--json",
                                       "--policy", os.fsdecode(name)], capture_output=True, env=env)
         assert found.returncode == 0 and json.loads(found.stdout)["tier"] == "complex"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("argv, code", [
+    (["evaluate", "Why is the dbt run slow?", "--agent", "dbt-expert", "--json"], 2),
+    (["signals"], 2),  # text output, buffered: the error shows at the final flush
+    (["budget", "dbt-expert", "complex", "--json"], 2),
+    (["evaluate", "x", "--agent", "nobody", "--json"], 1),  # the error's JSON cannot be written either
+    (["detect", "--batch", str(INPUT / "batch-bad-byte.jsonl")], 2),
+])
+def test_a_full_disk_on_stdout_is_an_error_not_a_traceback(argv, code) -> None:
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        found = subprocess.run([sys.executable, "-m", "engine", *argv], stdout=full, stderr=subprocess.PIPE)
+    assert found.returncode == code
+    err = found.stderr.decode()
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert code == 1 or "ctxbudget: error: cannot write the output: No space left on device" in err
+
+
+def test_a_reader_that_stops_early_ends_the_batch_quietly(tmp_path: Path) -> None:
+    """`ctxbudget detect --batch F | head -1`: the closed pipe ends the run, exit 0 — not a read error of F."""
+    import subprocess
+    import sys
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text('{"text": "Why is the dbt run slow?"}\n' * 5000)
+    writer = subprocess.Popen([sys.executable, "-m", "engine", "detect", "--batch", str(tasks)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(writer.stdout.readline())["tier"] == "complex"
+    writer.stdout.close()
+    assert writer.wait(timeout=60) == 0
+    err = writer.stderr.read().decode()
+    assert "cannot read" not in err and "Traceback" not in err and "Exception ignored" not in err

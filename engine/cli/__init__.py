@@ -70,10 +70,30 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _main(argv, collecting)
+        code = _main(argv, collecting)
     finally:
         if collecting:
             gc.enable()
+    try:  # what is still buffered: a full disk or a closed pipe shows here, not as a traceback at exit
+        sys.stdout.flush()
+    except BrokenPipeError:  # `ctxbudget signals | head -1`
+        _drop_stdout()
+    except OSError as exc:
+        print(f"ctxbudget: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        _drop_stdout()
+        return 2
+    return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's own flush at exit fails no more."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
+        pass
 
 
 def _main(argv: "list[str]", collecting: bool) -> int:
@@ -96,7 +116,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         if not getattr(args, "run", None):
             parser.print_help(sys.stderr)
             return 2
-    from engine.diagnostics import LookupFailed, PolicyError, UsageError
+    from engine.diagnostics import LookupFailed, OutputError, PolicyError, UsageError
 
     command = args.run.__module__.rsplit(".", 1)[-1]
     if collecting and not (command in _SHORT or (command == "detect" and getattr(args, "task", None) is not None)):
@@ -107,7 +127,12 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         if isinstance(outcome, tuple):  # a Result: the one renderer prints it in the chosen --format
             from engine.cli.render import render
 
-            return render(outcome, args)
+            try:
+                return render(outcome, args)
+            except BrokenPipeError:
+                raise
+            except OSError as exc:  # stdout: a full disk, a device that refuses writes
+                raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
         return int(outcome or 0)
     except PolicyError as exc:
         for problem in exc.problems:
@@ -122,12 +147,17 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         if as_json:
             _json_error("lookup", str(exc), 1, kind=exc.kind, name=exc.name, suggestions=exc.suggestions)
         return 1
+    except OutputError as exc:  # stdout refuses what is written: nothing more goes there
+        print(f"ctxbudget: error: {exc}", file=sys.stderr)
+        _drop_stdout()
+        return 2
     except UsageError as exc:
         print(f"ctxbudget: error: {exc}", file=sys.stderr)
         if as_json:
             _json_error("usage", str(exc), 2)
         return 2
     except BrokenPipeError:  # `ctxbudget agents | head`
+        _drop_stdout()
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
@@ -144,5 +174,5 @@ def _json_error(code: str, message: str, exit_code: int, problems: "Sequence[dic
     try:
         sys.stdout.write(json_line({"error": error}) + "\n")
         sys.stdout.flush()
-    except (BrokenPipeError, ValueError):  # stdout closed: the text on stderr has said it
-        pass
+    except (OSError, ValueError):  # stdout closed or refusing writes: the text on stderr has said it
+        _drop_stdout()

@@ -79,7 +79,7 @@ def _batch(policy: Any, source: str, context: dict | None) -> int:
     from engine.cli.output import fancy
     from engine.cli.progress import progress_bar
     from engine.detect.taskfile import TaskLine, read_tasks
-    from engine.diagnostics import UsageError
+    from engine.diagnostics import OutputError, UsageError
     from engine.jsonio import dumps
     from engine.records import to_json
 
@@ -100,11 +100,18 @@ def _batch(policy: Any, source: str, context: dict | None) -> int:
                     bad += 1
                     continue
                 detection = policy.detect(item.text, item.context if item.context is not None else context)
-                write(dumps({"id": item.id, **to_json(detection)}) + "\n")
-                flush()
+                try:
+                    write(dumps({"id": item.id, **to_json(detection)}) + "\n")
+                    flush()
+                except BrokenPipeError:  # `ctxbudget detect --batch F | head`: the reader has what it wanted
+                    raise
+                except OSError as exc:
+                    raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
                 answered += 1
             if advance is not None:
                 advance(size, size)
+    except BrokenPipeError:
+        raise
     except OSError as exc:  # a read error mid-file: what was answered stays answered
         raise UsageError(f"{label}: cannot read: {exc.strerror or exc}") from None
     finally:
