@@ -609,3 +609,21 @@ def test_a_memory_limit_duckdb_cannot_take_or_keep_is_an_error(tmp_path, monkeyp
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_export_that_cannot_write_its_files_is_an_error(tmp_path, monkeypatch, capsys):
+    """DuckDB failing to write the Parquet files (a full disk; here a folder no one can write) is `ctxbudget:
+    error: cannot export …` (exit 2), and the earlier export in the folder stays as it was."""
+    import tempfile
+
+    from engine.cli import main
+
+    log = write_known_log(tmp_path / "k.jsonl")
+    assert main(["export", "--log", str(log), "--to", str(tmp_path / "out")]) == 0
+    before = _tree(tmp_path / "out")
+    capsys.readouterr()
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **options: "/proc/ctxbudget-cannot-write-here")
+    assert main(["export", "--log", str(log), "--to", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot export {log} to {tmp_path / 'out'}: cannot write the Parquet files: " in err
+    assert "Traceback" not in err and _tree(tmp_path / "out") == before

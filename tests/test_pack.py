@@ -462,6 +462,48 @@ def test_an_index_that_turns_corrupt_in_use_is_rebuilt(tmp_path: Path, monkeypat
     assert "malformed" in caplog.text
 
 
+@pytest.mark.parametrize("where", ["commit", "open"])
+def test_a_full_disk_moves_the_index_into_memory(tmp_path: Path, monkeypatch, caplog, where: str) -> None:
+    """The index's file cannot be written (a full disk): when opening it, or when a refresh commits — SQLite
+    then rolls back by itself. The index is built in memory for the process, with a warning, and the pack is
+    the pack the file would have given."""
+    root = tmp_path / "memory"
+    write(root, "patterns/a.md", words(10, "orders"))
+    if where == "commit":
+        p = packer()
+        p.pack(allocation(100, {"global": 100}), "orders", root=root, now=NOW)  # the file exists, then fills up
+        write(root, "patterns/b.md", words(8, "orders") + " refunds")
+        real = sqlite3.Connection.execute
+
+        class Full(sqlite3.Connection):
+            def execute(self, sql, *args):
+                if sql == "COMMIT":
+                    real(self, "ROLLBACK")  # as SQLite does when it cannot write the commit
+                    raise sqlite3.OperationalError("database or disk is full")
+                return real(self, sql, *args)
+
+        index = p.index(root)
+        index.db.close()
+        index.db = sqlite3.connect(index.location, isolation_level=None, factory=Full)
+    else:
+        import engine.pack.index as index_module
+
+        real_connect = sqlite3.connect
+
+        def full(location, *args, **kwargs):
+            if location != ":memory:":
+                raise sqlite3.OperationalError("database or disk is full")
+            return real_connect(location, *args, **kwargs)
+
+        monkeypatch.setattr(index_module.sqlite3, "connect", full)
+        p = packer()
+    with caplog.at_level(logging.WARNING, "engine.pack"):
+        pack = p.pack(allocation(100, {"global": 100}), "orders", root=root, now=NOW)
+    assert pack.stats.location == ":memory:" and pack.stats.rebuilt
+    assert sorted(loaded(pack)) == (["patterns/a.md", "patterns/b.md"] if where == "commit" else ["patterns/a.md"])
+    assert "in memory" in caplog.text and "full" in caplog.text
+
+
 def test_the_first_refresh_indexes_the_whole_root(tmp_path: Path) -> None:
     """BM25's statistics are the whole store's: the first pack reads every file, later ones only the agent's."""
     write(tmp_path, "patterns/a.md", words(10, "orders"))

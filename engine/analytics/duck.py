@@ -421,6 +421,12 @@ def duckdb_error() -> type:
     return duckdb.Error
 
 
+def io_error() -> type:
+    import duckdb
+
+    return duckdb.IOException
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -862,8 +868,11 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
             runs, hosts = con.execute("SELECT count(*), count(host) FROM runs").fetchone()
             by = "date, host" if hosts else "date"
             out = staging.replace("'", "''")
-            con.execute(f"COPY ({sql('export')}) TO '{out}' (FORMAT parquet, PARTITION_BY ({by}), "
-                        f"FILENAME_PATTERN 'usage-{key}-{{i}}', OVERWRITE_OR_IGNORE true)")
+            try:
+                con.execute(f"COPY ({sql('export')}) TO '{out}' (FORMAT parquet, PARTITION_BY ({by}), "
+                            f"FILENAME_PATTERN 'usage-{key}-{{i}}', OVERWRITE_OR_IGNORE true)")
+            except io_error() as exc:  # a full disk: the staging folder goes, the earlier export stays
+                raise OSError(f"cannot write the Parquet files: {_first_line(exc)}") from None
         written = []
         partitions = set()
         for root, _dirs, names in os.walk(staging):

@@ -260,17 +260,19 @@ class MemoryIndex:
             return self._rebuild(str(exc))
 
     def reset(self, why: str) -> None:
-        """Delete and rebuild the database (it turned out corrupt while in use)."""
+        """Delete and rebuild the database (it turned out corrupt while in use; in memory when the disk is
+        full)."""
         try:
             self.db.close()
         except sqlite3.Error:
             pass
         self._rows.clear()
-        self.db = self._rebuild(why)
+        self._whole = False
+        self.db = self._rebuild(why, in_memory=_cannot_write(why))
 
-    def _rebuild(self, why: str) -> sqlite3.Connection:
+    def _rebuild(self, why: str, in_memory: bool = False) -> sqlite3.Connection:
         if self.location != ":memory:":
-            _log("warning", "memory index %s rebuilt: %s", self.location, why)
+            _log("warning", "memory index %s rebuilt%s: %s", self.location, " in memory" if in_memory else "", why)
             for suffix in ("", "-wal", "-shm"):
                 try:
                     os.unlink(self.location + suffix)
@@ -278,10 +280,19 @@ class MemoryIndex:
                     pass
                 except OSError:
                     self.location = ":memory:"
+            if in_memory:
+                self.location = ":memory:"
         self.rebuilt = True
-        db = self._connect()
-        db.executescript(_SCHEMA)
-        db.execute("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (self.settings,))
+        try:
+            db = self._connect()
+            db.executescript(_SCHEMA)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('settings', ?)", (self.settings,))
+        except sqlite3.Error as exc:  # the file cannot be written (a full disk): the index lives in memory
+            if self.location == ":memory:":
+                raise
+            _log("warning", "memory index %s cannot be written (%s): indexing in memory", self.location, exc)
+            self.location = ":memory:"
+            return self._rebuild(str(exc))
         return db
 
     def close(self) -> None:
@@ -364,6 +375,16 @@ class MemoryIndex:
         """Bring the index up to date with the files (see the module's documentation); with ``prefixes``,
         only the files whose paths start with one of them (what one pack can load) — once the whole root has
         been indexed: BM25's statistics are the whole store's, so the first refresh reads everything."""
+        try:
+            return self._refresh(progress, prefixes)
+        except sqlite3.OperationalError as exc:
+            if not _cannot_write(exc):
+                raise
+            self.reset(str(exc))  # a full disk: the index lives in memory from now on
+            return self._refresh(progress, prefixes)
+
+    def _refresh(self, progress: Callable[[int, int], None] | None,
+                 prefixes: Iterable[str] | None) -> IndexStats:
         started = time.perf_counter()
         if prefixes is not None and not self._complete():
             prefixes = None
@@ -406,7 +427,10 @@ class MemoryIndex:
                     self._rows.clear()
                     self._whole = self._whole or prefixes is None
                 except BaseException:
-                    self.db.execute("ROLLBACK")
+                    try:
+                        self.db.execute("ROLLBACK")
+                    except sqlite3.Error:  # SQLite rolled back already (a COMMIT that found the disk full)
+                        pass
                     raise
         else:
             # unchanged files may still carry corrupt sidecars: report them on every pack
@@ -562,6 +586,12 @@ class MemoryIndex:
         """(files, sections, tokens) in the index."""
         files, tokens = self.db.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM files").fetchone()
         return files, self.db.execute("SELECT count(*) FROM sections").fetchone()[0], tokens
+
+
+def _cannot_write(error: object) -> bool:
+    """Whether an SQLite error (or its message) says the database file cannot be written: a full disk."""
+    text = str(error).lower()
+    return "full" in text or "disk i/o error" in text
 
 
 def _utf8(name: str) -> bool:
