@@ -230,17 +230,19 @@ def dumps(value: Any, *, indent: int | None = None, separators: tuple[str, str] 
         except ValueError:  # NaN or an infinity somewhere (rare): replace them, and try once more
             text = json.dumps(finite(value), ensure_ascii=False, allow_nan=False, indent=indent,
                               separators=separators, sort_keys=sort_keys)
-    if not text.isascii() and _holds_surrogates(text):
+    if not text.isascii() and not is_utf8(text):
         text = "".join(_surrogate_text(ch) if "\ud800" <= ch <= "\udfff" else ch for ch in text)
     return text
 
 
-def _holds_surrogates(text: str) -> bool:
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8: no lone surrogate (a file name from bytes that are not UTF-8
+    holds them, as os.fsdecode keeps such bytes)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return False
+    return True
 
 
 def _surrogate_text(ch: str) -> str:

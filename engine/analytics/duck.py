@@ -62,11 +62,11 @@ def log_files(location: str | os.PathLike) -> list[str]:
 
 def utf8_name(path: str) -> str:
     """``path`` when it is UTF-8 text; ValueError otherwise (a name from bytes that are not UTF-8)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
+    from engine.jsonio import is_utf8
+
+    if not is_utf8(path):
         shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise ValueError(f"{shown}: the name is not UTF-8 text, which DuckDB cannot open: rename it") from None
+        raise ValueError(f"{shown}: the name is not UTF-8 text, which DuckDB cannot open: rename it")
     return path
 
 
@@ -411,8 +411,23 @@ PARQUET_COLUMNS = {
 """The columns of a Parquet log (what ``ctxbudget export`` writes; ``total`` is worked out again) and the types
 read as them. A file without them, or with other types, is not a usage log: an error names it."""
 
-PARQUET_OPTIONAL = {"host": "VARCHAR", "tier_source": "VARCHAR", "confidence": "DOUBLE"}
-"""Columns older exports lack (NULL when no file has them)."""
+PARQUET_OPTIONAL = {"host": ("VARCHAR",), "tier_source": ("VARCHAR",), "confidence": ("DOUBLE", "FLOAT")}
+"""Columns older exports lack (NULL, of the first type, when no file has them)."""
+
+
+def schema_problem(columns: dict[str, str] | None, required: dict[str, tuple[str, ...]],
+                   optional: dict[str, tuple[str, ...]]) -> str | None:
+    """What makes ``columns`` (name → type, as an engine names it) not those of a Parquet usage log — each of
+    ``required`` with one of its types, each of ``optional`` it has too; None when nothing does. Both engines."""
+    if columns is None:
+        return "unreadable"
+    for name, kinds in (*required.items(), *optional.items()):
+        if name not in columns:
+            if name in required:
+                return f"no column {name!r}"
+        elif columns[name] not in kinds:
+            return f"column {name!r} is {columns[name]}, not {' or '.join(kinds)}"
+    return None
 
 
 def duckdb_error() -> type:
@@ -452,8 +467,8 @@ def _parquet_rows(con: Any, files: Sequence[str]) -> str:
                               [list(PARQUET_COLUMNS)]).fetchone()[0]
     except duckdb_error():
         lacking = None
-    if lacking == 0 and _parquet_problem(found) is None:
-        missing = [f"NULL::{kind} AS {name}" for name, kind in PARQUET_OPTIONAL.items() if name not in found]
+    if lacking == 0 and schema_problem(found, PARQUET_COLUMNS, PARQUET_OPTIONAL) is None:
+        missing = [f"NULL::{kinds[0]} AS {name}" for name, kinds in PARQUET_OPTIONAL.items() if name not in found]
         return f"SELECT *{''.join(', ' + m for m in missing)} FROM {_parquet_read(files)}"
     for file in files:  # which file: each read alone
         try:
@@ -461,7 +476,7 @@ def _parquet_rows(con: Any, files: Sequence[str]) -> str:
                 f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {_parquet_read([file])})").fetchall())
         except duckdb_error() as exc:
             raise ValueError(f"{file}: cannot read it as Parquet: {_first_line(exc)}") from None
-        problem = _parquet_problem(alone)
+        problem = schema_problem(alone, PARQUET_COLUMNS, PARQUET_OPTIONAL)
         if problem is not None:
             raise ValueError(f"{file}: not a usage log written by `ctxbudget export`: {problem}")
     raise ValueError("the Parquet files of the log cannot be read together (a column's type differs between files)")
@@ -480,21 +495,6 @@ def _broken_parquet(con: Any, files: Sequence[str], since: datetime | None, unti
                         {"since": since, "until": until}).fetchone()
         except duckdb_error() as exc:
             return f"{file}: cannot read it as Parquet: {_first_line(exc)}"
-    return None
-
-
-def _parquet_problem(columns: dict[str, str] | None) -> str | None:
-    """What makes ``columns`` (name → DuckDB type) not those of a Parquet usage log; None when nothing does."""
-    if columns is None:
-        return "unreadable"
-    for name, kinds in PARQUET_COLUMNS.items():
-        if name not in columns:
-            return f"no column {name!r}"
-        if columns[name] not in kinds:
-            return f"column {name!r} is {columns[name]}, not {' or '.join(kinds)}"
-    for name, kind in PARQUET_OPTIONAL.items():
-        if name in columns and columns[name] != kind and not (kind == "DOUBLE" and columns[name] == "FLOAT"):
-            return f"column {name!r} is {columns[name]}, not {kind}"
     return None
 
 

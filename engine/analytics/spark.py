@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Sequence
 
-from engine.analytics.duck import figures_from_rows, is_parquet, sql, tier_rows
+from engine.analytics.duck import figures_from_rows, is_parquet, schema_problem, sql, tier_rows
 
 DEFAULT_MASTER = "local[*]"
 
@@ -46,20 +46,7 @@ SPARK_COLUMNS = {  # duck.PARQUET_COLUMNS in Spark's names
     "usage": ("double", "float"), "exceeded": ("boolean",), "success": ("boolean",),
     "scope_list": ("array<struct<place:bigint,name:string,tokens:bigint>>",), "ran_at": ("timestamp",),
 }
-SPARK_OPTIONAL = {"host": "string", "tier_source": "string", "confidence": "double"}
-
-
-def schema_problem(columns: dict[str, str]) -> str | None:
-    """What makes ``columns`` (name → Spark type) not those of a Parquet usage log; None when nothing does."""
-    for name, kinds in SPARK_COLUMNS.items():
-        if name not in columns:
-            return f"no column {name!r}"
-        if columns[name] not in kinds:
-            return f"column {name!r} is {columns[name]}, not {' or '.join(kinds)}"
-    for name, kind in SPARK_OPTIONAL.items():
-        if name in columns and columns[name] != kind and not (kind == "double" and columns[name] == "float"):
-            return f"column {name!r} is {columns[name]}, not {kind}"
-    return None
+SPARK_OPTIONAL = {"host": ("string",), "tier_source": ("string",), "confidence": ("double", "float")}
 
 
 class _read_errors:
@@ -99,13 +86,14 @@ class SparkScan:
         with _read_errors():
             rows = spark.read.option("mergeSchema", "true").parquet(*files).withColumn("filename",
                                                                                     F.input_file_name())
-            problem = schema_problem({f.name: f.dataType.simpleString() for f in rows.schema.fields})
+            problem = schema_problem({f.name: f.dataType.simpleString() for f in rows.schema.fields}, SPARK_COLUMNS,
+                                     SPARK_OPTIONAL)
             if problem is not None:
                 raise ValueError(f"the Parquet files of the log are not a usage log written by `ctxbudget export`: "
                                  f"{problem}")
-            for name, kind in SPARK_OPTIONAL.items():  # older exports lack them
+            for name, kinds in SPARK_OPTIONAL.items():  # older exports lack them
                 if name not in rows.columns:
-                    rows = rows.withColumn(name, F.lit(None).cast(kind))
+                    rows = rows.withColumn(name, F.lit(None).cast(kinds[0]))
             if since is not None:
                 rows = rows.where(F.col("ran_at") >= F.lit(since))
             if until is not None:

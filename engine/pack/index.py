@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Callable, Iterable
 
 from engine.digest import sha256  # not hashlib: it initialises OpenSSL, milliseconds of a hook's start
+from engine.jsonio import is_utf8
 
 
 
@@ -339,7 +340,7 @@ class MemoryIndex:
                 name = entry.name
                 if name[0] == ".":
                     continue
-                if not name.isascii() and not _utf8(name):  # bytes that are not UTF-8: SQLite holds text
+                if not name.isascii() and not is_utf8(name):  # bytes that are not UTF-8: SQLite holds text
                     skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
                     continue
                 try:
@@ -592,15 +593,6 @@ def _cannot_write(error: object) -> bool:
     """Whether an SQLite error (or its message) says the database file cannot be written: a full disk."""
     text = str(error).lower()
     return "full" in text or "disk i/o error" in text
-
-
-def _utf8(name: str) -> bool:
-    """Whether ``name`` (from the file system: undecodable bytes as lone surrogates) is UTF-8 text."""
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _shown(name: str) -> str:
