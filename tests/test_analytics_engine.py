@@ -632,3 +632,18 @@ def test_export_that_cannot_write_its_files_is_an_error(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert f"cannot export {log} to {tmp_path / 'out'}: cannot write the Parquet files: " in err
     assert "Traceback" not in err and _tree(tmp_path / "out") == before
+
+
+def test_the_parquet_column_check_reads_types_as_any_engine_version_writes_them():
+    """A type's spelling (DuckDB quotes `"name"` inside a STRUCT today; another version may not) decides
+    nothing; the type does."""
+    columns = {name: kinds[0] for name, kinds in duck.PARQUET_COLUMNS.items()}
+    assert duck.schema_problem(columns, duck.PARQUET_COLUMNS, duck.PARQUET_OPTIONAL) is None
+    columns["scope_list"] = "STRUCT(place BIGINT, name VARCHAR, tokens BIGINT)[]"
+    assert duck.schema_problem(columns, duck.PARQUET_COLUMNS, duck.PARQUET_OPTIONAL) is None
+    columns["scope_list"] = "STRUCT(place INTEGER, name VARCHAR, tokens INTEGER)[]"
+    assert "column 'scope_list' is STRUCT(place INTEGER" in duck.schema_problem(columns, duck.PARQUET_COLUMNS,
+                                                                               duck.PARQUET_OPTIONAL)
+    columns = dict({name: kinds[0] for name, kinds in duck.PARQUET_COLUMNS.items()}, confidence="VARCHAR")
+    assert duck.schema_problem(columns, duck.PARQUET_COLUMNS, duck.PARQUET_OPTIONAL) == \
+        "column 'confidence' is VARCHAR, not DOUBLE or FLOAT"

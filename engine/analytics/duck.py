@@ -425,9 +425,14 @@ def schema_problem(columns: dict[str, str] | None, required: dict[str, tuple[str
         if name not in columns:
             if name in required:
                 return f"no column {name!r}"
-        elif columns[name] not in kinds:
+        elif _type_key(columns[name]) not in map(_type_key, kinds):
             return f"column {name!r} is {columns[name]}, not {' or '.join(kinds)}"
     return None
+
+
+def _type_key(kind: str) -> str:
+    """A type's name without the spaces and quotes an engine's version may write differently."""
+    return "".join(ch for ch in kind if ch not in ' "`').upper()
 
 
 def duckdb_error() -> type:
