@@ -109,3 +109,46 @@ def test_help_shows_the_option_and_its_alias(run_cli) -> None:
     _, out, _ = run_cli("validate", "--help")
     out = " ".join(out.split())  # argparse wraps the help to the terminal
     assert "--format {text,json,github}" in out and "github (workflow annotations)" in out
+
+
+# -- names from many hands are shown, not acted on -------------------------------------------------------------
+
+@pytest.mark.parametrize("text, shown", [
+    ("specialists/dbt-expert", "specialists/dbt-expert"),
+    ("evil\x1b]0;title\x07\x1b[2Jx", "evil\\x1b]0;title\\x07\\x1b[2Jx"),  # set the title, clear the screen
+    ("tab\there\rcr", "tab\\there\\rcr"),
+    ("csi\x9b31m", "csi\\x9b31m"),  # a C1 control
+    ("abc\u202edcba", "abc\\u202edcba"),  # a bidi override reorders what is shown
+    ("café ✓ 東京", "café ✓ 東京"),
+])
+def test_printable_shows_what_a_terminal_would_act_on_as_escapes(text: str, shown: str) -> None:
+    from engine.cli.output import printable
+
+    assert printable(text) == shown
+    assert printable("line one\n" + text, newlines=True) == "line one\n" + shown
+
+
+def test_tables_show_markup_and_control_characters_in_cells_as_text(capsys, monkeypatch) -> None:
+    """A rich table (a terminal) reads no markup in a cell: `[/oops]` once crashed it (MarkupError) and
+    `[link=…]` wrote a link; the plain table escapes control characters too."""
+    from engine.cli import output
+
+    rows = [["[/oops]", 1], ["[bold red]x[/bold red]", 2], ["evil\x1b[2J", 3]]
+    output.table(["agent", "runs"], rows, right=[1])
+    plain = capsys.readouterr().out
+    assert "[/oops]" in plain and "evil\\x1b[2J" in plain and "\x1b" not in plain
+    monkeypatch.setattr(output, "fancy", lambda: True)
+    monkeypatch.setenv("COLUMNS", "120")
+    output.table(["agent", "runs"], rows, right=[1])
+    fancy = capsys.readouterr().out
+    assert "[/oops]" in fancy and "[bold red]x[/bold red]" in fancy and "evil\\x1b[2J" in fancy
+
+
+def test_analyze_shows_names_from_the_log_as_text(run_cli, tmp_path) -> None:
+    record = {"timestamp": "2025-10-01T10:00:00Z", "profile": "p\x1b[31m", "tier": "complex", "budget": 30000,
+              "tokens_loaded": 15000, "scopes": {"glo\x1bbal": 15000}}
+    log = tmp_path / "u.jsonl"
+    log.write_text("".join(json.dumps(dict(record, agent=agent)) + "\n"
+                           for agent in ("evil\x1b]0;pwned\x07", "specialists/dbt-expert")))
+    code, out, err = run_cli("analyze", "--log", str(log))
+    assert code == 0 and "\x1b" not in out and "evil\\x1b]0;pwned\\x07" in out and "glo\\x1bbal" in out

@@ -128,8 +128,10 @@ def report_skipped(analysis: Any) -> None:
 
 
 def report_skipped_lines(log: str, count: int, skipped: Any) -> None:
+    from engine.cli.output import printable
+
     for line in skipped:
-        print(f"{log}:{line.line}: warning: skipped: {line.reason}", file=sys.stderr)
+        print(printable(f"{log}:{line.line}: warning: skipped: {line.reason}"), file=sys.stderr)
     more = count - len(skipped)
     if more > 0:
         print(f"{log}: warning: {more:,} more line{'s' if more > 1 else ''} skipped", file=sys.stderr)

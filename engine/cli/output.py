@@ -34,19 +34,41 @@ def fancy() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
+# Characters a terminal acts on rather than shows: C0 and C1 controls and DEL (an ESC starts a sequence that can
+# clear the screen, set the window title or write a link), and the bidirectional overrides and isolates, which
+# reorder what is shown. Names in a usage log, a memory root or a policy come from many hands, so text output
+# shows these as escapes (``\x1b``, ``\u202e``), as ``ls`` does; JSON output escapes C0 controls itself.
+_UNSAFE = frozenset([*range(0x20), 0x7F, *range(0x80, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F),
+                     *range(0x2066, 0x206A)])
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    """``text`` with the characters a terminal would act on written as escapes (``newlines``: keep ``\n``)."""
+    if text.isprintable() or (newlines and text.replace("\n", "").isprintable()):
+        return text  # almost always: one C call
+    return "".join(_escaped(ch) if ord(ch) in _UNSAFE and not (newlines and ch == "\n") else ch for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    return {9: "\\t", 10: "\\n", 13: "\\r"}.get(code) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
           right: Sequence[int] = ()) -> None:
-    """A table; columns whose index is in ``right`` are right-aligned (numbers)."""
-    cells = [[_cell(v) for v in row] for row in rows]
+    """A table; columns whose index is in ``right`` are right-aligned (numbers). Cells are data: they are shown
+    as text (:func:`printable`; rich reads no markup in them)."""
+    cells = [[printable(_cell(v)) for v in row] for row in rows]
     if fancy():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         t = Table(title=title, title_justify="left")
         for i, h in enumerate(headers):
             t.add_column(h, justify="right" if i in right else "left")
         for row in cells:
-            t.add_row(*row)
+            t.add_row(*map(Text, row))  # Text: "[/x]" or "[link=…]" in a name is shown, not read as markup
         Console().print(t)
         return
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
@@ -71,7 +93,7 @@ def _cell(value: Any) -> str:
 
 
 def say(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(printable(text, newlines=True) + "\n")
 
 
 def refuse_invalid(plan: Any, as_json: bool, what: str) -> int:

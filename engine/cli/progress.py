@@ -30,11 +30,14 @@ def progress_bar(enabled: bool, description: str) -> Iterator[Advance | None]:
             from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                        TransferSpeedColumn)
 
-            progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+            progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
                                 TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
                                 transient=True)
             progress.start()
-            state["progress"], state["task"] = progress, progress.add_task(description, total=total)
+            from engine.cli.output import printable
+
+            # a file's name is data: no markup read in it, no control character sent to the terminal
+            state["progress"], state["task"] = progress, progress.add_task(printable(description), total=total)
         state["progress"].update(state["task"], completed=done, total=total)
 
     try:

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> Result:
     import sys
 
     from engine.cli.options import policy_from
+    from engine.cli.output import printable
     from engine.cli.progress import progress_bar
     from engine.cli.render import Result
     from engine.diagnostics import UsageError
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> Result:
         stats = index.refresh(advance)
     files, sections, tokens = index.count()
     for path in stats.corrupt_sidecars:
-        print(f"ctxbudget: warning: {path}: corrupt sidecar ignored", file=sys.stderr)
+        print(printable(f"ctxbudget: warning: {path}: corrupt sidecar ignored"), file=sys.stderr)
     result = {"root": root, "index": stats.location, "files": stats.files, "indexed": files,
               "sections": sections, "tokens": tokens, "changed": stats.changed, "removed": stats.removed,
               "bytes_read": stats.bytes_read, "rebuilt": stats.rebuilt,

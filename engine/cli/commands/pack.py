@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> Result | int:
     import sys
 
     from engine.cli.options import context_from, policy_from
+    from engine.cli.output import printable
     from engine.cli.render import Result
     from engine.diagnostics import UsageError
 
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> Result | int:
     result = policy.pack(full, task=args.task, tier=args.tier, root=root, context=context_from(args),
                          budget=args.budget, log=log, touch=args.touch)
     for path in result.stats.corrupt_sidecars:
-        print(f"ctxbudget: warning: {path}: corrupt sidecar ignored", file=sys.stderr)
+        print(printable(f"ctxbudget: warning: {path}: corrupt sidecar ignored"), file=sys.stderr)
     if result.log_error:
         print(f"ctxbudget: warning: {result.log_error}", file=sys.stderr)
     if args.explain:  # the table of what loaded and why, whatever the format
