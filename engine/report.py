@@ -22,6 +22,7 @@ from engine.analytics.stats import Progress
 from engine.analytics.stats import percent as _pct
 from engine.recommend import Recommendation, recommend
 from engine.records import Record, to_dict
+from engine.text import markdown_text, printable
 
 PERIODS = {"week": 7, "month": 30}
 
@@ -99,7 +100,13 @@ def _runs(count: int) -> str:
 
 
 def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return markdown_text(str(value))  # names from a usage log: shown as they are, never read as Markdown or HTML
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span (a longer fence when it holds a backtick)."""
+    text = printable(text.replace("\n", " "))
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def _table(headers: list[str], rows: list[list[Any]], right: tuple[int, ...] = ()) -> list[str]:
@@ -115,7 +122,7 @@ def render_markdown(report: Report) -> str:
     out = [f"# ctxbudget: {title}", "",
            f"{PERIODS[report.period]} days, {report.since.astimezone(timezone.utc):%Y-%m-%d %H:%M} to "
            f"{report.until.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC · "
-           f"policy `{report.policy}` · log `{a.log}`", ""]
+           f"policy {_code(str(report.policy))} · log {_code(str(a.log))}", ""]
     o = a.overall
     skipped = ""
     if a.skipped_lines:
@@ -137,7 +144,7 @@ def render_markdown(report: Report) -> str:
                       [[t, f"{v['runs']:,}", _pct(v["mean_usage"]), _pct(v["exceedance_rate"])]
                        for t, v in tiers.items()], right=(1, 2, 3))
         out += ["", "## Watch list", ""]
-        out += [f"- **{agent}**: {why}" for agent, why in report.watch] or [
+        out += [f"- **{markdown_text(agent)}**: {markdown_text(why)}" for agent, why in report.watch] or [
             f"No agent with {report.min_samples} runs or more past the policy's thresholds."]
     if report.recommendations is not None:
         out += ["", "## Recommendations", ""]

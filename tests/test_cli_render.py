@@ -152,3 +152,35 @@ def test_analyze_shows_names_from_the_log_as_text(run_cli, tmp_path) -> None:
                            for agent in ("evil\x1b]0;pwned\x07", "specialists/dbt-expert")))
     code, out, err = run_cli("analyze", "--log", str(log))
     assert code == 0 and "\x1b" not in out and "evil\\x1b]0;pwned\\x07" in out and "glo\\x1bbal" in out
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("agent_patterns", "agent_patterns"),  # an underscore inside a word starts nothing
+    ("_x_", "\\_x\\_"),
+    ("pipe|agent", "pipe\\|agent"),
+    ("[x](javascript:alert(1))", "\\[x\\](javascript:alert(1))"),
+    ("<img src=x onerror=alert(1)>", "\\<img src=x onerror=alert(1)\\>"),
+    ("a*b* `c`", "a\\*b\\* \\`c\\`"),
+    ("two\nlines\x1b", "two lines\\\\x1b"),
+])
+def test_markdown_text_shows_a_name_as_it_is(name: str, shown: str) -> None:
+    from engine.text import markdown_text
+
+    assert markdown_text(name) == shown
+
+
+def test_the_markdown_report_shows_names_from_the_log_as_text(run_cli, tmp_path) -> None:
+    """Agent names come from a usage log: in the Markdown report they stay text (no HTML, link or table cell
+    made of them), wherever the report is rendered."""
+    log = tmp_path / "u.jsonl"
+    lines = []
+    for i in range(12):
+        for agent in ("<b>html</b>", "[x](javascript:alert(1))", "pipe|agent"):
+            lines.append(json.dumps({"timestamp": f"2025-10-{1 + i:02d}T10:00:00Z", "agent": agent, "profile": "p",
+                                     "tier": "complex", "budget": 30000, "tokens_loaded": 29000 + 200 * i,
+                                     "exceeded": i % 2 == 0, "scopes": {"global": 10000}}))
+    log.write_text("\n".join(lines) + "\n")
+    code, out, _ = run_cli("report", "--period", "month", "--log", str(log), "--until", "2025-11-01")
+    assert code == 0
+    assert "<b>" not in out and "](javascript" not in out.replace("\\]", "") and "pipe|agent" not in out
+    assert "| \\<b\\>html\\</b\\> |" in out and "- **pipe\\|agent**:" in out

@@ -23,7 +23,7 @@ PACKAGE = ROOT / "engine"
 # name ending in "=" matches only that module (a package whose submodules sit in other layers).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("base", ("engine.version", "engine.records", "engine.diagnostics", "engine.jsonio", "engine.resources",
-              "engine.agents", "engine.digest")),
+              "engine.agents", "engine.digest", "engine.text")),
     ("expression language", ("engine.expr",)),
     ("model", ("engine.model", "engine.budget")),
     ("load and check", ("engine.policy.locate", "engine.policy.yamlsource", "engine.policy.extends",
