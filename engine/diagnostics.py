@@ -25,8 +25,11 @@ class Problem(Record):
     severity: str = "error"
 
     def format(self) -> str:
-        """``path:line:col: severity: message [rule]`` — the format editors and CI understand."""
-        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message} [{self.rule}]"
+        """``path:line:col: severity: message [rule]`` — the format editors and CI understand (a message quotes
+        values from a policy or a task file: what a terminal would act on is shown as escapes)."""
+        from engine.text import printable
+
+        return printable(f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message} [{self.rule}]")
 
     _json_fields = ("path", "line", "col", "severity", "rule", "message", "json_path")
     to_dict = to_dict

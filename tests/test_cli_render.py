@@ -184,3 +184,14 @@ def test_the_markdown_report_shows_names_from_the_log_as_text(run_cli, tmp_path)
     assert code == 0
     assert "<b>" not in out and "](javascript" not in out.replace("\\]", "") and "pipe|agent" not in out
     assert "| \\<b\\>html\\</b\\> |" in out and "- **pipe\\|agent**:" in out
+
+
+def test_problems_and_errors_quote_values_as_text(run_cli, tmp_path) -> None:
+    """A policy's double-quoted YAML can hold an ESC (`"\\e"`); a problem that quotes the value, and an error
+    that quotes an argument, show it as an escape."""
+    policy = tmp_path / "p.yaml"
+    policy.write_text('extends: default\nagents:\n  "x\\e[2Jevil": specialist-narrow\n')
+    code, out, err = run_cli("validate", str(policy))
+    assert code == 1 and "\x1b" not in out + err and "'x\\x1b[2Jevil' is not a valid name here" in out + err
+    code, out, err = run_cli("evaluate", "hi", "--agent", "a\x1b[2J")
+    assert code == 1 and "\x1b" not in err and "unknown agent 'a\\x1b[2J'" in err
