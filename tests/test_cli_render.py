@@ -187,11 +187,12 @@ def test_the_markdown_report_shows_names_from_the_log_as_text(run_cli, tmp_path)
 
 
 def test_problems_and_errors_quote_values_as_text(run_cli, tmp_path) -> None:
-    """A policy's double-quoted YAML can hold an ESC (`"\\e"`); a problem that quotes the value, and an error
-    that quotes an argument, show it as an escape."""
-    policy = tmp_path / "p.yaml"
+    """A problem's line starts with the policy's path, and an error quotes what it could not read: a file name
+    can hold an ESC, which is shown as an escape (values the messages quote with repr() already are)."""
+    policy = tmp_path / "p\x1b[2J.yaml"
     policy.write_text('extends: default\nagents:\n  "x\\e[2Jevil": specialist-narrow\n')
     code, out, err = run_cli("validate", str(policy))
-    assert code == 1 and "\x1b" not in out + err and "'x\\x1b[2Jevil' is not a valid name here" in out + err
-    code, out, err = run_cli("evaluate", "hi", "--agent", "a\x1b[2J")
-    assert code == 1 and "\x1b" not in err and "unknown agent 'a\\x1b[2J'" in err
+    assert code == 1 and "\x1b" not in out + err
+    assert "p\\x1b[2J.yaml:3:3: error: $.agents['x\\x1b[2Jevil']" in out + err
+    code, out, err = run_cli("validate", str(tmp_path / "gone\x1b[2J.yaml"))
+    assert code == 2 and "\x1b" not in err and "gone\\x1b[2J.yaml: cannot read" in err
