@@ -114,11 +114,12 @@ def _alike_in_every_reader(policy, log: Path, monkeypatch) -> dict:
     return fast
 
 
-@pytest.mark.parametrize("success, outcome", [
-    ("true", "run"), ("false", "failed"), (None, "run"),
-    ('"yes"', "skipped"), ('"true"', "skipped"), ("1", "skipped"), ("0", "skipped"), ("null", "skipped"),
-    ("[]", "skipped"), ("{}", "skipped"),
-])
+SUCCESS = [(None if value == "-" else value, outcome) for value, outcome in
+           (line.split("\t") for line in (Path(__file__).parent / "data" / "usage-success-hostile.txt")
+            .read_text(encoding="utf-8").splitlines() if line and not line.startswith("#"))]
+
+
+@pytest.mark.parametrize("success, outcome", SUCCESS)
 def test_success_is_true_or_false_even_when_exceeded_is_not_given(policy, tmp_path, monkeypatch, success, outcome):
     """A record that leaves out `exceeded` (it is worked out from the tokens) still says `success` as true or
     false, or not at all: every reader — DuckDB's two, the json loop, `read_log` — skips it otherwise."""

@@ -100,7 +100,7 @@ def connect() -> Any:
                                      "preserve_insertion_order": False})  # every query orders what it must
     except duckdb.Error as exc:  # the memory limit comes from the environment: the rest is ours
         raise ValueError(f"CTXBUDGET_DUCKDB_MEMORY={MEMORY_LIMIT!r} is not a memory size DuckDB takes (such as "
-                         f"1GB or 512MB): {_first_line(exc)}") from None
+                         f"1GB or 512MB): {first_line(exc)}") from None
     con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --json output
     con.execute(sql("macros"))
     return con
@@ -117,7 +117,7 @@ class memory_errors:
         if exc is not None and type(exc).__name__ == "OutOfMemoryException" and \
                 type(exc).__module__.startswith(("duckdb", "_duckdb")):
             raise ValueError(f"DuckDB needed more memory than its limit, {MEMORY_LIMIT} (set CTXBUDGET_DUCKDB_MEMORY "
-                             f"higher): {_first_line(exc)}") from None
+                             f"higher): {first_line(exc)}") from None
         return False
 
 
@@ -447,7 +447,8 @@ def io_error() -> type:
     return duckdb.IOException
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an engine's error message (DuckDB and Spark add advice and stacks below it)."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
@@ -480,7 +481,7 @@ def _parquet_rows(con: Any, files: Sequence[str]) -> str:
             alone = dict(con.execute(
                 f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {_parquet_read([file])})").fetchall())
         except duckdb_error() as exc:
-            raise ValueError(f"{file}: cannot read it as Parquet: {_first_line(exc)}") from None
+            raise ValueError(f"{file}: cannot read it as Parquet: {first_line(exc)}") from None
         problem = schema_problem(alone, PARQUET_COLUMNS, PARQUET_OPTIONAL)
         if problem is not None:
             raise ValueError(f"{file}: not a usage log written by `ctxbudget export`: {problem}")
@@ -499,7 +500,7 @@ def _broken_parquet(con: Any, files: Sequence[str], since: datetime | None, unti
             con.execute(f"SELECT max(hash(COLUMNS(*))) FROM ({_parquet_runs(_parquet_rows(con, [file]))})",
                         {"since": since, "until": until}).fetchone()
         except duckdb_error() as exc:
-            return f"{file}: cannot read it as Parquet: {_first_line(exc)}"
+            return f"{file}: cannot read it as Parquet: {first_line(exc)}"
     return None
 
 
@@ -877,7 +878,7 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
                 con.execute(f"COPY ({sql('export')}) TO '{out}' (FORMAT parquet, PARTITION_BY ({by}), "
                             f"FILENAME_PATTERN 'usage-{key}-{{i}}', OVERWRITE_OR_IGNORE true)")
             except io_error() as exc:  # a full disk: the staging folder goes, the earlier export stays
-                raise OSError(f"cannot write the Parquet files: {_first_line(exc)}") from None
+                raise OSError(f"cannot write the Parquet files: {first_line(exc)}") from None
         written = []
         partitions = set()
         for root, _dirs, names in os.walk(staging):

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Sequence
 
-from engine.analytics.duck import figures_from_rows, is_parquet, schema_problem, sql, tier_rows
+from engine.analytics.duck import first_line, figures_from_rows, is_parquet, schema_problem, sql, tier_rows
 
 DEFAULT_MASTER = "local[*]"
 
@@ -59,8 +59,7 @@ class _read_errors:
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
         if exc is None or isinstance(exc, ValueError) or not type(exc).__module__.startswith(("pyspark", "py4j")):
             return False
-        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ValueError(f"cannot read the Parquet files of the log: {message}") from None
+        raise ValueError(f"cannot read the Parquet files of the log: {first_line(exc)}") from None
 
 
 AGENT_KEYS = ("agent STRING, profile STRING, key_tier STRING, key_budget BIGINT, name STRING, run_profile STRING, "

@@ -116,8 +116,8 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         if not getattr(args, "run", None):
             parser.print_help(sys.stderr)
             return 2
+    from engine.cli.output import error
     from engine.diagnostics import LookupFailed, OutputError, PolicyError, UsageError
-    from engine.text import printable
 
     command = args.run.__module__.rsplit(".", 1)[-1]
     if collecting and not (command in _SHORT or (command == "detect" and getattr(args, "task", None) is not None)):
@@ -144,16 +144,16 @@ def _main(argv: "list[str]", collecting: bool) -> int:
             _json_error("policy", message, 1, problems=[p.to_dict() for p in exc.problems])
         return 1
     except LookupFailed as exc:
-        print(printable(f"ctxbudget: error: {exc}"), file=sys.stderr)
+        error(exc)
         if as_json:
             _json_error("lookup", str(exc), 1, kind=exc.kind, name=exc.name, suggestions=exc.suggestions)
         return 1
     except OutputError as exc:  # stdout refuses what is written: nothing more goes there
-        print(printable(f"ctxbudget: error: {exc}"), file=sys.stderr)
+        error(exc)
         _drop_stdout()
         return 2
     except UsageError as exc:
-        print(printable(f"ctxbudget: error: {exc}"), file=sys.stderr)
+        error(exc)
         if as_json:
             _json_error("usage", str(exc), 2)
         return 2

@@ -74,6 +74,11 @@ def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def error(message: object) -> None:
+    """``ctxbudget: error: message`` on stderr, its quoted names shown as text (:func:`printable`)."""
+    print(printable(f"ctxbudget: error: {message}"), file=sys.stderr)
+
+
 def say(text: str = "") -> None:
     sys.stdout.write(printable(text, newlines=True) + "\n")
 

@@ -35,13 +35,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from engine.text import printable
+    from engine.cli.output import error
     from engine.apply import PolicyChanged
 
     try:
         return _run(args)
     except PolicyChanged as exc:  # another edit won the race: exit 1, the file as the other writer left it
-        print(printable(f"ctxbudget: error: {exc}"), file=sys.stderr)
+        error(exc)
         return 1
 
 

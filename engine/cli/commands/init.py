@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from engine.text import printable
+    from engine.cli.output import error
     from engine.claude_code.install import SettingsError, is_ours, merge_settings, settings_path, write_settings
     from engine.diagnostics import UsageError
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         merge = merge_settings(path, args.command)
     except SettingsError as exc:
-        print(printable(f"ctxbudget: error: {exc}"), file=sys.stderr)
+        error(exc)
         return 1
     if not merge.changed:
         print(f"{path}: ctxbudget's hooks are already set up; nothing to change")

@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> Result:
-    from engine.text import printable
+    from engine.cli.output import error
     from engine.cli.render import Result
     from engine.diagnostics import UsageError
     from engine.policy import check_policy
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> Result:
         try:
             problems, policy = check_policy(target, cache=True)
         except UsageError as exc:
-            print(printable(f"ctxbudget: error: {exc}"), file=sys.stderr)
+            error(exc)
             reports.append({"path": target, "valid": False, "error": str(exc), "problems": []})
             exit_code = 2
             continue
