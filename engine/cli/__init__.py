@@ -61,8 +61,21 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     if argv == ["--version"]:  # before argparse and the command modules: nothing of the engine is needed
         from engine import __version__
 
-        sys.stdout.write(f"ctxbudget {__version__}\n")
-        return 0
+        try:
+            sys.stdout.write(f"ctxbudget {__version__}\n")
+        except OSError as exc:  # `ctxbudget --version > /dev/full`, `| true`
+            return _not_written(exc)
+        return _flushed(0)
+    try:
+        code = _run(argv)
+    except SystemExit:  # argparse's --help (0) and its usage errors (2): what they printed must reach stdout
+        if _flushed(0) == 0:
+            raise
+        return 2
+    return _flushed(code)
+
+
+def _run(argv: "list[str]") -> int:
     if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
         # a file name from bytes that are not UTF-8 (lone surrogates in Python) prints as those bytes, as `ls`
         # prints it, instead of failing (a UTF-8 locale's stdout is strict; the C locale's is not)
@@ -70,19 +83,30 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        code = _main(argv, collecting)
+        return _main(argv, collecting)
     finally:
         if collecting:
             gc.enable()
-    try:  # what is still buffered: a full disk or a closed pipe shows here, not as a traceback at exit
+
+
+def _flushed(code: int) -> int:
+    """``code``, once what stdout still holds is flushed: a full disk or a closed pipe shows here, not as a
+    traceback at exit (2 when the output could not be written, said on stderr)."""
+    try:
         sys.stdout.flush()
-    except BrokenPipeError:  # `ctxbudget signals | head -1`
-        _drop_stdout()
     except OSError as exc:
-        print(f"ctxbudget: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
-        _drop_stdout()
-        return 2
+        return _not_written(exc, code)
     return code
+
+
+def _not_written(exc: OSError, code: int = 0) -> int:
+    """The exit code when writing stdout failed with ``exc``: a reader that stopped early (`| head -1`) is no
+    error (``code`` stands); anything else (a full disk, a device that refuses writes) is said, exit 2."""
+    _drop_stdout()
+    if isinstance(exc, BrokenPipeError):
+        return code
+    print(f"ctxbudget: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+    return 2
 
 
 def _drop_stdout() -> None:
