@@ -64,7 +64,9 @@ def main(argv: "Sequence[str] | None" = None) -> int:
         try:
             sys.stdout.write(f"ctxbudget {__version__}\n")
         except OSError as exc:  # `ctxbudget --version > /dev/full`, `| true`
-            return _not_written(exc)
+            from engine.cli.output import not_written
+
+            return not_written(exc)
         return _flushed(0)
     try:
         code = _run(argv)
@@ -95,29 +97,10 @@ def _flushed(code: int) -> int:
     try:
         sys.stdout.flush()
     except OSError as exc:
-        return _not_written(exc, code)
+        from engine.cli.output import not_written
+
+        return not_written(exc, code)
     return code
-
-
-def _not_written(exc: OSError, code: int = 0) -> int:
-    """The exit code when writing stdout failed with ``exc``: a reader that stopped early (`| head -1`) is no
-    error (``code`` stands); anything else (a full disk, a device that refuses writes) is said, exit 2."""
-    _drop_stdout()
-    if isinstance(exc, BrokenPipeError):
-        return code
-    print(f"ctxbudget: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
-    return 2
-
-
-def _drop_stdout() -> None:
-    """Point stdout at the null device, so that the interpreter's own flush at exit fails no more."""
-    import os
-
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
-        pass
 
 
 def _main(argv: "list[str]", collecting: bool) -> int:
@@ -140,7 +123,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         if not getattr(args, "run", None):
             parser.print_help(sys.stderr)
             return 2
-    from engine.cli.output import error
+    from engine.cli.output import drop_stdout, error
     from engine.diagnostics import LookupFailed, OutputError, PolicyError, UsageError
 
     command = args.run.__module__.rsplit(".", 1)[-1]
@@ -174,7 +157,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         return 1
     except OutputError as exc:  # stdout refuses what is written: nothing more goes there
         error(exc)
-        _drop_stdout()
+        drop_stdout()
         return 2
     except UsageError as exc:
         error(exc)
@@ -182,7 +165,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
             _json_error("usage", str(exc), 2)
         return 2
     except BrokenPipeError:  # `ctxbudget agents | head`
-        _drop_stdout()
+        drop_stdout()
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
@@ -192,7 +175,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
 def _json_error(code: str, message: str, exit_code: int, problems: "Sequence[dict]" = (), kind: "str | None" = None,
                 name: "str | None" = None, suggestions: "Sequence[str]" = ()) -> None:
     """An error as one line of JSON on stdout (the shape is in this module's documentation)."""
-    from engine.cli.output import json_line
+    from engine.cli.output import drop_stdout, json_line
 
     error = {"code": code, "message": message, "exit_code": exit_code, "problems": list(problems), "kind": kind,
              "name": name, "suggestions": list(suggestions)}
@@ -200,4 +183,4 @@ def _json_error(code: str, message: str, exit_code: int, problems: "Sequence[dic
         sys.stdout.write(json_line({"error": error}) + "\n")
         sys.stdout.flush()
     except (OSError, ValueError):  # stdout closed or refusing writes: the text on stderr has said it
-        _drop_stdout()
+        drop_stdout()

@@ -47,9 +47,9 @@ class _Parser(argparse.ArgumentParser):
             try:
                 file.write(message)
             except OSError as exc:
-                from engine.cli import _not_written
+                from engine.cli.output import not_written
 
-                raise SystemExit(_not_written(exc)) from None
+                raise SystemExit(not_written(exc)) from None
             return
         super()._print_message(message, file)
 
