@@ -52,6 +52,42 @@ def test_default_policy_accuracy(default_policy, split: str, minimum: float) -> 
     assert all(t.recall >= 0.75 for t in report.per_tier), [(t.tier, t.recall) for t in report.per_tier]
 
 
+# The fresh sets: written in other voices, without reading the signals, before anything was measured (README).
+FRESH = ("fresh-tune", "fresh-heldout")
+FRESH_PREFIXES = {"fs": "simple", "fm": "medium", "fc": "complex", "fx": "multi-system"}
+
+
+def test_the_fresh_sets_are_wide_and_well_formed() -> None:
+    both = [t for name in FRESH for t in load(name)]
+    assert len({t["id"] for t in both}) == len(both)  # no task in both files
+    assert len({t["text"] for t in both}) == len(both)
+    older = {t["text"] for t in load("train") + load("heldout")}
+    assert not older & {t["text"] for t in both}
+    assert all(set(t) == {"id", "text", "tier", "agent", "why"} and t["tier"] in TIERS for t in both)
+    assert all(t["why"].strip() and t["text"].strip() for t in both)
+    for name in FRESH:
+        counts = Counter(t["tier"] for t in load(name))
+        assert set(counts) == set(TIERS) and all(n >= 30 for n in counts.values()), (name, counts)
+
+
+def test_the_fresh_split_is_the_documented_rule() -> None:
+    """Ids number each tier's tasks in writing order; odd numbers tune, even numbers are held out."""
+    for name in FRESH:
+        for t in load(name):
+            prefix, number = t["id"][:2], int(t["id"][2:])
+            assert FRESH_PREFIXES[prefix] == t["tier"], t["id"]
+            assert (number % 2 == 1) == (name == "fresh-tune"), t["id"]
+
+
+def test_the_fresh_sets_name_only_known_agents(default_policy) -> None:
+    assert {t["agent"] for name in FRESH for t in load(name)} <= set(default_policy.agents)
+
+
+def test_default_policy_accuracy_on_fresh_heldout(default_policy) -> None:
+    """Tasks nobody tuned on: 76.6 % when the floor was set (75.0 % before the wave that wrote them)."""
+    assert measure(default_policy, tasks("fresh-heldout")).accuracy >= 0.74
+
+
 def test_default_policy_confidence_is_calibrated(default_policy) -> None:
     report = measure(default_policy, tasks("heldout"))
     assert report.calibration_error <= 0.08
@@ -77,6 +113,30 @@ HARD_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("task", "tier"), HARD_CASES)
+# One task per kind of cue the fresh-tune misses taught (issue s8), each written differently from any labelled task;
+# every one was detected wrongly before those changes.
+FRESH_KINDS = [
+    # lookups in other voices (openers, softeners, answer-kind trailers, closing pleasantries)
+    ("yo which warehouse does the looker user run on", "simple"),
+    ("CAN ANYONE TELL ME WHEN THE ORDERS SNAPSHOT LAST RAN", "simple"),
+    ("Could you maybe tell me which schema the hubspot seeds land in? Cheers!", "simple"),
+    ("Which bucket holds the raw clickstream files? Name only.", "simple"),
+    ("Is the REPORTING_WH multi-cluster? yes/no", "simple"),
+    ("kindly provide the name of the role the fivetran user connects with. Best regards, Tom", "simple"),
+    ("link me the dbt style guide pls", "simple"),
+    ("Hi there, I hope the week is going well. Could you set up a nightly schedule for the churn flow please?", "medium"),
+    # depth cues
+    ("Is the uplift in the onboarding experiment real? Work out the power analysis and sample size first", "complex"),
+    ("Reimplement the legacy margin view as dbt models and prove parity on last year's data", "complex"),
+    ("Set up Snowflake cost chargeback to the four business units from query tags", "complex"),
+    # breadth cues
+    ("Follow one invoice all the way from Stripe to the finance dashboard and note each transformation", "multi-system"),
+    ("Before we retire the old events schema, list every model, job, app and export still reading from it", "multi-system"),
+    ("SOC2 prep: gather access-review evidence for Snowflake, AWS, GitHub and Tableau and fix the gaps before the audit",
+     "multi-system"),
+]
+
+
+@pytest.mark.parametrize(("task", "tier"), HARD_CASES + FRESH_KINDS)
 def test_hard_cases(default_policy, task: str, tier: str) -> None:
     assert default_policy.detect(task).tier == tier
