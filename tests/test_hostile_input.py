@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -211,6 +212,9 @@ def test_a_policy_file_whose_name_is_not_utf8(tmp_path: Path) -> None:
     (["budget", "dbt-expert", "complex", "--json"], 2),
     (["evaluate", "x", "--agent", "nobody", "--json"], 1),  # the error's JSON cannot be written either
     (["detect", "--batch", str(INPUT / "batch-bad-byte.jsonl")], 2),
+    (["--version"], 2),  # answered before anything else is imported: its own write
+    (["--help"], 2),  # argparse drops a failed write: the help must not vanish with exit 0
+    (["budget", "--help"], 2),
 ])
 def test_a_full_disk_on_stdout_is_an_error_not_a_traceback(argv, code) -> None:
     import subprocess
@@ -222,6 +226,21 @@ def test_a_full_disk_on_stdout_is_an_error_not_a_traceback(argv, code) -> None:
     err = found.stderr.decode()
     assert "Traceback" not in err and "Exception ignored" not in err
     assert code == 1 or "ctxbudget: error: cannot write the output: No space left on device" in err
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["budget", "dbt-expert", "complex", "--json"]])
+def test_a_closed_pipe_on_stdout_is_quiet(argv) -> None:
+    """`ctxbudget --version | true`: the reader left before anything was written — exit 0, nothing on stderr."""
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first write: every write fails with EPIPE
+    try:
+        found = subprocess.run([sys.executable, "-m", "engine", *argv], stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert found.returncode == 0 and found.stderr == b""
 
 
 def test_a_reader_that_stops_early_ends_the_batch_quietly(tmp_path: Path) -> None:

@@ -61,8 +61,23 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     if argv == ["--version"]:  # before argparse and the command modules: nothing of the engine is needed
         from engine import __version__
 
-        sys.stdout.write(f"ctxbudget {__version__}\n")
-        return 0
+        try:
+            sys.stdout.write(f"ctxbudget {__version__}\n")
+        except OSError as exc:  # `ctxbudget --version > /dev/full`, `| true`
+            from engine.cli.output import not_written
+
+            return not_written(exc)
+        return _flushed(0)
+    try:
+        code = _run(argv)
+    except SystemExit:  # argparse's --help (0) and its usage errors (2): what they printed must reach stdout
+        if _flushed(0) == 0:
+            raise
+        return 2
+    return _flushed(code)
+
+
+def _run(argv: "list[str]") -> int:
     if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
         # a file name from bytes that are not UTF-8 (lone surrogates in Python) prints as those bytes, as `ls`
         # prints it, instead of failing (a UTF-8 locale's stdout is strict; the C locale's is not)
@@ -70,30 +85,22 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        code = _main(argv, collecting)
+        return _main(argv, collecting)
     finally:
         if collecting:
             gc.enable()
-    try:  # what is still buffered: a full disk or a closed pipe shows here, not as a traceback at exit
-        sys.stdout.flush()
-    except BrokenPipeError:  # `ctxbudget signals | head -1`
-        _drop_stdout()
-    except OSError as exc:
-        print(f"ctxbudget: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
-        _drop_stdout()
-        return 2
-    return code
 
 
-def _drop_stdout() -> None:
-    """Point stdout at the null device, so that the interpreter's own flush at exit fails no more."""
-    import os
-
+def _flushed(code: int) -> int:
+    """``code``, once what stdout still holds is flushed: a full disk or a closed pipe shows here, not as a
+    traceback at exit (2 when the output could not be written, said on stderr)."""
     try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
-        pass
+        sys.stdout.flush()
+    except OSError as exc:
+        from engine.cli.output import not_written
+
+        return not_written(exc, code)
+    return code
 
 
 def _main(argv: "list[str]", collecting: bool) -> int:
@@ -116,7 +123,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         if not getattr(args, "run", None):
             parser.print_help(sys.stderr)
             return 2
-    from engine.cli.output import error
+    from engine.cli.output import drop_stdout, error
     from engine.diagnostics import LookupFailed, OutputError, PolicyError, UsageError
 
     command = args.run.__module__.rsplit(".", 1)[-1]
@@ -150,7 +157,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
         return 1
     except OutputError as exc:  # stdout refuses what is written: nothing more goes there
         error(exc)
-        _drop_stdout()
+        drop_stdout()
         return 2
     except UsageError as exc:
         error(exc)
@@ -158,7 +165,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
             _json_error("usage", str(exc), 2)
         return 2
     except BrokenPipeError:  # `ctxbudget agents | head`
-        _drop_stdout()
+        drop_stdout()
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
@@ -168,7 +175,7 @@ def _main(argv: "list[str]", collecting: bool) -> int:
 def _json_error(code: str, message: str, exit_code: int, problems: "Sequence[dict]" = (), kind: "str | None" = None,
                 name: "str | None" = None, suggestions: "Sequence[str]" = ()) -> None:
     """An error as one line of JSON on stdout (the shape is in this module's documentation)."""
-    from engine.cli.output import json_line
+    from engine.cli.output import drop_stdout, json_line
 
     error = {"code": code, "message": message, "exit_code": exit_code, "problems": list(problems), "kind": kind,
              "name": name, "suggestions": list(suggestions)}
@@ -176,4 +183,4 @@ def _json_error(code: str, message: str, exit_code: int, problems: "Sequence[dic
         sys.stdout.write(json_line({"error": error}) + "\n")
         sys.stdout.flush()
     except (OSError, ValueError):  # stdout closed or refusing writes: the text on stderr has said it
-        _drop_stdout()
+        drop_stdout()

@@ -106,3 +106,24 @@ def confirm_and_write(args, question: str, write, label: str) -> int:
     write()
     say(f"wrote {label}")
     return 0
+
+
+def not_written(exc: OSError, code: int = 0) -> int:
+    """The exit code when writing stdout failed with ``exc``: a reader that stopped early (`| head -1`) is no
+    error (``code`` stands); anything else (a full disk, a device that refuses writes) is said, exit 2."""
+    drop_stdout()
+    if isinstance(exc, BrokenPipeError):
+        return code
+    print(f"ctxbudget: error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+    return 2
+
+
+def drop_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's own flush at exit fails no more."""
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's capture)
+        pass

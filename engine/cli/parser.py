@@ -41,6 +41,18 @@ class _Parser(argparse.ArgumentParser):
         sys.stderr.write(text + "\n")
         raise _UsageExit(text)
 
+    def _print_message(self, message: str, file=None) -> None:  # noqa: ANN001 - argparse's signature
+        # argparse drops a write that fails; `--help > /dev/full` must not exit 0 with the help lost
+        if message and file is sys.stdout:
+            try:
+                file.write(message)
+            except OSError as exc:
+                from engine.cli.output import not_written
+
+                raise SystemExit(not_written(exc)) from None
+            return
+        super()._print_message(message, file)
+
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """argparse's formatter, told the terminal width up front: left to find it, argparse imports shutil (and
