@@ -175,10 +175,14 @@ def _damage_cases(layout: Layout) -> list[tuple[str, str, int, object, bool]]:
     ]
 
 
-def test_a_damaged_chunk_is_served_from_a_fresh_compilation_and_the_entry_rewritten(team: Path,
-                                                                                  cache_dir: Path) -> None:
+@pytest.mark.parametrize("open_bodies", [sections.MAX_OPEN_BODIES, -1])  # -1: each body read whole at once
+def test_a_damaged_chunk_is_served_from_a_fresh_compilation_and_the_entry_rewritten(team: Path, cache_dir: Path,
+                                                                                  open_bodies: int,
+                                                                                  monkeypatch) -> None:
     """Edited without its checksum, or with it and of the wrong shape: the chunk is not used; the answer is the
-    compiled policy's (never a traceback), and the entry is replaced by a good one at once."""
+    compiled policy's (never a traceback), and the entry is replaced by a good one at once — whether the body is
+    read through its descriptor or whole."""
+    monkeypatch.setattr(sections, "MAX_OPEN_BODIES", open_bodies)
     entry = _entry(team)
     good = entry.read_bytes()
     expected = load_policy(team, cache=False).evaluate(TASK, "dbt-expert")
@@ -194,6 +198,32 @@ def test_a_damaged_chunk_is_served_from_a_fresh_compilation_and_the_entry_rewrit
             expected.detection.tier, expected.confidence, expected.detection.hits), name
         assert policy.detector.signals == load_policy(team, cache=False).detector.signals, name
         assert entry.read_bytes() == good, name  # rewritten
+
+
+def test_many_live_policies_keep_a_bounded_number_of_descriptors(team: Path, cache_dir: Path, monkeypatch) -> None:
+    """Each policy loaded from the cache reads its sections through the entry's descriptor, up to
+    MAX_OPEN_BODIES of them at once; past that a body is read whole and its descriptor closed — a service that
+    keeps thousands of policies does not run out of descriptors — with the same answers."""
+    import gc
+    import os
+
+    monkeypatch.setattr(sections, "MAX_OPEN_BODIES", 3)
+    expected = load_policy(team, cache=False).evaluate(TASK, "dbt-expert")
+    load_policy(team)  # written
+    gc.collect()
+    before = sections.OpenBody.live
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    policies = [load_policy(team) for _ in range(12)]
+    assert sections.OpenBody.live <= max(before, 3) + 1
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) <= fds + 4
+    for policy in policies:
+        found = policy.evaluate(TASK, "dbt-expert")
+        assert (found.detection.tier, found.confidence, found.detection.hits) == (
+            expected.detection.tier, expected.confidence, expected.detection.hits)
+    del policies, found
+    gc.collect()
+    assert sections.OpenBody.live <= before
 
 
 def test_a_chunk_of_the_right_shape_with_its_checksum_recomputed_is_data(team: Path, cache_dir: Path) -> None:

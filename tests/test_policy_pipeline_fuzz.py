@@ -359,6 +359,7 @@ def _cli(*argv: str, expect: tuple[int, ...]) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow  # 2,000 policies, ~900 of them analysed by DuckDB: ~90 s (CI runs it; `-m "not slow"` skips)
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(seeds)

@@ -700,20 +700,25 @@ def read(entry: str | None, policy_file: str | os.PathLike | None = None, recomp
             stored = found.get("signals")
             if bool(size) != (stored is not None):
                 return None
+            if time.time() - st.st_mtime > TOUCH_SECONDS:
+                try:
+                    os.utime(body.fd)  # used: keep it among the newest
+                except OSError:
+                    pass
             if stored is not None:  # the sections of the body, each read when first needed
-                lazy = sections.Body(body, sections.Recovery(entry, found["source"], found["files"],
-                                                                 recompile, discard))
+                source: sections.OpenBody | bytes | None = body
+                if sections.OpenBody.live > sections.MAX_OPEN_BODIES:  # many policies alive: no descriptor kept
+                    source = body.whole()
+                    if source is None:
+                        return None
+                lazy = sections.Body(source, sections.Recovery(entry, found["source"], found["files"],
+                                                                   recompile, discard))
                 listed = found["data"].get("tiers")
                 tiers = {t["id"] for t in listed if type(t) is dict and type(t.get("id")) is str} if type(
                     listed) is list else set()
                 found["data"]["detection"]["signals"] = sections.Chunked(
                     lazy, stored["table"], stored["count"], sections.signals_check(tiers), sections.signals_fresh)
                 artifacts["detection"] = StoredPlan(lazy, artifacts["detection"], stored["count"], entry)
-            if time.time() - st.st_mtime > TOUCH_SECONDS:
-                try:
-                    os.utime(body.fd)  # used: keep it among the newest
-                except OSError:
-                    pass
             return Entry(found["source"], tuple(tuple(f) for f in found["files"]), found["data"],
                          artifacts, found["checked"])
         finally:

@@ -180,25 +180,51 @@ def pread(fd: int, offset: int, size: int) -> bytes | None:
     return data if len(data) == size else None
 
 
+MAX_OPEN_BODIES = 64
+"""The most entry descriptors a process keeps open (:class:`OpenBody`): past that, a policy loaded from the
+cache has its body read whole and its descriptor closed, so a service that keeps thousands of policies alive
+does not run out of descriptors (each open body is one; the usual limit is 1,024)."""
+
+
 class OpenBody:
     """The body of an entry, as ``size`` bytes at ``offset`` of its open (and checked) descriptor, which it owns
-    and closes when it is collected: a section is read when first needed — an entry of 0.9 MB is not read
-    whole (reading it cost a 3,000-signal policy's warm start 1.2 ms, most of it paging in fresh memory)."""
+    and closes when it is collected (or :meth:`whole` is read): a section is read when first needed — an entry
+    of 0.9 MB is not read whole (reading it cost a 3,000-signal policy's warm start 1.2 ms, most of it paging in
+    fresh memory). :attr:`live` counts the open ones (see :data:`MAX_OPEN_BODIES`)."""
 
     __slots__ = ("fd", "offset", "size")
+    live = 0
 
     def __init__(self, fd: int, offset: int, size: int):
         self.fd, self.offset, self.size = fd, offset, size
+        OpenBody.live += 1
 
     def read(self, start: int, end: int) -> bytes | None:
         if not 0 <= start <= end <= self.size:
             return None
         return pread(self.fd, self.offset + start, end - start)
 
+    def whole(self) -> bytes | None:
+        """The whole body (None when it cannot be read), its descriptor closed."""
+        try:
+            return self.read(0, self.size)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        OpenBody.live -= 1
+        fd, self.fd = self.fd, -1
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
     def __del__(self) -> None:
         try:
-            os.close(self.fd)
-        except (OSError, TypeError, AttributeError):  # closed, or at interpreter exit
+            self.close()
+        except (TypeError, AttributeError):  # at interpreter exit
             pass
 
 
