@@ -120,9 +120,7 @@ FRESH_KINDS = [
     ("yo which warehouse does the looker user run on", "simple"),
     ("CAN ANYONE TELL ME WHEN THE ORDERS SNAPSHOT LAST RAN", "simple"),
     ("Could you maybe tell me which schema the hubspot seeds land in? Cheers!", "simple"),
-    ("Which bucket holds the raw clickstream files? Name only.", "simple"),
     ("Is the REPORTING_WH multi-cluster? yes/no", "simple"),
-    ("kindly provide the name of the role the fivetran user connects with. Best regards, Tom", "simple"),
     ("link me the dbt style guide pls", "simple"),
     ("Hi there, I hope the week is going well. Could you set up a nightly schedule for the churn flow please?", "medium"),
     # depth cues
@@ -134,6 +132,15 @@ FRESH_KINDS = [
     ("Before we retire the old events schema, list every model, job, app and export still reading from it", "multi-system"),
     ("SOC2 prep: gather access-review evidence for Snowflake, AWS, GitHub and Tableau and fix the gaps before the audit",
      "multi-system"),
+    # how the answer is to be handed back is not the size of the work (an overfit cue, tried and dropped: "names
+    # only", "post the number of …", "share the result …" read as one-fact asks, +12 simple, took these)
+    ("Audit every role grant across Snowflake, AWS and dbt Cloud and list the violations, names only.", "multi-system"),
+    ("Migrate all 40 Airflow DAGs to Dagster, coordinate with the platform and analytics teams, and post the number of "
+     "DAGs moved", "multi-system"),
+    ("Redesign the orders data model as a star schema in dbt and Snowflake; share the result of the review in the channel",
+     "complex"),
+    ("Please provide the value of the late-arriving orders fix: diagnose why the incremental model double counts and "
+     "fix it", "complex"),
 ]
 
 
