@@ -129,7 +129,6 @@ FRESH_KINDS = [
     ("Set up Snowflake cost chargeback to the four business units from query tags", "complex"),
     # breadth cues
     ("Follow one invoice all the way from Stripe to the finance dashboard and note each transformation", "multi-system"),
-    ("Before we retire the old events schema, list every model, job, app and export still reading from it", "multi-system"),
     ("SOC2 prep: gather access-review evidence for Snowflake, AWS, GitHub and Tableau and fix the gaps before the audit",
      "multi-system"),
     # how the answer is to be handed back is not the size of the work (an overfit cue, tried and dropped: "names
@@ -141,6 +140,10 @@ FRESH_KINDS = [
      "complex"),
     ("Please provide the value of the late-arriving orders fix: diagnose why the incremental model double counts and "
      "fix it", "complex"),
+    # one consumer named with a pronoun is not an impact analysis (cues tried and dropped: "reads from it", "relies
+    # on it", "touches it" as impact, +3 multi-system)
+    ("Drop the unused column from the Snowflake table and fix the one dbt model that reads from it", "medium"),
+    ("Rename the column in fct_orders in dbt and update the Looker view that relies on it", "medium"),
 ]
 
 
