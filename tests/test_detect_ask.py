@@ -57,6 +57,14 @@ def test_an_aside_is_cut_out_of_the_ask() -> None:
     assert "tableau" not in found.text and "add descriptions" in found.text and "run the tests" in found.text
 
 
+def test_a_closing_pleasantry_is_cut_out_of_the_ask() -> None:
+    found = ask_of("Could you check whether the masking policy is attached to customers.email? Thanks!!")
+    assert found.text.split() == ["could", "you", "check", "whether", "the", "masking", "policy", "is", "attached",
+                                  "to", "customers.email?", "!!"]
+    found = ask_of("Kindly provide the warehouse of the prod profile. Regards, Anil")
+    assert "anil" not in found.text and "regards" not in found.text and "warehouse" in found.text
+
+
 def test_non_ascii_offsets_are_characters() -> None:
     task = "Café notes — ünïcode everywhere, but all I need is the row count?"
     folded = task.lower()

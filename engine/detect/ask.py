@@ -47,6 +47,8 @@ ASIDES = (
     "ignore", "ignoring", "leave aside", "leaving aside", "set aside", "setting aside", "putting aside",
     "never mind", "nevermind", "not asking about", "don't worry about", "do not worry about", "forget about",
     "no need to look at", "no need to touch", "no need to dig into", "no need to check",
+    # closing pleasantries: "… is it attached to customers.email? Thanks!!", "… in the prod profile. Regards, Anil"
+    "thanks", "thank you", "thx", "many thanks", "cheers", "regards", "best regards", "kind regards",
 )
 _BOUNDARY = r"[.!?:;]\s|\n|\x{2014}"
 MAX_LEAD = 40  # a colon this close after a marker introduces the ask itself ("I only want to know: …")
