@@ -197,7 +197,7 @@ class OpenBody:
 
     def __init__(self, fd: int, offset: int, size: int):
         self.fd, self.offset, self.size = fd, offset, size
-        OpenBody.live += 1
+        type(self).live += 1
 
     def read(self, start: int, end: int) -> bytes | None:
         if not 0 <= start <= end <= self.size:
@@ -214,7 +214,7 @@ class OpenBody:
     def close(self) -> None:
         if self.fd < 0:
             return
-        OpenBody.live -= 1
+        type(self).live -= 1  # not the module's global name: at interpreter exit it may be gone
         fd, self.fd = self.fd, -1
         try:
             os.close(fd)
