@@ -277,7 +277,15 @@ class Matcher:
             return
         narrowed, screen_lists = _split_alternations(alternations, forms or {})
         rest = [i for i in rest if narrowed.get(i) != ""]
-        screen_rest = _lazy_set([narrowed.get(i) or kept.get(i) or self.patterns[i] for i in rest]) if rest else None
+        exact = [narrowed.get(i) or kept.get(i) or self.patterns[i] for i in rest]
+        # The set screens with each pattern's bounded repeats opened ({0,90} -> {0,}): it compiles ~4x faster
+        # (the default policy's lookup patterns: 0.8 of its 2 ms, on every start that detects), and a pattern
+        # it says fired is confirmed with the exact one, compiled then — so a task that is no lookup never
+        # compiles them, and what fires is what the exact patterns say.
+        loose = [relaxed(pattern) for pattern in exact]
+        screen_rest = _lazy_set(loose) if rest else None
+        confirm_rest = _confirmer(exact)
+        to_confirm = frozenset(k for k, (a, b) in enumerate(zip(exact, loose)) if a != b)
         screen_words = self.index.fired
         back = tuple(rest)
         calls = [0]
@@ -289,7 +297,8 @@ class Matcher:
             words = tokens(data) if screen_lists is not None else None  # once, for both indexes
             found = screen_words(data, words)
             if screen_rest is not None:
-                found.extend([back[i] for i in screen_rest(data)])
+                found.extend([back[i] for i in screen_rest(data)
+                              if i not in to_confirm or confirm_rest(i, data)])
             if screen_lists is not None:  # an ask entry may be found by both the set and the index: once
                 found.extend(set(screen_lists(data, words)) - set(found))
             return found
@@ -388,6 +397,37 @@ class Patterns(Sequence):
             if found is None:
                 found = self._made[index] = entry_pattern(self._items[index], "")
         return found
+
+
+def relaxed(pattern: str) -> str:
+    """``pattern`` with each bounded repeat ``{m,n}`` (``n > m + 3``) opened to ``{m,}``: a wider language —
+    every text ``pattern`` matches, it matches — that RE2 compiles without a copy of the repeated part per
+    count (``(?:[^.!?]|[.!?]\\w){0,60}`` is 60 copies). Escapes and character classes are skipped; a valid
+    RE2 pattern's ``{m,n}`` outside them is a repeat."""
+    if "{" not in pattern:
+        return pattern
+    from engine.detect.words import _class_end
+
+    parts, start, at, size = [], 0, 0, len(pattern)
+    while at < size:
+        char = pattern[at]
+        if char == "\\":
+            at += 2
+            continue
+        if char == "[":
+            at = _class_end(pattern, at) + 1
+            continue
+        if char == "{":
+            close = pattern.find("}", at)
+            low, comma, high = pattern[at + 1:close].partition(",") if close > 0 else ("", "", "")
+            if (comma and low.isascii() and low.isdigit() and high.isascii() and high.isdigit()
+                    and int(high) > int(low) + 3):
+                parts.append(pattern[start:at] + "{" + low + ",}")
+                start = at = close + 1
+                continue
+        at += 1
+    parts.append(pattern[start:])
+    return "".join(parts)
 
 
 def _lazy_set(patterns: Sequence[str]) -> Callable[[bytes], list[int]]:
