@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.detect.matcher import WORD_BYTES, Matcher, Patterns, plan_entry, word_needles
 from engine.detect.normalize import normalize
-from engine.detect.parts import FACTS, conjuncts, direct_conjunct, inputs
+from engine.detect.parts import FACTS, conjuncts, direct_condition, direct_conjunct, inputs
 from engine.detect.plan import SignalTable, plan_detection, usable
 from engine.detect.model import Detection, Hit, Signal
 
@@ -782,8 +782,8 @@ def _lazy_condition(source: str, python_source: str | None) -> Any:
     compiled: list = []
 
     def evaluate(bindings: Mapping[str, Any]) -> Any:
-        if not compiled:
-            compiled.append(compile_condition(source, python_source).evaluate)
+        if not compiled:  # a condition of counts and facts alone is read directly, with nothing compiled
+            compiled.append(direct_condition(source) or compile_condition(source, python_source).evaluate)
         return compiled[0](bindings)
 
     evaluate.compiled = compiled

@@ -168,6 +168,99 @@ def direct_conjunct(part: str) -> tuple[Callable[[Mapping[str, Any]], Any], Inpu
     return (lambda bindings: compare(read(bindings), bound)), found
 
 
+def direct_condition(source: str) -> Callable[[Mapping[str, Any]], bool] | None:
+    """``read(bindings)`` of a whole condition built only of shapes read without compiling it: the
+    :func:`direct_conjunct` shapes, a sum of numbers compared with a decimal integer
+    (``ask.count.system + ask.count.layer >= 3``) and ``has(hits.ID)``, joined by ``&&``, with ``||`` inside
+    parentheses. An error (a name the bindings lack) goes where CEL sends it: ``true || error`` holds, and a
+    condition that ends in an error does not (the detector's callers treat a raise as "does not hold"). None
+    for anything else (it is compiled). A one-shot process then decides the count conditions a task that
+    names a system reaches (six for the default policy) without importing the expression compiler (~14 ms)."""
+    parts = conjuncts(source) or [source]
+    readers = []
+    for part in parts:
+        part = part.strip()
+        if part.startswith("(") and part.endswith(")") and _balanced(part[1:-1]):
+            read = _direct_either(part[1:-1])
+        else:
+            read = _direct_part(part)
+        if read is None:
+            return None
+        readers.append(read)
+    if len(readers) == 1:
+        return readers[0]
+
+    def every(bindings: Mapping[str, Any]) -> bool:
+        for read in readers:
+            if not read(bindings):
+                return False
+        return True
+
+    return every
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += (ch in _OPEN) - (ch in _CLOSE)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _direct_either(source: str) -> Callable[[Mapping[str, Any]], bool] | None:
+    """The disjunction ``a || b || …`` of direct parts (a top-level ``||`` only; no parentheses inside)."""
+    if any(ch in _OPEN or ch in _CLOSE or ch in "'\"?" for ch in source) or "&&" in source:
+        return None
+    readers = [_direct_part(part.strip()) for part in source.split("||")]
+    if len(readers) < 2 or any(read is None for read in readers):
+        return None
+
+    def either(bindings: Mapping[str, Any]) -> bool:
+        failed = None
+        for read in readers:
+            try:
+                if read(bindings):
+                    return True
+            except Exception as exc:  # noqa: BLE001 - CEL: true || error is true; false || error is the error
+                failed = exc
+        if failed is not None:
+            raise failed
+        return False
+
+    return either
+
+
+def _direct_part(part: str) -> Callable[[Mapping[str, Any]], bool] | None:
+    found = direct_conjunct(part)
+    if found is not None:
+        return found[0]
+    if not part.isascii() or not all(ch.isprintable() or ch in _CEL_SPACE for ch in part):
+        return None
+    if part.startswith("has(hits.") and part.endswith(")") and part[9:-1].isidentifier():
+        signal = part[9:-1]
+        return lambda bindings: signal in bindings["hits"]
+    tokens = part.split()
+    if len(tokens) < 5 or len(tokens) % 2 == 0 or tokens[-2] not in _COMPARE:
+        return None
+    names, literal = tokens[:-2:2], tokens[-1]
+    if any(plus != "+" for plus in tokens[1:-2:2]):
+        return None
+    if not (literal == "0" or (literal.isdigit() and literal[0] != "0" and len(literal) <= 18)):
+        return None
+    if not all(name in _INT_FACTS or _is_count(name) for name in names):
+        return None
+    reads, compare, bound = [_reader(name) for name in names], _COMPARE[tokens[-2]], int(literal)
+
+    def total(bindings: Mapping[str, Any]) -> bool:
+        value = 0
+        for read in reads:
+            value += read(bindings)
+        return compare(value, bound)
+
+    return total
+
+
 def _is_count(name: str) -> bool:
     group = name[6:] if name.startswith("count.") else name[10:] if name.startswith("ask.count.") else ""
     return group.isidentifier() and "." not in group
