@@ -406,26 +406,17 @@ def relaxed(pattern: str) -> str:
     RE2 pattern's ``{m,n}`` outside them is a repeat."""
     if "{" not in pattern:
         return pattern
-    from engine.detect.words import _class_end
+    from engine.detect.words import unescaped
 
-    parts, start, at, size = [], 0, 0, len(pattern)
-    while at < size:
-        char = pattern[at]
-        if char == "\\":
-            at += 2
+    parts, start = [], 0
+    for at in unescaped(pattern):
+        if at < start or pattern[at] != "{":
             continue
-        if char == "[":
-            at = _class_end(pattern, at) + 1
-            continue
-        if char == "{":
-            close = pattern.find("}", at)
-            low, comma, high = pattern[at + 1:close].partition(",") if close > 0 else ("", "", "")
-            if (comma and low.isascii() and low.isdigit() and high.isascii() and high.isdigit()
-                    and int(high) > int(low) + 3):
-                parts.append(pattern[start:at] + "{" + low + ",}")
-                start = at = close + 1
-                continue
-        at += 1
+        close = pattern.find("}", at)
+        low, comma, high = pattern[at + 1:close].partition(",") if close > 0 else ("", "", "")
+        if comma and low.isascii() and low.isdigit() and high.isascii() and high.isdigit() and int(high) > int(low) + 3:
+            parts.append(pattern[start:at] + "{" + low + ",}")
+            start = close + 1
     parts.append(pattern[start:])
     return "".join(parts)
 

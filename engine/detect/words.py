@@ -146,19 +146,31 @@ def _class_end(pattern: str, at: int) -> int:
     return at
 
 
-def _scan(text: str, at: int = 0) -> tuple[list[int], int | None, int]:
-    """From ``text[at]`` on: the offsets of the "|" outside parentheses, the offset of the first ")" that closes a
-    parenthesis opened before ``at`` (the scan ends there; None when there is none), and how many parentheses
-    are left open at the end. Escapes and character classes are skipped."""
-    bars, depth, size = [], 0, len(text)
+def unescaped(text: str, at: int = 0):  # -> Iterator[int]
+    """The offsets of ``text``'s characters from ``at`` on that are neither escaped nor in a character class
+    (a backslash and the character after it, and a class from its "[" to its "]", are skipped): where a
+    pattern's own syntax is (groups, bars, repeats)."""
+    size = len(text)
     while at < size:
         char = text[at]
         if char == "\\":
             at += 2
             continue
         if char == "[":
-            at = _class_end(text, at)
-        elif char == "(":
+            at = _class_end(text, at) + 1
+            continue
+        yield at
+        at += 1
+
+
+def _scan(text: str, at: int = 0) -> tuple[list[int], int | None, int]:
+    """From ``text[at]`` on: the offsets of the "|" outside parentheses, the offset of the first ")" that closes a
+    parenthesis opened before ``at`` (the scan ends there; None when there is none), and how many parentheses
+    are left open at the end. Escapes and character classes are skipped."""
+    bars, depth = [], 0
+    for at in unescaped(text, at):
+        char = text[at]
+        if char == "(":
             depth += 1
         elif char == ")":
             if depth == 0:
@@ -166,7 +178,6 @@ def _scan(text: str, at: int = 0) -> tuple[list[int], int | None, int]:
             depth -= 1
         elif char == "|" and depth == 0:
             bars.append(at)
-        at += 1
     return bars, None, depth
 
 
