@@ -189,6 +189,16 @@ FRESH_KINDS = [
     ("Optimise the 15 slowest dbt models, then send just the count of minutes saved", "complex"),
     ("Diagnose why the incremental orders model double counts, fix it, and just the number of affected rows in the PR",
      "complex"),
+    # Counter-examples of the s10 cues, each written before the cue was kept. Punctuation that closes a marker
+    # ("Anyway. Is …") starts the ask after it; the work asked after it keeps its tier:
+    ("The thread below is long. Anyway, can you trace the orders feed from Salesforce through Fivetran into Snowflake "
+     "and the finance dashboards?", "multi-system"),
+    ("Long story short \u2014 the nightly dbt run got slow last week, find the bottleneck and fix it", "complex"),
+    ("We've been arguing about naming for weeks. Anyway, add a not_null test to fct_orders.order_id", "medium"),
+    ("tl;dr - the revenue numbers in the Tableau workbook don't match what the dbt model says; figure out why",
+     "complex"),
+    ("Lots of opinions in that doc. Anyway... rename the stg_hubspot models to the new convention and update their "
+     "refs", "medium"),
 ]
 
 
