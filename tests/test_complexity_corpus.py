@@ -132,6 +132,7 @@ FRESH_KINDS = [
     ("CAN ANYONE TELL ME WHEN THE ORDERS SNAPSHOT LAST RAN", "simple"),
     ("Could you maybe tell me which schema the hubspot seeds land in? Cheers!", "simple"),
     ("Is the REPORTING_WH multi-cluster? yes/no", "simple"),
+    ("who is the owner of the orders_daily flow in Prefect? (only a name please)", "simple"),
     ("link me the dbt style guide pls", "simple"),
     ("Hi there, I hope the week is going well. Could you set up a nightly schedule for the churn flow please?", "medium"),
     # depth cues
@@ -199,6 +200,12 @@ FRESH_KINDS = [
      "complex"),
     ("Lots of opinions in that doc. Anyway... rename the stg_hubspot models to the new convention and update their "
      "refs", "medium"),
+    # A lookup question may close with a parenthesised note on the answer ("(just a name)"); the work asked before it
+    # keeps its tier:
+    ("Which of our 300 dbt models got slow this month, and why? (just a list)", "complex"),
+    ("What would it take to move the orders pipeline from Airflow to Prefect and dbt Cloud, and repoint the Tableau "
+     "extracts? (just a rough plan)", "multi-system"),
+    ("Which staging models are missing the not_null tests, and can you add them? (just the primary keys)", "medium"),
 ]
 
 
