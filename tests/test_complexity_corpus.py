@@ -58,7 +58,7 @@ def test_default_policy_accuracy(default_policy, split: str, minimum: float) -> 
 # below cover the sets that are here.
 ROUNDS = {"fresh": "f", "fresh2": "g", "fresh3": "h"}  # round → the letter its ids start with
 FRESH = tuple(f"{r}-{half}" for r in ROUNDS for half in ("tune", "heldout"))
-OPTIONAL = ("fresh3-tune", "fresh3-heldout")
+OPTIONAL = ("fresh3-heldout",)
 TIER_LETTERS = {"s": "simple", "m": "medium", "c": "complex", "x": "multi-system"}
 
 
