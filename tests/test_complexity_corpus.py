@@ -231,6 +231,8 @@ FRESH_KINDS = [
     ("Add a column to fct_revenue that flags months where revenue is 10% lower than forecast", "medium"),
     ("Revenue is 3% higher in Tableau than in NetSuite and HubSpot; trace it through every hop with the finance and "
      "sales owners", "multi-system"),
+    ("Total BI licence cost must come down by 20% this year without cutting the dashboards Finance, Sales and "
+     "Marketing rely on; agree the plan with each team", "multi-system"),  # a target, not a drift (fresh3-tune hx47)
 ]
 
 
