@@ -150,6 +150,8 @@ FRESH_KINDS = [
     ("Is the uplift in the onboarding experiment real? Work out the power analysis and sample size first", "complex"),
     ("Reimplement the legacy margin view as dbt models and prove parity on last year's data", "complex"),
     ("Set up Snowflake cost chargeback to the four business units from query tags", "complex"),
+    # work agreed with security, legal, ML or data-engineering teams (s10; detected as complex or medium before)
+    ("Agree with legal, the ML team and data eng how long raw event data is kept, and apply it", "multi-system"),
     # a measured gap to explain (s10; each detected as medium before)
     ("The signups in Amplitude and in fct_signups are 8% apart since the SDK update. Work out where the gap comes "
      "from.", "complex"),
@@ -233,6 +235,14 @@ FRESH_KINDS = [
      "sales owners", "multi-system"),
     ("Total BI licence cost must come down by 20% this year without cutting the dashboards Finance, Sales and "
      "Marketing rely on; agree the plan with each team", "multi-system"),  # a target, not a drift (fresh3-tune hx47)
+    # Security, legal, ML and data-engineering teams count among the teams; two teams named in a lookup, a change
+    # or a diagnosis do not make it broad:
+    ("Which Slack channel do data eng and the ML team use for incidents?", "simple"),
+    ("Add the ML team and the analytics team as viewers on the Finance project in Tableau", "medium"),
+    ("Data science says the churn model's features drift; the analytics team thinks it's the dbt snapshot. Find the "
+     "root cause.", "complex"),
+    ("Write the onboarding doc for new data engineering and data science hires", "medium"),
+    ("who is our DPO, and who leads the security team these days?", "simple"),
 ]
 
 
