@@ -152,6 +152,9 @@ FRESH_KINDS = [
     ("Set up Snowflake cost chargeback to the four business units from query tags", "complex"),
     # work agreed with security, legal, ML or data-engineering teams (s10; detected as complex or medium before)
     ("Agree with legal, the ML team and data eng how long raw event data is kept, and apply it", "multi-system"),
+    # the same number wrong in several places people own, to put right in all of them (s10; complex before)
+    ("MRR differs in HubSpot, in the finance model and in the board deck; find out why with finance and align all "
+     "three.", "multi-system"),
     # a measured gap to explain (s10; each detected as medium before)
     ("The signups in Amplitude and in fct_signups are 8% apart since the SDK update. Work out where the gap comes "
      "from.", "complex"),
@@ -243,6 +246,16 @@ FRESH_KINDS = [
      "root cause.", "complex"),
     ("Write the onboarding doc for new data engineering and data science hires", "medium"),
     ("who is our DPO, and who leads the security team these days?", "simple"),
+    # "All three" weighs (towards multi-system) only when the task names a team and two or more systems or teams:
+    ("The dev, staging and prod targets in profiles.yml point at different warehouses; set the same warehouse for all "
+     "three.", "medium"),
+    ("fct_orders, fct_order_lines and the orders snapshot give different totals for March; find out why and fix all "
+     "three", "complex"),
+    ("What's the refresh schedule of the sales, margin and ops workbooks \u2014 is it the same for all three?", "simple"),
+    ("Do the Tableau, Looker and Metabase connections use the same Snowflake role? Just yes or no for all three.",
+     "simple"),
+    ("Rename the customer_tier column in the dbt model and in the Tableau and Looker views that read it, all three.",
+     "medium"),
 ]
 
 
