@@ -155,6 +155,8 @@ FRESH_KINDS = [
     # the same number wrong in several places people own, to put right in all of them (s10; complex before)
     ("MRR differs in HubSpot, in the finance model and in the board deck; find out why with finance and align all "
      "three.", "multi-system"),
+    # a count by billing plan is not planning (s10; complex before)
+    ("work out the number of upgrades last month per plan", "medium"),
     # a measured gap to explain (s10; each detected as medium before)
     ("The signups in Amplitude and in fct_signups are 8% apart since the SDK update. Work out where the gap comes "
      "from.", "complex"),
@@ -256,6 +258,12 @@ FRESH_KINDS = [
      "simple"),
     ("Rename the customer_tier column in the dbt model and in the Tableau and Looker views that read it, all three.",
      "medium"),
+    # design-verb reads 'plan' as a verb ('plan the', 'a plan', 'planning' …), not a billing plan:
+    ("Which plan has the most churned customers last month?", "simple"),
+    ("Add the plan tier and the plan start date to dim_customers", "medium"),
+    ("Plan the cutover from Airflow to Dagster with the platform and analytics teams", "multi-system"),
+    ("Design a backfill plan for the 8 TB events table that never blocks the nightly run", "complex"),
+    ("Break the revenue chart down by plan and region", "medium"),
 ]
 
 
