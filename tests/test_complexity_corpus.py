@@ -248,6 +248,9 @@ FRESH_KINDS = [
      "root cause.", "complex"),
     ("Write the onboarding doc for new data engineering and data science hires", "medium"),
     ("who is our DPO, and who leads the security team these days?", "simple"),
+    ("give the analytics team and the data scientists read access to the marts", "medium"),  # s9's counter-example
+    ("give our BI team and finance edit rights on the Margin workbook", "medium"),
+    ("give me the list of marts models", "simple"),
     # "All three" weighs (towards multi-system) only when the task names a team and two or more systems or teams:
     ("The dev, staging and prod targets in profiles.yml point at different warehouses; set the same warehouse for all "
      "three.", "medium"),
