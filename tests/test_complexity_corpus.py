@@ -110,6 +110,11 @@ def test_default_policy_accuracy_on_fresh2_heldout(default_policy) -> None:
     assert all(t.recall >= 0.75 for t in report.per_tier), [(t.tier, t.recall) for t in report.per_tier]
 
 
+def test_default_policy_accuracy_on_fresh3_tune(default_policy) -> None:
+    """The third blind round's tuning half: 68.4 % before the round that studied it (s10), 71.3 % after."""
+    assert measure(default_policy, tasks("fresh3-tune")).accuracy >= 0.70
+
+
 def test_default_policy_confidence_is_calibrated(default_policy) -> None:
     report = measure(default_policy, tasks("heldout"))
     assert report.calibration_error <= 0.08
