@@ -53,37 +53,48 @@ def test_default_policy_accuracy(default_policy, split: str, minimum: float) -> 
 
 
 # The fresh sets: written in other voices, without reading the signals, before anything was measured (README).
-# A second round (fresh2-*) was written the same way once fresh-heldout had been measured (README).
-FRESH = ("fresh-tune", "fresh-heldout", "fresh2-tune", "fresh2-heldout")
-FRESH_PREFIXES = {"fs": "simple", "fm": "medium", "fc": "complex", "fx": "multi-system",
-                  "gs": "simple", "gm": "medium", "gc": "complex", "gx": "multi-system"}
+# A second round (fresh2-*) was written the same way once fresh-heldout had been measured (README), and a third
+# (fresh3-*) once fresh2-heldout had been. fresh3-heldout is merged by whoever measures it; until then the checks
+# below cover the sets that are here.
+ROUNDS = {"fresh": "f", "fresh2": "g", "fresh3": "h"}  # round → the letter its ids start with
+FRESH = tuple(f"{r}-{half}" for r in ROUNDS for half in ("tune", "heldout"))
+OPTIONAL = ("fresh3-heldout",)
+TIER_LETTERS = {"s": "simple", "m": "medium", "c": "complex", "x": "multi-system"}
+
+
+def fresh_sets() -> list[str]:
+    """The fresh sets that are present: every one but those of :data:`OPTIONAL` must be."""
+    missing = [n for n in FRESH if not (CORPUS / f"{n}.jsonl").exists()]
+    assert set(missing) <= set(OPTIONAL), missing
+    return [n for n in FRESH if n not in missing]
 
 
 def test_the_fresh_sets_are_wide_and_well_formed() -> None:
-    both = [t for name in FRESH for t in load(name)]
+    names = fresh_sets()
+    both = [t for name in names for t in load(name)]
     assert len({t["id"] for t in both}) == len(both)  # no task in two files
     assert len({t["text"] for t in both}) == len(both)
     older = {t["text"] for t in load("train") + load("heldout")}
     assert not older & {t["text"] for t in both}
     assert all(set(t) == {"id", "text", "tier", "agent", "why"} and t["tier"] in TIERS for t in both)
     assert all(t["why"].strip() and t["text"].strip() for t in both)
-    for name in FRESH:
+    for name in names:
         counts = Counter(t["tier"] for t in load(name))
         assert set(counts) == set(TIERS) and all(n >= 30 for n in counts.values()), (name, counts)
 
 
 def test_the_fresh_split_is_the_documented_rule() -> None:
     """Ids number each tier's tasks in writing order; odd numbers tune, even numbers are held out."""
-    for name in FRESH:
+    for name in fresh_sets():
+        letter = ROUNDS[name.rsplit("-", 1)[0]]
         for t in load(name):
             prefix, number = t["id"][:2], int(t["id"][2:])
-            assert FRESH_PREFIXES[prefix] == t["tier"], t["id"]
-            assert prefix[0] == ("g" if name.startswith("fresh2") else "f"), t["id"]
+            assert prefix[0] == letter and TIER_LETTERS[prefix[1]] == t["tier"], t["id"]
             assert (number % 2 == 1) == name.endswith("-tune"), t["id"]
 
 
 def test_the_fresh_sets_name_only_known_agents(default_policy) -> None:
-    assert {t["agent"] for name in FRESH for t in load(name)} <= set(default_policy.agents)
+    assert {t["agent"] for name in fresh_sets() for t in load(name)} <= set(default_policy.agents)
 
 
 def test_default_policy_accuracy_on_fresh_heldout(default_policy) -> None:
@@ -97,6 +108,11 @@ def test_default_policy_accuracy_on_fresh2_heldout(default_policy) -> None:
     report = measure(default_policy, tasks("fresh2-heldout"))
     assert report.accuracy >= 0.84
     assert all(t.recall >= 0.75 for t in report.per_tier), [(t.tier, t.recall) for t in report.per_tier]
+
+
+def test_default_policy_accuracy_on_fresh3_tune(default_policy) -> None:
+    """The third blind round's tuning half: 68.4 % before the round that studied it (s10), 71.3 % after."""
+    assert measure(default_policy, tasks("fresh3-tune")).accuracy >= 0.70
 
 
 def test_default_policy_confidence_is_calibrated(default_policy) -> None:
@@ -132,12 +148,24 @@ FRESH_KINDS = [
     ("CAN ANYONE TELL ME WHEN THE ORDERS SNAPSHOT LAST RAN", "simple"),
     ("Could you maybe tell me which schema the hubspot seeds land in? Cheers!", "simple"),
     ("Is the REPORTING_WH multi-cluster? yes/no", "simple"),
+    ("who is the owner of the orders_daily flow in Prefect? (only a name please)", "simple"),
     ("link me the dbt style guide pls", "simple"),
     ("Hi there, I hope the week is going well. Could you set up a nightly schedule for the churn flow please?", "medium"),
     # depth cues
     ("Is the uplift in the onboarding experiment real? Work out the power analysis and sample size first", "complex"),
     ("Reimplement the legacy margin view as dbt models and prove parity on last year's data", "complex"),
     ("Set up Snowflake cost chargeback to the four business units from query tags", "complex"),
+    # work agreed with security, legal, ML or data-engineering teams (s10; detected as complex or medium before)
+    ("Agree with legal, the ML team and data eng how long raw event data is kept, and apply it", "multi-system"),
+    # the same number wrong in several places people own, to put right in all of them (s10; complex before)
+    ("MRR differs in HubSpot, in the finance model and in the board deck; find out why with finance and align all "
+     "three.", "multi-system"),
+    # a count by billing plan is not planning (s10; complex before)
+    ("work out the number of upgrades last month per plan", "medium"),
+    # a measured gap to explain (s10; each detected as medium before)
+    ("The signups in Amplitude and in fct_signups are 8% apart since the SDK update. Work out where the gap comes "
+     "from.", "complex"),
+    ("Our Snowflake storage went up 45% in a month without new sources; find out what is taking the space", "complex"),
     # breadth cues
     ("Follow one invoice all the way from Stripe to the finance dashboard and note each transformation", "multi-system"),
     ("SOC2 prep: gather access-review evidence for Snowflake, AWS, GitHub and Tableau and fix the gaps before the audit",
@@ -189,6 +217,61 @@ FRESH_KINDS = [
     ("Optimise the 15 slowest dbt models, then send just the count of minutes saved", "complex"),
     ("Diagnose why the incremental orders model double counts, fix it, and just the number of affected rows in the PR",
      "complex"),
+    # Counter-examples of the s10 cues, each written before the cue was kept. Punctuation that closes a marker
+    # ("Anyway. Is …") starts the ask after it; the work asked after it keeps its tier:
+    ("The thread below is long. Anyway, can you trace the orders feed from Salesforce through Fivetran into Snowflake "
+     "and the finance dashboards?", "multi-system"),
+    ("Long story short \u2014 the nightly dbt run got slow last week, find the bottleneck and fix it", "complex"),
+    ("We've been arguing about naming for weeks. Anyway, add a not_null test to fct_orders.order_id", "medium"),
+    ("tl;dr - the revenue numbers in the Tableau workbook don't match what the dbt model says; figure out why",
+     "complex"),
+    ("Lots of opinions in that doc. Anyway... rename the stg_hubspot models to the new convention and update their "
+     "refs", "medium"),
+    # A lookup question may close with a parenthesised note on the answer ("(just a name)"); the work asked before it
+    # keeps its tier:
+    ("Which of our 300 dbt models got slow this month, and why? (just a list)", "complex"),
+    ("What would it take to move the orders pipeline from Airflow to Prefect and dbt Cloud, and repoint the Tableau "
+     "extracts? (just a rough plan)", "multi-system"),
+    ("Which staging models are missing the not_null tests, and can you add them? (just the primary keys)", "medium"),
+    # A measured gap or change ("8% apart", "went up 45%") is a symptom to investigate; the same measure as a
+    # threshold, a label or a fact to look up is not:
+    ("Add a dbt test that fails when a staging table's row count is 20% lower than its 7-day average", "medium"),
+    ("Which warehouse's credits jumped 40% this week? just the name", "simple"),
+    ("Set up a Slack alert in Prefect for when the orders flow runtime goes up 50% over its median", "medium"),
+    ("Our churn rate went up 2% last quarter \u2014 what was the exact figure in the board pack?", "simple"),
+    ("Update the KPI tile so it shows the MoM change, e.g. 'up 12%', in green when positive", "medium"),
+    ("Add a column to fct_revenue that flags months where revenue is 10% lower than forecast", "medium"),
+    ("Revenue is 3% higher in Tableau than in NetSuite and HubSpot; trace it through every hop with the finance and "
+     "sales owners", "multi-system"),
+    ("Total BI licence cost must come down by 20% this year without cutting the dashboards Finance, Sales and "
+     "Marketing rely on; agree the plan with each team", "multi-system"),  # a target, not a drift (fresh3-tune hx47)
+    # Security, legal, ML and data-engineering teams count among the teams; two teams named in a lookup, a change
+    # or a diagnosis do not make it broad:
+    ("Which Slack channel do data eng and the ML team use for incidents?", "simple"),
+    ("Add the ML team and the analytics team as viewers on the Finance project in Tableau", "medium"),
+    ("Data science says the churn model's features drift; the analytics team thinks it's the dbt snapshot. Find the "
+     "root cause.", "complex"),
+    ("Write the onboarding doc for new data engineering and data science hires", "medium"),
+    ("who is our DPO, and who leads the security team these days?", "simple"),
+    ("give the analytics team and the data scientists read access to the marts", "medium"),  # s9's counter-example
+    ("give our BI team and finance edit rights on the Margin workbook", "medium"),
+    ("give me the list of marts models", "simple"),
+    # "All three" weighs (towards multi-system) only when the task names a team and two or more systems or teams:
+    ("The dev, staging and prod targets in profiles.yml point at different warehouses; set the same warehouse for all "
+     "three.", "medium"),
+    ("fct_orders, fct_order_lines and the orders snapshot give different totals for March; find out why and fix all "
+     "three", "complex"),
+    ("What's the refresh schedule of the sales, margin and ops workbooks \u2014 is it the same for all three?", "simple"),
+    ("Do the Tableau, Looker and Metabase connections use the same Snowflake role? Just yes or no for all three.",
+     "simple"),
+    ("Rename the customer_tier column in the dbt model and in the Tableau and Looker views that read it, all three.",
+     "medium"),
+    # design-verb reads 'plan' as a verb ('plan the', 'a plan', 'planning' …), not a billing plan:
+    ("Which plan has the most churned customers last month?", "simple"),
+    ("Add the plan tier and the plan start date to dim_customers", "medium"),
+    ("Plan the cutover from Airflow to Dagster with the platform and analytics teams", "multi-system"),
+    ("Design a backfill plan for the 8 TB events table that never blocks the nightly run", "complex"),
+    ("Break the revenue chart down by plan and region", "medium"),
 ]
 
 

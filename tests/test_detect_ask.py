@@ -27,6 +27,11 @@ def ask_of(text: str):
     # a colon just after the marker introduces the ask itself
     ("Lots going on with the warehouse consolidation, but before any of that: what's the SSO ticket number?",
      "what's the sso ticket number?"),
+    # punctuation right after the marker closes it: the ask starts after it
+    ("Long thread about Kafka and Airflow. Anyway. Is the orders topic still compacted?",
+     "is the orders topic still compacted?"),
+    ("We argued about naming for weeks. Long story short \u2014 rename stg_orders to stg_shop__orders",
+     "rename stg_orders to stg_shop__orders"),
     # a final question after other sentences
     ("hi! hope the offsite was fun. What's the deadline on the SOC2 ticket?", "what's the deadline on the soc2 ticket?"),
 ])

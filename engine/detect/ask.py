@@ -8,7 +8,8 @@ plain rules, in this order:
 1. **a marker**: the last occurrence of a phrase that introduces a request (``can you``, ``I need``, ``all I
    want``, ``just tell me``, ``before any of that``, …) starts the ask, which runs to the end of the task
    (or, when a colon follows the marker closely, starts after the colon: "I only want to know: what …";
-   when a wh-question follows the marker, starts at it: "my question is who approved it?");
+   when a wh-question follows the marker, starts at it: "my question is who approved it?"; when punctuation
+   closes the marker, starts after it: "Anyway. Is the pipe running?");
 2. otherwise, when the task ends with a question of at least :data:`MIN_QUESTION_WORDS` words after other
    sentences, that last question is the ask;
 3. otherwise the whole task is the ask.
@@ -141,11 +142,16 @@ class AskRules:
             if found is not None:
                 start = _characters(found[0], folded, data)
                 colon = folded.find(": ", start, start + MAX_LEAD)  # "before any of that: what's …"
-                wh = _python_regex("wh").match(folded, _characters(found[1], folded, data))
+                end = _characters(found[1], folded, data)
+                wh = _python_regex("wh").match(folded, end)
                 if colon >= 0:
                     start = colon + 2
                 elif wh is not None:  # "my question is who approved it?"
                     start = wh.start(1)
+                else:  # "Anyway. Is the pipe running?": punctuation closes the marker, the ask follows it
+                    stop = _python_regex("stop").match(folded, end)
+                    if stop is not None:
+                        start = stop.end()
         if not start and boundary and folded.rstrip().endswith("?"):
             start = _last_question(folded)
         if start and not _has_word(folded, 0, start):
@@ -207,7 +213,8 @@ def _has_word(text: str, start: int, end: int) -> bool:
     return False
 
 
-_PYTHON_REGEXES = {"word": r"\w+", "wh": r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b"}
+_PYTHON_REGEXES = {"word": r"\w+", "wh": r"[\s,-]*(?:is\s+|was\s+)?(what|which|who|whom|whose|when|where|why|how)\b",
+                   "stop": r"\s*[.,;!\u2013\u2014-]+\s+(?=\w)"}
 _compiled_regexes: dict = {}
 
 
