@@ -118,8 +118,10 @@ def test_a_warm_evaluate_decodes_only_what_its_task_touches(tmp_path: Path, cach
     assert warm.evaluate(TASK + " zq77alpha", "dbt-expert") == expected
     assert "gen-77" in expected.detection.signal_ids
     body = len(cache.unframe(Path(entry_path(policy)).read_bytes())[1])
-    # the plan head, the buckets of seven words, a few chunks of entries and of signals (the derived ones last)
-    assert 3 <= len(read) <= 20 and sum(read) < body / 5, (len(read), sum(read), body)
+    # the plan head, the buckets of seven words, a few chunks of entries and of signals (the derived ones last);
+    # the default policy's learned vocabulary (200 word signals) fires for several of the task's words, each in
+    # a chunk of its own: 21 sections, 23 % of the body when it came (17 sections, 20 % without it)
+    assert 3 <= len(read) <= 30 and sum(read) < body / 3, (len(read), sum(read), body)
 
 
 def test_the_detector_from_sections_answers_as_a_fresh_one(team: Path, cache_dir: Path) -> None:
