@@ -15,7 +15,10 @@ from __future__ import annotations
 import os
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterator
 
 from engine.digest import sha256_hex
 from engine.jsonio import JSONInputError, dumps, loads

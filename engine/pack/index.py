@@ -25,12 +25,13 @@ import time
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
-from engine.pack.tokens import Counter
 from engine.records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
     from typing import Any, Callable, Iterable
+
+    from engine.pack.tokens import Counter
 
 from engine.digest import sha256  # not hashlib: it initialises OpenSSL, milliseconds of a hook's start
 from engine.jsonio import is_utf8

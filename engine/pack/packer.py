@@ -14,7 +14,10 @@ import os
 import re
 import time
 from operator import itemgetter
-from typing import Any, Mapping
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 from engine.diagnostics import UsageError
 from engine.model import Allocation
