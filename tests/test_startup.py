@@ -318,7 +318,8 @@ sys.stdin = io.TextIOWrapper(io.BytesIO({stdin!r}))
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     code = main(["hook"])
-watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse")
+watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse",
+           "sqlite3", "datetime")
 print(repr((code, out.getvalue(), sorted(m for m in watched if m in sys.modules))))
 """
 
@@ -380,7 +381,8 @@ def test_a_warm_hook_imports_no_typing_and_compiles_no_expression(event: str, po
                                                                    tmp_path: Path) -> None:
     """A hook process (a new one on every prompt) with the bundled example memory, its policy cached: the memory
     relevance is read without the expression compiler (engine.expr.direct), typing is never imported, RE2 only
-    when a pattern must be compiled — and it injects what a process that compiles every expression injects."""
+    when a pattern must be compiled, SQLite without sqlite3's datetime adapters — and it injects what a process
+    that compiles every expression injects."""
     now, before = _project(tmp_path, "now", policy), _project(tmp_path, "before", policy)
     _hook_process(event, now, "warm-up")  # fills the policy cache (a cold start compiles the budget formula)
     _hook_process(event, before, "warm-up", compile_all=True)

@@ -98,7 +98,7 @@ class Packer:
              context: Mapping[str, Any] | None = None, provenance: Mapping[str, Any] | None = None,
              now: float | None = None) -> Pack:
         """Fill ``allocation`` (its budget and per-scope split) with the most relevant memory for ``task``."""
-        import sqlite3
+        from engine.pack.index import sqlite3  # (the C module: engine.pack.index says why)
 
         index = self.index(root)
         try:
