@@ -308,18 +308,20 @@ def test_a_warm_evaluate_imports_no_typing_json_re_or_expressions(args: list[str
 
 
 HOOK_PROBE = """
-import sys, io, contextlib
+import sys, io
 if {compile_all}:  # the way before: typing imported, every expression compiled
     import typing
     import engine.expr.direct
     engine.expr.direct.read = lambda source, names=None: None
 from engine.cli import main
 sys.stdin = io.TextIOWrapper(io.BytesIO({stdin!r}))
-out = io.StringIO()
-with contextlib.redirect_stdout(out):
+out, sys.stdout = sys.stdout, io.StringIO()  # (not contextlib.redirect_stdout: it is among the modules watched)
+try:
     code = main(["hook"])
+finally:
+    out, sys.stdout = sys.stdout, out
 watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse",
-           "sqlite3", "datetime")
+           "sqlite3", "datetime", "contextlib")
 print(repr((code, out.getvalue(), sorted(m for m in watched if m in sys.modules))))
 """
 
