@@ -135,6 +135,41 @@ def test_a_long_source_is_refused_before_it_is_scanned(monkeypatch) -> None:
     assert read("(" * 100_000) is None
 
 
+def test_a_caller_deep_in_the_stack_gets_none_not_recursion_error() -> None:
+    """Nesting is bounded before the stack is; a caller already near Python's limit still gets an answer."""
+    source = "(" * 31 + "x" + ")" * 31
+
+    def nested(depth: int):
+        return nested(depth - 1) if depth else read(source)
+
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + 100)  # room for `nested`, not for reading 32 levels (~10 frames each)
+    try:
+        found = nested(60)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert found is None
+    assert read(source) is not None
+
+
+def test_a_read_program_pickles_as_its_source() -> None:
+    import pickle
+
+    program = read(DEFAULT_RELEVANCE, RELEVANCE_FEATURES)
+    again = pickle.loads(pickle.dumps(program))
+    features = {"recency_days": 3.0, "use_count": 4, "lexical": 0.5, "agent_specific": True}
+    assert isinstance(again, direct.DirectProgram) and again.evaluate(features) == program.evaluate(features)
+    assert again.names == program.names
+
+
+def test_names_as_one_string() -> None:
+    assert read("lexical + 1", "lexical").names == {"lexical"}
+    assert read("lex + 1", "lexical") is None  # not a substring test
+
+
 def test_not_a_string() -> None:
     assert read(b"1 + 1") is None  # type: ignore[arg-type]
     assert read(None) is None  # type: ignore[arg-type]

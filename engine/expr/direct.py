@@ -97,6 +97,19 @@ class DirectProgram:
     def __repr__(self) -> str:
         return f"DirectProgram({self.source!r})"
 
+    def __reduce__(self) -> tuple:  # pickled as its source and names: read again (or compiled) when loaded
+        return (_program, (self.source, tuple(sorted(self.names))))
+
+
+def _program(source: str, names: tuple[str, ...]) -> Any:
+    """The program of ``source`` (read, else compiled): what an unpickled :class:`DirectProgram` becomes."""
+    found = read(source, names)
+    if found is None:
+        from engine.expr import compile as compile_expression
+
+        found = compile_expression(source, names=names)
+    return found
+
 
 def read(source: str, names: Collection[str] | None = None) -> DirectProgram | None:
     """The program of ``source`` when it is in the arithmetic subset (see the module) and reads only ``names``
@@ -104,13 +117,15 @@ def read(source: str, names: Collection[str] | None = None) -> DirectProgram | N
     error this reader does not try to reproduce."""
     if source.__class__ is not str or len(source) > MAX_SOURCE or not source.isascii():
         return None
+    if isinstance(names, str):
+        names = (names,)
     try:
         tokens = _tokens(source)
         parser = _Parser(tokens, names)
         node = parser.expr()
         if parser.tokens[parser.at][0] != "end":
             return None
-    except _Unsure:
+    except (_Unsure, RecursionError):  # (nesting is bounded before the stack is: a caller already deep in it)
         return None
     root = node[0]
     return DirectProgram(source, frozenset(parser.free), _evaluator(root, source))
@@ -210,13 +225,14 @@ def _number_end(source: str, i: int) -> int:
 
 
 class _Parser:
-    __slots__ = ("tokens", "at", "names", "free")
+    __slots__ = ("tokens", "at", "names", "free", "level")
 
     def __init__(self, tokens: list[tuple[str, Any, int]], names: Collection[str] | None):
         self.tokens = tokens
         self.at = 0
         self.names = names
         self.free: dict[str, None] = {}
+        self.level = 0  # expressions being parsed inside one another
 
     def next_is(self, kind: str, values: Any = None) -> bool:
         token = self.tokens[self.at]
@@ -229,8 +245,13 @@ class _Parser:
 
     # expr: or_expr | or_expr "?" or_expr ":" expr
     def expr(self) -> tuple:
+        # Every nesting (parentheses, a conditional's else) comes back here: bounded before it recurses further.
+        self.level += 1
+        if self.level > MAX_NESTING:
+            raise _Unsure
         test = self.logic("||")
         if not self.next_is("?"):
+            self.level -= 1
             return test
         pos = self.take()[2]
         then = self.logic("||")
@@ -238,6 +259,7 @@ class _Parser:
             raise _Unsure
         self.take()
         orelse = self.expr()
+        self.level -= 1
         return _cond(test, then, orelse, pos), pos, _depth(1 + max(test[2], then[2], orelse[2])), None, False
 
     # or_expr: and_expr ("||" and_expr)*, and_expr: relation ("&&" relation)*, flattened as the parser does
