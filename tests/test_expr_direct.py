@@ -175,6 +175,22 @@ def test_not_a_string() -> None:
     assert read(None) is None  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("source, bindings, where", [
+    ("lexical + tokens / 1000", {"tokens": 5}, 0),
+    ("lexical + tokens / 1000", {}, 0),
+    ("a * (b - 1) + c", {"b": 2, "c": 1}, 0),
+    ("a + -b", {"a": 1}, 5),
+])
+def test_the_compiler_reports_the_first_missing_name(source: str, bindings: dict, where: int) -> None:
+    """A regression the comparison found: a name an outer operation reads (``lexical``) was read inside the
+    inner operation's ``try`` (``tokens / 1000``), so a missing one gave "internal error: UnboundLocalError" or
+    named the other variable."""
+    for program in (compile_expression(source), read(source)):
+        with pytest.raises(EvaluationError, match="no value for variable") as caught:
+            program.evaluate(bindings)
+        assert caught.value.offset == where, program
+
+
 # --- generated expressions ----------------------------------------------------------------------------------
 
 NAMES = ("a", "b", "c")
