@@ -691,3 +691,98 @@ def test_the_parquet_column_check_reads_types_as_any_engine_version_writes_them(
     columns = dict({name: kinds[0] for name, kinds in duck.PARQUET_COLUMNS.items()}, confidence="VARCHAR")
     assert duck.schema_problem(columns, duck.PARQUET_COLUMNS, duck.PARQUET_OPTIONAL) == \
         "column 'confidence' is VARCHAR, not DOUBLE or FLOAT"
+
+
+# -- a log read twice: a log and its export, or two exports of one log, read together -------------------------
+
+def _two_logs(tmp_path: Path) -> Path:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = write_known_log(tmp_path / "k.jsonl").read_text().splitlines(keepends=True)
+    (logs / "a.jsonl").write_text("".join(lines[::2]))
+    (logs / "b.jsonl").write_text("".join(lines[1::2]))
+    return logs
+
+
+def test_export_refuses_a_folder_that_holds_what_it_exports(tmp_path, capsys):
+    from engine.cli import main
+
+    logs = _two_logs(tmp_path)
+    before = _tree(logs)
+    assert main(["export", "--log", str(logs / "a.jsonl"), "--to", str(logs)]) == 2
+    err = capsys.readouterr().err
+    assert "a.jsonl is inside" in err and "count every run twice" in err and "Traceback" not in err
+    assert _tree(logs) == before  # nothing written
+    assert main(["export", "--log", str(logs / "a.jsonl"), "--to", str(tmp_path / "pq")]) == 0
+    capsys.readouterr()
+    before = _tree(tmp_path / "pq")  # Parquet compacted again into its own folder: the same trap
+    assert main(["export", "--log", str(tmp_path / "pq"), "--to", str(tmp_path / "pq")]) == 2
+    assert "is inside" in capsys.readouterr().err and _tree(tmp_path / "pq") == before
+
+
+def test_a_log_read_with_its_export_is_an_error_naming_both(policy, tmp_path, capsys):
+    from engine.cli import main
+
+    logs = _two_logs(tmp_path)
+    alone = analyze(policy, logs).to_dict()
+    duck.export([str(logs / "a.jsonl")], logs / "parquet")  # below the logs' folder: allowed, read apart
+    assert main(["analyze", "--log", str(logs)]) == 2
+    err = capsys.readouterr().err
+    assert "was exported from" in err and str(logs / "a.jsonl") in err and "count twice" in err
+    assert analyze(policy, logs / "parquet").runs + analyze(policy, logs / "b.jsonl").runs == alone["runs"]
+    both = analyze(policy, f"{logs}/parquet/*/*.parquet").to_dict()  # the export alone: no JSONL, one export
+    assert both["runs"] == analyze(policy, logs / "a.jsonl").runs
+
+
+def test_two_exports_of_one_log_read_together_are_an_error(policy, tmp_path, capsys):
+    from engine.cli import main
+
+    logs = _two_logs(tmp_path)
+    duck.export([str(logs / "a.jsonl")], tmp_path / "one")
+    duck.export([str(logs / "a.jsonl")], tmp_path / "again")  # the same log to another folder: same names
+    duck.export(duck.log_files(f"{logs}/*.jsonl"), tmp_path / "glob")  # a set of logs that holds it
+    duck.export([str(logs / "b.jsonl")], tmp_path / "other")
+    for first, second, said in (("one", "again", "exports of the same log on the same machine"),
+                                ("one", "glob", "were exported from the same log"),
+                                ("glob", "other", "were exported from the same log")):
+        location = f"{tmp_path}/[{first[0]}{second[0]}]*/*/*.parquet"
+        assert main(["analyze", "--log", location]) == 2, (first, second)
+        assert said in capsys.readouterr().err
+    total = analyze(policy, f"{tmp_path}/[o]*/*/*.parquet")  # one + other: two logs, each once
+    assert total.runs == analyze(policy, logs).runs
+
+
+def test_exports_of_the_same_path_on_other_machines_are_a_fleet(policy, tmp_path, monkeypatch):
+    import socket
+
+    logs = _two_logs(tmp_path)
+    for host in ("runner-1", "runner-2"):
+        monkeypatch.setattr(socket, "gethostname", lambda host=host: host)
+        duck.export([str(logs / "a.jsonl")], tmp_path / "fleet" / host)
+    monkeypatch.setattr(socket, "gethostname", lambda: "runner-1")
+    assert analyze(policy, tmp_path / "fleet").runs == 2 * analyze(policy, logs / "a.jsonl").runs
+    runner_1 = duck.log_files(tmp_path / "fleet" / "runner-1")
+    assert "was exported from" in duck.read_twice([str(logs / "a.jsonl"), *runner_1])  # its own log, on runner-1
+    assert duck.read_twice([str(logs / "a.jsonl"), *duck.log_files(tmp_path / "fleet" / "runner-2")]) is None
+
+
+HOSTILE_METADATA = [json.loads(line) for line in
+                    (Path(__file__).parent / "data" / "usage-export-metadata-hostile.txt").read_text().splitlines()
+                    if line and not line.startswith("#")] + ["[" * 100_000 + "]" * 100_000, '"' + "x" * 2_000_000 + '"']
+
+
+@pytest.mark.parametrize("value", HOSTILE_METADATA, ids=range(len(HOSTILE_METADATA)))
+def test_export_metadata_from_many_hands_is_taken_as_it_is(policy, tmp_path, value):
+    import duckdb
+
+    logs = _two_logs(tmp_path)
+    out = duck.export([str(logs / "a.jsonl")], tmp_path / "pq")["files"]
+    for i, file in enumerate(out):  # each file of the export again, under the same name, with the value
+        again = tmp_path / "copy" / Path(file).relative_to(tmp_path / "pq")
+        again.parent.mkdir(parents=True, exist_ok=True)
+        duckdb.connect().execute(f"COPY (SELECT * FROM read_parquet(?)) TO '{again}' (FORMAT parquet, "
+                                 f"KV_METADATA {{{duck.SOURCES_KEY}: {duck._quoted(value)}}})", [file])
+    runs = analyze(policy, logs / "a.jsonl").runs
+    assert analyze(policy, f"{tmp_path}/copy").runs == runs
+    assert duck.read_twice([str(logs / "a.jsonl"), *duck.log_files(tmp_path / "copy")]) is None
+    assert "was exported from" in duck.read_twice([str(logs / "a.jsonl"), *out])  # the export's own metadata

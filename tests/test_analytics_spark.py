@@ -55,6 +55,15 @@ def test_spark_reads_parquet_only(spark, parquet, capsys):
     assert "the Spark engine reads Parquet" in capsys.readouterr().err
 
 
+def test_spark_refuses_two_exports_of_one_log(spark, parquet, tmp_path, capsys):
+    from engine.cli import main
+
+    shutil.copytree(parquet / "native", tmp_path / "one" / "native")
+    shutil.copytree(parquet / "native", tmp_path / "two" / "native")
+    assert main(["analyze", "--log", str(tmp_path), "--engine", "spark"]) == 2
+    assert "exports of the same log on the same machine" in capsys.readouterr().err
+
+
 def _hostile(parquet, target):
     """The native export as one Parquet file with a hostile value in every seventh row (each kind in turn)."""
     import duckdb

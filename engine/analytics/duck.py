@@ -323,6 +323,102 @@ last_reader = ""
 """How :func:`load_runs` last read JSONL: "json" (DuckDB's JSON reader) or "lines" (line by line as text)."""
 
 
+SOURCES_KEY = "ctxbudget_export"
+"""The key of a Parquet file's key-value metadata under which ``export`` records where its runs came from: a JSON
+object ``{"host": the machine's name, "sources": [absolute paths or URLs]}``."""
+
+
+def _export_key(path: str) -> str | None:
+    """The source key in the name ``usage-KEY-N.parquet`` that ``export`` gives its files (None for other names)."""
+    name = os.path.basename(path)
+    if name.startswith("usage-") and name.lower().endswith(".parquet"):
+        key = name[6:].split("-", 1)[0]
+        if len(key) == 12 and all(c in "0123456789abcdef" for c in key):
+            return key
+    return None
+
+
+def _partition_tail(path: str) -> tuple[str, ...]:
+    """A file's name and the partition folders (``name=value``) above it: the same for one export's file wherever
+    the export was copied."""
+    parts = os.path.normpath(os.path.abspath(path)).split(os.sep)
+    tail = [parts.pop()]
+    while len(parts) > 1 and "=" in parts[-1]:
+        tail.append(parts.pop())
+    return tuple(tail)
+
+
+def read_twice(files: Sequence[str]) -> str | None:
+    """Why reading ``files`` together would count runs twice, or None. Three ways: a Parquet file that ``export``
+    wrote on this machine from a JSONL log that is read too (``export --to`` a folder below the log's, then
+    ``analyze --log`` the log's folder); two exports of different source sets that share a log (a glob
+    exported, then one of its files); one machine's export of a log in two folders (copied, or exported twice). What each file
+    came from is in its metadata (:data:`SOURCES_KEY`); older exports' files, and metadata that is not of that
+    shape, are taken as they are. Footers are read only when needed: one per export key when JSONL logs or
+    several keys are read, and those of files whose names and partitions are the same in two folders."""
+    import socket
+
+    from engine.jsonio import loads
+
+    local = [f for f in files if not is_remote(f)]
+    parquet = [(f, _export_key(f)) for f in local if is_parquet(f)]
+    parquet = [(f, key) for f, key in parquet if key is not None]
+    if not parquet:
+        return None
+    jsonl = {os.path.abspath(f): f for f in local if not is_parquet(f)}
+    one_per_key: dict[str, str] = {}
+    same_name: dict[tuple, list[str]] = {}
+    for f, key in parquet:
+        one_per_key.setdefault(key, f)
+        same_name.setdefault((key, *_partition_tail(f)), []).append(f)
+    collided = [group for group in same_name.values() if len(group) > 1]
+    wanted = set(f for group in collided for f in group)
+    if jsonl or len(one_per_key) > 1:
+        wanted.update(one_per_key.values())
+    if not wanted:
+        return None
+    con = connect()
+    try:
+        rows = con.execute("SELECT file_name, TRY(decode(value)) FROM parquet_kv_metadata(?) WHERE decode(key) = ?",
+                           [sorted(wanted), SOURCES_KEY]).fetchall()
+    except duckdb_error():  # a file that is not Parquet: the read that follows names it
+        return None
+    finally:
+        con.close()
+    made: dict[str, tuple[str, list[str]]] = {}  # file → (host, sources)
+    for file, value in rows:
+        try:
+            found = loads(value) if value is not None else None
+        except ValueError:  # JSONInputError: not JSON, too deep, too long
+            continue
+        if isinstance(found, dict) and isinstance(found.get("host"), str) and isinstance(found.get("sources"), list) \
+                and all(isinstance(s, str) for s in found["sources"]):
+            made[file] = (found["host"], found["sources"])
+    for group in collided:
+        hosts: dict[str, str] = {}  # the same key: the same logs; on the same machine: the same runs
+        for f in group:
+            if f in made:
+                other = hosts.setdefault(made[f][0], f)
+                if other != f and os.path.realpath(other) != os.path.realpath(f):
+                    return (f"{other} and {f} are exports of the same log on the same machine: each of its runs "
+                            f"would count twice; read one of them")
+    here = socket.gethostname()
+    seen: dict[tuple[str, str], str] = {}  # (host, source) → the file of the first export found to hold its runs
+    for key, file in sorted(one_per_key.items()):
+        if file not in made:
+            continue
+        host, sources = made[file]
+        for source in dict.fromkeys(sources):
+            if host == here and source in jsonl:
+                return (f"{file} was exported from {jsonl[source]}, which is read too: each of its runs would count "
+                        f"twice; read the log or its export, not both (export to a folder of its own)")
+            other = seen.setdefault((host, source), file)
+            if other != file:
+                return (f"{other} and {file} were exported from the same log ({source} on {host}) by two exports: "
+                        f"each of its runs would count twice; read one of them")
+    return None
+
+
 def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
     """A DuckDB connection with the table ``all_runs`` (every non-blank line of the JSONL files, and the runs of
     the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them)
@@ -342,6 +438,9 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
     parquet = [f for f in files if is_parquet(f)]
     if not jsonl and not parquet:
         return None
+    twice = read_twice(files)
+    if twice is not None:
+        raise ValueError(twice)
     global last_reader
     fast = FAST and bool(jsonl) and not any(is_remote(f) for f in jsonl)
     last_reader = "json"
@@ -877,9 +976,20 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
     import shutil
     import tempfile
 
+    import json
+
     target = utf8_name(os.fspath(folder))
     sources = sorted(f if is_remote(f) else os.path.abspath(f) for f in files)
     key = sha256_hex("\n".join(sources))[:12]
+    inside = os.path.join(os.path.realpath(target), "")
+    for f in files:  # `analyze --log FOLDER`, the way back, would read the log and its export: every run twice
+        if not is_remote(f) and os.path.realpath(f).startswith(inside):
+            raise ValueError(f"{f} is inside {target}: a later `analyze --log {target}` would read it and its export "
+                             f"and count every run twice; export to a folder of its own")
+    import socket
+
+    made = {"host": socket.gethostname(), "sources": [s for s in sources if not is_parquet(s)]}
+    metadata = _quoted(json.dumps(made, ensure_ascii=False))
     with memory_errors():
         con = load_runs(files, since, until)  # before the folder is made: a log that cannot be read leaves nothing
     if con is None:
@@ -896,7 +1006,8 @@ def export(files: Sequence[str], folder: str | os.PathLike, since: datetime | No
             out = staging.replace("'", "''")
             try:
                 con.execute(f"COPY ({sql('export')}) TO '{out}' (FORMAT parquet, PARTITION_BY ({by}), "
-                            f"FILENAME_PATTERN 'usage-{key}-{{i}}', OVERWRITE_OR_IGNORE true)")
+                            f"FILENAME_PATTERN 'usage-{key}-{{i}}', OVERWRITE_OR_IGNORE true, "
+                            f"KV_METADATA {{{SOURCES_KEY}: {metadata}}})")
             except io_error() as exc:  # a full disk: the staging folder goes, the earlier export stays
                 raise OSError(f"cannot write the Parquet files: {first_line(exc)}") from None
         written = []

@@ -14,7 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Sequence
 
-from engine.analytics.duck import first_line, figures_from_rows, is_parquet, schema_problem, sql, tier_rows
+from engine.analytics.duck import (first_line, figures_from_rows, is_parquet, read_twice, schema_problem, sql,
+                                   tier_rows)
 
 DEFAULT_MASTER = "local[*]"
 
@@ -80,6 +81,9 @@ class SparkScan:
         if others:
             raise ValueError(f"the Spark engine reads Parquet; {others[0]} is not (`ctxbudget export --to DIR` "
                              f"writes it, or use --engine duckdb)")
+        twice = read_twice(files)
+        if twice is not None:
+            raise ValueError(twice)
         self.spark = spark = session(master)
         spark.sparkContext.setLogLevel("ERROR")
         with _read_errors():

@@ -17,7 +17,8 @@ Write the runs of the usage log (a file, a folder of *.jsonl, or a glob) as Parq
 UTC date (DIR/date=2025-10-14/) and, when records carry a `host`, by host too. Running it again over the same
 logs replaces the files it wrote before (other logs' files stay), so it is safe to schedule. Lines that are not
 usage records are skipped, counted and reported, as `analyze` does. `analyze --log DIR` (or DIR/**/*.parquet,
-or the same folder in object storage) reads the result.
+or the same folder in object storage) reads the result. DIR must not hold the logs it exports, and reading a
+log together with its export (or two exports of it) is an error: each run would count twice.
 
   ctxbudget export --to /srv/usage-parquet
   ctxbudget export --log '/var/log/agents/*.jsonl' --to /srv/usage-parquet --days 1"""
