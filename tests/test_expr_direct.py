@@ -182,6 +182,29 @@ def test_the_compiler_reports_the_first_missing_name(source: str, bindings: dict
         assert caught.value.offset == where, program
 
 
+BIG_LIST = [0] * 100_000
+BIG_TEXT = "x" * 600_000
+
+
+@pytest.mark.parametrize("source, bindings", [
+    ("a == b", {"a": BIG_LIST, "b": list(BIG_LIST)}),  # over the cost budget: LimitExceeded
+    ("a != b", {"a": BIG_LIST, "b": list(BIG_LIST)}),
+    ("(a == b) || true_name", {"a": BIG_LIST, "b": list(BIG_LIST), "true_name": True}),  # never absorbed
+    ("a + b", {"a": BIG_TEXT, "b": BIG_TEXT}),  # a string over the length limit
+    ("a + b + c", {"a": "x" * 400_000, "b": "y" * 400_000, "c": "z" * 400_000}),
+    ("a + b", {"a": "x", "b": "y"}),
+    ("a + b", {"a": [1], "b": [2]}),
+    ("a == b", {"a": {"k": [1]}, "b": {"k": [1]}}),
+    ("a == b && c", {"a": "s", "b": "s", "c": True}),
+    ("a < b", {"a": "a", "b": "b"}),
+    ("a < b", {"a": [1], "b": [2]}),
+])
+def test_limits_and_other_kinds_of_values_as_compiled(source: str, bindings: dict) -> None:
+    """The cost budget and the size limits hold as in the compiled program (the reader passes the budget where
+    it does), and values of other kinds take the same reference operations."""
+    assert outcome(read(source), bindings) == outcome(compile_expression(source), bindings)
+
+
 # --- generated expressions ----------------------------------------------------------------------------------
 
 NAMES = ("a", "b", "c")
