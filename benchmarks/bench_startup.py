@@ -24,7 +24,8 @@ machine hits every command alike), and reports each median as a multiple of the 
 the same rounds: ``--version``, ``budget --json``, ``evaluate --json``, ``detect --json``, a warm
 ``validate``, ``evaluate --json`` with a generated 3,000-signal policy against the same command with the
 default policy written out the same way, and ``hook`` with Claude Code's UserPromptSubmit event for a project
-holding the bundled example memory (a new session each run, so each injects: tier detected, memory packed). Each runs as ``ctxbudget`` runs (the console script's text, see
+holding the bundled example memory (a new session each run, so each injects: tier detected, memory packed),
+and ``hook`` with the Stop event that ends such a turn (its usage record written). Each runs as ``ctxbudget`` runs (the console script's text, see
 ``CONSOLE_SCRIPT``: the one the installer wrote beside ``$CTXBUDGET_BENCH_PYTHON``, whose ``import re`` pip < 25
 writes and pip ≥ 25 does not; with a newer pip, ``--version`` is also run through the older script); the first
 four also as ``python -m engine``, which pays for runpy on top. The medians
@@ -105,17 +106,37 @@ class HookEvents:
     example memory in ``root``/.claude/memory, each call with a new session id: every run injects (a session's
     second run of the same prompt would skip what its first injected)."""
 
+    SESSION = "3f2c9a1e-5b7d-4e8a-9c6f-1a2b3c4d5e6f"  # the fixtures' session id
+
     def __init__(self, root: Path):
         import itertools
         import shutil
 
         shutil.copytree(ROOT / "examples" / "memory", root / ".claude" / "memory")
-        event = (ROOT / "tests" / "data" / "claude-code" / "events" / "user-prompt-submit.json").read_text("utf-8")
-        self.event = event.replace("__CWD__", str(root))
+        self.root = root
+        self.event = self._fixture("user-prompt-submit.json")
         self.count = itertools.count()
+        self.session = ""
+
+    def _fixture(self, name: str) -> str:
+        return (ROOT / "tests" / "data" / "claude-code" / "events" / name).read_text("utf-8").replace(
+            "__CWD__", str(self.root))
 
     def __call__(self) -> bytes:
-        return self.event.replace("3f2c9a1e-5b7d-4e8a-9c6f-1a2b3c4d5e6f", f"bench-{next(self.count)}").encode()
+        self.session = f"bench-{next(self.count)}"
+        return self.event.replace(self.SESSION, self.session).encode()
+
+    def stop_after_prompt(self, command: list[str], env: dict) -> Callable[[], bytes]:
+        """Standard input for a Stop hook: each call first runs, untimed, the UserPromptSubmit hook of a new
+        session, whose turn the Stop then ends (writing its usage record through the monitor)."""
+        stop = self._fixture("stop.json")
+
+        def make() -> bytes:
+            subprocess.run(command, env=env, cwd=ROOT, input=self(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            return stop.replace(self.SESSION, self.session).encode()
+
+        return make
 
     def check(self, command: list[str], env: dict) -> None:
         """The hook injects memory (a hook fails open: exit 0 alone says nothing)."""
@@ -235,12 +256,17 @@ def test_startup_ratios(tmp_path: Path) -> None:
         "-m engine validate (warm)": (CLI + ["validate"], env),
         # what Claude Code runs on every prompt: detect the prompt's tier, pack the bundled example memory
         "hook (UserPromptSubmit)": (SCRIPT + ["hook"], hook_env, events),
+        # the end of that turn: one usage record written
+        "hook (Stop)": (SCRIPT + ["hook"], hook_env, events.stop_after_prompt(SCRIPT + ["hook"], hook_env)),
     }
     if CONSOLE_SCRIPT != OLD_PIP_SCRIPT:  # what an older pip's script pays: its `import re`
         commands["--version, pip<25 script"] = ([PYTHON, "-c", OLD_PIP_SCRIPT, "--version"], env)
     for command, run_env, *stdin in commands.values():
         _run(command, run_env, *stdin)  # exit 0, and a warm cache
     events.check(SCRIPT + ["hook"], hook_env)
+    records = (tmp_path / "usage.jsonl").read_text("utf-8").count("\n")
+    _run(*commands["hook (Stop)"])
+    assert (tmp_path / "usage.jsonl").read_text("utf-8").count("\n") == records + 1  # the Stop wrote its record
     medians, cpu = _medians(commands, ROUNDS)
     floor = medians["python -c pass"]
     targets = {"--version": 1.5, "budget --json": 2.5, "evaluate --json": 3.0, "validate (warm)": 3.0}
