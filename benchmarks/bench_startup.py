@@ -22,8 +22,10 @@ interpreter finds ``engine`` through an editable finder.
 ``test_startup_ratios`` runs every command once per round, in a shuffled order (so a load spike on a shared
 machine hits every command alike), and reports each median as a multiple of the ``python -c pass`` median of
 the same rounds: ``--version``, ``budget --json``, ``evaluate --json``, ``detect --json``, a warm
-``validate``, and ``evaluate --json`` with a generated 3,000-signal policy against the same command with the
-default policy written out the same way. Each runs as ``ctxbudget`` runs (the console script's text, see
+``validate``, ``evaluate --json`` with a generated 3,000-signal policy against the same command with the
+default policy written out the same way, and ``hook`` with Claude Code's UserPromptSubmit event for a project
+holding the bundled example memory (a new session each run, so each injects: tier detected, memory packed),
+and ``hook`` with the Stop event that ends such a turn (its usage record written). Each runs as ``ctxbudget`` runs (the console script's text, see
 ``CONSOLE_SCRIPT``: the one the installer wrote beside ``$CTXBUDGET_BENCH_PYTHON``, whose ``import re`` pip < 25
 writes and pip ≥ 25 does not; with a newer pip, ``--version`` is also run through the older script); the first
 four also as ``python -m engine``, which pays for runpy on top. The medians
@@ -41,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -89,11 +92,56 @@ TASK = "Analyze slow queries"
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(command: list[str], env: dict | None = None) -> None:
+def _run(command: list[str], env: dict | None = None, stdin: Callable[[], bytes] | None = None) -> None:
     # From the checkout's root: `-m engine` and `-c` put it first on sys.path, so the checkout's code is measured
-    # (with the venv's dependencies) whatever version of it the venv has installed.
-    subprocess.run(command, env=env or ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=True)
+    # (with the venv's dependencies) whatever version of it the venv has installed. ``stdin``: a callable giving
+    # the bytes of the command's standard input (made before the clock starts).
+    data = None if stdin is None else stdin()
+    subprocess.run(command, env=env or ENV, cwd=ROOT, input=data, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+
+
+class HookEvents:
+    """Claude Code's UserPromptSubmit event (tests/data/claude-code/events) for a project that holds the bundled
+    example memory in ``root``/.claude/memory, each call with a new session id: every run injects (a session's
+    second run of the same prompt would skip what its first injected)."""
+
+    SESSION = "3f2c9a1e-5b7d-4e8a-9c6f-1a2b3c4d5e6f"  # the fixtures' session id
+
+    def __init__(self, root: Path):
+        import itertools
+        import shutil
+
+        shutil.copytree(ROOT / "examples" / "memory", root / ".claude" / "memory")
+        self.root = root
+        self.event = self._fixture("user-prompt-submit.json")
+        self.count = itertools.count()
+        self.session = ""
+
+    def _fixture(self, name: str) -> str:
+        return (ROOT / "tests" / "data" / "claude-code" / "events" / name).read_text("utf-8").replace(
+            "__CWD__", str(self.root))
+
+    def __call__(self) -> bytes:
+        self.session = f"bench-{next(self.count)}"
+        return self.event.replace(self.SESSION, self.session).encode()
+
+    def stop_after_prompt(self, command: list[str], env: dict) -> Callable[[], bytes]:
+        """Standard input for a Stop hook: each call first runs, untimed, the UserPromptSubmit hook of a new
+        session, whose turn the Stop then ends (writing its usage record through the monitor)."""
+        stop = self._fixture("stop.json")
+
+        def make() -> bytes:
+            subprocess.run(command, env=env, cwd=ROOT, input=self(), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            return stop.replace(self.SESSION, self.session).encode()
+
+        return make
+
+    def check(self, command: list[str], env: dict) -> None:
+        """The hook injects memory (a hook fails open: exit 0 alone says nothing)."""
+        done = subprocess.run(command, env=env, cwd=ROOT, input=self(), capture_output=True, check=True)
+        assert b"additionalContext" in done.stdout, done.stderr[-500:]
 
 
 @pytest.mark.parametrize("name,command", [
@@ -152,7 +200,7 @@ def many_signals(data: dict, count: int) -> dict:
     return data
 
 
-def _medians(commands: dict[str, tuple[list[str], dict]], rounds: int) -> tuple[dict[str, float], dict[str, float]]:
+def _medians(commands: dict[str, tuple], rounds: int) -> tuple[dict[str, float], dict[str, float]]:
     """The median wall-clock and CPU milliseconds of each command over interleaved, shuffled rounds."""
     import resource
 
@@ -163,10 +211,11 @@ def _medians(commands: dict[str, tuple[list[str], dict]], rounds: int) -> tuple[
     for _ in range(rounds):
         rng.shuffle(order)
         for name in order:
-            command, env = commands[name]
+            command, env, *stdin = commands[name]
+            data = stdin[0]() if stdin else None
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            _run(command, env)
+            _run(command, env, (lambda: data) if stdin else None)
             samples[name].append(time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu[name].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
@@ -190,6 +239,8 @@ def test_startup_ratios(tmp_path: Path) -> None:
     env = {**ENV, "CTXBUDGET_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("CTXBUDGET_NO_CACHE", None)
     evaluate = ["evaluate", TASK, "--agent", "dbt-expert", "--json"]
+    events = HookEvents(tmp_path / "project")
+    hook_env = {**env, "CTXBUDGET_HOOK_LOG": str(tmp_path / "hook.log"), "CTXBUDGET_LOG": str(tmp_path / "usage.jsonl")}
     commands = {
         "python -c pass": ([PYTHON, "-c", "pass"], env),
         "--version": (SCRIPT + ["--version"], env),
@@ -203,11 +254,19 @@ def test_startup_ratios(tmp_path: Path) -> None:
         "-m engine budget --json": (CLI + ["budget", "dbt-expert", "complex", "--json"], env),
         "-m engine evaluate --json": (CLI + evaluate, env),
         "-m engine validate (warm)": (CLI + ["validate"], env),
+        # what Claude Code runs on every prompt: detect the prompt's tier, pack the bundled example memory
+        "hook (UserPromptSubmit)": (SCRIPT + ["hook"], hook_env, events),
+        # the end of that turn: one usage record written
+        "hook (Stop)": (SCRIPT + ["hook"], hook_env, events.stop_after_prompt(SCRIPT + ["hook"], hook_env)),
     }
     if CONSOLE_SCRIPT != OLD_PIP_SCRIPT:  # what an older pip's script pays: its `import re`
         commands["--version, pip<25 script"] = ([PYTHON, "-c", OLD_PIP_SCRIPT, "--version"], env)
-    for command, run_env in commands.values():
-        _run(command, run_env)  # exit 0, and a warm cache
+    for command, run_env, *stdin in commands.values():
+        _run(command, run_env, *stdin)  # exit 0, and a warm cache
+    events.check(SCRIPT + ["hook"], hook_env)
+    records = (tmp_path / "usage.jsonl").read_text("utf-8").count("\n")
+    _run(*commands["hook (Stop)"])
+    assert (tmp_path / "usage.jsonl").read_text("utf-8").count("\n") == records + 1  # the Stop wrote its record
     medians, cpu = _medians(commands, ROUNDS)
     floor = medians["python -c pass"]
     targets = {"--version": 1.5, "budget --json": 2.5, "evaluate --json": 3.0, "validate (warm)": 3.0}

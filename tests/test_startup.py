@@ -305,3 +305,92 @@ def test_a_warm_evaluate_imports_no_typing_json_re_or_expressions(args: list[str
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == expected
+
+
+HOOK_PROBE = """
+import sys, io
+if {compile_all}:  # the way before: typing imported, every expression compiled
+    import typing
+    import engine.expr.direct
+    engine.expr.direct.read = lambda source, names=None: None
+from engine.cli import main
+sys.stdin = io.TextIOWrapper(io.BytesIO({stdin!r}))
+out, sys.stdout = sys.stdout, io.StringIO()  # (not contextlib.redirect_stdout: it is among the modules watched)
+try:
+    code = main(["hook"])
+finally:
+    out, sys.stdout = sys.stdout, out
+watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse",
+           "sqlite3", "datetime", "contextlib")
+print(repr((code, out.getvalue(), sorted(m for m in watched if m in sys.modules))))
+"""
+
+WORDS_ONLY_POLICY = """\
+extends: default
+detection:
+  signals:
+    - {id: snowflake, group: system, words: [snowflake]}
+    - {id: dbt, group: system, words: [dbt]}
+    - {id: diagnosis, words: [troubleshoot, root cause, why, fail], weights: {complex: 3}}
+"""
+
+
+def _hook_process(event: str, root: Path, session: str, compile_all: bool = False) -> tuple:
+    """One `ctxbudget hook` process for ``event`` (tests/data/claude-code/events) in the project ``root``:
+    (exit code, stdout with the root written as ROOT, the watched modules it imported). Run with -S and the
+    checkout on the path (an editable install's finder imports modules of its own)."""
+    import re2
+
+    from conftest import DATA
+
+    text = (DATA / "claude-code" / "events" / event).read_text(encoding="utf-8")
+    text = text.replace("__CWD__", str(root)).replace("3f2c9a1e-5b7d-4e8a-9c6f-1a2b3c4d5e6f", session)
+    checkout, packages = Path(__file__).resolve().parents[1], Path(re2.__file__).resolve().parents[1]
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(root / "cache"), "NO_COLOR": "1",
+           "CTXBUDGET_HOOK_LOG": str(root / "hook.log"), "CTXBUDGET_LOG": str(root / "usage.jsonl"),
+           "PYTHONPATH": os.pathsep.join([str(checkout), str(packages)])}
+    env.pop("CTXBUDGET_POLICY", None)
+    probe = HOOK_PROBE.format(stdin=text.encode(), compile_all=compile_all)
+    done = subprocess.run([sys.executable, "-S", "-c", probe], env=env, capture_output=True, text=True, timeout=60,
+                          cwd=root)
+    assert done.returncode == 0, done.stderr
+    code, out, modules = eval(done.stdout.strip().splitlines()[-1])  # noqa: S307 - our own repr
+    assert not (root / "hook.log").exists() or not (root / "hook.log").read_text(), (root / "hook.log").read_text()
+    return code, out.replace(str(root), "ROOT"), modules
+
+
+def _project(tmp_path: Path, name: str, policy: str | None = None) -> Path:
+    import shutil
+
+    from engine.resources import sample_memory_dir
+
+    root = tmp_path / name
+    shutil.copytree(sample_memory_dir(), root / ".claude" / "memory")
+    if policy is not None:
+        (root / "ctxbudget.yaml").write_text(policy, encoding="utf-8")
+    return root
+
+
+@pytest.mark.parametrize("event, policy, expected", [
+    # the default policy: its screening set of ungated patterns needs RE2 for any task it detects
+    ("user-prompt-submit.json", None, ["re2"]),
+    # a policy of words alone: the word index screens the task, nothing is compiled
+    ("user-prompt-submit.json", WORDS_ONLY_POLICY, []),
+    # no task: nothing is detected
+    ("session-start.json", None, []),
+])
+def test_a_warm_hook_imports_no_typing_and_compiles_no_expression(event: str, policy: str | None, expected: list,
+                                                                   tmp_path: Path) -> None:
+    """A hook process (a new one on every prompt) with the bundled example memory, its policy cached: the memory
+    relevance is read without the expression compiler (engine.expr.direct), typing is never imported, RE2 only
+    when a pattern must be compiled, SQLite without sqlite3's datetime adapters — and it injects what a process
+    that compiles every expression injects."""
+    now, before = _project(tmp_path, "now", policy), _project(tmp_path, "before", policy)
+    _hook_process(event, now, "warm-up")  # fills the policy cache (a cold start compiles the budget formula)
+    _hook_process(event, before, "warm-up", compile_all=True)
+    code, out, modules = _hook_process(event, now, "session-1")
+    assert (code, modules) == (0, expected)
+    assert "additionalContext" in out
+    old_code, old_out, old_modules = _hook_process(event, before, "session-1", compile_all=True)
+    assert {"typing", "engine.expr.compiler"} <= set(old_modules)  # the comparison is with the compiled way
+    assert (code, out) == (old_code, old_out)

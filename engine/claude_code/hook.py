@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Iterable
 
 from engine.claude_code.inject import Item, fit, spill_file
 from engine.claude_code.payload import HookEvent

@@ -17,7 +17,7 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Callable
 
-import re2
+    import re2
 
 from engine.detect.literals import (SEPARATOR_CHARS, WORD_CHARS, entry_forms, entry_pattern, forms_pattern,
                                     literal_forms)
@@ -32,8 +32,19 @@ SET_MAX_MEM = 64 << 20
 Locate = "Callable[[str, bytes], tuple[int, int] | None]"  # a type alias for readers and type checkers
 
 
+def _re2() -> Any:
+    """The re2 module, imported when a pattern is first compiled (about 2.5 ms: a policy or a task that needs no
+    RE2 — a matcher whose literals the word index screens — never imports it); sets :data:`UNANCHORED`."""
+    global UNANCHORED
+    import re2
+
+    if UNANCHORED is None:
+        UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+    return re2
+
+
 def options(max_mem: int = PATTERN_MAX_MEM) -> re2.Options:
-    opts = re2.Options()
+    opts = _re2().Options()
     opts.max_mem = max_mem
     opts.log_errors = False  # errors are reported as policy problems, not on stderr
     return opts
@@ -197,12 +208,13 @@ def regex_locator(pattern: str) -> Locate:
     return locate
 
 
-UNANCHORED = getattr(getattr(re2, "_Anchor", None), "UNANCHORED", None)
+UNANCHORED: Any = None
+"""RE2's unanchored match mode (``re2._Anchor.UNANCHORED``), set by :func:`_re2` before anything matches."""
 
 
 def _spans_function(pattern: str) -> Callable[[Any, bytes, int, int], list[tuple[int, int]]]:
     """``(anchor, data, pos, endpos) → [(start, end), ...]`` for ``pattern``, ``(-1, -1)`` when no match."""
-    regex = re2.compile(pattern.encode("utf-8"), options())
+    regex = _re2().compile(pattern.encode("utf-8"), options())
     low_level = getattr(regex, "_regexp", None)
     if low_level is not None and UNANCHORED is not None and hasattr(low_level, "Match"):
         return low_level.Match
@@ -429,7 +441,7 @@ def _lazy_set(patterns: Sequence[str]) -> Callable[[bytes], list[int]]:
 
     def fired(data: bytes) -> list[int]:
         if not compiled:
-            pattern_set = re2.Set.SearchSet(options(SET_MAX_MEM))
+            pattern_set = _re2().Set.SearchSet(options(SET_MAX_MEM))
             for pattern in patterns:
                 pattern_set.Add(pattern)
             pattern_set.Compile()

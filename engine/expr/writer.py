@@ -110,6 +110,13 @@ class Writer:
         if self.pending and (fallback is None or any(
                 a != name and name in a for name, _code, _fb in self.pending for a in args)):
             self.flush()  # the fallback could not read them again: compute them first
+        elif self.pending and any(name not in args for name, _code, _fb in self.pending):
+            # Selections an outer operation uses (`a` of `a + b / 2`, before `/`): read first, each on its own
+            # (in this operation's try, a failed read would leave its temporary unset and not be reported).
+            keep = [p for p in self.pending if p[0] in args]
+            self.pending = [p for p in self.pending if p[0] not in args]
+            self.flush()
+            self.pending = keep
         t = self.temp()
         pending, self.pending = self.pending, []
         paths = {name: f"_Read({', '.join(fb[2:])})" for name, _inline, fb in pending}

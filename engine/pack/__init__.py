@@ -11,7 +11,9 @@ The job compiles the policy's ``memory:`` section (:class:`MemorySettings`, chec
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 __all__ = ["Pack", "PackItem", "Packer", "Skipped", "MemorySettings", "build_packer"]
 

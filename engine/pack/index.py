@@ -19,18 +19,22 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
+try:  # the module sqlite3 re-exports: sqlite3.dbapi2 would add its datetime adapters (~1.5 ms of every start)
+    import _sqlite3 as sqlite3
+except ImportError:  # pragma: no cover - an interpreter whose sqlite3 is built otherwise
+    import sqlite3
 import stat
 import time
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 
-from engine.pack.tokens import Counter
 from engine.records import Record
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
     from typing import Any, Callable, Iterable
+
+    from engine.pack.tokens import Counter
 
 from engine.digest import sha256  # not hashlib: it initialises OpenSSL, milliseconds of a hook's start
 from engine.jsonio import is_utf8
@@ -125,9 +129,16 @@ def index_location(root: str) -> str:
 
 # -- reading files -----------------------------------------------------------------------------------
 
-_HEADING = re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$")
-_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
-_TITLE = re.compile(r"^#[ \t]+(.+)$", re.M)
+# Compiled when a file is first read (0.4 ms of a start): a warm pack, such as every hook's, reads no file.
+_PATTERNS: list = []
+
+
+def _patterns() -> tuple[Any, Any, Any]:
+    """The compiled Markdown patterns: a heading line, a code fence, a document's title."""
+    if not _PATTERNS:
+        _PATTERNS.extend((re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$"), re.compile(r"^[ \t]{0,3}(```|~~~)"),
+                          re.compile(r"^#[ \t]+(.+)$", re.M)))
+    return _PATTERNS[0], _PATTERNS[1], _PATTERNS[2]
 
 
 def split_sections(text: str) -> list[tuple[str, str]]:
@@ -135,12 +146,13 @@ def split_sections(text: str) -> list[tuple[str, str]]:
     including its heading line; a preamble before the first heading has the heading ``""``."""
     sections: list[tuple[str, list[str]]] = [("", [])]
     fence = None
+    heading_line, fence_line, _title = _patterns()
     for line in text.splitlines(keepends=True):
-        opened = _FENCE.match(line)
+        opened = fence_line.match(line)
         if opened:
             fence = None if fence == opened.group(1) else (fence or opened.group(1))
         elif fence is None:
-            heading = _HEADING.match(line.rstrip("\r\n"))
+            heading = heading_line.match(line.rstrip("\r\n"))
             if heading:
                 sections.append((heading.group(1).strip(), []))
         sections[-1][1].append(line)
@@ -524,7 +536,7 @@ class MemoryIndex:
         # What ranks a section besides its text: the file's name, the document's title and the section's heading
         # (a "## Pitfalls" section of incremental-models.md is about incremental models).
         name = re.sub(r"[-_.]+", " ", os.path.splitext(os.path.basename(path))[0])
-        title = _TITLE.search(text[:4096])
+        title = _patterns()[2].search(text[:4096])
         label = f"{name} {title.group(1).strip() if title else ''}"
         for order, (heading, body) in enumerate(parts):
             count = counts[order]

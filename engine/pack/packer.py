@@ -14,7 +14,10 @@ import os
 import re
 import time
 from operator import itemgetter
-from typing import Any, Mapping
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any, Mapping
 
 from engine.diagnostics import UsageError
 from engine.model import Allocation
@@ -95,7 +98,7 @@ class Packer:
              context: Mapping[str, Any] | None = None, provenance: Mapping[str, Any] | None = None,
              now: float | None = None) -> Pack:
         """Fill ``allocation`` (its budget and per-scope split) with the most relevant memory for ``task``."""
-        import sqlite3
+        from engine.pack.index import sqlite3  # (the C module: engine.pack.index says why)
 
         index = self.index(root)
         try:

@@ -10,11 +10,14 @@ downloaded, ever. The index caches every count, so a counter runs once per chang
 from __future__ import annotations
 
 import re
-from typing import Callable
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Callable
+
+    Counter = Callable[[str], int]  # text -> its token count
 
 from engine.diagnostics import UsageError
-
-Counter = Callable[[str], int]
 
 # A run of letters, a run of digits, or one other visible character. BPE vocabularies hold common English
 # words whole and split long or rare ones; digits go in groups of up to three (cl100k, o200k).

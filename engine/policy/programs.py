@@ -3,7 +3,9 @@
 Every job that has expressions (the budget formula, the memory relevance, the recommendation rules) asks the
 policy's :class:`ProgramTable` for them; the table compiles each distinct source once, from its source (the
 compiled-policy cache holds data only, never code: docs/security.md). :class:`LazyProgram` defers even that
-to the first evaluation.
+to the first evaluation. A source of numbers, names, arithmetic, comparisons, ``&&`` ``||`` ``!`` and ``?:``
+(the default memory relevance) is read instead, without the parser and the compiler
+(:func:`engine.expr.direct.read`: the same values and errors; ~2 ms instead of ~12 in a fresh process).
 """
 
 from __future__ import annotations
@@ -16,15 +18,22 @@ if TYPE_CHECKING:  # pragma: no cover
 class ProgramTable:
     """CEL source → compiled program, compiled on first request."""
 
-    __slots__ = ("_programs",)
+    __slots__ = ("_programs", "_read")
 
     def __init__(self) -> None:
         self._programs: dict[str, Any] = {}
+        self._read: dict[str, Any] = {}  # sources read without compiling (engine.expr.direct)
 
     def get(self, source: str, names: Collection[str]) -> Any:
         """The program for ``source``; raises ``ExprSyntaxError`` for bad source or a name not in ``names``."""
-        program = self._programs.get(source)
+        program = self._programs.get(source) or self._read.get(source)
         if program is None:
+            from engine.expr.direct import read
+
+            program = read(source, names)
+            if program is not None:
+                self._read[source] = program
+                return program
             from engine.expr import compile as compile_expression
 
             program = compile_expression(source, names=set(names))
@@ -32,7 +41,8 @@ class ProgramTable:
         return program
 
     def compiled(self) -> list[str]:
-        """The sources compiled so far (expressions compile when first used)."""
+        """The sources compiled so far (expressions compile when first used; those read without compiling, by
+        :func:`engine.expr.direct.read`, are not among them)."""
         return list(self._programs)
 
 
