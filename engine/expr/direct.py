@@ -450,27 +450,10 @@ def _logic(op: str, operands: list[tuple]) -> Callable[[Any, list], Any]:
     """``&&`` / ``||``: the first operand that decides (false for ``&&``, true for ``||``) wins over any error of
     the others; else the first error (a non-bool operand is one, at its position); else the other bool."""
     parts = tuple((o[0], o[1]) for o in operands)
-    deciding = op == "||"  # the value that decides
-    if deciding:
-        def either(B: Any, m: list) -> bool:
-            error = None
-            for evaluate, pos in parts:
-                try:
-                    value = evaluate(B, m)
-                except EvaluationError as e:
-                    error = _absorb(e, error, None)
-                    continue
-                if value is True:
-                    return True
-                if value is not False:
-                    error = error or _not_bool("||", value, pos)
-            if error:
-                raise error
-            return False
+    deciding = op == "||"  # the value that decides: true for ||, false for &&
+    other = not deciding
 
-        return either
-
-    def both(B: Any, m: list) -> bool:
+    def logic(B: Any, m: list) -> bool:
         error = None
         for evaluate, pos in parts:
             try:
@@ -478,15 +461,15 @@ def _logic(op: str, operands: list[tuple]) -> Callable[[Any, list], Any]:
             except EvaluationError as e:
                 error = _absorb(e, error, None)
                 continue
-            if value is False:
-                return False
-            if value is not True:
-                error = error or _not_bool("&&", value, pos)
+            if value is deciding:
+                return deciding
+            if value is not other:
+                error = error or _not_bool(op, value, pos)
         if error:
             raise error
-        return True
+        return other
 
-    return both
+    return logic
 
 
 def _cond(test: tuple, then: tuple, orelse: tuple, pos: int) -> Callable[[Any, list], Any]:
