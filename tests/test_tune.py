@@ -223,3 +223,20 @@ def test_a_calibration_fitted_for_other_signals_is_not_used(tmp_path: Path) -> N
     assert replaced.detector.calibration is None and replaced.detect("troubleshoot it").confidence == 0.6
     text = "extends: default\ndetection:\n  calibration: {slope: 2, intercept: 0}\n"
     assert load_policy_text(tmp_path, text).detector.calibration == (2.0, 0.0)  # no digest: always used
+
+
+def test_fitted_weights_are_calibrated_on_tasks_they_were_not_fitted_on(tmp_path: Path) -> None:
+    """A signal per task fits its training tasks perfectly and says nothing about others: Platt scaling of the
+    fitted weights' own margins would make every confidence ~1 (it did: slope 0, intercept 6 for the default
+    policy's learned vocabulary on train.jsonl). The calibration comes from the cross-validated margins."""
+    words = [f"zq{i}word" for i in range(48)]
+    signals = "".join(f"    - {{id: s{i}, words: [{w}], weights: {{medium: 0.1}}}}\n" for i, w in enumerate(words))
+    path = tmp_path / "memorise.yaml"
+    path.write_text("extends: default\ndetection:\n  signals:\n" + signals, encoding="utf-8")
+    policy = load_policy(path)
+    tasks = [(i, f"{w} {w}x", TIERS[i % 4], None) for i, w in enumerate(words)]
+    plan = plan_tune(policy, tasks, path, folds=4, l2=(0.001,))
+    assert plan.cv_accuracy <= 0.5  # nothing carries over to a held-out task
+    slope, intercept = plan.calibration
+    confidence = 1 / (1 + math.exp(-(slope * 2.0 + intercept)))
+    assert confidence < 0.9, plan.calibration

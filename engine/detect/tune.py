@@ -293,11 +293,11 @@ def plan_tune(policy: Any, tasks: Sequence[tuple[Any, str, str, Mapping | None]]
         outcome, chosen = max(trials, key=lambda item: (item[0].accuracy, item[1]))
         cv = outcome.accuracy
         weights = fit(problem, problem.samples, chosen)
+    # Fitted weights: the calibration comes from the cross-validated (out-of-fold) margins, what the weights do on
+    # tasks they were not fitted on. Their own margins on their training tasks are wider, and right nearly always
+    # once the signals are many: Platt scaling of those was degenerate (slope 0, intercept 6: every confidence
+    # 0.998) for the default policy's 200 learned signals on train.jsonl.
     calibration, ece_after = _calibrate(outcome, folds)
-    if weights is not None:
-        # The final weights' own margins set the calibration written (its out-of-fold error is reported).
-        final = predict(problem, weights, problem.samples)
-        calibration = fit_platt([m for _, m, _ in final.predictions], [p == y for p, _, y in final.predictions])
     calibration = (round(calibration[0], 4), round(calibration[1], 4))
     new_weights = _rounded(problem, weights) if weights is not None else {}
     seen = {problem.signals[j] for s in problem.samples for j in s.features}
