@@ -46,7 +46,8 @@ sys.path.insert(0, ROOT)
 BEGIN = "    # -- learned vocabulary (scripts/learn_vocabulary.py writes this block: do not edit it by hand) --\n"
 END = "    # -- end of the learned vocabulary --\n"
 LABELS = [os.path.join(ROOT, "tests", "data", "complexity", f"{name}.jsonl") for name in
-          ("train", "heldout", "fresh-tune", "fresh-heldout", "fresh2-tune", "fresh2-heldout", "fresh3-tune")] + \
+          ("train", "heldout", "fresh-tune", "fresh-heldout", "fresh2-tune", "fresh2-heldout", "fresh3-tune",
+           "fresh4-tune")] + \
          [os.path.join(os.path.dirname(ROOT), "shared", "data", f"complexity-{name}.jsonl") for name in ("dev", "extra")] + \
          [os.path.join(ROOT, "tests", "test_complexity_corpus.py")]
 WORD = re.compile(r"[a-z0-9_]+")

@@ -119,9 +119,10 @@ def test_default_policy_accuracy_on_fresh3_tune(default_policy) -> None:
 
 def test_default_policy_accuracy_on_fresh3_heldout(default_policy) -> None:
     """The third blind set, never fitted on or studied: 70.9 % before the round that wrote it and after the
-    hand-written round (s10), 78.4 % with the learned vocabulary (docs/detection.md) when the floor was set."""
+    hand-written round (s10), 78.4 % with the learned vocabulary (docs/detection.md), 81.3 % once fresh4-tune
+    joined its labelled tasks, when the floor was set."""
     report = measure(default_policy, tasks("fresh3-heldout"))
-    assert report.accuracy >= 0.76
+    assert report.accuracy >= 0.79
     assert all(t.recall >= 0.6 for t in report.per_tier), [(t.tier, t.recall) for t in report.per_tier]
     assert report.calibration_error <= 0.1
 
@@ -129,10 +130,11 @@ def test_default_policy_accuracy_on_fresh3_heldout(default_policy) -> None:
 def test_default_policy_accuracy_on_fresh4(default_policy) -> None:
     """The fourth blind pair (s11-writer: people around a data team, tools earlier sets use little), written after
     the learned vocabulary was fitted and measured once: 68.3 / 68.6 % with the hand-written signals alone,
-    75.8 / 75.4 % with the vocabulary (tune / heldout) when the floor was set. Neither half is fitted on yet."""
+    75.8 / 75.4 % with the vocabulary (tune / heldout); then fresh4-tune joined the vocabulary's labelled tasks
+    (89.2 / 78.8 % when the floor was set). fresh4-heldout is for reporting only."""
     for name in ("fresh4-tune", "fresh4-heldout"):
         report = measure(default_policy, tasks(name))
-        assert report.accuracy >= 0.73, (name, report.accuracy)
+        assert report.accuracy >= 0.76, (name, report.accuracy)
         assert report.calibration_error <= 0.15, (name, report.calibration_error)
 
 
