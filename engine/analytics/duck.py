@@ -705,7 +705,10 @@ def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
             if len(found) < len(NULLABLE_KEYS):
                 window = tail + block
                 found.update(key for key in NULLABLE_KEYS if key not in found and key in window)
-                if b"\\u" in window:  # rare: a key's name may be written with escapes
+                # rare: a key's name may be written with escapes. A backslash is looked for first: one byte is
+                # found with memchr (0.014 s for 1M records here), the pair "\\u" by a slower search (0.44 s),
+                # which made this count take as long as DuckDB's read beside it.
+                if b"\\" in window and b"\\u" in window:
                     found.update(key for key in NULLABLE_KEYS if key not in found and escaped[key].search(window))
                 tail = block[-longest:]
     return lines + (last != b"\n"), last == b"\n", frozenset(found)
