@@ -56,8 +56,9 @@ def test_default_policy_accuracy(default_policy, split: str, minimum: float) -> 
 # A second round (fresh2-*) was written the same way once fresh-heldout had been measured (README), and a third
 # (fresh3-*) once fresh2-heldout had been; fresh3-heldout was merged after the round that tuned on fresh3-tune
 # and is for reporting only (scripts/learn_vocabulary.py leaves it out too). A fourth (fresh4-*) was written
-# after the learned vocabulary, to measure it: nothing has been fitted on either half yet.
-ROUNDS = {"fresh": "f", "fresh2": "g", "fresh3": "h", "fresh4": "i"}  # round → the letter its ids start with
+# after the learned vocabulary, to measure it, and a fifth (fresh5-*) after that; each tune half then joined the
+# vocabulary's labelled tasks, each heldout half is for reporting only.
+ROUNDS = {"fresh": "f", "fresh2": "g", "fresh3": "h", "fresh4": "i", "fresh5": "j"}  # round → the letter its ids start with
 FRESH = tuple(f"{r}-{half}" for r in ROUNDS for half in ("tune", "heldout"))
 OPTIONAL: tuple[str, ...] = ()
 TIER_LETTERS = {"s": "simple", "m": "medium", "c": "complex", "x": "multi-system"}
@@ -81,7 +82,7 @@ def test_the_fresh_sets_are_wide_and_well_formed() -> None:
     assert all(t["why"].strip() and t["text"].strip() for t in both)
     for name in names:
         counts = Counter(t["tier"] for t in load(name))
-        least = 24 if name.startswith("fresh4") else 30  # the fourth round asked for 24 per tier and file
+        least = 24 if name.startswith(("fresh4", "fresh5")) else 30  # later rounds asked for 24 per tier and file
         assert set(counts) == set(TIERS) and all(n >= least for n in counts.values()), (name, counts)
 
 
@@ -120,9 +121,9 @@ def test_default_policy_accuracy_on_fresh3_tune(default_policy) -> None:
 def test_default_policy_accuracy_on_fresh3_heldout(default_policy) -> None:
     """The third blind set, never fitted on or studied: 70.9 % before the round that wrote it and after the
     hand-written round (s10), 78.4 % with the learned vocabulary (docs/detection.md), 81.3 % once fresh4-tune
-    joined its labelled tasks, when the floor was set."""
+    joined its labelled tasks, 79.8 % once fresh5-tune did too, when the floor was set."""
     report = measure(default_policy, tasks("fresh3-heldout"))
-    assert report.accuracy >= 0.79
+    assert report.accuracy >= 0.77
     assert all(t.recall >= 0.6 for t in report.per_tier), [(t.tier, t.recall) for t in report.per_tier]
     assert report.calibration_error <= 0.1
 
@@ -131,10 +132,22 @@ def test_default_policy_accuracy_on_fresh4(default_policy) -> None:
     """The fourth blind pair (s11-writer: people around a data team, tools earlier sets use little), written after
     the learned vocabulary was fitted and measured once: 68.3 / 68.6 % with the hand-written signals alone,
     75.8 / 75.4 % with the vocabulary (tune / heldout); then fresh4-tune joined the vocabulary's labelled tasks
-    (89.2 / 78.8 % when the floor was set). fresh4-heldout is for reporting only."""
+    (89.2 / 78.8 %), then fresh5-tune (80.5 % on fresh4-heldout when the floor was set). fresh4-heldout is for
+    reporting only."""
+
+
+def test_default_policy_accuracy_on_fresh5(default_policy) -> None:
+    """The fifth blind pair (s12-writer: sub-agent specs from orchestrators, chat-assistant voices, analysts and
+    scientists), measured once: 65.1 / 63.0 % with the hand-written signals alone, 71.6 / 73.2 % with the
+    vocabulary (tune / heldout); then fresh5-tune joined the vocabulary's labelled tasks (87.2 / 74.1 % when the
+    floor was set). fresh5-heldout is for reporting only."""
+    for name, floor in (("fresh5-tune", 0.8), ("fresh5-heldout", 0.72)):
+        report = measure(default_policy, tasks(name))
+        assert report.accuracy >= floor, (name, report.accuracy)
+        assert report.calibration_error <= 0.15, (name, report.calibration_error)
     for name in ("fresh4-tune", "fresh4-heldout"):
         report = measure(default_policy, tasks(name))
-        assert report.accuracy >= 0.76, (name, report.accuracy)
+        assert report.accuracy >= 0.78, (name, report.accuracy)
         assert report.calibration_error <= 0.15, (name, report.calibration_error)
 
 
