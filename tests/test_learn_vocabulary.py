@@ -69,11 +69,15 @@ def test_candidates_are_frequent_words_and_pairs_one_per_inflection() -> None:
     assert "42" not in found and "a" not in found and "b c" not in found  # numbers, one-letter words
 
 
-def test_the_counter_examples_are_read_as_literals_and_weigh_more() -> None:
+def test_the_counter_examples_and_golden_tasks_are_read_as_literals_and_weigh_more() -> None:
     script = _script()
-    cases = script.load(script.CASES)
-    assert len(cases) % script.CASE_WEIGHT == 0 and len(cases) >= 3 * 50
-    assert {c["tier"] for c in cases} == {"simple", "medium", "complex", "multi-system"}
+    counter, seed = (script.load(path) for path in script.CASES)
+    golden = script.load(str(POLICY))
+    for cases, least in ((counter, 50), (seed, 15), (golden, 10)):
+        assert len(cases) % script.CASE_WEIGHT == 0 and len(cases) >= script.CASE_WEIGHT * least
+        assert {c["tier"] for c in cases} == {"simple", "medium", "complex", "multi-system"}
+    assert {"text": "Investigate data issue", "tier": "medium"} in seed
+    assert all(path in script.LABELS for path in (*script.CASES, str(POLICY)))
 
 
 def test_block_lines_round_weights_and_drop_small_ones() -> None:
