@@ -383,7 +383,8 @@ def _binary(op: str, left: tuple, right: tuple, pos: int) -> Callable[[Any, list
                 return _fix(e, pos)
 
         return metered
-    # A literal operand is its value (one call less: `0.4 * lexical`, `recency_days < 30.0`).
+    # A comparison with a number on its right (`recency_days < 30.0`): two ints or two doubles are ordered as
+    # Python orders them, which is what _lt and the others do with such operands, without the calls.
     if right[3] is not None:
         y = right[3][0]
         order = _ORDER.get(op)
@@ -392,7 +393,7 @@ def _binary(op: str, left: tuple, right: tuple, pos: int) -> Callable[[Any, list
 
             def compare_right(B: Any, m: list) -> Any:
                 x = a(B, m)
-                if x.__class__ is number:  # what _lt and the others do with two ints or two doubles
+                if x.__class__ is number:
                     return order(x, y)
                 try:
                     return helper(x, y)
@@ -400,26 +401,6 @@ def _binary(op: str, left: tuple, right: tuple, pos: int) -> Callable[[Any, list
                     return _fix(e, pos)
 
             return compare_right
-
-        def constant_right(B: Any, m: list) -> Any:
-            x = a(B, m)
-            try:
-                return helper(x, y)
-            except Exception as e:
-                return _fix(e, pos)
-
-        return constant_right
-    if left[3] is not None:
-        x = left[3][0]
-
-        def constant_left(B: Any, m: list) -> Any:
-            y = b(B, m)
-            try:
-                return helper(x, y)
-            except Exception as e:
-                return _fix(e, pos)
-
-        return constant_left
 
     def operation(B: Any, m: list) -> Any:
         x = a(B, m)
