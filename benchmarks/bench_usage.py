@@ -13,6 +13,11 @@ every timed result is checked against them first. Baselines:
 - ``json loop + lists (seed-style)``: parse each line, keep every usage in per-agent lists, then mean,
   median, p90 and exceedance with ``statistics`` — what a script does; its memory grows with the log.
 
+- ``floor: DuckDB …``: DuckDB's JSON reader summing runs, usage, exceedance and scope tokens per agent, and
+  nothing else: no checks, no usage bins (median, p90), no scope shares, no tiers, no line count. With the keys
+  read as JSON (``kinds``) it is the floor of a reader that sees each value's JSON kind, which exact answers
+  need; read typed it is DuckDB's fastest, but then ``"12"`` is read as 12 and ``1.6`` as 2
+  (``tests/test_analytics_engine.py::test_only_json_columns_keep_a_values_kind``).
 - ``DuckDB, line by line``: the engine reading each line as text (what it does for remote logs and logs its
   JSON reader cannot vouch for; ``duck.FAST = False``).
 
@@ -127,6 +132,37 @@ def json_loop_with_lists(path: Path) -> dict[str, dict]:
     return result
 
 
+USUAL = ("timestamp", "agent", "profile", "tier", "budget", "tokens_loaded", "usage", "exceeded", "success", "scopes")
+"""The keys of a usage record written the usual way (what the floors read)."""
+
+
+def duckdb_floor(path: Path, kinds: bool = True) -> dict[str, tuple[int, int]]:
+    """{agent: (runs, exceeded)} and the usage and scope tokens per agent, straight from DuckDB's JSON reader
+    (the engine's settings): the least any DuckDB reader of the log does. ``kinds``: the keys read as JSON
+    (each value's kind kept, as the engine reads them), else typed."""
+    from engine.analytics import duck
+
+    if kinds:
+        columns = ", ".join(f"'{key}': 'JSON'" for key in USUAL)
+        values = ("agent ->> '$'", "try_cast(usage AS DOUBLE)", "exceeded::VARCHAR = 'true'",
+                  "list_sum(json_extract(scopes, '$.*')::BIGINT[])")
+    else:
+        types = {"budget": "BIGINT", "tokens_loaded": "BIGINT", "usage": "DOUBLE", "exceeded": "BOOLEAN",
+                 "success": "BOOLEAN", "scopes": "MAP(VARCHAR, BIGINT)"}
+        columns = ", ".join(f"'{key}': '{types.get(key, 'VARCHAR')}'" for key in USUAL)
+        values = ("agent", "usage", "exceeded", "list_sum(map_values(scopes))")
+    agent, usage, exceeded, tokens = values
+    con = duck.connect()
+    try:
+        rows = con.execute(f"""
+            SELECT {agent}, count(*), count(*) FILTER (WHERE {exceeded}), sum({usage}), sum({tokens})
+            FROM read_json(?, format = 'newline_delimited', columns = {{{columns}}}, ignore_errors = true)
+            GROUP BY ALL""", [str(path)]).fetchall()
+    finally:
+        con.close()
+    return {name: (runs, over) for name, runs, over, _usage, _tokens in rows}
+
+
 def analyze_and_recommend(policy, path: Path, fast: bool = True):
     from engine.analytics import duck
 
@@ -223,8 +259,11 @@ def main() -> int:
         assert len(recommendations) == len(known)
         if not args.no_lines:
             check(analyze_and_recommend(policy, big, fast=False)[0], known)
+        assert duckdb_floor(big) == known and duckdb_floor(big, kinds=False) == known
         methods = [("baseline: json loop (parse only)", json_loop, {}),
-                   ("baseline: json loop + lists (seed-style)", json_loop_with_lists, {})]
+                   ("baseline: json loop + lists (seed-style)", json_loop_with_lists, {}),
+                   ("floor: DuckDB, keys as JSON, sums per agent", duckdb_floor, {}),
+                   ("floor: DuckDB, typed (kinds lost), sums per agent", duckdb_floor, {"kinds": False})]
         if not args.no_lines:
             methods.append(("DuckDB, line by line: analyze + recommend", analyze_and_recommend,
                             {"policy": policy, "fast": False}))
@@ -280,7 +319,7 @@ if pytest is not None:
         return path, generate(path, RECORDS)
 
     @pytest.mark.parametrize("name", ["json loop (parse only)", "json loop + lists (seed-style)",
-                                      "analyze + recommend", "analyze + recommend (line by line)",
+                                      "floor: keys as JSON", "floor: typed", "analyze + recommend", "analyze + recommend (line by line)",
                                       "recommend, whole process"])
     def test_usage_log(benchmark, log, name):
         path, known = log
@@ -291,6 +330,10 @@ if pytest is not None:
             check(analysis, known)
             benchmark.pedantic(analyze_and_recommend, args=(policy, path), kwargs={"fast": fast},
                                rounds=3, iterations=1)
+        elif name.startswith("floor"):
+            kinds = name.endswith("JSON")
+            assert duckdb_floor(path, kinds=kinds) == known
+            benchmark.pedantic(duckdb_floor, args=(path,), kwargs={"kinds": kinds}, rounds=3, iterations=1)
         elif name.startswith("recommend"):
             benchmark.pedantic(whole_process, args=(path,), rounds=3, iterations=1)
         elif name.startswith("json loop +"):

@@ -786,3 +786,36 @@ def test_export_metadata_from_many_hands_is_taken_as_it_is(policy, tmp_path, val
     assert analyze(policy, f"{tmp_path}/copy").runs == runs
     assert duck.read_twice([str(logs / "a.jsonl"), *duck.log_files(tmp_path / "copy")]) is None
     assert "was exported from" in duck.read_twice([str(logs / "a.jsonl"), *out])  # the export's own metadata
+
+
+def test_only_json_columns_keep_a_values_kind(tmp_path):
+    """Why the engine reads every key as JSON (sql/fast_lines.sql, records.sql) although DuckDB's typed reader is
+    three times as fast (benchmarks/bench_usage.py's floors): a typed column casts a value of the wrong JSON kind
+    instead of rejecting it, and a VARCHAR column drops a string's quotes, so neither can tell a record from one
+    the exact readers skip. If DuckDB ever rejects these, a faster exact reader may be possible: revisit."""
+    import duckdb
+
+    log = tmp_path / "kinds.jsonl"
+    log.write_text('{"agent": "a", "budget": 12, "exceeded": true, "usage": 0.5}\n'
+                   '{"agent": "b", "budget": "12", "exceeded": "true", "usage": "0.5"}\n'
+                   '{"agent": "c", "budget": 1.6, "exceeded": 1, "usage": true}\n', encoding="utf-8")
+    con = duckdb.connect()
+
+    def read(kind: dict) -> list[tuple]:
+        columns = "{" + ", ".join(f"'{key}': '{kind.get(key, 'VARCHAR')}'" for key in
+                                  ("agent", "budget", "exceeded", "usage")) + "}"
+        return con.execute(f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {columns}, "
+                           "ignore_errors = true) ORDER BY agent", [str(log)]).fetchall()
+
+    assert read({"budget": "BIGINT", "exceeded": "BOOLEAN", "usage": "DOUBLE"}) == [
+        ("a", 12, True, 0.5), ("b", 12, True, 0.5), ("c", 2, True, 1.0)]  # all three read as records
+    assert read({})[:2] == [("a", "12", "true", "0.5"), ("b", "12", "true", "0.5")]  # 12 and "12" alike
+    assert read({"budget": "JSON", "exceeded": "JSON", "usage": "JSON"}) == [
+        ("a", "12", "true", "0.5"), ("b", '"12"', '"true"', '"0.5"'), ("c", "1.6", "1", "true")]
+    con.close()
+    # and the engine, reading every key as JSON, takes a record whose values have the wrong kinds for none
+    good = native_record(START, "dbt-expert", "specialist-narrow", 1000, 500, {"global": 500})
+    bad = [dict(good, budget="1000"), dict(good, budget=1000.4), dict(good, exceeded=0), dict(good, usage=True)]
+    log.write_text("".join(json.dumps(r) + "\n" for r in [good, *bad]), encoding="utf-8")
+    found = analyze(engine.load_policy(), log)
+    assert (found.runs, found.skipped_lines) == (1, 4)
