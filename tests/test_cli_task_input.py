@@ -104,7 +104,7 @@ def test_interactive_skips_a_line_that_is_not_utf8_or_too_long(run_cli, monkeypa
     _stdin(monkeypatch, b"List all \xff dbt models\n" + b"a" * (MAX_TASK_BYTES + 10) + b"\nList all dbt models\n")
     code, out, err = run_cli("detect", "-i")
     assert code == 0
-    assert [line for line in out.splitlines() if "(confidence" in line] == ["simple (confidence 0.846)"]
+    assert [line for line in out.splitlines() if "(confidence" in line] == ["simple (confidence 0.871)"]
     assert err == ("ignored: the line is not UTF-8 text (byte 10: invalid start byte)\n"
                    "ignored: the line is larger than 1,048,576 bytes\n")
 
@@ -135,7 +135,7 @@ def test_on_a_terminal_lines_come_from_input_with_readline(monkeypatch, capsys) 
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["detect", "-i", "--policy", "default"]) == 0
     assert prompts == ["task> "] * 3  # the empty line quits
-    assert out.getvalue().startswith("simple (confidence 0.846)\n") and out.getvalue().count("(confidence") == 1
+    assert out.getvalue().startswith("simple (confidence 0.871)\n") and out.getvalue().count("(confidence") == 1
     assert "ignored" in capsys.readouterr().err  # an escape that reached input() is still not scored
 
 

@@ -174,7 +174,7 @@ def test_explain_shows_the_ask_and_the_calibration(run_cli) -> None:
     code, out, _ = run_cli("detect", task, "--explain")
     assert code == 0
     assert "the ask (the rest is context): \"what's the ticket for the SSO bug?\"" in out
-    assert "best score: simple" in out and "(calibrated)" in out and "× margin 4.7 +" in out
+    assert "best score: simple" in out and "(calibrated)" in out and "× margin 4.68 +" in out
 
 
 def test_the_earliest_match_is_kept_when_an_ask_narrows_the_task() -> None:
