@@ -420,6 +420,19 @@ def read_twice(files: Sequence[str]) -> str | None:
 
 
 def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
+    """:func:`_load_runs`; a DuckDB error reading a remote log (no connection, a host that does not answer, the
+    ``httpfs`` extension that cannot be installed offline) is an OSError naming it, which the commands report as
+    ``cannot read the usage log …`` (exit 2), not a traceback."""
+    try:
+        return _load_runs(files, since, until, times)
+    except duckdb_error() as exc:
+        remote = [f for f in files if is_remote(f)]
+        if not remote:
+            raise
+        raise OSError(first_line(exc)) from None  # the commands name the log
+
+
+def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
     """A DuckDB connection with the table ``all_runs`` (every non-blank line of the JSONL files, and the runs of
     the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them)
     and the table ``skipped_found`` (file, line, reason: the first skipped lines) with ``skipped_count`` its
