@@ -385,6 +385,23 @@ def test_hostile_sidecars_are_read_or_corrupt_never_a_crash(tmp_path: Path, text
         assert again.stats.corrupt_sidecars == ()  # what touch wrote back is still a good sidecar
 
 
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/null", "symlink to /dev/zero"])
+def test_a_sidecar_that_is_not_a_regular_file_is_corrupt_not_a_hang(tmp_path: Path, kind: str) -> None:
+    # A FIFO named foo.metadata.json used to block `pack` and `index` forever in open() (and a hook until its
+    # timeout); a device was opened, which may act on being opened. Neither is read now: the sidecar is corrupt.
+    write(tmp_path, "patterns/a.md", words(10, "orders"))
+    sidecar = tmp_path / "patterns/a.metadata.json"
+    if kind == "fifo":
+        os.mkfifo(sidecar)
+    else:
+        sidecar.symlink_to(kind.rsplit(" ", 1)[1])
+    pack = packer().pack(allocation(5000, {"global": 5000}), "orders", root=tmp_path, now=NOW)
+    assert loaded(pack) == ["patterns/a.md"]
+    assert pack.stats.corrupt_sidecars == ("patterns/a.md",)
+    assert touch_sidecars(str(tmp_path), ["patterns/a.md"]) == []  # left alone, not waited on
+    assert not sidecar.is_file()
+
+
 def test_touch_saturates_use_count_at_what_the_index_holds(tmp_path: Path) -> None:
     from engine.pack.index import MAX_USE_COUNT
 

@@ -179,9 +179,10 @@ def _merge_small(parts: list[tuple[str, str]], counts: list[int], least: int) ->
 def read_sidecar(path: str) -> tuple[dict | None, bool]:
     """(use_count, last_used, confidence) from a sidecar, and whether it was corrupt. A missing one is
     (None, False)."""
+    from engine.policy.locate import read_bytes
+
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(SIDECAR_LIMIT + 1)
+        raw = read_bytes(path, SIDECAR_LIMIT)  # a FIFO or a device is refused, never opened or waited on
     except FileNotFoundError:
         return None, False
     except OSError:
@@ -629,6 +630,7 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
     from datetime import datetime, timezone
 
     from engine.jsonio import loads
+    from engine.policy.locate import read_bytes
 
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     stamp = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -640,8 +642,7 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
             if os.path.islink(target):
                 continue
             try:
-                with open(target, "rb") as handle:
-                    data = loads(handle.read(SIDECAR_LIMIT + 1), max_bytes=SIDECAR_LIMIT)
+                data = loads(read_bytes(target, SIDECAR_LIMIT), max_bytes=SIDECAR_LIMIT)
             except (OSError, ValueError):
                 continue
             if not isinstance(data, dict):
