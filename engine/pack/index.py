@@ -627,6 +627,7 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
     atomically (a temporary file replaced into place). A corrupt sidecar is left alone. Returns the paths
     touched."""
     import json
+    import tempfile
     from datetime import datetime, timezone
 
     from engine.jsonio import loads
@@ -651,17 +652,25 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
         count = count if type(count) is int and 0 <= count <= MAX_USE_COUNT else 0
         data["use_count"] = min(count + 1, MAX_USE_COUNT)  # saturates: the index stores a 64-bit integer
         data["last_used"] = stamp
-        temporary = f"{target}.{os.getpid()}.tmp"
-        try:
-            with open(temporary, "w", encoding="utf-8") as handle:
+        temporary = None
+        try:  # a fresh name (O_EXCL, not a predictable one): never through a symlink planted in a shared root
+            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=os.path.basename(target) + ".",
+                                             suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=2)
                 handle.write("\n")
+            try:  # the sidecar's mode kept (mkstemp makes 0600); a new one as open() would make it
+                mode = os.stat(target).st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o644
+            os.chmod(temporary, mode)
             os.replace(temporary, target)
             touched.append(path)
         except OSError as exc:
             _log("warning", "cannot update %s: %s", target, exc)
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            if temporary is not None:
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
     return touched
