@@ -111,3 +111,21 @@ def test_an_empty_settings_file_is_an_empty_object(tmp_path: Path, run_cli, text
 def test_command_must_be_ctxbudget_hook(tmp_path: Path, run_cli) -> None:
     code, _, err = run_cli("init", "claude-code", "--settings", str(tmp_path / "s.json"), "--command", "rm -rf /")
     assert code == 2 and "must run 'ctxbudget hook'" in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_settings_path_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path: Path, kind: str) -> None:
+    # `init --settings` on a FIFO blocked forever in open() (a subprocess here, so a regression fails, not hangs).
+    import subprocess
+    import sys
+
+    path = tmp_path / "settings.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    done = subprocess.run([sys.executable, "-m", "engine", "init", "claude-code", "--settings", str(path)],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "not a regular file" in done.stderr and "nothing written" in done.stderr
+    assert path.is_fifo() if kind == "fifo" else path.is_symlink()

@@ -118,12 +118,16 @@ def _merge_event(path: str, event: str, groups: list, matcher: str | None, comma
 
 
 def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(MAX_SETTINGS_BYTES + 1)
+    from engine.policy.locate import read_bytes
+
+    try:  # a FIFO or a device is refused, never opened or waited on
+        raw = read_bytes(path, MAX_SETTINGS_BYTES)
+        return raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read ({exc.strerror or exc}); nothing written") from None
+    except UnicodeDecodeError as exc:
         raise SettingsError(f"{path}: cannot read ({exc})") from None
 
 
