@@ -254,6 +254,52 @@ def test_the_hook_times_out_open(project: Path, env: dict, tmp_path: Path) -> No
     assert "gave up after 100 ms" in line
 
 
+def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
+    """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
+    from engine.claude_code.session import session_file
+
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), session_id))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+    if age_s:
+        then = path.stat().st_mtime - age_s
+        os.utime(path, (then, then))
+    return path
+
+
+def a_run(run: str, agent: str = "roles/data-architect-role", **changes) -> dict:
+    return {"kind": "run", "t": 1.0, "run": run, "session": "old", "thread": "main", "turn": True, "agent": agent,
+            "tier": "complex", "tier_source": "detected", "confidence": 0.9, "signals": ["dbt"],
+            "task_hash": "sha256:0123456789abcdef", "task": None, "scopes": {"global": 100}, "items": 1,
+            "keys": ["patterns/a.md#"], **changes}
+
+
+def test_a_stale_session_that_cannot_be_recorded_does_not_block_later_sessions(project: Path, env: dict) -> None:
+    # A session that crashed a day ago, one of whose runs was of an agent the policy has since dropped: its
+    # record could not be written, the file stayed, and every later SessionStart in the project failed (open),
+    # injecting nothing, for good. Now the runs that can be recorded are, the one that cannot is reported once
+    # in the hook log, and the file is kept aside (never retried, nothing lost).
+    stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"), a_run("old:ok"),
+                          age_s=3 * 24 * 3600)
+    for n in range(2):
+        done = hook(event("session-start", project, session_id=f"new-{n}"), project, env)
+        assert "roles/data-architect-role" in context_of(done, "SessionStart")
+    (line,) = hook_log(env)
+    assert "old:gone" in line and "retired-expert" in line and "SessionStart session=new-0" in line
+    assert [(r["run_id"], r["success"]) for r in records(env)] == [("old:ok", False)]
+    assert not stale.exists()
+    kept = stale.with_name(stale.name + ".unrecorded")
+    assert "old:gone" in kept.read_text(encoding="utf-8")
+
+
+def test_a_run_that_cannot_be_recorded_does_not_stop_the_others(project: Path, env: dict) -> None:
+    plant_session(project, "s1", a_run("s1:gone", agent="specialists/retired-expert"), a_run("s1:ok"))
+    assert hook(event("session-end", project, session_id="s1"), project, env).stdout == b""
+    assert [r["run_id"] for r in records(env)] == ["s1:ok"]  # the first run's failure stopped this one
+    (line,) = hook_log(env)
+    assert "s1:gone" in line
+
+
 def test_sdk_types(project: Path, env: dict, tmp_path: Path) -> None:
     """Every fixture is a valid input of its event and every output a valid SyncHookJSONOutput, by the
     TypeScript compiler against the SDK's published types; deliberately wrong values are rejected."""

@@ -30,12 +30,18 @@ MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
 
 
+class RunNotRecorded(RuntimeError):
+    """A run's usage record could not be written; the other runs went on (the hook logs each of these)."""
+
+
 class Hook:
     """The adapter for one event: the policy, its ``claude_code`` settings and the project's folder."""
 
     def __init__(self, policy: Any, event: HookEvent, settings: HookSettings | None = None):
         self.policy = policy
         self.event = event
+        self.problems: list[RunNotRecorded] = []
+        """What went wrong without stopping the event (the command writes each to the hook log)."""
         self.settings = settings or HookSettings.of(policy)
         folder = self.settings.state_dir
         self.folder = folder if os.path.isabs(folder) else os.path.join(event.cwd, folder)
@@ -213,22 +219,44 @@ class Hook:
                 continue
             ended.add(run.get("run"))
             try:
-                record_run(self.policy, run, self.event.session_id, instructions.get(run.get("run"), 0),
-                           time.time() - float(run.get("t", time.time())), error)
+                self._record(run, self.event.session_id, instructions.get(run.get("run"), 0),
+                             time.time() - float(run.get("t", time.time())), error)
             finally:
                 s.append("end", run=run.get("run"))
 
     def _end_stale_sessions(self) -> None:
+        """Record the open runs of sessions that ended without saying so; a file whose runs could not all be
+        recorded is kept aside as ``….jsonl.unrecorded`` (never read again: one bad run must not fail every
+        later SessionStart of the project)."""
         for path in stale_sessions(self.folder):
             stale = Session(path)
+            failed = len(self.problems)
             with stale.locked() as s:
                 entries = s.entries()
-                session_id = next((e.get("session") for e in entries if e.get("session")), None)
+                session_id = next((e.get("session") for e in entries if e["kind"] == "run" and e.get("session")),
+                                  None)
                 ended = {e.get("run") for e in entries if e["kind"] == "end"}
                 for run in entries:
                     if run["kind"] == "run" and run.get("run") not in ended:
-                        record_run(self.policy, run, session_id, 0, None, "the session ended without a stop event")
-            os.unlink(path)
+                        ended.add(run.get("run"))
+                        if self._record(run, session_id, 0, None, "the session ended without a stop event"):
+                            s.append("end", run=run.get("run"))
+            if len(self.problems) == failed:
+                os.unlink(path)
+            else:
+                os.replace(path, path + ".unrecorded")
+
+    def _record(self, run: dict, session_id: str | None, instruction_tokens: int, duration_s: float | None,
+                error: str | None) -> bool:
+        """:func:`record_run`; a failure is kept in :attr:`problems` (False), not raised: the other runs go on."""
+        try:
+            record_run(self.policy, run, session_id, instruction_tokens, duration_s, error)
+        except Exception as exc:  # noqa: BLE001 - any failure of one record; a timeout is not an Exception
+            self.problems.append(RunNotRecorded(
+                f"the usage record of run {run.get('run')!r} (agent {run.get('agent')!r}) was not written: "
+                f"{type(exc).__name__}: {exc}"))
+            return False
+        return True
 
 
 def record_run(policy: Any, run: dict, session_id: str | None, instruction_tokens: int,
