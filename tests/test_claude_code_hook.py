@@ -300,6 +300,30 @@ def test_a_run_that_cannot_be_recorded_does_not_stop_the_others(project: Path, e
     assert "s1:gone" in line
 
 
+ILL_SHAPED = [  # session entries of the right kind with fields of the wrong type (a hand edit, another version)
+    a_run("r", keys=5), a_run("r", keys=[["nested"]]), a_run("r", t="noon"), a_run("r", scopes=[1]),
+    a_run("r", signals=5), a_run([1]), {k: v for k, v in a_run("r").items() if k != "agent"},
+    {"kind": "instructions", "thread": "main", "run": [1], "tokens": 5},
+    {"kind": "end", "run": [1]}, {"kind": "claim", "tool_use_id": [1], "agent_id": "a"},
+    {"kind": "task", "tool_use_id": {"x": 1}, "agent_type": "dbt-expert", "prompt": "Fix the orders model"},
+]
+
+
+@pytest.mark.parametrize("entry", ILL_SHAPED, ids=[json.dumps(e)[:60] for e in ILL_SHAPED])
+def test_an_ill_shaped_session_entry_is_skipped_not_fatal_for_the_session(project: Path, env: dict,
+                                                                          entry: dict) -> None:
+    # One such line made every later event of the session fail (open): no memory for any prompt or subagent,
+    # no usage record for any of its runs. It is skipped like an unreadable line.
+    plant_session(project, "s2", entry)
+    for name in ("user-prompt-submit", "subagent-start"):
+        done = hook(event(name, project, session_id="s2"), project, env)
+        assert done.stdout, name
+    hook(event("stop", project, session_id="s2"), project, env)
+    hook(event("subagent-stop", project, session_id="s2"), project, env)
+    assert hook_log(env) == []
+    assert len(records(env)) == 2
+
+
 def test_sdk_types(project: Path, env: dict, tmp_path: Path) -> None:
     """Every fixture is a valid input of its event and every output a valid SyncHookJSONOutput, by the
     TypeScript compiler against the SDK's published types; deliberately wrong values are rejected."""

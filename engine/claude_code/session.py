@@ -68,7 +68,7 @@ class Session:
                 entry = loads(line, max_bytes=MAX_STATE_BYTES)
             except JSONInputError:
                 continue
-            if type(entry) is dict and isinstance(entry.get("kind"), str):
+            if type(entry) is dict and isinstance(entry.get("kind"), str) and well_formed(entry):
                 found.append(entry)
         return found
 
@@ -110,6 +110,42 @@ class _Locked:
         fd, self.session._fd = self.session._fd, None
         if fd is not None:
             os.close(fd)
+
+
+_TEXT, _NUMBER, _NONE = (str,), (int, float), (type(None),)
+_TEXTS = "texts"  # a list of strings
+_SHAPES: dict[str, dict[str, Any]] = {
+    # kind -> field -> the types it may have; a field marked required must be there (the others may be missing)
+    "task": {"tool_use_id": _TEXT + _NONE, "agent_type": _TEXT, "prompt": _TEXT},
+    "claim": {"tool_use_id": _TEXT + _NONE, "agent_id": _TEXT},
+    "run": {"run": _TEXT, "thread": _TEXT, "agent": _TEXT, "tier": _TEXT, "t": _NUMBER, "session": _TEXT + _NONE,
+            "turn": (bool,), "tier_source": _TEXT + _NONE, "confidence": _NUMBER + _NONE, "signals": _TEXTS,
+            "task_hash": _TEXT + _NONE, "task": _TEXT + _NONE, "scopes": (dict,), "items": (int,), "keys": _TEXTS},
+    "instructions": {"thread": _TEXT, "run": _TEXT, "tokens": (int,)},
+    "end": {"run": _TEXT},
+}
+_REQUIRED = {"task": ("agent_type", "prompt"), "claim": ("agent_id",), "run": ("run", "thread", "agent", "tier"),
+             "instructions": ("run",), "end": ("run",)}
+
+
+def well_formed(entry: dict[str, Any]) -> bool:
+    """Whether an entry's fields have the types the adapter writes (one that does not — a hand edit, another
+    version — is skipped like an unreadable line, instead of failing every later event of the session)."""
+    shape = _SHAPES.get(entry["kind"])
+    if shape is None:
+        return True  # a kind this version does not know: nothing reads it
+    if any(name not in entry for name in _REQUIRED[entry["kind"]]):
+        return False
+    for name, types in shape.items():
+        if name not in entry:
+            continue
+        value = entry[name]
+        if types is _TEXTS:
+            if type(value) is not list or not all(type(v) is str for v in value):
+                return False
+        elif not isinstance(value, types):
+            return False
+    return True
 
 
 def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> list[str]:
