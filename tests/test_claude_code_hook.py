@@ -254,6 +254,16 @@ def test_the_hook_times_out_open(project: Path, env: dict, tmp_path: Path) -> No
     assert "gave up after 100 ms" in line
 
 
+def test_an_instructions_file_that_is_a_fifo_is_refused_not_waited_on(project: Path, env: dict) -> None:
+    # InstructionsLoaded's file_path named a FIFO: open() blocked until the hook's timeout (5 s of a session).
+    fifo = project / "CLAUDE.local.md"
+    os.mkfifo(fifo)
+    done = hook(event("instructions-loaded", project, file_path=str(fifo)), project, env)
+    assert done.stdout == b""
+    (line,) = hook_log(env)
+    assert "is a FIFO, not a regular file" in line and "gave up" not in line
+
+
 def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
     """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
     from engine.claude_code.session import session_file

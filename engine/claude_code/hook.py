@@ -303,9 +303,9 @@ def _prompt_of(entries: Iterable[dict], tool_use_id: Any) -> str | None:
 
 def _count_file(policy: Any, path: str) -> int:
     from engine.claude_code.packing import count_tokens
+    from engine.policy.locate import read_bytes
 
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_INSTRUCTIONS_BYTES)
+    data = read_bytes(path, MAX_INSTRUCTIONS_BYTES)[:MAX_INSTRUCTIONS_BYTES]  # a FIFO or a device: refused
     return count_tokens(policy, data.decode("utf-8", "replace"))
 
 
