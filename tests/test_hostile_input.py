@@ -243,6 +243,37 @@ def test_a_closed_pipe_on_stdout_is_quiet(argv) -> None:
     assert found.returncode == 0 and found.stderr == b""
 
 
+@pytest.mark.parametrize("argv", [
+    ["--version"], ["--help"], ["budget", "dbt-expert", "complex"], ["agents"], ["evaluate", "x", "-a", "dbt-expert"],
+    ["log", "--agent", "dbt-expert", "--tier", "simple", "--tokens", "global=5", "--log", "LOG"],
+])
+def test_a_closed_stdout_is_an_error_before_anything_is_done(argv, tmp_path: Path) -> None:
+    """`ctxbudget … >&-`: Python's sys.stdout is None; every command was an AttributeError traceback (exit 1),
+    after doing its work (a usage record was written). Now: exit 2, said on stderr, nothing done."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "usage.jsonl"
+    argv = [str(log) if a == "LOG" else a for a in argv]
+    found = subprocess.run([sys.executable, "-m", "engine", *argv], stderr=subprocess.PIPE,
+                           preexec_fn=lambda: os.close(1), timeout=120)
+    err = found.stderr.decode()
+    assert found.returncode == 2 and "Traceback" not in err
+    assert err == "ctxbudget: error: cannot write the output: stdout is closed\n"
+    assert not log.exists()
+
+
+def test_a_hook_with_a_closed_stdout_still_fails_open(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CTXBUDGET_HOOK_LOG": str(tmp_path / "hook.log")}
+    found = subprocess.run([sys.executable, "-m", "engine", "hook"], input=b"{}", stderr=subprocess.PIPE, env=env,
+                           preexec_fn=lambda: os.close(1), timeout=120)
+    assert found.returncode == 0 and found.stderr == b""
+    assert "BadPayload" in (tmp_path / "hook.log").read_text()
+
+
 def test_a_reader_that_stops_early_ends_the_batch_quietly(tmp_path: Path) -> None:
     """`ctxbudget detect --batch F | head -1`: the closed pipe ends the run, exit 0 — not a read error of F."""
     import subprocess
