@@ -274,6 +274,40 @@ def test_a_hook_with_a_closed_stdout_still_fails_open(tmp_path: Path) -> None:
     assert "BadPayload" in (tmp_path / "hook.log").read_text()
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["detect", "--batch", "-"], "<stdin>: there is no stdin to read the tasks from"),
+    (["detect", "-i"], "there is no stdin to read the tasks from"),
+    (["detect", "-"], "TASK '-': there is no stdin to read the task from"),
+    (["apply", "--log", "LOG", "--policy", "POLICY"], "not writing without --yes when not on a terminal"),
+    (["tune", "LABELS", "--policy", "POLICY"], "not writing without --yes when not on a terminal"),
+])
+def test_a_closed_stdin_is_a_usage_error_not_a_traceback(argv, message: str, tmp_path: Path) -> None:
+    """`ctxbudget detect --batch - <&-`: Python's sys.stdin is None; reading it (or asking whether it is a
+    terminal before a write) was a TypeError / AttributeError traceback."""
+    import subprocess
+    import sys
+
+    from usage_synth import write_known_log
+
+    from engine.resources import bundled_policy
+
+    policy = tmp_path / "ctxbudget.yaml"
+    policy.write_bytes(Path(bundled_policy("default")).read_bytes())  # signals of its own, for tune
+    before = policy.read_bytes()
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"text": f"{w} the dbt model", "tier": t}) + "\n" for w, t in [
+        ("Rename", "simple"), ("Fix", "medium"), ("Migrate", "complex"), ("Rename", "simple"), ("Refactor", "medium"),
+        ("Document", "simple"), ("Redesign", "multi-system"), ("Audit", "complex"), ("Add", "simple"),
+        ("Test", "medium")] * 3), encoding="utf-8")
+    swap = {"LOG": str(write_known_log(tmp_path / "known.jsonl")), "POLICY": str(policy), "LABELS": str(labels)}
+    found = subprocess.run([sys.executable, "-m", "engine", *[swap.get(a, a) for a in argv]], capture_output=True,
+                           preexec_fn=lambda: os.close(0), timeout=300)
+    err = found.stderr.decode()
+    assert found.returncode == 2 and "Traceback" not in err
+    assert f"ctxbudget: error: {message}" in err
+    assert policy.read_bytes() == before
+
+
 def test_a_reader_that_stops_early_ends_the_batch_quietly(tmp_path: Path) -> None:
     """`ctxbudget detect --batch F | head -1`: the closed pipe ends the run, exit 0 — not a read error of F."""
     import subprocess
