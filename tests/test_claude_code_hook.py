@@ -264,6 +264,20 @@ def test_an_instructions_file_that_is_a_fifo_is_refused_not_waited_on(project: P
     assert "is a FIFO, not a regular file" in line and "gave up" not in line
 
 
+def test_the_ignore_file_goes_only_into_a_folder_the_hook_made(project: Path, env: dict, tmp_path: Path) -> None:
+    # A policy's state_dir naming a folder of the project's own (src) made the hook write src/.gitignore of
+    # "*": every new file under src hidden from git. Only a state folder the hook creates gets one.
+    (project / "src").mkdir()
+    (project / "src" / "model.sql").write_text("select 1\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nextends: default\nclaude_code:\n  state_dir: src\n")
+    hook(event("session-start", project), project, {**env, "CTXBUDGET_POLICY": str(policy)})
+    assert list((project / "src" / "sessions").glob("*.jsonl"))  # the hook did use the folder
+    assert not (project / "src" / ".gitignore").exists()
+    hook(event("session-start", project), project, env)
+    assert (project / ".claude" / "ctxbudget" / ".gitignore").read_text().strip().endswith("*")
+
+
 def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
     """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
     from engine.claude_code.session import session_file

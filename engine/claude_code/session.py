@@ -94,8 +94,11 @@ class _Locked:
 
     def __enter__(self) -> Session:
         path = self.session.path
+        state = os.path.dirname(os.path.dirname(path))
+        made = not os.path.isdir(state)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        _ignore_folder(os.path.dirname(os.path.dirname(path)))
+        if made:  # only a folder of ctxbudget's own: never a .gitignore of "*" in one the project had already
+            _ignore_folder(state)
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             if fcntl is not None:
