@@ -278,6 +278,18 @@ def test_the_ignore_file_goes_only_into_a_folder_the_hook_made(project: Path, en
     assert (project / ".claude" / "ctxbudget" / ".gitignore").read_text().strip().endswith("*")
 
 
+def test_a_hook_log_that_is_a_fifo_nobody_reads_does_not_hang_the_hook(project: Path, env: dict,
+                                                                        tmp_path: Path) -> None:
+    # CTXBUDGET_HOOK_LOG on a FIFO (to watch the log live) with no reader at the moment: opening it for the
+    # failure's line blocked the hook forever — past its own timeout, which is disarmed by then (Claude Code
+    # killed it after 10 s, on every event). The line is dropped instead.
+    fifo = tmp_path / "hook.fifo"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "engine", "hook"], input=b"not json", cwd=project,
+                          env={**env, "CTXBUDGET_HOOK_LOG": str(fifo)}, capture_output=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == b"" and done.stderr == b""
+
+
 def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
     """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
     from engine.claude_code.session import session_file

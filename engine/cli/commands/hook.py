@@ -101,7 +101,8 @@ def _log_failure(event, exc: BaseException) -> None:
         what = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
         where = "-" if event is None else f"{event.name} session={event.session_id}"
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {where} {what}\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        # O_NONBLOCK: a FIFO nobody reads at the moment fails at once (ENXIO) instead of blocking the hook
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
         try:
             if os.fstat(fd).st_size > 1 << 20:  # keep the log bounded: start again past 1 MiB
                 os.ftruncate(fd, 0)
