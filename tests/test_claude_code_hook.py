@@ -290,6 +290,28 @@ def test_a_hook_log_that_is_a_fifo_nobody_reads_does_not_hang_the_hook(project: 
     assert done.returncode == 0 and done.stdout == b"" and done.stderr == b""
 
 
+def test_spilled_packs_of_sessions_idle_for_a_day_are_removed(project: Path, env: dict) -> None:
+    # Every spilled pack (one per session and subagent, up to hundreds of kB each) stayed in
+    # .claude/ctxbudget/packs/ for good: the folder grew without bound. SessionStart now removes the packs of
+    # sessions idle for a day, as it records their runs; a live session's stay.
+    packs = project / ".claude" / "ctxbudget" / "packs"
+    old, live = packs / "0123456789abcdef", packs / "fedcba9876543210"
+    for folder in (old, live):
+        folder.mkdir(parents=True)
+        (folder / "prompt.md").write_text("# a large pack\n" * 1000)
+    (old / "stray-dir").mkdir()  # not ours: kept, and so is the folder holding it
+    elsewhere = project / "keep.md"
+    elsewhere.write_text("not a pack\n")
+    (old / "link.md").symlink_to(elsewhere)
+    then = old.stat().st_mtime - 3 * 24 * 3600
+    os.utime(old, (then, then))
+    hook(event("session-start", project, session_id="fresh"), project, env)
+    assert not (old / "prompt.md").exists() and not (old / "link.md").exists()
+    assert (old / "stray-dir").is_dir() and elsewhere.read_text() == "not a pack\n"
+    assert (live / "prompt.md").exists()
+    assert hook_log(env) == []
+
+
 def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
     """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
     from engine.claude_code.session import session_file

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.claude_code.inject import Item, fit, spill_file
 from engine.claude_code.payload import HookEvent
-from engine.claude_code.session import Session, session_file, stale_sessions
+from engine.claude_code.session import Session, remove_stale_packs, session_file, stale_sessions
 from engine.claude_code.settings import HookSettings
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
@@ -59,6 +59,7 @@ class Hook:
             entries = s.entries()
             self._end_runs(s, entries, lambda run: True, None)
         self._end_stale_sessions()
+        remove_stale_packs(self.folder)  # the spilled packs of sessions idle for a day: the folder stays bounded
         agent = self._main_agent()
         if agent is None or "SessionStart" not in self.settings.inject:
             return None

@@ -173,6 +173,36 @@ def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> li
     return [p for _, p in sorted(found)[:limit]]
 
 
+def remove_stale_packs(folder: str, now: float | None = None, limit: int = 50) -> int:
+    """Remove the spilled packs of sessions idle for :data:`STALE_AFTER_S` (a session's folder under
+    ``folder/packs`` is touched by each spill): their ``.md`` files (a symlink: the link, never its target),
+    then the folder when nothing else is in it. At most ``limit`` folders a call; returns how many it cleared."""
+    now = time.time() if now is None else now
+    where = os.path.join(folder, "packs")
+    try:
+        names = os.listdir(where)
+    except OSError:
+        return 0
+    emptied = 0
+    for name in names:
+        path = os.path.join(where, name)
+        try:
+            info = os.lstat(path)
+            if not os.path.isdir(path) or os.path.islink(path) or now - info.st_mtime <= STALE_AFTER_S:
+                continue
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.name.endswith((".md", ".tmp")) and not entry.is_dir(follow_symlinks=False):
+                        os.unlink(entry.path)
+            os.rmdir(path)
+        except OSError:  # gone meanwhile, or something of someone else's inside: left as it is
+            pass
+        emptied += 1
+        if emptied >= limit:
+            break
+    return emptied
+
+
 def _ignore_folder(folder: str) -> None:
     """Keep the adapter's folder out of version control (a ``.gitignore`` of ``*`` inside it)."""
     marker = os.path.join(folder, ".gitignore")
