@@ -47,7 +47,7 @@ BEGIN = "    # -- learned vocabulary (scripts/learn_vocabulary.py writes this bl
 END = "    # -- end of the learned vocabulary --\n"
 LABELS = [os.path.join(ROOT, "tests", "data", "complexity", f"{name}.jsonl") for name in
           ("train", "heldout", "fresh-tune", "fresh-heldout", "fresh2-tune", "fresh2-heldout", "fresh3-tune",
-           "fresh4-tune", "fresh5-tune", "fresh6-tune")] + \
+           "fresh4-tune", "fresh5-tune", "fresh6-tune", "fresh7-tune", "fresh8-tune")] + \
          [os.path.join(os.path.dirname(ROOT), "shared", "data", f"complexity-{name}.jsonl") for name in ("dev", "extra")] + \
          [os.path.join(ROOT, "tests", "test_complexity_corpus.py"), os.path.join(ROOT, "tests", "test_policy_detection.py"),
           os.path.join(ROOT, "policies", "default.yaml")]

@@ -16,6 +16,15 @@ import pytest
 from engine.cli.task_arg import MAX_TASK_BYTES
 
 
+def _shown(task: str) -> str:
+    """The line `ctxbudget detect` prints for ``task`` under the default policy (its confidence follows the
+    learned vocabulary, refitted now and then)."""
+    import engine
+
+    found = engine.load_policy().detect(task)
+    return f"{found.tier} (confidence {found.confidence:.3f})"
+
+
 def _stdin(monkeypatch, data: bytes) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
 
@@ -104,7 +113,7 @@ def test_interactive_skips_a_line_that_is_not_utf8_or_too_long(run_cli, monkeypa
     _stdin(monkeypatch, b"List all \xff dbt models\n" + b"a" * (MAX_TASK_BYTES + 10) + b"\nList all dbt models\n")
     code, out, err = run_cli("detect", "-i")
     assert code == 0
-    assert [line for line in out.splitlines() if "(confidence" in line] == ["simple (confidence 0.871)"]
+    assert [line for line in out.splitlines() if "(confidence" in line] == [_shown("List all dbt models")]
     assert err == ("ignored: the line is not UTF-8 text (byte 10: invalid start byte)\n"
                    "ignored: the line is larger than 1,048,576 bytes\n")
 
@@ -135,7 +144,8 @@ def test_on_a_terminal_lines_come_from_input_with_readline(monkeypatch, capsys) 
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["detect", "-i", "--policy", "default"]) == 0
     assert prompts == ["task> "] * 3  # the empty line quits
-    assert out.getvalue().startswith("simple (confidence 0.871)\n") and out.getvalue().count("(confidence") == 1
+    assert _shown("List all dbt models").startswith("simple ")
+    assert out.getvalue().startswith(_shown("List all dbt models") + "\n") and out.getvalue().count("(confidence") == 1
     assert "ignored" in capsys.readouterr().err  # an escape that reached input() is still not scored
 
 

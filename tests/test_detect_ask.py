@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 
 from engine.detect import Detector
@@ -174,7 +177,13 @@ def test_explain_shows_the_ask_and_the_calibration(run_cli) -> None:
     code, out, _ = run_cli("detect", task, "--explain")
     assert code == 0
     assert "the ask (the rest is context): \"what's the ticket for the SSO bug?\"" in out
-    assert "best score: simple" in out and "(calibrated)" in out and "× margin 4.68 +" in out
+    assert "best score: simple" in out and "(calibrated)" in out
+    # the line shows the calibration's own numbers, and they give the confidence shown
+    line = next(line for line in out.splitlines() if line.startswith("confidence "))
+    found = re.fullmatch(r"confidence (\S+) = 1 / \(1 \+ exp\(-\((\S+) × margin (\S+) \+ (\S+)\)\)\) \(calibrated\)", line)
+    assert found, line
+    shown, slope, margin, intercept = map(float, found.groups())
+    assert float(margin) > 2 and abs(1 / (1 + math.exp(-(slope * margin + intercept))) - shown) < 0.002
 
 
 def test_the_earliest_match_is_kept_when_an_ask_narrows_the_task() -> None:
