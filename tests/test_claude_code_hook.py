@@ -312,6 +312,17 @@ def test_spilled_packs_of_sessions_idle_for_a_day_are_removed(project: Path, env
     assert hook_log(env) == []
 
 
+def test_the_same_prompt_twice_without_a_prompt_id_is_two_runs(project: Path, env: dict) -> None:
+    # prompt_id is optional in the SDK's types; without it the run id was the prompt's digest, so a prompt typed
+    # twice in a session ("continue") was one run: the second turn's Stop found it ended, and no record was written.
+    for _ in range(2):
+        prompt = {k: v for k, v in event("user-prompt-submit", project, prompt="continue").items() if k != "prompt_id"}
+        hook(prompt, project, env)
+        hook(event("stop", project), project, env)
+    ids = [r["run_id"] for r in records(env)]
+    assert len(ids) == 2 and len(set(ids)) == 2 and hook_log(env) == []
+
+
 def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
     """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
     from engine.claude_code.session import session_file

@@ -71,7 +71,8 @@ class Hook:
         prompt = self.event.prompt
         if agent is None or not prompt or not prompt.strip() or "UserPromptSubmit" not in self.settings.inject:
             return None
-        run_id = f"{self.event.session_id}:prompt:{self.event.prompt_id or _digest(prompt)}"
+        # without a prompt_id (optional in the SDK's types) the turn's own: the same prompt twice is two runs
+        run_id = f"{self.event.session_id}:prompt:{self.event.prompt_id or _digest(f'{time.time_ns()}:{prompt}')}"
         return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt")
 
     def _on_pre_tool_use(self) -> None:
