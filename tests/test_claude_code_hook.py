@@ -323,6 +323,35 @@ def test_the_same_prompt_twice_without_a_prompt_id_is_two_runs(project: Path, en
     assert len(ids) == 2 and len(set(ids)) == 2 and hook_log(env) == []
 
 
+@pytest.mark.parametrize("source", ["clear", "compact"])
+def test_after_clear_or_compact_the_session_memory_is_injected_again_and_each_start_is_recorded(
+        project: Path, env: dict, source: str) -> None:
+    # /clear and compaction empty the context: SessionStart(clear|compact) exists to put context back, but the
+    # memory the thread had been given counted as seen, so nothing was injected; and its run reused the id
+    # <session>:session, which the first start's end had closed: SessionEnd never recorded it.
+    first = context_of(hook(event("session-start", project), project, env), "SessionStart")
+    again = context_of(hook(event("session-start", project, source=source), project, env), "SessionStart")
+    assert [line for line in again.splitlines() if line.startswith("### ")] == \
+        [line for line in first.splitlines() if line.startswith("### ")]
+    prompt = hook(event("user-prompt-submit", project), project, env)  # what the restart gave is not given again
+    for line in again.splitlines():
+        if line.startswith("### ") and prompt.stdout:
+            assert line not in context_of(prompt, "UserPromptSubmit")
+    hook(event("stop", project), project, env)
+    hook(event("session-end", project), project, env)
+    ids = [r["run_id"] for r in records(env)]
+    assert len(ids) == 3 and len(set(ids)) == 3 and hook_log(env) == []
+
+
+def test_a_resumed_session_is_recorded_and_not_given_its_memory_twice(project: Path, env: dict) -> None:
+    hook(event("session-start", project), project, env)
+    hook(event("session-end", project), project, env)
+    resumed = hook(event("session-start", project, source="resume"), project, env)
+    assert resumed.stdout == b""  # the transcript it resumes holds that memory already
+    hook(event("session-end", project), project, env)
+    assert len({r["run_id"] for r in records(env)}) == 2
+
+
 def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
     """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
     from engine.claude_code.session import session_file

@@ -23,6 +23,9 @@ from engine.claude_code.settings import HookSettings
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 """The tools that start a subagent; their ``tool_input.prompt`` is the subagent's task."""
 
+CONTEXT_EMPTIED = frozenset({"clear", "compact"})
+"""SessionStart sources after which the thread's context no longer holds what was injected before."""
+
 INSTRUCTIONS = "instructions"
 """The scope under which usage records count the CLAUDE.md and rules files Claude Code loads itself."""
 
@@ -63,8 +66,12 @@ class Hook:
         agent = self._main_agent()
         if agent is None or "SessionStart" not in self.settings.inject:
             return None
-        return self._inject(agent, run_id=self._session_run(), thread="main", task=None, scopes={"global"},
-                            label=f"session-{_short(self.event.source or 'start')}")
+        # a session starts again after /clear, a compaction or a resume: each start is a run of its own
+        starts = sum(1 for e in entries if e["kind"] == "run" and e.get("event") == "SessionStart")
+        run_id = self._session_run() + (f":{starts + 1}" if starts else "")
+        return self._inject(agent, run_id=run_id, thread="main", task=None, scopes={"global"},
+                            label=f"session-{_short(self.event.source or 'start')}",
+                            reset=self.event.source in CONTEXT_EMPTIED)
 
     def _on_user_prompt_submit(self) -> dict | None:
         agent = self._main_agent()
@@ -128,13 +135,19 @@ class Hook:
     # -- packing and injecting --------------------------------------------------------------------------
 
     def _inject(self, agent: str, run_id: str, thread: str, task: str | None, scopes: set[str] | None,
-                label: str) -> dict | None:
+                label: str, reset: bool = False) -> dict | None:
+        """Pack and record one run; what ``thread`` was given since its context was last emptied (``reset``:
+        now) is left out."""
         from engine.claude_code.packing import pack_items
 
         with self.session.locked() as s:
             entries = s.entries()
-            seen = {key for e in entries if e["kind"] == "run" and e.get("thread") == thread
-                    for key in e.get("keys", ())}
+            seen: set[str] = set()
+            for e in entries if not reset else ():
+                if e["kind"] == "run" and e.get("thread") == thread:
+                    if e.get("reset"):
+                        seen.clear()  # the context was emptied there: what came before is gone from it
+                    seen.update(e.get("keys", ()))
             packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
             items = packed.items
             used: dict[str, int] = {}
@@ -145,7 +158,7 @@ class Hook:
                      confidence=packed.confidence, signals=list(packed.signals), event=self.event.name,
                      task_hash=None if task is None else "sha256:" + _digest(task),
                      task=task if packed.log_task else None, scopes=used, items=len(items),
-                     keys=[_key(i) for i in items])
+                     keys=[_key(i) for i in items], **({"reset": True} if reset else {}))
         if not items:
             return None
         a = packed.allocation

@@ -123,7 +123,7 @@ _SHAPES: dict[str, dict[str, Any]] = {
     "claim": {"tool_use_id": _TEXT + _NONE, "agent_id": _TEXT},
     "run": {"run": _TEXT, "thread": _TEXT, "agent": _TEXT, "tier": _TEXT, "t": _NUMBER, "session": _TEXT + _NONE,
             "turn": (bool,), "tier_source": _TEXT + _NONE, "confidence": _NUMBER + _NONE, "signals": _TEXTS,
-            "task_hash": _TEXT + _NONE, "task": _TEXT + _NONE, "scopes": (dict,), "items": (int,), "keys": _TEXTS},
+            "task_hash": _TEXT + _NONE, "task": _TEXT + _NONE, "scopes": (dict,), "items": (int,), "keys": _TEXTS, "reset": (bool,)},
     "instructions": {"thread": _TEXT, "run": _TEXT, "tokens": (int,)},
     "end": {"run": _TEXT},
 }
