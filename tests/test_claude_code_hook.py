@@ -352,6 +352,21 @@ def test_a_resumed_session_is_recorded_and_not_given_its_memory_twice(project: P
     assert len({r["run_id"] for r in records(env)}) == 2
 
 
+def test_a_huge_subagent_prompt_does_not_push_the_session_out_of_its_file(project: Path, env: dict) -> None:
+    # A 6 MB Task prompt (under the 8 MiB event cap) was stored whole: the session file passed the 4 MiB it is read
+    # from (newest first), so the session's own run fell out of view and was never recorded, and the subagent's
+    # claimed prompt was cut (packed at the default tier). A stored prompt keeps its first 64 KiB.
+    hook(event("session-start", project), project, env)
+    huge = "Fix the dbt incremental model for orders. " + "log line " * 700_000
+    hook(event("pre-tool-use-task", project, tool_input={"prompt": huge, "subagent_type": "dbt-expert"}), project, env)
+    hook(event("subagent-start", project), project, env)
+    hook(event("subagent-stop", project), project, env)
+    hook(event("session-end", project), project, env)
+    found = {r["run_id"]: r for r in records(env)}
+    assert len(found) == 2 and hook_log(env) == []
+    assert [r["tier_source"] for r in found.values() if r["agent"] == "specialists/dbt-expert"] == ["detected"]
+
+
 def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
     """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
     from engine.claude_code.session import session_file

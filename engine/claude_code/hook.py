@@ -29,6 +29,10 @@ CONTEXT_EMPTIED = frozenset({"clear", "compact"})
 INSTRUCTIONS = "instructions"
 """The scope under which usage records count the CLAUDE.md and rules files Claude Code loads itself."""
 
+MAX_STORED_PROMPT = 64 << 10
+"""A prompt kept in the session file (a Task call's, or a turn's with ``log_task``) keeps this many characters at
+most: the file is read from its last 4 MiB, and one huge prompt must not push the session's runs out of it."""
+
 MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
 
@@ -89,7 +93,7 @@ class Hook:
         kind = self.event.tool_input.get("subagent_type") or "general-purpose"
         if isinstance(prompt, str) and prompt.strip() and isinstance(kind, str):
             with self.session.locked() as s:
-                s.append("task", tool_use_id=self.event.tool_use_id, agent_type=kind, prompt=prompt)
+                s.append("task", tool_use_id=self.event.tool_use_id, agent_type=kind, prompt=prompt[:MAX_STORED_PROMPT])
         return None
 
     def _on_subagent_start(self) -> dict | None:
@@ -157,7 +161,7 @@ class Hook:
                      agent=packed.allocation.agent, tier=packed.allocation.tier, tier_source=packed.tier_source,
                      confidence=packed.confidence, signals=list(packed.signals), event=self.event.name,
                      task_hash=None if task is None else "sha256:" + _digest(task),
-                     task=task if packed.log_task else None, scopes=used, items=len(items),
+                     task=task[:MAX_STORED_PROMPT] if packed.log_task and task else None, scopes=used, items=len(items),
                      keys=[_key(i) for i in items], **({"reset": True} if reset else {}))
         if not items:
             return None
