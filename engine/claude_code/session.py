@@ -117,6 +117,7 @@ class _Locked:
 
 _TEXT, _NUMBER, _NONE = (str,), (int, float), (type(None),)
 _TEXTS = "texts"  # a list of strings
+_STR_ONLY = {str}
 _SHAPES: dict[str, dict[str, Any]] = {
     # kind -> field -> the types it may have; a field marked required must be there (the others may be missing)
     "task": {"tool_use_id": _TEXT + _NONE, "agent_type": _TEXT, "prompt": _TEXT},
@@ -144,7 +145,7 @@ def well_formed(entry: dict[str, Any]) -> bool:
             continue
         value = entry[name]
         if types is _TEXTS:
-            if type(value) is not list or not all(type(v) is str for v in value):
+            if type(value) is not list or (value and {*map(type, value)} != _STR_ONLY):
                 return False
         elif not isinstance(value, types):
             return False
