@@ -70,7 +70,10 @@ def build_report(policy: Any, log: str | os.PathLike, period: str, until: dateti
                  progress: Progress | None = None, engine: str = "duckdb", spark_master: str | None = None) -> Report:
     """The report of ``period`` (week or month) ending at ``until``."""
     until = until or datetime.now(timezone.utc)
-    since = until - timedelta(days=PERIODS[period])
+    try:
+        since = until - timedelta(days=PERIODS[period])
+    except OverflowError:  # a period ending in the calendar's first days starts on its first day
+        since = datetime.min.replace(tzinfo=timezone.utc)
     analysis = analyze(policy, log, since=since, until=until, progress=progress, engine=engine,
                        spark_master=spark_master, daily=True)
     settings = policy.recommendations

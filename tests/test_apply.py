@@ -181,6 +181,27 @@ def test_inserted_keys_leave_other_sections_as_written(tmp_path):
     assert editor.reformatted == 0
 
 
+@pytest.mark.parametrize("text", [
+    "---\nversion: 1\nextends: default\n...\n",
+    "version: 1\nextends: default\nagents:\n  specialists/react-expert: specialist-broad\n...\n# the end\n",
+    "version: 1\nextends: default\n... # done\n",
+])
+def test_keys_inserted_into_a_policy_with_a_document_end_marker_go_before_it(tmp_path, text):
+    # YAML's "..." ends the document: apply added new sections after it, the edit did not parse, and apply
+    # refused ("the edited policy would not validate") a policy it could have edited.
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    editor = PolicyEditor.open(path)
+    editor.set_agent_profile("specialists/dbt-expert", "specialist-broad")
+    editor.set_weights("specialist-narrow", {"global": 0.1, "agent_recent": 0.2, "agent_patterns": 0.7})
+    edited = editor.text()
+    marker = edited.index("\n...") + 1
+    assert edited[marker:] == text[text.index("\n...") + 1:]  # the marker and what follows it, as written
+    problems, compiled = validate_text(path, edited, "p.yaml")
+    assert compiled is not None, [p.format() for p in problems]
+    assert "specialists/dbt-expert: specialist-broad" in edited[:marker]
+
+
 @pytest.mark.parametrize("written, expected", [
     ("  specialists/dbt-expert: specialist-narrow\n", "  specialists/dbt-expert: specialist-broad\n"),
     ("  specialists/dbt-expert: 'specialist-narrow'  # was\n", "  specialists/dbt-expert: 'specialist-broad'  # was\n"),

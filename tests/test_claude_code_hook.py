@@ -254,6 +254,189 @@ def test_the_hook_times_out_open(project: Path, env: dict, tmp_path: Path) -> No
     assert "gave up after 100 ms" in line
 
 
+def test_an_instructions_file_that_is_a_fifo_is_refused_not_waited_on(project: Path, env: dict) -> None:
+    # InstructionsLoaded's file_path named a FIFO: open() blocked until the hook's timeout (5 s of a session).
+    fifo = project / "CLAUDE.local.md"
+    os.mkfifo(fifo)
+    done = hook(event("instructions-loaded", project, file_path=str(fifo)), project, env)
+    assert done.stdout == b""
+    (line,) = hook_log(env)
+    assert "is a FIFO, not a regular file" in line and "gave up" not in line
+
+
+def test_the_ignore_file_goes_only_into_a_folder_the_hook_made(project: Path, env: dict, tmp_path: Path) -> None:
+    # A policy's state_dir naming a folder of the project's own (src) made the hook write src/.gitignore of
+    # "*": every new file under src hidden from git. Only a state folder the hook creates gets one.
+    (project / "src").mkdir()
+    (project / "src" / "model.sql").write_text("select 1\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\nextends: default\nclaude_code:\n  state_dir: src\n")
+    hook(event("session-start", project), project, {**env, "CTXBUDGET_POLICY": str(policy)})
+    assert list((project / "src" / "sessions").glob("*.jsonl"))  # the hook did use the folder
+    assert not (project / "src" / ".gitignore").exists()
+    hook(event("session-start", project), project, env)
+    assert (project / ".claude" / "ctxbudget" / ".gitignore").read_text().strip().endswith("*")
+
+
+def test_a_hook_log_that_is_a_fifo_nobody_reads_does_not_hang_the_hook(project: Path, env: dict,
+                                                                        tmp_path: Path) -> None:
+    # CTXBUDGET_HOOK_LOG on a FIFO (to watch the log live) with no reader at the moment: opening it for the
+    # failure's line blocked the hook forever — past its own timeout, which is disarmed by then (Claude Code
+    # killed it after 10 s, on every event). The line is dropped instead.
+    fifo = tmp_path / "hook.fifo"
+    os.mkfifo(fifo)
+    done = subprocess.run([sys.executable, "-m", "engine", "hook"], input=b"not json", cwd=project,
+                          env={**env, "CTXBUDGET_HOOK_LOG": str(fifo)}, capture_output=True, timeout=30)
+    assert done.returncode == 0 and done.stdout == b"" and done.stderr == b""
+
+
+def test_spilled_packs_of_sessions_idle_for_a_day_are_removed(project: Path, env: dict) -> None:
+    # Every spilled pack (one per session and subagent, up to hundreds of kB each) stayed in
+    # .claude/ctxbudget/packs/ for good: the folder grew without bound. SessionStart now removes the packs of
+    # sessions idle for a day, as it records their runs; a live session's stay.
+    packs = project / ".claude" / "ctxbudget" / "packs"
+    old, live = packs / "0123456789abcdef", packs / "fedcba9876543210"
+    for folder in (old, live):
+        folder.mkdir(parents=True)
+        (folder / "prompt.md").write_text("# a large pack\n" * 1000)
+    (old / "stray-dir").mkdir()  # not ours: kept, and so is the folder holding it
+    elsewhere = project / "keep.md"
+    elsewhere.write_text("not a pack\n")
+    (old / "link.md").symlink_to(elsewhere)
+    then = old.stat().st_mtime - 3 * 24 * 3600
+    os.utime(old, (then, then))
+    hook(event("session-start", project, session_id="fresh"), project, env)
+    assert not (old / "prompt.md").exists() and not (old / "link.md").exists()
+    assert (old / "stray-dir").is_dir() and elsewhere.read_text() == "not a pack\n"
+    assert (live / "prompt.md").exists()
+    assert hook_log(env) == []
+
+
+def test_the_same_prompt_twice_without_a_prompt_id_is_two_runs(project: Path, env: dict) -> None:
+    # prompt_id is optional in the SDK's types; without it the run id was the prompt's digest, so a prompt typed
+    # twice in a session ("continue") was one run: the second turn's Stop found it ended, and no record was written.
+    for _ in range(2):
+        prompt = {k: v for k, v in event("user-prompt-submit", project, prompt="continue").items() if k != "prompt_id"}
+        hook(prompt, project, env)
+        hook(event("stop", project), project, env)
+    ids = [r["run_id"] for r in records(env)]
+    assert len(ids) == 2 and len(set(ids)) == 2 and hook_log(env) == []
+
+
+@pytest.mark.parametrize("source", ["clear", "compact"])
+def test_after_clear_or_compact_the_session_memory_is_injected_again_and_each_start_is_recorded(
+        project: Path, env: dict, source: str) -> None:
+    # /clear and compaction empty the context: SessionStart(clear|compact) exists to put context back, but the
+    # memory the thread had been given counted as seen, so nothing was injected; and its run reused the id
+    # <session>:session, which the first start's end had closed: SessionEnd never recorded it.
+    first = context_of(hook(event("session-start", project), project, env), "SessionStart")
+    again = context_of(hook(event("session-start", project, source=source), project, env), "SessionStart")
+    assert [line for line in again.splitlines() if line.startswith("### ")] == \
+        [line for line in first.splitlines() if line.startswith("### ")]
+    prompt = hook(event("user-prompt-submit", project), project, env)  # what the restart gave is not given again
+    for line in again.splitlines():
+        if line.startswith("### ") and prompt.stdout:
+            assert line not in context_of(prompt, "UserPromptSubmit")
+    hook(event("stop", project), project, env)
+    hook(event("session-end", project), project, env)
+    ids = [r["run_id"] for r in records(env)]
+    assert len(ids) == 3 and len(set(ids)) == 3 and hook_log(env) == []
+
+
+def test_a_resumed_session_is_recorded_and_not_given_its_memory_twice(project: Path, env: dict) -> None:
+    hook(event("session-start", project), project, env)
+    hook(event("session-end", project), project, env)
+    resumed = hook(event("session-start", project, source="resume"), project, env)
+    assert resumed.stdout == b""  # the transcript it resumes holds that memory already
+    hook(event("session-end", project), project, env)
+    assert len({r["run_id"] for r in records(env)}) == 2
+
+
+def test_a_huge_subagent_prompt_does_not_push_the_session_out_of_its_file(project: Path, env: dict) -> None:
+    # A 6 MB Task prompt (under the 8 MiB event cap) was stored whole: the session file passed the 4 MiB it is read
+    # from (newest first), so the session's own run fell out of view and was never recorded, and the subagent's
+    # claimed prompt was cut (packed at the default tier). A stored prompt keeps its first 64 KiB.
+    hook(event("session-start", project), project, env)
+    huge = "Fix the dbt incremental model for orders. " + "log line " * 700_000
+    hook(event("pre-tool-use-task", project, tool_input={"prompt": huge, "subagent_type": "dbt-expert"}), project, env)
+    hook(event("subagent-start", project), project, env)
+    hook(event("subagent-stop", project), project, env)
+    hook(event("session-end", project), project, env)
+    found = {r["run_id"]: r for r in records(env)}
+    assert len(found) == 2 and hook_log(env) == []
+    assert [r["tier_source"] for r in found.values() if r["agent"] == "specialists/dbt-expert"] == ["detected"]
+
+
+def plant_session(project: Path, session_id: str, *entries: dict, age_s: float = 0) -> Path:
+    """A session file of ``entries`` in the project, last touched ``age_s`` ago."""
+    from engine.claude_code.session import session_file
+
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), session_id))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries), encoding="utf-8")
+    if age_s:
+        then = path.stat().st_mtime - age_s
+        os.utime(path, (then, then))
+    return path
+
+
+def a_run(run: str, agent: str = "roles/data-architect-role", **changes) -> dict:
+    return {"kind": "run", "t": 1.0, "run": run, "session": "old", "thread": "main", "turn": True, "agent": agent,
+            "tier": "complex", "tier_source": "detected", "confidence": 0.9, "signals": ["dbt"],
+            "task_hash": "sha256:0123456789abcdef", "task": None, "scopes": {"global": 100}, "items": 1,
+            "keys": ["patterns/a.md#"], **changes}
+
+
+def test_a_stale_session_that_cannot_be_recorded_does_not_block_later_sessions(project: Path, env: dict) -> None:
+    # A session that crashed a day ago, one of whose runs was of an agent the policy has since dropped: its
+    # record could not be written, the file stayed, and every later SessionStart in the project failed (open),
+    # injecting nothing, for good. Now the runs that can be recorded are, the one that cannot is reported once
+    # in the hook log, and the file is kept aside (never retried, nothing lost).
+    stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"), a_run("old:ok"),
+                          age_s=3 * 24 * 3600)
+    for n in range(2):
+        done = hook(event("session-start", project, session_id=f"new-{n}"), project, env)
+        assert "roles/data-architect-role" in context_of(done, "SessionStart")
+    (line,) = hook_log(env)
+    assert "old:gone" in line and "retired-expert" in line and "SessionStart session=new-0" in line
+    assert [(r["run_id"], r["success"]) for r in records(env)] == [("old:ok", False)]
+    assert not stale.exists()
+    kept = stale.with_name(stale.name + ".unrecorded")
+    assert "old:gone" in kept.read_text(encoding="utf-8")
+
+
+def test_a_run_that_cannot_be_recorded_does_not_stop_the_others(project: Path, env: dict) -> None:
+    plant_session(project, "s1", a_run("s1:gone", agent="specialists/retired-expert"), a_run("s1:ok"))
+    assert hook(event("session-end", project, session_id="s1"), project, env).stdout == b""
+    assert [r["run_id"] for r in records(env)] == ["s1:ok"]  # the first run's failure stopped this one
+    (line,) = hook_log(env)
+    assert "s1:gone" in line
+
+
+ILL_SHAPED = [  # session entries of the right kind with fields of the wrong type (a hand edit, another version)
+    a_run("r", keys=5), a_run("r", keys=[["nested"]]), a_run("r", t="noon"), a_run("r", scopes=[1]),
+    a_run("r", signals=5), a_run([1]), {k: v for k, v in a_run("r").items() if k != "agent"},
+    {"kind": "instructions", "thread": "main", "run": [1], "tokens": 5},
+    {"kind": "end", "run": [1]}, {"kind": "claim", "tool_use_id": [1], "agent_id": "a"},
+    {"kind": "task", "tool_use_id": {"x": 1}, "agent_type": "dbt-expert", "prompt": "Fix the orders model"},
+]
+
+
+@pytest.mark.parametrize("entry", ILL_SHAPED, ids=[json.dumps(e)[:60] for e in ILL_SHAPED])
+def test_an_ill_shaped_session_entry_is_skipped_not_fatal_for_the_session(project: Path, env: dict,
+                                                                          entry: dict) -> None:
+    # One such line made every later event of the session fail (open): no memory for any prompt or subagent,
+    # no usage record for any of its runs. It is skipped like an unreadable line.
+    plant_session(project, "s2", entry)
+    for name in ("user-prompt-submit", "subagent-start"):
+        done = hook(event(name, project, session_id="s2"), project, env)
+        assert done.stdout, name
+    hook(event("stop", project, session_id="s2"), project, env)
+    hook(event("subagent-stop", project, session_id="s2"), project, env)
+    assert hook_log(env) == []
+    assert len(records(env)) == 2
+
+
 def test_sdk_types(project: Path, env: dict, tmp_path: Path) -> None:
     """Every fixture is a valid input of its event and every output a valid SyncHookJSONOutput, by the
     TypeScript compiler against the SDK's published types; deliberately wrong values are rejected."""

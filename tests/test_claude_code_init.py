@@ -111,3 +111,40 @@ def test_an_empty_settings_file_is_an_empty_object(tmp_path: Path, run_cli, text
 def test_command_must_be_ctxbudget_hook(tmp_path: Path, run_cli) -> None:
     code, _, err = run_cli("init", "claude-code", "--settings", str(tmp_path / "s.json"), "--command", "rm -rf /")
     assert code == 2 and "must run 'ctxbudget hook'" in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_settings_path_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path: Path, kind: str) -> None:
+    # `init --settings` on a FIFO blocked forever in open() (a subprocess here, so a regression fails, not hangs).
+    import subprocess
+    import sys
+
+    path = tmp_path / "settings.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    done = subprocess.run([sys.executable, "-m", "engine", "init", "claude-code", "--settings", str(path)],
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "not a regular file" in done.stderr and "nothing written" in done.stderr
+    assert path.is_fifo() if kind == "fifo" else path.is_symlink()
+
+
+def test_a_settings_file_that_is_a_symlink_is_written_through_not_replaced(tmp_path: Path, run_cli) -> None:
+    # ~/.claude/settings.json is often a symlink into a dotfiles repository (GNU stow): init replaced the link
+    # with a plain file, so the repository never saw the change and the link was gone.
+    dotfiles = tmp_path / "dotfiles" / "claude"
+    dotfiles.mkdir(parents=True)
+    target = dotfiles / "settings.json"
+    target.write_text('{"model": "opus"}\n')
+    target.chmod(0o640)
+    link = tmp_path / "home" / ".claude" / "settings.json"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    code, _, err = run_cli("init", "claude-code", "--settings", str(link))
+    assert code == 0, err
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert json.loads(target.read_text())["model"] == "opus" and "hooks" in json.loads(target.read_text())
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert run_cli("init", "claude-code", "--settings", str(link))[0] == 0  # nothing to change the second time

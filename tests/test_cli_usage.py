@@ -300,6 +300,28 @@ def test_bad_input_is_a_clear_error(capsys, argv, code, message):
     assert got == code and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["analyze", "--days", "1000000"], ["analyze", "--days", "99999999999"], ["analyze", "--days", str(10 ** 40)],
+    ["recommend", "--days", "99999999999"], ["export", "--to", "out", "--days", "99999999999"],
+])
+def test_more_days_than_the_calendar_holds_means_every_run(capsys, argv):
+    # --days past year 1 was an OverflowError traceback (timedelta / datetime out of range): it is every run.
+    code, out, err = run(capsys, *argv, "--log", "tiny.jsonl", "--json")
+    assert code == 0 and "Traceback" not in err
+    if argv[0] == "analyze":
+        assert (json.loads(out)["runs"], json.loads(out)["since"]) == (4, None)
+
+
+@pytest.mark.parametrize("period", ["week", "month"])
+def test_a_report_ending_in_the_first_days_of_the_calendar_starts_at_its_first_day(capsys, period):
+    code, out, err = run(capsys, "report", "--period", period, "--until", "0001-01-02", "--log", "tiny.jsonl",
+                         "--json")
+    assert code == 0 and "Traceback" not in err  # was an OverflowError traceback (until - 7 days)
+    data = json.loads(out)
+    assert (data["since"], data["until"], data["analysis"]["runs"]) == (
+        "0001-01-01T00:00:00+00:00", "0001-01-02T00:00:00+00:00", 0)
+
+
 def test_a_broken_rule_is_a_policy_error(capsys, workdir):
     (workdir / "ctxbudget.yaml").write_text(
         "extends: default\nrecommendations:\n  rules:\n    - {action: upgrade, when: \"stats.drift.nope > 1\"}\n")

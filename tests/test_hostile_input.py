@@ -243,6 +243,93 @@ def test_a_closed_pipe_on_stdout_is_quiet(argv) -> None:
     assert found.returncode == 0 and found.stderr == b""
 
 
+@pytest.mark.parametrize("argv", [
+    ["--version"], ["--help"], ["budget", "dbt-expert", "complex"], ["agents"], ["evaluate", "x", "-a", "dbt-expert"],
+    ["log", "--agent", "dbt-expert", "--tier", "simple", "--tokens", "global=5", "--log", "LOG"],
+])
+def test_a_closed_stdout_is_an_error_before_anything_is_done(argv, tmp_path: Path) -> None:
+    """`ctxbudget … >&-`: Python's sys.stdout is None; every command was an AttributeError traceback (exit 1),
+    after doing its work (a usage record was written). Now: exit 2, said on stderr, nothing done."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "usage.jsonl"
+    argv = [str(log) if a == "LOG" else a for a in argv]
+    found = subprocess.run([sys.executable, "-m", "engine", *argv], stderr=subprocess.PIPE,
+                           preexec_fn=lambda: os.close(1), timeout=120)
+    err = found.stderr.decode()
+    assert found.returncode == 2 and "Traceback" not in err
+    assert err == "ctxbudget: error: cannot write the output: stdout is closed\n"
+    assert not log.exists()
+
+
+def test_a_hook_with_a_closed_stdout_still_fails_open(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CTXBUDGET_HOOK_LOG": str(tmp_path / "hook.log")}
+    found = subprocess.run([sys.executable, "-m", "engine", "hook"], input=b"{}", stderr=subprocess.PIPE, env=env,
+                           preexec_fn=lambda: os.close(1), timeout=120)
+    assert found.returncode == 0 and found.stderr == b""
+    assert "BadPayload" in (tmp_path / "hook.log").read_text()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["detect", "--batch", "-"], "<stdin>: there is no stdin to read the tasks from"),
+    (["detect", "-i"], "there is no stdin to read the tasks from"),
+    (["detect", "-"], "TASK '-': there is no stdin to read the task from"),
+    (["apply", "--log", "LOG", "--policy", "POLICY"], "not writing without --yes when not on a terminal"),
+    (["tune", "LABELS", "--policy", "POLICY"], "not writing without --yes when not on a terminal"),
+])
+def test_a_closed_stdin_is_a_usage_error_not_a_traceback(argv, message: str, tmp_path: Path) -> None:
+    """`ctxbudget detect --batch - <&-`: Python's sys.stdin is None; reading it (or asking whether it is a
+    terminal before a write) was a TypeError / AttributeError traceback."""
+    import subprocess
+    import sys
+
+    from usage_synth import write_known_log
+
+    from engine.resources import bundled_policy
+
+    policy = tmp_path / "ctxbudget.yaml"
+    policy.write_bytes(Path(bundled_policy("default")).read_bytes())  # signals of its own, for tune
+    before = policy.read_bytes()
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"text": f"{w} the dbt model", "tier": t}) + "\n" for w, t in [
+        ("Rename", "simple"), ("Fix", "medium"), ("Migrate", "complex"), ("Rename", "simple"), ("Refactor", "medium"),
+        ("Document", "simple"), ("Redesign", "multi-system"), ("Audit", "complex"), ("Add", "simple"),
+        ("Test", "medium")] * 3), encoding="utf-8")
+    swap = {"LOG": str(write_known_log(tmp_path / "known.jsonl")), "POLICY": str(policy), "LABELS": str(labels)}
+    found = subprocess.run([sys.executable, "-m", "engine", *[swap.get(a, a) for a in argv]], capture_output=True,
+                           preexec_fn=lambda: os.close(0), timeout=300)
+    err = found.stderr.decode()
+    assert found.returncode == 2 and "Traceback" not in err
+    assert f"ctxbudget: error: {message}" in err
+    assert policy.read_bytes() == before
+
+
+@pytest.mark.xfail(strict=True, reason="engine/analytics (the integrator's): a DuckDB error reading a remote log "
+                   "(no connection, or httpfs cannot be installed offline) escapes load_runs as a traceback")
+def test_a_remote_log_that_cannot_be_reached_is_an_error_not_a_traceback(run_cli) -> None:
+    code, _, err = run_cli("analyze", "--log", "http://127.0.0.1:9/usage.jsonl")
+    assert code == 2 and "Traceback" not in err and err.startswith("ctxbudget: error: ")
+
+
+@pytest.mark.xfail(strict=True, reason="engine/detect/tune.py (not this helper's): Platt scaling is unbounded on a "
+                   "small label set the margins separate, so tune writes a slope/intercept the schema refuses")
+def test_tune_calibrates_a_small_separable_label_set_within_the_schema(run_cli, tmp_path: Path) -> None:
+    from engine.resources import bundled_policy
+
+    policy = tmp_path / "ctxbudget.yaml"
+    policy.write_bytes(Path(bundled_policy("default")).read_bytes())
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"text": f"{w} the dbt model", "tier": t}) + "\n" for w, t in [
+        ("Rename", "simple"), ("Fix", "medium"), ("Migrate", "complex"), ("Redesign", "multi-system")] * 5),
+        encoding="utf-8")
+    code, _, err = run_cli("tune", str(labels), "--policy", str(policy), "--calibrate-only", "--dry-run")
+    assert code == 0, err  # today: exit 1, "calibration.slope: must be ≥ -1000; got -19026000000.0"
+
+
 def test_a_reader_that_stops_early_ends_the_batch_quietly(tmp_path: Path) -> None:
     """`ctxbudget detect --batch F | head -1`: the closed pipe ends the run, exit 0 — not a read error of F."""
     import subprocess

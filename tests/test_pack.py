@@ -385,6 +385,36 @@ def test_hostile_sidecars_are_read_or_corrupt_never_a_crash(tmp_path: Path, text
         assert again.stats.corrupt_sidecars == ()  # what touch wrote back is still a good sidecar
 
 
+@pytest.mark.parametrize("kind", ["fifo", "symlink to /dev/null", "symlink to /dev/zero"])
+def test_a_sidecar_that_is_not_a_regular_file_is_corrupt_not_a_hang(tmp_path: Path, kind: str) -> None:
+    # A FIFO named foo.metadata.json used to block `pack` and `index` forever in open() (and a hook until its
+    # timeout); a device was opened, which may act on being opened. Neither is read now: the sidecar is corrupt.
+    write(tmp_path, "patterns/a.md", words(10, "orders"))
+    sidecar = tmp_path / "patterns/a.metadata.json"
+    if kind == "fifo":
+        os.mkfifo(sidecar)
+    else:
+        sidecar.symlink_to(kind.rsplit(" ", 1)[1])
+    pack = packer().pack(allocation(5000, {"global": 5000}), "orders", root=tmp_path, now=NOW)
+    assert loaded(pack) == ["patterns/a.md"]
+    assert pack.stats.corrupt_sidecars == ("patterns/a.md",)
+    assert touch_sidecars(str(tmp_path), ["patterns/a.md"]) == []  # left alone, not waited on
+    assert not sidecar.is_file()
+
+
+def test_touch_never_writes_through_a_planted_symlink(tmp_path: Path) -> None:
+    # Anyone who can write to a shared memory root could plant foo.metadata.json.<pid>.tmp -> a file of yours;
+    # --touch opened that name with open(..., "w") and wrote the sidecar over the symlink's target.
+    write(tmp_path, "patterns/a.md", words(5), meta={"use_count": 1})
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n", encoding="utf-8")
+    sidecar = tmp_path / "patterns/a.metadata.json"
+    (tmp_path / f"patterns/a.metadata.json.{os.getpid()}.tmp").symlink_to(victim)
+    assert touch_sidecars(str(tmp_path), ["patterns/a.md"]) == ["patterns/a.md"]
+    assert victim.read_text(encoding="utf-8") == "precious\n"
+    assert json.loads(sidecar.read_text())["use_count"] == 2 and not sidecar.is_symlink()
+
+
 def test_touch_saturates_use_count_at_what_the_index_holds(tmp_path: Path) -> None:
     from engine.pack.index import MAX_USE_COUNT
 

@@ -219,3 +219,25 @@ def test_the_sample_store_ships_in_the_wheel() -> None:
     parts = [p.relative_to(SAMPLE).parts for p in markdown]
     agents = {part[1] for part in parts if part[0] in ("specialists", "roles")}
     assert agents == {"dbt-expert", "snowflake-expert", "data-architect-role"}
+
+
+HOSTILE_MEMORY = "# \x1b]0;pwned\x07Title\x1b]52;c;ZWNobyBwd25lZA==\x07\n\nbody\tabout dbt \x1b[31mred\x1b[0m\r\nand \u202ereversed\n"
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_pack_markdown_on_a_terminal_shows_escape_sequences_instead_of_obeying_them(
+        run_cli, tmp_path: Path, monkeypatch, terminal: bool) -> None:
+    # A memory file from a shared root could set the window title, clear the screen, or write the clipboard
+    # (OSC 52) of whoever ran `ctxbudget pack` on a terminal. Piped (to an agent), the text is unchanged.
+    root = tmp_path / "memory"
+    (root / "patterns").mkdir(parents=True)
+    (root / "patterns" / "a.md").write_bytes(HOSTILE_MEMORY.encode("utf-8"))
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal)
+    code, out, _ = run_cli("pack", "--agent", "dbt-expert", "--tier", "simple", "--root", str(root), "--no-log")
+    assert code == 0
+    if terminal:
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+        assert "\\x1b]52;c;ZWNobyBwd25lZA==\\x07" in out and "\\u202ereversed" in out
+        assert "body\tabout dbt" in out  # tabs and line ends stay as they are
+    else:
+        assert "\x1b]52;c;ZWNobyBwd25lZA==\x07" in out and "\u202ereversed" in out

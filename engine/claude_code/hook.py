@@ -17,17 +17,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.claude_code.inject import Item, fit, spill_file
 from engine.claude_code.payload import HookEvent
-from engine.claude_code.session import Session, session_file, stale_sessions
+from engine.claude_code.session import Session, remove_stale_packs, session_file, stale_sessions
 from engine.claude_code.settings import HookSettings
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 """The tools that start a subagent; their ``tool_input.prompt`` is the subagent's task."""
 
+CONTEXT_EMPTIED = frozenset({"clear", "compact"})
+"""SessionStart sources after which the thread's context no longer holds what was injected before."""
+
 INSTRUCTIONS = "instructions"
 """The scope under which usage records count the CLAUDE.md and rules files Claude Code loads itself."""
 
+MAX_STORED_PROMPT = 64 << 10
+"""A prompt kept in the session file (a Task call's, or a turn's with ``log_task``) keeps this many characters at
+most: the file is read from its last 4 MiB, and one huge prompt must not push the session's runs out of it."""
+
 MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
+
+
+class RunNotRecorded(RuntimeError):
+    """A run's usage record could not be written; the other runs went on (the hook logs each of these)."""
 
 
 class Hook:
@@ -36,6 +47,8 @@ class Hook:
     def __init__(self, policy: Any, event: HookEvent, settings: HookSettings | None = None):
         self.policy = policy
         self.event = event
+        self.problems: list[RunNotRecorded] = []
+        """What went wrong without stopping the event (the command writes each to the hook log)."""
         self.settings = settings or HookSettings.of(policy)
         folder = self.settings.state_dir
         self.folder = folder if os.path.isabs(folder) else os.path.join(event.cwd, folder)
@@ -53,18 +66,24 @@ class Hook:
             entries = s.entries()
             self._end_runs(s, entries, lambda run: True, None)
         self._end_stale_sessions()
+        remove_stale_packs(self.folder)  # the spilled packs of sessions idle for a day: the folder stays bounded
         agent = self._main_agent()
         if agent is None or "SessionStart" not in self.settings.inject:
             return None
-        return self._inject(agent, run_id=self._session_run(), thread="main", task=None, scopes={"global"},
-                            label=f"session-{_short(self.event.source or 'start')}")
+        # a session starts again after /clear, a compaction or a resume: each start is a run of its own
+        starts = sum(1 for e in entries if e["kind"] == "run" and e.get("event") == "SessionStart")
+        run_id = self._session_run() + (f":{starts + 1}" if starts else "")
+        return self._inject(agent, run_id=run_id, thread="main", task=None, scopes={"global"},
+                            label=f"session-{_short(self.event.source or 'start')}",
+                            reset=self.event.source in CONTEXT_EMPTIED)
 
     def _on_user_prompt_submit(self) -> dict | None:
         agent = self._main_agent()
         prompt = self.event.prompt
         if agent is None or not prompt or not prompt.strip() or "UserPromptSubmit" not in self.settings.inject:
             return None
-        run_id = f"{self.event.session_id}:prompt:{self.event.prompt_id or _digest(prompt)}"
+        # without a prompt_id (optional in the SDK's types) the turn's own: the same prompt twice is two runs
+        run_id = f"{self.event.session_id}:prompt:{self.event.prompt_id or _digest(f'{time.time_ns()}:{prompt}')}"
         return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt")
 
     def _on_pre_tool_use(self) -> None:
@@ -74,7 +93,7 @@ class Hook:
         kind = self.event.tool_input.get("subagent_type") or "general-purpose"
         if isinstance(prompt, str) and prompt.strip() and isinstance(kind, str):
             with self.session.locked() as s:
-                s.append("task", tool_use_id=self.event.tool_use_id, agent_type=kind, prompt=prompt)
+                s.append("task", tool_use_id=self.event.tool_use_id, agent_type=kind, prompt=prompt[:MAX_STORED_PROMPT])
         return None
 
     def _on_subagent_start(self) -> dict | None:
@@ -120,13 +139,19 @@ class Hook:
     # -- packing and injecting --------------------------------------------------------------------------
 
     def _inject(self, agent: str, run_id: str, thread: str, task: str | None, scopes: set[str] | None,
-                label: str) -> dict | None:
+                label: str, reset: bool = False) -> dict | None:
+        """Pack and record one run; what ``thread`` was given since its context was last emptied (``reset``:
+        now) is left out."""
         from engine.claude_code.packing import pack_items
 
         with self.session.locked() as s:
             entries = s.entries()
-            seen = {key for e in entries if e["kind"] == "run" and e.get("thread") == thread
-                    for key in e.get("keys", ())}
+            seen: set[str] = set()
+            for e in entries if not reset else ():
+                if e["kind"] == "run" and e.get("thread") == thread:
+                    if e.get("reset"):
+                        seen.clear()  # the context was emptied there: what came before is gone from it
+                    seen.update(e.get("keys", ()))
             packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
             items = packed.items
             used: dict[str, int] = {}
@@ -136,8 +161,8 @@ class Hook:
                      agent=packed.allocation.agent, tier=packed.allocation.tier, tier_source=packed.tier_source,
                      confidence=packed.confidence, signals=list(packed.signals), event=self.event.name,
                      task_hash=None if task is None else "sha256:" + _digest(task),
-                     task=task if packed.log_task else None, scopes=used, items=len(items),
-                     keys=[_key(i) for i in items])
+                     task=task[:MAX_STORED_PROMPT] if packed.log_task and task else None, scopes=used, items=len(items),
+                     keys=[_key(i) for i in items], **({"reset": True} if reset else {}))
         if not items:
             return None
         a = packed.allocation
@@ -213,22 +238,44 @@ class Hook:
                 continue
             ended.add(run.get("run"))
             try:
-                record_run(self.policy, run, self.event.session_id, instructions.get(run.get("run"), 0),
-                           time.time() - float(run.get("t", time.time())), error)
+                self._record(run, self.event.session_id, instructions.get(run.get("run"), 0),
+                             time.time() - float(run.get("t", time.time())), error)
             finally:
                 s.append("end", run=run.get("run"))
 
     def _end_stale_sessions(self) -> None:
+        """Record the open runs of sessions that ended without saying so; a file whose runs could not all be
+        recorded is kept aside as ``….jsonl.unrecorded`` (never read again: one bad run must not fail every
+        later SessionStart of the project)."""
         for path in stale_sessions(self.folder):
             stale = Session(path)
+            failed = len(self.problems)
             with stale.locked() as s:
                 entries = s.entries()
-                session_id = next((e.get("session") for e in entries if e.get("session")), None)
+                session_id = next((e.get("session") for e in entries if e["kind"] == "run" and e.get("session")),
+                                  None)
                 ended = {e.get("run") for e in entries if e["kind"] == "end"}
                 for run in entries:
                     if run["kind"] == "run" and run.get("run") not in ended:
-                        record_run(self.policy, run, session_id, 0, None, "the session ended without a stop event")
-            os.unlink(path)
+                        ended.add(run.get("run"))
+                        if self._record(run, session_id, 0, None, "the session ended without a stop event"):
+                            s.append("end", run=run.get("run"))
+            if len(self.problems) == failed:
+                os.unlink(path)
+            else:
+                os.replace(path, path + ".unrecorded")
+
+    def _record(self, run: dict, session_id: str | None, instruction_tokens: int, duration_s: float | None,
+                error: str | None) -> bool:
+        """:func:`record_run`; a failure is kept in :attr:`problems` (False), not raised: the other runs go on."""
+        try:
+            record_run(self.policy, run, session_id, instruction_tokens, duration_s, error)
+        except Exception as exc:  # noqa: BLE001 - any failure of one record; a timeout is not an Exception
+            self.problems.append(RunNotRecorded(
+                f"the usage record of run {run.get('run')!r} (agent {run.get('agent')!r}) was not written: "
+                f"{type(exc).__name__}: {exc}"))
+            return False
+        return True
 
 
 def record_run(policy: Any, run: dict, session_id: str | None, instruction_tokens: int,
@@ -275,9 +322,9 @@ def _prompt_of(entries: Iterable[dict], tool_use_id: Any) -> str | None:
 
 def _count_file(policy: Any, path: str) -> int:
     from engine.claude_code.packing import count_tokens
+    from engine.policy.locate import read_bytes
 
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_INSTRUCTIONS_BYTES)
+    data = read_bytes(path, MAX_INSTRUCTIONS_BYTES)[:MAX_INSTRUCTIONS_BYTES]  # a FIFO or a device: refused
     return count_tokens(policy, data.decode("utf-8", "replace"))
 
 

@@ -91,13 +91,15 @@ def write_settings(merge: Merge) -> None:
     the file's mode."""
     from engine.claude_code.files import write_atomically
 
-    folder = os.path.dirname(merge.path) or "."
+    # a symlink (into a dotfiles repository) is written through: the rename replaces its target, not the link
+    path = os.path.realpath(merge.path) if os.path.islink(merge.path) else merge.path
+    folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
     try:
-        mode = os.stat(merge.path).st_mode & 0o7777
+        mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o644
-    write_atomically(merge.path, merge.after, mode, ".settings-")
+    write_atomically(path, merge.after, mode, ".settings-")
 
 
 def _merge_event(path: str, event: str, groups: list, matcher: str | None, command: str) -> None:
@@ -118,12 +120,16 @@ def _merge_event(path: str, event: str, groups: list, matcher: str | None, comma
 
 
 def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(MAX_SETTINGS_BYTES + 1)
+    from engine.policy.locate import read_bytes
+
+    try:  # a FIFO or a device is refused, never opened or waited on
+        raw = read_bytes(path, MAX_SETTINGS_BYTES)
+        return raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot read ({exc.strerror or exc}); nothing written") from None
+    except UnicodeDecodeError as exc:
         raise SettingsError(f"{path}: cannot read ({exc})") from None
 
 

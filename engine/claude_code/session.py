@@ -68,7 +68,7 @@ class Session:
                 entry = loads(line, max_bytes=MAX_STATE_BYTES)
             except JSONInputError:
                 continue
-            if type(entry) is dict and isinstance(entry.get("kind"), str):
+            if type(entry) is dict and isinstance(entry.get("kind"), str) and well_formed(entry):
                 found.append(entry)
         return found
 
@@ -94,8 +94,11 @@ class _Locked:
 
     def __enter__(self) -> Session:
         path = self.session.path
+        state = os.path.dirname(os.path.dirname(path))
+        made = not os.path.isdir(state)
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        _ignore_folder(os.path.dirname(os.path.dirname(path)))
+        if made:  # only a folder of ctxbudget's own: never a .gitignore of "*" in one the project had already
+            _ignore_folder(state)
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             if fcntl is not None:
@@ -110,6 +113,43 @@ class _Locked:
         fd, self.session._fd = self.session._fd, None
         if fd is not None:
             os.close(fd)
+
+
+_TEXT, _NUMBER, _NONE = (str,), (int, float), (type(None),)
+_TEXTS = "texts"  # a list of strings
+_STR_ONLY = {str}
+_SHAPES: dict[str, dict[str, Any]] = {
+    # kind -> field -> the types it may have; a field marked required must be there (the others may be missing)
+    "task": {"tool_use_id": _TEXT + _NONE, "agent_type": _TEXT, "prompt": _TEXT},
+    "claim": {"tool_use_id": _TEXT + _NONE, "agent_id": _TEXT},
+    "run": {"run": _TEXT, "thread": _TEXT, "agent": _TEXT, "tier": _TEXT, "t": _NUMBER, "session": _TEXT + _NONE,
+            "turn": (bool,), "tier_source": _TEXT + _NONE, "confidence": _NUMBER + _NONE, "signals": _TEXTS,
+            "task_hash": _TEXT + _NONE, "task": _TEXT + _NONE, "scopes": (dict,), "items": (int,), "keys": _TEXTS, "reset": (bool,)},
+    "instructions": {"thread": _TEXT, "run": _TEXT, "tokens": (int,)},
+    "end": {"run": _TEXT},
+}
+_REQUIRED = {"task": ("agent_type", "prompt"), "claim": ("agent_id",), "run": ("run", "thread", "agent", "tier"),
+             "instructions": ("run",), "end": ("run",)}
+
+
+def well_formed(entry: dict[str, Any]) -> bool:
+    """Whether an entry's fields have the types the adapter writes (one that does not — a hand edit, another
+    version — is skipped like an unreadable line, instead of failing every later event of the session)."""
+    shape = _SHAPES.get(entry["kind"])
+    if shape is None:
+        return True  # a kind this version does not know: nothing reads it
+    if any(name not in entry for name in _REQUIRED[entry["kind"]]):
+        return False
+    for name, types in shape.items():
+        if name not in entry:
+            continue
+        value = entry[name]
+        if types is _TEXTS:
+            if type(value) is not list or (value and {*map(type, value)} != _STR_ONLY):
+                return False
+        elif not isinstance(value, types):
+            return False
+    return True
 
 
 def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> list[str]:
@@ -132,6 +172,36 @@ def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> li
         if now - mtime > STALE_AFTER_S:
             found.append((mtime, path))
     return [p for _, p in sorted(found)[:limit]]
+
+
+def remove_stale_packs(folder: str, now: float | None = None, limit: int = 50) -> int:
+    """Remove the spilled packs of sessions idle for :data:`STALE_AFTER_S` (a session's folder under
+    ``folder/packs`` is touched by each spill): their ``.md`` files (a symlink: the link, never its target),
+    then the folder when nothing else is in it. At most ``limit`` folders a call; returns how many it cleared."""
+    now = time.time() if now is None else now
+    where = os.path.join(folder, "packs")
+    try:
+        names = os.listdir(where)
+    except OSError:
+        return 0
+    emptied = 0
+    for name in names:
+        path = os.path.join(where, name)
+        try:
+            info = os.lstat(path)
+            if not os.path.isdir(path) or os.path.islink(path) or now - info.st_mtime <= STALE_AFTER_S:
+                continue
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.name.endswith((".md", ".tmp")) and not entry.is_dir(follow_symlinks=False):
+                        os.unlink(entry.path)
+            os.rmdir(path)
+        except OSError:  # gone meanwhile, or something of someone else's inside: left as it is
+            pass
+        emptied += 1
+        if emptied >= limit:
+            break
+    return emptied
 
 
 def _ignore_folder(folder: str) -> None:

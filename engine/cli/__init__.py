@@ -58,6 +58,9 @@ _SHORT = frozenset({"budget", "evaluate", "hook"})
 def main(argv: "Sequence[str] | None" = None) -> int:
     """Entry point of the ``ctxbudget`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if sys.stdout is None and argv[:1] != ["hook"]:  # started with stdout closed (`ctxbudget … >&-`): do nothing
+        print("ctxbudget: error: cannot write the output: stdout is closed", file=sys.stderr)  # (a hook fails open)
+        return 2
     if argv == ["--version"]:  # before argparse and the command modules: nothing of the engine is needed
         from engine import __version__
 
@@ -95,7 +98,8 @@ def _flushed(code: int) -> int:
     """``code``, once what stdout still holds is flushed: a full disk or a closed pipe shows here, not as a
     traceback at exit (2 when the output could not be written, said on stderr)."""
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:  # (None: a hook started with stdout closed)
+            sys.stdout.flush()
     except OSError as exc:
         from engine.cli.output import not_written
 

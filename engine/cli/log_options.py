@@ -65,7 +65,10 @@ parse_date = _date
 def since_from(args: argparse.Namespace, now: datetime | None = None) -> datetime | None:
     """The start of the period ``--days`` / ``--since`` ask for (None: everything)."""
     if getattr(args, "days", None):
-        return (now or datetime.now(timezone.utc)) - timedelta(days=args.days)
+        try:
+            return (now or datetime.now(timezone.utc)) - timedelta(days=args.days)
+        except OverflowError:  # more days than the calendar holds before now: every run
+            return None
     return getattr(args, "since", None)
 
 

@@ -179,9 +179,10 @@ def _merge_small(parts: list[tuple[str, str]], counts: list[int], least: int) ->
 def read_sidecar(path: str) -> tuple[dict | None, bool]:
     """(use_count, last_used, confidence) from a sidecar, and whether it was corrupt. A missing one is
     (None, False)."""
+    from engine.policy.locate import read_bytes
+
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(SIDECAR_LIMIT + 1)
+        raw = read_bytes(path, SIDECAR_LIMIT)  # a FIFO or a device is refused, never opened or waited on
     except FileNotFoundError:
         return None, False
     except OSError:
@@ -626,9 +627,11 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
     atomically (a temporary file replaced into place). A corrupt sidecar is left alone. Returns the paths
     touched."""
     import json
+    import tempfile
     from datetime import datetime, timezone
 
     from engine.jsonio import loads
+    from engine.policy.locate import read_bytes
 
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     stamp = moment.isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -640,8 +643,7 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
             if os.path.islink(target):
                 continue
             try:
-                with open(target, "rb") as handle:
-                    data = loads(handle.read(SIDECAR_LIMIT + 1), max_bytes=SIDECAR_LIMIT)
+                data = loads(read_bytes(target, SIDECAR_LIMIT), max_bytes=SIDECAR_LIMIT)
             except (OSError, ValueError):
                 continue
             if not isinstance(data, dict):
@@ -650,17 +652,25 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
         count = count if type(count) is int and 0 <= count <= MAX_USE_COUNT else 0
         data["use_count"] = min(count + 1, MAX_USE_COUNT)  # saturates: the index stores a 64-bit integer
         data["last_used"] = stamp
-        temporary = f"{target}.{os.getpid()}.tmp"
-        try:
-            with open(temporary, "w", encoding="utf-8") as handle:
+        temporary = None
+        try:  # a fresh name (O_EXCL, not a predictable one): never through a symlink planted in a shared root
+            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=os.path.basename(target) + ".",
+                                             suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=2)
                 handle.write("\n")
+            try:  # the sidecar's mode kept (mkstemp makes 0600); a new one as open() would make it
+                mode = os.stat(target).st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o644
+            os.chmod(temporary, mode)
             os.replace(temporary, target)
             touched.append(path)
         except OSError as exc:
             _log("warning", "cannot update %s: %s", target, exc)
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+            if temporary is not None:
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
     return touched

@@ -124,6 +124,11 @@ class PolicyEditor:
         lines = text.splitlines(keepends=True)
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
+        # YAML's document end marker ("..." at the start of a line) and what follows it (comments) stay last:
+        # a section added or rewritten after it would not be part of the document
+        end = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") == "..." or line.startswith("... ")
+                    or line.startswith("...#") or line.startswith("...\t")), len(lines))
+        lines, tail = lines[:end], lines[end:]
         before = _section_lines(data, len(lines))
         if len({start for start, _ in before.values()}) < len(before):  # keys share a line: a flow document
             for insert in self._inserts:
@@ -152,7 +157,7 @@ class PolicyEditor:
             if key not in before:
                 new_start, new_end = after[key]
                 out += dumped[new_start:new_end]
-        return "".join(out)
+        return "".join(out + tail)
 
 
 def _yaml(style: tuple[int, int, int]) -> Any:

@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     if write:
         check_writable(plan.path, plan.label)  # a read-only policy: say so before showing and asking
     if write and not args.yes:
-        if as_json or not sys.stdin.isatty():
+        if as_json or sys.stdin is None or not sys.stdin.isatty():  # (None: started with stdin closed)
             if not as_json:
                 sys.stdout.write(plan.diff())
             raise UsageError("not writing without --yes when not on a terminal (or --dry-run to only see the diff)")

@@ -84,6 +84,8 @@ def _batch(policy: Any, source: str, context: dict | None) -> int:
     from engine.records import to_json
 
     label = "<stdin>" if source == "-" else source
+    if source == "-" and sys.stdin is None:  # started with stdin closed (`<&-`)
+        raise UsageError(f"{label}: there is no stdin to read the tasks from")
     try:  # bytes: each line is decoded on its own, so a bad byte costs one line
         stream = getattr(sys.stdin, "buffer", sys.stdin) if source == "-" else open(source, "rb")
     except OSError as exc:
@@ -130,6 +132,10 @@ def _interactive(policy: Any, context: dict | None, args: argparse.Namespace) ->
     from engine.cli.render import Result, render
 
     control = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]")  # C0 codes but tab and newline, DEL, C1
+    if sys.stdin is None:  # started with stdin closed (`<&-`)
+        from engine.diagnostics import UsageError
+
+        raise UsageError("there is no stdin to read the tasks from")
     terminal = sys.stdin.isatty()
     read_line = _line_reader(terminal)
     if terminal:

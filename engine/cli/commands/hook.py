@@ -31,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    event = None
+    event = hook = None
     try:
         _arm(DEFAULT_TIMEOUT_MS)
         from engine.claude_code.payload import read_event
@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         _arm(hook.settings.timeout_ms)
         output = hook.handle()
         _arm(0)
+        for problem in hook.problems:  # a run not recorded: the event went on, the log says what was lost
+            _log_failure(event, problem)
         if output:
             from engine.cli.output import json_line
 
@@ -68,8 +70,8 @@ def _policy_path(args: argparse.Namespace, cwd: str) -> str | None:
     return local if os.path.isfile(local) else "default"
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by the timer (a BaseException, as KeyboardInterrupt is: no ``except Exception`` may swallow it)."""
 
 
 def _arm(milliseconds: int) -> None:
@@ -99,7 +101,8 @@ def _log_failure(event, exc: BaseException) -> None:
         what = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
         where = "-" if event is None else f"{event.name} session={event.session_id}"
         line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {where} {what}\n"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        # O_NONBLOCK: a FIFO nobody reads at the moment fails at once (ENXIO) instead of blocking the hook
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
         try:
             if os.fstat(fd).st_size > 1 << 20:  # keep the log bounded: start again past 1 MiB
                 os.ftruncate(fd, 0)

@@ -116,7 +116,15 @@ def run(args: argparse.Namespace) -> Result | int:
 def render_md(result: Result, args: argparse.Namespace) -> None:
     import sys
 
-    sys.stdout.write(result.view.markdown())
+    text = result.view.markdown()
+    if sys.stdout.isatty():  # a person reads it: a memory file's escape sequences are shown, not obeyed
+        import re
+
+        from engine.text import printable
+
+        text = "".join(piece if piece in ("\t", "\r\n") else printable(piece, newlines=True)
+                       for piece in re.split(r"(\t|\r\n)", text))
+    sys.stdout.write(text)
 
 
 def render_paths(result: Result, args: argparse.Namespace) -> None:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if not plan.valid:
         return refuse_invalid(plan, as_json, "tuned")
     write = plan.changed and not args.dry_run
-    if write and not args.yes and (as_json or not sys.stdin.isatty()):
+    if write and not args.yes and (as_json or sys.stdin is None or not sys.stdin.isatty()):  # None: stdin closed
         if not as_json:
             sys.stdout.write(plan.diff())
         raise UsageError("not writing without --yes when not on a terminal (or --dry-run to only see the diff)")
