@@ -22,12 +22,16 @@ not writable), the error goes to the ``engine.monitor`` logger and to ``run.log_
 
 from __future__ import annotations
 
-import logging
 import os
+import sys
 import time
 from datetime import datetime, timezone
-from types import MappingProxyType, TracebackType
-from typing import Any, Callable, Mapping
+from types import MappingProxyType
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (the Stop hook records through here)
+if TYPE_CHECKING:  # pragma: no cover
+    from types import TracebackType
+    from typing import Any, Callable, Mapping
 
 from engine.diagnostics import LookupFailed, close_matches
 from engine.model import Allocation, Thresholds
@@ -35,10 +39,31 @@ from engine.records import Record, to_dict
 from engine.usage import UsageRecord, append_record, resolve_log_path
 from engine.usage.record import MAX_TOKENS, PROVENANCE_FIELDS
 
-logger = logging.getLogger("engine.monitor")
-logger.addHandler(logging.NullHandler())  # a library: the application decides where alerts go
+_LOG_LEVELS = {"info": 20, "warning": 30, "critical": 40}  # logging.INFO, WARNING, ERROR
 
-_LOG_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
+
+def _log(level: int, message: str, *args: Any) -> None:
+    """``message % args`` to the ``engine.monitor`` logger, when the process uses :mod:`logging` at all. The logger
+    has a NullHandler of its own (a library: the application decides where alerts go), so in a process that never
+    imported logging no handler could take the record; not importing it saves a hook ~5 ms."""
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        _logger(logging).log(level, message, *args)
+
+
+def _logger(logging: Any) -> Any:
+    logger = logging.getLogger("engine.monitor")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def __getattr__(name: str) -> Any:
+    if name == "logger":  # ``engine.monitor.logger``: the logging.Logger alerts and write errors go to
+        import logging
+
+        return _logger(logging)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _clip(value: Any, width: int = 40) -> str:
@@ -99,7 +124,7 @@ class RunStatus(Record):
     to_dict = to_dict
 
 
-AlertCallback = Callable[[Alert], Any]
+AlertCallback = "Callable[[Alert], Any]"  # a type alias for readers and type checkers (no run-time typing)
 
 
 class Run:
@@ -155,7 +180,7 @@ class Run:
         refusal = self._refusal(scope, tokens)
         if refusal is not None:
             self.refused_tokens += tokens
-            logger.warning("%s", f"refused: {refusal}")
+            _log(30, "%s", f"refused: {refusal}")
             return refusal
         self.loaded += tokens
         self.scopes[scope] = self.scopes.get(scope, 0) + tokens
@@ -200,7 +225,7 @@ class Run:
             threshold, level = self._pending.pop(0)
             alert = Alert(level, threshold, usage, self.loaded, self.budget, self.allocation.agent, scope)
             self.alerts.append(level)
-            logger.log(_LOG_LEVELS.get(level, logging.WARNING), alert.message())
+            _log(_LOG_LEVELS.get(level, 30), "%s", alert.message())
             if self._on_alert is not None:
                 self._on_alert(alert)
 
@@ -258,7 +283,7 @@ class Monitor:
         except (OSError, ValueError) as err:  # a full disk must not undo the block's result (or hide its error)
             reason = getattr(err, "strerror", None) or str(err)
             self.run.log_error = f"cannot write the usage record to {self.log}: {reason}"
-            logger.error("%s: %s", self.run.allocation.agent, self.run.log_error)
+            _log(40, "%s: %s", self.run.allocation.agent, self.run.log_error)
 
 
 def monitor(policy: Any, agent: str, task: str | None = None, tier: str | None = None,
@@ -306,7 +331,7 @@ def record_pack(policy: Any, pack: Any, log: str | os.PathLike | None = None) ->
         append_record(path, record)
     except (OSError, ValueError) as err:
         reason = f"cannot write the usage record to {path}: {getattr(err, 'strerror', None) or err}"
-        logger.error("%s: %s", pack.allocation.agent, reason)
+        _log(40, "%s: %s", pack.allocation.agent, reason)
         return reason
     return None
 

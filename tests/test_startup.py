@@ -321,7 +321,7 @@ try:
 finally:
     out, sys.stdout = sys.stdout, out
 watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse",
-           "sqlite3", "datetime", "contextlib")
+           "sqlite3", "datetime", "contextlib", "logging")
 print(repr((code, out.getvalue(), sorted(m for m in watched if m in sys.modules))))
 """
 
@@ -369,6 +369,20 @@ def _project(tmp_path: Path, name: str, policy: str | None = None) -> Path:
     if policy is not None:
         (root / "ctxbudget.yaml").write_text(policy, encoding="utf-8")
     return root
+
+
+def test_the_stop_hook_records_the_turn_without_typing_or_logging(tmp_path: Path) -> None:
+    """The Stop hook (a new process at the end of every turn) writes the turn's usage record through the monitor,
+    which imports neither typing nor logging: nothing in the process could take a log record (the monitor's
+    logger has only a NullHandler), and the two cost the hook about 7 ms."""
+    root = _project(tmp_path, "project")
+    _hook_process("user-prompt-submit.json", root, "warm-up")  # fills the policy cache
+    _hook_process("user-prompt-submit.json", root, "turn")
+    code, _, modules = _hook_process("stop.json", root, "turn")
+    assert code == 0 and "typing" not in modules and "logging" not in modules, modules
+    records = [json.loads(line) for line in (root / "usage.jsonl").read_text(encoding="utf-8").splitlines()]
+    turn = [r for r in records if r.get("session_id") == "turn"]
+    assert len(turn) == 1 and turn[0]["run_id"].startswith("turn:prompt:"), turn
 
 
 @pytest.mark.parametrize("event, policy, expected", [

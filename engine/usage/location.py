@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing costs every start (the Stop hook resolves the log here)
+if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
 
 ENV_VAR = "CTXBUDGET_LOG"
 
