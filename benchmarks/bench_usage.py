@@ -16,7 +16,7 @@ every timed result is checked against them first. Baselines:
 - ``floor: DuckDB …``: DuckDB's JSON reader summing runs, usage, exceedance and scope tokens per agent, and
   nothing else: no checks, no usage bins (median, p90), no scope shares, no tiers, no line count. With the keys
   read as JSON (``kinds``) it is the floor of a reader that sees each value's JSON kind, which exact answers
-  need; read typed it is DuckDB's fastest, but then ``"12"`` is read as 12 and ``1.6`` as 2
+  need; read typed, ``"12"`` is read as 12 and ``1.6`` as 2, and it is no faster (its scopes are a MAP)
   (``tests/test_analytics_engine.py::test_only_json_columns_keep_a_values_kind``).
 - ``DuckDB, line by line``: the engine reading each line as text (what it does for remote logs and logs its
   JSON reader cannot vouch for; ``duck.FAST = False``).

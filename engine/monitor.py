@@ -45,7 +45,8 @@ _LOG_LEVELS = {"info": 20, "warning": 30, "critical": 40}  # logging.INFO, WARNI
 def _log(level: int, message: str, *args: Any) -> None:
     """``message % args`` to the ``engine.monitor`` logger, when the process uses :mod:`logging` at all. The logger
     has a NullHandler of its own (a library: the application decides where alerts go), so in a process that never
-    imported logging no handler could take the record; not importing it saves a hook ~5 ms."""
+    imported logging no handler could take the record; not importing it saved the Stop hook 61.5 -> 54.9 ms
+    (interleaved A/B, /work/s13/ab_stop.py)."""
     logging = sys.modules.get("logging")
     if logging is not None:
         _logger(logging).log(level, message, *args)

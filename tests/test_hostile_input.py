@@ -308,22 +308,27 @@ def test_a_closed_stdin_is_a_usage_error_not_a_traceback(argv, message: str, tmp
     assert policy.read_bytes() == before
 
 
-def test_a_remote_log_that_cannot_be_reached_is_an_error_not_a_traceback(run_cli) -> None:
-    code, _, err = run_cli("analyze", "--log", "http://127.0.0.1:9/usage.jsonl")
-    assert code == 2 and "Traceback" not in err and err.startswith("ctxbudget: error: ")
+REMOTE_UNREACHABLE = [line.split("\t") for line in (DATA / "usage-remote-unreachable.txt").read_text(encoding="utf-8")
+                      .splitlines() if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("location, error", REMOTE_UNREACHABLE, ids=[loc for loc, _ in REMOTE_UNREACHABLE])
+def test_a_remote_log_that_cannot_be_reached_is_an_error_not_a_traceback(run_cli, location: str, error: str) -> None:
+    code, _, err = run_cli("analyze", "--log", location)
+    assert code == 2 and "Traceback" not in err and err.startswith(error), err
 
 
 def test_tune_calibrates_a_small_separable_label_set_within_the_schema(run_cli, tmp_path: Path) -> None:
+    """tests/data/tune-separable-labels.jsonl: 20 tasks whose margins separate right from wrong; full Newton steps
+    diverged on them (exit 1: "calibration.slope: must be ≥ -1000; got -19026000000.0")."""
     from engine.resources import bundled_policy
 
     policy = tmp_path / "ctxbudget.yaml"
     policy.write_bytes(Path(bundled_policy("default")).read_bytes())
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(json.dumps({"text": f"{w} the dbt model", "tier": t}) + "\n" for w, t in [
-        ("Rename", "simple"), ("Fix", "medium"), ("Migrate", "complex"), ("Redesign", "multi-system")] * 5),
-        encoding="utf-8")
-    code, _, err = run_cli("tune", str(labels), "--policy", str(policy), "--calibrate-only", "--dry-run")
-    assert code == 0, err  # it was exit 1: "calibration.slope: must be ≥ -1000; got -19026000000.0"
+    labels = DATA / "tune-separable-labels.jsonl"
+    code, out, err = run_cli("tune", str(labels), "--policy", str(policy), "--calibrate-only", "--dry-run")
+    assert code == 0, err
+    assert re.search(r"calibration: slope -?[0-9.]+, intercept -?[0-9.]+;", out), out
 
 
 def test_a_reader_that_stops_early_ends_the_batch_quietly(tmp_path: Path) -> None:

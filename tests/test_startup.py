@@ -374,7 +374,7 @@ def _project(tmp_path: Path, name: str, policy: str | None = None) -> Path:
 def test_the_stop_hook_records_the_turn_without_typing_or_logging(tmp_path: Path) -> None:
     """The Stop hook (a new process at the end of every turn) writes the turn's usage record through the monitor,
     which imports neither typing nor logging: nothing in the process could take a log record (the monitor's
-    logger has only a NullHandler), and the two cost the hook about 7 ms."""
+    logger has only a NullHandler); without the two the hook went 66.9 -> 50.5 ms (interleaved A/B)."""
     root = _project(tmp_path, "project")
     _hook_process("user-prompt-submit.json", root, "warm-up")  # fills the policy cache
     _hook_process("user-prompt-submit.json", root, "turn")

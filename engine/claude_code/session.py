@@ -177,7 +177,8 @@ def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> li
 def remove_stale_packs(folder: str, now: float | None = None, limit: int = 50) -> int:
     """Remove the spilled packs of sessions idle for :data:`STALE_AFTER_S` (a session's folder under
     ``folder/packs`` is touched by each spill): their ``.md`` files (a symlink: the link, never its target),
-    then the folder when nothing else is in it. At most ``limit`` folders a call; returns how many it cleared."""
+    then the folder when nothing else is in it. At most ``limit`` stale folders a call (one holding something of
+    someone else's is left); returns how many it handled."""
     now = time.time() if now is None else now
     where = os.path.join(folder, "packs")
     try:

@@ -31,6 +31,11 @@ def json_line(value: Any) -> str:
     return dumps(value)
 
 
+def stdin_is_terminal() -> bool:
+    """Whether a person can answer on stdin (False when it is a pipe, a file, or closed: ``… <&-``)."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
 def fancy() -> bool:
     """Whether to draw with rich: a terminal, colour allowed."""
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"

@@ -51,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     from engine.apply import check_writable, plan_apply, policy_file, write_plan
     from engine.cli.log_options import analyze_log, since_from
     from engine.cli.options import policy_from
-    from engine.cli.output import confirm_and_write, print_json, refuse_invalid, say
+    from engine.cli.output import confirm_and_write, print_json, refuse_invalid, say, stdin_is_terminal
     from engine.diagnostics import UsageError
     from engine.recommend import recommend
 
@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
     if write:
         check_writable(plan.path, plan.label)  # a read-only policy: say so before showing and asking
     if write and not args.yes:
-        if as_json or sys.stdin is None or not sys.stdin.isatty():  # (None: started with stdin closed)
+        if as_json or not stdin_is_terminal():
             if not as_json:
                 sys.stdout.write(plan.diff())
             raise UsageError("not writing without --yes when not on a terminal (or --dry-run to only see the diff)")

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.apply import ApplyPlan, policy_file, write_plan
     from engine.cli.commands.accuracy import _labelled
     from engine.cli.options import policy_from
-    from engine.cli.output import confirm_and_write, print_json, refuse_invalid, say
+    from engine.cli.output import confirm_and_write, print_json, refuse_invalid, say, stdin_is_terminal
     from engine.detect.tune import DEFAULT_L2, TuneError, plan_tune
     from engine.diagnostics import UsageError
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if not plan.valid:
         return refuse_invalid(plan, as_json, "tuned")
     write = plan.changed and not args.dry_run
-    if write and not args.yes and (as_json or sys.stdin is None or not sys.stdin.isatty()):  # None: stdin closed
+    if write and not args.yes and (as_json or not stdin_is_terminal()):
         if not as_json:
             sys.stdout.write(plan.diff())
         raise UsageError("not writing without --yes when not on a terminal (or --dry-run to only see the diff)")
