@@ -462,3 +462,144 @@ def test_sdk_types(project: Path, env: dict, tmp_path: Path) -> None:
         ("SyncHookJSONOutput", {"hookSpecificOutput": {"hookEventName": "SubagentStart", "additionalContext": 3}}, True),
     ]
     assert typecheck(values, tmp_path) == ""
+
+
+def test_a_session_past_4_mib_still_ends_every_run_it_opened(project: Path, env: dict) -> None:
+    # Session.entries() read only the file's last 4 MiB: in a long session (many turns, many subagents) the
+    # oldest entries fell out of view — the session's own run, subagents still running, a Task call's prompt not
+    # yet claimed, the memory already injected — and were never recorded, claimed or skipped again. The file is
+    # compacted now (the live state kept, the rest dropped), so every run it opened is recorded.
+    from engine.claude_code.session import COMPACT_AT_BYTES, session_file
+
+    start = context_of(hook(event("session-start", project, session_id="long"), project, env), "SessionStart")
+    task = "Refactor the orders incremental model to merge on order_id."
+    hook(event("pre-tool-use-task", project, session_id="long", tool_use_id="toolu_early",
+               tool_input={"prompt": task, "subagent_type": "dbt-expert"}), project, env)
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), "long"))
+    history = [a_run(f"sub-{n}", agent="specialists/dbt-expert", thread=f"sub-{n}", turn=False, session="long")
+               for n in range(3)]  # subagents still running, started before the history below
+    for n in range(6000):  # ended turns: 4.5 MiB of history nobody needs any more
+        history.append(a_run(f"long:prompt:{n}", session="long", keys=[f"gone/{(n + k) % 200}.md#" for k in range(24)]))
+        history.append({"kind": "end", "t": 1.0, "run": f"long:prompt:{n}"})
+    with path.open("a", encoding="utf-8") as out:
+        out.write("".join(json.dumps(e) + "\n" for e in history))
+    assert path.stat().st_size > 4 << 20
+
+    sub = context_of(hook(event("subagent-start", project, session_id="long", agent_id="late"), project, env),
+                     "SubagentStart")
+    assert "specialists/dbt-expert" in sub
+    assert path.stat().st_size < COMPACT_AT_BYTES  # compacted by that event
+    prompt = hook(event("user-prompt-submit", project, session_id="long"), project, env)
+    given = [line for line in start.splitlines() if line.startswith("### ")]
+    assert given and not any(line in prompt.stdout.decode() for line in given)  # still known as injected
+    for agent_id in ("sub-0", "sub-1", "sub-2", "late"):
+        hook(event("subagent-stop", project, session_id="long", agent_id=agent_id), project, env)
+    hook(event("stop", project, session_id="long"), project, env)
+    hook(event("session-end", project, session_id="long"), project, env)
+    found = {r["run_id"]: r for r in records(env)}
+    prompt_id = event("user-prompt-submit", project)["prompt_id"]
+    assert set(found) == {"long:session", "sub-0", "sub-1", "sub-2", "late", f"long:prompt:{prompt_id}"}
+    assert found["late"]["task_hash"] == "sha256:" + hashlib.sha256(task.encode()).hexdigest()[:16]
+    assert hook_log(env) == []
+
+
+APPENDER = """
+import sys
+import engine.claude_code.session as session
+session.COMPACT_AT_BYTES = int(sys.argv[4])
+path, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = session.Session(path)
+for n in range(count):
+    with s.locked() as locked:
+        locked.entries()  # compacts when the file has grown past its bound
+        locked.append("task", tool_use_id=f"{who}-{n}", agent_type="dbt-expert", prompt="x" * 300)
+        locked.append("run", run=f"{who}-run-{n}", thread="main", agent="a", tier="simple", keys=[])
+        locked.append("end", run=f"{who}-run-{n}")
+"""
+
+
+def test_appenders_racing_a_compaction_lose_nothing(tmp_path: Path) -> None:
+    # A process that opened the session file before a compaction renamed a new one over it, and waited for the
+    # lock on the old one, appended to the replaced file: its entry was gone. It opens the path again now.
+    from engine.claude_code.session import Session
+
+    path = tmp_path / "state" / "sessions" / "s.jsonl"
+    path.parent.mkdir(parents=True)
+    script = tmp_path / "appender.py"
+    script.write_text(APPENDER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen([sys.executable, str(script), str(path), f"w{n}", "250", "16384"], env=env,
+                                stderr=subprocess.PIPE) for n in range(3)]
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read().decode()
+    with Session(str(path)).locked() as s:
+        entries = s.entries()
+    tasks = {e["tool_use_id"] for e in entries if e["kind"] == "task"}
+    assert tasks == {f"w{w}-{n}" for w in range(3) for n in range(250)}  # every one, none twice lost
+    assert entries[0]["kind"] == "compacted"  # compacted along the way (750 tasks stay: none was claimed)
+    assert len([e for e in entries if e["kind"] == "run"]) < 750  # ended runs went (those since stay till next)
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_the_live_state_keeps_what_later_events_need() -> None:
+    from engine.claude_code.session import live_state, seen_keys, session_starts
+
+    now = 1_000_000.0
+    entries = [
+        a_run("s:session", thread="main", turn=False, keys=["a#"], event="SessionStart"),
+        {"kind": "instructions", "t": 1.0, "thread": "main", "run": "s:session", "tokens": 40},
+        a_run("p1", keys=["b#"]), {"kind": "end", "t": 1.0, "run": "p1"},
+        a_run("s:session:2", thread="main", turn=False, keys=["a#"], event="SessionStart", reset=True),
+        {"kind": "end", "t": 1.0, "run": "s:session"},
+        a_run("p2", keys=["c#"]), {"kind": "end", "t": 1.0, "run": "p2"},
+        {"kind": "instructions", "t": 1.0, "thread": "main", "run": "p2", "tokens": 7},
+        {"kind": "task", "t": now - 10, "tool_use_id": "t1", "agent_type": "x", "prompt": "claimed, running"},
+        {"kind": "task", "t": now - 10, "tool_use_id": "t2", "agent_type": "x", "prompt": "claimed, done"},
+        {"kind": "task", "t": now - 10, "tool_use_id": "t3", "agent_type": "x", "prompt": "not claimed yet"},
+        {"kind": "task", "t": now - 7200, "tool_use_id": "t4", "agent_type": "x", "prompt": "never will be"},
+        {"kind": "claim", "t": 1.0, "tool_use_id": "t1", "agent_id": "sub1"},
+        {"kind": "claim", "t": 1.0, "tool_use_id": "t2", "agent_id": "sub2"},
+        a_run("sub1", thread="sub1", keys=["d#"]), a_run("sub2", thread="sub2", keys=["e#"]),
+        {"kind": "end", "t": 1.0, "run": "sub2"},
+        {"kind": "a-kind-of-a-later-version", "t": 1.0},
+    ]
+    kept = live_state(entries, now=now)
+    assert kept[0]["kind"] == "compacted"
+    assert [e.get("run") or e.get("tool_use_id") for e in kept[1:]] == ["s:session:2", "t1", "t3", "t1", "sub1"]
+    assert "reset" not in kept[1]
+    for thread in ("main", "sub1"):  # the memory each thread was given is the same before and after
+        assert seen_keys(kept, thread) == seen_keys(entries, thread)
+    assert seen_keys(kept, "main") == {"a#", "c#"}
+    assert session_starts(kept) == session_starts(entries) == 2
+    assert live_state(kept, now=now)[1:] == kept[1:]  # compacting again changes nothing
+
+
+def test_a_live_state_past_its_bound_is_kept_whole_and_reported(tmp_path: Path, monkeypatch) -> None:
+    # What cannot be kept small (here 200 subagents still running) is kept all the same, and said once a
+    # compaction: the next compaction waits until the file has doubled, so events do not rewrite it each time.
+    import engine.claude_code.session as session
+
+    monkeypatch.setattr(session, "COMPACT_AT_BYTES", 10_000)
+    monkeypatch.setattr(session, "MAX_STATE_BYTES", 20_000)
+    path = tmp_path / "sessions" / "s.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(a_run(f"sub-{n}", thread=f"sub-{n}")) + "\n" for n in range(200)))
+    s = session.Session(str(path))
+    with s.locked() as locked:
+        assert len(locked.entries()) == 201  # the compacted entry and every open run
+        locked.append("end", run="sub-0")
+    (problem,) = s.problems
+    assert "200 open runs" in str(problem) and "kept whole" in str(problem)
+    with s.locked() as locked:
+        assert len([e for e in locked.entries() if e["kind"] == "run"]) == 200
+    assert len(s.problems) == 1
+
+
+def test_a_session_file_too_large_to_read_fails_open(project: Path, env: dict) -> None:
+    path = plant_session(project, "huge", a_run("huge:session"))
+    os.truncate(path, 40 << 20)  # past the 32 MiB a hook reads (sparse: nothing is written)
+    assert hook(event("session-end", project, session_id="huge"), project, env).stdout == b""
+    (line,) = hook_log(env)
+    assert "SessionTooLarge" in line and "left as it is" in line
+    assert path.stat().st_size == 40 << 20
+

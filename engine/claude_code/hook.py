@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.claude_code.inject import Item, fit, spill_file
 from engine.claude_code.payload import HookEvent
-from engine.claude_code.session import Session, remove_stale_packs, session_file, stale_sessions
+from engine.claude_code.session import (Session, remove_stale_packs, seen_keys, session_file, session_starts,
+                                        stale_sessions)
 from engine.claude_code.settings import HookSettings
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
@@ -31,7 +32,7 @@ INSTRUCTIONS = "instructions"
 
 MAX_STORED_PROMPT = 64 << 10
 """A prompt kept in the session file (a Task call's, or a turn's with ``log_task``) keeps this many characters at
-most: the file is read from its last 4 MiB, and one huge prompt must not push the session's runs out of it."""
+most: one pasted log must not make every event of the session read and compact megabytes."""
 
 MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
@@ -47,7 +48,7 @@ class Hook:
     def __init__(self, policy: Any, event: HookEvent, settings: HookSettings | None = None):
         self.policy = policy
         self.event = event
-        self.problems: list[RunNotRecorded] = []
+        self.problems: list[RuntimeError] = []
         """What went wrong without stopping the event (the command writes each to the hook log)."""
         self.settings = settings or HookSettings.of(policy)
         folder = self.settings.state_dir
@@ -59,7 +60,10 @@ class Hook:
     def handle(self) -> dict | None:
         """The hook's output for the event (None: print nothing)."""
         handler = getattr(self, "_on_" + _snake(self.event.name), None)
-        return None if handler is None else handler()
+        try:
+            return None if handler is None else handler()
+        finally:
+            self.problems.extend(self.session.problems)  # e.g. a live state past its bound, kept whole
 
     def _on_session_start(self) -> dict | None:
         with self.session.locked() as s:
@@ -71,7 +75,7 @@ class Hook:
         if agent is None or "SessionStart" not in self.settings.inject:
             return None
         # a session starts again after /clear, a compaction or a resume: each start is a run of its own
-        starts = sum(1 for e in entries if e["kind"] == "run" and e.get("event") == "SessionStart")
+        starts = session_starts(entries)
         run_id = self._session_run() + (f":{starts + 1}" if starts else "")
         return self._inject(agent, run_id=run_id, thread="main", task=None, scopes={"global"},
                             label=f"session-{_short(self.event.source or 'start')}",
@@ -146,12 +150,7 @@ class Hook:
 
         with self.session.locked() as s:
             entries = s.entries()
-            seen: set[str] = set()
-            for e in entries if not reset else ():
-                if e["kind"] == "run" and e.get("thread") == thread:
-                    if e.get("reset"):
-                        seen.clear()  # the context was emptied there: what came before is gone from it
-                    seen.update(e.get("keys", ()))
+            seen = set() if reset else seen_keys(entries, thread)
             packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
             items = packed.items
             used: dict[str, int] = {}
@@ -260,10 +259,11 @@ class Hook:
                         ended.add(run.get("run"))
                         if self._record(run, session_id, 0, None, "the session ended without a stop event"):
                             s.append("end", run=run.get("run"))
-            if len(self.problems) == failed:
-                os.unlink(path)
-            else:
-                os.replace(path, path + ".unrecorded")
+                # under the lock: an event of the session arriving now finds the path changed, never appends here
+                if len(self.problems) == failed:
+                    os.unlink(path)
+                else:
+                    os.replace(path, path + ".unrecorded")
 
     def _record(self, run: dict, session_id: str | None, instruction_tokens: int, duration_s: float | None,
                 error: str | None) -> bool:
