@@ -391,7 +391,7 @@ def test_a_stale_session_that_cannot_be_recorded_does_not_block_later_sessions(p
     # A session that crashed a day ago, one of whose runs was of an agent the policy has since dropped: its
     # record could not be written, the file stayed, and every later SessionStart in the project failed (open),
     # injecting nothing, for good. Now the runs that can be recorded are, the one that cannot is reported once
-    # in the hook log, and the file is kept aside (never retried, nothing lost).
+    # in the hook log, and the file is set aside (retried later, see below).
     stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"), a_run("old:ok"),
                           age_s=3 * 24 * 3600)
     for n in range(2):
@@ -603,3 +603,83 @@ def test_a_session_file_too_large_to_read_fails_open(project: Path, env: dict) -
     assert "SessionTooLarge" in line and "left as it is" in line
     assert path.stat().st_size == 40 << 20
 
+
+def age(path: Path, seconds: float) -> None:
+    then = path.stat().st_mtime - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_set_aside_session_is_retried_and_recorded_when_the_cause_has_gone(project: Path, env: dict,
+                                                                               tmp_path: Path) -> None:
+    # A session whose runs could not be recorded (the usage log unwritable for a while) was kept aside as
+    # .unrecorded and never read again: its records were lost for good and the folder grew without bound. A
+    # later SessionStart retries it (an hour apart at least) and records what it can.
+    stale = plant_session(project, "old", a_run("old:a"), a_run("old:b"), age_s=3 * 24 * 3600)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    unwritable = {**env, "CTXBUDGET_LOG": str(blocked / "sub" / "usage.jsonl")}
+    (blocked / "sub").write_text("a file where the log's folder should be\n")
+    hook(event("session-start", project, session_id="new-0"), project, unwritable)
+    assert len(hook_log(env)) == 2 and records(env) == []  # one line per run not recorded
+    kept = stale.with_name(stale.name + ".unrecorded")
+    assert kept.exists() and not stale.exists()
+    hook(event("session-start", project, session_id="new-1"), project, env)
+    assert kept.exists() and records(env) == []  # tried an hour ago at most: not yet
+    age(kept, 2 * 3600)
+    hook(event("session-start", project, session_id="new-2"), project, env)
+    assert not kept.exists()
+    assert sorted((r["run_id"], r["success"]) for r in records(env)) == [("old:a", False), ("old:b", False)]
+    assert len(hook_log(env)) == 2  # nothing more to say
+
+
+def test_a_set_aside_session_that_keeps_failing_is_given_up_and_the_loss_reported(project: Path,
+                                                                                  env: dict) -> None:
+    from engine.claude_code.hook import MAX_ATTEMPTS
+
+    stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"), a_run("old:ok"),
+                          age_s=3 * 24 * 3600)
+    kept = stale.with_name(stale.name + ".unrecorded")
+    for n in range(MAX_ATTEMPTS):
+        assert stale.exists() or kept.exists()
+        hook(event("session-start", project, session_id=f"new-{n}"), project, env)
+        if kept.exists():
+            age(kept, 2 * 3600)
+    assert not kept.exists() and not stale.exists()
+    assert [r["run_id"] for r in records(env)] == ["old:ok"]  # recorded once, at the first attempt
+    first, *rest = hook_log(env)
+    assert "old:gone" in first and "RunNotRecorded" in first  # the first failure, run by run
+    (last,) = rest  # the retries are counted in the file, not logged again; then one line says what is lost
+    assert "RunsLost" in last and "gave up recording 1 run(s) of session 'old'" in last
+    assert "specialists/retired-expert" in last and f"after {MAX_ATTEMPTS} attempts" in last
+
+
+def test_a_set_aside_session_is_kept_no_longer_than_a_week(project: Path, env: dict) -> None:
+    stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"),
+                          age_s=3 * 24 * 3600)
+    hook(event("session-start", project, session_id="new-0"), project, env)
+    kept = stale.with_name(stale.name + ".unrecorded")
+    lines = kept.read_text().splitlines()
+    attempt = json.loads(lines[-1])
+    assert attempt["kind"] == "attempt" and attempt["failed"] == 1
+    attempt["t"] -= 8 * 24 * 3600  # first set aside eight days ago
+    kept.write_text("\n".join([*lines[:-1], json.dumps(attempt)]) + "\n")
+    age(kept, 2 * 3600)
+    hook(event("session-start", project, session_id="new-1"), project, env)
+    assert not kept.exists()
+    assert "RunsLost" in hook_log(env)[-1] and "after 2 attempts over 8.0 days" in hook_log(env)[-1]
+
+
+def test_a_session_start_retries_at_most_a_few_set_aside_sessions(project: Path, env: dict) -> None:
+    from engine.claude_code.hook import RETRIES_PER_EVENT
+
+    kept = []
+    for n in range(RETRIES_PER_EVENT + 3):
+        path = plant_session(project, f"old-{n}", a_run(f"old-{n}:a", session=f"old-{n}"))
+        aside = path.with_name(path.name + ".unrecorded")
+        path.rename(aside)
+        age(aside, 2 * 3600 + n)
+        kept.append(aside)
+    hook(event("session-start", project, session_id="new"), project, env)
+    assert sum(not p.exists() for p in kept) == RETRIES_PER_EVENT
+    assert all(not p.exists() for p in kept[-RETRIES_PER_EVENT:])  # the least recently tried first
+    assert len(records(env)) == RETRIES_PER_EVENT and hook_log(env) == []

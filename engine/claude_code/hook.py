@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.claude_code.inject import Item, fit, spill_file
 from engine.claude_code.payload import HookEvent
-from engine.claude_code.session import (Session, remove_stale_packs, seen_keys, session_file, session_starts,
-                                        stale_sessions)
+from engine.claude_code.session import (UNRECORDED, Session, SessionProblem, remove_stale_packs, seen_keys,
+                                        session_file, session_starts, stale_sessions, unrecorded_sessions)
 from engine.claude_code.settings import HookSettings
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
@@ -38,8 +38,22 @@ MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
 
 
+RETRIES_PER_EVENT = 2
+"""Set-aside sessions (``….jsonl.unrecorded``) a SessionStart retries at most: each hook stays quick."""
+
+MAX_ATTEMPTS = 10
+"""A set-aside session whose runs still cannot all be recorded after this many attempts is given up."""
+
+KEEP_UNRECORDED_S = 7 * 24 * 3600
+"""… and so is one first set aside this long ago, whatever its attempts."""
+
+
 class RunNotRecorded(RuntimeError):
     """A run's usage record could not be written; the other runs went on (the hook logs each of these)."""
+
+
+class RunsLost(RuntimeError):
+    """Runs whose usage records will never be written: the hook gave up on them (it says which, and why)."""
 
 
 class Hook:
@@ -244,26 +258,58 @@ class Hook:
 
     def _end_stale_sessions(self) -> None:
         """Record the open runs of sessions that ended without saying so; a file whose runs could not all be
-        recorded is kept aside as ``….jsonl.unrecorded`` (never read again: one bad run must not fail every
-        later SessionStart of the project)."""
+        recorded is set aside as ``….jsonl.unrecorded`` and retried by later SessionStarts (at most
+        :data:`RETRIES_PER_EVENT` files each, an hour apart at least), until every run is recorded or it has
+        failed :data:`MAX_ATTEMPTS` times or :data:`KEEP_UNRECORDED_S` have passed: then it is removed and the
+        loss is reported (how many runs, of which agents, the last error)."""
         for path in stale_sessions(self.folder):
-            stale = Session(path)
-            failed = len(self.problems)
-            with stale.locked() as s:
+            self._settle(path, aside=False)
+        for path in unrecorded_sessions(self.folder, limit=RETRIES_PER_EVENT):
+            self._settle(path, aside=True)
+
+    def _settle(self, path: str, aside: bool) -> None:
+        """Record the open runs of the ended session in ``path`` (see :meth:`_end_stale_sessions`)."""
+        stale, now = Session(path), time.time()
+        reported = len(self.problems)
+        with stale.locked() as s:
+            try:
                 entries = s.entries()
-                session_id = next((e.get("session") for e in entries if e["kind"] == "run" and e.get("session")),
-                                  None)
-                ended = {e.get("run") for e in entries if e["kind"] == "end"}
-                for run in entries:
-                    if run["kind"] == "run" and run.get("run") not in ended:
-                        ended.add(run.get("run"))
-                        if self._record(run, session_id, 0, None, "the session ended without a stop event"):
-                            s.append("end", run=run.get("run"))
-                # under the lock: an event of the session arriving now finds the path changed, never appends here
-                if len(self.problems) == failed:
-                    os.unlink(path)
-                else:
-                    os.replace(path, path + ".unrecorded")
+            except SessionProblem as exc:  # too large to read: it never will be
+                self.problems.append(RunsLost(f"{exc}; removed, its open runs are not recorded"))
+                os.unlink(path)
+                return
+            session_id = next((e.get("session") for e in entries if e["kind"] == "run" and e.get("session")),
+                              None)
+            ended = {e.get("run") for e in entries if e["kind"] == "end"}
+            failed = []
+            for run in entries:
+                if run["kind"] == "run" and run.get("run") not in ended:
+                    ended.add(run.get("run"))
+                    if self._record(run, session_id, 0, None, "the session ended without a stop event"):
+                        s.append("end", run=run.get("run"))
+                    else:
+                        failed.append(run)
+            # the lock is held until the file is gone or renamed: an event of the session arriving now (a
+            # resumed session) finds the path changed and starts a new file, never appends to this one
+            if not failed:
+                os.unlink(path)
+                return
+            error = str(self.problems[-1]) if len(self.problems) > reported else "unknown"
+            attempts = [e for e in entries if e["kind"] == "attempt"]
+            if aside:  # a retry: its failures are counted in the file, not logged again run by run
+                del self.problems[reported:]
+            first = attempts[0]["t"] if attempts else now
+            if aside and (len(attempts) + 1 >= MAX_ATTEMPTS or now - first >= KEEP_UNRECORDED_S):
+                agents = sorted({str(run.get("agent")) for run in failed})
+                self.problems.append(RunsLost(
+                    f"gave up recording {len(failed)} run(s) of session {session_id!r} (agents "
+                    f"{', '.join(agents)}) after {len(attempts) + 1} attempts over {(now - first) / 86400:.1f} days: "
+                    f"their usage records are lost; last error: {error}"))
+                os.unlink(path)
+                return
+            s.append("attempt", failed=len(failed), error=error[:500])
+            if not aside:
+                os.replace(path, path + UNRECORDED)
 
     def _record(self, run: dict, session_id: str | None, instruction_tokens: int, duration_s: float | None,
                 error: str | None) -> bool:

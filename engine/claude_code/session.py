@@ -56,6 +56,12 @@ tool call was denied or failed: no subagent will start for it)."""
 STALE_AFTER_S = 24 * 3600
 """A session file untouched this long belongs to a session that ended without saying so."""
 
+UNRECORDED = ".unrecorded"
+"""The suffix of an ended session's file set aside because some of its runs could not be recorded yet."""
+
+RETRY_AFTER_S = 3600
+"""A set-aside session is retried at most once in this long (each attempt touches it)."""
+
 
 class SessionProblem(RuntimeError):
     """Something the hook should report about a session file without failing the event."""
@@ -208,9 +214,11 @@ _SHAPES: dict[str, dict[str, Any]] = {
     "instructions": {"thread": _TEXT, "run": _TEXT, "tokens": (int,)},
     "end": {"run": _TEXT},
     "compacted": {"seen": (dict,), "starts": (int,), "live_bytes": (int,)},
+    "attempt": {"t": _NUMBER, "failed": (int,), "error": _TEXT},
 }
 _REQUIRED = {"task": ("agent_type", "prompt"), "claim": ("agent_id",), "run": ("run", "thread", "agent", "tier"),
-             "instructions": ("run",), "end": ("run",), "compacted": ("seen",)}
+             "instructions": ("run",), "end": ("run",), "compacted": ("seen",),
+             "attempt": ("t",)}
 
 
 def well_formed(entry: dict[str, Any]) -> bool:
@@ -272,7 +280,7 @@ def live_state(entries: list[dict[str, Any]], now: float | None = None) -> list[
     """What a later event can still need of ``entries``: one ``compacted`` entry first (the memory each thread
     was given since its context was last emptied, the session's starts), then, in their order, the open runs
     (without their ``reset`` mark: what came before it is already folded in), the instruction files counted for
-    them, the tasks no subagent has claimed yet (for :data:`UNCLAIMED_TASK_TTL_S`) and the claims of subagents
+    them, the attempts at recording an ended session's runs, the tasks no subagent has claimed yet (for :data:`UNCLAIMED_TASK_TTL_S`) and the claims of subagents
     still running, with the tasks they took."""
     now = time.time() if now is None else now
     ended = {e["run"] for e in entries if e["kind"] == "end"}
@@ -289,7 +297,7 @@ def live_state(entries: list[dict[str, Any]], now: float | None = None) -> list[
         kind = e["kind"]
         if kind == "run" and e["run"] in open_runs:
             kept.append({k: v for k, v in e.items() if k != "reset"})
-        elif kind == "instructions" and e["run"] in open_runs:
+        elif kind == "instructions" and e["run"] in open_runs or kind == "attempt":
             kept.append(e)
         elif kind == "claim" and e["agent_id"] not in ended:
             kept.append(e)
@@ -307,6 +315,12 @@ def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> li
     """Session files in ``folder`` untouched for :data:`STALE_AFTER_S` (at most ``limit``, oldest first); the
     temporary files of compactions killed half-way, as old, are removed on the way."""
     return _listed(folder, ".jsonl", STALE_AFTER_S, now, limit)
+
+
+def unrecorded_sessions(folder: str, now: float | None = None, limit: int = 2) -> list[str]:
+    """Set-aside session files (:data:`UNRECORDED`) not tried for :data:`RETRY_AFTER_S`, least recently tried
+    first (at most ``limit``)."""
+    return _listed(folder, ".jsonl" + UNRECORDED, RETRY_AFTER_S, now, limit)
 
 
 def _listed(folder: str, suffix: str, idle_s: float, now: float | None, limit: int) -> list[str]:
