@@ -683,3 +683,80 @@ def test_a_session_start_retries_at_most_a_few_set_aside_sessions(project: Path,
     assert sum(not p.exists() for p in kept) == RETRIES_PER_EVENT
     assert all(not p.exists() for p in kept[-RETRIES_PER_EVENT:])  # the least recently tried first
     assert len(records(env)) == RETRIES_PER_EVENT and hook_log(env) == []
+
+
+def deliver_twice_at_once(payload: dict, project: Path, env: dict) -> list[bytes]:
+    """``payload`` on the stdin of two hooks started together, as Claude Code runs one hook registered twice."""
+    data = json.dumps(payload).encode()
+    started = [subprocess.Popen([sys.executable, "-m", "engine", "hook"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=project, env=env)
+               for _ in range(2)]
+    outputs = [process.communicate(data, timeout=120)[0] for process in started]
+    assert all(process.returncode == 0 for process in started)
+    return outputs
+
+
+def session_runs(project: Path, session_id: str) -> list[dict]:
+    from engine.claude_code.session import session_file
+
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), session_id))
+    return [e for e in map(json.loads, path.read_text().splitlines()) if e["kind"] == "run"]
+
+
+@pytest.mark.parametrize("with_prompt_id", [True, False], ids=["prompt_id", "no-prompt_id"])
+def test_a_prompt_delivered_twice_at_once_is_one_turn(project: Path, env: dict, with_prompt_id: bool) -> None:
+    # Claude Code runs a hook registered from two sources it does not deduplicate (a plugin and the settings, or
+    # two command strings) twice at once with byte-identical stdin. Without a prompt_id each delivery was a run
+    # of its own (the run id holds the time): the second injected the next-best memory the first had left out,
+    # and the turn was recorded twice. The second delivery now injects nothing and records nothing.
+    payload = event("user-prompt-submit", project)
+    if not with_prompt_id:
+        del payload["prompt_id"]
+    outputs = deliver_twice_at_once(payload, project, env)
+    assert sorted(bool(out.strip()) for out in outputs) == [False, True]
+    assert len(session_runs(project, payload["session_id"])) == 1
+    hook(event("stop", project), project, env)
+    assert len(records(env)) == 1 and hook_log(env) == []
+
+
+def test_a_prompt_typed_again_after_an_interrupted_turn_is_a_new_turn(project: Path, env: dict) -> None:
+    # Esc interrupts a turn without a Stop event; the same prompt typed again later (no prompt_id) is a new turn.
+    from engine.claude_code.hook import DUPLICATE_WINDOW_S
+    from engine.claude_code.session import session_file
+
+    payload = {k: v for k, v in event("user-prompt-submit", project).items() if k != "prompt_id"}
+    hook(payload, project, env)
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), payload["session_id"]))
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    entries[-1]["t"] -= DUPLICATE_WINDOW_S + 1  # the turn began a little longer ago than a duplicate can lag
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    hook(payload, project, env)
+    hook(event("stop", project), project, env)
+    assert len({r["run_id"] for r in records(env)}) == 2 and hook_log(env) == []
+
+
+def test_a_subagent_start_delivered_twice_at_once_is_one_run(project: Path, env: dict) -> None:
+    hook(event("pre-tool-use-task", project), project, env)
+    payload = event("subagent-start", project)
+    outputs = deliver_twice_at_once(payload, project, env)
+    assert sorted(bool(out.strip()) for out in outputs) == [False, True]
+    assert len(session_runs(project, payload["session_id"])) == 1
+    hook(event("subagent-stop", project), project, env)
+    (record,) = records(env)
+    assert record["tier_source"] == "detected" and hook_log(env) == []
+
+
+def test_an_instructions_load_delivered_twice_at_once_is_counted_once(project: Path, env: dict) -> None:
+    hook(event("session-start", project), project, env)
+    deliver_twice_at_once(event("instructions-loaded", project), project, env)
+    hook(event("session-end", project), project, env)
+    (record,) = records(env)
+    once = _count_instructions(project)
+    assert record["scopes"]["instructions"] == once > 0
+
+
+def _count_instructions(project: Path) -> int:
+    from engine.claude_code.hook import _count_file
+    from engine.policy import load_policy
+
+    return _count_file(load_policy("default"), event("instructions-loaded", project)["file_path"])

@@ -34,6 +34,14 @@ MAX_STORED_PROMPT = 64 << 10
 """A prompt kept in the session file (a Task call's, or a turn's with ``log_task``) keeps this many characters at
 most: one pasted log must not make every event of the session read and compact megabytes."""
 
+DUPLICATE_WINDOW_S = 10.0
+"""A UserPromptSubmit without a ``prompt_id`` whose prompt is that of a turn still open that began less than this
+long ago is the same event delivered twice, not a new turn. Claude Code does not retry a hook, but it runs the
+same hook twice, at once and with byte-identical stdin, when it is registered from two sources it does not
+deduplicate (anthropics/claude-code#76297: settings and a plugin's hooks.json; or two command strings, such
+as ``ctxbudget hook`` and ``/abs/path/ctxbudget hook`` in the user's and the project's settings). A duplicate
+waits on the session's lock at most for the first one's run (the hook's 10 s timeout)."""
+
 MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
 
@@ -100,9 +108,29 @@ class Hook:
         prompt = self.event.prompt
         if agent is None or not prompt or not prompt.strip() or "UserPromptSubmit" not in self.settings.inject:
             return None
+        session, prompt_id = self.event.session_id, self.event.prompt_id
+        task_hash = "sha256:" + _digest(prompt)
         # without a prompt_id (optional in the SDK's types) the turn's own: the same prompt twice is two runs
-        run_id = f"{self.event.session_id}:prompt:{self.event.prompt_id or _digest(f'{time.time_ns()}:{prompt}')}"
-        return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt")
+        run_id = f"{session}:prompt:{prompt_id or _digest(f'{time.time_ns()}:{prompt}')}"
+        now = time.time()
+
+        def delivered(entries: list[dict]) -> bool:
+            """Whether this event is one already handled, delivered again (see :data:`DUPLICATE_WINDOW_S`): the
+            same prompt_id, or without one the same prompt as a turn still open that began moments ago."""
+            ended = {e["run"] for e in entries if e["kind"] == "end"}
+            for e in entries:
+                if e["kind"] != "run" or e["thread"] != "main" or not e.get("turn"):
+                    continue
+                if prompt_id is not None:
+                    if e["run"] == run_id:
+                        return True
+                elif (e.get("task_hash") == task_hash and e["run"] not in ended
+                      and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S):
+                    return True
+            return False
+
+        return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt",
+                            delivered=delivered)
 
     def _on_pre_tool_use(self) -> None:
         if self.event.tool_name not in SUBAGENT_TOOLS or not isinstance(self.event.tool_input, dict):
@@ -121,8 +149,9 @@ class Hook:
         agent = self._policy_agent(kind)
         if agent is None:
             return None
-        task = self._claim_task(kind, agent_id)
-        return self._inject(agent, run_id=agent_id, thread=agent_id, task=task, scopes=None, label=f"{kind}-{agent_id}")
+        task = self._claim_task(kind, agent_id)  # (a subagent that claimed one already gets the same again)
+        return self._inject(agent, run_id=agent_id, thread=agent_id, task=task, scopes=None, label=f"{kind}-{agent_id}",
+                            delivered=lambda entries: any(e["kind"] == "run" and e["run"] == agent_id for e in entries))
 
     def _on_instructions_loaded(self) -> None:
         path = self.event.file_path
@@ -133,6 +162,11 @@ class Hook:
         with self.session.locked() as s:
             entries = s.entries()
             run = self.event.agent_id or _open_turn(entries) or self._session_run()
+            now = time.time()
+            if any(e["kind"] == "instructions" and e["run"] == run and e.get("path") == path
+                   and e.get("load_reason") == self.event.load_reason and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S
+                   for e in entries):
+                return None  # the same load delivered twice (see DUPLICATE_WINDOW_S): counted once
             s.append("instructions", thread=thread, run=run, path=path, tokens=tokens,
                      memory_type=self.event.memory_type, load_reason=self.event.load_reason)
         return None
@@ -157,13 +191,16 @@ class Hook:
     # -- packing and injecting --------------------------------------------------------------------------
 
     def _inject(self, agent: str, run_id: str, thread: str, task: str | None, scopes: set[str] | None,
-                label: str, reset: bool = False) -> dict | None:
+                label: str, reset: bool = False, delivered=None) -> dict | None:
         """Pack and record one run; what ``thread`` was given since its context was last emptied (``reset``:
-        now) is left out."""
+        now) is left out. ``delivered(entries)`` true: the event was handled already (a duplicate delivery, see
+        :data:`DUPLICATE_WINDOW_S`), nothing is injected or recorded."""
         from engine.claude_code.packing import pack_items
 
         with self.session.locked() as s:
             entries = s.entries()
+            if delivered is not None and delivered(entries):
+                return None
             seen = set() if reset else seen_keys(entries, thread)
             packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
             items = packed.items
