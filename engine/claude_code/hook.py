@@ -308,6 +308,12 @@ class Hook:
         """Record the open runs of the ended session in ``path`` (see :meth:`_end_stale_sessions`)."""
         stale, now = Session(path), time.time()
         reported = len(self.problems)
+        try:
+            self._settle_locked(stale, path, aside, now, reported)
+        finally:
+            self.problems.extend(stale.problems)  # e.g. a live state past its bound, kept whole
+
+    def _settle_locked(self, stale: Session, path: str, aside: bool, now: float, reported: int) -> None:
         with stale.locked() as s:
             try:
                 entries = s.entries()
