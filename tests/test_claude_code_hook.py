@@ -760,3 +760,25 @@ def _count_instructions(project: Path) -> int:
     from engine.policy import load_policy
 
     return _count_file(load_policy("default"), event("instructions-loaded", project)["file_path"])
+
+
+def test_a_session_that_cannot_be_compacted_is_read_whole(tmp_path: Path, monkeypatch) -> None:
+    import engine.claude_code.session as session
+
+    monkeypatch.setattr(session, "COMPACT_AT_BYTES", 1000)
+    path = tmp_path / "sessions" / "s.jsonl"
+    path.parent.mkdir()
+    history = [a_run(f"r{n}") for n in range(20)] + [{"kind": "end", "t": 1.0, "run": f"r{n}"} for n in range(19)]
+    path.write_text("".join(json.dumps(e) + "\n" for e in history))
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    s = session.Session(str(path))
+    with s.locked() as locked:
+        monkeypatch.setattr(session.os, "fsync", no_room)
+        entries = locked.entries()
+    assert len(entries) == len(history) and path.read_text().count("\n") == len(history)
+    (problem,) = s.problems
+    assert "not compacted (No space left on device)" in str(problem)
+    assert not list(path.parent.glob("*.tmp"))

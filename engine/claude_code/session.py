@@ -105,7 +105,10 @@ class Session:
             head = found[0] if found and found[0]["kind"] == "compacted" else None
             live = head.get("live_bytes", 0) if head is not None else 0
             if size > 2 * live:
-                found = self._compact(found)
+                try:
+                    found = self._compact(found)
+                except OSError as exc:  # a full or read-only disk: the whole file is read, nothing is lost
+                    self.problems.append(SessionProblem(f"{self.path}: not compacted ({exc.strerror or exc})"))
         return found
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
         entry = {"kind": kind, "t": round(time.time(), 3), **fields}
