@@ -150,7 +150,8 @@ class Hook:
         if agent is None:
             return None
         task = self._claim_task(kind, agent_id)  # (a subagent that claimed one already gets the same again)
-        return self._inject(agent, run_id=agent_id, thread=agent_id, task=task, scopes=None, label=f"{kind}-{agent_id}",
+        return self._inject(agent, run_id=agent_id, thread=agent_id, task=task, scopes=None,
+                            label=f"{kind}-{agent_id}",
                             delivered=lambda entries: any(e["kind"] == "run" and e["run"] == agent_id for e in entries))
 
     def _on_instructions_loaded(self) -> None:
@@ -164,8 +165,8 @@ class Hook:
             run = self.event.agent_id or _open_turn(entries) or self._session_run()
             now = time.time()
             if any(e["kind"] == "instructions" and e["run"] == run and e.get("path") == path
-                   and e.get("load_reason") == self.event.load_reason and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S
-                   for e in entries):
+                   and e.get("load_reason") == self.event.load_reason
+                   and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S for e in entries):
                 return None  # the same load delivered twice (see DUPLICATE_WINDOW_S): counted once
             s.append("instructions", thread=thread, run=run, path=path, tokens=tokens,
                      memory_type=self.event.memory_type, load_reason=self.event.load_reason)

@@ -284,8 +284,8 @@ def live_state(entries: list[dict[str, Any]], now: float | None = None) -> list[
     """What a later event can still need of ``entries``: one ``compacted`` entry first (the memory each thread
     was given since its context was last emptied, the session's starts), then, in their order, the open runs
     (without their ``reset`` mark: what came before it is already folded in), the instruction files counted for
-    them, the attempts at recording an ended session's runs, the tasks no subagent has claimed yet (for :data:`UNCLAIMED_TASK_TTL_S`) and the claims of subagents
-    still running, with the tasks they took."""
+    them, the attempts at recording an ended session's runs, the tasks no subagent has claimed yet (for
+    :data:`UNCLAIMED_TASK_TTL_S`) and the claims of subagents still running, with the tasks they took."""
     now = time.time() if now is None else now
     ended = {e["run"] for e in entries if e["kind"] == "end"}
     runs = [e for e in entries if e["kind"] == "run"]
