@@ -782,3 +782,14 @@ def test_a_session_that_cannot_be_compacted_is_read_whole(tmp_path: Path, monkey
     (problem,) = s.problems
     assert "not compacted (No space left on device)" in str(problem)
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_a_session_start_delivered_twice_at_once_is_one_run(project: Path, env: dict) -> None:
+    # The second delivery ended the run the first had just opened (a new start ends the session's open runs)
+    # and opened one of its own: two records for one start, the first of them with no duration.
+    payload = event("session-start", project)
+    outputs = deliver_twice_at_once(payload, project, env)
+    assert sorted(bool(out.strip()) for out in outputs) == [False, True]
+    assert len(session_runs(project, payload["session_id"])) == 1
+    hook(event("session-end", project), project, env)
+    assert len(records(env)) == 1 and hook_log(env) == []

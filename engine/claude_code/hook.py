@@ -36,7 +36,8 @@ most: one pasted log must not make every event of the session read and compact m
 
 DUPLICATE_WINDOW_S = 10.0
 """A UserPromptSubmit without a ``prompt_id`` whose prompt is that of a turn still open that began less than this
-long ago is the same event delivered twice, not a new turn. Claude Code does not retry a hook, but it runs the
+long ago is the same event delivered twice, not a new turn (so is a SessionStart of the same source, startup or
+resume, and an InstructionsLoaded of the same file for the same run). Claude Code does not retry a hook, but it runs the
 same hook twice, at once and with byte-identical stdin, when it is registered from two sources it does not
 deduplicate (anthropics/claude-code#76297: settings and a plugin's hooks.json; or two command strings, such
 as ``ctxbudget hook`` and ``/abs/path/ctxbudget hook`` in the user's and the project's settings). A duplicate
@@ -88,8 +89,22 @@ class Hook:
             self.problems.extend(self.session.problems)  # e.g. a live state past its bound, kept whole
 
     def _on_session_start(self) -> dict | None:
+        source, now = self.event.source, time.time()
+
+        def delivered(entries: list[dict]) -> bool:
+            """A startup or resume delivered twice (see :data:`DUPLICATE_WINDOW_S`): a start of the same source
+            still open that began moments ago (a /clear or a compaction twice must inject twice: never one)."""
+            if source in CONTEXT_EMPTIED:
+                return False
+            ended = {e["run"] for e in entries if e["kind"] == "end"}
+            return any(e["kind"] == "run" and e.get("event") == "SessionStart" and e.get("source") == source
+                       and e["run"] not in ended and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S
+                       for e in entries)
+
         with self.session.locked() as s:
             entries = s.entries()
+            if delivered(entries):
+                return None  # before ending the runs the first delivery opened
             self._end_runs(s, entries, lambda run: True, None)
         self._end_stale_sessions()
         remove_stale_packs(self.folder)  # the spilled packs of sessions idle for a day: the folder stays bounded
@@ -101,7 +116,7 @@ class Hook:
         run_id = self._session_run() + (f":{starts + 1}" if starts else "")
         return self._inject(agent, run_id=run_id, thread="main", task=None, scopes={"global"},
                             label=f"session-{_short(self.event.source or 'start')}",
-                            reset=self.event.source in CONTEXT_EMPTIED)
+                            reset=self.event.source in CONTEXT_EMPTIED, delivered=delivered)
 
     def _on_user_prompt_submit(self) -> dict | None:
         agent = self._main_agent()
@@ -213,7 +228,8 @@ class Hook:
                      confidence=packed.confidence, signals=list(packed.signals), event=self.event.name,
                      task_hash=None if task is None else "sha256:" + _digest(task),
                      task=task[:MAX_STORED_PROMPT] if packed.log_task and task else None, scopes=used, items=len(items),
-                     keys=[_key(i) for i in items], **({"reset": True} if reset else {}))
+                     keys=[_key(i) for i in items], **({"reset": True} if reset else {}),
+                     **({"source": self.event.source} if self.event.name == "SessionStart" else {}))
         if not items:
             return None
         a = packed.allocation
