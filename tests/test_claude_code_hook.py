@@ -419,6 +419,10 @@ ILL_SHAPED = [  # session entries of the right kind with fields of the wrong typ
     {"kind": "instructions", "thread": "main", "run": [1], "tokens": 5},
     {"kind": "end", "run": [1]}, {"kind": "claim", "tool_use_id": [1], "agent_id": "a"},
     {"kind": "task", "tool_use_id": {"x": 1}, "agent_type": "dbt-expert", "prompt": "Fix the orders model"},
+    {"kind": "compacted", "t": 1.0, "seen": {"main": "patterns/a.md#"}}, {"kind": "compacted", "seen": [1]},
+    {"kind": "compacted", "seen": {"main": [1, ["x"], None]}, "starts": 2}, {"kind": "compacted", "seen": {},
+                                                                           "starts": "2"},
+    {"kind": "compacted", "seen": {}, "live_bytes": 10 ** 30}, {"kind": "attempt", "t": "noon", "failed": 1},
 ]
 
 
@@ -793,3 +797,20 @@ def test_a_session_start_delivered_twice_at_once_is_one_run(project: Path, env: 
     assert len(session_runs(project, payload["session_id"])) == 1
     hook(event("session-end", project), project, env)
     assert len(records(env)) == 1 and hook_log(env) == []
+
+
+def test_a_hand_edited_live_size_does_not_turn_compaction_off(tmp_path: Path) -> None:
+    from engine.claude_code.session import MAX_STATE_BYTES, Session
+
+    path = tmp_path / "sessions" / "s.jsonl"
+    path.parent.mkdir()
+    head = {"kind": "compacted", "t": 1.0, "seen": {}, "starts": 0, "live_bytes": 10 ** 12}
+    ended = "".join(json.dumps(a_run(f"r{n}")) + "\n" + json.dumps({"kind": "end", "t": 1.0, "run": f"r{n}"}) + "\n"
+                    for n in range(500))
+    with path.open("w") as out:
+        out.write(json.dumps(head) + "\n")
+        while out.tell() <= 2 * MAX_STATE_BYTES:
+            out.write(ended)
+    with Session(str(path)).locked() as s:
+        s.entries()
+    assert path.stat().st_size < 1000
