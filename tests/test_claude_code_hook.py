@@ -799,8 +799,10 @@ def test_a_session_start_delivered_twice_at_once_is_one_run(project: Path, env: 
     assert len(records(env)) == 1 and hook_log(env) == []
 
 
-def test_a_hand_edited_live_size_does_not_turn_compaction_off(tmp_path: Path) -> None:
-    from engine.claude_code.session import MAX_STATE_BYTES, Session
+def test_a_hand_edited_live_size_does_not_turn_compaction_off(tmp_path: Path, monkeypatch) -> None:
+    import engine.claude_code.session as session
+
+    monkeypatch.setattr(session, "MAX_FILE_BYTES", 4 << 20)
 
     path = tmp_path / "sessions" / "s.jsonl"
     path.parent.mkdir()
@@ -809,8 +811,8 @@ def test_a_hand_edited_live_size_does_not_turn_compaction_off(tmp_path: Path) ->
                     for n in range(500))
     with path.open("w") as out:
         out.write(json.dumps(head) + "\n")
-        while out.tell() <= 2 * MAX_STATE_BYTES:
+        while out.tell() <= 2 * (session.MAX_FILE_BYTES // 4):
             out.write(ended)
-    with Session(str(path)).locked() as s:
+    with session.Session(str(path)).locked() as s:
         s.entries()
     assert path.stat().st_size < 1000

@@ -103,8 +103,8 @@ class Session:
         found = _parse(data)
         if size > COMPACT_AT_BYTES:
             head = found[0] if found and found[0]["kind"] == "compacted" else None
-            # (at most the live state expected: a hand-edited size must not turn compaction off)
-            live = min(head.get("live_bytes", 0), MAX_STATE_BYTES) if head is not None else 0
+            # (a quarter of the read bound at most: a hand-edited size must not turn compaction off)
+            live = min(head.get("live_bytes", 0), MAX_FILE_BYTES // 4) if head is not None else 0
             if size > 2 * live:
                 try:
                     found = self._compact(found)
