@@ -391,7 +391,7 @@ def test_a_stale_session_that_cannot_be_recorded_does_not_block_later_sessions(p
     # A session that crashed a day ago, one of whose runs was of an agent the policy has since dropped: its
     # record could not be written, the file stayed, and every later SessionStart in the project failed (open),
     # injecting nothing, for good. Now the runs that can be recorded are, the one that cannot is reported once
-    # in the hook log, and the file is kept aside (never retried, nothing lost).
+    # in the hook log, and the file is set aside (retried later, see below).
     stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"), a_run("old:ok"),
                           age_s=3 * 24 * 3600)
     for n in range(2):
@@ -419,6 +419,10 @@ ILL_SHAPED = [  # session entries of the right kind with fields of the wrong typ
     {"kind": "instructions", "thread": "main", "run": [1], "tokens": 5},
     {"kind": "end", "run": [1]}, {"kind": "claim", "tool_use_id": [1], "agent_id": "a"},
     {"kind": "task", "tool_use_id": {"x": 1}, "agent_type": "dbt-expert", "prompt": "Fix the orders model"},
+    {"kind": "compacted", "t": 1.0, "seen": {"main": "patterns/a.md#"}}, {"kind": "compacted", "seen": [1]},
+    {"kind": "compacted", "seen": {"main": [1, ["x"], None]}, "starts": 2}, {"kind": "compacted", "seen": {},
+                                                                           "starts": "2"},
+    {"kind": "compacted", "seen": {}, "live_bytes": 10 ** 30}, {"kind": "attempt", "t": "noon", "failed": 1},
 ]
 
 
@@ -462,3 +466,353 @@ def test_sdk_types(project: Path, env: dict, tmp_path: Path) -> None:
         ("SyncHookJSONOutput", {"hookSpecificOutput": {"hookEventName": "SubagentStart", "additionalContext": 3}}, True),
     ]
     assert typecheck(values, tmp_path) == ""
+
+
+def test_a_session_past_4_mib_still_ends_every_run_it_opened(project: Path, env: dict) -> None:
+    # Session.entries() read only the file's last 4 MiB: in a long session (many turns, many subagents) the
+    # oldest entries fell out of view — the session's own run, subagents still running, a Task call's prompt not
+    # yet claimed, the memory already injected — and were never recorded, claimed or skipped again. The file is
+    # compacted now (the live state kept, the rest dropped), so every run it opened is recorded.
+    from engine.claude_code.session import COMPACT_AT_BYTES, session_file
+
+    start = context_of(hook(event("session-start", project, session_id="long"), project, env), "SessionStart")
+    task = "Refactor the orders incremental model to merge on order_id."
+    hook(event("pre-tool-use-task", project, session_id="long", tool_use_id="toolu_early",
+               tool_input={"prompt": task, "subagent_type": "dbt-expert"}), project, env)
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), "long"))
+    history = [a_run(f"sub-{n}", agent="specialists/dbt-expert", thread=f"sub-{n}", turn=False, session="long")
+               for n in range(3)]  # subagents still running, started before the history below
+    for n in range(6000):  # ended turns: 4.5 MiB of history nobody needs any more
+        history.append(a_run(f"long:prompt:{n}", session="long", keys=[f"gone/{(n + k) % 200}.md#" for k in range(24)]))
+        history.append({"kind": "end", "t": 1.0, "run": f"long:prompt:{n}"})
+    with path.open("a", encoding="utf-8") as out:
+        out.write("".join(json.dumps(e) + "\n" for e in history))
+    assert path.stat().st_size > 4 << 20
+
+    sub = context_of(hook(event("subagent-start", project, session_id="long", agent_id="late"), project, env),
+                     "SubagentStart")
+    assert "specialists/dbt-expert" in sub
+    assert path.stat().st_size < COMPACT_AT_BYTES  # compacted by that event
+    prompt = hook(event("user-prompt-submit", project, session_id="long"), project, env)
+    given = [line for line in start.splitlines() if line.startswith("### ")]
+    assert given and not any(line in prompt.stdout.decode() for line in given)  # still known as injected
+    for agent_id in ("sub-0", "sub-1", "sub-2", "late"):
+        hook(event("subagent-stop", project, session_id="long", agent_id=agent_id), project, env)
+    hook(event("stop", project, session_id="long"), project, env)
+    hook(event("session-end", project, session_id="long"), project, env)
+    found = {r["run_id"]: r for r in records(env)}
+    prompt_id = event("user-prompt-submit", project)["prompt_id"]
+    assert set(found) == {"long:session", "sub-0", "sub-1", "sub-2", "late", f"long:prompt:{prompt_id}"}
+    assert found["late"]["task_hash"] == "sha256:" + hashlib.sha256(task.encode()).hexdigest()[:16]
+    assert hook_log(env) == []
+
+
+APPENDER = """
+import sys
+import engine.claude_code.session as session
+session.COMPACT_AT_BYTES = int(sys.argv[4])
+path, who, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = session.Session(path)
+for n in range(count):
+    with s.locked() as locked:
+        locked.entries()  # compacts when the file has grown past its bound
+        locked.append("task", tool_use_id=f"{who}-{n}", agent_type="dbt-expert", prompt="x" * 300)
+        locked.append("run", run=f"{who}-run-{n}", thread="main", agent="a", tier="simple", keys=[])
+        locked.append("end", run=f"{who}-run-{n}")
+"""
+
+
+def test_appenders_racing_a_compaction_lose_nothing(tmp_path: Path) -> None:
+    # A process that opened the session file before a compaction renamed a new one over it, and waited for the
+    # lock on the old one, appended to the replaced file: its entry was gone. It opens the path again now.
+    from engine.claude_code.session import Session
+
+    path = tmp_path / "state" / "sessions" / "s.jsonl"
+    path.parent.mkdir(parents=True)
+    script = tmp_path / "appender.py"
+    script.write_text(APPENDER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen([sys.executable, str(script), str(path), f"w{n}", "250", "16384"], env=env,
+                                stderr=subprocess.PIPE) for n in range(3)]
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0, worker.stderr.read().decode()
+    with Session(str(path)).locked() as s:
+        entries = s.entries()
+    tasks = {e["tool_use_id"] for e in entries if e["kind"] == "task"}
+    assert tasks == {f"w{w}-{n}" for w in range(3) for n in range(250)}  # every one, none twice lost
+    assert entries[0]["kind"] == "compacted"  # compacted along the way (750 tasks stay: none was claimed)
+    assert len([e for e in entries if e["kind"] == "run"]) < 750  # ended runs went (those since stay till next)
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_the_live_state_keeps_what_later_events_need() -> None:
+    from engine.claude_code.session import live_state, seen_keys, session_starts
+
+    now = 1_000_000.0
+    entries = [
+        a_run("s:session", thread="main", turn=False, keys=["a#"], event="SessionStart"),
+        {"kind": "instructions", "t": 1.0, "thread": "main", "run": "s:session", "tokens": 40},
+        a_run("p1", keys=["b#"]), {"kind": "end", "t": 1.0, "run": "p1"},
+        a_run("s:session:2", thread="main", turn=False, keys=["a#"], event="SessionStart", reset=True),
+        {"kind": "end", "t": 1.0, "run": "s:session"},
+        a_run("p2", keys=["c#"]), {"kind": "end", "t": 1.0, "run": "p2"},
+        {"kind": "instructions", "t": 1.0, "thread": "main", "run": "p2", "tokens": 7},
+        {"kind": "task", "t": now - 10, "tool_use_id": "t1", "agent_type": "x", "prompt": "claimed, running"},
+        {"kind": "task", "t": now - 10, "tool_use_id": "t2", "agent_type": "x", "prompt": "claimed, done"},
+        {"kind": "task", "t": now - 10, "tool_use_id": "t3", "agent_type": "x", "prompt": "not claimed yet"},
+        {"kind": "task", "t": now - 7200, "tool_use_id": "t4", "agent_type": "x", "prompt": "never will be"},
+        {"kind": "claim", "t": 1.0, "tool_use_id": "t1", "agent_id": "sub1"},
+        {"kind": "claim", "t": 1.0, "tool_use_id": "t2", "agent_id": "sub2"},
+        a_run("sub1", thread="sub1", keys=["d#"]), a_run("sub2", thread="sub2", keys=["e#"]),
+        {"kind": "end", "t": 1.0, "run": "sub2"},
+        {"kind": "a-kind-of-a-later-version", "t": 1.0},
+    ]
+    kept = live_state(entries, now=now)
+    assert kept[0]["kind"] == "compacted"
+    assert [e.get("run") or e.get("tool_use_id") for e in kept[1:]] == ["s:session:2", "t1", "t3", "t1", "sub1"]
+    assert "reset" not in kept[1]
+    for thread in ("main", "sub1"):  # the memory each thread was given is the same before and after
+        assert seen_keys(kept, thread) == seen_keys(entries, thread)
+    assert seen_keys(kept, "main") == {"a#", "c#"}
+    assert session_starts(kept) == session_starts(entries) == 2
+    assert live_state(kept, now=now)[1:] == kept[1:]  # compacting again changes nothing
+
+
+def test_a_live_state_past_its_bound_is_kept_whole_and_reported(tmp_path: Path, monkeypatch) -> None:
+    # What cannot be kept small (here 200 subagents still running) is kept all the same, and said once a
+    # compaction: the next compaction waits until the file has doubled, so events do not rewrite it each time.
+    import engine.claude_code.session as session
+
+    monkeypatch.setattr(session, "COMPACT_AT_BYTES", 10_000)
+    monkeypatch.setattr(session, "MAX_STATE_BYTES", 20_000)
+    path = tmp_path / "sessions" / "s.jsonl"
+    path.parent.mkdir()
+    path.write_text("".join(json.dumps(a_run(f"sub-{n}", thread=f"sub-{n}")) + "\n" for n in range(200)))
+    s = session.Session(str(path))
+    with s.locked() as locked:
+        assert len(locked.entries()) == 201  # the compacted entry and every open run
+        locked.append("end", run="sub-0")
+    (problem,) = s.problems
+    assert "200 open runs" in str(problem) and "kept whole" in str(problem)
+    with s.locked() as locked:
+        assert len([e for e in locked.entries() if e["kind"] == "run"]) == 200
+    assert len(s.problems) == 1
+
+
+def test_a_session_file_too_large_to_read_fails_open(project: Path, env: dict) -> None:
+    path = plant_session(project, "huge", a_run("huge:session"))
+    os.truncate(path, 40 << 20)  # past the 32 MiB a hook reads (sparse: nothing is written)
+    assert hook(event("session-end", project, session_id="huge"), project, env).stdout == b""
+    (line,) = hook_log(env)
+    assert "SessionTooLarge" in line and "left as it is" in line
+    assert path.stat().st_size == 40 << 20
+
+
+def age(path: Path, seconds: float) -> None:
+    then = path.stat().st_mtime - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_set_aside_session_is_retried_and_recorded_when_the_cause_has_gone(project: Path, env: dict,
+                                                                               tmp_path: Path) -> None:
+    # A session whose runs could not be recorded (the usage log unwritable for a while) was kept aside as
+    # .unrecorded and never read again: its records were lost for good and the folder grew without bound. A
+    # later SessionStart retries it (an hour apart at least) and records what it can.
+    stale = plant_session(project, "old", a_run("old:a"), a_run("old:b"), age_s=3 * 24 * 3600)
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    unwritable = {**env, "CTXBUDGET_LOG": str(blocked / "sub" / "usage.jsonl")}
+    (blocked / "sub").write_text("a file where the log's folder should be\n")
+    hook(event("session-start", project, session_id="new-0"), project, unwritable)
+    assert len(hook_log(env)) == 2 and records(env) == []  # one line per run not recorded
+    kept = stale.with_name(stale.name + ".unrecorded")
+    assert kept.exists() and not stale.exists()
+    hook(event("session-start", project, session_id="new-1"), project, env)
+    assert kept.exists() and records(env) == []  # tried an hour ago at most: not yet
+    age(kept, 2 * 3600)
+    hook(event("session-start", project, session_id="new-2"), project, env)
+    assert not kept.exists()
+    assert sorted((r["run_id"], r["success"]) for r in records(env)) == [("old:a", False), ("old:b", False)]
+    assert len(hook_log(env)) == 2  # nothing more to say
+
+
+def test_a_set_aside_session_that_keeps_failing_is_given_up_and_the_loss_reported(project: Path,
+                                                                                  env: dict) -> None:
+    from engine.claude_code.hook import MAX_ATTEMPTS
+
+    stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"), a_run("old:ok"),
+                          age_s=3 * 24 * 3600)
+    kept = stale.with_name(stale.name + ".unrecorded")
+    for n in range(MAX_ATTEMPTS):
+        assert stale.exists() or kept.exists()
+        hook(event("session-start", project, session_id=f"new-{n}"), project, env)
+        if kept.exists():
+            age(kept, 2 * 3600)
+    assert not kept.exists() and not stale.exists()
+    assert [r["run_id"] for r in records(env)] == ["old:ok"]  # recorded once, at the first attempt
+    first, *rest = hook_log(env)
+    assert "old:gone" in first and "RunNotRecorded" in first  # the first failure, run by run
+    (last,) = rest  # the retries are counted in the file, not logged again; then one line says what is lost
+    assert "RunsLost" in last and "gave up recording 1 run(s) of session 'old'" in last
+    assert "specialists/retired-expert" in last and f"after {MAX_ATTEMPTS} attempts" in last
+
+
+def test_a_set_aside_session_is_kept_no_longer_than_a_week(project: Path, env: dict) -> None:
+    stale = plant_session(project, "old", a_run("old:gone", agent="specialists/retired-expert"),
+                          age_s=3 * 24 * 3600)
+    hook(event("session-start", project, session_id="new-0"), project, env)
+    kept = stale.with_name(stale.name + ".unrecorded")
+    lines = kept.read_text().splitlines()
+    attempt = json.loads(lines[-1])
+    assert attempt["kind"] == "attempt" and attempt["failed"] == 1
+    attempt["t"] -= 8 * 24 * 3600  # first set aside eight days ago
+    kept.write_text("\n".join([*lines[:-1], json.dumps(attempt)]) + "\n")
+    age(kept, 2 * 3600)
+    hook(event("session-start", project, session_id="new-1"), project, env)
+    assert not kept.exists()
+    assert "RunsLost" in hook_log(env)[-1] and "after 2 attempts over 8.0 days" in hook_log(env)[-1]
+
+
+def test_a_session_start_retries_at_most_a_few_set_aside_sessions(project: Path, env: dict) -> None:
+    from engine.claude_code.hook import RETRIES_PER_EVENT
+
+    kept = []
+    for n in range(RETRIES_PER_EVENT + 3):
+        path = plant_session(project, f"old-{n}", a_run(f"old-{n}:a", session=f"old-{n}"))
+        aside = path.with_name(path.name + ".unrecorded")
+        path.rename(aside)
+        age(aside, 2 * 3600 + n)
+        kept.append(aside)
+    hook(event("session-start", project, session_id="new"), project, env)
+    assert sum(not p.exists() for p in kept) == RETRIES_PER_EVENT
+    assert all(not p.exists() for p in kept[-RETRIES_PER_EVENT:])  # the least recently tried first
+    assert len(records(env)) == RETRIES_PER_EVENT and hook_log(env) == []
+
+
+def deliver_twice_at_once(payload: dict, project: Path, env: dict) -> list[bytes]:
+    """``payload`` on the stdin of two hooks started together, as Claude Code runs one hook registered twice."""
+    data = json.dumps(payload).encode()
+    started = [subprocess.Popen([sys.executable, "-m", "engine", "hook"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=project, env=env)
+               for _ in range(2)]
+    outputs = [process.communicate(data, timeout=120)[0] for process in started]
+    assert all(process.returncode == 0 for process in started)
+    return outputs
+
+
+def session_runs(project: Path, session_id: str) -> list[dict]:
+    from engine.claude_code.session import session_file
+
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), session_id))
+    return [e for e in map(json.loads, path.read_text().splitlines()) if e["kind"] == "run"]
+
+
+@pytest.mark.parametrize("with_prompt_id", [True, False], ids=["prompt_id", "no-prompt_id"])
+def test_a_prompt_delivered_twice_at_once_is_one_turn(project: Path, env: dict, with_prompt_id: bool) -> None:
+    # Claude Code runs a hook registered from two sources it does not deduplicate (a plugin and the settings, or
+    # two command strings) twice at once with byte-identical stdin. Without a prompt_id each delivery was a run
+    # of its own (the run id holds the time): the second injected the next-best memory the first had left out,
+    # and the turn was recorded twice. The second delivery now injects nothing and records nothing.
+    payload = event("user-prompt-submit", project)
+    if not with_prompt_id:
+        del payload["prompt_id"]
+    outputs = deliver_twice_at_once(payload, project, env)
+    assert sorted(bool(out.strip()) for out in outputs) == [False, True]
+    assert len(session_runs(project, payload["session_id"])) == 1
+    hook(event("stop", project), project, env)
+    assert len(records(env)) == 1 and hook_log(env) == []
+
+
+def test_a_prompt_typed_again_after_an_interrupted_turn_is_a_new_turn(project: Path, env: dict) -> None:
+    # Esc interrupts a turn without a Stop event; the same prompt typed again later (no prompt_id) is a new turn.
+    from engine.claude_code.hook import DUPLICATE_WINDOW_S
+    from engine.claude_code.session import session_file
+
+    payload = {k: v for k, v in event("user-prompt-submit", project).items() if k != "prompt_id"}
+    hook(payload, project, env)
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), payload["session_id"]))
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    entries[-1]["t"] -= DUPLICATE_WINDOW_S + 1  # the turn began a little longer ago than a duplicate can lag
+    path.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    hook(payload, project, env)
+    hook(event("stop", project), project, env)
+    assert len({r["run_id"] for r in records(env)}) == 2 and hook_log(env) == []
+
+
+def test_a_subagent_start_delivered_twice_at_once_is_one_run(project: Path, env: dict) -> None:
+    hook(event("pre-tool-use-task", project), project, env)
+    payload = event("subagent-start", project)
+    outputs = deliver_twice_at_once(payload, project, env)
+    assert sorted(bool(out.strip()) for out in outputs) == [False, True]
+    assert len(session_runs(project, payload["session_id"])) == 1
+    hook(event("subagent-stop", project), project, env)
+    (record,) = records(env)
+    assert record["tier_source"] == "detected" and hook_log(env) == []
+
+
+def test_an_instructions_load_delivered_twice_at_once_is_counted_once(project: Path, env: dict) -> None:
+    hook(event("session-start", project), project, env)
+    deliver_twice_at_once(event("instructions-loaded", project), project, env)
+    hook(event("session-end", project), project, env)
+    (record,) = records(env)
+    once = _count_instructions(project)
+    assert record["scopes"]["instructions"] == once > 0
+
+
+def _count_instructions(project: Path) -> int:
+    from engine.claude_code.hook import _count_file
+    from engine.policy import load_policy
+
+    return _count_file(load_policy("default"), event("instructions-loaded", project)["file_path"])
+
+
+def test_a_session_that_cannot_be_compacted_is_read_whole(tmp_path: Path, monkeypatch) -> None:
+    import engine.claude_code.session as session
+
+    monkeypatch.setattr(session, "COMPACT_AT_BYTES", 1000)
+    path = tmp_path / "sessions" / "s.jsonl"
+    path.parent.mkdir()
+    history = [a_run(f"r{n}") for n in range(20)] + [{"kind": "end", "t": 1.0, "run": f"r{n}"} for n in range(19)]
+    path.write_text("".join(json.dumps(e) + "\n" for e in history))
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    s = session.Session(str(path))
+    with s.locked() as locked:
+        monkeypatch.setattr(session.os, "fsync", no_room)
+        entries = locked.entries()
+    assert len(entries) == len(history) and path.read_text().count("\n") == len(history)
+    (problem,) = s.problems
+    assert "not compacted (No space left on device)" in str(problem)
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_a_session_start_delivered_twice_at_once_is_one_run(project: Path, env: dict) -> None:
+    # The second delivery ended the run the first had just opened (a new start ends the session's open runs)
+    # and opened one of its own: two records for one start, the first of them with no duration.
+    payload = event("session-start", project)
+    outputs = deliver_twice_at_once(payload, project, env)
+    assert sorted(bool(out.strip()) for out in outputs) == [False, True]
+    assert len(session_runs(project, payload["session_id"])) == 1
+    hook(event("session-end", project), project, env)
+    assert len(records(env)) == 1 and hook_log(env) == []
+
+
+def test_a_hand_edited_live_size_does_not_turn_compaction_off(tmp_path: Path, monkeypatch) -> None:
+    import engine.claude_code.session as session
+
+    monkeypatch.setattr(session, "MAX_FILE_BYTES", 4 << 20)
+
+    path = tmp_path / "sessions" / "s.jsonl"
+    path.parent.mkdir()
+    head = {"kind": "compacted", "t": 1.0, "seen": {}, "starts": 0, "live_bytes": 10 ** 12}
+    ended = "".join(json.dumps(a_run(f"r{n}")) + "\n" + json.dumps({"kind": "end", "t": 1.0, "run": f"r{n}"}) + "\n"
+                    for n in range(500))
+    with path.open("w") as out:
+        out.write(json.dumps(head) + "\n")
+        while out.tell() <= 2 * (session.MAX_FILE_BYTES // 4):
+            out.write(ended)
+    with session.Session(str(path)).locked() as s:
+        s.entries()
+    assert path.stat().st_size < 1000

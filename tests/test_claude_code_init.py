@@ -148,3 +148,43 @@ def test_a_settings_file_that_is_a_symlink_is_written_through_not_replaced(tmp_p
     assert json.loads(target.read_text())["model"] == "opus" and "hooks" in json.loads(target.read_text())
     assert target.stat().st_mode & 0o777 == 0o640
     assert run_cli("init", "claude-code", "--settings", str(link))[0] == 0  # nothing to change the second time
+
+
+STYLES = DATA / "styles"
+
+
+def _style(raw: bytes) -> tuple:
+    """What init must keep: the BOM, the line ending of every line, the indent, the final newline."""
+    text = raw.decode("utf-8")
+    bom, text = text.startswith("\ufeff"), text.removeprefix("\ufeff")
+    endings = {"\r\n" if text.count("\r\n") == text.count("\n") and "\n" in text
+               else "\r" if "\n" not in text and "\r" in text else "\n" if "\n" in text else None}
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    indent = next((line[: len(line) - len(line.lstrip(" \t"))] for line in lines if line[:1] in (" ", "\t")), None)
+    return bom, endings, indent, text.endswith(("\n", "\r"))
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in STYLES.glob("*.json")))
+def test_a_settings_file_keeps_its_line_endings_bom_indent_and_final_newline(tmp_path: Path, run_cli,
+                                                                               name: str) -> None:
+    # init read a CRLF file (a Windows editor's) as text and wrote it back as LF: every line of the file changed
+    # in the user's diff, and a BOM made it refuse the file. Both are kept now, and so are the indent and a
+    # missing final newline.
+    path = tmp_path / "settings.json"
+    shutil.copy(STYLES / name, path)
+    before = path.read_bytes()
+    code, out, err = run_cli("init", "claude-code", "--settings", str(path))
+    assert code == 0 and "Traceback" not in err, err
+    after = path.read_bytes()
+    expected = _style(before)
+    if expected[2] is None:  # one line: the merged file is indented, two spaces as Claude Code writes it
+        expected = (*expected[:1], {"\n"}, "  ", *expected[3:])
+    assert _style(after) == expected
+    merged = json.loads(after.decode("utf-8").removeprefix("\ufeff"))
+    original = json.loads(before.decode("utf-8").removeprefix("\ufeff"))
+    assert merged["permissions"] == original["permissions"] and merged["model"] == original["model"]
+    assert {event for event, _ in EVENTS} <= set(_ours(merged))
+    assert merged["hooks"]["Stop"][0] == original["hooks"]["Stop"][0]
+    assert "\r" not in out  # the diff compares text, not line endings
+    code, out, _ = run_cli("init", "claude-code", "--settings", str(path))
+    assert code == 0 and "nothing to change" in out and path.read_bytes() == after

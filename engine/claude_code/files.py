@@ -8,11 +8,12 @@ import tempfile
 
 
 def write_atomically(path: str, text: str, mode: int, prefix: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) at ``mode``; the temporary file is removed on any failure."""
+    """Replace ``path`` with ``text`` (UTF-8, its line endings written as they are) at ``mode``; the temporary
+    file is removed on any failure."""
     folder = os.path.dirname(path) or "."
     fd, temp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             out.write(text)
         os.chmod(temp, mode)
         os.replace(temp, path)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.claude_code.inject import Item, fit, spill_file
 from engine.claude_code.payload import HookEvent
-from engine.claude_code.session import Session, remove_stale_packs, session_file, stale_sessions
+from engine.claude_code.session import (UNRECORDED, Session, SessionProblem, remove_stale_packs, seen_keys,
+                                        session_file, session_starts, stale_sessions, unrecorded_sessions)
 from engine.claude_code.settings import HookSettings
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
@@ -31,14 +32,37 @@ INSTRUCTIONS = "instructions"
 
 MAX_STORED_PROMPT = 64 << 10
 """A prompt kept in the session file (a Task call's, or a turn's with ``log_task``) keeps this many characters at
-most: the file is read from its last 4 MiB, and one huge prompt must not push the session's runs out of it."""
+most: one pasted log must not make every event of the session read and compact megabytes."""
+
+DUPLICATE_WINDOW_S = 10.0
+"""A UserPromptSubmit without a ``prompt_id`` whose prompt is that of a turn still open that began less than this
+long ago is the same event delivered twice, not a new turn (so is a SessionStart of the same source, startup or
+resume, and an InstructionsLoaded of the same file for the same run). Claude Code does not retry a hook, but it runs the
+same hook twice, at once and with byte-identical stdin, when it is registered from two sources it does not
+deduplicate (anthropics/claude-code#76297: settings and a plugin's hooks.json; or two command strings, such
+as ``ctxbudget hook`` and ``/abs/path/ctxbudget hook`` in the user's and the project's settings). A duplicate
+waits on the session's lock at most for the first one's run (the hook's 10 s timeout)."""
 
 MAX_INSTRUCTIONS_BYTES = 4 << 20
 """An instruction file is measured from at most this many bytes."""
 
 
+RETRIES_PER_EVENT = 2
+"""Set-aside sessions (``….jsonl.unrecorded``) a SessionStart retries at most: each hook stays quick."""
+
+MAX_ATTEMPTS = 10
+"""A set-aside session whose runs still cannot all be recorded after this many attempts is given up."""
+
+KEEP_UNRECORDED_S = 7 * 24 * 3600
+"""… and so is one first set aside this long ago, whatever its attempts."""
+
+
 class RunNotRecorded(RuntimeError):
     """A run's usage record could not be written; the other runs went on (the hook logs each of these)."""
+
+
+class RunsLost(RuntimeError):
+    """Runs whose usage records will never be written: the hook gave up on them (it says which, and why)."""
 
 
 class Hook:
@@ -47,7 +71,7 @@ class Hook:
     def __init__(self, policy: Any, event: HookEvent, settings: HookSettings | None = None):
         self.policy = policy
         self.event = event
-        self.problems: list[RunNotRecorded] = []
+        self.problems: list[RuntimeError] = []
         """What went wrong without stopping the event (the command writes each to the hook log)."""
         self.settings = settings or HookSettings.of(policy)
         folder = self.settings.state_dir
@@ -59,11 +83,28 @@ class Hook:
     def handle(self) -> dict | None:
         """The hook's output for the event (None: print nothing)."""
         handler = getattr(self, "_on_" + _snake(self.event.name), None)
-        return None if handler is None else handler()
+        try:
+            return None if handler is None else handler()
+        finally:
+            self.problems.extend(self.session.problems)  # e.g. a live state past its bound, kept whole
 
     def _on_session_start(self) -> dict | None:
+        source, now = self.event.source, time.time()
+
+        def delivered(entries: list[dict]) -> bool:
+            """A startup or resume delivered twice (see :data:`DUPLICATE_WINDOW_S`): a start of the same source
+            still open that began moments ago (a /clear or a compaction twice must inject twice: never one)."""
+            if source in CONTEXT_EMPTIED:
+                return False
+            ended = {e["run"] for e in entries if e["kind"] == "end"}
+            return any(e["kind"] == "run" and e.get("event") == "SessionStart" and e.get("source") == source
+                       and e["run"] not in ended and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S
+                       for e in entries)
+
         with self.session.locked() as s:
             entries = s.entries()
+            if delivered(entries):
+                return None  # before ending the runs the first delivery opened
             self._end_runs(s, entries, lambda run: True, None)
         self._end_stale_sessions()
         remove_stale_packs(self.folder)  # the spilled packs of sessions idle for a day: the folder stays bounded
@@ -71,20 +112,40 @@ class Hook:
         if agent is None or "SessionStart" not in self.settings.inject:
             return None
         # a session starts again after /clear, a compaction or a resume: each start is a run of its own
-        starts = sum(1 for e in entries if e["kind"] == "run" and e.get("event") == "SessionStart")
+        starts = session_starts(entries)
         run_id = self._session_run() + (f":{starts + 1}" if starts else "")
         return self._inject(agent, run_id=run_id, thread="main", task=None, scopes={"global"},
                             label=f"session-{_short(self.event.source or 'start')}",
-                            reset=self.event.source in CONTEXT_EMPTIED)
+                            reset=self.event.source in CONTEXT_EMPTIED, delivered=delivered)
 
     def _on_user_prompt_submit(self) -> dict | None:
         agent = self._main_agent()
         prompt = self.event.prompt
         if agent is None or not prompt or not prompt.strip() or "UserPromptSubmit" not in self.settings.inject:
             return None
+        session, prompt_id = self.event.session_id, self.event.prompt_id
+        task_hash = "sha256:" + _digest(prompt)
         # without a prompt_id (optional in the SDK's types) the turn's own: the same prompt twice is two runs
-        run_id = f"{self.event.session_id}:prompt:{self.event.prompt_id or _digest(f'{time.time_ns()}:{prompt}')}"
-        return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt")
+        run_id = f"{session}:prompt:{prompt_id or _digest(f'{time.time_ns()}:{prompt}')}"
+        now = time.time()
+
+        def delivered(entries: list[dict]) -> bool:
+            """Whether this event is one already handled, delivered again (see :data:`DUPLICATE_WINDOW_S`): the
+            same prompt_id, or without one the same prompt as a turn still open that began moments ago."""
+            ended = {e["run"] for e in entries if e["kind"] == "end"}
+            for e in entries:
+                if e["kind"] != "run" or e["thread"] != "main" or not e.get("turn"):
+                    continue
+                if prompt_id is not None:
+                    if e["run"] == run_id:
+                        return True
+                elif (e.get("task_hash") == task_hash and e["run"] not in ended
+                      and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S):
+                    return True
+            return False
+
+        return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt",
+                            delivered=delivered)
 
     def _on_pre_tool_use(self) -> None:
         if self.event.tool_name not in SUBAGENT_TOOLS or not isinstance(self.event.tool_input, dict):
@@ -103,8 +164,10 @@ class Hook:
         agent = self._policy_agent(kind)
         if agent is None:
             return None
-        task = self._claim_task(kind, agent_id)
-        return self._inject(agent, run_id=agent_id, thread=agent_id, task=task, scopes=None, label=f"{kind}-{agent_id}")
+        task = self._claim_task(kind, agent_id)  # (a subagent that claimed one already gets the same again)
+        return self._inject(agent, run_id=agent_id, thread=agent_id, task=task, scopes=None,
+                            label=f"{kind}-{agent_id}",
+                            delivered=lambda entries: any(e["kind"] == "run" and e["run"] == agent_id for e in entries))
 
     def _on_instructions_loaded(self) -> None:
         path = self.event.file_path
@@ -115,6 +178,11 @@ class Hook:
         with self.session.locked() as s:
             entries = s.entries()
             run = self.event.agent_id or _open_turn(entries) or self._session_run()
+            now = time.time()
+            if any(e["kind"] == "instructions" and e["run"] == run and e.get("path") == path
+                   and e.get("load_reason") == self.event.load_reason
+                   and now - float(e.get("t", 0)) < DUPLICATE_WINDOW_S for e in entries):
+                return None  # the same load delivered twice (see DUPLICATE_WINDOW_S): counted once
             s.append("instructions", thread=thread, run=run, path=path, tokens=tokens,
                      memory_type=self.event.memory_type, load_reason=self.event.load_reason)
         return None
@@ -139,19 +207,17 @@ class Hook:
     # -- packing and injecting --------------------------------------------------------------------------
 
     def _inject(self, agent: str, run_id: str, thread: str, task: str | None, scopes: set[str] | None,
-                label: str, reset: bool = False) -> dict | None:
+                label: str, reset: bool = False, delivered=None) -> dict | None:
         """Pack and record one run; what ``thread`` was given since its context was last emptied (``reset``:
-        now) is left out."""
+        now) is left out. ``delivered(entries)`` true: the event was handled already (a duplicate delivery, see
+        :data:`DUPLICATE_WINDOW_S`), nothing is injected or recorded."""
         from engine.claude_code.packing import pack_items
 
         with self.session.locked() as s:
             entries = s.entries()
-            seen: set[str] = set()
-            for e in entries if not reset else ():
-                if e["kind"] == "run" and e.get("thread") == thread:
-                    if e.get("reset"):
-                        seen.clear()  # the context was emptied there: what came before is gone from it
-                    seen.update(e.get("keys", ()))
+            if delivered is not None and delivered(entries):
+                return None
+            seen = set() if reset else seen_keys(entries, thread)
             packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
             items = packed.items
             used: dict[str, int] = {}
@@ -162,7 +228,8 @@ class Hook:
                      confidence=packed.confidence, signals=list(packed.signals), event=self.event.name,
                      task_hash=None if task is None else "sha256:" + _digest(task),
                      task=task[:MAX_STORED_PROMPT] if packed.log_task and task else None, scopes=used, items=len(items),
-                     keys=[_key(i) for i in items], **({"reset": True} if reset else {}))
+                     keys=[_key(i) for i in items], **({"reset": True} if reset else {}),
+                     **({"source": self.event.source} if self.event.name == "SessionStart" else {}))
         if not items:
             return None
         a = packed.allocation
@@ -245,25 +312,64 @@ class Hook:
 
     def _end_stale_sessions(self) -> None:
         """Record the open runs of sessions that ended without saying so; a file whose runs could not all be
-        recorded is kept aside as ``….jsonl.unrecorded`` (never read again: one bad run must not fail every
-        later SessionStart of the project)."""
+        recorded is set aside as ``….jsonl.unrecorded`` and retried by later SessionStarts (at most
+        :data:`RETRIES_PER_EVENT` files each, an hour apart at least), until every run is recorded or it has
+        failed :data:`MAX_ATTEMPTS` times or :data:`KEEP_UNRECORDED_S` have passed: then it is removed and the
+        loss is reported (how many runs, of which agents, the last error)."""
         for path in stale_sessions(self.folder):
-            stale = Session(path)
-            failed = len(self.problems)
-            with stale.locked() as s:
+            self._settle(path, aside=False)
+        for path in unrecorded_sessions(self.folder, limit=RETRIES_PER_EVENT):
+            self._settle(path, aside=True)
+
+    def _settle(self, path: str, aside: bool) -> None:
+        """Record the open runs of the ended session in ``path`` (see :meth:`_end_stale_sessions`)."""
+        stale, now = Session(path), time.time()
+        reported = len(self.problems)
+        try:
+            self._settle_locked(stale, path, aside, now, reported)
+        finally:
+            self.problems.extend(stale.problems)  # e.g. a live state past its bound, kept whole
+
+    def _settle_locked(self, stale: Session, path: str, aside: bool, now: float, reported: int) -> None:
+        with stale.locked() as s:
+            try:
                 entries = s.entries()
-                session_id = next((e.get("session") for e in entries if e["kind"] == "run" and e.get("session")),
-                                  None)
-                ended = {e.get("run") for e in entries if e["kind"] == "end"}
-                for run in entries:
-                    if run["kind"] == "run" and run.get("run") not in ended:
-                        ended.add(run.get("run"))
-                        if self._record(run, session_id, 0, None, "the session ended without a stop event"):
-                            s.append("end", run=run.get("run"))
-            if len(self.problems) == failed:
+            except SessionProblem as exc:  # too large to read: it never will be
+                self.problems.append(RunsLost(f"{exc}; removed, its open runs are not recorded"))
                 os.unlink(path)
-            else:
-                os.replace(path, path + ".unrecorded")
+                return
+            session_id = next((e.get("session") for e in entries if e["kind"] == "run" and e.get("session")),
+                              None)
+            ended = {e.get("run") for e in entries if e["kind"] == "end"}
+            failed = []
+            for run in entries:
+                if run["kind"] == "run" and run.get("run") not in ended:
+                    ended.add(run.get("run"))
+                    if self._record(run, session_id, 0, None, "the session ended without a stop event"):
+                        s.append("end", run=run.get("run"))
+                    else:
+                        failed.append(run)
+            # the lock is held until the file is gone or renamed: an event of the session arriving now (a
+            # resumed session) finds the path changed and starts a new file, never appends to this one
+            if not failed:
+                os.unlink(path)
+                return
+            error = str(self.problems[-1]) if len(self.problems) > reported else "unknown"
+            attempts = [e for e in entries if e["kind"] == "attempt"]
+            if aside:  # a retry: its failures are counted in the file, not logged again run by run
+                del self.problems[reported:]
+            first = attempts[0]["t"] if attempts else now
+            if aside and (len(attempts) + 1 >= MAX_ATTEMPTS or now - first >= KEEP_UNRECORDED_S):
+                agents = sorted({str(run.get("agent")) for run in failed})
+                self.problems.append(RunsLost(
+                    f"gave up recording {len(failed)} run(s) of session {session_id!r} (agents "
+                    f"{', '.join(agents)}) after {len(attempts) + 1} attempts over {(now - first) / 86400:.1f} days: "
+                    f"their usage records are lost; last error: {error}"))
+                os.unlink(path)
+                return
+            s.append("attempt", failed=len(failed), error=error[:500])
+            if not aside:
+                os.replace(path, path + UNRECORDED)
 
     def _record(self, run: dict, session_id: str | None, instruction_tokens: int, duration_s: float | None,
                 error: str | None) -> bool:

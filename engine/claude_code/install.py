@@ -41,13 +41,58 @@ class SettingsError(ValueError):
     """The settings file cannot be merged (not JSON, not an object, hooks of the wrong shape)."""
 
 
+class TextStyle(Record):
+    """How a settings file is written, as it was found: its line ending, byte order mark, indent and final
+    newline (a Windows editor's CRLF and BOM survive a merge; a new or empty file gets LF, two spaces)."""
+
+    newline: str = "\n"
+    bom: bool = False
+    indent: int | str = 2
+    final_newline: bool = True
+
+    @classmethod
+    def of(cls, raw: str | None) -> "TextStyle":
+        """The style of ``raw`` (the file's text as decoded, BOM and line endings included)."""
+        if raw is None:
+            return cls()
+        bom = raw[:1] == "\ufeff"
+        text = raw[1:] if bom else raw
+        if not text.strip():
+            return cls(bom=bom)
+        lf, crlf = text.count("\n"), text.count("\r\n")
+        newline = "\r\n" if crlf and crlf == lf else "\r" if not lf and "\r" in text else "\n"
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        indent: int | str = 2
+        for line in lines:  # the first indented line is one level deep: its indent is the file's step
+            body = line.lstrip(" \t")
+            if body and body != line:
+                lead = line[: len(line) - len(body)]
+                indent = "\t" if lead.startswith("\t") else len(lead) if len(lead) <= 8 else 2
+                break
+        return cls(newline, bom, indent, text.endswith(("\n", "\r")))
+
+    def render(self, text: str) -> str:
+        """``text`` (LF line endings, a final newline) written in this style."""
+        if not self.final_newline:
+            text = text.rstrip("\n")
+        if self.newline != "\n":
+            text = text.replace("\n", self.newline)
+        return "\ufeff" + text if self.bom else text
+
+
 class Merge(Record):
-    """The result of merging: the file, its text before (None when new) and after, and whether it changed."""
+    """The result of merging: the file, its text before (None when new) and after (LF line endings, no BOM: what
+    the diff shows), whether it changed, and the file's :class:`TextStyle` the written text keeps."""
 
     path: str
     before: str | None
     after: str
     changed: bool
+    style: TextStyle = TextStyle()
+
+    def text(self) -> str:
+        """What is written: :attr:`after` in the file's own style."""
+        return self.style.render(self.after)
 
     def diff(self) -> str:
         import difflib
@@ -72,7 +117,9 @@ def settings_path(scope: str, project: str = ".") -> str:
 
 def merge_settings(path: str, command: str = "ctxbudget hook") -> Merge:
     """The settings at ``path`` with ctxbudget's hook entries merged in (nothing is written)."""
-    before = _read(path)
+    raw = _read(path)
+    style = TextStyle.of(raw)
+    before = None if raw is None else raw.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     settings: dict[str, Any] = {} if before is None else _parse(path, before)
     hooks = settings.setdefault("hooks", {})
     if not isinstance(hooks, dict):
@@ -82,13 +129,14 @@ def merge_settings(path: str, command: str = "ctxbudget hook") -> Merge:
         if not isinstance(groups, list):
             raise SettingsError(f"{path}: 'hooks.{event}' must be a list")
         _merge_event(path, event, groups, matcher, command)
-    after = dumps(settings, indent=2) + "\n"
-    return Merge(path, before, after, before is None or _parse(path, before) != settings)  # (an empty file: {})
+    after = dumps(settings, indent=style.indent) + "\n"
+    return Merge(path, before, after, before is None or _parse(path, before) != settings,  # (an empty file: {})
+                 style)
 
 
 def write_settings(merge: Merge) -> None:
     """Write the merged settings atomically (a temporary file in the same folder, then a rename), keeping
-    the file's mode."""
+    the file's mode and its style (line endings, BOM, indent, final newline)."""
     from engine.claude_code.files import write_atomically
 
     # a symlink (into a dotfiles repository) is written through: the rename replaces its target, not the link
@@ -99,7 +147,7 @@ def write_settings(merge: Merge) -> None:
         mode = os.stat(path).st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o644
-    write_atomically(path, merge.after, mode, ".settings-")
+    write_atomically(path, merge.text(), mode, ".settings-")
 
 
 def _merge_event(path: str, event: str, groups: list, matcher: str | None, command: str) -> None:
@@ -124,7 +172,7 @@ def _read(path: str) -> str | None:
 
     try:  # a FIFO or a device is refused, never opened or waited on
         raw = read_bytes(path, MAX_SETTINGS_BYTES)
-        return raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as text mode reads it
+        return raw.decode("utf-8")  # line endings and BOM as they are: merge_settings keeps them
     except FileNotFoundError:
         return None
     except OSError as exc:

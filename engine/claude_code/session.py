@@ -7,7 +7,18 @@ an entry; a claim (taking a remembered prompt) happens under the same lock as th
 
 Entries (``kind``): ``task`` (a Task/Agent tool call's prompt), ``claim`` (a subagent took it), ``run`` (an
 injection: the run's allocation and what was loaded), ``instructions`` (a file Claude Code loaded itself),
-``end`` (a run finished; its usage record was written).
+``end`` (a run finished; its usage record was written), ``compacted`` (what the entries a compaction dropped
+still said: the memory each thread was given, the session's starts).
+
+**Compaction** keeps the file bounded without forgetting anything a later event needs, as a log-structured
+store does. When the file grows past :data:`COMPACT_AT_BYTES` (or twice its size after the last compaction),
+the reader holding the lock writes the *live* state — open runs and the instruction files counted for them,
+unclaimed tasks (for an hour: a subagent starts within seconds of its Task call), claims of subagents still
+running, and one ``compacted`` entry with the memory each thread has been given since its context was last
+emptied — to a temporary file in the same folder, locks it, fsyncs it and renames it over the session file.
+A process waiting for the lock on the old file finds, once it has the lock, that the path names another
+file (its inode changed): it opens the path again, so its entry goes to the new file, never into the
+replaced one.
 """
 
 from __future__ import annotations
@@ -27,11 +38,38 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
+COMPACT_AT_BYTES = 256 << 10
+"""A session file larger than this (and than twice its size after its last compaction) is compacted: every event
+reads the whole file (about 33 ms a MiB here), so the bound keeps that read to a few ms."""
+
 MAX_STATE_BYTES = 4 << 20
-"""A session file is read only up to this size (the newest entries win: older ones are dropped)."""
+"""The live state a session is expected to stay within; past it the hook reports a problem each compaction
+(the state is kept all the same: nothing a later event needs is dropped)."""
+
+MAX_FILE_BYTES = 32 << 20
+"""A session file larger than this is not read (:class:`SessionTooLarge`: the event fails open); compaction keeps
+every session that is not pathological far below it."""
+
+UNCLAIMED_TASK_TTL_S = 3600
+"""A Task call's prompt no subagent claimed this long after it was remembered is dropped at compaction (its
+tool call was denied or failed: no subagent will start for it)."""
 
 STALE_AFTER_S = 24 * 3600
 """A session file untouched this long belongs to a session that ended without saying so."""
+
+UNRECORDED = ".unrecorded"
+"""The suffix of an ended session's file set aside because some of its runs could not be recorded yet."""
+
+RETRY_AFTER_S = 3600
+"""A set-aside session is retried at most once in this long (each attempt touches it)."""
+
+
+class SessionProblem(RuntimeError):
+    """Something the hook should report about a session file without failing the event."""
+
+
+class SessionTooLarge(SessionProblem):
+    """A session file too large to read (the event fails open: nothing is lost, the file is left as it is)."""
 
 
 def session_file(folder: str, session_id: str) -> str:
@@ -46,32 +84,33 @@ class Session:
     def __init__(self, path: str):
         self.path = path
         self._fd: int | None = None
+        self.problems: list[SessionProblem] = []
+        """What the hook reports without failing the event (a live state past :data:`MAX_STATE_BYTES`)."""
 
     def locked(self) -> _Locked:
         """``with session.locked() as s:`` — the file open and locked (``flock``) for a read-then-append."""
         return _Locked(self)
 
     def entries(self) -> list[dict[str, Any]]:
-        """The file's entries, oldest first (unreadable lines skipped)."""
+        """The file's entries, oldest first (unreadable lines skipped); the file is compacted first when it has
+        grown past its bound (see the module's documentation)."""
         fd = self._require()
         size = os.fstat(fd).st_size
-        start = max(0, size - MAX_STATE_BYTES)
-        data = os.pread(fd, size - start, start)
-        lines = data.split(b"\n")
-        if start:
-            lines = lines[1:]  # the first line was cut
-        found = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                entry = loads(line, max_bytes=MAX_STATE_BYTES)
-            except JSONInputError:
-                continue
-            if type(entry) is dict and isinstance(entry.get("kind"), str) and well_formed(entry):
-                found.append(entry)
+        if size > MAX_FILE_BYTES:
+            raise SessionTooLarge(f"{self.path}: the session file is {size:,} bytes, past the {MAX_FILE_BYTES:,} "
+                                  "a hook reads; it is left as it is (nothing recorded from it)")
+        data = os.pread(fd, size, 0)
+        found = _parse(data)
+        if size > COMPACT_AT_BYTES:
+            head = found[0] if found and found[0]["kind"] == "compacted" else None
+            # (a quarter of the read bound at most: a hand-edited size must not turn compaction off)
+            live = min(head.get("live_bytes", 0), MAX_FILE_BYTES // 4) if head is not None else 0
+            if size > 2 * live:
+                try:
+                    found = self._compact(found)
+                except OSError as exc:  # a full or read-only disk: the whole file is read, nothing is lost
+                    self.problems.append(SessionProblem(f"{self.path}: not compacted ({exc.strerror or exc})"))
         return found
-
     def append(self, kind: str, **fields: Any) -> dict[str, Any]:
         entry = {"kind": kind, "t": round(time.time(), 3), **fields}
         line = (dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
@@ -82,6 +121,47 @@ class Session:
         if self._fd is None:
             raise RuntimeError("use Session.locked()")
         return self._fd
+
+    def _compact(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the file (locked by us) with the live state of ``entries``; the new file, locked, becomes
+        ours before the rename, so no other process can append to it before we are done."""
+        kept = live_state(entries)
+        lines = [(dumps(e, separators=(",", ":")) + "\n").encode("utf-8") for e in kept]
+        live = sum(map(len, lines))
+        head = dict(kept[0], live_bytes=live)  # the first entry is the compacted one: it records the file's size
+        lines[0] = (dumps(head, separators=(",", ":")) + "\n").encode("utf-8")
+        kept[0] = head
+        folder = os.path.dirname(self.path)
+        temp = f"{self.path}.{os.getpid()}.tmp"
+        try:
+            os.unlink(temp)  # a compaction of this process id that was killed half-way
+        except FileNotFoundError:
+            pass
+        fd = os.open(temp, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # nobody else can know the file yet: this never waits
+            os.write(fd, b"".join(lines))
+            os.fsync(fd)
+            os.replace(temp, self.path)
+        except BaseException:
+            os.close(fd)
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+            raise
+        _sync_folder(folder)
+        old, self._fd = self._fd, fd
+        if old is not None:
+            os.close(old)  # releases the old file's lock: a waiter finds the path moved and opens it again
+        if live > MAX_STATE_BYTES:
+            runs = sum(1 for e in kept if e["kind"] == "run")
+            tasks = sum(1 for e in kept if e["kind"] == "task")
+            self.problems.append(SessionProblem(
+                f"{self.path}: the session's live state is {live:,} bytes after compaction ({runs} open runs, "
+                f"{tasks} unclaimed tasks), past the {MAX_STATE_BYTES:,} expected; it is kept whole"))
+        return kept
 
 
 class _Locked:
@@ -99,13 +179,24 @@ class _Locked:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         if made:  # only a folder of ctxbudget's own: never a .gitignore of "*" in one the project had already
             _ignore_folder(state)
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
+        for _ in range(100):
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                # A compaction may have renamed a new file over the path while we waited for the lock on the
+                # old one: an entry appended to the old one would be lost. Open the path again.
+                opened, named = os.fstat(fd), os.stat(path, follow_symlinks=False)
+                if (opened.st_ino, opened.st_dev) == (named.st_ino, named.st_dev):
+                    break
+            except FileNotFoundError:  # removed meanwhile (a stale session recorded): open it again
+                pass
+            except BaseException:
+                os.close(fd)
+                raise
             os.close(fd)
-            raise
+        else:  # pragma: no cover - a hundred compactions in a row while we waited
+            raise SessionProblem(f"{path}: the session file kept being replaced; gave up")
         self.session._fd = fd
         return self.session
 
@@ -127,9 +218,12 @@ _SHAPES: dict[str, dict[str, Any]] = {
             "task_hash": _TEXT + _NONE, "task": _TEXT + _NONE, "scopes": (dict,), "items": (int,), "keys": _TEXTS, "reset": (bool,)},
     "instructions": {"thread": _TEXT, "run": _TEXT, "tokens": (int,)},
     "end": {"run": _TEXT},
+    "compacted": {"seen": (dict,), "starts": (int,), "live_bytes": (int,)},
+    "attempt": {"t": _NUMBER, "failed": (int,), "error": _TEXT},
 }
 _REQUIRED = {"task": ("agent_type", "prompt"), "claim": ("agent_id",), "run": ("run", "thread", "agent", "tier"),
-             "instructions": ("run",), "end": ("run",)}
+             "instructions": ("run",), "end": ("run",), "compacted": ("seen",),
+             "attempt": ("t",)}
 
 
 def well_formed(entry: dict[str, Any]) -> bool:
@@ -152,8 +246,89 @@ def well_formed(entry: dict[str, Any]) -> bool:
     return True
 
 
+def _parse(data: bytes) -> list[dict[str, Any]]:
+    found = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            entry = loads(line, max_bytes=MAX_FILE_BYTES)
+        except JSONInputError:
+            continue
+        if type(entry) is dict and isinstance(entry.get("kind"), str) and well_formed(entry):
+            found.append(entry)
+    return found
+
+
+def seen_keys(entries: list[dict[str, Any]], thread: str) -> set[str]:
+    """The memory keys ``thread`` has been given since its context was last emptied."""
+    seen: set[str] = set()
+    for e in entries:
+        if e["kind"] == "compacted":
+            keys = e["seen"].get(thread)
+            if type(keys) is list:
+                seen.update(k for k in keys if type(k) is str)
+        elif e["kind"] == "run" and e.get("thread") == thread:
+            if e.get("reset"):
+                seen.clear()  # the context was emptied there: what came before is gone from it
+            seen.update(e.get("keys", ()))
+    return seen
+
+
+def session_starts(entries: list[dict[str, Any]]) -> int:
+    """How many SessionStart runs the session has had (those a compaction dropped included)."""
+    starts = sum(1 for e in entries if e["kind"] == "run" and e.get("event") == "SessionStart")
+    return starts + sum(e.get("starts", 0) for e in entries if e["kind"] == "compacted")
+
+
+def live_state(entries: list[dict[str, Any]], now: float | None = None) -> list[dict[str, Any]]:
+    """What a later event can still need of ``entries``: one ``compacted`` entry first (the memory each thread
+    was given since its context was last emptied, the session's starts), then, in their order, the open runs
+    (without their ``reset`` mark: what came before it is already folded in), the instruction files counted for
+    them, the attempts at recording an ended session's runs, the tasks no subagent has claimed yet (for
+    :data:`UNCLAIMED_TASK_TTL_S`) and the claims of subagents still running, with the tasks they took."""
+    now = time.time() if now is None else now
+    ended = {e["run"] for e in entries if e["kind"] == "end"}
+    runs = [e for e in entries if e["kind"] == "run"]
+    open_runs = {e["run"] for e in runs if e["run"] not in ended}
+    threads = {e["thread"] for e in runs if e["run"] in open_runs} | {"main"}
+    seen = {thread: sorted(seen_keys(entries, thread)) for thread in sorted(threads)}
+    kept_claims = {e.get("tool_use_id") for e in entries if e["kind"] == "claim" and e["agent_id"] not in ended}
+    claimed = {e.get("tool_use_id") for e in entries if e["kind"] == "claim"}
+    head = {"kind": "compacted", "t": round(now, 3), "seen": {t: k for t, k in seen.items() if k},
+            "starts": 0, "live_bytes": 0}
+    kept: list[dict[str, Any]] = [head]
+    for e in entries:
+        kind = e["kind"]
+        if kind == "run" and e["run"] in open_runs:
+            kept.append({k: v for k, v in e.items() if k != "reset"})
+        elif kind == "instructions" and e["run"] in open_runs or kind == "attempt":
+            kept.append(e)
+        elif kind == "claim" and e["agent_id"] not in ended:
+            kept.append(e)
+        elif kind == "task":
+            tool_use_id = e.get("tool_use_id")
+            when = e.get("t")
+            when = when if isinstance(when, (int, float)) else 0
+            if tool_use_id in kept_claims or (tool_use_id not in claimed and now - when < UNCLAIMED_TASK_TTL_S):
+                kept.append(e)
+    head["starts"] = session_starts(entries) - session_starts(kept)  # the starts of the runs dropped
+    return kept
+
+
 def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> list[str]:
-    """Session files in ``folder`` untouched for :data:`STALE_AFTER_S` (at most ``limit``, oldest first)."""
+    """Session files in ``folder`` untouched for :data:`STALE_AFTER_S` (at most ``limit``, oldest first); the
+    temporary files of compactions killed half-way, as old, are removed on the way."""
+    return _listed(folder, ".jsonl", STALE_AFTER_S, now, limit)
+
+
+def unrecorded_sessions(folder: str, now: float | None = None, limit: int = 2) -> list[str]:
+    """Set-aside session files (:data:`UNRECORDED`) not tried for :data:`RETRY_AFTER_S`, least recently tried
+    first (at most ``limit``)."""
+    return _listed(folder, ".jsonl" + UNRECORDED, RETRY_AFTER_S, now, limit)
+
+
+def _listed(folder: str, suffix: str, idle_s: float, now: float | None, limit: int) -> list[str]:
     now = time.time() if now is None else now
     where = os.path.join(folder, "sessions")
     try:
@@ -162,15 +337,24 @@ def stale_sessions(folder: str, now: float | None = None, limit: int = 50) -> li
         return []
     found = []
     for name in names:
-        if not name.endswith(".jsonl"):
+        is_temp = name.endswith(".tmp")
+        if not name.endswith(suffix) and not is_temp:
             continue
         path = os.path.join(where, name)
         try:
-            mtime = os.lstat(path).st_mtime
+            info = os.lstat(path)
         except OSError:
             continue
-        if now - mtime > STALE_AFTER_S:
-            found.append((mtime, path))
+        if now - info.st_mtime <= idle_s or not (info.st_mode & 0o170000 == 0o100000):  # regular files only
+            continue
+        if is_temp:
+            if now - info.st_mtime > STALE_AFTER_S:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            continue
+        found.append((info.st_mtime, path))
     return [p for _, p in sorted(found)[:limit]]
 
 
@@ -203,6 +387,20 @@ def remove_stale_packs(folder: str, now: float | None = None, limit: int = 50) -
         if emptied >= limit:
             break
     return emptied
+
+
+def _sync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every file system can fsync a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _ignore_folder(folder: str) -> None:
