@@ -83,6 +83,32 @@ class IndexStats(Record):
     rebuilt: bool
     location: str
     seconds: float
+    pending: int = 0  # changed files found but not read: the refresh stopped at its deadline (a lower bound
+    # when the walk stopped too); the next refresh goes on from there
+    partial: bool = False  # the refresh stopped at its deadline: files may be missing from the index or stale
+
+
+class Deadline:
+    """When a refresh must stop: ``seconds`` from now by ``clock`` (a refresh that reaches it commits what it
+    read and returns, :attr:`IndexStats.partial`). The walk of the folders may use the first ``walk_share`` of
+    the time, so that some of it is always left to read files: a root too large to walk in time is still
+    indexed a little more by every refresh."""
+
+    __slots__ = ("clock", "at", "walk_at")
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, walk_share: float = 0.5):
+        self.clock = clock
+        start = clock()
+        self.at = start + seconds
+        self.walk_at = start + seconds * walk_share
+
+    def passed(self) -> bool:
+        """Whether the time to read files is over."""
+        return self.clock() >= self.at
+
+    def walk_passed(self) -> bool:
+        """Whether the time to walk folders is over."""
+        return self.clock() >= self.walk_at
 
 
 # -- where the index lives -------------------------------------------------------------------------------
@@ -326,84 +352,104 @@ class MemoryIndex:
             out.append(folder)
         return [f.rstrip("/") for f in _disjoint(out)]
 
-    def scan(self, folders: list[str] | None = None) -> tuple[dict[str, tuple[int, int, str]], dict[str, str]]:
+    def scan(self, folders: list[str] | None = None, deadline: Deadline | None = None,
+             first: list[str] | None = None) -> tuple[dict[str, tuple[int, int, str]], dict[str, str], set[str], bool]:
         """Every markdown file under the root (or under ``folders`` of it): path → (size, mtime_ns, sidecar
-        signature); and the files found but not indexable, path → reason. Symlinked folders are not entered;
-        a symlinked file is followed only when it stays inside the root."""
+        signature); the files found but not indexable, path → reason; the folders listed; and whether the
+        walk finished (it stops when ``deadline``'s walking time is over). ``first``: folders walked before
+        the others (and not again). Symlinked folders are not entered; a symlinked file is followed only when
+        it stays inside the root."""
         found: dict[str, tuple[int, int, str]] = {}
         skipped: dict[str, str] = {}
-        stack = list(folders) if folders is not None else [""]
-        top = set(stack)
-        while stack:
-            rel = stack.pop()
-            folder = os.path.join(self.root, rel) if rel else self.root
-            if rel and os.path.islink(folder) and rel in top:
-                continue  # a source folder that is a symlink: not followed
-            try:
-                entries = list(os.scandir(folder))
-            except FileNotFoundError:
-                continue  # a source folder that does not exist (an agent without recent/)
-            except OSError as exc:
-                skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
-                continue
-            prefix = rel + "/" if rel else ""
-            sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
-            files = []
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                if not name.isascii() and not is_utf8(name):  # bytes that are not UTF-8: SQLite holds text
-                    skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
-                    continue
+        listed: set[str] = set()
+        starts = list(folders) if folders is not None else [""]
+        ahead = set(first or ())
+        top = set(starts) | ahead
+        for stack in ([*first], starts) if first else (starts,):
+            while stack:
+                if deadline is not None and deadline.walk_passed():
+                    return found, skipped, listed, False
+                rel = stack.pop()
+                folder = os.path.join(self.root, rel) if rel else self.root
+                if rel and os.path.islink(folder) and rel in top:
+                    continue  # a source folder that is a symlink: not followed
                 try:
-                    if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(prefix + name)
-                        else:
-                            files.append((name, entry.stat(follow_symlinks=False)))
-                    elif name.endswith(SIDECAR):
-                        sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
-                    elif entry.is_dir(follow_symlinks=False):
-                        stack.append(prefix + name)
-                    elif entry.is_symlink():
-                        if name.lower().endswith(MARKDOWN):
-                            target = os.path.realpath(entry.path)
-                            if not target.startswith(self.root + os.sep):
-                                skipped[prefix + name] = "symlink leaving the memory root (not followed)"
-                            elif os.path.isfile(target):
-                                files.append((name, os.stat(target)))
-                    elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
-                        files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
+                    entries = list(os.scandir(folder))
+                except FileNotFoundError:
+                    listed.add(rel)
+                    continue  # a source folder that does not exist (an agent without recent/)
                 except OSError as exc:
-                    skipped[prefix + name] = f"unreadable ({exc.strerror})"
-            for name, info in files:
-                if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
-                    side = sidecars.get(name.rpartition(".")[0])
-                    found[prefix + name] = (info.st_size, info.st_mtime_ns,
-                                            f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
-        return found, skipped
+                    skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
+                    continue
+                listed.add(rel)
+                prefix = rel + "/" if rel else ""
+                sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
+                files = []
+                for entry in entries:
+                    name = entry.name
+                    if name[0] == ".":
+                        continue
+                    if not name.isascii() and not is_utf8(name):  # bytes that are not UTF-8: SQLite holds text
+                        skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
+                        continue
+                    try:
+                        if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
+                            if entry.is_dir(follow_symlinks=False):
+                                if prefix + name not in ahead or stack is not starts:
+                                    stack.append(prefix + name)
+                            else:
+                                files.append((name, entry.stat(follow_symlinks=False)))
+                        elif name.endswith(SIDECAR):
+                            sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
+                        elif entry.is_dir(follow_symlinks=False):
+                            if prefix + name not in ahead or stack is not starts:  # walked first already
+                                stack.append(prefix + name)
+                        elif entry.is_symlink():
+                            if name.lower().endswith(MARKDOWN):
+                                target = os.path.realpath(entry.path)
+                                if not target.startswith(self.root + os.sep):
+                                    skipped[prefix + name] = "symlink leaving the memory root (not followed)"
+                                elif os.path.isfile(target):
+                                    files.append((name, os.stat(target)))
+                        elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
+                            files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
+                    except OSError as exc:
+                        skipped[prefix + name] = f"unreadable ({exc.strerror})"
+                for name, info in files:
+                    if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
+                        side = sidecars.get(name.rpartition(".")[0])
+                        found[prefix + name] = (info.st_size, info.st_mtime_ns,
+                                                f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
+        return found, skipped, listed, True
 
     def refresh(self, progress: Callable[[int, int], None] | None = None,
-                prefixes: Iterable[str] | None = None) -> IndexStats:
+                prefixes: Iterable[str] | None = None, deadline: Deadline | None = None) -> IndexStats:
         """Bring the index up to date with the files (see the module's documentation); with ``prefixes``,
         only the files whose paths start with one of them (what one pack can load) — once the whole root has
-        been indexed: BM25's statistics are the whole store's, so the first refresh reads everything."""
+        been indexed: BM25's statistics are the whole store's, so the first refresh reads everything.
+
+        The files read are committed in chunks, so a refresh interrupted (by ``deadline``, a signal, a killed
+        process) keeps what it read and the next one goes on from there. Past ``deadline`` the refresh commits
+        and returns with :attr:`IndexStats.partial` set; until the whole root has been indexed, a refresh with
+        both ``prefixes`` and a deadline walks and reads the files under ``prefixes`` before the rest."""
         try:
-            return self._refresh(progress, prefixes)
+            return self._refresh(progress, prefixes, deadline)
         except sqlite3.OperationalError as exc:
             if not _cannot_write(exc):
                 raise
             self.reset(str(exc))  # a full disk: the index lives in memory from now on
-            return self._refresh(progress, prefixes)
+            return self._refresh(progress, prefixes, deadline)
 
-    def _refresh(self, progress: Callable[[int, int], None] | None,
-                 prefixes: Iterable[str] | None) -> IndexStats:
+    def _refresh(self, progress: Callable[[int, int], None] | None, prefixes: Iterable[str] | None,
+                 deadline: Deadline | None) -> IndexStats:
         started = time.perf_counter()
+        first = None
         if prefixes is not None and not self._complete():
+            if deadline is not None:  # what this pack can load first, then the rest of the root
+                first = self.folders(prefixes)
             prefixes = None
         folders = self.folders(prefixes)
-        found, skipped = self.scan(folders)
+        found, skipped, listed, walked = self.scan(folders, deadline, first)
         known = {}
         for folder in folders:
             low = folder + "/" if folder else ""
@@ -411,56 +457,77 @@ class MemoryIndex:
                 "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ?",
                 (low, low + "\U0010ffff")))
         changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
-        removed = [p for p in known if p not in found]
+        # a file is gone when its folder was listed without it (a walk cut short has not seen every folder)
+        removed = [p for p in known if p not in found and (walked or p.rpartition("/")[0] in listed)]
         corrupt: list[str] = []
-        read = 0
+        read = done = removed_count = 0
+        busy = stopped = False
         if changed or removed:
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
-                _log("info", "memory index busy (%s): using it as it stands", exc)
-                changed, removed = [], []
-            else:
+            writer = _Writer(self.db, hashing=_bulk_sha256() if len(changed) > BULK_FILES else sha256)
+            total = sum(found[p][0] for p in changed)
+            while not stopped:  # one transaction per chunk: what was read stays, whatever stops the refresh
+                try:
+                    self.db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
+                    _log("info", "memory index busy (%s): using it as it stands", exc)
+                    busy = True
+                    break
                 try:
                     for path in removed:
                         self._delete(known[path][0])
-                    total = sum(found[p][0] for p in changed)
-                    for path in changed:
+                    removed_count += len(removed)
+                    removed = []
+                    writer.start()
+                    chunk = 0
+                    while done < len(changed) and chunk < CHUNK_BYTES:
+                        if deadline is not None and deadline.passed():
+                            stopped = True
+                            break
+                        path = changed[done]
                         old = known.get(path)
                         if old is not None and old[1:3] == found[path][:2]:
                             self._update_sidecar(old[0], path, found[path][2], corrupt)
                         else:
                             if old is not None:
                                 self._delete(old[0])
-                            read += self._add(path, found[path], corrupt)
+                            size = self._add(writer, path, found[path], corrupt)
+                            read += size
+                            chunk += size + CHUNK_FILE_COST
+                        done += 1
                         if progress is not None:
                             progress(min(read, total), total)
-                    if prefixes is None:
+                    writer.flush()
+                    if prefixes is None and walked and done == len(changed):
                         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
                     self.db.execute("COMMIT")
                     self._rows.clear()
-                    self._whole = self._whole or prefixes is None
                 except BaseException:
                     try:
                         self.db.execute("ROLLBACK")
                     except sqlite3.Error:  # SQLite rolled back already (a COMMIT that found the disk full)
                         pass
+                    self._rows.clear()
                     raise
+                if done == len(changed):
+                    break
+            if prefixes is None and walked and done == len(changed):
+                self._whole = True
         else:
             # unchanged files may still carry corrupt sidecars: report them on every pack
             corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
-        if prefixes is None and not self._whole:
+        pending = len(changed) - done
+        if prefixes is None and not self._whole and walked and not pending:
             try:  # nothing changed, but the whole root has now been seen
                 self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
                 self._whole = True
             except sqlite3.OperationalError:
                 pass
-        if changed or removed:
+        if done or removed_count:
             corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
         for path in corrupt:
             _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
-        return IndexStats(len(found), len(changed), len(removed), read, skipped, tuple(corrupt), self.rebuilt,
-                          self.location, time.perf_counter() - started)
+        return IndexStats(len(found), done, removed_count, read, skipped, tuple(corrupt), self.rebuilt,
+                          self.location, time.perf_counter() - started, pending, stopped or not walked)
 
     def _complete(self) -> bool:
         """Whether the whole root has been indexed once."""
@@ -488,20 +555,25 @@ class MemoryIndex:
                         "WHERE id = ?", (signature, bad, meta.get("use_count", 0), meta.get("last_used"),
                          meta.get("confidence"), file_id))
 
-    def _add(self, path: str, signature: tuple[int, int, str], corrupt: list[str]) -> int:
+    def _add(self, writer: _Writer, path: str, signature: tuple[int, int, str], corrupt: list[str]) -> int:
+        """Read one file and queue its rows (``writer``); returns the bytes read."""
         size, mtime_ns, sidecar = signature
         status, text, raw_len, digest = "ok", "", 0, None
+        limit = self.max_file_bytes
         try:
             with open(os.path.join(self.root, path), "rb") as handle:
-                raw = handle.read(self.max_file_bytes + 1)
+                # the size the walk saw bounds the buffer (a read of limit + 1 bytes allocates all of them)
+                raw = handle.read(min(size, limit) + 1)
+                if size < len(raw) <= limit:  # it grew since the walk
+                    raw += handle.read(limit + 1 - len(raw))
             raw_len = len(raw)
-            if len(raw) > self.max_file_bytes:
-                status = f"too large (over {self.max_file_bytes:,} bytes)"
+            if len(raw) > limit:
+                status = f"too large (over {limit:,} bytes)"
             elif b"\0" in raw[:8192]:
                 status = "binary"
             else:
                 text = raw.decode("utf-8-sig")
-                digest = sha256(raw).hexdigest()
+                digest = writer.hashing(raw).hexdigest()
         except UnicodeDecodeError:
             status = "not UTF-8 text"
         except OSError as exc:
@@ -526,26 +598,20 @@ class MemoryIndex:
             else:
                 parts, tokens = [("", text)], self.counter(text)
                 counts = [tokens]
-        cursor = self.db.execute(
-            "INSERT INTO files (path, size, mtime_ns, sidecar, sidecar_bad, hash, tokens, sections, use_count, "
-            "last_used, confidence, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        file_id = writer.file(
             (path, size, mtime_ns, sidecar, bad, digest, tokens, len(parts), meta.get("use_count", 0),
              meta.get("last_used"), meta.get("confidence"), status))
         if status != "ok":
             return raw_len
-        file_id = cursor.lastrowid
         # What ranks a section besides its text: the file's name, the document's title and the section's heading
         # (a "## Pitfalls" section of incremental-models.md is about incremental models).
         name = re.sub(r"[-_.]+", " ", os.path.splitext(os.path.basename(path))[0])
         title = _patterns()[2].search(text[:4096])
         label = f"{name} {title.group(1).strip() if title else ''}"
+        hashing = writer.hashing
         for order, (heading, body) in enumerate(parts):
-            count = counts[order]
-            section_hash = digest if len(parts) == 1 else sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
-            sid = self.db.execute("INSERT INTO sections (file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?)",
-                                  (file_id, order, heading, count, section_hash)).lastrowid
-            self.db.execute("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
-                            (sid, path, f"{label} {heading}", body))
+            section_hash = digest if len(parts) == 1 else hashing(body.encode("utf-8", "surrogatepass")).hexdigest()
+            writer.section(file_id, order, heading, counts[order], section_hash, path, f"{label} {heading}", body)
         return raw_len
 
     # queries
@@ -600,6 +666,62 @@ class MemoryIndex:
         """(files, sections, tokens) in the index."""
         files, tokens = self.db.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM files").fetchone()
         return files, self.db.execute("SELECT count(*) FROM sections").fetchone()[0], tokens
+
+
+CHUNK_BYTES = 8 << 20
+"""A refresh commits about every this many bytes read: what it read survives an interruption."""
+CHUNK_FILE_COST = 4096
+"""What one file read counts for, besides its bytes, towards a chunk (so a chunk of tiny files still ends)."""
+BULK_FILES = 64
+"""A refresh reading more files hashes them with OpenSSL's SHA-256 (hashlib: about 5× CPython's own, for the
+milliseconds its import costs)."""
+
+
+def _bulk_sha256() -> Any:
+    from hashlib import sha256 as openssl_sha256
+
+    return openssl_sha256
+
+
+class _Writer:
+    """The rows a refresh adds, written a chunk at a time with ``executemany`` (three statements a chunk, not
+    three a file). Ids are given here as SQLite would give them: one above the largest in the table."""
+
+    def __init__(self, db: sqlite3.Connection, hashing: Any):
+        self.db = db
+        self.hashing = hashing
+        self.files: list[tuple] = []
+        self.sections: list[tuple] = []
+        self.texts: list[tuple] = []
+        self.file_id = self.section_id = 0
+
+    def start(self) -> None:
+        """Take the next ids from the tables (in the transaction the rows will be written in)."""
+        self.file_id = self.db.execute("SELECT coalesce(max(id), 0) FROM files").fetchone()[0]
+        self.section_id = self.db.execute("SELECT coalesce(max(id), 0) FROM sections").fetchone()[0]
+
+    def file(self, row: tuple) -> int:
+        self.file_id += 1
+        self.files.append((self.file_id, *row))
+        return self.file_id
+
+    def section(self, file_id: int, order: int, heading: str, tokens: int, digest: str | None, path: str,
+                label: str, body: str) -> None:
+        self.section_id += 1
+        self.sections.append((self.section_id, file_id, order, heading, tokens, digest))
+        self.texts.append((self.section_id, path, label, body))
+
+    def flush(self) -> None:
+        db = self.db
+        if self.files:
+            db.executemany("INSERT INTO files (id, path, size, mtime_ns, sidecar, sidecar_bad, hash, tokens, sections, "
+                           "use_count, last_used, confidence, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           self.files)
+        if self.sections:
+            db.executemany("INSERT INTO sections (id, file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                           self.sections)
+            db.executemany("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)", self.texts)
+        self.files, self.sections, self.texts = [], [], []
 
 
 def _cannot_write(error: object) -> bool:
