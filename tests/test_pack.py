@@ -573,3 +573,174 @@ def test_a_pack_is_a_record_that_says_why_its_usage_record_was_not_written(tmp_p
     assert pack.manifest()["skipped"] == [{"path": skipped.path, "section": None, "reason": skipped.reason}]
     written = policy.pack("dbt-expert", tier="simple", root=root, log=tmp_path / "usage.jsonl")
     assert written.log_error is None and written._replace(log_error="x").items == written.items
+
+
+# -- token estimates: the byte-level path counts what the expression counts --------------------------------
+
+ESTIMATE_CASES = (Path(__file__).parent / "data" / "token-estimate-hostile.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("line", ESTIMATE_CASES.splitlines(), ids=range(len(ESTIMATE_CASES.splitlines())))
+def test_the_fast_estimate_counts_what_the_expression_counts(line: str) -> None:
+    from engine.pack.tokens import _estimate_pieces
+
+    assert estimate(line) == _estimate_pieces(line)
+
+
+def test_the_fast_estimate_agrees_on_whole_files() -> None:
+    from engine.pack.tokens import _estimate_pieces
+    from engine.resources import sample_memory_dir
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(Path(sample_memory_dir()).rglob("*.md"))]
+    texts += [ESTIMATE_CASES, "x" * 100_000 + " " + "7" * 5000, "", " ", "    " * 9]
+    assert [estimate(t) for t in texts] == [_estimate_pieces(t) for t in texts]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(list("aZ9_ \t\n.,-—’é²①٣\u00a0\x1c") + ["abcdefghij", "0123456789", "    "]),
+                max_size=60).map("".join) | st.text(max_size=80))
+def test_the_fast_estimate_agrees_on_random_text(text: str) -> None:
+    from engine.pack.tokens import _estimate_pieces
+
+    assert estimate(text) == _estimate_pieces(text)
+
+
+# -- a refresh within a deadline ---------------------------------------------------------------------------
+
+class FileClock:
+    """A clock that advances by one each time a file is counted (``counter``): deadlines in files, not seconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def counter(self, text: str) -> int:
+        self.now += 1
+        return estimate(text)
+
+
+def big_root(root: Path, agent_files: int = 6, other_files: int = 30) -> None:
+    for i in range(other_files):
+        write(root, f"recent/{i % 3}/note{i:03d}.md", words(20, f"other{i}"))
+        write(root, f"specialists/snowflake-expert/patterns/s{i:03d}.md", words(20, f"snow{i}"))
+    for i in range(agent_files):
+        write(root, f"{AGENT}/patterns/incremental{i}.md", words(30 + i, "incremental"))
+
+
+def test_a_refresh_past_its_deadline_keeps_what_it_read_and_the_next_goes_on(tmp_path: Path) -> None:
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    clock = FileClock()
+    location = str(tmp_path / "i.sqlite")
+    index = make_index(root, location, counter=clock.counter)
+    stats = index.refresh(deadline=Deadline(10.5, clock))  # time for 11 files of 66
+    assert stats.partial and (stats.changed, stats.pending, stats.files) == (11, 55, 66)
+    assert index.count()[0] == 11
+    again = make_index(root, location, counter=clock.counter)  # another process: continues where it stopped
+    stats = again.refresh(deadline=Deadline(20.5, clock))
+    assert stats.partial and (stats.changed, stats.pending) == (21, 34) and again.count()[0] == 32
+    stats = again.refresh()  # no deadline: to the end
+    assert not stats.partial and (stats.changed, stats.pending) == (34, 0)
+    whole = make_index(root, str(tmp_path / "whole.sqlite"))
+    whole.refresh()
+    query = "SELECT f.path, f.tokens, f.hash, s.ord, s.tokens, s.hash FROM files f JOIN sections s ON s.file_id = f.id"
+    assert sorted(again.db.execute(query)) == sorted(whole.db.execute(query))
+    assert again.lexical(["incremental", "snow3"]) == pytest.approx(whole.lexical(["incremental", "snow3"]))
+    assert again.db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone() == ("1",)
+
+
+def test_a_refresh_interrupted_mid_chunk_keeps_the_chunks_it_committed(tmp_path: Path, monkeypatch) -> None:
+    import engine.pack.index as index_module
+
+    class Interrupted(BaseException):  # as the hook's alarm is: no `except Exception` swallows it
+        pass
+
+    root = tmp_path / "memory"
+    big_root(root)
+    monkeypatch.setattr(index_module, "CHUNK_BYTES", 1)  # one file a transaction
+    counted = []
+
+    def counter(text: str) -> int:
+        if len(counted) == 7:
+            raise Interrupted()
+        counted.append(text)
+        return estimate(text)
+
+    location = str(tmp_path / "i.sqlite")
+    with pytest.raises(Interrupted):
+        make_index(root, location, counter=counter).refresh()
+    resumed = make_index(root, location)
+    assert resumed.count()[0] == 7  # the eighth file's transaction was rolled back
+    assert resumed.refresh().changed == 59 and resumed.count()[0] == 66
+
+
+def test_a_walk_past_its_deadline_removes_nothing_it_did_not_see(tmp_path: Path) -> None:
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    location = str(tmp_path / "i.sqlite")
+    make_index(root, location).refresh()
+    ticks = iter(range(10_000))
+    clock = lambda: float(next(ticks))  # noqa: E731 - one tick a folder walked (and a file read)
+    stats = make_index(root, location).refresh(deadline=Deadline(4, clock))  # the walk may take 2 ticks
+    assert stats.partial and stats.removed == 0 and stats.files < 66
+    assert make_index(root, location).count()[0] == 66
+
+
+def test_a_pack_past_its_deadline_loads_from_the_agents_files_first_and_says_so(tmp_path: Path) -> None:
+    from engine.pack.index import Deadline
+    from engine.pack.result import partial_warning
+
+    root = tmp_path / "memory"
+    big_root(root)
+    clock = FileClock()
+    p = packer()
+    p.index(root).counter = clock.counter
+    budget = allocation(1000, {"agent_patterns": 1000})
+    pack = p.pack(budget, "incremental", root=root, now=NOW, deadline=Deadline(5.5, clock))
+    assert pack.partial and pack.stats.pending == 60
+    # the files this pack can load were walked and read first
+    assert sorted(loaded(pack)) == [f"{AGENT}/patterns/incremental{i}.md" for i in range(6)]
+    warning = partial_warning(pack.stats)
+    assert warning.startswith("memory index incomplete (60 changed files not read yet")
+    assert pack.manifest()["warnings"] == [warning]
+    done = p.pack(budget, "incremental", root=root, now=NOW)  # no deadline: the index is completed
+    assert not done.partial and done.stats.changed == 60 and done.manifest()["warnings"] == []
+    fresh = packer().pack(budget, "incremental", root=root, now=NOW)
+    assert done.manifest() == fresh.manifest()
+
+
+def test_the_hook_packs_within_its_deadline(tmp_path: Path) -> None:
+    from engine.claude_code.packing import INDEX_SECONDS, index_deadline, pack_items
+    from engine.pack.index import Deadline
+
+    project = tmp_path / "project"
+    big_root(project / ".claude" / "memory")
+    policy = load_policy("default")
+    limit = index_deadline(policy)
+    assert 0 < limit.at - limit.clock() <= INDEX_SECONDS
+    packed = pack_items(policy, "dbt-expert", "incremental", str(project), None, deadline=Deadline(0))
+    assert packed.partial and packed.items == ()  # nothing read yet: nothing to load, and said so
+    packed = pack_items(policy, "dbt-expert", "incremental", str(project), None)
+    assert not packed.partial and packed.items
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)],
+                         ids=["022", "027", "077", "002"])
+def test_a_new_sidecar_gets_the_mode_the_umask_gives(tmp_path: Path, umask: int, mode: int) -> None:
+    write(tmp_path, "patterns/a.md", words(5))
+    write(tmp_path, "patterns/b.md", words(5), meta={"use_count": 1})
+    os.chmod(tmp_path / "patterns/b.metadata.json", 0o604)
+    old = os.umask(umask)
+    try:
+        assert touch_sidecars(str(tmp_path), ["patterns/a.md", "patterns/b.md"]) == ["patterns/a.md", "patterns/b.md"]
+    finally:
+        os.umask(old)
+    assert (tmp_path / "patterns/a.metadata.json").stat().st_mode & 0o777 == mode  # as open() would make it
+    assert (tmp_path / "patterns/b.metadata.json").stat().st_mode & 0o777 == 0o604  # an existing one keeps its own
+    assert not list(tmp_path.rglob("*.tmp"))

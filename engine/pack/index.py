@@ -749,7 +749,6 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
     atomically (a temporary file replaced into place). A corrupt sidecar is left alone. Returns the paths
     touched."""
     import json
-    import tempfile
     from datetime import datetime, timezone
 
     from engine.jsonio import loads
@@ -775,17 +774,15 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
         data["use_count"] = min(count + 1, MAX_USE_COUNT)  # saturates: the index stores a 64-bit integer
         data["last_used"] = stamp
         temporary = None
-        try:  # a fresh name (O_EXCL, not a predictable one): never through a symlink planted in a shared root
-            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=os.path.basename(target) + ".",
-                                             suffix=".tmp")
+        try:
+            fd, temporary = _create_beside(target)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=2)
                 handle.write("\n")
-            try:  # the sidecar's mode kept (mkstemp makes 0600); a new one as open() would make it
-                mode = os.stat(target).st_mode & 0o777
+            try:  # the sidecar's mode kept; a new one has the mode the umask gives it (as open() would)
+                os.chmod(temporary, os.stat(target).st_mode & 0o777)
             except FileNotFoundError:
-                mode = 0o644
-            os.chmod(temporary, mode)
+                pass
             os.replace(temporary, target)
             touched.append(path)
         except OSError as exc:
@@ -796,3 +793,18 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
                 except OSError:
                     pass
     return touched
+
+
+def _create_beside(target: str) -> tuple[int, str]:
+    """A new file beside ``target`` under a fresh name, opened for writing: (descriptor, path). O_EXCL and
+    O_NOFOLLOW: never through a name or a symlink planted in a shared root. Created with mode 0666 less the
+    umask, as ``open()`` makes a file (``tempfile.mkstemp`` makes 0600, which a new sidecar would keep)."""
+    folder, name = os.path.split(target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temporary = os.path.join(folder, f"{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")

@@ -125,6 +125,9 @@ class Pack(Record):
 def partial_warning(stats: Any) -> str:
     """What a pack made from an incomplete index says (the manifest's ``warnings``, stderr)."""
     pending = getattr(stats, "pending", 0)
-    what = f"{pending:,} changed file{'s' if pending != 1 else ''} not read yet" if pending else "not every folder walked"
-    return (f"memory index incomplete ({what}: its refresh stopped at the time limit); packed from what is "
-            "indexed, the next pack goes on")
+    if pending:
+        what = (f"memory index incomplete ({pending:,} changed file{'s' if pending != 1 else ''} not read yet: "
+                "its refresh stopped at the time limit)")
+    else:
+        what = "memory index not checked in full (its refresh stopped at the time limit before walking every folder)"
+    return what + "; packed from what is indexed, the next pack goes on"
