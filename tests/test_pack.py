@@ -678,6 +678,39 @@ def test_a_refresh_interrupted_mid_chunk_keeps_the_chunks_it_committed(tmp_path:
     assert resumed.refresh().changed == 59 and resumed.count()[0] == 66
 
 
+def test_another_writer_between_two_chunks_is_taken_into_account(tmp_path: Path, monkeypatch) -> None:
+    # A refresh commits chunk by chunk; another process (a second hook) may index the same files in between.
+    # Inserting them again broke the path's uniqueness: IntegrityError, and the index was rebuilt from nothing.
+    import engine.pack.index as index_module
+
+    root = tmp_path / "memory"
+    big_root(root)
+    monkeypatch.setattr(index_module, "CHUNK_BYTES", 1)  # one file a transaction
+    location = str(tmp_path / "i.sqlite")
+    first, other = make_index(root, location), make_index(root, location)
+    begins = []
+
+    class Connection:  # the first index's connection: the other process writes before its third transaction
+        def __init__(self, db):
+            self.db = db
+
+        def execute(self, sql, *args):
+            if sql == "BEGIN IMMEDIATE":
+                begins.append(sql)
+                if len(begins) == 3:
+                    assert other.refresh().changed == 64
+            return self.db.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+    first.db = Connection(first.db)
+    stats = first.refresh()
+    assert (stats.changed, stats.pending, stats.partial) == (2, 0, False)  # the rest was the other's
+    assert first.count()[0] == 66 and len(begins) == 3
+    assert make_index(root, location).refresh().changed == 0
+
+
 def test_a_walk_past_its_deadline_removes_nothing_it_did_not_see(tmp_path: Path) -> None:
     from engine.pack.index import Deadline
 
@@ -692,6 +725,62 @@ def test_a_walk_past_its_deadline_removes_nothing_it_did_not_see(tmp_path: Path)
     assert make_index(root, location).count()[0] == 66
 
 
+def agent_prefixes() -> list[str]:
+    return [prefix for spec in packer()._scope_patterns(AGENT)[0] for prefix in spec[2]]
+
+
+def full_rows(index: MemoryIndex) -> list[tuple]:
+    return sorted(index.db.execute("SELECT f.path, f.size, f.mtime_ns, f.sidecar, f.tokens, f.hash, f.status, s.ord, "
+                                   "s.heading, s.tokens, s.hash FROM files f JOIN sections s ON s.file_id = f.id"))
+
+
+@pytest.mark.parametrize("clock_kind", ["files", "calls"])
+def test_bounded_refreshes_complete_any_root_a_little_each_time(tmp_path: Path, clock_kind: str) -> None:
+    # A hook's refresh of a cold root has a deadline: each one reads the pack's own folders, then goes on
+    # walking and reading the rest of the root where the last one stopped. With "calls" the clock ticks at
+    # every folder walked and every file read, so even a walk that could never finish in one refresh
+    # completes over several.
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    (root / "specialists/snowflake-expert/patterns/s007.md").write_text("\n", encoding="utf-8")  # empty: skipped
+    location = str(tmp_path / "i.sqlite")
+    clock = FileClock()
+    ticks = iter(range(1_000_000))
+    refreshes = []
+    while len(refreshes) < 60:
+        index = make_index(root, location, counter=clock.counter)  # a new process each time
+        if clock_kind == "files":
+            deadline = Deadline(9.5, clock)  # ten files a refresh
+        else:
+            deadline = Deadline(24, lambda: float(next(ticks)))
+        stats = index.refresh(prefixes=agent_prefixes(), deadline=deadline)
+        refreshes.append(stats)
+        if not stats.partial:
+            break
+    assert 3 < len(refreshes) < 60 and all(s.partial for s in refreshes[:-1])
+    assert sum(s.changed for s in refreshes) == 66  # each file read once
+    whole = make_index(root, str(tmp_path / "whole.sqlite"))
+    whole.refresh()
+    assert full_rows(index) == full_rows(whole)
+    assert index.db.execute("SELECT key FROM meta ORDER BY key").fetchall() == [("complete",), ("settings",)]
+    assert index.refresh(prefixes=agent_prefixes(), deadline=Deadline(0.5, clock)).partial is False  # complete
+
+
+def test_a_walk_sees_the_folders_it_is_given_first_first_and_every_file_once(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    big_root(root)
+    index = make_index(root, ":memory:")
+    plain = index.scan()
+    first = f"{AGENT}/patterns"
+    found, skipped, listed, walked = index.scan(None, None, [first, "patterns"])
+    assert walked and found == plain[0] and skipped == plain[1]
+    assert listed == plain[2] | {"patterns"}  # (a folder that does not exist is listed empty)
+    assert sorted(list(found)[:6]) == [f"{first}/incremental{i}.md" for i in range(6)]
+    assert index.scan([""], None, [""])[0] == plain[0]  # a first folder that is the root: walked once
+
+
 def test_a_pack_past_its_deadline_loads_from_the_agents_files_first_and_says_so(tmp_path: Path) -> None:
     from engine.pack.index import Deadline
     from engine.pack.result import partial_warning
@@ -703,11 +792,12 @@ def test_a_pack_past_its_deadline_loads_from_the_agents_files_first_and_says_so(
     p.index(root).counter = clock.counter
     budget = allocation(1000, {"agent_patterns": 1000})
     pack = p.pack(budget, "incremental", root=root, now=NOW, deadline=Deadline(5.5, clock))
-    assert pack.partial and pack.stats.pending == 60
+    # the pack's own folders are walked first (the agent's, then the global ones), and read until the deadline
+    assert pack.partial and (pack.stats.files, pack.stats.changed, pack.stats.pending) == (36, 6, 30)
     # the files this pack can load were walked and read first
     assert sorted(loaded(pack)) == [f"{AGENT}/patterns/incremental{i}.md" for i in range(6)]
     warning = partial_warning(pack.stats)
-    assert warning.startswith("memory index incomplete (60 changed files not read yet")
+    assert warning.startswith("memory index incomplete (30 changed files not read yet")
     assert pack.manifest()["warnings"] == [warning]
     done = p.pack(budget, "incremental", root=root, now=NOW)  # no deadline: the index is completed
     assert not done.partial and done.stats.changed == 60 and done.manifest()["warnings"] == []

@@ -365,62 +365,71 @@ class MemoryIndex:
         starts = list(folders) if folders is not None else [""]
         ahead = set(first or ())
         top = set(starts) | ahead
-        for stack in ([*first], starts) if first else (starts,):
+        # (whether it walks the folders to see first, the folders): the later walk does not enter those again
+        phases = [(True, [*first]), (False, [f for f in starts if f not in ahead])] if first else [(False, starts)]
+        for phase, stack in phases:
             while stack:
                 if deadline is not None and deadline.walk_passed():
                     return found, skipped, listed, False
                 rel = stack.pop()
-                folder = os.path.join(self.root, rel) if rel else self.root
-                if rel and os.path.islink(folder) and rel in top:
+                if rel in top and rel and os.path.islink(os.path.join(self.root, rel)):
                     continue  # a source folder that is a symlink: not followed
-                try:
-                    entries = list(os.scandir(folder))
-                except FileNotFoundError:
+                subfolders: list[str] = []
+                if self._list(rel, found, skipped, subfolders):
                     listed.add(rel)
-                    continue  # a source folder that does not exist (an agent without recent/)
-                except OSError as exc:
-                    skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
-                    continue
-                listed.add(rel)
-                prefix = rel + "/" if rel else ""
-                sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
-                files = []
-                for entry in entries:
-                    name = entry.name
-                    if name[0] == ".":
-                        continue
-                    if not name.isascii() and not is_utf8(name):  # bytes that are not UTF-8: SQLite holds text
-                        skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
-                        continue
-                    try:
-                        if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
-                            if entry.is_dir(follow_symlinks=False):
-                                if prefix + name not in ahead or stack is not starts:
-                                    stack.append(prefix + name)
-                            else:
-                                files.append((name, entry.stat(follow_symlinks=False)))
-                        elif name.endswith(SIDECAR):
-                            sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
-                        elif entry.is_dir(follow_symlinks=False):
-                            if prefix + name not in ahead or stack is not starts:  # walked first already
-                                stack.append(prefix + name)
-                        elif entry.is_symlink():
-                            if name.lower().endswith(MARKDOWN):
-                                target = os.path.realpath(entry.path)
-                                if not target.startswith(self.root + os.sep):
-                                    skipped[prefix + name] = "symlink leaving the memory root (not followed)"
-                                elif os.path.isfile(target):
-                                    files.append((name, os.stat(target)))
-                        elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
-                            files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
-                    except OSError as exc:
-                        skipped[prefix + name] = f"unreadable ({exc.strerror})"
-                for name, info in files:
-                    if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
-                        side = sidecars.get(name.rpartition(".")[0])
-                        found[prefix + name] = (info.st_size, info.st_mtime_ns,
-                                                f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
+                stack.extend(f for f in subfolders if phase or f not in ahead)
         return found, skipped, listed, True
+
+    def _list(self, rel: str, found: dict[str, tuple[int, int, str]], skipped: dict[str, str],
+              subfolders: list[str]) -> bool:
+        """List one folder (relative to the root): its markdown files into ``found``, what cannot be indexed
+        into ``skipped``, its subfolders appended to ``subfolders``. False when it cannot be read (a folder
+        that does not exist is listed, empty: an agent without recent/)."""
+        folder = os.path.join(self.root, rel) if rel else self.root
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
+            return False
+        prefix = rel + "/" if rel else ""
+        sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
+        files = []
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
+                continue
+            if not name.isascii() and not is_utf8(name):  # bytes that are not UTF-8: SQLite holds text
+                skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
+                continue
+            try:
+                if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
+                    if entry.is_dir(follow_symlinks=False):
+                        subfolders.append(prefix + name)
+                    else:
+                        files.append((name, entry.stat(follow_symlinks=False)))
+                elif name.endswith(SIDECAR):
+                    sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
+                elif entry.is_dir(follow_symlinks=False):
+                    subfolders.append(prefix + name)
+                elif entry.is_symlink():
+                    if name.lower().endswith(MARKDOWN):
+                        target = os.path.realpath(entry.path)
+                        if not target.startswith(self.root + os.sep):
+                            skipped[prefix + name] = "symlink leaving the memory root (not followed)"
+                        elif os.path.isfile(target):
+                            files.append((name, os.stat(target)))
+                elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
+                    files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
+            except OSError as exc:
+                skipped[prefix + name] = f"unreadable ({exc.strerror})"
+        for name, info in files:
+            if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
+                side = sidecars.get(name.rpartition(".")[0])
+                found[prefix + name] = (info.st_size, info.st_mtime_ns,
+                                        f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
+        return True
 
     def refresh(self, progress: Callable[[int, int], None] | None = None,
                 prefixes: Iterable[str] | None = None, deadline: Deadline | None = None) -> IndexStats:
@@ -443,91 +452,211 @@ class MemoryIndex:
     def _refresh(self, progress: Callable[[int, int], None] | None, prefixes: Iterable[str] | None,
                  deadline: Deadline | None) -> IndexStats:
         started = time.perf_counter()
-        first = None
+        if deadline is not None and not self._complete():
+            return self._catch_up(progress, self.folders(prefixes) if prefixes is not None else [], deadline,
+                                  started)
         if prefixes is not None and not self._complete():
-            if deadline is not None:  # what this pack can load first, then the rest of the root
-                first = self.folders(prefixes)
             prefixes = None
         folders = self.folders(prefixes)
-        found, skipped, listed, walked = self.scan(folders, deadline, first)
+        found, skipped, listed, walked = self.scan(folders, deadline)
+        run = _Run(self._version())
+        known = self._known(folders)
+        changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
+        # a file is gone when its folder was listed without it (a walk cut short has not seen every folder)
+        removed = [p for p in known if p not in found and (walked or p.rpartition("/")[0] in listed)]
+        whole = prefixes is None and walked
+        pending = self._apply(run, found, known, changed, removed, folders, deadline, progress,
+                              done_meta={"complete": "1"} if whole else None)
+        if whole and not pending and not run.busy:
+            if not self._whole and not (run.done or run.removed):
+                try:  # nothing changed, but the whole root has now been seen
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+                except sqlite3.OperationalError:
+                    pass
+            self._whole = True
+        return self._stats(run, found, skipped, started, pending, run.stopped or not walked)
+
+    def _apply(self, run: _Run, found: dict[str, tuple[int, int, str]], known: dict[str, tuple],
+               changed: list[str], removed: list[str], folders: list[str], deadline: Deadline | None,
+               progress: Callable[[int, int], None] | None, done_meta: dict[str, str] | None = None,
+               meta: Callable[[list[str]], dict[str, str]] | None = None) -> int:
+        """Delete ``removed``, read ``changed`` (paths of ``found``; ``known``: the index's rows of ``folders``),
+        one transaction a chunk, until ``deadline``; each chunk also writes ``meta(changed files not read
+        yet)``, and the last one ``done_meta`` when every file is read. Returns how many were not read."""
+        if not changed and not removed:
+            run.corrupt += [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
+            return 0
+        done = 0
+        writer = _Writer(self.db, hashing=_bulk_sha256() if len(changed) > BULK_FILES else sha256)
+        total = sum(found[p][0] for p in changed)
+        corrupt: list[str] = []
+        while not run.stopped:  # one transaction per chunk: what was read stays, whatever stops the refresh
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
+                _log("info", "memory index busy (%s): using it as it stands", exc)
+                run.busy = True
+                break
+            try:
+                seen = self._version()
+                if seen != run.version:  # another process wrote since: what is left is weighed against its rows
+                    run.version, known = seen, self._known(folders)
+                    changed = changed[:done] + [p for p in changed[done:] if known.get(p, (None,))[1:] != found[p]]
+                    removed = [p for p in removed if p in known]
+                for path in removed:
+                    self._delete(known[path][0])
+                run.removed += len(removed)
+                removed = []
+                writer.start()
+                chunk = 0
+                while done < len(changed) and chunk < CHUNK_BYTES:
+                    if deadline is not None and deadline.passed():
+                        run.stopped = True
+                        break
+                    path = changed[done]
+                    old = known.get(path)
+                    if old is not None and old[1:3] == found[path][:2]:
+                        self._update_sidecar(old[0], path, found[path][2], corrupt)
+                    else:
+                        if old is not None:
+                            self._delete(old[0])
+                        size = self._add(writer, path, found[path], corrupt)
+                        run.read += size
+                        chunk += size + CHUNK_FILE_COST
+                    done += 1
+                    run.done += 1
+                    if progress is not None:
+                        progress(min(run.read, total), total)
+                writer.flush()
+                extra = dict(meta(changed[done:]) if meta is not None else {})
+                if done == len(changed) and done_meta:
+                    extra.update(done_meta)
+                for key, value in extra.items():
+                    if value is None:
+                        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+                    else:
+                        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                self.db.execute("COMMIT")
+                self._rows.clear()
+            except BaseException:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:  # SQLite rolled back already (a COMMIT that found the disk full)
+                    pass
+                self._rows.clear()
+                raise
+            if done == len(changed):
+                break
+        run.corrupt += [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
+        return len(changed) - done
+
+    def _catch_up(self, progress: Callable[[int, int], None] | None, first: list[str], deadline: Deadline,
+                  started: float) -> IndexStats:
+        """A refresh within ``deadline`` of an index not complete yet. The pack's own folders (``first``) are
+        walked and read first. Then the walk of the rest of the root goes on from where the last refresh left it
+        (a cursor kept in the index: the folders still to walk), reading each folder's changed files as it
+        goes, a chunk at a time; a folder whose files were not all read goes back on the cursor. So every
+        refresh adds to the index whatever the root's size, and the root is complete once the cursor is empty."""
+        import json
+
+        run = _Run(self._version())
+        if first:
+            found, skipped, listed, walked = self.scan(first, deadline)
+            known = self._known(first)
+            changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
+            removed = [p for p in known if p not in found and (walked or p.rpartition("/")[0] in listed)]
+            pending = self._apply(run, found, known, changed, removed, first, deadline, progress)
+            run.stopped = run.stopped or not walked
+        else:
+            found, skipped, pending = {}, {}, 0
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'walk'").fetchone()
+        cursor: list = json.loads(row[0]) if row else [["", True]]  # [folder, walk its subfolders too]
+        ahead = set(first)
+        while cursor and not run.stopped and not run.busy:
+            batch: dict[str, tuple[int, int, str]] = {}
+            known, listed, order, size = {}, set(), [], 0
+            while cursor and size < CHUNK_BYTES:  # walk until a chunk's worth of changes is found
+                if deadline.passed():
+                    run.stopped = True
+                    break
+                rel, descend = cursor.pop()
+                if rel in ahead or (rel and os.path.islink(os.path.join(self.root, rel))):
+                    continue  # walked first; or a folder turned into a symlink since: not followed
+                here: dict[str, tuple[int, int, str]] = {}
+                subfolders: list[str] = []
+                if self._list(rel, here, skipped, subfolders):
+                    listed.add(rel)
+                    order.append(rel)
+                if descend:
+                    cursor.extend([f, True] for f in subfolders if f not in ahead)
+                rows = self._known_in(rel)
+                known.update(rows)
+                batch.update(here)
+                size += sum(sig[0] + CHUNK_FILE_COST for p, sig in here.items() if rows.get(p, (None,))[1:] != sig)
+            found.update(batch)
+            changed = [p for p, sig in batch.items() if known.get(p, (None,))[1:] != sig]
+            removed = [p for p in known if p not in batch and p.rpartition("/")[0] in listed]
+            if run.stopped:  # out of time while walking: the folders with changes are listed again next time
+                touched = {p.rpartition("/")[0] for p in (*changed, *removed)}
+                cursor += [[folder, False] for folder in reversed(order) if folder in touched]
+                pending += len(changed)
+                break
+
+            def walk(unread: list[str], rest: list = cursor) -> dict[str, str]:
+                # the cursor as a refresh stopping now leaves it: the folders of unread files are listed again
+                again = [[folder, False] for folder in dict.fromkeys(p.rpartition("/")[0] for p in unread)]
+                return {"walk": json.dumps(rest + again[::-1])}
+
+            left = self._apply(run, batch, known, changed, removed, sorted(listed), deadline, progress, meta=walk,
+                               done_meta=None if cursor else {"complete": "1", "walk": None})
+            pending += left
+            if left:
+                cursor += [[folder, False] for folder in dict.fromkeys(p.rpartition("/")[0] for p in changed[-left:])]
+        try:
+            if not run.busy and not run.stopped and not cursor and not pending:
+                if not self._complete():  # (the last chunk wrote it, when there was one)
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+                    self.db.execute("DELETE FROM meta WHERE key = 'walk'")
+                    self.db.execute("COMMIT")
+                self._whole = True
+            elif not run.busy:  # where the next refresh goes on (also when this one found nothing to read)
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('walk', ?)", (json.dumps(cursor),))
+        except sqlite3.OperationalError as exc:  # busy: the next refresh walks again from the last cursor kept
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            _log("info", "memory index busy (%s): its walk cursor not kept", exc)
+        return self._stats(run, found, skipped, started, pending, not self._whole)
+
+    def _stats(self, run: _Run, found: dict, skipped: dict, started: float, pending: int,
+               partial: bool) -> IndexStats:
+        corrupt = tuple(dict.fromkeys(run.corrupt))
+        for path in corrupt:
+            _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
+        return IndexStats(len(found), run.done, run.removed, run.read, skipped, corrupt, self.rebuilt,
+                          self.location, time.perf_counter() - started, pending, partial)
+
+    def _known_in(self, folder: str) -> dict[str, tuple[int, int, int, str]]:
+        """The indexed files directly in ``folder`` (not in its subfolders): path → (id, size, mtime_ns,
+        sidecar signature)."""
+        low = folder + "/" if folder else ""
+        return {path: (fid, size, mtime, sidecar) for fid, path, size, mtime, sidecar in self.db.execute(
+            "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ? "
+            "AND instr(substr(path, ?), '/') = 0", (low, low + "\U0010ffff", len(low) + 1))}
+
+    def _known(self, folders: list[str]) -> dict[str, tuple[int, int, int, str]]:
+        """The indexed files under ``folders``: path → (id, size, mtime_ns, sidecar signature)."""
         known = {}
         for folder in folders:
             low = folder + "/" if folder else ""
             known.update((path, (fid, size, mtime, sidecar)) for fid, path, size, mtime, sidecar in self.db.execute(
                 "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ?",
                 (low, low + "\U0010ffff")))
-        changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
-        # a file is gone when its folder was listed without it (a walk cut short has not seen every folder)
-        removed = [p for p in known if p not in found and (walked or p.rpartition("/")[0] in listed)]
-        corrupt: list[str] = []
-        read = done = removed_count = 0
-        busy = stopped = False
-        if changed or removed:
-            writer = _Writer(self.db, hashing=_bulk_sha256() if len(changed) > BULK_FILES else sha256)
-            total = sum(found[p][0] for p in changed)
-            while not stopped:  # one transaction per chunk: what was read stays, whatever stops the refresh
-                try:
-                    self.db.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
-                    _log("info", "memory index busy (%s): using it as it stands", exc)
-                    busy = True
-                    break
-                try:
-                    for path in removed:
-                        self._delete(known[path][0])
-                    removed_count += len(removed)
-                    removed = []
-                    writer.start()
-                    chunk = 0
-                    while done < len(changed) and chunk < CHUNK_BYTES:
-                        if deadline is not None and deadline.passed():
-                            stopped = True
-                            break
-                        path = changed[done]
-                        old = known.get(path)
-                        if old is not None and old[1:3] == found[path][:2]:
-                            self._update_sidecar(old[0], path, found[path][2], corrupt)
-                        else:
-                            if old is not None:
-                                self._delete(old[0])
-                            size = self._add(writer, path, found[path], corrupt)
-                            read += size
-                            chunk += size + CHUNK_FILE_COST
-                        done += 1
-                        if progress is not None:
-                            progress(min(read, total), total)
-                    writer.flush()
-                    if prefixes is None and walked and done == len(changed):
-                        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
-                    self.db.execute("COMMIT")
-                    self._rows.clear()
-                except BaseException:
-                    try:
-                        self.db.execute("ROLLBACK")
-                    except sqlite3.Error:  # SQLite rolled back already (a COMMIT that found the disk full)
-                        pass
-                    self._rows.clear()
-                    raise
-                if done == len(changed):
-                    break
-            if prefixes is None and walked and done == len(changed):
-                self._whole = True
-        else:
-            # unchanged files may still carry corrupt sidecars: report them on every pack
-            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
-        pending = len(changed) - done
-        if prefixes is None and not self._whole and walked and not pending:
-            try:  # nothing changed, but the whole root has now been seen
-                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
-                self._whole = True
-            except sqlite3.OperationalError:
-                pass
-        if done or removed_count:
-            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
-        for path in corrupt:
-            _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
-        return IndexStats(len(found), done, removed_count, read, skipped, tuple(corrupt), self.rebuilt,
-                          self.location, time.perf_counter() - started, pending, stopped or not walked)
+        return known
+
+    def _version(self) -> int:
+        """SQLite's ``data_version``: it changes when another connection commits (our own commits leave it)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def _complete(self) -> bool:
         """Whether the whole root has been indexed once."""
@@ -666,6 +795,18 @@ class MemoryIndex:
         """(files, sections, tokens) in the index."""
         files, tokens = self.db.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM files").fetchone()
         return files, self.db.execute("SELECT count(*) FROM sections").fetchone()[0], tokens
+
+
+class _Run:
+    """What one refresh has done so far (its transactions may be several)."""
+
+    __slots__ = ("version", "done", "read", "removed", "corrupt", "busy", "stopped")
+
+    def __init__(self, version: int):
+        self.version = version  # SQLite's data_version when the rows in hand were read
+        self.done = self.read = self.removed = 0
+        self.corrupt: list[str] = []
+        self.busy = self.stopped = False
 
 
 CHUNK_BYTES = 8 << 20

@@ -23,7 +23,11 @@ under the memory root (docs/memory.md). Records one usage record (--no-log to sk
 The memory root is --root DIR, else the policy's memory.root (./.claude/memory); when that does not exist
 the bundled sample store is packed (and stderr says so). --format md (default) prints the memory ready to
 inject, json the manifest (budget, per-scope allowance and use, loaded and skipped items), paths the
-loaded files; --explain a table of what loaded and why."""
+loaded files; --explain a table of what loaded and why.
+
+The memory index is brought up to date first (a cold index of a large root takes a while: a progress bar
+shows on a terminal). --index-seconds S stops that after S seconds and packs from what is indexed, saying so
+on stderr and in the manifest's warnings; the next pack goes on where it stopped."""
 ORDER = 8
 
 
