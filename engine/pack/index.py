@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from engine.pack.tokens import Counter
 
-from engine.digest import sha256  # not hashlib: it initialises OpenSSL, milliseconds of a hook's start
+from engine.digest import bulk_sha256, sha256  # not hashlib: it initialises OpenSSL (ms of a hook's start)
 from engine.jsonio import is_utf8
 
 
@@ -487,7 +487,7 @@ class MemoryIndex:
             run.corrupt += [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
             return 0
         done = 0
-        writer = _Writer(self.db, hashing=_bulk_sha256() if len(changed) > BULK_FILES else sha256)
+        writer = _Writer(self.db, hashing=bulk_sha256() if len(changed) > BULK_FILES else sha256)
         total = sum(found[p][0] for p in changed)
         corrupt: list[str] = []
         while not run.stopped:  # one transaction per chunk: what was read stays, whatever stops the refresh
@@ -814,14 +814,7 @@ CHUNK_BYTES = 8 << 20
 CHUNK_FILE_COST = 4096
 """What one file read counts for, besides its bytes, towards a chunk (so a chunk of tiny files still ends)."""
 BULK_FILES = 64
-"""A refresh reading more files hashes them with OpenSSL's SHA-256 (hashlib: about 5× CPython's own, for the
-milliseconds its import costs)."""
-
-
-def _bulk_sha256() -> Any:
-    from hashlib import sha256 as openssl_sha256
-
-    return openssl_sha256
+"""A refresh reading more files hashes them with OpenSSL's SHA-256 (:func:`engine.digest.bulk_sha256`)."""
 
 
 class _Writer:
