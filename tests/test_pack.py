@@ -768,6 +768,22 @@ def test_bounded_refreshes_complete_any_root_a_little_each_time(tmp_path: Path, 
     assert index.refresh(prefixes=agent_prefixes(), deadline=Deadline(0.5, clock)).partial is False  # complete
 
 
+@pytest.mark.parametrize("cursor", ["not json", "{}", '[["../../etc", true]]', '[["/etc", true]]', '[[1, true]]',
+                                    '[["recent", "yes"]]'])
+def test_a_walk_cursor_that_is_not_one_walks_the_root_again(tmp_path: Path, cursor: str) -> None:
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    location = str(tmp_path / "i.sqlite")
+    clock = FileClock()
+    index = make_index(root, location, counter=clock.counter)
+    assert index.refresh(prefixes=agent_prefixes(), deadline=Deadline(40.5, clock)).partial
+    index.db.execute("INSERT OR REPLACE INTO meta VALUES ('walk', ?)", (cursor,))
+    stats = make_index(root, location).refresh(prefixes=agent_prefixes(), deadline=Deadline(60))
+    assert not stats.partial and stats.changed == 25 and make_index(root, location).count()[0] == 66
+
+
 def test_a_walk_sees_the_folders_it_is_given_first_first_and_every_file_once(tmp_path: Path) -> None:
     root = tmp_path / "memory"
     big_root(root)

@@ -466,7 +466,7 @@ class MemoryIndex:
         removed = [p for p in known if p not in found and (walked or p.rpartition("/")[0] in listed)]
         whole = prefixes is None and walked
         pending = self._apply(run, found, known, changed, removed, folders, deadline, progress,
-                              done_meta={"complete": "1"} if whole else None)
+                              done_meta={"complete": "1", "walk": None} if whole else None)
         if whole and not pending and not run.busy:
             if not self._whole and not (run.done or run.removed):
                 try:  # nothing changed, but the whole root has now been seen
@@ -569,8 +569,7 @@ class MemoryIndex:
             run.stopped = run.stopped or not walked
         else:
             found, skipped, pending = {}, {}, 0
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'walk'").fetchone()
-        cursor: list = json.loads(row[0]) if row else [["", True]]  # [folder, walk its subfolders too]
+        cursor = _cursor(self.db.execute("SELECT value FROM meta WHERE key = 'walk'").fetchone())
         ahead = set(first)
         while cursor and not run.stopped and not run.busy:
             batch: dict[str, tuple[int, int, str]] = {}
@@ -610,8 +609,8 @@ class MemoryIndex:
             left = self._apply(run, batch, known, changed, removed, sorted(listed), deadline, progress, meta=walk,
                                done_meta=None if cursor else {"complete": "1", "walk": None})
             pending += left
-            if left:
-                cursor += [[folder, False] for folder in dict.fromkeys(p.rpartition("/")[0] for p in changed[-left:])]
+            if left:  # (the folders of every file the batch found changed: listing one again costs little)
+                cursor += [[folder, False] for folder in dict.fromkeys(p.rpartition("/")[0] for p in changed)]
         try:
             if not run.busy and not run.stopped and not cursor and not pending:
                 if not self._complete():  # (the last chunk wrote it, when there was one)
@@ -795,6 +794,23 @@ class MemoryIndex:
         """(files, sections, tokens) in the index."""
         files, tokens = self.db.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM files").fetchone()
         return files, self.db.execute("SELECT count(*) FROM sections").fetchone()[0], tokens
+
+
+def _cursor(row: tuple | None) -> list:
+    """The walk a bounded refresh left in the index: [folder, whether to walk its subfolders too], the next one
+    to walk last; the whole root when there is none (or it is not such a list: the index is a cache)."""
+    import json
+
+    if row is not None:
+        try:
+            cursor = json.loads(row[0])
+        except (TypeError, ValueError):
+            cursor = None
+        if isinstance(cursor, list) and all(
+                isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and isinstance(c[1], bool)
+                and not c[0].startswith("/") and ".." not in c[0].split("/") for c in cursor):
+            return cursor
+    return [["", True]]
 
 
 class _Run:
