@@ -573,3 +573,280 @@ def test_a_pack_is_a_record_that_says_why_its_usage_record_was_not_written(tmp_p
     assert pack.manifest()["skipped"] == [{"path": skipped.path, "section": None, "reason": skipped.reason}]
     written = policy.pack("dbt-expert", tier="simple", root=root, log=tmp_path / "usage.jsonl")
     assert written.log_error is None and written._replace(log_error="x").items == written.items
+
+
+# -- token estimates: the byte-level path counts what the expression counts --------------------------------
+
+ESTIMATE_CASES = (Path(__file__).parent / "data" / "token-estimate-hostile.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("line", ESTIMATE_CASES.splitlines(), ids=range(len(ESTIMATE_CASES.splitlines())))
+def test_the_fast_estimate_counts_what_the_expression_counts(line: str) -> None:
+    from engine.pack.tokens import _estimate_pieces
+
+    assert estimate(line) == _estimate_pieces(line)
+
+
+def test_the_fast_estimate_agrees_on_whole_files() -> None:
+    from engine.pack.tokens import _estimate_pieces
+    from engine.resources import sample_memory_dir
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted(Path(sample_memory_dir()).rglob("*.md"))]
+    texts += [ESTIMATE_CASES, "x" * 100_000 + " " + "7" * 5000, "", " ", "    " * 9]
+    assert [estimate(t) for t in texts] == [_estimate_pieces(t) for t in texts]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(list("aZ9_ \t\n.,-—’é²①٣\u00a0\x1c") + ["abcdefghij", "0123456789", "    "]),
+                max_size=60).map("".join) | st.text(max_size=80))
+def test_the_fast_estimate_agrees_on_random_text(text: str) -> None:
+    from engine.pack.tokens import _estimate_pieces
+
+    assert estimate(text) == _estimate_pieces(text)
+
+
+# -- a refresh within a deadline ---------------------------------------------------------------------------
+
+class FileClock:
+    """A clock that advances by one each time a file is counted (``counter``): deadlines in files, not seconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def counter(self, text: str) -> int:
+        self.now += 1
+        return estimate(text)
+
+
+def big_root(root: Path, agent_files: int = 6, other_files: int = 30) -> None:
+    for i in range(other_files):
+        write(root, f"recent/{i % 3}/note{i:03d}.md", words(20, f"other{i}"))
+        write(root, f"specialists/snowflake-expert/patterns/s{i:03d}.md", words(20, f"snow{i}"))
+    for i in range(agent_files):
+        write(root, f"{AGENT}/patterns/incremental{i}.md", words(30 + i, "incremental"))
+
+
+def test_a_refresh_past_its_deadline_keeps_what_it_read_and_the_next_goes_on(tmp_path: Path) -> None:
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    clock = FileClock()
+    location = str(tmp_path / "i.sqlite")
+    index = make_index(root, location, counter=clock.counter)
+    stats = index.refresh(deadline=Deadline(10.5, clock))  # time for 11 files of 66
+    assert stats.partial and (stats.changed, stats.pending, stats.files) == (11, 55, 66)
+    assert index.count()[0] == 11
+    again = make_index(root, location, counter=clock.counter)  # another process: continues where it stopped
+    stats = again.refresh(deadline=Deadline(20.5, clock))
+    assert stats.partial and (stats.changed, stats.pending) == (21, 34) and again.count()[0] == 32
+    stats = again.refresh()  # no deadline: to the end
+    assert not stats.partial and (stats.changed, stats.pending) == (34, 0)
+    whole = make_index(root, str(tmp_path / "whole.sqlite"))
+    whole.refresh()
+    query = "SELECT f.path, f.tokens, f.hash, s.ord, s.tokens, s.hash FROM files f JOIN sections s ON s.file_id = f.id"
+    assert sorted(again.db.execute(query)) == sorted(whole.db.execute(query))
+    assert again.lexical(["incremental", "snow3"]) == pytest.approx(whole.lexical(["incremental", "snow3"]))
+    assert again.db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone() == ("1",)
+
+
+def test_a_refresh_interrupted_mid_chunk_keeps_the_chunks_it_committed(tmp_path: Path, monkeypatch) -> None:
+    import engine.pack.index as index_module
+
+    class Interrupted(BaseException):  # as the hook's alarm is: no `except Exception` swallows it
+        pass
+
+    root = tmp_path / "memory"
+    big_root(root)
+    monkeypatch.setattr(index_module, "CHUNK_BYTES", 1)  # one file a transaction
+    counted = []
+
+    def counter(text: str) -> int:
+        if len(counted) == 7:
+            raise Interrupted()
+        counted.append(text)
+        return estimate(text)
+
+    location = str(tmp_path / "i.sqlite")
+    with pytest.raises(Interrupted):
+        make_index(root, location, counter=counter).refresh()
+    resumed = make_index(root, location)
+    assert resumed.count()[0] == 7  # the eighth file's transaction was rolled back
+    assert resumed.refresh().changed == 59 and resumed.count()[0] == 66
+
+
+def test_another_writer_between_two_chunks_is_taken_into_account(tmp_path: Path, monkeypatch) -> None:
+    # A refresh commits chunk by chunk; another process (a second hook) may index the same files in between.
+    # Inserting them again broke the path's uniqueness: IntegrityError, and the index was rebuilt from nothing.
+    import engine.pack.index as index_module
+
+    root = tmp_path / "memory"
+    big_root(root)
+    monkeypatch.setattr(index_module, "CHUNK_BYTES", 1)  # one file a transaction
+    location = str(tmp_path / "i.sqlite")
+    first, other = make_index(root, location), make_index(root, location)
+    begins = []
+
+    class Connection:  # the first index's connection: the other process writes before its third transaction
+        def __init__(self, db):
+            self.db = db
+
+        def execute(self, sql, *args):
+            if sql == "BEGIN IMMEDIATE":
+                begins.append(sql)
+                if len(begins) == 3:
+                    assert other.refresh().changed == 64
+            return self.db.execute(sql, *args)
+
+        def __getattr__(self, name):
+            return getattr(self.db, name)
+
+    first.db = Connection(first.db)
+    stats = first.refresh()
+    assert (stats.changed, stats.pending, stats.partial) == (2, 0, False)  # the rest was the other's
+    assert first.count()[0] == 66 and len(begins) == 3
+    assert make_index(root, location).refresh().changed == 0
+
+
+def test_a_walk_past_its_deadline_removes_nothing_it_did_not_see(tmp_path: Path) -> None:
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    location = str(tmp_path / "i.sqlite")
+    make_index(root, location).refresh()
+    ticks = iter(range(10_000))
+    clock = lambda: float(next(ticks))  # noqa: E731 - one tick a folder walked (and a file read)
+    stats = make_index(root, location).refresh(deadline=Deadline(4, clock))  # the walk may take 2 ticks
+    assert stats.partial and stats.removed == 0 and stats.files < 66
+    assert make_index(root, location).count()[0] == 66
+
+
+def agent_prefixes() -> list[str]:
+    return [prefix for spec in packer()._scope_patterns(AGENT)[0] for prefix in spec[2]]
+
+
+def full_rows(index: MemoryIndex) -> list[tuple]:
+    return sorted(index.db.execute("SELECT f.path, f.size, f.mtime_ns, f.sidecar, f.tokens, f.hash, f.status, s.ord, "
+                                   "s.heading, s.tokens, s.hash FROM files f JOIN sections s ON s.file_id = f.id"))
+
+
+@pytest.mark.parametrize("clock_kind", ["files", "calls"])
+def test_bounded_refreshes_complete_any_root_a_little_each_time(tmp_path: Path, clock_kind: str) -> None:
+    # A hook's refresh of a cold root has a deadline: each one reads the pack's own folders, then goes on
+    # walking and reading the rest of the root where the last one stopped. With "calls" the clock ticks at
+    # every folder walked and every file read, so even a walk that could never finish in one refresh
+    # completes over several.
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    (root / "specialists/snowflake-expert/patterns/s007.md").write_text("\n", encoding="utf-8")  # empty: skipped
+    location = str(tmp_path / "i.sqlite")
+    clock = FileClock()
+    ticks = iter(range(1_000_000))
+    refreshes = []
+    while len(refreshes) < 60:
+        index = make_index(root, location, counter=clock.counter)  # a new process each time
+        if clock_kind == "files":
+            deadline = Deadline(9.5, clock)  # ten files a refresh
+        else:
+            deadline = Deadline(24, lambda: float(next(ticks)))
+        stats = index.refresh(prefixes=agent_prefixes(), deadline=deadline)
+        refreshes.append(stats)
+        if not stats.partial:
+            break
+    assert 3 < len(refreshes) < 60 and all(s.partial for s in refreshes[:-1])
+    assert sum(s.changed for s in refreshes) == 66  # each file read once
+    whole = make_index(root, str(tmp_path / "whole.sqlite"))
+    whole.refresh()
+    assert full_rows(index) == full_rows(whole)
+    assert index.db.execute("SELECT key FROM meta ORDER BY key").fetchall() == [("complete",), ("settings",)]
+    assert index.refresh(prefixes=agent_prefixes(), deadline=Deadline(0.5, clock)).partial is False  # complete
+
+
+@pytest.mark.parametrize("cursor", ["not json", "{}", '[["../../etc", true]]', '[["/etc", true]]', '[[1, true]]',
+                                    '[["recent", "yes"]]'])
+def test_a_walk_cursor_that_is_not_one_walks_the_root_again(tmp_path: Path, cursor: str) -> None:
+    from engine.pack.index import Deadline
+
+    root = tmp_path / "memory"
+    big_root(root)
+    location = str(tmp_path / "i.sqlite")
+    clock = FileClock()
+    index = make_index(root, location, counter=clock.counter)
+    assert index.refresh(prefixes=agent_prefixes(), deadline=Deadline(40.5, clock)).partial
+    index.db.execute("INSERT OR REPLACE INTO meta VALUES ('walk', ?)", (cursor,))
+    stats = make_index(root, location).refresh(prefixes=agent_prefixes(), deadline=Deadline(60))
+    assert not stats.partial and stats.changed == 25 and make_index(root, location).count()[0] == 66
+
+
+def test_a_walk_sees_the_folders_it_is_given_first_first_and_every_file_once(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    big_root(root)
+    index = make_index(root, ":memory:")
+    plain = index.scan()
+    first = f"{AGENT}/patterns"
+    found, skipped, listed, walked = index.scan(None, None, [first, "patterns"])
+    assert walked and found == plain[0] and skipped == plain[1]
+    assert listed == plain[2] | {"patterns"}  # (a folder that does not exist is listed empty)
+    assert sorted(list(found)[:6]) == [f"{first}/incremental{i}.md" for i in range(6)]
+    assert index.scan([""], None, [""])[0] == plain[0]  # a first folder that is the root: walked once
+
+
+def test_a_pack_past_its_deadline_loads_from_the_agents_files_first_and_says_so(tmp_path: Path) -> None:
+    from engine.pack.index import Deadline
+    from engine.pack.result import partial_warning
+
+    root = tmp_path / "memory"
+    big_root(root)
+    clock = FileClock()
+    p = packer()
+    p.index(root).counter = clock.counter
+    budget = allocation(1000, {"agent_patterns": 1000})
+    pack = p.pack(budget, "incremental", root=root, now=NOW, deadline=Deadline(5.5, clock))
+    # the pack's own folders are walked first (the agent's, then the global ones), and read until the deadline
+    assert pack.partial and (pack.stats.files, pack.stats.changed, pack.stats.pending) == (36, 6, 30)
+    # the files this pack can load were walked and read first
+    assert sorted(loaded(pack)) == [f"{AGENT}/patterns/incremental{i}.md" for i in range(6)]
+    warning = partial_warning(pack.stats)
+    assert warning.startswith("memory index incomplete (30 changed files not read yet")
+    assert pack.manifest()["warnings"] == [warning]
+    done = p.pack(budget, "incremental", root=root, now=NOW)  # no deadline: the index is completed
+    assert not done.partial and done.stats.changed == 60 and done.manifest()["warnings"] == []
+    fresh = packer().pack(budget, "incremental", root=root, now=NOW)
+    assert done.manifest() == fresh.manifest()
+
+
+def test_the_hook_packs_within_its_deadline(tmp_path: Path) -> None:
+    from engine.claude_code.packing import INDEX_SECONDS, index_deadline, pack_items
+    from engine.pack.index import Deadline
+
+    project = tmp_path / "project"
+    big_root(project / ".claude" / "memory")
+    policy = load_policy("default")
+    limit = index_deadline(policy)
+    assert 0 < limit.at - limit.clock() <= INDEX_SECONDS
+    packed = pack_items(policy, "dbt-expert", "incremental", str(project), None, deadline=Deadline(0))
+    assert packed.partial and packed.items == ()  # nothing read yet: nothing to load, and said so
+    packed = pack_items(policy, "dbt-expert", "incremental", str(project), None)
+    assert not packed.partial and packed.items
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600), (0o002, 0o664)],
+                         ids=["022", "027", "077", "002"])
+def test_a_new_sidecar_gets_the_mode_the_umask_gives(tmp_path: Path, umask: int, mode: int) -> None:
+    write(tmp_path, "patterns/a.md", words(5))
+    write(tmp_path, "patterns/b.md", words(5), meta={"use_count": 1})
+    os.chmod(tmp_path / "patterns/b.metadata.json", 0o604)
+    old = os.umask(umask)
+    try:
+        assert touch_sidecars(str(tmp_path), ["patterns/a.md", "patterns/b.md"]) == ["patterns/a.md", "patterns/b.md"]
+    finally:
+        os.umask(old)
+    assert (tmp_path / "patterns/a.metadata.json").stat().st_mode & 0o777 == mode  # as open() would make it
+    assert (tmp_path / "patterns/b.metadata.json").stat().st_mode & 0o777 == 0o604  # an existing one keeps its own
+    assert not list(tmp_path.rglob("*.tmp"))

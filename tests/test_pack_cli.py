@@ -122,6 +122,9 @@ def test_pack_explain(run_cli, lexical_policy: str) -> None:
     (["--agent", "dbt-exprt", "--tier", "simple"], 1, "ctxbudget: error: unknown agent 'dbt-exprt'"),
     (["--agent", "dbt-expert", "--tier", "simple", "--budget", "-5"], 2, "a budget cannot be negative"),
     (["--agent", "dbt-expert", "--tier", "simple", "--budget", str(2**53)], 2, "a budget is at most 9,007,199,"),
+    (["--agent", "dbt-expert", "--tier", "simple", "--index-seconds", "soon"], 2, "not a number of seconds: 'soon'"),
+    (["--agent", "dbt-expert", "--tier", "simple", "--index-seconds", "nan"], 2, "seconds must be from 0 to 86400"),
+    (["--agent", "dbt-expert", "--tier", "simple", "--index-seconds", "-1"], 2, "seconds must be from 0 to 86400"),
 ])
 def test_pack_errors(run_cli, args: list[str], code: int, message: str) -> None:
     got, out, err = run_cli("pack", *args, "--no-log")
@@ -241,3 +244,25 @@ def test_pack_markdown_on_a_terminal_shows_escape_sequences_instead_of_obeying_t
         assert "body\tabout dbt" in out  # tabs and line ends stay as they are
     else:
         assert "\x1b]52;c;ZWNobyBwd25lZA==\x07" in out and "\u202ereversed" in out
+
+
+def test_pack_within_an_index_time_limit_says_it_is_partial_and_the_next_goes_on(run_cli, tmp_path: Path,
+                                                                                  lexical_policy: str) -> None:
+    import shutil
+
+    root = tmp_path / "memory"
+    shutil.copytree(SAMPLE, root)  # a root never indexed
+    args = ["pack", "--agent", "dbt-expert", "--tier", "simple", "--task", TASK, "--root", str(root), "--budget",
+            "1500", "--json", "--no-log", "--policy", lexical_policy]
+    code, out, err = run_cli(*args, "--index-seconds", "0")
+    warning = ("memory index not checked in full (its refresh stopped at the time limit before walking every "
+               "folder); packed from what is indexed, the next pack goes on")
+    assert (code, err) == (0, f"ctxbudget: warning: {warning}\n")
+    manifest = json.loads(out)
+    assert manifest["warnings"] == [warning] and manifest["loaded"] == [] and manifest["tokens"] == 0
+    code, out, err = run_cli(*args)  # no limit: indexes to the end
+    assert (code, err) == (0, "")
+    manifest = json.loads(out)
+    assert manifest["warnings"] == [] and manifest["tokens"] == 1476
+    code, again, err = run_cli(*args, "--index-seconds", "60")  # nothing left to read: the same pack, complete
+    assert (code, err, again) == (0, "", out)

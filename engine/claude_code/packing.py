@@ -13,8 +13,17 @@ from engine.claude_code.inject import Item
 from engine.records import Record
 
 
+INDEX_SECONDS = 1.5
+"""The longest a hook spends bringing the memory index up to date, at most 30 % of the hook's own time-out
+(``claude_code.timeout_ms``, 5 s by default; Claude Code's is 10 s as ``ctxbudget init`` installs it). A refresh
+past it stops, keeps what it read (the next event goes on from there) and the pack is made from what is
+indexed: a 100,000-file root takes about 15 s of CPU to index cold, so a hook would otherwise time out and
+inject nothing, every time."""
+
+
 class Packed(Record):
-    """What one injection loads: the allocation it packed against, where its tier came from, the items."""
+    """What one injection loads: the allocation it packed against, where its tier came from, the items;
+    ``partial``: the memory index was incomplete (its refresh stopped at the hook's deadline)."""
 
     allocation: Any
     tier_source: str
@@ -22,6 +31,7 @@ class Packed(Record):
     signals: tuple[str, ...]
     log_task: bool
     items: tuple[Item, ...]
+    partial: bool = False
 
 
 def memory_root(policy: Any, cwd: str) -> str:
@@ -30,11 +40,22 @@ def memory_root(policy: Any, cwd: str) -> str:
     return root if os.path.isabs(root) else os.path.join(cwd, root)
 
 
+def index_deadline(policy: Any) -> Any:
+    """The deadline of a hook's index refresh (:data:`INDEX_SECONDS`, or 30 % of the hook's time-out when
+    that is shorter), from now."""
+    from engine.claude_code.settings import HookSettings
+    from engine.pack.index import Deadline
+
+    return Deadline(min(INDEX_SECONDS, HookSettings.of(policy).timeout_ms * 0.3 / 1000))
+
+
 def pack_items(policy: Any, agent: str, task: str | None, cwd: str, scopes: Collection[str] | None,
-               exclude: Collection[str] = ()) -> Packed:
+               exclude: Collection[str] = (), deadline: Any = None) -> Packed:
     """Pack ``agent``'s memory for ``task`` (the default tier when None) from the project's memory root,
-    keeping the items of ``scopes`` (all when None) whose ``path#section`` is not in ``exclude``."""
-    pack = policy.pack(agent, task=task, root=memory_root(policy, cwd))
+    keeping the items of ``scopes`` (all when None) whose ``path#section`` is not in ``exclude``. The index's
+    refresh stops at ``deadline`` (default :func:`index_deadline`)."""
+    pack = policy.pack(agent, task=task, root=memory_root(policy, cwd),
+                       deadline=deadline if deadline is not None else index_deadline(policy))
     items = tuple(
         Item(i.path, i.section, i.scope, i.tokens, i.text) for i in pack.items
         if (scopes is None or i.scope in scopes) and f"{i.path}#{i.section or ''}" not in exclude
@@ -42,7 +63,7 @@ def pack_items(policy: Any, agent: str, task: str | None, cwd: str, scopes: Coll
     provenance = pack.provenance
     return Packed(pack.allocation, provenance.get("tier_source") or ("detected" if task else "default"),
                   provenance.get("confidence"), tuple(provenance.get("signals") or ()),
-                  bool((getattr(policy, "data", None) or {}).get("log_task")), items)
+                  bool((getattr(policy, "data", None) or {}).get("log_task")), items, pack.partial)
 
 
 def count_tokens(policy: Any, text: str) -> int:

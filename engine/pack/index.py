@@ -36,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from engine.pack.tokens import Counter
 
-from engine.digest import sha256  # not hashlib: it initialises OpenSSL, milliseconds of a hook's start
+from engine.digest import bulk_sha256, sha256  # not hashlib: it initialises OpenSSL (ms of a hook's start)
 from engine.jsonio import is_utf8
 
 
@@ -83,6 +83,32 @@ class IndexStats(Record):
     rebuilt: bool
     location: str
     seconds: float
+    pending: int = 0  # changed files found but not read: the refresh stopped at its deadline (a lower bound
+    # when the walk stopped too); the next refresh goes on from there
+    partial: bool = False  # the refresh stopped at its deadline: files may be missing from the index or stale
+
+
+class Deadline:
+    """When a refresh must stop: ``seconds`` from now by ``clock`` (a refresh that reaches it commits what it
+    read and returns, :attr:`IndexStats.partial`). The walk of the folders may use the first ``walk_share`` of
+    the time, so that some of it is always left to read files: a root too large to walk in time is still
+    indexed a little more by every refresh."""
+
+    __slots__ = ("clock", "at", "walk_at")
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic, walk_share: float = 0.5):
+        self.clock = clock
+        start = clock()
+        self.at = start + seconds
+        self.walk_at = start + seconds * walk_share
+
+    def passed(self) -> bool:
+        """Whether the time to read files is over."""
+        return self.clock() >= self.at
+
+    def walk_passed(self) -> bool:
+        """Whether the time to walk folders is over."""
+        return self.clock() >= self.walk_at
 
 
 # -- where the index lives -------------------------------------------------------------------------------
@@ -326,141 +352,310 @@ class MemoryIndex:
             out.append(folder)
         return [f.rstrip("/") for f in _disjoint(out)]
 
-    def scan(self, folders: list[str] | None = None) -> tuple[dict[str, tuple[int, int, str]], dict[str, str]]:
+    def scan(self, folders: list[str] | None = None, deadline: Deadline | None = None,
+             first: list[str] | None = None) -> tuple[dict[str, tuple[int, int, str]], dict[str, str], set[str], bool]:
         """Every markdown file under the root (or under ``folders`` of it): path → (size, mtime_ns, sidecar
-        signature); and the files found but not indexable, path → reason. Symlinked folders are not entered;
-        a symlinked file is followed only when it stays inside the root."""
+        signature); the files found but not indexable, path → reason; the folders listed; and whether the
+        walk finished (it stops when ``deadline``'s walking time is over). ``first``: folders walked before
+        the others (and not again). Symlinked folders are not entered; a symlinked file is followed only when
+        it stays inside the root."""
         found: dict[str, tuple[int, int, str]] = {}
         skipped: dict[str, str] = {}
-        stack = list(folders) if folders is not None else [""]
-        top = set(stack)
-        while stack:
-            rel = stack.pop()
-            folder = os.path.join(self.root, rel) if rel else self.root
-            if rel and os.path.islink(folder) and rel in top:
-                continue  # a source folder that is a symlink: not followed
-            try:
-                entries = list(os.scandir(folder))
-            except FileNotFoundError:
-                continue  # a source folder that does not exist (an agent without recent/)
-            except OSError as exc:
-                skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
+        listed: set[str] = set()
+        starts = list(folders) if folders is not None else [""]
+        ahead = set(first or ())
+        top = set(starts) | ahead
+        # (whether it walks the folders to see first, the folders): the later walk does not enter those again
+        phases = [(True, [*first]), (False, [f for f in starts if f not in ahead])] if first else [(False, starts)]
+        for phase, stack in phases:
+            while stack:
+                if deadline is not None and deadline.walk_passed():
+                    return found, skipped, listed, False
+                rel = stack.pop()
+                if rel in top and rel and os.path.islink(os.path.join(self.root, rel)):
+                    continue  # a source folder that is a symlink: not followed
+                subfolders: list[str] = []
+                if self._list(rel, found, skipped, subfolders):
+                    listed.add(rel)
+                stack.extend(f for f in subfolders if phase or f not in ahead)
+        return found, skipped, listed, True
+
+    def _list(self, rel: str, found: dict[str, tuple[int, int, str]], skipped: dict[str, str],
+              subfolders: list[str]) -> bool:
+        """List one folder (relative to the root): its markdown files into ``found``, what cannot be indexed
+        into ``skipped``, its subfolders appended to ``subfolders``. False when it cannot be read (a folder
+        that does not exist is listed, empty: an agent without recent/)."""
+        folder = os.path.join(self.root, rel) if rel else self.root
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            skipped[rel or "."] = f"unreadable folder ({exc.strerror})"
+            return False
+        prefix = rel + "/" if rel else ""
+        sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
+        files = []
+        for entry in entries:
+            name = entry.name
+            if name[0] == ".":
                 continue
-            prefix = rel + "/" if rel else ""
-            sidecars: dict[str, Any] = {}  # stem -> stat of foo.metadata.json
-            files = []
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                if not name.isascii() and not is_utf8(name):  # bytes that are not UTF-8: SQLite holds text
-                    skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
-                    continue
-                try:
-                    if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
-                        if entry.is_dir(follow_symlinks=False):
-                            stack.append(prefix + name)
-                        else:
-                            files.append((name, entry.stat(follow_symlinks=False)))
-                    elif name.endswith(SIDECAR):
-                        sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
-                    elif entry.is_dir(follow_symlinks=False):
-                        stack.append(prefix + name)
-                    elif entry.is_symlink():
-                        if name.lower().endswith(MARKDOWN):
-                            target = os.path.realpath(entry.path)
-                            if not target.startswith(self.root + os.sep):
-                                skipped[prefix + name] = "symlink leaving the memory root (not followed)"
-                            elif os.path.isfile(target):
-                                files.append((name, os.stat(target)))
-                    elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
-                        files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
-                except OSError as exc:
-                    skipped[prefix + name] = f"unreadable ({exc.strerror})"
-            for name, info in files:
-                if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
-                    side = sidecars.get(name.rpartition(".")[0])
-                    found[prefix + name] = (info.st_size, info.st_mtime_ns,
-                                            f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
-        return found, skipped
+            if not name.isascii() and not is_utf8(name):  # bytes that are not UTF-8: SQLite holds text
+                skipped[prefix + _shown(name)] = "name is not UTF-8 text (not indexed)"
+                continue
+            try:
+                if name.endswith(MARKDOWN_ENDINGS) and not entry.is_symlink():
+                    if entry.is_dir(follow_symlinks=False):
+                        subfolders.append(prefix + name)
+                    else:
+                        files.append((name, entry.stat(follow_symlinks=False)))
+                elif name.endswith(SIDECAR):
+                    sidecars[name[:-len(SIDECAR)]] = entry.stat(follow_symlinks=False)
+                elif entry.is_dir(follow_symlinks=False):
+                    subfolders.append(prefix + name)
+                elif entry.is_symlink():
+                    if name.lower().endswith(MARKDOWN):
+                        target = os.path.realpath(entry.path)
+                        if not target.startswith(self.root + os.sep):
+                            skipped[prefix + name] = "symlink leaving the memory root (not followed)"
+                        elif os.path.isfile(target):
+                            files.append((name, os.stat(target)))
+                elif name.lower().endswith(MARKDOWN) and entry.is_file(follow_symlinks=False):
+                    files.append((name, entry.stat(follow_symlinks=False)))  # FOO.MD
+            except OSError as exc:
+                skipped[prefix + name] = f"unreadable ({exc.strerror})"
+        for name, info in files:
+            if stat.S_ISREG(info.st_mode):  # not a FIFO or a device that happens to end in .md
+                side = sidecars.get(name.rpartition(".")[0])
+                found[prefix + name] = (info.st_size, info.st_mtime_ns,
+                                        f"{side.st_size}:{side.st_mtime_ns}" if side is not None else "")
+        return True
 
     def refresh(self, progress: Callable[[int, int], None] | None = None,
-                prefixes: Iterable[str] | None = None) -> IndexStats:
+                prefixes: Iterable[str] | None = None, deadline: Deadline | None = None) -> IndexStats:
         """Bring the index up to date with the files (see the module's documentation); with ``prefixes``,
         only the files whose paths start with one of them (what one pack can load) — once the whole root has
-        been indexed: BM25's statistics are the whole store's, so the first refresh reads everything."""
+        been indexed: BM25's statistics are the whole store's, so the first refresh reads everything.
+
+        The files read are committed in chunks, so a refresh interrupted (by ``deadline``, a signal, a killed
+        process) keeps what it read and the next one goes on from there. Past ``deadline`` the refresh commits
+        and returns with :attr:`IndexStats.partial` set; until the whole root has been indexed, a refresh with
+        both ``prefixes`` and a deadline walks and reads the files under ``prefixes`` before the rest."""
         try:
-            return self._refresh(progress, prefixes)
+            return self._refresh(progress, prefixes, deadline)
         except sqlite3.OperationalError as exc:
             if not _cannot_write(exc):
                 raise
             self.reset(str(exc))  # a full disk: the index lives in memory from now on
-            return self._refresh(progress, prefixes)
+            return self._refresh(progress, prefixes, deadline)
 
-    def _refresh(self, progress: Callable[[int, int], None] | None,
-                 prefixes: Iterable[str] | None) -> IndexStats:
+    def _refresh(self, progress: Callable[[int, int], None] | None, prefixes: Iterable[str] | None,
+                 deadline: Deadline | None) -> IndexStats:
         started = time.perf_counter()
+        if deadline is not None and not self._complete():
+            return self._catch_up(progress, self.folders(prefixes) if prefixes is not None else [], deadline,
+                                  started)
         if prefixes is not None and not self._complete():
             prefixes = None
         folders = self.folders(prefixes)
-        found, skipped = self.scan(folders)
+        found, skipped, listed, walked = self.scan(folders, deadline)
+        run = _Run(self._version())
+        known = self._known(folders)
+        changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
+        # a file is gone when its folder was listed without it (a walk cut short has not seen every folder)
+        removed = [p for p in known if p not in found and (walked or p.rpartition("/")[0] in listed)]
+        whole = prefixes is None and walked
+        pending = self._apply(run, found, known, changed, removed, folders, deadline, progress,
+                              done_meta={"complete": "1", "walk": None} if whole else None)
+        if whole and not pending and not run.busy:
+            if not self._whole and not (run.done or run.removed):
+                try:  # nothing changed, but the whole root has now been seen
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+                except sqlite3.OperationalError:
+                    pass
+            self._whole = True
+        return self._stats(run, found, skipped, started, pending, run.stopped or not walked)
+
+    def _apply(self, run: _Run, found: dict[str, tuple[int, int, str]], known: dict[str, tuple],
+               changed: list[str], removed: list[str], folders: list[str], deadline: Deadline | None,
+               progress: Callable[[int, int], None] | None, done_meta: dict[str, str] | None = None,
+               meta: Callable[[list[str]], dict[str, str]] | None = None) -> int:
+        """Delete ``removed``, read ``changed`` (paths of ``found``; ``known``: the index's rows of ``folders``),
+        one transaction a chunk, until ``deadline``; each chunk also writes ``meta(changed files not read
+        yet)``, and the last one ``done_meta`` when every file is read. Returns how many were not read."""
+        if not changed and not removed:
+            run.corrupt += [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
+            return 0
+        done = 0
+        writer = _Writer(self.db, hashing=bulk_sha256() if len(changed) > BULK_FILES else sha256)
+        total = sum(found[p][0] for p in changed)
+        corrupt: list[str] = []
+        while not run.stopped:  # one transaction per chunk: what was read stays, whatever stops the refresh
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
+                _log("info", "memory index busy (%s): using it as it stands", exc)
+                run.busy = True
+                break
+            try:
+                seen = self._version()
+                if seen != run.version:  # another process wrote since: what is left is weighed against its rows
+                    run.version, known = seen, self._known(folders)
+                    changed = changed[:done] + [p for p in changed[done:] if known.get(p, (None,))[1:] != found[p]]
+                    removed = [p for p in removed if p in known]
+                for path in removed:
+                    self._delete(known[path][0])
+                run.removed += len(removed)
+                removed = []
+                writer.start()
+                chunk = 0
+                while done < len(changed) and chunk < CHUNK_BYTES:
+                    if deadline is not None and deadline.passed():
+                        run.stopped = True
+                        break
+                    path = changed[done]
+                    old = known.get(path)
+                    if old is not None and old[1:3] == found[path][:2]:
+                        self._update_sidecar(old[0], path, found[path][2], corrupt)
+                    else:
+                        if old is not None:
+                            self._delete(old[0])
+                        size = self._add(writer, path, found[path], corrupt)
+                        run.read += size
+                        chunk += size + CHUNK_FILE_COST
+                    done += 1
+                    run.done += 1
+                    if progress is not None:
+                        progress(min(run.read, total), total)
+                writer.flush()
+                extra = dict(meta(changed[done:]) if meta is not None else {})
+                if done == len(changed) and done_meta:
+                    extra.update(done_meta)
+                for key, value in extra.items():
+                    if value is None:
+                        self.db.execute("DELETE FROM meta WHERE key = ?", (key,))
+                    else:
+                        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                self.db.execute("COMMIT")
+                self._rows.clear()
+            except BaseException:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.Error:  # SQLite rolled back already (a COMMIT that found the disk full)
+                    pass
+                self._rows.clear()
+                raise
+            if done == len(changed):
+                break
+        run.corrupt += [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
+        return len(changed) - done
+
+    def _catch_up(self, progress: Callable[[int, int], None] | None, first: list[str], deadline: Deadline,
+                  started: float) -> IndexStats:
+        """A refresh within ``deadline`` of an index not complete yet. The pack's own folders (``first``) are
+        walked and read first. Then the walk of the rest of the root goes on from where the last refresh left it
+        (a cursor kept in the index: the folders still to walk), reading each folder's changed files as it
+        goes, a chunk at a time; a folder whose files were not all read goes back on the cursor. So every
+        refresh adds to the index whatever the root's size, and the root is complete once the cursor is empty."""
+        import json
+
+        run = _Run(self._version())
+        if first:
+            found, skipped, listed, walked = self.scan(first, deadline)
+            known = self._known(first)
+            changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
+            removed = [p for p in known if p not in found and (walked or p.rpartition("/")[0] in listed)]
+            pending = self._apply(run, found, known, changed, removed, first, deadline, progress)
+            run.stopped = run.stopped or not walked
+        else:
+            found, skipped, pending = {}, {}, 0
+        cursor = _cursor(self.db.execute("SELECT value FROM meta WHERE key = 'walk'").fetchone())
+        ahead = set(first)
+        while cursor and not run.stopped and not run.busy:
+            batch: dict[str, tuple[int, int, str]] = {}
+            known, listed, order, size = {}, set(), [], 0
+            while cursor and size < CHUNK_BYTES:  # walk until a chunk's worth of changes is found
+                if deadline.passed():
+                    run.stopped = True
+                    break
+                rel, descend = cursor.pop()
+                if rel in ahead or (rel and os.path.islink(os.path.join(self.root, rel))):
+                    continue  # walked first; or a folder turned into a symlink since: not followed
+                here: dict[str, tuple[int, int, str]] = {}
+                subfolders: list[str] = []
+                if self._list(rel, here, skipped, subfolders):
+                    listed.add(rel)
+                    order.append(rel)
+                if descend:
+                    cursor.extend([f, True] for f in subfolders if f not in ahead)
+                rows = self._known_in(rel)
+                known.update(rows)
+                batch.update(here)
+                size += sum(sig[0] + CHUNK_FILE_COST for p, sig in here.items() if rows.get(p, (None,))[1:] != sig)
+            found.update(batch)
+            changed = [p for p, sig in batch.items() if known.get(p, (None,))[1:] != sig]
+            removed = [p for p in known if p not in batch and p.rpartition("/")[0] in listed]
+            if run.stopped:  # out of time while walking: the folders with changes are listed again next time
+                touched = {p.rpartition("/")[0] for p in (*changed, *removed)}
+                cursor += [[folder, False] for folder in reversed(order) if folder in touched]
+                pending += len(changed)
+                break
+
+            def walk(unread: list[str], rest: list = cursor) -> dict[str, str]:
+                # the cursor as a refresh stopping now leaves it: the folders of unread files are listed again
+                again = [[folder, False] for folder in dict.fromkeys(p.rpartition("/")[0] for p in unread)]
+                return {"walk": json.dumps(rest + again[::-1])}
+
+            left = self._apply(run, batch, known, changed, removed, sorted(listed), deadline, progress, meta=walk,
+                               done_meta=None if cursor else {"complete": "1", "walk": None})
+            pending += left
+            if left:  # (the folders of every file the batch found changed: listing one again costs little)
+                cursor += [[folder, False] for folder in dict.fromkeys(p.rpartition("/")[0] for p in changed)]
+        try:
+            if not run.busy and not run.stopped and not cursor and not pending:
+                if not self._complete():  # (the last chunk wrote it, when there was one)
+                    self.db.execute("BEGIN IMMEDIATE")
+                    self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
+                    self.db.execute("DELETE FROM meta WHERE key = 'walk'")
+                    self.db.execute("COMMIT")
+                self._whole = True
+            elif not run.busy:  # where the next refresh goes on (also when this one found nothing to read)
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('walk', ?)", (json.dumps(cursor),))
+        except sqlite3.OperationalError as exc:  # busy: the next refresh walks again from the last cursor kept
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            _log("info", "memory index busy (%s): its walk cursor not kept", exc)
+        return self._stats(run, found, skipped, started, pending, not self._whole)
+
+    def _stats(self, run: _Run, found: dict, skipped: dict, started: float, pending: int,
+               partial: bool) -> IndexStats:
+        corrupt = tuple(dict.fromkeys(run.corrupt))
+        for path in corrupt:
+            _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
+        return IndexStats(len(found), run.done, run.removed, run.read, skipped, corrupt, self.rebuilt,
+                          self.location, time.perf_counter() - started, pending, partial)
+
+    def _known_in(self, folder: str) -> dict[str, tuple[int, int, int, str]]:
+        """The indexed files directly in ``folder`` (not in its subfolders): path → (id, size, mtime_ns,
+        sidecar signature)."""
+        low = folder + "/" if folder else ""
+        return {path: (fid, size, mtime, sidecar) for fid, path, size, mtime, sidecar in self.db.execute(
+            "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ? "
+            "AND instr(substr(path, ?), '/') = 0", (low, low + "\U0010ffff", len(low) + 1))}
+
+    def _known(self, folders: list[str]) -> dict[str, tuple[int, int, int, str]]:
+        """The indexed files under ``folders``: path → (id, size, mtime_ns, sidecar signature)."""
         known = {}
         for folder in folders:
             low = folder + "/" if folder else ""
             known.update((path, (fid, size, mtime, sidecar)) for fid, path, size, mtime, sidecar in self.db.execute(
                 "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ?",
                 (low, low + "\U0010ffff")))
-        changed = [p for p, sig in found.items() if known.get(p, (None,))[1:] != sig]
-        removed = [p for p in known if p not in found]
-        corrupt: list[str] = []
-        read = 0
-        if changed or removed:
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:  # another process is writing: use the index as it is
-                _log("info", "memory index busy (%s): using it as it stands", exc)
-                changed, removed = [], []
-            else:
-                try:
-                    for path in removed:
-                        self._delete(known[path][0])
-                    total = sum(found[p][0] for p in changed)
-                    for path in changed:
-                        old = known.get(path)
-                        if old is not None and old[1:3] == found[path][:2]:
-                            self._update_sidecar(old[0], path, found[path][2], corrupt)
-                        else:
-                            if old is not None:
-                                self._delete(old[0])
-                            read += self._add(path, found[path], corrupt)
-                        if progress is not None:
-                            progress(min(read, total), total)
-                    if prefixes is None:
-                        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
-                    self.db.execute("COMMIT")
-                    self._rows.clear()
-                    self._whole = self._whole or prefixes is None
-                except BaseException:
-                    try:
-                        self.db.execute("ROLLBACK")
-                    except sqlite3.Error:  # SQLite rolled back already (a COMMIT that found the disk full)
-                        pass
-                    raise
-        else:
-            # unchanged files may still carry corrupt sidecars: report them on every pack
-            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
-        if prefixes is None and not self._whole:
-            try:  # nothing changed, but the whole root has now been seen
-                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
-                self._whole = True
-            except sqlite3.OperationalError:
-                pass
-        if changed or removed:
-            corrupt = [p for (p,) in self.db.execute("SELECT path FROM files WHERE sidecar_bad") if p in found]
-        for path in corrupt:
-            _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
-        return IndexStats(len(found), len(changed), len(removed), read, skipped, tuple(corrupt), self.rebuilt,
-                          self.location, time.perf_counter() - started)
+        return known
+
+    def _version(self) -> int:
+        """SQLite's ``data_version``: it changes when another connection commits (our own commits leave it)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def _complete(self) -> bool:
         """Whether the whole root has been indexed once."""
@@ -488,20 +683,25 @@ class MemoryIndex:
                         "WHERE id = ?", (signature, bad, meta.get("use_count", 0), meta.get("last_used"),
                          meta.get("confidence"), file_id))
 
-    def _add(self, path: str, signature: tuple[int, int, str], corrupt: list[str]) -> int:
+    def _add(self, writer: _Writer, path: str, signature: tuple[int, int, str], corrupt: list[str]) -> int:
+        """Read one file and queue its rows (``writer``); returns the bytes read."""
         size, mtime_ns, sidecar = signature
         status, text, raw_len, digest = "ok", "", 0, None
+        limit = self.max_file_bytes
         try:
             with open(os.path.join(self.root, path), "rb") as handle:
-                raw = handle.read(self.max_file_bytes + 1)
+                # the size the walk saw bounds the buffer (a read of limit + 1 bytes allocates all of them)
+                raw = handle.read(min(size, limit) + 1)
+                if size < len(raw) <= limit:  # it grew since the walk
+                    raw += handle.read(limit + 1 - len(raw))
             raw_len = len(raw)
-            if len(raw) > self.max_file_bytes:
-                status = f"too large (over {self.max_file_bytes:,} bytes)"
+            if len(raw) > limit:
+                status = f"too large (over {limit:,} bytes)"
             elif b"\0" in raw[:8192]:
                 status = "binary"
             else:
                 text = raw.decode("utf-8-sig")
-                digest = sha256(raw).hexdigest()
+                digest = writer.hashing(raw).hexdigest()
         except UnicodeDecodeError:
             status = "not UTF-8 text"
         except OSError as exc:
@@ -526,26 +726,20 @@ class MemoryIndex:
             else:
                 parts, tokens = [("", text)], self.counter(text)
                 counts = [tokens]
-        cursor = self.db.execute(
-            "INSERT INTO files (path, size, mtime_ns, sidecar, sidecar_bad, hash, tokens, sections, use_count, "
-            "last_used, confidence, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        file_id = writer.file(
             (path, size, mtime_ns, sidecar, bad, digest, tokens, len(parts), meta.get("use_count", 0),
              meta.get("last_used"), meta.get("confidence"), status))
         if status != "ok":
             return raw_len
-        file_id = cursor.lastrowid
         # What ranks a section besides its text: the file's name, the document's title and the section's heading
         # (a "## Pitfalls" section of incremental-models.md is about incremental models).
         name = re.sub(r"[-_.]+", " ", os.path.splitext(os.path.basename(path))[0])
         title = _patterns()[2].search(text[:4096])
         label = f"{name} {title.group(1).strip() if title else ''}"
+        hashing = writer.hashing
         for order, (heading, body) in enumerate(parts):
-            count = counts[order]
-            section_hash = digest if len(parts) == 1 else sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
-            sid = self.db.execute("INSERT INTO sections (file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?)",
-                                  (file_id, order, heading, count, section_hash)).lastrowid
-            self.db.execute("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)",
-                            (sid, path, f"{label} {heading}", body))
+            section_hash = digest if len(parts) == 1 else hashing(body.encode("utf-8", "surrogatepass")).hexdigest()
+            writer.section(file_id, order, heading, counts[order], section_hash, path, f"{label} {heading}", body)
         return raw_len
 
     # queries
@@ -602,6 +796,84 @@ class MemoryIndex:
         return files, self.db.execute("SELECT count(*) FROM sections").fetchone()[0], tokens
 
 
+def _cursor(row: tuple | None) -> list:
+    """The walk a bounded refresh left in the index: [folder, whether to walk its subfolders too], the next one
+    to walk last; the whole root when there is none (or it is not such a list: the index is a cache)."""
+    import json
+
+    if row is not None:
+        try:
+            cursor = json.loads(row[0])
+        except (TypeError, ValueError):
+            cursor = None
+        if isinstance(cursor, list) and all(
+                isinstance(c, list) and len(c) == 2 and isinstance(c[0], str) and isinstance(c[1], bool)
+                and not c[0].startswith("/") and ".." not in c[0].split("/") for c in cursor):
+            return cursor
+    return [["", True]]
+
+
+class _Run:
+    """What one refresh has done so far (its transactions may be several)."""
+
+    __slots__ = ("version", "done", "read", "removed", "corrupt", "busy", "stopped")
+
+    def __init__(self, version: int):
+        self.version = version  # SQLite's data_version when the rows in hand were read
+        self.done = self.read = self.removed = 0
+        self.corrupt: list[str] = []
+        self.busy = self.stopped = False
+
+
+CHUNK_BYTES = 8 << 20
+"""A refresh commits about every this many bytes read: what it read survives an interruption."""
+CHUNK_FILE_COST = 4096
+"""What one file read counts for, besides its bytes, towards a chunk (so a chunk of tiny files still ends)."""
+BULK_FILES = 64
+"""A refresh reading more files hashes them with OpenSSL's SHA-256 (:func:`engine.digest.bulk_sha256`)."""
+
+
+class _Writer:
+    """The rows a refresh adds, written a chunk at a time with ``executemany`` (three statements a chunk, not
+    three a file). Ids are given here as SQLite would give them: one above the largest in the table."""
+
+    def __init__(self, db: sqlite3.Connection, hashing: Any):
+        self.db = db
+        self.hashing = hashing
+        self.files: list[tuple] = []
+        self.sections: list[tuple] = []
+        self.texts: list[tuple] = []
+        self.file_id = self.section_id = 0
+
+    def start(self) -> None:
+        """Take the next ids from the tables (in the transaction the rows will be written in)."""
+        self.file_id = self.db.execute("SELECT coalesce(max(id), 0) FROM files").fetchone()[0]
+        self.section_id = self.db.execute("SELECT coalesce(max(id), 0) FROM sections").fetchone()[0]
+
+    def file(self, row: tuple) -> int:
+        self.file_id += 1
+        self.files.append((self.file_id, *row))
+        return self.file_id
+
+    def section(self, file_id: int, order: int, heading: str, tokens: int, digest: str | None, path: str,
+                label: str, body: str) -> None:
+        self.section_id += 1
+        self.sections.append((self.section_id, file_id, order, heading, tokens, digest))
+        self.texts.append((self.section_id, path, label, body))
+
+    def flush(self) -> None:
+        db = self.db
+        if self.files:
+            db.executemany("INSERT INTO files (id, path, size, mtime_ns, sidecar, sidecar_bad, hash, tokens, sections, "
+                           "use_count, last_used, confidence, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           self.files)
+        if self.sections:
+            db.executemany("INSERT INTO sections (id, file_id, ord, heading, tokens, hash) VALUES (?, ?, ?, ?, ?, ?)",
+                           self.sections)
+            db.executemany("INSERT INTO fts (rowid, path, heading, body) VALUES (?, ?, ?, ?)", self.texts)
+        self.files, self.sections, self.texts = [], [], []
+
+
 def _cannot_write(error: object) -> bool:
     """Whether an SQLite error (or its message) says the database file cannot be written: a full disk."""
     text = str(error).lower()
@@ -627,7 +899,6 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
     atomically (a temporary file replaced into place). A corrupt sidecar is left alone. Returns the paths
     touched."""
     import json
-    import tempfile
     from datetime import datetime, timezone
 
     from engine.jsonio import loads
@@ -653,17 +924,15 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
         data["use_count"] = min(count + 1, MAX_USE_COUNT)  # saturates: the index stores a 64-bit integer
         data["last_used"] = stamp
         temporary = None
-        try:  # a fresh name (O_EXCL, not a predictable one): never through a symlink planted in a shared root
-            fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=os.path.basename(target) + ".",
-                                             suffix=".tmp")
+        try:
+            fd, temporary = _create_beside(target)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(data, handle, indent=2)
                 handle.write("\n")
-            try:  # the sidecar's mode kept (mkstemp makes 0600); a new one as open() would make it
-                mode = os.stat(target).st_mode & 0o777
+            try:  # the sidecar's mode kept; a new one has the mode the umask gives it (as open() would)
+                os.chmod(temporary, os.stat(target).st_mode & 0o777)
             except FileNotFoundError:
-                mode = 0o644
-            os.chmod(temporary, mode)
+                pass
             os.replace(temporary, target)
             touched.append(path)
         except OSError as exc:
@@ -674,3 +943,18 @@ def touch_sidecars(root: str, paths: Iterable[str], now: "datetime | None" = Non
                 except OSError:
                     pass
     return touched
+
+
+def _create_beside(target: str) -> tuple[int, str]:
+    """A new file beside ``target`` under a fresh name, opened for writing: (descriptor, path). O_EXCL and
+    O_NOFOLLOW: never through a name or a symlink planted in a shared root. Created with mode 0666 less the
+    umask, as ``open()`` makes a file (``tempfile.mkstemp`` makes 0600, which a new sidecar would keep)."""
+    folder, name = os.path.split(target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temporary = os.path.join(folder, f"{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")

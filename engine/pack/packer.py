@@ -17,11 +17,11 @@ from operator import itemgetter
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Mapping
+    from typing import Any, Callable, Mapping
 
 from engine.diagnostics import UsageError
 from engine.model import Allocation
-from engine.pack.index import IndexStats, MemoryIndex
+from engine.pack.index import Deadline, IndexStats, MemoryIndex
 from engine.pack.result import Pack, PackItem
 from engine.pack.settings import MemorySettings, fill, glob_regex, literal_prefix
 from engine.pack.tokens import counter as get_counter
@@ -96,24 +96,30 @@ class Packer:
 
     def pack(self, allocation: Allocation, task: str | None = None, *, root: str | os.PathLike | None = None,
              context: Mapping[str, Any] | None = None, provenance: Mapping[str, Any] | None = None,
-             now: float | None = None) -> Pack:
-        """Fill ``allocation`` (its budget and per-scope split) with the most relevant memory for ``task``."""
+             now: float | None = None, deadline: Deadline | None = None,
+             progress: Callable[[int, int], None] | None = None) -> Pack:
+        """Fill ``allocation`` (its budget and per-scope split) with the most relevant memory for ``task``.
+
+        The index is refreshed first; past ``deadline`` (an :class:`~engine.pack.index.Deadline`) the refresh
+        stops, keeps what it read, and the pack is made from what is indexed (:attr:`Pack.partial`).
+        ``progress(done, total)`` is told the bytes read."""
         from engine.pack.index import sqlite3  # (the C module: engine.pack.index says why)
 
         index = self.index(root)
         try:
-            return self._pack(index, allocation, task, context, provenance, now)
+            return self._pack(index, allocation, task, context, provenance, now, deadline, progress)
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
                 raise
             index.reset(str(exc))  # corrupt under our feet: rebuild once
-            return self._pack(index, allocation, task, context, provenance, now)
+            return self._pack(index, allocation, task, context, provenance, now, deadline, progress)
 
     def _pack(self, index: MemoryIndex, allocation: Allocation, task: str | None, context: Mapping[str, Any] | None,
-              provenance: Mapping[str, Any] | None, now: float | None) -> Pack:
+              provenance: Mapping[str, Any] | None, now: float | None, deadline: Deadline | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Pack:
         started = time.perf_counter()
         scope_specs, pinned_patterns = self._scope_patterns(allocation.agent)
-        stats = index.refresh(prefixes=[p for spec in scope_specs for p in spec[2]])
+        stats = index.refresh(progress, prefixes=[p for spec in scope_specs for p in spec[2]], deadline=deadline)
         now = time.time() if now is None else now
         lexical = index.lexical(query_terms(task, context))
 

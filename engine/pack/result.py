@@ -70,6 +70,13 @@ class Pack(Record):
                      for path, section, reason in self.passed_over)
 
     @property
+    def partial(self) -> bool:
+        """Whether the index this pack was made from was incomplete: its refresh stopped at a deadline (a hook's
+        time limit) with changed files not read yet, or before it had walked every folder; the next refresh goes
+        on where it stopped."""
+        return bool(getattr(self.stats, "partial", False))
+
+    @property
     def agent(self) -> str:
         return self.allocation.agent
 
@@ -96,7 +103,8 @@ class Pack(Record):
             "provenance": {k: v for k, v in self.provenance.items() if k != "task"},
             "loaded": [to_dict(item) for item in self.items],
             "skipped": [to_dict(s) for s in self.skipped],
-            "warnings": [f"{p}: corrupt sidecar ignored" for p in self.stats.corrupt_sidecars],
+            "warnings": [f"{p}: corrupt sidecar ignored" for p in self.stats.corrupt_sidecars]
+            + ([partial_warning(self.stats)] if self.partial else []),
         }
 
     def markdown(self) -> str:
@@ -112,3 +120,14 @@ class Pack(Record):
     def paths(self) -> list[str]:
         """The loaded files' paths (relative to the root), once each, in load order."""
         return list(dict.fromkeys(item.path for item in self.items))
+
+
+def partial_warning(stats: Any) -> str:
+    """What a pack made from an incomplete index says (the manifest's ``warnings``, stderr)."""
+    pending = getattr(stats, "pending", 0)
+    if pending:
+        what = (f"memory index incomplete ({pending:,} changed file{'s' if pending != 1 else ''} not read yet: "
+                "its refresh stopped at the time limit)")
+    else:
+        what = "memory index not checked in full (its refresh stopped at the time limit before walking every folder)"
+    return what + "; packed from what is indexed, the next pack goes on"

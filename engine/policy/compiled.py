@@ -386,13 +386,16 @@ class Policy:
 
     def pack(self, agent: str, task: str | None = None, tier: str | None = None, root: Any = None,
              context: Mapping[str, Any] | None = None, *, budget: int | None = None, log: Any = False,
-             touch: bool = False, run_id: str | None = None, session_id: str | None = None) -> "Pack":
+             touch: bool = False, run_id: str | None = None, session_id: str | None = None,
+             deadline: Any = None, progress: Any = None) -> "Pack":
         """The memory for one run of ``agent`` (see docs/memory.md).
 
         The tier is ``tier`` (given), else the one detected for ``task`` (detected), else the default tier;
         ``budget`` replaces the allocated total (split by the profile's weights). ``root`` is the memory root
         (default: the policy's ``memory.root``). ``log``: a usage-log path, None for the default location,
-        False (the default) for no record. ``touch`` adds one use to the loaded files' sidecars.
+        False (the default) for no record. ``touch`` adds one use to the loaded files' sidecars. ``deadline``
+        (an ``engine.pack.index.Deadline``) bounds the index's refresh, ``progress(done, total)`` hears of it
+        (see :meth:`engine.pack.packer.Packer.pack`).
         """
         from engine.budget import split
         from engine.model import task_hash
@@ -419,7 +422,8 @@ class Policy:
                       "task_hash": task_hash(task),
                       "task": task if packer.settings.log_task else None,
                       "run_id": run_id, "session_id": session_id}
-        result = packer.pack(allocation, task, root=root, context=context, provenance=provenance)
+        result = packer.pack(allocation, task, root=root, context=context, provenance=provenance, deadline=deadline,
+                             progress=progress)
         if touch:
             from engine.pack.index import touch_sidecars
 

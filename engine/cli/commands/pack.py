@@ -23,7 +23,11 @@ under the memory root (docs/memory.md). Records one usage record (--no-log to sk
 The memory root is --root DIR, else the policy's memory.root (./.claude/memory); when that does not exist
 the bundled sample store is packed (and stderr says so). --format md (default) prints the memory ready to
 inject, json the manifest (budget, per-scope allowance and use, loaded and skipped items), paths the
-loaded files; --explain a table of what loaded and why."""
+loaded files; --explain a table of what loaded and why.
+
+The memory index is brought up to date first (a cold index of a large root takes a while: a progress bar
+shows on a terminal). --index-seconds S stops that after S seconds and packs from what is indexed, saying so
+on stderr and in the manifest's warnings; the next pack goes on where it stopped."""
 ORDER = 8
 
 
@@ -41,6 +45,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--touch", action="store_true",
                         help="add one use to the loaded files' sidecars (use_count, last_used)")
     parser.add_argument("--no-log", action="store_true", help="do not write a usage record")
+    parser.add_argument("--index-seconds", type=_seconds, metavar="S",
+                        help="stop bringing the memory index up to date after S seconds and pack from what is "
+                             "indexed (the next pack goes on); default: index to the end, with progress on a terminal")
     # (not engine.cli.log_options.add_log: that module imports pathlib and datetime, a hook's start-up)
     parser.add_argument("--log", metavar="PATH",
                         help="usage log (default: $CTXBUDGET_LOG, else the policy's usage_log, else "
@@ -60,6 +67,16 @@ def _tokens(text: str) -> int:
 
     if value > MAX_BUDGET:
         raise argparse.ArgumentTypeError(f"a budget is at most {MAX_BUDGET:,} tokens")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 86400:  # also refuses nan
+        raise argparse.ArgumentTypeError("seconds must be from 0 to 86400")
     return value
 
 
@@ -99,10 +116,29 @@ def run(args: argparse.Namespace) -> Result | int:
     full = policy.resolve_agent(args.agent)  # an unknown agent fails before anything is read
     root = memory_root(args, policy)
     log = False if args.no_log else args.log
-    result = policy.pack(full, task=args.task, tier=args.tier, root=root, context=context_from(args),
-                         budget=args.budget, log=log, touch=args.touch)
+    deadline = None
+    if args.index_seconds is not None:
+        from engine.pack.index import Deadline
+
+        deadline = Deadline(args.index_seconds)
+
+    def pack(progress=None):  # noqa: ANN001, ANN202
+        return policy.pack(full, task=args.task, tier=args.tier, root=root, context=context_from(args),
+                           budget=args.budget, log=log, touch=args.touch, deadline=deadline, progress=progress)
+
+    if sys.stderr.isatty() and args.format != "json":  # a cold index of a large root takes a while: say so
+        from engine.cli.progress import progress_bar
+
+        with progress_bar(True, "indexing") as advance:
+            result = pack(advance)
+    else:
+        result = pack()
     for path in result.stats.corrupt_sidecars:
         print(printable(f"ctxbudget: warning: {path}: corrupt sidecar ignored"), file=sys.stderr)
+    if result.partial:
+        from engine.pack.result import partial_warning
+
+        print(f"ctxbudget: warning: {partial_warning(result.stats)}", file=sys.stderr)
     if result.log_error:
         print(f"ctxbudget: warning: {result.log_error}", file=sys.stderr)
     if args.explain:  # the table of what loaded and why, whatever the format
