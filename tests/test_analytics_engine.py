@@ -435,17 +435,24 @@ def test_a_key_written_twice_counts_with_its_first_value_in_every_reader(policy,
         assert loads_line(odd).items() >= first.items()  # read_log's decoding: the first value of each key
 
 
-def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch):
+@pytest.mark.parametrize("daily", [False, True])
+def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch, daily):
+    """The first pass sums the usual records as it reads them (fast_sums.sql: no row per run), or, for the
+    report's runs per day, keeps a row per run (fast_runs.sql); either way the torn line alone is read again."""
     log = write_known_log(tmp_path / "k.jsonl", "native")
     with log.open("a") as out:
         out.write('{"torn')
     calls = []
     recheck = duck._recheck
-    monkeypatch.setattr(duck, "_recheck", lambda con, *a: calls.append(
-        con.execute("SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason = 'unchecked') "
-                    "FROM all_runs").fetchone()) or recheck(con, *a))
-    data = analyze(policy, log).to_dict()
-    assert calls == [(295, 1)]  # every record in the first pass; the torn line alone read again
+    monkeypatch.setattr(duck, "_recheck", lambda con, *a: calls.append(con.execute(
+        "SELECT (SELECT count(*) FILTER (WHERE reason IS NULL) FROM all_runs), "
+        "(SELECT count(*) FILTER (WHERE reason = 'unchecked') FROM all_runs), "
+        "(SELECT coalesce(sum(runs) FILTER (WHERE unchecked_hash IS NULL), 0) FROM fast_sums), "
+        "(SELECT coalesce(sum(runs) FILTER (WHERE unchecked_hash IS NOT NULL), 0) FROM fast_sums)").fetchone())
+        or recheck(con, *a))
+    data = analyze(policy, log, daily=daily).to_dict()
+    # every record in the first pass; the torn line alone read again
+    assert calls == [(295, 1, 0, 0) if daily else (0, 0, 295, 1)]
     assert (data["runs"], data["skipped_lines"], data["skipped"][0]["line"]) == (295, 1, 296)
 
 

@@ -160,7 +160,8 @@ class DuckScan:
 
     def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None,
                  daily: bool = True) -> None:
-        self.con = load_runs(files, since, until, times=daily)
+        # the report's runs per day need a row per run; every other figure is summed as the log is read
+        self.con = load_runs(files, since, until, times=daily, summed=not daily)
         self.counted = Skipped()
         self._jsonl = [f for f in files if not is_parquet(f)]
         self._since, self._until = since, until
@@ -171,13 +172,13 @@ class DuckScan:
                 self.con.execute(statement)
         try:
             if not empty:
-                self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
-                self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
+                self.con.execute(f"CREATE TEMP TABLE groups AS ({sql('groups')}) UNION ALL BY NAME ({sql('fast_groups')})")
+                self.con.execute(f"CREATE TEMP TABLE scope_sums AS {_scope_sums()}")
                 _skipped(self.con, self.counted, files)
             # runs read unnumbered (in parallel): the order scopes first appear in is not known until asked for
             self._numbered = empty or not self.con.execute(
-                "SELECT count(*) FROM all_runs WHERE n IS NULL AND list_contains(?, file)",
-                [self._jsonl]).fetchone()[0]
+                "SELECT (SELECT count(*) FROM all_runs WHERE n IS NULL AND list_contains(?, file)) "
+                "+ (SELECT count(*) FROM fast_sums)", [self._jsonl]).fetchone()[0]
             self._tiers = tier_rows(self.con.execute(sql("tiers")).fetchall())
             self._daily = [tuple(row) for row in self.con.execute(sql("daily")).fetchall()] if daily else None
         except BaseException:
@@ -226,14 +227,15 @@ class DuckScan:
         order scopes first appear in decides the order of an agent's scopes its profile does not weigh."""
         con = self.con
         unnumbered = {file for (file,) in con.execute(
-            "SELECT DISTINCT file FROM all_runs WHERE n IS NULL AND list_contains(?, file)", [self._jsonl]).fetchall()}
+            "SELECT DISTINCT file FROM all_runs WHERE n IS NULL AND list_contains(?, file) UNION "
+            "SELECT DISTINCT file FROM fast_sums", [self._jsonl]).fetchall()}
         numbered = _fast_runs(_fields_select([f for f in self._jsonl if f in unnumbered], numbered=True))
         con.execute(f"CREATE TEMP TABLE numbered_runs AS SELECT * FROM ({numbered}) WHERE reason IS NULL",
                     {"since": self._since, "until": self._until, "times": False})
         con.execute("INSERT INTO numbered_runs BY NAME SELECT * FROM all_runs "
                     "WHERE n IS NOT NULL OR NOT list_contains(?, file)", [sorted(unnumbered)])
-        con.execute("DROP TABLE all_runs; ALTER TABLE numbered_runs RENAME TO all_runs")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE scope_sums AS {sql('scopes')}")
+        con.execute("DROP TABLE all_runs; ALTER TABLE numbered_runs RENAME TO all_runs; DELETE FROM fast_sums")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE scope_sums AS {_scope_sums()}")
         self._numbered = True
 
     def tiers(self) -> dict[str, dict]:
@@ -244,10 +246,16 @@ class DuckScan:
         return self._daily
 
 
+def _scope_sums() -> str:
+    """The table ``scope_sums``: the scopes of the runs kept a row each, and of those summed as the log was read."""
+    return f"({sql('scopes')}) UNION ALL BY NAME ({sql('fast_scopes')})"
+
+
 EMPTY = (
     "CREATE TEMP TABLE groups (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, tier VARCHAR, "
-    "bin DOUBLE, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, exceeded BIGINT, failed BIGINT, "
-    "tokens DECIMAL(38, 0), share_runs BIGINT)",
+    "tier_source VARCHAR, bin DOUBLE, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, "
+    "exceeded BIGINT, failed BIGINT, tokens DECIMAL(38, 0), share_runs BIGINT, confidence_sum DOUBLE, "
+    "confidence_runs BIGINT)",
     "CREATE TEMP TABLE scope_sums (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
     "scope VARCHAR, tokens DECIMAL(38, 0), share_sum DOUBLE, share_sq DOUBLE, first_seen STRUCT(file VARCHAR, n BIGINT, "
     "place BIGINT))",
@@ -314,6 +322,10 @@ KEYS = ("timestamp", "agent", "profile", "tier", "budget", "usage", "scopes", "e
         "budget_allocated", "usage_pct", "scopes_loaded", "scope_breakdown", "task_complexity", "exceeded_budget",
         "host", "tier_source", "confidence")
 """The keys of a usage record (both formats) records.sql reads: the columns of ``fields`` (as j_KEY)."""
+
+NO_FIELDS = ("SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n, NULL::VARCHAR AS line, true AS is_json, "
+             "true AS is_object, " + ", ".join(f"NULL::JSON AS j_{key}" for key in KEYS) + " LIMIT 0")
+"""The relation ``fields`` with no line: what gives an empty table its columns."""
 
 
 FAST = True
@@ -419,12 +431,13 @@ def read_twice(files: Sequence[str]) -> str | None:
     return None
 
 
-def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
+def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True,
+              summed: bool = False) -> Any:
     """:func:`_load_runs`; a DuckDB error reading a remote log (no connection, a host that does not answer, the
     ``httpfs`` extension that cannot be installed offline) is an OSError naming it, which the commands report as
     ``cannot read the usage log …`` (exit 2), not a traceback."""
     try:
-        return _load_runs(files, since, until, times)
+        return _load_runs(files, since, until, times, summed)
     except duckdb_error() as exc:
         remote = [f for f in files if is_remote(f)]
         if not remote:
@@ -432,15 +445,18 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
         raise OSError(first_line(exc)) from None  # the commands name the log
 
 
-def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
+def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True,
+               summed: bool = False) -> Any:
     """A DuckDB connection with the table ``all_runs`` (every non-blank line of the JSONL files, and the runs of
-    the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them)
-    and the table ``skipped_found`` (file, line, reason: the first skipped lines) with ``skipped_count`` its
-    total; None when there is nothing. ``times``: whether each run's time is read when no period asks for it
-    (the runs per day and export need it).
+    the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them),
+    the table ``fast_sums`` and the table ``skipped_found`` (file, line, reason: the first skipped lines) with
+    ``skipped_count`` its total; None when there is nothing. ``times``: whether each run's time is read when no
+    period asks for it (the runs per day and export need it). ``summed``: whether the records written the usual
+    way are summed straight from the reader into ``fast_sums`` (``sql/fast_sums.sql``: no row per run, which is
+    what costs time and memory) instead of kept in ``all_runs`` (``fast_sums`` is then empty).
 
     Local JSONL files are read by DuckDB's JSON reader in two passes. The first reads every line unnumbered, in
-    parallel, and takes the records written the usual way (``sql/fast_runs.sql``); the second, only when some
+    parallel, and takes the records written the usual way (``sql/fast_runs.sql`` or ``fast_sums.sql``); the second, only when some
     line is not such a record, reads the files that have one again, numbered, and gives those lines to
     records.sql (the careful checks, the reasons). Their lines are counted apart (:func:`_count_lines`, which
     also notes the keys whose null the reader drops): when the counts agree and every row is a record,
@@ -465,7 +481,7 @@ def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | N
             counting = pool.submit(lambda: [_count_lines(f) for f in jsonl])
             con = None
             try:
-                con = _load(jsonl, parquet, since, until, fast=True, times=times)
+                con = _load(jsonl, parquet, since, until, fast=True, times=times, summed=summed)
                 _recheck(con, jsonl, since, until)
             except duckdb.InvalidInputException:  # a line past the reader's buffer (several MAX_LINE_BYTES)
                 if con is not None:
@@ -487,20 +503,23 @@ def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | N
         if con is not None:
             con.close()
     last_reader = "lines" if jsonl else "json"
-    return _load(jsonl, parquet, since, until, fast=False, times=times)
+    return _load(jsonl, parquet, since, until, fast=False, times=times, summed=summed)
 
 
 def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, until: datetime | None,
-          fast: bool, times: bool) -> Any:
+          fast: bool, times: bool, summed: bool) -> Any:
     con = connect()
     try:
         period: dict[str, Any] = {"since": since, "until": until}
         parts = []
+        sums = _with(sql("fast_sums"), "fast_lines", _with(sql("fast_lines"), "fields", NO_FIELDS)) + " LIMIT 0"
         if jsonl:
             if fast:  # the seed's records are never fast: such files are read numbered, by records.sql alone
                 seed = [f for f in jsonl if _seed_like(f)]
                 usual = [f for f in jsonl if f not in seed]
-                if usual:
+                if usual and summed:
+                    sums = _fast_sums(_fields_select(usual, numbered=False))
+                elif usual:
                     parts.append(_fast_runs(_fields_select(usual, numbered=False)))
                     period["times"] = times
                 if seed:
@@ -516,8 +535,12 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
             con.execute("CREATE TEMP VIEW lines AS SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n LIMIT 0")
         if parquet:
             parts.append(_parquet_runs(_parquet_rows(con, parquet)))
+        # every column of records.sql and fast_runs.sql, whichever parts there are (none: the runs were summed)
+        parts.append(_with(sql("records"), "fields", NO_FIELDS))
+        parts.append("SELECT NULL::UBIGINT AS unchecked_hash LIMIT 0")
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         try:
+            con.execute("CREATE TEMP TABLE fast_sums AS " + sums, {"since": since, "until": until})
             con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
         except duckdb_error():
             broken = _broken_parquet(con, parquet, since, until)  # a damaged page past a sound footer
@@ -648,22 +671,26 @@ def _seed_like(path: str) -> bool:
 
 
 def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
-    """The second pass of the JSON reader: the lines the first left unchecked, read again numbered (the files
-    that have some) and found by the hash of their values (``unusual_line_hash``), through records.sql; they
-    replace the first pass's rows for them."""
+    """The second pass of the JSON reader: the lines the first left unchecked (in ``all_runs`` or ``fast_sums``),
+    read again numbered (the files that have some) and found by the hash of their values
+    (``unusual_line_hash``), through records.sql; they replace the first pass's rows for them."""
+    hashes = ("SELECT unchecked_hash FROM all_runs WHERE reason = 'unchecked' UNION ALL "
+              "SELECT unchecked_hash FROM fast_sums WHERE unchecked_hash IS NOT NULL")
     unchecked = {file for (file,) in con.execute(
-        "SELECT DISTINCT file FROM all_runs WHERE reason = 'unchecked'").fetchall()}
+        "SELECT DISTINCT file FROM all_runs WHERE reason = 'unchecked' UNION "
+        "SELECT DISTINCT file FROM fast_sums WHERE unchecked_hash IS NOT NULL").fetchall()}
     if not unchecked:
         return
     numbered = _fields_select([f for f in files if f in unchecked], numbered=True)
     candidates = (f"SELECT * FROM ({numbered}) WHERE unusual_line_hash(j_budget_allocated, j_timestamp, j_agent, "
-                  "j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success, j_scopes) IN "
-                  "(SELECT unchecked_hash FROM all_runs WHERE reason = 'unchecked')")
+                  f"j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success, j_scopes) IN "
+                  f"({hashes})")
     checked = _with(sql("fast_lines"), "fields", candidates)
     lines = f"SELECT * EXCLUDE (scope_keys, fast) FROM ({checked}) WHERE NOT fast"
     con.execute(f"INSERT INTO all_runs BY NAME {_with(sql('records'), 'fields', lines)}",
                 {"since": since, "until": until})
-    con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'")
+    con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'; "
+                "DELETE FROM fast_sums WHERE unchecked_hash IS NOT NULL")
 
 
 def _with(query: str, name: str, relation: str) -> str:
@@ -678,6 +705,11 @@ def _with(query: str, name: str, relation: str) -> str:
 def _fast_runs(fields: str) -> str:
     """fast_runs.sql over fast_lines.sql over ``fields`` (a query: :func:`_fields_select`)."""
     return _with(sql("fast_runs"), "fast_lines", _with(sql("fast_lines"), "fields", fields))
+
+
+def _fast_sums(fields: str) -> str:
+    """fast_sums.sql over fast_lines.sql over ``fields`` (a query: :func:`_fields_select`)."""
+    return _with(sql("fast_sums"), "fast_lines", _with(sql("fast_lines"), "fields", fields))
 
 
 CHUNK_BYTES = 1 << 20
@@ -775,10 +807,15 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
     table ``skipped_found``, and ``skipped_total``), given each file's (lines, whether the last ends with a
     newline). False when the reader cannot be vouched for: the log is then read line by line."""
     counts = {file: (rows, bad, unsaid, native) for file, rows, bad, unsaid, native in con.execute("""
-        SELECT file, count(*), count(*) FILTER (WHERE reason IS NOT NULL),
-               count(*) FILTER (WHERE reason IS NULL AND success_unsaid),
-               count(*) FILTER (WHERE reason IS NULL AND native)
-        FROM all_runs WHERE list_contains(?, file) GROUP BY file""", [list(files)]).fetchall()}
+        SELECT file, sum(rows), sum(bad), sum(unsaid), sum(native) FROM (
+            SELECT file, count(*) AS rows, count(*) FILTER (WHERE reason IS NOT NULL) AS bad,
+                   count(*) FILTER (WHERE reason IS NULL AND success_unsaid) AS unsaid,
+                   count(*) FILTER (WHERE reason IS NULL AND native) AS native
+            FROM all_runs WHERE list_contains($files, file) GROUP BY file
+            UNION ALL
+            SELECT file, sum(runs), 0, sum(success_unsaid), sum(runs)  -- the usual records: ours, no reason
+            FROM fast_sums WHERE list_contains($files, file) GROUP BY file)
+        GROUP BY file""", {"files": list(files)}).fetchall()}
     total = 0
     detail: list[tuple[int, str, int, str | None, bool]] = []  # (file's place, file, line number, text, torn)
     for place, file in enumerate(files):
