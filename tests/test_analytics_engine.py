@@ -826,3 +826,20 @@ def test_only_json_columns_keep_a_values_kind(tmp_path):
     log.write_text("".join(json.dumps(r) + "\n" for r in [good, *bad]), encoding="utf-8")
     found = analyze(engine.load_policy(), log)
     assert (found.runs, found.skipped_lines) == (1, 4)
+
+
+def test_the_runs_table_has_the_columns_of_the_queries_that_fill_it():
+    """``all_runs`` is made from a list of columns (no query to plan when every run was summed as the log was
+    read): they are records.sql's, and fast_runs.sql's, in name and type."""
+    con = duck.connect()
+    try:
+        con.execute(f"CREATE TEMP TABLE declared ({duck.RUN_COLUMNS})")
+        declared = con.execute("DESCRIBE declared").fetchall()
+        period = {"since": None, "until": None}
+        con.execute("CREATE TEMP TABLE careful AS " + duck._with(duck.sql("records"), "fields", duck.NO_FIELDS), period)
+        con.execute("CREATE TEMP TABLE usual AS " + duck._fast_runs(duck.NO_FIELDS), {**period, "times": True})
+        careful, usual = con.execute("DESCRIBE careful").fetchall(), con.execute("DESCRIBE usual").fetchall()
+    finally:
+        con.close()
+    assert [row[:2] for row in usual] == [row[:2] for row in declared]
+    assert [row[:2] for row in careful] == [row[:2] for row in declared if row[0] != "unchecked_hash"]

@@ -323,6 +323,14 @@ KEYS = ("timestamp", "agent", "profile", "tier", "budget", "usage", "scopes", "e
         "host", "tier_source", "confidence")
 """The keys of a usage record (both formats) records.sql reads: the columns of ``fields`` (as j_KEY)."""
 
+RUN_COLUMNS = ("file VARCHAR, n BIGINT, line VARCHAR, reason VARCHAR, agent VARCHAR, profile VARCHAR, tier VARCHAR, "
+               "budget BIGINT, tokens_loaded BIGINT, usage DOUBLE, exceeded BOOLEAN, success BOOLEAN, "
+               "scope_names VARCHAR[], scope_values BIGINT[], total DECIMAL(38, 0), host VARCHAR, tier_source VARCHAR, "
+               "confidence DOUBLE, ran_at TIMESTAMPTZ, in_period BOOLEAN, success_unsaid BOOLEAN, native BOOLEAN, "
+               "unchecked_hash UBIGINT")
+"""The columns of ``all_runs``: records.sql's (parquet_runs.sql gives some of them), and fast_runs.sql's
+``unchecked_hash`` (a test holds them to the queries')."""
+
 NO_FIELDS = ("SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n, NULL::VARCHAR AS line, true AS is_json, "
              "true AS is_object, " + ", ".join(f"NULL::JSON AS j_{key}" for key in KEYS) + " LIMIT 0")
 """The relation ``fields`` with no line: what gives an empty table its columns."""
@@ -535,20 +543,20 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
             con.execute("CREATE TEMP VIEW lines AS SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n LIMIT 0")
         if parquet:
             parts.append(_parquet_runs(_parquet_rows(con, parquet)))
-        # every column of records.sql and fast_runs.sql, whichever parts there are (none: the runs were summed)
-        parts.append(_with(sql("records"), "fields", NO_FIELDS))
-        parts.append("SELECT NULL::UBIGINT AS unchecked_hash LIMIT 0")
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         try:
             con.execute("CREATE TEMP TABLE fast_sums AS " + sums, {"since": since, "until": until})
-            con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
+            con.execute(f"CREATE TEMP TABLE all_runs ({RUN_COLUMNS})")
+            if parts:  # none: every run was summed as the log was read
+                con.execute("INSERT INTO all_runs BY NAME " + query, period)
         except duckdb_error():
             broken = _broken_parquet(con, parquet, since, until)  # a damaged page past a sound footer
             if broken is not None:
                 raise ValueError(broken) from None
             raise  # the JSON reader's (load_runs then reads the lines as text)
         con.execute(f"CREATE TEMP VIEW runs AS {sql('runs')}")
-        con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR)")
+        con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR); "
+                    "CREATE TEMP TABLE skipped_total (count BIGINT)")
     except BaseException:
         con.close()
         raise
@@ -839,7 +847,7 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
         for n in first:
             number, text = found[n]
             detail.append((place, file, number, text, number == lines and not terminated))
-    con.execute("CREATE TEMP TABLE skipped_total AS SELECT ?::BIGINT AS count", [total])
+    con.execute("INSERT INTO skipped_total VALUES (?)", [total])
     if not detail:
         return True
     detail.sort()
@@ -939,8 +947,9 @@ def _skipped_rows(con: Any, result: Any, parquet: Sequence[str]) -> None:
 def _skipped_lines(con: Any, result: Any, files: Sequence[str], multi: bool) -> None:
     """Count the lines of the JSONL ``files`` that are not runs, and keep the first few with their line numbers
     and reasons (named by file when the log has several files)."""
-    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'skipped_total'").fetchone()[0]:
-        result.skipped_lines = con.execute("SELECT count FROM skipped_total").fetchone()[0]
+    total = con.execute("SELECT count FROM skipped_total").fetchone()  # counted by _checked (the JSON reader)
+    if total is not None:
+        result.skipped_lines = total[0]
         result.skipped = [SkippedLine(line, reason if not multi else f"{file}: {reason}") for file, line, reason
                           in con.execute("SELECT * FROM skipped_found").fetchall()]
         result.lines = 0
