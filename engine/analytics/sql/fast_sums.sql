@@ -14,15 +14,17 @@ WITH valued AS (
            CASE WHEN fast THEN j_agent END AS agent_json,
            CASE WHEN fast THEN j_profile END AS profile_json,
            CASE WHEN fast THEN j_tier END AS tier_json,
-           CASE WHEN fast THEN try_cast(j_budget AS BIGINT) END AS budget,
-           CASE WHEN fast THEN try_cast(j_tokens_loaded AS BIGINT) END AS tokens_loaded,
+           -- (whole numbers of at most 18 digits, as plain_record found them: read as text, which is cheaper)
+           CASE WHEN fast THEN try_cast(j_budget::VARCHAR AS BIGINT) END AS budget,
+           CASE WHEN fast THEN try_cast(j_tokens_loaded::VARCHAR AS BIGINT) END AS tokens_loaded,
            CASE WHEN fast THEN j_usage END AS usage,
            CASE WHEN fast THEN j_exceeded END AS exceeded,
            CASE WHEN fast THEN j_success END AS success,
            CASE WHEN fast THEN string_or_null(j_tier_source) END AS tier_source,
            CASE WHEN fast THEN number_or_null(j_confidence) END AS confidence,
            CASE WHEN fast AND j_scopes IS NOT NULL THEN scope_keys ELSE [] END AS scope_names,
-           CASE WHEN fast AND j_scopes IS NOT NULL THEN json_extract(j_scopes, '$.*')::BIGINT[] ELSE [] END AS v,
+           CASE WHEN fast AND j_scopes IS NOT NULL THEN try_cast(json_extract(j_scopes, '$.*')::VARCHAR[] AS BIGINT[])
+                ELSE [] END AS v,
            CASE WHEN NOT fast THEN unusual_line_hash(j_budget_allocated, j_timestamp, j_agent, j_profile, j_tier,
                                                      j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success,
                                                      j_scopes) END AS unchecked_hash
