@@ -843,3 +843,54 @@ def test_the_runs_table_has_the_columns_of_the_queries_that_fill_it():
         con.close()
     assert [row[:2] for row in usual] == [row[:2] for row in declared]
     assert [row[:2] for row in careful] == [row[:2] for row in declared if row[0] != "unchecked_hash"]
+
+
+@pytest.mark.parametrize("weighed", [True, False])
+def test_runs_summed_as_they_are_read_answer_as_runs_kept_a_row_each(policy, tmp_path, monkeypatch, weighed):
+    """The usual records are summed straight from the reader (fast_sums.sql): per group key, bin and list of
+    scope names, the scope figures per place (up to 8; a record with more takes the careful path). Records of 1
+    to 10 scopes in varied orders, runs that name no profile or loaded nothing, every tier source and
+    confidence, several files: the same answer as with a row per run (the report's path) and as the line reader.
+    With scopes the profiles weigh (and one more) the scope figures come from the sums per place; with ten
+    scopes no profile weighs, the order they first appear in decides, and the runs are read again numbered."""
+    import random
+
+    rng = random.Random(5)
+    names = ["global", "agent_recent", "agent_patterns", "extra"] if weighed else [f"s{i}" for i in range(10)]
+    agents = [("specialists/dbt-expert", "specialist-narrow", 20000), ("roles/data-architect-role", "role-architect",
+                                                                       90000), ("dbt-expert", "", 30000)]
+    if not weighed:
+        agents.append(("unknown/agent", "", 30000))
+    numbered = []
+    number_runs = duck.DuckScan._number_runs
+    monkeypatch.setattr(duck.DuckScan, "_number_runs", lambda self: numbered.append(1) or number_runs(self))
+    files = []
+    for f in range(2):
+        lines = []
+        for i in range(400):
+            agent, profile, budget = agents[i % len(agents)]
+            count = min(len(names), rng.choice([1, 2, 3, 3, 3, 4, 8, 9, 10]))
+            picked = rng.sample(names, count) if i % 5 else names[:count]
+            loaded = 0 if i % 17 == 0 else rng.randrange(1, budget * 2)
+            scopes = dict(zip(picked, [0] * count if loaded == 0 else [rng.randrange(0, 5000) for _ in picked]))
+            record = native_record(START + timedelta(minutes=i + 1000 * f), agent, profile, budget, loaded, scopes,
+                                   tier=rng.choice(["simple", "medium", "complex", "multi-system", ""]))
+            if not profile:
+                del record["profile"]
+            if i % 4:
+                record["tier_source"] = rng.choice(["detected", "given", "default", "other"])
+                record["confidence"] = rng.choice([0.0, 0.35, 0.9, 1.0, 1.5, -0.2])
+            if i % 11 == 0:
+                record["success"] = False
+            lines.append(json.dumps(record) + "\n")
+        files.append(tmp_path / f"u{f}.jsonl")
+        files[-1].write_text("".join(lines))
+    summed = analyze(policy, tmp_path).to_dict()
+    assert duck.last_reader == "json" and summed["runs"] == 800 and numbered == ([] if weighed else [1])
+    per_run = analyze(policy, tmp_path, daily=True).to_dict()
+    assert per_run == summed
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, tmp_path).to_dict() == summed
+    scopes = summed["agents"]["specialists/dbt-expert"]["scopes"]
+    assert set(scopes) >= set(names) and sum(s["tokens"] for s in scopes.values()) > 0
+    assert {t for t in summed["tiers"]} == {"simple", "medium", "complex", "multi-system", "(none)"}

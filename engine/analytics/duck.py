@@ -172,7 +172,8 @@ class DuckScan:
                 self.con.execute(statement)
         try:
             if not empty:
-                self.con.execute(f"CREATE TEMP TABLE groups AS ({sql('groups')}) UNION ALL BY NAME ({sql('fast_groups')})")
+                self.con.execute(f"CREATE TEMP TABLE groups AS SELECT * FROM (({sql('groups')}) UNION ALL BY NAME "
+                                 f"({sql('fast_groups')})) ORDER BY ALL")
                 self.con.execute(f"CREATE TEMP TABLE scope_sums AS {_scope_sums()}")
                 _skipped(self.con, self.counted, files)
             # runs read unnumbered (in parallel): the order scopes first appear in is not known until asked for
@@ -248,12 +249,13 @@ class DuckScan:
 
 def _scope_sums() -> str:
     """The table ``scope_sums``: the scopes of the runs kept a row each, and of those summed as the log was read."""
-    return f"({sql('scopes')}) UNION ALL BY NAME ({sql('fast_scopes')})"
+    return (f"SELECT * FROM (({sql('scopes')}) UNION ALL BY NAME ({sql('fast_scopes')})) "
+            f"ORDER BY agent, profile, key_tier, key_budget, first_seen, scope")  # as scopes.sql: one order of sums
 
 
 EMPTY = (
     "CREATE TEMP TABLE groups (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, tier VARCHAR, "
-    "tier_source VARCHAR, bin DOUBLE, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, "
+    "bin DOUBLE, tier_source VARCHAR, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, "
     "exceeded BIGINT, failed BIGINT, tokens DECIMAL(38, 0), share_runs BIGINT, confidence_sum DOUBLE, "
     "confidence_runs BIGINT)",
     "CREATE TEMP TABLE scope_sums (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
