@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DATA
 from engine.diagnostics import UsageError
 from engine.policy import cache, load_policy, sections
 from engine.policy.cache import entry_path
@@ -325,3 +326,20 @@ def test_a_warm_detector_from_sections_gives_the_recorded_detections(cache_dir: 
         assert digests(warm, corpora[name]) == expected[name]["digests"], name
     index = warm.detector._matcher.index
     assert index._stored is None  # read whole (every bucket was read, or SEEN_MAX words seen): no more look-ups
+
+
+def _refused_items() -> list:
+    lines = (DATA / "cache-signal-items-refused.jsonl").read_text(encoding="utf-8").splitlines()
+    return [pytest.param(case["item"], id=case["why"]) for case in map(json.loads, lines)]
+
+
+@pytest.mark.parametrize("item", _refused_items())
+def test_a_chunk_of_signals_with_an_item_of_the_wrong_shape_is_refused(item: object) -> None:
+    """What a cache holds comes from many hands: a chunk of signals is read only when every item has the types
+    validation gave it (else it is served from a fresh compilation); items that are well formed pass."""
+    check = sections.signals_check({"simple", "medium", "complex", "multi-system"})
+    good = [{"id": "a", "words": ["x"], "in": "ask", "weights": {"simple": 1, "complex": -0.5}},
+            {"id": "b", "pattern": "y+", "group": "system", "description": None},
+            {"id": "c", "when": "words > 3", "boost": 1, "inflect": False}]
+    assert check(good, 0) is good
+    assert check([*good, item], 0) is None

@@ -29,6 +29,41 @@ def test_relaxed_opens_only_bounded_repeats(pattern: str, opened: str) -> None:
     re2.compile(opened)  # still a pattern RE2 takes
 
 
+def _relaxed_character_by_character(pattern: str) -> str:
+    """The first relaxed(): every character of the pattern visited (engine.detect.words.unescaped), the oracle of
+    the one that jumps from brace to brace."""
+    from engine.detect.words import unescaped
+
+    parts, start = [], 0
+    for at in unescaped(pattern):
+        if at < start or pattern[at] != "{":
+            continue
+        close = pattern.find("}", at)
+        low, comma, high = pattern[at + 1:close].partition(",") if close > 0 else ("", "", "")
+        if comma and low.isascii() and low.isdigit() and high.isascii() and high.isdigit() and int(high) > int(low) + 3:
+            parts.append(pattern[start:at] + "{" + low + ",}")
+            start = close + 1
+    parts.append(pattern[start:])
+    return "".join(parts)
+
+
+def test_relaxed_opens_what_a_character_by_character_scan_opens() -> None:
+    """On the default policy's patterns and 50,000 random strings of the syntax that matters (escapes, classes,
+    braces). It may leave a pattern whose only braces are those of ``\\x{…}`` as it is (always safe)."""
+    from engine import load_policy
+
+    matcher = load_policy("default").detector._matcher
+    patterns = [matcher.patterns[i] for i in range(len(matcher.patterns))]
+    rng = random.Random(5)
+    pieces = [*"ab\\[]{},0123456789^x()|?*+", "{0,9}", "{2,30}", "\\x{2010}", "[a-z]", "[^]]", "[]a]", "{1,}", "\\\\",
+              "{5}", "[{0,90}]"]
+    patterns += ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(50_000)]
+    for pattern in patterns:
+        opened = relaxed(pattern)
+        if opened != _relaxed_character_by_character(pattern):
+            assert opened == pattern and "{" not in pattern.replace("\\x{", ""), pattern
+
+
 def test_the_opened_pattern_matches_every_text_the_exact_one_does() -> None:
     rng = random.Random(3)
     exact = re2.compile(r"^\W*(?:[a-z][\w-]{0,15}:\s+)?(?:show|list)\b(?:[^.!?;]|[.!?]\w){0,12}?[.?]?\W*$")

@@ -321,7 +321,7 @@ try:
 finally:
     out, sys.stdout = sys.stdout, out
 watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse",
-           "sqlite3", "datetime", "contextlib", "logging")
+           "sqlite3", "datetime", "contextlib", "logging", "signal")
 print(repr((code, out.getvalue(), sorted(m for m in watched if m in sys.modules))))
 """
 
@@ -397,7 +397,8 @@ def test_a_warm_hook_imports_no_typing_and_compiles_no_expression(event: str, po
                                                                    tmp_path: Path) -> None:
     """A hook process (a new one on every prompt) with the bundled example memory, its policy cached: the memory
     relevance is read without the expression compiler (engine.expr.direct), typing is never imported, RE2 only
-    when a pattern must be compiled, SQLite without sqlite3's datetime adapters — and it injects what a process
+    when a pattern must be compiled, SQLite without sqlite3's datetime adapters, its timer without the `signal`
+    wrapper's enums (the C module `_signal`; ~0.8 ms) — and it injects what a process
     that compiles every expression injects."""
     now, before = _project(tmp_path, "now", policy), _project(tmp_path, "before", policy)
     _hook_process(event, now, "warm-up")  # fills the policy cache (a cold start compiles the budget formula)

@@ -416,19 +416,26 @@ def relaxed(pattern: str) -> str:
     every text ``pattern`` matches, it matches — that RE2 compiles without a copy of the repeated part per
     count (``(?:[^.!?]|[.!?]\\w){0,60}`` is 60 copies). Escapes and character classes are skipped; a valid
     RE2 pattern's ``{m,n}`` outside them is a repeat."""
-    if "{" not in pattern:
+    if "{" not in pattern.replace("\\x{", ""):  # braces of \x{…} escapes alone (leaving one is always safe)
         return pattern
-    from engine.detect.words import unescaped
+    from engine.detect.words import _class_end
 
-    parts, start = [], 0
-    for at in unescaped(pattern):
-        if at < start or pattern[at] != "{":
+    # From brace to brace, stepping over the escapes and classes before each (not character by character: the
+    # screening set's patterns are relaxed on every start that detects, ~0.8 ms of it that way).
+    parts, start, at = [], 0, 0
+    find = pattern.find
+    while (brace := find("{", at)) >= 0:
+        slash, klass = find("\\", at, brace), find("[", at, brace)
+        if slash >= 0 or klass >= 0:
+            first = slash if klass < 0 or 0 <= slash < klass else klass
+            at = first + 2 if first == slash else _class_end(pattern, first) + 1
             continue
-        close = pattern.find("}", at)
-        low, comma, high = pattern[at + 1:close].partition(",") if close > 0 else ("", "", "")
+        at = brace + 1
+        close = find("}", brace)
+        low, comma, high = pattern[brace + 1:close].partition(",") if close > 0 else ("", "", "")
         if comma and low.isascii() and low.isdigit() and high.isascii() and high.isdigit() and int(high) > int(low) + 3:
-            parts.append(pattern[start:at] + "{" + low + ",}")
-            start = close + 1
+            parts.append(pattern[start:brace] + "{" + low + ",}")
+            start = at = close + 1
     parts.append(pattern[start:])
     return "".join(parts)
 

@@ -76,7 +76,10 @@ class _Timeout(BaseException):
 
 def _arm(milliseconds: int) -> None:
     """Raise _Timeout after ``milliseconds`` (0 disarms); POSIX only, elsewhere Claude Code's timeout holds."""
-    import signal
+    try:  # the C module `signal` wraps: the wrapper's import makes IntEnums of every constant, ~0.8 ms a hook
+        import _signal as signal
+    except ImportError:  # pragma: no cover - another Python than CPython
+        import signal
 
     if not hasattr(signal, "setitimer"):  # pragma: no cover
         return
