@@ -7,7 +7,9 @@ is still counted. Logs the JSON reader cannot vouch for, and remote logs, are re
 CSV reader with a delimiter no JSON line holds) through the same ``records.sql``. Every skipped line is
 counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and line number.
 
-:class:`DuckScan` then sums the runs per group key (``sql/groups.sql``, ``sql/scopes.sql``), and every figure
+The records written the usual way are summed as the reader gives them (``sql/fast_sums.sql``: no table holds a row
+per run, except for the report's runs per day and for export); :class:`DuckScan` sums the other runs per group key
+(``sql/groups.sql``, ``sql/scopes.sql``) beside those sums (``sql/fast_groups.sql``, ``sql/fast_scopes.sql``), and every figure
 comes from ``sql/figures.sql``, ``sql/scope_figures.sql``, ``sql/profile_runs.sql``, ``sql/tiers.sql`` and
 ``sql/daily.sql``, given the policy's ``agent_keys`` and ``weights`` tables.
 
