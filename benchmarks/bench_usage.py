@@ -4,6 +4,7 @@ line-by-line reader as a reference) and plain json-per-line loops, in the same r
     python benchmarks/bench_usage.py                  # the full report: times, and peak memory 100k vs 1M
     python benchmarks/bench_usage.py --records 200000
     python benchmarks/bench_usage.py --records 1000000 --copies 10 --no-lines --repeat 1   # 10,000,000 records
+    python benchmarks/bench_usage.py --log LOG --baseline-tree DIR --repeat 7   # this tree against another
     pytest benchmarks/bench_usage.py --benchmark-enable --benchmark-columns=median,min,max,rounds
 
 The log is generated in a temporary folder (about 380 MB for a million records) with known answers, and
@@ -174,10 +175,12 @@ def analyze_and_recommend(policy, path: Path, fast: bool = True):
     return analysis, recommend(policy, analysis)
 
 
-def whole_process(path: Path) -> None:
-    """``ctxbudget recommend --log PATH --json`` in a fresh process: start-up, analyze and recommend."""
-    subprocess.run([sys.executable, "-m", "engine", "recommend", "--log", str(path), "--json"], check=True,
-                   capture_output=True, cwd=ROOT)
+def whole_process(path: Path, tree: Path = ROOT, command: str = "recommend") -> bytes:
+    """``ctxbudget COMMAND --log PATH --json`` in a fresh process (start-up, analyze, recommend), run from the
+    checkout ``tree`` (another one: its ``engine`` first on the path); its output."""
+    env = dict(os.environ, PYTHONPATH=str(tree)) if tree != ROOT else None
+    return subprocess.run([sys.executable, "-m", "engine", command, "--log", str(path), "--json"], check=True,
+                          capture_output=True, cwd=tree, env=env).stdout
 
 
 # -- peak memory in a fresh process --------------------------------------------------------------------------
@@ -238,7 +241,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timing (best and median shown)")
     parser.add_argument("--no-lines", action="store_true", help="skip the line-by-line reader (slow)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory comparison")
+    parser.add_argument("--log", type=Path, help="time this log instead of a generated one (its known answers are "
+                        "not checked: only that this tree and --baseline-tree answer alike)")
+    parser.add_argument("--baseline-tree", type=Path, metavar="DIR",
+                        help="another checkout (such as `git archive main | tar -x -C DIR`): its whole-process "
+                             "`ctxbudget recommend` and `analyze` are timed interleaved with this tree's, and their "
+                             "output compared")
     args = parser.parse_args()
+    if args.log is not None:
+        return compare_trees(args)
     policy = engine.load_policy("default")
     with tempfile.TemporaryDirectory() as folder:
         big, small = Path(folder) / "big.jsonl", Path(folder) / "small.jsonl"
@@ -269,6 +280,10 @@ def main() -> int:
                             {"policy": policy, "fast": False}))
         methods += [("DuckDB: analyze + recommend", analyze_and_recommend, {"policy": policy}),
                     ("DuckDB: `ctxbudget recommend` whole process", whole_process, {})]
+        if args.baseline_tree is not None:
+            assert whole_process(big, args.baseline_tree) == whole_process(big), "the baseline tree answers otherwise"
+            methods.append(("baseline tree: `ctxbudget recommend` whole process", whole_process,
+                            {"tree": args.baseline_tree}))
         times: dict[str, list[float]] = {label: [] for label, _, _ in methods}
         cpu: dict[str, list[float]] = {label: [] for label, _, _ in methods}
         for _ in range(args.repeat):
@@ -300,6 +315,34 @@ def main() -> int:
                        if workers_big else "")
             print(f"  {label:<32}  {args.small:,} records {own_small / 1024:4.0f} MiB → {args.records:,} records "
                   f"{own_big / 1024:4.0f} MiB{workers}")
+    return 0
+
+
+def compare_trees(args: argparse.Namespace) -> int:
+    """Whole-process `recommend` and `analyze` on ``args.log``, this tree against ``args.baseline_tree``,
+    interleaved (the order alternates each round); medians, CPU and the ratio, after checking both answer alike."""
+    if args.baseline_tree is None:
+        sys.exit("--log needs --baseline-tree")
+    trees = {"this tree": ROOT, "baseline": args.baseline_tree}
+    print(f"log: {args.log} ({args.log.stat().st_size / 2**20:,.0f} MiB); {os.cpu_count()} CPUs; "
+          f"medians of {args.repeat}, interleaved")
+    for command in ("recommend", "analyze"):
+        outputs = {name: whole_process(args.log, tree, command) for name, tree in trees.items()}
+        assert outputs["this tree"] == outputs["baseline"], f"the trees' `{command}` outputs differ"
+        times: dict[str, list[float]] = {name: [] for name in trees}
+        cpu: dict[str, list[float]] = {name: [] for name in trees}
+        for round_ in range(args.repeat):
+            for name, tree in (list(trees.items()) if round_ % 2 == 0 else list(trees.items())[::-1]):
+                began, used = time.perf_counter(), _cpu_seconds()
+                whole_process(args.log, tree, command)
+                times[name].append(time.perf_counter() - began)
+                cpu[name].append(_cpu_seconds() - used)
+        for name in trees:
+            print(f"  `ctxbudget {command}`, {name:<9}  median {statistics.median(times[name]):5.2f} s  best "
+                  f"{min(times[name]):5.2f} s  (CPU {statistics.median(cpu[name]):5.2f} s)")
+        print(f"  ratio, this tree / baseline (medians): "
+              f"{statistics.median(times['this tree']) / statistics.median(times['baseline']):.2f}  "
+              f"(CPU {statistics.median(cpu['this tree']) / statistics.median(cpu['baseline']):.2f})")
     return 0
 
 

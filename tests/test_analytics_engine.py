@@ -435,17 +435,24 @@ def test_a_key_written_twice_counts_with_its_first_value_in_every_reader(policy,
         assert loads_line(odd).items() >= first.items()  # read_log's decoding: the first value of each key
 
 
-def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch):
+@pytest.mark.parametrize("daily", [False, True])
+def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch, daily):
+    """The first pass sums the usual records as it reads them (fast_sums.sql: no row per run), or, for the
+    report's runs per day, keeps a row per run (fast_runs.sql); either way the torn line alone is read again."""
     log = write_known_log(tmp_path / "k.jsonl", "native")
     with log.open("a") as out:
         out.write('{"torn')
     calls = []
     recheck = duck._recheck
-    monkeypatch.setattr(duck, "_recheck", lambda con, *a: calls.append(
-        con.execute("SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason = 'unchecked') "
-                    "FROM all_runs").fetchone()) or recheck(con, *a))
-    data = analyze(policy, log).to_dict()
-    assert calls == [(295, 1)]  # every record in the first pass; the torn line alone read again
+    monkeypatch.setattr(duck, "_recheck", lambda con, *a: calls.append(con.execute(
+        "SELECT (SELECT count(*) FILTER (WHERE reason IS NULL) FROM all_runs), "
+        "(SELECT count(*) FILTER (WHERE reason = 'unchecked') FROM all_runs), "
+        "(SELECT coalesce(sum(runs) FILTER (WHERE unchecked_hash IS NULL), 0) FROM fast_sums), "
+        "(SELECT coalesce(sum(runs) FILTER (WHERE unchecked_hash IS NOT NULL), 0) FROM fast_sums)").fetchone())
+        or recheck(con, *a))
+    data = analyze(policy, log, daily=daily).to_dict()
+    # every record in the first pass; the torn line alone read again
+    assert calls == [(295, 1, 0, 0) if daily else (0, 0, 295, 1)]
     assert (data["runs"], data["skipped_lines"], data["skipped"][0]["line"]) == (295, 1, 296)
 
 
@@ -819,3 +826,71 @@ def test_only_json_columns_keep_a_values_kind(tmp_path):
     log.write_text("".join(json.dumps(r) + "\n" for r in [good, *bad]), encoding="utf-8")
     found = analyze(engine.load_policy(), log)
     assert (found.runs, found.skipped_lines) == (1, 4)
+
+
+def test_the_runs_table_has_the_columns_of_the_queries_that_fill_it():
+    """``all_runs`` is made from a list of columns (no query to plan when every run was summed as the log was
+    read): they are records.sql's, and fast_runs.sql's, in name and type."""
+    con = duck.connect()
+    try:
+        con.execute(f"CREATE TEMP TABLE declared ({duck.RUN_COLUMNS})")
+        declared = con.execute("DESCRIBE declared").fetchall()
+        period = {"since": None, "until": None}
+        con.execute("CREATE TEMP TABLE careful AS " + duck._with(duck.sql("records"), "fields", duck.NO_FIELDS), period)
+        con.execute("CREATE TEMP TABLE usual AS " + duck._fast_runs(duck.NO_FIELDS), {**period, "times": True})
+        careful, usual = con.execute("DESCRIBE careful").fetchall(), con.execute("DESCRIBE usual").fetchall()
+    finally:
+        con.close()
+    assert [row[:2] for row in usual] == [row[:2] for row in declared]
+    assert [row[:2] for row in careful] == [row[:2] for row in declared if row[0] != "unchecked_hash"]
+
+
+@pytest.mark.parametrize("weighed", [True, False])
+def test_runs_summed_as_they_are_read_answer_as_runs_kept_a_row_each(policy, tmp_path, monkeypatch, weighed):
+    """The usual records are summed straight from the reader (fast_sums.sql): per group key, bin and list of
+    scope names, the scope figures per place (up to 8; a record with more takes the careful path). Records of 1
+    to 10 scopes in varied orders, runs that name no profile or loaded nothing, every tier source and
+    confidence, several files: the same answer as with a row per run (the report's path) and as the line reader.
+    With scopes the profiles weigh (and one more) the scope figures come from the sums per place; with ten
+    scopes no profile weighs, the order they first appear in decides, and the runs are read again numbered."""
+    import random
+
+    rng = random.Random(5)
+    names = ["global", "agent_recent", "agent_patterns", "extra"] if weighed else [f"s{i}" for i in range(10)]
+    agents = [("specialists/dbt-expert", "specialist-narrow", 20000), ("roles/data-architect-role", "role-architect",
+                                                                       90000), ("dbt-expert", "", 30000)]
+    if not weighed:
+        agents.append(("unknown/agent", "", 30000))
+    numbered = []
+    number_runs = duck.DuckScan._number_runs
+    monkeypatch.setattr(duck.DuckScan, "_number_runs", lambda self: numbered.append(1) or number_runs(self))
+    files = []
+    for f in range(2):
+        lines = []
+        for i in range(400):
+            agent, profile, budget = agents[i % len(agents)]
+            count = min(len(names), rng.choice([1, 2, 3, 3, 3, 4, 8, 9, 10]))
+            picked = rng.sample(names, count) if i % 5 else names[:count]
+            loaded = 0 if i % 17 == 0 else rng.randrange(1, budget * 2)
+            scopes = dict(zip(picked, [0] * count if loaded == 0 else [rng.randrange(0, 5000) for _ in picked]))
+            record = native_record(START + timedelta(minutes=i + 1000 * f), agent, profile, budget, loaded, scopes,
+                                   tier=rng.choice(["simple", "medium", "complex", "multi-system", ""]))
+            if not profile:
+                del record["profile"]
+            if i % 4:
+                record["tier_source"] = rng.choice(["detected", "given", "default", "other"])
+                record["confidence"] = rng.choice([0.0, 0.35, 0.9, 1.0, 1.5, -0.2])
+            if i % 11 == 0:
+                record["success"] = False
+            lines.append(json.dumps(record) + "\n")
+        files.append(tmp_path / f"u{f}.jsonl")
+        files[-1].write_text("".join(lines))
+    summed = analyze(policy, tmp_path).to_dict()
+    assert duck.last_reader == "json" and summed["runs"] == 800 and numbered == ([] if weighed else [1])
+    per_run = analyze(policy, tmp_path, daily=True).to_dict()
+    assert per_run == summed
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, tmp_path).to_dict() == summed
+    scopes = summed["agents"]["specialists/dbt-expert"]["scopes"]
+    assert set(scopes) >= set(names) and sum(s["tokens"] for s in scopes.values()) > 0
+    assert {t for t in summed["tiers"]} == {"simple", "medium", "complex", "multi-system", "(none)"}

@@ -7,7 +7,9 @@ is still counted. Logs the JSON reader cannot vouch for, and remote logs, are re
 CSV reader with a delimiter no JSON line holds) through the same ``records.sql``. Every skipped line is
 counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and line number.
 
-:class:`DuckScan` then sums the runs per group key (``sql/groups.sql``, ``sql/scopes.sql``), and every figure
+The records written the usual way are summed as the reader gives them (``sql/fast_sums.sql``: no table holds a row
+per run, except for the report's runs per day and for export); :class:`DuckScan` sums the other runs per group key
+(``sql/groups.sql``, ``sql/scopes.sql``) beside those sums (``sql/fast_groups.sql``, ``sql/fast_scopes.sql``), and every figure
 comes from ``sql/figures.sql``, ``sql/scope_figures.sql``, ``sql/profile_runs.sql``, ``sql/tiers.sql`` and
 ``sql/daily.sql``, given the policy's ``agent_keys`` and ``weights`` tables.
 
@@ -160,7 +162,8 @@ class DuckScan:
 
     def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None,
                  daily: bool = True) -> None:
-        self.con = load_runs(files, since, until, times=daily)
+        # the report's runs per day need a row per run; every other figure is summed as the log is read
+        self.con = load_runs(files, since, until, times=daily, summed=not daily)
         self.counted = Skipped()
         self._jsonl = [f for f in files if not is_parquet(f)]
         self._since, self._until = since, until
@@ -171,13 +174,14 @@ class DuckScan:
                 self.con.execute(statement)
         try:
             if not empty:
-                self.con.execute(f"CREATE TEMP TABLE groups AS {sql('groups')}")
-                self.con.execute(f"CREATE TEMP TABLE scope_sums AS {sql('scopes')}")
+                self.con.execute(f"CREATE TEMP TABLE groups AS SELECT * FROM (({sql('groups')}) UNION ALL BY NAME "
+                                 f"({sql('fast_groups')})) ORDER BY ALL")
+                self.con.execute(f"CREATE TEMP TABLE scope_sums AS {_scope_sums()}")
                 _skipped(self.con, self.counted, files)
             # runs read unnumbered (in parallel): the order scopes first appear in is not known until asked for
             self._numbered = empty or not self.con.execute(
-                "SELECT count(*) FROM all_runs WHERE n IS NULL AND list_contains(?, file)",
-                [self._jsonl]).fetchone()[0]
+                "SELECT (SELECT count(*) FROM all_runs WHERE n IS NULL AND list_contains(?, file)) "
+                "+ (SELECT count(*) FROM fast_sums)", [self._jsonl]).fetchone()[0]
             self._tiers = tier_rows(self.con.execute(sql("tiers")).fetchall())
             self._daily = [tuple(row) for row in self.con.execute(sql("daily")).fetchall()] if daily else None
         except BaseException:
@@ -226,14 +230,15 @@ class DuckScan:
         order scopes first appear in decides the order of an agent's scopes its profile does not weigh."""
         con = self.con
         unnumbered = {file for (file,) in con.execute(
-            "SELECT DISTINCT file FROM all_runs WHERE n IS NULL AND list_contains(?, file)", [self._jsonl]).fetchall()}
+            "SELECT DISTINCT file FROM all_runs WHERE n IS NULL AND list_contains(?, file) UNION "
+            "SELECT DISTINCT file FROM fast_sums", [self._jsonl]).fetchall()}
         numbered = _fast_runs(_fields_select([f for f in self._jsonl if f in unnumbered], numbered=True))
         con.execute(f"CREATE TEMP TABLE numbered_runs AS SELECT * FROM ({numbered}) WHERE reason IS NULL",
                     {"since": self._since, "until": self._until, "times": False})
         con.execute("INSERT INTO numbered_runs BY NAME SELECT * FROM all_runs "
                     "WHERE n IS NOT NULL OR NOT list_contains(?, file)", [sorted(unnumbered)])
-        con.execute("DROP TABLE all_runs; ALTER TABLE numbered_runs RENAME TO all_runs")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE scope_sums AS {sql('scopes')}")
+        con.execute("DROP TABLE all_runs; ALTER TABLE numbered_runs RENAME TO all_runs; DELETE FROM fast_sums")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE scope_sums AS {_scope_sums()}")
         self._numbered = True
 
     def tiers(self) -> dict[str, dict]:
@@ -244,10 +249,17 @@ class DuckScan:
         return self._daily
 
 
+def _scope_sums() -> str:
+    """The table ``scope_sums``: the scopes of the runs kept a row each, and of those summed as the log was read."""
+    return (f"SELECT * FROM (({sql('scopes')}) UNION ALL BY NAME ({sql('fast_scopes')})) "
+            f"ORDER BY agent, profile, key_tier, key_budget, first_seen, scope")  # as scopes.sql: one order of sums
+
+
 EMPTY = (
     "CREATE TEMP TABLE groups (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, tier VARCHAR, "
-    "bin DOUBLE, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, exceeded BIGINT, failed BIGINT, "
-    "tokens DECIMAL(38, 0), share_runs BIGINT)",
+    "bin DOUBLE, tier_source VARCHAR, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, "
+    "exceeded BIGINT, failed BIGINT, tokens DECIMAL(38, 0), share_runs BIGINT, confidence_sum DOUBLE, "
+    "confidence_runs BIGINT)",
     "CREATE TEMP TABLE scope_sums (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
     "scope VARCHAR, tokens DECIMAL(38, 0), share_sum DOUBLE, share_sq DOUBLE, first_seen STRUCT(file VARCHAR, n BIGINT, "
     "place BIGINT))",
@@ -314,6 +326,18 @@ KEYS = ("timestamp", "agent", "profile", "tier", "budget", "usage", "scopes", "e
         "budget_allocated", "usage_pct", "scopes_loaded", "scope_breakdown", "task_complexity", "exceeded_budget",
         "host", "tier_source", "confidence")
 """The keys of a usage record (both formats) records.sql reads: the columns of ``fields`` (as j_KEY)."""
+
+RUN_COLUMNS = ("file VARCHAR, n BIGINT, line VARCHAR, reason VARCHAR, agent VARCHAR, profile VARCHAR, tier VARCHAR, "
+               "budget BIGINT, tokens_loaded BIGINT, usage DOUBLE, exceeded BOOLEAN, success BOOLEAN, "
+               "scope_names VARCHAR[], scope_values BIGINT[], total DECIMAL(38, 0), host VARCHAR, tier_source VARCHAR, "
+               "confidence DOUBLE, ran_at TIMESTAMPTZ, in_period BOOLEAN, success_unsaid BOOLEAN, native BOOLEAN, "
+               "unchecked_hash UBIGINT")
+"""The columns of ``all_runs``: records.sql's (parquet_runs.sql gives some of them), and fast_runs.sql's
+``unchecked_hash`` (a test holds them to the queries')."""
+
+NO_FIELDS = ("SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n, NULL::VARCHAR AS line, true AS is_json, "
+             "true AS is_object, " + ", ".join(f"NULL::JSON AS j_{key}" for key in KEYS) + " LIMIT 0")
+"""The relation ``fields`` with no line: what gives an empty table its columns."""
 
 
 FAST = True
@@ -419,12 +443,13 @@ def read_twice(files: Sequence[str]) -> str | None:
     return None
 
 
-def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
+def load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True,
+              summed: bool = False) -> Any:
     """:func:`_load_runs`; a DuckDB error reading a remote log (no connection, a host that does not answer, the
     ``httpfs`` extension that cannot be installed offline) is an OSError naming it, which the commands report as
     ``cannot read the usage log …`` (exit 2), not a traceback."""
     try:
-        return _load_runs(files, since, until, times)
+        return _load_runs(files, since, until, times, summed)
     except duckdb_error() as exc:
         remote = [f for f in files if is_remote(f)]
         if not remote:
@@ -432,15 +457,18 @@ def load_runs(files: Sequence[str], since: datetime | None, until: datetime | No
         raise OSError(first_line(exc)) from None  # the commands name the log
 
 
-def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True) -> Any:
+def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | None, times: bool = True,
+               summed: bool = False) -> Any:
     """A DuckDB connection with the table ``all_runs`` (every non-blank line of the JSONL files, and the runs of
-    the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them)
-    and the table ``skipped_found`` (file, line, reason: the first skipped lines) with ``skipped_count`` its
-    total; None when there is nothing. ``times``: whether each run's time is read when no period asks for it
-    (the runs per day and export need it).
+    the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them),
+    the table ``fast_sums`` and the table ``skipped_found`` (file, line, reason: the first skipped lines) with
+    ``skipped_count`` its total; None when there is nothing. ``times``: whether each run's time is read when no
+    period asks for it (the runs per day and export need it). ``summed``: whether the records written the usual
+    way are summed straight from the reader into ``fast_sums`` (``sql/fast_sums.sql``: no row per run, which is
+    what costs time and memory) instead of kept in ``all_runs`` (``fast_sums`` is then empty).
 
     Local JSONL files are read by DuckDB's JSON reader in two passes. The first reads every line unnumbered, in
-    parallel, and takes the records written the usual way (``sql/fast_runs.sql``); the second, only when some
+    parallel, and takes the records written the usual way (``sql/fast_runs.sql`` or ``fast_sums.sql``); the second, only when some
     line is not such a record, reads the files that have one again, numbered, and gives those lines to
     records.sql (the careful checks, the reasons). Their lines are counted apart (:func:`_count_lines`, which
     also notes the keys whose null the reader drops): when the counts agree and every row is a record,
@@ -465,7 +493,7 @@ def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | N
             counting = pool.submit(lambda: [_count_lines(f) for f in jsonl])
             con = None
             try:
-                con = _load(jsonl, parquet, since, until, fast=True, times=times)
+                con = _load(jsonl, parquet, since, until, fast=True, times=times, summed=summed)
                 _recheck(con, jsonl, since, until)
             except duckdb.InvalidInputException:  # a line past the reader's buffer (several MAX_LINE_BYTES)
                 if con is not None:
@@ -487,20 +515,23 @@ def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | N
         if con is not None:
             con.close()
     last_reader = "lines" if jsonl else "json"
-    return _load(jsonl, parquet, since, until, fast=False, times=times)
+    return _load(jsonl, parquet, since, until, fast=False, times=times, summed=summed)
 
 
 def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, until: datetime | None,
-          fast: bool, times: bool) -> Any:
+          fast: bool, times: bool, summed: bool) -> Any:
     con = connect()
     try:
         period: dict[str, Any] = {"since": since, "until": until}
         parts = []
+        sums = _with(sql("fast_sums"), "fast_lines", _with(sql("fast_lines"), "fields", NO_FIELDS)) + " LIMIT 0"
         if jsonl:
             if fast:  # the seed's records are never fast: such files are read numbered, by records.sql alone
                 seed = [f for f in jsonl if _seed_like(f)]
                 usual = [f for f in jsonl if f not in seed]
-                if usual:
+                if usual and summed:
+                    sums = _fast_sums(_fields_select(usual, numbered=False))
+                elif usual:
                     parts.append(_fast_runs(_fields_select(usual, numbered=False)))
                     period["times"] = times
                 if seed:
@@ -518,14 +549,18 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
             parts.append(_parquet_runs(_parquet_rows(con, parquet)))
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         try:
-            con.execute("CREATE TEMP TABLE all_runs AS " + query, period)
+            con.execute("CREATE TEMP TABLE fast_sums AS " + sums, {"since": since, "until": until})
+            con.execute(f"CREATE TEMP TABLE all_runs ({RUN_COLUMNS})")
+            if parts:  # none: every run was summed as the log was read
+                con.execute("INSERT INTO all_runs BY NAME " + query, period)
         except duckdb_error():
             broken = _broken_parquet(con, parquet, since, until)  # a damaged page past a sound footer
             if broken is not None:
                 raise ValueError(broken) from None
             raise  # the JSON reader's (load_runs then reads the lines as text)
         con.execute(f"CREATE TEMP VIEW runs AS {sql('runs')}")
-        con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR)")
+        con.execute("CREATE TEMP TABLE skipped_found (file VARCHAR, line BIGINT, reason VARCHAR); "
+                    "CREATE TEMP TABLE skipped_total (count BIGINT)")
     except BaseException:
         con.close()
         raise
@@ -648,22 +683,26 @@ def _seed_like(path: str) -> bool:
 
 
 def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: datetime | None) -> None:
-    """The second pass of the JSON reader: the lines the first left unchecked, read again numbered (the files
-    that have some) and found by the hash of their values (``unusual_line_hash``), through records.sql; they
-    replace the first pass's rows for them."""
+    """The second pass of the JSON reader: the lines the first left unchecked (in ``all_runs`` or ``fast_sums``),
+    read again numbered (the files that have some) and found by the hash of their values
+    (``unusual_line_hash``), through records.sql; they replace the first pass's rows for them."""
+    hashes = ("SELECT unchecked_hash FROM all_runs WHERE reason = 'unchecked' UNION ALL "
+              "SELECT unchecked_hash FROM fast_sums WHERE unchecked_hash IS NOT NULL")
     unchecked = {file for (file,) in con.execute(
-        "SELECT DISTINCT file FROM all_runs WHERE reason = 'unchecked'").fetchall()}
+        "SELECT DISTINCT file FROM all_runs WHERE reason = 'unchecked' UNION "
+        "SELECT DISTINCT file FROM fast_sums WHERE unchecked_hash IS NOT NULL").fetchall()}
     if not unchecked:
         return
     numbered = _fields_select([f for f in files if f in unchecked], numbered=True)
     candidates = (f"SELECT * FROM ({numbered}) WHERE unusual_line_hash(j_budget_allocated, j_timestamp, j_agent, "
-                  "j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success, j_scopes) IN "
-                  "(SELECT unchecked_hash FROM all_runs WHERE reason = 'unchecked')")
+                  f"j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success, j_scopes) IN "
+                  f"({hashes})")
     checked = _with(sql("fast_lines"), "fields", candidates)
     lines = f"SELECT * EXCLUDE (scope_keys, fast) FROM ({checked}) WHERE NOT fast"
     con.execute(f"INSERT INTO all_runs BY NAME {_with(sql('records'), 'fields', lines)}",
                 {"since": since, "until": until})
-    con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'")
+    con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'; "
+                "DELETE FROM fast_sums WHERE unchecked_hash IS NOT NULL")
 
 
 def _with(query: str, name: str, relation: str) -> str:
@@ -678,6 +717,11 @@ def _with(query: str, name: str, relation: str) -> str:
 def _fast_runs(fields: str) -> str:
     """fast_runs.sql over fast_lines.sql over ``fields`` (a query: :func:`_fields_select`)."""
     return _with(sql("fast_runs"), "fast_lines", _with(sql("fast_lines"), "fields", fields))
+
+
+def _fast_sums(fields: str) -> str:
+    """fast_sums.sql over fast_lines.sql over ``fields`` (a query: :func:`_fields_select`)."""
+    return _with(sql("fast_sums"), "fast_lines", _with(sql("fast_lines"), "fields", fields))
 
 
 CHUNK_BYTES = 1 << 20
@@ -775,10 +819,15 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
     table ``skipped_found``, and ``skipped_total``), given each file's (lines, whether the last ends with a
     newline). False when the reader cannot be vouched for: the log is then read line by line."""
     counts = {file: (rows, bad, unsaid, native) for file, rows, bad, unsaid, native in con.execute("""
-        SELECT file, count(*), count(*) FILTER (WHERE reason IS NOT NULL),
-               count(*) FILTER (WHERE reason IS NULL AND success_unsaid),
-               count(*) FILTER (WHERE reason IS NULL AND native)
-        FROM all_runs WHERE list_contains(?, file) GROUP BY file""", [list(files)]).fetchall()}
+        SELECT file, sum(rows), sum(bad), sum(unsaid), sum(native) FROM (
+            SELECT file, count(*) AS rows, count(*) FILTER (WHERE reason IS NOT NULL) AS bad,
+                   count(*) FILTER (WHERE reason IS NULL AND success_unsaid) AS unsaid,
+                   count(*) FILTER (WHERE reason IS NULL AND native) AS native
+            FROM all_runs WHERE list_contains($files, file) GROUP BY file
+            UNION ALL
+            SELECT file, sum(runs), 0, sum(success_unsaid), sum(runs)  -- the usual records: ours, no reason
+            FROM fast_sums WHERE list_contains($files, file) GROUP BY file)
+        GROUP BY file""", {"files": list(files)}).fetchall()}
     total = 0
     detail: list[tuple[int, str, int, str | None, bool]] = []  # (file's place, file, line number, text, torn)
     for place, file in enumerate(files):
@@ -802,7 +851,7 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
         for n in first:
             number, text = found[n]
             detail.append((place, file, number, text, number == lines and not terminated))
-    con.execute("CREATE TEMP TABLE skipped_total AS SELECT ?::BIGINT AS count", [total])
+    con.execute("INSERT INTO skipped_total VALUES (?)", [total])
     if not detail:
         return True
     detail.sort()
@@ -902,8 +951,9 @@ def _skipped_rows(con: Any, result: Any, parquet: Sequence[str]) -> None:
 def _skipped_lines(con: Any, result: Any, files: Sequence[str], multi: bool) -> None:
     """Count the lines of the JSONL ``files`` that are not runs, and keep the first few with their line numbers
     and reasons (named by file when the log has several files)."""
-    if con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'skipped_total'").fetchone()[0]:
-        result.skipped_lines = con.execute("SELECT count FROM skipped_total").fetchone()[0]
+    total = con.execute("SELECT count FROM skipped_total").fetchone()  # counted by _checked (the JSON reader)
+    if total is not None:
+        result.skipped_lines = total[0]
         result.skipped = [SkippedLine(line, reason if not multi else f"{file}: {reason}") for file, line, reason
                           in con.execute("SELECT * FROM skipped_found").fetchall()]
         result.lines = 0

@@ -1,6 +1,6 @@
 -- Which lines of a usage log are records of ours written the usual way: `fast` when the line's values pass the
--- cheap tests of `plain_record` (macros.sql) and its scopes, if any, are an object of whole numbers below 10^15
--- with distinct keys free of escapes (`scope_keys`, their names). Every such line records.sql reads as a usage
+-- cheap tests of `plain_record` (macros.sql) and its scopes, if any, are an object of at most 8 whole numbers
+-- below 10^15 with distinct keys free of escapes (`scope_keys`, their names; fast_sums.sql sums 8 places). Every such line records.sql reads as a usage
 -- record, with the values fast_runs.sql gives it; every other line takes records.sql's careful checks.
 --
 -- Input: the relation `fields` (duck.py: DuckDB's JSON reader; `n` is NULL when the lines are read unnumbered,
@@ -21,5 +21,5 @@ SELECT *,
                          WHEN 2 THEN scope_keys[1] <> scope_keys[2]
                          WHEN 3 THEN scope_keys[1] <> scope_keys[2] AND scope_keys[1] <> scope_keys[3]
                                      AND scope_keys[2] <> scope_keys[3]
-                         ELSE list_unique(scope_keys) = len(scope_keys) END), false) AS fast
+                         ELSE len(scope_keys) <= 8 AND list_unique(scope_keys) = len(scope_keys) END), false) AS fast
 FROM keyed

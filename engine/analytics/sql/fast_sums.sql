@@ -1,0 +1,72 @@
+-- The usual records of a JSONL log (fast_lines.sql: `fast`) summed straight from DuckDB's JSON reader, with
+-- no table of one row per run: per file, period, group key (as groups.sql, with the agent, profile and tier
+-- still as the JSON text the reader gives: fast_groups.sql reads them once per group), tier source, usage bin
+-- and list of scope names — runs, usage, exceedance, failures, tokens, confidence, and per place in the scopes
+-- (1 to 8) the tokens and the sum and sum of squares of their share of the run's load (as scopes.sql; runs that
+-- loaded nothing are left out of the shares). Every other line is a row of its own kind: the file and the hash
+-- of the values that decide `fast` (unchecked_hash, as fast_runs.sql), by which duck.py reads it again.
+--
+-- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql).
+WITH valued AS (
+    SELECT file, fast, j_profile,
+           CASE WHEN fast AND ($since IS NOT NULL OR $until IS NOT NULL)
+                THEN try_cast(j_timestamp ->> '$' AS TIMESTAMPTZ) END AS ran_at,
+           CASE WHEN fast THEN j_agent END AS agent_json,
+           CASE WHEN fast THEN j_profile END AS profile_json,
+           CASE WHEN fast THEN j_tier END AS tier_json,
+           -- (whole numbers of at most 18 digits, as plain_record found them: read as text, which is cheaper)
+           CASE WHEN fast THEN try_cast(j_budget::VARCHAR AS BIGINT) END AS budget,
+           CASE WHEN fast THEN try_cast(j_tokens_loaded::VARCHAR AS BIGINT) END AS tokens_loaded,
+           CASE WHEN fast THEN j_usage END AS usage,
+           CASE WHEN fast THEN j_exceeded END AS exceeded,
+           CASE WHEN fast THEN j_success END AS success,
+           CASE WHEN fast THEN string_or_null(j_tier_source) END AS tier_source,
+           CASE WHEN fast THEN number_or_null(j_confidence) END AS confidence,
+           CASE WHEN fast AND j_scopes IS NOT NULL THEN scope_keys ELSE [] END AS scope_names,
+           CASE WHEN fast AND j_scopes IS NOT NULL THEN try_cast(json_extract(j_scopes, '$.*')::VARCHAR[] AS BIGINT[])
+                ELSE [] END AS v,
+           CASE WHEN NOT fast THEN unusual_line_hash(j_budget_allocated, j_timestamp, j_agent, j_profile, j_tier,
+                                                     j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success,
+                                                     j_scopes) END AS unchecked_hash
+    FROM fast_lines
+), runs AS (
+    SELECT file, unchecked_hash, agent_json, profile_json, tier_json, scope_names, v, success,
+           fast AND ($since IS NULL OR ran_at >= $since) AND ($until IS NULL OR ran_at < $until) AS in_period,
+           -- a run that names no profile: its budget is part of its group key (profile '' as records.sql reads it)
+           CASE WHEN profile_json IS NULL OR profile_json = '""' THEN budget ELSE 0 END AS key_budget,
+           CASE WHEN tier_source IN ('detected', 'given', 'default') THEN tier_source END AS tier_source,
+           confidence,
+           CASE WHEN usage IS NULL  -- missing (or null): loaded / budget
+                THEN CASE WHEN budget > 0 THEN tokens_loaded / budget ELSE 0.0 END
+                ELSE try_cast(usage AS DOUBLE) END AS usage,
+           CASE WHEN exceeded IS NULL THEN tokens_loaded > budget  -- missing: loaded more than the budget
+                ELSE exceeded::VARCHAR = 'true' END AS exceeded,
+           CAST(coalesce(list_sum(v), 0) AS DECIMAL(38, 0)) AS total
+    FROM valued
+), loaded AS (
+    -- the load a scope's share is taken of (NULL when the run loaded nothing: it has no shares)
+    SELECT *, CASE WHEN total > 0 THEN CAST(total AS DOUBLE) END AS load FROM runs
+)
+SELECT file, in_period, unchecked_hash, agent_json, profile_json, tier_json, key_budget, tier_source,
+       floor(usage * 1000 + 0.5) AS bin, scope_names,
+       count(*) AS runs,
+       sum(usage) AS usage_sum,
+       sum(usage * usage) AS usage_sq,
+       max(usage) AS usage_max,
+       count(*) FILTER (WHERE exceeded) AS exceeded,
+       count(*) FILTER (WHERE success::VARCHAR = 'false') AS failed,
+       coalesce(sum(total) FILTER (WHERE total > 0), 0) AS tokens,
+       count(*) FILTER (WHERE total > 0) AS share_runs,
+       sum(confidence) FILTER (WHERE confidence BETWEEN 0 AND 1) AS confidence_sum,
+       count(*) FILTER (WHERE confidence BETWEEN 0 AND 1) AS confidence_runs,
+       count(*) FILTER (WHERE unchecked_hash IS NULL AND success IS NULL) AS success_unsaid,
+       sum(v[1]) AS tokens_1, sum(v[1] / load) AS share_1, sum((v[1] / load) * (v[1] / load)) AS share_sq_1,
+       sum(v[2]) AS tokens_2, sum(v[2] / load) AS share_2, sum((v[2] / load) * (v[2] / load)) AS share_sq_2,
+       sum(v[3]) AS tokens_3, sum(v[3] / load) AS share_3, sum((v[3] / load) * (v[3] / load)) AS share_sq_3,
+       sum(v[4]) AS tokens_4, sum(v[4] / load) AS share_4, sum((v[4] / load) * (v[4] / load)) AS share_sq_4,
+       sum(v[5]) AS tokens_5, sum(v[5] / load) AS share_5, sum((v[5] / load) * (v[5] / load)) AS share_sq_5,
+       sum(v[6]) AS tokens_6, sum(v[6] / load) AS share_6, sum((v[6] / load) * (v[6] / load)) AS share_sq_6,
+       sum(v[7]) AS tokens_7, sum(v[7] / load) AS share_7, sum((v[7] / load) * (v[7] / load)) AS share_sq_7,
+       sum(v[8]) AS tokens_8, sum(v[8] / load) AS share_8, sum((v[8] / load) * (v[8] / load)) AS share_sq_8
+FROM loaded
+GROUP BY ALL
