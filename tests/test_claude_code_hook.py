@@ -423,7 +423,28 @@ ILL_SHAPED = [  # session entries of the right kind with fields of the wrong typ
     {"kind": "compacted", "seen": {"main": [1, ["x"], None]}, "starts": 2}, {"kind": "compacted", "seen": {},
                                                                            "starts": "2"},
     {"kind": "compacted", "seen": {}, "live_bytes": 10 ** 30}, {"kind": "attempt", "t": "noon", "failed": 1},
+    {"kind": "instructions", "thread": "main", "run": "r", "tokens": 5, "t": "noon"},
 ]
+
+
+def test_an_instructions_entry_with_a_time_that_is_not_a_number_does_not_fail_the_next_load(project: Path,
+                                                                                           env: dict) -> None:
+    """The duplicate check of InstructionsLoaded reads each earlier load's time: a hand-edited one that is not a
+    number is skipped (it raised ValueError, and the load was not counted)."""
+    from engine.claude_code.session import session_file
+
+    hook(event("user-prompt-submit", project, session_id="s4"), project, env)
+    hook(event("instructions-loaded", project, session_id="s4"), project, env)
+    path = Path(session_file(str(project / ".claude" / "ctxbudget"), "s4"))
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    loads = [e for e in lines if e["kind"] == "instructions"]
+    assert len(loads) == 1
+    loads[0]["t"] = "noon"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    hook(event("instructions-loaded", project, session_id="s4"), project, env)
+    assert hook_log(env) == []
+    kept = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert sum(e["kind"] == "instructions" for e in kept) == 2
 
 
 @pytest.mark.parametrize("entry", ILL_SHAPED, ids=[json.dumps(e)[:60] for e in ILL_SHAPED])

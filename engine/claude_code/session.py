@@ -211,14 +211,14 @@ _TEXTS = "texts"  # a list of strings
 _STR_ONLY = {str}
 _SHAPES: dict[str, dict[str, Any]] = {
     # kind -> field -> the types it may have; a field marked required must be there (the others may be missing)
-    "task": {"tool_use_id": _TEXT + _NONE, "agent_type": _TEXT, "prompt": _TEXT},
-    "claim": {"tool_use_id": _TEXT + _NONE, "agent_id": _TEXT},
+    "task": {"tool_use_id": _TEXT + _NONE, "agent_type": _TEXT, "prompt": _TEXT, "t": _NUMBER},
+    "claim": {"tool_use_id": _TEXT + _NONE, "agent_id": _TEXT, "t": _NUMBER},
     "run": {"run": _TEXT, "thread": _TEXT, "agent": _TEXT, "tier": _TEXT, "t": _NUMBER, "session": _TEXT + _NONE,
             "turn": (bool,), "tier_source": _TEXT + _NONE, "confidence": _NUMBER + _NONE, "signals": _TEXTS,
             "task_hash": _TEXT + _NONE, "task": _TEXT + _NONE, "scopes": (dict,), "items": (int,), "keys": _TEXTS, "reset": (bool,)},
-    "instructions": {"thread": _TEXT, "run": _TEXT, "tokens": (int,)},
-    "end": {"run": _TEXT},
-    "compacted": {"seen": (dict,), "starts": (int,), "live_bytes": (int,)},
+    "instructions": {"thread": _TEXT, "run": _TEXT, "tokens": (int,), "t": _NUMBER},  # t: duplicate deliveries
+    "end": {"run": _TEXT, "t": _NUMBER},
+    "compacted": {"seen": (dict,), "starts": (int,), "live_bytes": (int,), "t": _NUMBER},
     "attempt": {"t": _NUMBER, "failed": (int,), "error": _TEXT},
 }
 _REQUIRED = {"task": ("agent_type", "prompt"), "claim": ("agent_id",), "run": ("run", "thread", "agent", "tier"),
