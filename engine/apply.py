@@ -282,7 +282,9 @@ def write_plan(plan: ApplyPlan) -> None:
             temp.replaced = True
     except OSError as exc:
         raise UsageError(f"cannot write {plan.label}: {exc.strerror or exc}") from None
-    _sync_folder(path.parent)
+    from engine.policy.locate import sync_folder
+
+    sync_folder(path.parent)
 
 
 def check_writable(plan_path: Path, label: str) -> None:
@@ -311,20 +313,6 @@ def _current_bytes(path: Path, expected_size: int) -> bytes | None:
         return read_bytes(path, limit=expected_size)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError, NotRegularFile):
         return None
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make the rename durable (best effort: not every platform opens folders)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class _TempFile:

@@ -151,7 +151,9 @@ class Session:
             except OSError:
                 pass
             raise
-        _sync_folder(folder)
+        from engine.policy.locate import sync_folder
+
+        sync_folder(folder)
         old, self._fd = self._fd, fd
         if old is not None:
             os.close(old)  # releases the old file's lock: a waiter finds the path moved and opens it again
@@ -387,20 +389,6 @@ def remove_stale_packs(folder: str, now: float | None = None, limit: int = 50) -
         if emptied >= limit:
             break
     return emptied
-
-
-def _sync_folder(folder: str) -> None:
-    """Make a rename in ``folder`` durable (best effort: not every file system can fsync a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _ignore_folder(folder: str) -> None:

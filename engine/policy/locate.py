@@ -119,6 +119,21 @@ _XDG_DEFAULTS = {"XDG_STATE_HOME": (".local", "state"), "XDG_DATA_HOME": (".loca
                  "XDG_CONFIG_HOME": (".config",), "XDG_CACHE_HOME": (".cache",)}
 
 
+def sync_folder(folder: str | os.PathLike) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every platform or file system opens or fsyncs a
+    folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def policy_path_problem(text: str) -> str | None:
     """Why ``text``, a path written in a policy, may not be expanded (a message), or None.
 
