@@ -837,3 +837,27 @@ def test_a_hand_edited_live_size_does_not_turn_compaction_off(tmp_path: Path, mo
     with session.Session(str(path)).locked() as s:
         s.entries()
     assert path.stat().st_size < 1000
+
+
+def test_a_pack_from_an_index_still_being_built_is_said_in_the_hook_log(project: Path, env: dict,
+                                                                       monkeypatch) -> None:
+    """A hook's index refresh stops at its deadline (engine.claude_code.packing.INDEX_SECONDS; a cold root of
+    100,000 files takes seconds): the run is packed from what is indexed, and the hook log says so (else a user
+    sees less memory and no reason). Here the deadline is 0: nothing is indexed, nothing injected, one line;
+    with the usual deadline the next event indexes the sample memory, injects, and says nothing."""
+    from engine.claude_code.hook import Hook, IndexIncomplete
+    from engine.claude_code.payload import parse_event
+    from engine.policy import load_policy
+
+    for name in ("CTXBUDGET_LOG", "CTXBUDGET_HOOK_LOG"):
+        monkeypatch.setenv(name, env[name])
+    policy = load_policy("default")
+    monkeypatch.setattr("engine.claude_code.packing.INDEX_SECONDS", 0.0)
+    first = Hook(policy, parse_event(json.dumps(event("user-prompt-submit", project, session_id="p1")).encode()))
+    assert first.handle() is None
+    assert [type(p) for p in first.problems] == [IndexIncomplete]
+    assert "packed from what is indexed" in str(first.problems[0])
+    monkeypatch.undo()
+    second = Hook(policy, parse_event(json.dumps(event("user-prompt-submit", project, session_id="p2")).encode()))
+    assert "additionalContext" in json.dumps(second.handle())
+    assert second.problems == []

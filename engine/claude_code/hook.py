@@ -61,6 +61,10 @@ class RunNotRecorded(RuntimeError):
     """A run's usage record could not be written; the other runs went on (the hook logs each of these)."""
 
 
+class IndexIncomplete(RuntimeError):
+    """A run was packed from a memory index whose refresh stopped at the hook's deadline (a large root, cold)."""
+
+
 class RunsLost(RuntimeError):
     """Runs whose usage records will never be written: the hook gave up on them (it says which, and why)."""
 
@@ -220,6 +224,11 @@ class Hook:
             seen = set() if reset else seen_keys(entries, thread)
             packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
             items = packed.items
+            if packed.partial:  # said once per event in the hook log: the memory left out is not an error of its own
+                self.problems.append(IndexIncomplete(
+                    f"run {run_id!r}: the memory index is still being built (its refresh stopped at the hook's "
+                    "deadline), so this run was packed from what is indexed; the next event goes on from there "
+                    "(`ctxbudget index` builds it in one go)"))
             used: dict[str, int] = {}
             for item in items:
                 used[item.scope] = used.get(item.scope, 0) + item.tokens
