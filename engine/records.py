@@ -24,8 +24,9 @@ Stateful runtime objects (a ``Detector``, a ``Run``, a ``Packer``) are plain cla
 
 **Record** is ``typing.NamedTuple``'s class syntax without ``typing``: the same class statement (annotated fields,
 trailing defaults, methods and class data) makes the class ``collections.namedtuple`` would make (built without
-it, in a third of its time: :func:`_tuple_class`), and type checkers see ``typing.NamedTuple`` itself. Two start-up costs go: importing ``typing`` (about 5 ms of a whole process
-here, which a warm ``budget`` otherwise paid for nothing else), and typing's check of every annotation, which
+it, in a fifth of its time: :func:`_tuple_class`), and type checkers see ``typing.NamedTuple`` itself. Two
+start-up costs go: importing ``typing`` (about 5 ms of a whole process here, which a warm ``budget`` otherwise
+paid for nothing else), and typing's check of every annotation, which
 compiles each string annotation of a module with ``from __future__ import annotations`` (about 0.4 ms a class
 against 0.08 ms). The annotations are kept as written (strings), as that module would have them.
 """
@@ -91,8 +92,9 @@ else:
     def _tuple_class(name: str, fields: tuple[str, ...], defaults: tuple, module: str) -> type:
         """The class ``collections.namedtuple(name, fields, defaults=defaults, module=module)`` makes — the same
         ``__new__`` signature, field properties, ``_fields``, ``_field_defaults``, ``_make``, ``_replace``,
-        ``_asdict``, ``__repr__``, ``__getnewargs__`` and ``__match_args__`` — in about a third of its time:
-        namedtuple compiles each class's ``__new__`` from source (``eval``, ~36 µs here) and writes five more
+        ``_asdict``, ``__repr__``, ``__getnewargs__`` and ``__match_args__`` — in about a fifth of its time (12
+        against 60 µs for six fields, quiet machine): namedtuple compiles each class's ``__new__`` from source
+        (``eval``) and writes five more
         functions and a docstring per field; here one compiled ``__new__`` per number of fields is given the
         field names (``CodeType.replace``: the body reads its arguments by position) and the other methods are
         shared. Every process builds a record class per type it imports (17 for an ``evaluate``: 2.1 ms with

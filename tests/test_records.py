@@ -251,7 +251,7 @@ def test_records_are_declared_with_record():
 @pytest.mark.parametrize("fields, defaults", [((), ()), (("a",), ()), (("a",), (1,)), (("a", "b", "c"), (None, 2)),
                                               (tuple(f"f{i}" for i in range(40)), (0,) * 5)])
 def test_a_record_class_is_what_namedtuple_makes(fields: tuple, defaults: tuple) -> None:
-    """Record builds its classes without collections.namedtuple (engine.records._tuple_class, a third of its
+    """Record builds its classes without collections.namedtuple (engine.records._tuple_class, a fifth of its
     start-up cost): the same signature, defaults, properties, methods, errors, pickling and pattern matching."""
     import collections
     import copy
