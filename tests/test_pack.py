@@ -850,3 +850,13 @@ def test_a_new_sidecar_gets_the_mode_the_umask_gives(tmp_path: Path, umask: int,
     assert (tmp_path / "patterns/a.metadata.json").stat().st_mode & 0o777 == mode  # as open() would make it
     assert (tmp_path / "patterns/b.metadata.json").stat().st_mode & 0o777 == 0o604  # an existing one keeps its own
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_token_estimate_remembers_a_bounded_number_of_characters() -> None:
+    """The fast estimate remembers each non-ASCII character's class; a store holding every code point (a hostile
+    or a generated one) must not grow that without bound — and counts the same past the bound."""
+    from engine.pack import tokens
+
+    text = " ".join(chr(c) * 3 for c in range(0x4E00, 0x4E00 + tokens._STANDINS_MAX + 5000))
+    assert tokens.estimate(text) == tokens._estimate_pieces(text)
+    assert len(tokens._STANDINS) <= tokens._STANDINS_MAX

@@ -121,6 +121,7 @@ def _estimate_ascii(data: bytes, text: str) -> int:
 
 
 _STANDINS: dict[str, str] = {}
+_STANDINS_MAX = 1 << 14  # characters remembered: a memory store of every code point must not grow it to ~100 MB
 _OTHER = re.compile(r"[^\x00-\x7f]")
 
 
@@ -129,19 +130,24 @@ def _ascii_standin(text: str) -> str | None:
     ``_PIECES`` (a letter by ``a``, a digit by ``0``, a piece of its own by ``!``, anything else by a space);
     None when a letter counts as a digit (``²``: a long word starting with one is counted as a number)."""
     standins = _STANDINS
+    found = {}
     for char in set(_OTHER.findall(text)):
-        if char not in standins:
+        standin = standins.get(char)
+        if standin is None:
             if re.fullmatch(r"[^\W\d_]", char):
-                standins[char] = "a" if not char.isdigit() else ""
+                standin = "a" if not char.isdigit() else ""
             elif re.fullmatch(r"\d", char):
-                standins[char] = "0"
+                standin = "0"
             elif re.fullmatch(r"[^\w\s]", char):
-                standins[char] = "!"
+                standin = "!"
             else:
-                standins[char] = " "
-        if not standins[char]:
+                standin = " "
+            if len(standins) < _STANDINS_MAX:
+                standins[char] = standin
+        if not standin:
             return None
-    return _OTHER.sub(lambda match: standins[match.group()], text)
+        found[char] = standin
+    return _OTHER.sub(lambda match: found[match.group()], text)
 
 
 _EXACT = {"cl100k": "cl100k_base", "o200k": "o200k_base"}
