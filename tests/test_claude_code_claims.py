@@ -192,3 +192,12 @@ def test_a_subagent_takes_a_call_of_its_own_turn_first(project: Path, env: dict)
     call(project, env, "toolu_new", ALLOWED, prompt_id="turn-2")
     assert task_of(project, env, "agent-1", prompt_id="turn-2") == digest(ALLOWED)
     assert task_of(project, env, "agent-2") == digest(DENIED)  # no prompt_id: the oldest open call
+
+
+def test_the_end_of_a_call_never_remembered_writes_nothing(project: Path, env: dict) -> None:
+    # PostToolUse of a call whose PreToolUse the hook did not see (installed mid-session), or of another tool
+    # (a matcher edited by hand): no session file is made for it, nothing is logged.
+    for name in ("post-tool-use-task", "post-tool-use-failure-task", "permission-denied-task"):
+        assert hook(event(name, project), project, env).stdout == b""
+    hook(event("post-tool-use-task", project, tool_name="Bash", tool_input={"command": "ls"}), project, env)
+    assert not (project / ".claude" / "ctxbudget").exists() and hook_log(env) == []

@@ -127,8 +127,9 @@ class Hook:
         agent = self._main_agent()
         prompt = self.event.prompt
         if agent is None or not prompt or not prompt.strip() or "UserPromptSubmit" not in self.settings.inject:
-            with self.session.locked() as s:  # not injecting: the earlier turns' calls are settled all the same
-                _settle_thread(s, s.entries(), "main", "turn")
+            if os.path.exists(self.session.path):  # not injecting: the earlier turns' calls are settled all the same
+                with self.session.locked() as s:
+                    _settle_thread(s, s.entries(), "main", "turn")
             return None
         session, prompt_id = self.event.session_id, self.event.prompt_id
         task_hash = "sha256:" + _digest(prompt)
@@ -182,8 +183,8 @@ class Hook:
         so no later subagent may be handed it (see :func:`~engine.claude_code.session.open_tasks`). A call a
         subagent took, or one settled already (the event delivered twice), is left as it is."""
         tool_use_id = self.event.tool_use_id
-        if self.event.tool_name not in SUBAGENT_TOOLS or not tool_use_id:
-            return None
+        if self.event.tool_name not in SUBAGENT_TOOLS or not tool_use_id or not os.path.exists(self.session.path):
+            return None  # (no session file: no call remembered, and none is made for nothing)
         with self.session.locked() as s:
             if any(e.get("tool_use_id") == tool_use_id for e in open_tasks(s.entries())):
                 s.append("settled", tool_use_id=tool_use_id, why=why)
