@@ -38,6 +38,9 @@ def test_merge_keeps_every_existing_setting_and_hook(tmp_path: Path, run_cli) ->
     task_groups = [g for g in after["hooks"]["PreToolUse"] if any(is_ours(h["command"]) for h in g["hooks"])]
     assert task_groups == [{"matcher": "Task|Agent", "hooks": [{"type": "command", "command": "ctxbudget hook",
                                                                   "timeout": 10}]}]
+    for event in ("PostToolUse", "PostToolUseFailure", "PermissionDenied"):  # they end a Task call
+        assert [g.get("matcher") for g in after["hooks"][event] if any(is_ours(h["command"]) for h in g["hooks"])] \
+            == ["Task|Agent"], event
     assert out.startswith("--- a/settings.json\n+++ b/settings.json\n")
     assert '+        "matcher": "Task|Agent",' in out
 

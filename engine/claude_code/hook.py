@@ -17,8 +17,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.claude_code.inject import Item, fit, spill_file
 from engine.claude_code.payload import HookEvent
-from engine.claude_code.session import (UNRECORDED, Session, SessionProblem, remove_stale_packs, seen_keys,
-                                        session_file, session_starts, stale_sessions, unrecorded_sessions)
+from engine.claude_code.session import (UNRECORDED, Session, SessionProblem, open_tasks, remove_stale_packs,
+                                        seen_keys, session_file, session_starts, stale_sessions,
+                                        unrecorded_sessions)
 from engine.claude_code.settings import HookSettings
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
@@ -126,6 +127,9 @@ class Hook:
         agent = self._main_agent()
         prompt = self.event.prompt
         if agent is None or not prompt or not prompt.strip() or "UserPromptSubmit" not in self.settings.inject:
+            if os.path.exists(self.session.path):  # not injecting: the earlier turns' calls are settled all the same
+                with self.session.locked() as s:
+                    _settle_thread(s, s.entries(), "main", "turn")
             return None
         session, prompt_id = self.event.session_id, self.event.prompt_id
         task_hash = "sha256:" + _digest(prompt)
@@ -149,7 +153,7 @@ class Hook:
             return False
 
         return self._inject(agent, run_id=run_id, thread="main", task=prompt, scopes=None, label="prompt",
-                            delivered=delivered)
+                            delivered=delivered, settle="main")
 
     def _on_pre_tool_use(self) -> None:
         if self.event.tool_name not in SUBAGENT_TOOLS or not isinstance(self.event.tool_input, dict):
@@ -157,8 +161,33 @@ class Hook:
         prompt = self.event.tool_input.get("prompt")
         kind = self.event.tool_input.get("subagent_type") or "general-purpose"
         if isinstance(prompt, str) and prompt.strip() and isinstance(kind, str):
+            # the thread that made the call (its turn's end settles it) and the turn (a SubagentStart of the same
+            # prompt_id takes it first); a call delivered twice is two entries of one tool_use_id: claimed or
+            # settled together, so this stays a plain append (no read)
             with self.session.locked() as s:
-                s.append("task", tool_use_id=self.event.tool_use_id, agent_type=kind, prompt=prompt[:MAX_STORED_PROMPT])
+                s.append("task", tool_use_id=self.event.tool_use_id, agent_type=kind, prompt=prompt[:MAX_STORED_PROMPT],
+                         thread=self.event.agent_id or "main", prompt_id=self.event.prompt_id)
+        return None
+
+    def _on_post_tool_use(self) -> None:
+        return self._settle_call("done")
+
+    def _on_post_tool_use_failure(self) -> None:
+        return self._settle_call("failed")
+
+    def _on_permission_denied(self) -> None:
+        return self._settle_call("denied")
+
+    def _settle_call(self, why: str) -> None:
+        """A Task/Agent call that is over (finished, failed, denied): if no subagent took its prompt, none will,
+        so no later subagent may be handed it (see :func:`~engine.claude_code.session.open_tasks`). A call a
+        subagent took, or one settled already (the event delivered twice), is left as it is."""
+        tool_use_id = self.event.tool_use_id
+        if self.event.tool_name not in SUBAGENT_TOOLS or not tool_use_id or not os.path.exists(self.session.path):
+            return None  # (no session file: no call remembered, and none is made for nothing)
+        with self.session.locked() as s:
+            if any(e.get("tool_use_id") == tool_use_id for e in open_tasks(s.entries())):
+                s.append("settled", tool_use_id=tool_use_id, why=why)
         return None
 
     def _on_subagent_start(self) -> dict | None:
@@ -195,12 +224,16 @@ class Hook:
         agent_id = self.event.agent_id
         if agent_id:
             with self.session.locked() as s:
-                self._end_runs(s, s.entries(), lambda run: run["run"] == agent_id, None)
+                entries = s.entries()
+                _settle_thread(s, entries, agent_id, "stop")  # the Task calls the subagent itself made
+                self._end_runs(s, entries, lambda run: run["run"] == agent_id, None)
         return None
 
     def _on_stop(self) -> None:
         with self.session.locked() as s:
-            self._end_runs(s, s.entries(), lambda run: run.get("thread") == "main" and run.get("turn"), None)
+            entries = s.entries()
+            _settle_thread(s, entries, "main", "stop")  # every subagent of the turn has started by now
+            self._end_runs(s, entries, lambda run: run.get("thread") == "main" and run.get("turn"), None)
         return None
 
     def _on_session_end(self) -> None:
@@ -211,16 +244,19 @@ class Hook:
     # -- packing and injecting --------------------------------------------------------------------------
 
     def _inject(self, agent: str, run_id: str, thread: str, task: str | None, scopes: set[str] | None,
-                label: str, reset: bool = False, delivered=None) -> dict | None:
+                label: str, reset: bool = False, delivered=None, settle: str | None = None) -> dict | None:
         """Pack and record one run; what ``thread`` was given since its context was last emptied (``reset``:
         now) is left out. ``delivered(entries)`` true: the event was handled already (a duplicate delivery, see
-        :data:`DUPLICATE_WINDOW_S`), nothing is injected or recorded."""
+        :data:`DUPLICATE_WINDOW_S`), nothing is injected or recorded. ``settle``: a thread whose earlier Task
+        calls are settled under the same lock (a new turn: see :func:`_settle_thread`)."""
         from engine.claude_code.packing import pack_items
 
         with self.session.locked() as s:
             entries = s.entries()
             if delivered is not None and delivered(entries):
                 return None
+            if settle is not None:
+                _settle_thread(s, entries, settle, "turn")
             seen = set() if reset else seen_keys(entries, thread)
             packed = pack_items(self.policy, agent, task, self.event.cwd, scopes, exclude=seen)
             items = packed.items
@@ -249,19 +285,22 @@ class Hook:
         return {"hookSpecificOutput": {"hookEventName": self.event.name, "additionalContext": text}}
 
     def _claim_task(self, kind: str, agent_id: str) -> str | None:
-        """The prompt of the oldest unclaimed Task call for a subagent of type ``kind`` (claimed for
-        ``agent_id`` under the session's lock, so two subagents never take the same one)."""
+        """The prompt of the oldest open Task call (:func:`~engine.claude_code.session.open_tasks`: neither
+        claimed nor settled) for a subagent of type ``kind``, one of this event's turn (its ``prompt_id``) first;
+        claimed for ``agent_id`` under the session's lock, so two subagents never take the same one. Oldest first
+        because parallel calls (several in one message) start their subagents in the order of the calls."""
         with self.session.locked() as s:
             entries = s.entries()
-            claimed = {e.get("tool_use_id") for e in entries if e["kind"] == "claim"}
             for entry in entries:
                 if entry["kind"] == "claim" and entry.get("agent_id") == agent_id:
                     return _prompt_of(entries, entry.get("tool_use_id"))
-            for entry in entries:
-                if (entry["kind"] == "task" and entry.get("agent_type") == kind
-                        and entry.get("tool_use_id") not in claimed and isinstance(entry.get("prompt"), str)):
-                    s.append("claim", tool_use_id=entry.get("tool_use_id"), agent_id=agent_id)
-                    return entry["prompt"]
+            found = [e for e in open_tasks(entries) if e.get("agent_type") == kind]
+            turn = self.event.prompt_id  # (optional: absent before a process's first prompt; then any turn's)
+            chosen = next((e for e in found if turn is not None and e.get("prompt_id") == turn),
+                          found[0] if found else None)
+            if chosen is not None:
+                s.append("claim", tool_use_id=chosen.get("tool_use_id"), agent_id=agent_id)
+                return chosen["prompt"]
         return None
 
     # -- agents -----------------------------------------------------------------------------------------
@@ -426,6 +465,14 @@ def _open_turn(entries: list[dict]) -> str | None:
         if entry["kind"] == "run" and entry.get("turn") and entry.get("run") not in ended:
             return entry.get("run")
     return None
+
+
+def _settle_thread(s: Session, entries: list[dict], thread: str, why: str) -> None:
+    """Settle every open Task call ``thread`` has made (one entry, only when there is one: see
+    :func:`~engine.claude_code.session.open_tasks`): its turn ended (Stop, SubagentStop) or a new one began
+    (UserPromptSubmit: an interrupted turn has no Stop), and a subagent starts within its call's turn."""
+    if any(e.get("thread", "main") == thread for e in open_tasks(entries)):
+        s.append("settled", thread=thread, why=why)
 
 
 def _prompt_of(entries: Iterable[dict], tool_use_id: Any) -> str | None:

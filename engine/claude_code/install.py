@@ -27,12 +27,16 @@ EVENTS: tuple[tuple[str, str | None], ...] = (
     ("UserPromptSubmit", None),
     ("PreToolUse", "Task|Agent"),
     ("SubagentStart", None),
+    ("PostToolUse", "Task|Agent"),
+    ("PostToolUseFailure", "Task|Agent"),
+    ("PermissionDenied", "Task|Agent"),
     ("InstructionsLoaded", None),
     ("SubagentStop", None),
     ("Stop", None),
     ("SessionEnd", None),
 )
-"""The events ctxbudget listens to, with the matcher each needs (PreToolUse: only the subagent tools)."""
+"""The events ctxbudget listens to, with the matcher each needs (the tool events: only the subagent tools, whose
+PostToolUse, PostToolUseFailure and PermissionDenied tell that a Task call will start no subagent any more)."""
 
 _OURS = re.compile(r"""(^|[\s/\\'"])(ctxbudget|-m\s+engine)['"]?\s+hook(\s|$)""")
 

@@ -5,7 +5,8 @@ gave a subagent, the memory already injected, the runs still open — is appende
 ``os.write`` calls on an ``O_APPEND`` descriptor under ``flock``, so subagents starting at once never lose
 an entry; a claim (taking a remembered prompt) happens under the same lock as the read that finds it.
 
-Entries (``kind``): ``task`` (a Task/Agent tool call's prompt), ``claim`` (a subagent took it), ``run`` (an
+Entries (``kind``): ``task`` (a Task/Agent tool call's prompt), ``claim`` (a subagent took it), ``settled``
+(no subagent will start for a call: it was denied, failed or finished, or its turn ended), ``run`` (an
 injection: the run's allocation and what was loaded), ``instructions`` (a file Claude Code loaded itself),
 ``end`` (a run finished; its usage record was written), ``compacted`` (what the entries a compaction dropped
 still said: the memory each thread was given, the session's starts).
@@ -13,7 +14,7 @@ still said: the memory each thread was given, the session's starts).
 **Compaction** keeps the file bounded without forgetting anything a later event needs, as a log-structured
 store does. When the file grows past :data:`COMPACT_AT_BYTES` (or twice its size after the last compaction),
 the reader holding the lock writes the *live* state — open runs and the instruction files counted for them,
-unclaimed tasks (for an hour: a subagent starts within seconds of its Task call), claims of subagents still
+open tasks (neither claimed nor settled, for an hour at most: a subagent starts within seconds of its Task call), claims of subagents still
 running, and one ``compacted`` entry with the memory each thread has been given since its context was last
 emptied — to a temporary file in the same folder, locks it, fsyncs it and renames it over the session file.
 A process waiting for the lock on the old file finds, once it has the lock, that the path names another
@@ -51,8 +52,8 @@ MAX_FILE_BYTES = 32 << 20
 every session that is not pathological far below it."""
 
 UNCLAIMED_TASK_TTL_S = 3600
-"""A Task call's prompt no subagent claimed this long after it was remembered is dropped at compaction (its
-tool call was denied or failed: no subagent will start for it)."""
+"""A Task call's prompt no subagent claimed this long after it was remembered is dropped at compaction, settled
+or not (a call whose end no event reported: the hooks that report it not installed)."""
 
 STALE_AFTER_S = 24 * 3600
 """A session file untouched this long belongs to a session that ended without saying so."""
@@ -162,7 +163,7 @@ class Session:
             tasks = sum(1 for e in kept if e["kind"] == "task")
             self.problems.append(SessionProblem(
                 f"{self.path}: the session's live state is {live:,} bytes after compaction ({runs} open runs, "
-                f"{tasks} unclaimed tasks), past the {MAX_STATE_BYTES:,} expected; it is kept whole"))
+                f"{tasks} open tasks), past the {MAX_STATE_BYTES:,} expected; it is kept whole"))
         return kept
 
 
@@ -213,8 +214,10 @@ _TEXTS = "texts"  # a list of strings
 _STR_ONLY = {str}
 _SHAPES: dict[str, dict[str, Any]] = {
     # kind -> field -> the types it may have; a field marked required must be there (the others may be missing)
-    "task": {"tool_use_id": _TEXT + _NONE, "agent_type": _TEXT, "prompt": _TEXT, "t": _NUMBER},
+    "task": {"tool_use_id": _TEXT + _NONE, "agent_type": _TEXT, "prompt": _TEXT, "t": _NUMBER, "thread": _TEXT,
+             "prompt_id": _TEXT + _NONE},
     "claim": {"tool_use_id": _TEXT + _NONE, "agent_id": _TEXT, "t": _NUMBER},
+    "settled": {"tool_use_id": _TEXT + _NONE, "thread": _TEXT + _NONE, "why": _TEXT, "t": _NUMBER},
     "run": {"run": _TEXT, "thread": _TEXT, "agent": _TEXT, "tier": _TEXT, "t": _NUMBER, "session": _TEXT + _NONE,
             "turn": (bool,), "tier_source": _TEXT + _NONE, "confidence": _NUMBER + _NONE, "signals": _TEXTS,
             "task_hash": _TEXT + _NONE, "task": _TEXT + _NONE, "scopes": (dict,), "items": (int,), "keys": _TEXTS, "reset": (bool,)},
@@ -223,7 +226,7 @@ _SHAPES: dict[str, dict[str, Any]] = {
     "compacted": {"seen": (dict,), "starts": (int,), "live_bytes": (int,), "t": _NUMBER},
     "attempt": {"t": _NUMBER, "failed": (int,), "error": _TEXT},
 }
-_REQUIRED = {"task": ("agent_type", "prompt"), "claim": ("agent_id",), "run": ("run", "thread", "agent", "tier"),
+_REQUIRED = {"task": ("agent_type", "prompt"), "claim": ("agent_id",), "settled": ("why",), "run": ("run", "thread", "agent", "tier"),
              "instructions": ("run",), "end": ("run",), "compacted": ("seen",),
              "attempt": ("t",)}
 
@@ -283,12 +286,34 @@ def session_starts(entries: list[dict[str, Any]]) -> int:
     return starts + sum(e.get("starts", 0) for e in entries if e["kind"] == "compacted")
 
 
+def open_tasks(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Task calls a starting subagent may still take, oldest first: neither claimed by a subagent nor settled.
+
+    A ``settled`` entry with a ``tool_use_id`` settles that call (PostToolUse, PostToolUseFailure or
+    PermissionDenied said it is over); one without settles every call its ``thread`` made *before* it (the
+    thread's turn ended: a subagent starts within the turn of its Task call, so none will start for them).
+    Without this a denied or failed call stayed unclaimed, and every later subagent of its type was handed the
+    previous call's prompt for the rest of the session."""
+    claimed = {e.get("tool_use_id") for e in entries if e["kind"] == "claim"}
+    settled = {e.get("tool_use_id") for e in entries if e["kind"] == "settled" and e.get("tool_use_id") is not None}
+    found: list[dict[str, Any]] = []
+    for e in entries:
+        if e["kind"] == "task":
+            if e.get("tool_use_id") not in claimed and e.get("tool_use_id") not in settled:
+                found.append(e)
+        elif e["kind"] == "settled" and e.get("tool_use_id") is None and found:
+            thread = e.get("thread")
+            found = [t for t in found if t.get("thread", "main") != thread]
+    return found
+
+
 def live_state(entries: list[dict[str, Any]], now: float | None = None) -> list[dict[str, Any]]:
     """What a later event can still need of ``entries``: one ``compacted`` entry first (the memory each thread
     was given since its context was last emptied, the session's starts), then, in their order, the open runs
     (without their ``reset`` mark: what came before it is already folded in), the instruction files counted for
-    them, the attempts at recording an ended session's runs, the tasks no subagent has claimed yet (for
-    :data:`UNCLAIMED_TASK_TTL_S`) and the claims of subagents still running, with the tasks they took."""
+    them, the attempts at recording an ended session's runs, the open tasks (:func:`open_tasks`, for
+    :data:`UNCLAIMED_TASK_TTL_S`) and the claims of subagents still running, with the tasks they took (a
+    ``settled`` entry goes: what it settled is not kept)."""
     now = time.time() if now is None else now
     ended = {e["run"] for e in entries if e["kind"] == "end"}
     runs = [e for e in entries if e["kind"] == "run"]
@@ -296,7 +321,7 @@ def live_state(entries: list[dict[str, Any]], now: float | None = None) -> list[
     threads = {e["thread"] for e in runs if e["run"] in open_runs} | {"main"}
     seen = {thread: sorted(seen_keys(entries, thread)) for thread in sorted(threads)}
     kept_claims = {e.get("tool_use_id") for e in entries if e["kind"] == "claim" and e["agent_id"] not in ended}
-    claimed = {e.get("tool_use_id") for e in entries if e["kind"] == "claim"}
+    still_open = {id(e) for e in open_tasks(entries)}
     head = {"kind": "compacted", "t": round(now, 3), "seen": {t: k for t, k in seen.items() if k},
             "starts": 0, "live_bytes": 0}
     kept: list[dict[str, Any]] = [head]
@@ -312,7 +337,7 @@ def live_state(entries: list[dict[str, Any]], now: float | None = None) -> list[
             tool_use_id = e.get("tool_use_id")
             when = e.get("t")
             when = when if isinstance(when, (int, float)) else 0
-            if tool_use_id in kept_claims or (tool_use_id not in claimed and now - when < UNCLAIMED_TASK_TTL_S):
+            if tool_use_id in kept_claims or (id(e) in still_open and now - when < UNCLAIMED_TASK_TTL_S):
                 kept.append(e)
     head["starts"] = session_starts(entries) - session_starts(kept)  # the starts of the runs dropped
     return kept

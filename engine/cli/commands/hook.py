@@ -14,7 +14,8 @@ Claude Code runs this for each hook event (`ctxbudget init claude-code` sets it 
 JSON on stdin and prints the hook's JSON: on SessionStart the main agent's global memory, on
 UserPromptSubmit the memory for the prompt (its tier detected), on SubagentStart the subagent's memory for
 the task its Task call gave it. Other events are recorded (InstructionsLoaded, PreToolUse of Task/Agent,
-Stop, SubagentStop, SessionEnd) and print nothing.
+PostToolUse, PostToolUseFailure and PermissionDenied of Task/Agent, Stop, SubagentStop, SessionEnd) and
+print nothing.
 
 It fails open: any error (a bad policy, an unknown agent, a missing memory root, a corrupt index, garbage on
 stdin, running past the timeout) ends with exit 0, nothing on stdout, and one line in the hook log
