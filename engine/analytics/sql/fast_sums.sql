@@ -1,10 +1,14 @@
 -- The usual records of a JSONL log (fast_lines.sql: `fast`) summed straight from DuckDB's JSON reader, with
 -- no table of one row per run: per file, period, group key (as groups.sql, with the agent, profile and tier
--- still as the JSON text the reader gives: fast_groups.sql reads them once per group), tier source, usage bin
--- and list of scope names — runs, usage, exceedance, failures, tokens, confidence, and per place in the scopes
--- (1 to 8) the tokens and the sum and sum of squares of their share of the run's load (as scopes.sql; runs that
--- loaded nothing are left out of the shares). Every other line is a row of its own kind: the file and the hash
--- of the values that decide `fast` (unchecked_hash, as fast_runs.sql), by which duck.py reads it again.
+-- still as the JSON text the reader gives: fast_groups.sql reads them once per group), tier source and list of
+-- scope names — runs, usage, exceedance, failures, tokens, confidence, and per place in the scopes (1 to 8) the
+-- tokens and the sum and sum of squares of their share of the run's load (as scopes.sql; runs that loaded
+-- nothing are left out of the shares). The usage bins (as bins.sql) are not part of the key: they would make
+-- ~80,000 groups of these sums out of ~100 on a million runs, which cost most of the summing. Each group lists
+-- its runs' bins instead (`bins`, as INTEGER: 4 bytes a run), and fast_bins.sql counts them; a bin past an
+-- INTEGER (a usage beyond 2,147,483.6, not a number or infinite) is listed apart as it is (`big_bins`, DOUBLE).
+-- Every other line is a row of its own kind: the file and the hash of the values that decide `fast`
+-- (unchecked_hash, as fast_runs.sql), by which duck.py reads it again.
 --
 -- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql).
 WITH valued AS (
@@ -45,11 +49,16 @@ WITH valued AS (
     FROM valued
 ), loaded AS (
     -- the load a scope's share is taken of (NULL when the run loaded nothing: it has no shares)
-    SELECT *, CASE WHEN total > 0 THEN CAST(total AS DOUBLE) END AS load FROM runs
+    SELECT *, CASE WHEN total > 0 THEN CAST(total AS DOUBLE) END AS load,
+           floor(usage * 1000 + 0.5) AS bin  -- as bins.sql
+    FROM runs
 )
 SELECT file, in_period, unchecked_hash, agent_json, profile_json, tier_json, key_budget, tier_source,
-       floor(usage * 1000 + 0.5) AS bin, scope_names,
+       scope_names,
        count(*) AS runs,
+       -- (a NaN is above every number: it is a big bin)
+       list(CAST(bin AS INTEGER)) FILTER (WHERE bin BETWEEN -2147483648 AND 2147483647) AS bins,
+       list(bin) FILTER (WHERE NOT bin BETWEEN -2147483648 AND 2147483647) AS big_bins,
        sum(usage) AS usage_sum,
        sum(usage * usage) AS usage_sq,
        max(usage) AS usage_max,
