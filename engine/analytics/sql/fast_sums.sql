@@ -56,8 +56,8 @@ WITH valued AS (
 SELECT file, in_period, unchecked_hash, agent_json, profile_json, tier_json, key_budget, tier_source,
        scope_names,
        count(*) AS runs,
-       -- (a NaN is above every number: it is a big bin)
-       list(CAST(bin AS INTEGER)) FILTER (WHERE bin BETWEEN -2147483648 AND 2147483647) AS bins,
+       -- (a NaN is above every number: it is a big bin; try_cast: DuckDB may cast before it filters)
+       list(try_cast(bin AS INTEGER)) FILTER (WHERE bin BETWEEN -2147483648 AND 2147483647) AS bins,
        list(bin) FILTER (WHERE NOT bin BETWEEN -2147483648 AND 2147483647) AS big_bins,
        sum(usage) AS usage_sum,
        sum(usage * usage) AS usage_sq,
