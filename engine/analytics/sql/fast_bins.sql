@@ -7,10 +7,14 @@ WITH decoded AS (
            coalesce(tier_json ->> '$', '') AS tier, key_budget, bins, big_bins
     FROM fast_sums
     WHERE in_period AND unchecked_hash IS NULL
-), binned AS (
-    SELECT agent, profile, CASE WHEN profile = '' THEN tier ELSE '' END AS key_tier, key_budget,
-           unnest(list_concat(CAST(coalesce(bins, []) AS DOUBLE[]), coalesce(big_bins, []))) AS bin
+), keyed AS (
+    SELECT agent, profile, CASE WHEN profile = '' THEN tier ELSE '' END AS key_tier, key_budget, bins, big_bins
     FROM decoded
+), binned AS (
+    -- (each list unnested as it is: a list cast or concatenated whole would be copied whole, 8 bytes a run)
+    SELECT agent, profile, key_tier, key_budget, CAST(unnest(bins) AS DOUBLE) AS bin FROM keyed
+    UNION ALL
+    SELECT agent, profile, key_tier, key_budget, unnest(big_bins) AS bin FROM keyed
 )
 SELECT agent, profile, key_tier, key_budget, bin, count(*) AS runs
 FROM binned
