@@ -894,3 +894,58 @@ def test_runs_summed_as_they_are_read_answer_as_runs_kept_a_row_each(policy, tmp
     scopes = summed["agents"]["specialists/dbt-expert"]["scopes"]
     assert set(scopes) >= set(names) and sum(s["tokens"] for s in scopes.values()) > 0
     assert {t for t in summed["tiers"]} == {"simple", "medium", "complex", "multi-system", "(none)"}
+
+
+def test_the_usage_bins_are_listed_per_group_not_a_key_of_the_sums(policy, tmp_path, monkeypatch):
+    """fast_sums.sql sums a group's runs in one row whatever their usage (a usage bin per key would make ~80,000
+    rows of sums out of ~100 on a million runs): each row lists its runs' bins as USMALLINT, and the bins past
+    one (usage beyond 65.535) apart, exactly. The median, p90, quartiles and lowest bin come out as the
+    nearest rank over the bins, as with a row per run and as the line reader reads them."""
+    import math
+
+    usages = [0.1, 0.2, 0.0005, 0.0004, 65.5344, 65.535, 65.5354, 65.5355, 65.536, 2147483.6474, 2147483.6475, 3e6,
+              5e12, 1e14, 1e14, 999999999999999.9] + [round(i / 997, 6) for i in range(60)]
+    lines = []
+    for i, usage in enumerate(usages):
+        record = native_record(START + timedelta(minutes=i), "specialists/dbt-expert", "specialist-narrow", 20000,
+                               9000, {"global": 9000})
+        record["usage"] = usage
+        lines.append(json.dumps(record) + "\n")
+    # usage not given: loaded / budget, a big bin too
+    record = native_record(START, "specialists/dbt-expert", "specialist-narrow", 1, 10 ** 14, {"global": 1})
+    del record["usage"]
+    lines.append(json.dumps(record) + "\n")
+    usages.append(10 ** 14 / 1)
+    # and a record the careful checks read (nine scopes): its bin is counted by bins.sql
+    record = native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 9000,
+                           {f"s{i}": 1000 for i in range(9)})
+    record["usage"] = 2.5
+    lines.append(json.dumps(record) + "\n")
+    usages.append(2.5)
+    log = tmp_path / "u.jsonl"
+    log.write_text("".join(lines))
+    seen = []
+    recheck = duck._recheck
+    monkeypatch.setattr(duck, "_recheck", lambda con, *a: seen.append(
+        (con.execute("SELECT * FROM fast_sums LIMIT 0").description, con.execute(
+            "SELECT count(*), sum(len(bins)), sum(coalesce(len(big_bins), 0)) FROM fast_sums "
+            "WHERE unchecked_hash IS NULL").fetchone()))
+        or recheck(con, *a))
+    analysis = analyze(policy, log)
+    summed = analysis.to_dict()
+    (columns, counts), = seen
+    names = [c[0] for c in columns]
+    assert "bin" not in names and {"bins", "big_bins"} <= set(names)
+    bins = sorted(math.floor(u * 1000 + 0.5) for u in usages)
+    big = [b for b in bins if b > 65535]
+    assert counts == (1, len(bins) - 1 - len(big), len(big)) and 6 <= len(big) < len(bins)
+    stats = analysis.overall
+    n = len(bins)
+    assert stats.runs == n and stats.max_usage == 999999999999999.9 and stats.min_usage == bins[0] / 1000
+    for got, q in ((stats.q1_usage, 0.25), (stats.median_usage, 0.5), (stats.q3_usage, 0.75),
+                   (stats.p90_usage, 0.9)):
+        assert got == bins[math.ceil(q * n) - 1] / 1000, q
+    assert stats.median_usage < 65.535 < stats.p90_usage  # the p90 is a big bin
+    assert analyze(policy, log, daily=True).to_dict() == summed  # a row per run: bins.sql
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, log).to_dict() == summed

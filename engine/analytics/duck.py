@@ -9,7 +9,8 @@ counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with thei
 
 The records written the usual way are summed as the reader gives them (``sql/fast_sums.sql``: no table holds a row
 per run, except for the report's runs per day and for export); :class:`DuckScan` sums the other runs per group key
-(``sql/groups.sql``, ``sql/scopes.sql``) beside those sums (``sql/fast_groups.sql``, ``sql/fast_scopes.sql``), and every figure
+(``sql/groups.sql``, ``sql/bins.sql``, ``sql/scopes.sql``) beside those sums (``sql/fast_groups.sql``,
+``sql/fast_bins.sql``, ``sql/fast_scopes.sql``), and every figure
 comes from ``sql/figures.sql``, ``sql/scope_figures.sql``, ``sql/profile_runs.sql``, ``sql/tiers.sql`` and
 ``sql/daily.sql``, given the policy's ``agent_keys`` and ``weights`` tables.
 
@@ -157,8 +158,8 @@ class Skipped:
 
 
 class DuckScan:
-    """The runs of some files, read by DuckDB and summed per group key (``sql/groups.sql``, ``sql/scopes.sql``),
-    from which ``sql/figures.sql`` and the others give every figure. Use as a context manager."""
+    """The runs of some files, read by DuckDB and summed per group key (``sql/groups.sql``, ``bins.sql``,
+    ``scopes.sql``), from which ``sql/figures.sql`` and the others give every figure. Use as a context manager."""
 
     def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None,
                  daily: bool = True) -> None:
@@ -176,6 +177,8 @@ class DuckScan:
             if not empty:
                 self.con.execute(f"CREATE TEMP TABLE groups AS SELECT * FROM (({sql('groups')}) UNION ALL BY NAME "
                                  f"({sql('fast_groups')})) ORDER BY ALL")
+                self.con.execute(f"CREATE TEMP TABLE group_bins AS SELECT * FROM (({sql('bins')}) UNION ALL BY NAME "
+                                 f"({sql('fast_bins')})) ORDER BY ALL")
                 self.con.execute(f"CREATE TEMP TABLE scope_sums AS {_scope_sums()}")
                 _skipped(self.con, self.counted, files)
             # runs read unnumbered (in parallel): the order scopes first appear in is not known until asked for
@@ -257,9 +260,11 @@ def _scope_sums() -> str:
 
 EMPTY = (
     "CREATE TEMP TABLE groups (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, tier VARCHAR, "
-    "bin DOUBLE, tier_source VARCHAR, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, "
+    "tier_source VARCHAR, runs BIGINT, usage_sum DOUBLE, usage_sq DOUBLE, usage_max DOUBLE, "
     "exceeded BIGINT, failed BIGINT, tokens DECIMAL(38, 0), share_runs BIGINT, confidence_sum DOUBLE, "
     "confidence_runs BIGINT)",
+    "CREATE TEMP TABLE group_bins (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
+    "bin DOUBLE, runs BIGINT)",
     "CREATE TEMP TABLE scope_sums (agent VARCHAR, profile VARCHAR, key_tier VARCHAR, key_budget BIGINT, "
     "scope VARCHAR, tokens DECIMAL(38, 0), share_sum DOUBLE, share_sq DOUBLE, first_seen STRUCT(file VARCHAR, n BIGINT, "
     "place BIGINT))",

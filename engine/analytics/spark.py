@@ -1,7 +1,7 @@
 """The same SQL on Spark, for fleets: ``analyze --engine spark`` (the ``[spark]`` extra, pyspark; Java 17).
 
 Spark reads Parquet — what ``ctxbudget export`` writes, locally or in object storage a cluster reaches — and
-runs ``sql/groups.sql``, ``scopes.sql``, ``figures.sql``, ``scope_figures.sql``, ``profile_runs.sql``,
+runs ``sql/groups.sql``, ``bins.sql``, ``scopes.sql``, ``figures.sql``, ``scope_figures.sql``, ``profile_runs.sql``,
 ``tiers.sql`` and ``daily.sql`` transpiled from DuckDB's dialect to Spark's by sqlglot, so the figures have one
 definition. Reading JSONL lines (``records.sql``) stays with DuckDB: export first. Local mode (``local[*]``)
 unless ``--spark-master URL`` names a cluster.
@@ -111,13 +111,14 @@ class SparkScan:
                     .withColumn("file", F.col("filename")).withColumn("n", F.lit(None).cast("bigint")))
             runs.createOrReplaceTempView("runs")
             spark.sql(spark_sql("groups")).cache().createOrReplaceTempView("groups")
+            spark.sql(spark_sql("bins")).cache().createOrReplaceTempView("group_bins")
             spark.sql(spark_sql("scopes")).cache().createOrReplaceTempView("scope_sums")
 
     def __enter__(self) -> "SparkScan":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for view in ("groups", "scope_sums"):
+        for view in ("groups", "group_bins", "scope_sums"):
             self.spark.catalog.dropTempView(view)
 
     def _rows(self, name: str) -> list[tuple]:

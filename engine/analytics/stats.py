@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing import Callable, Mapping
 
 BINS_PER_UNIT = 1000
-"""Histogram bins per 100 % of the budget: quantiles are exact to 0.1 percentage point (sql/groups.sql)."""
+"""Histogram bins per 100 % of the budget: quantiles are exact to 0.1 percentage point (sql/bins.sql)."""
 
 NO_TIER = "(none)"
 """The tier runs are counted under when their record names none."""

@@ -8,7 +8,7 @@ WITH decoded AS (
 )
 SELECT agent, profile,
        CASE WHEN profile = '' THEN tier ELSE '' END AS key_tier,
-       key_budget, tier, bin, tier_source,
+       key_budget, tier, tier_source,
        sum(runs) AS runs,
        sum(usage_sum) AS usage_sum,
        sum(usage_sq) AS usage_sq,

@@ -1,10 +1,15 @@
 -- The usual records of a JSONL log (fast_lines.sql: `fast`) summed straight from DuckDB's JSON reader, with
 -- no table of one row per run: per file, period, group key (as groups.sql, with the agent, profile and tier
--- still as the JSON text the reader gives: fast_groups.sql reads them once per group), tier source, usage bin
--- and list of scope names — runs, usage, exceedance, failures, tokens, confidence, and per place in the scopes
--- (1 to 8) the tokens and the sum and sum of squares of their share of the run's load (as scopes.sql; runs that
--- loaded nothing are left out of the shares). Every other line is a row of its own kind: the file and the hash
--- of the values that decide `fast` (unchecked_hash, as fast_runs.sql), by which duck.py reads it again.
+-- still as the JSON text the reader gives: fast_groups.sql reads them once per group), tier source and list of
+-- scope names — runs, usage, exceedance, failures, tokens, confidence, and per place in the scopes (1 to 8) the
+-- tokens and the sum and sum of squares of their share of the run's load (as scopes.sql; runs that loaded
+-- nothing are left out of the shares). The usage bins (as bins.sql) are not part of the key: they would make
+-- ~80,000 groups of these sums out of ~100 on a million runs, which cost most of the summing. Each group lists
+-- its runs' bins instead (`bins`, as USMALLINT: 2 bytes a run; 10M runs peak at 240 MB, against 380 MB as
+-- INTEGER), and fast_bins.sql counts them; a bin past a USMALLINT (a usage beyond 65.5, not a number or
+-- infinite) is listed apart as it is (`big_bins`, DOUBLE).
+-- Every other line is a row of its own kind: the file and the hash of the values that decide `fast`
+-- (unchecked_hash, as fast_runs.sql), by which duck.py reads it again.
 --
 -- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql).
 WITH valued AS (
@@ -45,11 +50,16 @@ WITH valued AS (
     FROM valued
 ), loaded AS (
     -- the load a scope's share is taken of (NULL when the run loaded nothing: it has no shares)
-    SELECT *, CASE WHEN total > 0 THEN CAST(total AS DOUBLE) END AS load FROM runs
+    SELECT *, CASE WHEN total > 0 THEN CAST(total AS DOUBLE) END AS load,
+           floor(usage * 1000 + 0.5) AS bin  -- as bins.sql
+    FROM runs
 )
 SELECT file, in_period, unchecked_hash, agent_json, profile_json, tier_json, key_budget, tier_source,
-       floor(usage * 1000 + 0.5) AS bin, scope_names,
+       scope_names,
        count(*) AS runs,
+       -- (a NaN is above every number: it is a big bin; try_cast: DuckDB may cast before it filters)
+       list(try_cast(bin AS USMALLINT)) FILTER (WHERE bin BETWEEN 0 AND 65535) AS bins,
+       list(bin) FILTER (WHERE NOT bin BETWEEN 0 AND 65535) AS big_bins,
        sum(usage) AS usage_sum,
        sum(usage * usage) AS usage_sq,
        max(usage) AS usage_max,

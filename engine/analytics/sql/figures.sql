@@ -2,10 +2,11 @@
 -- current profile) and for all the agents read together, over all tiers and per tier — runs, mean / median /
 -- p90 / max usage, exceedance rate with its 95 % Wilson interval, failures, tokens loaded.
 --
--- Input: the table `groups` (groups.sql: sums per group key, tier and usage bin) and the table `agent_keys`
--- (agent, profile, key_tier, key_budget: a group key; name: the agent it counts for; is_current: whether
--- its runs are the agent's current profile's). Which agent and profile a key belongs to is the policy's
--- business (names resolve, a profile is told by its budget); what the runs add up to is decided here.
+-- Input: the tables `groups` (groups.sql: sums per group key and tier), `group_bins` (bins.sql: runs per group
+-- key and usage bin) and `agent_keys` (agent, profile, key_tier, key_budget: a group key; name: the agent it
+-- counts for; is_current: whether its runs are the agent's current profile's). Which agent and profile a key
+-- belongs to is the policy's business (names resolve, a profile is told by its budget); what the runs add up
+-- to is decided here.
 -- Output: one row per subject ('agent' or 'overall'), agent name ('' for overall), part ('all' or 'current')
 -- and tier (NULL: all tiers; runs that name no tier count under '(none)').
 --
@@ -14,28 +15,28 @@
 WITH keyed AS (
     SELECT k.name, k.is_current,
            CASE WHEN g.tier = '' THEN '(none)' ELSE g.tier END AS tier,
-           g.bin, g.runs, g.usage_sum, g.usage_sq, g.usage_max, g.exceeded, g.failed, g.tokens, g.share_runs
+           g.runs, g.usage_sum, g.usage_sq, g.usage_max, g.exceeded, g.failed, g.tokens, g.share_runs
     FROM groups AS g
     JOIN agent_keys AS k
       ON g.agent = k.agent AND g.profile = k.profile AND g.key_tier = k.key_tier AND g.key_budget = k.key_budget
 ), parts AS (
-    SELECT 'agent' AS subject, name, 'all' AS part, tier, bin, runs, usage_sum, usage_sq, usage_max, exceeded,
+    SELECT 'agent' AS subject, name, 'all' AS part, tier, runs, usage_sum, usage_sq, usage_max, exceeded,
            failed, tokens, share_runs
     FROM keyed
     UNION ALL
-    SELECT 'agent' AS subject, name, 'current' AS part, tier, bin, runs, usage_sum, usage_sq, usage_max, exceeded,
+    SELECT 'agent' AS subject, name, 'current' AS part, tier, runs, usage_sum, usage_sq, usage_max, exceeded,
            failed, tokens, share_runs
     FROM keyed WHERE is_current
     UNION ALL
-    SELECT 'overall' AS subject, '' AS name, 'all' AS part, tier, bin, runs, usage_sum, usage_sq, usage_max,
+    SELECT 'overall' AS subject, '' AS name, 'all' AS part, tier, runs, usage_sum, usage_sq, usage_max,
            exceeded, failed, tokens, share_runs
     FROM keyed
 ), tiered AS (
-    SELECT subject, name, part, tier, bin, runs, usage_sum, usage_sq, usage_max, exceeded, failed, tokens,
+    SELECT subject, name, part, tier, runs, usage_sum, usage_sq, usage_max, exceeded, failed, tokens,
            share_runs
     FROM parts
     UNION ALL
-    SELECT subject, name, part, CAST(NULL AS VARCHAR) AS tier, bin, runs, usage_sum, usage_sq, usage_max, exceeded,
+    SELECT subject, name, part, CAST(NULL AS VARCHAR) AS tier, runs, usage_sum, usage_sq, usage_max, exceeded,
            failed, tokens, share_runs
     FROM parts
 ), sums AS (
@@ -45,9 +46,20 @@ WITH keyed AS (
            CAST(1.959964 AS DOUBLE) AS z  -- the normal quantile of a two-sided 95 % interval
     FROM tiered
     GROUP BY subject, name, part, tier
+), keyed_bins AS (
+    SELECT k.name, k.is_current, b.bin, b.runs
+    FROM group_bins AS b
+    JOIN agent_keys AS k
+      ON b.agent = k.agent AND b.profile = k.profile AND b.key_tier = k.key_tier AND b.key_budget = k.key_budget
 ), bins AS (
     SELECT subject, name, part, bin, sum(runs) AS runs
-    FROM parts
+    FROM (
+        SELECT 'agent' AS subject, name, 'all' AS part, bin, runs FROM keyed_bins
+        UNION ALL
+        SELECT 'agent' AS subject, name, 'current' AS part, bin, runs FROM keyed_bins WHERE is_current
+        UNION ALL
+        SELECT 'overall' AS subject, '' AS name, 'all' AS part, bin, runs FROM keyed_bins
+    ) AS binned
     GROUP BY subject, name, part, bin
 ), ranked AS (
     SELECT b.subject, b.name, b.part, b.bin, s.runs AS total,

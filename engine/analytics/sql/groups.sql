@@ -1,17 +1,14 @@
--- Per group of runs and per usage bin: the sums every figure of `analyze` is derived from.
--- A group is an agent and profile as logged; runs that name no profile are also kept apart by their tier
--- and budget (by which the profile they ran under is told). A bin is 0.1 percentage point of usage: the
--- median and p90 are read from these bins, so they are exact to that step however many runs there are.
--- (A bin is a DOUBLE holding a whole number: a usage far beyond any budget still has one.) Runs are kept
--- apart by where their tier came from too (tier_source: 'detected', 'given', 'default', else NULL), for tiers.sql.
+-- Per group of runs and tier: the sums every figure of `analyze` is derived from (the quantiles come from
+-- bins.sql's counts). A group is an agent and profile as logged; runs that name no profile are also kept apart
+-- by their tier and budget (by which the profile they ran under is told). Runs are kept apart by where their
+-- tier came from too (tier_source: 'detected', 'given', 'default', else NULL), for tiers.sql.
 -- Input: the table `runs` (records.sql, usage records only). DuckDB sums the usual records of a JSONL log
 -- straight from its reader into the same columns (fast_sums.sql, fast_groups.sql). The rows are in order, so
--- that figures.sql adds a group's bins up in one order (floating-point sums depend on it).
+-- that figures.sql adds a group's rows up in one order (floating-point sums depend on it).
 SELECT agent, profile,
        CASE WHEN profile = '' THEN tier ELSE '' END AS key_tier,
        CASE WHEN profile = '' THEN budget ELSE 0 END AS key_budget,
        tier,
-       floor(usage * 1000 + 0.5) AS bin,
        CASE WHEN tier_source IN ('detected', 'given', 'default') THEN tier_source END AS tier_source,
        count(*) AS runs,
        sum(usage) AS usage_sum,
