@@ -293,6 +293,7 @@ class MemoryIndex:
                 db.close()
                 return self._rebuild("it was built with other settings")
             db.execute("SELECT count(*) FROM files").fetchone()
+            db.execute("SELECT folder, digest, files FROM folders LIMIT 0").fetchall()  # (gone or not one: rebuilt)
             return db
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):  # another process holds it past the busy timeout
@@ -512,7 +513,7 @@ class MemoryIndex:
         if write is not None and not changed and not removed:  # the digests alone, if the lock is free at once
             self._write_alone(run, write)
         if whole and not pending and not run.busy:
-            if not self._whole and not (run.done or run.removed):
+            if not self._complete() and not (run.done or run.removed):
                 try:  # nothing changed, but the whole root has now been seen
                     self.db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', '1')")
                 except sqlite3.OperationalError:
