@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS sections (
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, ord INTEGER NOT NULL, heading TEXT, tokens INTEGER,
     hash TEXT);
 CREATE INDEX IF NOT EXISTS sections_file ON sections (file_id);
+CREATE INDEX IF NOT EXISTS files_sidecar_bad ON files (path) WHERE sidecar_bad;
 CREATE TABLE IF NOT EXISTS folders (folder TEXT PRIMARY KEY, digest TEXT, files INTEGER);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5 (path UNINDEXED, heading, body, tokenize = 'porter unicode61');
 """
