@@ -557,3 +557,24 @@ def test_the_listing_digest_covers_every_files_name_size_mtime_and_sidecar() -> 
               [("a.md", (10, -1_000, "")), listing[1]], [("a.md", (10, 1 << 70, "")), listing[1]]]
     digests = {listing_digest(other) for other in others}
     assert len(digests) == len(others) and digest not in digests
+
+
+@pytest.mark.parametrize("bound", [None, "DIGEST_ROWS", "DIGEST_NAMES"])
+def test_a_walk_cut_short_uses_the_digests_of_the_folders_it_listed(bound, tmp_path: Path, monkeypatch) -> None:
+    # A hook's walk may run out of time: the folders it listed are weighed by their digests all the same (a
+    # bounded number of rows read, as it cannot know how many folders the root has).
+    import engine.pack.index as index_module
+    from engine.pack.index import Deadline
+
+    root = a_root(tmp_path / "memory")
+    location = str(tmp_path / "i.sqlite")
+    make_index(root, location).refresh()
+    if bound:
+        monkeypatch.setattr(index_module, bound, 3)
+    ticks = iter(range(100_000))
+    index = make_index(root, location)
+    stats, statements = traced(index, index.refresh, deadline=Deadline(12, lambda: float(next(ticks))))
+    assert stats.partial and stats.files < index.count()[0] and (stats.changed, stats.removed) == (0, 0)
+    full = [s for s in statements if ROWS_READ in s and "instr" not in s]
+    assert full if bound else not full
+    assert dump(index) == fresh(root, tmp_path)

@@ -478,7 +478,7 @@ class MemoryIndex:
         run = _Run(self._version())
         self.db.execute("BEGIN")  # one snapshot of the folders' digests and of the file rows they stand for
         try:
-            stored = self._digests(folders, len(listed))
+            stored = self._digests(folders, len(listed), walked)
             if stored is None:  # none to trust (a new index, one cut short, a table not as this code writes it)
                 dirty, gone = list(digests), []
                 known = self._known(folders)
@@ -711,24 +711,27 @@ class MemoryIndex:
                 f"{query} AND instr(substr(path, ?), '/') = 0", (*args, len(folder) + 2 if folder else 1)))
         return known
 
-    def _digests(self, folders: list[str], listed: int) -> dict[str, tuple[str, int]] | None:
+    def _digests(self, folders: list[str], listed: int, walked: bool) -> dict[str, tuple[str, int]] | None:
         """The folders' digests the index holds under ``folders``: folder → (digest, files), or None when they
         cannot be trusted — a row not as :meth:`_refresh` writes it (a digest that is not 64 characters of
         text, a count that is not an integer, a huge name), more rows than a walk that listed ``listed``
-        folders could have written, or file rows that no folder's row counts (a row missing): a refresh then
-        weighs every file against its row, as if there were none."""
+        folders could have written (a walk cut short may have listed few: then at most ``DIGEST_ROWS`` rows,
+        ``DIGEST_NAMES`` characters of names), or file rows that no folder's row counts (a row missing): a
+        refresh then weighs every file against its row, as if there were none."""
         stored: dict[str, tuple[str, int]] = {}
-        limit = 2 * listed + 64
         ok = ("typeof(folder) = 'text' AND length(folder) <= 4096 AND typeof(digest) = 'text' "
               "AND length(digest) = 64 AND typeof(files) = 'integer' AND files BETWEEN 0 AND 1000000000")
+        rows_left, names_left = (2 * listed + 64 if walked else DIGEST_ROWS), DIGEST_NAMES
         for folder in folders:
+            query, args = _folder_range("SELECT count(*), coalesce(sum(length(folder)), 0) FROM folders WHERE", folder)
+            count, names = self.db.execute(query, args).fetchone()
+            rows_left, names_left = rows_left - count, names_left - names
+            if rows_left < 0 or names_left < 0:  # (read before any row is: the memory it takes is bounded)
+                return None
             query, args = _folder_range(f"SELECT CASE WHEN {ok} THEN folder END, CASE WHEN {ok} THEN digest END, "
                                         f"CASE WHEN {ok} THEN files END FROM folders WHERE", folder)
-            rows = self.db.execute(f"{query} LIMIT ?", (*args, limit + 1)).fetchall()
-            if len(rows) > limit:
-                return None
             total = 0
-            for name, digest, files in rows:
+            for name, digest, files in self.db.execute(query, args):
                 if name is None:
                     return None
                 stored[name] = (digest, files)
@@ -944,6 +947,10 @@ class _Run:
         self.interleaved = False  # another process wrote since the rows in hand were first read
 
 
+DIGEST_ROWS = 1_000_000
+"""At most this many folders' rows are read when a walk was cut short (otherwise: twice the folders walked)."""
+DIGEST_NAMES = 64 << 20
+"""At most this many characters of folder names are read (a table written by this code holds far fewer)."""
 CHUNK_BYTES = 8 << 20
 """A refresh commits about every this many bytes read: what it read survives an interruption."""
 CHUNK_FILE_COST = 4096
