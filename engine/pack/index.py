@@ -745,6 +745,7 @@ class MemoryIndex:
         """``write()`` in a transaction of its own, when no other process has written since ``run`` read the
         rows, and only if the write lock is free at once (the digests are for the next refresh: never worth
         waiting for)."""
+        (timeout,) = self.db.execute("PRAGMA busy_timeout").fetchone()
         self.db.execute("PRAGMA busy_timeout = 0")
         try:
             self.db.execute("BEGIN IMMEDIATE")
@@ -752,7 +753,7 @@ class MemoryIndex:
             _log("info", "memory index busy (%s): its folders' digests not written", exc)
             return
         finally:
-            self.db.execute("PRAGMA busy_timeout = 2000")
+            self.db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
         try:
             if self._version() == run.version:
                 write()
@@ -1020,7 +1021,8 @@ def listing_digest(listing: list[tuple[str, tuple[int, int, str]]]) -> str:
         return _EMPTY
     names, signatures = zip(*sorted(listing))
     sizes, mtimes, sidecars = zip(*signatures)
-    digest = sha256("\0".join(names).encode("utf-8", "surrogatepass") + b"\0")
+    # (the count first: the names hold no NUL, and then come exactly 16 bytes a file, so no two listings hash alike)
+    digest = sha256(f"{len(names)}\0{chr(0).join(names)}\0".encode("utf-8", "surrogatepass"))
     try:
         digest.update(b"q" + array("q", sizes).tobytes() + array("q", mtimes).tobytes())
     except OverflowError:  # an mtime past 2262 (a file system can hold one)
