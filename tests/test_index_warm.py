@@ -425,7 +425,7 @@ def test_a_folders_table_not_as_written_falls_back_to_a_full_refresh(sql: str, t
     assert stats.removed == 6 and stats.changed == 1
     # the refresh weighed every file against its row, as with no digests at all (the root's rows: one read)
     assert [s for s in statements if ROWS_READ in s] == [
-        "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= '' AND path < '\U0010ffff'"]
+        "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE 1"]
     assert dump(again) == fresh(root, tmp_path)
     # and wrote the folders' rows anew: one a folder listed, as a refresh from nothing writes them
     rebuilt = make_index(root, str(tmp_path / "other.sqlite"))
@@ -582,3 +582,40 @@ def test_a_walk_cut_short_uses_the_digests_of_the_folders_it_listed(bound, tmp_p
     full = [s for s in statements if ROWS_READ in s and "instr" not in s]
     assert full if bound else not full
     assert dump(index) == fresh(root, tmp_path)
+
+
+# -- paths whose next character is the last code point ---------------------------------------------------------
+
+LAST = "\U0010ffff"  # a file name can hold it; `prefix + LAST` as a range's upper bound left such a path out
+
+
+def test_a_file_whose_name_starts_with_the_last_code_point_is_found_under_its_prefix(tmp_path: Path) -> None:
+    root = tmp_path / "memory"
+    write(root, f"agents/dbt-expert/{LAST}a.md", "# A\n\nincremental models slow\n")
+    write(root, f"global/{LAST}g.md", "# G\n\nglobal text\n")
+    write(root, "agents/dbt-expert/patterns/b.md", "# B\n\nother text\n")
+    (root / f"global/{LAST}bin.md").write_bytes(b"\xff\xfe not text")
+    index = make_index(root, str(tmp_path / "i.sqlite"))
+    index.refresh()
+    paths = sorted(c[1] for c in index.candidates(["agents/dbt-expert/", "global/"]))
+    assert paths == ["agents/dbt-expert/patterns/b.md", f"agents/dbt-expert/{LAST}a.md", f"global/{LAST}g.md"]
+    assert [p for p, _ in index.unloadable(["global/"])] == [f"global/{LAST}bin.md"]
+    index.db.execute("DELETE FROM folders")  # no digests: every file weighed against its row
+    stats = index.refresh()
+    assert (stats.changed, stats.removed) == (0, 0)
+    assert dump(index) == fresh(root, tmp_path)
+
+
+def test_the_prefix_condition_selects_exactly_the_paths_that_start_with_the_prefix() -> None:
+    from engine.pack.index import _starting_with
+
+    rng = random.Random(7)
+    alphabet = ["a", "/", "0", ".", "\ud7ff", "\ue000", "\uffff", "\U00010000", LAST]
+    paths = sorted({"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 4))) for _ in range(400)})
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE files (path TEXT PRIMARY KEY)")
+    db.executemany("INSERT INTO files VALUES (?)", [(p,) for p in paths])
+    for prefix in ["", *paths[:150]]:
+        under, args = _starting_with("path", prefix)
+        got = sorted(p for (p,) in db.execute(f"SELECT path FROM files WHERE {under}", args))
+        assert got == [p for p in paths if p.startswith(prefix)], prefix

@@ -697,9 +697,10 @@ class MemoryIndex:
         """The indexed files directly in ``folder`` (not in its subfolders): path → (id, size, mtime_ns,
         sidecar signature)."""
         low = folder + "/" if folder else ""
+        under, args = _starting_with("path", low)
         return {path: (fid, size, mtime, sidecar) for fid, path, size, mtime, sidecar in self.db.execute(
-            "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ? "
-            "AND instr(substr(path, ?), '/') = 0", (low, low + "\U0010ffff", len(low) + 1))}
+            f"SELECT id, path, size, mtime_ns, sidecar FROM files WHERE {under} AND instr(substr(path, ?), '/') = 0",
+            (*args, len(low) + 1))}
 
     def _known_directly_in(self, folders: list[str]) -> dict[str, tuple[int, int, int, str]]:
         """The indexed files directly in each of ``folders`` (not in their subfolders): path → (id, size,
@@ -769,10 +770,9 @@ class MemoryIndex:
         """The indexed files under ``folders``: path → (id, size, mtime_ns, sidecar signature)."""
         known = {}
         for folder in folders:
-            low = folder + "/" if folder else ""
+            under, args = _starting_with("path", folder + "/" if folder else "")
             known.update((path, (fid, size, mtime, sidecar)) for fid, path, size, mtime, sidecar in self.db.execute(
-                "SELECT id, path, size, mtime_ns, sidecar FROM files WHERE path >= ? AND path < ?",
-                (low, low + "\U0010ffff")))
+                f"SELECT id, path, size, mtime_ns, sidecar FROM files WHERE {under}", args))
         return known
 
     def _version(self) -> int:
@@ -874,12 +874,13 @@ class MemoryIndex:
         query = ("SELECT s.id, f.path, s.ord, s.heading, s.tokens, f.tokens, s.hash, "
                  "coalesce(f.last_used, f.mtime_ns / 1e9), coalesce(f.use_count, 0), coalesce(f.confidence, 0.5) "
                  "FROM files f JOIN sections s ON s.file_id = f.id "
-                 "WHERE f.status = 'ok' AND f.path >= ? AND f.path < ?")
+                 "WHERE f.status = 'ok' AND ")
         out: list[tuple] = []
         for prefix in _disjoint(prefixes):
             rows = self._rows.get(prefix)
             if rows is None:
-                rows = self._rows[prefix] = self.db.execute(query, (prefix, prefix + "\U0010ffff")).fetchall()
+                under, args = _starting_with("f.path", prefix)
+                rows = self._rows[prefix] = self.db.execute(query + under, args).fetchall()
             out += rows
         return out
 
@@ -887,8 +888,8 @@ class MemoryIndex:
         """(path, reason) of indexed files under ``prefixes`` that cannot load (binary, not UTF-8, …)."""
         out = []
         for prefix in _disjoint(prefixes):
-            out += self.db.execute("SELECT path, status FROM files WHERE status != 'ok' AND path >= ? AND path < ?",
-                                   (prefix, prefix + "\U0010ffff")).fetchall()
+            under, args = _starting_with("path", prefix)
+            out += self.db.execute(f"SELECT path, status FROM files WHERE status != 'ok' AND {under}", args).fetchall()
         return out
 
     def lexical(self, terms: list[str]) -> dict[int, float]:
@@ -1044,6 +1045,20 @@ def _folder_range(query: str, folder: str, column: str = "folder", subfolders_on
     if column == "folder" and not subfolders_only:
         return f"{query} (folder = ? OR (folder >= ? AND folder < ?))", (folder, folder + "/", folder + "0")
     return f"{query} {column} >= ? AND {column} < ?", (folder + "/", folder + "0")
+
+
+def _starting_with(column: str, prefix: str) -> tuple[str, tuple]:
+    """An SQL condition selecting the rows whose ``column`` starts with ``prefix``, and its arguments: a range
+    of the column's index with exact bounds — every text starting with ``a/`` lies in [``a/``, ``a0``), as
+    SQLite compares UTF-8 bytes in code-point order. (``prefix + "\\U0010ffff"`` as the upper bound missed a
+    path whose next character is U+10FFFF, which a file name can hold.)"""
+    if not prefix:
+        return "1", ()
+    last = ord(prefix[-1])
+    if last == 0x10FFFF:  # no next character: compare the start itself
+        return f"substr({column}, 1, ?) = ?", (len(prefix), prefix)
+    after = 0xE000 if last == 0xD7FF else last + 1  # (no surrogates in text SQLite is given)
+    return f"{column} >= ? AND {column} < ?", (prefix, prefix[:-1] + chr(after))
 
 
 def _disjoint(prefixes: Iterable[str]) -> list[str]:
