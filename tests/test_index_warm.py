@@ -17,23 +17,11 @@ from engine import load_policy
 from engine.pack.index import FORMAT, MemoryIndex
 from engine.pack.tokens import estimate
 from engine.resources import sample_memory_dir
+from memory_files import words, write
 
 AGENT = "specialists/dbt-expert"
 TASK = "Why is fct_orders slow in the incremental run?"
 ROWS_READ = "mtime_ns, sidecar FROM files"  # what a refresh reads to weigh files against their rows
-
-
-def write(root: Path, rel: str, text: str, meta: dict | None = None) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    if meta is not None:
-        path.with_suffix(".metadata.json").write_text(json.dumps(meta), encoding="utf-8")
-    return path
-
-
-def words(n: int, word: str = "lorem") -> str:
-    return " ".join([word] * n) + "\n"
 
 
 def make_index(root: Path, location: str) -> MemoryIndex:

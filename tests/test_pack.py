@@ -19,22 +19,10 @@ from engine.pack.index import MemoryIndex, index_location, split_sections, touch
 from engine.pack.packer import Packer, query_terms
 from engine.pack.settings import MemorySettings, glob_regex, literal_prefix
 from engine.pack.tokens import estimate
+from memory_files import words, write
 
 AGENT = "specialists/dbt-expert"
 NOW = 1_800_000_000.0
-
-
-def write(root: Path, rel: str, text: str, meta: dict | None = None) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    if meta is not None:
-        path.with_suffix(".metadata.json").write_text(json.dumps(meta), encoding="utf-8")
-    return path
-
-
-def words(n: int, word: str = "lorem") -> str:
-    return " ".join([word] * n) + "\n"
 
 
 def packer(relevance: str = DEFAULT_RELEVANCE, **options) -> Packer:
