@@ -486,7 +486,7 @@ class MemoryIndex:
                 dirty = [f for f, (digest, paths) in digests.items() if stored.get(f) != (digest, len(paths))]
                 # (a walk cut short has not seen every folder: one it did not list may be there still)
                 gone = [f for f in stored if f not in digests] if walked else []
-                known = self._known_directly_in(dirty + gone)
+                known = self._known(dirty + gone, directly=True)
         finally:
             self.db.execute("COMMIT")
         if stored is None:
@@ -507,7 +507,9 @@ class MemoryIndex:
             self.db.executemany("INSERT OR REPLACE INTO folders (folder, digest, files) VALUES (?, ?, ?)",
                                 [(f, digests[f][0], len(digests[f][1])) for f in dirty])
 
-        reload = (lambda: self._known(folders)) if stored is None else (lambda: self._known_directly_in(dirty + gone))
+        def reload() -> dict[str, tuple[int, int, int, str]]:
+            return self._known(folders) if stored is None else self._known(dirty + gone, directly=True)
+
         write = write_digests if dirty or gone or (stored is None and walked) else None
         pending = self._apply(run, found, known, changed, removed, reload, deadline, progress,
                               done_meta={"complete": "1", "walk": None} if whole else None, digests=write)
@@ -645,7 +647,7 @@ class MemoryIndex:
                     order.append(rel)
                 if descend:
                     cursor.extend([f, True] for f in subfolders if f not in ahead)
-                rows = self._known_in(rel)
+                rows = self._known([rel], directly=True)
                 known.update(rows)
                 batch.update(here)
                 size += sum(sig[0] + CHUNK_FILE_COST for p, sig in here.items() if rows.get(p, (None,))[1:] != sig)
@@ -692,25 +694,6 @@ class MemoryIndex:
             _log("warning", "%s: corrupt sidecar %s ignored", path, os.path.basename(sidecar_of(path)))
         return IndexStats(len(found), run.done, run.removed, run.read, skipped, corrupt, self.rebuilt,
                           self.location, time.perf_counter() - started, pending, partial)
-
-    def _known_in(self, folder: str) -> dict[str, tuple[int, int, int, str]]:
-        """The indexed files directly in ``folder`` (not in its subfolders): path → (id, size, mtime_ns,
-        sidecar signature)."""
-        low = folder + "/" if folder else ""
-        under, args = _starting_with("path", low)
-        return {path: (fid, size, mtime, sidecar) for fid, path, size, mtime, sidecar in self.db.execute(
-            f"SELECT id, path, size, mtime_ns, sidecar FROM files WHERE {under} AND instr(substr(path, ?), '/') = 0",
-            (*args, len(low) + 1))}
-
-    def _known_directly_in(self, folders: list[str]) -> dict[str, tuple[int, int, int, str]]:
-        """The indexed files directly in each of ``folders`` (not in their subfolders): path → (id, size,
-        mtime_ns, sidecar signature)."""
-        known = {}
-        for folder in folders:
-            query, args = _folder_range("SELECT id, path, size, mtime_ns, sidecar FROM files WHERE", folder, "path")
-            known.update((path, (fid, size, mtime, sidecar)) for fid, path, size, mtime, sidecar in self.db.execute(
-                f"{query} AND instr(substr(path, ?), '/') = 0", (*args, len(folder) + 2 if folder else 1)))
-        return known
 
     def _digests(self, folders: list[str], listed: int, walked: bool) -> dict[str, tuple[str, int]] | None:
         """The folders' digests the index holds under ``folders``: folder → (digest, files), or None when they
@@ -766,13 +749,18 @@ class MemoryIndex:
                 pass
             raise
 
-    def _known(self, folders: list[str]) -> dict[str, tuple[int, int, int, str]]:
-        """The indexed files under ``folders``: path → (id, size, mtime_ns, sidecar signature)."""
+    def _known(self, folders: list[str], directly: bool = False) -> dict[str, tuple[int, int, int, str]]:
+        """The indexed files under ``folders`` — only those directly in them, not in their subfolders, when
+        ``directly`` —: path → (id, size, mtime_ns, sidecar signature)."""
         known = {}
         for folder in folders:
-            under, args = _starting_with("path", folder + "/" if folder else "")
-            known.update((path, (fid, size, mtime, sidecar)) for fid, path, size, mtime, sidecar in self.db.execute(
-                f"SELECT id, path, size, mtime_ns, sidecar FROM files WHERE {under}", args))
+            low = folder + "/" if folder else ""
+            under, args = _starting_with("path", low)
+            query = f"SELECT id, path, size, mtime_ns, sidecar FROM files WHERE {under}"
+            if directly:
+                query, args = f"{query} AND instr(substr(path, ?), '/') = 0", (*args, len(low) + 1)
+            known.update((path, (fid, size, mtime, sidecar))
+                         for fid, path, size, mtime, sidecar in self.db.execute(query, args))
         return known
 
     def _version(self) -> int:
@@ -1038,13 +1026,13 @@ _EMPTY = sha256(b"").hexdigest()
 def _folder_range(query: str, folder: str, column: str = "folder", subfolders_only: bool = False,
                   ) -> tuple[str, tuple]:
     """``query`` (ending in ``WHERE``) completed to select the rows of ``column`` at ``folder`` or under it
-    (paths under it when ``subfolders_only``): (SQL, arguments). Exact bounds: every text starting with ``a/``
-    lies in [``a/``, ``a0``) (``0`` follows ``/``)."""
+    (paths under it when ``subfolders_only``): (SQL, arguments), with :func:`_starting_with`'s exact bounds."""
     if not folder:
         return f"{query} 1", ()
+    under, args = _starting_with(column, folder + "/")
     if column == "folder" and not subfolders_only:
-        return f"{query} (folder = ? OR (folder >= ? AND folder < ?))", (folder, folder + "/", folder + "0")
-    return f"{query} {column} >= ? AND {column} < ?", (folder + "/", folder + "0")
+        return f"{query} (folder = ? OR ({under}))", (folder, *args)
+    return f"{query} {under}", args
 
 
 def _starting_with(column: str, prefix: str) -> tuple[str, tuple]:
