@@ -24,6 +24,18 @@ TASK = "Why is fct_orders slow in the incremental run?"
 ROWS_READ = "mtime_ns, sidecar FROM files"  # what a refresh reads to weigh files against their rows
 
 
+@pytest.fixture(autouse=True)
+def _packs_at_one_time(monkeypatch) -> None:
+    """The packer's clock stands still: a pack's scores weigh recency against the time it runs, so two packs a
+    second apart can round a score differently (0.5156 against 0.5157), which is not what these tests compare."""
+    from types import SimpleNamespace
+
+    from engine.pack import packer
+
+    frozen = time.time()
+    monkeypatch.setattr(packer, "time", SimpleNamespace(time=lambda: frozen, perf_counter=time.perf_counter))
+
+
 def make_index(root: Path, location: str) -> MemoryIndex:
     return MemoryIndex(str(root), estimate, "estimate", 2000, 1024 * 1024, location=location)
 
