@@ -262,6 +262,38 @@ def test_remembered_conditions_stay_bounded_and_answer_the_same(policy, monkeypa
     assert any(len(memo) > 2 for memo in runs)  # values other than "nothing fired" were remembered
     assert any(memo for memo in guards)  # the guards were used
     assert len(detector._decisions) <= 4
+    assert 0 < len(detector._derivations) <= 4  # whole derivations, remembered (see the next test)
+
+
+def test_a_derivation_decided_by_counts_signals_and_cheap_facts_is_remembered_whole(policy, monkeypatch) -> None:
+    """Tasks whose counts, signals read by conditions and final question mark are the same derive the same
+    signals: only the first is evaluated step by step. One whose conditions read its word count (a fact that is
+    not part of the key) is evaluated every time. Each gives what the reference gives."""
+    detector = Detector.from_data(load_data("default")["detection"], [t.id for t in policy.tiers], policy.default_tier,
+                                  plan=policy.artifacts["detection"])
+    twin = _baseline(detector)
+    calls = []
+    real = Detector._derive
+    monkeypatch.setattr(Detector, "_derive", lambda self, *a: calls.append(self) or real(self, *a))
+
+    def evaluated(text: str) -> bool:
+        calls.clear()
+        assert detector.detect(text) == twin.detect(text), text
+        return detector in calls
+
+    slow = "Troubleshoot why the nightly dbt run got slow; compare Snowflake and Tableau timings."
+    assert evaluated(slow)
+    assert not evaluated("Debug why the weekly dbt job got slower; compare Snowflake and Tableau numbers.")
+    assert "three-systems" in {h.signal for h in detector.detect(slow).hits}
+    assert evaluated(slow[:-1] + "?")  # `ask.question` is part of the key (and then `ask.words` is read)
+    # `plain-ask` reads `words <= 12` once its count guards hold: such a derivation is never remembered whole
+    short = "How do I run one dbt model?"
+    long = ("How do I run one dbt model from the command line when the project has many packages installed and I "
+            "only want that one model and nothing else to build?")
+    for text in (short, long, short, long):
+        assert evaluated(text), text
+    assert "plain-ask" in {h.signal for h in detector.detect(short).hits}
+    assert "plain-ask" not in {h.signal for h in detector.detect(long).hits}
 
 
 def test_spans_are_those_of_finditer() -> None:

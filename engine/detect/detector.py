@@ -54,7 +54,8 @@ class Detector:
     __slots__ = ("_signals", "_signal_tuple", "tiers", "default_tier", "confidence_scale", "calibration", "ask_rules",
                  "_matcher", "_effects", "_derived", "_ranks", "_size", "_zero_counts", "_tie_order", "_entries", "_items",
                  "_locate", "_ask_entry", "_derived_plain", "_boundary_entry", "_scoped_entries", "_evaluators",
-                 "_steps", "_steps_plain", "_decisions", "_hit_parts", "_groups", "_spots")
+                 "_steps", "_steps_plain", "_decisions", "_hit_parts", "_groups", "_spots", "_derivations",
+                 "_derivation_key")
 
     def __init__(self, signals: Sequence[Signal], tiers: Sequence[str], default_tier: str,
                  confidence_scale: float = DEFAULT_CONFIDENCE_SCALE, plan: Mapping[str, Any] | None = None,
@@ -170,6 +171,23 @@ class Detector:
                 rows[index] = (row, None, guards)
         self._steps = _steps([rows[d[0]] for d in self._derived], zero)
         self._steps_plain = _steps([rows[d[0]] for d in self._derived_plain], zero)
+        # A task without a context or a narrower ask whose conditions were all decided by what the steps remember
+        # (counts, whether signals fired, and the facts that cost nothing to tell) has a derivation that is a
+        # function of those alone: it is remembered whole, per their values (see detect).
+        # The key is the counts, whether each signal some step reads fired, and the keyed facts some guard reads
+        # (``ask.narrowed`` is false when the ask is the task): ``(the one signal id read or None, the ids, whether
+        # `ask.question` is read)``.
+        self._derivations: dict[tuple, tuple] | None = {} if remember else None
+        ids: dict[str, None] = {}
+        facts: set[Any] = set()
+        for step in self._steps_plain:
+            if step[0] is None:
+                for guard in step[2] or ():
+                    ids.update(dict.fromkeys(guard[2]))
+                    facts.add(guard[3])
+            else:
+                ids.update(dict.fromkeys(step[3]))
+        self._derivation_key = (next(iter(ids)) if len(ids) == 1 else None, tuple(ids), _ask_question in facts)
 
     def _guards(self, source: str, zero: Mapping[str, int], facts: set[str]) -> tuple[tuple, bool, bool] | None:
         """The guards of a condition, whether they are the whole of it and whether all of them are read directly
@@ -304,10 +322,37 @@ class Detector:
                     if group is not None:
                         count[group] += 1
         if hits is None:
-            derived: list[Hit] = []
-            steps = self._steps if context else self._steps_plain
-            if steps:
-                boost += self._derive(steps, text, folded, derived, scores, named, count, context, None, count)
+            derived: Sequence[Hit] = ()
+            if context:
+                if self._steps:
+                    derived = []
+                    boost += self._derive(self._steps, text, folded, derived, scores, named, count, context, None,
+                                          count)[0]
+            elif self._steps_plain:
+                # The derivation of these counts, signals and facts, when it was decided by them alone before (it
+                # saves evaluating the steps one by one: about a quarter of a 100-character task).
+                derivations = self._derivations
+                if derivations is not None:  # the key: as _derivation_key says, built inline
+                    one, ids, ask_question = self._derivation_key
+                    key = (*count, one in named) if one is not None else (*count, *map(named.__contains__, ids))
+                    if ask_question:
+                        key = (key, folded.rstrip().endswith("?"))  # _ask_question of the task
+                    known = derivations.get(key)
+                else:
+                    known = None
+                if known is None:
+                    derived = []
+                    ranked = []
+                    lift, keyed = self._derive(self._steps_plain, text, folded, derived, scores, named, count, None,
+                                               None, count, ranked)
+                    boost += lift
+                    if keyed and derivations is not None and len(derivations) < _MEMO_MAX:
+                        derivations[key] = (tuple(derived), tuple(ranked), lift)
+                else:
+                    derived, ranked, lift = known
+                    for rank, weight in ranked:  # in the order the steps added them: the same sums to the bit
+                        scores[rank] += weight
+                    boost += lift
             pending = (self, text, norm, folded, data, fired, derived)  # the hits: Detection.hits calls _hits
 
         # The decision: the best score's tier and the confidence are a function of the scores alone, remembered
@@ -462,18 +507,22 @@ class Detector:
                 count[group] += 1
         steps = self._steps if context else self._steps_plain
         if steps:
-            boost += self._derive(steps, text, folded, hits, scores, named, count, context, ask, ask_count)
+            boost += self._derive(steps, text, folded, hits, scores, named, count, context, ask, ask_count)[0]
         span = (ask.start, len(folded)) if norm is None else norm.span(ask.start, len(folded))
         return scores, boost, tuple(hits), span
 
     def _derive(self, steps: tuple, text: str, folded: str, hits: list[Hit], scores: list[float],
                 named: dict[str, bool], count: list[int], context: Mapping[str, Any] | None, ask: Any,
-                ask_count: list[int]) -> int:
+                ask_count: list[int], ranked_out: list | None = None) -> tuple[int, bool]:
         """Evaluate the derived signals in order; each sees the hits before it, and its hit is appended to
-        ``hits``. Returns their net boost. A condition that cannot be evaluated (a missing context key, a type
+        ``hits`` (and the (rank, weight) pairs it adds to the scores to ``ranked_out``, when given). Returns
+        their net boost and whether every condition was decided by remembered values read from the counts, the
+        signals that fired and the facts of :data:`_KEYED_FACTS` alone (then the derivation is a function of
+        those: see :meth:`detect`). A condition that cannot be evaluated (a missing context key, a type
         mismatch) does not hold."""
         bindings = None  # built when a condition is first evaluated
         boost = 0
+        keyed = True
         evaluators = self._evaluators  # a list: a condition's slot changes once it is compiled
         narrowed = ask_count is not count
         for step in steps:
@@ -488,6 +537,8 @@ class Detector:
                     else:
                         holds = True if complete else None
                         for memo, pick, ids, reads, slot in guards:
+                            if reads is not None and reads not in _KEYED_FACTS:
+                                keyed = False
                             if pick is None and not ids:  # facts alone (they are the ask's when it is narrower)
                                 key = reads(text, folded, ask)
                             else:
@@ -512,6 +563,7 @@ class Detector:
                                 holds = False
                                 break
                 if holds is None:
+                    keyed = False
                     if bindings is None:
                         bindings = self._bindings(text, folded, named, count, context, ask, ask_count)
                     try:
@@ -548,6 +600,8 @@ class Detector:
                 hits.append(hit)
                 for rank, weight in ranked:
                     scores[rank] += weight
+                if ranked_out is not None:
+                    ranked_out += ranked
                 boost += lift
                 named[hit[0]] = True
                 if group is not None:
@@ -558,7 +612,7 @@ class Detector:
                         bindings.counted(group)
             if found is not None and len(memo) < _MEMO_MAX:
                 memo[key] = tuple(found)
-        return boost
+        return boost, keyed
 
     def _bindings(self, text: str, folded: str, named: dict[str, bool], count: list[int],
                   context: Mapping[str, Any] | None, ask: Any, ask_count: list[int]) -> "_Bindings":
@@ -700,6 +754,11 @@ def _ask_question(text: str, folded: str, ask: Any) -> bool:
 def _ask_narrowed(text: str, folded: str, ask: Any) -> bool:
     return ask is not None
 
+
+# The facts a remembered derivation may be keyed by (Detector._derive): they cost nothing to tell and take few
+# values (``chars`` costs nothing but takes as many values as there are lengths; ``words`` and ``ask.words``
+# cost a pass; no guard reads ``question``, see _index_conditions).
+_KEYED_FACTS = frozenset({_ask_question, _ask_narrowed})
 
 _FACTS = {"words": _words, "chars": _chars, "question": _question, "ask.words": _ask_words,
           "ask.question": _ask_question, "ask.narrowed": _ask_narrowed}
