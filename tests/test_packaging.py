@@ -19,6 +19,22 @@ def test_every_package_is_listed_in_pyproject() -> None:
     assert {"engine.policies", "engine.schemas"} <= listed
 
 
+def test_every_folder_of_data_files_that_python_could_import_is_listed() -> None:
+    """setuptools warns ("Package would be ignored") about a folder of shipped data files whose name Python
+    could import when it is not in `packages`, and says a later version may leave its files out of the wheel."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    missing = set()
+    for package, source in config["package-dir"].items():
+        for folder in [ROOT / source, *(p for p in (ROOT / source).rglob("*") if p.is_dir())]:
+            parts = folder.relative_to(ROOT / source).parts
+            name = ".".join((package, *parts))
+            data = [f for f in folder.iterdir() if f.is_file() and f.suffix not in (".py", ".pyc")]
+            if data and all(part.isidentifier() and part != "__pycache__" for part in parts):
+                missing |= {name} - listed
+    assert missing == set(), "add these to [tool.setuptools] packages"
+
+
 def test_bundled_files_are_found() -> None:
     from engine.resources import bundled_policy, schema_path
 
