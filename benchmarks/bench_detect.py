@@ -319,9 +319,11 @@ def test_scaling_targets(policy, corpus: list[dict], tmp_path) -> None:
     # it catches a hot path that lost a step of its speed, not the last few percent. It holds the hand-written
     # signals alone: the learned vocabulary (200 word signals, scripts/learn_vocabulary.py) is more work for the
     # same engine — about 2.5 µs of the 100-character task, 9.1x -> about 7x the yardstick — bought for about
-    # 8 points of accuracy on tasks nobody tuned on (docs/detection.md); it is held to 6x.
+    # 8 points of accuracy on tasks nobody tuned on (docs/detection.md). Since whole derivations are remembered
+    # (the derived steps were ~2 µs of it) the default policy is 9.2-10.6x on a quiet machine (three runs),
+    # 8.4x before; it is held to 7x, below what a loaded machine measures.
     assert seed / hand >= 9
-    assert seed / one >= 6
+    assert seed / one >= 7
     assert table[3_000, 100] <= 1.5 * table[30, 100]
     for signals in (30, 300, 3_000):
         assert table[signals, 1_000] <= 10 * table[signals, 100]
