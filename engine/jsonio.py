@@ -21,11 +21,15 @@ Reading what ctxbudget wrote itself (:func:`loads_own`: a compiled-policy cache 
 
 **Start-up.** Importing :mod:`json` imports :mod:`re` (and enum, functools): about 6 ms of CPU of every process
 here, 0.45x of ``python -c pass``, which a warm ``budget`` or ``validate`` paid for one cache entry read and one
-answer written. So, until something else has imported :mod:`json`, :func:`loads_own` runs CPython's own C scanner
-(``_json.make_scanner``, what ``json.loads`` runs) directly, and :func:`dumps` writes plain data (dicts with string
-keys, lists, tuples, strings, ints, finite floats, booleans, None) itself, with ``_json.encode_basestring`` for
-strings — the same text, byte for byte (tests/test_jsonio.py compares them on generated values). Anything else
-(another type, a non-finite float, deep nesting, an interpreter without ``_json``) goes to :mod:`json`.
+answer written (and a Claude Code hook for the payload it reads and the session line it writes). So
+:func:`loads_own` and :func:`loads` run CPython's own C scanner (``_json.make_scanner``, what ``json.loads`` runs)
+directly — :func:`loads` with its strict hooks, and ``JSONDecoder.decode``'s few lines around it (the whitespace
+around the value, "Expecting value", "Extra data"); an error inside the value is the scanner's own, which imports
+json then — and, until something else has imported :mod:`json`, :func:`dumps` writes plain data (dicts with string
+keys, lists, tuples, strings, ints, finite floats, booleans, None; any ``indent`` and ``separators``) itself, with
+``_json.encode_basestring`` for strings — the same text, byte for byte (tests/test_jsonio.py compares them on
+generated values). Anything else (another type, a non-finite float, deep nesting, ``sort_keys``, an interpreter
+without ``_json``) goes to :mod:`json`.
 
 This module imports nothing from ctxbudget (anything may use it) and only the standard library.
 """
@@ -95,17 +99,50 @@ def _decoder(max_int_digits: int, limit: int) -> Any:
 
 
 def _new_decoder(max_int_digits: int, limit: int) -> Any:
-    import json
-
     if limit and limit <= max_int_digits:
-        return json.JSONDecoder(parse_float=_float, parse_constant=_constant)
+        parse_int: Any = int
+    else:
+        def parse_int(text: str) -> int:
+            if len(text) - (text[0] == "-") > max_int_digits:
+                raise _Refused(f"an integer has more than {max_int_digits:,} digits")
+            return int(text)
 
-    def parse_int(text: str) -> int:
-        if len(text) - (text[0] == "-") > max_int_digits:
-            raise _Refused(f"an integer has more than {max_int_digits:,} digits")
-        return int(text)
+    if _make_scanner is not None:  # json.JSONDecoder's own scanner, without importing json (the module's docs)
+        return _StrictDecoder(parse_int)
+    import json  # pragma: no cover - not CPython
 
-    return json.JSONDecoder(parse_float=_float, parse_int=parse_int, parse_constant=_constant)
+    return json.JSONDecoder(parse_float=_float, parse_int=parse_int, parse_constant=_constant)  # pragma: no cover
+
+
+_WHITESPACE = " \t\n\r"  # what json.decoder's WHITESPACE pattern skips around the value
+
+
+class _StrictDecoder:
+    """``json.JSONDecoder(parse_float=_float, parse_int=parse_int, parse_constant=_constant)``'s ``decode``,
+    through the same C scanner, without importing json: the same values, and the same errors — the scanner
+    raises ``json.JSONDecodeError`` itself (importing json then); before and after the value this class says
+    "Expecting value" and "Extra data" as ``JSONDecoder.decode`` does, at the same offsets."""
+
+    __slots__ = ("strict", "object_hook", "object_pairs_hook", "parse_float", "parse_int", "parse_constant",
+                 "scan_once")
+
+    def __init__(self, parse_int: Any):
+        self.strict = True
+        self.object_hook = self.object_pairs_hook = None
+        self.parse_float, self.parse_int, self.parse_constant = _float, parse_int, _constant
+        self.scan_once = _make_scanner(self)
+
+    def decode(self, text: str) -> Any:
+        start = len(text) - len(text.lstrip(_WHITESPACE))
+        try:
+            value, end = self.scan_once(text, start)
+        except StopIteration as exc:
+            raise JSONInputError("Expecting value", exc.value, text) from None
+        last = len(text.rstrip(_WHITESPACE))
+        if end < last:
+            between = text[end:last]
+            raise JSONInputError("Extra data", end + len(between) - len(between.lstrip(_WHITESPACE)), text)
+        return value
 
 
 def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX_BYTES,
@@ -130,17 +167,19 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX
         deep = _too_deep(text, max_depth)
         if deep is not None:
             raise JSONInputError(f"nested more than {max_depth} levels deep", deep, text)
-    import json
-
     try:
         value = _decoder(max_int_digits, sys.get_int_max_str_digits()).decode(text)
-    except json.JSONDecodeError as exc:
-        raise JSONInputError(exc.msg, exc.pos, text) from None
+    except JSONInputError:
+        raise
     except _Refused as exc:
         raise JSONInputError(str(exc)) from None
     except RecursionError:  # not expected after the depth check, unless the caller's stack is nearly full
         raise JSONInputError("nested too deeply") from None
-    except ValueError as exc:  # the interpreter's own int-digits limit
+    except ValueError as exc:  # the scanner's JSONDecodeError (json is imported by now), or the int-digits limit
+        import json
+
+        if isinstance(exc, json.JSONDecodeError):
+            raise JSONInputError(exc.msg, exc.pos, text) from None
         if "digits" in str(exc):
             raise JSONInputError(f"an integer has more than {min(max_int_digits, sys.get_int_max_str_digits()):,} "
                                  f"digits") from None
@@ -219,8 +258,8 @@ def dumps(value: Any, *, indent: int | None = None, separators: tuple[str, str] 
     """``value`` as strict JSON (UTF-8 characters kept, not escaped): a non-finite float becomes ``null``, and a
     lone surrogate in a string (a file name from bytes that are not UTF-8) is written as text, ``\\xNN``."""
     text = None
-    if "json" not in sys.modules and separators is None and not sort_keys and _encode_str is not None:
-        text = plain_dumps(value, indent)  # json.dumps's text, without importing json (see the module's docs)
+    if "json" not in sys.modules and not sort_keys and _encode_str is not None:
+        text = plain_dumps(value, indent, separators)  # json.dumps's text, without importing json (module docs)
     if text is None:
         import json
 
@@ -280,19 +319,25 @@ class _NotPlain(Exception):
     """A value :func:`plain_dumps` leaves to json."""
 
 
-def plain_dumps(value: Any, indent: int | None = None) -> str | None:
-    """``json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent)`` for plain data (see the module's
-    documentation), written without importing json; None for anything else (then json writes it, or says why
-    it cannot)."""
+def plain_dumps(value: Any, indent: int | None = None, separators: tuple[str, str] | None = None) -> str | None:
+    """``json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators)`` for plain
+    data (see the module's documentation), written without importing json; None for anything else (then json
+    writes it, or says why it cannot)."""
     if _encode_str is None or (indent is not None and (type(indent) is not int or indent < 0)):
         return None
+    if separators is None:  # json.dumps's defaults
+        item, key = (", " if indent is None else ","), ": "
+    elif type(separators) is tuple and len(separators) == 2 and all(type(part) is str for part in separators):
+        item, key = separators
+    else:
+        return None
     try:
-        return _plain(value, None if indent is None else "\n", " " * (indent or 0), 0)
+        return _plain(value, None if indent is None else "\n", " " * (indent or 0), 0, item, key)
     except (_NotPlain, ValueError, RecursionError):  # ValueError: an int past the interpreter's digit limit
         return None
 
 
-def _plain(value: Any, newline: str | None, step: str, depth: int) -> str:
+def _plain(value: Any, newline: str | None, step: str, depth: int, item: str, key: str) -> str:
     kind = type(value)
     if kind is str:
         return _encode_str(value)
@@ -313,15 +358,15 @@ def _plain(value: Any, newline: str | None, step: str, depth: int) -> str:
     if not value:
         return "{}" if kind is dict else "[]"
     inner = None if newline is None else newline + step
-    between = ", " if inner is None else "," + inner
+    between = item if inner is None else item + inner
     if kind is dict:
-        if any(type(key) is not str for key in value):
+        if any(type(name) is not str for name in value):
             raise _NotPlain  # json converts other keys (and refuses some): its own rules
-        body = between.join(_encode_str(key) + ": " + _plain(item, inner, step, depth + 1)
-                            for key, item in value.items())
+        body = between.join(_encode_str(name) + key + _plain(member, inner, step, depth + 1, item, key)
+                            for name, member in value.items())
         opening, closing = "{", "}"
     else:
-        body = between.join(_plain(item, inner, step, depth + 1) for item in value)
+        body = between.join(_plain(member, inner, step, depth + 1, item, key) for member in value)
         opening, closing = "[", "]"
     if inner is None:
         return opening + body + closing

@@ -865,3 +865,18 @@ def test_a_pack_from_an_index_still_being_built_is_said_in_the_hook_log(project:
     second = Hook(policy, parse_event(json.dumps(event("user-prompt-submit", project, session_id="p2")).encode()))
     assert "additionalContext" in json.dumps(second.handle())
     assert second.problems == []
+
+
+@pytest.mark.parametrize("label", [
+    "prompt", "session-startup", "subagent-specialists/dbt-expert", "..a", "-x-", ".-a", "!.a", "a!.b", "a!!b",
+    "日本語", "a  b\tc", "", "!!!", "x" * 200, "a/" * 100, "Ab9._-", "é-e",
+])
+def test_a_spill_file_is_named_from_its_label_s_safe_characters(label: str) -> None:
+    """Runs of characters other than ASCII letters, digits, ".", "_" and "-" become one "-", the ends lose "-"
+    and ".", 80 characters at most, "main" when nothing is left (re is imported only for such a label)."""
+    import re
+
+    from engine.claude_code.inject import spill_file
+
+    expected = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.")[:80] or "main"
+    assert os.path.basename(spill_file("/f", "s", label)) == expected + ".md"

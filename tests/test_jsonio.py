@@ -314,3 +314,71 @@ def test_loads_own_is_json_loads_on_hostile_text(text) -> None:
         assert found[0] == "value" and _same(found[1], expected[1])
     else:
         assert found[0] == "error" and issubclass(found[1], ValueError) == issubclass(expected[1], ValueError)
+
+
+def _decoder_reading(text):
+    """What ``json.JSONDecoder(parse_float=…, parse_int=…, parse_constant=…).decode`` (loads's decoder before it
+    ran the scanner itself, without importing json) makes of ``text``: a value or JSONInputError's message and
+    column."""
+    from engine.jsonio import _Refused, _constant, _float
+
+    try:
+        return "value", json.JSONDecoder(parse_float=_float, parse_constant=_constant).decode(text)
+    except json.JSONDecodeError as exc:
+        return "error", JSONInputError(exc.msg, exc.pos, text).args[0]
+    except _Refused as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "\t\n\r ", "{", "}", '{"a":1} ', ' {"a":1}', '{"a":1}x', '{"a":1} \n x', "1 2", " [] []", "[1,]",
+    "nul", '"\\x"', '"\x01"', "01", "1.", "-", "[1e400]", "NaN", " Infinity", "[-Infinity]", '{"a" 1}',
+    '{"a":1,"a":2}', '{"b": [true, false, null, 1.5e3, -0, "é\\u00e9"]}', "\u00a0{}", "{}\u00a0", "\x0b1", "1\x0c",
+    '{"a": "\\ud83d\\ude00"}', "[" * 64 + "]" * 64,
+], ids=repr)
+def test_loads_reads_and_refuses_as_json_s_decoder(text) -> None:
+    """loads runs json's C scanner itself (importing json costs a hook ~6 ms): the same value, or the same message
+    at the same place, as the json.JSONDecoder it used before — whitespace around the value included."""
+    expected = _decoder_reading(text)
+    try:
+        found = "value", loads(text)
+    except JSONInputError as exc:
+        found = "error", exc.args[0]
+    assert found == expected if expected[0] == "error" else _same(found[1], expected[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=' \t\n\r{}[]",:0123456789.eE+-truefalsnu\\x', max_size=30))
+def test_loads_reads_any_short_text_as_json_s_decoder(text) -> None:
+    expected = _decoder_reading(text)
+    try:
+        found = "value", loads(text)
+    except JSONInputError as exc:
+        found = "error", exc.args[0]
+    assert found[0] == expected[0] and (found == expected if found[0] == "error" else _same(found[1], expected[1]))
+
+
+def test_a_hook_s_json_in_and_out_import_no_json() -> None:
+    """Reading a payload (loads) and writing a compact line (dumps with separators) import neither json nor re:
+    importing them was ~6 ms of every hook process."""
+    import subprocess
+
+    probe = ("import sys, engine.jsonio as j\nv = j.loads(b' {\"a\": [1, 2.5, \"\\\\u00e9\", null]} ')\n"
+             "print(j.dumps(v, separators=(',', ':')), j.dumps(v, indent=2, separators=(',', ': ')) == "
+             "j.dumps(v, indent=2))\nprint('json' in sys.modules, 're' in sys.modules)")
+    bare = subprocess.run([sys.executable, "-c", "import sys; print('re' in sys.modules)"], capture_output=True,
+                          text=True, timeout=60).stdout.strip()  # an editable install's finder imports re itself
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ['{"a":[1,2.5,"é",null]} True', f"False {bare}"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(PLAIN, st.sampled_from([None, 0, 2]), st.sampled_from([(",", ":"), (", ", ": "), (",", ": "), (" ,", " :")]))
+def test_plain_dumps_with_separators_writes_json_s_text(value, indent, separators) -> None:
+    text = plain_dumps(value, indent, separators)
+    try:
+        expected = json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent, separators=separators)
+    except (ValueError, TypeError, RecursionError):
+        expected = None
+    assert text == expected or (text is None and expected is None)

@@ -321,7 +321,7 @@ try:
 finally:
     out, sys.stdout = sys.stdout, out
 watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse",
-           "sqlite3", "datetime", "contextlib", "logging", "signal")
+           "sqlite3", "datetime", "contextlib", "logging", "signal", "json")
 print(repr((code, out.getvalue(), sorted(m for m in watched if m in sys.modules))))
 """
 
@@ -380,6 +380,7 @@ def test_the_stop_hook_records_the_turn_without_typing_or_logging(tmp_path: Path
     _hook_process("user-prompt-submit.json", root, "turn")
     code, _, modules = _hook_process("stop.json", root, "turn")
     assert code == 0 and "typing" not in modules and "logging" not in modules, modules
+    assert "json" not in modules, modules  # the record is written without it (engine.jsonio.plain_dumps)
     records = [json.loads(line) for line in (root / "usage.jsonl").read_text(encoding="utf-8").splitlines()]
     turn = [r for r in records if r.get("session_id") == "turn"]
     assert len(turn) == 1 and turn[0]["run_id"].startswith("turn:prompt:"), turn

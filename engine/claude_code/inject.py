@@ -9,7 +9,6 @@ cut to the cap, so the agent reads the memory it needs on demand.
 from __future__ import annotations
 
 import os
-import re
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,8 +68,15 @@ def spill_file(folder: str, session_id: str, label: str) -> str:
     from engine.digest import sha256_hex
 
     session = sha256_hex(session_id)[:16]
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.")[:80] or "main"
-    return os.path.join(folder, "packs", session, f"{safe}.md")
+    safe = label
+    if safe.strip(_NAME_CHARACTERS):  # some other character: runs of them become "-" (importing re only then)
+        import re
+
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "-", safe)
+    return os.path.join(folder, "packs", session, f"{safe.strip('-.')[:80] or 'main'}.md")
+
+
+_NAME_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 
 def _write(path: str, text: str) -> None:
