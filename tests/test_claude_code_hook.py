@@ -189,10 +189,28 @@ def test_a_cwd_that_is_not_an_absolute_path_is_a_bad_payload(cwd, reason: str) -
         parse_event(json.dumps({"hook_event_name": "Stop", "session_id": "s", "cwd": cwd}).encode())
 
 
-def test_a_file_path_with_a_nul_is_no_file_path() -> None:
+def test_a_cwd_that_is_not_a_folder_is_a_bad_payload_and_nothing_is_made(project: Path, env: dict,
+                                                                        tmp_path: Path) -> None:
+    """The hook keeps its session state under the payload's cwd: a cwd that does not exist (or is a file) fails
+    open, with no folder made for it (before, `.claude/ctxbudget/sessions` was made under any path)."""
+    from engine.claude_code.payload import BadPayload, parse_event
+
+    missing, a_file = tmp_path / "gone" / "project", tmp_path / "file"
+    a_file.write_text("x")
+    for cwd in (missing, a_file):
+        with pytest.raises(BadPayload, match="is not a folder"):
+            parse_event(json.dumps({"hook_event_name": "Stop", "session_id": "s", "cwd": str(cwd)}).encode())
+    for name in ("session-start", "user-prompt-submit"):
+        done = hook(json.dumps(event(name, missing)).encode(), project, env)
+        assert done.returncode == 0 and done.stdout == b""
+    assert not (tmp_path / "gone").exists()
+    assert len(hook_log(env)) == 2
+
+
+def test_a_file_path_with_a_nul_is_no_file_path(tmp_path: Path) -> None:
     from engine.claude_code.payload import parse_event
 
-    base = {"hook_event_name": "InstructionsLoaded", "session_id": "s", "cwd": "/p"}
+    base = {"hook_event_name": "InstructionsLoaded", "session_id": "s", "cwd": str(tmp_path)}
     assert parse_event(json.dumps({**base, "file_path": "/p/CLAUDE.md"}).encode()).file_path == "/p/CLAUDE.md"
     assert parse_event(json.dumps({**base, "file_path": "/p/x\x00.md"}).encode()).file_path is None
 

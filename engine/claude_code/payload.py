@@ -71,6 +71,8 @@ def parse_event(raw: bytes) -> HookEvent:
         raise BadPayload("the event has no 'cwd'")
     if "\x00" in cwd or not os.path.isabs(cwd):
         raise BadPayload("the event's 'cwd' is not an absolute path")  # Claude Code sends the project's
+    if not os.path.isdir(cwd):  # the hook keeps its state under it: never a folder tree made from a payload
+        raise BadPayload("the event's 'cwd' is not a folder")
     return HookEvent(
         name=name, session_id=session, cwd=cwd,
         transcript_path=_text(obj, "transcript_path"), agent_id=_text(obj, "agent_id"),
