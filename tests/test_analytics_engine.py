@@ -67,6 +67,26 @@ def _mangled(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_the_line_count_sees_every_line_and_key_across_its_chunks(tmp_path, monkeypatch, chunk):
+    # the count beside DuckDB's read reads the file a chunk at a time into one buffer: a key split between two
+    # chunks (written plainly or with escapes), a last line without a newline and an empty file are counted as
+    # the whole file's bytes say
+    import re
+
+    monkeypatch.setattr(duck, "CHUNK_BYTES", chunk)
+    texts = [b"", b"\n", b"\n\n", b"a", b'{"success": null}', b'x\n{"success": true}\n{"budget_allocated": 1}',
+             b'{"\\u0073uccess": null}\n', b'{"budget\\u005Fallocated": null}', b'\\u \\ "success\n" "succes"s',
+             b"y" * 100 + b'"budget_allocated"' + b"\n" * 3 + b"z" * 50]
+    for number, text in enumerate(texts):
+        path = tmp_path / f"{number}.jsonl"
+        path.write_bytes(text)
+        mentioned = frozenset(key for key in duck.NULLABLE_KEYS
+                              if key in text or re.search(duck._escaped_key(key), text))
+        ends = not text or text.endswith(b"\n")
+        assert duck._count_lines(str(path)) == (text.count(b"\n") + (not ends), ends, mentioned), text
+
+
 def test_bad_lines_are_skipped_counted_and_located_exactly(policy, tmp_path, monkeypatch):
     log = _mangled(tmp_path)
     fast = analyze(policy, log).to_dict()
