@@ -404,8 +404,6 @@ def read_twice(files: Sequence[str]) -> str | None:
     came from is in its metadata (:data:`SOURCES_KEY`); older exports' files, and metadata that is not of that
     shape, are taken as they are. Footers are read only when needed: one per export key when JSONL logs or
     several keys are read, and those of files whose names and partitions are the same in two folders."""
-    import socket
-
     from engine.jsonio import loads
 
     local = [f for f in files if not is_remote(f)]
@@ -450,6 +448,8 @@ def read_twice(files: Sequence[str]) -> str | None:
                 if other != f and os.path.realpath(other) != os.path.realpath(f):
                     return (f"{other} and {f} are exports of the same log on the same machine: each of its runs "
                             f"would count twice; read one of them")
+    import socket  # here, not above: most logs have no export's files (its import took 4 ms)
+
     here = socket.gethostname()
     seen: dict[tuple[str, str], str] = {}  # (host, source) → the file of the first export found to hold its runs
     for key, file in sorted(one_per_key.items()):
