@@ -821,7 +821,8 @@ def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
                 # found with memchr (0.014 s for 1M records here), the pair "\\u" by a slower search (0.44 s),
                 # which made this count take as long as DuckDB's read beside it.
                 if buffer.find(b"\\", 0, end) >= 0 and buffer.find(b"\\u", 0, end) >= 0:
-                    found.update(key for key in NULLABLE_KEYS if key not in found and escaped[key].search(buffer, 0, end))
+                    found.update(key for key in NULLABLE_KEYS
+                                 if key not in found and escaped[key].search(buffer, 0, end))
                 kept = min(longest, end)
                 buffer[:kept] = bytes(view[end - kept:end])
             else:
