@@ -250,6 +250,32 @@ print(code, sorted(m for m in ("typing", "json", "re", "enum", "argparse", "engi
 """
 
 
+@pytest.mark.parametrize("fmt", ["paths", "md", "json"])
+def test_a_warm_pack_imports_no_argparse_or_re(fmt: str, tmp_path: Path) -> None:
+    """A warm `ctxbudget pack` of an ASCII task under the default policy's "folder/**" sources reads its command line
+    without argparse (engine.cli.quick), and cuts the task's words and fills the sources' templates without re
+    (with its enum: ~4 ms of a start); its index reads no file, so no Markdown pattern is compiled either. Run with
+    -S and the checkout on the path, as above (RE2's folder too: detection needs it)."""
+    import re2
+
+    from engine.resources import sample_memory_dir
+
+    args = ["pack", "--agent", "dbt-expert", "--task", "Why does the incremental merge fail after a backfill?",
+            "--root", sample_memory_dir(), "--no-log", "--format", fmt]
+    _imports(args, tmp_path)  # fills the policy cache and the memory index
+    checkout, packages = Path(__file__).resolve().parents[1], Path(re2.__file__).resolve().parents[1]
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1",
+           "PYTHONPATH": os.pathsep.join([str(checkout), str(packages)])}
+    env.pop("CTXBUDGET_POLICY", None)
+    probe = LEAN_PROBE.replace('"typing", "json", "re", "enum", "argparse", "engine.expr", "engine.detect"',
+                               '"re", "enum", "argparse", "gettext"')
+    assert probe != LEAN_PROBE
+    done = subprocess.run([sys.executable, "-S", "-c", probe, *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
 @pytest.mark.parametrize("args", [
     ["budget", "dbt-expert", "complex", "--json"],
     ["budget", "dbt-expert"],
@@ -321,7 +347,7 @@ try:
 finally:
     out, sys.stdout = sys.stdout, out
 watched = ("typing", "engine.expr.compiler", "engine.expr.syntax", "engine.expr._tables", "re2", "argparse",
-           "sqlite3", "datetime", "contextlib", "logging", "signal", "json")
+           "sqlite3", "datetime", "contextlib", "logging", "signal", "json", "re", "enum")
 print(repr((code, out.getvalue(), sorted(m for m in watched if m in sys.modules))))
 """
 
