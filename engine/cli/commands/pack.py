@@ -151,6 +151,8 @@ def run(args: argparse.Namespace) -> Result | int:
     if args.explain:  # the table of what loaded and why, whatever the format
         _explain(result)
         return 0
+    if args.format != "json":  # the manifest is what JSON prints: md and paths render the pack itself
+        return Result(None, view=result)
     manifest = result.manifest()
     manifest["root"] = root
     return Result(manifest, view=result)
