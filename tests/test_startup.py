@@ -180,6 +180,7 @@ print(code, seen, gc.isenabled())
     (["budget", "dbt-expert", "--json"], False),
     (["evaluate", "Analyze slow queries", "--agent", "dbt-expert"], False),
     (["detect", "Analyze slow queries"], False),
+    (["pack", "--agent", "dbt-expert", "--task", "Analyze slow queries", "--no-log", "--format", "paths"], False),
     (["agents"], True),
     (["validate", "--json"], True),
 ])
