@@ -20,6 +20,7 @@ corrupt) is deleted and rebuilt.
 from __future__ import annotations
 
 import os
+import _weakref  # (the C module: weakref.py is not imported by a start)
 from array import array
 try:  # the module sqlite3 re-exports: sqlite3.dbapi2 would add its datetime adapters (~1.5 ms of every start)
     import _sqlite3 as sqlite3
@@ -259,6 +260,21 @@ def sidecar_of(path: str) -> str:
 
 # -- the index ---------------------------------------------------------------------------------------
 
+_OPEN: set = set()  # weak references to the indexes of this process (close_all)
+
+
+def close_all() -> None:
+    """Close the database of every index this process opened and still holds (before it exits: engine.cli freezes
+    its objects then, and a connection held in a cycle would otherwise stay open, its WAL files left behind)."""
+    for found in list(_OPEN):
+        index = found()
+        if index is not None:
+            try:
+                index.db.close()
+            except sqlite3.Error:
+                pass
+
+
 class MemoryIndex:
     """The index of one memory root. Not thread-safe (one per thread); safe across processes."""
 
@@ -274,6 +290,7 @@ class MemoryIndex:
         self._rows: dict[str, list[tuple]] = {}  # candidate rows by path prefix, until the index changes
         self._whole = False  # the whole root has been indexed once
         self.db = self._open()
+        _OPEN.add(_weakref.ref(self, _OPEN.discard))
 
     # opening, and rebuilding when the file is not a (healthy) database
 
