@@ -327,6 +327,18 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path, caplog, monkeypatch)
     assert pack.stats.corrupt_sidecars == ("patterns/sidecar.md",)
     assert "corrupt sidecar" in caplog.text
     assert "secret" not in "".join(i.text for i in pack.items)
+    # the manifest writes the skipped items as to_dict writes each Skipped record (it builds the dicts itself)
+    from engine.records import to_dict
+
+    assert pack.manifest()["skipped"] == [to_dict(s) for s in pack.skipped]
+
+    big = tmp_path / "big"
+    write(big, "patterns/large.md", "# Large\n\n" + "\n\n".join(f"## Part {i}\n\n" + words(120, "orders")
+                                                                for i in range(4)))
+    write(big, "patterns/small.md", words(30, "orders"))
+    tight = packer(split_above=200).pack(allocation(150, {"global": 150}), "orders", root=big, now=NOW)
+    assert any("does not fit" in s.reason for s in tight.skipped) and any(s.section for s in tight.skipped)
+    assert tight.manifest()["skipped"] == [to_dict(s) for s in tight.skipped]
 
 
 def test_names_that_are_not_utf8_are_skipped_with_reasons(tmp_path: Path, capsys) -> None:

@@ -50,7 +50,7 @@ def query_terms(task: str | None, context: Mapping[str, Any] | None = None) -> l
 
 
 def _words(text: str) -> list[str]:
-    """The runs of two or more letters or digits (``[^\W_]{2,}``: a character ``str.isalnum`` accepts) in
+    """The runs of two or more letters or digits (``[^\\W_]{2,}``: a character ``str.isalnum`` accepts) in
     ``text``, in order. ASCII text is cut without ``re`` (each other character made a space)."""
     if text.isascii():
         return [w for w in text.translate(_NOT_WORD).split() if len(w) > 1]
