@@ -76,6 +76,42 @@ def test_query_terms_drop_stop_words_and_keep_context() -> None:
         "fct", "orders", "model", "slow", "snowflake"]
 
 
+# ASCII punctuation, digits, letters, "_", and characters beyond ASCII that are and are not word characters
+_TEXT = st.text(st.sampled_from(list("aZ09_ -.,'?!\t\n{}[]*/\\") + ["é", "É", "ß", "İ", "²", "٣", "中", "·", "\u00a0",
+                                                                      "\u200b", "K"]), max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_a_task_is_cut_into_the_words_the_expression_finds(text: str) -> None:
+    """query_terms cuts ASCII text without re: the same words, in the same order, as ``[^\\W_]{2,}``."""
+    import re
+
+    from engine.pack.packer import MAX_TERMS, _STOP, _words
+
+    assert _words(text) == re.findall(r"[^\W_]{2,}", text)
+    expected = list(dict.fromkeys(w for w in re.findall(r"[^\W_]{2,}", text.lower()) if w not in _STOP))
+    assert query_terms(text) == expected[:MAX_TERMS]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.sampled_from(list("ab/{}*?[]_")), max_size=24), _TEXT, _TEXT)
+def test_a_template_is_filled_as_the_expression_fills_it(template: str, agent_type: str, agent_name: str) -> None:
+    """fill() finds the placeholders without re: each ``\\{([^{}]*)\\}`` match, left to right; glob characters in
+    the agent's name made literal."""
+    import re
+
+    from engine.pack.settings import fill
+
+    agent = f"{agent_type}/{agent_name}"
+    kind, _, name = agent.rpartition("/")
+    escaped = {"agent_type": re.sub(r"([*?\[\]])", r"[\1]", kind), "agent_name": re.sub(r"([*?\[\]])", r"[\1]", name)}
+    for placeholder in ("agent_type", "agent_name", "other", ""):
+        template_with = template.replace("{}", "{" + placeholder + "}", 1)
+        expected = re.sub(r"\{([^{}]*)\}", lambda m: escaped.get(m.group(1), m.group(0)), template_with)
+        assert fill(template_with, agent) == expected
+
+
 # -- selection ----------------------------------------------------------------------------------------
 
 def test_a_file_that_does_not_fit_is_skipped_not_a_stop(tmp_path: Path) -> None:
@@ -291,6 +327,18 @@ def test_bad_files_are_skipped_with_reasons(tmp_path: Path, caplog, monkeypatch)
     assert pack.stats.corrupt_sidecars == ("patterns/sidecar.md",)
     assert "corrupt sidecar" in caplog.text
     assert "secret" not in "".join(i.text for i in pack.items)
+    # the manifest writes the skipped items as to_dict writes each Skipped record (it builds the dicts itself)
+    from engine.records import to_dict
+
+    assert pack.manifest()["skipped"] == [to_dict(s) for s in pack.skipped]
+
+    big = tmp_path / "big"
+    write(big, "patterns/large.md", "# Large\n\n" + "\n\n".join(f"## Part {i}\n\n" + words(120, "orders")
+                                                                for i in range(4)))
+    write(big, "patterns/small.md", words(30, "orders"))
+    tight = packer(split_above=200).pack(allocation(150, {"global": 150}), "orders", root=big, now=NOW)
+    assert any("does not fit" in s.reason for s in tight.skipped) and any(s.section for s in tight.skipped)
+    assert tight.manifest()["skipped"] == [to_dict(s) for s in tight.skipped]
 
 
 def test_names_that_are_not_utf8_are_skipped_with_reasons(tmp_path: Path, capsys) -> None:

@@ -20,7 +20,7 @@ corrupt) is deleted and rebuilt.
 from __future__ import annotations
 
 import os
-import re
+import _weakref  # (the C module: weakref.py is not imported by a start)
 from array import array
 try:  # the module sqlite3 re-exports: sqlite3.dbapi2 would add its datetime adapters (~1.5 ms of every start)
     import _sqlite3 as sqlite3
@@ -162,13 +162,18 @@ def index_location(root: str) -> str:
 
 # Compiled when a file is first read (0.4 ms of a start): a warm pack, such as every hook's, reads no file.
 _PATTERNS: list = []
+_SEPARATORS: Any = None  # [-_.]+ in a file name (compiled with _PATTERNS)
 
 
 def _patterns() -> tuple[Any, Any, Any]:
     """The compiled Markdown patterns: a heading line, a code fence, a document's title."""
+    global _SEPARATORS
     if not _PATTERNS:
+        import re  # (not at the top: a warm pack imports no `re`)
+
         _PATTERNS.extend((re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$"), re.compile(r"^[ \t]{0,3}(```|~~~)"),
                           re.compile(r"^#[ \t]+(.+)$", re.M)))
+        _SEPARATORS = re.compile(r"[-_.]+")
     return _PATTERNS[0], _PATTERNS[1], _PATTERNS[2]
 
 
@@ -255,6 +260,21 @@ def sidecar_of(path: str) -> str:
 
 # -- the index ---------------------------------------------------------------------------------------
 
+_OPEN: set = set()  # weak references to the indexes of this process (close_all)
+
+
+def close_all() -> None:
+    """Close the database of every index this process opened and still holds (before it exits: engine.cli freezes
+    its objects then, and a connection held in a cycle would otherwise stay open, its WAL files left behind)."""
+    for found in list(_OPEN):
+        index = found()
+        if index is not None:
+            try:
+                index.db.close()
+            except sqlite3.Error:
+                pass
+
+
 class MemoryIndex:
     """The index of one memory root. Not thread-safe (one per thread); safe across processes."""
 
@@ -270,6 +290,7 @@ class MemoryIndex:
         self._rows: dict[str, list[tuple]] = {}  # candidate rows by path prefix, until the index changes
         self._whole = False  # the whole root has been indexed once
         self.db = self._open()
+        _OPEN.add(_weakref.ref(self, _OPEN.discard))
 
     # opening, and rebuilding when the file is not a (healthy) database
 
@@ -843,8 +864,9 @@ class MemoryIndex:
             return raw_len
         # What ranks a section besides its text: the file's name, the document's title and the section's heading
         # (a "## Pitfalls" section of incremental-models.md is about incremental models).
-        name = re.sub(r"[-_.]+", " ", os.path.splitext(os.path.basename(path))[0])
-        title = _patterns()[2].search(text[:4096])
+        title_line = _patterns()[2]
+        name = _SEPARATORS.sub(" ", os.path.splitext(os.path.basename(path))[0])
+        title = title_line.search(text[:4096])
         label = f"{name} {title.group(1).strip() if title else ''}"
         hashing = writer.hashing
         for order, (heading, body) in enumerate(parts):

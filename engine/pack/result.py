@@ -65,8 +65,7 @@ class Pack(Record):
     @property
     def skipped(self) -> tuple[Skipped, ...]:
         """The candidates not loaded, with why."""
-        return tuple(Skipped(path, section, reason if isinstance(reason, str) else
-                             "does not fit ({:,} tokens; {:,} left of {}'s {:,})".format(*reason))
+        return tuple(Skipped(path, section, reason if isinstance(reason, str) else _DOES_NOT_FIT.format(*reason))
                      for path, section, reason in self.passed_over)
 
     @property
@@ -102,7 +101,10 @@ class Pack(Record):
                            "spilled": self.spilled.get(s, 0)} for s in self.allowances},
             "provenance": {k: v for k, v in self.provenance.items() if k != "task"},
             "loaded": [to_dict(item) for item in self.items],
-            "skipped": [to_dict(s) for s in self.skipped],
+            # to_dict(Skipped(...)) written out: thousands of them on a large store (tests/test_pack.py checks it)
+            "skipped": [{"path": path, "section": section,
+                         "reason": reason if isinstance(reason, str) else _DOES_NOT_FIT.format(*reason)}
+                        for path, section, reason in self.passed_over],
             "warnings": [f"{p}: corrupt sidecar ignored" for p in self.stats.corrupt_sidecars]
             + ([partial_warning(self.stats)] if self.partial else []),
         }
@@ -120,6 +122,9 @@ class Pack(Record):
     def paths(self) -> list[str]:
         """The loaded files' paths (relative to the root), once each, in load order."""
         return list(dict.fromkeys(item.path for item in self.items))
+
+
+_DOES_NOT_FIT = "does not fit ({:,} tokens; {:,} left of {}'s {:,})"
 
 
 def partial_warning(stats: Any) -> str:

@@ -1,12 +1,11 @@
 """The ``memory:`` section of a policy, compiled: where memory lives, which files feed which scope, how an item
 is scored, what is pinned, where leftover allowance goes, and which token counter counts.
 
-Imports nothing heavy (no sqlite3): the semantic rules of the section use it during validation.
+Imports nothing heavy (no sqlite3, no ``re``: a warm pack fills its templates without it): the semantic rules of
+the section use it during validation.
 """
 
 from __future__ import annotations
-
-import re
 
 TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +26,8 @@ DEFAULT_MAX_FILE_BYTES = 4 * 1024 * 1024  # a larger file is not read (counted a
 PLACEHOLDERS = ("agent_type", "agent_name")
 COUNTERS = ("estimate", "cl100k", "o200k")
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_PLACEHOLDER = r"\{([^{}]*)\}"  # what fill() replaces (with re: template_problem)
+_GLOB_ESCAPES = str.maketrans({c: f"[{c}]" for c in "*?[]"})
 
 
 class MemorySettings(Record):
@@ -62,14 +62,16 @@ class MemorySettings(Record):
 
 def template_problem(template: str) -> str | None:
     """Why a source or pinned template is not usable, or None."""
-    for name in _PLACEHOLDER.findall(template):
+    import re
+
+    for name in re.findall(_PLACEHOLDER, template):
         if name not in PLACEHOLDERS:
             return f"unknown placeholder {{{name}}} (known: {{agent_type}}, {{agent_name}})"
     if template.startswith("/") or re.match(r"^[A-Za-z]:", template):
         return "must be relative to the memory root"
     if ".." in template.replace("\\", "/").split("/"):
         return "may not leave the memory root ('..')"
-    if "{" in _PLACEHOLDER.sub("", template) or "}" in _PLACEHOLDER.sub("", template):
+    if "{" in re.sub(_PLACEHOLDER, "", template) or "}" in re.sub(_PLACEHOLDER, "", template):
         return "unbalanced braces"
     return None
 
@@ -79,16 +81,35 @@ def fill(template: str, agent: str) -> str:
     ``specialists``, agent_name ``dbt-expert``); glob characters in the name are escaped."""
     agent_type, _, agent_name = agent.rpartition("/")
     values = {"agent_type": _glob_escape(agent_type), "agent_name": _glob_escape(agent_name)}
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+    # each match of _PLACEHOLDER, left to right: a "{", then the first "}" after it with no "{" between
+    out: list[str] = []
+    done, start = 0, template.find("{")
+    while start != -1:
+        end = template.find("}", start + 1)
+        if end == -1:
+            break
+        inner = template.find("{", start + 1, end)
+        if inner != -1:  # no match at start: the next "{" may begin one
+            start = inner
+            continue
+        out.append(template[done:start])
+        out.append(values.get(template[start + 1:end], template[start:end + 1]))
+        done = end + 1
+        start = template.find("{", done)
+    out.append(template[done:])
+    return "".join(out)
 
 
 def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[\]])", r"[\1]", text)
+    """``*``, ``?``, ``[`` and ``]`` made literal (``[*]``)."""
+    return text.translate(_GLOB_ESCAPES)
 
 
 def glob_regex(pattern: str) -> str:
     """A regular expression (stdlib ``re``, anchored) for a path glob: ``**`` any depth, ``*`` and ``?`` within
     one path segment, ``[...]`` a character class; a pattern without wildcards names a file or a folder."""
+    import re
+
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:

@@ -9,11 +9,11 @@ downloaded, ever. The index caches every count, so a counter runs once per chang
 
 from __future__ import annotations
 
-import re
-
 TYPE_CHECKING = False  # not typing's: importing typing costs every start (a hook is a new process)
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Callable
+
+    from typing import Any
 
     Counter = Callable[[str], int]  # text -> its token count
 
@@ -21,7 +21,19 @@ from engine.diagnostics import UsageError
 
 # A run of letters, a run of digits, or one other visible character. BPE vocabularies hold common English
 # words whole and split long or rare ones; digits go in groups of up to three (cl100k, o200k).
-_PIECES = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_")
+_PIECES = r"[^\W\d_]+|\d+|[^\w\s]|_"
+# The expressions are compiled (and `re` imported: ~4 ms of a start, with its enum) when a text is first
+# counted: a warm pack, such as every hook's, counts none.
+_COMPILED: dict[str, Any] = {}
+
+
+def _regex(pattern: str) -> Any:
+    found = _COMPILED.get(pattern)
+    if found is None:
+        import re
+
+        found = _COMPILED[pattern] = re.compile(pattern)
+    return found
 
 
 def estimate(text: str) -> int:
@@ -42,7 +54,7 @@ def estimate(text: str) -> int:
 def _estimate_pieces(text: str) -> int:
     """:func:`estimate` by the regular expression, one piece at a time (for any text)."""
     total = 0
-    for piece in _PIECES.findall(text):
+    for piece in _regex(_PIECES).findall(text):
         n = len(piece)
         if n <= 6:
             total += 1
@@ -59,6 +71,8 @@ def _byte_tables() -> tuple[bytes, bytes, bytes]:
     """256-byte tables for bytes.translate, one per class of ``_PIECES``: ASCII letters, digits, and the
     characters that are pieces of their own (punctuation, ``_``) → 1, anything else → 0. Each ASCII character
     is classified by the expression's own classes, so the scans count what it finds."""
+    import re
+
     letters, digits, singles = bytearray(256), bytearray(256), bytearray(256)
     for code in range(128):
         char = chr(code)
@@ -122,16 +136,19 @@ def _estimate_ascii(data: bytes, text: str) -> int:
 
 _STANDINS: dict[str, str] = {}
 _STANDINS_MAX = 1 << 14  # characters remembered: a memory store of every code point must not grow it to ~100 MB
-_OTHER = re.compile(r"[^\x00-\x7f]")
+_OTHER = r"[^\x00-\x7f]"
 
 
 def _ascii_standin(text: str) -> str | None:
     """``text`` with each character outside ASCII replaced by an ASCII character of its class for
     ``_PIECES`` (a letter by ``a``, a digit by ``0``, a piece of its own by ``!``, anything else by a space);
     None when a letter counts as a digit (``²``: a long word starting with one is counted as a number)."""
+    import re
+
     standins = _STANDINS
     found = {}
-    for char in set(_OTHER.findall(text)):
+    other = _regex(_OTHER)
+    for char in set(other.findall(text)):
         standin = standins.get(char)
         if standin is None:
             if re.fullmatch(r"[^\W\d_]", char):
@@ -147,7 +164,7 @@ def _ascii_standin(text: str) -> str | None:
         if not standin:
             return None
         found[char] = standin
-    return _OTHER.sub(lambda match: found[match.group()], text)
+    return other.sub(lambda match: found[match.group()], text)
 
 
 _EXACT = {"cl100k": "cl100k_base", "o200k": "o200k_base"}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 from engine.cli.options import add_context, add_format, add_policy
 
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # a warm pack's command line is read without argparse (engine.cli.quick): none at import
 if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+
     from engine.cli.render import Result
 
 HELP = "the memory an agent should load for a task, within its budget (markdown, JSON manifest or paths)"
@@ -56,17 +56,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_policy(parser)
 
 
+def _refused(message: str) -> Exception:
+    """argparse's error for a value its type refuses (argparse imported only then: it reads that command line)."""
+    import argparse
+
+    return argparse.ArgumentTypeError(message)
+
+
 def _tokens(text: str) -> int:
     try:
         value = int(text.replace("_", "").replace(",", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of tokens: {text!r}") from None
+        raise _refused(f"not a number of tokens: {text!r}") from None
     if value < 0:
-        raise argparse.ArgumentTypeError("a budget cannot be negative")
+        raise _refused("a budget cannot be negative")
     from engine.budget import MAX_BUDGET
 
     if value > MAX_BUDGET:
-        raise argparse.ArgumentTypeError(f"a budget is at most {MAX_BUDGET:,} tokens")
+        raise _refused(f"a budget is at most {MAX_BUDGET:,} tokens")
     return value
 
 
@@ -74,9 +81,9 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        raise _refused(f"not a number of seconds: {text!r}") from None
     if not 0 <= value <= 86400:  # also refuses nan
-        raise argparse.ArgumentTypeError("seconds must be from 0 to 86400")
+        raise _refused("seconds must be from 0 to 86400")
     return value
 
 
@@ -144,6 +151,8 @@ def run(args: argparse.Namespace) -> Result | int:
     if args.explain:  # the table of what loaded and why, whatever the format
         _explain(result)
         return 0
+    if args.format != "json":  # the manifest is what JSON prints: md and paths render the pack itself
+        return Result(None, view=result)
     manifest = result.manifest()
     manifest["root"] = root
     return Result(manifest, view=result)
