@@ -225,6 +225,20 @@ def test_a_command_process_leaves_its_objects_frozen_and_its_index_closed(in_pro
         assert not [p.name for p in (tmp_path / "memory").iterdir() if not p.name.endswith(".sqlite")]
 
 
+@pytest.mark.parametrize("args", [["validate"], ["analyze", "--log", "{log}", "--json"]])
+def test_other_commands_leave_the_finalization_to_collect_their_objects(args: list[str], tmp_path: Path) -> None:
+    """Only the short commands (budget, evaluate, hook, pack) freeze their objects at exit: the others hold what a
+    finalizer may still have to release (DuckDB's database, files), and they are not started on every prompt."""
+    log = tmp_path / "usage.jsonl"
+    log.write_text('{"agent": "a", "profile": "p", "budget_allocated": 100, "tokens_used": 50}\n', encoding="utf-8")
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE.format(in_process=False),
+                           *[a.format(log=log) for a in args]], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "0 False"
+
+
 def test_version_imports_only_engine_and_engine_cli() -> None:
     """What the console script's `ctxbudget --version` loads beyond Python's start: engine/__init__ and
     engine/cli/__init__ (which imports only the built-in gc and sys) — no __future__, typing or command module."""

@@ -82,12 +82,13 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             raise
         return 2
     code = _flushed(code)
-    if exiting:
+    if exiting and argv[:1] and argv[0] in _SHORT:
         # The interpreter's finalization collects every object three times over (a warm pack of a 2,000-file store
         # spent ~4 % of its instructions there): frozen, they are skipped. Reference counting still frees what is
         # not in a cycle; the memory indexes' SQLite connections, which may be, are closed first (their WAL files
-        # checkpointed and removed, as the collection would have had them). An in-process caller (one that passes
-        # argv) keeps its collector as it was.
+        # checkpointed and removed, as the collection would have had them). Only the short commands, whose
+        # resources are those (no DuckDB database, no file left to a finalizer); an in-process caller (one that
+        # passes argv) keeps its collector as it was.
         index = sys.modules.get("engine.pack.index")
         if index is not None:
             index.close_all()
