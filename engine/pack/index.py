@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 from engine.digest import bulk_sha256, sha256  # not hashlib: it initialises OpenSSL (ms of a hook's start)
 from engine.jsonio import is_utf8
-
+from engine.pack.tokens import compiled
 
 
 def _log(level: str, message: str, *args: Any) -> None:
@@ -162,18 +162,15 @@ def index_location(root: str) -> str:
 
 # Compiled when a file is first read (0.4 ms of a start): a warm pack, such as every hook's, reads no file.
 _PATTERNS: list = []
-_SEPARATORS: Any = None  # [-_.]+ in a file name (compiled with _PATTERNS)
 
 
 def _patterns() -> tuple[Any, Any, Any]:
     """The compiled Markdown patterns: a heading line, a code fence, a document's title."""
-    global _SEPARATORS
     if not _PATTERNS:
         import re  # (not at the top: a warm pack imports no `re`)
 
         _PATTERNS.extend((re.compile(r"^#{1,6}[ \t]+(.*?)[ \t#]*$"), re.compile(r"^[ \t]{0,3}(```|~~~)"),
                           re.compile(r"^#[ \t]+(.+)$", re.M)))
-        _SEPARATORS = re.compile(r"[-_.]+")
     return _PATTERNS[0], _PATTERNS[1], _PATTERNS[2]
 
 
@@ -864,9 +861,8 @@ class MemoryIndex:
             return raw_len
         # What ranks a section besides its text: the file's name, the document's title and the section's heading
         # (a "## Pitfalls" section of incremental-models.md is about incremental models).
-        title_line = _patterns()[2]
-        name = _SEPARATORS.sub(" ", os.path.splitext(os.path.basename(path))[0])
-        title = title_line.search(text[:4096])
+        name = compiled(r"[-_.]+").sub(" ", os.path.splitext(os.path.basename(path))[0])
+        title = _patterns()[2].search(text[:4096])
         label = f"{name} {title.group(1).strip() if title else ''}"
         hashing = writer.hashing
         for order, (heading, body) in enumerate(parts):

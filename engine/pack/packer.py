@@ -23,14 +23,13 @@ from engine.model import Allocation
 from engine.pack.index import Deadline, IndexStats, MemoryIndex
 from engine.pack.result import Pack, PackItem
 from engine.pack.settings import MemorySettings, fill, glob_regex, literal_prefix
+from engine.pack.tokens import compiled
 from engine.pack.tokens import counter as get_counter
 
 _DUPLICATE = "duplicate of content already loaded"
-# `re` is imported only for what needs it (a task not in ASCII, a glob with wildcards): with its enum and the
-# compiles it costs a warm start ~4 ms, and a warm pack of ASCII words under "folder/**" sources needs none.
+# (`re` only for what needs it, a task not in ASCII or a glob with wildcards: see engine.pack.tokens.compiled)
 _WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _NOT_WORD = str.maketrans({chr(c): " " for c in range(128) if chr(c) not in _WORD_CHARS})
-_WORD: list = []  # [^\W_]{2,}, compiled when a text is not ASCII
 _STOP = frozenset("""a an and are as at be but by can could do does for from had has have how i if in into is it its
 me my no not of on or our should so that the their them then there these this to was we what when where which who
 why will with would you your""".split())
@@ -54,22 +53,12 @@ def _words(text: str) -> list[str]:
     ``text``, in order. ASCII text is cut without ``re`` (each other character made a space)."""
     if text.isascii():
         return [w for w in text.translate(_NOT_WORD).split() if len(w) > 1]
-    if not _WORD:
-        import re
-
-        _WORD.append(re.compile(r"[^\W_]{2,}"))
-    return _WORD[0].findall(text)
+    return compiled(r"[^\W_]{2,}").findall(text)
 
 
 def _wild(text: str) -> bool:
     """Whether ``text`` holds a glob wildcard (``*``, ``?`` or ``[``)."""
     return "*" in text or "?" in text or "[" in text
-
-
-def _compile(pattern: str) -> Any:
-    import re
-
-    return re.compile(pattern)
 
 
 class Packer:
@@ -112,10 +101,10 @@ class Packer:
                 filled = [fill(t, agent) for t in templates]
                 # "folder/**" templates need no pattern: the index's range scan by prefix selects exactly them
                 plain = all(f.endswith("/**") and not _wild(f[:-3]) for f in filled)
-                regex = None if plain else _compile("|".join(f"(?:{glob_regex(f)})" for f in filled))
+                regex = None if plain else compiled("|".join(f"(?:{glob_regex(f)})" for f in filled))
                 specific = any("{agent_name}" in t or "{agent_type}" in t for t in templates)
                 scopes.append((scope, regex, [literal_prefix(f) for f in filled], specific))
-            pinned = [_compile(glob_regex(fill(t, agent))) for t in self.settings.pinned]
+            pinned = [compiled(glob_regex(fill(t, agent))) for t in self.settings.pinned]
             found = self._patterns[agent] = (tuple(scopes), tuple(pinned))
         return found
 

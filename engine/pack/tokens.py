@@ -22,12 +22,13 @@ from engine.diagnostics import UsageError
 # A run of letters, a run of digits, or one other visible character. BPE vocabularies hold common English
 # words whole and split long or rare ones; digits go in groups of up to three (cl100k, o200k).
 _PIECES = r"[^\W\d_]+|\d+|[^\w\s]|_"
-# The expressions are compiled (and `re` imported: ~4 ms of a start, with its enum) when a text is first
-# counted: a warm pack, such as every hook's, counts none.
 _COMPILED: dict[str, Any] = {}
 
 
-def _regex(pattern: str) -> Any:
+def compiled(pattern: str) -> Any:
+    """``re.compile(pattern)``, kept: the memory packing's one way to a regular expression. ``re`` is imported
+    (~4 ms of a start, with its enum) when one is first needed — a text counted, a task not in ASCII, a glob
+    with wildcards, a file indexed — and a warm pack of ASCII words, such as every hook's, needs none."""
     found = _COMPILED.get(pattern)
     if found is None:
         import re
@@ -54,7 +55,7 @@ def estimate(text: str) -> int:
 def _estimate_pieces(text: str) -> int:
     """:func:`estimate` by the regular expression, one piece at a time (for any text)."""
     total = 0
-    for piece in _regex(_PIECES).findall(text):
+    for piece in compiled(_PIECES).findall(text):
         n = len(piece)
         if n <= 6:
             total += 1
@@ -147,7 +148,7 @@ def _ascii_standin(text: str) -> str | None:
 
     standins = _STANDINS
     found = {}
-    other = _regex(_OTHER)
+    other = compiled(_OTHER)
     for char in set(other.findall(text)):
         standin = standins.get(char)
         if standin is None:
