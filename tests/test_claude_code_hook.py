@@ -172,11 +172,16 @@ def test_a_large_pack_goes_to_a_file_with_an_index(project: Path, env: dict, tmp
     assert (project / ".claude" / "ctxbudget" / ".gitignore").read_text().strip().endswith("*")
 
 
-@pytest.mark.parametrize("payload", sorted(p.name for p in HOSTILE.iterdir() if p.name != "README.md"))
+HOSTILE_ERRORS = json.loads((HOSTILE / "errors.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("payload", sorted(p.name for p in HOSTILE.iterdir() if p.suffix in (".json", ".bin")
+                                           and p.name != "errors.json"))
 def test_garbage_on_stdin_fails_open(project: Path, env: dict, payload: str) -> None:
     done = hook((HOSTILE / payload).read_bytes(), project, env)
     assert done.stdout == b"" and b"Traceback" not in done.stderr
     assert len(hook_log(env)) == 1
+    assert HOSTILE_ERRORS[payload] in hook_log(env)[0]
 
 
 @pytest.mark.parametrize(("cwd", "reason"), [
