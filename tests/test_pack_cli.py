@@ -115,6 +115,18 @@ def test_pack_explain(run_cli, lexical_policy: str) -> None:
     assert lines[-1].endswith("; spilled")
 
 
+def test_pack_explain_with_json_prints_the_manifest(run_cli, lexical_policy: str) -> None:
+    """--format json is for machines: --explain does not turn it into the text table (the manifest's loaded items
+    carry the score and why the table shows)."""
+    argv = ("pack", "--agent", "dbt-expert", "--tier", "simple", "--task", TASK, "--root", SAMPLE, "--budget", "1500",
+            "--no-log", "--policy", lexical_policy, "--format", "json")
+    code, out, err = run_cli(*argv, "--explain")
+    assert (code, err) == (0, "")
+    assert (code, out, err) == run_cli(*argv)
+    manifest = json.loads(out)
+    assert manifest["tokens"] == 1476 and all({"score", "why"} <= set(item) for item in manifest["loaded"])
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["--agent", "dbt-expert", "--task", "x", "--root", "/nonexistent/memory"], 2,
      "ctxbudget: error: --root /nonexistent/memory: no such folder\n"),

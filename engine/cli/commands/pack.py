@@ -23,7 +23,8 @@ under the memory root (docs/memory.md). Records one usage record (--no-log to sk
 The memory root is --root DIR, else the policy's memory.root (./.claude/memory); when that does not exist
 the bundled sample store is packed (and stderr says so). --format md (default) prints the memory ready to
 inject, json the manifest (budget, per-scope allowance and use, loaded and skipped items), paths the
-loaded files; --explain a table of what loaded and why.
+loaded files; --explain a table of what loaded and why (with --format json, the manifest says it: each
+loaded item's score and why).
 
 The memory index is brought up to date first (a cold index of a large root takes a while: a progress bar
 shows on a terminal). --index-seconds S stops that after S seconds and packs from what is indexed, saying so
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> Result | int:
         print(f"ctxbudget: warning: {partial_warning(result.stats)}", file=sys.stderr)
     if result.log_error:
         print(f"ctxbudget: warning: {result.log_error}", file=sys.stderr)
-    if args.explain:  # the table of what loaded and why, whatever the format
+    if args.explain and args.format != "json":  # the table of what loaded and why (the manifest carries the same)
         _explain(result)
         return 0
     if args.format != "json":  # the manifest is what JSON prints: md and paths render the pack itself
