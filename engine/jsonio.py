@@ -24,12 +24,13 @@ here, 0.45x of ``python -c pass``, which a warm ``budget`` or ``validate`` paid 
 answer written (and a Claude Code hook for the payload it reads and the session line it writes). So
 :func:`loads_own` and :func:`loads` run CPython's own C scanner (``_json.make_scanner``, what ``json.loads`` runs)
 directly — :func:`loads` with its strict hooks, and ``JSONDecoder.decode``'s few lines around it (the whitespace
-around the value, "Expecting value", "Extra data"); an error inside the value is the scanner's own, which imports
-json then — and, until something else has imported :mod:`json`, :func:`dumps` writes plain data (dicts with string
-keys, lists, tuples, strings, ints, finite floats, booleans, None; any ``indent`` and ``separators``) itself, with
-``_json.encode_basestring`` for strings — the same text, byte for byte (tests/test_jsonio.py compares them on
-generated values). Anything else (another type, a non-finite float, deep nesting, ``sort_keys``, an interpreter
-without ``_json``) goes to :mod:`json`.
+around the value, "Expecting value", "Extra data"); an error inside the value is the scanner's own (json is
+imported then, and the value scanned again: CPython 3.11's scanner only looks its error class up, and without
+json.decoder imported it raised a SystemError instead) — and, until something else has imported :mod:`json`,
+:func:`dumps` writes plain data (dicts with string keys, lists, tuples, strings, ints, finite floats, booleans,
+None; any ``indent`` and ``separators``) itself, with ``_json.encode_basestring`` for strings — the same text,
+byte for byte (tests/test_jsonio.py compares them on generated values). Anything else (another type, a
+non-finite float, deep nesting, ``sort_keys``, an interpreter without ``_json``) goes to :mod:`json`.
 
 This module imports nothing from ctxbudget (anything may use it) and only the standard library.
 """
@@ -60,7 +61,7 @@ class JSONInputError(ValueError):
     ``colno`` (1-based) say where, when known (None otherwise)."""
 
     def __init__(self, msg: str, pos: int | None = None, doc: str | None = None):
-        self.msg = msg
+        self.msg = msg[:-len(" starting at")] if msg.endswith(" starting at") else msg  # json's, where pos says it
         self.pos = pos
         self.lineno: int | None = None
         self.colno: int | None = None
@@ -68,7 +69,7 @@ class JSONInputError(ValueError):
             self.lineno = doc.count("\n", 0, pos) + 1
             self.colno = pos - doc.rfind("\n", 0, pos)
         where = f" at line {self.lineno} column {self.colno}" if self.lineno is not None else ""
-        super().__init__(msg + where)
+        super().__init__(self.msg + where)
 
 
 class _Refused(ValueError):
@@ -120,8 +121,9 @@ _WHITESPACE = " \t\n\r"  # what json.decoder's WHITESPACE pattern skips around t
 class _StrictDecoder:
     """``json.JSONDecoder(parse_float=_float, parse_int=parse_int, parse_constant=_constant)``'s ``decode``,
     through the same C scanner, without importing json: the same values, and the same errors — the scanner
-    raises ``json.JSONDecodeError`` itself (importing json then); before and after the value this class says
-    "Expecting value" and "Extra data" as ``JSONDecoder.decode`` does, at the same offsets."""
+    raises ``json.JSONDecodeError`` itself (json imported first, on an error: see :meth:`decode`); before and
+    after the value this class says "Expecting value" and "Extra data" as ``JSONDecoder.decode`` does, at the same
+    offsets."""
 
     __slots__ = ("strict", "object_hook", "object_pairs_hook", "parse_float", "parse_int", "parse_constant",
                  "scan_once")
@@ -138,6 +140,15 @@ class _StrictDecoder:
             value, end = self.scan_once(text, start)
         except StopIteration as exc:
             raise JSONInputError("Expecting value", exc.value, text) from None
+        except SystemError:
+            # CPython 3.11's scanner finds its JSONDecodeError in sys.modules only: when json.decoder has not been
+            # imported, an error inside the value ("Unterminated string", "Expecting ',' delimiter"…) comes out
+            # as a SystemError. Import it and scan again: the same error, now raised as it should be.
+            if "json.decoder" in sys.modules:
+                raise  # pragma: no cover - not that
+            import json.decoder  # noqa: F401
+
+            value, end = self.scan_once(text, start)
         last = len(text.rstrip(_WHITESPACE))
         if end < last:
             between = text[end:last]

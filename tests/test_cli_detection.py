@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,25 @@ agent_patterns     0.5  15,000
 def test_evaluate_options(run_cli, args: list[str], code: int, message: str) -> None:
     got, out, err = run_cli("evaluate", "troubleshoot it", "--agent", "dbt-expert", "--policy", POLICY, *args)
     assert got == code and message in out + err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ('{"agent_count": "3', "Unterminated string at column 17"),
+    ('{"agent_count" 3}', "Expecting ':' delimiter at column 16"),
+    ('{"agent_count": 3,}', "Expecting property name enclosed in double quotes at column 19"),
+])
+def test_evaluate_refuses_broken_context_json_in_a_fresh_process(context: str, message: str) -> None:
+    """Errors inside the value, read by a process that has not imported json (in-process tests always have):
+    a clear error, not the SystemError traceback CPython 3.11's scanner gave there."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CTXBUDGET_POLICY"}
+    done = subprocess.run([sys.executable, "-m", "engine", "evaluate", "troubleshoot it", "--agent", "dbt-expert",
+                           "--policy", POLICY, "--context", context], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"ctxbudget: error: --context: not valid JSON "
+                                                                  f"({message})\n")
 
 
 def test_evaluate_unknown_agent(run_cli) -> None:

@@ -358,6 +358,33 @@ def test_loads_reads_any_short_text_as_json_s_decoder(text) -> None:
     assert found[0] == expected[0] and (found == expected if found[0] == "error" else _same(found[1], expected[1]))
 
 
+BROKEN_INSIDE = ['{"a": "b', '{"a" 1}', '{"a": 1,}', '{"a": 1 "b": 2}', '["\x01"]', '["\\q"]', '{1: 2}', '["\\u12"]',
+                 '[1, 2', '{"a": [1, {"b": "c\n"}]}']
+
+
+def test_loads_refuses_an_error_inside_the_value_before_json_is_imported() -> None:
+    """A hook, or `evaluate --context`, reads its JSON before anything has imported json: an error the C scanner
+    finds inside the value is still a JSONInputError with json's message (CPython 3.11's scanner looks json.decoder
+    up in sys.modules, and without it raised a SystemError: a traceback, and a hook that logged that)."""
+    import subprocess
+
+    probe = ("import json, sys\n"
+             "from engine.jsonio import loads, JSONInputError\n"
+             "for text in json.loads(sys.argv[1]):\n"  # each text read as by a process that has not imported json
+             "    for name in [m for m in sys.modules if m == 'json' or m.startswith('json.')]:\n"
+             "        del sys.modules[name]\n"
+             "    try:\n"
+             "        print(repr(('value', loads(text))))\n"
+             "    except JSONInputError as exc:\n"
+             "        print(repr(('error', exc.args[0])))\n")
+    done = subprocess.run([sys.executable, "-c", probe, json.dumps(BROKEN_INSIDE)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [repr(_decoder_reading(text)) for text in BROKEN_INSIDE]
+    assert all(kind == "error" for kind, _ in map(_decoder_reading, BROKEN_INSIDE))
+    assert _decoder_reading('{"a": "b') == ("error", "Unterminated string at line 1 column 7")
+
+
 def test_a_hook_s_json_in_and_out_import_no_json() -> None:
     """Reading a payload (loads) and writing a compact line (dumps with separators) import neither json nor re:
     importing them was ~6 ms of every hook process."""
