@@ -219,6 +219,26 @@ def test_what_a_warm_command_imports(args: list[str], expected: str, tmp_path: P
     assert done.stdout.strip() == expected
 
 
+def test_a_cut_off_sidecar_is_corrupt_in_a_fresh_process(tmp_path: Path) -> None:
+    """A process that has not imported json reads a sidecar cut off mid-string: corrupt, ignored, said (CPython
+    3.11's JSON scanner raised a SystemError there, and `pack` ended in a traceback; in-process tests have json)."""
+    import shutil
+
+    env = {**os.environ, "CTXBUDGET_CACHE_DIR": str(tmp_path / "cache"), "NO_COLOR": "1"}
+    env.pop("CTXBUDGET_POLICY", None)
+    for store in ("warm-up", "memory"):  # the first fills the policy cache: the second start is warm, without json
+        root = tmp_path / store
+        shutil.copytree(SAMPLE, root)
+        (root / "patterns" / "sql-style.metadata.json").write_text('{"use_count": 3, "last_used": "2026-11',
+                                                                   encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "engine", "pack", "--agent", "dbt-expert", "--tier", "simple",
+                               "--root", str(root), "--no-log", "--format", "paths"], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert (done.returncode, done.stderr) == (0, "ctxbudget: warning: patterns/sql-style.md: corrupt sidecar "
+                                                     "ignored\n")
+    assert "patterns/sql-style.md" in done.stdout.splitlines()
+
+
 def test_the_sample_store_ships_in_the_wheel() -> None:
     import tomllib
 
