@@ -95,8 +95,8 @@ WITH picked AS (
             WHEN json_kind(timestamp) <> 'VARCHAR' THEN '''timestamp'' must be a string'
             WHEN json_kind(budget) NOT IN ('UBIGINT', 'BIGINT') OR json_kind(loaded) NOT IN ('UBIGINT', 'BIGINT')
                  OR coalesce(try_cast(budget AS BIGINT) < 0, true)  -- past a BIGINT (2^63 - 1): MAX_READ_BUDGET
-                 OR try_cast(loaded AS BIGINT) < 0
-                 OR try_cast(loaded AS BIGINT) > 9007199254740991
+                 -- (past a BIGINT the cast is NULL: a count from 2^63 is refused, not taken as unknown)
+                 OR coalesce(try_cast(loaded AS BIGINT) NOT BETWEEN 0 AND 9007199254740991, true)  -- MAX_TOKENS
                 THEN 'budget and tokens loaded must be non-negative integers'
             WHEN usage IS NOT NULL AND json_kind(usage) <> 'NULL'
                  AND (json_kind(usage) NOT IN ('UBIGINT', 'BIGINT', 'DOUBLE') OR NOT (try_cast(usage AS DOUBLE) >= 0)
