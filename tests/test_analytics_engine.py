@@ -448,6 +448,45 @@ def test_record_values_are_read_alike_by_both_readers(policy, tmp_path, monkeypa
         assert reader == "json"
 
 
+_GOOD = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 15000,
+                                 {"global": 15000})).encode()
+
+
+def _odd(field: str, raw: bytes) -> bytes:
+    return _GOOD.replace(b'"' + field.encode() + b'": ', b'"' + field.encode() + b'": "@@", "_": ', 1) \
+        .replace(b'"@@"', b'"' + raw + b'"')
+
+
+@pytest.mark.parametrize("lines, skipped", [
+    ([_GOOD, _odd("error", b"\xff"), _GOOD], [(2, "not UTF-8 text")]),  # in a value no reader reads
+    ([_GOOD, _odd("agent", b"dbt\xed\xa0\x80"), _GOOD], [(2, "not UTF-8 text")]),  # the UTF-8-like bytes of U+D800
+    ([b'{"a": "\xc3"}', _GOOD, b'{"b": 1}'], [(1, "not UTF-8 text"), (3, "missing key 'budget'")]),  # not a record
+    ([_GOOD, _odd("agent", b"ab\xc3")[:-2]], [(2, "torn line (the file ends in the middle of it)")]),  # cut in a char
+    ([b"\xef\xbb\xbf" + _GOOD, _GOOD], []),  # a byte order mark that starts the file is not the line's
+    ([_GOOD, b"\xef\xbb\xbf" + _GOOD], [(2, "not JSON (Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 "
+                                           "(char 0))")]),
+], ids=["ignored-value", "surrogate-bytes", "not-a-record", "torn", "bom-first", "bom-later"])
+def test_a_line_that_is_not_utf8_is_skipped_alike_by_every_reader(policy, tmp_path, monkeypatch, lines, skipped):
+    """Bytes that are not UTF-8 make a line not a record, for the JSON reader, the text reader and the Python
+    reader alike, with the same reason (the text reader called every line it rejected overlong; the Python reader
+    took the bytes of a surrogate and a byte order mark anywhere, as json.loads does)."""
+    from engine.usage import read_log
+
+    log = tmp_path / "u.jsonl"
+    torn = any("torn" in reason for _, reason in skipped)  # the file ends in the middle of its last line
+    log.write_bytes(b"\n".join(lines) + (b"" if torn else b"\n"))
+    runs = len(lines) - len(skipped)
+    answers = []
+    for fast in (True, False):
+        monkeypatch.setattr(duck, "FAST", fast)
+        data = analyze(policy, log).to_dict()
+        answers.append((data["runs"], [(s["line"], s["reason"]) for s in data["skipped"]]))
+    reader = read_log(log)
+    answers.append((len(list(reader)), [(s.line, s.reason) for s in reader.skipped]))
+    assert answers == [(runs, skipped)] * 3
+    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
+
+
 DUPLICATES = (Path(__file__).parent / "data" / "usage-duplicate-keys.txt").read_text(encoding="utf-8").splitlines()
 """Keys written twice in a usage record (one line: the pairs added to a record; the last holds a lone surrogate,
 which makes the line not JSON)."""

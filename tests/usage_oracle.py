@@ -163,6 +163,8 @@ def read_plain(path: str | os.PathLike, since: datetime | None = None, until: da
         lines = handle.read().split(b"\n")
     if not lines[-1]:
         lines.pop()
+    if lines and lines[0].startswith(b"\xef\xbb\xbf"):  # a byte order mark that starts the file: not the line's
+        lines[0] = lines[0][3:]
     for number, raw in enumerate(lines, 1):
         try:
             if len(raw) > MAX_LINE_BYTES:

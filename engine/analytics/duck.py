@@ -32,7 +32,7 @@ from importlib import resources
 from typing import Any, Sequence
 
 from engine.digest import sha256_hex
-from engine.usage.log import MAX_LINE_BYTES, OVERLONG, SKIPPED_KEPT, SkippedLine
+from engine.usage.log import MAX_LINE_BYTES, NOT_UTF8, OVERLONG, SKIPPED_KEPT, TORN, SkippedLine
 
 MEMORY_LIMIT = os.environ.get("CTXBUDGET_DUCKDB_MEMORY", "1GB")
 """DuckDB's memory_limit: past it, DuckDB spills to a temporary folder (``$CTXBUDGET_DUCKDB_MEMORY`` sets it)."""
@@ -593,7 +593,8 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
                 con.execute("CREATE TEMP VIEW fields AS " + sql("line_fields"))
                 parts.append(sql("records"))
         if not jsonl or fast:
-            con.execute("CREATE TEMP TABLE rejected_lines (file_id BIGINT, scan_id BIGINT, line BIGINT); "
+            con.execute("CREATE TEMP TABLE rejected_lines (file_id BIGINT, scan_id BIGINT, line BIGINT, "
+                        "error_type VARCHAR); "
                         "CREATE TEMP TABLE rejected_scans (file_id BIGINT, scan_id BIGINT, file_path VARCHAR)")
         if not jsonl:
             con.execute("CREATE TEMP VIEW lines AS SELECT NULL::VARCHAR AS file, NULL::BIGINT AS n LIMIT 0")
@@ -830,12 +831,17 @@ def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
     return lines + (last != 10), last == 10, frozenset(found)
 
 
-def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, dict[int, tuple[int, str | None]],
+UNDECODABLE = object()
+"""What :func:`_locate` gives for the text of a line that is not UTF-8 (the JSON reader gives it a row of NULLs)."""
+
+
+def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, dict[int, tuple[int, object]],
                                                                           list[int]]:
     """One pass over the bytes of ``path``: (its non-blank lines, {n: (line number, text; None when longer than
-    MAX_LINE_BYTES)} for the ``n``-th non-blank lines in ``wanted``, the ``n`` of the overlong lines). A line
-    is never held longer than MAX_LINE_BYTES; with ``stop_after`` the pass ends after that non-blank line."""
-    found: dict[int, tuple[int, str | None]] = {}
+    MAX_LINE_BYTES, :data:`UNDECODABLE` when not UTF-8)} for the ``n``-th non-blank lines in ``wanted``, the ``n``
+    of the overlong lines). A line is never held longer than MAX_LINE_BYTES; with ``stop_after`` the pass ends after
+    that non-blank line."""
+    found: dict[int, tuple[int, object]] = {}
     overlong: list[int] = []
     number = kept = 0
 
@@ -848,7 +854,13 @@ def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, d
         if too_long:
             overlong.append(kept)
         if kept in wanted:
-            found[kept] = (number, None if too_long else raw.decode("utf-8", "replace"))
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte order mark: the readers skip it
+                raw = raw[3:]
+            try:
+                text: str | object | None = None if too_long else raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = UNDECODABLE
+            found[kept] = (number, text)
 
     carry, skipping = b"", False
     with open(path, "rb") as handle:
@@ -916,7 +928,8 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
     detail.sort()
     detail = detail[:SKIPPED_KEPT]
     con.execute("CREATE TEMP TABLE lines (file VARCHAR, n BIGINT, line VARCHAR)")
-    texts = [(file, number, text) for _place, file, number, text, _torn in detail if text is not None]
+    texts = [(file, number, text) for _place, file, number, text, _torn in detail
+             if text is not None and text is not UNDECODABLE]
     if texts:
         con.executemany("INSERT INTO lines VALUES (?, ?, ?)", texts)
     exact = _with(sql("records"), "fields", sql("line_fields"))
@@ -926,6 +939,8 @@ def _checked(con: Any, files: Sequence[str], counted: Sequence[tuple[int, bool]]
     for _place, file, number, text, torn in detail:
         if text is None:
             reason = OVERLONG
+        elif text is UNDECODABLE:  # as the Python reader says it
+            reason = TORN if torn else NOT_UTF8
         else:
             reason, line = reasons.get((file, number), (None, None))
             if reason is None:
@@ -1017,9 +1032,10 @@ def _skipped_lines(con: Any, result: Any, files: Sequence[str], multi: bool) -> 
                           in con.execute("SELECT * FROM skipped_found").fetchall()]
         result.lines = 0
         return
+    # the lines the text reader rejected: too long, or not UTF-8 (DuckDB's error types)
     rejects = con.execute("""
-        SELECT s.file_path, e.line FROM rejected_lines e JOIN rejected_scans s USING (scan_id, file_id)
-        ORDER BY s.file_path, e.line""").fetchall()
+        SELECT s.file_path, e.line, e.error_type::VARCHAR FROM rejected_lines e
+        JOIN rejected_scans s USING (scan_id, file_id) ORDER BY s.file_path, e.line""").fetchall()
     bad = con.execute("SELECT count(*) FROM all_runs WHERE reason IS NOT NULL AND list_contains(?, file)",
                       [list(files)]).fetchone()[0]
     result.skipped_lines = bad + len(rejects)
@@ -1027,13 +1043,17 @@ def _skipped_lines(con: Any, result: Any, files: Sequence[str], multi: bool) -> 
         SELECT file, n, reason, line FROM all_runs WHERE reason IS NOT NULL AND list_contains(?, file)
         ORDER BY file, n LIMIT {SKIPPED_KEPT}""", [list(files)]).fetchall()
     order = {f: i for i, f in enumerate(files)}
-    located: list[tuple[int, int, str]] = []
-    for file, line in rejects:
-        located.append((order.get(file, len(order)), int(line), OVERLONG))
     rejected_before: dict[str, list[int]] = {}
-    for file, line in rejects:
+    for file, line, _kind in rejects:
         rejected_before.setdefault(file, []).append(int(line))
-    last = dict(con.execute("SELECT file, max(n) FROM lines GROUP BY file").fetchall()) if first else {}
+    last = dict(con.execute("SELECT file, max(n) FROM lines GROUP BY file").fetchall()) if first or rejects else {}
+    located: list[tuple[int, int, str]] = []
+    for file, line, kind in rejects:
+        reason = OVERLONG
+        if kind == "INVALID ENCODING":  # as the Python reader says it: a torn last line, else not UTF-8
+            final = max(_physical(last.get(file) or 0, rejected_before[file]), max(rejected_before[file]))
+            reason = TORN if int(line) == final and _ends_unterminated(file) else NOT_UTF8
+        located.append((order.get(file, len(order)), int(line), reason))
     for file, n, reason, text in first:
         physical = _physical(n, rejected_before.get(file, []))
         torn = n == last.get(file) and _ends_unterminated(file)
@@ -1060,7 +1080,7 @@ def _detail(reason: str, text: str | None, torn: bool) -> str:
     if reason != "not JSON" or text is None:
         return reason
     if torn:
-        return "torn line (the file ends in the middle of it)"
+        return TORN
     from engine.usage.log import loads_line
 
     try:

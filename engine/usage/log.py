@@ -35,6 +35,9 @@ MAX_LINE_BYTES = MAX_RECORD_BYTES
 """A reader skips (and counts) a line longer than this, without ever holding it whole."""
 
 OVERLONG = f"longer than {MAX_LINE_BYTES:,} bytes (a usage record is a few hundred)"
+TORN = "torn line (the file ends in the middle of it)"
+NOT_UTF8 = "not UTF-8 text"
+"""The reason a line whose bytes are not UTF-8 is skipped (every reader: a usage log is UTF-8)."""
 NESTED = "not a usage record (nested too deeply)"
 
 
@@ -150,13 +153,14 @@ def first_values(pairs: list[tuple[str, Any]]) -> dict:
 def loads_line(raw: bytes | str) -> Any:
     """The JSON value of one log line as every reader of the log takes it — DuckDB's, in the analytics engine,
     and this module's: a key written twice counts with its first value (:func:`first_values`), and a string
-    with a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8 text can hold) makes the line not JSON.
-    ValueError (or RecursionError) when it is not."""
+    with a lone UTF-16 surrogate (``"\\ud800"``, which no UTF-8 text can hold) makes the line not JSON. Bytes must
+    be UTF-8 (json.loads would take UTF-16 or UTF-32, and UTF-8-like bytes of a surrogate; DuckDB takes neither):
+    UnicodeDecodeError otherwise. ValueError (or RecursionError) when it is not JSON."""
     import json
 
-    value = json.loads(raw, object_pairs_hook=first_values)
-    if (b"\\u" if isinstance(raw, bytes) else "\\u") in raw:  # only an escape can make a lone surrogate
-        text = raw if isinstance(raw, str) else raw.decode("utf-8")  # json.loads took it: UTF-8
+    text = raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+    value = json.loads(text, object_pairs_hook=first_values)
+    if "\\u" in text:  # only an escape can make a lone surrogate
         if may_hold_surrogates(text) and lone_surrogate_at(text) is not None:
             raise ValueError(LONE_SURROGATE)
     return value
@@ -171,7 +175,9 @@ def decode_line(raw: bytes, last: bool = False) -> Any:
         raise CorruptRecord(NESTED) from None
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
         if last and not raw.endswith(b"\n"):
-            raise CorruptRecord("torn line (the file ends in the middle of it)") from None
+            raise CorruptRecord(TORN) from None
+        if isinstance(exc, UnicodeDecodeError):
+            raise CorruptRecord(NOT_UTF8) from None
         raise CorruptRecord(f"not JSON ({exc})") from None
 
 
@@ -206,15 +212,21 @@ class LogReader:
                     self.skip(number, str(exc))
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def bounded_lines(handle: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
     """(1-based number, line) for each line of ``handle``; the line is None when it is longer than ``limit``
-    bytes, which is read past in small pieces and never held whole."""
+    bytes, which is read past in small pieces and never held whole. A UTF-8 byte order mark that starts the file
+    is not part of its first line (DuckDB's readers skip it too; one anywhere else makes a line not JSON)."""
     number = 0
     while True:
         raw = handle.readline(limit + 1)
         if not raw:
             return
         number += 1
+        if number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
         if len(raw) > limit and not (len(raw) == limit + 1 and raw.endswith(b"\n")):
             while raw and not raw.endswith(b"\n"):
                 raw = handle.readline(1 << 16)
