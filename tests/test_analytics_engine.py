@@ -487,6 +487,31 @@ def test_a_line_that_is_not_utf8_is_skipped_alike_by_every_reader(policy, tmp_pa
     assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
 
 
+@pytest.mark.parametrize("pct", ["true", "false", '"50"', "-1", "1e400", "1" + "0" * 400, "[50]"])
+def test_a_seed_records_usage_pct_that_is_not_a_number_is_skipped_by_every_reader(policy, tmp_path, monkeypatch,
+                                                                                    pct):
+    """The seed's `usage_pct` is a number, as `usage` is: true is not 1 (Python's bool is an int: read_log took
+    it as 1 %), and an integer past a double is not a usage (read_log raised OverflowError dividing it)."""
+    from usage_synth import seed_record
+
+    from engine.usage import read_log
+
+    good = json.dumps(seed_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 15000,
+                                  {"global": 15000}))
+    odd = json.dumps(dict(json.loads(good), usage_pct="@@")).replace('"@@"', pct)
+    log = tmp_path / "u.jsonl"
+    log.write_text(f"{good}\n{odd}\n{good}\n")
+    answers = []
+    for fast in (True, False):
+        monkeypatch.setattr(duck, "FAST", fast)
+        data = analyze(policy, log).to_dict()
+        answers.append((data["runs"], [(s["line"], s["reason"]) for s in data["skipped"]]))
+    reader = read_log(log)
+    answers.append((len(list(reader)), [(s.line, s.reason) for s in reader.skipped]))
+    assert answers == [(2, [(2, "usage must be a non-negative number")])] * 3
+    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
+
+
 DUPLICATES = (Path(__file__).parent / "data" / "usage-duplicate-keys.txt").read_text(encoding="utf-8").splitlines()
 """Keys written twice in a usage record (one line: the pairs added to a record; the last holds a lone surrogate,
 which makes the line not JSON)."""

@@ -51,7 +51,12 @@ def record_fields(obj: Any) -> RecordFields:
     try:
         if "budget_allocated" in obj:
             budget, pct = obj["budget_allocated"], obj.get("usage_pct")
-            usage = None if pct is None else pct / 100.0
+            usage = pct  # a percentage: checked below as a usage is, then divided
+            if type(pct) is int or type(pct) is float:  # (not a bool: true is not a number)
+                try:
+                    usage = pct / 100.0
+                except OverflowError:  # an integer past a double: as 1e400 is
+                    usage = _INFINITY
             scopes = obj.get("scopes_loaded") or obj.get("scope_breakdown") or {}
             if type(scopes) is dict:  # the seed sometimes wrote {"scope": {"tokens": n, "pct": p}}
                 scopes = {s: (t.get("tokens", 0) if type(t) is dict else t) for s, t in scopes.items()}
