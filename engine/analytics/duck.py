@@ -746,7 +746,7 @@ def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: date
                   f"j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success, j_scopes) IN "
                   f"({hashes})")
     checked = _with(sql("fast_lines"), "fields", candidates)
-    lines = f"SELECT * EXCLUDE (scope_keys, fast) FROM ({checked}) WHERE NOT fast"
+    lines = f"SELECT * EXCLUDE (scope_keys, line_time, fast) FROM ({checked}) WHERE NOT fast"
     con.execute(f"INSERT INTO all_runs BY NAME {_with(sql('records'), 'fields', lines)}",
                 {"since": since, "until": until})
     con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'; "

@@ -14,8 +14,7 @@
 -- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql).
 WITH valued AS (
     SELECT file, fast, j_profile,
-           CASE WHEN fast AND ($since IS NOT NULL OR $until IS NOT NULL)
-                THEN try_cast(j_timestamp ->> '$' AS TIMESTAMPTZ) END AS ran_at,
+           CASE WHEN fast THEN line_time END AS ran_at,  -- (NULL when no period is given)
            CASE WHEN fast THEN j_agent END AS agent_json,
            CASE WHEN fast THEN j_profile END AS profile_json,
            CASE WHEN fast THEN j_tier END AS tier_json,
