@@ -997,6 +997,51 @@ def test_runs_summed_as_they_are_read_answer_as_runs_kept_a_row_each(policy, tmp
     assert {t for t in summed["tiers"]} == {"simple", "medium", "complex", "multi-system", "(none)"}
 
 
+@pytest.mark.parametrize("bounds", ["since", "until", "both"])
+def test_runs_outside_the_period_are_counted_not_summed(policy, tmp_path, monkeypatch, bounds):
+    """With a period, fast_sums.sql only counts the usual records outside it (the line checks need their
+    number, and whether they say `success`): one row of NULL keys per file, with no bins and no scope names,
+    rather than their values read and summed per group for nothing. The answers are those of a row per run
+    and of the line reader; the torn lines are still found and counted."""
+    import random
+
+    rng = random.Random(7)
+    agents = [("specialists/dbt-expert", "specialist-narrow", 20000), ("dbt-expert", "", 30000)]
+    for f in range(2):
+        lines = []
+        for i in range(120):
+            agent, profile, budget = agents[i % 2]
+            record = native_record(START + timedelta(hours=i), agent, profile, budget, rng.randrange(0, budget * 2),
+                                   {"global": rng.randrange(0, 9000), "agent_recent": rng.randrange(0, 9000)})
+            if not profile:
+                del record["profile"]
+            if f == 1:  # a file that never says `success` (else the line reader would read it: see _checked)
+                del record["success"]
+            lines.append(json.dumps(record) + "\n")
+        lines.insert(50, '{"torn"\n')
+        (tmp_path / f"u{f}.jsonl").write_text("".join(lines))
+    period = {"since": START + timedelta(hours=30), "until": START + timedelta(hours=90)}
+    if bounds != "both":
+        period = {bounds: period[bounds]}
+    seen = []
+    recheck = duck._recheck
+    monkeypatch.setattr(duck, "_recheck", lambda con, *a: seen.append(con.execute(
+        "SELECT in_period, count(*), sum(runs), count(agent_json), count(key_budget), sum(len(scope_names)), "
+        "sum(coalesce(len(bins), 0) + coalesce(len(big_bins), 0)), sum(success_unsaid) FROM fast_sums "
+        "WHERE unchecked_hash IS NULL GROUP BY ALL ORDER BY ALL").fetchall()) or recheck(con, *a))
+    summed = analyze(policy, tmp_path, **period).to_dict()
+    assert duck.last_reader == "json"
+    inside = summed["runs"]
+    outside = 240 - inside
+    assert 0 < inside < 240 and summed["skipped_lines"] == 2
+    (out_rows, in_rows), = [sorted(rows) for rows in seen]
+    assert out_rows[:7] == (False, 2, outside, 0, 0, 0, 0)  # one row a file; nothing read but the count
+    assert in_rows[0] is True and in_rows[2] == inside and in_rows[6] == inside
+    assert out_rows[7] + in_rows[7] == 120  # success not said: counted inside and outside the period
+    assert analyze(policy, tmp_path, daily=True, **period).to_dict() == summed
+    monkeypatch.setattr(duck, "FAST", False)
+    assert analyze(policy, tmp_path, **period).to_dict() == summed
+
 def test_the_usage_bins_are_listed_per_group_not_a_key_of_the_sums(policy, tmp_path, monkeypatch):
     """fast_sums.sql sums a group's runs in one row whatever their usage (a usage bin per key would make ~80,000
     rows of sums out of ~100 on a million runs): each row lists its runs' bins as USMALLINT, and the bins past

@@ -747,7 +747,7 @@ def _recheck(con: Any, files: Sequence[str], since: datetime | None, until: date
                   f"j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success, j_scopes) IN "
                   f"({hashes})")
     checked = _with(sql("fast_lines"), "fields", candidates)
-    lines = f"SELECT * EXCLUDE (scope_keys, fast) FROM ({checked}) WHERE NOT fast"
+    lines = f"SELECT * EXCLUDE (scope_keys, line_time, fast) FROM ({checked}) WHERE NOT fast"
     con.execute(f"INSERT INTO all_runs BY NAME {_with(sql('records'), 'fields', lines)}",
                 {"since": since, "until": until})
     con.execute("DELETE FROM all_runs WHERE reason = 'unchecked'; "
@@ -817,7 +817,9 @@ def _count_lines(path: str) -> tuple[int, bool, frozenset[bytes]]:
             lines += buffer.count(b"\n", kept, end)
             last = buffer[end - 1]
             if len(found) < len(NULLABLE_KEYS):
-                found.update(key for key in NULLABLE_KEYS if key not in found and buffer.find(key, 0, end) >= 0)
+                # rfind: only whether the key is there matters, and CPython's search from the end (a Horspool-like
+                # skip) took 0.05 CPU-seconds for `"budget_allocated"` over the 1M log against 0.09 for find
+                found.update(key for key in NULLABLE_KEYS if key not in found and buffer.rfind(key, 0, end) >= 0)
                 # rare: a key's name may be written with escapes. A backslash is looked for first: one byte is
                 # found with memchr (0.014 s for 1M records here), the pair "\\u" by a slower search (0.44 s),
                 # which made this count take as long as DuckDB's read beside it.

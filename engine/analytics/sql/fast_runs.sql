@@ -9,8 +9,9 @@
 WITH valued AS (
     SELECT file, n, fast, j_host, j_tier_source, j_confidence, j_success, j_budget_allocated, j_timestamp,
            j_agent, j_profile, j_tier, j_budget, j_tokens_loaded, j_usage, j_exceeded, j_scopes,
-           CASE WHEN fast AND ($times OR $since IS NOT NULL OR $until IS NOT NULL)
-                THEN try_cast(j_timestamp ->> '$' AS TIMESTAMPTZ) END AS ran_at,
+           CASE WHEN NOT fast THEN NULL
+                WHEN $since IS NOT NULL OR $until IS NOT NULL THEN line_time  -- (read once, by fast_lines.sql)
+                WHEN $times THEN try_cast(j_timestamp ->> '$' AS TIMESTAMPTZ) END AS ran_at,
            CASE WHEN fast THEN j_agent ->> '$' END AS agent,
            CASE WHEN fast THEN coalesce(j_profile ->> '$', '') END AS profile,
            CASE WHEN fast THEN coalesce(j_tier ->> '$', '') END AS tier,

@@ -12,36 +12,41 @@
 -- (unchecked_hash, as fast_runs.sql), by which duck.py reads it again.
 --
 -- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql).
-WITH valued AS (
-    SELECT file, fast, j_profile,
-           CASE WHEN fast AND ($since IS NOT NULL OR $until IS NOT NULL)
-                THEN try_cast(j_timestamp ->> '$' AS TIMESTAMPTZ) END AS ran_at,
-           CASE WHEN fast THEN j_agent END AS agent_json,
-           CASE WHEN fast THEN j_profile END AS profile_json,
-           CASE WHEN fast THEN j_tier END AS tier_json,
+WITH dated AS (
+    -- (line_time: NULL when no period is given; a plain record has one when a period is)
+    SELECT *, fast AND ($since IS NULL OR line_time >= $since) AND ($until IS NULL OR line_time < $until) AS in_period
+    FROM fast_lines
+), valued AS (
+    -- A usual record outside the period is only counted (runs, success_unsaid: duck.py checks the lines with
+    -- them): its values are not read, and its file's such runs make one group of NULL keys, no bins, no scopes.
+    SELECT file, fast, in_period,
+           CASE WHEN in_period THEN j_agent END AS agent_json,
+           CASE WHEN in_period THEN j_profile END AS profile_json,
+           CASE WHEN in_period THEN j_tier END AS tier_json,
            -- (whole numbers of at most 18 digits, as plain_record found them: read as text, which is cheaper)
-           CASE WHEN fast THEN try_cast(j_budget::VARCHAR AS BIGINT) END AS budget,
-           CASE WHEN fast THEN try_cast(j_tokens_loaded::VARCHAR AS BIGINT) END AS tokens_loaded,
-           CASE WHEN fast THEN j_usage END AS usage,
-           CASE WHEN fast THEN j_exceeded END AS exceeded,
+           CASE WHEN in_period THEN try_cast(j_budget::VARCHAR AS BIGINT) END AS budget,
+           CASE WHEN in_period THEN try_cast(j_tokens_loaded::VARCHAR AS BIGINT) END AS tokens_loaded,
+           CASE WHEN in_period THEN j_usage END AS usage,
+           CASE WHEN in_period THEN j_exceeded END AS exceeded,
            CASE WHEN fast THEN j_success END AS success,
-           CASE WHEN fast THEN string_or_null(j_tier_source) END AS tier_source,
-           CASE WHEN fast THEN number_or_null(j_confidence) END AS confidence,
-           CASE WHEN fast AND j_scopes IS NOT NULL THEN scope_keys ELSE [] END AS scope_names,
-           CASE WHEN fast AND j_scopes IS NOT NULL THEN try_cast(json_extract(j_scopes, '$.*')::VARCHAR[] AS BIGINT[])
-                ELSE [] END AS v,
+           CASE WHEN in_period THEN string_or_null(j_tier_source) END AS tier_source,
+           CASE WHEN in_period THEN number_or_null(j_confidence) END AS confidence,
+           CASE WHEN in_period AND j_scopes IS NOT NULL THEN scope_keys ELSE [] END AS scope_names,
+           CASE WHEN in_period AND j_scopes IS NOT NULL
+                THEN try_cast(json_extract(j_scopes, '$.*')::VARCHAR[] AS BIGINT[]) ELSE [] END AS v,
            CASE WHEN NOT fast THEN unusual_line_hash(j_budget_allocated, j_timestamp, j_agent, j_profile, j_tier,
                                                      j_budget, j_tokens_loaded, j_usage, j_exceeded, j_success,
                                                      j_scopes) END AS unchecked_hash
-    FROM fast_lines
+    FROM dated
 ), runs AS (
     SELECT file, unchecked_hash, agent_json, profile_json, tier_json, scope_names, v, success,
-           fast AND ($since IS NULL OR ran_at >= $since) AND ($until IS NULL OR ran_at < $until) AS in_period,
+           in_period,
            -- a run that names no profile: its budget is part of its group key (profile '' as records.sql reads it)
            CASE WHEN profile_json IS NULL OR profile_json = '""' THEN budget ELSE 0 END AS key_budget,
            CASE WHEN tier_source IN ('detected', 'given', 'default') THEN tier_source END AS tier_source,
            confidence,
-           CASE WHEN usage IS NULL  -- missing (or null): loaded / budget
+           CASE WHEN NOT in_period THEN NULL  -- (no bin)
+                WHEN usage IS NULL  -- missing (or null): loaded / budget
                 THEN CASE WHEN budget > 0 THEN tokens_loaded / budget ELSE 0.0 END
                 ELSE try_cast(usage AS DOUBLE) END AS usage,
            CASE WHEN exceeded IS NULL THEN tokens_loaded > budget  -- missing: loaded more than the budget

@@ -61,12 +61,13 @@ CREATE OR REPLACE TEMP MACRO scope_entries(keys, vals, seed) AS
 
 -- Whether a line's values (JSON text, NULL when missing) are those of a usage record of ours written the usual
 -- way, told by cheap tests of their text: a whole-number budget below 10^18 and tokens below 10^15, a string
--- timestamp (a time, when a period is given: since, until), a non-empty string agent, a plain decimal usage (or
+-- timestamp (a time, when a period is given: since, until; ran_at is the time read from it, by fast_lines.sql),
+-- a non-empty string agent, a plain decimal usage (or
 -- none), true/false flags (or none), string tier and profile (or none). Such a line passes records.sql's checks
 -- for these values with the same values (fast_runs.sql checks its scopes); every other line takes them.
 -- (A line that gives NULL here is not plain either.)
 CREATE OR REPLACE TEMP MACRO plain_record(budget_allocated, ts, agent, profile, tier, budget, loaded, usage,
-                                          exceeded, success, since, until) AS
+                                          exceeded, success, since, until, ran_at) AS
     budget_allocated IS NULL
     AND regexp_full_match(budget::VARCHAR, '[0-9]{1,18}') AND regexp_full_match(loaded::VARCHAR, '[0-9]{1,15}')
     AND starts_with(ts::VARCHAR, '"') AND starts_with(agent::VARCHAR, '"') AND agent::VARCHAR <> '""'
@@ -75,7 +76,7 @@ CREATE OR REPLACE TEMP MACRO plain_record(budget_allocated, ts, agent, profile, 
     AND (success IS NULL OR success::VARCHAR IN ('true', 'false'))
     AND (tier IS NULL OR starts_with(tier::VARCHAR, '"'))
     AND (profile IS NULL OR starts_with(profile::VARCHAR, '"'))
-    AND ((since IS NULL AND until IS NULL) OR try_cast(ts ->> '$' AS TIMESTAMPTZ) IS NOT NULL);
+    AND ((since IS NULL AND until IS NULL) OR ran_at IS NOT NULL);
 
 -- The hash of the values of a line that decide whether it is plain (fast_lines.sql): lines alike in them are alike
 -- in that, so the lines the first pass left unchecked are found again by it (and checked again: hashes collide).
