@@ -23,7 +23,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Mapping, Sequence
 
-from engine.detect.matcher import WORD_BYTES, Matcher, Patterns, plan_entry, word_needles
+from engine.detect.matcher import (SEPARATOR_BYTES, WORD_BYTES, Matcher, Patterns, phrase_needles, plan_entry,
+                                   word_needles)
 from engine.detect.normalize import normalize
 from engine.detect.parts import FACTS, conjuncts, direct_condition, direct_conjunct, inputs
 from engine.detect.plan import SignalTable, plan_detection, usable
@@ -390,13 +391,16 @@ class Detector:
         # their locators. With each Hit built here from one record per entry (no call per hit), that took the
         # 100-character task's six entries from 6.7 to 4.6-4.9 µs (a locator call was ~450 ns, _located ~370 ns).
         padded = b" %s " % data.translate(WORD_BYTES) if norm is None else None
+        spaced = None  # data.translate(SEPARATOR_BYTES), when a phrase is first checked
         current, first = -1, (0, 0)
         for i in fired:
             try:
-                signal, head, whole, size, locate, name, tier, weight, boost, weights, group = spots[i]
+                signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = spots[i]
             except KeyError:  # the first time this entry is located
-                signal, head, whole, size, locate, name, tier, weight, boost, weights, group = self._spot(i)
-            if head is not None and padded is not None and padded.startswith(whole, start := padded.find(head)):
+                signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = self._spot(i)
+            if head is not None and padded is not None and padded.startswith(whole, start := padded.find(head)) \
+                    and (check is None or start == padded.find(check[0]) and (
+                        spaced or (spaced := data.translate(SEPARATOR_BYTES))).startswith(check[1], start)):
                 end = start + size  # the first word that starts like one of the forms is the base form
                 found = (start, end)
             else:
@@ -421,9 +425,12 @@ class Detector:
         when it has none), its locator and the fields of its signal's Hit besides the text and span."""
         signal = self._entries[index][0]
         (name, tier, weight), (boost, weights, group) = self._hit_parts[signal]
-        head, whole, size = word_needles(self._items[index]) or (None, None, 0)
-        spot = self._spots[index] = (signal, head, whole, size, self._locate(index), name, tier, weight, boost,
-                                     weights, group)
+        item = self._items[index]
+        head, whole, size, check = (*word_needles(item), None) if word_needles(item) else (None, None, 0, None)
+        if head is None and (found := phrase_needles(item)) is not None:
+            head, whole, size, check = found[0], found[1], found[2], found[3:]
+        spot = self._spots[index] = (signal, head, whole, size, check, self._locate(index), name, tier, weight,
+                                     boost, weights, group)
         return spot
 
     def _signal_ids(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]
