@@ -89,8 +89,10 @@ def test_word_needles() -> None:
 
 
 def test_phrase_needles() -> None:
-    assert phrase_needles([0, "literal", "root cause"]) == (b" root caus", b" root cause ", 10, b" root ", b"root cause")
-    assert phrase_needles([0, "literal", "End-to-End"]) == (b" end to end", b" end to end ", 10, b" end ", b"end to end")
+    assert phrase_needles([0, "literal", "root cause"]) == (b" root caus", b" root cause ", 10, b" root ",
+                                                            b"root cause")
+    assert phrase_needles([0, "literal", "End-to-End"]) == (b" end to end", b" end to end ", 10, b" end ",
+                                                            b"end to end")
     assert phrase_needles([0, "exact", "the nightly"]) == (b" the nightly", b" the nightly ", 11, b" the ",
                                                            b"the nightly")
     for item in ([0, "literal", "root"], [0, "literal", "c++ code"], [0, "literal", "café au lait"],
