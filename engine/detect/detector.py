@@ -34,7 +34,6 @@ DEFAULT_CONFIDENCE_SCALE = 2.0
 _MEMO_MAX = 512  # values remembered per step or guard (count combinations); past that, evaluated each time
 _GUARDS_AFTER = 256  # evaluations of a condition before its guards are compiled and used
 _new_tuple = tuple.__new__  # builds a Hit from a tuple, skipping NamedTuple's argument handling
-_NOWHERE = b"\xff"  # a needle no padded copy of ASCII text holds: an entry without needles
 
 
 def _located(text: str, norm: Any, found: tuple[int, int], before: tuple, after: tuple) -> Hit:
@@ -408,7 +407,7 @@ class Detector:
             return tuple(hits)
         # ASCII text: a word entry's earliest match is found with a bytes.find and a slice in a padded copy whose
         # non-word bytes are spaces (see engine.detect.matcher.WORD_BYTES), a phrase's with two finds and two slices
-        # (phrase_needles); other entries (whose needles are _NOWHERE) and a form before the base form: their
+        # (phrase_needles); other entries (without needles) and a form before the base form: their
         # locators. Each Hit is built here from one record per entry (no call per hit). Slices are compared
         # rather than bytes.startswith called (whose arguments are parsed: about twice the cost).
         padded = b" " + data.translate(WORD_BYTES) + b" "
@@ -418,7 +417,7 @@ class Detector:
                 signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = spots[i]
             except KeyError:  # the first time this entry is located
                 signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = self._spot(i)
-            if padded[(start := padded.find(head)):(end := start + size) + 2] == whole and (
+            if head is not None and padded[(start := padded.find(head)):(end := start + size) + 2] == whole and (
                     check is None or start == padded.find(check[0])
                     and (spaced or (spaced := data.translate(SEPARATOR_BYTES)))[start:end] == check[1]):
                 # the first word that starts like one of the forms is the base form (a phrase: with single
@@ -441,12 +440,12 @@ class Detector:
     def _spot(self, index: int) -> tuple:
         """What :meth:`_hits` needs of entry ``index`` (it fired, so its entry is built), worked out the first
         time it is located: its signal, its needles (:func:`~engine.detect.matcher.word_needles`, or
-        :func:`~engine.detect.matcher.phrase_needles` and ``check``, its first word and inner form; _NOWHERE
+        :func:`~engine.detect.matcher.phrase_needles` and ``check``, its first word and inner form; None
         when it has none), its locator and the fields of its signal's Hit besides the text and span."""
         signal = self._entries[index][0]
         (name, tier, weight), (boost, weights, group) = self._hit_parts[signal]
         item = self._items[index]
-        head, whole, size, check = _NOWHERE, _NOWHERE, 0, None
+        head, whole, size, check = None, None, 0, None
         if (needles := word_needles(item)) is not None:
             head, whole, size = needles
         elif (needles := phrase_needles(item)) is not None:
