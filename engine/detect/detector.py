@@ -410,8 +410,7 @@ class Detector:
         # (phrase_needles); other entries (without needles) and a form before the base form: their
         # locators. Each Hit is built here from one record per entry (no call per hit). Slices are compared
         # rather than bytes.startswith called (whose arguments are parsed: about twice the cost).
-        padded = b" " + data.translate(WORD_BYTES) + b" "
-        spaced = None  # data.translate(SEPARATOR_BYTES), when a phrase is first checked
+        padded = b" %s " % data.translate(WORD_BYTES)
         for i in fired:
             try:
                 signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = spots[i]
@@ -419,7 +418,7 @@ class Detector:
                 signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = self._spot(i)
             if head is not None and padded[(start := padded.find(head)):(end := start + size) + 2] == whole and (
                     check is None or start == padded.find(check[0])
-                    and (spaced or (spaced := data.translate(SEPARATOR_BYTES)))[start:end] == check[1]):
+                    and data[start:end].translate(SEPARATOR_BYTES) == check[1]):
                 # the first word that starts like one of the forms is the base form (a phrase: with single
                 # separators, where its first word first occurs)
                 found = (start, end)
