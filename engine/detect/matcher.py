@@ -142,8 +142,8 @@ def word_needles(item: Sequence[Any]) -> tuple[bytes, bytes, int] | None:
 
 
 # Separators of ASCII text (RE2's ``\s``, which is ASCII, and "-") as spaces, word bytes as themselves and every
-# other byte as NUL: in this copy, a phrase whose words are word characters occurs at offset p with single
-# separators between its words exactly where its words joined by single spaces occur at offset p.
+# other byte as NUL: the bytes of a phrase whose words are word characters, with single separators between its
+# words, translate to its words joined by single spaces (and no other bytes do).
 SEPARATOR_BYTES = bytes(c if chr(c) in WORD_CHARS else 32 if chr(c) in SEPARATOR_CHARS else 0 for c in range(256))
 
 
@@ -154,8 +154,8 @@ def phrase_needles(item: Sequence[Any]) -> tuple[bytes, bytes, int, bytes, bytes
     whole word; ``head`` (the words joined by single spaces, up to the last word's forms' common prefix) and
     ``whole`` (the same with the base form, space-framed, ``size`` long without its frame) are the phrase with one
     non-word byte between its words. So when ``head`` first occurs where ``first`` does, ``whole`` is there and
-    the copy of :data:`SEPARATOR_BYTES` has ``inner`` (``whole`` without its frame) there too — each byte between
-    the words a separator — the entry's earliest match is ``size`` bytes from there: its base form, with single
+    the ``size`` bytes of the text there, translated by :data:`SEPARATOR_BYTES`, are ``inner`` (``whole`` without
+    its frame) — each byte between the words a separator — the entry's earliest match is ``size`` bytes from there: its base form, with single
     separators (at most one form ends a word there). Otherwise its locator decides. None for other entries."""
     forms = entry_forms(item)
     if forms is None or not forms[0] or not forms[1]:
