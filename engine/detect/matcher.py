@@ -155,8 +155,9 @@ def phrase_needles(item: Sequence[Any]) -> tuple[bytes, bytes, int, bytes, bytes
     ``whole`` (the same with the base form, space-framed, ``size`` long without its frame) are the phrase with one
     non-word byte between its words. So when ``head`` first occurs where ``first`` does, ``whole`` is there and
     the ``size`` bytes of the text there, translated by :data:`SEPARATOR_BYTES`, are ``inner`` (``whole`` without
-    its frame) — each byte between the words a separator — the entry's earliest match is ``size`` bytes from there: its base form, with single
-    separators (at most one form ends a word there). Otherwise its locator decides. None for other entries."""
+    its frame) — each byte between the words a separator — the entry's earliest match is ``size`` bytes from
+    there: its base form, with single separators (at most one form ends a word there). Otherwise its locator
+    decides. None for other entries."""
     forms = entry_forms(item)
     if forms is None or not forms[0] or not forms[1]:
         return None
