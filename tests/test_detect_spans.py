@@ -13,7 +13,7 @@ import pytest
 
 import engine.detect.matcher as matcher_module
 from engine.detect import Detector
-from engine.detect.matcher import WORD_BYTES, word_needles
+from engine.detect.matcher import SEPARATOR_BYTES, WORD_BYTES, phrase_needles, word_needles
 
 TIERS = ["simple", "medium", "complex", "multi-system"]
 
@@ -86,6 +86,74 @@ def test_word_needles() -> None:
     for item in ([0, "literal", "root cause"], [0, "literal", "c++"], [0, "literal", "café"], [0, "regex", "x"],
                  [0, "exact", "don't"]):
         assert word_needles(item) is None, item
+
+
+def test_phrase_needles() -> None:
+    assert phrase_needles([0, "literal", "root cause"]) == (b" root caus", b" root cause ", 10, b" root ",
+                                                            b"root cause")
+    assert phrase_needles([0, "literal", "End-to-End"]) == (b" end to end", b" end to end ", 10, b" end ",
+                                                            b"end to end")
+    assert phrase_needles([0, "exact", "the nightly"]) == (b" the nightly", b" the nightly ", 11, b" the ",
+                                                           b"the nightly")
+    for item in ([0, "literal", "root"], [0, "literal", "c++ code"], [0, "literal", "café au lait"],
+                 [0, "regex", "x y"], [0, "exact", "don't panic"]):
+        assert phrase_needles(item) is None, item
+
+
+PHRASES = [
+    {"id": "cause", "words": ["root cause"], "weights": {"complex": 2}},  # inflected: root causes, root caused
+    {"id": "e2e", "words": ["end to end"], "weights": {"medium": 1}},  # three words, "end" not inflected (short)
+    {"id": "nightly", "words": ["the nightly"], "inflect": False, "weights": {"simple": 1}},
+    {"id": "root", "words": ["root"], "weights": {"simple": 1}},
+]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("the root cause", [("cause", "root cause", (4, 14)), ("root", "root", (4, 8))]),
+    # a non-separator between the words: the padded copy has a space there, the match is further on
+    ("root.cause, root  cause", [("cause", "root  cause", (12, 23)), ("root", "root", (0, 4))]),
+    ("root\vcause root cause", [("cause", "root cause", (11, 21)), ("root", "root", (0, 4))]),  # \v is no separator
+    # an earlier match with a longer gap than the single-spaced one
+    ("root  cause then root cause", [("cause", "root  cause", (0, 11)), ("root", "root", (0, 4))]),
+    ("root\t\ncause then root cause", [("cause", "root\t\ncause", (0, 11)), ("root", "root", (0, 4))]),
+    ("root-cause or root cause", [("cause", "root-cause", (0, 10)), ("root", "root", (0, 4))]),
+    ("root -- cause, root cause", [("cause", "root -- cause", (0, 13)), ("root", "root", (0, 4))]),
+    # another form first: the earliest match is the inflected one
+    ("root causes, then the root cause", [("cause", "root causes", (0, 11)), ("root", "root", (0, 4))]),
+    ("Root Caused it", [("cause", "Root Caused", (0, 11)), ("root", "Root", (0, 4))]),
+    # the first word as part of longer words, or the phrase inside a longer word
+    ("uproot cause; roots cause; root causeway; root cause_ root cause",
+     [("cause", "root cause", (54, 64)), ("root", "roots", (14, 19))]),
+    ("x_root cause root cause2 root cause", [("cause", "root cause", (25, 35)), ("root", "root", (13, 17))]),
+    ("end to-end, end-to-end", [("e2e", "end to-end", (0, 10))]),
+    ("end to, end to end", [("e2e", "end to end", (8, 18))]),
+    ("end to ends", [("e2e", "end to ends", (0, 11))]),  # "end" is inflected
+    ("end to end\u2014to\u2013end end to end", [("e2e", "end to end", (0, 10))]),  # non-ASCII: locators
+    ("end to, end\u2014to\u2013end end to end", [("e2e", "end\u2014to\u2013end", (8, 18))]),
+    ("The  Nightly run, the nightly", [("nightly", "The  Nightly", (0, 12))]),
+    ("the nightlys the nightly", [("nightly", "the nightly", (13, 24))]),  # not inflected
+])
+def test_spans_of_phrases(text: str, expected: list) -> None:
+    """A phrase is located in the padded copy only when its single-spaced form is where its first word first
+    occurs and the bytes between its words are separators; otherwise its locator decides: the same spans."""
+    found_by = Detector.from_data({"signals": PHRASES}, TIERS, "medium")
+    assert spans(found_by, text) == expected
+    assert spans(found_by, text) == reference(found_by, text)
+
+
+def test_phrases_in_random_texts_equal_the_locators() -> None:
+    found_by = Detector.from_data({"signals": PHRASES}, TIERS, "medium")
+    pieces = ["root", "Root", "cause", "causes", "caused", "end", "to", "the", "nightly", "x", "uproot", "é", "\u2014"]
+    glue = [" ", "  ", "-", " - ", ".", ", ", "\t", "\v", "_", "\n "]
+    rng = random.Random(7)
+    for _ in range(1500):
+        text = "".join(rng.choice(pieces) + rng.choice(glue) for _ in range(rng.randint(2, 9)))
+        assert spans(found_by, text) == reference(found_by, text), text
+
+
+def test_the_separator_copy_marks_separators_and_blanks_nothing_else() -> None:
+    assert b"Ab_9 x-y'z.\t\n\f\r\v\x00\x7f".translate(SEPARATOR_BYTES) == b"Ab_9 x y\x00z\x00    \x00\x00\x00"
+    assert set(SEPARATOR_BYTES[128:]) == {0}
 
 
 def test_the_padded_copy_keeps_word_bytes_and_blanks_the_others() -> None:

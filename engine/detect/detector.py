@@ -23,7 +23,8 @@ TYPE_CHECKING = False  # not typing's: importing typing costs every start
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Mapping, Sequence
 
-from engine.detect.matcher import WORD_BYTES, Matcher, Patterns, plan_entry, word_needles
+from engine.detect.matcher import (SEPARATOR_BYTES, WORD_BYTES, Matcher, Patterns, phrase_needles, plan_entry,
+                                   word_needles)
 from engine.detect.normalize import normalize
 from engine.detect.parts import FACTS, conjuncts, direct_condition, direct_conjunct, inputs
 from engine.detect.plan import SignalTable, plan_detection, usable
@@ -385,45 +386,71 @@ class Detector:
         derived ones (:attr:`Detection.hits` calls this when first read)."""
         hits: list[Hit] = []
         spots = self._spots
-        # ASCII text: a word entry's earliest match is found with a bytes.find and a startswith in a padded copy
-        # whose non-word bytes are spaces (see engine.detect.matcher.WORD_BYTES); other text, phrases and patterns:
-        # their locators. With each Hit built here from one record per entry (no call per hit), that took the
-        # 100-character task's six entries from 6.7 to 4.6-4.9 µs (a locator call was ~450 ns, _located ~370 ns).
-        padded = b" %s " % data.translate(WORD_BYTES) if norm is None else None
         current, first = -1, (0, 0)
-        for i in fired:
-            try:
-                signal, head, whole, size, locate, name, tier, weight, boost, weights, group = spots[i]
-            except KeyError:  # the first time this entry is located
-                signal, head, whole, size, locate, name, tier, weight, boost, weights, group = self._spot(i)
-            if head is not None and padded is not None and padded.startswith(whole, start := padded.find(head)):
-                end = start + size  # the first word that starts like one of the forms is the base form
-                found = (start, end)
-            else:
+        if norm is not None:  # other text: the locators, in folded offsets, then mapped to the text's
+            for i in fired:
+                try:
+                    signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = spots[i]
+                except KeyError:  # the first time this entry is located
+                    signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = self._spot(i)
                 found = locate(folded, data)
                 if found is None:
                     continue
+                if signal == current:  # another word of the same signal: keep the earliest (in folded offsets)
+                    if found >= first:
+                        continue
+                    hits.pop()
+                current, first = signal, found
+                found = start, end = norm.span(*found)
+                hits.append(_new_tuple(Hit, (name, tier, weight, text[start:end], found, boost, weights, group)))
+            hits += derived
+            return tuple(hits)
+        # ASCII text: a word entry's earliest match is found with a bytes.find and a slice in a padded copy whose
+        # non-word bytes are spaces (see engine.detect.matcher.WORD_BYTES), a phrase's with two finds and two slices
+        # (phrase_needles); other entries (without needles) and a form before the base form: their
+        # locators. Each Hit is built here from one record per entry (no call per hit). Slices are compared
+        # rather than bytes.startswith called (whose arguments are parsed: about twice the cost).
+        padded = b" %s " % data.translate(WORD_BYTES)
+        for i in fired:
+            try:
+                signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = spots[i]
+            except KeyError:  # the first time this entry is located
+                signal, head, whole, size, check, locate, name, tier, weight, boost, weights, group = self._spot(i)
+            if head is not None and padded[(start := padded.find(head)):(end := start + size) + 2] == whole and (
+                    check is None or start == padded.find(check[0])
+                    and data[start:end].translate(SEPARATOR_BYTES) == check[1]):
+                # the first word that starts like one of the forms is the base form (a phrase: with single
+                # separators, where its first word first occurs)
+                found = (start, end)
+            else:
+                found = locate(folded, data)  # ASCII: folded offsets are the text's
+                if found is None:
+                    continue
                 start, end = found
-            if signal == current:  # another word of the same signal: keep the earliest (in folded offsets)
+            if signal == current:  # another word of the same signal: keep the earliest
                 if found >= first:
                     continue
                 hits.pop()
             current, first = signal, found
-            if norm is not None:
-                found = start, end = norm.span(start, end)
             hits.append(_new_tuple(Hit, (name, tier, weight, text[start:end], found, boost, weights, group)))
         hits += derived
         return tuple(hits)
 
     def _spot(self, index: int) -> tuple:
         """What :meth:`_hits` needs of entry ``index`` (it fired, so its entry is built), worked out the first
-        time it is located: its signal, its word needles (:func:`~engine.detect.matcher.word_needles`; None
+        time it is located: its signal, its needles (:func:`~engine.detect.matcher.word_needles`, or
+        :func:`~engine.detect.matcher.phrase_needles` and ``check``, its first word and inner form; None
         when it has none), its locator and the fields of its signal's Hit besides the text and span."""
         signal = self._entries[index][0]
         (name, tier, weight), (boost, weights, group) = self._hit_parts[signal]
-        head, whole, size = word_needles(self._items[index]) or (None, None, 0)
-        spot = self._spots[index] = (signal, head, whole, size, self._locate(index), name, tier, weight, boost,
-                                     weights, group)
+        item = self._items[index]
+        head, whole, size, check = None, None, 0, None
+        if (needles := word_needles(item)) is not None:
+            head, whole, size = needles
+        elif (needles := phrase_needles(item)) is not None:
+            head, whole, size, check = needles[0], needles[1], needles[2], needles[3:]
+        spot = self._spots[index] = (signal, head, whole, size, check, self._locate(index), name, tier, weight,
+                                     boost, weights, group)
         return spot
 
     def _signal_ids(self, text: str, norm: Any, folded: str, data: bytes, fired: list[int], derived: list[Hit]

@@ -141,6 +141,35 @@ def word_needles(item: Sequence[Any]) -> tuple[bytes, bytes, int] | None:
     return (b" " + _common_prefix(last).encode("ascii"), b" " + last[0].encode("ascii") + b" ", len(last[0]))
 
 
+# Separators of ASCII text (RE2's ``\s``, which is ASCII, and "-") as spaces, word bytes as themselves and every
+# other byte as NUL: the bytes of a phrase whose words are word characters, with single separators between its
+# words, translate to its words joined by single spaces (and no other bytes do).
+SEPARATOR_BYTES = bytes(c if chr(c) in WORD_CHARS else 32 if chr(c) in SEPARATOR_CHARS else 0 for c in range(256))
+
+
+def phrase_needles(item: Sequence[Any]) -> tuple[bytes, bytes, int, bytes, bytes] | None:
+    """For a plan's literal entry of several words whose words and forms are ASCII word characters (almost every
+    phrase): ``(head, whole, size, first, inner)``. In the padded copy (see :data:`WORD_BYTES`), ``first`` (the
+    space-framed first word) is where the earliest match can start, since every match starts with that word as a
+    whole word; ``head`` (the words joined by single spaces, up to the last word's forms' common prefix) and
+    ``whole`` (the same with the base form, space-framed, ``size`` long without its frame) are the phrase with one
+    non-word byte between its words. So when ``head`` first occurs where ``first`` does, ``whole`` is there and
+    the ``size`` bytes of the text there, translated by :data:`SEPARATOR_BYTES`, are ``inner`` (``whole`` without
+    its frame) — each byte between the words a separator — the entry's earliest match is ``size`` bytes from
+    there: its base form, with single separators (at most one form ends a word there). Otherwise its locator
+    decides. None for other entries."""
+    forms = entry_forms(item)
+    if forms is None or not forms[0] or not forms[1]:
+        return None
+    lead, last = forms
+    if not all(word.isascii() and WORD_CHARS.issuperset(word) for word in (*lead, *last)):
+        return None
+    joined = " ".join(lead).encode("ascii") + b" "
+    inner = joined + last[0].encode("ascii")
+    return (b" " + joined + _common_prefix(last).encode("ascii"), b" " + inner + b" ", len(inner),
+            b" " + lead[0].encode("ascii") + b" ", inner)
+
+
 def phrase_locator(lead: Sequence[str], last: Sequence[str]) -> Locate:
     """Finds the first occurrence of the words ``lead`` then one of ``last``, separated by separator runs."""
     head = lead[0]
