@@ -448,6 +448,22 @@ def test_record_values_are_read_alike_by_both_readers(policy, tmp_path, monkeypa
         assert reader == "json"
 
 
+def _every_reader(policy, log: Path, monkeypatch) -> list[tuple[int, list[tuple[int, str]]]]:  # noqa: ANN001
+    """(runs, [(line, reason) of the skipped lines]) from the JSON reader, the text reader and read_log, after
+    checking the engine's answer against the json-loop oracle's."""
+    from engine.usage import read_log
+
+    answers = []
+    for fast in (True, False):
+        monkeypatch.setattr(duck, "FAST", fast)
+        data = analyze(policy, log).to_dict()
+        answers.append((data["runs"], [(s["line"], s["reason"]) for s in data["skipped"]]))
+    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
+    reader = read_log(log)
+    answers.append((len(list(reader)), [(s.line, s.reason) for s in reader.skipped]))
+    return answers
+
+
 _GOOD = json.dumps(native_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 15000,
                                  {"global": 15000})).encode()
 
@@ -470,21 +486,11 @@ def test_a_line_that_is_not_utf8_is_skipped_alike_by_every_reader(policy, tmp_pa
     """Bytes that are not UTF-8 make a line not a record, for the JSON reader, the text reader and the Python
     reader alike, with the same reason (the text reader called every line it rejected overlong; the Python reader
     took the bytes of a surrogate and a byte order mark anywhere, as json.loads does)."""
-    from engine.usage import read_log
-
     log = tmp_path / "u.jsonl"
     torn = any("torn" in reason for _, reason in skipped)  # the file ends in the middle of its last line
     log.write_bytes(b"\n".join(lines) + (b"" if torn else b"\n"))
     runs = len(lines) - len(skipped)
-    answers = []
-    for fast in (True, False):
-        monkeypatch.setattr(duck, "FAST", fast)
-        data = analyze(policy, log).to_dict()
-        answers.append((data["runs"], [(s["line"], s["reason"]) for s in data["skipped"]]))
-    reader = read_log(log)
-    answers.append((len(list(reader)), [(s.line, s.reason) for s in reader.skipped]))
-    assert answers == [(runs, skipped)] * 3
-    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
+    assert _every_reader(policy, log, monkeypatch) == [(runs, skipped)] * 3
 
 
 @pytest.mark.parametrize("pct", ["true", "false", '"50"', "-1", "1e400", "1" + "0" * 400, "[50]"])
@@ -494,22 +500,12 @@ def test_a_seed_records_usage_pct_that_is_not_a_number_is_skipped_by_every_reade
     it as 1 %), and an integer past a double is not a usage (read_log raised OverflowError dividing it)."""
     from usage_synth import seed_record
 
-    from engine.usage import read_log
-
     good = json.dumps(seed_record(START, "specialists/dbt-expert", "specialist-narrow", 20000, 15000,
                                   {"global": 15000}))
     odd = json.dumps(dict(json.loads(good), usage_pct="@@")).replace('"@@"', pct)
     log = tmp_path / "u.jsonl"
     log.write_text(f"{good}\n{odd}\n{good}\n")
-    answers = []
-    for fast in (True, False):
-        monkeypatch.setattr(duck, "FAST", fast)
-        data = analyze(policy, log).to_dict()
-        answers.append((data["runs"], [(s["line"], s["reason"]) for s in data["skipped"]]))
-    reader = read_log(log)
-    answers.append((len(list(reader)), [(s.line, s.reason) for s in reader.skipped]))
-    assert answers == [(2, [(2, "usage must be a non-negative number")])] * 3
-    assert comparable(data) == comparable(analyze_plain(policy, log, monkeypatch))
+    assert _every_reader(policy, log, monkeypatch) == [(2, [(2, "usage must be a non-negative number")])] * 3
 
 
 DUPLICATES = (Path(__file__).parent / "data" / "usage-duplicate-keys.txt").read_text(encoding="utf-8").splitlines()
