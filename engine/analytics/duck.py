@@ -32,7 +32,7 @@ from importlib import resources
 from typing import Any, Sequence
 
 from engine.digest import sha256_hex
-from engine.usage.log import MAX_LINE_BYTES, NOT_UTF8, OVERLONG, SKIPPED_KEPT, TORN, SkippedLine
+from engine.usage.log import BOM, MAX_LINE_BYTES, NOT_UTF8, OVERLONG, SKIPPED_KEPT, TORN, SkippedLine
 
 MEMORY_LIMIT = os.environ.get("CTXBUDGET_DUCKDB_MEMORY", "1GB")
 """DuckDB's memory_limit: past it, DuckDB spills to a temporary folder (``$CTXBUDGET_DUCKDB_MEMORY`` sets it)."""
@@ -856,8 +856,8 @@ def _locate(path: str, wanted: set[int], stop_after: int | None) -> tuple[int, d
         if too_long:
             overlong.append(kept)
         if kept in wanted:
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a byte order mark: the readers skip it
-                raw = raw[3:]
+            if number == 1 and raw.startswith(BOM):  # a byte order mark that starts the file: the readers skip it
+                raw = raw[len(BOM):]
             try:
                 text: str | object | None = None if too_long else raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -1049,12 +1049,13 @@ def _skipped_lines(con: Any, result: Any, files: Sequence[str], multi: bool) -> 
     for file, line, _kind in rejects:
         rejected_before.setdefault(file, []).append(int(line))
     last = dict(con.execute("SELECT file, max(n) FROM lines GROUP BY file").fetchall()) if first or rejects else {}
+    # each file's last line (the last it kept or the last it rejected), worked out once per file
+    final = {file: max(_physical(last.get(file) or 0, lines), max(lines)) for file, lines in rejected_before.items()}
     located: list[tuple[int, int, str]] = []
     for file, line, kind in rejects:
         reason = OVERLONG
         if kind == "INVALID ENCODING":  # as the Python reader says it: a torn last line, else not UTF-8
-            final = max(_physical(last.get(file) or 0, rejected_before[file]), max(rejected_before[file]))
-            reason = TORN if int(line) == final and _ends_unterminated(file) else NOT_UTF8
+            reason = TORN if int(line) == final[file] and _ends_unterminated(file) else NOT_UTF8
         located.append((order.get(file, len(order)), int(line), reason))
     for file, n, reason, text in first:
         physical = _physical(n, rejected_before.get(file, []))

@@ -212,7 +212,8 @@ class LogReader:
                     self.skip(number, str(exc))
 
 
-_BOM = b"\xef\xbb\xbf"
+BOM = b"\xef\xbb\xbf"
+"""A UTF-8 byte order mark: one that starts a log is not part of its first line (every reader skips it)."""
 
 
 def bounded_lines(handle: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes | None]]:
@@ -225,8 +226,8 @@ def bounded_lines(handle: BinaryIO, limit: int = MAX_LINE_BYTES) -> Iterator[tup
         if not raw:
             return
         number += 1
-        if number == 1 and raw.startswith(_BOM):
-            raw = raw[len(_BOM):]
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
         if len(raw) > limit and not (len(raw) == limit + 1 and raw.endswith(b"\n")):
             while raw and not raw.endswith(b"\n"):
                 raw = handle.readline(1 << 16)
