@@ -493,6 +493,16 @@ def test_a_line_that_is_not_utf8_is_skipped_alike_by_every_reader(policy, tmp_pa
     assert _every_reader(policy, log, monkeypatch) == [(runs, skipped)] * 3
 
 
+def test_the_hostile_encodings_log_gives_its_expected_answer_in_every_reader(policy, monkeypatch):
+    """tests/data/usage-not-utf8.jsonl (a byte order mark at the start and later, bytes that are not UTF-8 in a
+    value no reader reads and in an agent, a surrogate's UTF-8-like bytes, a last line cut inside a character):
+    the runs and skipped lines its .expected.json names, from every reader."""
+    data = Path(__file__).parent / "data"
+    expected = json.loads((data / "usage-not-utf8.expected.json").read_text(encoding="utf-8"))
+    answer = (expected["runs"], [tuple(skip) for skip in expected["skipped"]])
+    assert _every_reader(policy, data / "usage-not-utf8.jsonl", monkeypatch) == [answer] * 3
+
+
 @pytest.mark.parametrize("pct", ["true", "false", '"50"', "-1", "1e400", "1" + "0" * 400, "[50]"])
 def test_a_seed_records_usage_pct_that_is_not_a_number_is_skipped_by_every_reader(policy, tmp_path, monkeypatch,
                                                                                     pct):
