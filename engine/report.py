@@ -179,6 +179,12 @@ def render_html(report: Report) -> str:
     a = report.analysis
     charts: list[str] = []
 
+    def label(name: str) -> str:
+        """A name from the usage log as plotly shows it: as it is. Plotly reads a label's text as HTML (``<a
+        href>`` makes a link, ``<b>`` bold, ``&amp;`` an ampersand), so its markup characters are written as the
+        entities plotly turns back into them, and control characters as escapes (as the Markdown report)."""
+        return html.escape(printable(name), quote=False)
+
     def add(fig: Any) -> None:
         fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 60}, height=420)
         charts.append(fig.to_html(full_html=False, include_plotlyjs=not charts, config={"displaylogo": False}))
@@ -187,7 +193,7 @@ def render_html(report: Report) -> str:
         box = go.Figure()
         for name, item in a.agents.items():
             s = item.stats
-            box.add_trace(go.Box(name=name, x=[name], q1=[100 * s.q1_usage], median=[100 * s.median_usage],
+            box.add_trace(go.Box(name=label(name), x=[label(name)], q1=[100 * s.q1_usage], median=[100 * s.median_usage],
                                  q3=[100 * s.q3_usage], lowerfence=[100 * s.min_usage],
                                  upperfence=[100 * s.max_usage], mean=[100 * s.mean_usage], boxpoints=False))
         box.add_hline(y=100, line_dash="dot", annotation_text="budget")
@@ -212,8 +218,8 @@ def render_html(report: Report) -> str:
         for name, item in a.agents.items():
             found = item.stats.scope_shares()
             for scope in dict.fromkeys([*item.weights, *found]):
-                names.append(name)
-                labels.append(scope)
+                names.append(label(name))
+                labels.append(label(scope))
                 shares.append(100 * found.get(scope, 0.0))
                 weights.append(100 * float(item.weights.get(scope, 0.0)))
         scopes.add_trace(go.Bar(x=[names, labels], y=shares, name="share of loaded tokens"))
