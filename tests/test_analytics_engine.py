@@ -238,6 +238,52 @@ def test_scans_share_one_database_but_not_their_tables(policy, tmp_path, monkeyp
     con.close()
 
 
+def test_duckdb_spills_into_a_folder_only_the_user_can_enter(tmp_path, monkeypatch):
+    """DuckDB makes its spill folder readable by all (0755, files 0644) and writes into one another user made
+    first: the folder is made 0700 here, and a link, a file or another user's folder in its place is passed
+    over for a private folder of the process's own."""
+    import stat
+    import tempfile
+
+    if not hasattr(os, "getuid"):
+        pytest.skip("no file owners here")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    usual = tmp_path / f"ctxbudget-duckdb-{os.getuid()}"
+
+    def spill() -> str:
+        monkeypatch.setattr(duck, "_spill", [])
+        con = duck.connect()
+        try:
+            setting = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+        finally:
+            con.close()
+        assert os.path.realpath(setting) == os.path.realpath(duck.spill_folder())
+        return setting
+
+    assert spill() == str(usual) and stat.S_IMODE(usual.stat().st_mode) == 0o700
+    usual.chmod(0o755)  # left open (by DuckDB, before): the user's own, so closed again
+    assert spill() == str(usual) and stat.S_IMODE(usual.stat().st_mode) == 0o700
+    usual.rmdir()
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o777)
+    planted = [("link", lambda: usual.symlink_to(theirs)), ("file", lambda: usual.write_text("x"))]
+    if os.geteuid() == 0:  # only root can give a folder to another user
+        planted.append(("another user's", lambda: (usual.mkdir(mode=0o777), os.chown(usual, 65534, 65534))))
+    for what, plant in planted:
+        plant()
+        chosen = spill()
+        assert chosen != str(usual) and os.path.dirname(chosen) == str(tmp_path), what
+        found = os.lstat(chosen)
+        assert stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid(), what
+        assert stat.S_IMODE(found.st_mode) == 0o700, what
+        assert list(theirs.iterdir()) == [], what
+        if usual.is_symlink() or usual.is_file():
+            usual.unlink()
+        else:
+            usual.rmdir()
+
+
 def test_a_table_a_query_does_not_define_is_never_a_python_variable():
     """DuckDB's replacement scans would read a caller's variable named like a missing table (a relation, a data
     frame): the scans' connections turn them off, so a missing table is an error."""

@@ -14,9 +14,9 @@ per run, except for the report's runs per day and for export); :class:`DuckScan`
 comes from ``sql/figures.sql``, ``sql/scope_figures.sql``, ``sql/profile_runs.sql``, ``sql/tiers.sql`` and
 ``sql/daily.sql``, given the policy's ``agent_keys`` and ``weights`` tables.
 
-DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to ``ctxbudget-duckdb-UID`` in the system's temporary
-folder, not the working folder) and at most :data:`THREADS` threads: one database per process (:func:`connect`), a
-connection of its own per scan, so scans at the same time share the limit. A line longer than MAX_LINE_BYTES is
+DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to a folder only the user can enter,
+:func:`spill_folder`, not the working folder) and at most :data:`THREADS` threads: one database per process
+(:func:`connect`), a connection of its own per scan, so scans at the same time share the limit. A line longer than MAX_LINE_BYTES is
 skipped and counted, but DuckDB's reader holds it while it rejects it (a 100 MB line costs about 100 MB, within the
 memory limit; the reader's ``buffer_size`` would bound that, but with a small buffer DuckDB 2.0 drops the line
 without reporting it, so it is not used). Remote logs (``s3://``, ``gs://``, ``https://``…) are read through
@@ -124,9 +124,7 @@ def connect() -> Any:
     ~9 ms; a connection to it ~0.3 ms — what a process that analyses many logs (a service, the tests) saves."""
     duckdb = duckdb_engine()
 
-    import tempfile
-
-    spill = os.path.join(tempfile.gettempdir(), f"ctxbudget-duckdb-{os.getuid() if hasattr(os, 'getuid') else 0}")
+    spill = spill_folder()
     settings = (MEMORY_LIMIT, THREADS, spill, os.getpid())
     if not _database or _database[0][0] != settings:
         if _database and _database[0][0][3] != settings[3]:
@@ -146,6 +144,48 @@ def connect() -> Any:
     # to bear it (DuckDB's replacement scans)
     con.execute("SET python_enable_replacements = false")
     return con
+
+
+def spill_folder() -> str:
+    """Where DuckDB spills past :data:`MEMORY_LIMIT`: ``ctxbudget-duckdb-UID`` in the system's temporary folder, a
+    folder of the user's own that nobody else can enter. DuckDB would make it readable by all (mode 0755, its
+    files 0644: the usage records it spills, in a folder every user can list), and would write into one that
+    another user made there first (or a link of theirs). So it is made here with mode 0700, and one that is not
+    a folder of the user's (a link, another owner) is passed over for a new private folder of this process's
+    (``tempfile.mkdtemp``, removed when the process ends). One per process: :func:`connect` keeps its database
+    while this stays the same."""
+    if _spill and _spill[0][0] == os.getpid():
+        return _spill[0][1]
+    import tempfile
+
+    if not hasattr(os, "getuid"):  # no owners to check (Windows): the user's own temporary folder
+        path = os.path.join(tempfile.gettempdir(), "ctxbudget-duckdb")
+    else:
+        import stat
+
+        uid = os.getuid()
+        path = os.path.join(tempfile.gettempdir(), f"ctxbudget-duckdb-{uid}")
+        try:
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                pass
+            found = os.lstat(path)  # a link is not followed: it is passed over
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != uid:
+                raise PermissionError(f"{path} is not a folder of uid {uid}'s")
+            if stat.S_IMODE(found.st_mode) & 0o077:  # the user's own, made open by DuckDB before: closed
+                os.chmod(path, 0o700)
+        except OSError:
+            import atexit
+            import shutil
+
+            path = tempfile.mkdtemp(prefix=f"ctxbudget-duckdb-{uid}-")
+            atexit.register(shutil.rmtree, path, True)
+    _spill[:] = [(os.getpid(), path)]
+    return path
+
+
+_spill: list[tuple[int, str]] = []
 
 
 class memory_errors:
