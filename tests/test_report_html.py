@@ -16,17 +16,20 @@ from usage_synth import write_known_log
 pytest.importorskip("plotly", reason="report --format html needs plotly (the [html] extra)")
 
 
-@pytest.fixture()
-def page(tmp_path, capsys, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    write_known_log(tmp_path / "known.jsonl")
-    code = main(["report", "--period", "month", "--log", "known.jsonl", "--until", "2025-10-15", "--format", "html",
+def _monthly_page(log: Path, capsys) -> Path:
+    """The monthly HTML report of ``log`` (until 2025-10-15), written beside it as a .html file."""
+    code = main(["report", "--period", "month", "--log", str(log), "--until", "2025-10-15", "--format", "html",
                  "--policy", "default"])
     out = capsys.readouterr().out
     assert code == 0
-    path = tmp_path / "report.html"
+    path = log.with_suffix(".html")
     path.write_text(out, encoding="utf-8")
     return path
+
+
+@pytest.fixture()
+def page(tmp_path, capsys) -> Path:
+    return _monthly_page(write_known_log(tmp_path / "known.jsonl"), capsys)
 
 
 def test_the_page_is_self_contained(page):
@@ -42,21 +45,15 @@ HOSTILE_NAMES = ('<a href="https://example.com/x">click</a>', "x<b>bold</b>", "p
 
 
 @pytest.fixture()
-def hostile_page(tmp_path, capsys, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    with open("hostile.jsonl", "w", encoding="utf-8") as out:
+def hostile_page(tmp_path, capsys) -> Path:
+    log = tmp_path / "hostile.jsonl"
+    with open(log, "w", encoding="utf-8") as out:
         for day in range(1, 6):
             for name in HOSTILE_NAMES:
                 out.write(json.dumps({"timestamp": f"2025-10-0{day}T00:00:00Z", "agent": name, "profile": "p",
                                       "tier": "simple", "budget": 1000, "tokens_loaded": 900,
                                       "scopes": {"<i>scope</i>": 600, "global": 300}}) + "\n")
-    code = main(["report", "--period", "month", "--log", "hostile.jsonl", "--until", "2025-10-15", "--format", "html",
-                 "--policy", "default"])
-    out = capsys.readouterr().out
-    assert code == 0
-    path = tmp_path / "hostile.html"
-    path.write_text(out, encoding="utf-8")
-    return path
+    return _monthly_page(log, capsys)
 
 
 def _figure_strings(text: str) -> list[str]:
