@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 import os
 import subprocess
 import sys
@@ -352,6 +352,45 @@ def test_duckdb_engine_has_what_the_analytics_use():
     engine = duck.duckdb_engine()
     for name in duck.ENGINE_NAMES:
         assert getattr(engine, name) is getattr(duckdb, name)  # the same functions and exception classes
+
+
+ZONE_PROBE = """
+import json, sys
+from datetime import datetime, timezone
+from engine import load_policy
+from engine.analytics import analyze
+from engine.cli import main
+
+log, out = sys.argv[1:]
+since = datetime(2026, 11, 1, 3, tzinfo=timezone.utc)
+a = analyze(load_policy("default"), log, since=since, until=datetime(2026, 11, 30, tzinfo=timezone.utc), daily=True)
+assert main(["export", "--log", log, "--to", out]) == 0
+print(json.dumps([a.runs, a.daily]))
+"""
+
+
+def test_times_are_utc_whatever_the_machines_zone(policy, tmp_path):
+    """DuckDB takes the zone of $TZ: a run's day (the report's runs per day, export's date partitions) was its
+    day in the machine's zone, so the same log exported in two zones counted a run twice, and a timestamp written
+    without a zone was taken in it (the Python reader takes it as UTC)."""
+    log = tmp_path / "zones.jsonl"
+    log.write_text("".join(json.dumps(native_record(datetime(2026, 11, day, 2, tzinfo=timezone.utc), "a", "p",
+                                                    1000, 900, {"global": 900})) + "\n" for day in range(1, 5))
+                   + json.dumps({**native_record(datetime(2026, 11, 5, 2, tzinfo=timezone.utc), "a", "p", 1000, 900,
+                                                 {"global": 900}), "timestamp": "2026-11-01T02:30:00"}) + "\n")
+    answers = {}
+    for zone in ("UTC", "America/New_York", "Asia/Tokyo"):
+        env = {**os.environ, "TZ": zone, "CTXBUDGET_CACHE_DIR": str(tmp_path / "cache")}
+        out = tmp_path / "export"  # one folder for every zone: an export in another zone changes nothing
+        done = subprocess.run([sys.executable, "-c", ZONE_PROBE, str(log), str(out)], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        answers[zone] = json.loads(done.stdout.splitlines()[-1])
+        assert sorted(p.parent.name for p in out.rglob("*.parquet")) == [f"date=2026-11-0{d}" for d in range(1, 5)]
+    # the four runs at 02:00Z are each on their UTC day; the one at 02:30 without a zone is UTC, before 03:00Z
+    assert answers["UTC"] == [3, [["2026-11-02", "a", 1, 0], ["2026-11-03", "a", 1, 0], ["2026-11-04", "a", 1, 0]]]
+    assert answers["America/New_York"] == answers["Asia/Tokyo"] == answers["UTC"]
+    assert analyze(policy, out).runs == 5
 
 
 # -- export: Parquet partitioned by date (and host), read back with the same answers --------------------------

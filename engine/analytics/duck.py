@@ -140,6 +140,10 @@ def connect() -> Any:
         _database[:] = [(settings, database)]
     con = _database[0][1].cursor()
     con.execute("SET enable_progress_bar = false")  # it would print on stdout, into --json output
+    # times are UTC, whatever the machine's zone (DuckDB takes the zone of $TZ): a timestamp written without a zone
+    # is UTC, as the Python reader takes it; a run's day (the report's runs per day, export's date partitions) is
+    # its UTC day, as Spark's session reads it (spark.py)
+    con.execute("SET TimeZone = 'UTC'")
     # a table name the query does not define is an error, never a Python variable of the caller's that happens
     # to bear it (DuckDB's replacement scans)
     con.execute("SET python_enable_replacements = false")
