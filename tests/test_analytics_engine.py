@@ -629,8 +629,8 @@ def test_a_key_written_twice_counts_with_its_first_value_in_every_reader(policy,
 
 @pytest.mark.parametrize("daily", [False, True])
 def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(policy, tmp_path, monkeypatch, daily):
-    """The first pass sums the usual records as it reads them (fast_sums.sql: no row per run), or, for the
-    report's runs per day, keeps a row per run (fast_runs.sql); either way the torn line alone is read again."""
+    """The first pass sums the usual records as it reads them (fast_sums.sql: no row per run), the report's runs
+    per day too (a run's day is then part of the key); the torn line alone is read again."""
     log = write_known_log(tmp_path / "k.jsonl", "native")
     with log.open("a") as out:
         out.write('{"torn')
@@ -644,7 +644,7 @@ def test_the_first_pass_takes_the_usual_records_and_rechecks_only_the_others(pol
         or recheck(con, *a))
     data = analyze(policy, log, daily=daily).to_dict()
     # every record in the first pass; the torn line alone read again
-    assert calls == [(295, 1, 0, 0) if daily else (0, 0, 295, 1)]
+    assert calls == [(0, 0, 295, 1)]
     assert (data["runs"], data["skipped_lines"], data["skipped"][0]["line"]) == (295, 1, 296)
 
 
@@ -671,11 +671,27 @@ def test_unweighted_scopes_keep_the_order_the_log_first_has_them(policy, tmp_pat
     assert numbered == []
 
 
-def test_the_runs_per_day_are_read_only_for_the_report(policy, tmp_path):
+def test_the_runs_per_day_are_read_only_for_the_report(policy, tmp_path, monkeypatch):
     log = write_known_log(tmp_path / "k.jsonl", "native")
     assert analyze(policy, log).daily is None
     daily = analyze(policy, log, daily=True).daily
     assert sum(runs for _day, _agent, runs, _exceeded in daily) == 295
+    # runs the first pass sums (their day part of the key) and runs it leaves to records.sql (nine scopes; a
+    # timestamp without a zone, UTC), in and out of a period: the same days as a row per run gives
+    with log.open("a") as out:
+        for i in range(40):
+            record = native_record(START + timedelta(hours=7 * i), "specialists/dbt-expert", "specialist-narrow",
+                                   1000, 700 + 20 * i, {f"s{k}": 10 for k in range(9 if i % 3 == 0 else 2)})
+            if i % 5 == 0:
+                record["timestamp"] = record["timestamp"].rstrip("Z")
+            out.write(json.dumps(record) + "\n")
+    for period in ({}, {"since": START + timedelta(days=2, hours=5), "until": START + timedelta(days=9)}):
+        monkeypatch.setattr(duck, "FAST", True)
+        summed = analyze(policy, log, daily=True, **period).daily
+        assert duck.last_reader == "json"
+        monkeypatch.setattr(duck, "FAST", False)
+        assert analyze(policy, log, daily=True, **period).daily == summed  # records.sql and daily.sql alone
+        assert len({day for day, *_ in summed}) > 3 and any(exceeded for *_, exceeded in summed)
 
 
 def test_a_log_of_the_seeds_records_is_read_once(policy, tmp_path, monkeypatch):

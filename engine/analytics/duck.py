@@ -8,11 +8,11 @@ CSV reader with a delimiter no JSON line holds) through the same ``records.sql``
 counted; the first :data:`~engine.usage.log.SKIPPED_KEPT` are reported with their file and line number.
 
 The records written the usual way are summed as the reader gives them (``sql/fast_sums.sql``: no table holds a row
-per run, except for the report's runs per day and for export); :class:`DuckScan` sums the other runs per group key
-(``sql/groups.sql``, ``sql/bins.sql``, ``sql/scopes.sql``) beside those sums (``sql/fast_groups.sql``,
-``sql/fast_bins.sql``, ``sql/fast_scopes.sql``), and every figure
-comes from ``sql/figures.sql``, ``sql/scope_figures.sql``, ``sql/profile_runs.sql``, ``sql/tiers.sql`` and
-``sql/daily.sql``, given the policy's ``agent_keys`` and ``weights`` tables.
+per run, except for export); :class:`DuckScan` sums the other runs per group key (``sql/groups.sql``,
+``sql/bins.sql``, ``sql/scopes.sql``) beside those sums (``sql/fast_groups.sql``, ``sql/fast_bins.sql``,
+``sql/fast_scopes.sql``), and every figure comes from ``sql/figures.sql``, ``sql/scope_figures.sql``,
+``sql/profile_runs.sql``, ``sql/tiers.sql`` and ``sql/daily.sql`` (with ``sql/fast_daily.sql``), given the
+policy's ``agent_keys`` and ``weights`` tables.
 
 DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to a folder only the user can enter,
 :func:`spill_folder`, not the working folder) and at most :data:`THREADS` threads: one database per process
@@ -226,8 +226,9 @@ class DuckScan:
 
     def __init__(self, files: Sequence[str], since: datetime | None, until: datetime | None,
                  daily: bool = True) -> None:
-        # the report's runs per day need a row per run; every other figure is summed as the log is read
-        self.con = load_runs(files, since, until, times=daily, summed=not daily)
+        # every figure is summed as the log is read, the report's runs per day too (a run's day is then part of
+        # the sums' key): no table holds a row per run of the records written the usual way
+        self.con = load_runs(files, since, until, times=daily, summed=True)
         self.counted = Skipped()
         self._jsonl = [f for f in files if not is_parquet(f)]
         self._since, self._until = since, until
@@ -249,7 +250,10 @@ class DuckScan:
                 "SELECT (SELECT count(*) FROM all_runs WHERE n IS NULL AND list_contains(?, file)) "
                 "+ (SELECT count(*) FROM fast_sums)", [self._jsonl]).fetchone()[0]
             self._tiers = tier_rows(self.con.execute(sql("tiers")).fetchall())
-            self._daily = [tuple(row) for row in self.con.execute(sql("daily")).fetchall()] if daily else None
+            self._daily = [tuple(row) for row in self.con.execute(
+                f"SELECT day, agent, CAST(sum(runs) AS BIGINT), CAST(sum(exceeded) AS BIGINT) "
+                f"FROM (({sql('daily')}) UNION ALL ({sql('fast_daily')})) GROUP BY ALL ORDER BY ALL").fetchall()] \
+                if daily else None
         except BaseException:
             self.close()
             raise
@@ -333,6 +337,8 @@ EMPTY = (
     "place BIGINT))",
     "CREATE TEMP TABLE runs (tier VARCHAR, usage DOUBLE, exceeded BOOLEAN, tier_source VARCHAR, confidence DOUBLE, "
     "ran_at TIMESTAMPTZ, agent VARCHAR)",
+    "CREATE TEMP TABLE fast_sums (in_period BOOLEAN, unchecked_hash VARCHAR, agent_json JSON, day VARCHAR, "
+    "runs BIGINT, exceeded BIGINT)",
 )
 """The tables of a log with no runs (an empty file)."""
 
@@ -531,7 +537,8 @@ def _load_runs(files: Sequence[str], since: datetime | None, until: datetime | N
     the Parquet files, in records.sql's columns), the view ``runs`` (the usage records in the period among them),
     the table ``fast_sums`` and the table ``skipped_found`` (file, line, reason: the first skipped lines) with
     ``skipped_count`` its total; None when there is nothing. ``times``: whether each run's time is read when no
-    period asks for it (the runs per day and export need it). ``summed``: whether the records written the usual
+    period asks for it (the runs per day and export need it; with ``summed``, each run's UTC day is part of the
+    sums' key, ``fast_sums.day``). ``summed``: whether the records written the usual
     way are summed straight from the reader into ``fast_sums`` (``sql/fast_sums.sql``: no row per run, which is
     what costs time and memory) instead of kept in ``all_runs`` (``fast_sums`` is then empty).
 
@@ -646,7 +653,7 @@ def _load(jsonl: Sequence[str], parquet: Sequence[str], since: datetime | None, 
             parts.append(_parquet_runs(_parquet_rows(con, parquet)))
         query = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
         try:
-            con.execute("CREATE TEMP TABLE fast_sums AS " + sums, {"since": since, "until": until})
+            con.execute("CREATE TEMP TABLE fast_sums AS " + sums, {"since": since, "until": until, "daily": times})
             con.execute(f"CREATE TEMP TABLE all_runs ({RUN_COLUMNS})")
             if parts:  # none: every run was summed as the log was read
                 con.execute("INSERT INTO all_runs BY NAME " + query, period)

@@ -11,7 +11,12 @@
 -- Every other line is a row of its own kind: the file and the hash of the values that decide `fast`
 -- (unchecked_hash, as fast_runs.sql), by which duck.py reads it again.
 --
--- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql).
+-- With $daily, a run's UTC day is part of the key too (`day`: fast_daily.sql counts the runs per day from it, as
+-- daily.sql does from a table of one row per run, which a month of a fleet's runs would not fit in memory); else
+-- it is NULL.
+--
+-- Input: the relation `fast_lines` (fast_lines.sql). Parameters: $since, $until (as records.sql), $daily
+-- (BOOLEAN).
 WITH dated AS (
     -- (line_time: NULL when no period is given; a plain record has one when a period is)
     SELECT *, fast AND ($since IS NULL OR line_time >= $since) AND ($until IS NULL OR line_time < $until) AS in_period
@@ -31,6 +36,10 @@ WITH dated AS (
            CASE WHEN fast THEN j_success END AS success,
            CASE WHEN in_period THEN string_or_null(j_tier_source) END AS tier_source,
            CASE WHEN in_period THEN number_or_null(j_confidence) END AS confidence,
+           -- (line_time: read once, by fast_lines.sql, when a period is given; the session's zone is UTC)
+           CASE WHEN in_period AND $daily
+                THEN strftime(coalesce(line_time, try_cast(j_timestamp ->> '$' AS TIMESTAMPTZ))::TIMESTAMP,
+                              '%Y-%m-%d') END AS day,
            CASE WHEN in_period AND j_scopes IS NOT NULL THEN scope_keys ELSE [] END AS scope_names,
            CASE WHEN in_period AND j_scopes IS NOT NULL
                 THEN try_cast(json_extract(j_scopes, '$.*')::VARCHAR[] AS BIGINT[]) ELSE [] END AS v,
@@ -40,7 +49,7 @@ WITH dated AS (
     FROM dated
 ), runs AS (
     SELECT file, unchecked_hash, agent_json, profile_json, tier_json, scope_names, v, success,
-           in_period,
+           in_period, day,
            -- a run that names no profile: its budget is part of its group key (profile '' as records.sql reads it)
            CASE WHEN profile_json IS NULL OR profile_json = '""' THEN budget ELSE 0 END AS key_budget,
            CASE WHEN tier_source IN ('detected', 'given', 'default') THEN tier_source END AS tier_source,
@@ -60,7 +69,7 @@ WITH dated AS (
     FROM runs
 )
 SELECT file, in_period, unchecked_hash, agent_json, profile_json, tier_json, key_budget, tier_source,
-       scope_names,
+       scope_names, day,
        count(*) AS runs,
        -- (a NaN is above every number: it is a big bin; try_cast: DuckDB may cast before it filters)
        list(try_cast(bin AS USMALLINT)) FILTER (WHERE bin BETWEEN 0 AND 65535) AS bins,
