@@ -284,6 +284,18 @@ def test_duckdb_spills_into_a_folder_only_the_user_can_enter(tmp_path, monkeypat
             usual.rmdir()
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_duckdb_runs_a_thread_per_cpu_the_process_may_use(tmp_path):
+    """A process pinned to one CPU (taskset, a container's CPU set) runs DuckDB with one thread, not one per CPU
+    of the machine."""
+    probe = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+             "from engine.analytics import duck; con = duck.connect(); "
+             "print(duck.THREADS, con.execute(\"SELECT current_setting('threads')\").fetchone()[0])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]
+
+
 def test_a_table_a_query_does_not_define_is_never_a_python_variable():
     """DuckDB's replacement scans would read a caller's variable named like a missing table (a relation, a data
     frame): the scans' connections turn them off, so a missing table is an error."""

@@ -37,7 +37,9 @@ from engine.usage.log import BOM, MAX_LINE_BYTES, NOT_UTF8, OVERLONG, SKIPPED_KE
 MEMORY_LIMIT = os.environ.get("CTXBUDGET_DUCKDB_MEMORY", "1GB")
 """DuckDB's memory_limit: past it, DuckDB spills to a temporary folder (``$CTXBUDGET_DUCKDB_MEMORY`` sets it)."""
 
-THREADS = min(os.cpu_count() or 1, 8)
+THREADS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+"""DuckDB's threads: one per CPU this process may run on (``taskset``, a CPU set: DuckDB itself counts every CPU
+of the machine), at most 8."""
 
 REMOTE = ("s3://", "s3a://", "gs://", "gcs://", "r2://", "az://", "abfss://", "http://", "https://", "hf://")
 GLOB = ("*", "?", "[")
