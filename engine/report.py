@@ -193,7 +193,8 @@ def render_html(report: Report) -> str:
         box = go.Figure()
         for name, item in a.agents.items():
             s = item.stats
-            box.add_trace(go.Box(name=label(name), x=[label(name)], q1=[100 * s.q1_usage], median=[100 * s.median_usage],
+            shown = label(name)
+            box.add_trace(go.Box(name=shown, x=[shown], q1=[100 * s.q1_usage], median=[100 * s.median_usage],
                                  q3=[100 * s.q3_usage], lowerfence=[100 * s.min_usage],
                                  upperfence=[100 * s.max_usage], mean=[100 * s.mean_usage], boxpoints=False))
         box.add_hline(y=100, line_dash="dot", annotation_text="budget")
