@@ -18,8 +18,8 @@ DuckDB runs with :data:`MEMORY_LIMIT` (spilling beyond it to a folder only the u
 :func:`spill_folder`, not the working folder) and at most :data:`THREADS` threads: one database per process
 (:func:`connect`), a connection of its own per scan, so scans at the same time share the limit. A line longer than
 MAX_LINE_BYTES is skipped and counted, but DuckDB's reader holds it while it rejects it (a 100 MB line costs about
-100 MB, within the memory limit; the reader's ``buffer_size`` would bound that, but with a small buffer DuckDB 2.0 drops the line
-without reporting it, so it is not used). Remote logs (``s3://``, ``gs://``, ``https://``…) are read through
+100 MB, within the memory limit; the reader's ``buffer_size`` would bound that, but with a small buffer DuckDB 2.0
+drops the line without reporting it, so it is not used). Remote logs (``s3://``, ``gs://``, ``https://``…) are read through
 DuckDB's ``httpfs`` extension with the credentials DuckDB finds (its secrets, or the usual environment variables).
 """
 
